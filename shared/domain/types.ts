@@ -1,0 +1,247 @@
+/**
+ * The reconciler's vocabulary. Pure data: no SDK types, no clock, no environment.
+ * Times are epoch milliseconds (`number`) unless a name says otherwise.
+ */
+
+export const CONNECTION_STATES = ['CONNECTED', 'CONNECTING', 'FAILED', 'DISCONNECTED', 'DISCONNECTING'] as const;
+export type ConnectionState = (typeof CONNECTION_STATES)[number];
+
+export const STORE_TYPES = ['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const;
+export type StoreType = (typeof STORE_TYPES)[number];
+
+/** All 18 values of `ConnectionErrorCode` (reference §2). */
+export const CONNECTION_ERROR_CODES = [
+  'INTERNAL_ERROR',
+  'NETWORK_ERRORS',
+  'INVALID_CREDENTIALS',
+  'CLUSTER_NOT_FOUND',
+  'INSUFFICIENT_CLOUDHSM_HSMS',
+  'INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET',
+  'SUBNET_NOT_FOUND',
+  'USER_LOCKED_OUT',
+  'USER_LOGGED_IN',
+  'USER_NOT_FOUND',
+  'XKS_PROXY_ACCESS_DENIED',
+  'XKS_PROXY_NOT_REACHABLE',
+  'XKS_PROXY_INVALID_RESPONSE',
+  'XKS_PROXY_INVALID_CONFIGURATION',
+  'XKS_PROXY_TIMED_OUT',
+  'XKS_PROXY_INVALID_TLS_CONFIGURATION',
+  'XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND',
+  'XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION',
+] as const;
+export type ConnectionErrorCode = (typeof CONNECTION_ERROR_CODES)[number];
+
+export const XKS_CONNECTIVITY = ['PUBLIC_ENDPOINT', 'VPC_ENDPOINT_SERVICE'] as const;
+export type XksConnectivity = (typeof XKS_CONNECTIVITY)[number];
+
+export const MODES = ['observe', 'plan', 'enforce'] as const;
+export type Mode = (typeof MODES)[number];
+
+export const PHASES = ['IDLE', 'DISCONNECTING', 'UPDATING', 'CONNECTING', 'ESCALATED', 'PAUSED'] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** Which account and Region a store lives in. */
+export interface Scope {
+  accountId: string;
+  region: string;
+}
+
+/** XKS proxy settings as KMS reports them (the secret access key is never returned). */
+export interface ObservedXksProxy {
+  uriEndpoint: string;
+  uriPath: string;
+  connectivity: XksConnectivity;
+  vpcEndpointServiceName?: string;
+  accessKeyId: string;
+}
+
+/** One `CustomKeyStoresListEntry`, as observed. */
+export interface ObservedStore {
+  id: string;
+  name: string;
+  type: StoreType;
+  connectionState: ConnectionState;
+  /** Present only when FAILED. */
+  connectionErrorCode: ConnectionErrorCode | null;
+  cloudHsmClusterId?: string;
+  xksProxy?: ObservedXksProxy;
+}
+
+/** What the reconciler needs to know of a CloudHSM cluster. */
+export interface ClusterView {
+  clusterId: string;
+  /** CloudHSM cluster state, e.g. ACTIVE, DEGRADED, DELETED. */
+  state: string;
+  /** HSMs in state ACTIVE. */
+  activeHsms: number;
+  /** HSMs in CREATE_IN_PROGRESS (an HSM is already on its way). */
+  creatingHsms: number;
+  /** Availability Zones of the cluster's subnets (SubnetMapping keys), sorted. */
+  availabilityZones: string[];
+  /** Availability Zones that already hold a live (ACTIVE or CREATE_IN_PROGRESS) HSM. */
+  hsmAvailabilityZones: string[];
+}
+
+export interface DesiredXksProxy {
+  uriEndpoint: string;
+  uriPath: string;
+  connectivity: XksConnectivity;
+  vpcEndpointServiceName?: string;
+  /** Secret whose value is JSON `{"accessKeyId": "...", "secretAccessKey": "..."}`. */
+  credentialSecretArn: string;
+}
+
+/** A validated desired item (DESIGN.md §2). */
+export interface DesiredStore {
+  name: string;
+  id?: string;
+  type: StoreType;
+  desiredState: 'CONNECTED' | 'DISCONNECTED';
+  cloudHsmClusterId?: string;
+  /** Secret whose value (SecretString) is the kmsuser password a human set. */
+  keyStorePasswordSecretArn?: string;
+  xksProxy?: DesiredXksProxy;
+  mode: Mode;
+  maxAttempts: number;
+  allowCreateHsm: boolean;
+  /** Set by `cks pause`: the reconciler observes and reports but does not act. */
+  paused: boolean;
+  generation: number;
+}
+
+/**
+ * Inputs that, when they change, release an escalated store (DESIGN.md §3: "hold until the desired
+ * item's generation changes or an operator runs `cks retry`"; a new secret version is a change too).
+ */
+export interface HeldInputs {
+  generation: number;
+  passwordVersion: string | null;
+  xksCredentialVersion: string | null;
+}
+
+/** The reconciler's own record of a store (the STATUS item). Written only by the reconciler. */
+export interface StoreStatus {
+  name: string;
+  storeId: string | null;
+  phase: Phase;
+  /** When `phase` was entered (epoch ms): stuck-transition deadlines count from here. */
+  phaseSince: number;
+  incidentId: string | null;
+  /** Connect attempts made in the current incident. */
+  attempt: number;
+  /** Do not start another attempt before this time (epoch ms); null: no backoff. */
+  nextAttemptAt: number | null;
+  observedState: ConnectionState | 'MISSING' | null;
+  observedErrorCode: ConnectionErrorCode | null;
+  lastAction: string | null;
+  lastReason: string | null;
+  lastActionAt: number | null;
+  /** Secret VersionIds last sent to KMS (or taken as the baseline when the store was first seen). */
+  appliedPasswordVersion: string | null;
+  appliedXksCredentialVersion: string | null;
+  /** The desired generation the last decision was made for. */
+  observedGeneration: number;
+  /** Set while ESCALATED: what must change before the reconciler acts again. */
+  heldInputs: HeldInputs | null;
+  /** Fingerprint of the last report-only event (drift, missing, dry run), so it is sent once. */
+  lastReportKey: string | null;
+}
+
+/** Global settings (the SETTINGS item): data, not redeploys. */
+export interface Settings {
+  /** When true no store is acted on; decisions are reported only. */
+  killSwitch: boolean;
+  /** Regional-incident guard: if more than this share of managed stores is FAILED at once, page instead of repairing. */
+  blastRadiusMaxFailedShare: number;
+  /** ... and at least this many are FAILED (so one failed store of two does not count as regional). */
+  blastRadiusMinFailed: number;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  killSwitch: false,
+  blastRadiusMaxFailedShare: 0.5,
+  blastRadiusMinFailed: 3,
+};
+
+/** What `UpdateCustomKeyStore` must change. Secret values are not here: only where to read them. */
+export interface UpdateChanges {
+  newName?: string;
+  cloudHsmClusterId?: string;
+  password?: { secretArn: string; versionId: string };
+  xks?: {
+    uriEndpoint?: string;
+    uriPath?: string;
+    connectivity?: XksConnectivity;
+    vpcEndpointServiceName?: string;
+    credential?: { secretArn: string; versionId: string };
+  };
+}
+
+/** The one step a run takes for a store. */
+export type Action =
+  | { kind: 'none' }
+  | { kind: 'disconnect'; storeId: string }
+  | { kind: 'update'; storeId: string; changes: UpdateChanges }
+  | { kind: 'connect'; storeId: string }
+  | { kind: 'createHsm'; clusterId: string; availabilityZone: string };
+
+export type ActionKind = Action['kind'];
+
+export const EVENT_DETAIL_TYPES = [
+  'Store Drift Detected',
+  'Repair Started',
+  'Repair Step',
+  'Repair Succeeded',
+  'Repair Failed',
+  'Repair Escalated',
+  'Store Missing',
+  'Desired State Invalid',
+  'Sweep Summary',
+] as const;
+export type EventDetailType = (typeof EVENT_DETAIL_TYPES)[number];
+
+/** An event the plan asks to emit about one store; `shared/domain/events.ts` turns it into a full detail. */
+export interface EventDraft {
+  detailType: Exclude<EventDetailType, 'Sweep Summary' | 'Desired State Invalid'>;
+  reason: string;
+  /** Documented fix in plain words (Repair Escalated only). */
+  runbook?: string;
+  action?: ActionKind;
+  attempt?: number;
+  maxAttempts?: number;
+  nextAttemptAt?: string;
+  drift?: string[];
+}
+
+/** Everything `plan` may look at for one store. */
+export interface PlanInput {
+  scope: Scope;
+  desired: DesiredStore;
+  /** null: no store of that name (or id) in KMS. */
+  observed: ObservedStore | null;
+  /** Clusters by id (the observed store's and the desired one); a missing key means not found. */
+  clusters: ReadonlyMap<string, ClusterView>;
+  /** Current (AWSCURRENT) VersionId of the password secret / XKS credential secret; null when not read or absent. */
+  passwordVersion: string | null;
+  xksCredentialVersion: string | null;
+  /** null: the store has never been seen by the reconciler. */
+  status: StoreStatus | null;
+  settings: Settings;
+  /** Set by the sweep when too many stores fail at once: report, do not repair. */
+  regionalIncident: boolean;
+  now: number;
+}
+
+/** The result of `plan`: one action, why, the status to record, and the events to emit. */
+export interface Decision {
+  action: Action;
+  /** Human-readable reason; always present. */
+  reason: string;
+  /** True when the action is only reported (mode `plan`/`observe`, kill switch, regional incident). */
+  dryRun: boolean;
+  /** The action that would have been taken if this were not a dry run ('none' if nothing). */
+  intended: ActionKind;
+  nextStatus: StoreStatus;
+  events: EventDraft[];
+}

@@ -1,0 +1,31 @@
+/**
+ * Errors crossing the adapter boundary. Adapters translate SDK errors into these, keeping the
+ * original as `cause`; the core decides on `retryable` and `code` only.
+ */
+
+/** A failed AWS call: `code` is the exception name (e.g. `CustomKeyStoreInvalidStateException`). */
+export class AwsCallError extends Error {
+  override readonly name = 'AwsCallError';
+  constructor(
+    readonly operation: string,
+    readonly code: string,
+    readonly retryable: boolean,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${operation} failed: ${code}: ${message}`, options);
+  }
+}
+
+/** A conditional write lost: another run holds the store's lease or changed the item first. */
+export class ConflictError extends Error {
+  override readonly name = 'ConflictError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Configuration that cannot work: fails at cold start, naming what is wrong. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}

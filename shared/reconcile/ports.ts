@@ -1,0 +1,117 @@
+/**
+ * The narrow interfaces the reconcile core talks through. Each has an SDK adapter under
+ * `shared/adapters/` and an in-memory twin under `test/helpers/`.
+ */
+import type {
+  ClusterView,
+  DesiredStore,
+  ObservedStore,
+  Scope,
+  Settings,
+  StoreStatus,
+  XksConnectivity,
+} from '../domain/types.js';
+import type { ReconcilerEvent } from '../domain/events.js';
+
+/** UpdateCustomKeyStore parameters with secret values filled in, read just before the call. Never logged. */
+export interface ResolvedUpdate {
+  newName?: string;
+  cloudHsmClusterId?: string;
+  keyStorePassword?: string;
+  xks?: {
+    uriEndpoint?: string;
+    uriPath?: string;
+    connectivity?: XksConnectivity;
+    vpcEndpointServiceName?: string;
+    credential?: { accessKeyId: string; secretAccessKey: string };
+  };
+}
+
+export interface KmsPort {
+  /** Every store in the account and Region: DescribeCustomKeyStores with Limit 1000, all pages. */
+  listStores(): Promise<ObservedStore[]>;
+  /** One store by id (preferred) or name; null when KMS has none. */
+  describeStore(ref: { id?: string; name?: string }): Promise<ObservedStore | null>;
+  connect(storeId: string): Promise<void>;
+  disconnect(storeId: string): Promise<void>;
+  update(storeId: string, update: ResolvedUpdate): Promise<void>;
+}
+
+export interface CloudHsmPort {
+  /** Clusters by id, DescribeClusters with at most 25 ids per call; ids not found are absent from the map. */
+  describeClusters(clusterIds: readonly string[]): Promise<Map<string, ClusterView>>;
+  createHsm(clusterId: string, availabilityZone: string): Promise<{ hsmId: string }>;
+}
+
+export interface SecretsPort {
+  /** VersionId staged AWSCURRENT, from DescribeSecret (the value is not read); null when the secret does not exist. */
+  currentVersion(secretArn: string): Promise<string | null>;
+  /** SecretString of that version. Callers must never log it. */
+  getValue(secretArn: string, versionId: string): Promise<string>;
+}
+
+export interface EventsPort {
+  /** PutEvents, in batches of at most 10 entries. */
+  publish(events: readonly ReconcilerEvent[]): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+
+/** One store's rows of the table: the raw desired item (validated by the core) and the status item. */
+export interface StoreRecord {
+  name: string;
+  /** The DESIRED item's attributes as stored (unvalidated); null when only a status exists. */
+  desired: Record<string, unknown> | null;
+  status: StoreStatus | null;
+}
+
+/** A line of a store's history (HISTORY items, kept with a TTL). */
+export interface HistoryEntry {
+  at: number;
+  reconcileId: string;
+  trigger: string;
+  action: string;
+  dryRun: boolean;
+  reason: string;
+  connectionState: string | null;
+  connectionErrorCode: string | null;
+  error?: string;
+}
+
+/** Operator intent written beside the desired spec by `cks retry|pause|resume` (each bumps the generation). */
+export type OperatorRequest = 'retry' | 'pause' | 'resume';
+
+/** The desired-state table (DESIGN.md §2), for one account and Region. */
+export interface StatePort {
+  readonly scope: Scope;
+  /** Every desired and status item of the scope, and the settings: one Query (paged), never one call per store. */
+  loadAll(): Promise<{ records: StoreRecord[]; settings: Settings }>;
+  /** One store's items (event-triggered runs). */
+  load(name: string): Promise<StoreRecord>;
+  /**
+   * Take the store's lease by conditional write. Returns the store's fresh record, or null when another
+   * run holds an unexpired lease.
+   */
+  acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null>;
+  /** Write the status item and release the lease; ConflictError if `owner` no longer holds it. */
+  saveStatus(status: StoreStatus, owner: string): Promise<void>;
+  /** Release without writing (nothing to record). */
+  releaseLease(name: string, owner: string): Promise<void>;
+  appendHistory(name: string, entry: HistoryEntry): Promise<void>;
+  /**
+   * Write validated desired specs. A spec equal to the stored one is left alone; a changed or new one
+   * gets generation + 1. Operator fields (`paused`) are kept. Returns the names written.
+   */
+  putDesired(specs: readonly DesiredSpec[], now: number): Promise<string[]>;
+  /** retry / pause / resume a store: sets the operator field and bumps the generation. */
+  request(name: string, request: OperatorRequest, now: number): Promise<void>;
+  getSettings(): Promise<Settings>;
+  putSettings(settings: Settings): Promise<void>;
+}
+
+/** A desired store as declared in a stores file: everything but the fields the table manages. */
+export type DesiredSpec = Omit<DesiredStore, 'generation' | 'paused'>;
