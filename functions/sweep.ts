@@ -1,0 +1,10 @@
+/** Scheduled sweep: reconcile every managed store. */
+import { lambdaDeps, toHandlerResult, type DepsFactory, type HandlerResult, type LambdaContext } from '../shared/reconcile/lambda.js';
+import { reconcile } from '../shared/reconcile/reconcile.js';
+
+export function makeHandler(deps: DepsFactory) {
+  return async (_event: unknown, context: LambdaContext): Promise<HandlerResult> =>
+    toHandlerResult(await reconcile(deps(context), { trigger: 'schedule' }));
+}
+
+export const handler = makeHandler(lambdaDeps);

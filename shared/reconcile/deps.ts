@@ -1,0 +1,52 @@
+/**
+ * Builds the core's dependencies from configuration: once per Lambda cold start, CLI run or demo.
+ */
+import type { Config } from '../config.js';
+import { makeAdapters, makeAwsClients, type AwsClients } from '../adapters/clients.js';
+import { DynamoStateAdapter } from '../adapters/dynamodb-store.js';
+import { makeLogger } from '../logger.js';
+import { makeMetrics } from '../metrics.js';
+import type { Clock } from './ports.js';
+import type { ReconcileDeps } from './reconcile.js';
+
+/** The account the fake uses for callers whose access key id is not 12 digits (DESIGN.md §4). */
+export const LOCAL_ACCOUNT_ID = '000000000000';
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export interface BuildOptions {
+  accountId: string;
+  owner: string;
+  clock?: Clock;
+  /** Emit EMF metrics (Lambda); off for the CLI. */
+  metrics?: boolean;
+  /** Reuse clients (tests, the demo); default: new ones from `config`. */
+  clients?: AwsClients;
+  logger?: ReconcileDeps['logger'];
+}
+
+export function buildDeps(config: Config, options: BuildOptions): ReconcileDeps & { clients: AwsClients; state: DynamoStateAdapter } {
+  const clock = options.clock ?? systemClock;
+  const clients = options.clients ?? makeAwsClients(config);
+  const scope = { accountId: options.accountId, region: config.region };
+  return {
+    ...makeAdapters(config, clients, clock),
+    clients,
+    state: new DynamoStateAdapter(clients.dynamo, config.tableName, scope, config.historyTtlDays),
+    clock,
+    logger: options.logger ?? makeLogger(config),
+    metrics: options.metrics ? makeMetrics() : null,
+    owner: options.owner,
+    leaseTtlMs: config.leaseTtlMs,
+  };
+}
+
+/** The account of a Lambda function, from its ARN (`arn:aws:lambda:<region>:<account>:function:<name>`). */
+export function accountFromFunctionArn(arn: string): string {
+  const account = arn.split(':')[4];
+  if (!account || !/^\d{12}$/.test(account)) throw new Error(`cannot read an account id from function ARN "${arn}"`);
+  return account;
+}

@@ -1,0 +1,529 @@
+/**
+ * The reconcile core: observe → plan → act → record → emit, for every store (a sweep) or the stores
+ * an event names. Level-triggered: every run re-reads live state; a trigger only narrows which
+ * stores are looked at. Each run advances a store by at most one step and records where it is.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
+import { invalidDesiredEvent, storeEvent, sweepSummaryEvent, type ReconcilerEvent } from '../domain/events.js';
+import { plan, planActionFailure } from '../domain/plan.js';
+import type {
+  Action,
+  ClusterView,
+  ConnectionState,
+  Decision,
+  DesiredStore,
+  ObservedStore,
+  PlanInput,
+  Settings,
+  StoreStatus,
+} from '../domain/types.js';
+import { AwsCallError } from '../errors.js';
+import { recordRepair, recordStoreStates } from '../metrics.js';
+import type {
+  CloudHsmPort,
+  Clock,
+  EventsPort,
+  KmsPort,
+  ResolvedUpdate,
+  SecretsPort,
+  StatePort,
+  StoreRecord,
+} from './ports.js';
+
+/** Everything the core talks to: one plain object, built once per cold start. */
+export interface ReconcileDeps {
+  kms: KmsPort;
+  cloudHsm: CloudHsmPort;
+  secrets: SecretsPort;
+  events: EventsPort;
+  state: StatePort;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics | null;
+  /** Lease owner id of this process (e.g. the Lambda request id or `cli-<pid>`). */
+  owner: string;
+  leaseTtlMs: number;
+}
+
+export type Trigger = 'schedule' | 'cloudtrail' | 'stream' | 'cli' | 'demo';
+
+export interface ReconcileRequest {
+  trigger: Trigger;
+  /** Reconcile only these stores (by name, store id or CloudHSM cluster id); absent: every managed store. */
+  only?: { names?: readonly string[]; ids?: readonly string[]; clusterIds?: readonly string[] };
+  /** Plan and report without acting, writing or emitting (`cks plan`). */
+  dryRun?: boolean;
+}
+
+export type Skip = 'leased' | 'invalid' | 'unchanged';
+
+/** What happened to one store in a run: what was requested (the decision) apart from what was taken. */
+export interface StoreOutcome {
+  name: string;
+  storeId: string | null;
+  desired: DesiredStore | null;
+  observed: ObservedStore | null;
+  status: StoreStatus | null;
+  decision: Decision | null;
+  /** The mutating call made, if any. */
+  taken: Action['kind'] | null;
+  skipped: Skip | null;
+  errors: FieldError[];
+  /** A failure of this store's run (an AWS error after retries, a lost lease); the other stores went on. */
+  error: string | null;
+}
+
+export interface ReconcileResult {
+  reconcileId: string;
+  trigger: Trigger;
+  dryRun: boolean;
+  regionalIncident: boolean;
+  outcomes: StoreOutcome[];
+  /** Stores in KMS that no desired item names. */
+  unmanaged: ObservedStore[];
+}
+
+const MUTATING: ReadonlySet<Action['kind']> = new Set(['disconnect', 'update', 'connect', 'createHsm']);
+
+/** One reconcile pass. Never throws for one store's failure; throws only when the world cannot be read. */
+export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest): Promise<ReconcileResult> {
+  const reconcileId = randomUUID();
+  const dryRun = request.dryRun === true;
+  const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });
+  const now = deps.clock.now();
+
+  const [{ records, settings }, observedAll] = await Promise.all([deps.state.loadAll(), deps.kms.listStores()]);
+  const world = indexObserved(observedAll);
+
+  const managed: Array<{ record: StoreRecord; desired: DesiredStore; observed: ObservedStore | null }> = [];
+  const invalid: Array<{ record: StoreRecord; errors: FieldError[] }> = [];
+  for (const record of records) {
+    if (!record.desired) continue;
+    const parsed = parseDesiredItem(record.desired);
+    if (parsed.ok) managed.push({ record, desired: parsed.desired, observed: world.find(parsed.desired) });
+    else invalid.push({ record, errors: parsed.errors });
+  }
+  const managedIds = new Set(managed.flatMap((m) => (m.observed ? [m.observed.id] : [])));
+  const unmanaged = observedAll.filter((o) => !managedIds.has(o.id));
+
+  const targets = managed.filter((m) => isTarget(request, m.desired, m.observed));
+  const [clusters, versions] = await Promise.all([
+    observeClusters(deps.cloudHsm, targets),
+    observeSecretVersions(deps.secrets, targets),
+  ]);
+
+  const failed = managed.filter((m) => m.observed?.connectionState === 'FAILED').length;
+  const regionalIncident =
+    failed >= settings.blastRadiusMinFailed && failed / Math.max(managed.length, 1) > settings.blastRadiusMaxFailedShare;
+  if (regionalIncident) {
+    log.error('regional incident: too many stores FAILED at once; reporting instead of repairing', {
+      failed,
+      managed: managed.length,
+    });
+  }
+
+  const outcomes: StoreOutcome[] = [];
+  for (const target of targets) {
+    const input: PlanInput = {
+      scope: deps.state.scope,
+      desired: target.desired,
+      observed: target.observed,
+      clusters,
+      passwordVersion: secretVersion(versions, target.desired.keyStorePasswordSecretArn),
+      xksCredentialVersion: secretVersion(versions, target.desired.xksProxy?.credentialSecretArn),
+      status: target.record.status,
+      settings,
+      regionalIncident,
+      now,
+    };
+    const storeLog = log.createChild({
+      persistentKeys: { storeName: target.desired.name, storeId: target.observed?.id ?? null },
+    });
+    outcomes.push(await reconcileStore(deps, { reconcileId, trigger: request.trigger, dryRun, log: storeLog }, input, versions));
+  }
+  if (!request.only) {
+    for (const bad of invalid) outcomes.push(await reportInvalid(deps, { reconcileId, dryRun, log }, bad, now));
+  }
+
+  const result: ReconcileResult = { reconcileId, trigger: request.trigger, dryRun, regionalIncident, outcomes, unmanaged };
+  if (!dryRun) await summarise(deps, log, result, managed.map((m) => m.observed), settings);
+  return result;
+}
+
+interface RunContext {
+  reconcileId: string;
+  trigger: Trigger;
+  dryRun: boolean;
+  log: Logger;
+}
+
+async function reconcileStore(
+  deps: ReconcileDeps,
+  run: RunContext,
+  input: PlanInput,
+  versions: Map<string, string | null>,
+): Promise<StoreOutcome> {
+  const first = plan(input);
+  const outcome: StoreOutcome = {
+    name: input.desired.name,
+    storeId: input.observed?.id ?? null,
+    desired: input.desired,
+    observed: input.observed,
+    status: input.status,
+    decision: first,
+    taken: null,
+    skipped: null,
+    errors: [],
+    error: null,
+  };
+  if (run.dryRun) return outcome;
+  if (isUnchanged(first, input.status)) {
+    outcome.skipped = 'unchanged';
+    run.log.debug('no change', { reason: first.reason });
+    return outcome;
+  }
+
+  const lease = await deps.state.acquireLease(input.desired.name, deps.owner, input.now, deps.leaseTtlMs);
+  if (!lease) {
+    outcome.skipped = 'leased';
+    run.log.info('another run holds this store; skipped', { reason: first.reason });
+    return outcome;
+  }
+  try {
+    // Decide again on what is true now that the store is ours: the status another run may just have
+    // written, and (before any mutating call) the store's live state, so no call acts on stale data.
+    const fresh: PlanInput = { ...input, status: lease.status };
+    const desired = lease.desired ? parseDesiredItem(lease.desired) : null;
+    if (desired?.ok) fresh.desired = desired.desired;
+    let decision = plan(fresh);
+    if (MUTATING.has(decision.action.kind) && input.observed) {
+      fresh.observed = await deps.kms.describeStore({ id: input.observed.id });
+      // The sweep skips version reads for healthy stores; one that failed since needs them now.
+      await readSecretVersions(deps.secrets, [fresh.desired], versions);
+      fresh.passwordVersion = secretVersion(versions, fresh.desired.keyStorePasswordSecretArn);
+      fresh.xksCredentialVersion = secretVersion(versions, fresh.desired.xksProxy?.credentialSecretArn);
+      decision = plan(fresh);
+    }
+    outcome.observed = fresh.observed;
+    outcome.status = fresh.status;
+
+    if (MUTATING.has(decision.action.kind)) {
+      try {
+        await act(deps, decision.action);
+        outcome.taken = decision.action.kind;
+      } catch (error) {
+        if (!(error instanceof AwsCallError)) throw error;
+        run.log.warn('action failed', { action: decision.action.kind, errorCode: error.code, retryable: error.retryable });
+        outcome.error = error.message;
+        decision = planActionFailure(fresh, decision, error.code, input.now);
+      }
+    }
+    outcome.decision = decision;
+
+    // Events first: if the status write then fails, a later run may repeat an event, but none is lost.
+    await publish(deps, decision, fresh);
+    await deps.state.saveStatus(decision.nextStatus, deps.owner);
+    if (outcome.taken || decision.events.length > 0 || decision.nextStatus.phase !== fresh.status?.phase) {
+      await deps.state.appendHistory(input.desired.name, {
+        at: input.now,
+        reconcileId: run.reconcileId,
+        trigger: run.trigger,
+        action: outcome.taken ?? (decision.dryRun && decision.intended !== 'none' ? `would ${decision.intended}` : 'none'),
+        dryRun: decision.dryRun,
+        reason: decision.reason,
+        connectionState: fresh.observed?.connectionState ?? null,
+        connectionErrorCode: fresh.observed?.connectionErrorCode ?? null,
+        ...(outcome.error ? { error: outcome.error } : {}),
+      });
+    }
+    recordEventMetrics(deps.metrics, decision, fresh.observed);
+    run.log.info(decision.reason, {
+      action: outcome.taken ?? 'none',
+      intended: decision.intended,
+      dryRun: decision.dryRun,
+      phase: decision.nextStatus.phase,
+      attempt: decision.nextStatus.attempt,
+      connectionState: fresh.observed?.connectionState ?? 'MISSING',
+      connectionErrorCode: fresh.observed?.connectionErrorCode ?? null,
+      events: decision.events.map((e) => e.detailType),
+    });
+  } catch (error) {
+    await deps.state.releaseLease(input.desired.name, deps.owner).catch(() => undefined);
+    outcome.error = error instanceof Error ? error.message : String(error);
+    run.log.error('store run failed; the next run will observe and continue', { error: outcome.error });
+  }
+  return outcome;
+}
+
+/** The one mutating call of a decision. Secret values are read here, just before the call, and go nowhere else. */
+async function act(deps: ReconcileDeps, action: Action): Promise<void> {
+  switch (action.kind) {
+    case 'none':
+      return;
+    case 'disconnect':
+      return deps.kms.disconnect(action.storeId);
+    case 'connect':
+      return deps.kms.connect(action.storeId);
+    case 'createHsm':
+      await deps.cloudHsm.createHsm(action.clusterId, action.availabilityZone);
+      return;
+    case 'update':
+      return deps.kms.update(action.storeId, await resolveUpdate(deps.secrets, action));
+    default: {
+      const exhaustive: never = action;
+      throw new Error(`unknown action ${JSON.stringify(exhaustive)}`);
+    }
+  }
+}
+
+async function resolveUpdate(secrets: SecretsPort, action: Extract<Action, { kind: 'update' }>): Promise<ResolvedUpdate> {
+  const { newName, cloudHsmClusterId, password, xks } = action.changes;
+  const resolved: ResolvedUpdate = {};
+  if (newName !== undefined) resolved.newName = newName;
+  if (cloudHsmClusterId !== undefined) resolved.cloudHsmClusterId = cloudHsmClusterId;
+  if (password) resolved.keyStorePassword = await secrets.getValue(password.secretArn, password.versionId);
+  if (xks) {
+    const { credential, ...settings } = xks;
+    resolved.xks = { ...settings };
+    if (credential) resolved.xks.credential = parseXksCredential(await secrets.getValue(credential.secretArn, credential.versionId), credential.secretArn);
+  }
+  return resolved;
+}
+
+/** The XKS credential secret holds JSON `{"accessKeyId": "...", "secretAccessKey": "..."}`. */
+export function parseXksCredential(value: string, secretArn: string): { accessKeyId: string; secretAccessKey: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = null;
+  }
+  const { accessKeyId, secretAccessKey } = (parsed ?? {}) as Record<string, unknown>;
+  if (typeof accessKeyId !== 'string' || typeof secretAccessKey !== 'string') {
+    // The message names the secret, never its content.
+    throw new AwsCallError(
+      'SecretsManager.GetSecretValue',
+      'InvalidXksCredentialSecret',
+      false,
+      `secret ${secretArn} must hold JSON {"accessKeyId": "...", "secretAccessKey": "..."}`,
+    );
+  }
+  return { accessKeyId, secretAccessKey };
+}
+
+async function publish(
+  deps: ReconcileDeps,
+  decision: Decision,
+  input: PlanInput,
+): Promise<void> {
+  if (decision.events.length === 0) return;
+  const events: ReconcilerEvent[] = decision.events.map((draft) =>
+    storeEvent(draft, {
+      scope: input.scope,
+      desired: input.desired,
+      observed: input.observed,
+      incidentId: decision.nextStatus.incidentId,
+      dryRun: decision.dryRun,
+    }),
+  );
+  await deps.events.publish(events);
+}
+
+/** An invalid desired item: a `Desired State Invalid` event and a log line, once per generation; the other stores go on. */
+async function reportInvalid(
+  deps: ReconcileDeps,
+  run: Omit<RunContext, 'trigger'>,
+  bad: { record: StoreRecord; errors: FieldError[] },
+  now: number,
+): Promise<StoreOutcome> {
+  const generation = Number(bad.record.desired?.generation ?? 0);
+  const reportKey = `invalid:${generation}`;
+  const outcome: StoreOutcome = {
+    name: bad.record.name,
+    storeId: null,
+    desired: null,
+    observed: null,
+    status: bad.record.status,
+    decision: null,
+    taken: null,
+    skipped: 'invalid',
+    errors: bad.errors,
+    error: null,
+  };
+  run.log.error('desired state invalid; store skipped', { storeName: bad.record.name, errors: bad.errors });
+  if (run.dryRun || bad.record.status?.lastReportKey === reportKey) return outcome;
+  const lease = await deps.state.acquireLease(bad.record.name, deps.owner, now, deps.leaseTtlMs);
+  if (!lease) return outcome;
+  try {
+    await deps.events.publish([invalidDesiredEvent({ scope: deps.state.scope, storeName: bad.record.name, errors: bad.errors })]);
+    await deps.state.saveStatus(
+      {
+        ...(lease.status ?? emptyStatus(bad.record.name, now)),
+        observedGeneration: generation,
+        lastReason: `desired item invalid: ${bad.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+        lastReportKey: reportKey,
+      },
+      deps.owner,
+    );
+  } catch (error) {
+    await deps.state.releaseLease(bad.record.name, deps.owner).catch(() => undefined);
+    outcome.error = error instanceof Error ? error.message : String(error);
+  }
+  return outcome;
+}
+
+function emptyStatus(name: string, now: number): StoreStatus {
+  return {
+    name,
+    storeId: null,
+    phase: 'IDLE',
+    phaseSince: now,
+    incidentId: null,
+    attempt: 0,
+    nextAttemptAt: null,
+    observedState: null,
+    observedErrorCode: null,
+    lastAction: null,
+    lastReason: null,
+    lastActionAt: null,
+    appliedPasswordVersion: null,
+    appliedXksCredentialVersion: null,
+    observedGeneration: 0,
+    heldInputs: null,
+    lastReportKey: null,
+  };
+}
+
+async function summarise(
+  deps: ReconcileDeps,
+  log: Logger,
+  result: ReconcileResult,
+  observed: ReadonlyArray<ObservedStore | null>,
+  settings: Settings,
+): Promise<void> {
+  const byState: Record<ConnectionState | 'MISSING', number> = {
+    CONNECTED: 0,
+    CONNECTING: 0,
+    FAILED: 0,
+    DISCONNECTED: 0,
+    DISCONNECTING: 0,
+    MISSING: 0,
+  };
+  for (const o of observed) byState[o?.connectionState ?? 'MISSING'] += 1;
+  const summary = sweepSummaryEvent({
+    scope: deps.state.scope,
+    reconcileId: result.reconcileId,
+    trigger: result.trigger,
+    byState,
+    managed: observed.length,
+    unmanaged: result.unmanaged.length,
+    invalid: result.outcomes.filter((o) => o.skipped === 'invalid').length,
+    actions: result.outcomes.filter((o) => o.taken !== null).length,
+    escalations: result.outcomes.filter((o) => o.decision?.events.some((e) => e.detailType === 'Repair Escalated')).length,
+    regionalIncident: result.regionalIncident,
+    killSwitch: settings.killSwitch,
+  });
+  try {
+    await deps.events.publish([summary]);
+  } catch (error) {
+    log.error('could not publish the sweep summary', { error: error instanceof Error ? error.message : String(error) });
+  }
+  if (deps.metrics) {
+    recordStoreStates(deps.metrics, byState);
+    deps.metrics.publishStoredMetrics();
+  }
+  log.info('reconcile finished', { ...byState, outcomes: result.outcomes.length, regionalIncident: result.regionalIncident });
+}
+
+function recordEventMetrics(metrics: Metrics | null, decision: Decision, observed: ObservedStore | null): void {
+  if (!metrics || decision.dryRun) return;
+  const code = observed?.connectionErrorCode ?? 'NONE';
+  for (const event of decision.events) {
+    if (event.detailType === 'Repair Started') recordRepair(metrics, 'Started', code);
+    if (event.detailType === 'Repair Succeeded') recordRepair(metrics, 'Succeeded', code);
+    if (event.detailType === 'Repair Failed') recordRepair(metrics, 'Failed', code);
+    if (event.detailType === 'Repair Escalated') recordRepair(metrics, 'Escalated', code);
+  }
+}
+
+/** Nothing to do, nothing to say, nothing to record: a healthy store costs no write. */
+function isUnchanged(decision: Decision, status: StoreStatus | null): boolean {
+  return (
+    decision.action.kind === 'none' &&
+    decision.events.length === 0 &&
+    status !== null &&
+    JSON.stringify(decision.nextStatus) === JSON.stringify(status)
+  );
+}
+
+function isTarget(request: ReconcileRequest, desired: DesiredStore, observed: ObservedStore | null): boolean {
+  if (!request.only) return true;
+  const { names = [], ids = [], clusterIds = [] } = request.only;
+  return (
+    names.includes(desired.name) ||
+    (desired.id !== undefined && ids.includes(desired.id)) ||
+    (desired.cloudHsmClusterId !== undefined && clusterIds.includes(desired.cloudHsmClusterId)) ||
+    (observed !== null &&
+      (names.includes(observed.name) ||
+        ids.includes(observed.id) ||
+        (observed.cloudHsmClusterId !== undefined && clusterIds.includes(observed.cloudHsmClusterId))))
+  );
+}
+
+function indexObserved(stores: readonly ObservedStore[]): { find(desired: DesiredStore): ObservedStore | null } {
+  const byId = new Map(stores.map((s) => [s.id, s]));
+  const byName = new Map(stores.map((s) => [s.name, s]));
+  return {
+    find: (desired) => (desired.id ? byId.get(desired.id) : byName.get(desired.name)) ?? null,
+  };
+}
+
+async function observeClusters(
+  cloudHsm: CloudHsmPort,
+  targets: ReadonlyArray<{ desired: DesiredStore; observed: ObservedStore | null }>,
+): Promise<ReadonlyMap<string, ClusterView>> {
+  const ids = new Set<string>();
+  for (const { desired, observed } of targets) {
+    if (desired.cloudHsmClusterId) ids.add(desired.cloudHsmClusterId);
+    if (observed?.cloudHsmClusterId) ids.add(observed.cloudHsmClusterId);
+  }
+  return ids.size === 0 ? new Map() : cloudHsm.describeClusters([...ids]);
+}
+
+/**
+ * Current secret versions, read (DescribeSecret, never the value) only for stores that may need a
+ * repair or were never seen: a healthy CONNECTED store costs no Secrets Manager call.
+ */
+async function observeSecretVersions(
+  secrets: SecretsPort,
+  targets: ReadonlyArray<{ record: StoreRecord; desired: DesiredStore; observed: ObservedStore | null }>,
+): Promise<Map<string, string | null>> {
+  const versions = new Map<string, string | null>();
+  const needed = targets.filter(
+    ({ record, observed }) => record.status === null || record.status.phase !== 'IDLE' || observed?.connectionState !== 'CONNECTED',
+  );
+  await readSecretVersions(secrets, needed.map((t) => t.desired), versions);
+  return versions;
+}
+
+/** Adds to `versions` the current version of each secret the stores name that is not in it yet. */
+async function readSecretVersions(
+  secrets: SecretsPort,
+  stores: readonly DesiredStore[],
+  versions: Map<string, string | null>,
+): Promise<void> {
+  const arns = new Set(
+    stores.flatMap((d) => [d.keyStorePasswordSecretArn, d.xksProxy?.credentialSecretArn]).filter(
+      (arn): arn is string => arn !== undefined && !versions.has(arn),
+    ),
+  );
+  await Promise.all([...arns].map(async (arn) => versions.set(arn, await secrets.currentVersion(arn))));
+}
+
+/** A version not read this run is reported as null ("unknown"), which plan never treats as new. */
+function secretVersion(versions: ReadonlyMap<string, string | null>, arn: string | undefined): string | null {
+  return arn ? (versions.get(arn) ?? null) : null;
+}

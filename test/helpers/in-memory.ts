@@ -1,0 +1,233 @@
+/**
+ * In-memory twins of the core's ports, for unit tests of the reconcile core. They record every
+ * call; state transitions are set by the test (they do not simulate KMS — the fake does that).
+ */
+import { makeLogger } from '../../shared/logger.js';
+import type { ReconcilerEvent } from '../../shared/domain/events.js';
+import { DEFAULT_SETTINGS, type ClusterView, type ObservedStore, type Settings, type StoreStatus } from '../../shared/domain/types.js';
+import { AwsCallError, ConflictError } from '../../shared/errors.js';
+import type {
+  Clock,
+  CloudHsmPort,
+  DesiredSpec,
+  EventsPort,
+  HistoryEntry,
+  KmsPort,
+  OperatorRequest,
+  ResolvedUpdate,
+  SecretsPort,
+  StatePort,
+  StoreRecord,
+} from '../../shared/reconcile/ports.js';
+import type { ReconcileDeps } from '../../shared/reconcile/reconcile.js';
+
+export class InMemoryKms implements KmsPort {
+  readonly stores = new Map<string, ObservedStore>();
+  readonly calls: Array<{ op: string; storeId?: string; update?: ResolvedUpdate }> = [];
+  /** Make the next call of an operation throw this AWS error code. */
+  failNext: { op: string; code: string } | null = null;
+
+  put(store: ObservedStore): void {
+    this.stores.set(store.id, { ...store });
+  }
+
+  async listStores(): Promise<ObservedStore[]> {
+    this.calls.push({ op: 'listStores' });
+    return [...this.stores.values()].map((s) => ({ ...s }));
+  }
+
+  async describeStore(ref: { id?: string; name?: string }): Promise<ObservedStore | null> {
+    this.calls.push({ op: 'describeStore', ...(ref.id ? { storeId: ref.id } : {}) });
+    const found = [...this.stores.values()].find((s) => s.id === ref.id || s.name === ref.name);
+    return found ? { ...found } : null;
+  }
+
+  async connect(storeId: string): Promise<void> {
+    this.mutate('connect', storeId, 'CONNECTING');
+  }
+
+  async disconnect(storeId: string): Promise<void> {
+    this.mutate('disconnect', storeId, 'DISCONNECTING');
+  }
+
+  async update(storeId: string, update: ResolvedUpdate): Promise<void> {
+    this.mutate('update', storeId, null, update);
+  }
+
+  mutating(): string[] {
+    return this.calls.filter((c) => ['connect', 'disconnect', 'update'].includes(c.op)).map((c) => `${c.op} ${c.storeId}`);
+  }
+
+  private mutate(op: string, storeId: string, next: ObservedStore['connectionState'] | null, update?: ResolvedUpdate): void {
+    this.calls.push({ op, storeId, ...(update ? { update } : {}) });
+    if (this.failNext?.op === op) {
+      const { code } = this.failNext;
+      this.failNext = null;
+      throw new AwsCallError(`KMS.${op}`, code, false, `injected ${code}`);
+    }
+    const store = this.stores.get(storeId);
+    if (!store) throw new AwsCallError(`KMS.${op}`, 'CustomKeyStoreNotFoundException', false, 'no such store');
+    if (next) this.stores.set(storeId, { ...store, connectionState: next, connectionErrorCode: null });
+    if (update?.cloudHsmClusterId) this.stores.set(storeId, { ...this.stores.get(storeId)!, cloudHsmClusterId: update.cloudHsmClusterId });
+  }
+}
+
+export class InMemoryCloudHsm implements CloudHsmPort {
+  readonly clusters = new Map<string, ClusterView>();
+  readonly calls: string[] = [];
+
+  async describeClusters(clusterIds: readonly string[]): Promise<Map<string, ClusterView>> {
+    this.calls.push(`describeClusters ${clusterIds.join(',')}`);
+    return new Map(clusterIds.flatMap((id) => (this.clusters.has(id) ? [[id, this.clusters.get(id)!] as const] : [])));
+  }
+
+  async createHsm(clusterId: string, availabilityZone: string): Promise<{ hsmId: string }> {
+    this.calls.push(`createHsm ${clusterId} ${availabilityZone}`);
+    return { hsmId: 'hsm-abcdefghijk' };
+  }
+}
+
+export class InMemorySecrets implements SecretsPort {
+  /** arn → versions, newest last; the last is AWSCURRENT. */
+  readonly versions = new Map<string, Array<{ versionId: string; value: string }>>();
+  readonly reads: string[] = [];
+
+  put(arn: string, versionId: string, value: string): void {
+    this.versions.set(arn, [...(this.versions.get(arn) ?? []), { versionId, value }]);
+  }
+
+  async currentVersion(secretArn: string): Promise<string | null> {
+    return this.versions.get(secretArn)?.at(-1)?.versionId ?? null;
+  }
+
+  async getValue(secretArn: string, versionId: string): Promise<string> {
+    this.reads.push(`${secretArn}@${versionId}`);
+    const version = this.versions.get(secretArn)?.find((v) => v.versionId === versionId);
+    if (!version) throw new AwsCallError('SecretsManager.GetSecretValue', 'ResourceNotFoundException', false, 'no such version');
+    return version.value;
+  }
+}
+
+export class InMemoryEvents implements EventsPort {
+  readonly published: ReconcilerEvent[] = [];
+
+  async publish(events: readonly ReconcilerEvent[]): Promise<void> {
+    this.published.push(...events);
+  }
+
+  types(): string[] {
+    return this.published.map((e) => e.detailType);
+  }
+}
+
+export class InMemoryState implements StatePort {
+  readonly desired = new Map<string, Record<string, unknown>>();
+  readonly statuses = new Map<string, StoreStatus>();
+  readonly leases = new Map<string, { owner: string; until: number }>();
+  readonly historyEntries: Array<HistoryEntry & { name: string }> = [];
+  settings: Settings = DEFAULT_SETTINGS;
+  writes = 0;
+
+  constructor(readonly scope = { accountId: '111122223333', region: 'us-east-1' }) {}
+
+  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings }> {
+    const names = new Set([...this.desired.keys(), ...this.statuses.keys()]);
+    return { records: await Promise.all([...names].map((n) => this.load(n))), settings: this.settings };
+  }
+
+  async load(name: string): Promise<StoreRecord> {
+    const desired = this.desired.get(name);
+    const status = this.statuses.get(name);
+    return { name, desired: desired ? structuredClone(desired) : null, status: status ? structuredClone(status) : null };
+  }
+
+  async acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null> {
+    const lease = this.leases.get(name);
+    if (lease && lease.owner !== owner && lease.until >= now) return null;
+    this.leases.set(name, { owner, until: now + ttlMs });
+    return this.load(name);
+  }
+
+  async saveStatus(status: StoreStatus, owner: string): Promise<void> {
+    if (this.leases.get(status.name)?.owner !== owner) throw new ConflictError(`lease on "${status.name}" lost`);
+    this.writes += 1;
+    this.statuses.set(status.name, structuredClone(status));
+    this.leases.delete(status.name);
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    if (this.leases.get(name)?.owner === owner) this.leases.delete(name);
+  }
+
+  async appendHistory(name: string, entry: HistoryEntry): Promise<void> {
+    this.historyEntries.push({ name, ...entry });
+  }
+
+  async putDesired(specs: readonly DesiredSpec[]): Promise<string[]> {
+    for (const spec of specs) {
+      const previous = this.desired.get(spec.name);
+      this.desired.set(spec.name, { ...spec, generation: Number(previous?.generation ?? 0) + 1, paused: previous?.paused ?? false });
+    }
+    return specs.map((s) => s.name);
+  }
+
+  async request(name: string, request: OperatorRequest): Promise<void> {
+    const item = this.desired.get(name);
+    if (!item) throw new ConflictError(`no desired store named "${name}"`);
+    this.desired.set(name, {
+      ...item,
+      generation: Number(item.generation) + 1,
+      ...(request === 'retry' ? {} : { paused: request === 'pause' }),
+    });
+  }
+
+  async getSettings(): Promise<Settings> {
+    return this.settings;
+  }
+
+  async putSettings(settings: Settings): Promise<void> {
+    this.settings = settings;
+  }
+}
+
+export class ManualClock implements Clock {
+  constructor(public current = Date.parse('2026-11-25T12:00:00Z')) {}
+  now(): number {
+    return this.current;
+  }
+  async sleep(ms: number): Promise<void> {
+    this.current += ms;
+  }
+  advance(seconds: number): void {
+    this.current += seconds * 1000;
+  }
+}
+
+export interface InMemoryWorld {
+  kms: InMemoryKms;
+  cloudHsm: InMemoryCloudHsm;
+  secrets: InMemorySecrets;
+  events: InMemoryEvents;
+  state: InMemoryState;
+  clock: ManualClock;
+  logLines: string[];
+  deps(owner?: string): ReconcileDeps;
+}
+
+/** A fresh in-memory world and a factory for the core's dependencies over it. */
+export function inMemoryWorld(): InMemoryWorld {
+  const world = {
+    kms: new InMemoryKms(),
+    cloudHsm: new InMemoryCloudHsm(),
+    secrets: new InMemorySecrets(),
+    events: new InMemoryEvents(),
+    state: new InMemoryState(),
+    clock: new ManualClock(),
+    logLines: [] as string[],
+  };
+  const logger = makeLogger({ logLevel: 'DEBUG' }, {}, (line) => world.logLines.push(line));
+  return {
+    ...world,
+    deps: (owner = 'test-run') => ({ ...world, logger, metrics: null, owner, leaseTtlMs: 60_000 }),
+  };
+}
