@@ -118,6 +118,14 @@ export interface HeldInputs {
   generation: number;
   passwordVersion: string | null;
   xksCredentialVersion: string | null;
+  /** Set when the escalation is for a cluster without an ACTIVE HSM: that cluster getting one releases the hold too. */
+  awaitingActiveHsmIn?: string;
+  /**
+   * Set when only a new kmsuser password can fix the escalation (INVALID_CREDENTIALS, USER_LOCKED_OUT,
+   * USER_NOT_FOUND on CloudHSM): then only a new version of the password secret releases the hold, because
+   * a connect with the password KMS holds can only fail another login and move kmsuser toward lockout.
+   */
+  awaitingNewPassword?: boolean;
 }
 
 /** The reconciler's own record of a store (the STATUS item). Written only by the reconciler. */
@@ -212,6 +220,11 @@ export interface EventDraft {
   maxAttempts?: number;
   nextAttemptAt?: string;
   drift?: string[];
+  /**
+   * The incident the event belongs to, when the plan names it. Needed for `Repair Succeeded`, whose
+   * incident is already closed (null) in the decision's `nextStatus`.
+   */
+  incidentId?: string;
 }
 
 /** Everything `plan` may look at for one store. */

@@ -412,7 +412,11 @@ async function summarise(
     DISCONNECTING: 0,
     MISSING: 0,
   };
-  for (const o of observed) byState[o?.connectionState ?? 'MISSING'] += 1;
+  // A state from a newer KMS API than ours is counted nowhere rather than as NaN.
+  for (const o of observed) {
+    const state = o?.connectionState ?? 'MISSING';
+    if (state in byState) byState[state] += 1;
+  }
   const summary = sweepSummaryEvent({
     scope: deps.state.scope,
     reconcileId: result.reconcileId,

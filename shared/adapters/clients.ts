@@ -1,0 +1,93 @@
+/**
+ * SDK clients and the adapters over them, built once per cold start (or CLI run) and passed in.
+ */
+import { CloudHSMV2Client } from '@aws-sdk/client-cloudhsm-v2';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Config } from '../config.js';
+import type { Clock, CloudHsmPort, EventsPort, KmsPort, SecretsPort } from '../reconcile/ports.js';
+import { CloudHsmSdkAdapter } from './cloudhsm.js';
+import { EventBridgeAdapter } from './eventbridge.js';
+import { KmsSdkAdapter } from './kms.js';
+import { SecretsManagerAdapter } from './secrets.js';
+import { TokenBucket } from './token-bucket.js';
+
+/**
+ * Attempts per call, the first included. With `retryMode: 'adaptive'` the SDK retries throttling and
+ * 5xx with backoff and rate-limits itself client-side; what still fails is retried by a later run.
+ */
+const MAX_ATTEMPTS = 4;
+
+/** The SDK clients, one per service. */
+export interface AwsClients {
+  kms: KMSClient;
+  cloudHsm: CloudHSMV2Client;
+  secrets: SecretsManagerClient;
+  eventBridge: EventBridgeClient;
+  /** Document client that drops `undefined` attributes when writing. */
+  dynamo: DynamoDBDocumentClient;
+}
+
+/** The adapters the reconcile core takes (the table adapter is built beside them, from `clients.dynamo`). */
+export interface AwsAdapters {
+  kms: KmsPort;
+  cloudHsm: CloudHsmPort;
+  secrets: SecretsPort;
+  events: EventsPort;
+}
+
+/**
+ * Fixed credentials for local endpoints (tests, the demo). Against the fake a 12-digit access key id
+ * is the account, and the session token is the caller's role name in its CloudTrail events.
+ * Absent: the SDK's default credential chain.
+ */
+export interface StaticCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/**
+ * One client per service, all in `config.region`. When `config.endpoint` is set it is given to every
+ * client explicitly: `@aws-sdk/client-cloudhsm-v2` 3.332 ignores `AWS_ENDPOINT_URL`.
+ */
+export function makeAwsClients(config: Pick<Config, 'region' | 'endpoint'>, credentials?: StaticCredentials): AwsClients {
+  const options = {
+    region: config.region,
+    maxAttempts: MAX_ATTEMPTS,
+    retryMode: 'adaptive',
+    ...(config.endpoint !== undefined && { endpoint: config.endpoint }),
+    ...(credentials !== undefined && { credentials }),
+  };
+  return {
+    kms: new KMSClient(options),
+    cloudHsm: new CloudHSMV2Client(options),
+    secrets: new SecretsManagerClient(options),
+    eventBridge: new EventBridgeClient(options),
+    dynamo: DynamoDBDocumentClient.from(new DynamoDBClient(options), {
+      marshallOptions: { removeUndefinedValues: true },
+    }),
+  };
+}
+
+/**
+ * The AWS adapters over `clients`. Every mutating call (KMS Connect/Disconnect/Update, CloudHSM
+ * CreateHsm) draws from one token bucket at `config.mutationRatePerSecond`, burst 1: calls are spaced,
+ * never bunched, whichever store or service they are for.
+ */
+export function makeAdapters(
+  config: Pick<Config, 'eventBusName' | 'mutationRatePerSecond'>,
+  clients: AwsClients,
+  clock: Clock,
+): AwsAdapters {
+  const mutations = new TokenBucket({ ratePerSecond: config.mutationRatePerSecond, burst: 1, clock });
+  return {
+    kms: new KmsSdkAdapter(clients.kms, mutations),
+    cloudHsm: new CloudHsmSdkAdapter(clients.cloudHsm, mutations),
+    secrets: new SecretsManagerAdapter(clients.secrets),
+    events: new EventBridgeAdapter(clients.eventBridge, config.eventBusName),
+  };
+}

@@ -1,0 +1,265 @@
+/**
+ * `cks`, the operator CLI (DESIGN.md §5): parses the command line, runs one command against the same
+ * core the Lambdas run, and turns every expected failure into one line on stderr and an exit code
+ * (0 done, 1 failed, 2 wrong usage).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { AwsCallError, ConfigError, ConflictError } from '../errors.js';
+import type { OperatorRequest } from '../reconcile/ports.js';
+import { applyCommand, initCommand, planCommand, requestCommand, sweepCommand } from './commands.js';
+import { CliContext, CliError, parseDuration, UsageError, type CliIo } from './context.js';
+import { eventsCommand } from './events.js';
+import { loadStatus, renderStatus } from './status.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | undefined>;
+
+interface Command {
+  /** How the command is written, after `cks`. */
+  synopsis: string;
+  summary: string;
+  /** More lines for `cks <command> --help`. */
+  details?: string;
+  options: Options;
+  /** Help for each option, by option name. */
+  optionHelp: Record<string, string>;
+  /** The one positional argument the command takes, if any. */
+  argument?: string;
+  run(ctx: CliContext, values: Values, argument: string): Promise<number>;
+}
+
+const GLOBAL_OPTIONS: Options = {
+  'endpoint-url': { type: 'string' },
+  region: { type: 'string' },
+  table: { type: 'string' },
+  'account-id': { type: 'string' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+const GLOBAL_HELP = `Global options:
+  --endpoint-url <url>  one endpoint for every AWS service, e.g. the local fake   (env AWS_ENDPOINT_URL)
+  --region <region>     the Region whose key stores are managed                    (env AWS_REGION)
+  --table <name>        the desired-state table                                    (env CKS_TABLE)
+  --account-id <id>     the 12-digit account whose key stores are managed          (env CKS_ACCOUNT_ID)
+  --verbose             print the reconciler's JSON log lines on stderr            (or env CKS_LOG_LEVEL)
+  -h, --help            show help
+
+Environment: CKS_EVENT_BUS names the bus the reconciler's events go to (default "default").
+Account: --account-id or CKS_ACCOUNT_ID. When an endpoint is set (the local fake), it defaults to the
+fake's rule: the access key id when that is 12 digits, else 000000000000. Against real AWS it must be set.`;
+
+const request = (kind: OperatorRequest, summary: string, details: string): Command => ({
+  synopsis: `${kind} <store>`,
+  summary,
+  details,
+  options: {},
+  optionHelp: {},
+  argument: 'store',
+  run: (ctx, _values, store) => requestCommand(ctx, kind, store),
+});
+
+const COMMANDS: Record<string, Command> = {
+  init: {
+    synopsis: 'init',
+    summary: 'create the desired-state table where it does not exist',
+    details: 'For local endpoints and quick starts; a deployed stack creates its own table.',
+    options: {},
+    optionHelp: {},
+    run: (ctx) => initCommand(ctx),
+  },
+  apply: {
+    synopsis: 'apply -f <stores.yaml>',
+    summary: 'validate a stores file, then write its desired stores',
+    details:
+      'The whole file is validated first. If any store is invalid, every error is printed with its line\n' +
+      'and nothing is written. Otherwise each changed store gets a new generation.',
+    options: { file: { type: 'string', short: 'f' } },
+    optionHelp: { file: '-f, --file <path>     the stores file (YAML with a "stores:" list)' },
+    run: (ctx, values) => {
+      if (typeof values.file !== 'string') throw new UsageError('apply needs -f <stores.yaml>');
+      return applyCommand(ctx, values.file);
+    },
+  },
+  status: {
+    synopsis: 'status [--output table|json]',
+    summary: 'desired vs observed state, error code, phase, attempts, last action and reason',
+    details: 'Observed state is read live from KMS; phase and attempts are the reconciler\'s record.',
+    options: { output: { type: 'string', default: 'table' } },
+    optionHelp: { output: '--output <format>     table (default) or json (an array)' },
+    run: async (ctx, values) => {
+      const json = outputIsJson(values);
+      const rows = await loadStatus(await ctx.deps());
+      ctx.print(json ? JSON.stringify(rows, null, 2) : renderStatus(rows));
+      return 0;
+    },
+  },
+  plan: {
+    synopsis: 'plan',
+    summary: 'what a sweep would do now, and why (changes nothing)',
+    options: {},
+    optionHelp: {},
+    run: (ctx) => planCommand(ctx),
+  },
+  sweep: {
+    synopsis: 'sweep [--watch] [--interval 5s]',
+    summary: 'one reconcile pass (the code the scheduled Lambda runs)',
+    details: 'Prints the action taken for each store and why. --watch repeats until Ctrl-C.',
+    options: { watch: { type: 'boolean' }, interval: { type: 'string' } },
+    optionHelp: {
+      watch: '--watch               repeat the pass until Ctrl-C',
+      interval: '--interval <time>     time between passes with --watch: 500ms, 5s, 1m (default 5s)',
+    },
+    run: (ctx, values) => {
+      if (values.interval !== undefined && values.watch !== true) throw new UsageError('--interval needs --watch');
+      return sweepCommand(ctx, values.watch === true ? parseDuration(String(values.interval ?? '5s')) : null);
+    },
+  },
+  retry: request('retry', 'clear an escalation and try again', 'Bumps the desired generation; the next sweep starts a new incident.'),
+  pause: request('pause', 'stop acting on a store (it is still observed)', 'The reconciler keeps observing and reporting the store.'),
+  resume: request('resume', 'act on a paused store again', 'Undoes `cks pause`.'),
+  events: {
+    synopsis: 'events [--follow] [--output table|json]',
+    summary: "the reconciler's own events",
+    details:
+      'With an endpoint (the local fake): the events the fake received on EventBridge with Source\n' +
+      '"cks-reconciler" (GET <endpoint>/_fake/events). Against real AWS, EventBridge keeps no log to read:\n' +
+      "the newest entries of each store's history in the table are printed instead.",
+    options: { follow: { type: 'boolean' }, output: { type: 'string', default: 'table' } },
+    optionHelp: {
+      follow: '--follow              keep printing new events until Ctrl-C',
+      output: '--output <format>     table (default) or json (one event per line)',
+    },
+    run: (ctx, values) => eventsCommand(ctx, { follow: values.follow === true, json: outputIsJson(values) }),
+  },
+};
+
+/** Runs the CLI on `argv` (without `node cks`) and returns the exit code. */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  let command: Command | undefined;
+  let verbose = false;
+  try {
+    const found = findCommand(argv);
+    const name = found?.name;
+    command = name === undefined ? undefined : COMMANDS[name];
+    if (name !== undefined && command === undefined) throw new UsageError(`unknown command "${name}"`);
+    const { values, positionals } = parse(argv.filter((_, i) => i !== found?.index), command);
+    verbose = values.verbose === true;
+    if (values.help === true) {
+      io.stdout(`${command ? commandHelp(command) : mainHelp()}\n`);
+      return 0;
+    }
+    if (command === undefined) throw new UsageError('no command given');
+    const argument = positionals[0];
+    if (command.argument !== undefined && argument === undefined) throw new UsageError(`${name} needs <${command.argument}>`);
+    if (positionals.length > (command.argument === undefined ? 0 : 1)) {
+      throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
+    }
+    const ctx = new CliContext(io, {
+      endpointUrl: stringValue(values, 'endpoint-url'),
+      region: stringValue(values, 'region'),
+      table: stringValue(values, 'table'),
+      accountId: stringValue(values, 'account-id'),
+      verbose,
+    });
+    return await command.run(ctx, values, argument ?? '');
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`cks: ${error.message}\n\n${shortUsage(command)}\n`);
+      return 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr(`cks: ${oneLine(message)}\n`);
+    if (!isExpected(error) && verbose && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
+    return 1;
+  }
+}
+
+/** The first positional argument and where it is: flags before it must be global ones. */
+function findCommand(argv: readonly string[]): { name: string; index: number } | undefined {
+  const { tokens } = parseArgs({ args: [...argv], options: GLOBAL_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const first = tokens.find((token) => token.kind === 'positional');
+  return first?.kind === 'positional' ? { name: first.value, index: first.index } : undefined;
+}
+
+function parse(args: string[], command: Command | undefined): { values: Values; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...GLOBAL_OPTIONS, ...command?.options },
+      strict: true,
+      allowPositionals: true,
+    });
+    return { values: values as Values, positionals };
+  } catch (error) {
+    // Node's messages run on with advice about `--`; the first sentence is the point.
+    if (error instanceof TypeError) {
+      const first = error.message.split('. ')[0] ?? error.message;
+      throw new UsageError(`${first.charAt(0).toLowerCase()}${first.slice(1)}`.replace(/'/g, '"'));
+    }
+    throw error;
+  }
+}
+
+function outputIsJson(values: Values): boolean {
+  if (values.output !== 'table' && values.output !== 'json') {
+    throw new UsageError(`--output must be table or json, got "${String(values.output)}"`);
+  }
+  return values.output === 'json';
+}
+
+function stringValue(values: Values, key: string): string | undefined {
+  const value = values[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Failures the operator can act on: their message is the whole story, a stack trace would be noise. */
+function isExpected(error: unknown): boolean {
+  return [UsageError, CliError, ConfigError, AwsCallError, ConflictError].some((type) => error instanceof type);
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** What a usage error prints after its message: the synopsis, and where the full help is. */
+function shortUsage(command: Command | undefined): string {
+  if (command) return `Usage: cks [global options] ${command.synopsis}\nRun \`cks ${command.synopsis.split(' ')[0]} --help\` for its options.`;
+  return `Usage: cks [global options] <command> [options]\n\nCommands:\n${commandList()}\n\nRun \`cks --help\` for global options and environment.`;
+}
+
+function commandList(): string {
+  const width = Math.max(...Object.values(COMMANDS).map((c) => c.synopsis.length));
+  return Object.values(COMMANDS)
+    .map((c) => `  ${c.synopsis.padEnd(width)}  ${c.summary}`)
+    .join('\n');
+}
+
+function mainHelp(): string {
+  return `Usage: cks [global options] <command> [options]
+
+Keeps AWS KMS custom key stores in their declared state: the operator CLI of cks-reconciler.
+
+Commands:
+${commandList()}
+
+${GLOBAL_HELP}
+
+Events: with an endpoint, \`cks events\` reads what the local fake's EventBridge received; against real
+AWS it prints each store's recent history from the table.
+
+Run \`cks <command> --help\` for a command's options.`;
+}
+
+function commandHelp(command: Command): string {
+  const options = Object.values(command.optionHelp).map((line) => `  ${line}`);
+  return [
+    `Usage: cks [global options] ${command.synopsis}`,
+    '',
+    `${command.summary[0]?.toUpperCase()}${command.summary.slice(1)}.`,
+    ...(command.details ? [command.details] : []),
+    ...(options.length > 0 ? ['', 'Options:', ...options] : []),
+    '',
+    GLOBAL_HELP,
+  ].join('\n');
+}

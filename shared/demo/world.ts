@@ -1,0 +1,191 @@
+/**
+ * The demo world: built from the stores file the way people build it in AWS (clusters by their
+ * owners, secrets and stores through the SDK), its desired state applied as `cks apply` applies it,
+ * and then broken, one failure at a time, by the scenario.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import {
+  ConnectCustomKeyStoreCommand,
+  CreateCustomKeyStoreCommand,
+  DisconnectCustomKeyStoreCommand,
+  type KMSClient,
+} from '@aws-sdk/client-kms';
+import { CreateSecretCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { parse } from 'yaml';
+import { parseStoresFile } from '../cli/stores-file.js';
+import type { KmsPort, DesiredSpec } from '../reconcile/ports.js';
+import type { FakeAdmin } from './admin.js';
+
+/** What the world is built with: the fake's admin API and a human operator's SDK clients. */
+export interface WorldTools {
+  admin: FakeAdmin;
+  kms: KMSClient;
+  secrets: SecretsManagerClient;
+  /** Reads the stores (for waiting until they are CONNECTED). */
+  kmsPort: KmsPort;
+}
+
+/** `${secret:<name>}` in the stores file: the ARN of the secret created under that name. */
+const SECRET_PLACEHOLDER = /\$\{secret:([^}]+)\}/g;
+
+/**
+ * Creates every store of the stores file `text` (clusters, proxies, secrets, stores), connects them
+ * and waits until all are CONNECTED. Returns the file with its placeholders filled in.
+ */
+export async function buildWorld(text: string, tools: WorldTools): Promise<string> {
+  const { stores } = parse(text) as { stores: Array<Record<string, unknown>> };
+  const arns = new Map<string, string>();
+  const createSecret = async (placeholder: unknown, value: string): Promise<void> => {
+    const name = /^\$\{secret:([^}]+)\}$/.exec(String(placeholder))?.[1];
+    if (name === undefined) throw new Error(`the demo's stores file must name secrets as \${secret:<name>}, got ${String(placeholder)}`);
+    const created = await tools.secrets.send(new CreateSecretCommand({ Name: name, SecretString: value }));
+    arns.set(name, created.ARN ?? '');
+  };
+
+  const ids: string[] = [];
+  for (const store of stores) {
+    const name = String(store.name);
+    if (store.type === 'EXTERNAL_KEY_STORE') {
+      const proxy = store.xksProxy as Record<string, string>;
+      const credential = { accessKeyId: xksAccessKeyId(), secretAccessKey: randomBytes(33).toString('base64') };
+      await tools.admin.createXksProxy({ uriEndpoint: proxy.uriEndpoint!, uriPath: proxy.uriPath!, ...credential });
+      await createSecret(proxy.credentialSecretArn, JSON.stringify(credential));
+      const created = await tools.kms.send(
+        new CreateCustomKeyStoreCommand({
+          CustomKeyStoreName: name,
+          CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+          XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+          XksProxyUriEndpoint: proxy.uriEndpoint,
+          XksProxyUriPath: proxy.uriPath,
+          XksProxyAuthenticationCredential: { AccessKeyId: credential.accessKeyId, RawSecretAccessKey: credential.secretAccessKey },
+        }),
+      );
+      ids.push(created.CustomKeyStoreId ?? '');
+    } else {
+      const password = newPassword();
+      const cluster = await tools.admin.createCluster({ clusterId: String(store.cloudHsmClusterId), kmsuserPassword: password });
+      await createSecret(store.keyStorePasswordSecretArn, password);
+      const created = await tools.kms.send(
+        new CreateCustomKeyStoreCommand({
+          CustomKeyStoreName: name,
+          CloudHsmClusterId: cluster.clusterId,
+          TrustAnchorCertificate: cluster.trustAnchorCertificate,
+          KeyStorePassword: password,
+        }),
+      );
+      ids.push(created.CustomKeyStoreId ?? '');
+    }
+  }
+  for (const id of ids) await tools.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
+  await waitUntilConnected(tools.kmsPort, stores.length);
+  return text.replace(SECRET_PLACEHOLDER, (_match, name: string) => arns.get(name) ?? _match);
+}
+
+/** Validates a stores file as `cks apply` does; throws with every error when it is invalid. */
+export function parseDemoStores(text: string, fileName: string): DesiredSpec[] {
+  const parsed = parseStoresFile(text, fileName);
+  if (!parsed.ok) throw new Error(`${fileName} is invalid:\n${parsed.errors.join('\n')}`);
+  return parsed.specs;
+}
+
+/** One thing that happens to the world, at a time after the reconciler starts. */
+export interface ScenarioStep {
+  /** Real seconds after the reconciler starts. */
+  at: number;
+  store: string;
+  /** What happens, in plain words. */
+  says: string;
+  run(): Promise<void>;
+}
+
+/**
+ * The failures, spaced so that at most three of the seven stores are FAILED at once (more would be a
+ * regional incident, which the reconciler reports instead of repairing).
+ */
+export function scenario(specs: readonly DesiredSpec[], tools: WorldTools): ScenarioStep[] {
+  const spec = (name: string): DesiredSpec => {
+    const found = specs.find((s) => s.name === name);
+    if (!found) throw new Error(`the demo's scenario needs a store named ${name} in the stores file`);
+    return found;
+  };
+  const clusterOf = (name: string): string => spec(name).cloudHsmClusterId ?? '';
+  const rotatedPassword = newPassword();
+  return [
+    {
+      at: 1,
+      store: 'orders-hsm',
+      says: 'the network to its cluster drops: FAILED with NETWORK_ERRORS',
+      run: () => tools.admin.failStore('orders-hsm', 'NETWORK_ERRORS'),
+    },
+    {
+      at: 4,
+      store: 'billing-hsm',
+      says: 'a human changes the kmsuser password in the cluster but not yet in the secret: FAILED with INVALID_CREDENTIALS',
+      run: async () => {
+        await tools.admin.patchCluster(clusterOf('billing-hsm'), { kmsuserPassword: rotatedPassword });
+        await tools.admin.failStore('billing-hsm', 'INVALID_CREDENTIALS');
+      },
+    },
+    {
+      at: 7,
+      store: 'ledger-hsm',
+      says: 'its cluster loses every HSM: FAILED with INSUFFICIENT_CLOUDHSM_HSMS',
+      run: async () => {
+        await tools.admin.patchCluster(clusterOf('ledger-hsm'), { activeHsms: 0 });
+        await tools.admin.failStore('ledger-hsm', 'INSUFFICIENT_CLOUDHSM_HSMS');
+      },
+    },
+    {
+      at: 10,
+      store: 'billing-hsm',
+      says: 'the human puts the new kmsuser password into the secret (a new secret version)',
+      run: async () => {
+        await tools.secrets.send(
+          new PutSecretValueCommand({ SecretId: spec('billing-hsm').keyStorePasswordSecretArn, SecretString: rotatedPassword }),
+        );
+      },
+    },
+    {
+      at: 12,
+      store: 'archive-hsm',
+      says: 'kmsuser is locked out of its cluster: FAILED with USER_LOCKED_OUT',
+      run: async () => {
+        await tools.admin.patchCluster(clusterOf('archive-hsm'), { kmsuserLockedOut: true });
+        await tools.admin.failStore('archive-hsm', 'USER_LOCKED_OUT');
+      },
+    },
+    {
+      at: 15,
+      store: 'reports-hsm',
+      says: 'an operator disconnects it by hand (DisconnectCustomKeyStore)',
+      run: async () => {
+        const id = (await tools.kmsPort.describeStore({ name: 'reports-hsm' }))?.id;
+        await tools.kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
+      },
+    },
+  ];
+}
+
+async function waitUntilConnected(kms: KmsPort, count: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const stores = await kms.listStores();
+    if (stores.length >= count && stores.every((s) => s.connectionState === 'CONNECTED')) return;
+    if (Date.now() > deadline) {
+      const states = stores.map((s) => `${s.name} ${s.connectionState}${s.connectionErrorCode ? ` ${s.connectionErrorCode}` : ''}`);
+      throw new Error(`the demo's stores did not all connect within 30 s: ${states.join(', ')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** A kmsuser password (7-32 characters). */
+function newPassword(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/** An XKS access key id: 20 characters of [A-Z2-7]. */
+function xksAccessKeyId(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  return Array.from({ length: 20 }, () => alphabet[randomInt(alphabet.length)]).join('');
+}

@@ -1,0 +1,185 @@
+/**
+ * The desired state of a store as operators declare it (DESIGN.md §2, stores file §5), validated with
+ * zod. Strict: an unknown field is an error, so a typo such as `desiredstate` never silently falls
+ * back to a default. Error messages name the field and the rule, never the value: these fields hold
+ * only ARNs and ids, but a misplaced password must not end up in a log line or event either.
+ */
+import { z } from 'zod';
+import { MODES, STORE_TYPES, XKS_CONNECTIVITY, type DesiredStore } from './types.js';
+
+/** One validation problem: `path` is dotted from the item root (e.g. `xksProxy.uriPath`; `''` is the item itself). */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/** A desired store as written in a stores file: everything but the fields the table manages. */
+export type DesiredStoreSpec = Omit<DesiredStore, 'generation' | 'paused'>;
+
+/** zod error option: "is required" when the field is absent, else what it must be. */
+function must(what: string): { error: (issue: { input?: unknown }) => string } {
+  return { error: (issue) => (issue.input === undefined ? 'is required' : `must be ${what}`) };
+}
+
+function oneOf(values: readonly string[]): { error: (issue: { input?: unknown }) => string } {
+  return must(`one of ${values.join(' | ')}`);
+}
+
+const CLUSTER_ID = /^cluster-[2-7a-zA-Z]{11,16}$/;
+const STORE_ID = /^cks-[a-zA-Z0-9]+$/;
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+const URI_ENDPOINT = /^https:\/\/[a-zA-Z0-9.-]+$/;
+// Verbatim from the KMS API model (XksProxyUriPath).
+const URI_PATH = /^(\/[a-zA-Z0-9/_-]+\/kms\/xks\/v\d{1,2})$|^(\/kms\/xks\/v\d{1,2})$/;
+const VPC_ENDPOINT_SERVICE = /^com\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$/;
+
+const secretArn = z
+  .string(must('a string'))
+  .regex(SECRET_ARN, 'must be a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>');
+
+const xksProxyShape = {
+  uriEndpoint: z
+    .string(must('a string'))
+    .min(10, 'must be 10-128 characters')
+    .max(128, 'must be 10-128 characters')
+    .regex(URI_ENDPOINT, 'must match ^https://[a-zA-Z0-9.-]+$ (https, a host name, no path or port)'),
+  uriPath: z
+    .string(must('a string'))
+    .min(10, 'must be 10-128 characters')
+    .max(128, 'must be 10-128 characters')
+    .regex(URI_PATH, 'must be /kms/xks/v<1-2 digits> or /<prefix>/kms/xks/v<1-2 digits>'),
+  connectivity: z.enum(XKS_CONNECTIVITY, oneOf(XKS_CONNECTIVITY)),
+  vpcEndpointServiceName: z
+    .string(must('a string'))
+    .min(20, 'must be 20-64 characters')
+    .max(64, 'must be 20-64 characters')
+    .regex(VPC_ENDPOINT_SERVICE, 'must match com.amazonaws.vpce.<region>.vpce-svc-<id>')
+    .optional(),
+  credentialSecretArn: secretArn,
+};
+
+// Cross-field checks run even when a field failed (`when`), so one pass reports every problem.
+const whenObject = { when: (payload: { value: unknown }) => isRecord(payload.value) };
+
+const xksProxySchema = z.strictObject(xksProxyShape).check(
+  z.superRefine((xks, ctx) => {
+    if (xks.connectivity === 'VPC_ENDPOINT_SERVICE' && xks.vpcEndpointServiceName === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['vpcEndpointServiceName'], message: 'is required when connectivity is VPC_ENDPOINT_SERVICE' });
+    }
+    if (xks.connectivity === 'PUBLIC_ENDPOINT' && xks.vpcEndpointServiceName !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['vpcEndpointServiceName'], message: 'is not allowed when connectivity is PUBLIC_ENDPOINT' });
+    }
+  }, whenObject),
+);
+
+const specShape = {
+  name: z.string(must('a string')).min(1, 'must be 1-256 characters').max(256, 'must be 1-256 characters'),
+  id: z
+    .string(must('a string'))
+    .max(64, 'must be at most 64 characters')
+    .regex(STORE_ID, 'must be a custom key store id like cks-1234567890abcdef0')
+    .optional(),
+  type: z.enum(STORE_TYPES, oneOf(STORE_TYPES)).default('AWS_CLOUDHSM'),
+  desiredState: z.enum(['CONNECTED', 'DISCONNECTED'], oneOf(['CONNECTED', 'DISCONNECTED'])),
+  cloudHsmClusterId: z.string(must('a string')).regex(CLUSTER_ID, 'must match cluster-[2-7a-zA-Z]{11,16}').optional(),
+  keyStorePasswordSecretArn: secretArn.optional(),
+  xksProxy: xksProxySchema.optional(),
+  /**
+   * Default `observe`: a store added to the file (or adopted from an existing fleet) is reported, never
+   * touched, until an operator opts in with `mode: enforce`. A wrong desired item (wrong cluster id,
+   * DISCONNECTED by mistake) then shows up as a drift report instead of a disconnect of a production
+   * store; forgetting `mode` costs a repair that does not happen, which `cks status` shows.
+   */
+  mode: z.enum(MODES, oneOf(MODES)).default('observe'),
+  maxAttempts: z
+    .number(must('an integer'))
+    .int('must be an integer')
+    .min(1, 'must be 1-20')
+    .max(20, 'must be 1-20')
+    .default(3),
+  allowCreateHsm: z.boolean(must('true or false')).default(false),
+};
+
+type SpecLike = { type?: unknown; desiredState?: unknown; cloudHsmClusterId?: unknown; keyStorePasswordSecretArn?: unknown; xksProxy?: unknown; allowCreateHsm?: unknown };
+
+/** Rules across fields: what each store type requires and forbids. An invalid type is reported on its own field. */
+function typeRules(spec: SpecLike, ctx: z.RefinementCtx): void {
+  const add = (path: string, message: string): void => ctx.addIssue({ code: 'custom', path: [path], message });
+  if (spec.type === 'AWS_CLOUDHSM') {
+    if (spec.desiredState === 'CONNECTED' && spec.cloudHsmClusterId === undefined) {
+      add('cloudHsmClusterId', 'is required when type is AWS_CLOUDHSM and desiredState is CONNECTED');
+    }
+    if (spec.xksProxy !== undefined) add('xksProxy', 'is not allowed when type is AWS_CLOUDHSM');
+  }
+  if (spec.type === 'EXTERNAL_KEY_STORE') {
+    if (spec.xksProxy === undefined) add('xksProxy', 'is required when type is EXTERNAL_KEY_STORE');
+    if (spec.cloudHsmClusterId !== undefined) add('cloudHsmClusterId', 'is not allowed when type is EXTERNAL_KEY_STORE');
+    if (spec.keyStorePasswordSecretArn !== undefined) add('keyStorePasswordSecretArn', 'is not allowed when type is EXTERNAL_KEY_STORE');
+    if (spec.allowCreateHsm === true) add('allowCreateHsm', 'is not allowed when type is EXTERNAL_KEY_STORE');
+  }
+}
+
+const crossFieldRules = z.superRefine<SpecLike>(typeRules, whenObject);
+
+/**
+ * The operator-facing spec (a stores-file entry): no `generation` or `paused`, which the table manages.
+ * Use {@link parseDesiredSpec} for field errors with clear messages.
+ */
+export const desiredSpecSchema = z.strictObject(specShape).check(crossFieldRules);
+
+/** A DESIRED table item: the spec plus `generation` and the operator's `paused` flag. */
+export const desiredItemSchema = z
+  .strictObject({
+    ...specShape,
+    generation: z.number(must('an integer')).int('must be an integer').min(0, 'must be 0 or more'),
+    paused: z.boolean(must('true or false')).default(false),
+  })
+  .check(crossFieldRules);
+
+/**
+ * Attributes of a table item that belong to the table, not the spec: the key, bookkeeping written by
+ * the state adapter, and anything prefixed `_` (reserved for such bookkeeping).
+ */
+const TABLE_ATTRIBUTES: ReadonlySet<string> = new Set(['pk', 'sk', 'updatedAt', 'leaseOwner', 'leaseUntil', 'retryRequestedAt']);
+
+/** Validates one stores-file entry. */
+export function parseDesiredSpec(raw: unknown): { ok: true; spec: DesiredStoreSpec } | { ok: false; errors: FieldError[] } {
+  const result = desiredSpecSchema.safeParse(raw);
+  return result.success ? { ok: true, spec: result.data } : { ok: false, errors: fieldErrors(result.error, Object.keys(desiredSpecSchema.shape)) };
+}
+
+/** Validates a DESIRED table item, ignoring table attributes. An invalid item is reported and skipped by the caller. */
+export function parseDesiredItem(raw: unknown): { ok: true; desired: DesiredStore } | { ok: false; errors: FieldError[] } {
+  const item = isRecord(raw)
+    ? Object.fromEntries(Object.entries(raw).filter(([key]) => !TABLE_ATTRIBUTES.has(key) && !key.startsWith('_')))
+    : raw;
+  const result = desiredItemSchema.safeParse(item);
+  return result.success
+    ? { ok: true, desired: result.data }
+    : { ok: false, errors: fieldErrors(result.error, Object.keys(desiredItemSchema.shape)) };
+}
+
+/** zod issues as field errors: one per unknown key (with a hint for a near-miss spelling), sorted by path. */
+function fieldErrors(error: z.ZodError, topLevelKeys: readonly string[]): FieldError[] {
+  const errors: FieldError[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      const known = path[0] === 'xksProxy' ? Object.keys(xksProxyShape) : topLevelKeys;
+      for (const key of issue.keys) {
+        const suggestion = known.find((k) => k.toLowerCase() === key.toLowerCase());
+        errors.push({
+          path: [...path, key].join('.'),
+          message: suggestion ? `unknown field (did you mean ${suggestion}?)` : 'unknown field',
+        });
+      }
+    } else {
+      errors.push({ path: path.join('.'), message: path.length === 0 && issue.code === 'invalid_type' ? 'must be an object' : issue.message });
+    }
+  }
+  return errors.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

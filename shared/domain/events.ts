@@ -1,0 +1,253 @@
+/**
+ * The on-call contract (DESIGN.md §6): zod schemas of every event detail, the `ReconcilerEvent` the
+ * EventBridge adapter publishes (Source `cks-reconciler`, DetailType = `detailType`, Detail = `detail`),
+ * and pure builders. Subscribers may validate with {@link eventSchemas}; the schemas accept extra
+ * fields so that adding one stays compatible within `schemaVersion` 1.
+ */
+import { z } from 'zod';
+import type { FieldError } from './desired-schema.js';
+import { SITUATION_RUNBOOKS } from './playbooks.js';
+import {
+  CONNECTION_ERROR_CODES,
+  CONNECTION_STATES,
+  MODES,
+  type ActionKind,
+  type ConnectionState,
+  type DesiredStore,
+  type EventDetailType,
+  type EventDraft,
+  type ObservedStore,
+  type Scope,
+} from './types.js';
+
+const ACTION_KINDS = ['none', 'disconnect', 'update', 'connect', 'createHsm'] as const satisfies readonly ActionKind[];
+// Fails to compile if an ActionKind is added without being listed above.
+const _allActionKinds: Exclude<ActionKind, (typeof ACTION_KINDS)[number]> extends never ? true : never = true;
+
+const actionKind = z.enum(ACTION_KINDS);
+const count = z.number().int().min(0);
+const isoTime = z.iso.datetime();
+
+/** Fields every store event carries. `connectionState` is `MISSING` when KMS has no such store. */
+export const storeEventBaseSchema = z.object({
+  schemaVersion: z.literal(1),
+  storeName: z.string().min(1),
+  storeId: z.string().nullable(),
+  accountId: z.string().min(1),
+  region: z.string().min(1),
+  incidentId: z.string().nullable(),
+  connectionState: z.enum([...CONNECTION_STATES, 'MISSING']).nullable(),
+  connectionErrorCode: z.enum(CONNECTION_ERROR_CODES).nullable(),
+  mode: z.enum(MODES),
+  dryRun: z.boolean(),
+  reason: z.string().min(1),
+  /** The documented fix, where one helps (required on `Repair Escalated`). */
+  runbook: z.string().min(1).optional(),
+});
+
+/** Repair events always belong to an incident and say where in it they are. */
+const repairSchema = storeEventBaseSchema.extend({
+  incidentId: z.string().min(1),
+  attempt: count,
+  maxAttempts: z.number().int().min(1),
+});
+
+export const storeDriftDetectedSchema = storeEventBaseSchema.extend({
+  /** Names of the fields that differ from the desired state (e.g. `cloudHsmClusterId`, `xksProxy.uriPath`, `connectionState`). */
+  drift: z.array(z.string().min(1)).min(1),
+  /** What the reconciler does about it (`none`: reported only). */
+  action: actionKind,
+});
+export const repairStartedSchema = repairSchema.extend({ action: actionKind });
+export const repairStepSchema = repairSchema.extend({ action: actionKind });
+export const repairSucceededSchema = repairSchema;
+export const repairFailedSchema = repairSchema.extend({
+  /** When the next attempt may start; null when this failure ends the automatic repair (escalation). */
+  nextAttemptAt: isoTime.nullable(),
+});
+export const repairEscalatedSchema = repairSchema.extend({ runbook: z.string().min(1) });
+export const storeMissingSchema = storeEventBaseSchema.extend({ connectionState: z.literal('MISSING') });
+
+/**
+ * An invalid desired item. `storeName` is the name from the item's table key, or null when the item
+ * has no usable name; `mode` is null because an invalid item has no trustworthy mode.
+ */
+export const desiredStateInvalidSchema = storeEventBaseSchema.extend({
+  storeName: z.string().min(1).nullable(),
+  mode: z.enum(MODES).nullable(),
+  errors: z.array(z.object({ path: z.string(), message: z.string().min(1) })).min(1),
+});
+
+/** One per sweep: the fleet at a glance. A regional incident is paged through this event (with its runbook). */
+export const sweepSummarySchema = z.object({
+  schemaVersion: z.literal(1),
+  accountId: z.string().min(1),
+  region: z.string().min(1),
+  reconcileId: z.string().min(1),
+  trigger: z.string().min(1),
+  /** Managed stores by observed connection state (`MISSING`: not in KMS). */
+  byState: z.object({
+    CONNECTED: count,
+    CONNECTING: count,
+    FAILED: count,
+    DISCONNECTED: count,
+    DISCONNECTING: count,
+    MISSING: count,
+  }),
+  managed: count,
+  unmanaged: count,
+  invalid: count,
+  /** Mutating calls made in this sweep. */
+  actions: count,
+  /** Stores escalated to a human in this sweep. */
+  escalations: count,
+  /** True when no store was acted on (kill switch, or regional incident). */
+  dryRun: z.boolean(),
+  killSwitch: z.boolean(),
+  regionalIncident: z.boolean(),
+  reason: z.string().min(1),
+  /** Present when `regionalIncident` is true. */
+  runbook: z.string().min(1).optional(),
+});
+
+/** The schema of each detail-type. */
+export const eventSchemas = {
+  'Store Drift Detected': storeDriftDetectedSchema,
+  'Repair Started': repairStartedSchema,
+  'Repair Step': repairStepSchema,
+  'Repair Succeeded': repairSucceededSchema,
+  'Repair Failed': repairFailedSchema,
+  'Repair Escalated': repairEscalatedSchema,
+  'Store Missing': storeMissingSchema,
+  'Desired State Invalid': desiredStateInvalidSchema,
+  'Sweep Summary': sweepSummarySchema,
+} as const satisfies Record<EventDetailType, z.ZodType>;
+
+/** The detail of one detail-type. */
+export type EventDetail<T extends EventDetailType> = z.infer<(typeof eventSchemas)[T]>;
+
+/** One event to publish: `detailType` is the EventBridge DetailType, `detail` its Detail. */
+export type ReconcilerEvent = { [T in EventDetailType]: { detailType: T; detail: EventDetail<T> } }[EventDetailType];
+
+/** Where a store event happens and what was known of the store. */
+export interface StoreEventContext {
+  scope: Scope;
+  desired: DesiredStore;
+  observed: ObservedStore | null;
+  /** The store's incident after the decision; a draft's own `incidentId` wins (a closed incident's success). */
+  incidentId: string | null;
+  dryRun: boolean;
+}
+
+/**
+ * Turns a plan's event draft into a full event. Fields a draft leaves out get neutral values
+ * (`action` none, `attempt` 0, `maxAttempts` the desired one) so that the event always validates.
+ */
+export function storeEvent(draft: EventDraft, ctx: StoreEventContext): ReconcilerEvent {
+  const base = {
+    schemaVersion: 1 as const,
+    storeName: ctx.desired.name,
+    storeId: ctx.observed?.id ?? null,
+    accountId: ctx.scope.accountId,
+    region: ctx.scope.region,
+    incidentId: draft.incidentId ?? ctx.incidentId,
+    connectionState: ctx.observed?.connectionState ?? ('MISSING' as const),
+    connectionErrorCode: ctx.observed?.connectionErrorCode ?? null,
+    mode: ctx.desired.mode,
+    dryRun: ctx.dryRun,
+    reason: draft.reason,
+    ...(draft.runbook !== undefined ? { runbook: draft.runbook } : {}),
+  };
+  const repair = {
+    ...base,
+    // A repair event outside an incident would be a planning bug; name it rather than drop the event.
+    incidentId: base.incidentId ?? 'none',
+    attempt: draft.attempt ?? 0,
+    maxAttempts: draft.maxAttempts ?? ctx.desired.maxAttempts,
+  };
+  const action = draft.action ?? 'none';
+  switch (draft.detailType) {
+    case 'Store Drift Detected':
+      return { detailType: draft.detailType, detail: { ...base, drift: draft.drift ?? ['connectionState'], action } };
+    case 'Repair Started':
+    case 'Repair Step':
+      return { detailType: draft.detailType, detail: { ...repair, action } };
+    case 'Repair Succeeded':
+      return { detailType: draft.detailType, detail: repair };
+    case 'Repair Failed':
+      return { detailType: draft.detailType, detail: { ...repair, nextAttemptAt: draft.nextAttemptAt ?? null } };
+    case 'Repair Escalated':
+      return { detailType: draft.detailType, detail: { ...repair, runbook: draft.runbook ?? SITUATION_RUNBOOKS.retriesExhausted } };
+    case 'Store Missing':
+      return { detailType: draft.detailType, detail: { ...base, connectionState: 'MISSING' } };
+    default: {
+      const _exhaustive: never = draft.detailType;
+      throw new Error(`unknown detail-type ${String(_exhaustive)}`);
+    }
+  }
+}
+
+/** A `Desired State Invalid` event: the item is skipped until it is fixed; the errors name paths, never values. */
+export function invalidDesiredEvent(input: {
+  scope: Scope;
+  storeName: string | null;
+  errors: readonly FieldError[];
+}): ReconcilerEvent {
+  const list = input.errors.map((e) => (e.path === '' ? e.message : `${e.path}: ${e.message}`)).join('; ');
+  return {
+    detailType: 'Desired State Invalid',
+    detail: {
+      schemaVersion: 1,
+      storeName: input.storeName,
+      storeId: null,
+      accountId: input.scope.accountId,
+      region: input.scope.region,
+      incidentId: null,
+      connectionState: null,
+      connectionErrorCode: null,
+      mode: null,
+      dryRun: false,
+      reason: `desired item ${input.storeName ?? '(without a usable name)'} is invalid and is skipped until it is fixed: ${list}`,
+      errors: input.errors.map((e) => ({ path: e.path, message: e.message })),
+    },
+  };
+}
+
+/** What a sweep saw and did, for {@link sweepSummaryEvent}. */
+export interface SweepSummaryInput {
+  scope: Scope;
+  reconcileId: string;
+  trigger: string;
+  byState: Record<ConnectionState | 'MISSING', number>;
+  managed: number;
+  unmanaged: number;
+  invalid: number;
+  actions: number;
+  escalations: number;
+  regionalIncident: boolean;
+  killSwitch: boolean;
+}
+
+/** The `Sweep Summary` event; during a regional incident it is the page, with the regional runbook. */
+export function sweepSummaryEvent(input: SweepSummaryInput): ReconcilerEvent {
+  const { scope, ...counts } = input;
+  const failed = input.byState.FAILED;
+  const reason = input.regionalIncident
+    ? `regional incident: ${failed} of ${input.managed} managed stores are FAILED at once; no store is being repaired`
+    : input.killSwitch
+      ? `kill switch on: ${input.managed} managed stores observed, none acted on`
+      : `${input.managed} managed stores (${input.byState.CONNECTED} CONNECTED, ${failed} FAILED), ${input.actions} actions, ${input.escalations} escalations`;
+  return {
+    detailType: 'Sweep Summary',
+    detail: {
+      schemaVersion: 1,
+      accountId: scope.accountId,
+      region: scope.region,
+      ...counts,
+      byState: { ...input.byState },
+      dryRun: input.killSwitch || input.regionalIncident,
+      reason,
+      ...(input.regionalIncident ? { runbook: SITUATION_RUNBOOKS.regionalIncident } : {}),
+    },
+  };
+}

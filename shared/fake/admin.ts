@@ -1,0 +1,270 @@
+/**
+ * The admin API under `/_fake/` (DESIGN.md §4): set up and break the world, move fake time, read
+ * what the product did. JSON in and out; errors are AWS-shaped (`{"__type", "message"}`): 400 for
+ * a bad body, 404 for an unknown cluster, store, proxy or route.
+ */
+import { z } from 'zod';
+import { CONNECTION_ERROR_CODES } from '../domain/types.js';
+import { CLUSTER_STATES, type Cluster, newLineage } from './cloudhsm.js';
+import type { DynamoForwarder } from './dynamodb.js';
+import { AwsError } from './errors.js';
+import * as random from './random.js';
+import { DEFAULT_SCOPE, type Fault, type Partition, type Scope, scopeKey, type World } from './world.js';
+import { XksProxy } from './xks.js';
+
+export interface AdminReply {
+  status: number;
+  body: unknown;
+}
+
+const notFound = (message: string): AwsError => new AwsError('ResourceNotFoundException', message, 404);
+const invalid = (message: string): AwsError => new AwsError('ValidationException', message, 400);
+
+const ScopeFields = {
+  accountId: z.string().regex(/^\d{12}$/, 'must be 12 digits').optional(),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a Region name like us-east-1').optional(),
+};
+const ScopeQuery = z.object(ScopeFields);
+
+const NewCluster = z.strictObject({
+  ...ScopeFields,
+  clusterId: z.string().regex(/^cluster-[2-7a-z]{11,16}$/, 'must look like cluster-[2-7a-z]{11,16}').optional(),
+  activeHsms: z.number().int().min(0).max(30).default(2),
+  kmsuserPassword: z.string().min(1).optional(),
+  relatedTo: z.string().optional(),
+});
+
+const ClusterPatch = z.strictObject({
+  ...ScopeFields,
+  activeHsms: z.number().int().min(0).max(30).optional(),
+  kmsuserPassword: z.string().min(1).optional(),
+  kmsuserExists: z.boolean().optional(),
+  kmsuserLoggedIn: z.boolean().optional(),
+  kmsuserLockedOut: z.boolean().optional(),
+  subnetDeleted: z.boolean().optional(),
+  freeAddresses: z.number().int().min(0).optional(),
+  state: z.enum(CLUSTER_STATES).optional(),
+  deleted: z.boolean().optional(),
+});
+
+const ProxyFields = {
+  uriPath: z.string().min(1),
+  accessKeyId: z.string().min(1),
+  secretAccessKey: z.string().min(1),
+  reachable: z.boolean(),
+  vpcEndpointServiceName: z.string().min(1),
+};
+const UriEndpoint = z.string().regex(/^https:\/\/[a-zA-Z0-9.-]+$/, 'must look like https://host');
+const NewProxy = z.strictObject({
+  ...ScopeFields,
+  uriEndpoint: UriEndpoint,
+  ...ProxyFields,
+  reachable: ProxyFields.reachable.default(true),
+  vpcEndpointServiceName: ProxyFields.vpcEndpointServiceName.optional(),
+});
+const ProxyPatch = z.strictObject({ ...ScopeFields, uriEndpoint: UriEndpoint, ...ProxyFields }).partial({
+  uriPath: true,
+  accessKeyId: true,
+  secretAccessKey: true,
+  reachable: true,
+  vpcEndpointServiceName: true,
+});
+
+const StoreErrorCode = z.strictObject({ ...ScopeFields, errorCode: z.enum(CONNECTION_ERROR_CODES) });
+
+const NewFault = z
+  .strictObject({
+    operation: z.string().min(1),
+    error: z.string().regex(/^[A-Za-z.#]+$/, 'must be an exception name').optional(),
+    count: z.number().int().min(1).optional(),
+    probability: z.number().min(0).max(1).default(1),
+    latencyMs: z.number().int().min(0).max(60_000).default(0),
+  })
+  .refine((fault) => fault.error !== undefined || fault.latencyMs > 0, 'a fault needs an error or a latencyMs');
+
+const Advance = z.strictObject({ seconds: z.number().min(0) });
+
+/** Handles one admin request; `world.sync()` has run. */
+export async function handleAdmin(
+  world: World,
+  dynamo: DynamoForwarder,
+  method: string,
+  url: URL,
+  body: unknown,
+): Promise<AdminReply> {
+  const path = url.pathname.replace(/\/+$/, '');
+  const query = Object.fromEntries(url.searchParams);
+  const route = `${method} ${path.replace(/^\/_fake\/(clusters|stores)\/[^/]+/, '/_fake/$1/{id}')}`;
+  const id = decodeURIComponent(path.split('/')[3] ?? '');
+
+  switch (route) {
+    case 'POST /_fake/reset':
+      world.reset();
+      await dynamo.close();
+      return ok({});
+    case 'GET /_fake/state': {
+      const filter = scopeFilter(query);
+      return ok({
+        now: new Date(world.now()).toISOString(),
+        nowMs: world.now(),
+        clock: { mode: world.clock.mode, timeScale: world.clock.timeScale },
+        storeQuota: world.storeQuota,
+        pendingTransitions: world.pendingTransitions,
+        faults: world.faults,
+        partitions: [...world.partitions.values()].filter((p) => !p.isEmpty && filter(p.scope)).map((p) => p.toState()),
+      });
+    }
+    case 'POST /_fake/clusters':
+      return ok(createCluster(world, parse(NewCluster, body)));
+    case 'PATCH /_fake/clusters/{id}': {
+      const patch = parse(ClusterPatch, body);
+      const cluster = world.partition(scopeOf(patch)).clusters.get(id);
+      if (!cluster) throw notFound(`No cluster ${id} in ${scopeKey(scopeOf(patch))}.`);
+      patchCluster(cluster, patch);
+      return ok(cluster.toState());
+    }
+    case 'POST /_fake/xks-proxies': {
+      const input = parse(NewProxy, body);
+      const proxies = world.partition(scopeOf(input)).xksProxies;
+      if (proxies.has(input.uriEndpoint)) throw invalid(`An XKS proxy at ${input.uriEndpoint} already exists.`);
+      const proxy = new XksProxy(
+        input.uriEndpoint,
+        input.uriPath,
+        input.accessKeyId,
+        input.secretAccessKey,
+        input.reachable,
+        input.vpcEndpointServiceName,
+      );
+      proxies.set(proxy.uriEndpoint, proxy);
+      return ok(proxy.toState());
+    }
+    case 'PATCH /_fake/xks-proxies': {
+      const { accountId: _a, region: _r, uriEndpoint, ...changes } = parse(ProxyPatch, body);
+      const proxy = world.partition(scopeOf({ accountId: _a, region: _r })).xksProxies.get(uriEndpoint);
+      if (!proxy) throw notFound(`No XKS proxy at ${uriEndpoint}.`);
+      Object.assign(proxy, changes);
+      return ok(proxy.toState());
+    }
+    case 'POST /_fake/stores/{id}/outcome':
+    case 'POST /_fake/stores/{id}/fail': {
+      const input = parse(StoreErrorCode, body);
+      const partition = world.partition(scopeOf(input));
+      const store = partition.kms.find(id);
+      if (!store) throw notFound(`No custom key store with name or id ${id} in ${scopeKey(partition.scope)}.`);
+      if (route.endsWith('/outcome')) store.injectedOutcome = input.errorCode;
+      else partition.kms.fail(store, input.errorCode);
+      return ok(store.toState());
+    }
+    case 'POST /_fake/faults': {
+      const fault: Fault = parse(NewFault, body);
+      world.faults.push(fault);
+      return ok({ faults: world.faults });
+    }
+    case 'DELETE /_fake/faults':
+      world.faults = [];
+      return ok({});
+    case 'POST /_fake/clock/advance':
+      world.clock.advance(parse(Advance, body).seconds);
+      world.sync();
+      return ok({ now: new Date(world.now()).toISOString(), nowMs: world.now() });
+    case 'GET /_fake/events': {
+      const filter = scopeFilter(query);
+      return ok(
+        world.events
+          .since(cursor(query))
+          .filter(({ entry }) => filter(entry))
+          .map(({ seq, entry }) => ({ seq, ...entry })),
+      );
+    }
+    case 'GET /_fake/calls': {
+      const filter = scopeFilter(query);
+      const counts: Record<string, number> = {};
+      for (const [key, perOperation] of world.counts) {
+        const [accountId = '', region = ''] = key.split('/');
+        if (!filter({ accountId, region })) continue;
+        for (const [name, count] of perOperation) counts[name] = (counts[name] ?? 0) + count;
+      }
+      const calls = world.calls.since(cursor(query)).flatMap(({ entry }) => (filter(entry) ? [entry] : []));
+      return ok({ counts, calls });
+    }
+    case 'GET /_fake/cloudtrail': {
+      const filter = scopeFilter(query);
+      const events = world.cloudtrail
+        .since(cursor(query))
+        .flatMap(({ entry }) => (filter(entry.scope) ? [entry.event] : []));
+      return ok({ events, next: world.cloudtrail.next });
+    }
+    default:
+      throw notFound(`No admin call ${method} ${url.pathname}.`);
+  }
+}
+
+function ok(body: unknown): AdminReply {
+  return { status: 200, body };
+}
+
+function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const result = schema.safeParse(body ?? {});
+  if (result.success) return result.data;
+  throw invalid(
+    result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; '),
+  );
+}
+
+function scopeOf(fields: { accountId?: string | undefined; region?: string | undefined }): Scope {
+  return { accountId: fields.accountId ?? DEFAULT_SCOPE.accountId, region: fields.region ?? DEFAULT_SCOPE.region };
+}
+
+/** For the GET reads: only the given account and/or Region, or everything when neither is given. */
+function scopeFilter(query: Record<string, string>): (scope: Scope) => boolean {
+  const { accountId, region } = parse(ScopeQuery, { accountId: query.accountId, region: query.region });
+  return (scope) =>
+    (accountId === undefined || scope.accountId === accountId) && (region === undefined || scope.region === region);
+}
+
+function cursor(query: Record<string, string>): number {
+  const since = query.since === undefined ? 0 : Number(query.since);
+  if (!Number.isInteger(since) || since < 0) throw invalid('since: must be a non-negative integer');
+  return since;
+}
+
+function createCluster(world: World, input: z.output<typeof NewCluster>): object {
+  const partition: Partition = world.partition(scopeOf(input));
+  const clusterId = input.clusterId ?? random.clusterId();
+  if (partition.clusters.get(clusterId)) throw invalid(`The cluster ${clusterId} already exists.`);
+  let related: Cluster | undefined;
+  if (input.relatedTo !== undefined) {
+    related = partition.clusters.get(input.relatedTo);
+    if (!related) throw notFound(`No cluster ${input.relatedTo} to relate to in ${scopeKey(partition.scope)}.`);
+  }
+  // A cluster restored from a backup starts with the backup's users: kmsuser keeps its password.
+  const kmsuserPassword = input.kmsuserPassword ?? related?.kmsuser.password;
+  if (kmsuserPassword === undefined) throw invalid('kmsuserPassword: required (unless relatedTo is given)');
+  const cluster = partition.clusters.add({
+    clusterId,
+    activeHsms: input.activeHsms,
+    lineage: related?.lineage ?? newLineage(),
+    kmsuserPassword,
+  });
+  return { clusterId: cluster.id, trustAnchorCertificate: cluster.lineage.trustAnchorCertificate };
+}
+
+function patchCluster(cluster: Cluster, patch: z.output<typeof ClusterPatch>): void {
+  // `deleted: true` is state DELETED (its HSMs are gone); `deleted: false` brings a deleted cluster back ACTIVE.
+  const state = patch.state ?? (patch.deleted ? 'DELETED' : patch.deleted === false && cluster.deleted ? 'ACTIVE' : undefined);
+  if (state !== undefined) {
+    cluster.state = state;
+    if (state === 'DELETED') cluster.hsms = [];
+  }
+  if (patch.activeHsms !== undefined) cluster.setActiveHsmCount(patch.activeHsms);
+  const user = cluster.kmsuser;
+  if (patch.kmsuserExists !== undefined) user.exists = patch.kmsuserExists;
+  if (patch.kmsuserPassword !== undefined) user.setPassword(patch.kmsuserPassword);
+  if (patch.kmsuserLoggedIn !== undefined) user.loggedIn = patch.kmsuserLoggedIn;
+  if (patch.kmsuserLockedOut !== undefined) {
+    user.lockedOut = patch.kmsuserLockedOut;
+    if (!patch.kmsuserLockedOut) user.failedLogins = 0;
+  }
+  if (patch.subnetDeleted !== undefined) cluster.subnetDeleted = patch.subnetDeleted;
+  if (patch.freeAddresses !== undefined) cluster.freeAddresses = patch.freeAddresses;
+}

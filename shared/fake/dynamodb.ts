@@ -1,0 +1,92 @@
+/**
+ * DynamoDB: requests are forwarded, body and signature headers unchanged, to an embedded dynalite
+ * (in memory) — one per account and Region, started on first use on an ephemeral loopback port.
+ * dynalite has no Streams and no TTL expiry; neither does the fake's DynamoDB.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import dynalite from 'dynalite';
+import { scopeKey, type Scope } from './world.js';
+
+const REQUEST_HEADERS = ['content-type', 'x-amz-target', 'authorization', 'x-amz-date', 'x-amz-security-token'];
+const RESPONSE_HEADERS = ['content-type', 'x-amz-crc32', 'x-amzn-requestid'];
+
+export interface ForwardedResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  /** The exception name (`__type` without its namespace) when DynamoDB answered with an error. */
+  errorType?: string;
+}
+
+export class DynamoForwarder {
+  readonly #servers = new Map<string, Promise<{ server: http.Server; port: number }>>();
+  readonly #agent = new http.Agent({ keepAlive: true });
+
+  async forward(scope: Scope, headers: http.IncomingHttpHeaders, body: Buffer): Promise<ForwardedResponse> {
+    const { port } = await this.#emulator(scope);
+    const forwarded: Record<string, string> = { 'content-length': String(body.length) };
+    for (const name of REQUEST_HEADERS) {
+      const value = headers[name];
+      if (typeof value === 'string') forwarded[name] = value;
+    }
+    return new Promise((resolve, reject) => {
+      const request = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path: '/', headers: forwarded, agent: this.#agent },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', reject);
+          response.on('end', () => {
+            const status = response.statusCode ?? 500;
+            const responseBody = Buffer.concat(chunks);
+            const out: Record<string, string> = {};
+            for (const name of RESPONSE_HEADERS) {
+              const value = response.headers[name];
+              if (typeof value === 'string') out[name] = value;
+            }
+            resolve({ status, headers: out, body: responseBody, errorType: status >= 400 ? errorType(responseBody) : undefined });
+          });
+        },
+      );
+      request.on('error', reject);
+      request.end(body);
+    });
+  }
+
+  /** Stops every emulator: their tables are gone (the next call starts a fresh one). */
+  async close(): Promise<void> {
+    const servers = [...this.#servers.values()];
+    this.#servers.clear();
+    this.#agent.destroy();
+    await Promise.all(
+      servers.map(async (started) => {
+        const { server } = await started;
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }),
+    );
+  }
+
+  #emulator(scope: Scope): Promise<{ server: http.Server; port: number }> {
+    const key = scopeKey(scope);
+    let started = this.#servers.get(key);
+    if (!started) {
+      started = new Promise((resolve, reject) => {
+        const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port }));
+      });
+      this.#servers.set(key, started);
+    }
+    return started;
+  }
+}
+
+function errorType(body: Buffer): string {
+  try {
+    const type = (JSON.parse(body.toString('utf8')) as { __type?: unknown }).__type;
+    return typeof type === 'string' ? type.slice(type.indexOf('#') + 1) : 'UnknownError';
+  } catch {
+    return 'UnknownError';
+  }
+}

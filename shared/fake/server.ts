@@ -1,0 +1,293 @@
+/**
+ * The local AWS: one HTTP server on one loopback port playing KMS (custom key stores), CloudHSM v2,
+ * Secrets Manager, EventBridge and DynamoDB, dispatched on `X-Amz-Target`, plus the admin API under
+ * `/_fake/`. See DESIGN.md §4.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { handleAdmin } from './admin.js';
+import { type ClockMode, FakeClock } from './clock.js';
+import { cloudHsmOperations } from './cloudhsm.js';
+import { cloudTrailEvent } from './cloudtrail.js';
+import { DynamoForwarder, type ForwardedResponse } from './dynamodb.js';
+import {
+  AwsError,
+  CloudHsmInternalFailureException,
+  InternalException,
+  InternalServerError,
+  InternalServiceError,
+  injectedStatus,
+  KMSInternalException,
+  SerializationException,
+  UnknownOperationException,
+} from './errors.js';
+import { eventBridgeOperations } from './eventbridge.js';
+import { DEFAULT_STORE_QUOTA, kmsOperations } from './kms.js';
+import * as random from './random.js';
+import { secretsOperations } from './secrets.js';
+import { RawJson, type Reply } from './wire.js';
+import { type CallContext, type Caller, DEFAULT_SCOPE, type Scope, World } from './world.js';
+
+/** Options of {@link startFake}; the CLI flags of `npm run fake` map onto them. */
+export interface FakeOptions {
+  /** TCP port on 127.0.0.1; 0 (the default) picks a free one. */
+  port?: number;
+  /** `real` (default): fake time runs at `timeScale` × real time; `manual`: only `advance` moves it. */
+  clock?: ClockMode;
+  /** Fake seconds per real second with the real clock (default 1). */
+  timeScale?: number;
+  /** Custom key stores allowed per account and Region (default 10, as in AWS). */
+  storeQuota?: number;
+  /** Receives one line per call and every unexpected error; silent when absent. Never sees a secret. */
+  logger?: (line: string) => void;
+}
+
+/** A running fake. */
+export interface FakeServer {
+  /** `http://127.0.0.1:<port>`: the endpoint for SDK clients, the AWS CLI and the admin API. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops the server and its DynamoDB emulators. */
+  close(): Promise<void>;
+  /** Moves fake time forward and applies every transition that falls due (any clock mode). */
+  advance(seconds: number): void;
+  /** Fake time, epoch milliseconds. */
+  now(): number;
+}
+
+type Operation = (call: CallContext, input: unknown) => Reply;
+
+interface Service {
+  /** The name used in `/_fake/calls` (`KMS.ConnectCustomKeyStore`). */
+  name: string;
+  /** CloudHSM's error shapes spell the message member `Message`. */
+  messageKey: 'message' | 'Message';
+  Internal: new (message: string) => AwsError;
+  /** Handled here, or forwarded to the DynamoDB emulator when absent. */
+  operations?: Record<string, Operation>;
+}
+
+const SERVICES: Record<string, Service> = {
+  TrentService: { name: 'KMS', messageKey: 'message', Internal: KMSInternalException, operations: kmsOperations },
+  BaldrApiService: {
+    name: 'CloudHSMV2',
+    messageKey: 'Message',
+    Internal: CloudHsmInternalFailureException,
+    operations: cloudHsmOperations,
+  },
+  secretsmanager: {
+    name: 'SecretsManager',
+    messageKey: 'message',
+    Internal: InternalServiceError,
+    operations: secretsOperations,
+  },
+  AWSEvents: { name: 'EventBridge', messageKey: 'message', Internal: InternalException, operations: eventBridgeOperations },
+  DynamoDB_20120810: { name: 'DynamoDB', messageKey: 'message', Internal: InternalServerError },
+};
+
+const JSON_1_1 = 'application/x-amz-json-1.1';
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** Starts the fake and resolves once it listens. */
+export async function startFake(options: FakeOptions = {}): Promise<FakeServer> {
+  const clock = new FakeClock(options.clock ?? 'real', options.timeScale ?? 1);
+  const world = new World(clock, options.storeQuota ?? DEFAULT_STORE_QUOTA);
+  const dynamo = new DynamoForwarder();
+  const log = options.logger ?? ((): void => undefined);
+  const stamp = (): string => new Date(world.now()).toISOString();
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    if (body === undefined) return send(res, 413, errorBody('SerializationException', 'message', 'Request body too large.'));
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname.startsWith('/_fake/')) return admin(req, res, url, body);
+    return aws(req, res, body);
+  }
+
+  async function admin(req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: Buffer): Promise<void> {
+    world.sync();
+    const method = req.method ?? 'GET';
+    let status: number;
+    let text: string;
+    try {
+      const input = body.length === 0 ? undefined : parseJson(body, 'The request body is not valid JSON.');
+      const reply = await handleAdmin(world, dynamo, method, url, input);
+      status = reply.status;
+      text = JSON.stringify(reply.body);
+    } catch (error) {
+      if (!(error instanceof AwsError)) throw error;
+      status = error.status;
+      text = errorBody(error.type, 'message', error.message);
+    }
+    log(`${stamp()} admin ${method} ${url.pathname} -> ${status}`);
+    send(res, status, text, 'application/json');
+  }
+
+  async function aws(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+    const target = req.headers['x-amz-target'];
+    const [prefix = '', operation = ''] = typeof target === 'string' ? target.split(/\.(.*)/s) : [];
+    const service = SERVICES[prefix];
+    const { scope, caller } = identify(req.headers);
+    const call: CallContext = { world, partition: world.partition(scope), scope, caller };
+    let request: unknown;
+    let reply: Reply | undefined;
+    let forwarded: ForwardedResponse | undefined;
+    let error: AwsError | undefined;
+    try {
+      if (!service || (service.operations && !Object.hasOwn(service.operations, operation))) {
+        throw new UnknownOperationException(`Unknown operation ${String(target ?? '(no X-Amz-Target)')}.`);
+      }
+      if (service.operations) request = parseJson(body, 'The request body is not valid JSON.');
+      const fault = world.takeFault(operation);
+      if (fault && fault.latencyMs > 0) await sleep(fault.latencyMs);
+      world.sync();
+      if (fault?.error) throw new AwsError(fault.error, `Injected fault: ${fault.error}.`, injectedStatus(fault.error));
+      if (service.operations) reply = service.operations[operation]!(call, request);
+      else forwarded = await dynamo.forward(scope, req.headers, body);
+    } catch (thrown) {
+      if (thrown instanceof AwsError) error = thrown;
+      else {
+        log(`${stamp()} internal error in ${prefix}.${operation}: ${thrown instanceof Error ? thrown.stack : String(thrown)}`);
+        error = new (service?.Internal ?? KMSInternalException)('An internal error occurred in the fake.');
+      }
+    }
+
+    const serviceName = service?.name ?? 'Unknown';
+    const errorType = error?.type ?? forwarded?.errorType;
+    const targetName = targetOf(request);
+    world.recordCall({
+      time: stamp(),
+      ...scope,
+      service: serviceName,
+      operation,
+      ...(targetName !== undefined && { target: targetName }),
+      ...(errorType !== undefined && { error: errorType }),
+    });
+    const trail = cloudTrailEvent({
+      scope,
+      caller,
+      service: serviceName,
+      operation,
+      time: world.now(),
+      request,
+      reply,
+      error: error && { type: error.type, message: error.message },
+    });
+    if (trail) world.cloudtrail.push({ scope, event: trail });
+    const status = error?.status ?? forwarded?.status ?? 200;
+    log(
+      `${stamp()} ${scope.accountId}/${scope.region} ${serviceName}.${operation}` +
+        `${targetName === undefined ? '' : ` ${targetName}`} -> ${status}${errorType === undefined ? '' : ` ${errorType}`}`,
+    );
+
+    if (error) {
+      send(res, error.status, errorBody(error.type, service?.messageKey ?? 'message', error.message), JSON_1_1, error.type);
+    } else if (forwarded) {
+      res.writeHead(forwarded.status, { ...forwarded.headers, 'content-length': forwarded.body.length });
+      res.end(forwarded.body);
+    } else {
+      send(res, 200, reply instanceof RawJson ? reply.bytes : JSON.stringify(reply));
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      log(`${stamp()} internal error: ${error instanceof Error ? error.stack : String(error)}`);
+      if (res.headersSent) res.destroy();
+      else send(res, 500, errorBody('InternalFailure', 'message', 'An internal error occurred in the fake.'));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await dynamo.close();
+    },
+    advance: (seconds) => {
+      clock.advance(seconds);
+      world.sync();
+    },
+    now: () => clock.now(),
+  };
+}
+
+/**
+ * Account and Region from the SigV4 credential scope (`Credential=<key>/<date>/<region>/...`): the
+ * account is the access key id when that is 12 digits. Signatures are not verified.
+ *
+ * The caller's role name is taken from `x-amz-security-token` when it looks like a role name — a
+ * fake simplification (a real token is opaque) that lets tests act as different roles.
+ */
+function identify(headers: http.IncomingHttpHeaders): { scope: Scope; caller: Caller } {
+  const match = /Credential=([^/,\s]+)\/\d{8}\/([^/,\s]+)\//.exec(headers.authorization ?? '');
+  const accessKeyId = match?.[1] ?? 'anonymous';
+  const scope: Scope = {
+    accountId: /^\d{12}$/.test(accessKeyId) ? accessKeyId : DEFAULT_SCOPE.accountId,
+    region: match?.[2] ?? DEFAULT_SCOPE.region,
+  };
+  const token = headers['x-amz-security-token'];
+  const roleName = typeof token === 'string' && /^[\w+=,.@-]{1,64}$/.test(token) ? token : 'fake-caller';
+  return { scope, caller: { accessKeyId, roleName } };
+}
+
+/** The store, cluster or secret a call is about (for `/_fake/calls`); DynamoDB calls have none. */
+function targetOf(request: unknown): string | undefined {
+  if (typeof request !== 'object' || request === null) return undefined;
+  const fields = request as Record<string, unknown>;
+  for (const key of ['CustomKeyStoreId', 'CustomKeyStoreName', 'ClusterId', 'SecretId', 'Name']) {
+    if (typeof fields[key] === 'string') return fields[key];
+  }
+  return undefined;
+}
+
+/** A JSON object body; JSON `null` members count as absent, as in AWS. */
+function parseJson(body: Buffer, message: string): Record<string, unknown> {
+  if (body.length === 0) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'), (_key, member: unknown) => (member === null ? undefined : member));
+  } catch {
+    throw new SerializationException(message);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SerializationException('The request body must be a JSON object.');
+  }
+  return value as Record<string, unknown>;
+}
+
+function errorBody(type: string, messageKey: 'message' | 'Message', message: string): string {
+  return JSON.stringify({ __type: type, [messageKey]: message });
+}
+
+function send(res: http.ServerResponse, status: number, body: string | Buffer, contentType = JSON_1_1, errorType?: string): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    'x-amzn-requestid': random.uuid(),
+    ...(errorType !== undefined && { 'x-amzn-errortype': errorType }),
+  });
+  res.end(body);
+}
+
+/** The whole request body, or `undefined` when it exceeds the limit. */
+async function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,39 @@
+/**
+ * CloudWatch metrics as Embedded Metric Format lines on stdout (Powertools `Metrics`): no AWS call,
+ * so they flush the same in Lambda, the CLI and tests. Set `POWERTOOLS_METRICS_DISABLED=true` (read
+ * by Powertools itself) to silence them, e.g. in tests.
+ */
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+
+export const METRICS_NAMESPACE = 'CksReconciler';
+export const SERVICE_NAME = 'cks-reconciler';
+
+/** Outcomes of a repair, each its own metric: `RepairStarted`, `RepairSucceeded`, ... */
+export type RepairOutcome = 'Started' | 'Succeeded' | 'Escalated' | 'Failed';
+
+/** The metrics of one process; the caller publishes with `publishStoredMetrics()` at the end of a run. */
+export function makeMetrics(): Metrics {
+  return new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+}
+
+/**
+ * Adds one gauge per connection state to the stored metrics, e.g. `StoresConnected`, `StoresFailed`,
+ * `StoresMissing` (from `CONNECTED`, `FAILED`, `MISSING`). One metric name per state rather than one
+ * metric with a `ConnectionState` dimension: an EMF line carries one set of dimension values, so the
+ * dimension would cost a line per state; this way the whole sweep is one line. Pass zeros too, so
+ * alarms see 0 rather than missing data.
+ */
+export function recordStoreStates(metrics: Metrics, countsByState: Readonly<Record<string, number>>): void {
+  for (const [state, count] of Object.entries(countsByState)) {
+    metrics.addMetric(`Stores${state.charAt(0).toUpperCase()}${state.slice(1).toLowerCase()}`, MetricUnit.Count, count);
+  }
+}
+
+/**
+ * Counts one repair outcome (`Repair<outcome>`) with dimension `ErrorCode` (the store's
+ * ConnectionErrorCode, or e.g. `NONE`). Emitted at once as its own EMF line, because its dimension
+ * value differs from the run's other metrics.
+ */
+export function recordRepair(metrics: Metrics, outcome: RepairOutcome, errorCode: string): void {
+  metrics.singleMetric().addDimension('ErrorCode', errorCode).addMetric(`Repair${outcome}`, MetricUnit.Count, 1);
+}

@@ -1,0 +1,457 @@
+/**
+ * The `cks` CLI end to end: the real launcher (`node bin/cks.js`) as a child process, against the
+ * local fake started in-process with a manual clock.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { CreateCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTestFake, type TestFake } from '../helpers/fake.js';
+
+const CKS = fileURLToPath(new URL('../../bin/cks.js', import.meta.url));
+const TABLE = 'cks-e2e';
+const PASSWORD = 'kmsuser-pass-1';
+/** Calls that change something: none may happen during `cks plan`. */
+const MUTATING = /^(KMS\.(Connect|Disconnect|Update|Create|Delete)|CloudHSMV2\.(CreateHsm|DeleteHsm)|DynamoDB\.(PutItem|UpdateItem|DeleteItem|BatchWriteItem)|EventBridge\.PutEvents)/;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let fake: TestFake;
+let dir: string;
+
+beforeAll(async () => {
+  fake = await startTestFake();
+  dir = mkdtempSync(join(tmpdir(), 'cks-e2e-'));
+});
+
+afterAll(async () => {
+  await fake?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  await fake.admin('POST', '/_fake/reset');
+});
+
+/** The CLI's environment: the fake and nothing inherited that could point it elsewhere. */
+function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: dir,
+    AWS_ENDPOINT_URL: fake.url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    CKS_TABLE: TABLE,
+    ...env,
+  };
+}
+
+function start(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [CKS, ...args], { cwd: dir, env: cliEnv(env) });
+}
+
+function finish(child: ChildProcess): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Runs `cks <args>` to completion in the scratch directory. */
+function cks(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return finish(start(args, env));
+}
+
+function writeStores(text: string): void {
+  writeFileSync(join(dir, 'stores.yaml'), text);
+}
+
+/** A CloudHSM store in KMS (DISCONNECTED) on a fresh cluster, and the secret holding its kmsuser password. */
+async function createCloudHsmStore(name: string): Promise<{ clusterId: string; secretArn: string; storeId: string }> {
+  const { body: cluster } = await fake.admin<{ clusterId: string; trustAnchorCertificate: string }>('POST', '/_fake/clusters', {
+    kmsuserPassword: PASSWORD,
+  });
+  const secret = await new SecretsManagerClient(fake.config).send(
+    new CreateSecretCommand({ Name: `${name}-kmsuser`, SecretString: PASSWORD }),
+  );
+  const store = await new KMSClient(fake.config).send(
+    new CreateCustomKeyStoreCommand({
+      CustomKeyStoreName: name,
+      CloudHsmClusterId: cluster.clusterId,
+      TrustAnchorCertificate: cluster.trustAnchorCertificate,
+      KeyStorePassword: PASSWORD,
+    }),
+  );
+  return { clusterId: cluster.clusterId, secretArn: secret.ARN ?? '', storeId: store.CustomKeyStoreId ?? '' };
+}
+
+function storeYaml(name: string, store: { clusterId: string; secretArn: string }, mode = 'enforce'): string {
+  return `  - name: ${name}
+    desiredState: CONNECTED
+    cloudHsmClusterId: ${store.clusterId}
+    keyStorePasswordSecretArn: ${store.secretArn}
+    mode: ${mode}
+`;
+}
+
+/** Creates the table and declares one enforced CloudHSM store; returns the store. */
+async function declareStore(name: string): Promise<{ clusterId: string; secretArn: string; storeId: string }> {
+  const store = await createCloudHsmStore(name);
+  expect((await cks(['init'])).code).toBe(0);
+  writeStores(`stores:\n${storeYaml(name, store)}`);
+  expect((await cks(['apply', '-f', 'stores.yaml'])).code).toBe(0);
+  return store;
+}
+
+async function statusOf(name: string): Promise<Record<string, unknown>> {
+  const run = await cks(['status', '--output', 'json']);
+  expect(run.code).toBe(0);
+  const rows = JSON.parse(run.stdout) as Array<Record<string, unknown>>;
+  const row = rows.find((r) => r.name === name);
+  if (!row) throw new Error(`no status row for ${name}: ${run.stdout}`);
+  return row;
+}
+
+async function tableItemCount(): Promise<number> {
+  const scan = await new DynamoDBClient(fake.config).send(new ScanCommand({ TableName: TABLE }));
+  return scan.Count ?? 0;
+}
+
+interface CallLog {
+  counts: Record<string, number>;
+  calls: Array<{ service: string; operation: string }>;
+}
+
+async function calls(): Promise<CallLog> {
+  return (await fake.admin<CallLog>('GET', '/_fake/calls')).body;
+}
+
+describe('cks against the local fake', { timeout: 120_000 }, () => {
+  it('init creates the table, then says it already exists', async () => {
+    // Act
+    const first = await cks(['init']);
+    const second = await cks(['init']);
+
+    // Assess
+    expect(first).toEqual({ code: 0, stdout: `created table "${TABLE}"\n`, stderr: '' });
+    expect(second).toEqual({ code: 0, stdout: `table "${TABLE}" already exists; nothing to do\n`, stderr: '' });
+  });
+
+  it('apply on a missing table fails with one line naming cks init', async () => {
+    // Prepare
+    writeStores('stores:\n  - name: a\n    desiredState: DISCONNECTED\n');
+
+    // Act
+    const run = await cks(['apply', '-f', 'stores.yaml']);
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/^cks: .*table "cks-e2e" does not exist.*cks init/);
+  });
+
+  it('apply rejects an invalid file with store, field and line, and writes nothing', async () => {
+    // Prepare
+    await cks(['init']);
+    writeStores(`stores:
+  - name: ok-store
+    desiredState: DISCONNECTED
+  - name: payments-hsm
+    desiredState: CONNECTED
+    cloudHsmClusterId: cluster-1a23b4cdefg
+  - type: EXTERNAL_KEY_STORE
+    desiredstate: CONNECTED
+`);
+
+    // Act
+    const run = await cks(['apply', '-f', 'stores.yaml']);
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toEqual([
+      'stores.yaml:6: store "payments-hsm" field cloudHsmClusterId: must match cluster-[2-7a-zA-Z]{11,16}',
+      'stores.yaml:7: store #3 field desiredState: is required',
+      'stores.yaml:7: store #3 field name: is required',
+      'stores.yaml:7: store #3 field xksProxy: is required when type is EXTERNAL_KEY_STORE',
+      'stores.yaml:8: store #3 field desiredstate: unknown field (did you mean desiredState?)',
+      'cks: stores.yaml rejected (5 errors); nothing was written',
+    ]);
+    expect(await tableItemCount()).toBe(0);
+  });
+
+  it('apply writes a valid file and says which stores changed', async () => {
+    // Prepare
+    await cks(['init']);
+    writeStores('stores:\n  - name: a\n    desiredState: DISCONNECTED\n  - name: b\n    desiredState: DISCONNECTED\n');
+
+    // Act
+    const first = await cks(['apply', '-f', 'stores.yaml']);
+    writeStores('stores:\n  - name: a\n    desiredState: DISCONNECTED\n  - name: b\n    desiredState: DISCONNECTED\n    maxAttempts: 5\n');
+    const second = await cks(['apply', '-f', 'stores.yaml']);
+
+    // Assess
+    expect(first.code).toBe(0);
+    expect(first.stdout).toBe(
+      'a: changed (generation bumped)\nb: changed (generation bumped)\napplied stores.yaml: 2 changed, 0 unchanged\n',
+    );
+    expect(second.code).toBe(0);
+    expect(second.stdout).toBe('a: unchanged\nb: changed (generation bumped)\napplied stores.yaml: 1 changed, 1 unchanged\n');
+    expect(await tableItemCount()).toBe(2);
+  });
+
+  it('status joins the desired state with what KMS reports, as JSON and as a table', async () => {
+    // Prepare
+    const store = await declareStore('payments-hsm');
+
+    // Act
+    const json = await cks(['status', '--output', 'json']);
+    const table = await cks(['status']);
+
+    // Assess
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual([
+      expect.objectContaining({
+        name: 'payments-hsm',
+        id: store.storeId,
+        desiredState: 'CONNECTED',
+        connectionState: 'DISCONNECTED',
+        connectionErrorCode: null,
+        phase: null,
+        attempt: null,
+        mode: 'enforce',
+      }),
+    ]);
+    expect(table.code).toBe(0);
+    const [header, row] = table.stdout.trim().split('\n');
+    expect(header).toMatch(/^NAME\s+ID\s+DESIRED\s+STATE\s+ERROR CODE\s+PHASE\s+ATTEMPT\s+MODE\s+LAST ACTION\s+NEXT ATTEMPT\s+REASON$/);
+    expect(row).toMatch(new RegExp(`^payments-hsm\\s+${store.storeId}\\s+CONNECTED\\s+DISCONNECTED\\s+-\\s+-\\s+-\\s+enforce`));
+  });
+
+  it('status shows an invalid desired item as INVALID with its error', async () => {
+    // Prepare: an item written around the CLI, as IaC might.
+    await cks(['init']);
+    await new DynamoDBClient(fake.config).send(
+      new PutItemCommand({
+        TableName: TABLE,
+        Item: {
+          pk: { S: 'SCOPE#000000000000#us-east-1' },
+          sk: { S: 'STORE#broken#DESIRED' },
+          name: { S: 'broken' },
+          desiredState: { S: 'SOMETIMES' },
+          generation: { N: '1' },
+        },
+      }),
+    );
+
+    // Act
+    const run = await cks(['status', '--output', 'json']);
+
+    // Assess
+    expect(JSON.parse(run.stdout)).toEqual([
+      expect.objectContaining({
+        name: 'broken',
+        phase: 'INVALID',
+        desiredState: 'SOMETIMES',
+        connectionState: 'MISSING',
+        error: 'desiredState: must be one of CONNECTED | DISCONNECTED',
+      }),
+    ]);
+  });
+
+  it('plan says what it would do and why, and makes no mutating call', async () => {
+    // Prepare
+    await declareStore('payments-hsm');
+    const before = await calls();
+
+    // Act
+    const run = await cks(['plan']);
+
+    // Assess
+    const after = await calls();
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^NAME\s+WOULD\s+PHASE\s+REASON\npayments-hsm\s+connect\s+CONNECTING\s+DISCONNECTED but desired CONNECTED/);
+    const during = after.calls.slice(before.calls.length).map((c) => `${c.service}.${c.operation}`);
+    expect(during).toContain('KMS.DescribeCustomKeyStores');
+    expect(during.filter((op) => MUTATING.test(op))).toEqual([]);
+    expect((await statusOf('payments-hsm')).connectionState).toBe('DISCONNECTED');
+  });
+
+  it('sweep takes one step per store and prints the action and the reason', async () => {
+    // Prepare
+    await declareStore('payments-hsm');
+
+    // Act
+    const run = await cks(['sweep']);
+
+    // Assess
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^NAME\s+ACTION\s+PHASE\s+REASON\npayments-hsm\s+connect\s+CONNECTING\s+DISCONNECTED but desired CONNECTED/);
+    expect((await calls()).counts['KMS.ConnectCustomKeyStore']).toBe(1);
+    expect(await statusOf('payments-hsm')).toMatchObject({ connectionState: 'CONNECTING', phase: 'CONNECTING', attempt: 1 });
+  });
+
+  it('sweep --watch repeats until SIGINT, then exits 0', async () => {
+    // Prepare
+    await declareStore('payments-hsm');
+    const child = start(['sweep', '--watch', '--interval', '200ms']);
+    const done = finish(child);
+    let seen = '';
+    await new Promise<void>((resolve) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        if ((seen.match(/^sweep at /gm) ?? []).length >= 2) resolve();
+      });
+    });
+
+    // Act
+    child.kill('SIGINT');
+    const run = await done;
+
+    // Assess
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+  });
+
+  it('pause, resume and retry a declared store; an unknown store is one clear line', async () => {
+    // Prepare
+    await declareStore('payments-hsm');
+
+    // Act
+    const pause = await cks(['pause', 'payments-hsm']);
+    const paused = await cks(['sweep']);
+    const resume = await cks(['resume', 'payments-hsm']);
+    const retry = await cks(['retry', 'payments-hsm']);
+    const unknown = await cks(['retry', 'no-such-store']);
+
+    // Assess
+    expect(pause).toMatchObject({ code: 0, stdout: expect.stringMatching(/^payments-hsm: paused/) });
+    expect(paused.stdout).toMatch(/payments-hsm\s+none\s+PAUSED\s+paused by an operator/);
+    expect((await calls()).counts['KMS.ConnectCustomKeyStore']).toBeUndefined();
+    expect(resume).toMatchObject({ code: 0, stdout: expect.stringMatching(/^payments-hsm: resumed/) });
+    expect(retry).toMatchObject({ code: 0, stdout: expect.stringMatching(/^payments-hsm: retry requested/) });
+    expect(unknown).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'cks: no desired store named "no-such-store" in 000000000000/us-east-1\n',
+    });
+  });
+
+  it("events prints the reconciler's events the fake received", async () => {
+    // Prepare
+    await declareStore('payments-hsm');
+    await cks(['sweep']);
+
+    // Act
+    const table = await cks(['events']);
+    const json = await cks(['events', '--output', 'json']);
+
+    // Assess
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^TIME\s+EVENT\s+STORE\s+REASON\n/);
+    expect(table.stdout).toMatch(/Repair Started\s+payments-hsm\s+DISCONNECTED but desired CONNECTED/);
+    const lines = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; storeName: string | null });
+    expect(lines.map((l) => l.type)).toEqual(['Repair Started', 'Sweep Summary']);
+    expect(lines[0]).toMatchObject({ storeName: 'payments-hsm', detail: { schemaVersion: 1, connectionState: 'DISCONNECTED' } });
+  });
+
+  it.each([
+    { args: ['bogus'], message: 'cks: unknown command "bogus"' },
+    { args: ['status', '--bogus'], message: 'cks: unknown option "--bogus"' },
+    { args: ['status', '--output', 'yaml'], message: 'cks: --output must be table or json, got "yaml"' },
+    { args: ['apply'], message: 'cks: apply needs -f <stores.yaml>' },
+    { args: ['retry'], message: 'cks: retry needs <store>' },
+    { args: [], message: 'cks: no command given' },
+  ])('$args: exits 2 with usage on stderr', async ({ args, message }) => {
+    // Act
+    const run = await cks(args);
+
+    // Assess
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.split('\n')[0]).toBe(message);
+    expect(run.stderr).toContain('Usage: cks [global options]');
+  });
+
+  it('--help prints usage on stdout, naming every command and the account rule', async () => {
+    // Act
+    const main = await cks(['--help']);
+    const command = await cks(['sweep', '--help']);
+
+    // Assess
+    expect(main.code).toBe(0);
+    for (const name of ['init', 'apply', 'status', 'plan', 'sweep', 'retry', 'pause', 'resume', 'events']) {
+      expect(main.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+    }
+    expect(main.stdout).toContain('CKS_ACCOUNT_ID');
+    expect(command).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: cks \[global options\] sweep/) });
+  });
+
+  it('without an endpoint or CKS_ACCOUNT_ID, asks for the account in one line', async () => {
+    // Act
+    const run = await cks(['status'], { AWS_ENDPOINT_URL: '' });
+
+    // Assess
+    expect(run).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'cks: CKS_ACCOUNT_ID is not set: the 12-digit account whose key stores are managed (or pass --account-id)\n',
+    });
+  });
+
+  it('takes the account from a 12-digit access key id against the fake, or from --account-id', async () => {
+    // Prepare: the fake keeps one DynamoDB per account, so each needs its table.
+    await cks(['init']);
+    await cks(['init'], { AWS_ACCESS_KEY_ID: '111122223333' });
+
+    // Act
+    const fromKey = await cks(['pause', 'x'], { AWS_ACCESS_KEY_ID: '111122223333' });
+    const fromFlag = await cks(['--account-id', '444455556666', 'pause', 'x']);
+
+    // Assess
+    expect(fromKey.stderr).toBe('cks: no desired store named "x" in 111122223333/us-east-1\n');
+    expect(fromFlag.stderr).toBe('cks: no desired store named "x" in 444455556666/us-east-1\n');
+  });
+
+  it('heals a store that dropped to FAILED with NETWORK_ERRORS, with only cks commands and the admin API', async () => {
+    // Prepare: the store is declared and connected, then loses its connection.
+    await declareStore('payments-hsm');
+    await cks(['sweep']);
+    fake.advance(130);
+    await cks(['sweep']);
+    expect(await statusOf('payments-hsm')).toMatchObject({ connectionState: 'CONNECTED', phase: 'IDLE' });
+    await fake.admin('POST', '/_fake/stores/payments-hsm/fail', { errorCode: 'NETWORK_ERRORS' });
+    expect(await statusOf('payments-hsm')).toMatchObject({ connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' });
+
+    // Act: what an operator (or the schedule) does: sweep, let time pass, look.
+    let status: Record<string, unknown> = {};
+    for (let sweep = 1; sweep <= 6 && status.connectionState !== 'CONNECTED'; sweep += 1) {
+      expect((await cks(['sweep'])).code).toBe(0);
+      await fake.admin('POST', '/_fake/clock/advance', { seconds: 130 });
+      status = await statusOf('payments-hsm');
+    }
+
+    // Assess: connected again; the next sweep closes the incident.
+    expect(status).toMatchObject({ connectionState: 'CONNECTED', connectionErrorCode: null });
+    await cks(['sweep']);
+    expect(await statusOf('payments-hsm')).toMatchObject({ phase: 'IDLE', lastReason: expect.stringMatching(/^CONNECTED: incident .* closed/) });
+    const events = await cks(['events', '--output', 'json']);
+    const types = events.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type);
+    expect(types.filter((t) => t === 'Repair Succeeded')).toHaveLength(2);
+  });
+});

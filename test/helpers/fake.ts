@@ -1,0 +1,131 @@
+/**
+ * Starts the local AWS fake in-process for integration tests.
+ *
+ * ```ts
+ * const fake = await startTestFake();               // port 0, manual clock
+ * const kms = new KMSClient(fake.config);
+ * const { body } = await fake.admin('POST', '/_fake/clusters', { kmsuserPassword: 'pw-123456' });
+ * fake.advance(120);                                // fake seconds: transitions apply
+ * await fake.close();
+ * ```
+ */
+import { CreateCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
+import { type FakeOptions, type FakeServer, startFake } from '../../shared/fake/server.js';
+
+/** Ready-made SDK v3 client configuration: pass it to any client constructor. */
+export interface FakeClientConfig {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+export interface TestFake extends FakeServer {
+  /** Client config for the default account `000000000000` in `us-east-1`. */
+  config: FakeClientConfig;
+  /**
+   * Client config for another account and/or Region. `roleName` becomes the caller's role in
+   * CloudTrail events (sent as the session token, which the fake reads as a role name).
+   */
+  configFor(options: { accountId?: string; region?: string; roleName?: string }): FakeClientConfig;
+  /** Calls the admin API; `body` is sent as JSON. Never throws on an HTTP error status (`T` defaults to `any`: admin replies are loosely shaped JSON). */
+  admin<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** The fake's log lines so far (one per call, plus unexpected errors). */
+  logs: string[];
+}
+
+/** Starts the fake on an ephemeral port with a manual clock (override with `options`). */
+export async function startTestFake(options: Omit<FakeOptions, 'logger'> = {}): Promise<TestFake> {
+  const logs: string[] = [];
+  const server = await startFake({ port: 0, clock: 'manual', ...options, logger: (line) => logs.push(line) });
+  const configFor = ({ accountId = '000000000000', region = 'us-east-1', roleName = '' } = {}): FakeClientConfig => ({
+    endpoint: server.url,
+    region,
+    credentials: {
+      accessKeyId: accountId,
+      secretAccessKey: 'fake-secret-access-key',
+      ...(roleName !== '' && { sessionToken: roleName }),
+    },
+  });
+  return {
+    ...server,
+    config: configFor({}),
+    configFor,
+    logs,
+    async admin<T>(method: string, path: string, body?: unknown) {
+      const response = await fetch(`${server.url}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as T };
+    },
+  };
+}
+
+/** Account and Region of a seeded resource (default `000000000000` / `us-east-1`). */
+export interface SeedScope {
+  accountId?: string;
+  region?: string;
+}
+
+/**
+ * Seeds an ACTIVE cluster (admin API, `activeHsms` ACTIVE HSMs, kmsuser password
+ * `kmsuserPassword`) and a DISCONNECTED CloudHSM key store on it (KMS API, same password).
+ */
+export async function createCloudHsmStore(
+  fake: TestFake,
+  options: SeedScope & { name: string; kmsuserPassword?: string; activeHsms?: number },
+): Promise<{ storeId: string; clusterId: string; trustAnchorCertificate: string }> {
+  const { name, kmsuserPassword = 'kmsuser-Passw0rd', activeHsms = 2, ...scope } = options;
+  const cluster = await fake.admin('POST', '/_fake/clusters', { ...scope, kmsuserPassword, activeHsms: Math.max(activeHsms, 2) });
+  if (cluster.status !== 200) throw new Error(`POST /_fake/clusters: ${JSON.stringify(cluster.body)}`);
+  const { clusterId, trustAnchorCertificate } = cluster.body as { clusterId: string; trustAnchorCertificate: string };
+  const { CustomKeyStoreId } = await new KMSClient(fake.configFor(scope)).send(
+    new CreateCustomKeyStoreCommand({
+      CustomKeyStoreName: name,
+      CloudHsmClusterId: clusterId,
+      TrustAnchorCertificate: trustAnchorCertificate,
+      KeyStorePassword: kmsuserPassword,
+    }),
+  );
+  if (activeHsms < 2) await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { ...scope, activeHsms });
+  return { storeId: CustomKeyStoreId!, clusterId, trustAnchorCertificate };
+}
+
+/** An XKS proxy credential that passes KMS's validation. */
+export const XKS_CREDENTIAL = {
+  AccessKeyId: 'AKIAXKSPROXY234567EXAMPLE',
+  RawSecretAccessKey: 'K4rNw8dBsvGn2TkqPmR5aXzC7yLhJ3eWuQ9iOfS1bVd=',
+};
+
+/**
+ * Seeds a reachable XKS proxy at `https://<host>/kms/xks/v1` (admin API) and a DISCONNECTED
+ * external key store with public endpoint connectivity on it (KMS API).
+ */
+export async function createXksStore(
+  fake: TestFake,
+  options: SeedScope & { name: string; host?: string },
+): Promise<{ storeId: string; uriEndpoint: string; uriPath: string }> {
+  const { name, host = `${name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}.xks.example.com`, ...scope } = options;
+  const uriEndpoint = `https://${host}`;
+  const uriPath = '/kms/xks/v1';
+  const proxy = await fake.admin('POST', '/_fake/xks-proxies', {
+    ...scope,
+    uriEndpoint,
+    uriPath,
+    accessKeyId: XKS_CREDENTIAL.AccessKeyId,
+    secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey,
+  });
+  if (proxy.status !== 200) throw new Error(`POST /_fake/xks-proxies: ${JSON.stringify(proxy.body)}`);
+  const { CustomKeyStoreId } = await new KMSClient(fake.configFor(scope)).send(
+    new CreateCustomKeyStoreCommand({
+      CustomKeyStoreName: name,
+      CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+      XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+      XksProxyUriEndpoint: uriEndpoint,
+      XksProxyUriPath: uriPath,
+      XksProxyAuthenticationCredential: XKS_CREDENTIAL,
+    }),
+  );
+  return { storeId: CustomKeyStoreId!, uriEndpoint, uriPath };
+}

@@ -1,0 +1,391 @@
+import { CloudHSMV2Client, CreateHsmCommand, DescribeClustersCommand } from '@aws-sdk/client-cloudhsm-v2';
+import {
+  ConnectCustomKeyStoreCommand,
+  CreateCustomKeyStoreCommand,
+  DescribeCustomKeyStoresCommand,
+  DisconnectCustomKeyStoreCommand,
+  KMSClient,
+  UpdateCustomKeyStoreCommand,
+} from '@aws-sdk/client-kms';
+import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createCloudHsmStore, createXksStore, startTestFake, type TestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
+
+let fake: TestFake;
+let kms: KMSClient;
+
+beforeAll(async () => {
+  fake = await startTestFake();
+  kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
+});
+afterAll(() => fake.close());
+beforeEach(() => fake.admin('POST', '/_fake/reset'));
+
+const describeAll = () => kms.send(new DescribeCustomKeyStoresCommand({}));
+
+async function rawCall(target: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(fake.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target, ...headers },
+    body,
+  });
+}
+
+describe('faults', () => {
+  it('throttles the next `count` calls of an operation with ThrottlingException, then lets calls through', async () => {
+    await fake.admin('POST', '/_fake/faults', { operation: 'DescribeCustomKeyStores', error: 'ThrottlingException', count: 2 });
+    for (let i = 0; i < 2; i++) {
+      await expect(describeAll()).rejects.toMatchObject({ name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
+    }
+    await expect(describeAll()).resolves.toMatchObject({ Truncated: false });
+    expect((await fake.admin('GET', '/_fake/state')).body.faults).toEqual([]);
+  });
+
+  it('injects a 500 KMSInternalException', async () => {
+    await fake.admin('POST', '/_fake/faults', { operation: 'DescribeCustomKeyStores', error: 'KMSInternalException', count: 1 });
+    await expect(describeAll()).rejects.toMatchObject({ name: 'KMSInternalException', $metadata: { httpStatusCode: 500 } });
+  });
+
+  it('hits every operation of every service with operation "*" and probability 1 until cleared', async () => {
+    await fake.admin('POST', '/_fake/faults', { operation: '*', error: 'ThrottlingException', probability: 1 });
+    const cloudHsm = new CloudHSMV2Client({ ...fake.config, maxAttempts: 1 });
+    await expect(describeAll()).rejects.toMatchObject({ name: 'ThrottlingException' });
+    await expect(cloudHsm.send(new DescribeClustersCommand({}))).rejects.toMatchObject({ name: 'ThrottlingException' });
+    await fake.admin('DELETE', '/_fake/faults');
+    await expect(describeAll()).resolves.toBeDefined();
+  });
+
+  it('never hits with probability 0', async () => {
+    await fake.admin('POST', '/_fake/faults', { operation: '*', error: 'ThrottlingException', probability: 0 });
+    for (let i = 0; i < 5; i++) await expect(describeAll()).resolves.toBeDefined();
+  });
+
+  it('delays a response by latencyMs', async () => {
+    await fake.admin('POST', '/_fake/faults', { operation: 'DescribeCustomKeyStores', latencyMs: 200, count: 1 });
+    const started = Date.now();
+    await describeAll();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+  });
+
+  it('rejects a fault with neither an error nor a latency with 400', async () => {
+    const { status, body } = await fake.admin('POST', '/_fake/faults', { operation: '*' });
+    expect(status).toBe(400);
+    expect(body).toMatchObject({ __type: 'ValidationException', message: expect.stringContaining('needs an error or a latencyMs') });
+  });
+});
+
+describe('fake time', () => {
+  it('starts at the real current time and, with the manual clock, moves only when advanced', async () => {
+    expect(Math.abs(fake.now() - Date.now())).toBeLessThan(60_000 * 60 * 24); // earlier tests advanced it
+    const before = (await fake.admin('GET', '/_fake/state')).body.nowMs;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect((await fake.admin('GET', '/_fake/state')).body.nowMs).toBe(before);
+    const { body } = await fake.admin('POST', '/_fake/clock/advance', { seconds: 90 });
+    expect(body.nowMs).toBe(before + 90_000);
+    expect(body.now).toBe(new Date(before + 90_000).toISOString());
+  });
+
+  it('applies transitions due when the clock is advanced through the admin API', async () => {
+    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    await fake.admin('POST', '/_fake/clock/advance', { seconds: 120 });
+    expect((await describeAll()).CustomKeyStores![0]!.ConnectionState).toBe('CONNECTED');
+  });
+
+  it('runs fake time at time-scale × real time with the real clock', async () => {
+    const scaled = await startTestFake({ clock: 'real', timeScale: 1200 });
+    try {
+      expect(Math.abs(scaled.now() - Date.now())).toBeLessThan(5_000);
+      const scaledKms = new KMSClient({ ...scaled.config, maxAttempts: 1 });
+      const { storeId } = await createCloudHsmStore(scaled, { name: 'a' });
+      await scaledKms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+      // 120 fake seconds are 100 real milliseconds at ×1200.
+      let state: string | undefined;
+      for (let i = 0; i < 50 && state !== 'CONNECTED'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        state = (await scaledKms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores![0]!.ConnectionState;
+      }
+      expect(state).toBe('CONNECTED');
+    } finally {
+      await scaled.close();
+    }
+  });
+
+  it('rejects a negative advance with 400', async () => {
+    expect((await fake.admin('POST', '/_fake/clock/advance', { seconds: -1 })).status).toBe(400);
+  });
+});
+
+describe('account and Region partitioning', () => {
+  it('keeps a store created in one account and Region invisible from another', async () => {
+    await createCloudHsmStore(fake, { name: 'eu-store', accountId: '111122223333', region: 'eu-west-1' });
+    const owner = new KMSClient({ ...fake.configFor({ accountId: '111122223333', region: 'eu-west-1' }), maxAttempts: 1 });
+    expect((await owner.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores).toHaveLength(1);
+    for (const config of [fake.config, fake.configFor({ accountId: '111122223333' }), fake.configFor({ region: 'eu-west-1' })]) {
+      const other = new KMSClient({ ...config, maxAttempts: 1 });
+      expect((await other.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores).toEqual([]);
+      await expect(other.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreName: 'eu-store' }))).rejects.toMatchObject({
+        name: 'CustomKeyStoreNotFoundException',
+      });
+    }
+  });
+
+  it('uses 000000000000 for an access key id that is not 12 digits, and for unsigned requests with us-east-1', async () => {
+    await createCloudHsmStore(fake, { name: 'default-store' });
+    const named = new KMSClient({ ...fake.config, credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'x' }, maxAttempts: 1 });
+    expect((await named.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores).toHaveLength(1);
+    const unsigned = (await (await rawCall('TrentService.DescribeCustomKeyStores', '{}')).json()) as {
+      CustomKeyStores: { CustomKeyStoreName: string }[];
+    };
+    expect(unsigned.CustomKeyStores.map((s) => s.CustomKeyStoreName)).toEqual(['default-store']);
+  });
+
+  it('scopes admin calls by accountId and region, in bodies and GET queries', async () => {
+    const { clusterId } = await createCloudHsmStore(fake, { name: 'x', accountId: '444455556666', region: 'ap-south-1' });
+    expect((await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { subnetDeleted: true })).status).toBe(404);
+    expect(
+      (await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { accountId: '444455556666', region: 'ap-south-1', subnetDeleted: true })).status,
+    ).toBe(200);
+    const state = (await fake.admin('GET', '/_fake/state?accountId=444455556666&region=ap-south-1')).body;
+    expect(state.partitions).toHaveLength(1);
+    expect(state.partitions[0]).toMatchObject({ accountId: '444455556666', region: 'ap-south-1', clusters: [{ subnetDeleted: true }] });
+    expect((await fake.admin('GET', '/_fake/state?accountId=000000000000')).body.partitions).toEqual([]);
+    const { body: calls } = await fake.admin('GET', '/_fake/calls?region=ap-south-1');
+    expect(calls.counts).toEqual({ 'KMS.CreateCustomKeyStore': 1 });
+    expect(calls.calls).toEqual([expect.objectContaining({ accountId: '444455556666', region: 'ap-south-1', target: 'x' })]);
+  });
+});
+
+describe('call log', () => {
+  it('counts calls per operation and logs time, account, Region, target and error type, oldest first', async () => {
+    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'logged' });
+    await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    await expect(kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: 'cks-00000000000000000' }))).rejects.toThrow();
+    await new CloudHSMV2Client(fake.config).send(new DescribeClustersCommand({ Filters: { clusterIds: [clusterId] } }));
+    const { body } = await fake.admin('GET', '/_fake/calls');
+    expect(body.counts).toEqual({
+      'KMS.CreateCustomKeyStore': 1,
+      'KMS.ConnectCustomKeyStore': 2,
+      'CloudHSMV2.DescribeClusters': 1,
+    });
+    expect(body.calls).toEqual([
+      { time: expect.any(String), accountId: '000000000000', region: 'us-east-1', service: 'KMS', operation: 'CreateCustomKeyStore', target: 'logged' },
+      expect.objectContaining({ operation: 'ConnectCustomKeyStore', target: storeId }),
+      expect.objectContaining({ operation: 'ConnectCustomKeyStore', target: 'cks-00000000000000000', error: 'CustomKeyStoreNotFoundException' }),
+      expect.objectContaining({ service: 'CloudHSMV2', operation: 'DescribeClusters' }),
+    ]);
+    expect(body.calls[0].time).toBe(new Date(fake.now()).toISOString());
+  });
+});
+
+describe('CloudTrail events', () => {
+  it('records an "AWS API Call via CloudTrail" event for each custom key store and HSM mutation, with the caller role', async () => {
+    const since = (await fake.admin('GET', '/_fake/cloudtrail')).body.next;
+    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'trailed' });
+    const reconciler = new KMSClient({ ...fake.configFor({ roleName: 'cks-reconciler' }), maxAttempts: 1 });
+    await reconciler.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    await new CloudHSMV2Client(fake.config).send(new CreateHsmCommand({ ClusterId: clusterId, AvailabilityZone: 'us-east-1c' }));
+    await describeAll(); // not trailed: read-only
+    const { body } = await fake.admin('GET', `/_fake/cloudtrail?since=${since}`);
+    expect(body.next).toBe(since + 3);
+    const [create, connect, createHsm] = body.events;
+    expect(body.events).toHaveLength(3);
+    expect(create).toMatchObject({
+      version: '0',
+      'detail-type': 'AWS API Call via CloudTrail',
+      source: 'aws.kms',
+      account: '000000000000',
+      region: 'us-east-1',
+      resources: [],
+      detail: {
+        eventVersion: '1.08',
+        eventSource: 'kms.amazonaws.com',
+        eventName: 'CreateCustomKeyStore',
+        awsRegion: 'us-east-1',
+        userIdentity: {
+          type: 'AssumedRole',
+          accessKeyId: '000000000000',
+          sessionContext: { sessionIssuer: { type: 'Role', arn: 'arn:aws:iam::000000000000:role/fake-caller' } },
+        },
+        requestParameters: { customKeyStoreName: 'trailed', cloudHsmClusterId: clusterId },
+        responseElements: { customKeyStoreId: storeId },
+      },
+    });
+    expect(create.detail.requestParameters).not.toHaveProperty('keyStorePassword');
+    expect(connect.detail).toMatchObject({
+      eventName: 'ConnectCustomKeyStore',
+      requestParameters: { customKeyStoreId: storeId },
+      responseElements: null,
+      userIdentity: { sessionContext: { sessionIssuer: { arn: 'arn:aws:iam::000000000000:role/cks-reconciler' } } },
+    });
+    expect(createHsm).toMatchObject({
+      source: 'aws.cloudhsm',
+      detail: {
+        eventSource: 'cloudhsm.amazonaws.com',
+        eventName: 'CreateHsm',
+        requestParameters: { clusterId, availabilityZone: 'us-east-1c' },
+        responseElements: { hsm: { clusterId, state: 'CREATE_IN_PROGRESS' } },
+      },
+    });
+    expect((await fake.admin('GET', `/_fake/cloudtrail?since=${since + 2}`)).body.events).toEqual([createHsm]);
+  });
+
+  it('records errorCode and errorMessage of a failed call', async () => {
+    await expect(kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: 'cks-00000000000000000' }))).rejects.toThrow();
+    const [event] = (await fake.admin('GET', '/_fake/cloudtrail')).body.events;
+    expect(event.detail).toMatchObject({
+      eventName: 'DisconnectCustomKeyStore',
+      errorCode: 'CustomKeyStoreNotFoundException',
+      errorMessage: expect.stringContaining('cks-00000000000000000'),
+    });
+  });
+});
+
+describe('secrets stay secret', () => {
+  it('shows no password, XKS secret or secret value in /_fake/state, /_fake/calls, /_fake/cloudtrail or the log', async () => {
+    const secretsSeen = ['Kmsuser-Secret-1', 'Kmsuser-Secret-2', 'Stored-Secret-Value-3', 'Shrt-4'];
+    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a', kmsuserPassword: secretsSeen[0] });
+    await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    fake.advance(120);
+    await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    fake.advance(5);
+    await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { kmsuserPassword: secretsSeen[1] });
+    await kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, KeyStorePassword: secretsSeen[1] }));
+    await expect(
+      kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, KeyStorePassword: secretsSeen[3] })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
+    await createXksStore(fake, { name: 'x' });
+    const secrets = new SecretsManagerClient(fake.config);
+    await secrets.send(new CreateSecretCommand({ Name: 'kmsuser', SecretString: secretsSeen[2] }));
+    await secrets.send(new GetSecretValueCommand({ SecretId: 'kmsuser' }));
+    await expect(
+      kms.send(
+        new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'b', CloudHsmClusterId: 'cluster-234567abcde', TrustAnchorCertificate: 'x', KeyStorePassword: secretsSeen[0] }),
+      ),
+    ).rejects.toMatchObject({ name: 'CloudHsmClusterNotFoundException' });
+
+    const everything = JSON.stringify([
+      (await fake.admin('GET', '/_fake/state')).body,
+      (await fake.admin('GET', '/_fake/calls')).body,
+      (await fake.admin('GET', '/_fake/cloudtrail')).body,
+      fake.logs,
+    ]);
+    for (const secret of [...secretsSeen, XKS_CREDENTIAL.RawSecretAccessKey]) expect(everything).not.toContain(secret);
+    expect(everything).toContain('hmac:'); // fingerprints stand in for them
+  });
+});
+
+describe('bad input', () => {
+  it('answers malformed JSON with SerializationException that the SDK reads', async () => {
+    const client = new KMSClient({ ...fake.config, maxAttempts: 1 });
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { body: string; headers: Record<string, string> };
+        request.body = '{"CustomKeyStoreId": ';
+        request.headers['content-length'] = String(request.body.length);
+        return next(args);
+      },
+      { step: 'finalizeRequest' },
+    );
+    await expect(client.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: 'cks-1' }))).rejects.toMatchObject({
+      name: 'SerializationException',
+    });
+  });
+
+  it('answers an unknown target with UnknownOperationException that the SDK reads', async () => {
+    const client = new KMSClient({ ...fake.config, maxAttempts: 1 });
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        (args.request as { headers: Record<string, string> }).headers['x-amz-target'] = 'TrentService.CreateKey';
+        return next(args);
+      },
+      { step: 'build' },
+    );
+    await expect(client.send(new DescribeCustomKeyStoresCommand({}))).rejects.toMatchObject({
+      name: 'UnknownOperationException',
+      message: expect.stringContaining('TrentService.CreateKey'),
+    });
+  });
+
+  it('answers a missing required parameter with ValidationException naming it', async () => {
+    await expect(kms.send(new ConnectCustomKeyStoreCommand({} as never))).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: "1 validation error detected: Value null at 'customKeyStoreId' failed to satisfy constraint: Member must not be null",
+    });
+  });
+
+  it('answers a parameter of the wrong JSON type with SerializationException', async () => {
+    const response = await rawCall('TrentService.DescribeCustomKeyStores', '{"Limit": "ten"}');
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ __type: 'SerializationException', message: "Expected number at 'limit'" });
+  });
+
+  it.each([
+    ['a JSON array body', 'TrentService.DescribeCustomKeyStores', '[]', 'SerializationException'],
+    ['no target at all', '', '{}', 'UnknownOperationException'],
+    ['an unknown service', 'Nope_20200101.Op', '{}', 'UnknownOperationException'],
+    ['a prototype key as operation', 'TrentService.constructor', '{}', 'UnknownOperationException'],
+  ])('answers %s with a 400 AWS error and keeps serving', async (_case, target, body, type) => {
+    const response = await rawCall(target, body);
+    expect(response.status).toBe(400);
+    expect(response.headers.get('x-amzn-errortype')).toBe(type);
+    expect(await response.json()).toMatchObject({ __type: type });
+    await expect(describeAll()).resolves.toBeDefined();
+  });
+
+  it('answers an admin call on an unknown cluster, store, proxy or route with 404 JSON', async () => {
+    for (const [method, path, body] of [
+      ['PATCH', '/_fake/clusters/cluster-234567abcde', { activeHsms: 1 }],
+      ['POST', '/_fake/stores/nobody/outcome', { errorCode: 'NETWORK_ERRORS' }],
+      ['POST', '/_fake/stores/nobody/fail', { errorCode: 'NETWORK_ERRORS' }],
+      ['PATCH', '/_fake/xks-proxies', { uriEndpoint: 'https://nowhere.example.com', reachable: false }],
+      ['GET', '/_fake/nothing-here', undefined],
+    ] as const) {
+      const reply = await fake.admin(method, path, body);
+      expect(reply.status).toBe(404);
+      expect(reply.body).toEqual({ __type: 'ResourceNotFoundException', message: expect.any(String) });
+    }
+  });
+
+  it('answers a bad admin body with 400 and a message naming the field', async () => {
+    const { clusterId } = (await fake.admin('POST', '/_fake/clusters', { kmsuserPassword: 'kmsuser-Passw0rd' })).body;
+    for (const [path, body, field] of [
+      [`/_fake/clusters/${clusterId}`, { activeHsms: 'two' }, 'activeHsms'],
+      [`/_fake/clusters/${clusterId}`, { hsmCount: 2 }, 'hsmCount'],
+      [`/_fake/clusters/${clusterId}`, { accountId: '12' }, 'accountId'],
+    ] as const) {
+      const reply = await fake.admin('PATCH', path, body);
+      expect(reply.status).toBe(400);
+      expect(reply.body).toMatchObject({ __type: 'ValidationException', message: expect.stringContaining(field) });
+    }
+    const missing = await fake.admin('POST', '/_fake/clusters', {});
+    expect(missing.body.message).toContain('kmsuserPassword');
+    const notJson = await fetch(`${fake.url}/_fake/clusters`, { method: 'POST', body: '{oops' });
+    expect(notJson.status).toBe(400);
+  });
+});
+
+describe('admin world building', () => {
+  it('creates clusters with a chosen id and HSM count, related clusters sharing the trust anchor', async () => {
+    const first = await fake.admin('POST', '/_fake/clusters', { clusterId: 'cluster-abcdefghijk', activeHsms: 3, kmsuserPassword: 'p1-password' });
+    expect(first.body).toEqual({ clusterId: 'cluster-abcdefghijk', trustAnchorCertificate: expect.stringContaining('BEGIN CERTIFICATE') });
+    const related = await fake.admin('POST', '/_fake/clusters', { relatedTo: 'cluster-abcdefghijk', activeHsms: 0 });
+    expect(related.body.trustAnchorCertificate).toBe(first.body.trustAnchorCertificate);
+    const duplicate = await fake.admin('POST', '/_fake/clusters', { clusterId: 'cluster-abcdefghijk', kmsuserPassword: 'x' });
+    expect(duplicate.status).toBe(400);
+    const state = (await fake.admin('GET', '/_fake/state')).body;
+    expect(state.partitions[0].clusters.map((c: { Hsms: unknown[] }) => c.Hsms.length)).toEqual([3, 0]);
+    // Restored from a backup, the related cluster starts with the same kmsuser password.
+    expect(state.partitions[0].clusters[1].kmsuser.password).toBe(state.partitions[0].clusters[0].kmsuser.password);
+  });
+
+  it('empties the world on reset', async () => {
+    await createCloudHsmStore(fake, { name: 'gone' });
+    await fake.admin('POST', '/_fake/faults', { operation: 'CreateHsm', error: 'ThrottlingException' });
+    await fake.admin('POST', '/_fake/reset');
+    expect((await describeAll()).CustomKeyStores).toEqual([]);
+    const { body } = await fake.admin('GET', '/_fake/state');
+    expect(body).toMatchObject({ faults: [], pendingTransitions: 0 });
+    expect(body.partitions.every((p: { clusters: unknown[] }) => p.clusters.length === 0)).toBe(true);
+  });
+});

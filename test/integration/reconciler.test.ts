@@ -1,0 +1,304 @@
+/**
+ * The reconciler end to end against the fake: real SDK clients over HTTP, the embedded DynamoDB,
+ * a manual clock. Each scenario is one store's life: declared, broken in the fake, swept until it
+ * heals or is escalated.
+ */
+import { ConnectCustomKeyStoreCommand, DescribeCustomKeyStoresCommand } from '@aws-sdk/client-kms';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { eventSchemas } from '../../shared/domain/events.js';
+import type { EventDetailType } from '../../shared/domain/types.js';
+import { createCloudHsmStore, createXksStore, XKS_CREDENTIAL } from '../helpers/fake.js';
+import { startReconcilerEnv, sweepUntil, TABLE, type ReconcilerEnv } from '../helpers/reconciler.js';
+
+const PASSWORD_V1 = 'kmsuser-Initial-Pw1';
+const PASSWORD_V2 = 'kmsuser-Rotated-Pw2';
+const XKS_SECRET_V2 = 'Zq8mR2vLx5NcTgW7pYhKd3JfB6sAeU9oXiQ4lMnE0tC=';
+/** Every secret value a scenario uses: none may appear in a log line, event, status item or error. */
+const SECRETS = [PASSWORD_V1, PASSWORD_V2, XKS_CREDENTIAL.RawSecretAccessKey, XKS_SECRET_V2];
+
+const MUTATING = ['KMS.ConnectCustomKeyStore', 'KMS.DisconnectCustomKeyStore', 'KMS.UpdateCustomKeyStore', 'CloudHSMV2.CreateHsm'];
+
+let env: ReconcilerEnv;
+
+beforeEach(async () => {
+  env = await startReconcilerEnv();
+});
+
+afterEach(async () => {
+  // No run ever triggers a CustomKeyStoreInvalidStateException: it re-reads a store before acting on it.
+  const { calls } = await env.calls();
+  expect(calls.filter((c) => c.error === 'CustomKeyStoreInvalidStateException')).toEqual([]);
+  await assertNoSecretLeaked(env);
+  await env.close();
+});
+
+/** A CONNECTED CloudHSM store, declared in enforce mode with its password secret; first sweep taken. */
+async function healthyCloudHsmStore(name: string, extra: Record<string, unknown> = {}) {
+  const { storeId, clusterId } = await createCloudHsmStore(env.fake, { name, kmsuserPassword: PASSWORD_V1 });
+  await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+  env.fake.advance(120);
+  const secretArn = await env.createSecret(`${name}-kmsuser`, PASSWORD_V1);
+  await env.apply({
+    name,
+    desiredState: 'CONNECTED',
+    cloudHsmClusterId: clusterId,
+    keyStorePasswordSecretArn: secretArn,
+    mode: 'enforce',
+    ...extra,
+  });
+  await env.run();
+  expect(await env.state(name)).toEqual({ connectionState: 'CONNECTED', connectionErrorCode: null });
+  return { storeId, clusterId, secretArn };
+}
+
+async function fail(name: string, errorCode: string) {
+  const res = await env.fake.admin('POST', `/_fake/stores/${name}/fail`, { errorCode });
+  expect(res.status).toBe(200);
+}
+
+async function reconcilerEvents(type?: EventDetailType) {
+  const events = (await env.events()).filter((e) => e.Source === 'cks-reconciler');
+  for (const e of events) eventSchemas[e.DetailType as EventDetailType].parse(e.Detail);
+  return type ? events.filter((e) => e.DetailType === type) : events;
+}
+
+async function mutatingCalls() {
+  const { calls } = await env.calls();
+  return calls.filter((c) => MUTATING.includes(`${c.service}.${c.operation}`) || MUTATING.includes(c.operation));
+}
+
+const connected = (name: string) => async () => (await env.state(name)).connectionState === 'CONNECTED';
+
+describe('reconciler against the fake', () => {
+  it('heals a store that failed with NETWORK_ERRORS: disconnect, connect, CONNECTED, Repair Succeeded', async () => {
+    await healthyCloudHsmStore('payments');
+    await fail('payments', 'NETWORK_ERRORS');
+
+    const runs = await sweepUntil(env, connected('payments'));
+    await env.run();
+
+    expect(runs).toBeLessThanOrEqual(6);
+    expect((await reconcilerEvents()).map((e) => e.DetailType)).toEqual(
+      expect.arrayContaining(['Repair Started', 'Repair Step', 'Repair Succeeded']),
+    );
+    expect(await reconcilerEvents('Repair Escalated')).toEqual([]);
+  });
+
+  it('escalates INVALID_CREDENTIALS once and connects nothing while the secret has no new version, then heals after one is put', async () => {
+    const { clusterId, secretArn } = await healthyCloudHsmStore('ledger');
+    // A human changed the kmsuser password in the cluster; the store lost its connection.
+    await env.fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { kmsuserPassword: PASSWORD_V2 });
+    await fail('ledger', 'INVALID_CREDENTIALS');
+    const before = (await mutatingCalls()).length;
+
+    for (let i = 0; i < 4; i++) {
+      await env.run();
+      env.fake.advance(300);
+    }
+
+    const escalations = await reconcilerEvents('Repair Escalated');
+    expect(escalations).toHaveLength(1);
+    expect(escalations[0]?.Detail).toMatchObject({ storeName: 'ledger', connectionErrorCode: 'INVALID_CREDENTIALS' });
+    expect(String(escalations[0]?.Detail.runbook)).toMatch(/new version/i);
+    expect((await mutatingCalls()).length).toBe(before);
+
+    await env.putSecretVersion(secretArn, PASSWORD_V2);
+    await sweepUntil(env, connected('ledger'));
+
+    const updates = (await mutatingCalls()).filter((c) => c.operation.endsWith('UpdateCustomKeyStore'));
+    expect(updates).toHaveLength(1);
+  });
+
+  it.each([
+    ['USER_LOCKED_OUT', { kmsuserLockedOut: true }],
+    ['USER_LOGGED_IN', { kmsuserLoggedIn: true }],
+  ])('escalates %s at once with its runbook and starts no repair', async (code, patch) => {
+    const { clusterId } = await healthyCloudHsmStore('vault');
+    await env.fake.admin('PATCH', `/_fake/clusters/${clusterId}`, patch);
+    await fail('vault', code);
+    const before = (await mutatingCalls()).length;
+
+    await env.run();
+    env.fake.advance(600);
+    await env.run();
+
+    const escalations = await reconcilerEvents('Repair Escalated');
+    expect(escalations).toHaveLength(1);
+    expect(escalations[0]?.Detail).toMatchObject({ connectionErrorCode: code, dryRun: false });
+    expect(String(escalations[0]?.Detail.runbook).length).toBeGreaterThan(20);
+    expect((await mutatingCalls()).length).toBe(before);
+  });
+
+  it('heals CLUSTER_NOT_FOUND when desired state names a related cluster restored from backup', async () => {
+    const { clusterId } = await healthyCloudHsmStore('orders');
+    const restored = await env.fake.admin('POST', '/_fake/clusters', { relatedTo: clusterId, activeHsms: 2 });
+    await env.fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { deleted: true });
+    await fail('orders', 'CLUSTER_NOT_FOUND');
+    await env.run();
+    expect(await reconcilerEvents('Repair Escalated')).toHaveLength(1);
+
+    const desired = (await env.deps().state.load('orders')).desired!;
+    await env.apply({ ...stripManaged(desired), cloudHsmClusterId: restored.body.clusterId });
+    await sweepUntil(env, connected('orders'));
+
+    const updates = (await mutatingCalls()).filter((c) => c.operation.endsWith('UpdateCustomKeyStore'));
+    expect(updates).toHaveLength(1);
+  });
+
+  it('heals INSUFFICIENT_CLOUDHSM_HSMS by creating an HSM when allowCreateHsm is set', async () => {
+    const { clusterId } = await healthyCloudHsmStore('hsm-lost', { allowCreateHsm: true });
+    await env.fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { activeHsms: 0 });
+    await fail('hsm-lost', 'INSUFFICIENT_CLOUDHSM_HSMS');
+
+    await sweepUntil(env, connected('hsm-lost'), { stepSeconds: 120 });
+
+    const creates = (await mutatingCalls()).filter((c) => c.operation.endsWith('CreateHsm'));
+    expect(creates).toHaveLength(1);
+  });
+
+  it('heals an XKS store whose proxy credential was rotated, once the credential secret has the new version', async () => {
+    const { storeId, uriEndpoint, uriPath } = await createXksStore(env.fake, { name: 'partner-xks' });
+    await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    env.fake.advance(60);
+    const secretArn = await env.createSecret(
+      'partner-xks-credential',
+      JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }),
+    );
+    await env.apply({
+      name: 'partner-xks',
+      type: 'EXTERNAL_KEY_STORE',
+      desiredState: 'CONNECTED',
+      xksProxy: { uriEndpoint, uriPath, connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: secretArn },
+      mode: 'enforce',
+    });
+    await env.run();
+    expect(await env.state('partner-xks')).toEqual({ connectionState: 'CONNECTED', connectionErrorCode: null });
+
+    await env.fake.admin('PATCH', '/_fake/xks-proxies', { uriEndpoint, secretAccessKey: XKS_SECRET_V2 });
+    await fail('partner-xks', 'INVALID_CREDENTIALS');
+    await env.putSecretVersion(secretArn, JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_SECRET_V2 }));
+
+    await sweepUntil(env, connected('partner-xks'));
+  });
+
+  it('makes no mutating call in plan mode and emits its decisions as dryRun events', async () => {
+    await healthyCloudHsmStore('dry', { mode: 'plan' });
+    await fail('dry', 'NETWORK_ERRORS');
+    const before = (await mutatingCalls()).length;
+
+    for (let i = 0; i < 3; i++) {
+      await env.run();
+      env.fake.advance(60);
+    }
+
+    expect((await mutatingCalls()).length).toBe(before);
+    const storeEvents = (await reconcilerEvents()).filter((e) => e.DetailType !== 'Sweep Summary');
+    expect(storeEvents.length).toBeGreaterThan(0);
+    expect(storeEvents.every((e) => e.Detail.dryRun === true)).toBe(true);
+    expect((await env.state('dry')).connectionState).toBe('FAILED');
+  });
+
+  it('issues each mutating call once when two runs reconcile one store concurrently', async () => {
+    await healthyCloudHsmStore('contended');
+    await fail('contended', 'NETWORK_ERRORS');
+    const before = (await mutatingCalls()).length;
+
+    await Promise.all([env.run({}, 'run-a'), env.run({ trigger: 'cloudtrail', only: { names: ['contended'] } }, 'run-b')]);
+    env.fake.advance(10);
+    await Promise.all([env.run({}, 'run-a'), env.run({}, 'run-b')]);
+
+    const made = (await mutatingCalls()).slice(before).map((c) => c.operation);
+    expect(made).toEqual(['DisconnectCustomKeyStore', 'ConnectCustomKeyStore']);
+  });
+
+  it('resumes a repair when the run that disconnected died before recording it', async () => {
+    await healthyCloudHsmStore('crashy');
+    await fail('crashy', 'NETWORK_ERRORS');
+    // The dying run: disconnect goes through, then the process is gone before its status write.
+    const dying = env.deps('dying-run');
+    await dying.state.acquireLease('crashy', 'dying-run', env.fake.now(), 60_000);
+    await dying.kms.disconnect(await idOf('crashy'));
+    env.fake.advance(30);
+
+    const blocked = await env.run();
+    env.fake.advance(60);
+    await sweepUntil(env, connected('crashy'));
+
+    expect(blocked.outcomes[0]?.skipped).toBe('leased');
+    const disconnects = (await mutatingCalls()).filter((c) => c.operation.endsWith('DisconnectCustomKeyStore'));
+    expect(disconnects).toHaveLength(1);
+  });
+
+  it('backs off between failed attempts and escalates once after maxAttempts', async () => {
+    await healthyCloudHsmStore('flaky', { maxAttempts: 2 });
+    await fail('flaky', 'NETWORK_ERRORS');
+
+    for (let i = 0; i < 30 && (await reconcilerEvents('Repair Escalated')).length === 0; i++) {
+      await env.fake.admin('POST', '/_fake/stores/flaky/outcome', { errorCode: 'NETWORK_ERRORS' });
+      await env.run();
+      env.fake.advance(60);
+    }
+    for (let i = 0; i < 3; i++) {
+      await env.run();
+      env.fake.advance(600);
+    }
+
+    const connects = (await mutatingCalls()).filter((c) => c.operation.endsWith('ConnectCustomKeyStore'));
+    const reconcilerConnects = connects.slice(1); // the first is the test's own setup connect
+    expect(reconcilerConnects).toHaveLength(2);
+    const gap = Date.parse(String(reconcilerConnects[1]?.time)) - Date.parse(String(reconcilerConnects[0]?.time));
+    expect(gap).toBeGreaterThanOrEqual(2 * 60_000);
+    expect(await reconcilerEvents('Repair Failed')).toHaveLength(2);
+    expect(await reconcilerEvents('Repair Escalated')).toHaveLength(1);
+  });
+});
+
+describe('reconciler at scale', () => {
+  it('sweeps 1000 healthy stores with O(pages) calls and no per-store call', async () => {
+    await env.close();
+    env = await startReconcilerEnv({ storeQuota: 1000 });
+    const secretArn = await env.createSecret('shared-xks', JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }));
+    const specs = [];
+    for (let i = 0; i < 1000; i++) {
+      const name = `xks-${String(i).padStart(4, '0')}`;
+      const { uriEndpoint, uriPath } = await createXksStore(env.fake, { name });
+      await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: await idOf(name) }));
+      specs.push({ name, type: 'EXTERNAL_KEY_STORE', desiredState: 'CONNECTED', xksProxy: { uriEndpoint, uriPath, connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: secretArn } });
+    }
+    env.fake.advance(60);
+    await env.apply(...specs);
+    await env.run(); // first sight: baselines every status
+    const { counts: before } = await env.calls();
+
+    const result = await env.run();
+
+    const { counts: after } = await env.calls();
+    const delta = Object.fromEntries(
+      Object.entries(after).flatMap(([op, n]) => (n - (before[op] ?? 0) > 0 ? [[op, n - (before[op] ?? 0)]] : [])),
+    );
+    expect(result.outcomes.filter((o) => o.skipped === 'unchanged')).toHaveLength(1000);
+    expect(delta['KMS.DescribeCustomKeyStores']).toBe(1);
+    expect(delta['DynamoDB.Query'] ?? 0).toBeLessThanOrEqual(3);
+    expect(Object.keys(delta).sort()).toEqual(['DynamoDB.Query', 'EventBridge.PutEvents', 'KMS.DescribeCustomKeyStores']);
+    expect(Object.values(delta).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(6);
+  }, 180_000);
+});
+
+async function idOf(name: string): Promise<string> {
+  const out = await env.kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreName: name }));
+  return out.CustomKeyStores![0]!.CustomKeyStoreId!;
+}
+
+function stripManaged(desired: Record<string, unknown>): Record<string, unknown> {
+  const { generation: _g, paused: _p, ...spec } = desired;
+  return spec;
+}
+
+async function assertNoSecretLeaked(e: ReconcilerEnv): Promise<void> {
+  const items = await e.clients.dynamo.send(
+    new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'SCOPE#000000000000#us-east-1' } }),
+  );
+  const everything = JSON.stringify([e.logLines, await e.events(), items.Items, (await e.fake.admin('GET', '/_fake/calls')).body, e.fake.logs]);
+  for (const secret of SECRETS) expect(everything).not.toContain(secret);
+}

@@ -1,0 +1,210 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { reconcile } from '../../shared/reconcile/reconcile.js';
+import type { ObservedStore } from '../../shared/domain/types.js';
+import { inMemoryWorld, type InMemoryWorld } from '../helpers/in-memory.js';
+
+const CLUSTER = 'cluster-abcdefghijk';
+const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser-AbCdEf';
+const PASSWORD_V2 = 'n3w-Passw0rd-from-a-human';
+
+function cloudHsmStore(name: string, id: string, overrides: Partial<ObservedStore> = {}): ObservedStore {
+  return {
+    id,
+    name,
+    type: 'AWS_CLOUDHSM',
+    connectionState: 'CONNECTED',
+    connectionErrorCode: null,
+    cloudHsmClusterId: CLUSTER,
+    ...overrides,
+  };
+}
+
+function declare(world: InMemoryWorld, name: string, extra: Record<string, unknown> = {}): void {
+  world.state.desired.set(name, {
+    name,
+    type: 'AWS_CLOUDHSM',
+    desiredState: 'CONNECTED',
+    cloudHsmClusterId: CLUSTER,
+    keyStorePasswordSecretArn: SECRET,
+    mode: 'enforce',
+    maxAttempts: 3,
+    allowCreateHsm: false,
+    generation: 1,
+    paused: false,
+    ...extra,
+  });
+}
+
+describe('reconcile (core with in-memory ports)', () => {
+  let world: InMemoryWorld;
+
+  beforeEach(() => {
+    // Prepare: one healthy cluster and a password secret with one version.
+    world = inMemoryWorld();
+    world.cloudHsm.clusters.set(CLUSTER, {
+      clusterId: CLUSTER,
+      state: 'ACTIVE',
+      activeHsms: 2,
+      creatingHsms: 0,
+      availabilityZones: ['us-east-1a', 'us-east-1b'],
+      hsmAvailabilityZones: ['us-east-1a', 'us-east-1b'],
+    });
+    world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
+  });
+
+  it('records a baseline for a store it sees for the first time, then leaves a healthy store alone with no write', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0'));
+    declare(world, 'payments');
+
+    await reconcile(world.deps(), { trigger: 'schedule' });
+    const writesAfterFirst = world.state.writes;
+    const second = await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(writesAfterFirst).toBe(1);
+    expect(world.state.statuses.get('payments')?.appliedPasswordVersion).toBe('v1');
+    expect(world.state.writes).toBe(1);
+    expect(second.outcomes[0]?.skipped).toBe('unchanged');
+    expect(world.kms.mutating()).toEqual([]);
+  });
+
+  it('disconnects a FAILED store with NETWORK_ERRORS after re-describing it under the lease', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'payments');
+
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]?.taken).toBe('disconnect');
+    expect(world.kms.calls.map((c) => c.op)).toEqual(['listStores', 'describeStore', 'disconnect']);
+    expect(world.state.statuses.get('payments')?.phase).toBe('DISCONNECTING');
+    expect(world.events.types()).toContain('Repair Started');
+    expect(world.state.leases.size).toBe(0);
+  });
+
+  it('issues each mutating call once when two runs reconcile the same store at the same time', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'payments');
+
+    await Promise.all([
+      reconcile(world.deps('run-a'), { trigger: 'schedule' }),
+      reconcile(world.deps('run-b'), { trigger: 'cloudtrail', only: { names: ['payments'] } }),
+    ]);
+
+    expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0']);
+  });
+
+  it('skips a store whose lease another run holds', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'payments');
+    world.state.leases.set('payments', { owner: 'someone-else', until: world.clock.now() + 30_000 });
+
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]?.skipped).toBe('leased');
+    expect(world.kms.mutating()).toEqual([]);
+  });
+
+  it('makes no mutating call, writes nothing and emits nothing in a dry run', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'payments');
+
+    const result = await reconcile(world.deps(), { trigger: 'cli', dryRun: true });
+
+    expect(result.outcomes[0]?.decision?.action.kind).toBe('disconnect');
+    expect(world.kms.mutating()).toEqual([]);
+    expect(world.state.writes).toBe(0);
+    expect(world.events.published).toEqual([]);
+  });
+
+  it('sends a new password version read just before UpdateCustomKeyStore, and never logs or records it', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0'));
+    declare(world, 'payments');
+    await reconcile(world.deps(), { trigger: 'schedule' }); // baseline v1
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
+    world.secrets.put(SECRET, 'v2', PASSWORD_V2);
+
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]?.taken).toBe('update');
+    expect(world.secrets.reads).toEqual([`${SECRET}@v2`]);
+    expect(world.kms.calls.find((c) => c.op === 'update')?.update?.keyStorePassword).toBe(PASSWORD_V2);
+    expect(world.state.statuses.get('payments')?.appliedPasswordVersion).toBe('v2');
+    const everything = JSON.stringify([world.logLines, world.events.published, [...world.state.statuses.values()], world.state.historyEntries, result]);
+    expect(everything).not.toContain(PASSWORD_V2);
+  });
+
+  it('records a failed mutating call and goes on with the other stores', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
+    world.kms.put(cloudHsmStore('ledger', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'payments');
+    declare(world, 'ledger');
+    world.kms.failNext = { op: 'connect', code: 'CloudHsmClusterInvalidConfigurationException' };
+
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+
+    const payments = result.outcomes.find((o) => o.name === 'payments');
+    expect(payments?.taken).toBeNull();
+    expect(payments?.error).toContain('CloudHsmClusterInvalidConfigurationException');
+    expect(world.state.statuses.get('payments')?.lastReason).toContain('CloudHsmClusterInvalidConfigurationException');
+    expect(result.outcomes.find((o) => o.name === 'ledger')?.taken).toBe('disconnect');
+  });
+
+  it('reports an invalid desired item once, with the field, and reconciles the other stores', async () => {
+    world.kms.put(cloudHsmStore('ledger', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'ledger');
+    declare(world, 'broken', { cloudHsmClusterId: 'not-a-cluster' });
+
+    const first = await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcile(world.deps(), { trigger: 'schedule' });
+
+    const invalid = world.events.published.filter((e) => e.detailType === 'Desired State Invalid');
+    expect(invalid).toHaveLength(1);
+    expect(JSON.stringify(invalid[0]?.detail)).toContain('cloudHsmClusterId');
+    expect(first.outcomes.find((o) => o.name === 'broken')?.skipped).toBe('invalid');
+    expect(first.outcomes.find((o) => o.name === 'ledger')?.taken).toBe('disconnect');
+    expect(world.logLines.some((l) => l.includes('desired state invalid'))).toBe(true);
+  });
+
+  it('pages instead of repairing when more than the blast-radius share of stores fails at once', async () => {
+    for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
+      world.kms.put(cloudHsmStore(name, `cks-${i}234567890abcdef0`, { connectionState: i < 3 ? 'FAILED' : 'CONNECTED', connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null }));
+      declare(world, name);
+    }
+
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(result.regionalIncident).toBe(true);
+    expect(world.kms.mutating()).toEqual([]);
+    const summary = world.events.published.find((e) => e.detailType === 'Sweep Summary');
+    expect(summary?.detail).toMatchObject({ regionalIncident: true });
+  });
+
+  it('reconciles only the stores an event names, by name, store id or cluster id', async () => {
+    world.kms.put(cloudHsmStore('a', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(cloudHsmStore('b', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS', cloudHsmClusterId: 'cluster-bbbbbbbbbbb' }));
+    declare(world, 'a');
+    declare(world, 'b', { cloudHsmClusterId: 'cluster-bbbbbbbbbbb' });
+
+    const byId = await reconcile(world.deps(), { trigger: 'cloudtrail', only: { ids: ['cks-1234567890abcdef0'] } });
+    const byCluster = await reconcile(world.deps(), { trigger: 'cloudtrail', only: { clusterIds: ['cluster-bbbbbbbbbbb'] } });
+
+    expect(byId.outcomes.map((o) => o.name)).toEqual(['a']);
+    expect(byCluster.outcomes.map((o) => o.name)).toEqual(['b']);
+  });
+
+  it('resumes a repair whose run died between disconnect and recording it, once the lease expires', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'payments');
+    await reconcile(world.deps(), { trigger: 'schedule' }); // baseline + disconnect recorded
+    // A second run disconnects nothing more; simulate a run that died holding the lease after the store went DISCONNECTED.
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
+    world.state.leases.set('payments', { owner: 'dead-run', until: world.clock.now() + 60_000 });
+
+    const blocked = await reconcile(world.deps(), { trigger: 'schedule' });
+    world.clock.advance(61);
+    const resumed = await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(blocked.outcomes[0]?.skipped).toBe('leased');
+    expect(resumed.outcomes[0]?.taken).toBe('connect');
+    expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0', 'connect cks-1234567890abcdef0']);
+  });
+});
