@@ -95,7 +95,7 @@ export async function handleAdmin(
   const path = url.pathname.replace(/\/+$/, '');
   const query = Object.fromEntries(url.searchParams);
   const route = `${method} ${path.replace(/^\/_fake\/(clusters|stores)\/[^/]+/, '/_fake/$1/{id}')}`;
-  const id = decodeURIComponent(path.split('/')[3] ?? '');
+  const id = decodePathSegment(path.split('/')[3] ?? '');
 
   switch (route) {
     case 'POST /_fake/reset':
@@ -220,6 +220,14 @@ function scopeFilter(query: Record<string, string>): (scope: Scope) => boolean {
   const { accountId, region } = parse(ScopeQuery, { accountId: query.accountId, region: query.region });
   return (scope) =>
     (accountId === undefined || scope.accountId === accountId) && (region === undefined || scope.region === region);
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw invalid(`path: malformed percent-encoding in "${segment}"`);
+  }
 }
 
 function cursor(query: Record<string, string>): number {

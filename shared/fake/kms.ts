@@ -535,7 +535,7 @@ function page(stores: readonly CustomKeyStore[], nextMarker?: string): RawJson {
   });
   const tail = nextMarker === undefined ? '"Truncated":false' : `"NextMarker":${JSON.stringify(nextMarker)},"Truncated":true`;
   parts.push(Buffer.from(`],${tail}}`));
-  return new RawJson(Buffer.concat(parts));
+  return new RawJson(parts);
 }
 
 function invalidState(store: CustomKeyStore, operation: string, needed: string): Error {

@@ -187,12 +187,13 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
       res.writeHead(forwarded.status, { ...forwarded.headers, 'content-length': forwarded.body.length });
       res.end(forwarded.body);
     } else {
-      send(res, 200, reply instanceof RawJson ? reply.bytes : JSON.stringify(reply));
+      send(res, 200, reply instanceof RawJson ? reply.parts : JSON.stringify(reply));
     }
   }
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
+      if (req.destroyed) return; // the client went away mid-request
       log(`${stamp()} internal error: ${error instanceof Error ? error.stack : String(error)}`);
       if (res.headersSent) res.destroy();
       else send(res, 500, errorBody('InternalFailure', 'message', 'An internal error occurred in the fake.'));
@@ -270,14 +271,24 @@ function errorBody(type: string, messageKey: 'message' | 'Message', message: str
   return JSON.stringify({ __type: type, [messageKey]: message });
 }
 
-function send(res: http.ServerResponse, status: number, body: string | Buffer, contentType = JSON_1_1, errorType?: string): void {
+function send(
+  res: http.ServerResponse,
+  status: number,
+  body: string | readonly Buffer[],
+  contentType = JSON_1_1,
+  errorType?: string,
+): void {
+  const parts = typeof body === 'string' ? [Buffer.from(body)] : body;
   res.writeHead(status, {
     'content-type': contentType,
-    'content-length': Buffer.byteLength(body),
+    'content-length': parts.reduce((length, part) => length + part.length, 0),
     'x-amzn-requestid': random.uuid(),
     ...(errorType !== undefined && { 'x-amzn-errortype': errorType }),
   });
-  res.end(body);
+  res.cork();
+  for (const part of parts) res.write(part);
+  res.uncork();
+  res.end();
 }
 
 /** The whole request body, or `undefined` when it exceeds the limit. */

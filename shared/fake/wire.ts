@@ -5,9 +5,12 @@
 import type { z } from 'zod';
 import { type AwsError, SerializationException } from './errors.js';
 
-/** A response body that is already serialised JSON (used where serialisation is cached). */
+/**
+ * A response body already serialised, in parts written out as they are (used where serialisation
+ * is cached: no per-response copy of a large page).
+ */
 export class RawJson {
-  constructor(readonly bytes: Buffer) {}
+  constructor(readonly parts: readonly Buffer[]) {}
 }
 
 /** What an operation handler returns: an object serialised as is, or raw JSON text. */

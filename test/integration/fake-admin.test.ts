@@ -8,6 +8,7 @@ import {
   UpdateCustomKeyStoreCommand,
 } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCloudHsmStore, createXksStore, startTestFake, type TestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
 
@@ -333,6 +334,18 @@ describe('bad input', () => {
     await expect(describeAll()).resolves.toBeDefined();
   });
 
+  it('keeps serving after a client disconnects in the middle of a request body', async () => {
+    const socket = net.connect(fake.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      'POST / HTTP/1.1\r\nHost: fake\r\nX-Amz-Target: TrentService.DescribeCustomKeyStores\r\nContent-Length: 100\r\n\r\n{"Li',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    socket.destroy();
+    await expect(describeAll()).resolves.toMatchObject({ Truncated: false });
+    expect(fake.logs.filter((line) => line.includes('internal error'))).toEqual([]);
+  });
+
   it('answers an admin call on an unknown cluster, store, proxy or route with 404 JSON', async () => {
     for (const [method, path, body] of [
       ['PATCH', '/_fake/clusters/cluster-234567abcde', { activeHsms: 1 }],
@@ -362,6 +375,8 @@ describe('bad input', () => {
     expect(missing.body.message).toContain('kmsuserPassword');
     const notJson = await fetch(`${fake.url}/_fake/clusters`, { method: 'POST', body: '{oops' });
     expect(notJson.status).toBe(400);
+    const badPath = await fake.admin('PATCH', '/_fake/clusters/%E0%A4%A', { activeHsms: 1 });
+    expect(badPath).toMatchObject({ status: 400, body: { __type: 'ValidationException', message: expect.stringContaining('percent-encoding') } });
   });
 });
 

@@ -1,0 +1,637 @@
+/**
+ * `serverless package` as CI runs it: offline, with no AWS credentials. Proves the CloudFormation
+ * template it generates (functions, triggers, table, dead letters, alarms, on-call routing, least
+ * privilege) and that the bundled handlers load on their own, without node_modules.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { inflateRawSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { EVENT_SOURCE } from '../../shared/adapters/eventbridge.js';
+import { TABLE_KEY_SCHEMA } from '../../shared/adapters/dynamodb-store.js';
+import { loadConfig } from '../../shared/config.js';
+import { matchesPattern, type EventPattern } from '../../shared/demo/event-pattern.js';
+import { makeMetrics, recordRepair } from '../../shared/metrics.js';
+import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/reconcile/triggers.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const STAGE = 'ci';
+const PACKAGE_TIMEOUT_MS = 150_000;
+/** What the copy of the project leaves out: dependencies are linked, build output is not copied. */
+const NOT_COPIED = new Set(['node_modules', '.git', '.serverless', '.esbuild', 'coverage', 'dist']);
+
+interface Resource {
+  Type: string;
+  Properties?: Record<string, any>;
+  DependsOn?: string | string[];
+  Condition?: string;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+}
+interface Template {
+  Resources: Record<string, Resource>;
+  Outputs?: Record<string, { Value: unknown }>;
+}
+interface Statement {
+  Sid?: string;
+  Effect: 'Allow' | 'Deny';
+  Action?: string | string[];
+  NotAction?: string | string[];
+  Resource?: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+const ref = (id: string) => ({ Ref: id });
+const getAtt = (id: string, attribute: string) => ({ 'Fn::GetAtt': [id, attribute] });
+const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+
+let work: string;
+let template: Template;
+let packageOutput: string;
+
+/** Runs the CLI in `cwd` with a scrubbed environment; resolves with its output or rejects with it. */
+function runServerless(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    // Its own process group: a failed esbuild build leaves esbuild's service running and the CLI
+    // never exits, so the whole group is killed once the error is printed (or on timeout).
+    const child = spawn(process.execPath, [join(ROOT, 'node_modules/osls/bin/serverless.js'), ...args], {
+      cwd,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    let settled = false;
+    const finish = (error: Error | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timeout);
+      if (child.exitCode === null) {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      if (error) reject(error);
+      else resolvePromise(output);
+    };
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (/^Error:\s*$/m.test(output)) {
+        setTimeout(() => finish(new Error(`serverless ${args.join(' ')} failed:\n${output.slice(-6000)}`)), 1000);
+      }
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    const timeout = setTimeout(
+      () => finish(new Error(`serverless ${args.join(' ')} did not finish in ${PACKAGE_TIMEOUT_MS} ms:\n${output.slice(-6000)}`)),
+      PACKAGE_TIMEOUT_MS - 10_000,
+    );
+    child.on('error', (error) => finish(error));
+    child.on('exit', (code) => {
+      finish(code === 0 ? null : new Error(`serverless ${args.join(' ')} exited with ${code}:\n${output.slice(-6000)}`));
+    });
+  });
+}
+
+/** The files of a zip archive (stored or deflated entries, as the Serverless packager writes them). */
+function unzip(archive: Buffer): Map<string, Buffer> {
+  const endOfCentralDirectory = archive.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (endOfCentralDirectory < 0) throw new Error('not a zip archive');
+  const entries = archive.readUInt16LE(endOfCentralDirectory + 10);
+  let offset = archive.readUInt32LE(endOfCentralDirectory + 16);
+  const files = new Map<string, Buffer>();
+  for (let i = 0; i < entries; i++) {
+    if (archive.readUInt32LE(offset) !== 0x02014b50) throw new Error(`bad central directory entry at ${offset}`);
+    const method = archive.readUInt16LE(offset + 10);
+    const compressedSize = archive.readUInt32LE(offset + 20);
+    const nameLength = archive.readUInt16LE(offset + 28);
+    const extraLength = archive.readUInt16LE(offset + 30);
+    const commentLength = archive.readUInt16LE(offset + 32);
+    const localHeader = archive.readUInt32LE(offset + 42);
+    const name = archive.toString('utf8', offset + 46, offset + 46 + nameLength);
+    const dataStart = localHeader + 30 + archive.readUInt16LE(localHeader + 26) + archive.readUInt16LE(localHeader + 28);
+    const data = archive.subarray(dataStart, dataStart + compressedSize);
+    if (!name.endsWith('/')) {
+      if (method !== 0 && method !== 8) throw new Error(`${name}: unsupported compression method ${method}`);
+      files.set(name, method === 0 ? Buffer.from(data) : inflateRawSync(data));
+    }
+    offset += 46 + nameLength + extraLength + commentLength;
+  }
+  return files;
+}
+
+function resourcesOfType(type: string): Array<[string, Resource]> {
+  return Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+}
+
+function resource(id: string): Resource {
+  const found = template.Resources[id];
+  if (!found) throw new Error(`no resource ${id} in the template`);
+  return found;
+}
+
+/** The logical id of the function with this handler. */
+function functionId(handler: string): string {
+  const found = resourcesOfType('AWS::Lambda::Function').filter(([, fn]) => fn.Properties?.Handler === handler);
+  expect(found, `one function with handler ${handler}`).toHaveLength(1);
+  return found[0]![0];
+}
+
+/** The logical id of the role a function runs as (`Role: !GetAtt <id>.Arn`). */
+function roleIdOf(fnId: string): string {
+  const role = resource(fnId).Properties?.Role as { 'Fn::GetAtt'?: [string, string] };
+  expect(role['Fn::GetAtt']?.[1]).toBe('Arn');
+  return role['Fn::GetAtt']![0];
+}
+
+/** EventBridge rules with a target invoking the function. */
+function rulesInvoking(fnId: string): Array<[string, Resource]> {
+  return resourcesOfType('AWS::Events::Rule').filter(([, rule]) =>
+    list(rule.Properties?.Targets).some((target: any) => JSON.stringify(target.Arn) === JSON.stringify(getAtt(fnId, 'Arn'))),
+  );
+}
+
+/** Every policy document in the template, with where it comes from and whether it is an identity policy. */
+function policyDocuments(): Array<{ where: string; identity: boolean; statements: Statement[] }> {
+  const documents: Array<{ where: string; identity: boolean; statements: Statement[] }> = [];
+  const add = (where: string, identity: boolean, document: any) => {
+    if (document) documents.push({ where, identity, statements: list(document.Statement) });
+  };
+  for (const [id, res] of Object.entries(template.Resources)) {
+    const p = res.Properties ?? {};
+    if (res.Type === 'AWS::IAM::Role') {
+      add(`${id} trust policy`, false, p.AssumeRolePolicyDocument);
+      for (const policy of list<any>(p.Policies)) add(`${id}/${policy.PolicyName}`, true, policy.PolicyDocument);
+    } else if (res.Type === 'AWS::IAM::ManagedPolicy' || res.Type === 'AWS::IAM::Policy') {
+      add(id, true, p.PolicyDocument);
+    } else if (res.Type === 'AWS::KMS::Key') {
+      add(`${id} key policy`, false, p.KeyPolicy);
+    } else if (p.PolicyDocument) {
+      add(`${id} resource policy`, false, p.PolicyDocument);
+    }
+  }
+  return documents;
+}
+
+/** The identity-policy statements that apply to a role: its inline policies and attached managed policies. */
+function statementsOfRole(roleId: string): Statement[] {
+  const p = resource(roleId).Properties ?? {};
+  const inline = list<any>(p.Policies).flatMap((policy) => list<Statement>(policy.PolicyDocument.Statement));
+  const attached = list<any>(p.ManagedPolicyArns).flatMap((arn) => {
+    expect(arn, `${roleId} attaches only policies of this stack`).toHaveProperty('Ref');
+    return list<Statement>(resource(arn.Ref).Properties?.PolicyDocument.Statement);
+  });
+  return [...inline, ...attached];
+}
+
+/** True when an Allow statement of the role grants `action` on a resource equal to `resourceArn`. */
+function grants(roleId: string, action: string, resourceArn: unknown): boolean {
+  return statementsOfRole(roleId).some(
+    (s) =>
+      s.Effect === 'Allow' &&
+      list(s.Action).includes(action) &&
+      list(s.Resource).some((r) => JSON.stringify(r) === JSON.stringify(resourceArn)),
+  );
+}
+
+/** Replaces `Fn::GetAtt [<Role>, Arn]` with the ARN CloudTrail reports as the session issuer. */
+function withRoleArns(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withRoleArns);
+  if (typeof value !== 'object' || value === null) return value;
+  const att = (value as Record<string, unknown>)['Fn::GetAtt'];
+  if (Array.isArray(att)) return `arn:aws:iam::111122223333:role/${String(att[0])}`;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withRoleArns(v)]));
+}
+
+/** An EventBridge "AWS API Call via CloudTrail" event for a call made by `issuer` (undefined: an IAM user). */
+function cloudTrailEvent(source: string, eventSource: string, eventName: string, issuer?: string, extra: object = {}) {
+  return {
+    version: '0',
+    source,
+    'detail-type': 'AWS API Call via CloudTrail',
+    account: '111122223333',
+    region: 'us-east-1',
+    detail: {
+      eventSource,
+      eventName,
+      userIdentity: issuer
+        ? { type: 'AssumedRole', sessionContext: { sessionIssuer: { type: 'Role', arn: issuer } } }
+        : { type: 'IAMUser', arn: 'arn:aws:iam::111122223333:user/alice' },
+      requestParameters: { customKeyStoreId: 'cks-1234567890abcdef0', clusterId: 'cluster-1a23b4cdefg' },
+      ...extra,
+    },
+  };
+}
+
+beforeAll(async () => {
+  // Prepare: a copy of the project (dependencies linked), so the working tree's build output and
+  // concurrent runs do not matter, and a HOME and environment with no AWS configuration at all.
+  work = mkdtempSync(join(tmpdir(), 'cks-sls-package-'));
+  const project = join(work, 'project');
+  cpSync(ROOT, project, { recursive: true, filter: (src) => src === ROOT || !NOT_COPIED.has(basename(src)) });
+  symlinkSync(join(ROOT, 'node_modules'), join(project, 'node_modules'), 'dir');
+  mkdirSync(join(work, 'home'));
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^(AWS_|SLS_|SERVERLESS_)/.test(name)),
+  );
+  Object.assign(env, {
+    HOME: join(work, 'home'),
+    SLS_TELEMETRY_DISABLED: '1',
+    SLS_NOTIFICATIONS_MODE: 'off',
+    AWS_CONFIG_FILE: join(work, 'home', 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(work, 'home', 'no-aws-credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+  });
+
+  // Act
+  packageOutput = await runServerless(project, ['package', '--stage', STAGE], env);
+  template = JSON.parse(readFileSync(join(project, '.serverless', 'cloudformation-template-update-stack.json'), 'utf8'));
+}, PACKAGE_TIMEOUT_MS);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('serverless package', () => {
+  it('packages offline, without AWS credentials, one artifact per function', () => {
+    expect(packageOutput).toMatch(/Service packaged/);
+    for (const fnId of [functionId('functions/sweep.handler'), functionId('functions/on-event.handler')]) {
+      const key = String(resource(fnId).Properties?.Code?.S3Key);
+      expect(existsSync(join(work, 'project', '.serverless', basename(key))), key).toBe(true);
+    }
+  });
+
+  it('deploys both functions on Node.js 22 arm64, each with its own role', () => {
+    const sweep = functionId('functions/sweep.handler');
+    const onEvent = functionId('functions/on-event.handler');
+    for (const id of [sweep, onEvent]) {
+      expect(resource(id).Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
+      expect(resource(roleIdOf(id)).Type).toBe('AWS::IAM::Role');
+    }
+    expect(roleIdOf(sweep)).not.toBe(roleIdOf(onEvent));
+    expect(resourcesOfType('AWS::IAM::Role').map(([id]) => id)).not.toContain('IamRoleLambdaExecution');
+    expect(resource(sweep).Properties?.Timeout).toBeGreaterThanOrEqual(120);
+    expect(resource(onEvent).Properties?.Timeout).toBeGreaterThanOrEqual(60);
+  });
+
+  it("gives both functions literal names of the stack's table and bus, which the config accepts", () => {
+    const table = resourcesOfType('AWS::DynamoDB::Table');
+    const bus = resourcesOfType('AWS::Events::EventBus');
+    expect(table).toHaveLength(1);
+    expect(bus).toHaveLength(1);
+    for (const id of [functionId('functions/sweep.handler'), functionId('functions/on-event.handler')]) {
+      const variables = resource(id).Properties?.Environment?.Variables as Record<string, unknown>;
+      for (const [name, value] of Object.entries(variables)) expect(typeof value, name).toBe('string');
+      expect(variables.CKS_TABLE).toBe(`cks-reconciler-${STAGE}-stores`);
+      expect(variables.CKS_TABLE).toBe(table[0]![1].Properties?.TableName);
+      expect(variables.CKS_EVENT_BUS).toBe(bus[0]![1].Properties?.Name);
+      const config = loadConfig({ ...(variables as Record<string, string>), AWS_REGION: 'us-east-1' });
+      expect(config).toMatchObject({ tableName: variables.CKS_TABLE, eventBusName: variables.CKS_EVENT_BUS, logLevel: 'INFO' });
+    }
+  });
+
+  it('runs the sweep on a 1-5 minute schedule, never two at once', () => {
+    const sweep = functionId('functions/sweep.handler');
+    const schedules = rulesInvoking(sweep).filter(([, rule]) => rule.Properties?.ScheduleExpression);
+    expect(schedules).toHaveLength(1);
+    expect(schedules[0]![1].Properties?.ScheduleExpression).toMatch(/^rate\((1 minute|[2-5] minutes)\)$/);
+    expect(schedules[0]![1].Properties?.State).toBe('ENABLED');
+    expect(resource(sweep).Properties?.ReservedConcurrentExecutions).toBe(1);
+  });
+
+  describe('CloudTrail rules', () => {
+    const cases = [
+      { service: 'KMS', source: 'aws.kms', eventSource: 'kms.amazonaws.com', names: KMS_EVENT_NAMES },
+      { service: 'CloudHSM', source: 'aws.cloudhsm', eventSource: 'cloudhsm.amazonaws.com', names: CLOUDHSM_EVENT_NAMES },
+    ];
+
+    function ruleFor(source: string): Resource {
+      const rules = rulesInvoking(functionId('functions/on-event.handler')).filter(([, rule]) =>
+        list(rule.Properties?.EventPattern?.source).includes(source),
+      );
+      expect(rules, `one rule for ${source}`).toHaveLength(1);
+      return rules[0]![1];
+    }
+
+    it.each(cases)('listens on the default bus for exactly the successful $service calls the trigger parser reads', ({ source, eventSource, names }) => {
+      const rule = ruleFor(source);
+      const pattern = rule.Properties?.EventPattern;
+      expect(rule.Properties?.EventBusName).toBeUndefined();
+      expect(pattern.source).toEqual([source]);
+      expect(pattern['detail-type']).toEqual(['AWS API Call via CloudTrail']);
+      expect(pattern.detail.eventSource).toEqual([eventSource]);
+      expect([...pattern.detail.eventName].sort()).toEqual([...names].sort());
+      expect(pattern.detail.errorCode).toEqual([{ exists: false }]);
+    });
+
+    it.each(cases)("leaves out $service calls made by the reconciler's own roles (anything-but on the session issuer)", ({ source }) => {
+      const detail = ruleFor(source).Properties?.EventPattern.detail;
+      const issuerMatchers = [detail, ...list<any>(detail.$or)].flatMap((branch) =>
+        list(branch?.userIdentity?.sessionContext?.sessionIssuer?.arn),
+      ) as Array<Record<string, unknown>>;
+      const anythingBut = issuerMatchers.find((m) => 'anything-but' in m)?.['anything-but'];
+      const roles = [functionId('functions/sweep.handler'), functionId('functions/on-event.handler')].map(roleIdOf);
+      expect(anythingBut).toEqual(expect.arrayContaining(roles.map((role) => getAtt(role, 'Arn'))));
+      expect(list(anythingBut)).toHaveLength(roles.length);
+    });
+
+    it.each(cases)('matches $service calls by operators and IAM users, not failed calls nor its own', ({ source, eventSource, names }) => {
+      const rule = ruleFor(source);
+      const pattern = withRoleArns(rule.Properties?.EventPattern) as EventPattern;
+      const [sweepRole, onEventRole] = [functionId('functions/sweep.handler'), functionId('functions/on-event.handler')].map(
+        (id) => `arn:aws:iam::111122223333:role/${roleIdOf(id)}`,
+      );
+      const operator = 'arn:aws:iam::111122223333:role/AWSReservedSSO_Admin_0123456789abcdef';
+      for (const name of names) {
+        expect(matchesPattern(pattern, cloudTrailEvent(source, eventSource, name, operator)), `${name} by an operator`).toBe(true);
+        expect(matchesPattern(pattern, cloudTrailEvent(source, eventSource, name)), `${name} by an IAM user`).toBe(true);
+        expect(matchesPattern(pattern, cloudTrailEvent(source, eventSource, name, sweepRole)), `${name} by the sweep`).toBe(false);
+        expect(matchesPattern(pattern, cloudTrailEvent(source, eventSource, name, onEventRole)), `${name} by on-event`).toBe(false);
+        expect(
+          matchesPattern(pattern, cloudTrailEvent(source, eventSource, name, operator, { errorCode: 'AccessDenied' })),
+          `${name} that failed`,
+        ).toBe(false);
+      }
+      expect(matchesPattern(pattern, cloudTrailEvent(source, eventSource, 'DescribeClusters', operator))).toBe(false);
+    });
+
+    it('sends events EventBridge cannot deliver to the dead-letter queue, which lets only these rules in', () => {
+      const queues = resourcesOfType('AWS::SQS::Queue');
+      expect(queues).toHaveLength(1);
+      const dlq = queues[0]![0];
+      const policy = resourcesOfType('AWS::SQS::QueuePolicy').find(([, p]) => JSON.stringify(p.Properties?.Queues) === JSON.stringify([ref(dlq)]));
+      expect(policy, 'a queue policy on the DLQ').toBeDefined();
+      const allowed = JSON.stringify(list<Statement>(policy![1].Properties?.PolicyDocument.Statement));
+      for (const { source } of cases) {
+        const rule = ruleFor(source);
+        expect(rule.Properties?.Targets[0].DeadLetterConfig).toEqual({ Arn: getAtt(dlq, 'Arn') });
+        expect(allowed).toContain(`rule/${rule.Properties?.Name}`);
+      }
+    });
+  });
+
+  it('reconciles desired-state changes from the table stream, keeping only store items', () => {
+    const onEvent = functionId('functions/on-event.handler');
+    const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
+    const [dlq] = resourcesOfType('AWS::SQS::Queue')[0]!;
+    const mappings = resourcesOfType('AWS::Lambda::EventSourceMapping');
+    expect(mappings).toHaveLength(1);
+    const mapping = mappings[0]![1].Properties!;
+    expect(mapping).toMatchObject({
+      EventSourceArn: getAtt(table, 'StreamArn'),
+      FunctionName: getAtt(onEvent, 'Arn'),
+      StartingPosition: 'LATEST',
+      BisectBatchOnFunctionError: true,
+      DestinationConfig: { OnFailure: { Destination: getAtt(dlq, 'Arn') } },
+    });
+    expect(mapping.MaximumRetryAttempts).toBeGreaterThanOrEqual(0);
+    const filters = list<any>(mapping.FilterCriteria?.Filters).map((f) => JSON.parse(f.Pattern) as EventPattern);
+    expect(filters.length).toBeGreaterThan(0);
+    const record = (sk: string, image: Record<string, unknown>) => ({
+      eventName: 'MODIFY',
+      dynamodb: { Keys: { pk: { S: 'SCOPE#111122223333#us-east-1' }, sk: { S: sk } }, NewImage: image },
+    });
+    const desired = { desiredState: { S: 'CONNECTED' } };
+    expect(filters.some((f) => matchesPattern(f, record('STORE#payments-hsm#DESIRED', desired)))).toBe(true);
+    expect(filters.some((f) => matchesPattern(f, record('STORE#payments-hsm#STATUS', { phase: { S: 'IDLE' } })))).toBe(false);
+    expect(filters.some((f) => matchesPattern(f, record('SETTINGS', {})))).toBe(false);
+    expect(filters.some((f) => matchesPattern(f, record('2026-01-01T00:00:00.000Z#r-1', {})))).toBe(false);
+  });
+
+  it('keeps desired state in a retained table with a stream and TTL on `ttl`', () => {
+    const tables = resourcesOfType('AWS::DynamoDB::Table');
+    expect(tables).toHaveLength(1);
+    const table = tables[0]![1];
+    expect(table.DeletionPolicy).toBe('Retain');
+    expect(table.Properties).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    // The same key schema `cks init` creates.
+    expect(table.Properties?.KeySchema).toEqual(TABLE_KEY_SCHEMA.KeySchema);
+    expect(table.Properties?.AttributeDefinitions).toEqual(TABLE_KEY_SCHEMA.AttributeDefinitions);
+  });
+
+  it('sends async invocations that give up to an encrypted dead-letter queue both roles may write to', () => {
+    const [dlq, queue] = resourcesOfType('AWS::SQS::Queue')[0]!;
+    expect(queue.Properties?.SqsManagedSseEnabled === true || queue.Properties?.KmsMasterKeyId !== undefined).toBe(true);
+    for (const fnId of [functionId('functions/sweep.handler'), functionId('functions/on-event.handler')]) {
+      const configs = resourcesOfType('AWS::Lambda::EventInvokeConfig').filter(
+        ([, c]) => JSON.stringify(c.Properties?.FunctionName) === JSON.stringify(ref(fnId)),
+      );
+      expect(configs, `${fnId} has an async invoke config`).toHaveLength(1);
+      expect(configs[0]![1].Properties?.DestinationConfig?.OnFailure?.Destination).toEqual(getAtt(dlq, 'Arn'));
+      expect(grants(roleIdOf(fnId), 'sqs:SendMessage', getAtt(dlq, 'Arn'))).toBe(true);
+    }
+  });
+
+  it('alarms on errors of each function and on dead letters, to the on-call topic', () => {
+    const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties!);
+    const topics = resourcesOfType('AWS::SNS::Topic');
+    expect(topics).toHaveLength(1);
+    const topic = topics[0]![0];
+    for (const alarm of alarms) expect(alarm.AlarmActions, alarm.AlarmName).toContainEqual(ref(topic));
+    for (const fnId of [functionId('functions/sweep.handler'), functionId('functions/on-event.handler')]) {
+      const errors = alarms.filter(
+        (a) =>
+          a.Namespace === 'AWS/Lambda' &&
+          a.MetricName === 'Errors' &&
+          JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: 'FunctionName', Value: ref(fnId) }]),
+      );
+      expect(errors, `an Errors alarm for ${fnId}`).toHaveLength(1);
+    }
+    const [dlq] = resourcesOfType('AWS::SQS::Queue')[0]!;
+    const depth = alarms.filter((a) => a.Namespace === 'AWS/SQS' && a.MetricName === 'ApproximateNumberOfMessagesVisible');
+    expect(depth).toHaveLength(1);
+    expect(depth[0]).toMatchObject({
+      Dimensions: [{ Name: 'QueueName', Value: getAtt(dlq, 'QueueName') }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+
+  it('alarms on escalations with the metric the reconciler emits, dimensions included', () => {
+    // Prepare: the EMF line the reconciler prints for one escalation.
+    const previous = process.env.POWERTOOLS_METRICS_DISABLED;
+    process.env.POWERTOOLS_METRICS_DISABLED = 'false';
+    const printed: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      printed.push(String(chunk));
+      return true;
+    });
+    try {
+      recordRepair(makeMetrics(), 'Escalated', 'USER_LOCKED_OUT');
+    } finally {
+      write.mockRestore();
+      if (previous === undefined) delete process.env.POWERTOOLS_METRICS_DISABLED;
+      else process.env.POWERTOOLS_METRICS_DISABLED = previous;
+    }
+    const emf = printed.map((line) => JSON.parse(line)).find((line) => line._aws);
+    const [{ Namespace: namespace, Dimensions: [dimensions], Metrics: [{ Name: metric }] }] = emf._aws.CloudWatchMetrics;
+
+    // Act: the alarm's Metrics Insights query.
+    const alarms = resourcesOfType('AWS::CloudWatch::Alarm')
+      .map(([, a]) => a.Properties!)
+      .filter((a) => list<any>(a.Metrics).some((m) => String(m.Expression).includes(metric)));
+    expect(alarms, `one alarm on ${metric}`).toHaveLength(1);
+    const query = list<any>(alarms[0]!.Metrics).find((m) => m.ReturnData !== false);
+    const parsed = /^SELECT\s+SUM\((\w+)\)\s+FROM\s+SCHEMA\(\s*"?([\w./-]+)"?\s*,\s*([^)]*)\)\s+WHERE\s+"?service"?\s*=\s*'([^']+)'\s*$/i.exec(
+      String(query.Expression),
+    );
+
+    // Assess
+    expect(parsed, String(query.Expression)).not.toBeNull();
+    const [, queriedMetric, queriedNamespace, schemaDimensions, service] = parsed!;
+    expect(queriedMetric).toBe(metric);
+    expect(queriedNamespace).toBe(namespace);
+    expect(schemaDimensions!.split(',').map((d) => d.trim().replace(/"/g, '')).sort()).toEqual([...dimensions].sort());
+    expect(service).toBe(emf.service);
+    expect(query.Period).toBeGreaterThan(0);
+    expect(alarms[0]).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+  });
+
+  it("routes Repair Escalated and regional incidents on the reconciler's bus to the on-call topic", () => {
+    const [bus] = resourcesOfType('AWS::Events::EventBus')[0]!;
+    const [topic, topicResource] = resourcesOfType('AWS::SNS::Topic')[0]!;
+    expect(topicResource.Properties?.KmsMasterKeyId).toBeDefined();
+    const onCall = resourcesOfType('AWS::Events::Rule').filter(([, rule]) =>
+      list(rule.Properties?.Targets).some((t: any) => JSON.stringify(t.Arn) === JSON.stringify(ref(topic))),
+    );
+    for (const [, rule] of onCall) expect(rule.Properties?.EventBusName).toEqual(ref(bus));
+    const patterns = onCall.map(([, rule]) => rule.Properties?.EventPattern as EventPattern);
+    const event = (detailType: string, detail: object) => ({ source: EVENT_SOURCE, 'detail-type': detailType, detail });
+    const routed = (e: object) => patterns.some((p) => matchesPattern(p, e));
+    expect(routed(event('Repair Escalated', { storeName: 'payments-hsm', runbook: '...' }))).toBe(true);
+    expect(routed(event('Sweep Summary', { regionalIncident: true }))).toBe(true);
+    expect(routed(event('Sweep Summary', { regionalIncident: false }))).toBe(false);
+    expect(routed(event('Repair Step', { storeName: 'payments-hsm' }))).toBe(false);
+    expect(routed({ ...event('Repair Escalated', {}), source: 'someone.else' })).toBe(false);
+
+    // EventBridge may publish to the topic for these rules only.
+    const topicPolicy = resourcesOfType('AWS::SNS::TopicPolicy').find(([, p]) => JSON.stringify(p.Properties?.Topics) === JSON.stringify([ref(topic)]));
+    expect(topicPolicy).toBeDefined();
+    const fromEvents = list<Statement>(topicPolicy![1].Properties?.PolicyDocument.Statement).filter(
+      (s: any) => s.Effect === 'Allow' && list(s.Principal?.Service).includes('events.amazonaws.com'),
+    );
+    expect(fromEvents).toHaveLength(1);
+    expect(fromEvents[0]!.Condition?.ArnEquals?.['aws:SourceArn']).toEqual(onCall.map(([id]) => getAtt(id, 'Arn')));
+  });
+
+  it('grants no wildcard action anywhere, and no action at all to a wildcard in identity policies', () => {
+    const wildcard = (action: string) => action === '*' || action.endsWith(':*');
+    const documents = policyDocuments();
+    expect(documents.filter((d) => d.identity).length).toBeGreaterThanOrEqual(2);
+    for (const { where, identity, statements } of documents) {
+      for (const statement of statements) {
+        const label = `${where} ${statement.Sid ?? JSON.stringify(statement.Action)}`;
+        if (statement.Effect === 'Allow' || identity) {
+          expect(statement.NotAction, label).toBeUndefined();
+          expect(list(statement.Action).filter(wildcard), label).toEqual([]);
+        }
+      }
+    }
+  });
+
+  it("grants Resource '*' only for actions AWS does not scope by resource, and only in this Region", () => {
+    const unscopable = new Set([
+      'kms:DescribeCustomKeyStores',
+      'kms:ConnectCustomKeyStore',
+      'kms:DisconnectCustomKeyStore',
+      'kms:UpdateCustomKeyStore',
+      'cloudhsm:DescribeClusters',
+    ]);
+    for (const { where, statements } of policyDocuments().filter((d) => d.identity)) {
+      for (const statement of statements.filter((s) => list(s.Resource).includes('*'))) {
+        const label = `${where} ${statement.Sid ?? ''}`;
+        for (const action of list(statement.Action)) expect(unscopable.has(action), `${label}: ${action}`).toBe(true);
+        expect(statement.Condition?.StringEquals?.['aws:RequestedRegion'], label).toEqual(ref('AWS::Region'));
+      }
+    }
+  });
+
+  it('scopes each role to its own log group, the stack’s resources, and only on-event to the stream', () => {
+    const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
+    const [bus] = resourcesOfType('AWS::Events::EventBus')[0]!;
+    for (const [handler, readsStream] of [
+      ['functions/sweep.handler', false],
+      ['functions/on-event.handler', true],
+    ] as const) {
+      const fnId = functionId(handler);
+      const role = roleIdOf(fnId);
+      const statements = statementsOfRole(role);
+      const logs = statements.filter((s) => list(s.Action).some((a) => a.startsWith('logs:')));
+      const logGroup = `log-group:/aws/lambda/${resource(fnId).Properties?.FunctionName}:*`;
+      expect(logs.length, role).toBeGreaterThan(0);
+      for (const s of logs) expect(JSON.stringify(s.Resource), role).toContain(logGroup);
+      for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query']) {
+        expect(grants(role, action, getAtt(table, 'Arn')), `${role} ${action}`).toBe(true);
+      }
+      expect(grants(role, 'events:PutEvents', getAtt(bus, 'Arn')), `${role} events:PutEvents`).toBe(true);
+      expect(grants(role, 'dynamodb:GetRecords', getAtt(table, 'StreamArn')), `${role} reads the stream`).toBe(readsStream);
+      const secrets = statements.filter((s) => list(s.Action).includes('secretsmanager:GetSecretValue'));
+      expect(secrets).toHaveLength(1);
+      expect(JSON.stringify(secrets[0]!.Resource)).toMatch(/:secret:[^"*]+\*/);
+      const createHsm = statements.filter((s) => list(s.Action).includes('cloudhsm:CreateHsm'));
+      expect(createHsm).toHaveLength(1);
+      expect(JSON.stringify(createHsm[0]!.Resource)).toContain(':cluster/*');
+    }
+  });
+
+  it('ships self-contained bundles that load without node_modules and export the handler', () => {
+    const bundles = mkdtempSync(join(tmpdir(), 'cks-sls-bundles-'));
+    try {
+      for (const handler of ['functions/sweep.handler', 'functions/on-event.handler']) {
+        // Prepare: the function's artifact, unpacked where no node_modules can be found.
+        const fnId = functionId(handler);
+        const artifact = join(work, 'project', '.serverless', basename(String(resource(fnId).Properties?.Code?.S3Key)));
+        const dir = join(bundles, fnId);
+        const files = unzip(readFileSync(artifact));
+        expect([...files.keys()].filter((name) => name.startsWith('node_modules/'))).toEqual([]);
+        for (const [name, content] of files) {
+          mkdirSync(dirname(join(dir, name)), { recursive: true });
+          writeFileSync(join(dir, name), content);
+        }
+        // The Node.js runtime resolves `<file>.<export>` to <file>.js, .mjs or .cjs.
+        const [file, exported] = [handler.slice(0, handler.lastIndexOf('.')), handler.slice(handler.lastIndexOf('.') + 1)];
+        const entry = ['.js', '.mjs', '.cjs'].map((ext) => `${file}${ext}`).find((name) => files.has(name));
+        expect(entry, `${handler} in ${artifact}`).toBeDefined();
+        // The pinned CloudHSM v2 client ships inside the bundle (its JSON target prefix).
+        expect(files.get(entry!)!.toString()).toContain('BaldrApiService');
+
+        // Act: import it in a fresh Node.js process, and invoke on-event with a record it ignores.
+        const probe =
+          handler === 'functions/on-event.handler'
+            ? { Records: [{ eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'SCOPE#111122223333#us-east-1' }, sk: { S: 'STORE#x#STATUS' } } } }] }
+            : null;
+        const script = `
+          const module = await import(${JSON.stringify(pathToFileURL(join(dir, entry!)).href)});
+          const handler = module[${JSON.stringify(exported)}];
+          const result = ${probe ? `await handler(${JSON.stringify(probe)}, { awsRequestId: 'r-1', invokedFunctionArn: 'arn:aws:lambda:us-east-1:111122223333:function:f' })` : 'null'};
+          process.stdout.write(JSON.stringify({ type: typeof handler, result }));
+        `;
+        const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+          cwd: dir,
+          encoding: 'utf8',
+          timeout: 30_000,
+          env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1', CKS_TABLE: 'cks-reconciler-ci-stores', POWERTOOLS_METRICS_DISABLED: 'true' },
+        });
+
+        // Assess
+        expect(run.status, `${handler}: ${run.stderr}`).toBe(0);
+        const loaded = JSON.parse(run.stdout);
+        expect(loaded.type, handler).toBe('function');
+        if (probe) expect(loaded.result).toHaveProperty('skipped');
+      }
+    } finally {
+      rmSync(bundles, { recursive: true, force: true });
+    }
+  });
+});
