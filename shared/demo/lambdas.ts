@@ -18,17 +18,26 @@ import type { Routes } from './routes.js';
 /** What the on-event handler returns: a result, or why it did nothing. */
 export type OnEventResult = HandlerResult | { skipped: string };
 
+/** A desired item as written to the table (its attributes, without the keys). */
+export interface DesiredChange {
+  name: string;
+  eventName: 'INSERT' | 'MODIFY';
+  item: Record<string, unknown>;
+}
+
 /** The deployed functions and their triggers, in-process. */
 export interface DemoLambdas {
   /** One scheduled invocation of the sweep function. */
   sweep(): Promise<HandlerResult>;
-  /** Delivers a CloudTrail event as the on-event rules would: null when no rule matches it. */
-  cloudTrail(event: unknown): Promise<OnEventResult | null>;
+  /** One invocation of the on-event function. */
+  onEvent(event: unknown): Promise<OnEventResult>;
+  /** Whether one of the on-event function's EventBridge rules matches a CloudTrail event. */
+  ruleMatches(event: unknown): boolean;
   /**
-   * Delivers desired-state changes as the table's stream would (dynalite has none): one batch of
-   * stream records, filtered by the stream's filter patterns; null when every record is filtered out.
+   * The batch the table's stream would deliver for written desired items (dynalite has none): their
+   * records with new images, less those the stream's filter patterns drop; null when none is left.
    */
-  desiredChanged(changes: ReadonlyArray<{ name: string; eventName: 'INSERT' | 'MODIFY' }>): Promise<OnEventResult | null>;
+  streamBatch(changes: readonly DesiredChange[]): { Records: unknown[] } | null;
 }
 
 /** Builds both functions against the fake at `config.endpoint`, each calling as its role from `routes`. */
@@ -54,19 +63,34 @@ export function makeLambdas(config: Config, routes: Routes, options: { clock: Cl
 
   return {
     sweep: () => sweep({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, context('sweep')),
-    async cloudTrail(event) {
-      if (!routes.eventPatterns.some((pattern) => matchesPattern(pattern, event))) return null;
-      return onEvent(event, context('on-event'));
-    },
-    async desiredChanged(changes) {
+    onEvent: (event) => onEvent(event, context('on-event')),
+    ruleMatches: (event) => routes.eventPatterns.some((pattern) => matchesPattern(pattern, event)),
+    streamBatch(changes) {
       const Records = changes
-        .map(({ name, eventName }) => ({
-          eventName,
-          eventSource: 'aws:dynamodb',
-          dynamodb: { Keys: { pk: { S: pk }, sk: { S: `STORE#${name}#DESIRED` } } },
-        }))
+        .map(({ name, eventName, item }) => {
+          const keys = { pk, sk: `STORE#${name}#DESIRED` };
+          return {
+            eventName,
+            eventSource: 'aws:dynamodb',
+            dynamodb: { Keys: attributeValues(keys), NewImage: attributeValues({ ...keys, ...item }) },
+          };
+        })
         .filter((record) => routes.streamFilters.length === 0 || routes.streamFilters.some((p) => matchesPattern(p, record)));
-      return Records.length === 0 ? null : onEvent({ Records }, context('on-event'));
+      return Records.length === 0 ? null : { Records };
     },
   };
+}
+
+/** Plain attributes as DynamoDB attribute values, the shape of stream records' keys and images. */
+function attributeValues(item: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(item).map(([key, value]) => [key, attributeValue(value)]));
+}
+
+function attributeValue(value: unknown): unknown {
+  if (value === null || value === undefined) return { NULL: true };
+  if (typeof value === 'string') return { S: value };
+  if (typeof value === 'number') return { N: String(value) };
+  if (typeof value === 'boolean') return { BOOL: value };
+  if (Array.isArray(value)) return { L: value.map(attributeValue) };
+  return { M: attributeValues(value as Record<string, unknown>) };
 }

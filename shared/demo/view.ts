@@ -4,7 +4,8 @@
  * plain lines, one per store state change, action, trigger and event, without ANSI codes.
  */
 import { parseDesiredItem } from '../domain/desired-schema.js';
-import type { KmsPort, StatePort } from '../reconcile/ports.js';
+import type { ObservedStore } from '../domain/types.js';
+import type { StoreRecord } from '../reconcile/ports.js';
 import { isoTime, renderTable } from '../cli/table.js';
 import type { RecordedEvent } from './admin.js';
 
@@ -19,13 +20,10 @@ export interface StoreRow {
   attempt: string;
   lastAction: string;
   reason: string;
-  /** The desired item's generation: a change is what the table's stream would carry. */
-  generation: number;
 }
 
-/** The table and KMS joined by store name, sorted by name. */
-export async function readStores(state: StatePort, kms: KmsPort): Promise<StoreRow[]> {
-  const [{ records }, observed] = await Promise.all([state.loadAll(), kms.listStores()]);
+/** Each declared store of the table beside what KMS reports for it, sorted by name. */
+export function storeRows(records: readonly StoreRecord[], observed: readonly ObservedStore[]): StoreRow[] {
   const byName = new Map(observed.map((store) => [store.name, store]));
   return records
     .flatMap((record) => {
@@ -44,7 +42,6 @@ export async function readStores(state: StatePort, kms: KmsPort): Promise<StoreR
           attempt: status && desired ? `${status.attempt}/${desired.maxAttempts}` : '-',
           lastAction: status?.lastAction ?? '-',
           reason: status?.lastReason ?? '-',
-          generation: Number(record.desired.generation ?? 0),
         },
       ];
     })
@@ -82,6 +79,8 @@ export class DemoView {
   #stores: StoreRow[] = [];
   readonly #events: RecordedEvent[] = [];
   readonly #activity: string[] = [];
+  /** The latest Repair Escalated event of each store. */
+  readonly #escalations = new Map<string, RecordedEvent>();
 
   constructor(
     private readonly out: NodeJS.WriteStream,
@@ -117,6 +116,7 @@ export class DemoView {
   events(events: readonly RecordedEvent[]): void {
     for (const event of events) {
       if (event.DetailType === 'Sweep Summary') continue;
+      if (event.DetailType === 'Repair Escalated') this.#escalations.set(String(event.Detail.storeName), event);
       this.#keep(this.#events, event);
       if (!this.#tty) this.activity('event', `${event.DetailType} ${String(event.Detail.storeName ?? '')}: ${eventText(event)}`);
     }
@@ -139,15 +139,17 @@ export class DemoView {
         this.#stores.map((r) => [r.name, r.type, r.desired, r.observed, r.phase, r.attempt, r.lastAction, r.reason]),
       ).split('\n'),
       '',
+      ...this.#needsHuman(width),
     ];
     const room = Math.max(6, height - top.length - 4);
     const events = this.#events.slice(-Math.ceil(room / 2));
-    const eventLines = events.length === 0
-      ? ['(none yet)']
-      : renderTable(
-          ['TIME', 'EVENT', 'STORE', 'WHAT'],
-          events.map((e) => [e.time.slice(11, 19), e.DetailType, String(e.Detail.storeName ?? '-'), eventText(e)]),
-        ).split('\n');
+    const eventLines =
+      events.length === 0
+        ? ['(none yet)']
+        : renderTable(
+            ['TIME', 'EVENT', 'STORE', 'WHAT'],
+            events.map((e) => [e.time.slice(11, 19), e.DetailType, String(e.Detail.storeName ?? '-'), eventText(e)]),
+          ).split('\n');
     const lines = [...top, 'LATEST EVENTS', ...eventLines, '', 'ACTIVITY', ...this.#activity.slice(-Math.floor(room / 2))];
     const screen = lines.slice(0, height - 1).map((line) => `${truncate(line, width)}${ESC}K`);
     this.out.write(`${ESC}H${screen.join('\n')}\n${ESC}J`);
@@ -159,12 +161,22 @@ export class DemoView {
     this.#print(summary);
   }
 
+  /** Each escalated store with the runbook of its escalation, wrapped to the screen. */
+  #needsHuman(width: number): string[] {
+    const lines = this.#stores.flatMap((row) => {
+      const runbook = this.#escalations.get(row.name)?.Detail.runbook;
+      if (row.phase !== 'ESCALATED' || typeof runbook !== 'string') return [];
+      return wrap(`${row.name} (${row.observed}): ${runbook}`, width, 4);
+    });
+    return lines.length === 0 ? [] : ['NEEDS A HUMAN', ...lines, ''];
+  }
+
   #headerLines(): string[] {
     const { endpoint, table, region, accountId, logFile, storesFile } = this.header;
     return [
       `cks-reconciler demo · local AWS at ${endpoint} · table ${table} · ${region} · account ${accountId} · pid ${process.pid}`,
-      `  from another terminal: export AWS_ENDPOINT_URL=${endpoint} AWS_REGION=${region} CKS_TABLE=${table} ` +
-        'AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test; npx cks status',
+      '  from another terminal, then e.g. `npx cks status`:',
+      `    export AWS_ENDPOINT_URL=${endpoint} AWS_REGION=${region} CKS_TABLE=${table} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test`,
       `  stores file applied: ${storesFile} · reconciler logs: ${logFile}`,
     ];
   }
@@ -188,6 +200,21 @@ function eventText(event: RecordedEvent): string {
   const reason = String(event.Detail.reason ?? '');
   const runbook = typeof event.Detail.runbook === 'string' ? event.Detail.runbook.split('\n')[0] : undefined;
   return runbook === undefined ? reason : `${reason} · runbook: ${runbook}`;
+}
+
+/** `text` in lines of at most `width` characters, broken at spaces; at most `max` lines. */
+function wrap(text: string, width: number, max: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = '  ';
+    }
+    line += line.trim() === '' ? word : ` ${word}`;
+  }
+  lines.push(line);
+  return lines.length <= max ? lines : [...lines.slice(0, max - 1), truncate(`${lines[max - 1]} ${lines.slice(max).map((l) => l.trim()).join(' ')}`, width)];
 }
 
 function truncate(line: string, width: number): string {

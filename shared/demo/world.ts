@@ -28,57 +28,68 @@ export interface WorldTools {
 /** `${secret:<name>}` in the stores file: the ARN of the secret created under that name. */
 const SECRET_PLACEHOLDER = /\$\{secret:([^}]+)\}/g;
 
+/** A store as written in the stores file, before validation. */
+type RawStore = Record<string, unknown>;
+
+/** Creates the secret a placeholder names, holding `value`. */
+type CreateSecret = (placeholder: unknown, value: string) => Promise<void>;
+
 /**
  * Creates every store of the stores file `text` (clusters, proxies, secrets, stores), connects them
  * and waits until all are CONNECTED. Returns the file with its placeholders filled in.
  */
 export async function buildWorld(text: string, tools: WorldTools): Promise<string> {
-  const { stores } = parse(text) as { stores: Array<Record<string, unknown>> };
+  const { stores } = parse(text) as { stores: RawStore[] };
   const arns = new Map<string, string>();
-  const createSecret = async (placeholder: unknown, value: string): Promise<void> => {
-    const name = /^\$\{secret:([^}]+)\}$/.exec(String(placeholder))?.[1];
+  const createSecret: CreateSecret = async (placeholder, value) => {
+    const name = [...String(placeholder).matchAll(SECRET_PLACEHOLDER)][0]?.[1];
     if (name === undefined) throw new Error(`the demo's stores file must name secrets as \${secret:<name>}, got ${String(placeholder)}`);
     const created = await tools.secrets.send(new CreateSecretCommand({ Name: name, SecretString: value }));
     arns.set(name, created.ARN ?? '');
   };
-
   const ids: string[] = [];
   for (const store of stores) {
-    const name = String(store.name);
-    if (store.type === 'EXTERNAL_KEY_STORE') {
-      const proxy = store.xksProxy as Record<string, string>;
-      const credential = { accessKeyId: xksAccessKeyId(), secretAccessKey: randomBytes(33).toString('base64') };
-      await tools.admin.createXksProxy({ uriEndpoint: proxy.uriEndpoint!, uriPath: proxy.uriPath!, ...credential });
-      await createSecret(proxy.credentialSecretArn, JSON.stringify(credential));
-      const created = await tools.kms.send(
-        new CreateCustomKeyStoreCommand({
-          CustomKeyStoreName: name,
-          CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
-          XksProxyConnectivity: 'PUBLIC_ENDPOINT',
-          XksProxyUriEndpoint: proxy.uriEndpoint,
-          XksProxyUriPath: proxy.uriPath,
-          XksProxyAuthenticationCredential: { AccessKeyId: credential.accessKeyId, RawSecretAccessKey: credential.secretAccessKey },
-        }),
-      );
-      ids.push(created.CustomKeyStoreId ?? '');
-    } else {
-      const password = newPassword();
-      const cluster = await tools.admin.createCluster({ clusterId: String(store.cloudHsmClusterId), kmsuserPassword: password });
-      await createSecret(store.keyStorePasswordSecretArn, password);
-      const created = await tools.kms.send(
-        new CreateCustomKeyStoreCommand({
-          CustomKeyStoreName: name,
-          CloudHsmClusterId: cluster.clusterId,
-          TrustAnchorCertificate: cluster.trustAnchorCertificate,
-          KeyStorePassword: password,
-        }),
-      );
-      ids.push(created.CustomKeyStoreId ?? '');
-    }
+    const create = store.type === 'EXTERNAL_KEY_STORE' ? createXksStore : createCloudHsmStore;
+    ids.push(await create(store, tools, createSecret));
   }
   for (const id of ids) await tools.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
   await waitUntilConnected(tools.kmsPort, stores.length);
-  return text.replace(SECRET_PLACEHOLDER, (_match, name: string) => arns.get(name) ?? _match);
+  return text.replace(SECRET_PLACEHOLDER, (placeholder, name: string) => arns.get(name) ?? placeholder);
+}
+
+/** The cluster (ACTIVE, two HSMs, kmsuser with a fresh password), the password secret, the store. Returns its id. */
+async function createCloudHsmStore(store: RawStore, tools: WorldTools, createSecret: CreateSecret): Promise<string> {
+  const password = newPassword();
+  const cluster = await tools.admin.createCluster({ clusterId: String(store.cloudHsmClusterId), kmsuserPassword: password });
+  await createSecret(store.keyStorePasswordSecretArn, password);
+  const created = await tools.kms.send(
+    new CreateCustomKeyStoreCommand({
+      CustomKeyStoreName: String(store.name),
+      CloudHsmClusterId: cluster.clusterId,
+      TrustAnchorCertificate: cluster.trustAnchorCertificate,
+      KeyStorePassword: password,
+    }),
+  );
+  return created.CustomKeyStoreId ?? '';
+}
+
+/** The XKS proxy (with a fresh credential), the credential secret, the store. Returns its id. */
+async function createXksStore(store: RawStore, tools: WorldTools, createSecret: CreateSecret): Promise<string> {
+  const { uriEndpoint = '', uriPath = '', credentialSecretArn } = store.xksProxy as Record<string, string | undefined>;
+  const credential = { accessKeyId: xksAccessKeyId(), secretAccessKey: randomBytes(33).toString('base64') };
+  await tools.admin.createXksProxy({ uriEndpoint, uriPath, ...credential });
+  await createSecret(credentialSecretArn, JSON.stringify(credential));
+  const created = await tools.kms.send(
+    new CreateCustomKeyStoreCommand({
+      CustomKeyStoreName: String(store.name),
+      CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+      XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+      XksProxyUriEndpoint: uriEndpoint,
+      XksProxyUriPath: uriPath,
+      XksProxyAuthenticationCredential: { AccessKeyId: credential.accessKeyId, RawSecretAccessKey: credential.secretAccessKey },
+    }),
+  );
+  return created.CustomKeyStoreId ?? '';
 }
 
 /** Validates a stores file as `cks apply` does; throws with every error when it is invalid. */

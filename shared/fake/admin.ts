@@ -139,8 +139,8 @@ export async function handleAdmin(
       return ok(proxy.toState());
     }
     case 'PATCH /_fake/xks-proxies': {
-      const { accountId: _a, region: _r, uriEndpoint, ...changes } = parse(ProxyPatch, body);
-      const proxy = world.partition(scopeOf({ accountId: _a, region: _r })).xksProxies.get(uriEndpoint);
+      const { accountId, region, uriEndpoint, ...changes } = parse(ProxyPatch, body);
+      const proxy = world.partition(scopeOf({ accountId, region })).xksProxies.get(uriEndpoint);
       if (!proxy) throw notFound(`No XKS proxy at ${uriEndpoint}.`);
       Object.assign(proxy, changes);
       return ok(proxy.toState());

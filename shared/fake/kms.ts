@@ -13,6 +13,7 @@ import {
   type XksConnectivity,
 } from '../domain/types.js';
 import {
+  type AwsError,
   CloudHsmClusterInUseException,
   CloudHsmClusterInvalidConfigurationException,
   CloudHsmClusterNotActiveException,
@@ -538,7 +539,7 @@ function page(stores: readonly CustomKeyStore[], nextMarker?: string): RawJson {
   return new RawJson(parts);
 }
 
-function invalidState(store: CustomKeyStore, operation: string, needed: string): Error {
+function invalidState(store: CustomKeyStore, operation: string, needed: string): AwsError {
   return new CustomKeyStoreInvalidStateException(
     `${operation} needs ${needed} custom key store; ${store.id} is ${store.state}.`,
   );

@@ -117,7 +117,6 @@ export class Partition {
 
 interface Transition {
   due: number;
-  seq: number;
   run: () => void;
 }
 
@@ -135,7 +134,7 @@ export class World implements WorldContext {
   faults: Fault[] = [];
   #time: number;
   #seq = 0;
-  /** Pending transitions, sorted by due time, then scheduling order. */
+  /** Pending transitions, sorted by due time, then scheduling order (inserted after equal dues). */
   #timeline: Transition[] = [];
 
   constructor(
@@ -154,7 +153,7 @@ export class World implements WorldContext {
   }
 
   schedule(delaySeconds: number, run: () => void): void {
-    const transition = { due: this.#time + delaySeconds * 1000, seq: this.nextSeq(), run };
+    const transition = { due: this.#time + delaySeconds * 1000, run };
     let index = this.#timeline.length;
     while (index > 0 && this.#timeline[index - 1]!.due > transition.due) index--;
     this.#timeline.splice(index, 0, transition);

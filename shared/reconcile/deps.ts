@@ -2,6 +2,7 @@
  * Builds the core's dependencies from configuration: once per Lambda cold start, CLI run or demo.
  */
 import type { Config } from '../config.js';
+import { ConfigError } from '../errors.js';
 import { makeAdapters, makeAwsClients, type AwsClients } from '../adapters/clients.js';
 import { DynamoStateAdapter } from '../adapters/dynamodb-store.js';
 import { makeLogger } from '../logger.js';
@@ -45,8 +46,10 @@ export function buildDeps(config: Config, options: BuildOptions): ReconcileDeps 
 }
 
 /** The account of a Lambda function, from its ARN (`arn:aws:lambda:<region>:<account>:function:<name>`). */
-export function accountFromFunctionArn(arn: string): string {
-  const account = arn.split(':')[4];
-  if (!account || !/^\d{12}$/.test(account)) throw new Error(`cannot read an account id from function ARN "${arn}"`);
+export function accountFromFunctionArn(arn: string | undefined): string {
+  const account = arn?.split(':')[4];
+  if (!account || !/^\d{12}$/.test(account)) {
+    throw new ConfigError(`CKS_ACCOUNT_ID is not set and the invocation's function ARN (${arn ?? 'none'}) names no account`);
+  }
   return account;
 }

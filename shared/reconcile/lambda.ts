@@ -8,7 +8,8 @@ import type { ReconcileDeps, ReconcileResult } from './reconcile.js';
 /** The part of the Lambda context the handlers read. */
 export interface LambdaContext {
   awsRequestId: string;
-  invokedFunctionArn: string;
+  /** Absent under `serverless invoke local`: set CKS_ACCOUNT_ID there. */
+  invokedFunctionArn?: string;
 }
 
 /** Returns the dependencies for an invocation; the lease owner is the invocation's request id. */

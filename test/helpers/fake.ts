@@ -27,7 +27,10 @@ export interface TestFake extends FakeServer {
    * CloudTrail events (sent as the session token, which the fake reads as a role name).
    */
   configFor(options: { accountId?: string; region?: string; roleName?: string }): FakeClientConfig;
-  /** Calls the admin API; `body` is sent as JSON. Never throws on an HTTP error status (`T` defaults to `any`: admin replies are loosely shaped JSON). */
+  /**
+   * Calls the admin API (`/_fake/...`); `body` is sent as JSON. Never throws on an HTTP error
+   * status: check `status`. `T` defaults to `any` because admin replies are loosely shaped JSON.
+   */
   admin<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** The fake's log lines so far (one per call, plus unexpected errors). */
   logs: string[];
@@ -68,6 +71,18 @@ export interface SeedScope {
   region?: string;
 }
 
+/** One KMS client per fake and scope for the seeding helpers (building a client costs milliseconds). */
+const seedClients = new WeakMap<TestFake, Map<string, KMSClient>>();
+
+function kmsFor(fake: TestFake, scope: SeedScope): KMSClient {
+  let clients = seedClients.get(fake);
+  if (!clients) seedClients.set(fake, (clients = new Map()));
+  const key = `${scope.accountId ?? ''}/${scope.region ?? ''}`;
+  let client = clients.get(key);
+  if (!client) clients.set(key, (client = new KMSClient(fake.configFor(scope))));
+  return client;
+}
+
 /**
  * Seeds an ACTIVE cluster (admin API, `activeHsms` ACTIVE HSMs, kmsuser password
  * `kmsuserPassword`) and a DISCONNECTED CloudHSM key store on it (KMS API, same password).
@@ -80,7 +95,7 @@ export async function createCloudHsmStore(
   const cluster = await fake.admin('POST', '/_fake/clusters', { ...scope, kmsuserPassword, activeHsms: Math.max(activeHsms, 2) });
   if (cluster.status !== 200) throw new Error(`POST /_fake/clusters: ${JSON.stringify(cluster.body)}`);
   const { clusterId, trustAnchorCertificate } = cluster.body as { clusterId: string; trustAnchorCertificate: string };
-  const { CustomKeyStoreId } = await new KMSClient(fake.configFor(scope)).send(
+  const { CustomKeyStoreId } = await kmsFor(fake, scope).send(
     new CreateCustomKeyStoreCommand({
       CustomKeyStoreName: name,
       CloudHsmClusterId: clusterId,
@@ -117,7 +132,7 @@ export async function createXksStore(
     secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey,
   });
   if (proxy.status !== 200) throw new Error(`POST /_fake/xks-proxies: ${JSON.stringify(proxy.body)}`);
-  const { CustomKeyStoreId } = await new KMSClient(fake.configFor(scope)).send(
+  const { CustomKeyStoreId } = await kmsFor(fake, scope).send(
     new CreateCustomKeyStoreCommand({
       CustomKeyStoreName: name,
       CustomKeyStoreType: 'EXTERNAL_KEY_STORE',

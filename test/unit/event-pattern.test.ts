@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { matchesPattern, type EventPattern } from '../../shared/demo/event-pattern.js';
+import { parseRoutes } from '../../shared/demo/routes.js';
 
 const ROLE = 'arn:aws:iam::000000000000:role/ReconcilerRole';
 
@@ -61,6 +63,10 @@ describe('matchesPattern', () => {
     { name: 'anything-but prefix', pattern: { s: [{ 'anything-but': { prefix: 'us-' } }] }, event: { s: 'eu-west-1' }, expected: true },
     { name: 'anything-but prefix, excluded', pattern: { s: [{ 'anything-but': { prefix: 'us-' } }] }, event: { s: 'us-east-1' }, expected: false },
     { name: 'anything-but needs the field', pattern: { s: [{ 'anything-but': 'x' }] }, event: {}, expected: false },
+    { name: '$or: first branch', pattern: { $or: [{ a: ['1'] }, { b: ['2'] }] }, event: { a: '1' }, expected: true },
+    { name: '$or: second branch', pattern: { $or: [{ a: ['1'] }, { b: ['2'] }] }, event: { b: '2' }, expected: true },
+    { name: '$or: no branch', pattern: { $or: [{ a: ['1'] }, { b: ['2'] }] }, event: { a: '2', b: '1' }, expected: false },
+    { name: '$or beside other keys', pattern: { c: ['x'], $or: [{ a: ['1'] }, { b: ['2'] }] }, event: { a: '1', c: 'y' }, expected: false },
     { name: 'nested objects', pattern: { a: { b: { c: ['x'] } } }, event: { a: { b: { c: 'x' } } }, expected: true },
     { name: 'nested objects, other leaf', pattern: { a: { b: { c: ['x'] } } }, event: { a: { b: { c: 'y' } } }, expected: false },
     { name: 'nested pattern, event leaf is a value', pattern: { a: { b: ['x'] } }, event: { a: 'x' }, expected: false },
@@ -90,8 +96,87 @@ describe('matchesPattern', () => {
     { name: 'a leaf that is neither array nor object', pattern: { a: 'x' } as unknown as EventPattern },
     { name: 'exists with a non-boolean', pattern: { a: [{ exists: 'yes' }] } },
     { name: 'anything-but with an unsupported operator', pattern: { a: [{ 'anything-but': { suffix: 'x' } }] } },
+    { name: '$or with one branch', pattern: { $or: [{ a: ['x'] }] } },
   ])('rejects $name', ({ pattern }) => {
     // Act / Assess
     expect(() => matchesPattern(pattern, { a: 'x' })).toThrow();
+  });
+});
+
+describe('parseRoutes on serverless.yml', () => {
+  const routes = parseRoutes(readFileSync(new URL('../../serverless.yml', import.meta.url), 'utf8'));
+  const roleArn = (role: string): string => `arn:aws:iam::000000000000:role/${role}`;
+  const routed = (event: unknown): boolean => routes.eventPatterns.some((pattern) => matchesPattern(pattern, event));
+
+  it("reads each function's role and the on-event function's rules and stream filters", () => {
+    // Assess
+    expect(routes.roles).toEqual({ sweep: 'SweepRole', onEvent: 'OnEventRole' });
+    expect(routes.eventPatterns.length).toBeGreaterThanOrEqual(2);
+    expect(routes.streamFilters.length).toBeGreaterThanOrEqual(1);
+    expect(JSON.stringify(routes.eventPatterns)).not.toContain('Fn::GetAtt');
+  });
+
+  it.each([
+    { name: "an operator's KMS call", event: cloudTrail({}), expected: true },
+    {
+      name: "the sweep's own KMS call",
+      event: cloudTrail({ userIdentity: { sessionContext: { sessionIssuer: { arn: roleArn('SweepRole') } } } }),
+      expected: false,
+    },
+    {
+      name: "the on-event function's own KMS call",
+      event: cloudTrail({ userIdentity: { sessionContext: { sessionIssuer: { arn: roleArn('OnEventRole') } } } }),
+      expected: false,
+    },
+    { name: 'a KMS call by an IAM user (no session issuer)', event: cloudTrail({ userIdentity: { type: 'IAMUser' } }), expected: true },
+    { name: 'a failed KMS call', event: cloudTrail({ errorCode: 'CustomKeyStoreInvalidStateException' }), expected: false },
+    { name: 'another KMS operation', event: cloudTrail({ eventName: 'GenerateRandom' }), expected: false },
+    {
+      name: "an operator's CreateHsm",
+      event: { ...cloudTrail({ eventSource: 'cloudhsm.amazonaws.com', eventName: 'CreateHsm' }), source: 'aws.cloudhsm' },
+      expected: true,
+    },
+  ])('routes $name: $expected', ({ event, expected }) => {
+    // Act / Assess
+    expect(routed(event)).toBe(expected);
+  });
+
+  it.each([
+    { name: 'a DESIRED item', sk: 'STORE#payments-hsm#DESIRED', image: { desiredState: { S: 'CONNECTED' } }, expected: true },
+    { name: 'a STATUS item', sk: 'STORE#payments-hsm#STATUS', image: { phase: { S: 'IDLE' } }, expected: false },
+    { name: 'the SETTINGS item', sk: 'SETTINGS', image: { killSwitch: { BOOL: false } }, expected: false },
+  ])('lets the stream record of $name through: $expected', ({ sk, image, expected }) => {
+    // Arrange
+    const keys = { pk: { S: 'SCOPE#000000000000#us-east-1' }, sk: { S: sk } };
+    const record = { eventName: 'MODIFY', dynamodb: { Keys: keys, NewImage: { ...keys, ...image } } };
+
+    // Act / Assess
+    expect(routes.streamFilters.some((filter) => matchesPattern(filter, record))).toBe(expected);
+  });
+
+  it('resolves !GetAtt only to a role ARN', () => {
+    // Arrange
+    const text = [
+      'functions:',
+      '  sweep: { handler: functions/sweep.handler }',
+      '  onEvent:',
+      '    handler: functions/on-event.handler',
+      '    events:',
+      '      - eventBridge: { pattern: { source: [!GetAtt Queue.QueueName] } }',
+    ].join('\n');
+
+    // Act / Assess
+    expect(() => parseRoutes(text)).toThrow(/Fn::GetAtt/);
+  });
+
+  it('defaults to the role the Serverless Framework generates', () => {
+    // Arrange
+    const text = 'functions:\n  a: { handler: functions/sweep.handler }\n  b: { handler: functions/on-event.handler }\n';
+
+    // Act
+    const parsed = parseRoutes(text);
+
+    // Assess
+    expect(parsed).toEqual({ eventPatterns: [], streamFilters: [], roles: { sweep: 'IamRoleLambdaExecution', onEvent: 'IamRoleLambdaExecution' } });
   });
 });

@@ -1,0 +1,240 @@
+/**
+ * The demo itself: the local AWS in-process with time running 60× faster, a world of custom key
+ * stores built from `stores.yaml` and applied as desired state, a scenario that breaks stores one
+ * failure at a time, and the two Lambda functions reconciling them — the sweep every interval, the
+ * on-event function for each CloudTrail event its rules match and each desired-state change.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { makeAdapters } from '../adapters/clients.js';
+import { DynamoStateAdapter, ensureTable } from '../adapters/dynamodb-store.js';
+import { loadConfig, type Config } from '../config.js';
+import { startFake, type FakeServer } from '../fake/server.js';
+import { makeLogger } from '../logger.js';
+import { LOCAL_ACCOUNT_ID } from '../reconcile/deps.js';
+import type { HandlerResult } from '../reconcile/lambda.js';
+import type { Clock, KmsPort } from '../reconcile/ports.js';
+import { FakeAdmin } from './admin.js';
+import { demoClientOptions, demoClients } from './clients.js';
+import { makeLambdas, type DemoLambdas, type OnEventResult } from './lambdas.js';
+import { loadRoutes } from './routes.js';
+import { DemoView, storeRows, type StoreRow, type ViewStats } from './view.js';
+import { buildWorld, parseDemoStores, scenario, type WorldTools } from './world.js';
+
+/** Fake seconds per real second: a CloudHSM connect (120 fake s) takes 2 real seconds. */
+export const TIME_SCALE = 60;
+/** The port the local AWS takes when it is free and no other is asked for. */
+export const DEFAULT_PORT = 4566;
+/** How often the view, the CloudTrail poll and the stream emulation run (real ms). */
+const WATCH_MS = 250;
+const REGION = 'us-east-1';
+const TABLE = 'cks-demo';
+/** The role a human operator calls as: CloudTrail names it, and the on-event rules let it through. */
+const OPERATOR_ROLE = 'demo-operator';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface DemoOptions {
+  /** The local AWS's port; null: 4566 when free, else any free one. */
+  port: number | null;
+  /** Real seconds between sweeps. */
+  intervalSeconds: number;
+}
+
+/** A running demo: `run` until `stop`. */
+export class Demo {
+  readonly #stop = new AbortController();
+  #stopping: Promise<void> | undefined;
+  #running: Promise<void> = Promise.resolve();
+  readonly #state: DynamoStateAdapter;
+  readonly #kms: KmsPort;
+  readonly #tools: WorldTools;
+  readonly #clock: Clock;
+  readonly #stats: ViewStats;
+  readonly #counts = { succeeded: 0, escalated: 0 };
+  #rows: StoreRow[] = [];
+  #trailCursor = 0;
+  #eventCursor = 0;
+  readonly #generations = new Map<string, number>();
+
+  private constructor(
+    private readonly fake: FakeServer,
+    private readonly config: Config,
+    private readonly view: DemoView,
+    private readonly log: WriteStream,
+    private readonly files: { log: string; stores: string },
+    intervalSeconds: number,
+  ) {
+    this.#clock = { now: () => fake.now(), sleep: (ms) => sleep(ms / TIME_SCALE) };
+    const operator = demoClients(fake.url, REGION, OPERATOR_ROLE);
+    this.#kms = makeAdapters(config, operator, this.#clock).kms;
+    this.#state = new DynamoStateAdapter(operator.dynamo, TABLE, { accountId: LOCAL_ACCOUNT_ID, region: REGION });
+    this.#tools = { admin: new FakeAdmin(fake.url), kms: operator.kms, secrets: operator.secrets, kmsPort: this.#kms };
+    this.#stats = { fakeTime: fake.now(), timeScale: TIME_SCALE, intervalSeconds, sweeps: 0, onEventRuns: 0, routed: 0, leftOut: 0 };
+  }
+
+  /**
+   * Starts the local AWS and the view. The reconciler's JSON logs and the fake's call log go to a
+   * file in the temp directory (named after the port unless it is 4566), never to the screen.
+   */
+  static async start(options: DemoOptions, out: NodeJS.WriteStream): Promise<Demo> {
+    let log: WriteStream | undefined;
+    const sink = (line: string): void => void log?.write(`${line}\n`);
+    // The screen belongs to the view: process warnings (e.g. the SDK's Node version notice) go to the log.
+    process.removeAllListeners('warning');
+    process.on('warning', (warning) => sink(`${warning.name}: ${warning.message}`));
+    const fake = await startLocalAws(options.port, sink);
+    const base = join(tmpdir(), fake.port === DEFAULT_PORT ? 'cks-demo' : `cks-demo-${fake.port}`);
+    const files = { log: `${base}.log`, stores: `${base}-stores.yaml` };
+    log = createWriteStream(files.log);
+    const config = loadConfig({}, { region: REGION, tableName: TABLE, endpoint: fake.url, accountId: LOCAL_ACCOUNT_ID });
+    const view = new DemoView(out, {
+      endpoint: fake.url,
+      table: TABLE,
+      region: REGION,
+      accountId: LOCAL_ACCOUNT_ID,
+      logFile: files.log,
+      storesFile: files.stores,
+    });
+    return new Demo(fake, config, view, log, files, options.intervalSeconds);
+  }
+
+  /** Builds the world, applies the desired state, and reconciles until `stop`. */
+  async run(): Promise<void> {
+    this.view.activity('demo', `local AWS listening on ${this.fake.url}; building the world from shared/demo/stores.yaml`);
+    await ensureTable(new DynamoDBClient(demoClientOptions(this.fake.url, REGION, OPERATOR_ROLE)), TABLE);
+    const text = await buildWorld(await readFile(join(ROOT, 'shared/demo/stores.yaml'), 'utf8'), this.#tools);
+    const specs = parseDemoStores(text, 'stores.yaml');
+    await writeFile(this.files.stores, text);
+    const declared = await this.#state.putDesired(specs, this.#clock.now());
+    this.view.activity('apply', `stores.yaml applied as \`cks apply -f\` applies it: ${declared.length} stores declared`);
+    const lambdas = makeLambdas(this.config, await loadRoutes(join(ROOT, 'serverless.yml')), {
+      clock: this.#clock,
+      logger: makeLogger(this.config, {}, (line) => this.log.write(`${line}\n`)),
+    });
+    // CloudTrail events from here on: building the world is not what the demo is about.
+    this.#trailCursor = (await this.#tools.admin.cloudTrail(0)).next;
+
+    const signal = this.#stop.signal;
+    const steps = scenario(specs, this.#tools);
+    const startedAt = Date.now();
+    this.#running = Promise.all([
+      every(WATCH_MS, signal, () => this.#watch(lambdas), this.#reportError),
+      every(this.#stats.intervalSeconds * 1000, signal, () => this.#sweep(lambdas), this.#reportError),
+      (async () => {
+        for (const step of steps) {
+          await sleep(startedAt + step.at * 1000 - Date.now(), undefined, { signal });
+          this.view.activity('world', `${step.store}: ${step.says}`);
+          await step.run().catch(this.#reportError);
+        }
+      })().catch(() => undefined /* stopped while waiting for the next step */),
+    ]).then(() => undefined);
+    await this.#running;
+  }
+
+  /** Stops the loops and the local AWS, gives the terminal back and prints a one-line summary. Idempotent. */
+  stop(why: string): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#stop.abort();
+      await this.#running;
+      await this.fake.close();
+      const byState = new Map<string, number>();
+      for (const row of this.#rows) byState.set(row.observed, (byState.get(row.observed) ?? 0) + 1);
+      const states = byState.size === 0 ? 'none built yet' : [...byState].map(([state, n]) => `${n} ${state}`).join(', ');
+      const { sweeps, onEventRuns } = this.#stats;
+      this.view.close(
+        `cks demo stopped (${why}): ${this.#rows.length} stores (${states}); ${this.#counts.succeeded} repairs succeeded, ` +
+          `${this.#counts.escalated} escalated; ${sweeps} sweeps, ${onEventRuns} on-event runs; logs in ${this.files.log}`,
+      );
+      await new Promise((resolve) => this.log.end(resolve));
+    })();
+    return this.#stopping;
+  }
+
+  async #sweep(lambdas: DemoLambdas): Promise<void> {
+    this.#stats.sweeps += 1;
+    this.#report('sweep', await lambdas.sweep());
+  }
+
+  /** One tick: route new CloudTrail events and desired-state changes, then refresh the view. */
+  async #watch(lambdas: DemoLambdas): Promise<void> {
+    const { admin } = this.#tools;
+    const trail = await admin.cloudTrail(this.#trailCursor);
+    this.#trailCursor = trail.next;
+    for (const event of trail.events) {
+      if (!lambdas.ruleMatches(event)) {
+        this.#stats.leftOut += 1;
+        continue;
+      }
+      this.#stats.routed += 1;
+      const caller = event.detail.userIdentity?.sessionContext?.sessionIssuer?.userName ?? 'an unknown caller';
+      this.view.activity('cloudtrail', `${event.detail.eventName} by ${caller} matches an on-event rule → on-event`);
+      await this.#onEvent(lambdas, event);
+    }
+
+    const [{ records }, observed] = await Promise.all([this.#state.loadAll(), this.#kms.listStores()]);
+    const changes = records.flatMap((record) => {
+      if (!record.desired) return [];
+      const generation = Number(record.desired.generation ?? 0);
+      const seen = this.#generations.get(record.name);
+      this.#generations.set(record.name, generation);
+      if (seen === generation) return [];
+      return [{ name: record.name, eventName: seen === undefined ? ('INSERT' as const) : ('MODIFY' as const), item: record.desired }];
+    });
+    const batch = lambdas.streamBatch(changes);
+    if (batch) {
+      this.view.activity('stream', `desired state of ${changes.map((c) => c.name).join(', ')} written → on-event`);
+      await this.#onEvent(lambdas, batch);
+    }
+    this.#rows = storeRows(records, observed);
+    this.view.stores(this.#rows);
+
+    const events = await admin.events(this.#eventCursor);
+    this.#eventCursor = (events.at(-1)?.seq ?? this.#eventCursor - 1) + 1;
+    this.#counts.succeeded += events.filter((e) => e.DetailType === 'Repair Succeeded').length;
+    this.#counts.escalated += events.filter((e) => e.DetailType === 'Repair Escalated').length;
+    this.view.events(events);
+    this.#stats.fakeTime = this.fake.now();
+    this.view.render(this.#stats);
+  }
+
+  async #onEvent(lambdas: DemoLambdas, event: unknown): Promise<void> {
+    this.#stats.onEventRuns += 1;
+    this.#report('on-event', await lambdas.onEvent(event));
+  }
+
+  /** An activity line per store the function acted on (or failed on). */
+  #report(trigger: string, result: HandlerResult | OnEventResult): void {
+    if (!('stores' in result)) return;
+    for (const store of result.stores) {
+      if ((store.action === 'none' || store.action.startsWith('skipped')) && !store.error) continue;
+      this.view.activity(trigger, `${store.name}: ${store.action} · ${store.reason}${store.error ? ` · error: ${store.error}` : ''}`);
+    }
+  }
+
+  readonly #reportError = (error: unknown): void => {
+    this.view.activity('error', error instanceof Error ? error.message : String(error));
+  };
+}
+
+/** The fake on `port`; with none asked for, 4566 when it is free, else any free one. */
+async function startLocalAws(port: number | null, logger: (line: string) => void): Promise<FakeServer> {
+  const options = { clock: 'real', timeScale: TIME_SCALE, logger } as const;
+  if (port !== null) return startFake({ ...options, port });
+  return startFake({ ...options, port: DEFAULT_PORT }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EADDRINUSE') throw error;
+    return startFake({ ...options, port: 0 });
+  });
+}
+
+/** Runs `pass` every `ms` until `signal` aborts; a failing pass is reported and the loop goes on. */
+async function every(ms: number, signal: AbortSignal, pass: () => Promise<void>, onError: (error: unknown) => void): Promise<void> {
+  while (!signal.aborted) {
+    await pass().catch(onError);
+    await sleep(ms, undefined, { signal }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * `serverless invoke local` runs the sweep function from serverless.yml (bundled by serverless-esbuild,
+ * literal environment, no AWS credentials) against the fake, as a developer would from a laptop.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ConnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
+import { makeAwsClients } from '../../shared/adapters/clients.js';
+import { DynamoStateAdapter } from '../../shared/adapters/dynamodb-store.js';
+import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
+import type { DesiredSpec } from '../../shared/reconcile/ports.js';
+import { createCloudHsmStore, startTestFake, type TestFake } from '../helpers/fake.js';
+
+const exec = promisify(execFile);
+/** provider.environment.CKS_TABLE of serverless.yml for stage `e2e`. */
+const TABLE = 'cks-reconciler-e2e-stores';
+
+let fake: TestFake;
+let home: string;
+
+beforeAll(async () => {
+  fake = await startTestFake();
+  home = await mkdtemp(join(tmpdir(), 'cks-sls-home-'));
+  await ensureTable(new DynamoDBClient(fake.config), TABLE);
+});
+
+afterAll(async () => {
+  await fake.close();
+  await rm(home, { recursive: true, force: true });
+});
+
+/**
+ * Runs `serverless invoke local -f <fn>` with only fake credentials and the fake's endpoint. The event
+ * always goes in `--data`: without it, invoke local waits to read one from a piped stdin.
+ */
+async function invokeLocal(fn: string, data: unknown): Promise<Record<string, unknown>> {
+  const args = ['serverless', 'invoke', 'local', '-f', fn, '--stage', 'e2e', '-e', 'CKS_ACCOUNT_ID=000000000000', '--data', JSON.stringify(data)];
+  const { stdout } = await exec('npx', args, {
+    timeout: 120_000,
+    env: {
+      PATH: process.env.PATH,
+      HOME: home,
+      SLS_TELEMETRY_DISABLED: '1',
+      AWS_ENDPOINT_URL: fake.url,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
+  });
+  // The handler's result is the last pretty-printed JSON object; log lines before it are one-line JSON.
+  const start = stdout.lastIndexOf('\n{\n');
+  if (start < 0) throw new Error(`no handler result in:\n${stdout}`);
+  return JSON.parse(stdout.slice(start + 1));
+}
+
+describe('serverless invoke local', () => {
+  it('runs the sweep function against the fake and starts repairing a FAILED store', async () => {
+    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'payments', kmsuserPassword: 'kmsuser-Passw0rd' });
+    await new KMSClient(fake.config).send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    fake.advance(120);
+    const { ARN } = await new SecretsManagerClient(fake.config).send(new CreateSecretCommand({ Name: 'cks/payments', SecretString: 'kmsuser-Passw0rd' }));
+    const state = new DynamoStateAdapter(makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials).dynamo, TABLE, {
+      accountId: '000000000000',
+      region: 'us-east-1',
+    });
+    const spec = desiredSpecSchema.parse({ name: 'payments', desiredState: 'CONNECTED', cloudHsmClusterId: clusterId, keyStorePasswordSecretArn: ARN, mode: 'enforce' });
+    await state.putDesired([spec as DesiredSpec], fake.now());
+    await fake.admin('POST', '/_fake/stores/payments/fail', { errorCode: 'NETWORK_ERRORS' });
+
+    const result = await invokeLocal('sweep', { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} });
+
+    expect(result).toMatchObject({ trigger: 'schedule', stores: [{ name: 'payments', action: 'disconnect' }] });
+    const { counts } = (await fake.admin('GET', '/_fake/calls')).body as { counts: Record<string, number> };
+    expect(counts['KMS.DisconnectCustomKeyStore']).toBe(1);
+  }, 180_000);
+
+  it('runs the event function on a stream record of the desired-state table', async () => {
+    const result = await invokeLocal('onEvent', {
+      Records: [{ eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'SCOPE#000000000000#us-east-1' }, sk: { S: 'STORE#payments#DESIRED' } } } }],
+    });
+
+    expect(result).toMatchObject({ trigger: 'stream', stores: [{ name: 'payments' }] });
+  }, 180_000);
+});
