@@ -54,12 +54,14 @@ export async function planCommand(ctx: CliContext): Promise<number> {
 
 /** `cks sweep [--watch --interval 5s]`: the scheduled Lambda's pass, once or until Ctrl-C. */
 export async function sweepCommand(ctx: CliContext, watchIntervalMs: number | null): Promise<number> {
-  const deps = await ctx.deps();
-  const sweep = async (): Promise<void> => ctx.print(renderOutcomes(await reconcile(deps, { trigger: 'cli' })));
+  const sweep = async (): Promise<void> => {
+    const deps = await ctx.deps();
+    if (watchIntervalMs !== null) ctx.print(`sweep at ${isoTime(deps.clock.now())}`);
+    ctx.print(renderOutcomes(await reconcile(deps, { trigger: 'cli' })));
+  };
   if (watchIntervalMs === null) await sweep();
   else {
     await repeatUntilInterrupted(watchIntervalMs, async () => {
-      ctx.print(`sweep at ${isoTime(deps.clock.now())}`);
       await sweep();
       ctx.print();
     });

@@ -11,6 +11,7 @@ import { makeAwsClients } from '../adapters/clients.js';
 import { ConfigError } from '../errors.js';
 import { makeLogger } from '../logger.js';
 import { buildDeps, LOCAL_ACCOUNT_ID } from '../reconcile/deps.js';
+import type { Clock } from '../reconcile/ports.js';
 
 /** Where the CLI reads its environment and writes its output; `bin/cks.js` wires it to the process. */
 export interface CliIo {
@@ -45,6 +46,7 @@ export class CliContext {
   readonly config: Config;
   readonly logger: Logger;
   #deps: Promise<Deps> | undefined;
+  readonly #clock: EndpointClock;
 
   constructor(
     readonly io: CliIo,
@@ -57,12 +59,18 @@ export class CliContext {
       ...(options.accountId !== undefined && { accountId: options.accountId }),
     });
     this.logger = cliLogger(this.config, io, options.verbose === true || Boolean(io.env.CKS_LOG_LEVEL?.trim()));
+    this.#clock = new EndpointClock(this.config.endpoint);
   }
 
-  /** The core's dependencies, built on first use (the account may need the SDK's credentials). */
-  deps(): Promise<Deps> {
+  /**
+   * The core's dependencies, built on first use (the account may need the SDK's credentials). Each
+   * call re-reads the local fake's clock, so a pass after `POST /_fake/clock/advance` sees that time.
+   */
+  async deps(): Promise<Deps> {
     this.#deps ??= this.#buildDeps();
-    return this.#deps;
+    const deps = await this.#deps;
+    await this.#clock.sync();
+    return deps;
   }
 
   /** Prints one line on stdout. */
@@ -73,7 +81,7 @@ export class CliContext {
   async #buildDeps(): Promise<Deps> {
     const clients = makeAwsClients(this.config);
     const accountId = await this.#accountId(clients.kms.config.credentials);
-    return buildDeps(this.config, { accountId, owner: `cli-${hostname()}-${process.pid}`, logger: this.logger, clients });
+    return buildDeps(this.config, { accountId, owner: `cli-${hostname()}-${process.pid}`, logger: this.logger, clients, clock: this.#clock });
   }
 
   /**
@@ -87,6 +95,36 @@ export class CliContext {
     }
     const { accessKeyId } = await awsCall('Credentials', credentials);
     return /^\d{12}$/.test(accessKeyId) ? accessKeyId : LOCAL_ACCOUNT_ID;
+  }
+}
+
+/**
+ * Real time, except against the local fake (`GET /_fake/clock` answers): then the fake's time, so that
+ * backoffs and deadlines move with `POST /_fake/clock/advance` as KMS's transitions do. Any other
+ * endpoint (a VPC endpoint, say) does not answer that path and real time is kept.
+ */
+class EndpointClock implements Clock {
+  #offsetMs = 0;
+
+  constructor(private readonly endpoint: string | undefined) {}
+
+  async sync(): Promise<void> {
+    if (this.endpoint === undefined) return;
+    try {
+      const response = await fetch(new URL('/_fake/clock', this.endpoint));
+      const body = response.ok ? ((await response.json()) as { nowMs?: unknown }) : {};
+      if (typeof body.nowMs === 'number') this.#offsetMs = body.nowMs - Date.now();
+    } catch {
+      // Not reachable or not the fake: the calls that follow will say so; keep real time.
+    }
+  }
+
+  now(): number {
+    return Date.now() + this.#offsetMs;
+  }
+
+  sleep(ms: number): Promise<void> {
+    return sleep(ms);
   }
 }
 

@@ -163,6 +163,8 @@ export async function handleAdmin(
     case 'DELETE /_fake/faults':
       world.faults = [];
       return ok({});
+    case 'GET /_fake/clock':
+      return ok({ now: new Date(world.now()).toISOString(), nowMs: world.now(), mode: world.clock.mode, timeScale: world.clock.timeScale });
     case 'POST /_fake/clock/advance':
       world.clock.advance(parse(Advance, body).seconds);
       world.sync();

@@ -141,6 +141,36 @@ async function calls(): Promise<CallLog> {
 }
 
 describe('cks against the local fake', { timeout: 120_000 }, () => {
+  it("keeps the fake's time: a retry backoff ends when the fake clock passes it, not the wall clock", async () => {
+    // Prepare: a connected store that fails, and whose first reconnect fails again.
+    await declareStore('flaky-hsm');
+    await cks(['sweep']);
+    fake.advance(130);
+    await cks(['sweep']);
+    await fake.admin('POST', '/_fake/stores/flaky-hsm/fail', { errorCode: 'NETWORK_ERRORS' });
+    await fake.admin('POST', '/_fake/stores/flaky-hsm/outcome', { errorCode: 'NETWORK_ERRORS' });
+    await cks(['sweep']); // disconnect
+    fake.advance(10);
+    await cks(['sweep']); // connect
+    fake.advance(130); // FAILED again
+    await cks(['sweep']); // Repair Failed: backing off
+    const waiting = await statusOf('flaky-hsm');
+    expect(waiting).toMatchObject({ connectionState: 'FAILED', phase: 'IDLE' });
+    const nextAttemptAt = Date.parse(String(waiting.nextAttemptAt));
+    expect(nextAttemptAt).toBeGreaterThan(fake.now());
+
+    // Act: fake time passes the backoff (minutes that never pass on the wall clock here).
+    await cks(['sweep']);
+    const stillWaiting = await statusOf('flaky-hsm');
+    fake.advance(Math.ceil((nextAttemptAt - fake.now()) / 1000) + 1);
+    await cks(['sweep']);
+
+    // Assess: the wait was honoured, then the next attempt started.
+    expect(stillWaiting.lastAction).not.toBe('disconnect');
+    expect(await statusOf('flaky-hsm')).toMatchObject({ phase: 'DISCONNECTING', lastAction: 'disconnect' });
+  });
+
+
   it('init creates the table, then says it already exists', async () => {
     // Act
     const first = await cks(['init']);
