@@ -15,6 +15,8 @@ export interface RecordedEvent {
 
 /** An EventBridge-shaped "AWS API Call via CloudTrail" event (`GET /_fake/cloudtrail`). */
 export interface CloudTrailEvent {
+  /** Fake time of the call, ISO 8601 to the second. */
+  time: string;
   source: string;
   'detail-type': string;
   detail: {

@@ -19,7 +19,7 @@ import { makeLogger } from '../logger.js';
 import { LOCAL_ACCOUNT_ID } from '../reconcile/deps.js';
 import type { HandlerResult } from '../reconcile/lambda.js';
 import type { Clock, KmsPort } from '../reconcile/ports.js';
-import { FakeAdmin } from './admin.js';
+import { FakeAdmin, type CloudTrailEvent } from './admin.js';
 import { demoClientOptions, demoClients } from './clients.js';
 import { makeLambdas, type DemoLambdas, type OnEventResult } from './lambdas.js';
 import { loadRoutes } from './routes.js';
@@ -30,6 +30,11 @@ import { buildWorld, parseDemoStores, scenario, type WorldTools } from './world.
 export const TIME_SCALE = 60;
 /** The port the local AWS takes when it is free and no other is asked for. */
 export const DEFAULT_PORT = 4566;
+/**
+ * CloudTrail delivers an event minutes after the call, by which time a disconnect has finished. The
+ * fake records events at once; the demo holds each for this much fake time before routing it.
+ */
+const CLOUDTRAIL_DELAY_MS = 10_000;
 /** How often the view, the CloudTrail poll and the stream emulation run (real ms). */
 const WATCH_MS = 250;
 const REGION = 'us-east-1';
@@ -58,6 +63,8 @@ export class Demo {
   readonly #counts = { succeeded: 0, escalated: 0 };
   #rows: StoreRow[] = [];
   #trailCursor = 0;
+  /** CloudTrail events read but not yet delivered (see CLOUDTRAIL_DELAY_MS). */
+  #trail: CloudTrailEvent[] = [];
   #eventCursor = 0;
   readonly #generations = new Map<string, number>();
 
@@ -165,7 +172,10 @@ export class Demo {
     const { admin } = this.#tools;
     const trail = await admin.cloudTrail(this.#trailCursor);
     this.#trailCursor = trail.next;
-    for (const event of trail.events) {
+    const read = [...this.#trail, ...trail.events];
+    const due = this.fake.now() - CLOUDTRAIL_DELAY_MS;
+    this.#trail = read.filter((event) => Date.parse(event.time) > due);
+    for (const event of read.filter((event) => Date.parse(event.time) <= due)) {
       if (!lambdas.ruleMatches(event)) {
         this.#stats.leftOut += 1;
         continue;
