@@ -23,6 +23,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus } from '../domain/types.js';
+import { sameData } from '../domain/same-data.js';
 import { AwsCallError, ConflictError } from '../errors.js';
 import { awsCall } from './aws-errors.js';
 import type { DesiredSpec, HistoryEntry, OperatorRequest, StatePort, StoreRecord } from '../reconcile/ports.js';
@@ -197,7 +198,7 @@ export class DynamoStateAdapter implements StatePort {
     for (const spec of specs) {
       const existing = await this.get(desiredKey(spec.name));
       const current = existing ? stripOperatorFields(stripTableAttributes(existing)) : null;
-      if (current && sameJson(current, spec)) continue;
+      if (current && sameData(current, spec)) continue;
       const generation = existing ? Number(existing.generation ?? 0) : 0;
       await this.conditionalPut(
         {
@@ -357,24 +358,6 @@ function toSettings(item: Record<string, unknown>): Settings {
     blastRadiusMinFailed:
       typeof item.blastRadiusMinFailed === 'number' ? item.blastRadiusMinFailed : DEFAULT_SETTINGS.blastRadiusMinFailed,
   };
-}
-
-/** Order-insensitive comparison of two plain JSON objects. */
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-}
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value)
-        .filter(([, v]) => v !== undefined)
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([k, v]) => [k, canonical(v)]),
-    );
-  }
-  return value;
 }
 
 function isConditionFailure(error: unknown): boolean {

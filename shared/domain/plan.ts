@@ -681,10 +681,22 @@ function observedDrift(input: PlanInput, observed: ObservedStore | null): string
 
 function firstSight(input: PlanInput): StoreStatus {
   return {
-    name: input.desired.name,
+    ...emptyStatus(input.desired.name, input.now),
     storeId: input.observed?.id ?? null,
+    // The baseline: versions that exist when the store is first seen are never sent (see isNew).
+    appliedPasswordVersion: input.passwordVersion,
+    appliedXksCredentialVersion: input.xksCredentialVersion,
+    observedGeneration: input.desired.generation,
+  };
+}
+
+/** A status with nothing observed, applied or decided yet. */
+export function emptyStatus(name: string, now: number): StoreStatus {
+  return {
+    name,
+    storeId: null,
     phase: 'IDLE',
-    phaseSince: input.now,
+    phaseSince: now,
     incidentId: null,
     attempt: 0,
     nextAttemptAt: null,
@@ -693,10 +705,9 @@ function firstSight(input: PlanInput): StoreStatus {
     lastAction: null,
     lastReason: null,
     lastActionAt: null,
-    // The baseline: versions that exist when the store is first seen are never sent (see isNew).
-    appliedPasswordVersion: input.passwordVersion,
-    appliedXksCredentialVersion: input.xksCredentialVersion,
-    observedGeneration: input.desired.generation,
+    appliedPasswordVersion: null,
+    appliedXksCredentialVersion: null,
+    observedGeneration: 0,
     heldInputs: null,
     lastReportKey: null,
   };

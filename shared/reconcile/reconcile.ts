@@ -8,7 +8,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
 import { invalidDesiredEvent, storeEvent, sweepSummaryEvent, type ReconcilerEvent } from '../domain/events.js';
-import { plan, planActionFailure } from '../domain/plan.js';
+import { emptyStatus, plan, planActionFailure } from '../domain/plan.js';
+import { sameData } from '../domain/same-data.js';
 import type {
   Action,
   ClusterView,
@@ -375,28 +376,6 @@ async function reportInvalid(
   return outcome;
 }
 
-function emptyStatus(name: string, now: number): StoreStatus {
-  return {
-    name,
-    storeId: null,
-    phase: 'IDLE',
-    phaseSince: now,
-    incidentId: null,
-    attempt: 0,
-    nextAttemptAt: null,
-    observedState: null,
-    observedErrorCode: null,
-    lastAction: null,
-    lastReason: null,
-    lastActionAt: null,
-    appliedPasswordVersion: null,
-    appliedXksCredentialVersion: null,
-    observedGeneration: 0,
-    heldInputs: null,
-    lastReportKey: null,
-  };
-}
-
 async function summarise(
   deps: ReconcileDeps,
   log: Logger,
@@ -459,7 +438,7 @@ function isUnchanged(decision: Decision, status: StoreStatus | null): boolean {
     decision.action.kind === 'none' &&
     decision.events.length === 0 &&
     status !== null &&
-    JSON.stringify(decision.nextStatus) === JSON.stringify(status)
+    sameData(decision.nextStatus, status)
   );
 }
 

@@ -1,0 +1,21 @@
+/**
+ * Equality of plain JSON data, whatever the order of object keys: items read back from DynamoDB do
+ * not keep the order they were written in, so `JSON.stringify` alone would see every item as changed.
+ * `undefined` members count as absent.
+ */
+export function sameData(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, v]) => [k, canonical(v)]),
+    );
+  }
+  return value;
+}
