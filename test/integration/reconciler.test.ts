@@ -182,6 +182,20 @@ describe('reconciler against the fake', () => {
     await sweepUntil(env, connected('partner-xks'));
   });
 
+  it('rides out throttling and 5xx from KMS with the SDK retry and still repairs', async () => {
+    await healthyCloudHsmStore('bumpy');
+    await fail('bumpy', 'NETWORK_ERRORS');
+    await env.fake.admin('POST', '/_fake/faults', { operation: 'DescribeCustomKeyStores', error: 'ThrottlingException', count: 2 });
+    await env.fake.admin('POST', '/_fake/faults', { operation: 'DisconnectCustomKeyStore', error: 'KMSInternalException', count: 1 });
+
+    const result = await env.run();
+
+    expect(result.outcomes[0]).toMatchObject({ name: 'bumpy', taken: 'disconnect', error: null });
+    const { calls } = await env.calls();
+    expect(calls.filter((c) => c.error === 'ThrottlingException')).toHaveLength(2);
+    expect(calls.filter((c) => c.error === 'KMSInternalException')).toHaveLength(1);
+  });
+
   it('makes no mutating call in plan mode and emits its decisions as dryRun events', async () => {
     await healthyCloudHsmStore('dry', { mode: 'plan' });
     await fail('dry', 'NETWORK_ERRORS');
