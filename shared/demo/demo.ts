@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { makeAdapters } from '../adapters/clients.js';
+import { makeAdapters, makeAwsClients } from '../adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../adapters/dynamodb-store.js';
 import { loadConfig, type Config } from '../config.js';
 import { startFake, type FakeServer } from '../fake/server.js';
@@ -20,7 +20,7 @@ import { LOCAL_ACCOUNT_ID } from '../reconcile/deps.js';
 import type { HandlerResult } from '../reconcile/lambda.js';
 import type { Clock, KmsPort } from '../reconcile/ports.js';
 import { FakeAdmin, type CloudTrailEvent } from './admin.js';
-import { demoClientOptions, demoClients } from './clients.js';
+import { demoCredentials } from './clients.js';
 import { makeLambdas, type DemoLambdas, type OnEventResult } from './lambdas.js';
 import { loadRoutes } from './routes.js';
 import { DemoView, storeRows, type StoreRow, type ViewStats } from './view.js';
@@ -77,7 +77,7 @@ export class Demo {
     intervalSeconds: number,
   ) {
     this.#clock = { now: () => fake.now(), sleep: (ms) => sleep(ms / TIME_SCALE) };
-    const operator = demoClients(fake.url, REGION, OPERATOR_ROLE);
+    const operator = makeAwsClients(config, demoCredentials(OPERATOR_ROLE));
     this.#kms = makeAdapters(config, operator, this.#clock).kms;
     this.#state = new DynamoStateAdapter(operator.dynamo, TABLE, { accountId: LOCAL_ACCOUNT_ID, region: REGION });
     this.#tools = { admin: new FakeAdmin(fake.url), kms: operator.kms, secrets: operator.secrets, kmsPort: this.#kms };
@@ -113,7 +113,7 @@ export class Demo {
   /** Builds the world, applies the desired state, and reconciles until `stop`. */
   async run(): Promise<void> {
     this.view.activity('demo', `local AWS listening on ${this.fake.url}; building the world from shared/demo/stores.yaml`);
-    await ensureTable(new DynamoDBClient(demoClientOptions(this.fake.url, REGION, OPERATOR_ROLE)), TABLE);
+    await ensureTable(new DynamoDBClient({ region: REGION, endpoint: this.fake.url, credentials: demoCredentials(OPERATOR_ROLE) }), TABLE);
     const text = await buildWorld(await readFile(join(ROOT, 'shared/demo/stores.yaml'), 'utf8'), this.#tools);
     const specs = parseDemoStores(text, 'stores.yaml');
     await writeFile(this.files.stores, text);

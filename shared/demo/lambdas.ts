@@ -11,7 +11,8 @@ import type { Config } from '../config.js';
 import { buildDeps, LOCAL_ACCOUNT_ID } from '../reconcile/deps.js';
 import type { DepsFactory, HandlerResult, LambdaContext } from '../reconcile/lambda.js';
 import type { Clock } from '../reconcile/ports.js';
-import { demoClients } from './clients.js';
+import { makeAwsClients } from '../adapters/clients.js';
+import { demoCredentials } from './clients.js';
 import { matchesPattern } from './event-pattern.js';
 import type { Routes } from './routes.js';
 
@@ -42,13 +43,13 @@ export interface DemoLambdas {
 
 /** Builds both functions against the fake at `config.endpoint`, each calling as its role from `routes`. */
 export function makeLambdas(config: Config, routes: Routes, options: { clock: Clock; logger: Logger }): DemoLambdas {
-  const { region, endpoint = '' } = config;
+  const { region } = config;
   const depsFactory = (role: string): DepsFactory => {
     const deps = buildDeps(config, {
       accountId: LOCAL_ACCOUNT_ID,
       owner: role,
       clock: options.clock,
-      clients: demoClients(endpoint, region, role),
+      clients: makeAwsClients(config, demoCredentials(role)),
       logger: options.logger,
     });
     return (context) => ({ ...deps, owner: context.awsRequestId });

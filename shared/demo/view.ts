@@ -214,7 +214,9 @@ function wrap(text: string, width: number, max: number): string[] {
     line += line.trim() === '' ? word : ` ${word}`;
   }
   lines.push(line);
-  return lines.length <= max ? lines : [...lines.slice(0, max - 1), truncate(`${lines[max - 1]} ${lines.slice(max).map((l) => l.trim()).join(' ')}`, width)];
+  if (lines.length <= max) return lines;
+  const rest = lines.slice(max - 1).map((l) => l.trim()).join(' ');
+  return [...lines.slice(0, max - 1), truncate(`  ${rest}`, width)];
 }
 
 function truncate(line: string, width: number): string {

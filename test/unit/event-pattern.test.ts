@@ -177,6 +177,10 @@ describe('parseRoutes on serverless.yml', () => {
     const parsed = parseRoutes(text);
 
     // Assess
-    expect(parsed).toEqual({ eventPatterns: [], streamFilters: [], roles: { sweep: 'IamRoleLambdaExecution', onEvent: 'IamRoleLambdaExecution' } });
+    expect(parsed).toEqual({
+      eventPatterns: [],
+      streamFilters: [],
+      roles: { sweep: 'IamRoleLambdaExecution', onEvent: 'IamRoleLambdaExecution' },
+    });
   });
 });
