@@ -56,7 +56,7 @@ export class DynamoStateAdapter implements StatePort {
     readonly scope: Scope,
     private readonly historyTtlDays = 30,
   ) {
-    this.pk = `SCOPE#${scope.accountId}#${scope.region}`;
+    this.pk = partitionKey(scope);
   }
 
   async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings }> {
@@ -228,9 +228,10 @@ export class DynamoStateAdapter implements StatePort {
           new UpdateCommand({
             TableName: this.tableName,
             Key: this.key(desiredKey(name)),
-            UpdateExpression: `SET ${set}, generation = generation + :one, updatedAt = :iso`,
+            UpdateExpression: `SET ${set}, generation = if_not_exists(generation, :zero) + :one, updatedAt = :iso`,
             ConditionExpression: 'attribute_exists(pk)',
             ExpressionAttributeValues: {
+              ':zero': 0,
               ':one': 1,
               ':iso': new Date(now).toISOString(),
               ...(request === 'retry' ? { ':at': now } : request === 'pause' ? { ':true': true } : { ':false': false }),
@@ -266,7 +267,11 @@ export class DynamoStateAdapter implements StatePort {
             Item: item,
             ...(expectedGeneration === null
               ? { ConditionExpression: 'attribute_not_exists(pk)' }
-              : { ConditionExpression: 'generation = :g', ExpressionAttributeValues: { ':g': expectedGeneration } }),
+              : {
+                  // An item written by other means may have no generation yet (read as 0).
+                  ConditionExpression: 'attribute_not_exists(generation) OR generation = :g',
+                  ExpressionAttributeValues: { ':g': expectedGeneration },
+                }),
           }),
         ),
       );
@@ -320,12 +325,24 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   return true;
 }
 
-function desiredKey(name: string): string {
+/** The partition holding one account and Region's desired, status and settings items. */
+export function partitionKey(scope: Scope): string {
+  return `SCOPE#${scope.accountId}#${scope.region}`;
+}
+
+/** The sort key of a store's desired item. */
+export function desiredKey(name: string): string {
   return `${STORE}${name}${DESIRED}`;
 }
 
 function statusKey(name: string): string {
   return `${STORE}${name}${STATUS}`;
+}
+
+/** The store a desired item's sort key names (`STORE#<name>#DESIRED`), or null for any other item. */
+export function storeNameOfDesiredKey(sk: string): string | null {
+  const parsed = parseStoreKey(sk);
+  return parsed?.kind === 'desired' ? parsed.name : null;
 }
 
 function parseStoreKey(sk: string): { name: string; kind: 'desired' | 'status' } | null {

@@ -12,6 +12,7 @@ import { buildDeps, LOCAL_ACCOUNT_ID } from '../reconcile/deps.js';
 import type { DepsFactory, HandlerResult, LambdaContext } from '../reconcile/lambda.js';
 import type { Clock } from '../reconcile/ports.js';
 import { makeAwsClients } from '../adapters/clients.js';
+import { desiredKey, partitionKey } from '../adapters/dynamodb-store.js';
 import { demoCredentials } from './clients.js';
 import { matchesPattern } from './event-pattern.js';
 import type { Routes } from './routes.js';
@@ -60,7 +61,7 @@ export function makeLambdas(config: Config, routes: Routes, options: { clock: Cl
   });
   const sweep = makeSweepHandler(depsFactory(routes.roles.sweep));
   const onEvent = makeOnEventHandler(depsFactory(routes.roles.onEvent));
-  const pk = `SCOPE#${LOCAL_ACCOUNT_ID}#${region}`;
+  const pk = partitionKey({ accountId: LOCAL_ACCOUNT_ID, region });
 
   return {
     sweep: () => sweep({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, context('sweep')),
@@ -69,7 +70,7 @@ export function makeLambdas(config: Config, routes: Routes, options: { clock: Cl
     streamBatch(changes) {
       const Records = changes
         .map(({ name, eventName, item }) => {
-          const keys = { pk, sk: `STORE#${name}#DESIRED` };
+          const keys = { pk, sk: desiredKey(name) };
           return {
             eventName,
             eventSource: 'aws:dynamodb',

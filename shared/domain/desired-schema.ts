@@ -13,6 +13,11 @@ export interface FieldError {
   message: string;
 }
 
+/** `path: message; path: message` (a whole-item error has no path). Values never appear. */
+export function formatFieldErrors(errors: readonly FieldError[]): string {
+  return errors.map((e) => (e.path === '' ? e.message : `${e.path}: ${e.message}`)).join('; ');
+}
+
 /** A desired store as written in a stores file: everything but the fields the table manages. */
 export type DesiredStoreSpec = Omit<DesiredStore, 'generation' | 'paused'>;
 

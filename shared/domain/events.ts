@@ -5,7 +5,7 @@
  * fields so that adding one stays compatible within `schemaVersion` 1.
  */
 import { z } from 'zod';
-import type { FieldError } from './desired-schema.js';
+import { formatFieldErrors, type FieldError } from './desired-schema.js';
 import { SITUATION_RUNBOOKS } from './playbooks.js';
 import {
   CONNECTION_ERROR_CODES,
@@ -193,7 +193,7 @@ export function invalidDesiredEvent(input: {
   storeName: string | null;
   errors: readonly FieldError[];
 }): ReconcilerEvent {
-  const list = input.errors.map((e) => (e.path === '' ? e.message : `${e.path}: ${e.message}`)).join('; ');
+  const list = formatFieldErrors(input.errors);
   return {
     detailType: 'Desired State Invalid',
     detail: {

@@ -2,6 +2,7 @@
  * What both Lambda handlers share: dependencies built once per cold start, and the shape of a result.
  */
 import { loadConfig } from '../config.js';
+import { formatFieldErrors } from '../domain/desired-schema.js';
 import { accountFromFunctionArn, buildDeps } from './deps.js';
 import type { ReconcileDeps, ReconcileResult } from './reconcile.js';
 
@@ -49,7 +50,7 @@ export function toHandlerResult(result: ReconcileResult): HandlerResult {
     stores: result.outcomes.map((o) => ({
       name: o.name,
       action: o.taken ?? (o.skipped ? `skipped (${o.skipped})` : 'none'),
-      reason: o.decision?.reason ?? o.errors.map((e) => `${e.path}: ${e.message}`).join('; '),
+      reason: o.decision?.reason ?? formatFieldErrors(o.errors),
       phase: o.decision?.nextStatus.phase ?? o.status?.phase ?? null,
       error: o.error,
     })),

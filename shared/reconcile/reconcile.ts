@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
+import { formatFieldErrors, parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
 import { invalidDesiredEvent, storeEvent, sweepSummaryEvent, type ReconcilerEvent } from '../domain/events.js';
 import { emptyStatus, plan, planActionFailure } from '../domain/plan.js';
 import { sameData } from '../domain/same-data.js';
@@ -59,7 +59,8 @@ export interface ReconcileRequest {
   dryRun?: boolean;
 }
 
-export type Skip = 'leased' | 'invalid' | 'unchanged';
+/** leased: another run holds the store; invalid: its desired item fails validation; unchanged: nothing to do or record; changed: the desired item changed during the run. */
+export type Skip = 'leased' | 'invalid' | 'unchanged' | 'changed';
 
 /** What happened to one store in a run: what was requested (the decision) apart from what was taken. */
 export interface StoreOutcome {
@@ -75,6 +76,8 @@ export interface StoreOutcome {
   errors: FieldError[];
   /** A failure of this store's run (an AWS error after retries, a lost lease); the other stores went on. */
   error: string | null;
+  /** Events this store's decision asked for that could not be published. */
+  unpublished: number;
 }
 
 export interface ReconcileResult {
@@ -113,7 +116,7 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   const targets = managed.filter((m) => isTarget(request, m.desired, m.observed));
   const [clusters, versions] = await Promise.all([
     observeClusters(deps.cloudHsm, targets),
-    observeSecretVersions(deps.secrets, targets),
+    observeSecretVersions(deps.secrets, targets, log),
   ]);
 
   const failed = managed.filter((m) => m.observed?.connectionState === 'FAILED').length;
@@ -143,15 +146,26 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
     const storeLog = log.createChild({
       persistentKeys: { storeName: target.desired.name, storeId: target.observed?.id ?? null },
     });
-    outcomes.push(await reconcileStore(deps, { reconcileId, trigger: request.trigger, dryRun, log: storeLog }, input, versions));
+    outcomes.push(await reconcileStore(deps, { reconcileId, trigger: request.trigger, dryRun, log: storeLog }, input));
   }
   if (!request.only) {
     for (const bad of invalid) outcomes.push(await reportInvalid(deps, { reconcileId, dryRun, log }, bad, now));
   }
 
   const result: ReconcileResult = { reconcileId, trigger: request.trigger, dryRun, regionalIncident, outcomes, unmanaged };
-  if (!dryRun) await summarise(deps, log, result, managed.map((m) => m.observed), settings);
+  // One summary per full sweep (not per event run): it is also the regional-incident page.
+  if (!dryRun && !request.only) await summarise(deps, log, result, managed.map((m) => m.observed), settings);
+  const unpublished = outcomes.reduce((n, o) => n + o.unpublished, 0);
+  if (unpublished > 0) {
+    // Every status is recorded; failing the run makes the lost events visible (function errors alarm).
+    throw new EventsNotPublishedError(`${unpublished} event(s) could not be published; see the log lines "events not published"`);
+  }
   return result;
+}
+
+/** A run that did its work but could not tell anyone: its events did not reach EventBridge. */
+export class EventsNotPublishedError extends Error {
+  override readonly name = 'EventsNotPublishedError';
 }
 
 interface RunContext {
@@ -165,7 +179,6 @@ async function reconcileStore(
   deps: ReconcileDeps,
   run: RunContext,
   input: PlanInput,
-  versions: Map<string, string | null>,
 ): Promise<StoreOutcome> {
   const first = plan(input);
   const outcome: StoreOutcome = {
@@ -179,6 +192,7 @@ async function reconcileStore(
     skipped: null,
     errors: [],
     error: null,
+    unpublished: 0,
   };
   if (run.dryRun) return outcome;
   if (isUnchanged(first, input.status)) {
@@ -187,27 +201,34 @@ async function reconcileStore(
     return outcome;
   }
 
-  const lease = await deps.state.acquireLease(input.desired.name, deps.owner, input.now, deps.leaseTtlMs);
+  // The lease and everything decided under it use the time now, not the sweep's start: a store
+  // reached late in a long sweep must not take a lease that has already run out.
+  const leasedAt = deps.clock.now();
+  const lease = await deps.state.acquireLease(input.desired.name, deps.owner, leasedAt, deps.leaseTtlMs);
   if (!lease) {
     outcome.skipped = 'leased';
     run.log.info('another run holds this store; skipped', { reason: first.reason });
     return outcome;
   }
   try {
-    // Decide again on what is true now that the store is ours: the status another run may just have
-    // written, and (before any mutating call) the store's live state, so no call acts on stale data.
-    const fresh: PlanInput = { ...input, status: lease.status };
     const desired = lease.desired ? parseDesiredItem(lease.desired) : null;
-    if (desired?.ok) fresh.desired = desired.desired;
+    if (!desired?.ok) {
+      // The operator removed or broke the item since the sweep read it: act on nothing not re-read.
+      await deps.state.releaseLease(input.desired.name, deps.owner);
+      outcome.skipped = 'changed';
+      run.log.info('desired item changed since the sweep read it; left to the next run');
+      return outcome;
+    }
+    // Decide again on what is true now that the store is ours: the desired item and status another
+    // run may just have written, and, before any mutating call, the store, its cluster, the secret
+    // versions and the settings (kill switch) as they are now, so that no call acts on stale data.
+    let fresh: PlanInput = { ...input, desired: desired.desired, status: lease.status, now: leasedAt };
     let decision = plan(fresh);
-    if (MUTATING.has(decision.action.kind) && input.observed) {
-      fresh.observed = await deps.kms.describeStore({ id: input.observed.id });
-      // The sweep skips version reads for healthy stores; one that failed since needs them now.
-      await readSecretVersions(deps.secrets, [fresh.desired], versions);
-      fresh.passwordVersion = secretVersion(versions, fresh.desired.keyStorePasswordSecretArn);
-      fresh.xksCredentialVersion = secretVersion(versions, fresh.desired.xksProxy?.credentialSecretArn);
+    if (MUTATING.has(decision.action.kind)) {
+      fresh = await observeUnderLease(deps, fresh, run.log);
       decision = plan(fresh);
     }
+    outcome.desired = fresh.desired;
     outcome.observed = fresh.observed;
     outcome.status = fresh.status;
 
@@ -219,17 +240,27 @@ async function reconcileStore(
         if (!(error instanceof AwsCallError)) throw error;
         run.log.warn('action failed', { action: decision.action.kind, errorCode: error.code, retryable: error.retryable });
         outcome.error = error.message;
-        decision = planActionFailure(fresh, decision, error.code, input.now);
+        decision = planActionFailure(fresh, decision, error.code, fresh.now);
       }
     }
     outcome.decision = decision;
 
-    // Events first: if the status write then fails, a later run may repeat an event, but none is lost.
-    await publish(deps, decision, fresh);
+    // Events go out before the status write (a failed write may repeat an event, never lose one);
+    // if they cannot go out, the status is still recorded, since the call above was made.
+    try {
+      await publish(deps, decision, fresh);
+    } catch (error) {
+      outcome.unpublished = decision.events.length;
+      outcome.error = `events not published: ${error instanceof Error ? error.message : String(error)}`;
+      run.log.error('events not published; the status is recorded anyway', {
+        error: outcome.error,
+        events: decision.events.map((e) => ({ detailType: e.detailType, reason: e.reason, runbook: e.runbook })),
+      });
+    }
     await deps.state.saveStatus(decision.nextStatus, deps.owner);
     if (outcome.taken || decision.events.length > 0 || decision.nextStatus.phase !== fresh.status?.phase) {
       await deps.state.appendHistory(input.desired.name, {
-        at: input.now,
+        at: fresh.now,
         reconcileId: run.reconcileId,
         trigger: run.trigger,
         action: outcome.taken ?? (decision.dryRun && decision.intended !== 'none' ? `would ${decision.intended}` : 'none'),
@@ -257,6 +288,29 @@ async function reconcileStore(
     run.log.error('store run failed; the next run will observe and continue', { error: outcome.error });
   }
   return outcome;
+}
+
+/** The store, its clusters, its secret versions and the settings, read again under the lease. */
+async function observeUnderLease(deps: ReconcileDeps, input: PlanInput, log: Logger): Promise<PlanInput> {
+  const { desired } = input;
+  const storeRef = input.observed ? { id: input.observed.id } : desired.id ? { id: desired.id } : { name: desired.name };
+  const [observed, settings, passwordVersion, xksCredentialVersion] = await Promise.all([
+    deps.kms.describeStore(storeRef),
+    deps.state.getSettings(),
+    readVersion(deps.secrets, desired.keyStorePasswordSecretArn, log),
+    readVersion(deps.secrets, desired.xksProxy?.credentialSecretArn, log),
+  ]);
+  const clusterIds = [...new Set([desired.cloudHsmClusterId, observed?.cloudHsmClusterId].filter((id): id is string => id !== undefined))];
+  const clusters = new Map(input.clusters);
+  if (clusterIds.length > 0) {
+    const current = await deps.cloudHsm.describeClusters(clusterIds);
+    for (const id of clusterIds) {
+      const cluster = current.get(id);
+      if (cluster) clusters.set(id, cluster);
+      else clusters.delete(id);
+    }
+  }
+  return { ...input, observed, settings, passwordVersion, xksCredentialVersion, clusters };
 }
 
 /** The one mutating call of a decision. Secret values are read here, just before the call, and go nowhere else. */
@@ -353,6 +407,7 @@ async function reportInvalid(
     skipped: 'invalid',
     errors: bad.errors,
     error: null,
+    unpublished: 0,
   };
   run.log.error('desired state invalid; store skipped', { storeName: bad.record.name, errors: bad.errors });
   if (run.dryRun || bad.record.status?.lastReportKey === reportKey) return outcome;
@@ -364,7 +419,7 @@ async function reportInvalid(
       {
         ...(lease.status ?? emptyStatus(bad.record.name, now)),
         observedGeneration: generation,
-        lastReason: `desired item invalid: ${bad.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+        lastReason: `desired item invalid: ${formatFieldErrors(bad.errors)}`,
         lastReportKey: reportKey,
       },
       deps.owner,
@@ -405,7 +460,9 @@ async function summarise(
     unmanaged: result.unmanaged.length,
     invalid: result.outcomes.filter((o) => o.skipped === 'invalid').length,
     actions: result.outcomes.filter((o) => o.taken !== null).length,
-    escalations: result.outcomes.filter((o) => o.decision?.events.some((e) => e.detailType === 'Repair Escalated')).length,
+    escalations: result.outcomes.filter(
+      (o) => o.decision?.dryRun === false && o.decision.events.some((e) => e.detailType === 'Repair Escalated'),
+    ).length,
     regionalIncident: result.regionalIncident,
     killSwitch: settings.killSwitch,
   });
@@ -483,27 +540,29 @@ async function observeClusters(
 async function observeSecretVersions(
   secrets: SecretsPort,
   targets: ReadonlyArray<{ record: StoreRecord; desired: DesiredStore; observed: ObservedStore | null }>,
+  log: Logger,
 ): Promise<Map<string, string | null>> {
-  const versions = new Map<string, string | null>();
-  const needed = targets.filter(
-    ({ record, observed }) => record.status === null || record.status.phase !== 'IDLE' || observed?.connectionState !== 'CONNECTED',
+  const arns = new Set(
+    targets
+      .filter(({ record, observed }) => record.status === null || record.status.phase !== 'IDLE' || observed?.connectionState !== 'CONNECTED')
+      .flatMap(({ desired }) => [desired.keyStorePasswordSecretArn, desired.xksProxy?.credentialSecretArn])
+      .filter((arn): arn is string => arn !== undefined),
   );
-  await readSecretVersions(secrets, needed.map((t) => t.desired), versions);
-  return versions;
+  return new Map(await Promise.all([...arns].map(async (arn) => [arn, await readVersion(secrets, arn, log)] as const)));
 }
 
-/** Adds to `versions` the current version of each secret the stores name that is not in it yet. */
-async function readSecretVersions(
-  secrets: SecretsPort,
-  stores: readonly DesiredStore[],
-  versions: Map<string, string | null>,
-): Promise<void> {
-  const arns = new Set(
-    stores.flatMap((d) => [d.keyStorePasswordSecretArn, d.xksProxy?.credentialSecretArn]).filter(
-      (arn): arn is string => arn !== undefined && !versions.has(arn),
-    ),
-  );
-  await Promise.all([...arns].map(async (arn) => versions.set(arn, await secrets.currentVersion(arn))));
+/**
+ * A secret's current version; null when it is absent or cannot be read (e.g. access denied), which
+ * plan never treats as a new version: one unreadable secret holds its own store, not the sweep.
+ */
+async function readVersion(secrets: SecretsPort, arn: string | undefined, log: Logger): Promise<string | null> {
+  if (arn === undefined) return null;
+  try {
+    return await secrets.currentVersion(arn);
+  } catch (error) {
+    log.warn('cannot read the secret version; treated as unknown', { secretArn: arn, error: error instanceof Error ? error.message : String(error) });
+    return null;
+  }
 }
 
 /** A version not read this run is reported as null ("unknown"), which plan never treats as new. */

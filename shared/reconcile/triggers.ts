@@ -2,6 +2,7 @@
  * What an incoming event asks the reconciler to look at. Nothing here trusts an event's contents
  * beyond *which* stores it names: every run re-reads live state.
  */
+import { storeNameOfDesiredKey } from '../adapters/dynamodb-store.js';
 
 /** The stores a trigger names, by name, store id or CloudHSM cluster id. */
 export interface TriggerTarget {
@@ -25,8 +26,6 @@ export const KMS_EVENT_NAMES = [
   'DeleteCustomKeyStore',
 ] as const;
 export const CLOUDHSM_EVENT_NAMES = ['CreateHsm', 'DeleteHsm', 'DeleteCluster'] as const;
-
-const STATUS_SUFFIX_DESIRED = '#DESIRED';
 
 /**
  * Reads an EventBridge "AWS API Call via CloudTrail" event or a DynamoDB stream batch.
@@ -73,9 +72,8 @@ function parseStream(records: unknown[]): TriggerTarget | null {
     const sk = isObject(record) && isObject(record.dynamodb) && isObject(record.dynamodb.Keys) ? record.dynamodb.Keys.sk : undefined;
     const value = isObject(sk) ? sk.S : undefined;
     if (typeof value !== 'string') throw new UnknownEventError(`stream record ${i} has no dynamodb.Keys.sk.S`);
-    if (value.startsWith('STORE#') && value.endsWith(STATUS_SUFFIX_DESIRED)) {
-      names.add(value.slice('STORE#'.length, -STATUS_SUFFIX_DESIRED.length));
-    }
+    const name = storeNameOfDesiredKey(value);
+    if (name !== null) names.add(name);
   }
   return names.size === 0 ? null : { trigger: 'stream', names: [...names], ids: [], clusterIds: [] };
 }

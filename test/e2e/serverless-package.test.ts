@@ -509,7 +509,8 @@ describe('serverless package', () => {
     const patterns = onCall.map(([, rule]) => rule.Properties?.EventPattern as EventPattern);
     const event = (detailType: string, detail: object) => ({ source: EVENT_SOURCE, 'detail-type': detailType, detail });
     const routed = (e: object) => patterns.some((p) => matchesPattern(p, e));
-    expect(routed(event('Repair Escalated', { storeName: 'payments-hsm', runbook: '...' }))).toBe(true);
+    expect(routed(event('Repair Escalated', { storeName: 'payments-hsm', runbook: '...', dryRun: false }))).toBe(true);
+    expect(routed(event('Repair Escalated', { storeName: 'payments-hsm', runbook: '...', dryRun: true }))).toBe(false);
     expect(routed(event('Sweep Summary', { regionalIncident: true }))).toBe(true);
     expect(routed(event('Sweep Summary', { regionalIncident: false }))).toBe(false);
     expect(routed(event('Repair Step', { storeName: 'payments-hsm' }))).toBe(false);

@@ -83,6 +83,14 @@ export class InMemoryCloudHsm implements CloudHsmPort {
 
   async createHsm(clusterId: string, availabilityZone: string): Promise<{ hsmId: string }> {
     this.calls.push(`createHsm ${clusterId} ${availabilityZone}`);
+    const cluster = this.clusters.get(clusterId);
+    if (cluster) {
+      this.clusters.set(clusterId, {
+        ...cluster,
+        creatingHsms: cluster.creatingHsms + 1,
+        hsmAvailabilityZones: [...cluster.hsmAvailabilityZones, availabilityZone].sort(),
+      });
+    }
     return { hsmId: 'hsm-abcdefghijk' };
   }
 }
@@ -91,12 +99,15 @@ export class InMemorySecrets implements SecretsPort {
   /** arn → versions, newest last; the last is AWSCURRENT. */
   readonly versions = new Map<string, Array<{ versionId: string; value: string }>>();
   readonly reads: string[] = [];
+  /** Secrets whose reads fail with AccessDeniedException. */
+  readonly denied = new Set<string>();
 
   put(arn: string, versionId: string, value: string): void {
     this.versions.set(arn, [...(this.versions.get(arn) ?? []), { versionId, value }]);
   }
 
   async currentVersion(secretArn: string): Promise<string | null> {
+    if (this.denied.has(secretArn)) throw new AwsCallError('SecretsManager.DescribeSecret', 'AccessDeniedException', false, 'denied');
     return this.versions.get(secretArn)?.at(-1)?.versionId ?? null;
   }
 
@@ -110,8 +121,11 @@ export class InMemorySecrets implements SecretsPort {
 
 export class InMemoryEvents implements EventsPort {
   readonly published: ReconcilerEvent[] = [];
+  /** While true, every publish fails as EventBridge would when unreachable. */
+  down = false;
 
   async publish(events: readonly ReconcilerEvent[]): Promise<void> {
+    if (this.down) throw new AwsCallError('EventBridge.PutEvents', 'InternalException', true, 'EventBridge unavailable');
     this.published.push(...events);
   }
 
@@ -127,6 +141,8 @@ export class InMemoryState implements StatePort {
   readonly historyEntries: Array<HistoryEntry & { name: string }> = [];
   settings: Settings = DEFAULT_SETTINGS;
   writes = 0;
+  /** Runs when a lease is taken, before the record is read: what another writer does meanwhile. */
+  onLease: ((name: string) => void) | null = null;
 
   constructor(readonly scope = { accountId: '111122223333', region: 'us-east-1' }) {}
 
@@ -145,6 +161,7 @@ export class InMemoryState implements StatePort {
     const lease = this.leases.get(name);
     if (lease && lease.owner !== owner && lease.until >= now) return null;
     this.leases.set(name, { owner, until: now + ttlMs });
+    this.onLease?.(name);
     return this.load(name);
   }
 

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { reconcile } from '../../shared/reconcile/reconcile.js';
+import { EventsNotPublishedError, reconcile } from '../../shared/reconcile/reconcile.js';
 import type { ObservedStore } from '../../shared/domain/types.js';
 import { inMemoryWorld, type InMemoryWorld } from '../helpers/in-memory.js';
 
@@ -206,5 +206,67 @@ describe('reconcile (core with in-memory ports)', () => {
     expect(blocked.outcomes[0]?.skipped).toBe('leased');
     expect(resumed.outcomes[0]?.taken).toBe('connect');
     expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0', 'connect cks-1234567890abcdef0']);
+  });
+
+  it('creates one HSM for two stores sharing a cluster that lost its HSMs, re-reading the cluster under each lease', async () => {
+    world.cloudHsm.clusters.set(CLUSTER, { clusterId: CLUSTER, state: 'ACTIVE', activeHsms: 0, creatingHsms: 0, availabilityZones: ['us-east-1a', 'us-east-1b'], hsmAvailabilityZones: [] });
+    world.kms.put(cloudHsmStore('a', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'INSUFFICIENT_CLOUDHSM_HSMS' }));
+    world.kms.put(cloudHsmStore('b', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'INSUFFICIENT_CLOUDHSM_HSMS' }));
+    declare(world, 'a', { allowCreateHsm: true });
+    declare(world, 'b', { allowCreateHsm: true });
+
+    await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(world.cloudHsm.calls.filter((c) => c.startsWith('createHsm'))).toEqual([`createHsm ${CLUSTER} us-east-1a`]);
+  });
+
+  it('acts on nothing when the desired item was broken between the sweep read and the lease', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'payments');
+    world.state.onLease = (name) => world.state.desired.set(name, { ...world.state.desired.get(name), desiredState: 'CONECTED' });
+
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]?.skipped).toBe('changed');
+    expect(world.kms.mutating()).toEqual([]);
+    expect(world.state.leases.size).toBe(0);
+  });
+
+  it('honours a kill switch turned on while the sweep was running', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'payments');
+    world.state.onLease = () => (world.state.settings = { ...world.state.settings, killSwitch: true });
+
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(world.kms.mutating()).toEqual([]);
+    expect(result.outcomes[0]?.decision).toMatchObject({ dryRun: true, intended: 'disconnect' });
+  });
+
+  it('records the status of a call it made even when its events cannot be published, then fails the run loudly', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'payments');
+    world.events.down = true;
+
+    await expect(reconcile(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+
+    expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0']);
+    expect(world.state.statuses.get('payments')?.phase).toBe('DISCONNECTING');
+    expect(world.logLines.some((l) => l.includes('events not published') && l.includes('Repair Started'))).toBe(true);
+  });
+
+  it('goes on with the other stores when one secret cannot be read', async () => {
+    const other = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:other-kmsuser-AbCdEf';
+    world.secrets.put(other, 'v1', 'other-Passw0rd');
+    world.secrets.denied.add(other);
+    world.kms.put(cloudHsmStore('a', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(cloudHsmStore('b', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'a');
+    declare(world, 'b', { keyStorePasswordSecretArn: other });
+
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes.map((o) => [o.name, o.taken])).toEqual([['a', 'disconnect'], ['b', 'disconnect']]);
+    expect(world.logLines.some((l) => l.includes('cannot read the secret version'))).toBe(true);
   });
 });
