@@ -74,6 +74,7 @@ const StoreErrorCode = z.strictObject({ ...ScopeFields, errorCode: z.enum(CONNEC
 
 const NewFault = z
   .strictObject({
+    ...ScopeFields,
     operation: z.string().min(1),
     error: z.string().regex(/^[A-Za-z.#]+$/, 'must be an exception name').optional(),
     count: z.number().int().min(1).optional(),
@@ -82,7 +83,8 @@ const NewFault = z
   })
   .refine((fault) => fault.error !== undefined || fault.latencyMs > 0, 'a fault needs an error or a latencyMs');
 
-const Advance = z.strictObject({ seconds: z.number().min(0) });
+/** Fake time is one for every account and Region; the scope fields are accepted like on every call. */
+const Advance = z.strictObject({ ...ScopeFields, seconds: z.number().min(0) });
 
 /** Handles one admin request; `world.sync()` has run. */
 export async function handleAdmin(

@@ -139,7 +139,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
         throw new UnknownOperationException(`Unknown operation ${String(target ?? '(no X-Amz-Target)')}.`);
       }
       if (service.operations) request = parseJson(body, 'The request body is not valid JSON.');
-      const fault = world.takeFault(operation);
+      const fault = world.takeFault(operation, scope);
       if (fault && fault.latencyMs > 0) await sleep(fault.latencyMs);
       world.sync();
       if (fault?.error) throw new AwsError(fault.error, `Injected fault: ${fault.error}.`, injectedStatus(fault.error));

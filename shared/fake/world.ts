@@ -73,6 +73,9 @@ export interface Fault {
   /** Chance (0-1) that a matching call is hit. */
   probability: number;
   latencyMs: number;
+  /** Only calls of this account / Region; absent: every one. */
+  accountId?: string;
+  region?: string;
 }
 
 export class Partition {
@@ -194,9 +197,13 @@ export class World implements WorldContext {
   }
 
   /** The fault that hits this call, if any; a fault with a count is used up by its last hit. */
-  takeFault(operation: string): Fault | undefined {
+  takeFault(operation: string, scope: Scope): Fault | undefined {
     const fault = this.faults.find(
-      (f) => (f.operation === '*' || f.operation === operation) && Math.random() < f.probability,
+      (f) =>
+        (f.operation === '*' || f.operation === operation) &&
+        (f.accountId === undefined || f.accountId === scope.accountId) &&
+        (f.region === undefined || f.region === scope.region) &&
+        Math.random() < f.probability,
     );
     if (fault?.count !== undefined && --fault.count === 0) this.faults = this.faults.filter((f) => f !== fault);
     return fault;

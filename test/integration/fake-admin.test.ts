@@ -56,6 +56,13 @@ describe('faults', () => {
     await expect(describeAll()).resolves.toBeDefined();
   });
 
+  it('hits only the account and Region a fault names', async () => {
+    await fake.admin('POST', '/_fake/faults', { operation: '*', error: 'ThrottlingException', accountId: '111122223333', region: 'eu-west-1' });
+    const other = new KMSClient({ ...fake.configFor({ accountId: '111122223333', region: 'eu-west-1' }), maxAttempts: 1 });
+    await expect(other.send(new DescribeCustomKeyStoresCommand({}))).rejects.toMatchObject({ name: 'ThrottlingException' });
+    await expect(describeAll()).resolves.toMatchObject({ Truncated: false });
+  });
+
   it('never hits with probability 0', async () => {
     await fake.admin('POST', '/_fake/faults', { operation: '*', error: 'ThrottlingException', probability: 0 });
     for (let i = 0; i < 5; i++) await expect(describeAll()).resolves.toBeDefined();
