@@ -9,6 +9,7 @@ import type { OperatorRequest } from '../reconcile/ports.js';
 import { applyCommand, initCommand, planCommand, requestCommand, sweepCommand } from './commands.js';
 import { CliContext, CliError, parseDuration, UsageError, type CliIo } from './context.js';
 import { eventsCommand } from './events.js';
+import { parseSettingsFlags, settingsCommand } from './settings.js';
 import { loadStatus, renderStatus } from './status.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -118,6 +119,32 @@ const COMMANDS: Record<string, Command> = {
   retry: request('retry', 'clear an escalation and try again', 'Bumps the desired generation; the next sweep starts a new incident.'),
   pause: request('pause', 'stop acting on a store (it is still observed)', 'The reconciler keeps observing and reporting the store.'),
   resume: request('resume', 'act on a paused store again', 'Undoes `cks pause`.'),
+  settings: {
+    synopsis: 'settings [--kill-switch on|off] [--blast-radius-share N] [--blast-radius-min N]',
+    summary: 'show or change the global settings: the kill switch and the blast-radius limit',
+    details:
+      'With no option, prints the settings. With options, every value is checked first (a bad one writes\n' +
+      'nothing), then only the settings given are changed and the new settings are printed with what changed.\n' +
+      'Kill switch on: every store is observed and reported, none is acted on. Blast-radius limit: when more\n' +
+      'than the share of the managed stores, and at least the minimum, are FAILED at once, it is a regional\n' +
+      'incident: reported, not repaired.',
+    options: {
+      'kill-switch': { type: 'string' },
+      'blast-radius-share': { type: 'string' },
+      'blast-radius-min': { type: 'string' },
+      output: { type: 'string', default: 'table' },
+    },
+    optionHelp: {
+      'kill-switch': '--kill-switch on|off          on: report only, act on no store; off: act again',
+      'blast-radius-share': '--blast-radius-share <share>  a number greater than 0 and at most 1 (default 0.5)',
+      'blast-radius-min': '--blast-radius-min <count>    a whole number of at least 1 (default 3)',
+      output: '--output <format>             table (default) or json (the settings object only)',
+    },
+    run: (ctx, values) => {
+      const json = outputIsJson(values);
+      return settingsCommand(ctx, parseSettingsFlags(values), json);
+    },
+  },
   events: {
     synopsis: 'events [--follow] [--output table|json]',
     summary: "the reconciler's own events",
@@ -228,10 +255,16 @@ function shortUsage(command: Command | undefined): string {
   return `Usage: cks [global options] <command> [options]\n\nCommands:\n${commandList()}\n\nRun \`cks --help\` for global options and environment.`;
 }
 
+/** Synopses longer than this get their summary on the next line, so one long synopsis does not push every summary right. */
+const SYNOPSIS_COLUMN = 40;
+
 function commandList(): string {
-  const width = Math.max(...Object.values(COMMANDS).map((c) => c.synopsis.length));
-  return Object.values(COMMANDS)
-    .map((c) => `  ${c.synopsis.padEnd(width)}  ${c.summary}`)
+  const commands = Object.values(COMMANDS);
+  const width = Math.max(...commands.map((c) => c.synopsis.length).filter((length) => length <= SYNOPSIS_COLUMN));
+  return commands
+    .map((c) =>
+      c.synopsis.length <= width ? `  ${c.synopsis.padEnd(width)}  ${c.summary}` : `  ${c.synopsis}\n  ${' '.repeat(width)}  ${c.summary}`,
+    )
     .join('\n');
 }
 

@@ -400,6 +400,113 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     expect(lines[0]).toMatchObject({ storeName: 'payments-hsm', detail: { schemaVersion: 1, connectionState: 'DISCONNECTED' } });
   });
 
+  it('settings prints the defaults, as key-value lines and as JSON', async () => {
+    // Prepare
+    await cks(['init']);
+
+    // Act
+    const table = await cks(['settings']);
+    const json = await cks(['settings', '--output', 'json']);
+
+    // Assess
+    expect(table.code).toBe(0);
+    expect(table.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^killSwitch\s+false$/),
+      expect.stringMatching(/^blastRadiusMaxFailedShare\s+0\.5$/),
+      expect.stringMatching(/^blastRadiusMinFailed\s+3$/),
+    ]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 });
+  });
+
+  it('settings --kill-switch on holds back every repair; --kill-switch off lets the next sweep act', async () => {
+    // Prepare: a connected store that has dropped to FAILED.
+    await declareStore('payments-hsm');
+    await cks(['sweep']);
+    fake.advance(130);
+    await cks(['sweep']);
+    await fake.admin('POST', '/_fake/stores/payments-hsm/fail', { errorCode: 'NETWORK_ERRORS' });
+    expect(await statusOf('payments-hsm')).toMatchObject({ connectionState: 'FAILED' });
+    const repairs = (log: CallLog): number[] =>
+      ['KMS.DisconnectCustomKeyStore', 'KMS.ConnectCustomKeyStore'].map((op) => log.counts[op] ?? 0);
+
+    // Act
+    const on = await cks(['settings', '--kill-switch', 'on']);
+    const before = await calls();
+    const held = await cks(['sweep']);
+    const during = await calls();
+    const shown = await cks(['settings', '--output', 'json']);
+    const off = await cks(['settings', '--kill-switch', 'off']);
+    const acted = await cks(['sweep']);
+
+    // Assess
+    expect(on.code).toBe(0);
+    expect(on.stdout).toMatch(/^killSwitch\s+true$/m);
+    expect(on.stdout).toContain('kill switch ON: the reconciler reports but does not act on any store\n');
+    expect(held.code).toBe(0);
+    expect(held.stdout).toMatch(/payments-hsm\s+disconnect \(report only\)/);
+    expect(repairs(during)).toEqual(repairs(before));
+    expect(JSON.parse(shown.stdout)).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 });
+    expect(off.code).toBe(0);
+    expect(off.stdout).toMatch(/^killSwitch\s+false$/m);
+    expect(off.stdout).toContain('kill switch OFF:');
+    expect(acted.stdout).toMatch(/payments-hsm\s+disconnect\s/);
+    expect((await calls()).counts['KMS.DisconnectCustomKeyStore']).toBe((before.counts['KMS.DisconnectCustomKeyStore'] ?? 0) + 1);
+  });
+
+  it('settings changes only the blast-radius values given, and says what the limit now is', async () => {
+    // Prepare
+    await cks(['init']);
+
+    // Act
+    const share = await cks(['settings', '--blast-radius-share', '0.25']);
+    const min = await cks(['settings', '--blast-radius-min', '5']);
+    const again = await cks(['settings', '--blast-radius-min', '5']);
+
+    // Assess
+    expect(share.code).toBe(0);
+    expect(share.stdout).toContain('blast-radius limit changed: more than 25% of the managed stores, and at least 3, FAILED at once');
+    expect(min.stdout).toContain('more than 25% of the managed stores, and at least 5, FAILED at once');
+    expect(again.stdout).toContain('unchanged: the settings already had these values; nothing was written');
+    const json = await cks(['settings', '--output', 'json']);
+    expect(JSON.parse(json.stdout)).toEqual({ killSwitch: false, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 5 });
+  });
+
+  it.each([
+    { args: ['--kill-switch', 'yes'], message: 'cks: --kill-switch must be on or off, got "yes"' },
+    {
+      args: ['--kill-switch', 'on', '--blast-radius-share', '0'],
+      message: 'cks: --blast-radius-share must be a number greater than 0 and at most 1 (e.g. 0.5), got "0"',
+    },
+    {
+      args: ['--blast-radius-share', '1.5', '--blast-radius-min', '0'],
+      message:
+        'cks: --blast-radius-share must be a number greater than 0 and at most 1 (e.g. 0.5), got "1.5"; ' +
+        '--blast-radius-min must be a whole number of at least 1 (e.g. 3), got "0"',
+    },
+    {
+      args: ['--kill-switch', 'on', '--blast-radius-min', '2.5'],
+      message: 'cks: --blast-radius-min must be a whole number of at least 1 (e.g. 3), got "2.5"',
+    },
+  ])('settings $args: exits 2 naming the flag, and writes nothing', async ({ args, message }) => {
+    // Prepare
+    await cks(['init']);
+    const before = await calls();
+
+    // Act
+    const run = await cks(['settings', ...args]);
+
+    // Assess
+    const during = (await calls()).calls.slice(before.calls.length).map((c) => `${c.service}.${c.operation}`);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.split('\n')[0]).toBe(message);
+    expect(run.stderr).toContain('Usage: cks [global options] settings');
+    expect(during).toEqual([]);
+    const json = await cks(['settings', '--output', 'json']);
+    expect(JSON.parse(json.stdout)).toEqual({ killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 });
+  });
+
   it.each([
     { args: ['bogus'], message: 'cks: unknown command "bogus"' },
     { args: ['status', '--bogus'], message: 'cks: unknown option "--bogus"' },
@@ -422,14 +529,17 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     // Act
     const main = await cks(['--help']);
     const command = await cks(['sweep', '--help']);
+    const settings = await cks(['settings', '--help']);
 
     // Assess
     expect(main.code).toBe(0);
-    for (const name of ['init', 'apply', 'status', 'plan', 'sweep', 'retry', 'pause', 'resume', 'events']) {
+    for (const name of ['init', 'apply', 'status', 'plan', 'sweep', 'retry', 'pause', 'resume', 'settings', 'events']) {
       expect(main.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
     }
     expect(main.stdout).toContain('CKS_ACCOUNT_ID');
     expect(command).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: cks \[global options\] sweep/) });
+    expect(settings).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: cks \[global options\] settings/) });
+    expect(settings.stdout).toMatch(/^  --kill-switch on\|off\s/m);
   });
 
   it('without an endpoint or CKS_ACCOUNT_ID, asks for the account in one line', async () => {
