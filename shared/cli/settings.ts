@@ -1,0 +1,92 @@
+/**
+ * `cks settings`: the global settings (the table's SETTINGS item): the kill switch and the
+ * blast-radius limit. With no flag it prints them; with flags it changes only the settings given.
+ */
+import type { Settings } from '../domain/types.js';
+import { UsageError, type CliContext } from './context.js';
+
+/** The settings a `cks settings` command line changes; absent ones are left as they are. */
+export type SettingsChanges = Partial<Settings>;
+
+/** The flag that sets each setting, as the operator writes it. */
+const FLAGS: Record<keyof Settings, string> = {
+  killSwitch: 'kill-switch',
+  blastRadiusMaxFailedShare: 'blast-radius-share',
+  blastRadiusMinFailed: 'blast-radius-min',
+};
+
+/**
+ * Checks every settings flag before anything is read or written. A bad value is a UsageError naming
+ * the flag and what it accepts (every bad flag, in one line); no flag at all means no change.
+ */
+export function parseSettingsFlags(values: Readonly<Record<string, string | boolean | undefined>>): SettingsChanges {
+  const changes: SettingsChanges = {};
+  const errors: string[] = [];
+  const flag = (key: keyof Settings): string | undefined => {
+    const value = values[FLAGS[key]];
+    return typeof value === 'string' ? value : undefined;
+  };
+
+  const killSwitch = flag('killSwitch');
+  if (killSwitch !== undefined) {
+    if (killSwitch === 'on' || killSwitch === 'off') changes.killSwitch = killSwitch === 'on';
+    else errors.push(`--kill-switch must be on or off, got "${killSwitch}"`);
+  }
+  const share = flag('blastRadiusMaxFailedShare');
+  if (share !== undefined) {
+    const number = /^(?:\d+(?:\.\d+)?|\.\d+)$/.test(share.trim()) ? Number(share) : Number.NaN;
+    if (number > 0 && number <= 1) changes.blastRadiusMaxFailedShare = number;
+    else errors.push(`--blast-radius-share must be a number greater than 0 and at most 1 (e.g. 0.5), got "${share}"`);
+  }
+  const min = flag('blastRadiusMinFailed');
+  if (min !== undefined) {
+    const number = /^\d+$/.test(min.trim()) ? Number(min) : Number.NaN;
+    if (Number.isSafeInteger(number) && number >= 1) changes.blastRadiusMinFailed = number;
+    else errors.push(`--blast-radius-min must be a whole number of at least 1 (e.g. 3), got "${min}"`);
+  }
+  if (errors.length > 0) throw new UsageError(errors.join('; '));
+  return changes;
+}
+
+/**
+ * `cks settings [flags] [--output table|json]`: prints the settings; with changes, reads the current
+ * settings, changes only the given ones, writes them, prints the new settings and what changed. A
+ * change to what is already set writes nothing. JSON output is the settings object alone.
+ */
+export async function settingsCommand(ctx: CliContext, changes: SettingsChanges, json: boolean): Promise<number> {
+  const deps = await ctx.deps();
+  const current = await deps.state.getSettings();
+  const next: Settings = { ...current, ...changes };
+  const changed = (Object.keys(next) as Array<keyof Settings>).filter((key) => next[key] !== current[key]);
+  if (changed.length > 0) await deps.state.putSettings(next);
+
+  ctx.print(json ? JSON.stringify(next, null, 2) : renderSettings(next));
+  if (json || Object.keys(changes).length === 0) return 0;
+  if (changed.length === 0) ctx.print('unchanged: the settings already had these values; nothing was written');
+  if (changed.includes('killSwitch')) {
+    ctx.print(
+      next.killSwitch
+        ? 'kill switch ON: the reconciler reports but does not act on any store'
+        : 'kill switch OFF: the reconciler acts on stores again (in enforce mode and not paused)',
+    );
+  }
+  if (changed.includes('blastRadiusMaxFailedShare') || changed.includes('blastRadiusMinFailed')) {
+    ctx.print(
+      `blast-radius limit changed: more than ${percent(next.blastRadiusMaxFailedShare)} of the managed stores, and at least ` +
+        `${next.blastRadiusMinFailed}, FAILED at once is a regional incident: reported, not repaired`,
+    );
+  }
+  return 0;
+}
+
+/** One `key  value` line per setting, the values aligned. */
+function renderSettings(settings: Settings): string {
+  const keys = Object.keys(FLAGS) as Array<keyof Settings>;
+  const width = Math.max(...keys.map((key) => key.length));
+  return keys.map((key) => `${key.padEnd(width)}  ${String(settings[key])}`).join('\n');
+}
+
+/** 0.5 → `50%`, 1/3 → `33.33%`. */
+function percent(share: number): string {
+  return `${Number((share * 100).toFixed(2))}%`;
+}
