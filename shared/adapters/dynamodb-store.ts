@@ -26,7 +26,8 @@ import { DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus } from '.
 import { sameData } from '../domain/same-data.js';
 import { AwsCallError, ConflictError } from '../errors.js';
 import { awsCall } from './aws-errors.js';
-import type { DesiredSpec, HistoryEntry, OperatorRequest, StatePort, StoreRecord } from '../reconcile/ports.js';
+import type { DesiredStoreSpec } from '../domain/desired-schema.js';
+import type { HistoryEntry, OperatorRequest, StatePort, StoreRecord } from '../reconcile/ports.js';
 
 const DESIRED = '#DESIRED';
 const STATUS = '#STATUS';
@@ -193,7 +194,7 @@ export class DynamoStateAdapter implements StatePort {
     });
   }
 
-  async putDesired(specs: readonly DesiredSpec[], now: number): Promise<string[]> {
+  async putDesired(specs: readonly DesiredStoreSpec[], now: number): Promise<string[]> {
     const written: string[] = [];
     for (const spec of specs) {
       const existing = await this.get(desiredKey(spec.name));

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { awsCall } from '../adapters/aws-errors.js';
 import { ensureTable } from '../adapters/dynamodb-store.js';
+import { formatFieldErrors } from '../domain/desired-schema.js';
 import type { OperatorRequest } from '../reconcile/ports.js';
 import { reconcile, type ReconcileResult, type StoreOutcome } from '../reconcile/reconcile.js';
 import { CliError, repeatUntilInterrupted, type CliContext } from './context.js';
@@ -95,7 +96,7 @@ function renderOutcomes(result: ReconcileResult): string {
           o.name,
           action(o, result.dryRun),
           o.decision?.nextStatus.phase ?? (o.skipped === 'invalid' ? 'INVALID' : o.status?.phase),
-          [o.decision?.reason ?? o.errors.map((e) => `${e.path}: ${e.message}`).join('; '), o.error && `error: ${o.error}`]
+          [o.decision?.reason ?? formatFieldErrors(o.errors), o.error && `error: ${o.error}`]
             .filter(Boolean)
             .join('; '),
         ]),

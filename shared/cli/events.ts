@@ -3,11 +3,10 @@
  * it received (`GET /_fake/events`); real EventBridge keeps no log to read back, so against AWS the
  * newest entries of each store's history in the table stand in for them.
  */
+import { EVENT_SOURCE } from '../adapters/eventbridge.js';
 import { CliError, repeatUntilInterrupted, type CliContext, type Deps } from './context.js';
 import { isoTime, renderTable } from './table.js';
 
-/** The Source of every event the reconciler publishes (DESIGN.md §6). */
-const SOURCE = 'cks-reconciler';
 /** History entries read per store against real AWS. */
 const HISTORY_LIMIT = 20;
 const FOLLOW_INTERVAL_MS = 2_000;
@@ -64,7 +63,7 @@ function fakeReader(endpoint: string, deps: Deps): EventReader {
     const last = entries.at(-1);
     if (last) since = last.seq + 1;
     return entries
-      .filter((entry) => entry.Source === SOURCE)
+      .filter((entry) => entry.Source === EVENT_SOURCE)
       .map((entry) => ({
         time: entry.time.replace(/\.\d{3}Z$/, 'Z'),
         type: entry.DetailType,

@@ -2,7 +2,7 @@
  * `cks status`: each declared store's desired state beside what KMS reports right now and what the
  * reconciler recorded (phase, attempts, last action and why).
  */
-import { parseDesiredItem } from '../domain/desired-schema.js';
+import { formatFieldErrors, parseDesiredItem } from '../domain/desired-schema.js';
 import type { ConnectionErrorCode, ConnectionState, Mode, ObservedStore, Phase } from '../domain/types.js';
 import type { Deps } from './context.js';
 import { isoTime, renderTable } from './table.js';
@@ -60,7 +60,7 @@ export async function loadStatus(deps: Deps): Promise<StatusRow[]> {
         lastAction: status?.lastAction ?? null,
         lastReason: status?.lastReason ?? null,
         nextAttemptAt: status?.nextAttemptAt && status.nextAttemptAt > now ? isoTime(status.nextAttemptAt) : null,
-        error: parsed.ok ? null : parsed.errors.map((e) => `${e.path}: ${e.message}`).join('; '),
+        error: parsed.ok ? null : formatFieldErrors(parsed.errors),
       },
     ];
   });

@@ -4,10 +4,10 @@
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { parseDesiredSpec } from '../domain/desired-schema.js';
-import type { DesiredSpec } from '../reconcile/ports.js';
+import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 
 /** Either every store of the file, validated and with defaults filled in, or every error found. */
-export type StoresFileResult = { ok: true; specs: DesiredSpec[] } | { ok: false; errors: string[] };
+export type StoresFileResult = { ok: true; specs: DesiredStoreSpec[] } | { ok: false; errors: string[] };
 
 interface Located {
   line: number;
@@ -58,7 +58,7 @@ export function parseStoresFile(text: string, fileName: string): StoresFileResul
   if (!isSeq(stores) || stores.items.length === 0) return fail(errors);
 
   const raws = (doc.toJS() as { stores: unknown[] }).stores;
-  const specs: DesiredSpec[] = [];
+  const specs: DesiredStoreSpec[] = [];
   const firstLineByName = new Map<string, number>();
   stores.items.forEach((item, index) => {
     const raw = raws[index];

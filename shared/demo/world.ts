@@ -13,7 +13,8 @@ import {
 import { CreateSecretCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parse } from 'yaml';
 import { parseStoresFile } from '../cli/stores-file.js';
-import type { KmsPort, DesiredSpec } from '../reconcile/ports.js';
+import type { DesiredStoreSpec } from '../domain/desired-schema.js';
+import type { KmsPort } from '../reconcile/ports.js';
 import type { FakeAdmin } from './admin.js';
 
 /** What the world is built with: the fake's admin API and a human operator's SDK clients. */
@@ -93,7 +94,7 @@ async function createXksStore(store: RawStore, tools: WorldTools, createSecret: 
 }
 
 /** Validates a stores file as `cks apply` does; throws with every error when it is invalid. */
-export function parseDemoStores(text: string, fileName: string): DesiredSpec[] {
+export function parseDemoStores(text: string, fileName: string): DesiredStoreSpec[] {
   const parsed = parseStoresFile(text, fileName);
   if (!parsed.ok) throw new Error(`${fileName} is invalid:\n${parsed.errors.join('\n')}`);
   return parsed.specs;
@@ -113,8 +114,8 @@ export interface ScenarioStep {
  * The failures, spaced so that at most three of the seven stores are FAILED at once (more would be a
  * regional incident, which the reconciler reports instead of repairing).
  */
-export function scenario(specs: readonly DesiredSpec[], tools: WorldTools): ScenarioStep[] {
-  const spec = (name: string): DesiredSpec => {
+export function scenario(specs: readonly DesiredStoreSpec[], tools: WorldTools): ScenarioStep[] {
+  const spec = (name: string): DesiredStoreSpec => {
     const found = specs.find((s) => s.name === name);
     if (!found) throw new Error(`the demo's scenario needs a store named ${name} in the stores file`);
     return found;

@@ -4,13 +4,13 @@
  */
 import type {
   ClusterView,
-  DesiredStore,
   ObservedStore,
   Scope,
   Settings,
   StoreStatus,
   XksConnectivity,
 } from '../domain/types.js';
+import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../domain/events.js';
 
 /** UpdateCustomKeyStore parameters with secret values filled in, read just before the call. Never logged. */
@@ -106,12 +106,9 @@ export interface StatePort {
    * Write validated desired specs. A spec equal to the stored one is left alone; a changed or new one
    * gets generation + 1. Operator fields (`paused`) are kept. Returns the names written.
    */
-  putDesired(specs: readonly DesiredSpec[], now: number): Promise<string[]>;
+  putDesired(specs: readonly DesiredStoreSpec[], now: number): Promise<string[]>;
   /** retry / pause / resume a store: sets the operator field and bumps the generation. */
   request(name: string, request: OperatorRequest, now: number): Promise<void>;
   getSettings(): Promise<Settings>;
   putSettings(settings: Settings): Promise<void>;
 }
-
-/** A desired store as declared in a stores file: everything but the fields the table manages. */
-export type DesiredSpec = Omit<DesiredStore, 'generation' | 'paused'>;

@@ -15,7 +15,7 @@ import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { DynamoStateAdapter } from '../../shared/adapters/dynamodb-store.js';
 import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
-import type { DesiredSpec } from '../../shared/reconcile/ports.js';
+import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import { createCloudHsmStore, startTestFake, type TestFake } from '../helpers/fake.js';
 
 const exec = promisify(execFile);
@@ -73,7 +73,7 @@ describe('serverless invoke local', () => {
       region: 'us-east-1',
     });
     const spec = desiredSpecSchema.parse({ name: 'payments', desiredState: 'CONNECTED', cloudHsmClusterId: clusterId, keyStorePasswordSecretArn: ARN, mode: 'enforce' });
-    await state.putDesired([spec as DesiredSpec], fake.now());
+    await state.putDesired([spec as DesiredStoreSpec], fake.now());
     await fake.admin('POST', '/_fake/stores/payments/fail', { errorCode: 'NETWORK_ERRORS' });
 
     const result = await invokeLocal('sweep', { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} });

@@ -3,13 +3,13 @@
  * call; state transitions are set by the test (they do not simulate KMS — the fake does that).
  */
 import { makeLogger } from '../../shared/logger.js';
+import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
 import { DEFAULT_SETTINGS, type ClusterView, type ObservedStore, type Settings, type StoreStatus } from '../../shared/domain/types.js';
 import { AwsCallError, ConflictError } from '../../shared/errors.js';
 import type {
   Clock,
   CloudHsmPort,
-  DesiredSpec,
   EventsPort,
   HistoryEntry,
   KmsPort,
@@ -180,7 +180,7 @@ export class InMemoryState implements StatePort {
     this.historyEntries.push({ name, ...entry });
   }
 
-  async putDesired(specs: readonly DesiredSpec[]): Promise<string[]> {
+  async putDesired(specs: readonly DesiredStoreSpec[]): Promise<string[]> {
     for (const spec of specs) {
       const previous = this.desired.get(spec.name);
       this.desired.set(spec.name, { ...spec, generation: Number(previous?.generation ?? 0) + 1, paused: previous?.paused ?? false });

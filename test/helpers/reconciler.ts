@@ -11,7 +11,7 @@ import { loadConfig } from '../../shared/config.js';
 import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import { makeLogger } from '../../shared/logger.js';
 import { buildDeps, LOCAL_ACCOUNT_ID } from '../../shared/reconcile/deps.js';
-import type { DesiredSpec } from '../../shared/reconcile/ports.js';
+import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import { reconcile, type ReconcileDeps, type ReconcileRequest, type ReconcileResult } from '../../shared/reconcile/reconcile.js';
 import { startTestFake, type TestFake } from './fake.js';
 
@@ -67,7 +67,7 @@ export async function startReconcilerEnv(options: { storeQuota?: number } = {}):
     logLines,
     run: (request = {}, owner) => reconcile(owner ? deps(owner) : base, { trigger: 'schedule', ...request }),
     async apply(...specs) {
-      const parsed = specs.map((s) => desiredSpecSchema.parse(s) as DesiredSpec);
+      const parsed = specs.map((s) => desiredSpecSchema.parse(s) as DesiredStoreSpec);
       await base.state.putDesired(parsed, fake.now());
     },
     async createSecret(name, value) {
