@@ -60,9 +60,10 @@ export class DynamoStateAdapter implements StatePort {
     this.pk = partitionKey(scope);
   }
 
-  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings }> {
+  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null }> {
     const byName = new Map<string, StoreRecord>();
     let settings = DEFAULT_SETTINGS;
+    let regionalIncidentSince: number | null = null;
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.call('Query', () =>
@@ -79,6 +80,7 @@ export class DynamoStateAdapter implements StatePort {
         const sk = String(item.sk);
         if (sk === SETTINGS_SK) {
           settings = toSettings(item);
+          regionalIncidentSince = typeof item.regionalIncidentSince === 'number' ? item.regionalIncidentSince : null;
           continue;
         }
         const parsed = parseStoreKey(sk);
@@ -90,7 +92,7 @@ export class DynamoStateAdapter implements StatePort {
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return { records: [...byName.values()], settings };
+    return { records: [...byName.values()], settings, regionalIncidentSince };
   }
 
   async load(name: string): Promise<StoreRecord> {
@@ -254,8 +256,33 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   async putSettings(settings: Settings): Promise<void> {
-    await this.call('PutItem', () =>
-      this.doc.send(new PutCommand({ TableName: this.tableName, Item: { ...this.key(SETTINGS_SK), ...settings } })),
+    await this.call('UpdateItem', () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.key(SETTINGS_SK),
+          UpdateExpression: 'SET killSwitch = :k, blastRadiusMaxFailedShare = :s, blastRadiusMinFailed = :m',
+          ExpressionAttributeValues: {
+            ':k': settings.killSwitch,
+            ':s': settings.blastRadiusMaxFailedShare,
+            ':m': settings.blastRadiusMinFailed,
+          },
+        }),
+      ),
+    );
+  }
+
+  async setRegionalIncident(since: number | null): Promise<void> {
+    await this.call('UpdateItem', () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.key(SETTINGS_SK),
+          ...(since === null
+            ? { UpdateExpression: 'REMOVE regionalIncidentSince' }
+            : { UpdateExpression: 'SET regionalIncidentSince = :since', ExpressionAttributeValues: { ':since': since } }),
+        }),
+      ),
     );
   }
 

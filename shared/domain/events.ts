@@ -103,6 +103,10 @@ export const sweepSummarySchema = z.object({
   escalations: count,
   /** True when no store was acted on (kill switch, or regional incident). */
   dryRun: z.boolean(),
+  /** When the current regional incident began; null when there is none. */
+  regionalIncidentSince: isoTime.nullable(),
+  /** True on the one sweep that found a regional incident beginning: the page. */
+  regionalIncidentStarted: z.boolean(),
   killSwitch: z.boolean(),
   regionalIncident: z.boolean(),
   reason: z.string().min(1),
@@ -225,12 +229,15 @@ export interface SweepSummaryInput {
   actions: number;
   escalations: number;
   regionalIncident: boolean;
+  /** Epoch ms the current regional incident began (null: none), and whether this sweep began it. */
+  regionalIncidentSince: number | null;
+  regionalIncidentStarted: boolean;
   killSwitch: boolean;
 }
 
 /** The `Sweep Summary` event; during a regional incident it is the page, with the regional runbook. */
 export function sweepSummaryEvent(input: SweepSummaryInput): ReconcilerEvent {
-  const { scope, ...counts } = input;
+  const { scope, regionalIncidentSince, ...counts } = input;
   const failed = input.byState.FAILED;
   const reason = input.regionalIncident
     ? `regional incident: ${failed} of ${input.managed} managed stores are FAILED at once; no store is being repaired`
@@ -245,6 +252,7 @@ export function sweepSummaryEvent(input: SweepSummaryInput): ReconcilerEvent {
       region: scope.region,
       ...counts,
       byState: { ...input.byState },
+      regionalIncidentSince: regionalIncidentSince === null ? null : new Date(regionalIncidentSince).toISOString(),
       dryRun: input.killSwitch || input.regionalIncident,
       reason,
       ...(input.regionalIncident ? { runbook: SITUATION_RUNBOOKS.regionalIncident } : {}),

@@ -88,8 +88,11 @@ export type OperatorRequest = 'retry' | 'pause' | 'resume';
 /** The desired-state table (DESIGN.md §2), for one account and Region. */
 export interface StatePort {
   readonly scope: Scope;
-  /** Every desired and status item of the scope, and the settings: one Query (paged), never one call per store. */
-  loadAll(): Promise<{ records: StoreRecord[]; settings: Settings }>;
+  /**
+   * Every desired and status item of the scope, the settings, and when the current regional incident
+   * began (null: none): one Query (paged), never one call per store.
+   */
+  loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null }>;
   /** One store's items (event-triggered runs). */
   load(name: string): Promise<StoreRecord>;
   /**
@@ -111,4 +114,6 @@ export interface StatePort {
   request(name: string, request: OperatorRequest, now: number): Promise<void>;
   getSettings(): Promise<Settings>;
   putSettings(settings: Settings): Promise<void>;
+  /** Records that a regional incident began (epoch ms) or ended (null), beside the settings. */
+  setRegionalIncident(since: number | null): Promise<void>;
 }

@@ -99,7 +99,7 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });
   const now = deps.clock.now();
 
-  const [{ records, settings }, observedAll] = await Promise.all([deps.state.loadAll(), deps.kms.listStores()]);
+  const [{ records, settings, regionalIncidentSince }, observedAll] = await Promise.all([deps.state.loadAll(), deps.kms.listStores()]);
   const world = indexObserved(observedAll);
 
   const managed: Array<{ record: StoreRecord; desired: DesiredStore; observed: ObservedStore | null }> = [];
@@ -153,8 +153,11 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   }
 
   const result: ReconcileResult = { reconcileId, trigger: request.trigger, dryRun, regionalIncident, outcomes, unmanaged };
-  // One summary per full sweep (not per event run): it is also the regional-incident page.
-  if (!dryRun && !request.only) await summarise(deps, log, result, managed.map((m) => m.observed), settings);
+  // One summary per full sweep (not per event run). It pages once when a regional incident begins.
+  if (!dryRun && !request.only) {
+    const regional = await trackRegionalIncident(deps.state, regionalIncident, regionalIncidentSince, now);
+    await summarise(deps, log, result, managed.map((m) => m.observed), settings, regional);
+  }
   const unpublished = outcomes.reduce((n, o) => n + o.unpublished, 0);
   if (unpublished > 0) {
     // Every status is recorded; failing the run makes the lost events visible (function errors alarm).
@@ -431,12 +434,26 @@ async function reportInvalid(
   return outcome;
 }
 
+/** Records when a regional incident begins and ends, so that only its first sweep pages. */
+async function trackRegionalIncident(
+  state: StatePort,
+  active: boolean,
+  since: number | null,
+  now: number,
+): Promise<{ since: number | null; started: boolean }> {
+  if (active === (since !== null)) return { since, started: false };
+  const next = active ? now : null;
+  await state.setRegionalIncident(next);
+  return { since: next, started: active };
+}
+
 async function summarise(
   deps: ReconcileDeps,
   log: Logger,
   result: ReconcileResult,
   observed: ReadonlyArray<ObservedStore | null>,
   settings: Settings,
+  regional: { since: number | null; started: boolean },
 ): Promise<void> {
   const byState: Record<ConnectionState | 'MISSING', number> = {
     CONNECTED: 0,
@@ -464,6 +481,8 @@ async function summarise(
       (o) => o.decision?.dryRun === false && o.decision.events.some((e) => e.detailType === 'Repair Escalated'),
     ).length,
     regionalIncident: result.regionalIncident,
+    regionalIncidentSince: regional.since,
+    regionalIncidentStarted: regional.started,
     killSwitch: settings.killSwitch,
   });
   try {

@@ -511,8 +511,9 @@ describe('serverless package', () => {
     const routed = (e: object) => patterns.some((p) => matchesPattern(p, e));
     expect(routed(event('Repair Escalated', { storeName: 'payments-hsm', runbook: '...', dryRun: false }))).toBe(true);
     expect(routed(event('Repair Escalated', { storeName: 'payments-hsm', runbook: '...', dryRun: true }))).toBe(false);
-    expect(routed(event('Sweep Summary', { regionalIncident: true }))).toBe(true);
-    expect(routed(event('Sweep Summary', { regionalIncident: false }))).toBe(false);
+    expect(routed(event('Sweep Summary', { regionalIncident: true, regionalIncidentStarted: true }))).toBe(true);
+    expect(routed(event('Sweep Summary', { regionalIncident: true, regionalIncidentStarted: false }))).toBe(false);
+    expect(routed(event('Sweep Summary', { regionalIncident: false, regionalIncidentStarted: false }))).toBe(false);
     expect(routed(event('Repair Step', { storeName: 'payments-hsm' }))).toBe(false);
     expect(routed({ ...event('Repair Escalated', {}), source: 'someone.else' })).toBe(false);
 

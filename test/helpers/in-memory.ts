@@ -140,15 +140,17 @@ export class InMemoryState implements StatePort {
   readonly leases = new Map<string, { owner: string; until: number }>();
   readonly historyEntries: Array<HistoryEntry & { name: string }> = [];
   settings: Settings = DEFAULT_SETTINGS;
+  regionalIncidentSince: number | null = null;
   writes = 0;
   /** Runs when a lease is taken, before the record is read: what another writer does meanwhile. */
   onLease: ((name: string) => void) | null = null;
 
   constructor(readonly scope = { accountId: '111122223333', region: 'us-east-1' }) {}
 
-  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings }> {
+  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null }> {
     const names = new Set([...this.desired.keys(), ...this.statuses.keys()]);
-    return { records: await Promise.all([...names].map((n) => this.load(n))), settings: this.settings };
+    const records = await Promise.all([...names].map((n) => this.load(n)));
+    return { records, settings: this.settings, regionalIncidentSince: this.regionalIncidentSince };
   }
 
   async load(name: string): Promise<StoreRecord> {
@@ -204,6 +206,10 @@ export class InMemoryState implements StatePort {
 
   async putSettings(settings: Settings): Promise<void> {
     this.settings = settings;
+  }
+
+  async setRegionalIncident(since: number | null): Promise<void> {
+    this.regionalIncidentSince = since;
   }
 }
 

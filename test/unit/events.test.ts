@@ -33,6 +33,8 @@ const summary: SweepSummaryInput = {
   actions: 1,
   escalations: 0,
   regionalIncident: false,
+  regionalIncidentSince: null,
+  regionalIncidentStarted: false,
   killSwitch: false,
 };
 

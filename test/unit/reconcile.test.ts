@@ -171,11 +171,30 @@ describe('reconcile (core with in-memory ports)', () => {
     }
 
     const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcile(world.deps(), { trigger: 'schedule' });
 
     expect(result.regionalIncident).toBe(true);
     expect(world.kms.mutating()).toEqual([]);
-    const summary = world.events.published.find((e) => e.detailType === 'Sweep Summary');
-    expect(summary?.detail).toMatchObject({ regionalIncident: true });
+    const summaries = world.events.published.filter((e) => e.detailType === 'Sweep Summary').map((e) => e.detail);
+    expect(summaries).toEqual([
+      expect.objectContaining({ regionalIncident: true, regionalIncidentStarted: true }),
+      expect.objectContaining({ regionalIncident: true, regionalIncidentStarted: false }),
+    ]);
+  });
+
+  it('records the end of a regional incident and pages again only when a new one begins', async () => {
+    for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
+      world.kms.put(cloudHsmStore(name, `cks-${i}234567890abcdef0`, { connectionState: i < 3 ? 'FAILED' : 'CONNECTED', connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null }));
+      declare(world, name);
+    }
+    await reconcile(world.deps(), { trigger: 'schedule' });
+    for (const [i, name] of ['a', 'b', 'c'].entries()) world.kms.put(cloudHsmStore(name, `cks-${i}234567890abcdef0`)); // healed by a human
+
+    await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(world.state.regionalIncidentSince).toBeNull();
+    const last = world.events.published.filter((e) => e.detailType === 'Sweep Summary').at(-1);
+    expect(last?.detail).toMatchObject({ regionalIncident: false, regionalIncidentSince: null, regionalIncidentStarted: false });
   });
 
   it('reconciles only the stores an event names, by name, store id or cluster id', async () => {
