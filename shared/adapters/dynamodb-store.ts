@@ -33,6 +33,9 @@ const DESIRED = '#DESIRED';
 const STATUS = '#STATUS';
 const STORE = 'STORE#';
 const SETTINGS_SK = 'SETTINGS';
+
+/** The optional condition of a write. */
+type Condition = { ConditionExpression?: string; ExpressionAttributeValues?: Record<string, unknown> };
 /** Attributes of an item that belong to the table, not to the spec or the status. */
 const TABLE_ATTRIBUTES = ['pk', 'sk', 'updatedAt', 'leaseOwner', 'leaseUntil', 'retryRequestedAt'];
 
@@ -101,80 +104,39 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   async acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null> {
-    try {
-      await this.call('UpdateItem', () =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: this.key(statusKey(name)),
-            UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until',
-            ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner',
-            ExpressionAttributeValues: { ':owner': owner, ':until': now + ttlMs, ':now': now },
-          }),
-        ),
-      );
-    } catch (error) {
-      if (isConditionFailure(error)) return null;
-      throw error;
-    }
+    const taken = await this.update(statusKey(name), {
+      UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until',
+      ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner',
+      ExpressionAttributeValues: { ':owner': owner, ':until': now + ttlMs, ':now': now },
+    });
     // Read after the lease is ours, so the record reflects every write of the previous holder.
-    return this.load(name);
+    return taken ? this.load(name) : null;
   }
 
   async saveStatus(status: StoreStatus, owner: string): Promise<void> {
-    try {
-      await this.call('PutItem', () =>
-        this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: { ...this.key(statusKey(status.name)), ...status },
-            ConditionExpression: 'leaseOwner = :owner',
-            ExpressionAttributeValues: { ':owner': owner },
-          }),
-        ),
-      );
-    } catch (error) {
-      if (isConditionFailure(error)) {
-        throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`, { cause: error });
-      }
-      throw error;
-    }
+    const saved = await this.put(
+      { ...this.key(statusKey(status.name)), ...status },
+      { ConditionExpression: 'leaseOwner = :owner', ExpressionAttributeValues: { ':owner': owner } },
+    );
+    if (!saved) throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
-    try {
-      await this.call('UpdateItem', () =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: this.key(statusKey(name)),
-            UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
-            ConditionExpression: 'leaseOwner = :owner',
-            ExpressionAttributeValues: { ':owner': owner },
-          }),
-        ),
-      );
-    } catch (error) {
-      // Someone else holds it now: nothing of ours to release.
-      if (!isConditionFailure(error)) throw error;
-    }
+    // Not released when someone else holds it now: nothing of ours to release.
+    await this.update(statusKey(name), {
+      UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
+      ConditionExpression: 'leaseOwner = :owner',
+      ExpressionAttributeValues: { ':owner': owner },
+    });
   }
 
   async appendHistory(name: string, entry: HistoryEntry): Promise<void> {
-    const iso = new Date(entry.at).toISOString();
-    await this.call('PutItem', () =>
-      this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            pk: `HISTORY#${this.scope.accountId}#${this.scope.region}#${name}`,
-            sk: `${iso}#${entry.reconcileId}`,
-            ttl: Math.floor(entry.at / 1000) + this.historyTtlDays * 86_400,
-            ...entry,
-          },
-        }),
-      ),
-    );
+    await this.put({
+      pk: `HISTORY#${this.scope.accountId}#${this.scope.region}#${name}`,
+      sk: `${new Date(entry.at).toISOString()}#${entry.reconcileId}`,
+      ttl: Math.floor(entry.at / 1000) + this.historyTtlDays * 86_400,
+      ...entry,
+    });
   }
 
   /** The newest history entries of one store, newest first. */
@@ -219,35 +181,14 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   async request(name: string, request: OperatorRequest, now: number): Promise<void> {
-    const set =
-      request === 'retry'
-        ? 'retryRequestedAt = :at'
-        : request === 'pause'
-          ? 'paused = :true'
-          : 'paused = :false';
-    try {
-      await this.call('UpdateItem', () =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: this.key(desiredKey(name)),
-            UpdateExpression: `SET ${set}, generation = if_not_exists(generation, :zero) + :one, updatedAt = :iso`,
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: {
-              ':zero': 0,
-              ':one': 1,
-              ':iso': new Date(now).toISOString(),
-              ...(request === 'retry' ? { ':at': now } : request === 'pause' ? { ':true': true } : { ':false': false }),
-            },
-          }),
-        ),
-      );
-    } catch (error) {
-      if (isConditionFailure(error)) {
-        throw new ConflictError(`no desired store named "${name}" in ${this.scope.accountId}/${this.scope.region}`, { cause: error });
-      }
-      throw error;
-    }
+    const [set, value] =
+      request === 'retry' ? ['retryRequestedAt = :v', now] : request === 'pause' ? ['paused = :v', true] : ['paused = :v', false];
+    const found = await this.update(desiredKey(name), {
+      UpdateExpression: `SET ${set}, generation = if_not_exists(generation, :zero) + :one, updatedAt = :iso`,
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':v': value, ':zero': 0, ':one': 1, ':iso': new Date(now).toISOString() },
+    });
+    if (!found) throw new ConflictError(`no desired store named "${name}" in ${this.scope.accountId}/${this.scope.region}`);
   }
 
   async getSettings(): Promise<Settings> {
@@ -256,57 +197,57 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   async putSettings(settings: Settings): Promise<void> {
-    await this.call('UpdateItem', () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: this.key(SETTINGS_SK),
-          UpdateExpression: 'SET killSwitch = :k, blastRadiusMaxFailedShare = :s, blastRadiusMinFailed = :m',
-          ExpressionAttributeValues: {
-            ':k': settings.killSwitch,
-            ':s': settings.blastRadiusMaxFailedShare,
-            ':m': settings.blastRadiusMinFailed,
-          },
-        }),
-      ),
-    );
+    await this.update(SETTINGS_SK, {
+      UpdateExpression: 'SET killSwitch = :k, blastRadiusMaxFailedShare = :s, blastRadiusMinFailed = :m',
+      ExpressionAttributeValues: {
+        ':k': settings.killSwitch,
+        ':s': settings.blastRadiusMaxFailedShare,
+        ':m': settings.blastRadiusMinFailed,
+      },
+    });
   }
 
   async setRegionalIncident(since: number | null): Promise<void> {
-    await this.call('UpdateItem', () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: this.key(SETTINGS_SK),
-          ...(since === null
-            ? { UpdateExpression: 'REMOVE regionalIncidentSince' }
-            : { UpdateExpression: 'SET regionalIncidentSince = :since', ExpressionAttributeValues: { ':since': since } }),
-        }),
-      ),
+    await this.update(
+      SETTINGS_SK,
+      since === null
+        ? { UpdateExpression: 'REMOVE regionalIncidentSince' }
+        : { UpdateExpression: 'SET regionalIncidentSince = :since', ExpressionAttributeValues: { ':since': since } },
     );
   }
 
   private async conditionalPut(item: Record<string, unknown>, expectedGeneration: number | null): Promise<void> {
+    const written = await this.put(
+      item,
+      expectedGeneration === null
+        ? { ConditionExpression: 'attribute_not_exists(pk)' }
+        : {
+            // An item written by other means may have no generation yet (read as 0).
+            ConditionExpression: 'attribute_not_exists(generation) OR generation = :g',
+            ExpressionAttributeValues: { ':g': expectedGeneration },
+          },
+    );
+    if (!written) throw new ConflictError(`desired store "${String(item.name)}" changed while it was being written; apply again`);
+  }
+
+  /** UpdateItem on one item of the scope; false when its condition does not hold. */
+  private update(sk: string, input: Condition & { UpdateExpression: string }): Promise<boolean> {
+    return this.conditional('UpdateItem', () =>
+      this.doc.send(new UpdateCommand({ TableName: this.tableName, Key: this.key(sk), ...input })),
+    );
+  }
+
+  /** PutItem; false when its condition does not hold. */
+  private put(item: Record<string, unknown>, condition: Condition = {}): Promise<boolean> {
+    return this.conditional('PutItem', () => this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ...condition })));
+  }
+
+  private async conditional(operation: string, send: () => Promise<unknown>): Promise<boolean> {
     try {
-      await this.call('PutItem', () =>
-        this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: item,
-            ...(expectedGeneration === null
-              ? { ConditionExpression: 'attribute_not_exists(pk)' }
-              : {
-                  // An item written by other means may have no generation yet (read as 0).
-                  ConditionExpression: 'attribute_not_exists(generation) OR generation = :g',
-                  ExpressionAttributeValues: { ':g': expectedGeneration },
-                }),
-          }),
-        ),
-      );
+      await this.call(operation, send);
+      return true;
     } catch (error) {
-      if (isConditionFailure(error)) {
-        throw new ConflictError(`desired store "${String(item.name)}" changed while it was being written; apply again`, { cause: error });
-      }
+      if (error instanceof AwsCallError && error.code === 'ConditionalCheckFailedException') return false;
       throw error;
     }
   }
@@ -405,6 +346,3 @@ function toSettings(item: Record<string, unknown>): Settings {
   };
 }
 
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof AwsCallError && error.code === 'ConditionalCheckFailedException';
-}
