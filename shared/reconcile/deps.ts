@@ -29,13 +29,12 @@ export interface BuildOptions {
   logger?: ReconcileDeps['logger'];
 }
 
-export function buildDeps(config: Config, options: BuildOptions): ReconcileDeps & { clients: AwsClients; state: DynamoStateAdapter } {
+export function buildDeps(config: Config, options: BuildOptions): ReconcileDeps & { state: DynamoStateAdapter } {
   const clock = options.clock ?? systemClock;
   const clients = options.clients ?? makeAwsClients(config);
   const scope = { accountId: options.accountId, region: config.region };
   return {
     ...makeAdapters(config, clients, clock),
-    clients,
     state: new DynamoStateAdapter(clients.dynamo, config.tableName, scope, config.historyTtlDays),
     clock,
     logger: options.logger ?? makeLogger(config),

@@ -352,7 +352,7 @@ async function resolveUpdate(secrets: SecretsPort, action: Extract<Action, { kin
 }
 
 /** The XKS credential secret holds JSON `{"accessKeyId": "...", "secretAccessKey": "..."}`. */
-export function parseXksCredential(value: string, secretArn: string): { accessKeyId: string; secretAccessKey: string } {
+function parseXksCredential(value: string, secretArn: string): { accessKeyId: string; secretAccessKey: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);
