@@ -71,7 +71,8 @@ export async function sweepCommand(ctx: CliContext, watchIntervalMs: number | nu
 }
 
 const REQUEST_DONE: Record<OperatorRequest, string> = {
-  retry: 'retry requested: the next sweep clears the escalation and starts a new attempt',
+  retry:
+    'retry requested: the next sweep releases the escalation and starts a new incident (a store held for INVALID_CREDENTIALS, USER_LOCKED_OUT or USER_NOT_FOUND waits for a new password secret version instead)',
   pause: 'paused: the reconciler keeps observing and reporting but does not act (`cks resume` to undo)',
   resume: 'resumed: the next sweep acts on it again',
 };

@@ -116,7 +116,7 @@ const COMMANDS: Record<string, Command> = {
       return sweepCommand(ctx, values.watch === true ? parseDuration(String(values.interval ?? '5s')) : null);
     },
   },
-  retry: request('retry', 'clear an escalation and try again', 'Bumps the desired generation; the next sweep starts a new incident.'),
+  retry: request('retry', 'release an escalation and try again', 'Bumps the desired generation; the next sweep starts a new incident. A store held for INVALID_CREDENTIALS, USER_LOCKED_OUT or USER_NOT_FOUND is released only by a new password secret version: re-sending the password KMS holds can only lock kmsuser out.'),
   pause: request('pause', 'stop acting on a store (it is still observed)', 'The reconciler keeps observing and reporting the store.'),
   resume: request('resume', 'act on a paused store again', 'Undoes `cks pause`.'),
   settings: {
