@@ -13,10 +13,12 @@ import {
   MODES,
   type ActionKind,
   type ConnectionState,
+  type Decision,
   type DesiredStore,
   type EventDetailType,
   type EventDraft,
   type ObservedStore,
+  type PlanInput,
   type Scope,
 } from './types.js';
 
@@ -189,6 +191,19 @@ export function storeEvent(draft: EventDraft, ctx: StoreEventContext): Reconcile
       throw new Error(`unknown detail-type ${String(_exhaustive)}`);
     }
   }
+}
+
+/** The events a decision asks for, as published: each draft with the store's context and the decision's incident. */
+export function decisionEvents(decision: Decision, input: PlanInput): ReconcilerEvent[] {
+  return decision.events.map((draft) =>
+    storeEvent(draft, {
+      scope: input.scope,
+      desired: input.desired,
+      observed: input.observed,
+      incidentId: decision.nextStatus.incidentId,
+      dryRun: decision.dryRun,
+    }),
+  );
 }
 
 /** A `Desired State Invalid` event: the item is skipped until it is fixed; the errors name paths, never values. */

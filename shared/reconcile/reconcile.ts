@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { formatFieldErrors, parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
-import { invalidDesiredEvent, storeEvent, sweepSummaryEvent, type ReconcilerEvent } from '../domain/events.js';
+import { decisionEvents, invalidDesiredEvent, sweepSummaryEvent } from '../domain/events.js';
 import { emptyStatus, plan, planActionFailure } from '../domain/plan.js';
 import { sameData } from '../domain/same-data.js';
 import type {
@@ -372,22 +372,8 @@ function parseXksCredential(value: string, secretArn: string): { accessKeyId: st
   return { accessKeyId, secretAccessKey };
 }
 
-async function publish(
-  deps: ReconcileDeps,
-  decision: Decision,
-  input: PlanInput,
-): Promise<void> {
-  if (decision.events.length === 0) return;
-  const events: ReconcilerEvent[] = decision.events.map((draft) =>
-    storeEvent(draft, {
-      scope: input.scope,
-      desired: input.desired,
-      observed: input.observed,
-      incidentId: decision.nextStatus.incidentId,
-      dryRun: decision.dryRun,
-    }),
-  );
-  await deps.events.publish(events);
+async function publish(deps: ReconcileDeps, decision: Decision, input: PlanInput): Promise<void> {
+  if (decision.events.length > 0) await deps.events.publish(decisionEvents(decision, input));
 }
 
 /** An invalid desired item: a `Desired State Invalid` event and a log line, once per generation; the other stores go on. */

@@ -1,6 +1,6 @@
 /** Builders for the pure-domain unit tests (plan, events): small valid defaults, overridden per test. */
 import { expect } from 'vitest';
-import { eventSchemas, storeEvent, type ReconcilerEvent } from '../../shared/domain/events.js';
+import { decisionEvents, eventSchemas, type ReconcilerEvent } from '../../shared/domain/events.js';
 import { plan } from '../../shared/domain/plan.js';
 import {
   DEFAULT_SETTINGS,
@@ -137,18 +137,6 @@ export function xksInput(over: Partial<PlanInput> = {}): PlanInput {
   };
 }
 
-/** The events a decision asks for, built as the core builds them. */
-export function eventsOf(decision: Decision, input: PlanInput): ReconcilerEvent[] {
-  return decision.events.map((draft) =>
-    storeEvent(draft, {
-      scope: input.scope,
-      desired: input.desired,
-      observed: input.observed,
-      incidentId: decision.nextStatus.incidentId,
-      dryRun: decision.dryRun,
-    }),
-  );
-}
 
 /** Asserts that every event passes its own schema. */
 export function expectValidEvents(events: readonly ReconcilerEvent[]): void {
@@ -161,7 +149,7 @@ export function expectValidEvents(events: readonly ReconcilerEvent[]): void {
 /** `plan`, asserting that every event it asks for validates. */
 export function decide(input: PlanInput): Decision {
   const decision = plan(input);
-  expectValidEvents(eventsOf(decision, input));
+  expectValidEvents(decisionEvents(decision, input));
   return decision;
 }
 

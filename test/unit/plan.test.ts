@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoffMs, plan, planActionFailure } from '../../shared/domain/plan.js';
+import { decisionEvents } from '../../shared/domain/events.js';
 import { PLAYBOOKS, SITUATION_RUNBOOKS, playbookFor } from '../../shared/domain/playbooks.js';
 import {
   CONNECTION_ERROR_CODES,
@@ -24,7 +25,6 @@ import {
   cluster,
   clusters,
   decide,
-  eventsOf,
   expectValidEvents,
   simulate,
   types,
@@ -121,7 +121,7 @@ describe('plan: each ConnectionErrorCode on a FAILED store, first seen, nothing 
     expect(decision.dryRun).toBe(true);
     expect(decision.intended).toBe(expected === 'repair' ? 'disconnect' : 'none');
     expect(types(decision)).toEqual([expected === 'repair' ? 'Repair Started' : 'Repair Escalated']);
-    expect(eventsOf(decision, planInput).every((e) => e.detail.dryRun)).toBe(true);
+    expect(decisionEvents(decision, planInput).every((e) => e.detail.dryRun)).toBe(true);
     expect(decision.nextStatus.phase).toBe('IDLE');
     expect(decision.nextStatus.incidentId).toBeNull();
     expect(decision.nextStatus.lastAction).toBe(expected === 'repair' ? 'would disconnect' : 'none');
@@ -869,7 +869,7 @@ describe('plan: modes, kill switch, regional incident, pause', () => {
     expect(decisions.map(types)).toEqual([['Repair Started'], [], []]);
     expect(decisions.map((d) => d.intended)).toEqual(['disconnect', 'disconnect', 'disconnect']);
     expect(decisions.every((d) => d.action.kind === 'none' && d.dryRun)).toBe(true);
-    expect(eventsOf(decisions[0]!, input)[0]?.detail.dryRun).toBe(true);
+    expect(decisionEvents(decisions[0]!, input)[0]?.detail.dryRun).toBe(true);
     expect(decisions[2]?.nextStatus.phase).toBe('IDLE');
   });
 
@@ -990,7 +990,7 @@ describe('planActionFailure', () => {
     const input = cloudHsmInput({ observed: disconnected });
     const decision = plan(input);
     const failure = planActionFailure(input, decision, 'CloudHsmClusterInvalidConfigurationException', NOW + SECOND);
-    expectValidEvents(eventsOf(failure, input));
+    expectValidEvents(decisionEvents(failure, input));
     expect(failure.action.kind).toBe('none');
     expect(failure.intended).toBe('connect');
     expect(types(failure)).toEqual(['Repair Started', 'Repair Failed']);
@@ -1005,7 +1005,7 @@ describe('planActionFailure', () => {
   it('escalates at maxAttempts with the runbook for the exception', () => {
     const input = cloudHsmInput({ observed: disconnected, desired: cloudHsmDesired({ maxAttempts: 1 }) });
     const failure = planActionFailure(input, plan(input), 'CloudHsmClusterNotActiveException', NOW);
-    expectValidEvents(eventsOf(failure, input));
+    expectValidEvents(decisionEvents(failure, input));
     expect(types(failure)).toEqual(['Repair Started', 'Repair Failed', 'Repair Escalated']);
     expect(failure.events[2]?.runbook).toBe(SITUATION_RUNBOOKS.clusterNotActive);
     expect(failure.nextStatus.phase).toBe('ESCALATED');
