@@ -7,7 +7,7 @@ import {
   type CloudHSMV2Client,
   type Cluster,
 } from '@aws-sdk/client-cloudhsm-v2';
-import type { ClusterView } from '../domain/types.js';
+import { type ClusterView, clusterStateOf } from '../domain/types.js';
 import { AwsCallError } from '../errors.js';
 import type { CloudHsmPort } from '../reconcile/ports.js';
 import { awsCall } from './aws-errors.js';
@@ -66,7 +66,7 @@ function toClusterView(clusterId: string, cluster: Cluster): ClusterView {
   const live = hsms.filter((hsm) => hsm.State === 'ACTIVE' || hsm.State === 'CREATE_IN_PROGRESS');
   return {
     clusterId,
-    state: cluster.State ?? 'UNKNOWN',
+    state: clusterStateOf(cluster.State),
     activeHsms: hsms.filter((hsm) => hsm.State === 'ACTIVE').length,
     creatingHsms: hsms.filter((hsm) => hsm.State === 'CREATE_IN_PROGRESS').length,
     availabilityZones: Object.keys(cluster.SubnetMapping ?? {}).sort(),

@@ -3,7 +3,7 @@
  * reconciler recorded (phase, attempts, last action and why).
  */
 import { formatFieldErrors, parseDesiredItem } from '../domain/desired-schema.js';
-import type { ConnectionErrorCode, ConnectionState, Mode, ObservedStore, Phase } from '../domain/types.js';
+import { type ConnectionErrorCode, type ConnectionState, describeLastAction, type Mode, type ObservedStore, type Phase } from '../domain/types.js';
 import type { Deps } from './context.js';
 import { isoTime, renderTable } from './table.js';
 
@@ -57,7 +57,7 @@ export async function loadStatus(deps: Deps): Promise<StatusRow[]> {
         maxAttempts: desired?.maxAttempts ?? null,
         mode: desired?.mode ?? null,
         paused: desired?.paused ?? null,
-        lastAction: status?.lastAction ?? null,
+        lastAction: describeLastAction(status?.lastAction ?? null),
         lastReason: status?.lastReason ?? null,
         nextAttemptAt: status?.nextAttemptAt && status.nextAttemptAt > now ? isoTime(status.nextAttemptAt) : null,
         error: parsed.ok ? null : formatFieldErrors(parsed.errors),

@@ -4,7 +4,7 @@
  * plain lines, one per store state change, action, trigger and event, without ANSI codes.
  */
 import { parseDesiredItem } from '../domain/desired-schema.js';
-import type { ObservedStore } from '../domain/types.js';
+import { describeLastAction, type ObservedStore } from '../domain/types.js';
 import type { StoreRecord } from '../reconcile/ports.js';
 import { isoTime, renderTable } from '../cli/table.js';
 import type { RecordedEvent } from './admin.js';
@@ -40,7 +40,7 @@ export function storeRows(records: readonly StoreRecord[], observed: readonly Ob
           observed: store ? [store.connectionState, store.connectionErrorCode].filter(Boolean).join(' ') : 'MISSING',
           phase: status?.phase ?? '-',
           attempt: status && desired ? `${status.attempt}/${desired.maxAttempts}` : '-',
-          lastAction: status?.lastAction ?? '-',
+          lastAction: describeLastAction(status?.lastAction ?? null) ?? '-',
           reason: status?.lastReason ?? '-',
         },
       ];

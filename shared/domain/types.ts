@@ -68,11 +68,32 @@ export interface ObservedStore {
   xksProxy?: ObservedXksProxy;
 }
 
+/** CloudHSM cluster states as the API documents them, and UNKNOWN for any other (or no) value. */
+export const CLUSTER_STATES = [
+  'CREATE_IN_PROGRESS',
+  'UNINITIALIZED',
+  'INITIALIZE_IN_PROGRESS',
+  'INITIALIZED',
+  'ACTIVE',
+  'UPDATE_IN_PROGRESS',
+  'MODIFY_IN_PROGRESS',
+  'ROLLBACK_IN_PROGRESS',
+  'DELETE_IN_PROGRESS',
+  'DELETED',
+  'DEGRADED',
+  'UNKNOWN',
+] as const;
+export type ClusterState = (typeof CLUSTER_STATES)[number];
+
+/** The cluster state a CloudHSM API value names; UNKNOWN when it names none of the documented ones. */
+export function clusterStateOf(value: string | undefined): ClusterState {
+  return CLUSTER_STATES.find((state) => state === value) ?? 'UNKNOWN';
+}
+
 /** What the reconciler needs to know of a CloudHSM cluster. */
 export interface ClusterView {
   clusterId: string;
-  /** CloudHSM cluster state, e.g. ACTIVE, DEGRADED, DELETED. */
-  state: string;
+  state: ClusterState;
   /** HSMs in state ACTIVE. */
   activeHsms: number;
   /** HSMs in CREATE_IN_PROGRESS (an HSM is already on its way). */
@@ -142,7 +163,7 @@ export interface StoreStatus {
   nextAttemptAt: number | null;
   observedState: ConnectionState | 'MISSING' | null;
   observedErrorCode: ConnectionErrorCode | null;
-  lastAction: string | null;
+  lastAction: LastAction | null;
   lastReason: string | null;
   lastActionAt: number | null;
   /** Secret VersionIds last sent to KMS (or taken as the baseline when the store was first seen). */
@@ -195,6 +216,33 @@ export type Action =
   | { kind: 'createHsm'; clusterId: string; availabilityZone: string };
 
 export type ActionKind = Action['kind'];
+
+/** What became of a decided action: made, only reported (dry run), or rejected by AWS. */
+export type ActionOutcome = 'taken' | 'dryRun' | 'failed';
+
+/** The last decision's action as recorded in the status (kind `none`: nothing to do, or nothing would be done). */
+export interface LastAction {
+  kind: ActionKind;
+  outcome: ActionOutcome;
+}
+
+/** One line for people: `disconnect`, `would disconnect`, `disconnect failed`, `none`. */
+export function describeLastAction(last: LastAction | null): string | null {
+  if (last === null) return null;
+  if (last.kind === 'none') return 'none';
+  switch (last.outcome) {
+    case 'taken':
+      return last.kind;
+    case 'dryRun':
+      return `would ${last.kind}`;
+    case 'failed':
+      return `${last.kind} failed`;
+    default: {
+      const _exhaustive: never = last.outcome;
+      throw new Error(`unknown action outcome ${String(_exhaustive)}`);
+    }
+  }
+}
 
 export const EVENT_DETAIL_TYPES = [
   'Store Drift Detected',

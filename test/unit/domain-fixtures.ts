@@ -4,11 +4,13 @@ import { decisionEvents, eventSchemas, type ReconcilerEvent } from '../../shared
 import { plan } from '../../shared/domain/plan.js';
 import {
   DEFAULT_SETTINGS,
+  describeLastAction,
   type ClusterView,
   type Decision,
   type DesiredStore,
   type ObservedStore,
   type PlanInput,
+  type StoreStatus,
 } from '../../shared/domain/types.js';
 
 export const NOW = Date.parse('2025-03-01T03:00:00.000Z');
@@ -151,6 +153,11 @@ export function decide(input: PlanInput): Decision {
   const decision = plan(input);
   expectValidEvents(decisionEvents(decision, input));
   return decision;
+}
+
+/** A status with its last action in words (`would disconnect`), as people read it. */
+export function readable(status: StoreStatus | undefined): Record<string, unknown> {
+  return { ...status, lastAction: describeLastAction(status?.lastAction ?? null) };
 }
 
 /** Detail-types of a decision's events, in order. */

@@ -9,6 +9,7 @@ import {
   type Decision,
   type PlanInput,
   type StoreStatus,
+  describeLastAction,
 } from '../../shared/domain/types.js';
 import {
   CLUSTER,
@@ -25,6 +26,7 @@ import {
   cluster,
   clusters,
   decide,
+  readable,
   expectValidEvents,
   simulate,
   types,
@@ -124,7 +126,7 @@ describe('plan: each ConnectionErrorCode on a FAILED store, first seen, nothing 
     expect(decisionEvents(decision, planInput).every((e) => e.detail.dryRun)).toBe(true);
     expect(decision.nextStatus.phase).toBe('IDLE');
     expect(decision.nextStatus.incidentId).toBeNull();
-    expect(decision.nextStatus.lastAction).toBe(expected === 'repair' ? 'would disconnect' : 'none');
+    expect(describeLastAction(decision.nextStatus.lastAction)).toBe(expected === 'repair' ? 'would disconnect' : 'none');
     expect(decision.reason).toMatch(/^mode plan \(dry run\)/);
   });
 
@@ -137,7 +139,7 @@ describe('plan: each ConnectionErrorCode on a FAILED store, first seen, nothing 
     expect(types(decision)).toEqual(['Store Drift Detected']);
     expect(decision.events[0]?.drift).toEqual(['connectionState']);
     expect(decision.nextStatus.phase).toBe('IDLE');
-    expect(decision.nextStatus.lastAction).toMatch(/^(none|would disconnect)$/);
+    expect(describeLastAction(decision.nextStatus.lastAction)).toMatch(/^(none|would disconnect)$/);
   });
 });
 
@@ -504,7 +506,7 @@ describe('plan: every connection state against every phase of our status (desire
       phaseSince: NOW - 2 * MINUTE,
       incidentId: phase === 'IDLE' ? null : 'inc-00000000000000aa',
       attempt: phase === 'IDLE' ? 0 : 1,
-      lastAction: 'none',
+      lastAction: { kind: 'none', outcome: 'taken' },
       lastActionAt: NOW - 5 * MINUTE,
       heldInputs: phase === 'ESCALATED' ? { generation: 1, passwordVersion: 'v1', xksCredentialVersion: null } : null,
     };
@@ -857,7 +859,7 @@ describe('plan: modes, kill switch, regional incident, pause', () => {
     expect(decisions.map(types)).toEqual([['Store Drift Detected'], [], ['Store Drift Detected'], []]);
     expect(decisions.every((d) => d.action.kind === 'none' && d.dryRun)).toBe(true);
     expect(decisions.map((d) => d.nextStatus.phase)).toEqual(['IDLE', 'IDLE', 'IDLE', 'IDLE']);
-    expect(decisions[0]?.nextStatus.lastAction).toBe('would disconnect');
+    expect(describeLastAction(decisions[0]?.nextStatus.lastAction ?? null)).toBe('would disconnect');
     expect(decisions[0]?.nextStatus.lastReason).toContain('would disconnect');
     expect(decisions[0]?.nextStatus.lastActionAt).toBeNull();
   });
@@ -918,7 +920,7 @@ describe('plan: status bookkeeping', () => {
   it('records observation, action time, generation and store id; moves phaseSince only when the phase changes', () => {
     const input = failedInput('NETWORK_ERRORS', 'AWS_CLOUDHSM', { desired: cloudHsmDesired({ generation: 7 }) });
     const [first, second] = simulate(input, [{}, { now: NOW + 5 * MINUTE, observed: cloudHsmObserved({ connectionState: 'DISCONNECTING' }) }]);
-    expect(first?.nextStatus).toMatchObject({
+    expect(readable(first?.nextStatus)).toMatchObject({
       name: 'payments-hsm',
       storeId: STORE_ID,
       observedState: 'FAILED',
@@ -929,7 +931,7 @@ describe('plan: status bookkeeping', () => {
       phaseSince: NOW,
     });
     expect(first?.nextStatus.lastReason).toBe(first?.reason);
-    expect(second?.nextStatus).toMatchObject({ lastAction: 'none', lastActionAt: NOW, phaseSince: NOW, observedState: 'DISCONNECTING', observedErrorCode: null });
+    expect(readable(second?.nextStatus)).toMatchObject({ lastAction: 'none', lastActionAt: NOW, phaseSince: NOW, observedState: 'DISCONNECTING', observedErrorCode: null });
   });
 
   it('never writes undefined values into the status (the table rejects them)', () => {
@@ -995,7 +997,7 @@ describe('planActionFailure', () => {
     expect(failure.intended).toBe('connect');
     expect(types(failure)).toEqual(['Repair Started', 'Repair Failed']);
     expect(failure.reason).toContain('CloudHsmClusterInvalidConfigurationException');
-    expect(failure.nextStatus).toMatchObject({ phase: 'IDLE', attempt: 1, lastAction: 'connect failed', lastActionAt: NOW + SECOND });
+    expect(readable(failure.nextStatus)).toMatchObject({ phase: 'IDLE', attempt: 1, lastAction: 'connect failed', lastActionAt: NOW + SECOND });
     expect(failure.nextStatus.nextAttemptAt).toBeGreaterThan(NOW + SECOND);
     const waiting = decide({ ...input, status: failure.nextStatus, now: NOW + 30 * SECOND });
     expect(waiting.action.kind).toBe('none');
@@ -1016,7 +1018,7 @@ describe('planActionFailure', () => {
     const input = failedInput('NETWORK_ERRORS', 'AWS_CLOUDHSM');
     const failure = planActionFailure(input, plan(input), 'CustomKeyStoreInvalidStateException', NOW);
     expect(failure.events).toEqual([]);
-    expect(failure.nextStatus).toMatchObject({ phase: 'IDLE', attempt: 0, incidentId: null, nextAttemptAt: null, lastAction: 'disconnect failed' });
+    expect(readable(failure.nextStatus)).toMatchObject({ phase: 'IDLE', attempt: 0, incidentId: null, nextAttemptAt: null, lastAction: 'disconnect failed' });
     expect(failure.reason).toContain('CustomKeyStoreInvalidStateException');
   });
 

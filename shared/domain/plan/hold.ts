@@ -1,0 +1,47 @@
+/** The escalation hold: an ESCALATED store waits for a human until something it waits for changes. */
+import type { PlanInput, StoreStatus } from '../types.js';
+import { isNew } from './compare.js';
+import { type Step, wait } from './steps.js';
+
+/**
+ * Whether an escalation hold is released: the desired generation changed (an edit, `cks retry`),
+ * a secret has a new version, or the cluster the hold waits for has an ACTIVE HSM. A hold that waits
+ * for a new password is released by a new password version only. A version that was unknown (null)
+ * when the hold began is adopted by {@link hold}, not taken as a release.
+ */
+export function holdReleased(input: PlanInput, cur: StoreStatus): boolean {
+  const held = cur.heldInputs;
+  if (held === null) return true;
+  if (held.awaitingNewPassword === true) return isNew(input.passwordVersion, cur.appliedPasswordVersion);
+  const changed = (before: string | null, now: string | null): boolean => before !== null && now !== null && before !== now;
+  const cluster = held.awaitingActiveHsmIn !== undefined ? input.clusters.get(held.awaitingActiveHsmIn) : undefined;
+  return (
+    held.generation !== input.desired.generation ||
+    changed(held.passwordVersion, input.passwordVersion) ||
+    changed(held.xksCredentialVersion, input.xksCredentialVersion) ||
+    (cluster !== undefined && cluster.state === 'ACTIVE' && cluster.activeHsms > 0)
+  );
+}
+
+/** An escalated store waits for a human. Secret versions unknown when the hold began are filled in, so only later ones release it. */
+export function hold(input: PlanInput, cur: StoreStatus, what: string): Step {
+  const held = cur.heldInputs;
+  const until =
+    held?.awaitingNewPassword === true
+      ? 'a new version of the password secret (a connect with the password KMS holds would fail another kmsuser login)'
+      : held?.awaitingActiveHsmIn !== undefined
+        ? `cluster ${held.awaitingActiveHsmIn} has an ACTIVE HSM, the desired item changes or \`cks retry\``
+        : 'the desired item changes, a secret gets a new version or `cks retry`';
+  const status: StoreStatus =
+    held === null
+      ? cur
+      : {
+          ...cur,
+          heldInputs: {
+            ...held,
+            passwordVersion: held.passwordVersion ?? input.passwordVersion,
+            xksCredentialVersion: held.xksCredentialVersion ?? input.xksCredentialVersion,
+          },
+        };
+  return wait(status, `${what}; escalated in incident ${cur.incidentId}, holding until ${until}`);
+}

@@ -1,0 +1,72 @@
+/** The status item as the machine moves it: blank, first sight, closed, and what an escalation waits for. */
+import type { HeldInputs, PlanInput, StoreStatus } from '../types.js';
+
+/** A status with nothing observed, applied or decided yet. */
+export function emptyStatus(name: string, now: number): StoreStatus {
+  return {
+    name,
+    storeId: null,
+    phase: 'IDLE',
+    phaseSince: now,
+    incidentId: null,
+    attempt: 0,
+    nextAttemptAt: null,
+    observedState: null,
+    observedErrorCode: null,
+    lastAction: null,
+    lastReason: null,
+    lastActionAt: null,
+    appliedPasswordVersion: null,
+    appliedXksCredentialVersion: null,
+    observedGeneration: 0,
+    heldInputs: null,
+    lastReportKey: null,
+  };
+}
+
+/** The status of a store the reconciler has never seen. */
+export function firstSight(input: PlanInput): StoreStatus {
+  return {
+    ...emptyStatus(input.desired.name, input.now),
+    storeId: input.observed?.id ?? null,
+    // The baseline: versions that exist when the store is first seen are never sent (see isNew).
+    appliedPasswordVersion: input.passwordVersion,
+    appliedXksCredentialVersion: input.xksCredentialVersion,
+    observedGeneration: input.desired.generation,
+  };
+}
+
+/** Phase IDLE, no incident, no attempts, no hold. */
+export function closed(cur: StoreStatus): StoreStatus {
+  return { ...cur, phase: 'IDLE', incidentId: null, attempt: 0, nextAttemptAt: null, heldInputs: null };
+}
+
+/** The status with what this run observed. */
+export function observedStatus(input: PlanInput, status: StoreStatus): StoreStatus {
+  return {
+    ...status,
+    name: input.desired.name,
+    storeId: input.observed?.id ?? status.storeId,
+    observedState: input.observed?.connectionState ?? 'MISSING',
+    observedErrorCode: input.observed?.connectionErrorCode ?? null,
+    observedGeneration: input.desired.generation,
+  };
+}
+
+/** What, besides a new generation or secret version, an escalation waits for. */
+export interface Awaiting {
+  /** The cluster getting an ACTIVE HSM releases the hold. */
+  activeHsmIn?: string;
+  /** Only a new password secret version releases the hold (CloudHSM credential codes). */
+  newPassword?: boolean;
+}
+
+export function heldInputsOf(input: PlanInput, awaiting: Awaiting): HeldInputs {
+  return {
+    generation: input.desired.generation,
+    passwordVersion: input.passwordVersion,
+    xksCredentialVersion: input.xksCredentialVersion,
+    ...(awaiting.activeHsmIn !== undefined ? { awaitingActiveHsmIn: awaiting.activeHsmIn } : {}),
+    ...(awaiting.newPassword === true ? { awaitingNewPassword: true } : {}),
+  };
+}
