@@ -12,7 +12,7 @@ import { buildDeps, LOCAL_ACCOUNT_ID } from '../reconcile/deps.js';
 import type { DepsFactory, HandlerResult, LambdaContext } from '../reconcile/lambda.js';
 import type { Clock } from '../reconcile/ports.js';
 import { makeAwsClients } from '../adapters/clients.js';
-import { desiredKey, partitionKey } from '../adapters/dynamodb-store.js';
+import { desiredKey, partitionKey } from '../domain/table-keys.js';
 import { demoCredentials } from './clients.js';
 import { matchesPattern } from './event-pattern.js';
 import type { Routes } from './routes.js';

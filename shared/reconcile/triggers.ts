@@ -2,7 +2,7 @@
  * What an incoming event asks the reconciler to look at. Nothing here trusts an event's contents
  * beyond *which* stores it names: every run re-reads live state.
  */
-import { storeNameOfDesiredKey } from '../adapters/dynamodb-store.js';
+import { storeNameOfDesiredKey } from '../domain/table-keys.js';
 
 /** The stores a trigger names, by name, store id or CloudHSM cluster id. */
 export interface TriggerTarget {
@@ -17,7 +17,7 @@ export class UnknownEventError extends Error {
   override readonly name = 'UnknownEventError';
 }
 
-/** The KMS and CloudHSM calls whose CloudTrail events name stores to reconcile (DESIGN.md §1). */
+/** The KMS and CloudHSM calls whose CloudTrail events name stores to reconcile. */
 export const KMS_EVENT_NAMES = [
   'CreateCustomKeyStore',
   'ConnectCustomKeyStore',
