@@ -89,19 +89,19 @@ export async function reconcileStore(deps: ReconcileDeps, run: StoreRun, input: 
     return { ...planned, skipped: 'changed' };
   }
   const fresh = decided.input;
-  const observed: StoreOutcome = { ...planned, desired: fresh.desired, observed: fresh.observed, status: fresh.status };
+  const reread: StoreOutcome = { ...planned, desired: fresh.desired, observed: fresh.observed, status: fresh.status };
 
   let acted: { decision: Decision; taken: Action['kind'] | null; error: string | null };
   try {
     acted = await takeAction(deps, run.log, fresh, decided.decision);
   } catch (error) {
-    return abandon(deps, run, observed, error);
+    return abandon(deps, run, reread, error);
   }
   // Events go out before the status write (a failed write may repeat an event, never lose one);
   // if they cannot go out, the status is still recorded, since the call above was made.
   const published = await publishEvents(deps, run.log, acted.decision, fresh);
   const done: StoreOutcome = {
-    ...observed,
+    ...reread,
     decision: acted.decision,
     taken: acted.taken,
     error: published.error ?? acted.error,
