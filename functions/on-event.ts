@@ -2,8 +2,8 @@
  * Event-triggered reconcile: CloudTrail API-call events for custom key stores and HSMs, and the
  * desired-state table's stream. Reconciles only the stores the event names.
  */
-import { lambdaDeps, toHandlerResult, type DepsFactory, type HandlerResult, type LambdaContext } from '../shared/reconcile/lambda.js';
-import { reconcile } from '../shared/reconcile/reconcile.js';
+import { lambdaDeps, toHandlerResult, type DepsFactory, type HandlerResult, type LambdaContext } from '../shared/runtime/lambda.js';
+import { reconcile } from '../shared/reconcile/sweep.js';
 import { parseTrigger } from '../shared/reconcile/triggers.js';
 
 export function makeHandler(deps: DepsFactory) {

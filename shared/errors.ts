@@ -29,3 +29,8 @@ export class ConflictError extends Error {
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
+
+/** The message of anything thrown: an Error's message, or the thrown value as a string. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,10 +1,7 @@
 /**
- * The desired-state table (DESIGN.md §2) on DynamoDB. One partition per account and Region holds
- * every store's DESIRED and STATUS items and the SETTINGS item, so a sweep reads it all with one
- * (paged) Query. History lives in its own partition per store, with a TTL.
- *
- *   pk = SCOPE#<accountId>#<region>    sk = STORE#<name>#DESIRED | STORE#<name>#STATUS | SETTINGS
- *   pk = HISTORY#<accountId>#<region>#<name>    sk = <iso time>#<reconcileId>    ttl = epoch seconds
+ * The desired-state table on DynamoDB, laid out as `domain/table-keys.ts` describes: every store's
+ * DESIRED and STATUS items and the SETTINGS item in one partition per account and Region, history
+ * in its own partition per store, with a TTL.
  *
  * Only single-item conditional writes: the lease, the status and the desired generation are each
  * guarded by a condition on their own item.
@@ -24,15 +21,19 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus } from '../domain/types.js';
 import { sameData } from '../domain/same-data.js';
+import {
+  desiredKey,
+  historyPartitionKey,
+  historySortKey,
+  parseStoreKey,
+  partitionKey,
+  SETTINGS_SK,
+  statusKey,
+} from '../domain/table-keys.js';
 import { AwsCallError, ConflictError } from '../errors.js';
 import { awsCall } from './aws-errors.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { HistoryEntry, OperatorRequest, StatePort, StoreRecord } from '../reconcile/ports.js';
-
-const DESIRED = '#DESIRED';
-const STATUS = '#STATUS';
-const STORE = 'STORE#';
-const SETTINGS_SK = 'SETTINGS';
 
 /** The optional condition of a write. */
 type Condition = { ConditionExpression?: string; ExpressionAttributeValues?: Record<string, unknown> };
@@ -132,8 +133,8 @@ export class DynamoStateAdapter implements StatePort {
 
   async appendHistory(name: string, entry: HistoryEntry): Promise<void> {
     await this.put({
-      pk: `HISTORY#${this.scope.accountId}#${this.scope.region}#${name}`,
-      sk: `${new Date(entry.at).toISOString()}#${entry.reconcileId}`,
+      pk: historyPartitionKey(this.scope, name),
+      sk: historySortKey(entry.at, entry.reconcileId),
       ttl: Math.floor(entry.at / 1000) + this.historyTtlDays * 86_400,
       ...entry,
     });
@@ -146,7 +147,7 @@ export class DynamoStateAdapter implements StatePort {
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': `HISTORY#${this.scope.accountId}#${this.scope.region}#${name}` },
+          ExpressionAttributeValues: { ':pk': historyPartitionKey(this.scope, name) },
           ScanIndexForward: false,
           Limit: limit,
         }),
@@ -292,33 +293,6 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   }
   await client.send(new CreateTableCommand({ TableName: tableName, BillingMode: 'PAY_PER_REQUEST', ...TABLE_KEY_SCHEMA }));
   return true;
-}
-
-/** The partition holding one account and Region's desired, status and settings items. */
-export function partitionKey(scope: Scope): string {
-  return `SCOPE#${scope.accountId}#${scope.region}`;
-}
-
-/** The sort key of a store's desired item. */
-export function desiredKey(name: string): string {
-  return `${STORE}${name}${DESIRED}`;
-}
-
-function statusKey(name: string): string {
-  return `${STORE}${name}${STATUS}`;
-}
-
-/** The store a desired item's sort key names (`STORE#<name>#DESIRED`), or null for any other item. */
-export function storeNameOfDesiredKey(sk: string): string | null {
-  const parsed = parseStoreKey(sk);
-  return parsed?.kind === 'desired' ? parsed.name : null;
-}
-
-function parseStoreKey(sk: string): { name: string; kind: 'desired' | 'status' } | null {
-  if (!sk.startsWith(STORE)) return null;
-  if (sk.endsWith(DESIRED)) return { name: sk.slice(STORE.length, -DESIRED.length), kind: 'desired' };
-  if (sk.endsWith(STATUS)) return { name: sk.slice(STORE.length, -STATUS.length), kind: 'status' };
-  return null;
 }
 
 function stripTableAttributes(item: Record<string, unknown>): Record<string, unknown> {

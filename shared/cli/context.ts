@@ -10,7 +10,7 @@ import { awsCall } from '../adapters/aws-errors.js';
 import { makeAwsClients } from '../adapters/clients.js';
 import { ConfigError } from '../errors.js';
 import { makeLogger } from '../logger.js';
-import { buildDeps, LOCAL_ACCOUNT_ID } from '../reconcile/deps.js';
+import { buildDeps, LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
 import type { Clock } from '../reconcile/ports.js';
 
 /** Where the CLI reads its environment and writes its output; `bin/cks.js` wires it to the process. */

@@ -4,7 +4,7 @@
  * (0 done, 1 failed, 2 wrong usage).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { AwsCallError, ConfigError, ConflictError } from '../errors.js';
+import { AwsCallError, ConfigError, ConflictError, errorMessage } from '../errors.js';
 import type { OperatorRequest } from '../reconcile/ports.js';
 import { applyCommand, initCommand, planCommand, requestCommand, sweepCommand } from './commands.js';
 import { CliContext, CliError, parseDuration, UsageError, type CliIo } from './context.js';
@@ -195,7 +195,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       io.stderr(`cks: ${error.message}\n\n${shortUsage(command)}\n`);
       return 2;
     }
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     io.stderr(`cks: ${oneLine(message)}\n`);
     if (!isExpected(error) && verbose && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
     return 1;

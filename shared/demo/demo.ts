@@ -14,10 +14,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { makeAdapters, makeAwsClients } from '../adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../adapters/dynamodb-store.js';
 import { loadConfig, type Config } from '../config.js';
+import { errorMessage } from '../errors.js';
 import { startFake, type FakeServer } from '../fake/server.js';
 import { makeLogger } from '../logger.js';
-import { LOCAL_ACCOUNT_ID } from '../reconcile/deps.js';
-import type { HandlerResult } from '../reconcile/lambda.js';
+import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
+import type { HandlerResult } from '../runtime/lambda.js';
 import type { Clock, KmsPort } from '../reconcile/ports.js';
 import { FakeAdmin, type CloudTrailEvent } from './admin.js';
 import { demoCredentials } from './clients.js';
@@ -227,7 +228,7 @@ export class Demo {
   }
 
   readonly #reportError = (error: unknown): void => {
-    this.view.activity('error', error instanceof Error ? error.message : String(error));
+    this.view.activity('error', errorMessage(error));
   };
 }
 

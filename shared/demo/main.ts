@@ -6,6 +6,7 @@
  * Everything runs in this one process. Bad flags: exit 2; a demo that cannot start: exit 1.
  */
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../errors.js';
 import { Demo, DEFAULT_PORT, type DemoOptions } from './demo.js';
 
 const USAGE =
@@ -59,7 +60,7 @@ async function main(flags: Flags): Promise<void> {
     // Stopped while still building the world: the local AWS went away under it. Nothing failed.
     if (!stopRequested) {
       await demo.stop('failed');
-      fail(error instanceof Error ? error.message : String(error), 1);
+      fail(errorMessage(error), 1);
     }
   }
   await demo.stop('stopped');
@@ -70,6 +71,6 @@ let flags: Flags;
 try {
   flags = parseFlags(process.argv.slice(2));
 } catch (error) {
-  fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2);
+  fail(`${errorMessage(error)}\n${USAGE}`, 2);
 }
-main(flags).catch((error: unknown) => fail(error instanceof Error ? error.message : String(error), 1));
+main(flags).catch((error: unknown) => fail(errorMessage(error), 1));

@@ -1,7 +1,9 @@
 /**
  * The narrow interfaces the reconcile core talks through. Each has an SDK adapter under
- * `shared/adapters/` and an in-memory twin under `test/helpers/`.
+ * `shared/adapters/` and an in-memory twin under `test/helpers/`; `shared/runtime/` wires them.
  */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type {
   ClusterView,
   ObservedStore,
@@ -60,7 +62,6 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
 }
 
-
 /** One store's rows of the table: the raw desired item (validated by the core) and the status item. */
 export interface StoreRecord {
   name: string;
@@ -85,7 +86,7 @@ export interface HistoryEntry {
 /** Operator intent written beside the desired spec by `cks retry|pause|resume` (each bumps the generation). */
 export type OperatorRequest = 'retry' | 'pause' | 'resume';
 
-/** The desired-state table (DESIGN.md §2), for one account and Region. */
+/** The desired-state table, for one account and Region. */
 export interface StatePort {
   readonly scope: Scope;
   /**
@@ -116,4 +117,19 @@ export interface StatePort {
   putSettings(settings: Settings): Promise<void>;
   /** Records that a regional incident began (epoch ms) or ended (null), beside the settings. */
   setRegionalIncident(since: number | null): Promise<void>;
+}
+
+/** Everything the core talks to: one plain object, built once per cold start. */
+export interface ReconcileDeps {
+  kms: KmsPort;
+  cloudHsm: CloudHsmPort;
+  secrets: SecretsPort;
+  events: EventsPort;
+  state: StatePort;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics | null;
+  /** Lease owner id of this process (e.g. the Lambda request id or `cli-<pid>`). */
+  owner: string;
+  leaseTtlMs: number;
 }

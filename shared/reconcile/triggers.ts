@@ -2,7 +2,8 @@
  * What an incoming event asks the reconciler to look at. Nothing here trusts an event's contents
  * beyond *which* stores it names: every run re-reads live state.
  */
-import { storeNameOfDesiredKey } from '../adapters/dynamodb-store.js';
+import * as z from 'zod/mini';
+import { storeNameOfDesiredKey } from '../domain/table-keys.js';
 
 /** The stores a trigger names, by name, store id or CloudHSM cluster id. */
 export interface TriggerTarget {
@@ -17,7 +18,7 @@ export class UnknownEventError extends Error {
   override readonly name = 'UnknownEventError';
 }
 
-/** The KMS and CloudHSM calls whose CloudTrail events name stores to reconcile (DESIGN.md §1). */
+/** The KMS and CloudHSM calls whose CloudTrail events name stores to reconcile. */
 export const KMS_EVENT_NAMES = [
   'CreateCustomKeyStore',
   'ConnectCustomKeyStore',
@@ -27,28 +28,48 @@ export const KMS_EVENT_NAMES = [
 ] as const;
 export const CLOUDHSM_EVENT_NAMES = ['CreateHsm', 'DeleteHsm', 'DeleteCluster'] as const;
 
+const jsonObject = z.record(z.string(), z.unknown());
+
+/** A DynamoDB stream batch; its records are read one by one, so that an error can say which. */
+const streamBatch = z.object({ Records: z.array(z.unknown()) });
+/** What a stream record must carry: the sort key of the changed item. */
+const streamRecord = z.object({ dynamodb: z.object({ Keys: z.object({ sk: z.object({ S: z.string() }) }) }) });
+
+/** An EventBridge "AWS API Call via CloudTrail" event. */
+const cloudTrailEvent = z.object({ 'detail-type': z.literal('AWS API Call via CloudTrail'), detail: jsonObject });
+/** Request parameters or response elements: CloudTrail writes null for a call that has none. */
+const callFields = z.catch(jsonObject, {});
+const cloudTrailDetail = z.object({
+  eventName: z.string(),
+  errorCode: z.optional(z.unknown()),
+  requestParameters: callFields,
+  responseElements: callFields,
+});
+
 /**
  * Reads an EventBridge "AWS API Call via CloudTrail" event or a DynamoDB stream batch.
  * Returns null for an event that is readable but names nothing to do (a failed call, an event for
  * another operation, a stream record of a status item). Throws UnknownEventError for any other shape.
  */
 export function parseTrigger(event: unknown): TriggerTarget | null {
-  if (!isObject(event)) throw new UnknownEventError(`event must be a JSON object, got ${typeof event}`);
-  if (Array.isArray(event.Records)) return parseStream(event.Records);
-  if (event['detail-type'] === 'AWS API Call via CloudTrail' && isObject(event.detail)) return parseCloudTrail(event.detail);
-  const keys = Object.keys(event).slice(0, 8).join(', ') || '(none)';
+  const object = jsonObject.safeParse(event);
+  if (!object.success) throw new UnknownEventError(`event must be a JSON object, got ${typeof event}`);
+  const stream = streamBatch.safeParse(event);
+  if (stream.success) return parseStream(stream.data.Records);
+  const cloudTrail = cloudTrailEvent.safeParse(event);
+  if (cloudTrail.success) return parseCloudTrail(cloudTrail.data.detail);
+  const keys = Object.keys(object.data).slice(0, 8).join(', ') || '(none)';
   throw new UnknownEventError(
     `unrecognised event: expected a CloudTrail API-call event (detail-type "AWS API Call via CloudTrail") or a DynamoDB stream batch (Records[]); got keys ${keys}`,
   );
 }
 
-function parseCloudTrail(detail: Record<string, unknown>): TriggerTarget | null {
-  const eventName = detail.eventName;
-  if (typeof eventName !== 'string') throw new UnknownEventError('CloudTrail event has no detail.eventName');
+function parseCloudTrail(event: Record<string, unknown>): TriggerTarget | null {
+  const detail = cloudTrailDetail.safeParse(event);
+  if (!detail.success) throw new UnknownEventError('CloudTrail event has no detail.eventName');
+  const { eventName, errorCode, requestParameters: request, responseElements: response } = detail.data;
   // The rule already leaves out failed calls; a failed call changed nothing, so there is nothing to look at.
-  if (detail.errorCode !== undefined && detail.errorCode !== null) return null;
-  const request = isObject(detail.requestParameters) ? detail.requestParameters : {};
-  const response = isObject(detail.responseElements) ? detail.responseElements : {};
+  if (errorCode !== undefined && errorCode !== null) return null;
   const target: TriggerTarget = { trigger: 'cloudtrail', names: [], ids: [], clusterIds: [] };
   if ((KMS_EVENT_NAMES as readonly string[]).includes(eventName)) {
     pushString(target.ids, field(request, 'customKeyStoreId'));
@@ -69,10 +90,9 @@ function parseCloudTrail(detail: Record<string, unknown>): TriggerTarget | null 
 function parseStream(records: unknown[]): TriggerTarget | null {
   const names = new Set<string>();
   for (const [i, record] of records.entries()) {
-    const sk = isObject(record) && isObject(record.dynamodb) && isObject(record.dynamodb.Keys) ? record.dynamodb.Keys.sk : undefined;
-    const value = isObject(sk) ? sk.S : undefined;
-    if (typeof value !== 'string') throw new UnknownEventError(`stream record ${i} has no dynamodb.Keys.sk.S`);
-    const name = storeNameOfDesiredKey(value);
+    const parsed = streamRecord.safeParse(record);
+    if (!parsed.success) throw new UnknownEventError(`stream record ${i} has no dynamodb.Keys.sk.S`);
+    const name = storeNameOfDesiredKey(parsed.data.dynamodb.Keys.sk.S);
     if (name !== null) names.add(name);
   }
   return names.size === 0 ? null : { trigger: 'stream', names: [...names], ids: [], clusterIds: [] };
@@ -85,8 +105,4 @@ function field(object: Record<string, unknown>, camel: string): unknown {
 
 function pushString(list: string[], value: unknown): void {
   if (typeof value === 'string' && value.length > 0 && !list.includes(value)) list.push(value);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

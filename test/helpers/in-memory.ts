@@ -14,12 +14,12 @@ import type {
   HistoryEntry,
   KmsPort,
   OperatorRequest,
+  ReconcileDeps,
   ResolvedUpdate,
   SecretsPort,
   StatePort,
   StoreRecord,
 } from '../../shared/reconcile/ports.js';
-import type { ReconcileDeps } from '../../shared/reconcile/reconcile.js';
 
 export class InMemoryKms implements KmsPort {
   readonly stores = new Map<string, ObservedStore>();

@@ -10,9 +10,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { loadConfig } from '../../shared/config.js';
 import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import { makeLogger } from '../../shared/logger.js';
-import { buildDeps, LOCAL_ACCOUNT_ID } from '../../shared/reconcile/deps.js';
+import { buildDeps, LOCAL_ACCOUNT_ID } from '../../shared/runtime/deps.js';
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
-import { reconcile, type ReconcileDeps, type ReconcileRequest, type ReconcileResult } from '../../shared/reconcile/reconcile.js';
+import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
+import { reconcile, type ReconcileRequest, type ReconcileResult } from '../../shared/reconcile/sweep.js';
 import { startTestFake, type TestFake } from './fake.js';
 
 export const TABLE = 'cks-it-stores';

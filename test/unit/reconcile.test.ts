@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { EventsNotPublishedError, reconcile } from '../../shared/reconcile/reconcile.js';
+import { EventsNotPublishedError, reconcile } from '../../shared/reconcile/sweep.js';
 import type { ObservedStore } from '../../shared/domain/types.js';
 import { inMemoryWorld, type InMemoryWorld } from '../helpers/in-memory.js';
 

@@ -4,7 +4,8 @@
 import { loadConfig } from '../config.js';
 import { formatFieldErrors } from '../domain/desired-schema.js';
 import { accountFromFunctionArn, buildDeps } from './deps.js';
-import type { ReconcileDeps, ReconcileResult } from './reconcile.js';
+import type { ReconcileDeps } from '../reconcile/ports.js';
+import type { ReconcileResult } from '../reconcile/sweep.js';
 
 /** The part of the Lambda context the handlers read. */
 export interface LambdaContext {

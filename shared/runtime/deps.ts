@@ -1,5 +1,6 @@
 /**
- * Builds the core's dependencies from configuration: once per Lambda cold start, CLI run or demo.
+ * The composition root: builds the core's dependencies (SDK clients, adapters, logger, metrics)
+ * from configuration, once per Lambda cold start, CLI run or demo.
  */
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
@@ -7,10 +8,9 @@ import { makeAdapters, makeAwsClients, type AwsClients } from '../adapters/clien
 import { DynamoStateAdapter } from '../adapters/dynamodb-store.js';
 import { makeLogger } from '../logger.js';
 import { makeMetrics } from '../metrics.js';
-import type { Clock } from './ports.js';
-import type { ReconcileDeps } from './reconcile.js';
+import type { Clock, ReconcileDeps } from '../reconcile/ports.js';
 
-/** The account the fake uses for callers whose access key id is not 12 digits (DESIGN.md §4). */
+/** The account the fake uses for callers whose access key id is not 12 digits. */
 export const LOCAL_ACCOUNT_ID = '000000000000';
 
 export const systemClock: Clock = {

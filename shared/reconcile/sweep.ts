@@ -1,0 +1,285 @@
+/**
+ * A reconcile pass, for every store (a sweep) or the stores an event names: observe all, pick the
+ * targets, judge whether a regional incident is under way, reconcile each target, report invalid
+ * desired items, and summarise. Level-triggered: every run re-reads live state; a trigger only
+ * narrows which stores are looked at.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { formatFieldErrors, parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
+import { invalidDesiredEvent, sweepSummaryEvent } from '../domain/events.js';
+import { emptyStatus } from '../domain/plan.js';
+import type { ClusterView, ConnectionState, DesiredStore, ObservedStore, Settings } from '../domain/types.js';
+import { errorMessage } from '../errors.js';
+import { recordStoreStates } from '../metrics.js';
+import type { CloudHsmPort, ReconcileDeps, SecretsPort, StatePort, StoreRecord } from './ports.js';
+import { readVersion, reconcileStore, type StoreOutcome, type Trigger } from './reconcile-store.js';
+
+export interface ReconcileRequest {
+  trigger: Trigger;
+  /** Reconcile only these stores (by name, store id or CloudHSM cluster id); absent: every managed store. */
+  only?: { names?: readonly string[]; ids?: readonly string[]; clusterIds?: readonly string[] };
+  /** Plan and report without acting, writing or emitting (`cks plan`). */
+  dryRun?: boolean;
+}
+
+export interface ReconcileResult {
+  reconcileId: string;
+  trigger: Trigger;
+  dryRun: boolean;
+  regionalIncident: boolean;
+  outcomes: StoreOutcome[];
+  /** Stores in KMS that no desired item names. */
+  unmanaged: ObservedStore[];
+}
+
+/** A run that did its work but could not tell anyone: its events did not reach EventBridge. */
+export class EventsNotPublishedError extends Error {
+  override readonly name = 'EventsNotPublishedError';
+}
+
+interface Managed {
+  record: StoreRecord;
+  desired: DesiredStore;
+  observed: ObservedStore | null;
+}
+
+/** One reconcile pass. Never throws for one store's failure; throws only when the world cannot be read. */
+export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest): Promise<ReconcileResult> {
+  const reconcileId = randomUUID();
+  const dryRun = request.dryRun === true;
+  const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });
+  const now = deps.clock.now();
+
+  const [{ records, settings, regionalIncidentSince }, observedAll] = await Promise.all([deps.state.loadAll(), deps.kms.listStores()]);
+  const world = indexObserved(observedAll);
+
+  const managed: Managed[] = [];
+  const invalid: Array<{ record: StoreRecord; errors: FieldError[] }> = [];
+  for (const record of records) {
+    if (!record.desired) continue;
+    const parsed = parseDesiredItem(record.desired);
+    if (parsed.ok) managed.push({ record, desired: parsed.desired, observed: world.find(parsed.desired) });
+    else invalid.push({ record, errors: parsed.errors });
+  }
+  const managedIds = new Set(managed.flatMap((m) => (m.observed ? [m.observed.id] : [])));
+  const unmanaged = observedAll.filter((o) => !managedIds.has(o.id));
+
+  const targets = managed.filter((m) => isTarget(request, m.desired, m.observed));
+  const [clusters, versions] = await Promise.all([
+    observeClusters(deps.cloudHsm, targets),
+    observeSecretVersions(deps.secrets, targets, log),
+  ]);
+
+  const regionalIncident = isRegionalIncident(managed, settings, log);
+
+  const outcomes: StoreOutcome[] = [];
+  for (const target of targets) {
+    const storeLog = log.createChild({
+      persistentKeys: { storeName: target.desired.name, storeId: target.observed?.id ?? null },
+    });
+    const run = { reconcileId, trigger: request.trigger, dryRun, log: storeLog };
+    outcomes.push(
+      await reconcileStore(deps, run, {
+        scope: deps.state.scope,
+        desired: target.desired,
+        observed: target.observed,
+        clusters,
+        passwordVersion: secretVersion(versions, target.desired.keyStorePasswordSecretArn),
+        xksCredentialVersion: secretVersion(versions, target.desired.xksProxy?.credentialSecretArn),
+        status: target.record.status,
+        settings,
+        regionalIncident,
+        now,
+      }),
+    );
+  }
+  if (!request.only) {
+    for (const bad of invalid) outcomes.push(await reportInvalid(deps, dryRun, log, bad, now));
+  }
+
+  const result: ReconcileResult = { reconcileId, trigger: request.trigger, dryRun, regionalIncident, outcomes, unmanaged };
+  // One summary per full sweep (not per event run). It pages once when a regional incident begins.
+  if (!dryRun && !request.only) {
+    const regional = await trackRegionalIncident(deps.state, regionalIncident, regionalIncidentSince, now);
+    await summarise(deps, log, result, managed.map((m) => m.observed), settings, regional);
+  }
+  const unpublished = outcomes.reduce((n, o) => n + o.unpublished, 0);
+  if (unpublished > 0) {
+    // Every status is recorded; failing the run makes the lost events visible (function errors alarm).
+    throw new EventsNotPublishedError(`${unpublished} event(s) could not be published; see the log lines "events not published"`);
+  }
+  return result;
+}
+
+/** Too many managed stores FAILED at once: a Region-wide cause, to report rather than repair store by store. */
+function isRegionalIncident(managed: readonly Managed[], settings: Settings, log: Logger): boolean {
+  const failed = managed.filter((m) => m.observed?.connectionState === 'FAILED').length;
+  const regional =
+    failed >= settings.blastRadiusMinFailed && failed / Math.max(managed.length, 1) > settings.blastRadiusMaxFailedShare;
+  if (regional) {
+    log.error('regional incident: too many stores FAILED at once; reporting instead of repairing', {
+      failed,
+      managed: managed.length,
+    });
+  }
+  return regional;
+}
+
+/** An invalid desired item: a `Desired State Invalid` event and a log line, once per generation; the other stores go on. */
+async function reportInvalid(
+  deps: ReconcileDeps,
+  dryRun: boolean,
+  log: Logger,
+  bad: { record: StoreRecord; errors: FieldError[] },
+  now: number,
+): Promise<StoreOutcome> {
+  const generation = Number(bad.record.desired?.generation ?? 0);
+  const reportKey = `invalid:${generation}`;
+  const outcome: StoreOutcome = {
+    name: bad.record.name,
+    storeId: null,
+    desired: null,
+    observed: null,
+    status: bad.record.status,
+    decision: null,
+    taken: null,
+    skipped: 'invalid',
+    errors: bad.errors,
+    error: null,
+    unpublished: 0,
+  };
+  log.error('desired state invalid; store skipped', { storeName: bad.record.name, errors: bad.errors });
+  if (dryRun || bad.record.status?.lastReportKey === reportKey) return outcome;
+  const lease = await deps.state.acquireLease(bad.record.name, deps.owner, now, deps.leaseTtlMs);
+  if (!lease) return outcome;
+  try {
+    await deps.events.publish([invalidDesiredEvent({ scope: deps.state.scope, storeName: bad.record.name, errors: bad.errors })]);
+    await deps.state.saveStatus(
+      {
+        ...(lease.status ?? emptyStatus(bad.record.name, now)),
+        observedGeneration: generation,
+        lastReason: `desired item invalid: ${formatFieldErrors(bad.errors)}`,
+        lastReportKey: reportKey,
+      },
+      deps.owner,
+    );
+    return outcome;
+  } catch (error) {
+    await deps.state.releaseLease(bad.record.name, deps.owner).catch(() => undefined);
+    return { ...outcome, error: errorMessage(error) };
+  }
+}
+
+/** Records when a regional incident begins and ends, so that only its first sweep pages. */
+async function trackRegionalIncident(
+  state: StatePort,
+  active: boolean,
+  since: number | null,
+  now: number,
+): Promise<{ since: number | null; started: boolean }> {
+  if (active === (since !== null)) return { since, started: false };
+  const next = active ? now : null;
+  await state.setRegionalIncident(next);
+  return { since: next, started: active };
+}
+
+async function summarise(
+  deps: ReconcileDeps,
+  log: Logger,
+  result: ReconcileResult,
+  observed: ReadonlyArray<ObservedStore | null>,
+  settings: Settings,
+  regional: { since: number | null; started: boolean },
+): Promise<void> {
+  const byState: Record<ConnectionState | 'MISSING', number> = {
+    CONNECTED: 0,
+    CONNECTING: 0,
+    FAILED: 0,
+    DISCONNECTED: 0,
+    DISCONNECTING: 0,
+    MISSING: 0,
+  };
+  // A state from a newer KMS API than ours is counted nowhere rather than as NaN.
+  for (const o of observed) {
+    const state = o?.connectionState ?? 'MISSING';
+    if (state in byState) byState[state] += 1;
+  }
+  const summary = sweepSummaryEvent({
+    scope: deps.state.scope,
+    reconcileId: result.reconcileId,
+    trigger: result.trigger,
+    byState,
+    managed: observed.length,
+    unmanaged: result.unmanaged.length,
+    invalid: result.outcomes.filter((o) => o.skipped === 'invalid').length,
+    actions: result.outcomes.filter((o) => o.taken !== null).length,
+    escalations: result.outcomes.filter(
+      (o) => o.decision?.dryRun === false && o.decision.events.some((e) => e.detailType === 'Repair Escalated'),
+    ).length,
+    regionalIncident: result.regionalIncident,
+    regionalIncidentSince: regional.since,
+    regionalIncidentStarted: regional.started,
+    killSwitch: settings.killSwitch,
+  });
+  try {
+    await deps.events.publish([summary]);
+  } catch (error) {
+    log.error('could not publish the sweep summary', { error: errorMessage(error) });
+  }
+  if (deps.metrics) {
+    recordStoreStates(deps.metrics, byState);
+    deps.metrics.publishStoredMetrics();
+  }
+  log.info('reconcile finished', { ...byState, outcomes: result.outcomes.length, regionalIncident: result.regionalIncident });
+}
+
+function isTarget(request: ReconcileRequest, desired: DesiredStore, observed: ObservedStore | null): boolean {
+  if (!request.only) return true;
+  const { names = [], ids = [], clusterIds = [] } = request.only;
+  return (
+    names.includes(desired.name) ||
+    (desired.id !== undefined && ids.includes(desired.id)) ||
+    (desired.cloudHsmClusterId !== undefined && clusterIds.includes(desired.cloudHsmClusterId)) ||
+    (observed !== null &&
+      (names.includes(observed.name) ||
+        ids.includes(observed.id) ||
+        (observed.cloudHsmClusterId !== undefined && clusterIds.includes(observed.cloudHsmClusterId))))
+  );
+}
+
+function indexObserved(stores: readonly ObservedStore[]): { find(desired: DesiredStore): ObservedStore | null } {
+  const byId = new Map(stores.map((s) => [s.id, s]));
+  const byName = new Map(stores.map((s) => [s.name, s]));
+  return {
+    find: (desired) => (desired.id ? byId.get(desired.id) : byName.get(desired.name)) ?? null,
+  };
+}
+
+async function observeClusters(cloudHsm: CloudHsmPort, targets: readonly Managed[]): Promise<ReadonlyMap<string, ClusterView>> {
+  const ids = new Set<string>();
+  for (const { desired, observed } of targets) {
+    if (desired.cloudHsmClusterId) ids.add(desired.cloudHsmClusterId);
+    if (observed?.cloudHsmClusterId) ids.add(observed.cloudHsmClusterId);
+  }
+  return ids.size === 0 ? new Map() : cloudHsm.describeClusters([...ids]);
+}
+
+/**
+ * Current secret versions, read (DescribeSecret, never the value) only for stores that may need a
+ * repair or were never seen: a healthy CONNECTED store costs no Secrets Manager call.
+ */
+async function observeSecretVersions(secrets: SecretsPort, targets: readonly Managed[], log: Logger): Promise<Map<string, string | null>> {
+  const arns = new Set(
+    targets
+      .filter(({ record, observed }) => record.status === null || record.status.phase !== 'IDLE' || observed?.connectionState !== 'CONNECTED')
+      .flatMap(({ desired }) => [desired.keyStorePasswordSecretArn, desired.xksProxy?.credentialSecretArn])
+      .filter((arn): arn is string => arn !== undefined),
+  );
+  return new Map(await Promise.all([...arns].map(async (arn) => [arn, await readVersion(secrets, arn, log)] as const)));
+}
+
+/** A version not read this run is reported as null ("unknown"), which plan never treats as new. */
+function secretVersion(versions: ReadonlyMap<string, string | null>, arn: string | undefined): string | null {
+  return arn ? (versions.get(arn) ?? null) : null;
+}
