@@ -10,8 +10,8 @@ export function makeHandler(deps: DepsFactory) {
   return async (event: unknown, context: LambdaContext): Promise<HandlerResult | { skipped: string }> => {
     const target = parseTrigger(event);
     if (!target) return { skipped: 'the event names no store to reconcile' };
-    const { trigger, ...only } = target;
-    return toHandlerResult(await reconcile(deps(context), { trigger, only }));
+    const { trigger, changes, ...only } = target;
+    return toHandlerResult(await reconcile(deps(context), { trigger, only, ...(changes ? { changes } : {}) }));
   };
 }
 

@@ -19,26 +19,31 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus } from '../domain/types.js';
+import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus } from '../domain/types.js';
 import { sameData } from '../domain/same-data.js';
+import { parseStatusItem } from '../domain/status-schema.js';
 import {
+  approvalKey,
   desiredKey,
   historyPartitionKey,
   historySortKey,
+  operatorPartitionKey,
   parseStoreKey,
   partitionKey,
+  REGIONAL_SK,
   SETTINGS_SK,
   statusKey,
 } from '../domain/table-keys.js';
 import { AwsCallError, ConflictError } from '../errors.js';
 import { awsCall } from './aws-errors.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
-import type { HistoryEntry, OperatorRequest, StatePort, StoreRecord } from '../reconcile/ports.js';
+import type { ReconcilerEvent } from '../domain/events.js';
+import type { HistoryEntry, OperatorRequest, SaveStatusOptions, StatePort, StoreRecord } from '../reconcile/ports.js';
 
 /** The optional condition of a write. */
 type Condition = { ConditionExpression?: string; ExpressionAttributeValues?: Record<string, unknown> };
 /** Attributes of an item that belong to the table, not to the spec or the status. */
-const TABLE_ATTRIBUTES = ['pk', 'sk', 'updatedAt', 'leaseOwner', 'leaseUntil', 'retryRequestedAt'];
+const TABLE_ATTRIBUTES = ['pk', 'sk', 'updatedAt', 'leaseOwner', 'leaseUntil', 'outbox'];
 
 /** The key schema shared by `cks init` and `serverless.yml`. */
 export const TABLE_KEY_SCHEMA: Pick<CreateTableCommandInput, 'AttributeDefinitions' | 'KeySchema'> = {
@@ -52,8 +57,13 @@ export const TABLE_KEY_SCHEMA: Pick<CreateTableCommandInput, 'AttributeDefinitio
   ],
 };
 
+/** A key of the table. */
+type Key = { pk: string; sk: string };
+
 export class DynamoStateAdapter implements StatePort {
-  private readonly pk: string;
+  /** Where operators write (desired items, approvals, settings) and where the reconciler writes (statuses, leases). */
+  private readonly operatorPk: string;
+  private readonly reconcilerPk: string;
 
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -61,51 +71,55 @@ export class DynamoStateAdapter implements StatePort {
     readonly scope: Scope,
     private readonly historyTtlDays = 30,
   ) {
-    this.pk = partitionKey(scope);
+    this.operatorPk = operatorPartitionKey(scope);
+    this.reconcilerPk = partitionKey(scope);
   }
 
-  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null }> {
+  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null; regionalIncidentAnnounced: boolean }> {
     const byName = new Map<string, StoreRecord>();
     let settings = DEFAULT_SETTINGS;
     let regionalIncidentSince: number | null = null;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.call('Query', () =>
-        this.doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': this.pk },
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) {
-        const sk = String(item.sk);
-        if (sk === SETTINGS_SK) {
-          settings = toSettings(item);
-          regionalIncidentSince = typeof item.regionalIncidentSince === 'number' ? item.regionalIncidentSince : null;
-          continue;
-        }
-        const parsed = parseStoreKey(sk);
-        if (!parsed) continue;
-        const record = byName.get(parsed.name) ?? { name: parsed.name, desired: null, status: null };
-        if (parsed.kind === 'desired') record.desired = stripTableAttributes(item);
-        else record.status = toStatus(item);
-        byName.set(parsed.name, record);
+    let regionalIncidentAnnounced = false;
+    const [operatorItems, reconcilerItems] = await Promise.all([this.queryAll(this.operatorPk), this.queryAll(this.reconcilerPk)]);
+    for (const item of [...operatorItems, ...reconcilerItems]) {
+      const sk = String(item.sk);
+      if (item.pk === this.operatorPk && sk === SETTINGS_SK) {
+        settings = toSettings(item);
+        continue;
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return { records: [...byName.values()], settings, regionalIncidentSince };
+      if (item.pk === this.reconcilerPk && sk === REGIONAL_SK) {
+        regionalIncidentSince = typeof item.since === 'number' ? item.since : null;
+        regionalIncidentAnnounced = item.announced === true;
+        continue;
+      }
+      const parsed = parseStoreKey(sk);
+      if (!parsed) continue;
+      const record = byName.get(parsed.name) ?? { name: parsed.name, desired: null, status: null, statusError: null, approval: null, outbox: [] };
+      if (parsed.kind === 'desired' && item.pk === this.operatorPk) record.desired = stripTableAttributes(item);
+      if (parsed.kind === 'approval' && item.pk === this.operatorPk) record.approval = toApproval(item);
+      if (parsed.kind === 'status' && item.pk === this.reconcilerPk) Object.assign(record, toStatus(item), { outbox: toOutbox(item) });
+      byName.set(parsed.name, record);
+    }
+    return { records: [...byName.values()], settings, regionalIncidentSince, regionalIncidentAnnounced };
   }
 
   async load(name: string): Promise<StoreRecord> {
-    const [desired, status] = await Promise.all([this.get(desiredKey(name)), this.get(statusKey(name))]);
-    return { name, desired: desired ? stripTableAttributes(desired) : null, status: status ? toStatus(status) : null };
+    const [desired, status, approval] = await Promise.all([
+      this.get(this.operator(desiredKey(name))),
+      this.get(this.reconciler(statusKey(name))),
+      this.get(this.operator(approvalKey(name))),
+    ]);
+    return {
+      name,
+      desired: desired ? stripTableAttributes(desired) : null,
+      ...(status ? toStatus(status) : { status: null, statusError: null }),
+      approval: approval ? toApproval(approval) : null,
+      outbox: status ? toOutbox(status) : [],
+    };
   }
 
   async acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null> {
-    const taken = await this.update(statusKey(name), {
+    const taken = await this.update(this.reconciler(statusKey(name)), {
       UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until',
       ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner',
       ExpressionAttributeValues: { ':owner': owner, ':until': now + ttlMs, ':now': now },
@@ -114,9 +128,10 @@ export class DynamoStateAdapter implements StatePort {
     return taken ? this.load(name) : null;
   }
 
-  async saveStatus(status: StoreStatus, owner: string): Promise<void> {
+  async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions = { outbox: [] }): Promise<void> {
+    const lease = options.holdLeaseUntil !== undefined ? { leaseOwner: owner, leaseUntil: options.holdLeaseUntil } : {};
     const saved = await this.put(
-      { ...this.key(statusKey(status.name)), ...status },
+      { ...this.reconciler(statusKey(status.name)), ...status, outbox: options.outbox, ...lease },
       { ConditionExpression: 'leaseOwner = :owner', ExpressionAttributeValues: { ':owner': owner } },
     );
     if (!saved) throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
@@ -124,7 +139,7 @@ export class DynamoStateAdapter implements StatePort {
 
   async releaseLease(name: string, owner: string): Promise<void> {
     // Not released when someone else holds it now: nothing of ours to release.
-    await this.update(statusKey(name), {
+    await this.update(this.reconciler(statusKey(name)), {
       UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
       ConditionExpression: 'leaseOwner = :owner',
       ExpressionAttributeValues: { ':owner': owner },
@@ -159,19 +174,22 @@ export class DynamoStateAdapter implements StatePort {
     });
   }
 
-  async putDesired(specs: readonly DesiredStoreSpec[], now: number): Promise<string[]> {
+  async putDesired(specs: readonly DesiredStoreSpec[], now: number, changedBy: string | null = null): Promise<string[]> {
     const written: string[] = [];
     for (const spec of specs) {
-      const existing = await this.get(desiredKey(spec.name));
+      const existing = await this.get(this.operator(desiredKey(spec.name)));
       const current = existing ? stripOperatorFields(stripTableAttributes(existing)) : null;
       if (current && sameData(current, spec)) continue;
       const generation = existing ? Number(existing.generation ?? 0) : 0;
       await this.conditionalPut(
         {
-          ...this.key(desiredKey(spec.name)),
+          ...this.operator(desiredKey(spec.name)),
           ...spec,
           generation: generation + 1,
           paused: existing?.paused === true,
+          // An operator's retry stays the one it was: a new generation does not reset the login budget.
+          ...(typeof existing?.retryRequestedAt === 'number' ? { retryRequestedAt: existing.retryRequestedAt } : {}),
+          changedBy,
           updatedAt: new Date(now).toISOString(),
         },
         existing ? generation : null,
@@ -184,7 +202,7 @@ export class DynamoStateAdapter implements StatePort {
   async request(name: string, request: OperatorRequest, now: number): Promise<void> {
     const [set, value] =
       request === 'retry' ? ['retryRequestedAt = :v', now] : request === 'pause' ? ['paused = :v', true] : ['paused = :v', false];
-    const found = await this.update(desiredKey(name), {
+    const found = await this.update(this.operator(desiredKey(name)), {
       UpdateExpression: `SET ${set}, generation = if_not_exists(generation, :zero) + :one, updatedAt = :iso`,
       ConditionExpression: 'attribute_exists(pk)',
       ExpressionAttributeValues: { ':v': value, ':zero': 0, ':one': 1, ':iso': new Date(now).toISOString() },
@@ -192,28 +210,33 @@ export class DynamoStateAdapter implements StatePort {
     if (!found) throw new ConflictError(`no desired store named "${name}" in ${this.scope.accountId}/${this.scope.region}`);
   }
 
+  async approve(name: string, approval: Approval): Promise<void> {
+    await this.put({ ...this.operator(approvalKey(name)), ...approval });
+  }
+
   async getSettings(): Promise<Settings> {
-    const item = await this.get(SETTINGS_SK);
+    const item = await this.get(this.operator(SETTINGS_SK));
     return item ? toSettings(item) : DEFAULT_SETTINGS;
   }
 
   async putSettings(settings: Settings): Promise<void> {
-    await this.update(SETTINGS_SK, {
-      UpdateExpression: 'SET killSwitch = :k, blastRadiusMaxFailedShare = :s, blastRadiusMinFailed = :m',
+    await this.update(this.operator(SETTINGS_SK), {
+      UpdateExpression: 'SET killSwitch = :k, blastRadiusMaxFailedShare = :s, blastRadiusMinFailed = :m, approvalForCloudHsm = :a',
       ExpressionAttributeValues: {
         ':k': settings.killSwitch,
         ':s': settings.blastRadiusMaxFailedShare,
         ':m': settings.blastRadiusMinFailed,
+        ':a': settings.approvalForCloudHsm === true,
       },
     });
   }
 
-  async setRegionalIncident(since: number | null): Promise<void> {
+  async setRegionalIncident(since: number | null, announced = false): Promise<void> {
     await this.update(
-      SETTINGS_SK,
+      this.reconciler(REGIONAL_SK),
       since === null
-        ? { UpdateExpression: 'REMOVE regionalIncidentSince' }
-        : { UpdateExpression: 'SET regionalIncidentSince = :since', ExpressionAttributeValues: { ':since': since } },
+        ? { UpdateExpression: 'REMOVE since, announced' }
+        : { UpdateExpression: 'SET since = :since, announced = :announced', ExpressionAttributeValues: { ':since': since, ':announced': announced } },
     );
   }
 
@@ -231,11 +254,9 @@ export class DynamoStateAdapter implements StatePort {
     if (!written) throw new ConflictError(`desired store "${String(item.name)}" changed while it was being written; apply again`);
   }
 
-  /** UpdateItem on one item of the scope; false when its condition does not hold. */
-  private update(sk: string, input: Condition & { UpdateExpression: string }): Promise<boolean> {
-    return this.conditional('UpdateItem', () =>
-      this.doc.send(new UpdateCommand({ TableName: this.tableName, Key: this.key(sk), ...input })),
-    );
+  /** UpdateItem on one item; false when its condition does not hold. */
+  private update(key: Key, input: Condition & { UpdateExpression: string }): Promise<boolean> {
+    return this.conditional('UpdateItem', () => this.doc.send(new UpdateCommand({ TableName: this.tableName, Key: key, ...input })));
   }
 
   /** PutItem; false when its condition does not hold. */
@@ -253,15 +274,38 @@ export class DynamoStateAdapter implements StatePort {
     }
   }
 
-  private async get(sk: string): Promise<Record<string, unknown> | undefined> {
-    const result = await this.call('GetItem', () =>
-      this.doc.send(new GetCommand({ TableName: this.tableName, Key: this.key(sk), ConsistentRead: true })),
-    );
+  private async get(key: Key): Promise<Record<string, unknown> | undefined> {
+    const result = await this.call('GetItem', () => this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })));
     return result.Item;
   }
 
-  private key(sk: string): { pk: string; sk: string } {
-    return { pk: this.pk, sk };
+  /** Every item of one partition (paged Query). */
+  private async queryAll(pk: string): Promise<Array<Record<string, unknown>>> {
+    const items: Array<Record<string, unknown>> = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.call('Query', () =>
+        this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': pk },
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return items;
+  }
+
+  private operator(sk: string): Key {
+    return { pk: this.operatorPk, sk };
+  }
+
+  private reconciler(sk: string): Key {
+    return { pk: this.reconcilerPk, sk };
   }
 
   /** Translates SDK errors (see `awsCall`); a missing table names `cks init`. */
@@ -300,14 +344,28 @@ function stripTableAttributes(item: Record<string, unknown>): Record<string, unk
 }
 
 function stripOperatorFields(item: Record<string, unknown>): Record<string, unknown> {
-  const { generation: _g, paused: _p, ...spec } = item;
+  const { generation: _g, paused: _p, retryRequestedAt: _r, changedBy: _c, ...spec } = item;
   return spec;
 }
 
-/** A status item written only by a lease holds no status yet. */
-function toStatus(item: Record<string, unknown>): StoreStatus | null {
-  if (typeof item.phase !== 'string') return null;
-  return stripTableAttributes(item) as unknown as StoreStatus;
+/**
+ * The status of a status item. An item written only by a lease holds no status yet; a malformed one
+ * is read as none (the store starts afresh, and its next write replaces the item) with the reason.
+ */
+function toStatus(item: Record<string, unknown>): { status: StoreStatus | null; statusError: string | null } {
+  if (item.phase === undefined) return { status: null, statusError: null };
+  const parsed = parseStatusItem(stripTableAttributes(item));
+  return parsed.ok ? { status: parsed.status, statusError: null } : { status: null, statusError: parsed.error };
+}
+
+/** The events a status item still owes (validated by the core before they are published again). */
+function toOutbox(item: Record<string, unknown>): ReconcilerEvent[] {
+  return Array.isArray(item.outbox) ? (item.outbox as ReconcilerEvent[]) : [];
+}
+
+function toApproval(item: Record<string, unknown>): Approval | null {
+  const { generation, approvedBy, approvedAt } = item;
+  return typeof generation === 'number' && typeof approvedBy === 'string' && typeof approvedAt === 'number' ? { generation, approvedBy, approvedAt } : null;
 }
 
 function toSettings(item: Record<string, unknown>): Settings {
@@ -317,6 +375,7 @@ function toSettings(item: Record<string, unknown>): Settings {
       typeof item.blastRadiusMaxFailedShare === 'number' ? item.blastRadiusMaxFailedShare : DEFAULT_SETTINGS.blastRadiusMaxFailedShare,
     blastRadiusMinFailed:
       typeof item.blastRadiusMinFailed === 'number' ? item.blastRadiusMinFailed : DEFAULT_SETTINGS.blastRadiusMinFailed,
+    ...(item.approvalForCloudHsm === true ? { approvalForCloudHsm: true } : {}),
   };
 }
 

@@ -120,15 +120,17 @@ const COMMANDS: Record<string, Command> = {
   pause: request('pause', 'stop acting on a store (it is still observed)', 'The reconciler keeps observing and reporting the store.'),
   resume: request('resume', 'act on a paused store again', 'Undoes `cks pause`.'),
   settings: {
-    synopsis: 'settings [--kill-switch on|off] [--blast-radius-share N] [--blast-radius-min N]',
-    summary: 'show or change the global settings: the kill switch and the blast-radius limit',
+    synopsis: 'settings [--kill-switch on|off] [--blast-radius-share N] [--blast-radius-min N] [--approval-for-cloudhsm on|off]',
+    summary: 'show or change the global settings: the kill switch, the blast-radius limit, the approval rule',
     details:
       'With no option, prints the settings. With options, every value is checked first (a bad one writes\n' +
       'nothing), then only the settings given are changed and the new settings are printed with what changed.\n' +
       'Kill switch on: every store is observed and reported, none is acted on. Blast-radius limit: when more\n' +
       'than the share of the managed stores, and at least the minimum, are FAILED at once, it is a regional\n' +
-      'incident: reported, not repaired.',
+      'incident: reported, not repaired. Approval for CloudHSM on: a cluster change or a rename waits for a\n' +
+      'second principal\'s `cks approve`, as an XKS proxy change always does.',
     options: {
+      'approval-for-cloudhsm': { type: 'string' },
       'kill-switch': { type: 'string' },
       'blast-radius-share': { type: 'string' },
       'blast-radius-min': { type: 'string' },
@@ -138,6 +140,7 @@ const COMMANDS: Record<string, Command> = {
       'kill-switch': '--kill-switch on|off          on: report only, act on no store; off: act again',
       'blast-radius-share': '--blast-radius-share <share>  a number greater than 0 and at most 1 (default 0.5)',
       'blast-radius-min': '--blast-radius-min <count>    a whole number of at least 1 (default 3)',
+      'approval-for-cloudhsm': '--approval-for-cloudhsm on|off  on: CloudHSM cluster changes and renames need `cks approve` too',
       output: '--output <format>             table (default) or json (the settings object only)',
     },
     run: (ctx, values) => {

@@ -13,6 +13,7 @@ const FLAGS: Record<keyof Settings, string> = {
   killSwitch: 'kill-switch',
   blastRadiusMaxFailedShare: 'blast-radius-share',
   blastRadiusMinFailed: 'blast-radius-min',
+  approvalForCloudHsm: 'approval-for-cloudhsm',
 };
 
 /**
@@ -43,6 +44,11 @@ export function parseSettingsFlags(values: Readonly<Record<string, string | bool
     const number = /^\d+$/.test(min.trim()) ? Number(min) : Number.NaN;
     if (Number.isSafeInteger(number) && number >= 1) changes.blastRadiusMinFailed = number;
     else errors.push(`--blast-radius-min must be a whole number of at least 1 (e.g. 3), got "${min}"`);
+  }
+  const approval = flag('approvalForCloudHsm');
+  if (approval !== undefined) {
+    if (approval === 'on' || approval === 'off') changes.approvalForCloudHsm = approval === 'on';
+    else errors.push(`--approval-for-cloudhsm must be on or off, got "${approval}"`);
   }
   if (errors.length > 0) throw new UsageError(errors.join('; '));
   return changes;
@@ -76,6 +82,13 @@ export async function settingsCommand(ctx: CliContext, changes: SettingsChanges,
         `${next.blastRadiusMinFailed}, FAILED at once is a regional incident: reported, not repaired`,
     );
   }
+  if (changed.includes('approvalForCloudHsm')) {
+    ctx.print(
+      next.approvalForCloudHsm === true
+        ? 'approval for CloudHSM ON: a cluster change or a rename waits for a second principal\'s `cks approve`, like an XKS proxy change'
+        : 'approval for CloudHSM OFF: only XKS proxy changes wait for a second principal',
+    );
+  }
   return 0;
 }
 
@@ -83,7 +96,7 @@ export async function settingsCommand(ctx: CliContext, changes: SettingsChanges,
 function renderSettings(settings: Settings): string {
   const keys = Object.keys(FLAGS) as Array<keyof Settings>;
   const width = Math.max(...keys.map((key) => key.length));
-  return keys.map((key) => `${key.padEnd(width)}  ${String(settings[key])}`).join('\n');
+  return keys.map((key) => `${key.padEnd(width)}  ${String(settings[key] ?? false)}`).join('\n');
 }
 
 /** 0.5 → `50%`, 1/3 → `33.33%`. */

@@ -12,7 +12,7 @@ import { buildDeps, LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
 import type { DepsFactory, HandlerResult, LambdaContext } from '../runtime/lambda.js';
 import type { Clock } from '../reconcile/ports.js';
 import { makeAwsClients } from '../adapters/clients.js';
-import { desiredKey, partitionKey } from '../domain/table-keys.js';
+import { desiredKey, operatorPartitionKey } from '../domain/table-keys.js';
 import { demoCredentials } from './clients.js';
 import { matchesPattern } from './event-pattern.js';
 import type { Routes } from './routes.js';
@@ -61,7 +61,7 @@ export function makeLambdas(config: Config, routes: Routes, options: { clock: Cl
   });
   const sweep = makeSweepHandler(depsFactory(routes.roles.sweep));
   const onEvent = makeOnEventHandler(depsFactory(routes.roles.onEvent));
-  const pk = partitionKey({ accountId: LOCAL_ACCOUNT_ID, region });
+  const pk = operatorPartitionKey({ accountId: LOCAL_ACCOUNT_ID, region });
 
   return {
     sweep: () => sweep({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, context('sweep')),

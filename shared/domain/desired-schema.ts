@@ -5,7 +5,15 @@
  * only ARNs and ids, but a misplaced password must not end up in a log line or event either.
  */
 import { z } from 'zod';
-import { MODES, STORE_TYPES, XKS_CONNECTIVITY, type DesiredStore } from './types.js';
+import {
+  type DesiredStore,
+  LOGIN_BUDGET_DEFAULT,
+  LOGIN_BUDGET_MAX,
+  MANUAL_DISCONNECT_POLICIES,
+  MODES,
+  STORE_TYPES,
+  XKS_CONNECTIVITY,
+} from './types.js';
 
 /** One validation problem: `path` is dotted from the item root (e.g. `xksProxy.uriPath`; `''` is the item itself). */
 export interface FieldError {
@@ -19,7 +27,7 @@ export function formatFieldErrors(errors: readonly FieldError[]): string {
 }
 
 /** A desired store as written in a stores file: everything but the fields the table manages. */
-export type DesiredStoreSpec = Omit<DesiredStore, 'generation' | 'paused'>;
+export type DesiredStoreSpec = Omit<DesiredStore, 'generation' | 'paused' | 'retryRequestedAt' | 'changedBy'>;
 
 /** zod error option: "is required" when the field is absent, else what it must be. */
 function must(what: string): { error: (issue: { input?: unknown }) => string } {
@@ -103,6 +111,13 @@ const specShape = {
     .max(20, 'must be 1-20')
     .default(3),
   allowCreateHsm: z.boolean(must('true or false')).default(false),
+  onManualDisconnect: z.enum(MANUAL_DISCONNECT_POLICIES, oneOf(MANUAL_DISCONNECT_POLICIES)).default('hold'),
+  loginBudget: z
+    .number(must('an integer'))
+    .int('must be an integer')
+    .min(1, `must be 1-${LOGIN_BUDGET_MAX}`)
+    .max(LOGIN_BUDGET_MAX, `must be 1-${LOGIN_BUDGET_MAX}`)
+    .default(LOGIN_BUDGET_DEFAULT),
 };
 
 type SpecLike = { type?: unknown; desiredState?: unknown; cloudHsmClusterId?: unknown; keyStorePasswordSecretArn?: unknown; xksProxy?: unknown; allowCreateHsm?: unknown };
@@ -138,6 +153,8 @@ export const desiredItemSchema = z
     ...specShape,
     generation: z.number(must('an integer')).int('must be an integer').min(0, 'must be 0 or more'),
     paused: z.boolean(must('true or false')).default(false),
+    retryRequestedAt: z.number(must('a number')).nullable().default(null),
+    changedBy: z.string(must('a string')).nullable().default(null),
   })
   .check(crossFieldRules);
 
@@ -145,7 +162,7 @@ export const desiredItemSchema = z
  * Attributes of a table item that belong to the table, not the spec: the key, bookkeeping written by
  * the state adapter, and anything prefixed `_` (reserved for such bookkeeping).
  */
-const TABLE_ATTRIBUTES: ReadonlySet<string> = new Set(['pk', 'sk', 'updatedAt', 'leaseOwner', 'leaseUntil', 'retryRequestedAt']);
+const TABLE_ATTRIBUTES: ReadonlySet<string> = new Set(['pk', 'sk', 'updatedAt', 'leaseOwner', 'leaseUntil']);
 
 /** Validates one stores-file entry. */
 export function parseDesiredSpec(raw: unknown): { ok: true; spec: DesiredStoreSpec } | { ok: false; errors: FieldError[] } {

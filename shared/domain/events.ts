@@ -6,8 +6,10 @@
  */
 import { z } from 'zod';
 import { formatFieldErrors, type FieldError } from './desired-schema.js';
+import { fingerprint } from './plan/hash.js';
 import { SITUATION_RUNBOOKS } from './playbooks.js';
 import {
+  ACTION_KINDS,
   CONNECTION_ERROR_CODES,
   CONNECTION_STATES,
   MODES,
@@ -22,17 +24,22 @@ import {
   type Scope,
 } from './types.js';
 
-const ACTION_KINDS = ['none', 'disconnect', 'update', 'connect', 'createHsm'] as const satisfies readonly ActionKind[];
-// Fails to compile if an ActionKind is added without being listed above.
-const _allActionKinds: Exclude<ActionKind, (typeof ACTION_KINDS)[number]> extends never ? true : never = true;
 
 const actionKind = z.enum(ACTION_KINDS);
 const count = z.number().int().min(0);
 const isoTime = z.iso.datetime();
 
+/**
+ * Stable id of one event: the same for every delivery of it (a run that re-sends what a crashed run
+ * recorded but could not confirm sends the same id), different for any other event. Subscribers drop
+ * an `eventId` they have seen; EventBridge's own `id` differs per delivery.
+ */
+const eventId = z.string().min(1);
+
 /** Fields every store event carries. `connectionState` is `MISSING` when KMS has no such store. */
 export const storeEventBaseSchema = z.object({
   schemaVersion: z.literal(1),
+  eventId,
   storeName: z.string().min(1),
   storeId: z.string().nullable(),
   accountId: z.string().min(1),
@@ -70,6 +77,25 @@ export const repairFailedSchema = repairSchema.extend({
 export const repairEscalatedSchema = repairSchema.extend({ runbook: z.string().min(1) });
 export const storeMissingSchema = storeEventBaseSchema.extend({ connectionState: z.literal('MISSING') });
 
+/** A human connected or disconnected the store by hand; it is held until `cks resume` or a new desired generation. */
+export const manualChangeDetectedSchema = storeEventBaseSchema.extend({
+  runbook: z.string().min(1),
+  /** The principal CloudTrail named, or null when the change was only observed. */
+  changedBy: z.string().min(1).nullable(),
+  /** When the change was made (CloudTrail) or first observed. */
+  changedAt: isoTime,
+});
+
+/** A change of whom the store trusts waits for a second principal's `cks approve`; once per generation. */
+export const approvalRequiredSchema = storeEventBaseSchema.extend({
+  runbook: z.string().min(1),
+  /** The desired generation waiting for approval, and who wrote it (null when unknown). */
+  generation: z.number().int().min(1),
+  changedBy: z.string().min(1).nullable(),
+  /** The fields waiting, e.g. `xksProxy.uriEndpoint`. */
+  drift: z.array(z.string().min(1)).min(1),
+});
+
 /**
  * An invalid desired item. `storeName` is the name from the item's table key, or null when the item
  * has no usable name; `mode` is null because an invalid item has no trustworthy mode.
@@ -83,6 +109,7 @@ export const desiredStateInvalidSchema = storeEventBaseSchema.extend({
 /** One per sweep: the fleet at a glance. A regional incident is paged through this event (with its runbook). */
 export const sweepSummarySchema = z.object({
   schemaVersion: z.literal(1),
+  eventId,
   accountId: z.string().min(1),
   region: z.string().min(1),
   reconcileId: z.string().min(1),
@@ -127,6 +154,8 @@ export const eventSchemas = {
   'Store Missing': storeMissingSchema,
   'Desired State Invalid': desiredStateInvalidSchema,
   'Sweep Summary': sweepSummarySchema,
+  'Manual Change Detected': manualChangeDetectedSchema,
+  'Approval Required': approvalRequiredSchema,
 } as const satisfies Record<EventDetailType, z.ZodType>;
 
 /** The detail of one detail-type. */
@@ -143,6 +172,9 @@ export interface StoreEventContext {
   /** The store's incident after the decision; a draft's own `incidentId` wins (a closed incident's success). */
   incidentId: string | null;
   dryRun: boolean;
+  /** When the decision was made (epoch ms) and the draft's place in it: with the incident they make the event id. */
+  decidedAt: number;
+  index: number;
 }
 
 /**
@@ -150,13 +182,15 @@ export interface StoreEventContext {
  * (`action` none, `attempt` 0, `maxAttempts` the desired one) so that the event always validates.
  */
 export function storeEvent(draft: EventDraft, ctx: StoreEventContext): ReconcilerEvent {
+  const incidentId = draft.incidentId ?? ctx.incidentId;
   const base = {
     schemaVersion: 1 as const,
+    eventId: eventIdOf([ctx.scope.accountId, ctx.scope.region, ctx.desired.name, incidentId, draft.detailType, ctx.decidedAt, ctx.index]),
     storeName: ctx.desired.name,
     storeId: ctx.observed?.id ?? null,
     accountId: ctx.scope.accountId,
     region: ctx.scope.region,
-    incidentId: draft.incidentId ?? ctx.incidentId,
+    incidentId,
     connectionState: ctx.observed?.connectionState ?? ('MISSING' as const),
     connectionErrorCode: ctx.observed?.connectionErrorCode ?? null,
     mode: ctx.desired.mode,
@@ -186,6 +220,22 @@ export function storeEvent(draft: EventDraft, ctx: StoreEventContext): Reconcile
       return { detailType: draft.detailType, detail: { ...repair, runbook: draft.runbook ?? SITUATION_RUNBOOKS.retriesExhausted } };
     case 'Store Missing':
       return { detailType: draft.detailType, detail: { ...base, connectionState: 'MISSING' } };
+    case 'Manual Change Detected':
+      return {
+        detailType: draft.detailType,
+        detail: { ...base, runbook: draft.runbook ?? SITUATION_RUNBOOKS.manualDisconnect, changedBy: draft.changedBy ?? null, changedAt: draft.changedAt ?? '' },
+      };
+    case 'Approval Required':
+      return {
+        detailType: draft.detailType,
+        detail: {
+          ...base,
+          runbook: draft.runbook ?? SITUATION_RUNBOOKS.approvalRequired,
+          generation: draft.generation ?? ctx.desired.generation,
+          changedBy: draft.changedBy ?? null,
+          drift: draft.drift ?? [],
+        },
+      };
     default: {
       const _exhaustive: never = draft.detailType;
       throw new Error(`unknown detail-type ${String(_exhaustive)}`);
@@ -195,13 +245,15 @@ export function storeEvent(draft: EventDraft, ctx: StoreEventContext): Reconcile
 
 /** The events a decision asks for, as published: each draft with the store's context and the decision's incident. */
 export function decisionEvents(decision: Decision, input: PlanInput): ReconcilerEvent[] {
-  return decision.events.map((draft) =>
+  return decision.events.map((draft, index) =>
     storeEvent(draft, {
       scope: input.scope,
       desired: input.desired,
       observed: input.observed,
       incidentId: decision.nextStatus.incidentId,
       dryRun: decision.dryRun,
+      decidedAt: input.now,
+      index,
     }),
   );
 }
@@ -210,6 +262,7 @@ export function decisionEvents(decision: Decision, input: PlanInput): Reconciler
 export function invalidDesiredEvent(input: {
   scope: Scope;
   storeName: string | null;
+  generation: number;
   errors: readonly FieldError[];
 }): ReconcilerEvent {
   const list = formatFieldErrors(input.errors);
@@ -217,6 +270,7 @@ export function invalidDesiredEvent(input: {
     detailType: 'Desired State Invalid',
     detail: {
       schemaVersion: 1,
+      eventId: eventIdOf(['invalid', input.scope.accountId, input.scope.region, input.storeName, input.generation]),
       storeName: input.storeName,
       storeId: null,
       accountId: input.scope.accountId,
@@ -263,6 +317,7 @@ export function sweepSummaryEvent(input: SweepSummaryInput): ReconcilerEvent {
     detailType: 'Sweep Summary',
     detail: {
       schemaVersion: 1,
+      eventId: eventIdOf(['summary', scope.accountId, scope.region, input.reconcileId]),
       accountId: scope.accountId,
       region: scope.region,
       ...counts,
@@ -273,4 +328,8 @@ export function sweepSummaryEvent(input: SweepSummaryInput): ReconcilerEvent {
       ...(input.regionalIncident ? { runbook: SITUATION_RUNBOOKS.regionalIncident } : {}),
     },
   };
+}
+
+function eventIdOf(parts: unknown[]): string {
+  return `evt-${fingerprint(parts)}`;
 }

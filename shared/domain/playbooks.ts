@@ -217,7 +217,11 @@ export type Situation =
   | 'noActiveHsm'
   | 'retriesExhausted'
   | 'actionFailing'
-  | 'regionalIncident';
+  | 'regionalIncident'
+  | 'manualDisconnect'
+  | 'manualConnect'
+  | 'loginBudgetSpent'
+  | 'approvalRequired';
 
 /** Runbooks for the situations above, in the same plain style as {@link PLAYBOOKS}. */
 export const SITUATION_RUNBOOKS: Record<Situation, string> = {
@@ -254,6 +258,21 @@ export const SITUATION_RUNBOOKS: Record<Situation, string> = {
   regionalIncident:
     'Many custom key stores failed at once, which points to a regional problem (KMS, CloudHSM or the network), not to the stores. The reconciler is not repairing any store until the share of FAILED stores drops. ' +
     'Check the AWS Health Dashboard for KMS and CloudHSM in this Region and open an AWS Support case; to repair anyway, raise blastRadiusMaxFailedShare in the settings item.',
+  manualDisconnect:
+    'Someone other than the reconciler disconnected this store, which is desired CONNECTED. The reconciler honours a human\'s disconnect and leaves the store DISCONNECTED: ' +
+    'when the work that needed it is done, run `cks resume <store>` (or apply a new generation of the desired item) and the reconciler reconnects it. ' +
+    'To have such stores reconnected at once instead, set onManualDisconnect: reconnect on the store.',
+  manualConnect:
+    'Someone other than the reconciler connected this store, which is desired DISCONNECTED. The reconciler does not disconnect a store a human connected: ' +
+    'if it should stay connected, set desiredState: CONNECTED and `cks apply`; to have the reconciler disconnect it again, run `cks resume <store>`.',
+  loginBudgetSpent:
+    'The reconciler\'s own connects have already caused the allowed number of failed kmsuser logins (loginBudget) since the last successful connect, so it sends no password and makes no connect: ' +
+    'CloudHSM locks kmsuser out after 5 failed logins, and a locked-out kmsuser stops every store on the cluster. Check the kmsuser password in the cluster (cloudhsm-cli), ' +
+    'put that exact password in the password secret as a new version, then run `cks retry <store>`, which resets the budget and lets the reconciler try again.',
+  approvalRequired:
+    'The desired item changes who this store trusts (the XKS proxy endpoint, path, connectivity or VPC endpoint service; with approvalForCloudHsm also the cluster or the name). ' +
+    'Such a change is applied only after a second person approves it: someone other than the writer reviews the change with `cks status <store>` and runs `cks approve <store>`. ' +
+    'If the change is not expected, restore the previous desired item with `cks apply` and look into who wrote it.',
 };
 
 /** The playbook for a code on a store of a given type: INVALID_CREDENTIALS narrowed to that type's fix. */

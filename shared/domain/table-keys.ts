@@ -1,24 +1,38 @@
 /**
- * The key layout of the desired-state table. One partition per account and Region holds every
- * store's DESIRED and STATUS items and the SETTINGS item, so a sweep reads it all with one (paged)
- * Query. History lives in its own partition per store.
+ * The key layout of the desired-state table. What operators write and what the reconciler writes
+ * live in different partitions, so that IAM (`dynamodb:LeadingKeys`) can keep the reconciler's roles
+ * from ever writing a desired item, an approval or the settings:
  *
- *   pk = SCOPE#<accountId>#<region>    sk = STORE#<name>#DESIRED | STORE#<name>#STATUS | SETTINGS
- *   pk = HISTORY#<accountId>#<region>#<name>    sk = <iso time>#<reconcileId>
+ *   pk = DESIRED#<accountId>#<region>   sk = STORE#<name>#DESIRED | STORE#<name>#APPROVAL | SETTINGS   (operators)
+ *   pk = SCOPE#<accountId>#<region>     sk = STORE#<name>#STATUS | REGIONAL                            (the reconciler)
+ *   pk = HISTORY#<accountId>#<region>#<name>    sk = <iso time>#<reconcileId>                          (the reconciler)
  *
- * Shared by the table adapter, which reads and writes these keys, and the stream trigger, which
- * reads which store a changed item belongs to.
+ * A sweep reads each of the first two partitions with one (paged) Query. Shared by the table adapter,
+ * which reads and writes these keys, and the stream trigger, which reads which store a changed item
+ * belongs to.
  */
 import type { Scope } from './types.js';
 
 const STORE = 'STORE#';
 const DESIRED = '#DESIRED';
+const APPROVAL = '#APPROVAL';
 const STATUS = '#STATUS';
 
-/** The sort key of the settings item. */
-export const SETTINGS_SK = 'SETTINGS';
+/** Prefixes of the partitions operators write and the reconciler writes (for IAM conditions and stream filters). */
+export const OPERATOR_PARTITION_PREFIX = 'DESIRED#';
+export const RECONCILER_PARTITION_PREFIXES = ['SCOPE#', 'HISTORY#'] as const;
 
-/** The partition holding one account and Region's desired, status and settings items. */
+/** The sort key of the settings item (operator partition). */
+export const SETTINGS_SK = 'SETTINGS';
+/** The sort key of the regional-incident mark (reconciler partition). */
+export const REGIONAL_SK = 'REGIONAL';
+
+/** The partition of one account and Region's desired items, approvals and settings. */
+export function operatorPartitionKey(scope: Scope): string {
+  return `${OPERATOR_PARTITION_PREFIX}${scope.accountId}#${scope.region}`;
+}
+
+/** The partition of one account and Region's status items (which hold the leases) and regional-incident mark. */
 export function partitionKey(scope: Scope): string {
   return `SCOPE#${scope.accountId}#${scope.region}`;
 }
@@ -26,6 +40,11 @@ export function partitionKey(scope: Scope): string {
 /** The sort key of a store's desired item. */
 export function desiredKey(name: string): string {
   return `${STORE}${name}${DESIRED}`;
+}
+
+/** The sort key of a store's approval item (`cks approve`). */
+export function approvalKey(name: string): string {
+  return `${STORE}${name}${APPROVAL}`;
 }
 
 /** The sort key of a store's status item (which also holds its lease). */
@@ -44,15 +63,16 @@ export function historySortKey(at: number, reconcileId: string): string {
 }
 
 /** The store and kind of item a sort key names, or null for an item that is not a store's. */
-export function parseStoreKey(sk: string): { name: string; kind: 'desired' | 'status' } | null {
+export function parseStoreKey(sk: string): { name: string; kind: 'desired' | 'approval' | 'status' } | null {
   if (!sk.startsWith(STORE)) return null;
   if (sk.endsWith(DESIRED)) return { name: sk.slice(STORE.length, -DESIRED.length), kind: 'desired' };
+  if (sk.endsWith(APPROVAL)) return { name: sk.slice(STORE.length, -APPROVAL.length), kind: 'approval' };
   if (sk.endsWith(STATUS)) return { name: sk.slice(STORE.length, -STATUS.length), kind: 'status' };
   return null;
 }
 
-/** The store a desired item's sort key names (`STORE#<name>#DESIRED`), or null for any other item. */
-export function storeNameOfDesiredKey(sk: string): string | null {
+/** The store an operator's item names (`STORE#<name>#DESIRED` or `#APPROVAL`), or null for any other item. */
+export function storeNameOfOperatorKey(sk: string): string | null {
   const parsed = parseStoreKey(sk);
-  return parsed?.kind === 'desired' ? parsed.name : null;
+  return parsed !== null && parsed.kind !== 'status' ? parsed.name : null;
 }

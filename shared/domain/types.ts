@@ -38,7 +38,16 @@ export type XksConnectivity = (typeof XKS_CONNECTIVITY)[number];
 export const MODES = ['observe', 'plan', 'enforce'] as const;
 export type Mode = (typeof MODES)[number];
 
-export const PHASES = ['IDLE', 'DISCONNECTING', 'UPDATING', 'CONNECTING', 'ESCALATED', 'PAUSED'] as const;
+/** What the reconciler does when a human disconnected a store desired CONNECTED. */
+export const MANUAL_DISCONNECT_POLICIES = ['hold', 'reconnect'] as const;
+export type ManualDisconnectPolicy = (typeof MANUAL_DISCONNECT_POLICIES)[number];
+
+/** Failed kmsuser logins the reconciler's own connects may cause before it stops (CloudHSM locks kmsuser at 5). */
+export const LOGIN_BUDGET_DEFAULT = 2;
+export const LOGIN_BUDGET_MAX = 3;
+
+/** HELD: a human changed the store's connection by hand; the reconciler leaves it until released. */
+export const PHASES = ['IDLE', 'DISCONNECTING', 'UPDATING', 'CONNECTING', 'ESCALATED', 'PAUSED', 'HELD'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** Which account and Region a store lives in. */
@@ -126,9 +135,32 @@ export interface DesiredStore {
   mode: Mode;
   maxAttempts: number;
   allowCreateHsm: boolean;
+  /** `hold` (default): a store a human disconnected stays DISCONNECTED until released; `reconnect`: it is repaired. */
+  onManualDisconnect: ManualDisconnectPolicy;
+  /** Failed kmsuser logins the reconciler's connects may cause before it stops sending passwords (1-3, default 2). */
+  loginBudget: number;
   /** Set by `cks pause`: the reconciler observes and reports but does not act. */
   paused: boolean;
   generation: number;
+  /** When an operator last ran `cks retry` (epoch ms): it also resets the login budget. */
+  retryRequestedAt: number | null;
+  /** The principal that wrote this generation (from STS GetCallerIdentity), when known. */
+  changedBy: string | null;
+}
+
+/** A second principal's approval of one desired generation (`cks approve`). */
+export interface Approval {
+  generation: number;
+  approvedBy: string;
+  approvedAt: number;
+}
+
+/** Who changed a store by hand and when, where a CloudTrail event said so. */
+export interface ManualChange {
+  by: string | null;
+  at: number;
+  /** The API call, e.g. DisconnectCustomKeyStore. */
+  eventName: string | null;
 }
 
 /**
@@ -147,6 +179,10 @@ export interface HeldInputs {
    * a connect with the password KMS holds can only fail another login and move kmsuser toward lockout.
    */
   awaitingNewPassword?: boolean;
+  /** Set when the login budget is spent: only `cks retry` (which resets the budget) releases the hold. */
+  awaitingLoginBudgetReset?: boolean;
+  /** Set while HELD: the manual change being honoured. */
+  manualChange?: ManualChange;
 }
 
 /** The reconciler's own record of a store (the STATUS item). Written only by the reconciler. */
@@ -175,6 +211,13 @@ export interface StoreStatus {
   heldInputs: HeldInputs | null;
   /** Fingerprint of the last report-only event (drift, missing, dry run), so it is sent once. */
   lastReportKey: string | null;
+  /**
+   * Failed kmsuser logins the reconciler's own connects may have caused since the last successful
+   * connect or operator reset; kept across incidents, secret ARNs and generations.
+   */
+  failedLogins: number;
+  /** The `cks retry` (epoch ms) that last reset `failedLogins`. */
+  loginBudgetResetAt: number | null;
 }
 
 /** Global settings (the SETTINGS item): data, not redeploys. */
@@ -185,6 +228,8 @@ export interface Settings {
   blastRadiusMaxFailedShare: number;
   /** ... and at least this many are FAILED (so one failed store of two does not count as regional). */
   blastRadiusMinFailed: number;
+  /** When true, a CloudHSM cluster change or a rename also waits for a second principal's approval (XKS proxy changes always do). */
+  approvalForCloudHsm?: boolean;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -216,6 +261,10 @@ export type Action =
   | { kind: 'createHsm'; clusterId: string; availabilityZone: string };
 
 export type ActionKind = Action['kind'];
+
+export const ACTION_KINDS = ['none', 'disconnect', 'update', 'connect', 'createHsm'] as const satisfies readonly ActionKind[];
+// Fails to compile if an ActionKind is added without being listed above.
+const _allActionKinds: Exclude<ActionKind, (typeof ACTION_KINDS)[number]> extends never ? true : never = true;
 
 /** What became of a decided action: made, only reported (dry run), or rejected by AWS. */
 export type ActionOutcome = 'taken' | 'dryRun' | 'failed';
@@ -254,6 +303,8 @@ export const EVENT_DETAIL_TYPES = [
   'Store Missing',
   'Desired State Invalid',
   'Sweep Summary',
+  'Manual Change Detected',
+  'Approval Required',
 ] as const;
 export type EventDetailType = (typeof EVENT_DETAIL_TYPES)[number];
 
@@ -273,6 +324,11 @@ export interface EventDraft {
    * incident is already closed (null) in the decision's `nextStatus`.
    */
   incidentId?: string;
+  /** Manual Change Detected: who changed the store and when, where known. */
+  changedBy?: string | null;
+  changedAt?: string;
+  /** Approval Required: the generation waiting and who wrote it. */
+  generation?: number;
 }
 
 /** Everything `plan` may look at for one store. */
@@ -291,6 +347,12 @@ export interface PlanInput {
   settings: Settings;
   /** Set by the sweep when too many stores fail at once: report, do not repair. */
   regionalIncident: boolean;
+  /** Inputs of this store that could not be read in this run (e.g. `password secret version`): the run waits, never judges. */
+  unreadable: readonly string[];
+  /** The approval recorded for this store, if any. */
+  approval: Approval | null;
+  /** A manual change a trigger reported for this store (CloudTrail), or null. */
+  manualChange: ManualChange | null;
   now: number;
 }
 

@@ -5,6 +5,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type {
+  Approval,
   ClusterView,
   ObservedStore,
   Scope,
@@ -62,12 +63,26 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
 }
 
-/** One store's rows of the table: the raw desired item (validated by the core) and the status item. */
+/** One store's rows of the table: the raw desired item (validated by the core), the status item and the approval. */
 export interface StoreRecord {
   name: string;
   /** The DESIRED item's attributes as stored (unvalidated); null when only a status exists. */
   desired: Record<string, unknown> | null;
   status: StoreStatus | null;
+  /** Why the status item could not be read (it is then taken as absent and replaced by the next write); null when it could. */
+  statusError: string | null;
+  /** The last `cks approve` of this store, if any. */
+  approval: Approval | null;
+  /** Events recorded with the status but not yet published (the outbox): published first by the next run. */
+  outbox: ReconcilerEvent[];
+}
+
+/** How a status is written: with the events still to publish, and whether the lease is kept. */
+export interface SaveStatusOptions {
+  /** Events recorded with this status that are not yet published; empty once they went out. */
+  outbox: readonly ReconcilerEvent[];
+  /** Keep the lease until this time (epoch ms) instead of releasing it: more writes of this run follow. */
+  holdLeaseUntil?: number;
 }
 
 /** A line of a store's history (HISTORY items, kept with a TTL). */
@@ -93,7 +108,7 @@ export interface StatePort {
    * Every desired and status item of the scope, the settings, and when the current regional incident
    * began (null: none): one Query (paged), never one call per store.
    */
-  loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null }>;
+  loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null; regionalIncidentAnnounced: boolean }>;
   /** One store's items (event-triggered runs). */
   load(name: string): Promise<StoreRecord>;
   /**
@@ -101,22 +116,29 @@ export interface StatePort {
    * run holds an unexpired lease.
    */
   acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null>;
-  /** Write the status item and release the lease; ConflictError if `owner` no longer holds it. */
-  saveStatus(status: StoreStatus, owner: string): Promise<void>;
+  /**
+   * Write the status item with its outbox and release the lease (or keep it, see `holdLeaseUntil`);
+   * ConflictError if `owner` no longer holds it. One conditional single-item write: a status and the
+   * events it owes are recorded together or not at all.
+   */
+  saveStatus(status: StoreStatus, owner: string, options?: SaveStatusOptions): Promise<void>;
   /** Release without writing (nothing to record). */
   releaseLease(name: string, owner: string): Promise<void>;
   appendHistory(name: string, entry: HistoryEntry): Promise<void>;
   /**
    * Write validated desired specs. A spec equal to the stored one is left alone; a changed or new one
-   * gets generation + 1. Operator fields (`paused`) are kept. Returns the names written.
+   * gets generation + 1 and records `changedBy` (the principal, or null when unknown). Operator fields
+   * (`paused`, the last retry) are kept. Returns the names written.
    */
-  putDesired(specs: readonly DesiredStoreSpec[], now: number): Promise<string[]>;
+  putDesired(specs: readonly DesiredStoreSpec[], now: number, changedBy?: string | null): Promise<string[]>;
+  /** Records a second principal's approval of a desired generation (`cks approve`). */
+  approve(name: string, approval: Approval): Promise<void>;
   /** retry / pause / resume a store: sets the operator field and bumps the generation. */
   request(name: string, request: OperatorRequest, now: number): Promise<void>;
   getSettings(): Promise<Settings>;
   putSettings(settings: Settings): Promise<void>;
-  /** Records that a regional incident began (epoch ms) or ended (null), beside the settings. */
-  setRegionalIncident(since: number | null): Promise<void>;
+  /** Records that a regional incident began (epoch ms) or ended (null), and whether its page went out. */
+  setRegionalIncident(since: number | null, announced?: boolean): Promise<void>;
 }
 
 /** Everything the core talks to: one plain object, built once per cold start. */

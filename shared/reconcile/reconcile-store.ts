@@ -5,10 +5,10 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
-import { decisionEvents } from '../domain/events.js';
+import { decisionEvents, type ReconcilerEvent } from '../domain/events.js';
 import { plan, planActionFailure } from '../domain/plan.js';
 import { sameData } from '../domain/same-data.js';
-import type { Action, Decision, DesiredStore, ObservedStore, PlanInput, StoreStatus } from '../domain/types.js';
+import { type Action, type Decision, type DesiredStore, describeLastAction, type ObservedStore, type PlanInput, type StoreStatus } from '../domain/types.js';
 import { AwsCallError, errorMessage } from '../errors.js';
 import { recordRepair } from '../metrics.js';
 import type { ReconcileDeps, ResolvedUpdate, SecretsPort, StoreRecord } from './ports.js';
@@ -47,24 +47,50 @@ export interface StoreRun {
 
 const MUTATING: ReadonlySet<Action['kind']> = new Set(['disconnect', 'update', 'connect', 'createHsm']);
 
-/** Reconciles one store from what the sweep observed. Never throws: a failure is the outcome's `error`. */
-export async function reconcileStore(deps: ReconcileDeps, run: StoreRun, input: PlanInput): Promise<StoreOutcome> {
-  const first = plan(input);
-  const planned: StoreOutcome = {
+/**
+ * Reconciles one store from what the sweep observed, with `outbox` the events its status still owes.
+ * Never throws: everything the store does runs inside this boundary, and a failure is the outcome's
+ * `error`; the other stores go on.
+ *
+ * Exactly-once effects: the status a decision leads to and the events it emits are recorded together
+ * (one conditional write of the status item, events in its outbox) *before* the mutating call and
+ * before any publish; events are published from the outbox and the outbox is cleared after. A crash
+ * or a failed call at any point leaves either nothing done, or a status whose outbox the next run
+ * publishes first: each event goes out late at worst, with the incident id it was recorded with. A
+ * crash between a publish and the clearing write sends the same event again with the same `eventId`.
+ */
+export async function reconcileStore(deps: ReconcileDeps, run: StoreRun, input: PlanInput, outbox: readonly ReconcilerEvent[]): Promise<StoreOutcome> {
+  const blank: StoreOutcome = {
     name: input.desired.name,
     storeId: input.observed?.id ?? null,
     desired: input.desired,
     observed: input.observed,
     status: input.status,
-    decision: first,
+    decision: null,
     taken: null,
     skipped: null,
     errors: [],
     error: null,
     unpublished: 0,
   };
+  try {
+    return await reconcileLeased(deps, run, input, outbox, blank);
+  } catch (error) {
+    return abandon(deps, run, blank, error);
+  }
+}
+
+async function reconcileLeased(
+  deps: ReconcileDeps,
+  run: StoreRun,
+  input: PlanInput,
+  outbox: readonly ReconcilerEvent[],
+  blank: StoreOutcome,
+): Promise<StoreOutcome> {
+  const first = plan(input);
+  const planned: StoreOutcome = { ...blank, decision: first };
   if (run.dryRun) return planned;
-  if (isUnchanged(first, input.status)) {
+  if (outbox.length === 0 && isUnchanged(first, input.status)) {
     run.log.debug('no change', { reason: first.reason });
     return { ...planned, skipped: 'unchanged' };
   }
@@ -77,53 +103,63 @@ export async function reconcileStore(deps: ReconcileDeps, run: StoreRun, input: 
     run.log.info('another run holds this store; skipped', { reason: first.reason });
     return { ...planned, skipped: 'leased' };
   }
+  const holdLeaseUntil = leasedAt + deps.leaseTtlMs;
 
-  let decided: { input: PlanInput; decision: Decision } | null;
+  let reached: StoreOutcome = planned;
   try {
-    decided = await decideUnderLease(deps, run.log, { ...input, now: leasedAt }, lease);
-  } catch (error) {
-    return abandon(deps, run, planned, error);
-  }
-  if (!decided) {
-    run.log.info('desired item changed since the sweep read it; left to the next run');
-    return { ...planned, skipped: 'changed' };
-  }
-  const fresh = decided.input;
-  const reread: StoreOutcome = { ...planned, desired: fresh.desired, observed: fresh.observed, status: fresh.status };
+    const decided = await decideUnderLease(deps, run.log, { ...input, now: leasedAt }, lease);
+    if (!decided) {
+      run.log.info('desired item changed since the sweep read it; left to the next run');
+      return { ...planned, skipped: 'changed' };
+    }
+    const fresh = decided.input;
+    const pending = lease.outbox;
+    reached = { ...planned, desired: fresh.desired, observed: fresh.observed, status: fresh.status };
 
-  let acted: { decision: Decision; taken: Action['kind'] | null; error: string | null };
-  try {
-    acted = await takeAction(deps, run.log, fresh, decided.decision);
+    // Record the decision and its events before acting on it or telling anyone.
+    let decision = decided.decision;
+    let owed = [...pending, ...decisionEvents(decision, fresh)];
+    const mutating = MUTATING.has(decision.action.kind);
+    if (mutating || decision.events.length > 0) {
+      await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: owed, holdLeaseUntil });
+    }
+    reached = { ...reached, decision };
+
+    let taken: Action['kind'] | null = null;
+    let callError: string | null = null;
+    if (mutating) {
+      const acted = await takeAction(deps, run.log, fresh, decision);
+      taken = acted.taken;
+      callError = acted.error;
+      if (acted.decision !== decision) {
+        // The call failed: its failure replaces the recorded decision and the events not yet sent.
+        decision = acted.decision;
+        owed = [...pending, ...decisionEvents(decision, fresh)];
+        await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: owed, holdLeaseUntil });
+      }
+    }
+    reached = { ...reached, decision, taken, error: callError };
+
+    const published = await publishEvents(deps, run.log, owed);
+    const done: StoreOutcome = { ...reached, error: published.error ?? callError, unpublished: published.unpublished };
+    await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: published.unpublished > 0 ? owed : [] });
+    await recordHistory(deps, run, fresh, done, decision);
+    recordEventMetrics(deps.metrics, decision, fresh.observed);
+    run.log.info(decision.reason, {
+      action: done.taken ?? 'none',
+      intended: decision.intended,
+      dryRun: decision.dryRun,
+      phase: decision.nextStatus.phase,
+      attempt: decision.nextStatus.attempt,
+      connectionState: fresh.observed?.connectionState ?? 'MISSING',
+      connectionErrorCode: fresh.observed?.connectionErrorCode ?? null,
+      events: decision.events.map((e) => e.detailType),
+      ...(pending.length > 0 ? { republished: pending.length } : {}),
+    });
+    return done;
   } catch (error) {
-    return abandon(deps, run, reread, error);
+    return abandon(deps, run, reached, error);
   }
-  // Events go out before the status write (a failed write may repeat an event, never lose one);
-  // if they cannot go out, the status is still recorded, since the call above was made.
-  const published = await publishEvents(deps, run.log, acted.decision, fresh);
-  const done: StoreOutcome = {
-    ...reread,
-    decision: acted.decision,
-    taken: acted.taken,
-    error: published.error ?? acted.error,
-    unpublished: published.unpublished,
-  };
-  try {
-    await record(deps, run, fresh, done, acted.decision);
-  } catch (error) {
-    return abandon(deps, run, done, error);
-  }
-  recordEventMetrics(deps.metrics, acted.decision, fresh.observed);
-  run.log.info(acted.decision.reason, {
-    action: done.taken ?? 'none',
-    intended: acted.decision.intended,
-    dryRun: acted.decision.dryRun,
-    phase: acted.decision.nextStatus.phase,
-    attempt: acted.decision.nextStatus.attempt,
-    connectionState: fresh.observed?.connectionState ?? 'MISSING',
-    connectionErrorCode: fresh.observed?.connectionErrorCode ?? null,
-    events: acted.decision.events.map((e) => e.detailType),
-  });
-  return done;
 }
 
 /**
@@ -143,7 +179,7 @@ async function decideUnderLease(
     await deps.state.releaseLease(input.desired.name, deps.owner);
     return null;
   }
-  const reread: PlanInput = { ...input, desired: desired.desired, status: lease.status };
+  const reread: PlanInput = { ...input, desired: desired.desired, status: lease.status, approval: lease.approval };
   const decision = plan(reread);
   if (!MUTATING.has(decision.action.kind)) return { input: reread, decision };
   const observed = await observeUnderLease(deps, reread, log);
@@ -154,11 +190,16 @@ async function decideUnderLease(
 async function observeUnderLease(deps: ReconcileDeps, input: PlanInput, log: Logger): Promise<PlanInput> {
   const { desired } = input;
   const storeRef = input.observed ? { id: input.observed.id } : desired.id ? { id: desired.id } : { name: desired.name };
-  const [observed, settings, passwordVersion, xksCredentialVersion] = await Promise.all([
+  const secret = async (arn: string | undefined): Promise<{ version: string | null; unreadable: string[] }> => {
+    if (arn === undefined) return { version: null, unreadable: [] };
+    const read = await readVersion(deps.secrets, arn, log);
+    return read.ok ? { version: read.version, unreadable: [] } : { version: null, unreadable: [`the version of secret ${arn}`] };
+  };
+  const [observed, settings, password, credential] = await Promise.all([
     deps.kms.describeStore(storeRef),
     deps.state.getSettings(),
-    readVersion(deps.secrets, desired.keyStorePasswordSecretArn, log),
-    readVersion(deps.secrets, desired.xksProxy?.credentialSecretArn, log),
+    secret(desired.keyStorePasswordSecretArn),
+    secret(desired.xksProxy?.credentialSecretArn),
   ]);
   const clusterIds = [...new Set([desired.cloudHsmClusterId, observed?.cloudHsmClusterId].filter((id): id is string => id !== undefined))];
   const clusters = new Map(input.clusters);
@@ -170,7 +211,15 @@ async function observeUnderLease(deps: ReconcileDeps, input: PlanInput, log: Log
       else clusters.delete(id);
     }
   }
-  return { ...input, observed, settings, passwordVersion, xksCredentialVersion, clusters };
+  return {
+    ...input,
+    observed,
+    settings,
+    passwordVersion: password.version,
+    xksCredentialVersion: credential.version,
+    unreadable: [...password.unreadable, ...credential.unreadable],
+    clusters,
+  };
 }
 
 /**
@@ -250,36 +299,30 @@ function parseXksCredential(value: string, secretArn: string): { accessKeyId: st
   return { accessKeyId, secretAccessKey };
 }
 
-/** Publishes the decision's events; when they cannot go out, says how many and why instead of throwing. */
-async function publishEvents(
-  deps: ReconcileDeps,
-  log: Logger,
-  decision: Decision,
-  input: PlanInput,
-): Promise<{ unpublished: number; error: string | null }> {
-  if (decision.events.length === 0) return { unpublished: 0, error: null };
+/** Publishes the events a status owes; when they cannot go out, says how many and why instead of throwing (they stay in the outbox). */
+async function publishEvents(deps: ReconcileDeps, log: Logger, events: readonly ReconcilerEvent[]): Promise<{ unpublished: number; error: string | null }> {
+  if (events.length === 0) return { unpublished: 0, error: null };
   try {
-    await deps.events.publish(decisionEvents(decision, input));
+    await deps.events.publish(events);
     return { unpublished: 0, error: null };
   } catch (error) {
     const message = `events not published: ${errorMessage(error)}`;
-    log.error('events not published; the status is recorded anyway', {
+    log.error('events not published; they stay in the status outbox and the next run publishes them', {
       error: message,
-      events: decision.events.map((e) => ({ detailType: e.detailType, reason: e.reason, runbook: e.runbook })),
+      events: events.map((e) => ({ detailType: e.detailType, eventId: e.detail.eventId })),
     });
-    return { unpublished: decision.events.length, error: message };
+    return { unpublished: events.length, error: message };
   }
 }
 
-/** Writes the next status (releasing the lease) and, when something happened, a history line. */
-async function record(deps: ReconcileDeps, run: StoreRun, input: PlanInput, outcome: StoreOutcome, decision: Decision): Promise<void> {
-  await deps.state.saveStatus(decision.nextStatus, deps.owner);
+/** A history line, when something happened. */
+async function recordHistory(deps: ReconcileDeps, run: StoreRun, input: PlanInput, outcome: StoreOutcome, decision: Decision): Promise<void> {
   if (!outcome.taken && decision.events.length === 0 && decision.nextStatus.phase === input.status?.phase) return;
   await deps.state.appendHistory(input.desired.name, {
     at: input.now,
     reconcileId: run.reconcileId,
     trigger: run.trigger,
-    action: outcome.taken ?? (decision.dryRun && decision.intended !== 'none' ? `would ${decision.intended}` : 'none'),
+    action: outcome.taken ?? describeLastAction(decision.nextStatus.lastAction) ?? 'none',
     dryRun: decision.dryRun,
     reason: decision.reason,
     connectionState: input.observed?.connectionState ?? null,
@@ -317,16 +360,18 @@ function isUnchanged(decision: Decision, status: StoreStatus | null): boolean {
   );
 }
 
+/** A secret version as read: its version (null: the secret does not exist), or a read that failed. */
+export type VersionRead = { ok: true; version: string | null } | { ok: false };
+
 /**
- * A secret's current version; null when it is absent or cannot be read (e.g. access denied), which
- * plan never treats as a new version: one unreadable secret holds its own store, not the sweep.
+ * A secret's current version. A read that fails (throttling, access denied) is not "absent": plan
+ * waits on it, so one unreadable secret holds its own store for this run and never yields a verdict.
  */
-export async function readVersion(secrets: SecretsPort, arn: string | undefined, log: Logger): Promise<string | null> {
-  if (arn === undefined) return null;
+export async function readVersion(secrets: SecretsPort, arn: string, log: Logger): Promise<VersionRead> {
   try {
-    return await secrets.currentVersion(arn);
+    return { ok: true, version: await secrets.currentVersion(arn) };
   } catch (error) {
-    log.warn('cannot read the secret version; treated as unknown', { secretArn: arn, error: errorMessage(error) });
-    return null;
+    log.warn('cannot read the secret version; the store waits for the next run', { secretArn: arn, error: errorMessage(error) });
+    return { ok: false };
   }
 }

@@ -9,11 +9,12 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { formatFieldErrors, parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
 import { invalidDesiredEvent, sweepSummaryEvent } from '../domain/events.js';
 import { emptyStatus } from '../domain/plan.js';
-import type { ClusterView, ConnectionState, DesiredStore, ObservedStore, Settings } from '../domain/types.js';
+import type { ClusterView, ConnectionState, DesiredStore, ManualChange, ObservedStore, Settings } from '../domain/types.js';
 import { errorMessage } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
 import type { CloudHsmPort, ReconcileDeps, SecretsPort, StatePort, StoreRecord } from './ports.js';
-import { readVersion, reconcileStore, type StoreOutcome, type Trigger } from './reconcile-store.js';
+import { readVersion, reconcileStore, type StoreOutcome, type Trigger, type VersionRead } from './reconcile-store.js';
+import type { ReportedChange } from './triggers.js';
 
 export interface ReconcileRequest {
   trigger: Trigger;
@@ -21,6 +22,8 @@ export interface ReconcileRequest {
   only?: { names?: readonly string[]; ids?: readonly string[]; clusterIds?: readonly string[] };
   /** Plan and report without acting, writing or emitting (`cks plan`). */
   dryRun?: boolean;
+  /** Connects and disconnects a trigger reported (CloudTrail): who made them, recorded if the store turns out changed by hand. */
+  changes?: readonly ReportedChange[];
 }
 
 export interface ReconcileResult {
@@ -51,7 +54,13 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });
   const now = deps.clock.now();
 
-  const [{ records, settings, regionalIncidentSince }, observedAll] = await Promise.all([deps.state.loadAll(), deps.kms.listStores()]);
+  const [{ records, settings, regionalIncidentSince, regionalIncidentAnnounced }, observedAll] = await Promise.all([
+    deps.state.loadAll(),
+    deps.kms.listStores(),
+  ]);
+  for (const record of records.filter((r) => r.statusError !== null)) {
+    log.error('status item unreadable; the store starts afresh and its next status write replaces the item', { storeName: record.name, error: record.statusError });
+  }
   const world = indexObserved(observedAll);
 
   const managed: Managed[] = [];
@@ -79,19 +88,24 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
       persistentKeys: { storeName: target.desired.name, storeId: target.observed?.id ?? null },
     });
     const run = { reconcileId, trigger: request.trigger, dryRun, log: storeLog };
+    const password = secretVersion(versions, target.desired.keyStorePasswordSecretArn);
+    const credential = secretVersion(versions, target.desired.xksProxy?.credentialSecretArn);
     outcomes.push(
       await reconcileStore(deps, run, {
         scope: deps.state.scope,
         desired: target.desired,
         observed: target.observed,
         clusters,
-        passwordVersion: secretVersion(versions, target.desired.keyStorePasswordSecretArn),
-        xksCredentialVersion: secretVersion(versions, target.desired.xksProxy?.credentialSecretArn),
+        passwordVersion: password.version,
+        xksCredentialVersion: credential.version,
         status: target.record.status,
         settings,
         regionalIncident,
+        unreadable: [...password.unreadable, ...credential.unreadable],
+        approval: target.record.approval,
+        manualChange: reportedChange(request.changes, target, now),
         now,
-      }),
+      }, target.record.outbox),
     );
   }
   if (!request.only) {
@@ -101,8 +115,10 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   const result: ReconcileResult = { reconcileId, trigger: request.trigger, dryRun, regionalIncident, outcomes, unmanaged };
   // One summary per full sweep (not per event run). It pages once when a regional incident begins.
   if (!dryRun && !request.only) {
-    const regional = await trackRegionalIncident(deps.state, regionalIncident, regionalIncidentSince, now);
-    await summarise(deps, log, result, managed.map((m) => m.observed), settings, regional);
+    const regional = await trackRegionalIncident(deps.state, regionalIncident, regionalIncidentSince, regionalIncidentAnnounced, now);
+    const announced = await summarise(deps, log, result, managed.map((m) => m.observed), settings, regional);
+    // The page of a regional incident counts as sent only once its summary went out: a failed publish pages at the next sweep.
+    if (announced && regional.started) await deps.state.setRegionalIncident(regional.since, true);
   }
   const unpublished = outcomes.reduce((n, o) => n + o.unpublished, 0);
   if (unpublished > 0) {
@@ -154,7 +170,7 @@ async function reportInvalid(
   const lease = await deps.state.acquireLease(bad.record.name, deps.owner, now, deps.leaseTtlMs);
   if (!lease) return outcome;
   try {
-    await deps.events.publish([invalidDesiredEvent({ scope: deps.state.scope, storeName: bad.record.name, errors: bad.errors })]);
+    await deps.events.publish([invalidDesiredEvent({ scope: deps.state.scope, storeName: bad.record.name, generation, errors: bad.errors })]);
     await deps.state.saveStatus(
       {
         ...(lease.status ?? emptyStatus(bad.record.name, now)),
@@ -171,14 +187,15 @@ async function reportInvalid(
   }
 }
 
-/** Records when a regional incident begins and ends, so that only its first sweep pages. */
+/** Records when a regional incident begins and ends; `started` (the page) holds until a summary saying so went out. */
 async function trackRegionalIncident(
   state: StatePort,
   active: boolean,
   since: number | null,
+  announced: boolean,
   now: number,
 ): Promise<{ since: number | null; started: boolean }> {
-  if (active === (since !== null)) return { since, started: false };
+  if (active === (since !== null)) return { since, started: active && !announced };
   const next = active ? now : null;
   await state.setRegionalIncident(next);
   return { since: next, started: active };
@@ -191,7 +208,7 @@ async function summarise(
   observed: ReadonlyArray<ObservedStore | null>,
   settings: Settings,
   regional: { since: number | null; started: boolean },
-): Promise<void> {
+): Promise<boolean> {
   const byState: Record<ConnectionState | 'MISSING', number> = {
     CONNECTED: 0,
     CONNECTING: 0,
@@ -222,9 +239,11 @@ async function summarise(
     regionalIncidentStarted: regional.started,
     killSwitch: settings.killSwitch,
   });
+  let published = true;
   try {
     await deps.events.publish([summary]);
   } catch (error) {
+    published = false;
     log.error('could not publish the sweep summary', { error: errorMessage(error) });
   }
   if (deps.metrics) {
@@ -232,6 +251,7 @@ async function summarise(
     deps.metrics.publishStoredMetrics();
   }
   log.info('reconcile finished', { ...byState, outcomes: result.outcomes.length, regionalIncident: result.regionalIncident });
+  return published;
 }
 
 function isTarget(request: ReconcileRequest, desired: DesiredStore, observed: ObservedStore | null): boolean {
@@ -269,7 +289,7 @@ async function observeClusters(cloudHsm: CloudHsmPort, targets: readonly Managed
  * Current secret versions, read (DescribeSecret, never the value) only for stores that may need a
  * repair or were never seen: a healthy CONNECTED store costs no Secrets Manager call.
  */
-async function observeSecretVersions(secrets: SecretsPort, targets: readonly Managed[], log: Logger): Promise<Map<string, string | null>> {
+async function observeSecretVersions(secrets: SecretsPort, targets: readonly Managed[], log: Logger): Promise<Map<string, VersionRead>> {
   const arns = new Set(
     targets
       .filter(({ record, observed }) => record.status === null || record.status.phase !== 'IDLE' || observed?.connectionState !== 'CONNECTED')
@@ -279,7 +299,20 @@ async function observeSecretVersions(secrets: SecretsPort, targets: readonly Man
   return new Map(await Promise.all([...arns].map(async (arn) => [arn, await readVersion(secrets, arn, log)] as const)));
 }
 
-/** A version not read this run is reported as null ("unknown"), which plan never treats as new. */
-function secretVersion(versions: ReadonlyMap<string, string | null>, arn: string | undefined): string | null {
-  return arn ? (versions.get(arn) ?? null) : null;
+/**
+ * A secret's version for plan: not read this run (a healthy store) is null ("unknown"), which plan
+ * never treats as new; a read that failed is named in `unreadable`, so the store waits.
+ */
+function secretVersion(versions: ReadonlyMap<string, VersionRead>, arn: string | undefined): { version: string | null; unreadable: string[] } {
+  const read = arn ? versions.get(arn) : undefined;
+  if (read === undefined) return { version: null, unreadable: [] };
+  return read.ok ? { version: read.version, unreadable: [] } : { version: null, unreadable: [`the version of secret ${arn}`] };
+}
+
+/** What a trigger reported of a manual connect or disconnect of this store; its time defaults to now. */
+function reportedChange(changes: readonly ReportedChange[] | undefined, target: Managed, now: number): ManualChange | null {
+  const ids = [target.desired.id, target.observed?.id].filter((id) => id !== undefined);
+  const names = [target.desired.name, target.observed?.name].filter((name) => name !== undefined);
+  const found = changes?.find((c) => (c.storeId !== null && ids.includes(c.storeId)) || (c.storeName !== null && names.includes(c.storeName)));
+  return found ? { by: found.by, at: found.at ?? now, eventName: found.eventName } : null;
 }

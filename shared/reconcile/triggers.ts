@@ -3,7 +3,7 @@
  * beyond *which* stores it names: every run re-reads live state.
  */
 import * as z from 'zod/mini';
-import { storeNameOfDesiredKey } from '../domain/table-keys.js';
+import { storeNameOfOperatorKey } from '../domain/table-keys.js';
 
 /** The stores a trigger names, by name, store id or CloudHSM cluster id. */
 export interface TriggerTarget {
@@ -11,6 +11,17 @@ export interface TriggerTarget {
   names: string[];
   ids: string[];
   clusterIds: string[];
+  /** Who connected or disconnected a store and when, where the CloudTrail event says (it decides nothing by itself). */
+  changes?: ReportedChange[];
+}
+
+/** A connect or disconnect CloudTrail reported: the store it names, who made it and when (epoch ms). */
+export interface ReportedChange {
+  storeId: string | null;
+  storeName: string | null;
+  by: string | null;
+  at: number | null;
+  eventName: string;
 }
 
 /** An event the handler cannot read. It is not retried into a repair: it changes nothing. */
@@ -44,7 +55,13 @@ const cloudTrailDetail = z.object({
   errorCode: z.optional(z.unknown()),
   requestParameters: callFields,
   responseElements: callFields,
+  /** Who made the call and when: kept only as a record of a manual change, never trusted for a decision. */
+  userIdentity: z.catch(z.object({ arn: z.optional(z.string()) }), {}),
+  eventTime: z.catch(z.optional(z.iso.datetime()), undefined),
 });
+
+/** The calls that change a store's connection: a human making one is honoured, not undone. */
+const CONNECTION_CALLS: readonly string[] = ['ConnectCustomKeyStore', 'DisconnectCustomKeyStore'];
 
 /**
  * Reads an EventBridge "AWS API Call via CloudTrail" event or a DynamoDB stream batch.
@@ -67,7 +84,7 @@ export function parseTrigger(event: unknown): TriggerTarget | null {
 function parseCloudTrail(event: Record<string, unknown>): TriggerTarget | null {
   const detail = cloudTrailDetail.safeParse(event);
   if (!detail.success) throw new UnknownEventError('CloudTrail event has no detail.eventName');
-  const { eventName, errorCode, requestParameters: request, responseElements: response } = detail.data;
+  const { eventName, errorCode, requestParameters: request, responseElements: response, userIdentity, eventTime } = detail.data;
   // The rule already leaves out failed calls; a failed call changed nothing, so there is nothing to look at.
   if (errorCode !== undefined && errorCode !== null) return null;
   const target: TriggerTarget = { trigger: 'cloudtrail', names: [], ids: [], clusterIds: [] };
@@ -84,6 +101,18 @@ function parseCloudTrail(event: Record<string, unknown>): TriggerTarget | null {
   if (target.ids.length + target.names.length + target.clusterIds.length === 0) {
     throw new UnknownEventError(`CloudTrail ${eventName} event names no custom key store or cluster`);
   }
+  // A record of who changed the connection, when the event says who or when.
+  if (CONNECTION_CALLS.includes(eventName) && (userIdentity.arn !== undefined || eventTime !== undefined)) {
+    target.changes = [
+      {
+        storeId: target.ids[0] ?? null,
+        storeName: target.names[0] ?? null,
+        by: userIdentity.arn ?? null,
+        at: eventTime !== undefined ? Date.parse(eventTime) : null,
+        eventName,
+      },
+    ];
+  }
   return target;
 }
 
@@ -92,7 +121,7 @@ function parseStream(records: unknown[]): TriggerTarget | null {
   for (const [i, record] of records.entries()) {
     const parsed = streamRecord.safeParse(record);
     if (!parsed.success) throw new UnknownEventError(`stream record ${i} has no dynamodb.Keys.sk.S`);
-    const name = storeNameOfDesiredKey(parsed.data.dynamodb.Keys.sk.S);
+    const name = storeNameOfOperatorKey(parsed.data.dynamodb.Keys.sk.S);
     if (name !== null) names.add(name);
   }
   return names.size === 0 ? null : { trigger: 'stream', names: [...names], ids: [], clusterIds: [] };

@@ -280,7 +280,7 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
       new PutItemCommand({
         TableName: TABLE,
         Item: {
-          pk: { S: 'SCOPE#000000000000#us-east-1' },
+          pk: { S: 'DESIRED#000000000000#us-east-1' },
           sk: { S: 'STORE#broken#DESIRED' },
           name: { S: 'broken' },
           desiredState: { S: 'SOMETIMES' },
@@ -414,6 +414,7 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
       expect.stringMatching(/^killSwitch\s+false$/),
       expect.stringMatching(/^blastRadiusMaxFailedShare\s+0\.5$/),
       expect.stringMatching(/^blastRadiusMinFailed\s+3$/),
+      expect.stringMatching(/^approvalForCloudHsm\s+false$/),
     ]);
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual({ killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 });

@@ -85,7 +85,7 @@ describe('serverless invoke local', () => {
 
   it('runs the event function on a stream record of the desired-state table', async () => {
     const result = await invokeLocal('onEvent', {
-      Records: [{ eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'SCOPE#000000000000#us-east-1' }, sk: { S: 'STORE#payments#DESIRED' } } } }],
+      Records: [{ eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#payments#DESIRED' } } } }],
     });
 
     expect(result).toMatchObject({ trigger: 'stream', stores: [{ name: 'payments' }] });

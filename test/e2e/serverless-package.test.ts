@@ -392,12 +392,17 @@ describe('serverless package', () => {
     expect(mapping.MaximumRetryAttempts).toBeGreaterThanOrEqual(0);
     const filters = list<any>(mapping.FilterCriteria?.Filters).map((f) => JSON.parse(f.Pattern) as EventPattern);
     expect(filters.length).toBeGreaterThan(0);
+    // Operators write under DESIRED#..., the reconciler under SCOPE#... and HISTORY#... (see shared/domain/table-keys.ts).
     const record = (sk: string, image: Record<string, unknown>) => ({
       eventName: 'MODIFY',
-      dynamodb: { Keys: { pk: { S: 'SCOPE#111122223333#us-east-1' }, sk: { S: sk } }, NewImage: image },
+      dynamodb: {
+        Keys: { pk: { S: sk.endsWith('#DESIRED') || sk.endsWith('#APPROVAL') || sk === 'SETTINGS' ? 'DESIRED#111122223333#us-east-1' : 'SCOPE#111122223333#us-east-1' }, sk: { S: sk } },
+        NewImage: image,
+      },
     });
     const desired = { desiredState: { S: 'CONNECTED' } };
     expect(filters.some((f) => matchesPattern(f, record('STORE#payments-hsm#DESIRED', desired)))).toBe(true);
+    expect(filters.some((f) => matchesPattern(f, record('STORE#payments-hsm#APPROVAL', { generation: { N: '2' } })))).toBe(true);
     expect(filters.some((f) => matchesPattern(f, record('STORE#payments-hsm#STATUS', { phase: { S: 'IDLE' } })))).toBe(false);
     expect(filters.some((f) => matchesPattern(f, record('SETTINGS', {})))).toBe(false);
     expect(filters.some((f) => matchesPattern(f, record('2026-01-01T00:00:00.000Z#r-1', {})))).toBe(false);
@@ -584,6 +589,28 @@ describe('serverless package', () => {
       const createHsm = statements.filter((s) => list(s.Action).includes('cloudhsm:CreateHsm'));
       expect(createHsm).toHaveLength(1);
       expect(JSON.stringify(createHsm[0]!.Resource)).toContain(':cluster/*');
+    }
+  });
+
+  it('lets neither reconciler role write a desired item, an approval or the settings (IAM dynamodb:LeadingKeys)', () => {
+    const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
+    const likePattern = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    for (const handler of ['functions/sweep.handler', 'functions/on-event.handler']) {
+      const role = roleIdOf(functionId(handler));
+      const writes = statementsOfRole(role).filter(
+        (s) => s.Effect === 'Allow' && list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'].includes(a)),
+      );
+      expect(writes.length, role).toBeGreaterThan(0);
+      for (const statement of writes) {
+        expect(JSON.stringify(statement.Resource), role).toBe(JSON.stringify(getAtt(table, 'Arn')));
+        const leading = list<string>((statement.Condition as any)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
+        expect(leading.length, `${role} ${statement.Sid}: writes are bound to leading keys`).toBeGreaterThan(0);
+        // The reconciler's own partitions may be written; the operators' partition may not.
+        expect(leading.some((p) => likePattern(p).test('SCOPE#111122223333#us-east-1')), role).toBe(true);
+        for (const operatorKey of ['DESIRED#111122223333#us-east-1']) {
+          expect(leading.some((p) => likePattern(p).test(operatorKey)), `${role} may write ${operatorKey}`).toBe(false);
+        }
+      }
     }
   });
 

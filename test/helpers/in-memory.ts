@@ -5,7 +5,7 @@
 import { makeLogger } from '../../shared/logger.js';
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
-import { DEFAULT_SETTINGS, type ClusterView, type ObservedStore, type Settings, type StoreStatus } from '../../shared/domain/types.js';
+import { type Approval, DEFAULT_SETTINGS, type ClusterView, type ObservedStore, type Settings, type StoreStatus } from '../../shared/domain/types.js';
 import { AwsCallError, ConflictError } from '../../shared/errors.js';
 import type {
   Clock,
@@ -16,6 +16,7 @@ import type {
   OperatorRequest,
   ReconcileDeps,
   ResolvedUpdate,
+  SaveStatusOptions,
   SecretsPort,
   StatePort,
   StoreRecord,
@@ -137,26 +138,37 @@ export class InMemoryEvents implements EventsPort {
 export class InMemoryState implements StatePort {
   readonly desired = new Map<string, Record<string, unknown>>();
   readonly statuses = new Map<string, StoreStatus>();
+  readonly approvals = new Map<string, Approval>();
+  readonly outboxes = new Map<string, ReconcilerEvent[]>();
   readonly leases = new Map<string, { owner: string; until: number }>();
   readonly historyEntries: Array<HistoryEntry & { name: string }> = [];
   settings: Settings = DEFAULT_SETTINGS;
   regionalIncidentSince: number | null = null;
+  regionalIncidentAnnounced = false;
   writes = 0;
   /** Runs when a lease is taken, before the record is read: what another writer does meanwhile. */
   onLease: ((name: string) => void) | null = null;
 
   constructor(readonly scope = { accountId: '111122223333', region: 'us-east-1' }) {}
 
-  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null }> {
+  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null; regionalIncidentAnnounced: boolean }> {
     const names = new Set([...this.desired.keys(), ...this.statuses.keys()]);
     const records = await Promise.all([...names].map((n) => this.load(n)));
-    return { records, settings: this.settings, regionalIncidentSince: this.regionalIncidentSince };
+    return { records, settings: this.settings, regionalIncidentSince: this.regionalIncidentSince, regionalIncidentAnnounced: this.regionalIncidentAnnounced };
   }
 
   async load(name: string): Promise<StoreRecord> {
     const desired = this.desired.get(name);
     const status = this.statuses.get(name);
-    return { name, desired: desired ? structuredClone(desired) : null, status: status ? structuredClone(status) : null };
+    const approval = this.approvals.get(name);
+    return {
+      name,
+      desired: desired ? structuredClone(desired) : null,
+      status: status ? structuredClone(status) : null,
+      statusError: null,
+      approval: approval ? { ...approval } : null,
+      outbox: structuredClone(this.outboxes.get(name) ?? []),
+    };
   }
 
   async acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null> {
@@ -167,11 +179,13 @@ export class InMemoryState implements StatePort {
     return this.load(name);
   }
 
-  async saveStatus(status: StoreStatus, owner: string): Promise<void> {
+  async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions = { outbox: [] }): Promise<void> {
     if (this.leases.get(status.name)?.owner !== owner) throw new ConflictError(`lease on "${status.name}" lost`);
     this.writes += 1;
     this.statuses.set(status.name, structuredClone(status));
-    this.leases.delete(status.name);
+    this.outboxes.set(status.name, structuredClone([...options.outbox]));
+    if (options.holdLeaseUntil !== undefined) this.leases.set(status.name, { owner, until: options.holdLeaseUntil });
+    else this.leases.delete(status.name);
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
@@ -182,22 +196,32 @@ export class InMemoryState implements StatePort {
     this.historyEntries.push({ name, ...entry });
   }
 
-  async putDesired(specs: readonly DesiredStoreSpec[]): Promise<string[]> {
+  async putDesired(specs: readonly DesiredStoreSpec[], _now: number, changedBy: string | null = null): Promise<string[]> {
     for (const spec of specs) {
       const previous = this.desired.get(spec.name);
-      this.desired.set(spec.name, { ...spec, generation: Number(previous?.generation ?? 0) + 1, paused: previous?.paused ?? false });
+      this.desired.set(spec.name, {
+        ...spec,
+        generation: Number(previous?.generation ?? 0) + 1,
+        paused: previous?.paused ?? false,
+        retryRequestedAt: previous?.retryRequestedAt ?? null,
+        changedBy,
+      });
     }
     return specs.map((s) => s.name);
   }
 
-  async request(name: string, request: OperatorRequest): Promise<void> {
+  async request(name: string, request: OperatorRequest, now: number): Promise<void> {
     const item = this.desired.get(name);
     if (!item) throw new ConflictError(`no desired store named "${name}"`);
     this.desired.set(name, {
       ...item,
       generation: Number(item.generation) + 1,
-      ...(request === 'retry' ? {} : { paused: request === 'pause' }),
+      ...(request === 'retry' ? { retryRequestedAt: now } : { paused: request === 'pause' }),
     });
+  }
+
+  async approve(name: string, approval: Approval): Promise<void> {
+    this.approvals.set(name, { ...approval });
   }
 
   async getSettings(): Promise<Settings> {
@@ -208,8 +232,9 @@ export class InMemoryState implements StatePort {
     this.settings = settings;
   }
 
-  async setRegionalIncident(since: number | null): Promise<void> {
+  async setRegionalIncident(since: number | null, announced = false): Promise<void> {
     this.regionalIncidentSince = since;
+    this.regionalIncidentAnnounced = since !== null && announced;
   }
 }
 

@@ -68,7 +68,7 @@ describe('handlers in-process', () => {
   it('the event handler reconciles the store a desired-state stream record names', async () => {
     await failedStore('payments');
     const onEvent = makeOnEvent((context) => env.deps(context.awsRequestId));
-    const record = { eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'SCOPE#000000000000#us-east-1' }, sk: { S: 'STORE#payments#DESIRED' } } } };
+    const record = { eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#payments#DESIRED' } } } };
 
     const result = await onEvent({ Records: [record] }, CONTEXT);
 
@@ -165,7 +165,7 @@ describe('handlers as built bundles', () => {
     await failedStore('ledger');
 
     const result = await invoke('on-event.mjs', {
-      Records: [{ eventName: 'INSERT', dynamodb: { Keys: { pk: { S: 'SCOPE#000000000000#us-east-1' }, sk: { S: 'STORE#ledger#DESIRED' } } } }],
+      Records: [{ eventName: 'INSERT', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#ledger#DESIRED' } } } }],
     });
 
     expect(result).toMatchObject({ trigger: 'stream', stores: [{ name: 'ledger', action: 'disconnect' }] });

@@ -7,6 +7,7 @@ import { ConnectCustomKeyStoreCommand, DescribeCustomKeyStoresCommand } from '@a
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventSchemas } from '../../shared/domain/events.js';
+import { reconcile } from '../../shared/reconcile/sweep.js';
 import type { EventDetailType } from '../../shared/domain/types.js';
 import { createCloudHsmStore, createXksStore, XKS_CREDENTIAL } from '../helpers/fake.js';
 import { startReconcilerEnv, sweepUntil, TABLE, type ReconcilerEnv } from '../helpers/reconciler.js';
@@ -229,10 +230,27 @@ describe('reconciler against the fake', () => {
   it('resumes a repair when the run that disconnected died before recording it', async () => {
     await healthyCloudHsmStore('crashy');
     await fail('crashy', 'NETWORK_ERRORS');
-    // The dying run: disconnect goes through, then the process is gone before its status write.
+    // The dying run: its disconnect goes through, then the process is gone (the call never returns to it),
+    // holding the lease until it expires and writing nothing more.
     const dying = env.deps('dying-run');
-    await dying.state.acquireLease('crashy', 'dying-run', env.fake.now(), 60_000);
-    await dying.kms.disconnect(await idOf('crashy'));
+    let disconnected!: () => void;
+    const reachedKms = new Promise<void>((resolve) => {
+      disconnected = resolve;
+    });
+    const kms = dying.kms;
+    dying.kms = {
+      listStores: () => kms.listStores(),
+      describeStore: (ref) => kms.describeStore(ref),
+      connect: (storeId) => kms.connect(storeId),
+      update: (storeId, update) => kms.update(storeId, update),
+      disconnect: async (storeId) => {
+        await kms.disconnect(storeId);
+        disconnected();
+        return new Promise<void>(() => undefined);
+      },
+    };
+    void reconcile(dying, { trigger: 'schedule' });
+    await reachedKms;
     env.fake.advance(30);
 
     const blocked = await env.run();
@@ -305,7 +323,7 @@ async function idOf(name: string): Promise<string> {
 }
 
 function stripManaged(desired: Record<string, unknown>): Record<string, unknown> {
-  const { generation: _g, paused: _p, ...spec } = desired;
+  const { generation: _g, paused: _p, retryRequestedAt: _r, changedBy: _c, ...spec } = desired;
   return spec;
 }
 

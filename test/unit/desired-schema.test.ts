@@ -36,7 +36,7 @@ describe('parseDesiredSpec: valid specs', () => {
   it('accepts the CloudHSM store of the stores file and fills the defaults', () => {
     expect(parseDesiredSpec(cloudHsm)).toEqual({
       ok: true,
-      spec: { ...cloudHsm, type: 'AWS_CLOUDHSM', maxAttempts: 3, allowCreateHsm: false },
+      spec: { ...cloudHsm, type: 'AWS_CLOUDHSM', maxAttempts: 3, allowCreateHsm: false, onManualDisconnect: 'hold', loginBudget: 2 },
     });
   });
 
@@ -138,10 +138,21 @@ describe('parseDesiredItem', () => {
   const item = { ...cloudHsm, generation: 4, paused: true };
 
   it('accepts a table item with generation and paused, ignoring table attributes', () => {
-    const result = parseDesiredItem({ ...item, pk: 'SCOPE#1#us-east-1', sk: 'STORE#payments-hsm#DESIRED', updatedAt: '2025-03-01T00:00:00Z', _ttl: 1 });
+    const result = parseDesiredItem({ ...item, pk: 'DESIRED#1#us-east-1', sk: 'STORE#payments-hsm#DESIRED', updatedAt: '2025-03-01T00:00:00Z', _ttl: 1 });
     expect(result).toEqual({
       ok: true,
-      desired: { ...cloudHsm, type: 'AWS_CLOUDHSM', maxAttempts: 3, allowCreateHsm: false, generation: 4, paused: true },
+      desired: {
+        ...cloudHsm,
+        type: 'AWS_CLOUDHSM',
+        maxAttempts: 3,
+        allowCreateHsm: false,
+        onManualDisconnect: 'hold',
+        loginBudget: 2,
+        generation: 4,
+        paused: true,
+        retryRequestedAt: null,
+        changedBy: null,
+      },
     });
   });
 

@@ -33,8 +33,12 @@ export function cloudHsmDesired(over: Partial<DesiredStore> = {}): DesiredStore 
     mode: 'enforce',
     maxAttempts: 3,
     allowCreateHsm: false,
+    onManualDisconnect: 'hold',
+    loginBudget: 2,
     paused: false,
     generation: 1,
+    retryRequestedAt: null,
+    changedBy: null,
     ...over,
   };
 }
@@ -53,8 +57,12 @@ export function xksDesired(over: Partial<DesiredStore> = {}): DesiredStore {
     mode: 'enforce',
     maxAttempts: 3,
     allowCreateHsm: false,
+    onManualDisconnect: 'hold',
+    loginBudget: 2,
     paused: false,
     generation: 1,
+    retryRequestedAt: null,
+    changedBy: null,
     ...over,
   };
 }
@@ -117,6 +125,9 @@ export function cloudHsmInput(over: Partial<PlanInput> = {}): PlanInput {
     status: null,
     settings: DEFAULT_SETTINGS,
     regionalIncident: false,
+    unreadable: [],
+    approval: null,
+    manualChange: null,
     now: NOW,
     ...over,
   };
@@ -134,6 +145,9 @@ export function xksInput(over: Partial<PlanInput> = {}): PlanInput {
     status: null,
     settings: DEFAULT_SETTINGS,
     regionalIncident: false,
+    unreadable: [],
+    approval: null,
+    manualChange: null,
     now: NOW,
     ...over,
   };

@@ -147,7 +147,9 @@ describe('parseRoutes on serverless.yml', () => {
     { name: 'the SETTINGS item', sk: 'SETTINGS', image: { killSwitch: { BOOL: false } }, expected: false },
   ])('lets the stream record of $name through: $expected', ({ sk, image, expected }) => {
     // Arrange
-    const keys = { pk: { S: 'SCOPE#000000000000#us-east-1' }, sk: { S: sk } };
+    // Operators' items (desired, approvals, settings) live under DESIRED#..., statuses under SCOPE#...
+    const pk = sk.endsWith('#STATUS') ? 'SCOPE#000000000000#us-east-1' : 'DESIRED#000000000000#us-east-1';
+    const keys = { pk: { S: pk }, sk: { S: sk } };
     const record = { eventName: 'MODIFY', dynamodb: { Keys: keys, NewImage: { ...keys, ...image } } };
 
     // Act / Assess

@@ -10,6 +10,8 @@ const ctx = {
   observed: cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
   incidentId: 'inc-0123456789abcdef',
   dryRun: false,
+  decidedAt: Date.parse('2025-03-01T03:00:00.000Z'),
+  index: 0,
 };
 
 const drafts: EventDraft[] = [
@@ -103,6 +105,7 @@ describe('invalidDesiredEvent', () => {
   it('lists every field error and passes its schema', () => {
     const event = invalidDesiredEvent({
       scope: SCOPE,
+      generation: 1,
       storeName: 'payments-hsm',
       errors: [
         { path: 'desiredstate', message: 'unknown field (did you mean desiredState?)' },
@@ -117,7 +120,7 @@ describe('invalidDesiredEvent', () => {
   });
 
   it('accepts an item without a usable name', () => {
-    const event = invalidDesiredEvent({ scope: SCOPE, storeName: null, errors: [{ path: '', message: 'must be an object' }] });
+    const event = invalidDesiredEvent({ scope: SCOPE, generation: 1, storeName: null, errors: [{ path: '', message: 'must be an object' }] });
     expectValidEvents([event]);
     expect(event.detail.reason).toContain('(without a usable name)');
   });

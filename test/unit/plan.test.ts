@@ -351,7 +351,9 @@ describe('plan: codes fixable from a secret version, the desired state or Create
           credentialSecretArn: CREDENTIAL_ARN,
         },
       });
-      const [disconnect, update] = simulate(failedInput(code, 'EXTERNAL_KEY_STORE', { desired }), [
+      // A second principal approved the proxy change (generation 1), so the reconciler may apply it.
+      const approval = { generation: 1, approvedBy: 'arn:aws:iam::111122223333:role/approver', approvedAt: NOW };
+      const [disconnect, update] = simulate(failedInput(code, 'EXTERNAL_KEY_STORE', { desired, approval }), [
         {},
         { now: NOW + 2 * MINUTE, observed: xksObserved({ connectionState: 'DISCONNECTED' }) },
       ]);
@@ -548,7 +550,8 @@ describe('plan: every connection state against every phase of our status (desire
   ];
 
   it.each(table)('$state in phase $phase: $action, events $events, phase $next', ({ state, phase, action, events, next }) => {
-    const decision = decide(cloudHsmInput({ observed: observed[state], status: statusIn(phase) }));
+    // A DISCONNECTED store is reconnected here (onManualDisconnect: reconnect); the hold has its own tests.
+    const decision = decide(cloudHsmInput({ observed: observed[state], status: statusIn(phase), desired: cloudHsmDesired({ onManualDisconnect: 'reconnect' }) }));
     expect(decision.action.kind).toBe(action);
     expect(types(decision)).toEqual(events);
     expect(decision.nextStatus.phase).toBe(next);
@@ -1023,7 +1026,13 @@ describe('planActionFailure', () => {
   });
 
   it('counts a throttled update as an attempt of the incident and records nothing as applied', () => {
-    const input = cloudHsmInput({ observed: disconnected, passwordVersion: 'v2', status: plan(cloudHsmInput()).nextStatus, now: NOW + MINUTE });
+    const input = cloudHsmInput({
+      observed: disconnected,
+      desired: cloudHsmDesired({ onManualDisconnect: 'reconnect' }),
+      passwordVersion: 'v2',
+      status: plan(cloudHsmInput()).nextStatus,
+      now: NOW + MINUTE,
+    });
     const decision = plan(input);
     expect(decision.action.kind).toBe('update');
     const failure = planActionFailure(input, decision, 'ThrottlingException', NOW);

@@ -117,7 +117,8 @@ describe('reconcile (core with in-memory ports)', () => {
 
   it('sends a new password version read just before UpdateCustomKeyStore, and never logs or records it', async () => {
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0'));
-    declare(world, 'payments');
+    // Found DISCONNECTED later: reconnected rather than held as a manual disconnect.
+    declare(world, 'payments', { onManualDisconnect: 'reconnect' });
     await reconcile(world.deps(), { trigger: 'schedule' }); // baseline v1
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
     world.secrets.put(SECRET, 'v2', PASSWORD_V2);
@@ -274,7 +275,7 @@ describe('reconcile (core with in-memory ports)', () => {
     expect(world.logLines.some((l) => l.includes('events not published') && l.includes('Repair Started'))).toBe(true);
   });
 
-  it('goes on with the other stores when one secret cannot be read', async () => {
+  it('goes on with the other stores when one secret cannot be read, and waits on that one (no verdict on an unread input)', async () => {
     const other = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:other-kmsuser-AbCdEf';
     world.secrets.put(other, 'v1', 'other-Passw0rd');
     world.secrets.denied.add(other);
@@ -285,7 +286,9 @@ describe('reconcile (core with in-memory ports)', () => {
 
     const result = await reconcile(world.deps(), { trigger: 'schedule' });
 
-    expect(result.outcomes.map((o) => [o.name, o.taken])).toEqual([['a', 'disconnect'], ['b', 'disconnect']]);
+    expect(result.outcomes.map((o) => [o.name, o.taken])).toEqual([['a', 'disconnect'], ['b', null]]);
+    expect(result.outcomes[1]?.decision?.reason).toContain(`could not read the version of secret ${other}`);
+    expect(world.events.types()).not.toContain('Repair Escalated');
     expect(world.logLines.some((l) => l.includes('cannot read the secret version'))).toBe(true);
   });
 });

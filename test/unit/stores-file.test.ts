@@ -41,6 +41,8 @@ describe('parseStoresFile', () => {
           mode: 'enforce',
           maxAttempts: 3,
           allowCreateHsm: false,
+          onManualDisconnect: 'hold',
+          loginBudget: 2,
         },
         {
           name: 'partner-xks',
@@ -55,6 +57,8 @@ describe('parseStoresFile', () => {
           mode: 'plan',
           maxAttempts: 3,
           allowCreateHsm: false,
+          onManualDisconnect: 'hold',
+          loginBudget: 2,
         },
       ],
     });

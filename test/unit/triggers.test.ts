@@ -6,7 +6,7 @@ function cloudTrail(detail: Record<string, unknown>): Record<string, unknown> {
 }
 
 function streamRecord(sk: string): Record<string, unknown> {
-  return { eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'SCOPE#000000000000#us-east-1' }, sk: { S: sk } } } };
+  return { eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: sk } } } };
 }
 
 describe('parseTrigger', () => {

@@ -1,17 +1,19 @@
 /**
- * The guards, asked in this order before the transition table: paused, missing, identity, stale view,
- * escalation hold, rename. The first with something to say decides the run's step; a guard may also
+ * The guards, asked in this order before the transition table: paused, missing, unreadable input,
+ * identity, stale view, escalation hold, manual change, rename. The first with something to say decides the run's step; a guard may also
  * hand the next ones a changed context (a released hold starts afresh).
  */
 import { SITUATION_RUNBOOKS } from '../playbooks.js';
-import type { PlanInput, StoreStatus } from '../types.js';
+import type { ManualChange, PlanInput, StoreStatus } from '../types.js';
 import { connectedWithoutHsm, describe, identityDrift, renamed } from './compare.js';
+import { awaitingApproval } from './approval.js';
 import { type Ctx, situation } from './context.js';
 import { fingerprint } from './hash.js';
 import { hold, holdReleased } from './hold.js';
-import { closed } from './status.js';
+import { closed, heldInputsOf } from './status.js';
 import { type Step, wait, withReport } from './steps.js';
 import { backingOff, calledRecently, iso } from './timing.js';
+
 
 export type Guard = (ctx: Ctx) => Step | Ctx;
 
@@ -31,6 +33,13 @@ export function missing(input: PlanInput, cur: StoreStatus): Step {
     runbook: SITUATION_RUNBOOKS.storeMissing,
   });
 }
+
+/** An input this decision depends on could not be read: wait for the next run rather than judge on a guess. */
+const unreadable: Guard = (ctx) => {
+  const { input, cur } = ctx;
+  if (input.unreadable.length === 0) return ctx;
+  return wait(cur, `${situation(ctx)}: could not read ${input.unreadable.join(', ')} in this run; waiting for the next run rather than deciding without it`);
+};
 
 /** Type or id differ: the desired item names another store, which is reported and never acted on. */
 const identity: Guard = (ctx) => {
@@ -81,6 +90,70 @@ const escalationHold: Guard = (ctx) => {
   return { ...ctx, cur: closed(cur), released: true };
 };
 
+/**
+ * A human changed the connection by hand: disconnected a store desired CONNECTED (with
+ * `onManualDisconnect: hold`, the default) or connected one desired DISCONNECTED, while the desired
+ * item stayed the same and the reconciler made no such call. The store is HELD, once reported with
+ * `Manual Change Detected`, until a new desired generation (an edit, `cks resume`) releases it.
+ */
+const manualChange: Guard = (ctx) => {
+  const { input, cur } = ctx;
+  if (cur.phase === 'HELD') {
+    const held = cur.heldInputs;
+    if (held !== null && held.generation === input.desired.generation) {
+      const change = held.manualChange;
+      const who = change ? `${describeChange(change)} at ${iso(change.at)}` : 'a manual change';
+      return wait(cur, `${situation(ctx)}: held after ${who}; \`cks resume ${input.desired.name}\` or a new desired generation releases it`);
+    }
+    return { ...ctx, cur: closed(cur) };
+  }
+  const unexpected = unexpectedChange(ctx);
+  if (unexpected === null) return ctx;
+  const change: ManualChange = input.manualChange ?? { by: null, at: input.now, eventName: null };
+  const ended = cur.incidentId !== null ? `; repair incident ${cur.incidentId} ends` : '';
+  const release =
+    unexpected === 'disconnect'
+      ? `held DISCONNECTED (onManualDisconnect: hold) until \`cks resume ${input.desired.name}\` or a new desired generation`
+      : `held CONNECTED until \`cks resume ${input.desired.name}\` or a new desired generation`;
+  const reason = `${situation(ctx)}: ${unexpected}ed by ${describeChange(change)}, not by the reconciler; ${release}${ended}`;
+  return {
+    action: { kind: 'none' },
+    reason,
+    events: [
+      {
+        detailType: 'Manual Change Detected',
+        reason,
+        runbook: SITUATION_RUNBOOKS[unexpected === 'disconnect' ? 'manualDisconnect' : 'manualConnect'],
+        changedBy: change.by,
+        changedAt: iso(change.at),
+      },
+    ],
+    status: { ...closed(cur), phase: 'HELD', heldInputs: { ...heldInputsOf(input, {}), manualChange: change } },
+    reportKey: null,
+  };
+};
+
+/** Whether the observed state is a connect or disconnect nobody declared and the reconciler did not make. */
+function unexpectedChange({ input, observed, cur, released }: Ctx): 'disconnect' | 'connect' | null {
+  if (released || cur.observedState === null || cur.observedGeneration !== input.desired.generation) return null;
+  const state = observed.connectionState;
+  const was = cur.observedState;
+  const ours = cur.phase === 'DISCONNECTING' || cur.phase === 'UPDATING';
+  if (input.desired.desiredState === 'CONNECTED' && state === 'DISCONNECTED') {
+    const wasUp = was === 'CONNECTED' || was === 'CONNECTING' || was === 'FAILED';
+    return wasUp && !ours && input.desired.onManualDisconnect === 'hold' ? 'disconnect' : null;
+  }
+  if (input.desired.desiredState === 'DISCONNECTED' && (state === 'CONNECTED' || state === 'CONNECTING')) {
+    return was === 'DISCONNECTED' && cur.lastAction?.kind !== 'connect' ? 'connect' : null;
+  }
+  return null;
+}
+
+function describeChange(change: ManualChange): string {
+  const call = change.eventName !== null ? ` (${change.eventName})` : '';
+  return `${change.by ?? 'someone other than the reconciler'}${call}`;
+}
+
 /** The store was renamed outside the desired state (its id is declared): UpdateCustomKeyStore NewCustomKeyStoreName, allowed in any state. */
 const rename: Guard = (ctx) => {
   const { input, observed, cur } = ctx;
@@ -88,6 +161,8 @@ const rename: Guard = (ctx) => {
   const what = `${describe(observed)}, named ${observed.name} but desired ${input.desired.name}`;
   if (calledRecently(input, cur, 'update')) return wait(cur, `${what}: renamed at ${iso(cur.lastActionAt ?? input.now)}, waiting for KMS to show it`);
   if (backingOff(input, cur)) return wait(cur, `${what}: renaming after ${iso(cur.nextAttemptAt ?? input.now)} (backing off)`);
+  const unapproved = awaitingApproval(input, cur, what, { newName: input.desired.name });
+  if (unapproved !== null) return unapproved;
   const reason = `${what}: renaming the store`;
   return {
     action: { kind: 'update', storeId: observed.id, changes: { newName: input.desired.name } },
@@ -99,7 +174,7 @@ const rename: Guard = (ctx) => {
 };
 
 /** In order, after `paused` and `missing` (which decide before a store is there to look at). */
-export const GUARDS: readonly Guard[] = [identity, staleView, escalationHold, rename];
+export const GUARDS: readonly Guard[] = [unreadable, identity, staleView, escalationHold, manualChange, rename];
 
 export function isStep(value: Step | Ctx): value is Step {
   return 'action' in value;

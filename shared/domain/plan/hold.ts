@@ -6,12 +6,14 @@ import { type Step, wait } from './steps.js';
 /**
  * Whether an escalation hold is released: the desired generation changed (an edit, `cks retry`),
  * a secret has a new version, or the cluster the hold waits for has an ACTIVE HSM. A hold that waits
- * for a new password is released by a new password version only. A version that was unknown (null)
+ * for a new password is released by a new password version only, one that waits for the login
+ * budget by an operator's reset only (`cks retry`). A version that was unknown (null)
  * when the hold began is adopted by {@link hold}, not taken as a release.
  */
 export function holdReleased(input: PlanInput, cur: StoreStatus): boolean {
   const held = cur.heldInputs;
   if (held === null) return true;
+  if (held.awaitingLoginBudgetReset === true) return cur.failedLogins < input.desired.loginBudget;
   if (held.awaitingNewPassword === true) return isNew(input.passwordVersion, cur.appliedPasswordVersion);
   const changed = (before: string | null, now: string | null): boolean => before !== null && now !== null && before !== now;
   const cluster = held.awaitingActiveHsmIn !== undefined ? input.clusters.get(held.awaitingActiveHsmIn) : undefined;
@@ -27,7 +29,9 @@ export function holdReleased(input: PlanInput, cur: StoreStatus): boolean {
 export function hold(input: PlanInput, cur: StoreStatus, what: string): Step {
   const held = cur.heldInputs;
   const until =
-    held?.awaitingNewPassword === true
+    held?.awaitingLoginBudgetReset === true
+      ? `an operator resets the login budget with \`cks retry\` (${cur.failedLogins} failed kmsuser login(s) caused, budget ${input.desired.loginBudget})`
+      : held?.awaitingNewPassword === true
       ? 'a new version of the password secret (a connect with the password KMS holds would fail another kmsuser login)'
       : held?.awaitingActiveHsmIn !== undefined
         ? `cluster ${held.awaitingActiveHsmIn} has an ACTIVE HSM, the desired item changes or \`cks retry\``

@@ -21,6 +21,8 @@ export function emptyStatus(name: string, now: number): StoreStatus {
     observedGeneration: 0,
     heldInputs: null,
     lastReportKey: null,
+    failedLogins: 0,
+    loginBudgetResetAt: null,
   };
 }
 
@@ -59,6 +61,15 @@ export interface Awaiting {
   activeHsmIn?: string;
   /** Only a new password secret version releases the hold (CloudHSM credential codes). */
   newPassword?: boolean;
+  /** Only an operator's reset of the login budget (`cks retry`) releases the hold. */
+  loginBudgetReset?: boolean;
+}
+
+/** An operator's `cks retry` newer than the last one honoured resets the login budget. */
+export function withOperatorReset(input: PlanInput, status: StoreStatus): StoreStatus {
+  const retry = input.desired.retryRequestedAt;
+  const fresh = retry !== null && (status.loginBudgetResetAt === null || retry > status.loginBudgetResetAt);
+  return fresh ? { ...status, failedLogins: 0, loginBudgetResetAt: retry } : status;
 }
 
 export function heldInputsOf(input: PlanInput, awaiting: Awaiting): HeldInputs {
@@ -68,5 +79,6 @@ export function heldInputsOf(input: PlanInput, awaiting: Awaiting): HeldInputs {
     xksCredentialVersion: input.xksCredentialVersion,
     ...(awaiting.activeHsmIn !== undefined ? { awaitingActiveHsmIn: awaiting.activeHsmIn } : {}),
     ...(awaiting.newPassword === true ? { awaitingNewPassword: true } : {}),
+    ...(awaiting.loginBudgetReset === true ? { awaitingLoginBudgetReset: true } : {}),
   };
 }

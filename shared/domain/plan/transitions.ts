@@ -4,8 +4,20 @@
  * phase (ESCALATED never reaches a row of a transition: the escalation-hold guard answers first).
  */
 import { playbookFor, SITUATION_RUNBOOKS, type Situation } from '../playbooks.js';
-import type { ClusterView, ConnectionErrorCode, ConnectionState, DesiredStore, Phase, PlanInput, StoreStatus, StoreType } from '../types.js';
+import type {
+  ClusterView,
+  ConnectionErrorCode,
+  ConnectionState,
+  DesiredStore,
+  EventDraft,
+  Phase,
+  PlanInput,
+  StoreStatus,
+  StoreType,
+  UpdateChanges,
+} from '../types.js';
 import { changedFields, identityDrift, isNew, secretChanges, settingsChanges, targetClusterId } from './compare.js';
+import { awaitingApproval } from './approval.js';
 import { type Ctx, situation } from './context.js';
 import { fingerprint } from './hash.js';
 import { type Awaiting, closed } from './status.js';
@@ -64,8 +76,14 @@ export function atConnected(ctx: Ctx, decide: (ctx: Ctx) => Step): Step {
     return decide(ctx);
   }
   // KMS rotates the kmsuser password on every connect: no secret version seen while CONNECTED can hold a password a human set later.
+  // A connect succeeded, so the kmsuser logins it counted are behind us.
   const baselined: Ctx =
-    observed.type === 'AWS_CLOUDHSM' && input.passwordVersion !== null ? { ...ctx, cur: { ...ctx.cur, appliedPasswordVersion: input.passwordVersion } } : ctx;
+    observed.type === 'AWS_CLOUDHSM'
+      ? {
+          ...ctx,
+          cur: { ...ctx.cur, failedLogins: 0, ...(input.passwordVersion !== null ? { appliedPasswordVersion: input.passwordVersion } : {}) },
+        }
+      : ctx;
   const step = decide(baselined);
   const changes = settingsChanges(input, observed);
   const drift = changedFields(changes);
@@ -120,10 +138,14 @@ function foreignTransition({ observed, cur }: Ctx): Step {
 /** Our connect ended FAILED: that attempt is over. Escalate, back off, or (no attempts left) hand over. */
 function connectFailed(ctx: Ctx): Step {
   const { input, observed } = ctx;
-  const cur: StoreStatus = { ...ctx.cur, phase: 'IDLE' };
+  // A CloudHSM connect that ended INVALID_CREDENTIALS was a failed kmsuser login: it counts against the budget.
+  const failedLogin = observed.type === 'AWS_CLOUDHSM' && observed.connectionErrorCode === 'INVALID_CREDENTIALS';
+  const cur: StoreStatus = { ...ctx.cur, phase: 'IDLE', failedLogins: ctx.cur.failedLogins + (failedLogin ? 1 : 0) };
   const what = situation(ctx);
   const maxAttempts = input.desired.maxAttempts;
   const failure = `connect attempt ${cur.attempt} of ${maxAttempts} ended ${what}`;
+  const spent = loginBudgetSpent(input, cur, what, [repairFailed(input, cur, 'connect', failure, null)]);
+  if (spent !== null) return spent;
   const verdict = classify({ ...ctx, cur });
   if (verdict.escalate) {
     return escalate(input, cur, `${what}: ${verdict.why}`, verdict.runbook, {
@@ -149,7 +171,10 @@ function startRepair(ctx: Ctx): Step {
   const what = situation(ctx);
   const verdict = classify(ctx);
   if (verdict.escalate) return escalate(input, cur, `${what}: ${verdict.why}`, verdict.runbook, { awaiting: verdict.awaiting });
-  const blocked = gate(input, cur, `${what} (${verdict.why})`, observed.connectionErrorCode) ?? (observed.type === 'AWS_CLOUDHSM' ? preflight(input, cur, what) : null);
+  const blocked =
+    gate(input, cur, `${what} (${verdict.why})`, observed.connectionErrorCode) ??
+    awaitingApproval(input, cur, what, settingsChanges(input, observed)) ??
+    (observed.type === 'AWS_CLOUDHSM' ? preflight(input, cur, what) : null);
   if (blocked !== null) return blocked;
   return repairStep(
     input,
@@ -176,6 +201,8 @@ function updateOrConnect(ctx: Ctx): Step {
     if (cur.phase === 'UPDATING' && calledRecently(input, cur, 'update')) {
       return wait(cur, `${what}: updated at ${iso(cur.lastActionAt ?? input.now)} but KMS still shows old ${fields.join(', ')}: waiting for it to show the change`);
     }
+    const unapproved = awaitingApproval(input, cur, what, changes);
+    if (unapproved !== null) return unapproved;
     // The core writes nextStatus only after the call succeeded, so recording the applied versions here is exact.
     return repairStep(input, cur, { kind: 'update', storeId: observed.id, changes }, 'UPDATING', `${what}: updating ${fields.join(', ')} before connecting`, {
       ...(changes.password !== undefined ? { appliedPasswordVersion: changes.password.versionId } : {}),
@@ -212,9 +239,11 @@ function disconnectedAsDesired({ input, cur }: Ctx): Step {
 // ---------------------------------------------------------------------------------------------
 // What a repair checks before each mutating step
 
-/** Backoff and attempt budget, checked before every mutating repair step. */
+/** Backoff, the attempt budget and the login budget, checked before every mutating repair step. */
 function gate(input: PlanInput, cur: StoreStatus, what: string, code: ConnectionErrorCode | null): Step | null {
   const maxAttempts = input.desired.maxAttempts;
+  const spent = loginBudgetSpent(input, cur, what, []);
+  if (spent !== null) return spent;
   if (backingOff(input, cur)) {
     return wait(cur, `${what}: backing off after attempt ${cur.attempt} of ${maxAttempts}, next attempt after ${iso(cur.nextAttemptAt ?? input.now)}`);
   }
@@ -222,6 +251,19 @@ function gate(input: PlanInput, cur: StoreStatus, what: string, code: Connection
     return escalate(input, cur, `${what}: failed ${cur.attempt} of ${maxAttempts} attempts, none left`, exhaustedRunbook(code, input.desired.type));
   }
   return null;
+}
+
+/**
+ * The reconciler's connects have caused `loginBudget` failed kmsuser logins since the last successful
+ * connect: it sends no password and makes no connect, since a fifth failed login locks kmsuser out of
+ * the cluster. Only an operator's `cks retry` (which resets the count) releases the hold.
+ */
+function loginBudgetSpent(input: PlanInput, cur: StoreStatus, what: string, before: EventDraft[]): Step | null {
+  if (input.desired.type !== 'AWS_CLOUDHSM' || cur.failedLogins < input.desired.loginBudget) return null;
+  const reason =
+    `${what}: the reconciler's connects caused ${cur.failedLogins} failed kmsuser login(s) since the last successful connect, its login budget of ${input.desired.loginBudget}; ` +
+    'it sends no password and makes no connect until an operator resets the budget with `cks retry`, because CloudHSM locks kmsuser out after 5 failed logins';
+  return escalate(input, cur, reason, SITUATION_RUNBOOKS.loginBudgetSpent, { before, awaiting: { loginBudgetReset: true } });
 }
 
 /** Retries are used up: the general runbook, then the fix for the last error code when there is one. */

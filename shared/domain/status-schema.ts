@@ -1,0 +1,51 @@
+/**
+ * The status item as read back from the table, validated: a malformed item (a hand edit, a number
+ * beyond precision, a time no clock will reach) must cost its own store one reset, never a sweep.
+ */
+import * as z from 'zod/mini';
+import { ACTION_KINDS, CONNECTION_ERROR_CODES, CONNECTION_STATES, PHASES, type StoreStatus } from './types.js';
+
+/** Epoch milliseconds between 2000 and 2200: anything else is a corrupt item, not a time. */
+const epochMs = z.number().check(z.minimum(Date.UTC(2000, 0, 1)), z.maximum(Date.UTC(2200, 0, 1)));
+const count = z.int().check(z.minimum(0), z.maximum(1_000_000));
+
+const heldInputsSchema = z.object({
+  generation: count,
+  passwordVersion: z.nullable(z.string()),
+  xksCredentialVersion: z.nullable(z.string()),
+  awaitingActiveHsmIn: z.optional(z.string()),
+  awaitingNewPassword: z.optional(z.boolean()),
+  awaitingLoginBudgetReset: z.optional(z.boolean()),
+  manualChange: z.optional(z.object({ by: z.nullable(z.string()), at: epochMs, eventName: z.nullable(z.string()) })),
+});
+
+const statusSchema = z.object({
+  name: z.string().check(z.minLength(1)),
+  storeId: z.nullable(z.string()),
+  phase: z.enum(PHASES),
+  phaseSince: epochMs,
+  incidentId: z.nullable(z.string()),
+  attempt: count,
+  nextAttemptAt: z.nullable(epochMs),
+  observedState: z.nullable(z.enum([...CONNECTION_STATES, 'MISSING'])),
+  observedErrorCode: z.nullable(z.enum(CONNECTION_ERROR_CODES)),
+  lastAction: z.nullable(z.object({ kind: z.enum(ACTION_KINDS), outcome: z.enum(['taken', 'dryRun', 'failed']) })),
+  lastReason: z.nullable(z.string()),
+  lastActionAt: z.nullable(epochMs),
+  appliedPasswordVersion: z.nullable(z.string()),
+  appliedXksCredentialVersion: z.nullable(z.string()),
+  observedGeneration: count,
+  heldInputs: z.nullable(heldInputsSchema),
+  lastReportKey: z.nullable(z.string()),
+  // Added after the first release: items written before have neither.
+  failedLogins: z._default(count, 0),
+  loginBudgetResetAt: z._default(z.nullable(epochMs), null),
+});
+
+/** A status item's attributes (table attributes already removed) as a status, or why they are not one. */
+export function parseStatusItem(raw: Record<string, unknown>): { ok: true; status: StoreStatus } | { ok: false; error: string } {
+  const result = statusSchema.safeParse(raw);
+  if (result.success) return { ok: true, status: result.data };
+  const issue = result.error.issues[0];
+  return { ok: false, error: `status item invalid at ${issue?.path.join('.') || '(item)'}: ${issue?.message ?? 'unreadable'}` };
+}

@@ -1,0 +1,220 @@
+/**
+ * The safety rules of plan: a human's connect or disconnect is honoured, the reconciler never spends
+ * a kmsuser's failed logins past its budget, a change of whom a store trusts waits for a second
+ * principal, and an input that could not be read means "wait".
+ */
+import { describe, expect, it } from 'vitest';
+import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
+import type { PlanInput } from '../../shared/domain/types.js';
+import {
+  CREDENTIAL_ARN,
+  MINUTE,
+  NOW,
+  cloudHsmDesired,
+  cloudHsmInput,
+  cloudHsmObserved,
+  decide,
+  simulate,
+  types,
+  xksDesired,
+  xksInput,
+  xksObserved,
+} from './domain-fixtures.js';
+
+const connected = cloudHsmObserved();
+const disconnected = cloudHsmObserved({ connectionState: 'DISCONNECTED' });
+const invalidCredentials = cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'INVALID_CREDENTIALS' });
+const OPERATOR = 'arn:aws:sts::111122223333:assumed-role/oncall/alice';
+
+describe('plan: a human disconnect is honoured (onManualDisconnect)', () => {
+  it('holds a CONNECTED store a human disconnected: no connect, one Manual Change Detected naming who and how to release', () => {
+    const manualChange = { by: OPERATOR, at: NOW + MINUTE, eventName: 'DisconnectCustomKeyStore' };
+    const [, held, still] = simulate(cloudHsmInput(), [
+      {},
+      { now: NOW + 2 * MINUTE, observed: disconnected, manualChange },
+      { now: NOW + 10 * MINUTE, observed: disconnected },
+    ]);
+    expect(held?.action.kind).toBe('none');
+    expect(types(held!)).toEqual(['Manual Change Detected']);
+    expect(held?.events[0]).toMatchObject({ changedBy: OPERATOR, changedAt: new Date(NOW + MINUTE).toISOString(), runbook: SITUATION_RUNBOOKS.manualDisconnect });
+    expect(held?.reason).toContain('cks resume payments-hsm');
+    expect(held?.nextStatus.phase).toBe('HELD');
+    expect(held?.nextStatus.heldInputs?.manualChange).toEqual(manualChange);
+    expect(still?.action.kind).toBe('none');
+    expect(types(still!)).toEqual([]);
+    expect(still?.nextStatus.phase).toBe('HELD');
+  });
+
+  it('says "someone other than the reconciler" when no CloudTrail event named the principal', () => {
+    const [, held] = simulate(cloudHsmInput(), [{}, { now: NOW + 2 * MINUTE, observed: disconnected }]);
+    expect(held?.events[0]?.changedBy).toBeNull();
+    expect(held?.reason).toContain('someone other than the reconciler');
+  });
+
+  it('releases the hold on a new desired generation (cks resume bumps it) and reconnects', () => {
+    const [, , released] = simulate(cloudHsmInput(), [
+      {},
+      { now: NOW + 2 * MINUTE, observed: disconnected },
+      { now: NOW + 3 * MINUTE, observed: disconnected, desired: cloudHsmDesired({ generation: 2 }) },
+    ]);
+    expect(released?.action.kind).toBe('connect');
+    expect(types(released!)).toEqual(['Repair Started']);
+  });
+
+  it('reconnects at once with onManualDisconnect: reconnect', () => {
+    const desired = cloudHsmDesired({ onManualDisconnect: 'reconnect' });
+    const [, reconnect] = simulate(cloudHsmInput({ desired }), [{}, { now: NOW + 2 * MINUTE, observed: disconnected }]);
+    expect(reconnect?.action.kind).toBe('connect');
+  });
+
+  it('does not take its own disconnect for a human one: a repair goes on to connect', () => {
+    const failed = cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' });
+    const [disconnect, connect] = simulate(cloudHsmInput({ observed: failed }), [{}, { now: NOW + 2 * MINUTE, observed: disconnected }]);
+    expect(disconnect?.action.kind).toBe('disconnect');
+    expect(connect?.action.kind).toBe('connect');
+  });
+
+  it('does not hold a store first seen DISCONNECTED, nor one whose desired item changed meanwhile', () => {
+    expect(decide(cloudHsmInput({ observed: disconnected })).action.kind).toBe('connect');
+    const [, changed] = simulate(cloudHsmInput(), [{}, { now: NOW + 2 * MINUTE, observed: disconnected, desired: cloudHsmDesired({ generation: 2 }) }]);
+    expect(changed?.action.kind).toBe('connect');
+  });
+
+  it('holds a store desired DISCONNECTED that a human connected, instead of disconnecting it', () => {
+    const desired = cloudHsmDesired({ desiredState: 'DISCONNECTED' });
+    const [first, held] = simulate(cloudHsmInput({ desired, observed: disconnected }), [{}, { now: NOW + 2 * MINUTE, observed: connected }]);
+    expect(first?.action.kind).toBe('none');
+    expect(held?.action.kind).toBe('none');
+    expect(types(held!)).toEqual(['Manual Change Detected']);
+    expect(held?.events[0]?.runbook).toBe(SITUATION_RUNBOOKS.manualConnect);
+  });
+});
+
+describe('plan: the login budget', () => {
+  /** A repair with a new password that ends INVALID_CREDENTIALS again: disconnect, update, connect, FAILED. */
+  function wrongPasswordRound(start: PlanInput, version: string, at: number): PlanInput {
+    const [, update, connect, failed] = simulate({ ...start, passwordVersion: version }, [
+      { now: at, observed: invalidCredentials },
+      { now: at + 2 * MINUTE, observed: disconnected },
+      { now: at + 4 * MINUTE, observed: disconnected },
+      { now: at + 30 * MINUTE, observed: invalidCredentials },
+    ]);
+    expect(update?.action.kind).toBe('update');
+    expect(connect?.action.kind).toBe('connect');
+    return { ...start, status: failed!.nextStatus, passwordVersion: version };
+  }
+
+  it('counts a connect that ended INVALID_CREDENTIALS as a failed login, across secret versions and generations', () => {
+    const escalated = decide(cloudHsmInput({ observed: invalidCredentials }));
+    let input: PlanInput = { ...cloudHsmInput({ observed: invalidCredentials }), status: escalated.nextStatus };
+    input = wrongPasswordRound(input, 'v2', NOW + 10 * MINUTE);
+    expect(input.status?.failedLogins).toBe(1);
+    input = wrongPasswordRound({ ...input, desired: cloudHsmDesired({ generation: 2 }) }, 'v3', NOW + 100 * MINUTE);
+    expect(input.status?.failedLogins).toBe(2);
+  });
+
+  it('stops at the budget: a third new password version sends nothing, connects nothing, and pages no more', () => {
+    const escalated = decide(cloudHsmInput({ observed: invalidCredentials }));
+    let input: PlanInput = { ...cloudHsmInput({ observed: invalidCredentials }), status: escalated.nextStatus };
+    input = wrongPasswordRound(input, 'v2', NOW + 10 * MINUTE);
+    input = wrongPasswordRound(input, 'v3', NOW + 100 * MINUTE);
+    expect(input.status?.phase).toBe('ESCALATED');
+    expect(input.status?.heldInputs?.awaitingLoginBudgetReset).toBe(true);
+    for (const [i, version] of ['v4', 'v5', 'v6'].entries()) {
+      const decision = decide({ ...input, passwordVersion: version, now: NOW + (200 + i) * MINUTE });
+      expect(decision.action.kind).toBe('none');
+      expect(decision.events).toEqual([]);
+      expect(decision.reason).toContain('cks retry');
+    }
+  });
+
+  it('says in the escalation that the budget is spent and why that protects the cluster', () => {
+    const escalated = decide(cloudHsmInput({ observed: invalidCredentials }));
+    let input: PlanInput = { ...cloudHsmInput({ observed: invalidCredentials }), status: escalated.nextStatus };
+    input = wrongPasswordRound(input, 'v2', NOW + 10 * MINUTE);
+    const [, , , failed] = simulate({ ...input, passwordVersion: 'v3' }, [
+      { now: NOW + 100 * MINUTE, observed: invalidCredentials },
+      { now: NOW + 102 * MINUTE, observed: disconnected },
+      { now: NOW + 104 * MINUTE, observed: disconnected },
+      { now: NOW + 130 * MINUTE, observed: invalidCredentials },
+    ]);
+    expect(types(failed!)).toEqual(['Repair Failed', 'Repair Escalated']);
+    expect(failed?.events[1]?.runbook).toBe(SITUATION_RUNBOOKS.loginBudgetSpent);
+    expect(failed?.events[1]?.reason).toMatch(/login budget of 2.*locks kmsuser out after 5 failed logins/);
+  });
+
+  it('is reset by an operator retry (retryRequestedAt), not by a new generation', () => {
+    const status = { ...decide(cloudHsmInput()).nextStatus, failedLogins: 2 };
+    const spent = decide(cloudHsmInput({ observed: disconnected, status, desired: cloudHsmDesired({ generation: 5 }) }));
+    expect(spent.action.kind).toBe('none');
+    expect(types(spent)).toEqual(['Repair Escalated']);
+    const reset = decide(cloudHsmInput({ observed: disconnected, status, desired: cloudHsmDesired({ generation: 6, retryRequestedAt: NOW }) }));
+    expect(reset.action.kind).toBe('connect');
+    expect(reset.nextStatus.failedLogins).toBe(0);
+    expect(reset.nextStatus.loginBudgetResetAt).toBe(NOW);
+  });
+
+  it('is reset when a connect succeeds', () => {
+    const status = { ...decide(cloudHsmInput()).nextStatus, failedLogins: 1 };
+    expect(decide(cloudHsmInput({ status, now: NOW + MINUTE })).nextStatus.failedLogins).toBe(0);
+  });
+});
+
+describe('plan: a second principal for a new proxy', () => {
+  const moved = xksDesired({
+    generation: 2,
+    changedBy: OPERATOR,
+    xksProxy: { uriEndpoint: 'https://xks2.example.com', uriPath: '/kms/xks/v1', connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: CREDENTIAL_ARN },
+  });
+  const xksDisconnected = xksObserved({ connectionState: 'DISCONNECTED' });
+
+  it('does not apply an XKS uriEndpoint change without an approval: Approval Required, once per generation', () => {
+    const [first, second] = simulate(xksInput({ desired: moved, observed: xksDisconnected }), [{}, { now: NOW + MINUTE }]);
+    expect(first?.action.kind).toBe('none');
+    expect(types(first!)).toEqual(['Approval Required']);
+    expect(first?.events[0]).toMatchObject({ drift: ['xksProxy.uriEndpoint'], generation: 2, changedBy: OPERATOR });
+    expect(types(second!)).toEqual([]);
+  });
+
+  it.each([
+    { case: 'approved by the writer', approval: { generation: 2, approvedBy: OPERATOR, approvedAt: NOW }, applies: false },
+    { case: 'approved for an older generation', approval: { generation: 1, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW }, applies: false },
+    { case: 'approved by another principal', approval: { generation: 2, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW }, applies: true },
+  ])('$case: applies the change = $applies', ({ approval, applies }) => {
+    const decision = decide(xksInput({ desired: moved, observed: xksDisconnected, approval }));
+    expect(decision.action.kind).toBe(applies ? 'update' : 'none');
+  });
+
+  it('does not start a repair (no disconnect) of a FAILED store whose fix is an unapproved proxy change', () => {
+    const failed = xksObserved({ connectionState: 'FAILED', connectionErrorCode: 'XKS_PROXY_NOT_REACHABLE' });
+    const decision = decide(xksInput({ desired: moved, observed: failed }));
+    expect(decision.action.kind).toBe('none');
+    expect(types(decision)).toEqual(['Approval Required']);
+  });
+
+  it('extends the rule to CloudHSM cluster changes only when the settings flag is on', () => {
+    const other = 'cluster-zyxwvutsrqp';
+    const input = cloudHsmInput({
+      observed: disconnected,
+      desired: cloudHsmDesired({ cloudHsmClusterId: other, generation: 2 }),
+      clusters: new Map([
+        ['cluster-abcdefghijk', { clusterId: 'cluster-abcdefghijk', state: 'ACTIVE', activeHsms: 2, creatingHsms: 0, availabilityZones: [], hsmAvailabilityZones: [] }],
+        [other, { clusterId: other, state: 'ACTIVE', activeHsms: 2, creatingHsms: 0, availabilityZones: [], hsmAvailabilityZones: [] }],
+      ]),
+    });
+    expect(decide(input).action.kind).toBe('update');
+    const flagged = decide({ ...input, settings: { ...input.settings, approvalForCloudHsm: true } });
+    expect(flagged.action.kind).toBe('none');
+    expect(types(flagged)).toEqual(['Approval Required']);
+  });
+});
+
+describe('plan: an input that could not be read means wait', () => {
+  it('waits, with no event and no escalation, when the password secret version could not be read', () => {
+    const decision = decide(cloudHsmInput({ observed: invalidCredentials, passwordVersion: null, unreadable: ['the version of secret x'] }));
+    expect(decision.action.kind).toBe('none');
+    expect(decision.events).toEqual([]);
+    expect(decision.nextStatus.phase).toBe('IDLE');
+    expect(decision.reason).toContain('could not read the version of secret x');
+  });
+});
