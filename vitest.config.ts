@@ -6,5 +6,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     setupFiles: ['test/helpers/setup.ts'],
+    globalSetup: ['test/helpers/build-cli.ts'],
   },
 });

@@ -4,13 +4,10 @@
  */
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '@aws-lambda-powertools/logger';
 import { loadConfig, type Config } from '../config.js';
 import { awsCall } from '../adapters/aws-errors.js';
-import { makeAwsClients } from '../adapters/clients.js';
 import { ConfigError } from '../errors.js';
-import { makeLogger } from '../logger.js';
-import { buildDeps, LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
+import type { buildDeps } from '../runtime/deps.js';
 import type { Clock } from '../reconcile/ports.js';
 
 /** Where the CLI reads its environment and writes its output; `bin/cks.js` wires it to the process. */
@@ -44,9 +41,10 @@ export type Deps = ReturnType<typeof buildDeps>;
 /** One CLI run's configuration and dependencies. */
 export class CliContext {
   readonly config: Config;
-  readonly logger: Logger;
   #deps: Promise<Deps> | undefined;
-  readonly #clock: EndpointClock;
+  /** Whether the core's log lines are printed (`--verbose` or `CKS_LOG_LEVEL`). */
+  readonly #logsAsked: boolean;
+  readonly #clock: CliClock;
 
   constructor(
     readonly io: CliIo,
@@ -58,13 +56,14 @@ export class CliContext {
       ...(options.table !== undefined && { tableName: options.table }),
       ...(options.accountId !== undefined && { accountId: options.accountId }),
     });
-    this.logger = cliLogger(this.config, io, options.verbose === true || Boolean(io.env.CKS_LOG_LEVEL?.trim()));
-    this.#clock = new EndpointClock(this.config.endpoint);
+    this.#logsAsked = options.verbose === true || Boolean(io.env.CKS_LOG_LEVEL?.trim());
+    this.#clock = new CliClock(fakeClockUrl(io.env, this.config.endpoint));
   }
 
   /**
-   * The core's dependencies, built on first use (the account may need the SDK's credentials). Each
-   * call re-reads the local fake's clock, so a pass after `POST /_fake/clock/advance` sees that time.
+   * The core's dependencies, built on first use (the account may need the SDK's credentials). With
+   * `CKS_FAKE_CLOCK=1` each call re-reads the local fake's clock, so a pass after
+   * `POST /_fake/clock/advance` sees that time.
    */
   async deps(): Promise<Deps> {
     this.#deps ??= this.#buildDeps();
@@ -78,45 +77,73 @@ export class CliContext {
     this.io.stdout(`${line}\n`);
   }
 
+  /**
+   * The SDK clients, the core and the logger are loaded here, by the first command that needs them:
+   * `cks --help` and usage errors load none of them.
+   */
   async #buildDeps(): Promise<Deps> {
+    const [{ makeAwsClients }, { buildDeps, LOCAL_ACCOUNT_ID }, { makeLogger }] = await Promise.all([
+      import('../adapters/clients.js'),
+      import('../runtime/deps.js'),
+      import('../logger.js'),
+    ]);
     const clients = makeAwsClients(this.config);
-    const accountId = await this.#accountId(clients.kms.config.credentials);
-    return buildDeps(this.config, { accountId, owner: `cli-${hostname()}-${process.pid}`, logger: this.logger, clients, clock: this.#clock });
+    const accountId = this.config.accountId ?? (await this.#localAccountId(clients.kms.config.credentials, LOCAL_ACCOUNT_ID));
+    // The core logs JSON lines; the CLI's stdout is for the operator. Logs go to stderr, and only
+    // when asked for (`--verbose` at INFO, or `CKS_LOG_LEVEL` at its level); otherwise nowhere.
+    const logger = makeLogger({ logLevel: this.#logsAsked ? this.config.logLevel : 'SILENT' }, {}, (line) => this.io.stderr(`${line}\n`));
+    return buildDeps(this.config, { accountId, owner: `cli-${hostname()}-${process.pid}`, logger, clients, clock: this.#clock });
   }
 
   /**
-   * `--account-id` / `CKS_ACCOUNT_ID`; against a local endpoint the fake's rule (DESIGN.md §4): the
-   * access key id when it is 12 digits, else `000000000000`. Real AWS needs it said: the CLI has no STS.
+   * Without `--account-id` / `CKS_ACCOUNT_ID`, against a local endpoint, the fake's rule: the access
+   * key id when it is 12 digits, else `fallback` (000000000000). Real AWS needs it said: the CLI has no STS.
    */
-  async #accountId(credentials: () => Promise<{ accessKeyId: string }>): Promise<string> {
-    if (this.config.accountId !== undefined) return this.config.accountId;
+  async #localAccountId(credentials: () => Promise<{ accessKeyId: string }>, fallback: string): Promise<string> {
     if (this.config.endpoint === undefined) {
       throw new ConfigError('CKS_ACCOUNT_ID is not set: the 12-digit account whose key stores are managed (or pass --account-id)');
     }
     const { accessKeyId } = await awsCall('Credentials', credentials);
-    return /^\d{12}$/.test(accessKeyId) ? accessKeyId : LOCAL_ACCOUNT_ID;
+    return /^\d{12}$/.test(accessKeyId) ? accessKeyId : fallback;
   }
 }
 
 /**
- * Real time, except against the local fake (`GET /_fake/clock` answers): then the fake's time, so that
- * backoffs and deadlines move with `POST /_fake/clock/advance` as KMS's transitions do. Any other
- * endpoint (a VPC endpoint, say) does not answer that path and real time is kept.
+ * `CKS_FAKE_CLOCK=1`: the CLI keeps the local fake's time, read from `<endpoint>/_fake/clock`.
+ * Unset, empty or `0`: real time, and nothing is asked of the endpoint beyond the AWS calls.
  */
-class EndpointClock implements Clock {
+function fakeClockUrl(env: CliIo['env'], endpoint: string | undefined): URL | undefined {
+  const value = env.CKS_FAKE_CLOCK?.trim() ?? '';
+  if (value === '' || value === '0') return undefined;
+  if (value !== '1') throw new ConfigError(`CKS_FAKE_CLOCK must be 1 (keep the local fake's time) or 0, got "${value}"`);
+  if (endpoint === undefined) {
+    throw new ConfigError("CKS_FAKE_CLOCK=1 needs the local fake's endpoint (AWS_ENDPOINT_URL or --endpoint-url)");
+  }
+  return new URL('/_fake/clock', endpoint);
+}
+
+/**
+ * Real time; with a fake clock URL, the local fake's time, so that backoffs and deadlines move with
+ * `POST /_fake/clock/advance` as KMS's transitions do.
+ */
+class CliClock implements Clock {
   #offsetMs = 0;
 
-  constructor(private readonly endpoint: string | undefined) {}
+  constructor(private readonly fakeClock: URL | undefined) {}
 
+  /** Reads the fake's time (with a fake clock URL): an endpoint that does not give it is an error. */
   async sync(): Promise<void> {
-    if (this.endpoint === undefined) return;
-    try {
-      const response = await fetch(new URL('/_fake/clock', this.endpoint));
-      const body = response.ok ? ((await response.json()) as { nowMs?: unknown }) : {};
-      if (typeof body.nowMs === 'number') this.#offsetMs = body.nowMs - Date.now();
-    } catch {
-      // Not reachable or not the fake: the calls that follow will say so; keep real time.
+    if (this.fakeClock === undefined) return;
+    const response = await fetch(this.fakeClock).catch((error: unknown) => {
+      // fetch's own message is "fetch failed"; its cause says why (ECONNREFUSED, a DNS failure...).
+      const reason = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
+      throw new CliError(`cannot read the local fake's clock at ${this.fakeClock} (CKS_FAKE_CLOCK=1): ${reason}`);
+    });
+    const body = response.ok ? ((await response.json().catch(() => ({}))) as { nowMs?: unknown }) : {};
+    if (typeof body.nowMs !== 'number') {
+      throw new CliError(`${this.fakeClock} gave no fake time (HTTP ${response.status}): CKS_FAKE_CLOCK=1 is for the local fake only`);
     }
+    this.#offsetMs = body.nowMs - Date.now();
   }
 
   now(): number {
@@ -126,14 +153,6 @@ class EndpointClock implements Clock {
   sleep(ms: number): Promise<void> {
     return sleep(ms);
   }
-}
-
-/**
- * The core logs JSON lines; the CLI's stdout is for the operator. Logs go to stderr, and only when
- * asked for (`--verbose` at INFO, or `CKS_LOG_LEVEL` at its level); otherwise nowhere.
- */
-function cliLogger(config: Config, io: CliIo, asked: boolean): Logger {
-  return makeLogger({ logLevel: asked ? config.logLevel : 'SILENT' }, {}, (line) => io.stderr(`${line}\n`));
 }
 
 /** `5s`, `1m`, `500ms`, `1h` → milliseconds. */

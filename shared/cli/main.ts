@@ -1,16 +1,13 @@
 /**
- * `cks`, the operator CLI (DESIGN.md §5): parses the command line, runs one command against the same
- * core the Lambdas run, and turns every expected failure into one line on stderr and an exit code
- * (0 done, 1 failed, 2 wrong usage).
+ * `cks`, the operator CLI: parses the command line, runs one command against the same core the
+ * Lambdas run, and turns every expected failure into one line on stderr and an exit code (0 done,
+ * 1 failed, 2 wrong usage). Each command imports its code when it runs, so that help and usage
+ * errors load neither the core nor an SDK client.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AwsCallError, ConfigError, ConflictError, errorMessage } from '../errors.js';
 import type { OperatorRequest } from '../reconcile/ports.js';
-import { applyCommand, initCommand, planCommand, requestCommand, sweepCommand } from './commands.js';
 import { CliContext, CliError, parseDuration, UsageError, type CliIo } from './context.js';
-import { eventsCommand } from './events.js';
-import { parseSettingsFlags, settingsCommand } from './settings.js';
-import { loadStatus, renderStatus } from './status.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | undefined>;
@@ -47,6 +44,7 @@ const GLOBAL_HELP = `Global options:
   -h, --help            show help
 
 Environment: CKS_EVENT_BUS names the bus the reconciler's events go to (default "default").
+CKS_FAKE_CLOCK=1 (the local fake only): keep the fake's time, which POST /_fake/clock/advance moves.
 Account: --account-id or CKS_ACCOUNT_ID. When an endpoint is set (the local fake), it defaults to the
 fake's rule: the access key id when that is 12 digits, else 000000000000. Against real AWS it must be set.`;
 
@@ -57,7 +55,7 @@ const request = (kind: OperatorRequest, summary: string, details: string): Comma
   options: {},
   optionHelp: {},
   argument: 'store',
-  run: (ctx, _values, store) => requestCommand(ctx, kind, store),
+  run: async (ctx, _values, store) => (await import('./commands.js')).requestCommand(ctx, kind, store),
 });
 
 const COMMANDS: Record<string, Command> = {
@@ -67,7 +65,7 @@ const COMMANDS: Record<string, Command> = {
     details: 'For local endpoints and quick starts; a deployed stack creates its own table.',
     options: {},
     optionHelp: {},
-    run: (ctx) => initCommand(ctx),
+    run: async (ctx) => (await import('./commands.js')).initCommand(ctx),
   },
   apply: {
     synopsis: 'apply -f <stores.yaml>',
@@ -77,9 +75,9 @@ const COMMANDS: Record<string, Command> = {
       'and nothing is written. Otherwise each changed store gets a new generation.',
     options: { file: { type: 'string', short: 'f' } },
     optionHelp: { file: '-f, --file <path>     the stores file (YAML with a "stores:" list)' },
-    run: (ctx, values) => {
+    run: async (ctx, values) => {
       if (typeof values.file !== 'string') throw new UsageError('apply needs -f <stores.yaml>');
-      return applyCommand(ctx, values.file);
+      return (await import('./commands.js')).applyCommand(ctx, values.file);
     },
   },
   status: {
@@ -90,6 +88,7 @@ const COMMANDS: Record<string, Command> = {
     optionHelp: { output: '--output <format>     table (default) or json (an array)' },
     run: async (ctx, values) => {
       const json = outputIsJson(values);
+      const { loadStatus, renderStatus } = await import('./status.js');
       const rows = await loadStatus(await ctx.deps());
       ctx.print(json ? JSON.stringify(rows, null, 2) : renderStatus(rows));
       return 0;
@@ -100,7 +99,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'what a sweep would do now, and why (changes nothing)',
     options: {},
     optionHelp: {},
-    run: (ctx) => planCommand(ctx),
+    run: async (ctx) => (await import('./commands.js')).planCommand(ctx),
   },
   sweep: {
     synopsis: 'sweep [--watch] [--interval 5s]',
@@ -111,9 +110,10 @@ const COMMANDS: Record<string, Command> = {
       watch: '--watch               repeat the pass until Ctrl-C',
       interval: '--interval <time>     time between passes with --watch: 500ms, 5s, 1m (default 5s)',
     },
-    run: (ctx, values) => {
+    run: async (ctx, values) => {
       if (values.interval !== undefined && values.watch !== true) throw new UsageError('--interval needs --watch');
-      return sweepCommand(ctx, values.watch === true ? parseDuration(String(values.interval ?? '5s')) : null);
+      const intervalMs = values.watch === true ? parseDuration(String(values.interval ?? '5s')) : null;
+      return (await import('./commands.js')).sweepCommand(ctx, intervalMs);
     },
   },
   retry: request('retry', 'release an escalation and try again', 'Bumps the desired generation; the next sweep starts a new incident. A store held for INVALID_CREDENTIALS, USER_LOCKED_OUT or USER_NOT_FOUND is released only by a new password secret version: re-sending the password KMS holds can only lock kmsuser out.'),
@@ -143,8 +143,9 @@ const COMMANDS: Record<string, Command> = {
       'approval-for-cloudhsm': '--approval-for-cloudhsm on|off  on: CloudHSM cluster changes and renames need `cks approve` too',
       output: '--output <format>             table (default) or json (the settings object only)',
     },
-    run: (ctx, values) => {
+    run: async (ctx, values) => {
       const json = outputIsJson(values);
+      const { parseSettingsFlags, settingsCommand } = await import('./settings.js');
       return settingsCommand(ctx, parseSettingsFlags(values), json);
     },
   },
@@ -160,7 +161,10 @@ const COMMANDS: Record<string, Command> = {
       follow: '--follow              keep printing new events until Ctrl-C',
       output: '--output <format>     table (default) or json (one event per line)',
     },
-    run: (ctx, values) => eventsCommand(ctx, { follow: values.follow === true, json: outputIsJson(values) }),
+    run: async (ctx, values) => {
+      const json = outputIsJson(values);
+      return (await import('./events.js')).eventsCommand(ctx, { follow: values.follow === true, json });
+    },
   },
 };
 

@@ -176,7 +176,7 @@ export class DemoView {
     return [
       `cks-reconciler demo · local AWS at ${endpoint} · table ${table} · ${region} · account ${accountId} · pid ${process.pid}`,
       '  from another terminal, then e.g. `npx cks status`:',
-      `    export AWS_ENDPOINT_URL=${endpoint} AWS_REGION=${region} CKS_TABLE=${table} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test`,
+      `    export AWS_ENDPOINT_URL=${endpoint} AWS_REGION=${region} CKS_TABLE=${table} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test CKS_FAKE_CLOCK=1`,
       `  stores file applied: ${storesFile} · reconciler logs: ${logFile}`,
     ];
   }

@@ -4,7 +4,8 @@
  * back to a default. Error messages name the field and the rule, never the value: these fields hold
  * only ARNs and ids, but a misplaced password must not end up in a log line or event either.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import './zod-messages.js';
 import {
   type DesiredStore,
   LOGIN_BUDGET_DEFAULT,
@@ -38,6 +39,12 @@ function oneOf(values: readonly string[]): { error: (issue: { input?: unknown })
   return must(`one of ${values.join(' | ')}`);
 }
 
+/** A string length rule: "must be <min>-<max> characters" either way. */
+function length(min: number, max: number): [z.core.$ZodCheck<string>, z.core.$ZodCheck<string>] {
+  const message = `must be ${min}-${max} characters`;
+  return [z.minLength(min, message), z.maxLength(max, message)];
+}
+
 const CLUSTER_ID = /^cluster-[2-7a-zA-Z]{11,16}$/;
 const STORE_ID = /^cks-[a-zA-Z0-9]+$/;
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
@@ -48,26 +55,22 @@ const VPC_ENDPOINT_SERVICE = /^com\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc
 
 const secretArn = z
   .string(must('a string'))
-  .regex(SECRET_ARN, 'must be a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>');
+  .check(z.regex(SECRET_ARN, 'must be a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>'));
 
 const xksProxyShape = {
   uriEndpoint: z
     .string(must('a string'))
-    .min(10, 'must be 10-128 characters')
-    .max(128, 'must be 10-128 characters')
-    .regex(URI_ENDPOINT, 'must match ^https://[a-zA-Z0-9.-]+$ (https, a host name, no path or port)'),
+    .check(
+      ...length(10, 128),
+      z.regex(URI_ENDPOINT, 'must match ^https://[a-zA-Z0-9.-]+$ (https, a host name, no path or port)'),
+    ),
   uriPath: z
     .string(must('a string'))
-    .min(10, 'must be 10-128 characters')
-    .max(128, 'must be 10-128 characters')
-    .regex(URI_PATH, 'must be /kms/xks/v<1-2 digits> or /<prefix>/kms/xks/v<1-2 digits>'),
+    .check(...length(10, 128), z.regex(URI_PATH, 'must be /kms/xks/v<1-2 digits> or /<prefix>/kms/xks/v<1-2 digits>')),
   connectivity: z.enum(XKS_CONNECTIVITY, oneOf(XKS_CONNECTIVITY)),
-  vpcEndpointServiceName: z
-    .string(must('a string'))
-    .min(20, 'must be 20-64 characters')
-    .max(64, 'must be 20-64 characters')
-    .regex(VPC_ENDPOINT_SERVICE, 'must match com.amazonaws.vpce.<region>.vpce-svc-<id>')
-    .optional(),
+  vpcEndpointServiceName: z.optional(
+    z.string(must('a string')).check(...length(20, 64), z.regex(VPC_ENDPOINT_SERVICE, 'must match com.amazonaws.vpce.<region>.vpce-svc-<id>')),
+  ),
   credentialSecretArn: secretArn,
 };
 
@@ -86,44 +89,42 @@ const xksProxySchema = z.strictObject(xksProxyShape).check(
 );
 
 const specShape = {
-  name: z.string(must('a string')).min(1, 'must be 1-256 characters').max(256, 'must be 1-256 characters'),
-  id: z
-    .string(must('a string'))
-    .max(64, 'must be at most 64 characters')
-    .regex(STORE_ID, 'must be a custom key store id like cks-1234567890abcdef0')
-    .optional(),
-  type: z.enum(STORE_TYPES, oneOf(STORE_TYPES)).default('AWS_CLOUDHSM'),
+  name: z.string(must('a string')).check(...length(1, 256)),
+  id: z.optional(
+    z
+      .string(must('a string'))
+      .check(z.maxLength(64, 'must be at most 64 characters'), z.regex(STORE_ID, 'must be a custom key store id like cks-1234567890abcdef0')),
+  ),
+  type: z._default(z.enum(STORE_TYPES, oneOf(STORE_TYPES)), 'AWS_CLOUDHSM'),
   desiredState: z.enum(['CONNECTED', 'DISCONNECTED'], oneOf(['CONNECTED', 'DISCONNECTED'])),
-  cloudHsmClusterId: z.string(must('a string')).regex(CLUSTER_ID, 'must match cluster-[2-7a-zA-Z]{11,16}').optional(),
-  keyStorePasswordSecretArn: secretArn.optional(),
-  xksProxy: xksProxySchema.optional(),
+  cloudHsmClusterId: z.optional(z.string(must('a string')).check(z.regex(CLUSTER_ID, 'must match cluster-[2-7a-zA-Z]{11,16}'))),
+  keyStorePasswordSecretArn: z.optional(secretArn),
+  xksProxy: z.optional(xksProxySchema),
   /**
    * Default `observe`: a store added to the file (or adopted from an existing fleet) is reported, never
    * touched, until an operator opts in with `mode: enforce`. A wrong desired item (wrong cluster id,
    * DISCONNECTED by mistake) then shows up as a drift report instead of a disconnect of a production
    * store; forgetting `mode` costs a repair that does not happen, which `cks status` shows.
    */
-  mode: z.enum(MODES, oneOf(MODES)).default('observe'),
-  maxAttempts: z
-    .number(must('an integer'))
-    .int('must be an integer')
-    .min(1, 'must be 1-20')
-    .max(20, 'must be 1-20')
-    .default(3),
-  allowCreateHsm: z.boolean(must('true or false')).default(false),
-  onManualDisconnect: z.enum(MANUAL_DISCONNECT_POLICIES, oneOf(MANUAL_DISCONNECT_POLICIES)).default('hold'),
-  loginBudget: z
-    .number(must('an integer'))
-    .int('must be an integer')
-    .min(1, `must be 1-${LOGIN_BUDGET_MAX}`)
-    .max(LOGIN_BUDGET_MAX, `must be 1-${LOGIN_BUDGET_MAX}`)
-    .default(LOGIN_BUDGET_DEFAULT),
+  mode: z._default(z.enum(MODES, oneOf(MODES)), 'observe'),
+  maxAttempts: z._default(
+    z.number(must('an integer')).check(z.int('must be an integer'), z.minimum(1, 'must be 1-20'), z.maximum(20, 'must be 1-20')),
+    3,
+  ),
+  allowCreateHsm: z._default(z.boolean(must('true or false')), false),
+  onManualDisconnect: z._default(z.enum(MANUAL_DISCONNECT_POLICIES, oneOf(MANUAL_DISCONNECT_POLICIES)), 'hold'),
+  loginBudget: z._default(
+    z
+      .number(must('an integer'))
+      .check(z.int('must be an integer'), z.minimum(1, `must be 1-${LOGIN_BUDGET_MAX}`), z.maximum(LOGIN_BUDGET_MAX, `must be 1-${LOGIN_BUDGET_MAX}`)),
+    LOGIN_BUDGET_DEFAULT,
+  ),
 };
 
 type SpecLike = { type?: unknown; desiredState?: unknown; cloudHsmClusterId?: unknown; keyStorePasswordSecretArn?: unknown; xksProxy?: unknown; allowCreateHsm?: unknown };
 
 /** Rules across fields: what each store type requires and forbids. An invalid type is reported on its own field. */
-function typeRules(spec: SpecLike, ctx: z.RefinementCtx): void {
+function typeRules(spec: SpecLike, ctx: z.core.$RefinementCtx): void {
   const add = (path: string, message: string): void => ctx.addIssue({ code: 'custom', path: [path], message });
   if (spec.type === 'AWS_CLOUDHSM') {
     if (spec.desiredState === 'CONNECTED' && spec.cloudHsmClusterId === undefined) {
@@ -151,10 +152,10 @@ export const desiredSpecSchema = z.strictObject(specShape).check(crossFieldRules
 export const desiredItemSchema = z
   .strictObject({
     ...specShape,
-    generation: z.number(must('an integer')).int('must be an integer').min(0, 'must be 0 or more'),
-    paused: z.boolean(must('true or false')).default(false),
-    retryRequestedAt: z.number(must('a number')).nullable().default(null),
-    changedBy: z.string(must('a string')).nullable().default(null),
+    generation: z.number(must('an integer')).check(z.int('must be an integer'), z.minimum(0, 'must be 0 or more')),
+    paused: z._default(z.boolean(must('true or false')), false),
+    retryRequestedAt: z._default(z.nullable(z.number(must('a number'))), null),
+    changedBy: z._default(z.nullable(z.string(must('a string'))), null),
   })
   .check(crossFieldRules);
 
@@ -182,7 +183,7 @@ export function parseDesiredItem(raw: unknown): { ok: true; desired: DesiredStor
 }
 
 /** zod issues as field errors: one per unknown key (with a hint for a near-miss spelling), sorted by path. */
-function fieldErrors(error: z.ZodError, topLevelKeys: readonly string[]): FieldError[] {
+function fieldErrors(error: z.core.$ZodError, topLevelKeys: readonly string[]): FieldError[] {
   const errors: FieldError[] = [];
   for (const issue of error.issues) {
     const path = issue.path.map(String);

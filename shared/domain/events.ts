@@ -4,7 +4,8 @@
  * and pure builders. Subscribers may validate with {@link eventSchemas}; the schemas accept extra
  * fields so that adding one stays compatible within `schemaVersion` 1.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import './zod-messages.js';
 import { formatFieldErrors, type FieldError } from './desired-schema.js';
 import { fingerprint } from './plan/hash.js';
 import { SITUATION_RUNBOOKS } from './playbooks.js';
@@ -26,94 +27,96 @@ import {
 
 
 const actionKind = z.enum(ACTION_KINDS);
-const count = z.number().int().min(0);
+const count = z.number().check(z.int(), z.minimum(0));
 const isoTime = z.iso.datetime();
+/** A string that is not empty. */
+const text = z.string().check(z.minLength(1));
 
 /**
  * Stable id of one event: the same for every delivery of it (a run that re-sends what a crashed run
  * recorded but could not confirm sends the same id), different for any other event. Subscribers drop
  * an `eventId` they have seen; EventBridge's own `id` differs per delivery.
  */
-const eventId = z.string().min(1);
+const eventId = text;
 
 /** Fields every store event carries. `connectionState` is `MISSING` when KMS has no such store. */
 export const storeEventBaseSchema = z.object({
   schemaVersion: z.literal(1),
   eventId,
-  storeName: z.string().min(1),
-  storeId: z.string().nullable(),
-  accountId: z.string().min(1),
-  region: z.string().min(1),
-  incidentId: z.string().nullable(),
-  connectionState: z.enum([...CONNECTION_STATES, 'MISSING']).nullable(),
-  connectionErrorCode: z.enum(CONNECTION_ERROR_CODES).nullable(),
+  storeName: text,
+  storeId: z.nullable(z.string()),
+  accountId: text,
+  region: text,
+  incidentId: z.nullable(z.string()),
+  connectionState: z.nullable(z.enum([...CONNECTION_STATES, 'MISSING'])),
+  connectionErrorCode: z.nullable(z.enum(CONNECTION_ERROR_CODES)),
   mode: z.enum(MODES),
   dryRun: z.boolean(),
-  reason: z.string().min(1),
+  reason: text,
   /** The documented fix, where one helps (required on `Repair Escalated`). */
-  runbook: z.string().min(1).optional(),
+  runbook: z.optional(text),
 });
 
 /** Repair events always belong to an incident and say where in it they are. */
-const repairSchema = storeEventBaseSchema.extend({
-  incidentId: z.string().min(1),
+const repairSchema = z.extend(storeEventBaseSchema, {
+  incidentId: text,
   attempt: count,
-  maxAttempts: z.number().int().min(1),
+  maxAttempts: z.number().check(z.int(), z.minimum(1)),
 });
 
-export const storeDriftDetectedSchema = storeEventBaseSchema.extend({
+export const storeDriftDetectedSchema = z.extend(storeEventBaseSchema, {
   /** Names of the fields that differ from the desired state (e.g. `cloudHsmClusterId`, `xksProxy.uriPath`, `connectionState`). */
-  drift: z.array(z.string().min(1)).min(1),
+  drift: z.array(text).check(z.minLength(1)),
   /** What the reconciler does about it (`none`: reported only). */
   action: actionKind,
 });
-export const repairStartedSchema = repairSchema.extend({ action: actionKind });
-export const repairStepSchema = repairSchema.extend({ action: actionKind });
+export const repairStartedSchema = z.extend(repairSchema, { action: actionKind });
+export const repairStepSchema = z.extend(repairSchema, { action: actionKind });
 export const repairSucceededSchema = repairSchema;
-export const repairFailedSchema = repairSchema.extend({
+export const repairFailedSchema = z.extend(repairSchema, {
   /** When the next attempt may start; null when this failure ends the automatic repair (escalation). */
-  nextAttemptAt: isoTime.nullable(),
+  nextAttemptAt: z.nullable(isoTime),
 });
-export const repairEscalatedSchema = repairSchema.extend({ runbook: z.string().min(1) });
-export const storeMissingSchema = storeEventBaseSchema.extend({ connectionState: z.literal('MISSING') });
+export const repairEscalatedSchema = z.extend(repairSchema, { runbook: text });
+export const storeMissingSchema = z.extend(storeEventBaseSchema, { connectionState: z.literal('MISSING') });
 
 /** A human connected or disconnected the store by hand; it is held until `cks resume` or a new desired generation. */
-export const manualChangeDetectedSchema = storeEventBaseSchema.extend({
-  runbook: z.string().min(1),
+export const manualChangeDetectedSchema = z.extend(storeEventBaseSchema, {
+  runbook: text,
   /** The principal CloudTrail named, or null when the change was only observed. */
-  changedBy: z.string().min(1).nullable(),
+  changedBy: z.nullable(text),
   /** When the change was made (CloudTrail) or first observed. */
   changedAt: isoTime,
 });
 
 /** A change of whom the store trusts waits for a second principal's `cks approve`; once per generation. */
-export const approvalRequiredSchema = storeEventBaseSchema.extend({
-  runbook: z.string().min(1),
+export const approvalRequiredSchema = z.extend(storeEventBaseSchema, {
+  runbook: text,
   /** The desired generation waiting for approval, and who wrote it (null when unknown). */
-  generation: z.number().int().min(1),
-  changedBy: z.string().min(1).nullable(),
+  generation: z.number().check(z.int(), z.minimum(1)),
+  changedBy: z.nullable(text),
   /** The fields waiting, e.g. `xksProxy.uriEndpoint`. */
-  drift: z.array(z.string().min(1)).min(1),
+  drift: z.array(text).check(z.minLength(1)),
 });
 
 /**
  * An invalid desired item. `storeName` is the name from the item's table key, or null when the item
  * has no usable name; `mode` is null because an invalid item has no trustworthy mode.
  */
-export const desiredStateInvalidSchema = storeEventBaseSchema.extend({
-  storeName: z.string().min(1).nullable(),
-  mode: z.enum(MODES).nullable(),
-  errors: z.array(z.object({ path: z.string(), message: z.string().min(1) })).min(1),
+export const desiredStateInvalidSchema = z.extend(storeEventBaseSchema, {
+  storeName: z.nullable(text),
+  mode: z.nullable(z.enum(MODES)),
+  errors: z.array(z.object({ path: z.string(), message: text })).check(z.minLength(1)),
 });
 
 /** One per sweep: the fleet at a glance. A regional incident is paged through this event (with its runbook). */
 export const sweepSummarySchema = z.object({
   schemaVersion: z.literal(1),
   eventId,
-  accountId: z.string().min(1),
-  region: z.string().min(1),
-  reconcileId: z.string().min(1),
-  trigger: z.string().min(1),
+  accountId: text,
+  region: text,
+  reconcileId: text,
+  trigger: text,
   /** Managed stores by observed connection state (`MISSING`: not in KMS). */
   byState: z.object({
     CONNECTED: count,
@@ -133,14 +136,14 @@ export const sweepSummarySchema = z.object({
   /** True when no store was acted on (kill switch, or regional incident). */
   dryRun: z.boolean(),
   /** When the current regional incident began; null when there is none. */
-  regionalIncidentSince: isoTime.nullable(),
+  regionalIncidentSince: z.nullable(isoTime),
   /** True on the one sweep that found a regional incident beginning: the page. */
   regionalIncidentStarted: z.boolean(),
   killSwitch: z.boolean(),
   regionalIncident: z.boolean(),
-  reason: z.string().min(1),
+  reason: text,
   /** Present when `regionalIncident` is true. */
-  runbook: z.string().min(1).optional(),
+  runbook: z.optional(text),
 });
 
 /** The schema of each detail-type. */
@@ -156,7 +159,7 @@ export const eventSchemas = {
   'Sweep Summary': sweepSummarySchema,
   'Manual Change Detected': manualChangeDetectedSchema,
   'Approval Required': approvalRequiredSchema,
-} as const satisfies Record<EventDetailType, z.ZodType>;
+} as const satisfies Record<EventDetailType, z.ZodMiniType>;
 
 /** The detail of one detail-type. */
 export type EventDetail<T extends EventDetailType> = z.infer<(typeof eventSchemas)[T]>;

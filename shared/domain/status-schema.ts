@@ -3,6 +3,7 @@
  * beyond precision, a time no clock will reach) must cost its own store one reset, never a sweep.
  */
 import * as z from 'zod/mini';
+import './zod-messages.js';
 import { ACTION_KINDS, CONNECTION_ERROR_CODES, CONNECTION_STATES, PHASES, type StoreStatus } from './types.js';
 
 /** Epoch milliseconds between 2000 and 2200: anything else is a corrupt item, not a time. */

@@ -52,6 +52,8 @@ function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     CKS_TABLE: TABLE,
+    // Backoffs and deadlines follow the fake's manual clock (fake.advance).
+    CKS_FAKE_CLOCK: '1',
     ...env,
   };
 }
@@ -545,7 +547,7 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
 
   it('without an endpoint or CKS_ACCOUNT_ID, asks for the account in one line', async () => {
     // Act
-    const run = await cks(['status'], { AWS_ENDPOINT_URL: '' });
+    const run = await cks(['status'], { AWS_ENDPOINT_URL: '', CKS_FAKE_CLOCK: '' });
 
     // Assess
     expect(run).toEqual({

@@ -99,6 +99,15 @@ describe('event schemas', () => {
     const event = storeEvent(drafts[0]!, ctx);
     expect(eventSchemas['Store Drift Detected'].safeParse({ ...event.detail, newField: 1 }).success).toBe(true);
   });
+
+  it('tells a subscriber what is wrong, in English, field by field', () => {
+    const draft = drafts.find((d) => d.detailType === 'Repair Failed')!;
+    const result = eventSchemas['Repair Failed'].safeParse({ ...storeEvent(draft, ctx).detail, reason: '', attempt: -1 });
+    expect(result.error?.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([
+      ['reason', 'Too small: expected string to have >=1 characters'],
+      ['attempt', 'Too small: expected number to be >=0'],
+    ]);
+  });
 });
 
 describe('invalidDesiredEvent', () => {
