@@ -14,6 +14,7 @@ import { TABLE_KEY_SCHEMA } from '../../shared/adapters/dynamodb-store.js';
 import { loadConfig } from '../../shared/config.js';
 import { matchesPattern, type EventPattern } from '../../shared/demo/event-pattern.js';
 import { makeMetrics, recordRepair } from '../../shared/metrics.js';
+import { onCallPages, onCallTransformers, type PageName } from '../../shared/on-call/pages.js';
 import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/reconcile/triggers.js';
 import { unzip } from '../helpers/zip.js';
 
@@ -34,6 +35,7 @@ interface Resource {
 interface Template {
   Resources: Record<string, Resource>;
   Outputs?: Record<string, { Value: unknown }>;
+  Conditions?: Record<string, unknown>;
 }
 interface Statement {
   Sid?: string;
@@ -51,6 +53,8 @@ const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] :
 let work: string;
 let template: Template;
 let packageOutput: string;
+/** The scrubbed environment every `serverless` run gets. */
+let env: NodeJS.ProcessEnv;
 
 /** Runs the CLI in `cwd` with a scrubbed environment; resolves with its output or rejects with it. */
 function runServerless(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
@@ -98,12 +102,12 @@ function runServerless(cwd: string, args: string[], env: NodeJS.ProcessEnv): Pro
   });
 }
 
-function resourcesOfType(type: string): Array<[string, Resource]> {
-  return Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+function resourcesOfType(type: string, from: Template = template): Array<[string, Resource]> {
+  return Object.entries(from.Resources).filter(([, resource]) => resource.Type === type);
 }
 
-function resource(id: string): Resource {
-  const found = template.Resources[id];
+function resource(id: string, from: Template = template): Resource {
+  const found = from.Resources[id];
   if (!found) throw new Error(`no resource ${id} in the template`);
   return found;
 }
@@ -209,7 +213,7 @@ beforeAll(async () => {
   cpSync(ROOT, project, { recursive: true, filter: (src) => src === ROOT || !NOT_COPIED.has(basename(src)) });
   symlinkSync(join(ROOT, 'node_modules'), join(project, 'node_modules'), 'dir');
   mkdirSync(join(work, 'home'));
-  const env: NodeJS.ProcessEnv = Object.fromEntries(
+  env = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !/^(AWS_|SLS_|SERVERLESS_)/.test(name)),
   );
   Object.assign(env, {
@@ -473,7 +477,7 @@ describe('serverless package', () => {
     expect(schemaDimensions!.split(',').map((d) => d.trim().replace(/"/g, '')).sort()).toEqual([...dimensions].sort());
     expect(service).toBe(emf.service);
     expect(query.Period).toBeGreaterThan(0);
-    expect(alarms[0]).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    expect(alarms[0]).toMatchObject({ Threshold: 5, ComparisonOperator: 'GreaterThanThreshold' });
   });
 
   it("routes Repair Escalated and regional incidents on the reconciler's bus to the on-call topic", () => {
@@ -635,5 +639,210 @@ describe('serverless package', () => {
     } finally {
       rmSync(bundles, { recursive: true, force: true });
     }
+  });
+});
+
+/** The value of a template condition built from Fn::Equals and Fn::Not (all the on-call ones use). */
+function holds(condition: unknown): boolean {
+  const c = condition as Record<string, unknown[]>;
+  if (c['Fn::Not']) return !holds(c['Fn::Not'][0]);
+  if (c['Fn::Equals']) return JSON.stringify(c['Fn::Equals'][0]) === JSON.stringify(c['Fn::Equals'][1]);
+  throw new Error(`cannot evaluate condition ${JSON.stringify(condition)}`);
+}
+
+/** A rule's targets as deployed: `Fn::If [condition, target, AWS::NoValue]` resolved with the template's conditions. */
+function deployedTargets(rule: Resource, from: Template): any[] {
+  return list<any>(rule.Properties?.Targets).flatMap((target) => {
+    const branch = target['Fn::If'];
+    if (!branch) return [target];
+    return holds(from.Conditions?.[branch[0]]) ? [branch[1]] : [];
+  });
+}
+
+/** The on-call page rules (those targeting the on-call topic), each with the page its detail-type makes. */
+function pageRules(from: Template): Array<{ id: string; rule: Resource; page: PageName }> {
+  const [topic] = resourcesOfType('AWS::SNS::Topic', from).find(([, t]) => t.Properties?.TopicName === `cks-reconciler-${STAGE}-on-call`)!;
+  const byDetailType = new Map(Object.entries(onCallPages(STAGE)).map(([name, page]) => [page.detailType, name as PageName]));
+  return resourcesOfType('AWS::Events::Rule', from)
+    .filter(([, rule]) => list(rule.Properties?.Targets).some((t: any) => JSON.stringify(t.Arn) === JSON.stringify(ref(topic))))
+    .map(([id, rule]) => {
+      const detailType = String(rule.Properties?.EventPattern['detail-type'][0]);
+      const page = byDetailType.get(detailType);
+      if (!page) throw new Error(`${id} pages ${detailType}, which has no page`);
+      return { id, rule, page };
+    });
+}
+
+describe('on-call pages', () => {
+  const values = onCallTransformers(STAGE);
+
+  it('gives every on-call target the input transformer of its page, and its dead letters to the queue', () => {
+    const [topic] = resourcesOfType('AWS::SNS::Topic')[0]!;
+    const [dlq] = resourcesOfType('AWS::SQS::Queue')[0]!;
+    const rules = pageRules(template);
+    expect(rules.map(({ page }) => page).sort()).toEqual(Object.keys(onCallPages(STAGE)).sort());
+    for (const { id, rule, page } of rules) {
+      const targets = deployedTargets(rule, template);
+      expect(targets, id).toHaveLength(1);
+      expect(targets[0].Arn).toEqual(ref(topic));
+      expect(targets[0].InputTransformer, id).toEqual(values[page].topic);
+      expect(targets[0].DeadLetterConfig, id).toEqual({ Arn: getAtt(dlq, 'Arn') });
+    }
+    const queuePolicy = resourcesOfType('AWS::SQS::QueuePolicy')[0]![1];
+    const fromOnCall = list<Statement>(queuePolicy.Properties?.PolicyDocument.Statement).find((s) => s.Sid === 'OnCallRulesDeliveryFailures');
+    expect(fromOnCall?.Condition?.ArnEquals?.['aws:SourceArn']).toEqual(expect.arrayContaining(rules.map(({ id }) => getAtt(id, 'Arn'))));
+  });
+
+  it('pages store events only when live (dryRun false), and a fleet’s Scope Unreachable always', () => {
+    const patterns = pageRules(template).map(({ rule }) => rule.Properties?.EventPattern as EventPattern);
+    const routed = (detailType: string, detail: object) => patterns.some((p) => matchesPattern(p, { source: EVENT_SOURCE, 'detail-type': detailType, detail }));
+    for (const detailType of ['Repair Escalated', 'Manual Change Detected', 'Approval Required']) {
+      expect(routed(detailType, { storeName: 'payments-hsm', dryRun: false }), detailType).toBe(true);
+      expect(routed(detailType, { storeName: 'payments-hsm', dryRun: true }), `${detailType} in plan mode`).toBe(false);
+    }
+    expect(routed('Scope Unreachable', { accountId: '444455556666', region: 'eu-west-1', errorCode: 'AccessDenied' })).toBe(true);
+    expect(routed('Repair Succeeded', { storeName: 'payments-hsm', dryRun: false })).toBe(false);
+  });
+
+  it('leaves chat and PagerDuty out without their parameters, with no secret reference in the template', () => {
+    expect(holds(template.Conditions?.HasOnCallChat)).toBe(false);
+    expect(holds(template.Conditions?.HasPagerDuty)).toBe(false);
+    const optional = ['AWS::Events::Connection', 'AWS::Events::ApiDestination'].flatMap((type) => resourcesOfType(type));
+    expect(optional.length).toBeGreaterThan(0);
+    for (const [id, res] of optional) expect(res.Condition, id).toBe('HasPagerDuty');
+    expect(JSON.stringify(template)).not.toContain('{{resolve:');
+  });
+
+  it('alarms on escalations per hour above a threshold, never on a single incident', () => {
+    const escalations = resourcesOfType('AWS::CloudWatch::Alarm')
+      .map(([, a]) => a.Properties!)
+      .filter((a) => list<any>(a.Metrics).some((m) => String(m.Expression).includes('RepairEscalated')));
+    expect(escalations).toHaveLength(1);
+    expect(escalations[0]).toMatchObject({ Threshold: 5, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 1 });
+    expect(list<any>(escalations[0]!.Metrics)[0].Period).toBe(3600);
+  });
+});
+
+describe('on-call pages with chat and PagerDuty', () => {
+  const CHAT_TOPIC = 'arn:aws:sns:us-east-1:111122223333:on-call-chat';
+  const SECRET = 'on-call/pagerduty-routing-key';
+  const values = onCallTransformers(STAGE);
+  let withBoth: Template;
+
+  beforeAll(async () => {
+    const output = join(work, 'with-chat-and-pagerduty');
+    await runServerless(
+      join(work, 'project'),
+      ['package', '--stage', STAGE, '--package', output, `--param=onCallChatTopicArn=${CHAT_TOPIC}`, `--param=pagerDutyRoutingKeySecret=${SECRET}`],
+      env,
+    );
+    withBoth = JSON.parse(readFileSync(join(output, 'cloudformation-template-update-stack.json'), 'utf8'));
+  }, PACKAGE_TIMEOUT_MS);
+
+  /** The one resource of a type. */
+  function only(type: string): [string, Resource] {
+    const found = resourcesOfType(type, withBoth);
+    expect(found, type).toHaveLength(1);
+    return found[0]!;
+  }
+
+  it.each([
+    ['pagerDutyRoutingKeySecret=0123456789abcdef0123456789abcdef', 'pagerDutyRoutingKeySecret looks like a PagerDuty integration key'],
+    ['onCallChatTopicArn=on-call-chat', 'onCallChatTopicArn must be the ARN of an SNS topic'],
+  ])('refuses --param=%s and writes no template', async (param, error) => {
+    const output = join(work, `refused-${param.split('=')[0]}`);
+    await expect(runServerless(join(work, 'project'), ['package', '--stage', STAGE, '--package', output, `--param=${param}`], env)).rejects.toThrow(error);
+    expect(existsSync(join(output, 'cloudformation-template-update-stack.json'))).toBe(false);
+  });
+
+  it('sends the same pages to the chat topic, as AWS Chatbot custom notifications', () => {
+    expect(resourcesOfType('AWS::SNS::Topic', withBoth)).toHaveLength(1);
+    const [dlq] = resourcesOfType('AWS::SQS::Queue', withBoth)[0]!;
+    for (const { id, rule, page } of pageRules(withBoth)) {
+      const toChat = deployedTargets(rule, withBoth).filter((t) => t.Arn === CHAT_TOPIC);
+      expect(toChat, id).toHaveLength(1);
+      expect(toChat[0].InputTransformer, id).toEqual(values[page].chat);
+      expect(toChat[0].DeadLetterConfig, id).toEqual({ Arn: getAtt(dlq, 'Arn') });
+    }
+  });
+
+  it('sends the pages to PagerDuty through an API destination whose connection reads the routing key from Secrets Manager', () => {
+    const [connection, connectionResource] = only('AWS::Events::Connection');
+    const [destination, destinationResource] = only('AWS::Events::ApiDestination');
+    expect(connectionResource.Properties?.AuthorizationType).toBe('API_KEY');
+    expect(connectionResource.Properties?.AuthParameters.InvocationHttpParameters.BodyParameters).toEqual([
+      { Key: 'routing_key', Value: `{{resolve:secretsmanager:${SECRET}:SecretString}}`, IsValueSecret: true },
+    ]);
+    // The template names the secret once, in the connection, and holds no other reference to a secret value.
+    expect(JSON.stringify(withBoth).match(/\{\{resolve:/g)).toHaveLength(1);
+    expect(destinationResource.Properties).toMatchObject({
+      ConnectionArn: getAtt(connection, 'Arn'),
+      HttpMethod: 'POST',
+      InvocationEndpoint: 'https://events.pagerduty.com/v2/enqueue',
+    });
+    expect(destinationResource.Properties?.InvocationRateLimitPerSecond).toBeLessThanOrEqual(2);
+    const [dlq] = resourcesOfType('AWS::SQS::Queue', withBoth)[0]!;
+    for (const { id, rule, page } of pageRules(withBoth)) {
+      const toPagerDuty = deployedTargets(rule, withBoth).filter((t) => JSON.stringify(t.Arn) === JSON.stringify(getAtt(destination, 'Arn')));
+      expect(toPagerDuty, id).toHaveLength(1);
+      expect(toPagerDuty[0].InputTransformer, id).toEqual(values[page].pagerDuty);
+      expect(toPagerDuty[0].DeadLetterConfig, id).toEqual({ Arn: getAtt(dlq, 'Arn') });
+      expect(toPagerDuty[0].RetryPolicy.MaximumEventAgeInSeconds, id).toBeGreaterThan(0);
+    }
+  });
+
+  it('binds dedup_key to the incident id, and resolves the alert when the incident closes', () => {
+    const [destination] = only('AWS::Events::ApiDestination');
+    const escalated = pageRules(withBoth).find(({ page }) => page === 'escalated')!;
+    const trigger = deployedTargets(escalated.rule, withBoth).find((t) => JSON.stringify(t.Arn) === JSON.stringify(getAtt(destination, 'Arn')));
+    expect(JSON.parse(trigger.InputTransformer.InputTemplate)).toMatchObject({ event_action: 'trigger', dedup_key: '<incidentId>' });
+    expect(trigger.InputTransformer.InputPathsMap.incidentId).toBe('$.detail.incidentId');
+
+    // The resolve path: a rule on Repair Succeeded of live stores, whose only target resolves by the same key.
+    const healed = resourcesOfType('AWS::Events::Rule', withBoth).filter(
+      ([, rule]) =>
+        rule.Properties?.EventPattern !== undefined &&
+        matchesPattern(rule.Properties.EventPattern, { source: EVENT_SOURCE, 'detail-type': 'Repair Succeeded', detail: { dryRun: false } }),
+    );
+    expect(healed).toHaveLength(1);
+    const [healedId, healedRule] = healed[0]!;
+    expect(matchesPattern(healedRule.Properties?.EventPattern, { source: EVENT_SOURCE, 'detail-type': 'Repair Succeeded', detail: { dryRun: true } })).toBe(false);
+    const targets = deployedTargets(healedRule, withBoth);
+    expect(targets).toHaveLength(1);
+    expect(targets[0].Arn).toEqual(getAtt(destination, 'Arn'));
+    expect(targets[0].InputTransformer).toEqual(values.healed.pagerDuty);
+    expect(JSON.parse(targets[0].InputTransformer.InputTemplate)).toEqual({ event_action: 'resolve', dedup_key: '<incidentId>' });
+    expect(targets[0].InputTransformer.InputPathsMap).toEqual({ incidentId: '$.detail.incidentId' });
+    const queuePolicy = resourcesOfType('AWS::SQS::QueuePolicy', withBoth)[0]![1];
+    const fromOnCall = list<Statement>(queuePolicy.Properties?.PolicyDocument.Statement).find((s) => s.Sid === 'OnCallRulesDeliveryFailures');
+    expect(JSON.stringify(fromOnCall?.Condition?.ArnEquals?.['aws:SourceArn'])).toContain(JSON.stringify(getAtt(healedId, 'Arn')));
+  });
+
+  it('lets the PagerDuty targets’ role invoke that API destination and nothing else', () => {
+    const [destination] = only('AWS::Events::ApiDestination');
+    const targets = resourcesOfType('AWS::Events::Rule', withBoth).flatMap(([, rule]) => deployedTargets(rule, withBoth));
+    const toPagerDuty = targets.filter((t) => JSON.stringify(t.Arn) === JSON.stringify(getAtt(destination, 'Arn')));
+    expect(toPagerDuty.length).toBe(Object.keys(onCallPages(STAGE)).length + 1);
+    const roles = new Set(toPagerDuty.map((t) => JSON.stringify(t.RoleArn)));
+    expect(roles.size).toBe(1);
+    const roleId = (toPagerDuty[0].RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const role = resource(roleId, withBoth).Properties!;
+
+    // Assumed by EventBridge for this account only; one statement, one action, one resource.
+    expect(list<any>(role.AssumeRolePolicyDocument.Statement)).toEqual([
+      {
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sts:AssumeRole',
+        Condition: { StringEquals: { 'aws:SourceAccount': ref('AWS::AccountId') } },
+      },
+    ]);
+    expect(role.ManagedPolicyArns).toBeUndefined();
+    const statements = list<any>(role.Policies).flatMap((policy) => list<Statement>(policy.PolicyDocument.Statement));
+    expect(statements).toEqual([
+      { Sid: 'InvokePagerDutyDestination', Effect: 'Allow', Action: ['events:InvokeApiDestination'], Resource: getAtt(destination, 'ArnForPolicy') },
+    ]);
+    // No other target runs as this role.
+    expect(targets.filter((t) => JSON.stringify(t.RoleArn) === JSON.stringify(toPagerDuty[0].RoleArn))).toHaveLength(toPagerDuty.length);
   });
 });
