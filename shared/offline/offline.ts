@@ -30,7 +30,7 @@ import { TableStream, type StreamRecord } from './stream.js';
  * CloudTrail delivers an event minutes after the call, by which time a disconnect has finished. The
  * fake records events at once; each is held for this much fake time before it is routed.
  */
-export const CLOUDTRAIL_DELAY_MS = 10_000;
+const CLOUDTRAIL_DELAY_MS = 10_000;
 /** How often CloudTrail and the table are polled (real ms); a stream's batch window is 1 s. */
 const POLL_MS = 500;
 /** Bundling and starting the functions can take a while on a busy machine. */
