@@ -61,7 +61,7 @@ function runServerless(cwd: string, args: string[], env: NodeJS.ProcessEnv): Pro
   return new Promise((resolvePromise, reject) => {
     // Its own process group: a failed esbuild build leaves esbuild's service running and the CLI
     // never exits, so the whole group is killed once the error is printed (or on timeout).
-    const child = spawn(process.execPath, [join(ROOT, 'node_modules/osls/bin/serverless.js'), ...args], {
+    const child = spawn(process.execPath, [join(ROOT, 'node_modules/serverless/bin/serverless.js'), ...args], {
       cwd,
       env,
       detached: true,
