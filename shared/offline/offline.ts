@@ -21,8 +21,8 @@ import type { CloudTrailEvent } from '../demo/admin.js';
 import { demoCredentials } from '../demo/clients.js';
 import { matchesPattern } from '../demo/event-pattern.js';
 import { startFake, type FakeOptions, type FakeServer } from '../fake/server.js';
-import { LOCAL_ACCOUNT_ID } from '../reconcile/deps.js';
-import type { HandlerResult } from '../reconcile/lambda.js';
+import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
+import type { HandlerResult } from '../runtime/lambda.js';
 import { loadService, SERVERLESS_BIN, type Service } from './service.js';
 import { TableStream, type StreamRecord } from './stream.js';
 
