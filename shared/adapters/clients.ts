@@ -69,8 +69,24 @@ export function makeAwsClients(config: Pick<Config, 'region' | 'endpoint'>, cred
     eventBridge: new EventBridgeClient(options),
     dynamo: DynamoDBDocumentClient.from(new DynamoDBClient(options), {
       marshallOptions: { removeUndefinedValues: true },
+      unmarshallOptions: { wrapNumbers: readNumber },
     }),
   };
+}
+
+/** A number attribute JavaScript cannot hold exactly, read as itself so that the item's schema rejects it. */
+export interface UnsafeNumber {
+  unsafeNumber: string;
+}
+
+/**
+ * Reads a DynamoDB number. One beyond JavaScript's precision would make the SDK throw and fail the
+ * whole Query (every store of the scope); read as an {@link UnsafeNumber} instead, it fails only its
+ * own item's validation, which reports and skips that item.
+ */
+export function readNumber(value: string): number | UnsafeNumber {
+  const number = Number(value);
+  return Number.isFinite(number) && Math.abs(number) <= Number.MAX_SAFE_INTEGER ? number : { unsafeNumber: value };
 }
 
 /**

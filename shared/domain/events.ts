@@ -72,7 +72,10 @@ export const storeDriftDetectedSchema = z.extend(storeEventBaseSchema, {
 });
 export const repairStartedSchema = z.extend(repairSchema, { action: actionKind });
 export const repairStepSchema = z.extend(repairSchema, { action: actionKind });
-export const repairSucceededSchema = repairSchema;
+export const repairSucceededSchema = z.extend(repairSchema, {
+  /** The escalated (paged) incident this success resolves, when there is one: incident tools resolve that alert. */
+  resolvesEscalation: z.optional(text),
+});
 export const repairFailedSchema = z.extend(repairSchema, {
   /** When the next attempt may start; null when this failure ends the automatic repair (escalation). */
   nextAttemptAt: z.nullable(isoTime),
@@ -216,7 +219,10 @@ export function storeEvent(draft: EventDraft, ctx: StoreEventContext): Reconcile
     case 'Repair Step':
       return { detailType: draft.detailType, detail: { ...repair, action } };
     case 'Repair Succeeded':
-      return { detailType: draft.detailType, detail: repair };
+      return {
+        detailType: draft.detailType,
+        detail: { ...repair, ...(draft.resolvesEscalation !== undefined ? { resolvesEscalation: draft.resolvesEscalation } : {}) },
+      };
     case 'Repair Failed':
       return { detailType: draft.detailType, detail: { ...repair, nextAttemptAt: draft.nextAttemptAt ?? null } };
     case 'Repair Escalated':

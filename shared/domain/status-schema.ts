@@ -41,6 +41,7 @@ const statusSchema = z.object({
   // Added after the first release: items written before have neither.
   failedLogins: z._default(count, 0),
   loginBudgetResetAt: z._default(z.nullable(epochMs), null),
+  escalatedIncidentId: z._default(z.nullable(z.string()), null),
 });
 
 /** A status item's attributes (table attributes already removed) as a status, or why they are not one. */

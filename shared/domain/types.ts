@@ -218,6 +218,11 @@ export interface StoreStatus {
   failedLogins: number;
   /** The `cks retry` (epoch ms) that last reset `failedLogins`. */
   loginBudgetResetAt: number | null;
+  /**
+   * The incident last escalated to a human and not yet healed: kept when its hold is released (a new
+   * incident opens), so the `Repair Succeeded` that heals the store resolves that page too.
+   */
+  escalatedIncidentId: string | null;
 }
 
 /** Global settings (the SETTINGS item): data, not redeploys. */
@@ -329,6 +334,8 @@ export interface EventDraft {
   changedAt?: string;
   /** Approval Required: the generation waiting and who wrote it. */
   generation?: number;
+  /** Repair Succeeded: the escalated incident (paged) that this success resolves. */
+  resolvesEscalation?: string;
 }
 
 /** Everything `plan` may look at for one store. */

@@ -12,7 +12,7 @@
  * - chat: the AWS Chatbot custom-notification format, to a topic mapped to a Slack or Teams channel.
  * - PagerDuty: an Events API v2 body (the connection adds `routing_key`); `dedup_key` names the
  *   alert (for an escalation, its incident), so a repeated event never opens a second alert, and the
- *   incident's `Repair Succeeded` resolves it.
+ *   incident's `Repair Succeeded` resolves it (`resolvesEscalation`: the escalated incident, also one whose hold was released since).
  */
 
 /** An EventBridge rule target's `InputTransformer`. */
@@ -237,7 +237,7 @@ function pagerDutyTrigger(page: Page, stage: string): InputTransformer {
 
 /** Resolves the alert of a healed incident (`Repair Succeeded`): the same `dedup_key` as the escalation's trigger. */
 function pagerDutyResolve(): InputTransformer {
-  return transformer({ incidentId: '$.detail.incidentId' }, JSON.stringify({ event_action: 'resolve', dedup_key: '<incidentId>' }));
+  return transformer({ incidentId: '$.detail.resolvesEscalation' }, JSON.stringify({ event_action: 'resolve', dedup_key: '<incidentId>' }));
 }
 
 /** What `serverless.yml` passes in: the stage and the on-call parameters ('' when not given). */

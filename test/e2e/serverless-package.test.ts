@@ -370,13 +370,11 @@ describe('serverless package', () => {
     const filters = list<any>(mapping.FilterCriteria?.Filters).map((f) => JSON.parse(f.Pattern) as EventPattern);
     expect(filters.length).toBeGreaterThan(0);
     // Operators write under DESIRED#..., the reconciler under SCOPE#... and HISTORY#... (see shared/domain/table-keys.ts).
-    const record = (sk: string, image: Record<string, unknown>) => ({
-      eventName: 'MODIFY',
-      dynamodb: {
-        Keys: { pk: { S: sk.endsWith('#DESIRED') || sk.endsWith('#APPROVAL') || sk === 'SETTINGS' ? 'DESIRED#111122223333#us-east-1' : 'SCOPE#111122223333#us-east-1' }, sk: { S: sk } },
-        NewImage: image,
-      },
-    });
+    const record = (sk: string, image: Record<string, unknown>) => {
+      const pk = sk.endsWith('#DESIRED') || sk.endsWith('#APPROVAL') || sk === 'SETTINGS' ? 'DESIRED#111122223333#us-east-1' : 'SCOPE#111122223333#us-east-1';
+      const keys = { pk: { S: pk }, sk: { S: sk } };
+      return { eventName: 'MODIFY', dynamodb: { Keys: keys, NewImage: { ...keys, ...image } } };
+    };
     const desired = { desiredState: { S: 'CONNECTED' } };
     expect(filters.some((f) => matchesPattern(f, record('STORE#payments-hsm#DESIRED', desired)))).toBe(true);
     expect(filters.some((f) => matchesPattern(f, record('STORE#payments-hsm#APPROVAL', { generation: { N: '2' } })))).toBe(true);

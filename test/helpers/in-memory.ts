@@ -148,6 +148,11 @@ export class InMemoryState implements StatePort {
   writes = 0;
   /** Runs when a lease is taken, before the record is read: what another writer does meanwhile. */
   onLease: ((name: string) => void) | null = null;
+  /** Stores whose lease write fails as a throttled DynamoDB call would, after the SDK's retries. */
+  readonly throttledLeases = new Set<string>();
+  /** The status writes (counted from 1) that fail as a throttled call would. */
+  readonly failingSaves = new Set<number>();
+  private saves = 0;
 
   constructor(readonly scope = { accountId: '111122223333', region: 'us-east-1' }) {}
 
@@ -172,6 +177,7 @@ export class InMemoryState implements StatePort {
   }
 
   async acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null> {
+    if (this.throttledLeases.has(name)) throw new AwsCallError('DynamoDB.UpdateItem', 'ThrottlingException', true, 'throttled');
     const lease = this.leases.get(name);
     if (lease && lease.owner !== owner && lease.until >= now) return null;
     this.leases.set(name, { owner, until: now + ttlMs });
@@ -181,6 +187,8 @@ export class InMemoryState implements StatePort {
 
   async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions = { outbox: [] }): Promise<void> {
     if (this.leases.get(status.name)?.owner !== owner) throw new ConflictError(`lease on "${status.name}" lost`);
+    this.saves += 1;
+    if (this.failingSaves.has(this.saves)) throw new AwsCallError('DynamoDB.PutItem', 'ThrottlingException', true, 'throttled');
     this.writes += 1;
     this.statuses.set(status.name, structuredClone(status));
     this.outboxes.set(status.name, structuredClone([...options.outbox]));

@@ -2,12 +2,12 @@
  * The desired-state table adapter against the fake's embedded DynamoDB, over HTTP with the real SDK:
  * leases, conditional status writes, generations and operator requests.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-store.js';
-import { desiredSpecSchema, type DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
+import { desiredSpecSchema, parseDesiredItem, type DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import { emptyStatus } from '../../shared/domain/plan.js';
 import { ConflictError } from '../../shared/errors.js';
 import { startTestFake, type TestFake } from '../helpers/fake.js';
@@ -86,5 +86,44 @@ describe('DynamoStateAdapter', () => {
     expect(all.records.map((r) => r.name).sort()).toEqual(['ledger', 'payments']);
     expect(all.settings).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
     expect(all.regionalIncidentSince).toBe(NOW);
+  });
+
+  it('reads a scope whose items hold numbers beyond JavaScript precision: only those items are invalid, the Query does not fail', async () => {
+    // Prepare: a healthy store, and a desired item and a status item of another store, each with a number no double holds.
+    await state.putDesired([spec(), spec({ name: 'ledger' })], NOW);
+    const dynamo = new DynamoDBClient(fake.config);
+    await dynamo.send(
+      new PutItemCommand({
+        TableName: `stores-${table}`,
+        Item: {
+          pk: { S: 'DESIRED#000000000000#us-east-1' },
+          sk: { S: 'STORE#huge#DESIRED' },
+          name: { S: 'huge' },
+          desiredState: { S: 'CONNECTED' },
+          cloudHsmClusterId: { S: 'cluster-abcdefghijk' },
+          generation: { N: '123456789012345678901234567890' },
+        },
+      }),
+    );
+    await state.acquireLease('ledger', 'run-a', NOW, 60_000);
+    await state.saveStatus({ ...emptyStatus('ledger', NOW), attempt: 1 }, 'run-a');
+    await dynamo.send(
+      new UpdateItemCommand({
+        TableName: `stores-${table}`,
+        Key: { pk: { S: 'SCOPE#000000000000#us-east-1' }, sk: { S: 'STORE#ledger#STATUS' } },
+        UpdateExpression: 'SET attempt = :n',
+        ExpressionAttributeValues: { ':n': { N: '99999999999999999999' } },
+      }),
+    );
+
+    // Act
+    const all = await state.loadAll();
+
+    // Assess: the huge generation fails its item's validation; the huge attempt resets that status, with the reason.
+    const byName = new Map(all.records.map((r) => [r.name, r]));
+    expect(parseDesiredItem(byName.get('payments')!.desired).ok).toBe(true);
+    const huge = parseDesiredItem(byName.get('huge')!.desired);
+    expect(huge.ok ? [] : huge.errors.map((e) => e.path)).toEqual(['generation']);
+    expect(byName.get('ledger')).toMatchObject({ status: null, statusError: expect.stringMatching(/^status item invalid at attempt/) });
   });
 });

@@ -292,3 +292,149 @@ describe('reconcile (core with in-memory ports)', () => {
     expect(world.logLines.some((l) => l.includes('cannot read the secret version'))).toBe(true);
   });
 });
+
+describe('exactly-once effects (status, incident id and events recorded together)', () => {
+  let world: InMemoryWorld;
+
+  beforeEach(() => {
+    world = inMemoryWorld();
+    world.cloudHsm.clusters.set(CLUSTER, {
+      clusterId: CLUSTER,
+      state: 'ACTIVE',
+      activeHsms: 2,
+      creatingHsms: 0,
+      availabilityZones: ['us-east-1a', 'us-east-1b'],
+      hsmAvailabilityZones: ['us-east-1a', 'us-east-1b'],
+    });
+    world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'USER_LOCKED_OUT' }));
+    declare(world, 'payments');
+  });
+
+  const escalations = () => world.events.published.filter((e) => e.detailType === 'Repair Escalated');
+
+  it('pages once with one incident id when the status write after a successful PutEvents fails (it used to page again under a new id)', async () => {
+    // The escalation's write-ahead (save 1) succeeds, PutEvents succeeds, the write that clears the outbox (save 2) fails.
+    world.state.failingSaves.add(2);
+    const first = await reconcile(world.deps(), { trigger: 'schedule' });
+    expect(first.outcomes[0]?.error).toMatch(/throttled/);
+    world.clock.advance(120);
+    await reconcile(world.deps(), { trigger: 'schedule' });
+    world.clock.advance(120);
+    await reconcile(world.deps(), { trigger: 'schedule' });
+
+    const ids = new Set(escalations().map((e) => e.detail.eventId));
+    const incidents = new Set(escalations().map((e) => e.detail.incidentId));
+    expect(ids.size).toBe(1);
+    expect(incidents.size).toBe(1);
+    expect(world.state.statuses.get('payments')?.incidentId).toBe([...incidents][0]);
+    expect(world.state.outboxes.get('payments')).toEqual([]);
+  });
+
+  it('does not lose a page when PutEvents fails: the status keeps it and the next run publishes it, once', async () => {
+    world.events.down = true;
+    await expect(reconcile(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    expect(escalations()).toEqual([]);
+    expect(world.state.statuses.get('payments')?.phase).toBe('ESCALATED');
+    expect(world.state.outboxes.get('payments')?.map((e) => e.detailType)).toEqual(['Repair Escalated']);
+
+    world.events.down = false;
+    world.clock.advance(120);
+    await reconcile(world.deps(), { trigger: 'schedule' });
+    world.clock.advance(120);
+    await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(escalations()).toHaveLength(1);
+    expect(world.state.outboxes.get('payments')).toEqual([]);
+  });
+
+  it('does not lose a Repair Step either: the events of a mutating decision go out with the next run', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.events.down = true;
+    await expect(reconcile(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0']);
+    world.events.down = false;
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
+    world.clock.advance(120);
+    await reconcile(world.deps(), { trigger: 'schedule' });
+    const repair = world.events.published.filter((e) => e.detailType.startsWith('Repair '));
+    expect(repair.map((e) => e.detailType)).toEqual(['Repair Started', 'Repair Step']);
+    expect(new Set(repair.map((e) => e.detail.eventId)).size).toBe(2);
+  });
+
+  it('records the decision before the mutating call: a run that dies after its disconnect leaves a status a later run continues from', async () => {
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    const kms = world.kms;
+    const dying = world.deps('dying');
+    dying.kms = {
+      listStores: () => kms.listStores(),
+      describeStore: (ref) => kms.describeStore(ref),
+      connect: (id) => kms.connect(id),
+      update: (id, update) => kms.update(id, update),
+      disconnect: async (id) => {
+        await kms.disconnect(id);
+        return new Promise<void>(() => undefined);
+      },
+    };
+    void reconcile(dying, { trigger: 'schedule' });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(world.state.statuses.get('payments')).toMatchObject({ phase: 'DISCONNECTING' });
+    expect(world.state.outboxes.get('payments')?.map((e) => e.detailType)).toEqual(['Repair Started']);
+
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
+    world.clock.advance(120);
+    await reconcile(world.deps(), { trigger: 'schedule' });
+    expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0', 'connect cks-1234567890abcdef0']);
+    expect(world.events.published.filter((e) => e.detailType.startsWith('Repair ')).map((e) => e.detailType)).toEqual(['Repair Started', 'Repair Step']);
+  });
+});
+
+describe('one store never stops the others', () => {
+  let world: InMemoryWorld;
+
+  beforeEach(() => {
+    world = inMemoryWorld();
+    world.cloudHsm.clusters.set(CLUSTER, {
+      clusterId: CLUSTER,
+      state: 'ACTIVE',
+      activeHsms: 2,
+      creatingHsms: 0,
+      availabilityZones: ['us-east-1a', 'us-east-1b'],
+      hsmAvailabilityZones: ['us-east-1a', 'us-east-1b'],
+    });
+    world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
+    for (const [name, id] of [
+      ['a', 'cks-1234567890abcdef0'],
+      ['b', 'cks-2234567890abcdef0'],
+      ['c', 'cks-3234567890abcdef0'],
+    ] as const) {
+      world.kms.put(cloudHsmStore(name, id, { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+      declare(world, name);
+    }
+    // Three of three FAILED would be a regional incident: raise the bar so each store is repaired on its own.
+    world.state.settings = { ...world.state.settings, blastRadiusMinFailed: 10 };
+  });
+
+  it('goes on with later stores and the summary when one store\'s lease write is throttled', async () => {
+    world.state.throttledLeases.add('a');
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    expect(result.outcomes.map((o) => [o.name, o.taken, o.error === null])).toEqual([
+      ['a', null, false],
+      ['b', 'disconnect', true],
+      ['c', 'disconnect', true],
+    ]);
+    expect(result.outcomes[0]?.error).toMatch(/throttled/);
+    expect(world.events.types()).toContain('Sweep Summary');
+  });
+
+  it('goes on when one store\'s status is corrupt (a time no clock will reach makes its plan throw)', async () => {
+    await reconcile(world.deps(), { trigger: 'schedule' });
+    const status = world.state.statuses.get('a')!;
+    world.state.statuses.set('a', { ...status, phaseSince: 1e20 });
+    world.clock.advance(120);
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    expect(result.outcomes.find((o) => o.name === 'a')?.error).toMatch(/Invalid time value/);
+    expect(result.outcomes.filter((o) => o.name !== 'a').every((o) => o.error === null)).toBe(true);
+    expect(world.events.types().filter((t) => t === 'Sweep Summary')).toHaveLength(2);
+  });
+});

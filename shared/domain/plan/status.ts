@@ -23,6 +23,7 @@ export function emptyStatus(name: string, now: number): StoreStatus {
     lastReportKey: null,
     failedLogins: 0,
     loginBudgetResetAt: null,
+    escalatedIncidentId: null,
   };
 }
 

@@ -69,6 +69,7 @@ export function escalate(
     incidentId,
     nextAttemptAt: null,
     heldInputs: heldInputsOf(input, options.awaiting ?? {}),
+    escalatedIncidentId: incidentId,
   };
   const event: EventDraft = {
     detailType: 'Repair Escalated',
@@ -81,16 +82,21 @@ export function escalate(
   return { action: NONE, reason, events: [...(options.before ?? []), event], status, reportKey: null };
 }
 
-/** The store reached its desired state: close the incident with `Repair Succeeded`. */
+/**
+ * The store reached its desired state: close the incident with `Repair Succeeded`, which also names
+ * the escalated incident it resolves (this one, or an earlier one whose hold was released).
+ */
 export function succeed(input: PlanInput, cur: StoreStatus, reason: string): Step {
+  const incidentId = cur.incidentId ?? cur.escalatedIncidentId;
   const event: EventDraft = {
     detailType: 'Repair Succeeded',
     reason,
     attempt: cur.attempt,
     maxAttempts: input.desired.maxAttempts,
-    ...(cur.incidentId !== null ? { incidentId: cur.incidentId } : {}),
+    ...(incidentId !== null ? { incidentId } : {}),
+    ...(cur.escalatedIncidentId !== null ? { resolvesEscalation: cur.escalatedIncidentId } : {}),
   };
-  return { action: NONE, reason, events: [event], status: closed(cur), reportKey: null };
+  return { action: NONE, reason, events: [event], status: { ...closed(cur), escalatedIncidentId: null }, reportKey: null };
 }
 
 /** `Repair Failed`: one attempt of the incident failed; `nextAttemptAt` null when none is left. */

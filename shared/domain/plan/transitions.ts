@@ -104,6 +104,7 @@ function connected(ctx: Ctx): Step {
   const cluster = clusterId !== undefined ? input.clusters.get(clusterId) : undefined;
   if (observed.type === 'EXTERNAL_KEY_STORE' || (cluster !== undefined && cluster.activeHsms > 0)) {
     if (cur.incidentId !== null) return succeed(input, cur, `CONNECTED: incident ${cur.incidentId} closed after ${cur.attempt} connect attempt(s)`);
+    if (cur.escalatedIncidentId !== null) return succeed(input, cur, `CONNECTED: the store escalated in incident ${cur.escalatedIncidentId} is healthy again`);
     const drift = changedFields(settingsChanges(input, observed));
     return wait(closed(cur), drift.length > 0 ? 'CONNECTED' : 'CONNECTED as desired');
   }
@@ -233,7 +234,8 @@ function disconnectAsDeclared(ctx: Ctx): Step {
 }
 
 function disconnectedAsDesired({ input, cur }: Ctx): Step {
-  return cur.incidentId !== null ? succeed(input, cur, `DISCONNECTED as desired: incident ${cur.incidentId} closed`) : wait(closed(cur), 'DISCONNECTED as desired');
+  const open = cur.incidentId ?? cur.escalatedIncidentId;
+  return open !== null ? succeed(input, cur, `DISCONNECTED as desired: incident ${open} closed`) : wait(closed(cur), 'DISCONNECTED as desired');
 }
 
 // ---------------------------------------------------------------------------------------------
