@@ -9,6 +9,7 @@ import { CLUSTER_STATES, type Cluster, newLineage } from './cloudhsm.js';
 import type { DynamoForwarder } from './dynamodb.js';
 import { AwsError } from './errors.js';
 import * as random from './random.js';
+import { roleArn } from './sts/model.js';
 import { DEFAULT_SCOPE, type Fault, type Partition, type Scope, scopeKey, type World } from './world.js';
 import { XksProxy } from './xks.js';
 
@@ -83,6 +84,13 @@ const NewFault = z
   })
   .refine((fault) => fault.error !== undefined || fault.latencyMs > 0, 'a fault needs an error or a latencyMs');
 
+/** A role STS AssumeRole may return credentials for; `trustedAccounts: []` makes every AssumeRole of it AccessDenied. */
+const NewRole = z.strictObject({
+  accountId: ScopeFields.accountId.unwrap(),
+  roleName: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name'),
+  trustedAccounts: z.array(z.string().regex(/^\d{12}$/, 'must be 12 digits')).optional(),
+});
+
 /** Fake time is one for every account and Region; the scope fields are accepted like on every call. */
 const Advance = z.strictObject({ ...ScopeFields, seconds: z.number().min(0) });
 
@@ -113,6 +121,7 @@ export async function handleAdmin(
         storeQuota: world.storeQuota,
         pendingTransitions: world.pendingTransitions,
         faults: world.faults,
+        roles: world.sts.roles().map((role) => ({ roleArn: roleArn(role), trustedAccounts: role.trustedAccounts })),
         partitions: [...world.partitions.values()].filter((p) => !p.isEmpty && filter(p.scope)).map((p) => p.toState()),
       });
     }
@@ -161,6 +170,10 @@ export async function handleAdmin(
       const fault: Fault = parse(NewFault, body);
       world.faults.push(fault);
       return ok({ faults: world.faults });
+    }
+    case 'POST /_fake/roles': {
+      const role = world.sts.putRole(parse(NewRole, body));
+      return ok({ roleArn: roleArn(role), trustedAccounts: role.trustedAccounts });
     }
     case 'DELETE /_fake/faults':
       world.faults = [];

@@ -26,6 +26,8 @@ import { eventBridgeOperations } from './eventbridge.js';
 import { DEFAULT_STORE_QUOTA, kmsOperations } from './kms.js';
 import * as random from './random.js';
 import { secretsOperations } from './secrets.js';
+import type { Principal } from './sts/model.js';
+import { answerStsQuery, checkCredentials } from './sts/operations.js';
 import { RawJson, type Reply } from './wire.js';
 import { type CallContext, type Caller, DEFAULT_SCOPE, type Scope, World } from './world.js';
 
@@ -102,6 +104,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     if (body === undefined) return send(res, 413, errorBody('SerializationException', 'message', 'Request body too large.'));
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname.startsWith('/_fake/')) return admin(req, res, url, body);
+    if (isQueryProtocol(req)) return query(req, res, body);
     return aws(req, res, body);
   }
 
@@ -128,7 +131,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     const target = req.headers['x-amz-target'];
     const [prefix = '', operation = ''] = typeof target === 'string' ? target.split(/\.(.*)/s) : [];
     const service = SERVICES[prefix];
-    const { scope, caller } = identify(req.headers);
+    const { scope, caller, principal } = identify(req.headers, world);
     const call: CallContext = { world, partition: world.partition(scope), scope, caller };
     let request: unknown;
     let reply: Reply | undefined;
@@ -143,6 +146,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
       if (fault && fault.latencyMs > 0) await sleep(fault.latencyMs);
       world.sync();
       if (fault?.error) throw new AwsError(fault.error, `Injected fault: ${fault.error}.`, injectedStatus(fault.error));
+      checkCredentials(principal, world.now(), 'json');
       if (service.operations) reply = service.operations[operation]!(call, request);
       else forwarded = await dynamo.forward(scope, req.headers, body);
     } catch (thrown) {
@@ -191,6 +195,16 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     }
   }
 
+  /** STS, in the query protocol: recorded and logged like every other call, answered in XML. */
+  async function query(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+    const { scope, principal } = identify(req.headers, world);
+    const reply = await answerStsQuery(world, scope, principal, body);
+    const { operation, status, error, target } = reply;
+    world.recordCall({ time: stamp(), ...scope, service: 'STS', operation, ...(target !== undefined && { target }), ...(error !== undefined && { error }) });
+    log(`${stamp()} ${scope.accountId}/${scope.region} STS.${operation} -> ${status}${error === undefined ? '' : ` ${error}`}`);
+    send(res, status, reply.body, 'text/xml');
+  }
+
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       if (req.destroyed) return; // the client went away mid-request
@@ -225,21 +239,26 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
 
 /**
  * Account and Region from the SigV4 credential scope (`Credential=<key>/<date>/<region>/...`): the
- * account is the access key id when that is 12 digits. Signatures are not verified.
+ * account is the access key id when that is 12 digits, or the role's account for a key from STS
+ * AssumeRole. Signatures are not verified.
  *
  * The caller's role name is taken from `x-amz-security-token` when it looks like a role name — a
  * fake simplification (a real token is opaque) that lets tests act as different roles.
  */
-function identify(headers: http.IncomingHttpHeaders): { scope: Scope; caller: Caller } {
+function identify(headers: http.IncomingHttpHeaders, world: World): { scope: Scope; caller: Caller; principal: Principal } {
   const match = /Credential=([^/,\s]+)\/\d{8}\/([^/,\s]+)\//.exec(headers.authorization ?? '');
   const accessKeyId = match?.[1] ?? 'anonymous';
-  const scope: Scope = {
-    accountId: /^\d{12}$/.test(accessKeyId) ? accessKeyId : DEFAULT_SCOPE.accountId,
-    region: match?.[2] ?? DEFAULT_SCOPE.region,
-  };
   const token = headers['x-amz-security-token'];
-  const roleName = typeof token === 'string' && /^[\w+=,.@-]{1,64}$/.test(token) ? token : 'fake-caller';
-  return { scope, caller: { accessKeyId, roleName } };
+  const namedRole = typeof token === 'string' && /^[\w+=,.@-]{1,64}$/.test(token) ? token : null;
+  // Credentials from STS AssumeRole act in the role's account, as the role.
+  const principal = world.sts.principal(accessKeyId, namedRole, DEFAULT_SCOPE.accountId);
+  const scope: Scope = { accountId: principal.accountId, region: match?.[2] ?? DEFAULT_SCOPE.region };
+  return { scope, caller: { accessKeyId, roleName: principal.roleName ?? 'fake-caller' }, principal };
+}
+
+/** STS's query protocol: a form-encoded POST with no `X-Amz-Target`. */
+function isQueryProtocol(req: http.IncomingMessage): boolean {
+  return req.headers['x-amz-target'] === undefined && (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
 }
 
 /** The store, cluster or secret a call is about (for `/_fake/calls`); DynamoDB calls have none. */

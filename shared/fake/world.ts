@@ -12,6 +12,7 @@ import type { RecordedEvent } from './eventbridge.js';
 import { KmsBackend } from './kms.js';
 import { BoundedLog } from './log.js';
 import { SecretsBackend } from './secrets.js';
+import { StsBackend } from './sts/model.js';
 import type { XksProxy } from './xks.js';
 
 /** An account and Region: the unit the fake partitions state by. */
@@ -135,6 +136,8 @@ export class World implements WorldContext {
   readonly events = new BoundedLog<RecordedEvent>();
   readonly cloudtrail = new BoundedLog<{ scope: Scope; event: object }>();
   faults: Fault[] = [];
+  /** Roles and assumed-role sessions: account-wide, not per Region. */
+  readonly sts = new StsBackend();
   #time: number;
   #seq = 0;
   /** Pending transitions, sorted by due time, then scheduling order (inserted after equal dues). */
@@ -218,5 +221,6 @@ export class World implements WorldContext {
     this.events.clear();
     this.cloudtrail.clear();
     this.faults = [];
+    this.sts.reset();
   }
 }
