@@ -1,16 +1,17 @@
 /**
- * The admin API under `/_fake/` (DESIGN.md §4): set up and break the world, move fake time, read
- * what the product did. JSON in and out; errors are AWS-shaped (`{"__type", "message"}`): 400 for
- * a bad body, 404 for an unknown cluster, store, proxy or route.
+ * The admin API under `/_fake/`: set up and break the world, move fake time, read what the product
+ * did. JSON in and out; errors are AWS-shaped (`{"__type", "message"}`): 400 for a bad body, 404
+ * for an unknown cluster, store, proxy or route.
  */
 import { z } from 'zod';
-import { CONNECTION_ERROR_CODES } from '../domain/types.js';
-import { CLUSTER_STATES, type Cluster, newLineage } from './cloudhsm.js';
+import { CLUSTER_STATES, type Cluster, newLineage } from './cloudhsm/model.js';
+import { ACCOUNT_PATTERN, DEFAULT_SCOPE, type Scope, scopeKey } from './context.js';
 import type { DynamoForwarder } from './dynamodb.js';
 import { AwsError } from './errors.js';
+import { CONNECTION_ERROR_CODES } from './kms/enums.js';
+import { XksProxy } from './kms/xks-proxy.js';
 import * as random from './random.js';
-import { DEFAULT_SCOPE, type Fault, type Partition, type Scope, scopeKey, type World } from './world.js';
-import { XksProxy } from './xks.js';
+import type { Fault, Partition, World } from './world.js';
 
 export interface AdminReply {
   status: number;
@@ -21,7 +22,7 @@ const notFound = (message: string): AwsError => new AwsError('ResourceNotFoundEx
 const invalid = (message: string): AwsError => new AwsError('ValidationException', message, 400);
 
 const ScopeFields = {
-  accountId: z.string().regex(/^\d{12}$/, 'must be 12 digits').optional(),
+  accountId: z.string().regex(ACCOUNT_PATTERN, 'must be 12 digits').optional(),
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a Region name like us-east-1').optional(),
 };
 const ScopeQuery = z.object(ScopeFields);

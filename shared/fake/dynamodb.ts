@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
-import { scopeKey, type Scope } from './world.js';
+import { type Scope, scopeKey } from './context.js';
 
 const REQUEST_HEADERS = ['content-type', 'x-amz-target', 'authorization', 'x-amz-date', 'x-amz-security-token'];
 const RESPONSE_HEADERS = ['content-type', 'x-amz-crc32', 'x-amzn-requestid'];

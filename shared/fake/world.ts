@@ -6,40 +6,15 @@
  * running every due transition in due order with the world's time set to its due time — so no
  * timers run, and an outcome decided "when CONNECTING ends" sees the world as it was then.
  */
+import { CloudHsmBackend } from './cloudhsm/model.js';
 import type { FakeClock } from './clock.js';
-import { CloudHsmBackend } from './cloudhsm.js';
-import type { RecordedEvent } from './eventbridge.js';
-import { KmsBackend } from './kms.js';
+import { type Caller, type Scope, scopeKey, type WorldContext } from './context.js';
+import type { RecordedEvent } from './eventbridge/model.js';
+import { KmsBackend } from './kms/model.js';
+import type { XksProxy } from './kms/xks-proxy.js';
 import { BoundedLog } from './log.js';
-import { SecretsBackend } from './secrets.js';
-import type { XksProxy } from './xks.js';
-
-/** An account and Region: the unit the fake partitions state by. */
-export interface Scope {
-  accountId: string;
-  region: string;
-}
-
-export const DEFAULT_SCOPE: Readonly<Scope> = { accountId: '000000000000', region: 'us-east-1' };
-
-/** What the service models need from the world. */
-export interface WorldContext {
-  /** Fake time, epoch milliseconds. */
-  now(): number;
-  /** A world-wide increasing sequence number (creation order, paging cursors). */
-  nextSeq(): number;
-  /** Runs `run` when fake time reaches now + `delaySeconds`. */
-  schedule(delaySeconds: number, run: () => void): void;
-  /** Custom key stores allowed per account and Region. */
-  readonly storeQuota: number;
-}
-
-/** Who made an AWS call, from its signature headers. */
-export interface Caller {
-  accessKeyId: string;
-  /** The role name (the fake takes it from `x-amz-security-token`; see `server.ts`). */
-  roleName: string;
-}
+import { SecretsBackend } from './secrets/model.js';
+import type { Reply } from './wire.js';
 
 /** Everything an operation handler gets besides its input. */
 export interface CallContext {
@@ -48,6 +23,9 @@ export interface CallContext {
   scope: Scope;
   caller: Caller;
 }
+
+/** An AWS operation: parse the input, call the model, return the reply to serialise. */
+export type Operation = (call: CallContext, input: unknown) => Reply;
 
 /** One entry of `GET /_fake/calls`: never a request body or a secret. */
 export interface CallRecord {
@@ -90,7 +68,7 @@ export class Partition {
     world: WorldContext,
   ) {
     this.clusters = new CloudHsmBackend(world, scope.region);
-    this.kms = new KmsBackend(world, this);
+    this.kms = new KmsBackend(world, this.clusters, this.xksProxies);
     this.secrets = new SecretsBackend(world, scope);
   }
 
@@ -121,10 +99,6 @@ export class Partition {
 interface Transition {
   due: number;
   run: () => void;
-}
-
-export function scopeKey(scope: Scope): string {
-  return `${scope.accountId}/${scope.region}`;
 }
 
 export class World implements WorldContext {
@@ -177,6 +151,7 @@ export class World implements WorldContext {
     return this.#timeline.length;
   }
 
+  /** The partition of an account and Region, created empty on first use. */
   partition(scope: Scope): Partition {
     const key = scopeKey(scope);
     let partition = this.partitions.get(key);

@@ -1,0 +1,67 @@
+/**
+ * EventBridge PutEvents requests. The request as a whole must hold 1-10 entries (else
+ * ValidationException); each entry is then checked on its own, and a bad one fails alone with an
+ * `ErrorCode` in its result while the others go through, as in EventBridge.
+ */
+import { z } from 'zod';
+import { ValidationException } from '../errors.js';
+import { parseInput } from '../wire.js';
+
+/** A valid entry, its `Detail` parsed. */
+export interface EventEntry {
+  Source: string;
+  DetailType: string;
+  Detail: object;
+  EventBusName: string;
+  Resources: string[];
+}
+
+/** Why an entry failed, as its PutEvents result says. */
+export interface EntryError {
+  ErrorCode: string;
+  ErrorMessage: string;
+}
+
+const Entry = z.object({
+  Source: z.string().min(1).max(256).optional(),
+  DetailType: z.string().min(1).max(128).optional(),
+  Detail: z.string().max(262144).optional(),
+  EventBusName: z.string().min(1).max(1600).optional(),
+  Resources: z.array(z.string().min(1).max(2048)).optional(),
+  Time: z.number().optional(),
+  TraceHeader: z.string().min(1).max(500).optional(),
+});
+type Entry = z.output<typeof Entry>;
+
+const PutEventsInput = z.object({ Entries: z.array(Entry).min(1).max(10) });
+
+/** The request's entries in order, each valid or the reason it fails. */
+export function parsePutEvents(input: unknown): (EventEntry | EntryError)[] {
+  const { Entries } = parseInput(PutEventsInput, input, ValidationException);
+  return Entries.map(checkEntry);
+}
+
+function checkEntry(entry: Entry): EventEntry | EntryError {
+  if (entry.Source === undefined || entry.DetailType === undefined || entry.Detail === undefined) {
+    return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Parameters Source, DetailType and Detail are required.' };
+  }
+  const detail = parseDetail(entry.Detail);
+  if (detail === undefined) return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
+  return {
+    Source: entry.Source,
+    DetailType: entry.DetailType,
+    Detail: detail,
+    EventBusName: entry.EventBusName ?? 'default',
+    Resources: entry.Resources ?? [],
+  };
+}
+
+/** Detail must be a JSON object. */
+function parseDetail(text: string): object | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
