@@ -11,6 +11,9 @@ export interface Scope {
 
 export const DEFAULT_SCOPE: Readonly<Scope> = { accountId: '000000000000', region: 'us-east-1' };
 
+/** The shape of an AWS Region name (`us-east-1`, `ap-southeast-12`); anything else is refused. */
+export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+
 /** An AWS account id. */
 export const ACCOUNT_PATTERN = /^\d{12}$/;
 

@@ -1,7 +1,8 @@
 /**
  * The local AWS: one HTTP server on one loopback port playing KMS (custom key stores), CloudHSM v2,
  * Secrets Manager, EventBridge and DynamoDB, dispatched on `X-Amz-Target`, plus the admin API under
- * `/_fake/`.
+ * `/_fake/`. Every request is answered: an unexpected failure is logged and answered with an
+ * AWS-shaped 500.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,18 +11,21 @@ import { handleAdmin } from './admin.js';
 import { type ClockMode, FakeClock } from './clock.js';
 import { cloudHsmOperations } from './cloudhsm/operations.js';
 import { cloudTrailEvent } from './cloudtrail.js';
-import { ACCOUNT_PATTERN, type Caller, DEFAULT_SCOPE, type Scope } from './context.js';
+import { ACCOUNT_PATTERN, type Caller, DEFAULT_SCOPE, REGION_PATTERN, type Scope } from './context.js';
 import { DynamoForwarder, type ForwardedResponse } from './dynamodb.js';
 import {
   AwsError,
   CloudHsmInternalFailureException,
   InternalException,
+  InternalFailure,
   InternalServerError,
   InternalServiceError,
+  InvalidSignatureException,
   injectedStatus,
   KMSInternalException,
   SerializationException,
   UnknownOperationException,
+  ValidationException,
 } from './errors.js';
 import { eventBridgeOperations } from './eventbridge/operations.js';
 import { DEFAULT_STORE_QUOTA } from './kms/model.js';
@@ -94,7 +98,8 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const body = await readBody(req);
     if (body === undefined) return sendError(res, new AwsError('SerializationException', 'Request body too large.', 413));
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const url = URL.parse(req.url ?? '/', 'http://127.0.0.1');
+    if (url === null) return sendError(res, new ValidationException(`The request target ${req.url} is not a valid URL.`));
     if (url.pathname.startsWith('/_fake/')) return admin(req, res, url, body);
     return aws(req, res, body);
   }
@@ -127,23 +132,34 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     let reply: Reply | undefined;
     let forwarded: ForwardedResponse | undefined;
     let error: AwsError | undefined;
+    /** The call reached an operation of a partition: it counts in `/_fake/calls` counts. */
+    let counted = false;
     try {
+      if (!REGION_PATTERN.test(scope.region)) {
+        throw new InvalidSignatureException(
+          `Credential should be scoped to a valid Region, not '${scope.region}' (a Region matches ${REGION_PATTERN.source}).`,
+        );
+      }
       if (!service || (service.operations && !service.operations.has(operation))) {
         throw new UnknownOperationException(`Unknown operation ${String(target ?? '(no X-Amz-Target)')}.`);
       }
       const call: CallContext = { world, partition: world.partition(scope), scope, caller };
+      counted = service.operations !== undefined;
       if (service.operations) request = parseJson(body, 'The request body is not valid JSON.');
       const fault = world.takeFault(operation, scope);
       if (fault && fault.latencyMs > 0) await sleep(fault.latencyMs);
       world.sync();
       if (fault?.error) throw new AwsError(fault.error, `Injected fault: ${fault.error}.`, injectedStatus(fault.error));
       if (service.operations) reply = service.operations.get(operation)!(call, request);
-      else forwarded = await dynamo.forward(scope, req.headers, body);
+      else {
+        forwarded = await dynamo.forward(scope, req.headers, body);
+        counted = forwarded.errorType !== 'UnknownOperationException';
+      }
     } catch (thrown) {
       if (thrown instanceof AwsError) error = thrown;
       else {
         log(`${stamp()} internal error in ${prefix}.${operation}: ${thrown instanceof Error ? thrown.stack : String(thrown)}`);
-        error = new (service?.Internal ?? KMSInternalException)('An internal error occurred in the fake.');
+        error = new (service?.Internal ?? InternalFailure)('An internal error occurred in the fake.');
       }
     }
 
@@ -158,7 +174,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
       ...(targetName !== undefined && { target: targetName }),
       ...(errorType !== undefined && { error: errorType }),
     };
-    world.recordCall(record);
+    world.recordCall(record, counted);
     const trail = cloudTrailEvent({
       scope,
       caller,
@@ -188,10 +204,10 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      if (req.destroyed) return; // the client went away mid-request
+      if (req.socket.destroyed) return; // the client went away: nobody to answer
       log(`${stamp()} internal error: ${error instanceof Error ? error.stack : String(error)}`);
       if (res.headersSent) res.destroy();
-      else send(res, 500, errorBody('InternalFailure', 'message', 'An internal error occurred in the fake.'));
+      else sendError(res, new InternalFailure('An internal error occurred in the fake.'));
     });
   });
   await new Promise<void>((resolve, reject) => {

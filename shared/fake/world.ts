@@ -9,12 +9,22 @@
 import { CloudHsmBackend } from './cloudhsm/model.js';
 import type { FakeClock } from './clock.js';
 import { type Caller, type Scope, scopeKey, type WorldContext } from './context.js';
+import { LimitExceededException } from './errors.js';
 import type { RecordedEvent } from './eventbridge/model.js';
 import { KmsBackend } from './kms/model.js';
 import type { XksProxy } from './kms/xks-proxy.js';
 import { BoundedLog } from './log.js';
 import { SecretsBackend } from './secrets/model.js';
 import type { Reply } from './wire.js';
+
+/** The most account-Region partitions one world holds (`POST /_fake/reset` empties them). */
+export const MAX_PARTITIONS = 256;
+
+const MiB = 1024 * 1024;
+/** Byte budgets of the logs: the newest entries that fit are kept. */
+export const CALL_LOG_BYTES = 4 * MiB;
+export const EVENT_LOG_BYTES = 8 * MiB;
+export const CLOUDTRAIL_LOG_BYTES = 8 * MiB;
 
 /** Everything an operation handler gets besides its input. */
 export interface CallContext {
@@ -103,11 +113,11 @@ interface Transition {
 
 export class World implements WorldContext {
   readonly partitions = new Map<string, Partition>();
-  readonly calls = new BoundedLog<CallRecord>();
+  readonly calls = new BoundedLog<CallRecord>(CALL_LOG_BYTES);
   /** Call counts per scope key, then per `Service.Operation` (complete, unlike the bounded log). */
   readonly counts = new Map<string, Map<string, number>>();
-  readonly events = new BoundedLog<RecordedEvent>();
-  readonly cloudtrail = new BoundedLog<{ scope: Scope; event: object }>();
+  readonly events = new BoundedLog<RecordedEvent>(EVENT_LOG_BYTES);
+  readonly cloudtrail = new BoundedLog<{ scope: Scope; event: object }>(CLOUDTRAIL_LOG_BYTES);
   faults: Fault[] = [];
   #time: number;
   #seq = 0;
@@ -151,19 +161,27 @@ export class World implements WorldContext {
     return this.#timeline.length;
   }
 
-  /** The partition of an account and Region, created empty on first use. */
+  /** The partition of an account and Region, created empty on first use (at most {@link MAX_PARTITIONS}). */
   partition(scope: Scope): Partition {
     const key = scopeKey(scope);
     let partition = this.partitions.get(key);
     if (!partition) {
+      if (this.partitions.size >= MAX_PARTITIONS) {
+        throw new LimitExceededException(
+          `The fake holds at most ${MAX_PARTITIONS} account-Region partitions; ${key} would be one more. ` +
+            'Reset the fake (POST /_fake/reset) to start again.',
+        );
+      }
       partition = new Partition({ accountId: scope.accountId, region: scope.region }, this);
       this.partitions.set(key, partition);
     }
     return partition;
   }
 
-  recordCall(record: CallRecord): void {
+  /** Logs a call; `counted` also adds it to the per-operation counts (calls that reached an operation). */
+  recordCall(record: CallRecord, counted: boolean): void {
     this.calls.push(record);
+    if (!counted) return;
     const key = scopeKey(record);
     let counts = this.counts.get(key);
     if (!counts) this.counts.set(key, (counts = new Map()));
