@@ -33,6 +33,7 @@ import {
   REGIONAL_SK,
   SETTINGS_SK,
   statusKey,
+  storeIdLeaseKey,
 } from '../domain/table-keys.js';
 import { AwsCallError, ConflictError } from '../errors.js';
 import { awsCall } from './aws-errors.js';
@@ -43,7 +44,7 @@ import type { HistoryEntry, OperatorRequest, SaveStatusOptions, StatePort, Store
 /** The optional condition of a write. */
 type Condition = { ConditionExpression?: string; ExpressionAttributeValues?: Record<string, unknown> };
 /** Attributes of an item that belong to the table, not to the spec or the status. */
-const TABLE_ATTRIBUTES = ['pk', 'sk', 'updatedAt', 'leaseOwner', 'leaseUntil', 'outbox'];
+const TABLE_ATTRIBUTES = ['pk', 'sk', 'updatedAt', 'leaseOwner', 'leaseUntil', 'leaseStoreId', 'outbox'];
 
 /** The key schema shared by `cks init` and `serverless.yml`. */
 export const TABLE_KEY_SCHEMA: Pick<CreateTableCommandInput, 'AttributeDefinitions' | 'KeySchema'> = {
@@ -118,14 +119,23 @@ export class DynamoStateAdapter implements StatePort {
     };
   }
 
-  async acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null> {
-    const taken = await this.update(this.reconciler(statusKey(name)), {
-      UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until',
+  async acquireLease(name: string, owner: string, now: number, ttlMs: number, storeId: string | null = null): Promise<StoreRecord | null> {
+    const lease = {
       ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner',
       ExpressionAttributeValues: { ':owner': owner, ':until': now + ttlMs, ':now': now },
+    };
+    const taken = await this.update(this.reconciler(statusKey(name)), {
+      UpdateExpression: storeId === null ? 'SET leaseOwner = :owner, leaseUntil = :until REMOVE leaseStoreId' : 'SET leaseOwner = :owner, leaseUntil = :until, leaseStoreId = :id',
+      ...lease,
+      ExpressionAttributeValues: { ...lease.ExpressionAttributeValues, ...(storeId === null ? {} : { ':id': storeId }) },
     });
+    if (!taken) return null;
+    if (storeId !== null && !(await this.update(this.reconciler(storeIdLeaseKey(storeId)), { UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until', ...lease }))) {
+      await this.releaseLease(name, owner);
+      return null;
+    }
     // Read after the lease is ours, so the record reflects every write of the previous holder.
-    return taken ? this.load(name) : null;
+    return this.load(name);
   }
 
   async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions = { outbox: [] }): Promise<void> {
@@ -135,11 +145,34 @@ export class DynamoStateAdapter implements StatePort {
       { ConditionExpression: 'leaseOwner = :owner', ExpressionAttributeValues: { ':owner': owner } },
     );
     if (!saved) throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
+    if (options.holdLeaseUntil === undefined && status.storeId !== null) await this.releaseStoreIdLease(status.storeId, owner);
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
     // Not released when someone else holds it now: nothing of ours to release.
-    await this.update(this.reconciler(statusKey(name)), {
+    const released = await this.call('UpdateItem', () =>
+      this.doc
+        .send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: this.reconciler(statusKey(name)),
+            UpdateExpression: 'REMOVE leaseOwner, leaseUntil, leaseStoreId',
+            ConditionExpression: 'leaseOwner = :owner',
+            ExpressionAttributeValues: { ':owner': owner },
+            ReturnValues: 'ALL_OLD',
+          }),
+        )
+        .catch((error: unknown) => {
+          if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return { Attributes: undefined };
+          throw error;
+        }),
+    );
+    const storeId = released.Attributes?.leaseStoreId;
+    if (typeof storeId === 'string') await this.releaseStoreIdLease(storeId, owner);
+  }
+
+  private async releaseStoreIdLease(storeId: string, owner: string): Promise<void> {
+    await this.update(this.reconciler(storeIdLeaseKey(storeId)), {
       UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
       ConditionExpression: 'leaseOwner = :owner',
       ExpressionAttributeValues: { ':owner': owner },

@@ -112,10 +112,11 @@ export interface StatePort {
   /** One store's items (event-triggered runs). */
   load(name: string): Promise<StoreRecord>;
   /**
-   * Take the store's lease by conditional write. Returns the store's fresh record, or null when another
-   * run holds an unexpired lease.
+   * Take the store's lease by conditional write, and with `storeId` the lease of that KMS store too (two
+   * desired names can never act on one store at once). Returns the store's fresh record, or null when
+   * another run holds an unexpired lease on either. Writing the status or releasing frees both.
    */
-  acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null>;
+  acquireLease(name: string, owner: string, now: number, ttlMs: number, storeId?: string | null): Promise<StoreRecord | null>;
   /**
    * Write the status item with its outbox and release the lease (or keep it, see `holdLeaseUntil`);
    * ConflictError if `owner` no longer holds it. One conditional single-item write: a status and the

@@ -5,7 +5,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AwsError, injectedStatus } from '../errors.js';
 import * as random from '../random.js';
-import type { Scope, World } from '../world.js';
+import { REGION_PATTERN, type Scope } from '../context.js';
+import type { World } from '../world.js';
 import { type Principal, principalArn, principalUserId, roleArn } from './model.js';
 import { parseAssumeRole, parseQuery, parseRoleArn, STS_VERSION } from './requests.js';
 
@@ -19,6 +20,8 @@ export interface QueryReply {
   error?: string;
   /** The role ARN an AssumeRole is about (for `/_fake/calls`). */
   target?: string;
+  /** The call named a known action: it counts in `/_fake/calls` counts. */
+  counted: boolean;
 }
 
 const XMLNS = `https://sts.amazonaws.com/doc/${STS_VERSION}/`;
@@ -64,12 +67,17 @@ const ACTIONS: ReadonlyMap<string, Action> = new Map<string, Action>([
 export async function answerStsQuery(world: World, scope: Scope, principal: Principal, body: Buffer): Promise<QueryReply> {
   let operation = '';
   let target: string | undefined;
+  let counted = false;
   try {
+    if (!REGION_PATTERN.test(scope.region)) {
+      throw new AwsError('InvalidSignatureException', `Credential should be scoped to a valid Region, not '${scope.region}'.`, 403);
+    }
     const query = parseQuery(body);
     operation = query.action;
     target = query.params.get('RoleArn') ?? undefined;
     const action = ACTIONS.get(operation);
     if (!action) throw new AwsError('InvalidAction', `Could not find operation ${operation} for version ${STS_VERSION}`, 400);
+    counted = true;
     const fault = world.takeFault(operation, scope);
     if (fault && fault.latencyMs > 0) await sleep(fault.latencyMs);
     world.sync();
@@ -79,6 +87,7 @@ export async function answerStsQuery(world: World, scope: Scope, principal: Prin
     const requestId = random.uuid();
     return {
       operation,
+      counted,
       status: 200,
       body:
         `<${operation}Response xmlns="${XMLNS}">` +
@@ -92,6 +101,7 @@ export async function answerStsQuery(world: World, scope: Scope, principal: Prin
     const type = error.status >= 500 ? 'Receiver' : 'Sender';
     return {
       operation,
+      counted,
       status: error.status,
       body:
         `<ErrorResponse xmlns="${XMLNS}">` +

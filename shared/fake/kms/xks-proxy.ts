@@ -3,7 +3,7 @@
  * outside AWS, so only the admin API creates and changes them; KMS consults them on
  * Create/Update (synchronous checks) and when a connect attempt ends.
  */
-import { fingerprint } from './random.js';
+import { fingerprint } from '../random.js';
 
 export class XksProxy {
   constructor(
