@@ -219,8 +219,8 @@ export class Demo {
   }
 
   /** An activity line per store the function acted on (or failed on). */
-  #report(trigger: string, result: HandlerResult | OnEventResult): void {
-    if (!('stores' in result)) return;
+  #report(trigger: string, result: Partial<HandlerResult> | OnEventResult): void {
+    if (!('stores' in result) || result.stores === undefined) return;
     for (const store of result.stores) {
       if ((store.action === 'none' || store.action.startsWith('skipped')) && !store.error) continue;
       this.view.activity(trigger, `${store.name}: ${store.action} · ${store.reason}${store.error ? ` · error: ${store.error}` : ''}`);

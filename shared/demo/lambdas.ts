@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { makeHandler as makeOnEventHandler } from '../../functions/on-event.js';
-import { makeHandler as makeSweepHandler } from '../../functions/sweep.js';
+import { makeHandler as makeSweepHandler, type SweepResult } from '../../functions/sweep.js';
 import type { Config } from '../config.js';
 import { buildDeps, LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
 import type { DepsFactory, HandlerResult, LambdaContext } from '../runtime/lambda.js';
@@ -29,8 +29,8 @@ export interface DesiredChange {
 
 /** The deployed functions and their triggers, in-process. */
 export interface DemoLambdas {
-  /** One scheduled invocation of the sweep function. */
-  sweep(): Promise<HandlerResult>;
+  /** One scheduled invocation of the sweep function (the fleet's coordinator). */
+  sweep(): Promise<SweepResult>;
   /** One invocation of the on-event function. */
   onEvent(event: unknown): Promise<OnEventResult>;
   /** Whether one of the on-event function's EventBridge rules matches a CloudTrail event. */

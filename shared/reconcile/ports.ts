@@ -11,6 +11,7 @@ import type {
   Scope,
   Settings,
   StoreStatus,
+  UnreachableMark,
   XksConnectivity,
 } from '../domain/types.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
@@ -101,6 +102,17 @@ export interface HistoryEntry {
 /** Operator intent written beside the desired spec by `cks retry|pause|resume` (each bumps the generation). */
 export type OperatorRequest = 'retry' | 'pause' | 'resume';
 
+/** Everything of one account and Region that a pass reads from the table, in one go. */
+export interface ScopeState {
+  records: StoreRecord[];
+  settings: Settings;
+  /** When the current regional incident began (null: none), and whether its page went out. */
+  regionalIncidentSince: number | null;
+  regionalIncidentAnnounced: boolean;
+  /** The scope's open unreachable incident (the fleet clears it once the scope is reached). */
+  unreachable: UnreachableMark | null;
+}
+
 /** The desired-state table, for one account and Region. */
 export interface StatePort {
   readonly scope: Scope;
@@ -108,7 +120,7 @@ export interface StatePort {
    * Every desired and status item of the scope, the settings, and when the current regional incident
    * began (null: none): one Query (paged), never one call per store.
    */
-  loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null; regionalIncidentAnnounced: boolean }>;
+  loadAll(): Promise<ScopeState>;
   /** One store's items (event-triggered runs). */
   load(name: string): Promise<StoreRecord>;
   /**
@@ -140,6 +152,19 @@ export interface StatePort {
   putSettings(settings: Settings): Promise<void>;
   /** Records that a regional incident began (epoch ms) or ended (null), and whether its page went out. */
   setRegionalIncident(since: number | null, announced?: boolean): Promise<void>;
+  /**
+   * Opens an unreachable incident with `mark` unless one is open; returns the open one (its first
+   * mark wins, so concurrent runs agree on the incident).
+   */
+  openUnreachable(mark: UnreachableMark): Promise<UnreachableMark>;
+  /** Records that the open incident's `Scope Unreachable` event went out. */
+  announceUnreachable(incidentId: string): Promise<void>;
+  /** Ends the unreachable incident: the scope was reached. */
+  clearUnreachable(): Promise<void>;
+  /** Adds this account and Region to the table's scope registry (operators, `cks apply`); false when it was there. */
+  registerScope(): Promise<boolean>;
+  /** Every account and Region of the registry, sorted (one paged Query; table-wide, whatever this adapter's scope). */
+  listScopes(): Promise<Scope[]>;
 }
 
 /** Everything the core talks to: one plain object, built once per cold start. */

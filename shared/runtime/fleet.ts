@@ -1,0 +1,103 @@
+/**
+ * The composition root of a fleet: the core's dependencies per account and Region, built on first
+ * use and kept for the life of the process (a Lambda container, a CLI run). The table and the event
+ * bus are the deployment's own; KMS, CloudHSM and Secrets Manager are called in the scope's Region,
+ * with the deployment's credentials in its own account and the member role's in any other. Each
+ * scope has its own token bucket, so one account-Region's mutations never wait for another's.
+ */
+import type { Config, FleetConfig } from '../config.js';
+import { makeAdapters, makeAwsClients, makeScopeClients, type AwsClients, type StaticCredentials } from '../adapters/clients.js';
+import { DynamoStateAdapter } from '../adapters/dynamodb-store.js';
+import { MemberCredentials } from '../adapters/sts.js';
+import type { Scope } from '../domain/types.js';
+import { scopeLabel } from '../fleet/scope.js';
+import type { ScopeRuntime } from '../fleet/sweep-scope.js';
+import { makeLogger } from '../logger.js';
+import { makeMetrics } from '../metrics.js';
+import type { Clock, ReconcileDeps } from '../reconcile/ports.js';
+import { systemClock } from './deps.js';
+
+/** Scopes whose clients one process keeps; past this the oldest are dropped (and rebuilt if seen again). */
+const MAX_CACHED_SCOPES = 1000;
+
+export interface FleetOptions {
+  /** The deployment's own account (its Region is `config.region`). */
+  accountId: string;
+  /** Lease owner id of this process; {@link FleetRuntime.withOwner} gives one per invocation. */
+  owner: string;
+  clock?: Clock;
+  /** Emit EMF metrics (Lambda); off for the CLI. */
+  metrics?: boolean;
+  logger?: ReconcileDeps['logger'];
+  /** The deployment's own clients (its Region, its credentials); default: new ones from `config`. */
+  clients?: AwsClients;
+  /** Fixed credentials of the deployment (tests, the demo); absent: the SDK's default chain. */
+  credentials?: StaticCredentials;
+}
+
+type ScopeDeps = ReconcileDeps & { state: DynamoStateAdapter };
+
+export class FleetRuntime implements ScopeRuntime {
+  readonly home: Scope;
+  readonly #config: Config;
+  readonly #options: FleetOptions;
+  readonly #clients: AwsClients;
+  readonly #shared: Pick<ReconcileDeps, 'clock' | 'logger' | 'metrics' | 'owner' | 'leaseTtlMs'>;
+  readonly #members: MemberCredentials;
+  readonly #scopes = new Map<string, ScopeDeps>();
+
+  constructor(config: Config, fleet: FleetConfig, options: FleetOptions) {
+    this.home = { accountId: options.accountId, region: config.region };
+    this.#config = config;
+    this.#options = options;
+    this.#clients = options.clients ?? makeAwsClients(config, options.credentials);
+    const clock = options.clock ?? systemClock;
+    this.#shared = {
+      clock,
+      logger: options.logger ?? makeLogger(config),
+      metrics: options.metrics ? makeMetrics() : null,
+      owner: options.owner,
+      leaseTtlMs: config.leaseTtlMs,
+    };
+    this.#members = new MemberCredentials(this.#clients.sts, fleet.memberRoleName, clock);
+  }
+
+  /** The same runtime (clients, credentials, caches) acting as another lease owner, e.g. per Lambda invocation. */
+  withOwner(owner: string): ScopeRuntime {
+    return {
+      home: this.home,
+      deps: (scope) => ({ ...this.deps(scope), owner }),
+      reach: (scope) => this.reach(scope),
+    };
+  }
+
+  deps(scope: Scope): ScopeDeps {
+    const key = scopeLabel(scope);
+    let deps = this.#scopes.get(key);
+    if (!deps) {
+      deps = this.#build(scope);
+      if (this.#scopes.size >= MAX_CACHED_SCOPES) this.#scopes.delete(this.#scopes.keys().next().value!);
+      this.#scopes.set(key, deps);
+    }
+    return deps;
+  }
+
+  async reach(scope: Scope): Promise<void> {
+    if (scope.accountId !== this.home.accountId) await this.#members.get(scope.accountId);
+  }
+
+  #build(scope: Scope): ScopeDeps {
+    const { region } = scope;
+    const scopeClients =
+      scope.accountId !== this.home.accountId
+        ? makeScopeClients({ region, endpoint: this.#config.endpoint }, this.#members.provider(scope.accountId))
+        : region === this.home.region
+          ? this.#clients
+          : makeScopeClients({ region, endpoint: this.#config.endpoint }, this.#options.credentials);
+    return {
+      ...makeAdapters(this.#config, { ...this.#clients, ...scopeClients }, this.#shared.clock),
+      state: new DynamoStateAdapter(this.#clients.dynamo, this.#config.tableName, scope, this.#config.historyTtlDays),
+      ...this.#shared,
+    };
+  }
+}
