@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus } from '../domain/types.js';
 import { sameData } from '../domain/same-data.js';
-import { parseStatusItem } from '../domain/status-schema.js';
+import { parseSettingsItem, parseStatusItem } from '../domain/table-schemas.js';
 import {
   approvalKey,
   desiredKey,
@@ -39,7 +39,7 @@ import { AwsCallError, ConflictError } from '../errors.js';
 import { awsCall } from './aws-errors.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../domain/events.js';
-import type { HistoryEntry, OperatorRequest, SaveStatusOptions, StatePort, StoreRecord } from '../reconcile/ports.js';
+import type { HistoryEntry, OperatorRequest, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../reconcile/ports.js';
 
 /** The optional condition of a write. */
 type Condition = { ConditionExpression?: string; ExpressionAttributeValues?: Record<string, unknown> };
@@ -76,16 +76,17 @@ export class DynamoStateAdapter implements StatePort {
     this.reconcilerPk = partitionKey(scope);
   }
 
-  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null; regionalIncidentAnnounced: boolean }> {
+  async loadAll(): Promise<ScopeRecords> {
     const byName = new Map<string, StoreRecord>();
     let settings = DEFAULT_SETTINGS;
     let regionalIncidentSince: number | null = null;
     let regionalIncidentAnnounced = false;
+    let settingsError: string | null = null;
     const [operatorItems, reconcilerItems] = await Promise.all([this.queryAll(this.operatorPk), this.queryAll(this.reconcilerPk)]);
     for (const item of [...operatorItems, ...reconcilerItems]) {
       const sk = String(item.sk);
       if (item.pk === this.operatorPk && sk === SETTINGS_SK) {
-        settings = toSettings(item);
+        ({ settings, error: settingsError } = parseSettingsItem(stripTableAttributes(item)));
         continue;
       }
       if (item.pk === this.reconcilerPk && sk === REGIONAL_SK) {
@@ -101,7 +102,7 @@ export class DynamoStateAdapter implements StatePort {
       if (parsed.kind === 'status' && item.pk === this.reconcilerPk) Object.assign(record, toStatus(item), { outbox: toOutbox(item) });
       byName.set(parsed.name, record);
     }
-    return { records: [...byName.values()], settings, regionalIncidentSince, regionalIncidentAnnounced };
+    return { records: [...byName.values()], settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced };
   }
 
   async load(name: string): Promise<StoreRecord> {
@@ -249,7 +250,7 @@ export class DynamoStateAdapter implements StatePort {
 
   async getSettings(): Promise<Settings> {
     const item = await this.get(this.operator(SETTINGS_SK));
-    return item ? toSettings(item) : DEFAULT_SETTINGS;
+    return item ? parseSettingsItem(stripTableAttributes(item)).settings : DEFAULT_SETTINGS;
   }
 
   async putSettings(settings: Settings): Promise<void> {
@@ -401,14 +402,5 @@ function toApproval(item: Record<string, unknown>): Approval | null {
   return typeof generation === 'number' && typeof approvedBy === 'string' && typeof approvedAt === 'number' ? { generation, approvedBy, approvedAt } : null;
 }
 
-function toSettings(item: Record<string, unknown>): Settings {
-  return {
-    killSwitch: typeof item.killSwitch === 'boolean' ? item.killSwitch : DEFAULT_SETTINGS.killSwitch,
-    blastRadiusMaxFailedShare:
-      typeof item.blastRadiusMaxFailedShare === 'number' ? item.blastRadiusMaxFailedShare : DEFAULT_SETTINGS.blastRadiusMaxFailedShare,
-    blastRadiusMinFailed:
-      typeof item.blastRadiusMinFailed === 'number' ? item.blastRadiusMinFailed : DEFAULT_SETTINGS.blastRadiusMinFailed,
-    ...(item.approvalForCloudHsm === true ? { approvalForCloudHsm: true } : {}),
-  };
-}
+
 

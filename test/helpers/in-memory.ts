@@ -17,6 +17,7 @@ import type {
   ReconcileDeps,
   ResolvedUpdate,
   SaveStatusOptions,
+  ScopeRecords,
   SecretsPort,
   StatePort,
   StoreRecord,
@@ -157,10 +158,16 @@ export class InMemoryState implements StatePort {
 
   constructor(readonly scope = { accountId: '111122223333', region: 'us-east-1' }) {}
 
-  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null; regionalIncidentAnnounced: boolean }> {
+  async loadAll(): Promise<ScopeRecords> {
     const names = new Set([...this.desired.keys(), ...this.statuses.keys()]);
     const records = await Promise.all([...names].map((n) => this.load(n)));
-    return { records, settings: this.settings, regionalIncidentSince: this.regionalIncidentSince, regionalIncidentAnnounced: this.regionalIncidentAnnounced };
+    return {
+      records,
+      settings: this.settings,
+      settingsError: null,
+      regionalIncidentSince: this.regionalIncidentSince,
+      regionalIncidentAnnounced: this.regionalIncidentAnnounced,
+    };
   }
 
   async load(name: string): Promise<StoreRecord> {
