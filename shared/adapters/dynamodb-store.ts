@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../domain/types.js';
 import { sameData } from '../domain/same-data.js';
-import { parseStatusItem } from '../domain/status-schema.js';
+import { parseSettingsItem, parseStatusItem } from '../domain/table-schemas.js';
 import {
   approvalKey,
   desiredKey,
@@ -42,7 +42,7 @@ import { AwsCallError, ConflictError } from '../errors.js';
 import { awsCall } from './aws-errors.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../domain/events.js';
-import type { HistoryEntry, OperatorRequest, SaveStatusOptions, ScopeState, StatePort, StoreRecord } from '../reconcile/ports.js';
+import type { HistoryEntry, OperatorRequest, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../reconcile/ports.js';
 
 /** The optional condition of a write. */
 type Condition = { ConditionExpression?: string; ExpressionAttributeValues?: Record<string, unknown> };
@@ -79,17 +79,18 @@ export class DynamoStateAdapter implements StatePort {
     this.reconcilerPk = partitionKey(scope);
   }
 
-  async loadAll(): Promise<ScopeState> {
+  async loadAll(): Promise<ScopeRecords> {
     const byName = new Map<string, StoreRecord>();
     let settings = DEFAULT_SETTINGS;
     let regionalIncidentSince: number | null = null;
     let regionalIncidentAnnounced = false;
     let unreachable: UnreachableMark | null = null;
+    let settingsError: string | null = null;
     const [operatorItems, reconcilerItems] = await Promise.all([this.queryAll(this.operatorPk), this.queryAll(this.reconcilerPk)]);
     for (const item of [...operatorItems, ...reconcilerItems]) {
       const sk = String(item.sk);
       if (item.pk === this.operatorPk && sk === SETTINGS_SK) {
-        settings = toSettings(item);
+        ({ settings, error: settingsError } = parseSettingsItem(stripTableAttributes(item)));
         continue;
       }
       if (item.pk === this.reconcilerPk && sk === REGIONAL_SK) {
@@ -109,7 +110,7 @@ export class DynamoStateAdapter implements StatePort {
       if (parsed.kind === 'status' && item.pk === this.reconcilerPk) Object.assign(record, toStatus(item), { outbox: toOutbox(item) });
       byName.set(parsed.name, record);
     }
-    return { records: [...byName.values()], settings, regionalIncidentSince, regionalIncidentAnnounced, unreachable };
+    return { records: [...byName.values()], settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced, unreachable };
   }
 
   async load(name: string): Promise<StoreRecord> {
@@ -257,7 +258,7 @@ export class DynamoStateAdapter implements StatePort {
 
   async getSettings(): Promise<Settings> {
     const item = await this.get(this.operator(SETTINGS_SK));
-    return item ? toSettings(item) : DEFAULT_SETTINGS;
+    return item ? parseSettingsItem(stripTableAttributes(item)).settings : DEFAULT_SETTINGS;
   }
 
   async putSettings(settings: Settings): Promise<void> {
@@ -453,14 +454,5 @@ function toApproval(item: Record<string, unknown>): Approval | null {
   return typeof generation === 'number' && typeof approvedBy === 'string' && typeof approvedAt === 'number' ? { generation, approvedBy, approvedAt } : null;
 }
 
-function toSettings(item: Record<string, unknown>): Settings {
-  return {
-    killSwitch: typeof item.killSwitch === 'boolean' ? item.killSwitch : DEFAULT_SETTINGS.killSwitch,
-    blastRadiusMaxFailedShare:
-      typeof item.blastRadiusMaxFailedShare === 'number' ? item.blastRadiusMaxFailedShare : DEFAULT_SETTINGS.blastRadiusMaxFailedShare,
-    blastRadiusMinFailed:
-      typeof item.blastRadiusMinFailed === 'number' ? item.blastRadiusMinFailed : DEFAULT_SETTINGS.blastRadiusMinFailed,
-    ...(item.approvalForCloudHsm === true ? { approvalForCloudHsm: true } : {}),
-  };
-}
+
 

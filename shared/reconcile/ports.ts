@@ -78,6 +78,19 @@ export interface StoreRecord {
   outbox: ReconcilerEvent[];
 }
 
+/** Everything a sweep reads of one account and Region's table items. */
+export interface ScopeRecords {
+  records: StoreRecord[];
+  settings: Settings;
+  /** Why the settings item could not be read (the settings then act as the kill switch on); null when it could. */
+  settingsError: string | null;
+  /** When the current regional incident began (null: none), and whether its page went out. */
+  regionalIncidentSince: number | null;
+  regionalIncidentAnnounced: boolean;
+  /** The scope's open unreachable incident (the fleet clears it once the scope is reached). */
+  unreachable: UnreachableMark | null;
+}
+
 /** How a status is written: with the events still to publish, and whether the lease is kept. */
 export interface SaveStatusOptions {
   /** Events recorded with this status that are not yet published; empty once they went out. */
@@ -102,17 +115,6 @@ export interface HistoryEntry {
 /** Operator intent written beside the desired spec by `cks retry|pause|resume` (each bumps the generation). */
 export type OperatorRequest = 'retry' | 'pause' | 'resume';
 
-/** Everything of one account and Region that a pass reads from the table, in one go. */
-export interface ScopeState {
-  records: StoreRecord[];
-  settings: Settings;
-  /** When the current regional incident began (null: none), and whether its page went out. */
-  regionalIncidentSince: number | null;
-  regionalIncidentAnnounced: boolean;
-  /** The scope's open unreachable incident (the fleet clears it once the scope is reached). */
-  unreachable: UnreachableMark | null;
-}
-
 /** The desired-state table, for one account and Region. */
 export interface StatePort {
   readonly scope: Scope;
@@ -120,7 +122,7 @@ export interface StatePort {
    * Every desired and status item of the scope, the settings, and when the current regional incident
    * began (null: none): one Query (paged), never one call per store.
    */
-  loadAll(): Promise<ScopeState>;
+  loadAll(): Promise<ScopeRecords>;
   /** One store's items (event-triggered runs). */
   load(name: string): Promise<StoreRecord>;
   /**

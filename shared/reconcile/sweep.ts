@@ -56,10 +56,11 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });
   const now = deps.clock.now();
 
-  const [{ records, settings, regionalIncidentSince, regionalIncidentAnnounced, unreachable }, observedAll] = await Promise.all([
+  const [{ records, settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced, unreachable }, observedAll] = await Promise.all([
     deps.state.loadAll(),
     deps.kms.listStores(),
   ]);
+  if (settingsError !== null) log.error('settings item unreadable; no store is acted on until it is fixed (cks settings)', { error: settingsError });
   for (const record of records.filter((r) => r.statusError !== null)) {
     log.error('status item unreadable; the store starts afresh and its next status write replaces the item', { storeName: record.name, error: record.statusError });
   }

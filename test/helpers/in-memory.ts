@@ -26,7 +26,7 @@ import type {
   ReconcileDeps,
   ResolvedUpdate,
   SaveStatusOptions,
-  ScopeState,
+  ScopeRecords,
   SecretsPort,
   StatePort,
   StoreRecord,
@@ -176,12 +176,13 @@ export class InMemoryState implements StatePort {
     this.registry = registry;
   }
 
-  async loadAll(): Promise<ScopeState> {
+  async loadAll(): Promise<ScopeRecords> {
     const names = new Set([...this.desired.keys(), ...this.statuses.keys()]);
     const records = await Promise.all([...names].map((n) => this.load(n)));
     return {
       records,
       settings: this.settings,
+      settingsError: null,
       regionalIncidentSince: this.regionalIncidentSince,
       regionalIncidentAnnounced: this.regionalIncidentAnnounced,
       unreachable: this.unreachable,

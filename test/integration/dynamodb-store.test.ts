@@ -138,4 +138,17 @@ describe('DynamoStateAdapter', () => {
     await state.releaseLease('b', 'run-2');
     expect(await state.acquireLease('a', 'run-4', NOW + 3_000, 60_000, 'cks-1')).not.toBeNull();
   });
+
+  it('reads a malformed settings item as the kill switch on, with the reason', async () => {
+    await new DynamoDBClient(fake.config).send(
+      new PutItemCommand({
+        TableName: `stores-${table}`,
+        Item: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'SETTINGS' }, killSwitch: { S: 'off' } },
+      }),
+    );
+    const all = await state.loadAll();
+    expect(all.settings.killSwitch).toBe(true);
+    expect(all.settingsError).toMatch(/^settings item invalid at killSwitch: .*acting as if the kill switch were on$/);
+    expect((await state.getSettings()).killSwitch).toBe(true);
+  });
 });

@@ -13,7 +13,7 @@ import { MAX_ADVANCE_SECONDS, MAX_FAKE_TIME } from '../../shared/fake/clock.js';
 import { MAX_DYNAMODB_EMULATORS } from '../../shared/fake/dynamodb.js';
 import { startFake } from '../../shared/fake/server.js';
 import { CALL_LOG_BYTES, CLOUDTRAIL_LOG_BYTES, EVENT_LOG_BYTES, MAX_PARTITIONS } from '../../shared/fake/world.js';
-import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { createXksStore, startTestFake, type TestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
 
 let fake: TestFake;
 let kms: KMSClient;
@@ -288,5 +288,15 @@ describe('logs are bounded by bytes', () => {
     expect(body.events.length).toBeLessThan(count);
     expect(body.events.at(-1).detail.requestParameters.customKeyStoreName).toBe(`${count - 1}-${HUGE}`);
     expect(bytesOf(body.events)).toBeLessThanOrEqual(CLOUDTRAIL_LOG_BYTES + body.events.length + 1);
+  });
+});
+
+describe('the XKS access key id is a secret too', () => {
+  it('shows it in none of the admin state, the call log or the CloudTrail records', async () => {
+    const { storeId } = await createXksStore(fake, { name: 'secret-key-id-xks' });
+    await new KMSClient(fake.config).send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }));
+    const outputs = await Promise.all(['/_fake/state', '/_fake/calls', '/_fake/cloudtrail'].map(async (path) => JSON.stringify((await fake.admin('GET', path)).body)));
+    for (const output of outputs) expect(output).not.toContain(XKS_CREDENTIAL.AccessKeyId);
+    expect(outputs[0]).toContain('secret-key-id-xks');
   });
 });

@@ -137,8 +137,13 @@ export class CustomKeyStore {
    */
   toState(kmsuser?: CryptoUser): object {
     const { cloudHsm, xks } = this.#fields;
+    const entry = this.toJSON() as { XksProxyConfiguration?: Record<string, unknown> };
     return {
-      ...this.toJSON(),
+      ...entry,
+      // The access key id is sensitive (the KMS API marks it so): the admin view shows a fingerprint.
+      ...(entry.XksProxyConfiguration && {
+        XksProxyConfiguration: { ...entry.XksProxyConfiguration, AccessKeyId: random.fingerprint(String(entry.XksProxyConfiguration.AccessKeyId)) },
+      }),
       keyStorePassword: cloudHsm && random.fingerprint(cloudHsm.password),
       kmsuser: cloudHsm && kmsuser && { ...kmsuser.toState(), passwordMatches: kmsuser.password === cloudHsm.password },
       xksProxySecretAccessKey: xks && random.fingerprint(xks.secretAccessKey),

@@ -28,7 +28,7 @@ export class XksProxy {
     return {
       uriEndpoint: this.uriEndpoint,
       uriPath: this.uriPath,
-      accessKeyId: this.accessKeyId,
+      accessKeyId: fingerprint(this.accessKeyId),
       secretAccessKey: fingerprint(this.secretAccessKey),
       reachable: this.reachable,
       vpcEndpointServiceName: this.vpcEndpointServiceName,
