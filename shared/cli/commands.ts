@@ -12,6 +12,10 @@ import type { StoreOutcome } from '../reconcile/reconcile-store.js';
 import { reconcile, type ReconcileResult } from '../reconcile/sweep.js';
 import { CliError, repeatUntilInterrupted, type CliContext } from './context.js';
 import { parseStoresFile } from './stores-file.js';
+import type { FleetOutcome } from '../fleet/fan-out.js';
+import { sameScope, scopeLabel } from '../fleet/scope.js';
+import { groupByScope } from '../fleet/targets.js';
+import { sweepAll } from './fleet.js';
 import { isoTime, renderTable } from './table.js';
 
 /** `cks init`: creates the table (the key schema `serverless.yml` uses) unless it exists. */
@@ -38,12 +42,20 @@ export async function applyCommand(ctx: CliContext, file: string): Promise<numbe
     ctx.io.stderr(`cks: ${file} rejected (${count}); nothing was written\n`);
     return 1;
   }
-  const deps = await ctx.deps();
-  const changed = new Set(await deps.state.putDesired(parsed.specs, deps.clock.now()));
-  for (const spec of parsed.specs) {
-    ctx.print(`${spec.name}: ${changed.has(spec.name) ? 'changed (generation bumped)' : 'unchanged'}`);
+  const fleet = await ctx.fleet();
+  let changedCount = 0;
+  // Each store goes to the partition of the account and Region it names.
+  for (const { scope, specs } of groupByScope(parsed.specs, ctx.scope ?? fleet.home)) {
+    const state = fleet.deps(scope).state;
+    const home = sameScope(scope, fleet.home);
+    const changed = new Set(await state.putDesired(specs, fleet.deps(scope).clock.now()));
+    // The deployment's own scope is always swept: only the others need a registry entry.
+    if (!home) await state.registerScope();
+    const where = home ? '' : ` (${scopeLabel(scope)})`;
+    for (const spec of specs) ctx.print(`${spec.name}${where}: ${changed.has(spec.name) ? 'changed (generation bumped)' : 'unchanged'}`);
+    changedCount += changed.size;
   }
-  ctx.print(`applied ${file}: ${changed.size} changed, ${parsed.specs.length - changed.size} unchanged`);
+  ctx.print(`applied ${file}: ${changedCount} changed, ${parsed.specs.length - changedCount} unchanged`);
   return 0;
 }
 
@@ -54,12 +66,13 @@ export async function planCommand(ctx: CliContext): Promise<number> {
   return 0;
 }
 
-/** `cks sweep [--watch --interval 5s]`: the scheduled Lambda's pass, once or until Ctrl-C. */
-export async function sweepCommand(ctx: CliContext, watchIntervalMs: number | null): Promise<number> {
+/** `cks sweep [--all] [--watch --interval 5s]`: the scheduled Lambda's pass (every scope with --all), once or until Ctrl-C. */
+export async function sweepCommand(ctx: CliContext, watchIntervalMs: number | null, all = false): Promise<number> {
   const sweep = async (): Promise<void> => {
     const deps = await ctx.deps();
     if (watchIntervalMs !== null) ctx.print(`sweep at ${isoTime(deps.clock.now())}`);
-    ctx.print(renderOutcomes(await reconcile(deps, { trigger: 'cli' })));
+    if (!all) ctx.print(renderOutcomes(await reconcile(deps, { trigger: 'cli' })));
+    else ctx.print((await sweepAll(ctx)).map(renderScopeOutcome).join('\n\n'));
   };
   if (watchIntervalMs === null) await sweep();
   else {
@@ -110,6 +123,23 @@ function renderOutcomes(result: ReconcileResult): string {
     lines.push(`not declared (left alone): ${result.unmanaged.map((s) => `${s.name} (${s.id})`).join(', ')}`);
   }
   return lines.join('\n');
+}
+
+/** A scope's heading, then its stores' outcomes, or why it was not reconciled. */
+function renderScopeOutcome(outcome: FleetOutcome): string {
+  const label = scopeLabel(outcome.scope);
+  switch (outcome.status) {
+    case 'reconciled':
+      return `${label}:\n${renderOutcomes(outcome.result)}`;
+    case 'unreachable':
+      return `${label}: UNREACHABLE: ${outcome.operation} failed with ${outcome.errorCode} (incident ${outcome.incidentId}${outcome.announced ? ', reported now' : ''})`;
+    case 'failed':
+      return `${label}: FAILED: ${outcome.error}`;
+    default: {
+      const _exhaustive: never = outcome;
+      throw new Error(`unknown scope outcome ${String(_exhaustive)}`);
+    }
+  }
 }
 
 function action(outcome: StoreOutcome, dryRun: boolean): string {

@@ -8,6 +8,9 @@ import { loadConfig, type Config } from '../config.js';
 import { awsCall } from '../adapters/aws-errors.js';
 import { ConfigError } from '../errors.js';
 import type { buildDeps } from '../runtime/deps.js';
+import type { FleetRuntime } from '../runtime/fleet.js';
+import { parseScope, ScopeSyntaxError } from '../fleet/scope.js';
+import type { Scope } from '../domain/types.js';
 import type { Clock } from '../reconcile/ports.js';
 
 /** Where the CLI reads its environment and writes its output; `bin/cks.js` wires it to the process. */
@@ -23,6 +26,8 @@ export interface GlobalOptions {
   region?: string;
   table?: string;
   accountId?: string;
+  /** `--scope <account>/<region>`: the account and Region the store commands act in (default: the deployment's own). */
+  scope?: string;
   verbose?: boolean;
 }
 
@@ -41,7 +46,9 @@ export type Deps = ReturnType<typeof buildDeps>;
 /** One CLI run's configuration and dependencies. */
 export class CliContext {
   readonly config: Config;
-  #deps: Promise<Deps> | undefined;
+  /** The scope `--scope` names; undefined: the deployment's own. */
+  readonly scope: Scope | undefined;
+  #fleet: Promise<FleetRuntime> | undefined;
   /** Whether the core's log lines are printed (`--verbose` or `CKS_LOG_LEVEL`). */
   readonly #logsAsked: boolean;
   readonly #clock: CliClock;
@@ -56,6 +63,11 @@ export class CliContext {
       ...(options.table !== undefined && { tableName: options.table }),
       ...(options.accountId !== undefined && { accountId: options.accountId }),
     });
+    try {
+      this.scope = options.scope === undefined ? undefined : parseScope(options.scope);
+    } catch (error) {
+      throw error instanceof ScopeSyntaxError ? new UsageError(error.message) : error;
+    }
     this.#logsAsked = options.verbose === true || Boolean(io.env.CKS_LOG_LEVEL?.trim());
     this.#clock = new CliClock(fakeClockUrl(io.env, this.config.endpoint));
   }
@@ -66,10 +78,16 @@ export class CliContext {
    * `POST /_fake/clock/advance` sees that time.
    */
   async deps(): Promise<Deps> {
-    this.#deps ??= this.#buildDeps();
-    const deps = await this.#deps;
+    const fleet = await this.fleet();
+    return fleet.deps(this.scope ?? fleet.home);
+  }
+
+  /** Every scope's dependencies (`--all`): the deployment's own account and Region, and the member role's elsewhere. */
+  async fleet(): Promise<FleetRuntime> {
+    this.#fleet ??= this.#buildFleet();
+    const fleet = await this.#fleet;
     await this.#clock.sync();
-    return deps;
+    return fleet;
   }
 
   /** Prints one line on stdout. */
@@ -81,10 +99,12 @@ export class CliContext {
    * The SDK clients, the core and the logger are loaded here, by the first command that needs them:
    * `cks --help` and usage errors load none of them.
    */
-  async #buildDeps(): Promise<Deps> {
-    const [{ makeAwsClients }, { buildDeps, LOCAL_ACCOUNT_ID }, { makeLogger }] = await Promise.all([
+  async #buildFleet(): Promise<FleetRuntime> {
+    const [{ makeAwsClients }, { LOCAL_ACCOUNT_ID }, { FleetRuntime }, { loadFleetConfig }, { makeLogger }] = await Promise.all([
       import('../adapters/clients.js'),
       import('../runtime/deps.js'),
+      import('../runtime/fleet.js'),
+      import('../config.js'),
       import('../logger.js'),
     ]);
     const clients = makeAwsClients(this.config);
@@ -92,7 +112,7 @@ export class CliContext {
     // The core logs JSON lines; the CLI's stdout is for the operator. Logs go to stderr, and only
     // when asked for (`--verbose` at INFO, or `CKS_LOG_LEVEL` at its level); otherwise nowhere.
     const logger = makeLogger({ logLevel: this.#logsAsked ? this.config.logLevel : 'SILENT' }, {}, (line) => this.io.stderr(`${line}\n`));
-    return buildDeps(this.config, { accountId, owner: `cli-${hostname()}-${process.pid}`, logger, clients, clock: this.#clock });
+    return new FleetRuntime(this.config, loadFleetConfig(this.io.env), { accountId, owner: `cli-${hostname()}-${process.pid}`, logger, clients, clock: this.#clock });
   }
 
   /**

@@ -31,6 +31,7 @@ const GLOBAL_OPTIONS: Options = {
   region: { type: 'string' },
   table: { type: 'string' },
   'account-id': { type: 'string' },
+  scope: { type: 'string' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -40,6 +41,8 @@ const GLOBAL_HELP = `Global options:
   --region <region>     the Region whose key stores are managed                    (env AWS_REGION)
   --table <name>        the desired-state table                                    (env CKS_TABLE)
   --account-id <id>     the 12-digit account whose key stores are managed          (env CKS_ACCOUNT_ID)
+  --scope <acct>/<region>  act in another account and Region of the fleet (its member role,
+                        CKS_MEMBER_ROLE_NAME, default cks-reconciler-member, is assumed there)
   --verbose             print the reconciler's JSON log lines on stderr            (or env CKS_LOG_LEVEL)
   -h, --help            show help
 
@@ -81,13 +84,25 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   status: {
-    synopsis: 'status [--output table|json]',
+    synopsis: 'status [--all] [--output table|json]',
     summary: 'desired vs observed state, error code, phase, attempts, last action and reason',
-    details: 'Observed state is read live from KMS; phase and attempts are the reconciler\'s record.',
-    options: { output: { type: 'string', default: 'table' } },
-    optionHelp: { output: '--output <format>     table (default) or json (an array)' },
+    details:
+      "Observed state is read live from KMS; phase and attempts are the reconciler's record.\n" +
+      'With --all: every account and Region of the fleet, grouped, with totals (an unreachable one says why).',
+    options: { output: { type: 'string', default: 'table' }, all: { type: 'boolean' } },
+    optionHelp: {
+      all: '--all                 every scope of the fleet (json: an array of {accountId, region, reachable, error, stores})',
+      output: '--output <format>     table (default) or json (an array)',
+    },
     run: async (ctx, values) => {
       const json = outputIsJson(values);
+      if (values.all === true) {
+        if (ctx.scope !== undefined) throw new UsageError('--all and --scope exclude each other');
+        const { loadFleetStatus, renderFleetStatus } = await import('./fleet.js');
+        const scopes = await loadFleetStatus(ctx);
+        ctx.print(json ? JSON.stringify(scopes, null, 2) : renderFleetStatus(scopes));
+        return 0;
+      }
       const { loadStatus, renderStatus } = await import('./status.js');
       const rows = await loadStatus(await ctx.deps());
       ctx.print(json ? JSON.stringify(rows, null, 2) : renderStatus(rows));
@@ -102,18 +117,23 @@ const COMMANDS: Record<string, Command> = {
     run: async (ctx) => (await import('./commands.js')).planCommand(ctx),
   },
   sweep: {
-    synopsis: 'sweep [--watch] [--interval 5s]',
+    synopsis: 'sweep [--all] [--watch] [--interval 5s]',
     summary: 'one reconcile pass (the code the scheduled Lambda runs)',
-    details: 'Prints the action taken for each store and why. --watch repeats until Ctrl-C.',
-    options: { watch: { type: 'boolean' }, interval: { type: 'string' } },
+    details:
+      'Prints the action taken for each store and why. --watch repeats until Ctrl-C.\n' +
+      'With --all: every account and Region of the fleet, each as the worker reconciles it, CKS_FLEET_CONCURRENCY\n' +
+      '(default 8) at a time; an unreachable one is reported (Scope Unreachable) and the others go on.',
+    options: { watch: { type: 'boolean' }, interval: { type: 'string' }, all: { type: 'boolean' } },
     optionHelp: {
+      all: '--all                 every scope of the fleet',
       watch: '--watch               repeat the pass until Ctrl-C',
       interval: '--interval <time>     time between passes with --watch: 500ms, 5s, 1m (default 5s)',
     },
     run: async (ctx, values) => {
       if (values.interval !== undefined && values.watch !== true) throw new UsageError('--interval needs --watch');
+      if (values.all === true && ctx.scope !== undefined) throw new UsageError('--all and --scope exclude each other');
       const intervalMs = values.watch === true ? parseDuration(String(values.interval ?? '5s')) : null;
-      return (await import('./commands.js')).sweepCommand(ctx, intervalMs);
+      return (await import('./commands.js')).sweepCommand(ctx, intervalMs, values.all === true);
     },
   },
   retry: request('retry', 'release an escalation and try again', 'Bumps the desired generation; the next sweep starts a new incident. A store held for INVALID_CREDENTIALS, USER_LOCKED_OUT or USER_NOT_FOUND is released only by a new password secret version: re-sending the password KMS holds can only lock kmsuser out.'),
@@ -194,6 +214,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       region: stringValue(values, 'region'),
       table: stringValue(values, 'table'),
       accountId: stringValue(values, 'account-id'),
+      scope: stringValue(values, 'scope'),
       verbose,
     });
     return await command.run(ctx, values, argument ?? '');

@@ -76,8 +76,10 @@ export function parseStoresFile(text: string, fileName: string): StoresFileResul
       }
     }
     if (name !== null) {
-      const first = firstLineByName.get(name);
-      if (first === undefined) firstLineByName.set(name, lineOf(node));
+      // Store names are unique per account and Region, as in KMS.
+      const key = isRecord(raw) ? `${String(raw.accountId ?? '')}/${String(raw.region ?? '')}/${name}` : name;
+      const first = firstLineByName.get(key);
+      if (first === undefined) firstLineByName.set(key, lineOf(node));
       else errors.push({ line: lineOf(node), text: `${label}: duplicate name (first declared on line ${first})` });
     }
   });

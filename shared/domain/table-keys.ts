@@ -9,8 +9,8 @@
  *   pk = REGISTRY                       sk = SCOPE#<accountId>#<region>                                  (operators: `cks apply`)
  *
  * The reconciler partition also holds a scope's UNREACHABLE mark while it cannot be reached. The
- * registry lists every account and Region that stores were applied to: the fleet's coordinator reads
- * it with one Query.
+ * registry lists every other account and Region that stores were applied to (the deployment's own is
+ * always swept): the fleet's coordinator reads it with one Query.
  *
  * A sweep reads each of the first two partitions with one (paged) Query. Shared by the table adapter,
  * which reads and writes these keys, and the stream trigger, which reads which store a changed item

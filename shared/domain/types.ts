@@ -139,6 +139,9 @@ export interface DesiredXksProxy {
 /** A validated desired item (DESIGN.md §2). */
 export interface DesiredStore {
   name: string;
+  /** The account and Region the store lives in, as a stores file names them (absent: the deployment's own). */
+  accountId?: string;
+  region?: string;
   id?: string;
   type: StoreType;
   desiredState: 'CONNECTED' | 'DISCONNECTED';

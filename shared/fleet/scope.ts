@@ -2,7 +2,6 @@
  * Scopes (an account and a Region) as operators write them (`--scope 111122223333/eu-west-1`) and as
  * the coordinator sends them to the worker (one SQS message each).
  */
-import * as z from 'zod/mini';
 import type { Scope } from '../domain/types.js';
 
 const ACCOUNT = /^\d{12}$/;
@@ -31,9 +30,6 @@ export class ScopeSyntaxError extends Error {
   override readonly name = 'ScopeSyntaxError';
 }
 
-/** The body of one SQS message: the scope to reconcile. */
-const scopeMessage = z.strictObject({ accountId: z.string().check(z.regex(ACCOUNT)), region: z.string().check(z.regex(REGION)) });
-
 export function scopeMessageBody(scope: Scope): string {
   return JSON.stringify({ accountId: scope.accountId, region: scope.region });
 }
@@ -46,9 +42,11 @@ export function parseScopeMessage(body: string): Scope {
   } catch {
     throw new ScopeSyntaxError('scope message is not JSON: expected {"accountId": "<12 digits>", "region": "<region>"}');
   }
-  const parsed = scopeMessage.safeParse(value);
-  if (!parsed.success) throw new ScopeSyntaxError(`scope message must be {"accountId": "<12 digits>", "region": "<region>"}, got ${body.slice(0, 200)}`);
-  return parsed.data;
+  const { accountId, region, ...rest } = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  if (typeof accountId !== 'string' || !ACCOUNT.test(accountId) || typeof region !== 'string' || !REGION.test(region) || Object.keys(rest).length > 0) {
+    throw new ScopeSyntaxError(`scope message must be {"accountId": "<12 digits>", "region": "<region>"}, got ${body.slice(0, 200)}`);
+  }
+  return { accountId, region };
 }
 
 /** The scopes a fleet sweep covers: every registered one and the deployment's own, once each, sorted. */
