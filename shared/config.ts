@@ -74,10 +74,10 @@ export interface FleetConfig {
   /** `CKS_MEMBER_ROLE_NAME` (default `cks-reconciler-member`): the role assumed in every other account. */
   memberRoleName: string;
   /**
-   * `CKS_SCOPE_QUEUE_URL` (optional): the SQS queue the coordinator sends one message per other
-   * account-Region to. Absent (local runs), the coordinator reconciles them itself.
+   * `CKS_SCOPE_QUEUE` (optional): the name of the SQS queue the coordinator sends one message per
+   * other account-Region to. Absent (local runs), the coordinator reconciles them itself.
    */
-  scopeQueueUrl?: string;
+  scopeQueueName?: string;
   /** `CKS_FLEET_CONCURRENCY` (default 8): scopes reconciled at once when one process runs several. */
   concurrency: number;
 }
@@ -88,14 +88,14 @@ export function loadFleetConfig(env: Env = process.env, overrides: Partial<Fleet
   if (!/^[\w+=,.@-]{1,64}$/.test(memberRoleName)) {
     throw new ConfigError(`CKS_MEMBER_ROLE_NAME must be an IAM role name (1-64 of letters, digits and +=,.@_-), got "${memberRoleName}"`);
   }
-  const scopeQueueUrl = overrides.scopeQueueUrl ?? optional(env, 'CKS_SCOPE_QUEUE_URL');
-  if (scopeQueueUrl !== undefined && !URL.canParse(scopeQueueUrl)) {
-    throw new ConfigError(`CKS_SCOPE_QUEUE_URL must be the URL of an SQS queue, got "${scopeQueueUrl}"`);
+  const scopeQueueName = overrides.scopeQueueName ?? optional(env, 'CKS_SCOPE_QUEUE');
+  if (scopeQueueName !== undefined && !/^[\w-]{1,80}$/.test(scopeQueueName)) {
+    throw new ConfigError(`CKS_SCOPE_QUEUE must be the name of an SQS queue (1-80 of letters, digits, - and _), got "${scopeQueueName}"`);
   }
   return {
     memberRoleName,
     concurrency: overrides.concurrency ?? positiveInteger(env, 'CKS_FLEET_CONCURRENCY', 8),
-    ...(scopeQueueUrl !== undefined && { scopeQueueUrl }),
+    ...(scopeQueueName !== undefined && { scopeQueueName }),
   };
 }
 

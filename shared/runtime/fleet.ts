@@ -2,15 +2,16 @@
  * The composition root of a fleet: the core's dependencies per account and Region, built on first
  * use and kept for the life of the process (a Lambda container, a CLI run). The table and the event
  * bus are the deployment's own; KMS, CloudHSM and Secrets Manager are called in the scope's Region,
- * with the deployment's credentials in its own account and the member role's in any other. Each
- * scope has its own token bucket, so one account-Region's mutations never wait for another's.
+ * with the deployment's credentials in its own scope and the member role's in any other (its own
+ * account's other Regions too: the functions' roles are bound to their Region). Each scope has its
+ * own token bucket, so one account-Region's mutations never wait for another's.
  */
 import type { Config, FleetConfig } from '../config.js';
 import { makeAdapters, makeAwsClients, makeScopeClients, type AwsClients, type StaticCredentials } from '../adapters/clients.js';
 import { DynamoStateAdapter } from '../adapters/dynamodb-store.js';
 import { MemberCredentials } from '../adapters/sts.js';
 import type { Scope } from '../domain/types.js';
-import { scopeLabel } from '../fleet/scope.js';
+import { sameScope, scopeLabel } from '../fleet/scope.js';
 import type { ScopeRuntime } from '../fleet/sweep-scope.js';
 import { makeLogger } from '../logger.js';
 import { makeMetrics } from '../metrics.js';
@@ -29,7 +30,7 @@ export interface FleetOptions {
   /** Emit EMF metrics (Lambda); off for the CLI. */
   metrics?: boolean;
   logger?: ReconcileDeps['logger'];
-  /** The deployment's own clients (its Region, its credentials); default: new ones from `config`. */
+  /** The deployment's own clients (its Region, its credentials); default: new ones from `config` and `credentials`. */
   clients?: AwsClients;
   /** Fixed credentials of the deployment (tests, the demo); absent: the SDK's default chain. */
   credentials?: StaticCredentials;
@@ -40,7 +41,6 @@ type ScopeDeps = ReconcileDeps & { state: DynamoStateAdapter };
 export class FleetRuntime implements ScopeRuntime {
   readonly home: Scope;
   readonly #config: Config;
-  readonly #options: FleetOptions;
   readonly #clients: AwsClients;
   readonly #shared: Pick<ReconcileDeps, 'clock' | 'logger' | 'metrics' | 'owner' | 'leaseTtlMs'>;
   readonly #members: MemberCredentials;
@@ -49,7 +49,6 @@ export class FleetRuntime implements ScopeRuntime {
   constructor(config: Config, fleet: FleetConfig, options: FleetOptions) {
     this.home = { accountId: options.accountId, region: config.region };
     this.#config = config;
-    this.#options = options;
     this.#clients = options.clients ?? makeAwsClients(config, options.credentials);
     const clock = options.clock ?? systemClock;
     this.#shared = {
@@ -83,17 +82,13 @@ export class FleetRuntime implements ScopeRuntime {
   }
 
   async reach(scope: Scope): Promise<void> {
-    if (scope.accountId !== this.home.accountId) await this.#members.get(scope.accountId);
+    if (!sameScope(scope, this.home)) await this.#members.get(scope.accountId);
   }
 
   #build(scope: Scope): ScopeDeps {
-    const { region } = scope;
-    const scopeClients =
-      scope.accountId !== this.home.accountId
-        ? makeScopeClients({ region, endpoint: this.#config.endpoint }, this.#members.provider(scope.accountId))
-        : region === this.home.region
-          ? this.#clients
-          : makeScopeClients({ region, endpoint: this.#config.endpoint }, this.#options.credentials);
+    const scopeClients = sameScope(scope, this.home)
+      ? this.#clients
+      : makeScopeClients({ region: scope.region, endpoint: this.#config.endpoint }, this.#members.provider(scope.accountId));
     return {
       ...makeAdapters(this.#config, { ...this.#clients, ...scopeClients }, this.#shared.clock),
       state: new DynamoStateAdapter(this.#clients.dynamo, this.#config.tableName, scope, this.#config.historyTtlDays),

@@ -57,11 +57,11 @@ function warm(context: LambdaContext): NonNullable<typeof coldStart> {
       owner: 'cold-start',
       metrics: true,
     });
-    const { scopeQueueUrl } = fleetConfig;
+    const { scopeQueueName } = fleetConfig;
     const queue =
-      scopeQueueUrl === undefined
+      scopeQueueName === undefined
         ? null
-        : new SqsScopeQueue(new SQSClient({ region: config.region, ...(config.endpoint !== undefined && { endpoint: config.endpoint }) }), scopeQueueUrl);
+        : new SqsScopeQueue(new SQSClient({ region: config.region, ...(config.endpoint !== undefined && { endpoint: config.endpoint }) }), scopeQueueName);
     coldStart = { fleet, queue, concurrency: fleetConfig.concurrency };
   }
   return coldStart;

@@ -37,6 +37,7 @@ async function events(type: string) {
 describe('a fleet of two accounts and two Regions against the fake', () => {
   it('heals a FAILED store in a member account’s second Region through the assumed member role', async () => {
     const fleet = fleetRuntime(fake, TABLE);
+    await createMemberRole(fake, HOME.accountId);
     await createMemberRole(fake, MEMBER_EAST.accountId);
     for (const [scope, name] of [[HOME, 'home-hsm'], [HOME_WEST, 'home-west-hsm'], [MEMBER_EAST, 'member-hsm'], [MEMBER_WEST, 'member-west-hsm']] as const) {
       await connectedStore(fake, fleet, scope, name);
@@ -55,9 +56,12 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     const { body } = await fake.admin('GET', '/_fake/calls?accountId=444455556666&region=eu-west-1');
     const memberWest = body.calls as Array<{ operation: string }>;
     expect(memberWest.map((c) => c.operation)).toEqual(expect.arrayContaining(['DisconnectCustomKeyStore', 'ConnectCustomKeyStore']));
-    // One AssumeRole into the member account, for both its Regions and every sweep.
-    const central = (await fake.admin('GET', '/_fake/calls?accountId=000000000000')).body.counts as Record<string, number>;
-    expect(central['STS.AssumeRole']).toBe(1);
+    // One AssumeRole per account (the own account's other Region too), for both its Regions and every sweep.
+    const { calls } = (await fake.admin('GET', '/_fake/calls?accountId=000000000000')).body as { calls: Array<{ operation: string; target?: string }> };
+    expect(calls.filter((c) => c.operation === 'AssumeRole').map((c) => c.target)).toEqual(
+      expect.arrayContaining(['arn:aws:iam::000000000000:role/cks-reconciler-member', 'arn:aws:iam::444455556666:role/cks-reconciler-member']),
+    );
+    expect(calls.filter((c) => c.operation === 'AssumeRole')).toHaveLength(2);
     const trail = (await fake.admin('GET', '/_fake/cloudtrail?accountId=444455556666&region=eu-west-1')).body.events as Array<{
       detail: { eventName: string; userIdentity: { sessionContext: { sessionIssuer: { userName: string } } } };
     }>;
