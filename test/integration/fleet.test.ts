@@ -3,6 +3,8 @@ import { eventSchemas } from '../../shared/domain/events.js';
 import { coordinate, sweepFleet, type FleetOutcome } from '../../shared/fleet/fan-out.js';
 import { scopeLabel } from '../../shared/fleet/scope.js';
 import type { Scope } from '../../shared/domain/types.js';
+import { DisconnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
+import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
 import { startTestFake, type TestFake } from '../helpers/fake.js';
 import { connectedStore, createMemberRole, createTable, fleetRuntime, HOME, storeState } from '../helpers/fleet.js';
 
@@ -112,5 +114,44 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     });
     const incidents = (await events('Scope Unreachable')).map((e) => e.incidentId);
     expect(new Set(incidents).size).toBe(2);
+  });
+
+  it('reconciles the store a member account’s forwarded CloudTrail event names, in that account and Region', async () => {
+    const fleet = fleetRuntime(fake, TABLE);
+    await createMemberRole(fake, MEMBER_WEST.accountId);
+    await connectedStore(fake, fleet, HOME, 'payments');
+    const { storeId } = await connectedStore(fake, fleet, MEMBER_WEST, 'payments');
+    // An operator of the member account disconnects its store by hand; the event reaches the central bus.
+    await new KMSClient(fake.configFor(MEMBER_WEST)).send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    const trail = (await fake.admin('GET', '/_fake/cloudtrail?accountId=444455556666&region=eu-west-1')).body.events as Array<{ detail: { eventName: string } }>;
+    const event = trail.filter((e) => e.detail.eventName === 'DisconnectCustomKeyStore').at(-1);
+    const onEvent = makeOnEvent((context, scope) => fleet.withOwner(context.awsRequestId).deps(scope ?? fleet.home));
+
+    const result = await onEvent(event, { awsRequestId: 'req-1' });
+
+    expect(result).toMatchObject({ trigger: 'cloudtrail', stores: [{ name: 'payments' }] });
+    const { body } = await fake.admin('GET', '/_fake/calls?accountId=000000000000&region=us-east-1');
+    expect((body.calls as Array<{ operation: string }>).filter((c) => c.operation === 'DescribeCustomKeyStores')).toEqual([]);
+    const member = (await fake.admin('GET', '/_fake/calls?accountId=444455556666&region=eu-west-1')).body.counts as Record<string, number>;
+    expect(member['KMS.DescribeCustomKeyStores']).toBeGreaterThan(0);
+  });
+
+  it('keeps one unreachable incident per scope when two runs open it at once, and lists registered scopes sorted', async () => {
+    const fleet = fleetRuntime(fake, TABLE);
+    const state = fleet.deps(LOCKED).state;
+    const mark = (incidentId: string) => ({ incidentId, since: fake.now(), errorCode: 'AccessDenied', operation: 'STS.AssumeRole', announced: false });
+
+    const [a, b] = await Promise.all([state.openUnreachable(mark('scope-a')), state.openUnreachable(mark('scope-b'))]);
+
+    expect(a.incidentId).toBe(b.incidentId);
+    expect((await state.loadAll()).unreachable).toMatchObject({ incidentId: a.incidentId, announced: false });
+    await state.announceUnreachable(a.incidentId);
+    expect((await state.loadAll()).unreachable?.announced).toBe(true);
+    await state.clearUnreachable();
+    expect((await state.loadAll()).unreachable).toBeNull();
+    expect(await fleet.deps(MEMBER_WEST).state.registerScope()).toBe(true);
+    expect(await fleet.deps(MEMBER_WEST).state.registerScope()).toBe(false);
+    await fleet.deps(HOME_WEST).state.registerScope();
+    expect((await state.listScopes()).map(scopeLabel)).toEqual(['000000000000/eu-west-1', '444455556666/eu-west-1']);
   });
 });
