@@ -44,11 +44,6 @@ function failedInput(code: ConnectionErrorCode, type: 'AWS_CLOUDHSM' | 'EXTERNAL
     : xksInput({ observed: xksObserved({ connectionState: 'FAILED', connectionErrorCode: code }), ...over });
 }
 
-function observedAs(input: PlanInput, connectionState: ConnectionState, connectionErrorCode: ConnectionErrorCode | null = null): PlanInput['observed'] {
-  if (input.observed === null) throw new Error('no observed store');
-  return { ...input.observed, connectionState, connectionErrorCode };
-}
-
 describe('plan: each ConnectionErrorCode on a FAILED store, first seen, nothing fixed yet', () => {
   // What the playbook does with no new secret version, no drift, a healthy cluster and allowCreateHsm false.
   const table: Array<{ code: ConnectionErrorCode; type: 'AWS_CLOUDHSM' | 'EXTERNAL_KEY_STORE'; expected: 'repair' | 'escalate' }> = [
