@@ -5,6 +5,7 @@
 import { makeLogger } from '../../shared/logger.js';
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
+import { sameData } from '../../shared/domain/same-data.js';
 import { type Approval, DEFAULT_SETTINGS, type ClusterView, type ObservedStore, type Settings, type StoreStatus } from '../../shared/domain/types.js';
 import { AwsCallError, ConflictError } from '../../shared/errors.js';
 import type {
@@ -220,22 +221,28 @@ export class InMemoryState implements StatePort {
   }
 
   async putDesired(specs: readonly DesiredStoreSpec[], _now: number, changedBy: string | null = null): Promise<string[]> {
+    const written: string[] = [];
     for (const spec of specs) {
       const previous = this.desired.get(spec.name);
+      if (previous) {
+        const { generation: _g, paused: _p, retryRequestedAt: _r, changedBy: _c, ...current } = previous;
+        if (sameData(current, spec)) continue;
+      }
       this.desired.set(spec.name, {
         ...spec,
         generation: Number(previous?.generation ?? 0) + 1,
         paused: previous?.paused ?? false,
-        retryRequestedAt: previous?.retryRequestedAt ?? null,
+        ...(typeof previous?.retryRequestedAt === 'number' && { retryRequestedAt: previous.retryRequestedAt }),
         changedBy,
       });
+      written.push(spec.name);
     }
-    return specs.map((s) => s.name);
+    return written;
   }
 
   async request(name: string, request: OperatorRequest, now: number): Promise<void> {
     const item = this.desired.get(name);
-    if (!item) throw new ConflictError(`no desired store named "${name}"`);
+    if (!item) throw new ConflictError(`no desired store named "${name}" in ${this.scope.accountId}/${this.scope.region}`);
     this.desired.set(name, {
       ...item,
       generation: Number(item.generation) + 1,
