@@ -1,8 +1,9 @@
 /**
- * The `cks` CLI end to end: the real launcher (`node bin/cks.js`) as a child process, against the
- * local fake started in-process with a manual clock.
+ * The `cks` CLI end to end against the local fake (started in-process, manual clock): every command
+ * through `run(argv, io)`, in this process, as `bin/cks.js` calls it; and the launcher itself as a
+ * child process (`node bin/cks.js`) for what only a process shows: help and exit codes, signals.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { CreateCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../shared/cli/main.js';
+import { fakeForFile } from '../helpers/fake.js';
 
 const CKS = fileURLToPath(new URL('../../bin/cks.js', import.meta.url));
 const TABLE = 'cks-e2e';
@@ -25,21 +27,17 @@ interface Run {
   stderr: string;
 }
 
-let fake: TestFake;
-let dir: string;
+const fake = await fakeForFile();
+const dir = mkdtempSync(join(tmpdir(), 'cks-e2e-'));
+const cwd = process.cwd();
 
-beforeAll(async () => {
-  fake = await startTestFake();
-  dir = mkdtempSync(join(tmpdir(), 'cks-e2e-'));
-});
+// The scratch directory is the working directory of every run, in-process ones included: stores
+// files are named relative to it, as an operator names them.
+beforeAll(() => process.chdir(dir));
 
-afterAll(async () => {
-  await fake?.close();
+afterAll(() => {
+  process.chdir(cwd);
   rmSync(dir, { recursive: true, force: true });
-});
-
-beforeEach(async () => {
-  await fake.admin('POST', '/_fake/reset');
 });
 
 /** The CLI's environment: the fake and nothing inherited that could point it elsewhere. */
@@ -58,6 +56,23 @@ function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   };
 }
 
+/** Runs `cks <args>` to completion, in this process. */
+async function cks(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    env: cliEnv(env),
+  });
+  return { code, stdout, stderr };
+}
+
+/** Starts the launcher, `node bin/cks.js <args>`, as a child process in the scratch directory. */
 function start(args: string[], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [CKS, ...args], { cwd: dir, env: cliEnv(env) });
 }
@@ -73,8 +88,8 @@ function finish(child: ChildProcess): Promise<Run> {
   });
 }
 
-/** Runs `cks <args>` to completion in the scratch directory. */
-function cks(args: string[], env: Record<string, string> = {}): Promise<Run> {
+/** Runs `node bin/cks.js <args>` to completion. */
+function cksProcess(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return finish(start(args, env));
 }
 
@@ -338,28 +353,6 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     expect(await statusOf('payments-hsm')).toMatchObject({ connectionState: 'CONNECTING', phase: 'CONNECTING', attempt: 1 });
   });
 
-  it('sweep --watch repeats until SIGINT, then exits 0', async () => {
-    // Prepare
-    await declareStore('payments-hsm');
-    const child = start(['sweep', '--watch', '--interval', '200ms']);
-    const done = finish(child);
-    let seen = '';
-    await new Promise<void>((resolve) => {
-      child.stdout?.on('data', (chunk: Buffer) => {
-        seen += chunk.toString();
-        if ((seen.match(/^sweep at /gm) ?? []).length >= 2) resolve();
-      });
-    });
-
-    // Act
-    child.kill('SIGINT');
-    const run = await done;
-
-    // Assess
-    expect(run.code).toBe(0);
-    expect(run.stderr).toBe('');
-  });
-
   it('pause, resume and retry a declared store; an unknown store is one clear line', async () => {
     // Prepare
     await declareStore('payments-hsm');
@@ -596,5 +589,54 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     const events = await cks(['events', '--output', 'json']);
     const types = events.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type);
     expect(types.filter((t) => t === 'Repair Succeeded')).toHaveLength(2);
+  });
+});
+
+describe('the launcher, node bin/cks.js, as a child process', { timeout: 120_000 }, () => {
+  it('applies a stores file and shows its status, prints help, and exits 2 with usage on a wrong command', async () => {
+    // Prepare
+    const store = await createCloudHsmStore('smoke-hsm');
+    writeStores(`stores:\n${storeYaml('smoke-hsm', store)}`);
+    expect((await cks(['init'])).code).toBe(0);
+
+    // Act: independent runs side by side.
+    const [[apply, status], help, wrong] = await Promise.all([
+      cksProcess(['apply', '-f', 'stores.yaml']).then(async (applied) => [applied, await cksProcess(['status', '--output', 'json'])] as const),
+      cksProcess(['--help']),
+      cksProcess(['stauts']),
+    ]);
+
+    // Assess
+    expect(apply).toEqual({ code: 0, stdout: 'smoke-hsm: changed (generation bumped)\napplied stores.yaml: 1 changed, 0 unchanged\n', stderr: '' });
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toEqual([
+      expect.objectContaining({ name: 'smoke-hsm', id: store.storeId, desiredState: 'CONNECTED', connectionState: 'DISCONNECTED' }),
+    ]);
+    expect(help).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: cks \[global options\] <command>/), stderr: '' });
+    expect(wrong).toMatchObject({ code: 2, stdout: '' });
+    expect(wrong.stderr.split('\n')[0]).toBe('cks: unknown command "stauts"');
+    expect(wrong.stderr).toContain('Usage: cks [global options]');
+  });
+
+  it('sweep --watch repeats until SIGINT, then exits 0', async () => {
+    // Prepare
+    await declareStore('payments-hsm');
+    const child = start(['sweep', '--watch', '--interval', '200ms']);
+    const done = finish(child);
+    let seen = '';
+    await new Promise<void>((resolve) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        if ((seen.match(/^sweep at /gm) ?? []).length >= 2) resolve();
+      });
+    });
+
+    // Act
+    child.kill('SIGINT');
+    const run = await done;
+
+    // Assess
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
   });
 });
