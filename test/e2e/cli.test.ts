@@ -19,7 +19,8 @@ const CKS = fileURLToPath(new URL('../../bin/cks.js', import.meta.url));
 const TABLE = 'cks-e2e';
 const PASSWORD = 'kmsuser-pass-1';
 /** Calls that change something: none may happen during `cks plan`. */
-const MUTATING = /^(KMS\.(Connect|Disconnect|Update|Create|Delete)|CloudHSMV2\.(CreateHsm|DeleteHsm)|DynamoDB\.(PutItem|UpdateItem|DeleteItem|BatchWriteItem)|EventBridge\.PutEvents)/;
+const MUTATING =
+  /^(KMS\.(Connect|Disconnect|Update|Create|Delete)|CloudHSMV2\.(CreateHsm|DeleteHsm)|DynamoDB\.(PutItem|UpdateItem|DeleteItem|BatchWriteItem)|EventBridge\.PutEvents)/;
 
 interface Run {
   code: number | null;
@@ -102,9 +103,7 @@ async function createCloudHsmStore(name: string): Promise<{ clusterId: string; s
   const { body: cluster } = await fake.admin<{ clusterId: string; trustAnchorCertificate: string }>('POST', '/_fake/clusters', {
     kmsuserPassword: PASSWORD,
   });
-  const secret = await new SecretsManagerClient(fake.config).send(
-    new CreateSecretCommand({ Name: `${name}-kmsuser`, SecretString: PASSWORD }),
-  );
+  const secret = await new SecretsManagerClient(fake.config).send(new CreateSecretCommand({ Name: `${name}-kmsuser`, SecretString: PASSWORD }));
   const store = await new KMSClient(fake.config).send(
     new CreateCustomKeyStoreCommand({
       CustomKeyStoreName: name,
@@ -187,7 +186,6 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     expect(await statusOf('flaky-hsm')).toMatchObject({ phase: 'DISCONNECTING', lastAction: 'disconnect' });
   });
 
-
   it('init creates the table, then says it already exists', async () => {
     // Act
     const first = await cks(['init']);
@@ -254,9 +252,7 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
 
     // Assess
     expect(first.code).toBe(0);
-    expect(first.stdout).toBe(
-      'a: changed (generation bumped)\nb: changed (generation bumped)\napplied stores.yaml: 2 changed, 0 unchanged\n',
-    );
+    expect(first.stdout).toBe('a: changed (generation bumped)\nb: changed (generation bumped)\napplied stores.yaml: 2 changed, 0 unchanged\n');
     expect(second.code).toBe(0);
     expect(second.stdout).toBe('a: unchanged\nb: changed (generation bumped)\napplied stores.yaml: 1 changed, 1 unchanged\n');
     expect(await tableItemCount()).toBe(2);
@@ -390,7 +386,10 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^TIME\s+EVENT\s+STORE\s+REASON\n/);
     expect(table.stdout).toMatch(/Repair Started\s+payments-hsm\s+DISCONNECTED but desired CONNECTED/);
-    const lines = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; storeName: string | null });
+    const lines = json.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; storeName: string | null });
     expect(lines.map((l) => l.type)).toEqual(['Repair Started', 'Sweep Summary']);
     expect(lines[0]).toMatchObject({ storeName: 'payments-hsm', detail: { schemaVersion: 1, connectionState: 'DISCONNECTED' } });
   });
@@ -423,8 +422,7 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     await cks(['sweep']);
     await fake.admin('POST', '/_fake/stores/payments-hsm/fail', { errorCode: 'NETWORK_ERRORS' });
     expect(await statusOf('payments-hsm')).toMatchObject({ connectionState: 'FAILED' });
-    const repairs = (log: CallLog): number[] =>
-      ['KMS.DisconnectCustomKeyStore', 'KMS.ConnectCustomKeyStore'].map((op) => log.counts[op] ?? 0);
+    const repairs = (log: CallLog): number[] => ['KMS.DisconnectCustomKeyStore', 'KMS.ConnectCustomKeyStore'].map((op) => log.counts[op] ?? 0);
 
     // Act
     const on = await cks(['settings', '--kill-switch', 'on']);
@@ -535,6 +533,7 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     expect(main.stdout).toContain('CKS_ACCOUNT_ID');
     expect(command).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: cks \[global options\] sweep/) });
     expect(settings).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: cks \[global options\] settings/) });
+    // biome-ignore lint/complexity/noAdjacentSpacesInRegex: the two spaces are the help's indent, as printed
     expect(settings.stdout).toMatch(/^  --kill-switch on\|off\s/m);
   });
 
@@ -587,7 +586,10 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     await cks(['sweep']);
     expect(await statusOf('payments-hsm')).toMatchObject({ phase: 'IDLE', lastReason: expect.stringMatching(/^CONNECTED: incident .* closed/) });
     const events = await cks(['events', '--output', 'json']);
-    const types = events.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type);
+    const types = events.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { type: string }).type);
     expect(types.filter((t) => t === 'Repair Succeeded')).toHaveLength(2);
   });
 });

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { EVENT_SOURCE } from '../../shared/adapters/eventbridge.js';
 import { TABLE_KEY_SCHEMA } from '../../shared/adapters/dynamodb-store.js';
+import { EVENT_SOURCE } from '../../shared/adapters/eventbridge.js';
 import { loadConfig } from '../../shared/config.js';
-import { matchesPattern, type EventPattern } from '../../shared/demo/event-pattern.js';
+import { type EventPattern, matchesPattern } from '../../shared/demo/event-pattern.js';
 import { makeMetrics, recordRepair } from '../../shared/metrics.js';
 import { onCallPages, onCallTransformers, type PageName } from '../../shared/on-call/pages.js';
 import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/reconcile/triggers.js';
@@ -130,10 +130,7 @@ function statementsOfRole(roleId: string): Statement[] {
 /** True when an Allow statement of the role grants `action` on a resource equal to `resourceArn`. */
 function grants(roleId: string, action: string, resourceArn: unknown): boolean {
   return statementsOfRole(roleId).some(
-    (s) =>
-      s.Effect === 'Allow' &&
-      list(s.Action).includes(action) &&
-      list(s.Resource).some((r) => JSON.stringify(r) === JSON.stringify(resourceArn)),
+    (s) => s.Effect === 'Allow' && list(s.Action).includes(action) && list(s.Resource).some((r) => JSON.stringify(r) === JSON.stringify(resourceArn)),
   );
 }
 
@@ -235,16 +232,19 @@ describe('serverless package', () => {
       return rules[0]![1];
     }
 
-    it.each(cases)('listens on the default bus for exactly the successful $service calls the trigger parser reads', ({ source, eventSource, names }) => {
-      const rule = ruleFor(source);
-      const pattern = rule.Properties?.EventPattern;
-      expect(rule.Properties?.EventBusName).toBeUndefined();
-      expect(pattern.source).toEqual([source]);
-      expect(pattern['detail-type']).toEqual(['AWS API Call via CloudTrail']);
-      expect(pattern.detail.eventSource).toEqual([eventSource]);
-      expect([...pattern.detail.eventName].sort()).toEqual([...names].sort());
-      expect(pattern.detail.errorCode).toEqual([{ exists: false }]);
-    });
+    it.each(cases)(
+      'listens on the default bus for exactly the successful $service calls the trigger parser reads',
+      ({ source, eventSource, names }) => {
+        const rule = ruleFor(source);
+        const pattern = rule.Properties?.EventPattern;
+        expect(rule.Properties?.EventBusName).toBeUndefined();
+        expect(pattern.source).toEqual([source]);
+        expect(pattern['detail-type']).toEqual(['AWS API Call via CloudTrail']);
+        expect(pattern.detail.eventSource).toEqual([eventSource]);
+        expect([...pattern.detail.eventName].sort()).toEqual([...names].sort());
+        expect(pattern.detail.errorCode).toEqual([{ exists: false }]);
+      },
+    );
 
     it.each(cases)("leaves out $service calls made by the reconciler's own roles (anything-but on the session issuer)", ({ source }) => {
       const detail = ruleFor(source).Properties?.EventPattern.detail;
@@ -311,7 +311,8 @@ describe('serverless package', () => {
     expect(filters.length).toBeGreaterThan(0);
     // Operators write under DESIRED#..., the reconciler under SCOPE#... and HISTORY#... (see shared/domain/table-keys.ts).
     const record = (sk: string, image: Record<string, unknown>) => {
-      const pk = sk.endsWith('#DESIRED') || sk.endsWith('#APPROVAL') || sk === 'SETTINGS' ? 'DESIRED#111122223333#us-east-1' : 'SCOPE#111122223333#us-east-1';
+      const pk =
+        sk.endsWith('#DESIRED') || sk.endsWith('#APPROVAL') || sk === 'SETTINGS' ? 'DESIRED#111122223333#us-east-1' : 'SCOPE#111122223333#us-east-1';
       const keys = { pk: { S: pk }, sk: { S: sk } };
       return { eventName: 'MODIFY', dynamodb: { Keys: keys, NewImage: { ...keys, ...image } } };
     };
@@ -395,7 +396,13 @@ describe('serverless package', () => {
       else process.env.POWERTOOLS_METRICS_DISABLED = previous;
     }
     const emf = printed.map((line) => JSON.parse(line)).find((line) => line._aws);
-    const [{ Namespace: namespace, Dimensions: [dimensions], Metrics: [{ Name: metric }] }] = emf._aws.CloudWatchMetrics;
+    const [
+      {
+        Namespace: namespace,
+        Dimensions: [dimensions],
+        Metrics: [{ Name: metric }],
+      },
+    ] = emf._aws.CloudWatchMetrics;
 
     // Act: the alarm's Metrics Insights query.
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm')
@@ -412,7 +419,12 @@ describe('serverless package', () => {
     const [, queriedMetric, queriedNamespace, schemaDimensions, service] = parsed!;
     expect(queriedMetric).toBe(metric);
     expect(queriedNamespace).toBe(namespace);
-    expect(schemaDimensions!.split(',').map((d) => d.trim().replace(/"/g, '')).sort()).toEqual([...dimensions].sort());
+    expect(
+      schemaDimensions!
+        .split(',')
+        .map((d) => d.trim().replace(/"/g, ''))
+        .sort(),
+    ).toEqual([...dimensions].sort());
     expect(service).toBe(emf.service);
     expect(query.Period).toBeGreaterThan(0);
     expect(alarms[0]).toMatchObject({ Threshold: 5, ComparisonOperator: 'GreaterThanThreshold' });
@@ -438,7 +450,9 @@ describe('serverless package', () => {
     expect(routed({ ...event('Repair Escalated', {}), source: 'someone.else' })).toBe(false);
 
     // EventBridge may publish to the topic for these rules only.
-    const topicPolicy = resourcesOfType('AWS::SNS::TopicPolicy').find(([, p]) => JSON.stringify(p.Properties?.Topics) === JSON.stringify([ref(topic)]));
+    const topicPolicy = resourcesOfType('AWS::SNS::TopicPolicy').find(
+      ([, p]) => JSON.stringify(p.Properties?.Topics) === JSON.stringify([ref(topic)]),
+    );
     expect(topicPolicy).toBeDefined();
     const fromEvents = list<Statement>(topicPolicy![1].Properties?.PolicyDocument.Statement).filter(
       (s: Json) => s.Effect === 'Allow' && list(s.Principal?.Service).includes('events.amazonaws.com'),
@@ -509,11 +523,19 @@ describe('serverless package', () => {
 
   it('lets neither reconciler role write a desired item, an approval or the settings (IAM dynamodb:LeadingKeys)', () => {
     const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
-    const likePattern = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    const likePattern = (pattern: string) =>
+      new RegExp(
+        `^${pattern
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+      );
     for (const handler of ['functions/sweep.handler', 'functions/on-event.handler']) {
       const role = roleIdOf(functionId(handler));
       const writes = statementsOfRole(role).filter(
-        (s) => s.Effect === 'Allow' && list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'].includes(a)),
+        (s) =>
+          s.Effect === 'Allow' &&
+          list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'].includes(a)),
       );
       expect(writes.length, role).toBeGreaterThan(0);
       for (const statement of writes) {
@@ -521,33 +543,48 @@ describe('serverless package', () => {
         const leading = list<string>((statement.Condition as Json)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
         expect(leading.length, `${role} ${statement.Sid}: writes are bound to leading keys`).toBeGreaterThan(0);
         // The reconciler's own partitions may be written; the operators' partition may not.
-        expect(leading.some((p) => likePattern(p).test('SCOPE#111122223333#us-east-1')), role).toBe(true);
+        expect(
+          leading.some((p) => likePattern(p).test('SCOPE#111122223333#us-east-1')),
+          role,
+        ).toBe(true);
         for (const operatorKey of ['DESIRED#111122223333#us-east-1']) {
-          expect(leading.some((p) => likePattern(p).test(operatorKey)), `${role} may write ${operatorKey}`).toBe(false);
+          expect(
+            leading.some((p) => likePattern(p).test(operatorKey)),
+            `${role} may write ${operatorKey}`,
+          ).toBe(false);
         }
       }
     }
   });
 
-  it('ships an operator policy as an output: read the table and the stores, write only the operators\' partition', () => {
+  it("ships an operator policy as an output: read the table and the stores, write only the operators' partition", () => {
     const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
-    const output = (template as any).Outputs?.OperatorPolicyArn;
+    const output = (template as Json).Outputs?.OperatorPolicyArn;
     expect(output?.Value).toEqual(ref('OperatorPolicy'));
     const statements = list<Statement>(resource('OperatorPolicy').Properties?.PolicyDocument.Statement);
-    const writes = statements.filter((s) => list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(a)));
+    const writes = statements.filter((s) =>
+      list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(a)),
+    );
     expect(writes).toHaveLength(1);
-    expect((writes[0]!.Condition as any)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toEqual(['DESIRED#*']);
+    expect((writes[0]!.Condition as Json)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toEqual(['DESIRED#*']);
     expect(JSON.stringify(writes[0]!.Resource)).toBe(JSON.stringify(getAtt(table, 'Arn')));
     // Nothing that acts on a store or publishes.
     const actions = statements.flatMap((s) => list<string>(s.Action));
-    for (const forbidden of ['kms:ConnectCustomKeyStore', 'kms:DisconnectCustomKeyStore', 'kms:UpdateCustomKeyStore', 'cloudhsm:CreateHsm', 'events:PutEvents', 'secretsmanager:GetSecretValue']) {
+    for (const forbidden of [
+      'kms:ConnectCustomKeyStore',
+      'kms:DisconnectCustomKeyStore',
+      'kms:UpdateCustomKeyStore',
+      'cloudhsm:CreateHsm',
+      'events:PutEvents',
+      'secretsmanager:GetSecretValue',
+    ]) {
       expect(actions).not.toContain(forbidden);
     }
   });
 
-  it('binds the on-call key to this account\'s alarms and this stack\'s rules, and caps onEvent\'s concurrency', () => {
+  it("binds the on-call key to this account's alarms and this stack's rules, and caps onEvent's concurrency", () => {
     const [, key] = resourcesOfType('AWS::KMS::Key').find(([id]) => id === 'OnCallTopicKey')!;
-    const services = list<any>(key.Properties?.KeyPolicy.Statement).filter((s) => s.Principal?.Service);
+    const services = list<Json>(key.Properties?.KeyPolicy.Statement).filter((s) => s.Principal?.Service);
     expect(services.length).toBeGreaterThan(0);
     for (const statement of services) {
       expect(statement.Condition?.StringEquals?.['aws:SourceAccount'], statement.Sid).toEqual(ref('AWS::AccountId'));
@@ -653,7 +690,8 @@ describe('on-call pages', () => {
 
   it('pages store events only when live (dryRun false), and a fleet’s Scope Unreachable always', () => {
     const patterns = pageRules(template).map(({ rule }) => rule.Properties?.EventPattern as EventPattern);
-    const routed = (detailType: string, detail: object) => patterns.some((p) => matchesPattern(p, { source: EVENT_SOURCE, 'detail-type': detailType, detail }));
+    const routed = (detailType: string, detail: object) =>
+      patterns.some((p) => matchesPattern(p, { source: EVENT_SOURCE, 'detail-type': detailType, detail }));
     for (const detailType of ['Repair Escalated', 'Manual Change Detected', 'Approval Required']) {
       expect(routed(detailType, { storeName: 'payments-hsm', dryRun: false }), detailType).toBe(true);
       expect(routed(detailType, { storeName: 'payments-hsm', dryRun: true }), `${detailType} in plan mode`).toBe(false);
@@ -709,7 +747,9 @@ describe('on-call pages with chat and PagerDuty', () => {
     ['onCallChatTopicArn=on-call-chat', 'onCallChatTopicArn must be the ARN of an SNS topic'],
   ])('refuses --param=%s and writes no template', async (param, error) => {
     const output = join(work, `refused-${param.split('=')[0]}`);
-    await expect(runServerless(join(work, 'project'), ['package', '--stage', STAGE, '--package', output, `--param=${param}`], env)).rejects.toThrow(error);
+    await expect(runServerless(join(work, 'project'), ['package', '--stage', STAGE, '--package', output, `--param=${param}`], env)).rejects.toThrow(
+      error,
+    );
     expect(existsSync(join(output, 'cloudformation-template-update-stack.json'))).toBe(false);
   });
 

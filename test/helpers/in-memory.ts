@@ -2,12 +2,13 @@
  * In-memory twins of the core's ports, for unit tests of the reconcile core. They record every
  * call; state transitions are set by the test (they do not simulate KMS — the fake does that).
  */
-import { makeLogger } from '../../shared/logger.js';
+
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
 import { sameData } from '../../shared/domain/same-data.js';
-import { type Approval, DEFAULT_SETTINGS, type ClusterView, type ObservedStore, type Settings, type StoreStatus } from '../../shared/domain/types.js';
+import { type Approval, type ClusterView, DEFAULT_SETTINGS, type ObservedStore, type Settings, type StoreStatus } from '../../shared/domain/types.js';
 import { AwsCallError, ConflictError } from '../../shared/errors.js';
+import { makeLogger } from '../../shared/logger.js';
 import type {
   Clock,
   CloudHsmPort,
@@ -205,7 +206,8 @@ export class InMemoryState implements StatePort {
     this.writes += 1;
     this.statuses.set(status.name, structuredClone(status));
     this.outboxes.set(status.name, structuredClone([...options.outbox]));
-    if (options.holdLeaseUntil !== undefined) this.leases.set(status.name, { owner, until: options.holdLeaseUntil, storeId: this.leases.get(status.name)?.storeId ?? null });
+    if (options.holdLeaseUntil !== undefined)
+      this.leases.set(status.name, { owner, until: options.holdLeaseUntil, storeId: this.leases.get(status.name)?.storeId ?? null });
     else this.releaseLease(status.name, owner);
   }
 

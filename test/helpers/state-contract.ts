@@ -216,7 +216,11 @@ export function describeStatePort(name: string, fresh: () => Promise<StatePort>)
         await state.setRegionalIncident(null);
 
         expect(announced).toMatchObject({ regionalIncidentSince: NOW, regionalIncidentAnnounced: true });
-        expect(await state.loadAll()).toMatchObject({ regionalIncidentSince: null, regionalIncidentAnnounced: false, settings: { killSwitch: true } });
+        expect(await state.loadAll()).toMatchObject({
+          regionalIncidentSince: null,
+          regionalIncidentAnnounced: false,
+          settings: { killSwitch: true },
+        });
         expect(await state.getSettings()).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
       });
     });

@@ -44,7 +44,12 @@ describe('DynamoStateAdapter', () => {
 
   it('takes a desired item written by other means, with no generation, as generation 0', async () => {
     const { dynamo } = makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials);
-    await dynamo.send(new PutCommand({ TableName: `stores-${table}`, Item: { pk: 'DESIRED#000000000000#us-east-1', sk: 'STORE#payments#DESIRED', name: 'payments', desiredState: 'CONNECTED' } }));
+    await dynamo.send(
+      new PutCommand({
+        TableName: `stores-${table}`,
+        Item: { pk: 'DESIRED#000000000000#us-east-1', sk: 'STORE#payments#DESIRED', name: 'payments', desiredState: 'CONNECTED' },
+      }),
+    );
 
     await state.request('payments', 'retry', NOW);
     expect(await state.putDesired([spec()], NOW)).toEqual(['payments']);

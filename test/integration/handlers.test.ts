@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
 import { UnknownEventError } from '../../shared/reconcile/triggers.js';
-import { failedCloudHsmStore, LAMBDA_CONTEXT as CONTEXT, startReconcilerEnv, type ReconcilerEnv } from '../helpers/reconciler.js';
+import { LAMBDA_CONTEXT as CONTEXT, failedCloudHsmStore, type ReconcilerEnv, startReconcilerEnv } from '../helpers/reconciler.js';
 
 let env: ReconcilerEnv;
 
@@ -64,7 +64,11 @@ describe('handlers in-process', () => {
     const event = {
       'detail-type': 'AWS API Call via CloudTrail',
       source: 'aws.kms',
-      detail: { eventName: 'ConnectCustomKeyStore', errorCode: 'CustomKeyStoreInvalidStateException', requestParameters: { customKeyStoreId: 'cks-1234567890abcdef0' } },
+      detail: {
+        eventName: 'ConnectCustomKeyStore',
+        errorCode: 'CustomKeyStoreInvalidStateException',
+        requestParameters: { customKeyStoreId: 'cks-1234567890abcdef0' },
+      },
     };
 
     await expect(onEvent(event, CONTEXT)).resolves.toEqual({ skipped: 'the event names no store to reconcile' });
@@ -76,6 +80,8 @@ describe('handlers in-process', () => {
     });
 
     await expect(onEvent({ hello: 'world' }, CONTEXT)).rejects.toThrow(UnknownEventError);
-    await expect(onEvent({ hello: 'world' }, CONTEXT)).rejects.toThrow(/expected a CloudTrail API-call event .* or a DynamoDB stream batch .*got keys hello/);
+    await expect(onEvent({ hello: 'world' }, CONTEXT)).rejects.toThrow(
+      /expected a CloudTrail API-call event .* or a DynamoDB stream batch .*got keys hello/,
+    );
   });
 });
