@@ -65,6 +65,18 @@ export function describeStatePort(name: string, fresh: () => Promise<StatePort>)
         expect(await state.acquireLease('payments', 'run-c', NOW + 2_000, 60_000)).not.toBeNull();
       });
 
+      it('holds a lease per KMS store id as well as per name, and frees both with the status write or a release', async () => {
+        expect(await state.acquireLease('a', 'run-1', NOW, 60_000, 'cks-1')).not.toBeNull();
+        expect(await state.acquireLease('b', 'run-2', NOW + 1_000, 60_000, 'cks-1')).toBeNull();
+        // The failed attempt took nothing: b's own name lease was given back.
+        expect(await state.acquireLease('b', 'run-3', NOW + 1_000, 60_000)).not.toBeNull();
+        await state.releaseLease('b', 'run-3');
+        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1');
+        expect(await state.acquireLease('b', 'run-2', NOW + 2_000, 60_000, 'cks-1')).not.toBeNull();
+        await state.releaseLease('b', 'run-2');
+        expect(await state.acquireLease('a', 'run-4', NOW + 3_000, 60_000, 'cks-1')).not.toBeNull();
+      });
+
       it('hands the next holder the record as the previous holder left it', async () => {
         await state.putDesired([spec()], NOW);
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
@@ -190,6 +202,7 @@ export function describeStatePort(name: string, fresh: () => Promise<StatePort>)
         expect(all).toEqual({
           records: [],
           settings: { killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 },
+          settingsError: null,
           regionalIncidentSince: null,
           regionalIncidentAnnounced: false,
         });
