@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, type Config } from '../config.js';
 import { awsCall } from '../adapters/aws-errors.js';
 import { ConfigError } from '../errors.js';
+import type { StaticCredentials } from '../adapters/clients.js';
 import type { buildDeps } from '../runtime/deps.js';
 import type { FleetRuntime } from '../runtime/fleet.js';
 import { parseScope, ScopeSyntaxError } from '../fleet/scope.js';
@@ -49,6 +50,8 @@ export class CliContext {
   /** The scope `--scope` names; undefined: the deployment's own. */
   readonly scope: Scope | undefined;
   #fleet: Promise<FleetRuntime> | undefined;
+  /** The access key of the environment, if it names one (else the SDK's default chain is used). */
+  readonly credentials: StaticCredentials | undefined;
   /** Whether the core's log lines are printed (`--verbose` or `CKS_LOG_LEVEL`). */
   readonly #logsAsked: boolean;
   readonly #clock: CliClock;
@@ -68,6 +71,7 @@ export class CliContext {
     } catch (error) {
       throw error instanceof ScopeSyntaxError ? new UsageError(error.message) : error;
     }
+    this.credentials = envCredentials(io.env);
     this.#logsAsked = options.verbose === true || Boolean(io.env.CKS_LOG_LEVEL?.trim());
     this.#clock = new CliClock(fakeClockUrl(io.env, this.config.endpoint));
   }
@@ -107,7 +111,7 @@ export class CliContext {
       import('../config.js'),
       import('../logger.js'),
     ]);
-    const clients = makeAwsClients(this.config);
+    const clients = makeAwsClients(this.config, this.credentials);
     const accountId = this.config.accountId ?? (await this.#localAccountId(clients.kms.config.credentials, LOCAL_ACCOUNT_ID));
     // The core logs JSON lines; the CLI's stdout is for the operator. Logs go to stderr, and only
     // when asked for (`--verbose` at INFO, or `CKS_LOG_LEVEL` at its level); otherwise nowhere.
@@ -173,6 +177,16 @@ class CliClock implements Clock {
   sleep(ms: number): Promise<void> {
     return sleep(ms);
   }
+}
+
+/**
+ * The access key the CLI's environment names (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optionally
+ * `AWS_SESSION_TOKEN`), else none: the SDK's default chain (profiles, SSO, instance roles) finds one.
+ */
+function envCredentials(env: CliIo['env']): StaticCredentials | undefined {
+  const [accessKeyId, secretAccessKey, sessionToken] = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'].map((name) => env[name]?.trim());
+  if (!accessKeyId || !secretAccessKey) return undefined;
+  return { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) };
 }
 
 /** `5s`, `1m`, `500ms`, `1h` → milliseconds. */

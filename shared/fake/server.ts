@@ -11,7 +11,7 @@ import { handleAdmin } from './admin.js';
 import { type ClockMode, FakeClock } from './clock.js';
 import { cloudHsmOperations } from './cloudhsm/operations.js';
 import { cloudTrailEvent } from './cloudtrail.js';
-import { ACCOUNT_PATTERN, type Caller, DEFAULT_SCOPE, REGION_PATTERN, type Scope } from './context.js';
+import { type Caller, DEFAULT_SCOPE, REGION_PATTERN, type Scope } from './context.js';
 import { DynamoForwarder, type ForwardedResponse } from './dynamodb.js';
 import {
   AwsError,

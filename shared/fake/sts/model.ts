@@ -7,6 +7,7 @@
  * permission policies are evaluated; role chaining is allowed and not limited to one hour.
  */
 import { randomBytes, randomInt } from 'node:crypto';
+import { ACCOUNT_PATTERN } from '../context.js';
 
 /** A role that `AssumeRole` may return credentials for. */
 export interface Role {
@@ -124,7 +125,7 @@ export class StsBackend {
   principal(accessKeyId: string, roleName: string | null, defaultAccountId: string): Principal {
     const session = this.#sessions.get(accessKeyId) ?? null;
     if (session) return { accountId: session.accountId, accessKeyId, roleName: session.roleName, session };
-    return { accountId: /^\d{12}$/.test(accessKeyId) ? accessKeyId : defaultAccountId, accessKeyId, roleName, session: null };
+    return { accountId: ACCOUNT_PATTERN.test(accessKeyId) ? accessKeyId : defaultAccountId, accessKeyId, roleName, session: null };
   }
 
   reset(): void {
