@@ -110,7 +110,7 @@ export class DynamoStateAdapter implements StatePort {
       if (parsed.kind === 'status' && item.pk === this.reconcilerPk) Object.assign(record, toStatus(item), { outbox: toOutbox(item) });
       byName.set(parsed.name, record);
     }
-    return { records: [...byName.values()], settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced, unreachable };
+    return { records: [...byName.values()], settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced, ...(unreachable && { unreachable }) };
   }
 
   async load(name: string): Promise<StoreRecord> {

@@ -87,8 +87,8 @@ export interface ScopeRecords {
   /** When the current regional incident began (null: none), and whether its page went out. */
   regionalIncidentSince: number | null;
   regionalIncidentAnnounced: boolean;
-  /** The scope's open unreachable incident (the fleet clears it once the scope is reached). */
-  unreachable: UnreachableMark | null;
+  /** The scope's open unreachable incident, when there is one (the fleet clears it once the scope is reached). */
+  unreachable?: UnreachableMark;
 }
 
 /** How a status is written: with the events still to publish, and whether the lease is kept. */

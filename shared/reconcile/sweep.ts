@@ -121,7 +121,7 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
     for (const bad of invalid) outcomes.push(await reportInvalid(deps, dryRun, log, bad, now));
   }
 
-  const result: ReconcileResult = { reconcileId, trigger: request.trigger, dryRun, regionalIncident, outcomes, unmanaged, unreachable };
+  const result: ReconcileResult = { reconcileId, trigger: request.trigger, dryRun, regionalIncident, outcomes, unmanaged, unreachable: unreachable ?? null };
   // One summary per full sweep (not per event run). It pages once when a regional incident begins.
   if (!dryRun && !request.only) {
     const regional = await trackRegionalIncident(deps.state, regionalIncident, regionalIncidentSince, regionalIncidentAnnounced, now);

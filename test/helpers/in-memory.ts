@@ -187,7 +187,7 @@ export class InMemoryState implements StatePort {
       settingsError: null,
       regionalIncidentSince: this.regionalIncidentSince,
       regionalIncidentAnnounced: this.regionalIncidentAnnounced,
-      unreachable: this.unreachable,
+      ...(this.unreachable && { unreachable: { ...this.unreachable } }),
     };
   }
 

@@ -102,7 +102,7 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     await createMemberRole(fake, LOCKED.accountId);
     const third = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
     expect(byScope(third.swept)['777788889999/us-east-1']).toBe('reconciled');
-    expect((await fleet.deps(LOCKED).state.loadAll()).unreachable).toBeNull();
+    expect((await fleet.deps(LOCKED).state.loadAll()).unreachable).toBeUndefined();
 
     await fake.admin('POST', '/_fake/faults', { operation: 'DescribeCustomKeyStores', error: 'AccessDeniedException', ...LOCKED });
     const fourth = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
@@ -148,7 +148,7 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     await state.announceUnreachable(a.incidentId);
     expect((await state.loadAll()).unreachable?.announced).toBe(true);
     await state.clearUnreachable();
-    expect((await state.loadAll()).unreachable).toBeNull();
+    expect((await state.loadAll()).unreachable).toBeUndefined();
     expect(await fleet.deps(MEMBER_WEST).state.registerScope()).toBe(true);
     expect(await fleet.deps(MEMBER_WEST).state.registerScope()).toBe(false);
     await fleet.deps(HOME_WEST).state.registerScope();
