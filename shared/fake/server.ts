@@ -47,6 +47,8 @@ export interface FakeOptions {
   timeScale?: number;
   /** Custom key stores allowed per account and Region (default 10, as in AWS). */
   storeQuota?: number;
+  /** Account-Region partitions the world holds at most (default 256). */
+  maxPartitions?: number;
   /** Receives one line per call and every unexpected error; silent when absent. Never sees a secret. */
   logger?: (line: string) => void;
 }
@@ -92,7 +94,7 @@ const MAX_BODY_BYTES = 16 * 1024 * 1024;
 /** Starts the fake and resolves once it listens. */
 export async function startFake(options: FakeOptions = {}): Promise<FakeServer> {
   const clock = new FakeClock(options.clock ?? 'real', options.timeScale ?? 1);
-  const world = new World(clock, options.storeQuota ?? DEFAULT_STORE_QUOTA);
+  const world = new World(clock, options.storeQuota ?? DEFAULT_STORE_QUOTA, options.maxPartitions);
   const dynamo = new DynamoForwarder();
   const log = options.logger ?? ((): void => undefined);
   const stamp = (): string => new Date(world.now()).toISOString();
