@@ -6,7 +6,7 @@
 import { splitByScope } from '../shared/fleet/event-scope.js';
 import { reconcile } from '../shared/reconcile/sweep.js';
 import { parseTrigger } from '../shared/reconcile/triggers.js';
-import { lambdaDeps, toHandlerResult, type DepsFactory, type HandlerResult, type LambdaContext } from '../shared/runtime/lambda.js';
+import { type DepsFactory, type HandlerResult, type LambdaContext, lambdaDeps, toHandlerResult } from '../shared/runtime/lambda.js';
 
 export function makeHandler(deps: DepsFactory) {
   return async (event: unknown, context: LambdaContext): Promise<HandlerResult | { skipped: string }> => {
@@ -21,8 +21,11 @@ export function makeHandler(deps: DepsFactory) {
       results.push(toHandlerResult(await reconcile(deps(context, part.scope ?? undefined), request)));
     }
     const [first, ...more] = results;
+    if (!first) return { skipped: 'the event names no store to reconcile' };
     // A stream batch of several scopes: one result with every store (one reconcile per scope).
-    return more.length === 0 ? first! : { ...first!, regionalIncident: results.some((r) => r.regionalIncident), stores: results.flatMap((r) => r.stores) };
+    return more.length === 0
+      ? first
+      : { ...first, regionalIncident: results.some((r) => r.regionalIncident), stores: results.flatMap((r) => r.stores) };
   };
 }
 

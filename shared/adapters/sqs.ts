@@ -5,8 +5,8 @@
 import { GetQueueUrlCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Scope } from '../domain/types.js';
 import { AwsCallError } from '../errors.js';
-import { scopeMessageBody } from '../fleet/scope.js';
 import type { ScopeQueuePort } from '../fleet/fan-out.js';
+import { scopeMessageBody } from '../fleet/scope.js';
 import { awsCall } from './aws-errors.js';
 
 const BATCH = 10;
@@ -23,8 +23,14 @@ export class SqsScopeQueue implements ScopeQueuePort {
     const batches: Scope[][] = [];
     for (let i = 0; i < scopes.length; i += BATCH) batches.push(scopes.slice(i, i + BATCH));
     const failed = (await Promise.all(batches.map((batch) => this.#sendBatch(batch)))).flat();
-    if (failed.length > 0) {
-      throw new AwsCallError('SQS.SendMessageBatch', failed[0]!.code, true, `${failed.length} of ${scopes.length} scope messages were not sent: ${failed.map((f) => f.label).join(', ')}`);
+    const [first] = failed;
+    if (first) {
+      throw new AwsCallError(
+        'SQS.SendMessageBatch',
+        first.code,
+        true,
+        `${failed.length} of ${scopes.length} scope messages were not sent: ${failed.map((f) => f.label).join(', ')}`,
+      );
     }
   }
 
@@ -47,7 +53,9 @@ export class SqsScopeQueue implements ScopeQueuePort {
   async #sendBatch(batch: readonly Scope[]): Promise<Array<{ label: string; code: string }>> {
     const entries = batch.map((scope, i) => ({ Id: String(i), MessageBody: scopeMessageBody(scope) }));
     const queueUrl = await this.#queueUrl();
-    const { Failed = [] } = await awsCall('SQS.SendMessageBatch', () => this.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries })));
+    const { Failed = [] } = await awsCall('SQS.SendMessageBatch', () =>
+      this.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries })),
+    );
     return Failed.map((f) => {
       const scope = batch[Number(f.Id)];
       return { label: scope ? `${scope.accountId}/${scope.region}` : String(f.Id), code: f.Code ?? 'Unknown' };

@@ -76,7 +76,8 @@ export class MemberCredentials {
     const { Credentials } = await awsCall('STS.AssumeRole', () =>
       this.sts.send(new AssumeRoleCommand({ RoleArn: this.roleArn(accountId), RoleSessionName: this.sessionName, DurationSeconds: SESSION_SECONDS })),
     );
-    if (!Credentials?.AccessKeyId || !Credentials.SecretAccessKey) throw new Error(`STS AssumeRole of ${this.roleArn(accountId)} returned no credentials`);
+    if (!Credentials?.AccessKeyId || !Credentials.SecretAccessKey)
+      throw new Error(`STS AssumeRole of ${this.roleArn(accountId)} returned no credentials`);
     return {
       accessKeyId: Credentials.AccessKeyId,
       secretAccessKey: Credentials.SecretAccessKey,

@@ -6,7 +6,7 @@
 import { loadFleetConfig } from '../config.js';
 import type { Scope } from '../domain/types.js';
 import { errorMessage } from '../errors.js';
-import { listFleet, mapConcurrently, sweepFleet, type FleetOutcome } from '../fleet/fan-out.js';
+import { type FleetOutcome, listFleet, mapConcurrently, sweepFleet } from '../fleet/fan-out.js';
 import { scopeLabel } from '../fleet/scope.js';
 import { isUnreachable } from '../fleet/sweep-scope.js';
 import type { CliContext } from './context.js';
@@ -46,8 +46,7 @@ export function renderFleetStatus(scopes: readonly ScopeStatus[]): string {
   const accounts = new Set(scopes.map((scope) => scope.accountId)).size;
   const unreachable = scopes.filter((scope) => !scope.reachable).length;
   const totals =
-    `total: ${scopes.length} scopes in ${accounts} accounts` +
-    `${unreachable > 0 ? ` (${unreachable} unreachable)` : ''}; ${countsOf(all)}`;
+    `total: ${scopes.length} scopes in ${accounts} accounts` + `${unreachable > 0 ? ` (${unreachable} unreachable)` : ''}; ${countsOf(all)}`;
   return [...blocks, totals].join('\n\n');
 }
 

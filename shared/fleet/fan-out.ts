@@ -26,7 +26,7 @@ export async function mapConcurrently<T, R>(items: readonly T[], limit: number, 
   const lane = async (): Promise<void> => {
     while (next < items.length) {
       const index = next++;
-      results[index] = await work(items[index]!);
+      results[index] = await work(items[index] as T);
     }
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(limit, 1), items.length) }, lane));

@@ -43,7 +43,13 @@ export function parseScopeMessage(body: string): Scope {
     throw new ScopeSyntaxError('scope message is not JSON: expected {"accountId": "<12 digits>", "region": "<region>"}');
   }
   const { accountId, region, ...rest } = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
-  if (typeof accountId !== 'string' || !ACCOUNT.test(accountId) || typeof region !== 'string' || !REGION.test(region) || Object.keys(rest).length > 0) {
+  if (
+    typeof accountId !== 'string' ||
+    !ACCOUNT.test(accountId) ||
+    typeof region !== 'string' ||
+    !REGION.test(region) ||
+    Object.keys(rest).length > 0
+  ) {
     throw new ScopeSyntaxError(`scope message must be {"accountId": "<12 digits>", "region": "<region>"}, got ${body.slice(0, 200)}`);
   }
   return { accountId, region };

@@ -10,7 +10,7 @@ import { AwsCallError } from '../errors.js';
 import { recordScopeUnreachable } from '../metrics.js';
 import type { ReconcileDeps } from '../reconcile/ports.js';
 import type { Trigger } from '../reconcile/reconcile-store.js';
-import { reconcile, type ReconcileResult } from '../reconcile/sweep.js';
+import { type ReconcileResult, reconcile } from '../reconcile/sweep.js';
 import { scopeLabel } from './scope.js';
 
 /** What a fleet needs of its composition root. */

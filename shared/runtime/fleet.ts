@@ -6,10 +6,11 @@
  * account's other Regions too: the functions' roles are bound to their Region). Each scope has its
  * own token bucket, so one account-Region's mutations never wait for another's.
  */
-import type { Config, FleetConfig } from '../config.js';
-import { makeAdapters, makeAwsClients, makeScopeClients, type AwsClients, type StaticCredentials } from '../adapters/clients.js';
+
+import { type AwsClients, makeAdapters, makeAwsClients, makeScopeClients, type StaticCredentials } from '../adapters/clients.js';
 import { DynamoStateAdapter } from '../adapters/dynamodb-store.js';
 import { MemberCredentials } from '../adapters/sts.js';
+import type { Config, FleetConfig } from '../config.js';
 import type { Scope } from '../domain/types.js';
 import { sameScope, scopeLabel } from '../fleet/scope.js';
 import type { ScopeRuntime } from '../fleet/sweep-scope.js';
@@ -75,7 +76,8 @@ export class FleetRuntime implements ScopeRuntime {
     let deps = this.#scopes.get(key);
     if (!deps) {
       deps = this.#build(scope);
-      if (this.#scopes.size >= MAX_CACHED_SCOPES) this.#scopes.delete(this.#scopes.keys().next().value!);
+      const oldest = this.#scopes.keys().next().value;
+      if (this.#scopes.size >= MAX_CACHED_SCOPES && oldest !== undefined) this.#scopes.delete(oldest);
       this.#scopes.set(key, deps);
     }
     return deps;

@@ -8,12 +8,12 @@
  * with N / W), and the AWS calls per scope by operation, from the fake's call counts.
  */
 import { parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import { loadConfig, loadFleetConfig } from '../../shared/config.js';
-import { desiredSpecSchema, type DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
+import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { startFake } from '../../shared/fake/server.js';
 import { mapConcurrently, sweepFleet } from '../../shared/fleet/fan-out.js';
@@ -40,7 +40,8 @@ const REPEATS = 3;
 function whole(name: string, min: number, max: number): number {
   const text = String(values[name as keyof typeof values]);
   const value = Number(text);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}, got "${text}"`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new Error(`--${name} must be a whole number from ${min} to ${max}, got "${text}"`);
   return value;
 }
 
@@ -67,7 +68,9 @@ try {
   await seed(fleet, scopes);
   const seedSeconds = (performance.now() - seedStart) / 1000;
   console.log(`fleet sweep against the in-process fake: ${SCOPES} scopes × ${STORES} CONNECTED stores, ${WORKERS} workers (node ${process.version})`);
-  console.log(`seeded ${SCOPES * STORES} stores in ${Math.ceil(SCOPES / REGIONS.length)} member accounts × ${REGIONS.length} Regions in ${seedSeconds.toFixed(1)} s`);
+  console.log(
+    `seeded ${SCOPES * STORES} stores in ${Math.ceil(SCOPES / REGIONS.length)} member accounts × ${REGIONS.length} Regions in ${seedSeconds.toFixed(1)} s`,
+  );
 
   const warm = await measure(fleet, scopes);
   console.log(`warm-up sweep (first status items, one AssumeRole per account): ${warm.seconds.toFixed(2)} s`);
@@ -135,14 +138,28 @@ async function seed(fleet: FleetRuntime, scopes: readonly Scope[]): Promise<void
     const specs: DesiredStoreSpec[] = [];
     for (let k = 0; k < STORES; k++) {
       const name = `store-${k}`;
-      const { clusterId, trustAnchorCertificate } = (await admin('/_fake/clusters', { ...scope, kmsuserPassword: PASSWORD })) as Record<string, string>;
+      const { clusterId, trustAnchorCertificate } = (await admin('/_fake/clusters', { ...scope, kmsuserPassword: PASSWORD })) as Record<
+        string,
+        string
+      >;
       const { CustomKeyStoreId } = await kms.send(
-        new CreateCustomKeyStoreCommand({ CustomKeyStoreName: name, CloudHsmClusterId: clusterId, TrustAnchorCertificate: trustAnchorCertificate, KeyStorePassword: PASSWORD }),
+        new CreateCustomKeyStoreCommand({
+          CustomKeyStoreName: name,
+          CloudHsmClusterId: clusterId,
+          TrustAnchorCertificate: trustAnchorCertificate,
+          KeyStorePassword: PASSWORD,
+        }),
       );
       await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: CustomKeyStoreId! }));
       const { ARN } = await secrets.send(new CreateSecretCommand({ Name: `cks/${name}`, SecretString: PASSWORD }));
       specs.push(
-        desiredSpecSchema.parse({ name, desiredState: 'CONNECTED', cloudHsmClusterId: clusterId, keyStorePasswordSecretArn: ARN, mode: 'enforce' }) as DesiredStoreSpec,
+        desiredSpecSchema.parse({
+          name,
+          desiredState: 'CONNECTED',
+          cloudHsmClusterId: clusterId,
+          keyStorePasswordSecretArn: ARN,
+          mode: 'enforce',
+        }) as DesiredStoreSpec,
       );
     }
     const state = fleet.deps(scope).state;

@@ -2,12 +2,13 @@
  * A fleet against the fake: a central deployment (account 000000000000, us-east-1) and stores in
  * other accounts and Regions, each reached through its member role.
  */
+
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConnectCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import { loadConfig, loadFleetConfig } from '../../shared/config.js';
-import { desiredSpecSchema, type DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
+import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { makeLogger } from '../../shared/logger.js';
 import { FleetRuntime } from '../../shared/runtime/fleet.js';
@@ -48,7 +49,13 @@ export async function connectedStore(fake: TestFake, fleet: FleetRuntime, scope:
   await new KMSClient(config).send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
   fake.advance(120);
   const { ARN } = await new SecretsManagerClient(config).send(new CreateSecretCommand({ Name: `cks/${name}`, SecretString: 'kmsuser-Passw0rd' }));
-  const spec = desiredSpecSchema.parse({ name, desiredState: 'CONNECTED', cloudHsmClusterId: clusterId, keyStorePasswordSecretArn: ARN, mode: 'enforce' });
+  const spec = desiredSpecSchema.parse({
+    name,
+    desiredState: 'CONNECTED',
+    cloudHsmClusterId: clusterId,
+    keyStorePasswordSecretArn: ARN,
+    mode: 'enforce',
+  });
   const state = fleet.deps(scope).state;
   await state.putDesired([spec as DesiredStoreSpec], fake.now());
   await state.registerScope();

@@ -25,7 +25,9 @@ function sts(config = fake.configFor({ accountId: CENTRAL, region: 'eu-west-1' }
 }
 
 async function assumeMemberRole(durationSeconds = 900) {
-  const { Credentials } = await sts().send(new AssumeRoleCommand({ RoleArn: ROLE_ARN, RoleSessionName: 'cks-fleet', DurationSeconds: durationSeconds }));
+  const { Credentials } = await sts().send(
+    new AssumeRoleCommand({ RoleArn: ROLE_ARN, RoleSessionName: 'cks-fleet', DurationSeconds: durationSeconds }),
+  );
   return {
     accessKeyId: Credentials!.AccessKeyId!,
     secretAccessKey: Credentials!.SecretAccessKey!,
@@ -138,12 +140,16 @@ describe('STS AssumeRole', () => {
       .catch((e: unknown) => e);
     expect(badName).toMatchObject({
       name: 'ValidationError',
-      message: "1 validation error detected: Value 'has space' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[\\w+=,.@-]*$",
+      message:
+        "1 validation error detected: Value 'has space' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[\\w+=,.@-]*$",
     });
     const tooLong = await sts()
       .send(new AssumeRoleCommand({ RoleArn: ROLE_ARN, RoleSessionName: 'cks', DurationSeconds: 7200 }))
       .catch((e: unknown) => e);
-    expect(tooLong).toMatchObject({ name: 'ValidationError', message: 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.' });
+    expect(tooLong).toMatchObject({
+      name: 'ValidationError',
+      message: 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.',
+    });
     const notRole = await sts()
       .send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::444455556666:user/alice', RoleSessionName: 'cks' }))
       .catch((e: unknown) => e);

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { eventSchemas } from '../../shared/domain/events.js';
-import { coordinate, sweepFleet, type FleetOutcome } from '../../shared/fleet/fan-out.js';
-import { scopeLabel } from '../../shared/fleet/scope.js';
-import type { Scope } from '../../shared/domain/types.js';
 import { DisconnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
+import { eventSchemas } from '../../shared/domain/events.js';
+import type { Scope } from '../../shared/domain/types.js';
+import { coordinate, type FleetOutcome, sweepFleet } from '../../shared/fleet/fan-out.js';
+import { scopeLabel } from '../../shared/fleet/scope.js';
 import { startTestFake, type TestFake } from '../helpers/fake.js';
 import { connectedStore, createMemberRole, createTable, fleetRuntime, HOME, storeState } from '../helpers/fleet.js';
 
@@ -41,7 +41,12 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     const fleet = fleetRuntime(fake, TABLE);
     await createMemberRole(fake, HOME.accountId);
     await createMemberRole(fake, MEMBER_EAST.accountId);
-    for (const [scope, name] of [[HOME, 'home-hsm'], [HOME_WEST, 'home-west-hsm'], [MEMBER_EAST, 'member-hsm'], [MEMBER_WEST, 'member-west-hsm']] as const) {
+    for (const [scope, name] of [
+      [HOME, 'home-hsm'],
+      [HOME_WEST, 'home-west-hsm'],
+      [MEMBER_EAST, 'member-hsm'],
+      [MEMBER_WEST, 'member-west-hsm'],
+    ] as const) {
       await connectedStore(fake, fleet, scope, name);
     }
     await fake.admin('POST', '/_fake/stores/member-west-hsm/fail', { ...MEMBER_WEST, errorCode: 'NETWORK_ERRORS' });
@@ -59,7 +64,9 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     const memberWest = body.calls as Array<{ operation: string }>;
     expect(memberWest.map((c) => c.operation)).toEqual(expect.arrayContaining(['DisconnectCustomKeyStore', 'ConnectCustomKeyStore']));
     // One AssumeRole per account (the own account's other Region too), for both its Regions and every sweep.
-    const { calls } = (await fake.admin('GET', '/_fake/calls?accountId=000000000000')).body as { calls: Array<{ operation: string; target?: string }> };
+    const { calls } = (await fake.admin('GET', '/_fake/calls?accountId=000000000000')).body as {
+      calls: Array<{ operation: string; target?: string }>;
+    };
     expect(calls.filter((c) => c.operation === 'AssumeRole').map((c) => c.target)).toEqual(
       expect.arrayContaining(['arn:aws:iam::000000000000:role/cks-reconciler-member', 'arn:aws:iam::444455556666:role/cks-reconciler-member']),
     );
@@ -67,9 +74,11 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     const trail = (await fake.admin('GET', '/_fake/cloudtrail?accountId=444455556666&region=eu-west-1')).body.events as Array<{
       detail: { eventName: string; userIdentity: { sessionContext: { sessionIssuer: { userName: string } } } };
     }>;
-    expect(new Set(trail.filter((e) => e.detail.eventName !== 'CreateCustomKeyStore').map((e) => e.detail.userIdentity.sessionContext.sessionIssuer.userName))).toEqual(
-      new Set(['fake-caller', 'cks-reconciler-member']),
-    );
+    expect(
+      new Set(
+        trail.filter((e) => e.detail.eventName !== 'CreateCustomKeyStore').map((e) => e.detail.userIdentity.sessionContext.sessionIssuer.userName),
+      ),
+    ).toEqual(new Set(['fake-caller', 'cks-reconciler-member']));
   });
 
   it('reports an unreachable scope once per incident while the others are reconciled, and closes the incident when it is reached again', async () => {
@@ -86,7 +95,11 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
 
     expect(first.home.status).toBe('reconciled');
     expect(byScope(first.swept)).toEqual({ '444455556666/us-east-1': 'reconciled', '777788889999/us-east-1': 'unreachable' });
-    expect(first.swept.find((o) => o.scope.accountId === LOCKED.accountId)).toMatchObject({ errorCode: 'AccessDenied', operation: 'STS.AssumeRole', announced: true });
+    expect(first.swept.find((o) => o.scope.accountId === LOCKED.accountId)).toMatchObject({
+      errorCode: 'AccessDenied',
+      operation: 'STS.AssumeRole',
+      announced: true,
+    });
     expect(second.swept.find((o) => o.scope.accountId === LOCKED.accountId)).toMatchObject({ status: 'unreachable', announced: false });
     expect((await storeState(fake, MEMBER_EAST, 'member-hsm')).startsWith('DISCONNECT')).toBe(true);
     const unreachable = await events('Scope Unreachable');
@@ -123,7 +136,9 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     const { storeId } = await connectedStore(fake, fleet, MEMBER_WEST, 'payments');
     // An operator of the member account disconnects its store by hand; the event reaches the central bus.
     await new KMSClient(fake.configFor(MEMBER_WEST)).send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-    const trail = (await fake.admin('GET', '/_fake/cloudtrail?accountId=444455556666&region=eu-west-1')).body.events as Array<{ detail: { eventName: string } }>;
+    const trail = (await fake.admin('GET', '/_fake/cloudtrail?accountId=444455556666&region=eu-west-1')).body.events as Array<{
+      detail: { eventName: string };
+    }>;
     const event = trail.filter((e) => e.detail.eventName === 'DisconnectCustomKeyStore').at(-1);
     const onEvent = makeOnEvent((context, scope) => fleet.withOwner(context.awsRequestId).deps(scope ?? fleet.home));
 
@@ -139,7 +154,13 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
   it('keeps one unreachable incident per scope when two runs open it at once, and lists registered scopes sorted', async () => {
     const fleet = fleetRuntime(fake, TABLE);
     const state = fleet.deps(LOCKED).state;
-    const mark = (incidentId: string) => ({ incidentId, since: fake.now(), errorCode: 'AccessDenied', operation: 'STS.AssumeRole', announced: false });
+    const mark = (incidentId: string) => ({
+      incidentId,
+      since: fake.now(),
+      errorCode: 'AccessDenied',
+      operation: 'STS.AssumeRole',
+      announced: false,
+    });
 
     const [a, b] = await Promise.all([state.openUnreachable(mark('scope-a')), state.openUnreachable(mark('scope-b'))]);
 

@@ -21,7 +21,12 @@ describe('MemberCredentials', () => {
     clock = new ManualClock();
     members = new MemberCredentials(new STSClient({ region: 'us-east-1' }), 'cks-reconciler-member', clock);
     stsMock.on(AssumeRoleCommand).callsFake(() => ({
-      Credentials: { AccessKeyId: `ASIA${stsMock.calls().length}`, SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(clock.now() + 3_600_000) },
+      Credentials: {
+        AccessKeyId: `ASIA${stsMock.calls().length}`,
+        SecretAccessKey: 's',
+        SessionToken: 't',
+        Expiration: new Date(clock.now() + 3_600_000),
+      },
     }));
   });
 
@@ -49,9 +54,13 @@ describe('MemberCredentials', () => {
   });
 
   it('does not keep a failure: the next call asks again, and the error names STS.AssumeRole', async () => {
-    stsMock.on(AssumeRoleCommand).rejectsOnce(Object.assign(new Error('User is not authorized to perform: sts:AssumeRole'), { name: 'AccessDenied' }));
+    stsMock
+      .on(AssumeRoleCommand)
+      .rejectsOnce(Object.assign(new Error('User is not authorized to perform: sts:AssumeRole'), { name: 'AccessDenied' }));
     await expect(members.get('444455556666')).rejects.toMatchObject({ operation: 'STS.AssumeRole', code: 'AccessDenied' });
-    stsMock.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: 'ASIAOK', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(clock.now() + 3_600_000) } });
+    stsMock
+      .on(AssumeRoleCommand)
+      .resolves({ Credentials: { AccessKeyId: 'ASIAOK', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(clock.now() + 3_600_000) } });
     await expect(members.get('444455556666')).resolves.toMatchObject({ accessKeyId: 'ASIAOK' });
   });
 
@@ -114,7 +123,12 @@ describe('splitByScope', () => {
   const record = (pk: string, sk: string) => ({ eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: pk }, sk: { S: sk } } } });
 
   it('places a CloudTrail event in the account and Region of the call, else of the envelope', () => {
-    const event = { 'detail-type': 'AWS API Call via CloudTrail', account: '111122223333', region: 'us-east-1', detail: { recipientAccountId: '444455556666', awsRegion: 'eu-west-1' } };
+    const event = {
+      'detail-type': 'AWS API Call via CloudTrail',
+      account: '111122223333',
+      region: 'us-east-1',
+      detail: { recipientAccountId: '444455556666', awsRegion: 'eu-west-1' },
+    };
     expect(splitByScope(event)).toEqual([{ scope: { accountId: '444455556666', region: 'eu-west-1' }, event }]);
     const bare = { 'detail-type': 'AWS API Call via CloudTrail', account: '444455556666', region: 'eu-west-1', detail: {} };
     expect(splitByScope(bare)[0]!.scope).toEqual({ accountId: '444455556666', region: 'eu-west-1' });

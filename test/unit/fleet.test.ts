@@ -1,10 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { makeHandler as makeWorker } from '../../functions/worker.js';
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
+import { makeHandler as makeWorker } from '../../functions/worker.js';
 import { eventSchemas } from '../../shared/domain/events.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { AwsCallError } from '../../shared/errors.js';
-import { coordinate, mapConcurrently, sweepFleet, type ScopeQueuePort } from '../../shared/fleet/fan-out.js';
+import { coordinate, mapConcurrently, type ScopeQueuePort, sweepFleet } from '../../shared/fleet/fan-out.js';
 import { fleetScopes, parseScope, parseScopeMessage, scopeLabel, scopeMessageBody } from '../../shared/fleet/scope.js';
 import { type ScopeRuntime, sweepScope } from '../../shared/fleet/sweep-scope.js';
 import { groupByScope } from '../../shared/fleet/targets.js';
@@ -52,7 +52,12 @@ class InMemoryFleet implements ScopeRuntime {
   async reach(scope: Scope): Promise<void> {
     this.reached.push(scopeLabel(scope));
     if (this.denied.has(scope.accountId)) {
-      throw new AwsCallError('STS.AssumeRole', 'AccessDenied', false, `not authorized to perform: sts:AssumeRole on arn:aws:iam::${scope.accountId}:role/cks-reconciler-member`);
+      throw new AwsCallError(
+        'STS.AssumeRole',
+        'AccessDenied',
+        false,
+        `not authorized to perform: sts:AssumeRole on arn:aws:iam::${scope.accountId}:role/cks-reconciler-member`,
+      );
     }
   }
 
@@ -88,7 +93,12 @@ describe('sweepScope', () => {
     expect(second.status === 'unreachable' && first.status === 'unreachable' && second.incidentId === first.incidentId).toBe(true);
     expect(fleet.events.types()).toEqual(['Scope Unreachable']);
     const detail = eventSchemas['Scope Unreachable'].parse(fleet.events.published[0]!.detail);
-    expect(detail).toMatchObject({ accountId: DENIED.accountId, region: DENIED.region, errorCode: 'AccessDenied', since: new Date(Date.parse('2026-11-25T12:00:00Z')).toISOString() });
+    expect(detail).toMatchObject({
+      accountId: DENIED.accountId,
+      region: DENIED.region,
+      errorCode: 'AccessDenied',
+      since: new Date(Date.parse('2026-11-25T12:00:00Z')).toISOString(),
+    });
 
     fleet.denied.clear();
     const reached = await sweepScope(fleet, DENIED, { trigger: 'schedule' });
@@ -112,9 +122,17 @@ describe('sweepScope', () => {
 
   it('treats a failed KMS read as unreachable, but a failed table read as the deployment’s own failure', async () => {
     fleet.deps(MEMBER).kms.listStores = async () => {
-      throw new AwsCallError('KMS.DescribeCustomKeyStores', 'UnrecognizedClientException', false, 'The security token included in the request is invalid.');
+      throw new AwsCallError(
+        'KMS.DescribeCustomKeyStores',
+        'UnrecognizedClientException',
+        false,
+        'The security token included in the request is invalid.',
+      );
     };
-    expect(await sweepScope(fleet, MEMBER, { trigger: 'schedule' })).toMatchObject({ status: 'unreachable', errorCode: 'UnrecognizedClientException' });
+    expect(await sweepScope(fleet, MEMBER, { trigger: 'schedule' })).toMatchObject({
+      status: 'unreachable',
+      errorCode: 'UnrecognizedClientException',
+    });
 
     fleet.deps(HOME).state.loadAll = async () => {
       throw new AwsCallError('DynamoDB.Query', 'ProvisionedThroughputExceededException', true, 'throttled');
@@ -196,7 +214,14 @@ describe('the Lambda handlers', () => {
       throw new AwsCallError('DynamoDB.Query', 'InternalServerError', true, 'table unavailable');
     };
     const worker = makeWorker(() => ({ runtime: fleet, queue: null, concurrency: 1 }));
-    const message = (id: string, body: string) => ({ messageId: id, body, receiptHandle: id, attributes: {}, messageAttributes: {}, eventSource: 'aws:sqs' });
+    const message = (id: string, body: string) => ({
+      messageId: id,
+      body,
+      receiptHandle: id,
+      attributes: {},
+      messageAttributes: {},
+      eventSource: 'aws:sqs',
+    });
 
     const response = await worker(
       {
@@ -221,7 +246,14 @@ describe('the Lambda handlers', () => {
 
     const result = await sweep({ source: 'aws.events' }, context);
 
-    expect(result).toMatchObject({ trigger: 'schedule', scope: '111122223333/us-east-1', status: 'reconciled', stores: [], queued: ['444455556666/eu-west-1'], swept: [] });
+    expect(result).toMatchObject({
+      trigger: 'schedule',
+      scope: '111122223333/us-east-1',
+      status: 'reconciled',
+      stores: [],
+      queued: ['444455556666/eu-west-1'],
+      swept: [],
+    });
     expect(sent).toEqual([MEMBER]);
   });
 });
@@ -245,7 +277,15 @@ describe('scopes and targets', () => {
   });
 
   it('groups stores by the scope they name, the deployment’s own filling in what they leave out, without the target fields', () => {
-    const spec = { desiredState: 'CONNECTED', mode: 'observe', maxAttempts: 3, type: 'AWS_CLOUDHSM', allowCreateHsm: false, onManualDisconnect: 'hold', loginBudget: 2 } as const;
+    const spec = {
+      desiredState: 'CONNECTED',
+      mode: 'observe',
+      maxAttempts: 3,
+      type: 'AWS_CLOUDHSM',
+      allowCreateHsm: false,
+      onManualDisconnect: 'hold',
+      loginBudget: 2,
+    } as const;
     const groups = groupByScope(
       [
         { ...spec, name: 'a' },

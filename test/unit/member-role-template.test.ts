@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Pair, parse, Scalar, type Tags, YAMLMap } from 'yaml';
-import { matchesPattern, type EventPattern } from '../../shared/demo/event-pattern.js';
+import { type EventPattern, matchesPattern } from '../../shared/demo/event-pattern.js';
 import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/reconcile/triggers.js';
 
 /** CloudFormation's short forms, read as their long forms (`!Ref X` → `{ Ref: X }`). */
@@ -82,13 +82,27 @@ describe('the member account template', () => {
     const rule = member.Resources.ForwardEventsRule;
     const pattern = rule.Properties.EventPattern;
     expect([...pattern.detail.eventName].sort()).toEqual([...KMS_EVENT_NAMES, ...CLOUDHSM_EVENT_NAMES].sort());
-    expect(rule.Properties.Targets[0].Arn).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default' });
+    expect(rule.Properties.Targets[0].Arn).toEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default',
+    });
     expect(member.Conditions.ForwardEvents).toEqual({
-      'Fn::Not': [{ 'Fn::And': [{ 'Fn::Equals': [{ Ref: 'AWS::AccountId' }, { Ref: 'CentralAccountId' }] }, { 'Fn::Equals': [{ Ref: 'AWS::Region' }, { Ref: 'CentralRegion' }] }] }],
+      'Fn::Not': [
+        {
+          'Fn::And': [
+            { 'Fn::Equals': [{ Ref: 'AWS::AccountId' }, { Ref: 'CentralAccountId' }] },
+            { 'Fn::Equals': [{ Ref: 'AWS::Region' }, { Ref: 'CentralRegion' }] },
+          ],
+        },
+      ],
     });
 
     const memberRole = 'arn:aws:iam::444455556666:role/cks-reconciler-member';
-    const resolved = JSON.parse(JSON.stringify(pattern).replace(/\{"Fn::Sub":"arn:\$\{AWS::Partition\}:iam::\$\{AWS::AccountId\}:role\/\$\{MemberRoleName\}"\}/, JSON.stringify(memberRole))) as EventPattern;
+    const resolved = JSON.parse(
+      JSON.stringify(pattern).replace(
+        /\{"Fn::Sub":"arn:\$\{AWS::Partition\}:iam::\$\{AWS::AccountId\}:role\/\$\{MemberRoleName\}"\}/,
+        JSON.stringify(memberRole),
+      ),
+    ) as EventPattern;
     const call = (eventName: string, issuer?: string, errorCode?: string) => ({
       source: eventName.includes('Hsm') || eventName === 'DeleteCluster' ? 'aws.cloudhsm' : 'aws.kms',
       'detail-type': 'AWS API Call via CloudTrail',

@@ -3,9 +3,9 @@
  * answers them. Injected faults apply as to every other call.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { REGION_PATTERN, type Scope } from '../context.js';
 import { AwsError, injectedStatus } from '../errors.js';
 import * as random from '../random.js';
-import { REGION_PATTERN, type Scope } from '../context.js';
 import type { World } from '../world.js';
 import { type Principal, principalArn, principalUserId, roleArn } from './model.js';
 import { parseAssumeRole, parseQuery, parseRoleArn, STS_VERSION } from './requests.js';

@@ -19,7 +19,11 @@ export const STS_VERSION = '2011-06-15';
 
 const AssumeRoleInput = z.object({
   RoleArn: z.string().min(20).max(2048),
-  RoleSessionName: z.string().min(2).max(64).regex(/^[\w+=,.@-]*$/),
+  RoleSessionName: z
+    .string()
+    .min(2)
+    .max(64)
+    .regex(/^[\w+=,.@-]*$/),
   DurationSeconds: z.number().int().min(900).max(43200).default(3600),
 });
 export type AssumeRoleInput = z.output<typeof AssumeRoleInput>;
@@ -57,7 +61,7 @@ export function parseAssumeRole(params: URLSearchParams): AssumeRoleInput {
 
 /** `arn:aws:iam::<account>:role/<path/><name>` → its account and name; anything else is not a role ARN. */
 export function parseRoleArn(arn: string): { accountId: string; roleName: string } {
-  const match = /^arn:aws:iam::(\d{12}):role\/(?:[\w+=,.@/-]*\/)?([\w+=,.@-]{1,64})$/.exec(arn);
-  if (!match) throw new ValidationError(`${arn} is invalid`);
-  return { accountId: match[1]!, roleName: match[2]! };
+  const [, accountId, roleName] = /^arn:aws:iam::(\d{12}):role\/(?:[\w+=,.@/-]*\/)?([\w+=,.@-]{1,64})$/.exec(arn) ?? [];
+  if (accountId === undefined || roleName === undefined) throw new ValidationError(`${arn} is invalid`);
+  return { accountId, roleName };
 }
