@@ -3,6 +3,7 @@
  * sends each other account-Region to the worker through SQS, then reconciles its own scope.
  */
 import { coordinate } from '../shared/fleet/fan-out.js';
+import { scopeLabel } from '../shared/fleet/scope.js';
 import {
   fleetInvocation,
   type InvocationFactory,
@@ -22,7 +23,7 @@ export function makeHandler(factory: InvocationFactory) {
     return {
       ...toScopeResult(run.home),
       trigger: 'schedule',
-      queued: run.queued.map((scope) => `${scope.accountId}/${scope.region}`),
+      queued: run.queued.map(scopeLabel),
       swept: run.swept.map(toScopeResult),
     };
   };

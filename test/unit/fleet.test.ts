@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
 import { makeHandler as makeWorker } from '../../functions/worker.js';
 import { eventSchemas } from '../../shared/domain/events.js';
@@ -10,6 +11,7 @@ import { type ScopeRuntime, sweepScope } from '../../shared/fleet/sweep-scope.js
 import { groupByScope } from '../../shared/fleet/targets.js';
 import { makeLogger } from '../../shared/logger.js';
 import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
+import { fleetInvocation } from '../../shared/runtime/lambda.js';
 import { InMemoryCloudHsm, InMemoryEvents, InMemoryKms, InMemorySecrets, InMemoryState, ManualClock } from '../helpers/in-memory.js';
 
 const HOME: Scope = { accountId: '111122223333', region: 'us-east-1' };
@@ -255,6 +257,41 @@ describe('the Lambda handlers', () => {
       swept: [],
     });
     expect(sent).toEqual([MEMBER]);
+  });
+});
+
+describe('onEvent in a fleet', () => {
+  const context = { awsRequestId: 'req-2' };
+  const record = (scope: Scope, name: string) => ({
+    eventName: 'MODIFY',
+    dynamodb: { Keys: { pk: { S: `DESIRED#${scope.accountId}#${scope.region}` }, sk: { S: `STORE#${name}#DESIRED` } } },
+  });
+
+  it('reconciles a stream batch of several scopes in each scope, and returns every store', async () => {
+    for (const [scope, name] of [
+      [HOME, 'payments'],
+      [MEMBER, 'ledger'],
+    ] as const) {
+      fleet.deps(scope).state.desired.set(name, { name, desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-abcdefghijk', generation: 1 });
+    }
+    const asked: string[] = [];
+    const onEvent = makeOnEvent((_context, scope) => {
+      asked.push(scopeLabel(scope ?? HOME));
+      return fleet.deps(scope ?? HOME);
+    });
+
+    const result = await onEvent({ Records: [record(HOME, 'payments'), record(MEMBER, 'ledger')] }, context);
+
+    expect(asked).toEqual(['111122223333/us-east-1', '444455556666/eu-west-1']);
+    expect(result).toMatchObject({ trigger: 'stream', stores: [{ name: 'payments' }, { name: 'ledger' }] });
+    expect(fleet.deps(MEMBER).kms.calls).toEqual([{ op: 'listStores' }]);
+  });
+
+  it('makes a fleet of one scope from plain dependencies, refusing any other scope by name', () => {
+    const { runtime, queue } = fleetInvocation(() => fleet.deps(HOME), context);
+    expect(runtime.home).toEqual(HOME);
+    expect(queue).toBeNull();
+    expect(() => runtime.deps(MEMBER)).toThrow('these dependencies are for 111122223333/us-east-1 only, not 444455556666/eu-west-1');
   });
 });
 
