@@ -7,17 +7,16 @@
  * own token bucket, so one account-Region's mutations never wait for another's.
  */
 
-import { type AwsClients, makeAdapters, makeAwsClients, makeScopeClients, type StaticCredentials } from '../adapters/clients.js';
-import { DynamoStateAdapter } from '../adapters/dynamodb-store.js';
+import { type AwsClients, makeAwsClients, makeScopeClients, type StaticCredentials } from '../adapters/clients.js';
+import type { DynamoStateAdapter } from '../adapters/dynamodb-store.js';
 import { MemberCredentials } from '../adapters/sts.js';
 import type { Config, FleetConfig } from '../config.js';
 import type { Scope } from '../domain/types.js';
 import { sameScope, scopeLabel } from '../fleet/scope.js';
 import type { ScopeRuntime } from '../fleet/sweep-scope.js';
 import { makeLogger } from '../logger.js';
-import { makeMetrics } from '../metrics.js';
 import type { Clock, ReconcileDeps } from '../reconcile/ports.js';
-import { systemClock } from './deps.js';
+import { buildDeps, systemClock } from './deps.js';
 
 /** Scopes whose clients one process keeps; past this the oldest are dropped (and rebuilt if seen again). */
 const MAX_CACHED_SCOPES = 1000;
@@ -42,8 +41,8 @@ type ScopeDeps = ReconcileDeps & { state: DynamoStateAdapter };
 export class FleetRuntime implements ScopeRuntime {
   readonly home: Scope;
   readonly #config: Config;
+  readonly #options: FleetOptions & { clock: Clock; logger: ReconcileDeps['logger'] };
   readonly #clients: AwsClients;
-  readonly #shared: Pick<ReconcileDeps, 'clock' | 'logger' | 'metrics' | 'owner' | 'leaseTtlMs'>;
   readonly #members: MemberCredentials;
   readonly #scopes = new Map<string, ScopeDeps>();
 
@@ -51,15 +50,8 @@ export class FleetRuntime implements ScopeRuntime {
     this.home = { accountId: options.accountId, region: config.region };
     this.#config = config;
     this.#clients = options.clients ?? makeAwsClients(config, options.credentials);
-    const clock = options.clock ?? systemClock;
-    this.#shared = {
-      clock,
-      logger: options.logger ?? makeLogger(config),
-      metrics: options.metrics ? makeMetrics() : null,
-      owner: options.owner,
-      leaseTtlMs: config.leaseTtlMs,
-    };
-    this.#members = new MemberCredentials(this.#clients.sts, fleet.memberRoleName, clock);
+    this.#options = { ...options, clock: options.clock ?? systemClock, logger: options.logger ?? makeLogger(config) };
+    this.#members = new MemberCredentials(this.#clients.sts, fleet.memberRoleName, this.#options.clock);
   }
 
   /** The same runtime (clients, credentials, caches) acting as another lease owner, e.g. per Lambda invocation. */
@@ -87,14 +79,14 @@ export class FleetRuntime implements ScopeRuntime {
     if (!sameScope(scope, this.home)) await this.#members.get(scope.accountId);
   }
 
+  /** The single-scope composition, in the scope's Region, with the scope's clients beside the deployment's table and bus. */
   #build(scope: Scope): ScopeDeps {
     const scopeClients = sameScope(scope, this.home)
       ? this.#clients
       : makeScopeClients({ region: scope.region, endpoint: this.#config.endpoint }, this.#members.provider(scope.accountId));
-    return {
-      ...makeAdapters(this.#config, { ...this.#clients, ...scopeClients }, this.#shared.clock),
-      state: new DynamoStateAdapter(this.#clients.dynamo, this.#config.tableName, scope, this.#config.historyTtlDays),
-      ...this.#shared,
-    };
+    return buildDeps(
+      { ...this.#config, region: scope.region },
+      { ...this.#options, accountId: scope.accountId, clients: { ...this.#clients, ...scopeClients } },
+    );
   }
 }
