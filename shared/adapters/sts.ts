@@ -7,7 +7,7 @@ import type { Clock } from '../reconcile/ports.js';
 import { awsCall } from './aws-errors.js';
 
 /** Credentials as the SDK clients take them. */
-export interface AwsCredentialIdentity {
+interface AwsCredentialIdentity {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken?: string;
@@ -18,7 +18,7 @@ export interface AwsCredentialIdentity {
 export type AwsCredentialIdentityProvider = () => Promise<AwsCredentialIdentity>;
 
 /** How long an assumed session lasts: the default MaxSessionDuration of a role (one hour). */
-export const SESSION_SECONDS = 3600;
+const SESSION_SECONDS = 3600;
 /** Credentials are replaced this long before they expire, so that no call runs with expiring ones. */
 export const REFRESH_MARGIN_MS = 5 * 60_000;
 

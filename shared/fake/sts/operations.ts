@@ -8,7 +8,7 @@ import { AwsError, injectedStatus } from '../errors.js';
 import * as random from '../random.js';
 import type { World } from '../world.js';
 import { type Principal, principalArn, principalUserId, roleArn } from './model.js';
-import { parseAssumeRole, parseQuery, parseRoleArn, STS_VERSION } from './requests.js';
+import { parseAssumeRole, parseQuery, parseRoleArn, STS_VERSION, ValidationError } from './requests.js';
 
 /** What the server sends back and records of one STS call. */
 export interface QueryReply {
@@ -47,7 +47,7 @@ const ACTIONS: ReadonlyMap<string, Action> = new Map<string, Action>([
       }
       // Every role here has the default MaxSessionDuration of one hour.
       if (input.DurationSeconds > 3600) {
-        throw new AwsError('ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.', 400);
+        throw new ValidationError('The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
       }
       const session = world.sts.startSession(role, input.RoleSessionName, input.DurationSeconds, world.now());
       const credentials =
