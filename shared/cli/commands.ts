@@ -1,18 +1,15 @@
 /**
- * The `cks` commands that write or reconcile: init, apply, plan, sweep, retry / pause / resume.
+ * The `cks` commands that create the table or reconcile: init, plan, sweep.
  * Each returns the process exit code; expected failures are thrown and reported by `main`.
  */
-import { readFile } from 'node:fs/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { awsCall } from '../adapters/aws-errors.js';
 import { ensureTable } from '../adapters/dynamodb-store.js';
 import { formatFieldErrors } from '../domain/desired-schema.js';
-import type { OperatorRequest } from '../reconcile/ports.js';
 import type { StoreOutcome } from '../reconcile/reconcile-store.js';
 import { reconcile, type ReconcileResult } from '../reconcile/sweep.js';
-import { CliError, repeatUntilInterrupted, type CliContext } from './context.js';
-import { parseStoresFile } from './stores-file.js';
-import { isoTime, renderTable } from './table.js';
+import { repeatUntilInterrupted, type CliContext } from './context.js';
+import { count, isoTime, printable, renderTable } from './table.js';
 
 /** `cks init`: creates the table (the key schema `serverless.yml` uses) unless it exists. */
 export async function initCommand(ctx: CliContext): Promise<number> {
@@ -24,40 +21,29 @@ export async function initCommand(ctx: CliContext): Promise<number> {
 }
 
 /**
- * `cks apply -f <file>`: validates the whole file first; if any store is invalid, prints every error
- * on stderr and writes nothing. Otherwise writes the desired items and says which changed.
+ * `cks plan [--detailed-exitcode]`: a dry-run pass; prints what each store would get and why. Changes
+ * nothing. With `detailedExitCode`, the exit code says it for pipelines: 0 nothing to do, 2 changes
+ * pending (some store would be acted on, or only reported because its mode or the kill switch holds
+ * the action back), 1 an error (a store could not be planned).
  */
-export async function applyCommand(ctx: CliContext, file: string): Promise<number> {
-  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new CliError(`cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
-  });
-  const parsed = parseStoresFile(text, file);
-  if (!parsed.ok) {
-    for (const error of parsed.errors) ctx.io.stderr(`${error}\n`);
-    const count = parsed.errors.length === 1 ? '1 error' : `${parsed.errors.length} errors`;
-    ctx.io.stderr(`cks: ${file} rejected (${count}); nothing was written\n`);
-    return 1;
-  }
-  const deps = await ctx.deps();
-  const changed = new Set(await deps.state.putDesired(parsed.specs, deps.clock.now()));
-  for (const spec of parsed.specs) {
-    ctx.print(`${spec.name}: ${changed.has(spec.name) ? 'changed (generation bumped)' : 'unchanged'}`);
-  }
-  ctx.print(`applied ${file}: ${changed.size} changed, ${parsed.specs.length - changed.size} unchanged`);
-  return 0;
-}
-
-/** `cks plan`: a dry-run pass; prints what each store would get and why. Changes nothing. */
-export async function planCommand(ctx: CliContext): Promise<number> {
+export async function planCommand(ctx: CliContext, detailedExitCode: boolean): Promise<number> {
   const result = await reconcile(await ctx.deps(), { trigger: 'cli', dryRun: true });
   ctx.print(renderOutcomes(result));
-  return 0;
+  if (!detailedExitCode) return 0;
+  const pending = result.outcomes.filter((o) => o.decision !== null && o.decision.intended !== 'none');
+  const failed = result.outcomes.filter((o) => o.error !== null || o.skipped === 'invalid');
+  if (failed.length > 0) {
+    ctx.io.stderr(`cks: ${count(failed.length, 'store')} could not be planned (an invalid desired item, or an error): ${failed.map((o) => printable(o.name)).join(', ')}\n`);
+    return 1;
+  }
+  ctx.print(pending.length === 0 ? 'no changes: every store is as desired' : `${count(pending.length, 'change')} pending: ${pending.map((o) => printable(o.name)).join(', ')}`);
+  return pending.length === 0 ? 0 : 2;
 }
 
 /** `cks sweep [--watch --interval 5s]`: the scheduled Lambda's pass, once or until Ctrl-C. */
 export async function sweepCommand(ctx: CliContext, watchIntervalMs: number | null): Promise<number> {
   const sweep = async (): Promise<void> => {
-    const deps = await ctx.deps();
+    const deps = await ctx.deps({ publishes: true });
     if (watchIntervalMs !== null) ctx.print(`sweep at ${isoTime(deps.clock.now())}`);
     ctx.print(renderOutcomes(await reconcile(deps, { trigger: 'cli' })));
   };
@@ -68,21 +54,6 @@ export async function sweepCommand(ctx: CliContext, watchIntervalMs: number | nu
       ctx.print();
     });
   }
-  return 0;
-}
-
-const REQUEST_DONE: Record<OperatorRequest, string> = {
-  retry:
-    'retry requested: the next sweep releases the escalation and starts a new incident (a store held for INVALID_CREDENTIALS, USER_LOCKED_OUT or USER_NOT_FOUND waits for a new password secret version instead)',
-  pause: 'paused: the reconciler keeps observing and reporting but does not act (`cks resume` to undo)',
-  resume: 'resumed: the next sweep acts on it again',
-};
-
-/** `cks retry|pause|resume <store>`; an unknown store fails with one line (ConflictError). */
-export async function requestCommand(ctx: CliContext, request: OperatorRequest, name: string): Promise<number> {
-  const deps = await ctx.deps();
-  await deps.state.request(name, request, deps.clock.now());
-  ctx.print(`${name}: ${REQUEST_DONE[request]}`);
   return 0;
 }
 

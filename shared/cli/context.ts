@@ -9,12 +9,15 @@ import { awsCall } from '../adapters/aws-errors.js';
 import { ConfigError } from '../errors.js';
 import type { buildDeps } from '../runtime/deps.js';
 import type { Clock } from '../reconcile/ports.js';
+import { DEFAULT_SECRET_PREFIX, stackNames, type StackNames } from './stack.js';
 
 /** Where the CLI reads its environment and writes its output; `bin/cks.js` wires it to the process. */
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
   env: Readonly<Record<string, string | undefined>>;
+  /** The terminal's width, when stdout is one: long text is wrapped to it (100 otherwise). */
+  columns?: number;
 }
 
 /** The flags every command takes. */
@@ -23,7 +26,15 @@ export interface GlobalOptions {
   region?: string;
   table?: string;
   accountId?: string;
+  /** A deployed stack's stage: its table, event bus and (by STS) account. */
+  stage?: string;
   verbose?: boolean;
+}
+
+/** Who runs the command, from STS GetCallerIdentity. */
+export interface Caller {
+  arn: string;
+  account: string;
 }
 
 /** The command line is wrong: usage help goes to stderr and the exit code is 2. */
@@ -41,7 +52,12 @@ export type Deps = ReturnType<typeof buildDeps>;
 /** One CLI run's configuration and dependencies. */
 export class CliContext {
   readonly config: Config;
+  /** The deployed stack named by `--stage` / `CKS_STAGE`, if any. */
+  readonly stack: StackNames | undefined;
+  /** The deployment's secret name prefix (`CKS_SECRET_PREFIX`, as serverless.yml's `secretPrefix`). */
+  readonly secretPrefix: string;
   #deps: Promise<Deps> | undefined;
+  #caller: Promise<Caller> | undefined;
   /** Whether the core's log lines are printed (`--verbose` or `CKS_LOG_LEVEL`). */
   readonly #logsAsked: boolean;
   readonly #clock: CliClock;
@@ -50,12 +66,15 @@ export class CliContext {
     readonly io: CliIo,
     options: GlobalOptions,
   ) {
+    const stage = options.stage ?? nonEmpty(io.env.CKS_STAGE);
+    this.stack = stage === undefined ? undefined : stackNames(stage);
     this.config = loadConfig(io.env, {
       ...(options.endpointUrl !== undefined && { endpoint: options.endpointUrl }),
       ...(options.region !== undefined && { region: options.region }),
-      ...(options.table !== undefined && { tableName: options.table }),
       ...(options.accountId !== undefined && { accountId: options.accountId }),
+      ...stackConfig(this.stack, options.table ?? nonEmpty(io.env.CKS_TABLE), nonEmpty(io.env.CKS_EVENT_BUS)),
     });
+    this.secretPrefix = io.env.CKS_SECRET_PREFIX ?? DEFAULT_SECRET_PREFIX;
     this.#logsAsked = options.verbose === true || Boolean(io.env.CKS_LOG_LEVEL?.trim());
     this.#clock = new CliClock(fakeClockUrl(io.env, this.config.endpoint));
   }
@@ -64,12 +83,34 @@ export class CliContext {
    * The core's dependencies, built on first use (the account may need the SDK's credentials). With
    * `CKS_FAKE_CLOCK=1` each call re-reads the local fake's clock, so a pass after
    * `POST /_fake/clock/advance` sees that time.
+   *
+   * `publishes`: the command may publish the reconciler's events (a sweep). Against AWS they must go
+   * to the deployed stack's bus, where its on-call rules listen: an escalation published anywhere else
+   * is never heard, and never sent again (an incident pages once). So without an endpoint such a
+   * command needs the stack (`--stage`), which names the bus.
    */
-  async deps(): Promise<Deps> {
+  async deps(options: { publishes?: boolean } = {}): Promise<Deps> {
+    if (options.publishes === true && this.config.endpoint === undefined && this.stack === undefined) {
+      throw new CliError(
+        `this command publishes the reconciler's events, and against AWS they must reach the deployed stack's bus, where its on-call rules listen: ` +
+          `name the stack with --stage <stage> (or CKS_STAGE), not only CKS_EVENT_BUS (now "${this.config.eventBusName}")`,
+      );
+    }
     this.#deps ??= this.#buildDeps();
     const deps = await this.#deps;
     await this.#clock.sync();
     return deps;
+  }
+
+  /** Who runs this command (STS GetCallerIdentity, asked once): the principal recorded as `changedBy` and `approvedBy`. */
+  caller(): Promise<Caller> {
+    this.#caller ??= this.#callerIdentity();
+    return this.#caller;
+  }
+
+  /** How wide text printed for people may be. */
+  get width(): number {
+    return this.io.columns ?? 100;
   }
 
   /** Prints one line on stdout. */
@@ -88,16 +129,31 @@ export class CliContext {
       import('../logger.js'),
     ]);
     const clients = makeAwsClients(this.config);
-    const accountId = this.config.accountId ?? (await this.#localAccountId(clients.kms.config.credentials, LOCAL_ACCOUNT_ID));
+    const accountId =
+      this.config.accountId ??
+      (this.config.endpoint === undefined && this.stack !== undefined
+        ? (await this.caller()).account
+        : await this.#localAccountId(clients.kms.config.credentials, LOCAL_ACCOUNT_ID));
     // The core logs JSON lines; the CLI's stdout is for the operator. Logs go to stderr, and only
     // when asked for (`--verbose` at INFO, or `CKS_LOG_LEVEL` at its level); otherwise nowhere.
     const logger = makeLogger({ logLevel: this.#logsAsked ? this.config.logLevel : 'SILENT' }, {}, (line) => this.io.stderr(`${line}\n`));
     return buildDeps(this.config, { accountId, owner: `cli-${hostname()}-${process.pid}`, logger, clients, clock: this.#clock });
   }
 
+  /** The STS client is loaded by the commands that ask who the caller is, not by the others. */
+  async #callerIdentity(): Promise<Caller> {
+    const { STSClient, GetCallerIdentityCommand } = await import('@aws-sdk/client-sts');
+    const { region, endpoint } = this.config;
+    const sts = new STSClient({ region, ...(endpoint !== undefined && { endpoint }) });
+    const identity = await awsCall('STS.GetCallerIdentity', () => sts.send(new GetCallerIdentityCommand({})));
+    if (identity.Arn === undefined || identity.Account === undefined) throw new CliError('STS GetCallerIdentity named no caller: cannot tell who runs this command');
+    return { arn: identity.Arn, account: identity.Account };
+  }
+
   /**
    * Without `--account-id` / `CKS_ACCOUNT_ID`, against a local endpoint, the fake's rule: the access
-   * key id when it is 12 digits, else `fallback` (000000000000). Real AWS needs it said: the CLI has no STS.
+   * key id when it is 12 digits, else `fallback` (000000000000). Real AWS needs it said, or the stack
+   * named (`--stage`), whose account is the caller's.
    */
   async #localAccountId(credentials: () => Promise<{ accessKeyId: string }>, fallback: string): Promise<string> {
     if (this.config.endpoint === undefined) {
@@ -155,13 +211,30 @@ class CliClock implements Clock {
   }
 }
 
-/** `5s`, `1m`, `500ms`, `1h` → milliseconds. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
-  const ms = match ? Number(match[1]) * unit[match[2] as keyof typeof unit] : 0;
-  if (!(ms > 0)) throw new UsageError(`--interval must be a duration such as 500ms, 5s or 1m, got "${text}"`);
+/** The one duration syntax of every flag: a number of seconds (`5`), or with a unit: `500ms`, `5s`, `2m`, `1h`, `7d`. */
+export function parseDuration(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+  const ms = match ? Number(match[1]) * unit[(match[2] ?? 's') as keyof typeof unit] : 0;
+  if (!(ms > 0)) throw new UsageError(`${flag} must be a duration such as 5 (seconds), 500ms, 5s, 2m, 1h or 7d, got "${text}"`);
   return ms;
+}
+
+/** The table and bus of a named stack; one also named by `--table`, `CKS_TABLE` or `CKS_EVENT_BUS` must be the same. */
+function stackConfig(stack: StackNames | undefined, table: string | undefined, eventBus: string | undefined): Partial<Config> {
+  if (stack === undefined) return table === undefined ? {} : { tableName: table };
+  if (table !== undefined && table !== stack.table) {
+    throw new ConfigError(`stage "${stack.stage}" has the table ${stack.table}, but --table or CKS_TABLE says ${table}: give one of them`);
+  }
+  if (eventBus !== undefined && eventBus !== stack.eventBus) {
+    throw new ConfigError(`stage "${stack.stage}" has the event bus ${stack.eventBus}, but CKS_EVENT_BUS says ${eventBus}: give one of them`);
+  }
+  return { tableName: stack.table, eventBusName: stack.eventBus };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed === '' ? undefined : trimmed;
 }
 
 /**

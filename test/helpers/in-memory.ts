@@ -218,6 +218,14 @@ export class InMemoryState implements StatePort {
     return specs.map((s) => s.name);
   }
 
+  async deleteDesired(name: string): Promise<boolean> {
+    if (!this.desired.delete(name)) return false;
+    this.approvals.delete(name);
+    this.statuses.delete(name);
+    this.outboxes.delete(name);
+    return true;
+  }
+
   async request(name: string, request: OperatorRequest, now: number): Promise<void> {
     const item = this.desired.get(name);
     if (!item) throw new ConflictError(`no desired store named "${name}"`);

@@ -1,0 +1,34 @@
+/** "Did you mean …?" for a mistyped name: a field of a stores file, a command, an option, an event type. */
+
+/**
+ * The candidate `word` was most likely meant to be, or undefined when none is close: the same word in
+ * another case, or one at most two edits away (an insertion, a deletion, a substitution or a swap of
+ * two neighbours) and no more than a third of its length, so that short words are not matched by chance.
+ */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  const sameCase = candidates.find((candidate) => candidate.toLowerCase() === lower);
+  if (sameCase !== undefined) return sameCase;
+  const limit = Math.min(2, Math.floor(word.length / 3));
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance <= limit && (best === undefined || distance < best.distance)) best = { candidate, distance };
+  }
+  return best?.candidate;
+}
+
+/** Edits from `a` to `b`, a swap of two neighbouring characters counting as one. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i += 1) {
+    for (let j = 1; j <= b.length; j += 1) {
+      const row = rows[i]!;
+      const above = rows[i - 1]!;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(above[j]! + 1, row[j - 1]! + 1, above[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+    }
+  }
+  return rows[a.length]![b.length]!;
+}
