@@ -34,3 +34,12 @@ export class ConfigError extends Error {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * What of an error may be kept (history items, function results, logs): an AWS error's operation and
+ * exception name only, since AWS messages may echo the request (a password, a credential); the
+ * messages of this project's own errors, which never carry a value.
+ */
+export function scrubbedError(error: unknown): string {
+  return error instanceof AwsCallError ? `${error.operation} failed: ${error.code}` : errorMessage(error);
+}

@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus } from '../domain/types.js';
 import { sameData } from '../domain/same-data.js';
-import { parseStatusItem } from '../domain/status-schema.js';
+import { parseSettingsItem, parseStatusItem } from '../domain/table-schemas.js';
 import {
   approvalKey,
   desiredKey,
@@ -34,17 +34,18 @@ import {
   REGIONAL_SK,
   SETTINGS_SK,
   statusKey,
+  storeIdLeaseKey,
 } from '../domain/table-keys.js';
 import { AwsCallError, ConflictError } from '../errors.js';
 import { awsCall } from './aws-errors.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../domain/events.js';
-import type { HistoryEntry, OperatorRequest, SaveStatusOptions, StatePort, StoreRecord } from '../reconcile/ports.js';
+import type { HistoryEntry, OperatorRequest, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../reconcile/ports.js';
 
 /** The optional condition of a write. */
 type Condition = { ConditionExpression?: string; ExpressionAttributeValues?: Record<string, unknown> };
 /** Attributes of an item that belong to the table, not to the spec or the status. */
-const TABLE_ATTRIBUTES = ['pk', 'sk', 'updatedAt', 'leaseOwner', 'leaseUntil', 'outbox'];
+const TABLE_ATTRIBUTES = ['pk', 'sk', 'updatedAt', 'leaseOwner', 'leaseUntil', 'leaseStoreId', 'outbox'];
 
 /** The key schema shared by `cks init` and `serverless.yml`. */
 export const TABLE_KEY_SCHEMA: Pick<CreateTableCommandInput, 'AttributeDefinitions' | 'KeySchema'> = {
@@ -76,16 +77,17 @@ export class DynamoStateAdapter implements StatePort {
     this.reconcilerPk = partitionKey(scope);
   }
 
-  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null; regionalIncidentAnnounced: boolean }> {
+  async loadAll(): Promise<ScopeRecords> {
     const byName = new Map<string, StoreRecord>();
     let settings = DEFAULT_SETTINGS;
     let regionalIncidentSince: number | null = null;
     let regionalIncidentAnnounced = false;
+    let settingsError: string | null = null;
     const [operatorItems, reconcilerItems] = await Promise.all([this.queryAll(this.operatorPk), this.queryAll(this.reconcilerPk)]);
     for (const item of [...operatorItems, ...reconcilerItems]) {
       const sk = String(item.sk);
       if (item.pk === this.operatorPk && sk === SETTINGS_SK) {
-        settings = toSettings(item);
+        ({ settings, error: settingsError } = parseSettingsItem(stripTableAttributes(item)));
         continue;
       }
       if (item.pk === this.reconcilerPk && sk === REGIONAL_SK) {
@@ -101,7 +103,7 @@ export class DynamoStateAdapter implements StatePort {
       if (parsed.kind === 'status' && item.pk === this.reconcilerPk) Object.assign(record, toStatus(item), { outbox: toOutbox(item) });
       byName.set(parsed.name, record);
     }
-    return { records: [...byName.values()], settings, regionalIncidentSince, regionalIncidentAnnounced };
+    return { records: [...byName.values()], settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced };
   }
 
   async load(name: string): Promise<StoreRecord> {
@@ -119,14 +121,23 @@ export class DynamoStateAdapter implements StatePort {
     };
   }
 
-  async acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null> {
-    const taken = await this.update(this.reconciler(statusKey(name)), {
-      UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until',
+  async acquireLease(name: string, owner: string, now: number, ttlMs: number, storeId: string | null = null): Promise<StoreRecord | null> {
+    const lease = {
       ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner',
       ExpressionAttributeValues: { ':owner': owner, ':until': now + ttlMs, ':now': now },
+    };
+    const taken = await this.update(this.reconciler(statusKey(name)), {
+      UpdateExpression: storeId === null ? 'SET leaseOwner = :owner, leaseUntil = :until REMOVE leaseStoreId' : 'SET leaseOwner = :owner, leaseUntil = :until, leaseStoreId = :id',
+      ...lease,
+      ExpressionAttributeValues: { ...lease.ExpressionAttributeValues, ...(storeId === null ? {} : { ':id': storeId }) },
     });
+    if (!taken) return null;
+    if (storeId !== null && !(await this.update(this.reconciler(storeIdLeaseKey(storeId)), { UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until', ...lease }))) {
+      await this.releaseLease(name, owner);
+      return null;
+    }
     // Read after the lease is ours, so the record reflects every write of the previous holder.
-    return taken ? this.load(name) : null;
+    return this.load(name);
   }
 
   async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions = { outbox: [] }): Promise<void> {
@@ -136,11 +147,34 @@ export class DynamoStateAdapter implements StatePort {
       { ConditionExpression: 'leaseOwner = :owner', ExpressionAttributeValues: { ':owner': owner } },
     );
     if (!saved) throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
+    if (options.holdLeaseUntil === undefined && status.storeId !== null) await this.releaseStoreIdLease(status.storeId, owner);
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
     // Not released when someone else holds it now: nothing of ours to release.
-    await this.update(this.reconciler(statusKey(name)), {
+    const released = await this.call('UpdateItem', () =>
+      this.doc
+        .send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: this.reconciler(statusKey(name)),
+            UpdateExpression: 'REMOVE leaseOwner, leaseUntil, leaseStoreId',
+            ConditionExpression: 'leaseOwner = :owner',
+            ExpressionAttributeValues: { ':owner': owner },
+            ReturnValues: 'ALL_OLD',
+          }),
+        )
+        .catch((error: unknown) => {
+          if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return { Attributes: undefined };
+          throw error;
+        }),
+    );
+    const storeId = released.Attributes?.leaseStoreId;
+    if (typeof storeId === 'string') await this.releaseStoreIdLease(storeId, owner);
+  }
+
+  private async releaseStoreIdLease(storeId: string, owner: string): Promise<void> {
+    await this.update(this.reconciler(storeIdLeaseKey(storeId)), {
       UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
       ConditionExpression: 'leaseOwner = :owner',
       ExpressionAttributeValues: { ':owner': owner },
@@ -250,7 +284,7 @@ export class DynamoStateAdapter implements StatePort {
 
   async getSettings(): Promise<Settings> {
     const item = await this.get(this.operator(SETTINGS_SK));
-    return item ? toSettings(item) : DEFAULT_SETTINGS;
+    return item ? parseSettingsItem(stripTableAttributes(item)).settings : DEFAULT_SETTINGS;
   }
 
   async putSettings(settings: Settings): Promise<void> {
@@ -422,14 +456,5 @@ function toApproval(item: Record<string, unknown>): Approval | null {
   return typeof generation === 'number' && typeof approvedBy === 'string' && typeof approvedAt === 'number' ? { generation, approvedBy, approvedAt } : null;
 }
 
-function toSettings(item: Record<string, unknown>): Settings {
-  return {
-    killSwitch: typeof item.killSwitch === 'boolean' ? item.killSwitch : DEFAULT_SETTINGS.killSwitch,
-    blastRadiusMaxFailedShare:
-      typeof item.blastRadiusMaxFailedShare === 'number' ? item.blastRadiusMaxFailedShare : DEFAULT_SETTINGS.blastRadiusMaxFailedShare,
-    blastRadiusMinFailed:
-      typeof item.blastRadiusMinFailed === 'number' ? item.blastRadiusMinFailed : DEFAULT_SETTINGS.blastRadiusMinFailed,
-    ...(item.approvalForCloudHsm === true ? { approvalForCloudHsm: true } : {}),
-  };
-}
+
 

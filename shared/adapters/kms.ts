@@ -75,7 +75,8 @@ export class KmsSdkAdapter implements KmsPort {
   }
 
   async update(storeId: string, update: ResolvedUpdate): Promise<void> {
-    const secrets = [update.keyStorePassword, update.xks?.credential?.secretAccessKey].filter(
+    // The XKS access key id is sensitive too (the KMS API marks it so): scrubbed like the secret key.
+    const secrets = [update.keyStorePassword, update.xks?.credential?.accessKeyId, update.xks?.credential?.secretAccessKey].filter(
       (value): value is string => value !== undefined,
     );
     await this.mutations.take();
@@ -136,7 +137,6 @@ function toObservedStore(entry: CustomKeyStoresListEntry): ObservedStore {
       uriEndpoint: xks.UriEndpoint ?? '',
       uriPath: xks.UriPath ?? '',
       connectivity: xks.Connectivity as XksConnectivity,
-      accessKeyId: xks.AccessKeyId ?? '',
     };
     if (xks.VpcEndpointServiceName !== undefined) store.xksProxy.vpcEndpointServiceName = xks.VpcEndpointServiceName;
   }

@@ -81,7 +81,14 @@ export class Demo {
     const operator = makeAwsClients(config, demoCredentials(OPERATOR_ROLE));
     this.#kms = makeAdapters(config, operator, this.#clock).kms;
     this.#state = new DynamoStateAdapter(operator.dynamo, TABLE, { accountId: LOCAL_ACCOUNT_ID, region: REGION });
-    this.#tools = { admin: new FakeAdmin(fake.url), kms: operator.kms, secrets: operator.secrets, kmsPort: this.#kms };
+    this.#tools = {
+      admin: new FakeAdmin(fake.url),
+      kms: operator.kms,
+      secrets: operator.secrets,
+      kmsPort: this.#kms,
+      state: this.#state,
+      now: () => this.#clock.now(),
+    };
     this.#stats = { fakeTime: fake.now(), timeScale: TIME_SCALE, intervalSeconds, sweeps: 0, onEventRuns: 0, routed: 0, leftOut: 0 };
   }
 

@@ -14,7 +14,7 @@ import { CreateSecretCommand, PutSecretValueCommand, type SecretsManagerClient }
 import { parse } from 'yaml';
 import { parseStoresFile } from '../cli/stores-file.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
-import type { KmsPort } from '../reconcile/ports.js';
+import type { KmsPort, StatePort } from '../reconcile/ports.js';
 import type { FakeAdmin } from './admin.js';
 
 /** What the world is built with: the fake's admin API and a human operator's SDK clients. */
@@ -24,6 +24,9 @@ export interface WorldTools {
   secrets: SecretsManagerClient;
   /** Reads the stores (for waiting until they are CONNECTED). */
   kmsPort: KmsPort;
+  /** The desired-state table, as an operator's `cks` writes it (`cks resume`). */
+  state: StatePort;
+  now: () => number;
 }
 
 /** `${secret:<name>}` in the stores file: the ARN of the secret created under that name. */
@@ -169,11 +172,17 @@ export function scenario(specs: readonly DesiredStoreSpec[], tools: WorldTools):
     {
       at: 15,
       store: 'reports-hsm',
-      says: 'an operator disconnects it by hand (DisconnectCustomKeyStore)',
+      says: 'an operator disconnects it by hand (DisconnectCustomKeyStore): the reconciler holds it DISCONNECTED',
       run: async () => {
         const id = (await tools.kmsPort.describeStore({ name: 'reports-hsm' }))?.id;
         await tools.kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
       },
+    },
+    {
+      at: 24,
+      store: 'reports-hsm',
+      says: 'the operator is done and releases the hold: cks resume reports-hsm',
+      run: () => tools.state.request('reports-hsm', 'resume', tools.now()),
     },
   ];
 }

@@ -57,6 +57,11 @@ export function historyPartitionKey(scope: Scope, name: string): string {
   return `HISTORY#${scope.accountId}#${scope.region}#${name}`;
 }
 
+/** The sort key of the lease on one KMS store, whichever desired name acts on it (reconciler partition). */
+export function storeIdLeaseKey(storeId: string): string {
+  return `LEASE#${storeId}`;
+}
+
 /** The sort key of a history item: its time, then the run that wrote it. */
 export function historySortKey(at: number, reconcileId: string): string {
   return `${new Date(at).toISOString()}#${reconcileId}`;

@@ -56,13 +56,15 @@ export interface Scope {
   region: string;
 }
 
-/** XKS proxy settings as KMS reports them (the secret access key is never returned). */
+/**
+ * XKS proxy settings as KMS reports them. The access key id KMS also returns is sensitive (the API
+ * marks it so) and the reconciler needs none of it: it is dropped at the adapter, never held.
+ */
 export interface ObservedXksProxy {
   uriEndpoint: string;
   uriPath: string;
   connectivity: XksConnectivity;
   vpcEndpointServiceName?: string;
-  accessKeyId: string;
 }
 
 /** One `CustomKeyStoresListEntry`, as observed. */

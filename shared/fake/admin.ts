@@ -1,16 +1,18 @@
 /**
- * The admin API under `/_fake/` (DESIGN.md §4): set up and break the world, move fake time, read
- * what the product did. JSON in and out; errors are AWS-shaped (`{"__type", "message"}`): 400 for
- * a bad body, 404 for an unknown cluster, store, proxy or route.
+ * The admin API under `/_fake/`: set up and break the world, move fake time, read what the product
+ * did. JSON in and out; errors are AWS-shaped (`{"__type", "message"}`): 400 for a bad body, 404
+ * for an unknown cluster, store, proxy or route.
  */
 import { z } from 'zod';
-import { CONNECTION_ERROR_CODES } from '../domain/types.js';
-import { CLUSTER_STATES, type Cluster, newLineage } from './cloudhsm.js';
+import { CLUSTER_STATES, type Cluster, newLineage } from './cloudhsm/model.js';
+import { MAX_ADVANCE_SECONDS } from './clock.js';
+import { ACCOUNT_PATTERN, DEFAULT_SCOPE, REGION_PATTERN, type Scope, scopeKey } from './context.js';
 import type { DynamoForwarder } from './dynamodb.js';
 import { AwsError } from './errors.js';
+import { CONNECTION_ERROR_CODES } from './kms/enums.js';
+import { XksProxy } from './kms/xks-proxy.js';
 import * as random from './random.js';
-import { DEFAULT_SCOPE, type Fault, type Partition, type Scope, scopeKey, type World } from './world.js';
-import { XksProxy } from './xks.js';
+import type { Fault, Partition, World } from './world.js';
 
 export interface AdminReply {
   status: number;
@@ -21,8 +23,8 @@ const notFound = (message: string): AwsError => new AwsError('ResourceNotFoundEx
 const invalid = (message: string): AwsError => new AwsError('ValidationException', message, 400);
 
 const ScopeFields = {
-  accountId: z.string().regex(/^\d{12}$/, 'must be 12 digits').optional(),
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a Region name like us-east-1').optional(),
+  accountId: z.string().regex(ACCOUNT_PATTERN, 'must be 12 digits').optional(),
+  region: z.string().regex(REGION_PATTERN, `must be a Region name like us-east-1 (${REGION_PATTERN.source})`).optional(),
 };
 const ScopeQuery = z.object(ScopeFields);
 
@@ -84,7 +86,10 @@ const NewFault = z
   .refine((fault) => fault.error !== undefined || fault.latencyMs > 0, 'a fault needs an error or a latencyMs');
 
 /** Fake time is one for every account and Region; the scope fields are accepted like on every call. */
-const Advance = z.strictObject({ ...ScopeFields, seconds: z.number().min(0) });
+const Advance = z.strictObject({
+  ...ScopeFields,
+  seconds: z.number().min(0).max(MAX_ADVANCE_SECONDS, `must be at most ${MAX_ADVANCE_SECONDS} (100 years)`),
+});
 
 /** Handles one admin request; `world.sync()` has run. */
 export async function handleAdmin(
@@ -95,7 +100,7 @@ export async function handleAdmin(
   body: unknown,
 ): Promise<AdminReply> {
   const path = url.pathname.replace(/\/+$/, '');
-  const query = Object.fromEntries(url.searchParams);
+  const query = url.searchParams;
   const route = `${method} ${path.replace(/^\/_fake\/(clusters|stores)\/[^/]+/, '/_fake/$1/{id}')}`;
   const id = decodePathSegment(path.split('/')[3] ?? '');
 
@@ -167,10 +172,17 @@ export async function handleAdmin(
       return ok({});
     case 'GET /_fake/clock':
       return ok({ now: new Date(world.now()).toISOString(), nowMs: world.now(), mode: world.clock.mode, timeScale: world.clock.timeScale });
-    case 'POST /_fake/clock/advance':
-      world.clock.advance(parse(Advance, body).seconds);
+    case 'POST /_fake/clock/advance': {
+      const { seconds } = parse(Advance, body);
+      try {
+        world.clock.advance(seconds);
+      } catch (error) {
+        if (error instanceof RangeError) throw invalid(`seconds: ${error.message}`);
+        throw error;
+      }
       world.sync();
       return ok({ now: new Date(world.now()).toISOString(), nowMs: world.now() });
+    }
     case 'GET /_fake/events': {
       const filter = scopeFilter(query);
       return ok(
@@ -220,8 +232,11 @@ function scopeOf(fields: { accountId?: string | undefined; region?: string | und
 }
 
 /** For the GET reads: only the given account and/or Region, or everything when neither is given. */
-function scopeFilter(query: Record<string, string>): (scope: Scope) => boolean {
-  const { accountId, region } = parse(ScopeQuery, { accountId: query.accountId, region: query.region });
+function scopeFilter(query: URLSearchParams): (scope: Scope) => boolean {
+  const { accountId, region } = parse(ScopeQuery, {
+    accountId: query.get('accountId') ?? undefined,
+    region: query.get('region') ?? undefined,
+  });
   return (scope) =>
     (accountId === undefined || scope.accountId === accountId) && (region === undefined || scope.region === region);
 }
@@ -234,8 +249,9 @@ function decodePathSegment(segment: string): string {
   }
 }
 
-function cursor(query: Record<string, string>): number {
-  const since = query.since === undefined ? 0 : Number(query.since);
+function cursor(query: URLSearchParams): number {
+  const given = query.get('since');
+  const since = given === null ? 0 : Number(given);
   if (!Number.isInteger(since) || since < 0) throw invalid('since: must be a non-negative integer');
   return since;
 }

@@ -3,28 +3,35 @@
  * custom key store and HSM calls the reconciler's event rule listens to (`GET /_fake/cloudtrail`).
  * The fake records them at once; real CloudTrail delivers them minutes later.
  */
-import { lowerFirst, RawJson, SENSITIVE_MEMBERS, type Reply } from './wire.js';
+import type { Caller, Scope } from './context.js';
 import * as random from './random.js';
-import type { Caller, Scope } from './world.js';
+import { lowerFirst, RawJson, type Reply, SENSITIVE_MEMBERS } from './wire.js';
 
-const TRAILED: Record<string, { source: string; eventSource: string; operations: ReadonlySet<string> }> = {
-  KMS: {
-    source: 'aws.kms',
-    eventSource: 'kms.amazonaws.com',
-    operations: new Set([
-      'CreateCustomKeyStore',
-      'ConnectCustomKeyStore',
-      'DisconnectCustomKeyStore',
-      'UpdateCustomKeyStore',
-      'DeleteCustomKeyStore',
-    ]),
-  },
-  CloudHSMV2: {
-    source: 'aws.cloudhsm',
-    eventSource: 'cloudhsm.amazonaws.com',
-    operations: new Set(['CreateHsm', 'DeleteHsm']),
-  },
-};
+/** By service name: the services and operations whose calls CloudTrail events are modelled for. */
+const TRAILED: ReadonlyMap<string, { source: string; eventSource: string; operations: ReadonlySet<string> }> = new Map([
+  [
+    'KMS',
+    {
+      source: 'aws.kms',
+      eventSource: 'kms.amazonaws.com',
+      operations: new Set([
+        'CreateCustomKeyStore',
+        'ConnectCustomKeyStore',
+        'DisconnectCustomKeyStore',
+        'UpdateCustomKeyStore',
+        'DeleteCustomKeyStore',
+      ]),
+    },
+  ],
+  [
+    'CloudHSMV2',
+    {
+      source: 'aws.cloudhsm',
+      eventSource: 'cloudhsm.amazonaws.com',
+      operations: new Set(['CreateHsm', 'DeleteHsm']),
+    },
+  ],
+]);
 
 export interface TrailedCall {
   scope: Scope;
@@ -41,7 +48,7 @@ export interface TrailedCall {
 
 /** The CloudTrail event for a call, or `undefined` when CloudTrail events of it are not modelled. */
 export function cloudTrailEvent(call: TrailedCall): object | undefined {
-  const service = TRAILED[call.service];
+  const service = TRAILED.get(call.service);
   if (!service?.operations.has(call.operation)) return undefined;
   const { accountId, region } = call.scope;
   const time = new Date(call.time).toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -1,12 +1,17 @@
 /**
  * DynamoDB: requests are forwarded, body and signature headers unchanged, to an embedded dynalite
- * (in memory) — one per account and Region, started on first use on an ephemeral loopback port.
- * dynalite has no Streams and no TTL expiry; neither does the fake's DynamoDB.
+ * (in memory) — one per account and Region, started on first use on an ephemeral loopback port,
+ * at most {@link MAX_DYNAMODB_EMULATORS} at once. dynalite has no Streams and no TTL expiry;
+ * neither does the fake's DynamoDB.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
-import { scopeKey, type Scope } from './world.js';
+import { type Scope, scopeKey } from './context.js';
+import { LimitExceededException } from './errors.js';
+
+/** Each emulator is a server with its own sockets and memory: this many account-Region pairs at most. */
+export const MAX_DYNAMODB_EMULATORS = 16;
 
 const REQUEST_HEADERS = ['content-type', 'x-amz-target', 'authorization', 'x-amz-date', 'x-amz-security-token'];
 const RESPONSE_HEADERS = ['content-type', 'x-amz-crc32', 'x-amzn-requestid'];
@@ -71,6 +76,12 @@ export class DynamoForwarder {
     const key = scopeKey(scope);
     let started = this.#servers.get(key);
     if (!started) {
+      if (this.#servers.size >= MAX_DYNAMODB_EMULATORS) {
+        throw new LimitExceededException(
+          `The fake runs at most ${MAX_DYNAMODB_EMULATORS} DynamoDB emulators, one per account and Region; ` +
+            `${key} would need one more. Reset the fake (POST /_fake/reset) to stop them.`,
+        );
+      }
       started = new Promise((resolve, reject) => {
         const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
         server.once('error', reject);

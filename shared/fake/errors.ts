@@ -29,6 +29,9 @@ function exception(type: string, status = 400): AwsErrorClass {
 // Common (coral) errors, shared by every JSON service.
 export const SerializationException = exception('SerializationException');
 export const UnknownOperationException = exception('UnknownOperationException');
+export const InvalidSignatureException = exception('InvalidSignatureException');
+/** What any AWS front end answers when it fails unexpectedly. */
+export const InternalFailure = exception('InternalFailure', 500);
 
 // KMS
 export const ValidationException = exception('ValidationException');
@@ -37,6 +40,7 @@ export const CustomKeyStoreNotFoundException = exception('CustomKeyStoreNotFound
 export const CustomKeyStoreInvalidStateException = exception('CustomKeyStoreInvalidStateException');
 export const CustomKeyStoreNameInUseException = exception('CustomKeyStoreNameInUseException');
 export const InvalidMarkerException = exception('InvalidMarkerException');
+/** KMS's and DynamoDB's name for a quota reached; the fake also uses it for its own bounds. */
 export const LimitExceededException = exception('LimitExceededException');
 export const UnsupportedOperationException = exception('UnsupportedOperationException');
 export const CloudHsmClusterInUseException = exception('CloudHsmClusterInUseException');

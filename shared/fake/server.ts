@@ -1,33 +1,39 @@
 /**
  * The local AWS: one HTTP server on one loopback port playing KMS (custom key stores), CloudHSM v2,
  * Secrets Manager, EventBridge and DynamoDB, dispatched on `X-Amz-Target`, plus the admin API under
- * `/_fake/`. See DESIGN.md §4.
+ * `/_fake/`. Every request is answered: an unexpected failure is logged and answered with an
+ * AWS-shaped 500.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { handleAdmin } from './admin.js';
 import { type ClockMode, FakeClock } from './clock.js';
-import { cloudHsmOperations } from './cloudhsm.js';
+import { cloudHsmOperations } from './cloudhsm/operations.js';
 import { cloudTrailEvent } from './cloudtrail.js';
+import { ACCOUNT_PATTERN, type Caller, DEFAULT_SCOPE, REGION_PATTERN, type Scope } from './context.js';
 import { DynamoForwarder, type ForwardedResponse } from './dynamodb.js';
 import {
   AwsError,
   CloudHsmInternalFailureException,
   InternalException,
+  InternalFailure,
   InternalServerError,
   InternalServiceError,
+  InvalidSignatureException,
   injectedStatus,
   KMSInternalException,
   SerializationException,
   UnknownOperationException,
+  ValidationException,
 } from './errors.js';
-import { eventBridgeOperations } from './eventbridge.js';
-import { DEFAULT_STORE_QUOTA, kmsOperations } from './kms.js';
+import { eventBridgeOperations } from './eventbridge/operations.js';
+import { DEFAULT_STORE_QUOTA } from './kms/model.js';
+import { kmsOperations } from './kms/operations.js';
 import * as random from './random.js';
-import { secretsOperations } from './secrets.js';
+import { secretsOperations } from './secrets/operations.js';
 import { RawJson, type Reply } from './wire.js';
-import { type CallContext, type Caller, DEFAULT_SCOPE, type Scope, World } from './world.js';
+import { type CallContext, type Operation, World } from './world.js';
 
 /** Options of {@link startFake}; the CLI flags of `npm run fake` map onto them. */
 export interface FakeOptions {
@@ -56,8 +62,6 @@ export interface FakeServer {
   now(): number;
 }
 
-type Operation = (call: CallContext, input: unknown) => Reply;
-
 interface Service {
   /** The name used in `/_fake/calls` (`KMS.ConnectCustomKeyStore`). */
   name: string;
@@ -65,26 +69,20 @@ interface Service {
   messageKey: 'message' | 'Message';
   Internal: new (message: string) => AwsError;
   /** Handled here, or forwarded to the DynamoDB emulator when absent. */
-  operations?: Record<string, Operation>;
+  operations?: ReadonlyMap<string, Operation>;
 }
 
-const SERVICES: Record<string, Service> = {
-  TrentService: { name: 'KMS', messageKey: 'message', Internal: KMSInternalException, operations: kmsOperations },
-  BaldrApiService: {
-    name: 'CloudHSMV2',
-    messageKey: 'Message',
-    Internal: CloudHsmInternalFailureException,
-    operations: cloudHsmOperations,
-  },
-  secretsmanager: {
-    name: 'SecretsManager',
-    messageKey: 'message',
-    Internal: InternalServiceError,
-    operations: secretsOperations,
-  },
-  AWSEvents: { name: 'EventBridge', messageKey: 'message', Internal: InternalException, operations: eventBridgeOperations },
-  DynamoDB_20120810: { name: 'DynamoDB', messageKey: 'message', Internal: InternalServerError },
-};
+/** By `X-Amz-Target` prefix. */
+const SERVICES: ReadonlyMap<string, Service> = new Map<string, Service>([
+  ['TrentService', { name: 'KMS', messageKey: 'message', Internal: KMSInternalException, operations: kmsOperations }],
+  [
+    'BaldrApiService',
+    { name: 'CloudHSMV2', messageKey: 'Message', Internal: CloudHsmInternalFailureException, operations: cloudHsmOperations },
+  ],
+  ['secretsmanager', { name: 'SecretsManager', messageKey: 'message', Internal: InternalServiceError, operations: secretsOperations }],
+  ['AWSEvents', { name: 'EventBridge', messageKey: 'message', Internal: InternalException, operations: eventBridgeOperations }],
+  ['DynamoDB_20120810', { name: 'DynamoDB', messageKey: 'message', Internal: InternalServerError }],
+]);
 
 const JSON_1_1 = 'application/x-amz-json-1.1';
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -99,8 +97,9 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const body = await readBody(req);
-    if (body === undefined) return send(res, 413, errorBody('SerializationException', 'message', 'Request body too large.'));
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (body === undefined) return sendError(res, new AwsError('SerializationException', 'Request body too large.', 413));
+    const url = URL.parse(req.url ?? '/', 'http://127.0.0.1');
+    if (url === null) return sendError(res, new ValidationException(`The request target ${req.url} is not a valid URL.`));
     if (url.pathname.startsWith('/_fake/')) return admin(req, res, url, body);
     return aws(req, res, body);
   }
@@ -127,43 +126,55 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
   async function aws(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
     const target = req.headers['x-amz-target'];
     const [prefix = '', operation = ''] = typeof target === 'string' ? target.split(/\.(.*)/s) : [];
-    const service = SERVICES[prefix];
+    const service = SERVICES.get(prefix);
     const { scope, caller } = identify(req.headers);
-    const call: CallContext = { world, partition: world.partition(scope), scope, caller };
     let request: unknown;
     let reply: Reply | undefined;
     let forwarded: ForwardedResponse | undefined;
     let error: AwsError | undefined;
+    /** The call reached an operation of a partition: it counts in `/_fake/calls` counts. */
+    let counted = false;
     try {
-      if (!service || (service.operations && !Object.hasOwn(service.operations, operation))) {
+      if (!REGION_PATTERN.test(scope.region)) {
+        throw new InvalidSignatureException(
+          `Credential should be scoped to a valid Region, not '${scope.region}' (a Region matches ${REGION_PATTERN.source}).`,
+        );
+      }
+      if (!service || (service.operations && !service.operations.has(operation))) {
         throw new UnknownOperationException(`Unknown operation ${String(target ?? '(no X-Amz-Target)')}.`);
       }
+      const call: CallContext = { world, partition: world.partition(scope), scope, caller };
+      counted = service.operations !== undefined;
       if (service.operations) request = parseJson(body, 'The request body is not valid JSON.');
       const fault = world.takeFault(operation, scope);
       if (fault && fault.latencyMs > 0) await sleep(fault.latencyMs);
       world.sync();
       if (fault?.error) throw new AwsError(fault.error, `Injected fault: ${fault.error}.`, injectedStatus(fault.error));
-      if (service.operations) reply = service.operations[operation]!(call, request);
-      else forwarded = await dynamo.forward(scope, req.headers, body);
+      if (service.operations) reply = service.operations.get(operation)!(call, request);
+      else {
+        forwarded = await dynamo.forward(scope, req.headers, body);
+        counted = forwarded.errorType !== 'UnknownOperationException';
+      }
     } catch (thrown) {
       if (thrown instanceof AwsError) error = thrown;
       else {
         log(`${stamp()} internal error in ${prefix}.${operation}: ${thrown instanceof Error ? thrown.stack : String(thrown)}`);
-        error = new (service?.Internal ?? KMSInternalException)('An internal error occurred in the fake.');
+        error = new (service?.Internal ?? InternalFailure)('An internal error occurred in the fake.');
       }
     }
 
     const serviceName = service?.name ?? 'Unknown';
     const errorType = error?.type ?? forwarded?.errorType;
     const targetName = targetOf(request);
-    world.recordCall({
+    const record = {
       time: stamp(),
       ...scope,
       service: serviceName,
       operation,
       ...(targetName !== undefined && { target: targetName }),
       ...(errorType !== undefined && { error: errorType }),
-    });
+    };
+    world.recordCall(record, counted);
     const trail = cloudTrailEvent({
       scope,
       caller,
@@ -182,7 +193,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     );
 
     if (error) {
-      send(res, error.status, errorBody(error.type, service?.messageKey ?? 'message', error.message), JSON_1_1, error.type);
+      sendError(res, error, service?.messageKey);
     } else if (forwarded) {
       res.writeHead(forwarded.status, { ...forwarded.headers, 'content-length': forwarded.body.length });
       res.end(forwarded.body);
@@ -193,10 +204,10 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      if (req.destroyed) return; // the client went away mid-request
+      if (req.socket.destroyed) return; // the client went away: nobody to answer
       log(`${stamp()} internal error: ${error instanceof Error ? error.stack : String(error)}`);
       if (res.headersSent) res.destroy();
-      else send(res, 500, errorBody('InternalFailure', 'message', 'An internal error occurred in the fake.'));
+      else sendError(res, new InternalFailure('An internal error occurred in the fake.'));
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -234,7 +245,7 @@ function identify(headers: http.IncomingHttpHeaders): { scope: Scope; caller: Ca
   const match = /Credential=([^/,\s]+)\/\d{8}\/([^/,\s]+)\//.exec(headers.authorization ?? '');
   const accessKeyId = match?.[1] ?? 'anonymous';
   const scope: Scope = {
-    accountId: /^\d{12}$/.test(accessKeyId) ? accessKeyId : DEFAULT_SCOPE.accountId,
+    accountId: ACCOUNT_PATTERN.test(accessKeyId) ? accessKeyId : DEFAULT_SCOPE.accountId,
     region: match?.[2] ?? DEFAULT_SCOPE.region,
   };
   const token = headers['x-amz-security-token'];
@@ -269,6 +280,10 @@ function parseJson(body: Buffer, message: string): Record<string, unknown> {
 
 function errorBody(type: string, messageKey: 'message' | 'Message', message: string): string {
   return JSON.stringify({ __type: type, [messageKey]: message });
+}
+
+function sendError(res: http.ServerResponse, error: AwsError, messageKey: 'message' | 'Message' = 'message'): void {
+  send(res, error.status, errorBody(error.type, messageKey, error.message), JSON_1_1, error.type);
 }
 
 function send(

@@ -19,6 +19,8 @@ export type Reply = object | RawJson;
 /** Members whose values never appear in an error message, a log line or a CloudTrail event. */
 export const SENSITIVE_MEMBERS: ReadonlySet<string> = new Set([
   'KeyStorePassword',
+  // The XKS access key id: the KMS API marks the whole XksProxyAuthenticationCredential sensitive.
+  'AccessKeyId',
   'RawSecretAccessKey',
   'SecretString',
   'SecretBinary',

@@ -6,40 +6,25 @@
  * running every due transition in due order with the world's time set to its due time — so no
  * timers run, and an outcome decided "when CONNECTING ends" sees the world as it was then.
  */
+import { CloudHsmBackend } from './cloudhsm/model.js';
 import type { FakeClock } from './clock.js';
-import { CloudHsmBackend } from './cloudhsm.js';
-import type { RecordedEvent } from './eventbridge.js';
-import { KmsBackend } from './kms.js';
+import { type Caller, type Scope, scopeKey, type WorldContext } from './context.js';
+import { LimitExceededException } from './errors.js';
+import type { RecordedEvent } from './eventbridge/model.js';
+import { KmsBackend } from './kms/model.js';
+import type { XksProxy } from './kms/xks-proxy.js';
 import { BoundedLog } from './log.js';
-import { SecretsBackend } from './secrets.js';
-import type { XksProxy } from './xks.js';
+import { SecretsBackend } from './secrets/model.js';
+import type { Reply } from './wire.js';
 
-/** An account and Region: the unit the fake partitions state by. */
-export interface Scope {
-  accountId: string;
-  region: string;
-}
+/** The most account-Region partitions one world holds (`POST /_fake/reset` empties them). */
+export const MAX_PARTITIONS = 256;
 
-export const DEFAULT_SCOPE: Readonly<Scope> = { accountId: '000000000000', region: 'us-east-1' };
-
-/** What the service models need from the world. */
-export interface WorldContext {
-  /** Fake time, epoch milliseconds. */
-  now(): number;
-  /** A world-wide increasing sequence number (creation order, paging cursors). */
-  nextSeq(): number;
-  /** Runs `run` when fake time reaches now + `delaySeconds`. */
-  schedule(delaySeconds: number, run: () => void): void;
-  /** Custom key stores allowed per account and Region. */
-  readonly storeQuota: number;
-}
-
-/** Who made an AWS call, from its signature headers. */
-export interface Caller {
-  accessKeyId: string;
-  /** The role name (the fake takes it from `x-amz-security-token`; see `server.ts`). */
-  roleName: string;
-}
+const MiB = 1024 * 1024;
+/** Byte budgets of the logs: the newest entries that fit are kept. */
+export const CALL_LOG_BYTES = 4 * MiB;
+export const EVENT_LOG_BYTES = 8 * MiB;
+export const CLOUDTRAIL_LOG_BYTES = 8 * MiB;
 
 /** Everything an operation handler gets besides its input. */
 export interface CallContext {
@@ -48,6 +33,9 @@ export interface CallContext {
   scope: Scope;
   caller: Caller;
 }
+
+/** An AWS operation: parse the input, call the model, return the reply to serialise. */
+export type Operation = (call: CallContext, input: unknown) => Reply;
 
 /** One entry of `GET /_fake/calls`: never a request body or a secret. */
 export interface CallRecord {
@@ -90,7 +78,7 @@ export class Partition {
     world: WorldContext,
   ) {
     this.clusters = new CloudHsmBackend(world, scope.region);
-    this.kms = new KmsBackend(world, this);
+    this.kms = new KmsBackend(world, this.clusters, this.xksProxies);
     this.secrets = new SecretsBackend(world, scope);
   }
 
@@ -123,17 +111,13 @@ interface Transition {
   run: () => void;
 }
 
-export function scopeKey(scope: Scope): string {
-  return `${scope.accountId}/${scope.region}`;
-}
-
 export class World implements WorldContext {
   readonly partitions = new Map<string, Partition>();
-  readonly calls = new BoundedLog<CallRecord>();
+  readonly calls = new BoundedLog<CallRecord>(CALL_LOG_BYTES);
   /** Call counts per scope key, then per `Service.Operation` (complete, unlike the bounded log). */
   readonly counts = new Map<string, Map<string, number>>();
-  readonly events = new BoundedLog<RecordedEvent>();
-  readonly cloudtrail = new BoundedLog<{ scope: Scope; event: object }>();
+  readonly events = new BoundedLog<RecordedEvent>(EVENT_LOG_BYTES);
+  readonly cloudtrail = new BoundedLog<{ scope: Scope; event: object }>(CLOUDTRAIL_LOG_BYTES);
   faults: Fault[] = [];
   #time: number;
   #seq = 0;
@@ -177,18 +161,27 @@ export class World implements WorldContext {
     return this.#timeline.length;
   }
 
+  /** The partition of an account and Region, created empty on first use (at most {@link MAX_PARTITIONS}). */
   partition(scope: Scope): Partition {
     const key = scopeKey(scope);
     let partition = this.partitions.get(key);
     if (!partition) {
+      if (this.partitions.size >= MAX_PARTITIONS) {
+        throw new LimitExceededException(
+          `The fake holds at most ${MAX_PARTITIONS} account-Region partitions; ${key} would be one more. ` +
+            'Reset the fake (POST /_fake/reset) to start again.',
+        );
+      }
       partition = new Partition({ accountId: scope.accountId, region: scope.region }, this);
       this.partitions.set(key, partition);
     }
     return partition;
   }
 
-  recordCall(record: CallRecord): void {
+  /** Logs a call; `counted` also adds it to the per-operation counts (calls that reached an operation). */
+  recordCall(record: CallRecord, counted: boolean): void {
     this.calls.push(record);
+    if (!counted) return;
     const key = scopeKey(record);
     let counts = this.counts.get(key);
     if (!counts) this.counts.set(key, (counts = new Map()));

@@ -78,6 +78,17 @@ export interface StoreRecord {
   outbox: ReconcilerEvent[];
 }
 
+/** Everything a sweep reads of one account and Region's table items. */
+export interface ScopeRecords {
+  records: StoreRecord[];
+  settings: Settings;
+  /** Why the settings item could not be read (the settings then act as the kill switch on); null when it could. */
+  settingsError: string | null;
+  /** When the current regional incident began (null: none), and whether its page went out. */
+  regionalIncidentSince: number | null;
+  regionalIncidentAnnounced: boolean;
+}
+
 /** How a status is written: with the events still to publish, and whether the lease is kept. */
 export interface SaveStatusOptions {
   /** Events recorded with this status that are not yet published; empty once they went out. */
@@ -123,14 +134,15 @@ export interface StatePort {
    * Every desired and status item of the scope, the settings, and when the current regional incident
    * began (null: none): one Query (paged), never one call per store.
    */
-  loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null; regionalIncidentAnnounced: boolean }>;
+  loadAll(): Promise<ScopeRecords>;
   /** One store's items (event-triggered runs). */
   load(name: string): Promise<StoreRecord>;
   /**
-   * Take the store's lease by conditional write. Returns the store's fresh record, or null when another
-   * run holds an unexpired lease.
+   * Take the store's lease by conditional write, and with `storeId` the lease of that KMS store too (two
+   * desired names can never act on one store at once). Returns the store's fresh record, or null when
+   * another run holds an unexpired lease on either. Writing the status or releasing frees both.
    */
-  acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null>;
+  acquireLease(name: string, owner: string, now: number, ttlMs: number, storeId?: string | null): Promise<StoreRecord | null>;
   /**
    * Write the status item with its outbox and release the lease (or keep it, see `holdLeaseUntil`);
    * ConflictError if `owner` no longer holds it. One conditional single-item write: a status and the

@@ -9,7 +9,7 @@ import { decisionEvents, type ReconcilerEvent } from '../domain/events.js';
 import { plan, planActionFailure } from '../domain/plan.js';
 import { sameData } from '../domain/same-data.js';
 import { type Action, type Decision, type DesiredStore, describeLastAction, type ObservedStore, type PlanInput, type StoreStatus } from '../domain/types.js';
-import { AwsCallError, errorMessage } from '../errors.js';
+import { AwsCallError, scrubbedError } from '../errors.js';
 import { recordRepair } from '../metrics.js';
 import type { ReconcileDeps, ResolvedUpdate, SecretsPort, StoreRecord } from './ports.js';
 
@@ -98,7 +98,7 @@ async function reconcileLeased(
   // The lease and everything decided under it use the time now, not the sweep's start: a store
   // reached late in a long sweep must not take a lease that has already run out.
   const leasedAt = deps.clock.now();
-  const lease = await deps.state.acquireLease(input.desired.name, deps.owner, leasedAt, deps.leaseTtlMs);
+  const lease = await deps.state.acquireLease(input.desired.name, deps.owner, leasedAt, deps.leaseTtlMs, input.observed?.id ?? null);
   if (!lease) {
     run.log.info('another run holds this store; skipped', { reason: first.reason });
     return { ...planned, skipped: 'leased' };
@@ -140,9 +140,8 @@ async function reconcileLeased(
     }
     reached = { ...reached, decision, taken, error: callError };
 
-    const published = await publishEvents(deps, run.log, owed);
+    const published = await publishOwed(deps, run.log, decision.nextStatus, owed);
     const done: StoreOutcome = { ...reached, error: published.error ?? callError, unpublished: published.unpublished };
-    await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: published.unpublished > 0 ? owed : [] });
     await recordHistory(deps, run, fresh, done, decision);
     recordEventMetrics(deps.metrics, decision, fresh.observed);
     run.log.info(decision.reason, {
@@ -239,7 +238,7 @@ async function takeAction(
   } catch (error) {
     if (!(error instanceof AwsCallError)) throw error;
     log.warn('action failed', { action: decision.action.kind, errorCode: error.code, retryable: error.retryable });
-    return { decision: planActionFailure(input, decision, error.code, input.now), taken: null, error: error.message };
+    return { decision: planActionFailure(input, decision, error.code, input.now), taken: null, error: scrubbedError(error) };
   }
 }
 
@@ -278,7 +277,15 @@ async function resolveUpdate(secrets: SecretsPort, action: Extract<Action, { kin
   return resolved;
 }
 
-/** The XKS credential secret holds JSON `{"accessKeyId": "...", "secretAccessKey": "..."}`. */
+/** KMS's rules for an XKS proxy credential (XksProxyAuthenticationCredential). */
+const XKS_ACCESS_KEY_ID = /^[A-Z2-7]{20,30}$/;
+const XKS_SECRET_ACCESS_KEY = /^[a-zA-Z0-9/+=]{43,64}$/;
+
+/**
+ * The XKS credential secret holds JSON `{"accessKeyId": "...", "secretAccessKey": "..."}`, each as
+ * KMS requires it. Anything else is rejected here, before anything is sent; the error names the secret
+ * and the rule, never the content.
+ */
 function parseXksCredential(value: string, secretArn: string): { accessKeyId: string; secretAccessKey: string } {
   let parsed: unknown;
   try {
@@ -286,33 +293,46 @@ function parseXksCredential(value: string, secretArn: string): { accessKeyId: st
   } catch {
     parsed = null;
   }
-  const { accessKeyId, secretAccessKey } = (parsed ?? {}) as Record<string, unknown>;
-  if (typeof accessKeyId !== 'string' || typeof secretAccessKey !== 'string') {
-    // The message names the secret, never its content.
+  const { accessKeyId, secretAccessKey } = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const valid =
+    typeof accessKeyId === 'string' && XKS_ACCESS_KEY_ID.test(accessKeyId) && typeof secretAccessKey === 'string' && XKS_SECRET_ACCESS_KEY.test(secretAccessKey);
+  if (!valid) {
     throw new AwsCallError(
       'SecretsManager.GetSecretValue',
       'InvalidXksCredentialSecret',
       false,
-      `secret ${secretArn} must hold JSON {"accessKeyId": "...", "secretAccessKey": "..."}`,
+      `secret ${secretArn} must hold JSON {"accessKeyId": 20-30 of A-Z2-7, "secretAccessKey": 43-64 of a-zA-Z0-9/+=}`,
     );
   }
   return { accessKeyId, secretAccessKey };
 }
 
-/** Publishes the events a status owes; when they cannot go out, says how many and why instead of throwing (they stay in the outbox). */
-async function publishEvents(deps: ReconcileDeps, log: Logger, events: readonly ReconcilerEvent[]): Promise<{ unpublished: number; error: string | null }> {
-  if (events.length === 0) return { unpublished: 0, error: null };
-  try {
-    await deps.events.publish(events);
-    return { unpublished: 0, error: null };
-  } catch (error) {
-    const message = `events not published: ${errorMessage(error)}`;
-    log.error('events not published; they stay in the status outbox and the next run publishes them', {
-      error: message,
-      events: events.map((e) => ({ detailType: e.detailType, eventId: e.detail.eventId })),
-    });
-    return { unpublished: events.length, error: message };
+/**
+ * Publishes the events a status owes (already recorded in its outbox), then writes the status with
+ * the outbox emptied and releases the lease. Events that cannot go out stay in the outbox for the
+ * next run; that is said (how many, why), never thrown.
+ */
+export async function publishOwed(
+  deps: ReconcileDeps,
+  log: Logger,
+  status: StoreStatus,
+  owed: readonly ReconcilerEvent[],
+): Promise<{ unpublished: number; error: string | null }> {
+  let result = { unpublished: 0, error: null as string | null };
+  if (owed.length > 0) {
+    try {
+      await deps.events.publish(owed);
+    } catch (error) {
+      const message = `events not published: ${scrubbedError(error)}`;
+      log.error('events not published; they stay in the status outbox and the next run publishes them', {
+        error: message,
+        events: owed.map((e) => ({ detailType: e.detailType, eventId: e.detail.eventId })),
+      });
+      result = { unpublished: owed.length, error: message };
+    }
   }
+  await deps.state.saveStatus(status, deps.owner, { outbox: result.unpublished > 0 ? owed : [] });
+  return result;
 }
 
 /** A history line, when something happened. */
@@ -341,7 +361,7 @@ async function recordHistory(deps: ReconcileDeps, run: StoreRun, input: PlanInpu
 /** Ends a store's run on an unexpected failure: releases the lease and returns what was reached, with the error. */
 async function abandon(deps: ReconcileDeps, run: StoreRun, reached: StoreOutcome, error: unknown): Promise<StoreOutcome> {
   await deps.state.releaseLease(reached.name, deps.owner).catch(() => undefined);
-  const message = errorMessage(error);
+  const message = scrubbedError(error);
   run.log.error('store run failed; the next run will observe and continue', { error: message });
   return { ...reached, error: message };
 }
@@ -378,7 +398,7 @@ export async function readVersion(secrets: SecretsPort, arn: string, log: Logger
   try {
     return { ok: true, version: await secrets.currentVersion(arn) };
   } catch (error) {
-    log.warn('cannot read the secret version; the store waits for the next run', { secretArn: arn, error: errorMessage(error) });
+    log.warn('cannot read the secret version; the store waits for the next run', { secretArn: arn, error: scrubbedError(error) });
     return { ok: false };
   }
 }

@@ -9,11 +9,11 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { formatFieldErrors, parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
 import { invalidDesiredEvent, sweepSummaryEvent } from '../domain/events.js';
 import { emptyStatus } from '../domain/plan.js';
-import type { ClusterView, ConnectionState, DesiredStore, ManualChange, ObservedStore, Settings } from '../domain/types.js';
-import { errorMessage } from '../errors.js';
+import type { ClusterView, ConnectionState, DesiredStore, ManualChange, ObservedStore, Settings, StoreStatus } from '../domain/types.js';
+import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
 import type { CloudHsmPort, ReconcileDeps, SecretsPort, StatePort, StoreRecord } from './ports.js';
-import { readVersion, reconcileStore, type StoreOutcome, type Trigger, type VersionRead } from './reconcile-store.js';
+import { publishOwed, readVersion, reconcileStore, type StoreOutcome, type Trigger, type VersionRead } from './reconcile-store.js';
 import type { ReportedChange } from './triggers.js';
 
 export interface ReconcileRequest {
@@ -54,22 +54,29 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });
   const now = deps.clock.now();
 
-  const [{ records, settings, regionalIncidentSince, regionalIncidentAnnounced }, observedAll] = await Promise.all([
+  const [{ records, settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced }, observedAll] = await Promise.all([
     deps.state.loadAll(),
     deps.kms.listStores(),
   ]);
+  if (settingsError !== null) log.error('settings item unreadable; no store is acted on until it is fixed (cks settings)', { error: settingsError });
   for (const record of records.filter((r) => r.statusError !== null)) {
     log.error('status item unreadable; the store starts afresh and its next status write replaces the item', { storeName: record.name, error: record.statusError });
   }
   const world = indexObserved(observedAll);
 
-  const managed: Managed[] = [];
+  const parsedAll: Managed[] = [];
   const invalid: Array<{ record: StoreRecord; errors: FieldError[] }> = [];
   for (const record of records) {
     if (!record.desired) continue;
     const parsed = parseDesiredItem(record.desired);
-    if (parsed.ok) managed.push({ record, desired: parsed.desired, observed: world.find(parsed.desired) });
+    if (parsed.ok) parsedAll.push({ record, desired: parsed.desired, observed: world.find(parsed.desired) });
     else invalid.push({ record, errors: parsed.errors });
+  }
+  // One store, one entry: entries that name the same KMS store are reported, and neither acts.
+  const sameStore = entriesNamingOneStore(parsedAll);
+  const managed = parsedAll.filter((m) => !sameStore.has(m.desired.name));
+  for (const m of parsedAll.filter((m) => sameStore.has(m.desired.name))) {
+    invalid.push({ record: m.record, errors: [sameStore.get(m.desired.name)!] });
   }
   const managedIds = new Set(managed.flatMap((m) => (m.observed ? [m.observed.id] : [])));
   const unmanaged = observedAll.filter((o) => !managedIds.has(o.id));
@@ -166,24 +173,24 @@ async function reportInvalid(
     unpublished: 0,
   };
   log.error('desired state invalid; store skipped', { storeName: bad.record.name, errors: bad.errors });
-  if (dryRun || bad.record.status?.lastReportKey === reportKey) return outcome;
-  const lease = await deps.state.acquireLease(bad.record.name, deps.owner, now, deps.leaseTtlMs);
-  if (!lease) return outcome;
+  if (dryRun || (bad.record.status?.lastReportKey === reportKey && bad.record.outbox.length === 0)) return outcome;
   try {
-    await deps.events.publish([invalidDesiredEvent({ scope: deps.state.scope, storeName: bad.record.name, generation, errors: bad.errors })]);
-    await deps.state.saveStatus(
-      {
-        ...(lease.status ?? emptyStatus(bad.record.name, now)),
-        observedGeneration: generation,
-        lastReason: `desired item invalid: ${formatFieldErrors(bad.errors)}`,
-        lastReportKey: reportKey,
-      },
-      deps.owner,
-    );
-    return outcome;
+    const lease = await deps.state.acquireLease(bad.record.name, deps.owner, now, deps.leaseTtlMs);
+    if (!lease) return outcome;
+    const status: StoreStatus = {
+      ...(lease.status ?? emptyStatus(bad.record.name, now)),
+      observedGeneration: generation,
+      lastReason: `desired item invalid: ${formatFieldErrors(bad.errors)}`,
+      lastReportKey: reportKey,
+    };
+    const fresh = lease.status?.lastReportKey === reportKey ? [] : [invalidDesiredEvent({ scope: deps.state.scope, storeName: bad.record.name, generation, errors: bad.errors })];
+    const owed = [...lease.outbox, ...fresh];
+    if (fresh.length > 0) await deps.state.saveStatus(status, deps.owner, { outbox: owed, holdLeaseUntil: now + deps.leaseTtlMs });
+    const published = await publishOwed(deps, log, status, owed);
+    return { ...outcome, ...published };
   } catch (error) {
     await deps.state.releaseLease(bad.record.name, deps.owner).catch(() => undefined);
-    return { ...outcome, error: errorMessage(error) };
+    return { ...outcome, error: scrubbedError(error) };
   }
 }
 
@@ -244,7 +251,7 @@ async function summarise(
     await deps.events.publish([summary]);
   } catch (error) {
     published = false;
-    log.error('could not publish the sweep summary', { error: errorMessage(error) });
+    log.error('could not publish the sweep summary', { error: scrubbedError(error) });
   }
   if (deps.metrics) {
     recordStoreStates(deps.metrics, byState);
@@ -252,6 +259,30 @@ async function summarise(
   }
   log.info('reconcile finished', { ...byState, outcomes: result.outcomes.length, regionalIncident: result.regionalIncident });
   return published;
+}
+
+/**
+ * Entries that resolve to the same custom key store (the same declared id, or one's name and
+ * another's id naming one store KMS has): each with the error naming the other entries.
+ */
+function entriesNamingOneStore(entries: readonly Managed[]): Map<string, FieldError> {
+  const byStore = new Map<string, Managed[]>();
+  for (const entry of entries) {
+    const keys = new Set([entry.observed?.id, entry.desired.id].filter((id): id is string => id !== undefined));
+    for (const key of keys) byStore.set(key, [...(byStore.get(key) ?? []), entry]);
+  }
+  const clashes = new Map<string, FieldError>();
+  for (const [storeId, group] of byStore) {
+    if (group.length < 2) continue;
+    for (const entry of group) {
+      const others = group.filter((g) => g !== entry).map((g) => `"${g.desired.name}"`);
+      clashes.set(entry.desired.name, {
+        path: entry.desired.id === storeId ? 'id' : 'name',
+        message: `names the same custom key store (${storeId}) as desired store ${others.join(', ')}; neither acts until one entry is removed`,
+      });
+    }
+  }
+  return clashes;
 }
 
 function isTarget(request: ReconcileRequest, desired: DesiredStore, observed: ObservedStore | null): boolean {

@@ -141,12 +141,15 @@ describe('npm start (the demo)', () => {
     expect(escalation).toMatch(/runbook: .*kmsuser password/);
     expect(output.match(/Repair Escalated archive-hsm/g)).toHaveLength(1);
     // The event path: an operator's call reaches on-event; the reconciler's own calls never do.
-    // (Whichever run comes first reconnects the store: usually on-event, sometimes the sweep.)
+    // A human's disconnect is held (Manual Change Detected, naming who) until the operator resumes it.
     expectInOrder(output, [
       /world\s+reports-hsm: .*disconnects it by hand/,
       /cloudtrail\s+DisconnectCustomKeyStore by demo-operator/,
+      /event\s+Manual Change Detected reports-hsm: .*disconnected by arn:aws:sts::000000000000:assumed-role\/demo-operator/,
+      /world\s+reports-hsm: .*cks resume reports-hsm/,
       /state\s+reports-hsm is CONNECTED/,
     ]);
+    expect(output.match(/Manual Change Detected reports-hsm/g)).toHaveLength(1);
     expect(output).toMatch(/(sweep|on-event)\s+reports-hsm: connect/);
     expect(output).not.toMatch(/cloudtrail\s+\S+ by (SweepRole|OnEventRole)/);
     expect(output).toMatch(/cks demo stopped \(after 45 s\): 7 stores/);

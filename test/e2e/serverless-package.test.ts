@@ -589,6 +589,33 @@ describe('serverless package', () => {
     }
   });
 
+  it('ships an operator policy as an output: read the table and the stores, write only the operators\' partition', () => {
+    const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
+    const output = (template as any).Outputs?.OperatorPolicyArn;
+    expect(output?.Value).toEqual(ref('OperatorPolicy'));
+    const statements = list<Statement>(resource('OperatorPolicy').Properties?.PolicyDocument.Statement);
+    const writes = statements.filter((s) => list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(a)));
+    expect(writes).toHaveLength(1);
+    expect((writes[0]!.Condition as any)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toEqual(['DESIRED#*']);
+    expect(JSON.stringify(writes[0]!.Resource)).toBe(JSON.stringify(getAtt(table, 'Arn')));
+    // Nothing that acts on a store or publishes.
+    const actions = statements.flatMap((s) => list<string>(s.Action));
+    for (const forbidden of ['kms:ConnectCustomKeyStore', 'kms:DisconnectCustomKeyStore', 'kms:UpdateCustomKeyStore', 'cloudhsm:CreateHsm', 'events:PutEvents', 'secretsmanager:GetSecretValue']) {
+      expect(actions).not.toContain(forbidden);
+    }
+  });
+
+  it('binds the on-call key to this account\'s alarms and this stack\'s rules, and caps onEvent\'s concurrency', () => {
+    const [, key] = resourcesOfType('AWS::KMS::Key').find(([id]) => id === 'OnCallTopicKey')!;
+    const services = list<any>(key.Properties?.KeyPolicy.Statement).filter((s) => s.Principal?.Service);
+    expect(services.length).toBeGreaterThan(0);
+    for (const statement of services) {
+      expect(statement.Condition?.StringEquals?.['aws:SourceAccount'], statement.Sid).toEqual(ref('AWS::AccountId'));
+      expect(JSON.stringify(statement.Condition?.ArnLike?.['aws:SourceArn']), statement.Sid).toMatch(/:(alarm|rule\/)/);
+    }
+    expect(resource(functionId('functions/on-event.handler')).Properties?.ReservedConcurrentExecutions).toBeGreaterThan(0);
+  });
+
   it('ships self-contained bundles that load without node_modules and export the handler', () => {
     const bundles = mkdtempSync(join(tmpdir(), 'cks-sls-bundles-'));
     try {
@@ -796,21 +823,24 @@ describe('on-call pages with chat and PagerDuty', () => {
     expect(JSON.parse(trigger.InputTransformer.InputTemplate)).toMatchObject({ event_action: 'trigger', dedup_key: '<incidentId>' });
     expect(trigger.InputTransformer.InputPathsMap.incidentId).toBe('$.detail.incidentId');
 
-    // The resolve path: a rule on Repair Succeeded of live stores, whose only target resolves by the same key.
+    // The resolve path: a rule on Repair Succeeded of live stores that heals an escalated incident (named in
+    // resolvesEscalation, also after a released hold opened a new incident), resolving by the escalation's key.
+    const succeeded = (detail: Record<string, unknown>) => ({ source: EVENT_SOURCE, 'detail-type': 'Repair Succeeded', detail });
     const healed = resourcesOfType('AWS::Events::Rule', withBoth).filter(
       ([, rule]) =>
         rule.Properties?.EventPattern !== undefined &&
-        matchesPattern(rule.Properties.EventPattern, { source: EVENT_SOURCE, 'detail-type': 'Repair Succeeded', detail: { dryRun: false } }),
+        matchesPattern(rule.Properties.EventPattern, succeeded({ dryRun: false, resolvesEscalation: 'inc-0123456789abcdef' })),
     );
     expect(healed).toHaveLength(1);
     const [healedId, healedRule] = healed[0]!;
-    expect(matchesPattern(healedRule.Properties?.EventPattern, { source: EVENT_SOURCE, 'detail-type': 'Repair Succeeded', detail: { dryRun: true } })).toBe(false);
+    expect(matchesPattern(healedRule.Properties?.EventPattern, succeeded({ dryRun: true, resolvesEscalation: 'inc-0123456789abcdef' }))).toBe(false);
+    expect(matchesPattern(healedRule.Properties?.EventPattern, succeeded({ dryRun: false }))).toBe(false);
     const targets = deployedTargets(healedRule, withBoth);
     expect(targets).toHaveLength(1);
     expect(targets[0].Arn).toEqual(getAtt(destination, 'Arn'));
     expect(targets[0].InputTransformer).toEqual(values.healed.pagerDuty);
     expect(JSON.parse(targets[0].InputTransformer.InputTemplate)).toEqual({ event_action: 'resolve', dedup_key: '<incidentId>' });
-    expect(targets[0].InputTransformer.InputPathsMap).toEqual({ incidentId: '$.detail.incidentId' });
+    expect(targets[0].InputTransformer.InputPathsMap).toEqual({ incidentId: '$.detail.resolvesEscalation' });
     const queuePolicy = resourcesOfType('AWS::SQS::QueuePolicy', withBoth)[0]![1];
     const fromOnCall = list<Statement>(queuePolicy.Properties?.PolicyDocument.Statement).find((s) => s.Sid === 'OnCallRulesDeliveryFailures');
     expect(JSON.stringify(fromOnCall?.Condition?.ArnEquals?.['aws:SourceArn'])).toContain(JSON.stringify(getAtt(healedId, 'Arn')));

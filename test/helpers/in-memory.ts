@@ -17,6 +17,7 @@ import type {
   ReconcileDeps,
   ResolvedUpdate,
   SaveStatusOptions,
+  ScopeRecords,
   SecretsPort,
   StatePort,
   StoreRecord,
@@ -140,7 +141,8 @@ export class InMemoryState implements StatePort {
   readonly statuses = new Map<string, StoreStatus>();
   readonly approvals = new Map<string, Approval>();
   readonly outboxes = new Map<string, ReconcilerEvent[]>();
-  readonly leases = new Map<string, { owner: string; until: number }>();
+  /** Leases by store name, and by `id:<store id>` for the KMS store a name acts on. */
+  readonly leases = new Map<string, { owner: string; until: number; storeId?: string | null }>();
   readonly historyEntries: Array<HistoryEntry & { name: string }> = [];
   settings: Settings = DEFAULT_SETTINGS;
   regionalIncidentSince: number | null = null;
@@ -156,10 +158,16 @@ export class InMemoryState implements StatePort {
 
   constructor(readonly scope = { accountId: '111122223333', region: 'us-east-1' }) {}
 
-  async loadAll(): Promise<{ records: StoreRecord[]; settings: Settings; regionalIncidentSince: number | null; regionalIncidentAnnounced: boolean }> {
+  async loadAll(): Promise<ScopeRecords> {
     const names = new Set([...this.desired.keys(), ...this.statuses.keys()]);
     const records = await Promise.all([...names].map((n) => this.load(n)));
-    return { records, settings: this.settings, regionalIncidentSince: this.regionalIncidentSince, regionalIncidentAnnounced: this.regionalIncidentAnnounced };
+    return {
+      records,
+      settings: this.settings,
+      settingsError: null,
+      regionalIncidentSince: this.regionalIncidentSince,
+      regionalIncidentAnnounced: this.regionalIncidentAnnounced,
+    };
   }
 
   async load(name: string): Promise<StoreRecord> {
@@ -176,11 +184,15 @@ export class InMemoryState implements StatePort {
     };
   }
 
-  async acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<StoreRecord | null> {
+  async acquireLease(name: string, owner: string, now: number, ttlMs: number, storeId: string | null = null): Promise<StoreRecord | null> {
     if (this.throttledLeases.has(name)) throw new AwsCallError('DynamoDB.UpdateItem', 'ThrottlingException', true, 'throttled');
-    const lease = this.leases.get(name);
-    if (lease && lease.owner !== owner && lease.until >= now) return null;
-    this.leases.set(name, { owner, until: now + ttlMs });
+    const free = (key: string) => {
+      const lease = this.leases.get(key);
+      return !lease || lease.owner === owner || lease.until < now;
+    };
+    if (!free(name) || (storeId !== null && !free(`id:${storeId}`))) return null;
+    this.leases.set(name, { owner, until: now + ttlMs, storeId });
+    if (storeId !== null) this.leases.set(`id:${storeId}`, { owner, until: now + ttlMs, storeId });
     this.onLease?.(name);
     return this.load(name);
   }
@@ -192,12 +204,15 @@ export class InMemoryState implements StatePort {
     this.writes += 1;
     this.statuses.set(status.name, structuredClone(status));
     this.outboxes.set(status.name, structuredClone([...options.outbox]));
-    if (options.holdLeaseUntil !== undefined) this.leases.set(status.name, { owner, until: options.holdLeaseUntil });
-    else this.leases.delete(status.name);
+    if (options.holdLeaseUntil !== undefined) this.leases.set(status.name, { owner, until: options.holdLeaseUntil, storeId: this.leases.get(status.name)?.storeId ?? null });
+    else this.releaseLease(status.name, owner);
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
-    if (this.leases.get(name)?.owner === owner) this.leases.delete(name);
+    const lease = this.leases.get(name);
+    if (lease?.owner !== owner) return;
+    this.leases.delete(name);
+    if (lease.storeId != null && this.leases.get(`id:${lease.storeId}`)?.owner === owner) this.leases.delete(`id:${lease.storeId}`);
   }
 
   async appendHistory(name: string, entry: HistoryEntry): Promise<void> {

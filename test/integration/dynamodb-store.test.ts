@@ -126,4 +126,29 @@ describe('DynamoStateAdapter', () => {
     expect(huge.ok ? [] : huge.errors.map((e) => e.path)).toEqual(['generation']);
     expect(byName.get('ledger')).toMatchObject({ status: null, statusError: expect.stringMatching(/^status item invalid at attempt/) });
   });
+
+  it('holds a lease per KMS store id as well as per name, and frees both with the status write or a release', async () => {
+    expect(await state.acquireLease('a', 'run-1', NOW, 60_000, 'cks-1')).not.toBeNull();
+    expect(await state.acquireLease('b', 'run-2', NOW + 1_000, 60_000, 'cks-1')).toBeNull();
+    // The failed attempt took nothing: b's own name lease was given back.
+    expect(await state.acquireLease('b', 'run-3', NOW + 1_000, 60_000)).not.toBeNull();
+    await state.releaseLease('b', 'run-3');
+    await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1');
+    expect(await state.acquireLease('b', 'run-2', NOW + 2_000, 60_000, 'cks-1')).not.toBeNull();
+    await state.releaseLease('b', 'run-2');
+    expect(await state.acquireLease('a', 'run-4', NOW + 3_000, 60_000, 'cks-1')).not.toBeNull();
+  });
+
+  it('reads a malformed settings item as the kill switch on, with the reason', async () => {
+    await new DynamoDBClient(fake.config).send(
+      new PutItemCommand({
+        TableName: `stores-${table}`,
+        Item: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'SETTINGS' }, killSwitch: { S: 'off' } },
+      }),
+    );
+    const all = await state.loadAll();
+    expect(all.settings.killSwitch).toBe(true);
+    expect(all.settingsError).toMatch(/^settings item invalid at killSwitch: .*acting as if the kill switch were on$/);
+    expect((await state.getSettings()).killSwitch).toBe(true);
+  });
 });

@@ -148,9 +148,10 @@ describe('KmsSdkAdapter', () => {
           uriPath: '/kms/xks/v1',
           connectivity: 'VPC_ENDPOINT_SERVICE',
           vpcEndpointServiceName: 'com.amazonaws.vpce.us-east-1.vpce-svc-1',
-          accessKeyId: 'ABCDEFGHIJKLMNOPQRST',
         },
       });
+      // The access key id KMS returns is sensitive: it is not held.
+      expect(JSON.stringify(store)).not.toContain('ABCDEFGHIJKLMNOPQRST');
     });
 
     it('reads an error code from a newer API as INTERNAL_ERROR', async () => {

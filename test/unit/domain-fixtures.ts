@@ -90,7 +90,6 @@ export function xksObserved(over: Partial<ObservedStore> = {}): ObservedStore {
       uriEndpoint: 'https://xks.example.com',
       uriPath: '/kms/xks/v1',
       connectivity: 'PUBLIC_ENDPOINT',
-      accessKeyId: 'ABCDEFGHIJKLMNOPQRST',
     },
     ...over,
   };

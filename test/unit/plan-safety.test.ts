@@ -218,3 +218,22 @@ describe('plan: an input that could not be read means wait', () => {
     expect(decision.reason).toContain('could not read the version of secret x');
   });
 });
+
+describe('plan: a healed store resolves the escalation that paged', () => {
+  it('names the escalated incident in Repair Succeeded even when a released hold healed it in a new incident', () => {
+    const locked = cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'USER_LOCKED_OUT' });
+    const [escalated, released, , , healed] = simulate(cloudHsmInput({ observed: locked }), [
+      {},
+      { now: NOW + 10 * MINUTE, passwordVersion: 'v2' },
+      { now: NOW + 12 * MINUTE, passwordVersion: 'v2', observed: disconnected },
+      { now: NOW + 14 * MINUTE, passwordVersion: 'v2', observed: disconnected },
+      { now: NOW + 40 * MINUTE, passwordVersion: 'v2', observed: connected },
+    ]);
+    const paged = escalated!.nextStatus.incidentId;
+    expect(types(escalated!)).toEqual(['Repair Escalated']);
+    expect(released?.nextStatus.incidentId).not.toBe(paged);
+    expect(types(healed!)).toEqual(['Repair Succeeded']);
+    expect(healed?.events[0]?.resolvesEscalation).toBe(paged);
+    expect(healed?.nextStatus.escalatedIncidentId).toBeNull();
+  });
+});

@@ -317,7 +317,7 @@ describe('exactly-once effects (status, incident id and events recorded together
     // The escalation's write-ahead (save 1) succeeds, PutEvents succeeds, the write that clears the outbox (save 2) fails.
     world.state.failingSaves.add(2);
     const first = await reconcile(world.deps(), { trigger: 'schedule' });
-    expect(first.outcomes[0]?.error).toMatch(/throttled/);
+    expect(first.outcomes[0]?.error).toMatch(/ThrottlingException/);
     world.clock.advance(120);
     await reconcile(world.deps(), { trigger: 'schedule' });
     world.clock.advance(120);
@@ -423,7 +423,7 @@ describe('one store never stops the others', () => {
       ['b', 'disconnect', true],
       ['c', 'disconnect', true],
     ]);
-    expect(result.outcomes[0]?.error).toMatch(/throttled/);
+    expect(result.outcomes[0]?.error).toMatch(/ThrottlingException/);
     expect(world.events.types()).toContain('Sweep Summary');
   });
 
@@ -436,5 +436,83 @@ describe('one store never stops the others', () => {
     expect(result.outcomes.find((o) => o.name === 'a')?.error).toMatch(/Invalid time value/);
     expect(result.outcomes.filter((o) => o.name !== 'a').every((o) => o.error === null)).toBe(true);
     expect(world.events.types().filter((t) => t === 'Sweep Summary')).toHaveLength(2);
+  });
+});
+
+describe('XKS credentials are sensitive', () => {
+  it('rejects an XKS credential secret of the wrong shape before anything is sent, and never echoes it', async () => {
+    const world = inMemoryWorld();
+    const credentialArn = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:partner-xks-AbCdEf';
+    const badValue = JSON.stringify({ accessKeyId: 'not-a-key-id', secretAccessKey: 'short' });
+    world.secrets.put(credentialArn, 'c1', JSON.stringify({ accessKeyId: 'ABCDEFGHIJKLMNOPQRST', secretAccessKey: 'a'.repeat(43) }));
+    world.kms.put({
+      id: 'cks-0fedcba0987654321',
+      name: 'partner-xks',
+      type: 'EXTERNAL_KEY_STORE',
+      connectionState: 'DISCONNECTED',
+      connectionErrorCode: null,
+      xksProxy: { uriEndpoint: 'https://xks.example.com', uriPath: '/kms/xks/v1', connectivity: 'PUBLIC_ENDPOINT' },
+    });
+    world.state.desired.set('partner-xks', {
+      name: 'partner-xks',
+      type: 'EXTERNAL_KEY_STORE',
+      desiredState: 'CONNECTED',
+      xksProxy: { uriEndpoint: 'https://xks.example.com', uriPath: '/kms/xks/v1', connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: credentialArn },
+      mode: 'enforce',
+      onManualDisconnect: 'reconnect',
+      generation: 1,
+      paused: false,
+    });
+    await reconcile(world.deps(), { trigger: 'schedule' }); // baseline c1, then a new version of the wrong shape
+    world.secrets.put(credentialArn, 'c2', badValue);
+    world.kms.put({ ...world.kms.stores.get('cks-0fedcba0987654321')!, connectionState: 'DISCONNECTED' });
+    world.clock.advance(600);
+
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(world.kms.calls.filter((c) => c.op === 'update')).toEqual([]);
+    expect(result.outcomes[0]?.error).toBe('SecretsManager.GetSecretValue failed: InvalidXksCredentialSecret');
+    expect(world.events.types()).toContain('Repair Failed');
+    const everything = JSON.stringify([world.logLines, world.events.published, [...world.state.statuses.values()], world.state.historyEntries, result]);
+    expect(everything).not.toContain('not-a-key-id');
+  });
+});
+
+describe('one store, one entry', () => {
+  it('reports two desired entries naming one KMS store (one by name, one by id) and acts on neither', async () => {
+    const world = inMemoryWorld();
+    world.cloudHsm.clusters.set(CLUSTER, {
+      clusterId: CLUSTER,
+      state: 'ACTIVE',
+      activeHsms: 2,
+      creatingHsms: 0,
+      availabilityZones: ['us-east-1a', 'us-east-1b'],
+      hsmAvailabilityZones: ['us-east-1a', 'us-east-1b'],
+    });
+    world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    declare(world, 'payments');
+    declare(world, 'payments-renamed', { id: 'cks-1234567890abcdef0' });
+
+    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcile(world.deps(), { trigger: 'schedule' });
+
+    expect(world.kms.mutating()).toEqual([]);
+    expect(result.outcomes.map((o) => [o.name, o.skipped])).toEqual([
+      ['payments', 'invalid'],
+      ['payments-renamed', 'invalid'],
+    ]);
+    expect(result.outcomes[0]?.errors[0]?.message).toBe(
+      'names the same custom key store (cks-1234567890abcdef0) as desired store "payments-renamed"; neither acts until one entry is removed',
+    );
+    expect(world.events.types().filter((t) => t === 'Desired State Invalid')).toHaveLength(2);
+  });
+
+  it('holds a lease per KMS store id as well as per name', async () => {
+    const world = inMemoryWorld();
+    expect(await world.state.acquireLease('a', 'run-1', 0, 60_000, 'cks-1')).not.toBeNull();
+    expect(await world.state.acquireLease('b', 'run-2', 1_000, 60_000, 'cks-1')).toBeNull();
+    await world.state.releaseLease('a', 'run-1');
+    expect(await world.state.acquireLease('b', 'run-2', 2_000, 60_000, 'cks-1')).not.toBeNull();
   });
 });

@@ -1,17 +1,11 @@
 /**
- * KMS custom key stores (AWS CloudHSM key stores and external key stores) with their connection
- * state machine, and GenerateRandom in a CloudHSM key store.
+ * KMS custom key stores model (AWS CloudHSM key stores and external key stores): the connection
+ * state machine, the checks KMS makes against clusters and XKS proxies, and GenerateRandom in a
+ * CloudHSM key store. `toJSON` of a store is its `CustomKeyStoresListEntry`.
  */
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
-import {
-  type ConnectionErrorCode,
-  type ConnectionState,
-  STORE_TYPES,
-  type StoreType,
-  XKS_CONNECTIVITY,
-  type XksConnectivity,
-} from '../domain/types.js';
+import type { CloudHsmBackend, Cluster, CryptoUser } from '../cloudhsm/model.js';
+import type { WorldContext } from '../context.js';
 import {
   type AwsError,
   CloudHsmClusterInUseException,
@@ -34,11 +28,19 @@ import {
   XksProxyVpcEndpointServiceInUseException,
   XksProxyVpcEndpointServiceInvalidConfigurationException,
   XksProxyVpcEndpointServiceNotFoundException,
-} from './errors.js';
-import type { Cluster, CryptoUser } from './cloudhsm.js';
-import * as random from './random.js';
-import { decodeCursor, encodeCursor, epochSeconds, firstAfter, parseInput, RawJson, type Reply } from './wire.js';
-import type { CallContext, Partition, WorldContext } from './world.js';
+} from '../errors.js';
+import * as random from '../random.js';
+import { decodeCursor, encodeCursor, epochSeconds, firstAfter } from '../wire.js';
+import type { ConnectionErrorCode, ConnectionState, StoreType } from './enums.js';
+import type {
+  CloudHsmSettings,
+  DescribeRequest,
+  GenerateRandomRequest,
+  NewCustomKeyStore,
+  UpdateRequest,
+  XksSettings,
+} from './requests.js';
+import type { XksProxy } from './xks-proxy.js';
 
 /** How long the asynchronous transitions take, in fake seconds. */
 export const DISCONNECT_SECONDS = 5;
@@ -46,23 +48,6 @@ export const CONNECT_SECONDS: Record<StoreType, number> = { AWS_CLOUDHSM: 120, E
 
 /** Default number of custom key stores per account and Region (the AWS quota). */
 export const DEFAULT_STORE_QUOTA = 10;
-
-interface CloudHsmSettings {
-  clusterId: string;
-  trustAnchorCertificate: string;
-  /** What KMS believes the kmsuser password is. */
-  password: string;
-}
-
-interface XksSettings {
-  connectivity: XksConnectivity;
-  uriEndpoint: string;
-  uriPath: string;
-  vpcEndpointServiceName?: string;
-  vpcEndpointServiceOwner?: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
 
 interface StoreFields {
   name: string;
@@ -152,8 +137,13 @@ export class CustomKeyStore {
    */
   toState(kmsuser?: CryptoUser): object {
     const { cloudHsm, xks } = this.#fields;
+    const entry = this.toJSON() as { XksProxyConfiguration?: Record<string, unknown> };
     return {
-      ...this.toJSON(),
+      ...entry,
+      // The access key id is sensitive (the KMS API marks it so): the admin view shows a fingerprint.
+      ...(entry.XksProxyConfiguration && {
+        XksProxyConfiguration: { ...entry.XksProxyConfiguration, AccessKeyId: random.fingerprint(String(entry.XksProxyConfiguration.AccessKeyId)) },
+      }),
       keyStorePassword: cloudHsm && random.fingerprint(cloudHsm.password),
       kmsuser: cloudHsm && kmsuser && { ...kmsuser.toState(), passwordMatches: kmsuser.password === cloudHsm.password },
       xksProxySecretAccessKey: xks && random.fingerprint(xks.secretAccessKey),
@@ -171,7 +161,10 @@ export class KmsBackend {
 
   constructor(
     private readonly world: WorldContext,
-    private readonly partition: Partition,
+    /** The clusters of the same account and Region. */
+    private readonly clusters: CloudHsmBackend,
+    /** The XKS proxies KMS can reach from this account and Region, by `uriEndpoint`. */
+    private readonly xksProxies: ReadonlyMap<string, XksProxy>,
   ) {}
 
   /** A store by id or by name (admin API). */
@@ -183,13 +176,8 @@ export class KmsBackend {
     return this.#ordered;
   }
 
-  createCustomKeyStore(input: CreateInput): Reply {
-    const type = input.CustomKeyStoreType ?? 'AWS_CLOUDHSM';
-    const { cloudHsm, xks } =
-      type === 'AWS_CLOUDHSM'
-        ? { cloudHsm: cloudHsmSettings(input), xks: undefined }
-        : { cloudHsm: undefined, xks: xksSettings(input) };
-    this.#checkNameFree(input.CustomKeyStoreName);
+  createCustomKeyStore({ name, type, cloudHsm, xks }: NewCustomKeyStore): CustomKeyStore {
+    this.#checkNameFree(name);
     if (this.#ordered.length >= this.world.storeQuota) {
       throw new LimitExceededException(
         `You have reached the quota of ${this.world.storeQuota} custom key stores in this account and Region.`,
@@ -198,7 +186,7 @@ export class KmsBackend {
     if (cloudHsm) {
       const cluster = this.#cluster(cloudHsm.clusterId);
       const user = this.#ordered.find((store) => {
-        const other = store.fields.cloudHsm && this.partition.clusters.get(store.fields.cloudHsm.clusterId);
+        const other = store.fields.cloudHsm && this.clusters.get(store.fields.cloudHsm.clusterId);
         return store.fields.cloudHsm?.clusterId === cluster.id || other?.lineage === cluster.lineage;
       });
       if (user) {
@@ -216,7 +204,7 @@ export class KmsBackend {
     }
     if (xks) this.#checkXks(xks);
     const store = new CustomKeyStore(this.world.nextSeq(), random.storeId(), type, this.world.now(), {
-      name: input.CustomKeyStoreName,
+      name,
       state: 'DISCONNECTED',
       cloudHsm,
       xks,
@@ -224,38 +212,36 @@ export class KmsBackend {
     this.#byId.set(store.id, store);
     this.#byName.set(store.name, store);
     this.#ordered.push(store);
-    return { CustomKeyStoreId: store.id };
+    return store;
   }
 
-  describeCustomKeyStores(input: DescribeInput): Reply {
-    if (input.CustomKeyStoreId !== undefined && input.CustomKeyStoreName !== undefined) {
-      throw new ValidationException('Specify either CustomKeyStoreId or CustomKeyStoreName, not both.');
-    }
-    if (input.CustomKeyStoreId !== undefined) return page([this.#get(input.CustomKeyStoreId)]);
-    if (input.CustomKeyStoreName !== undefined) {
-      const store = this.#byName.get(input.CustomKeyStoreName);
+  /** The store named by id or name, or one page of all stores and the marker of the next page while there is one. */
+  describeCustomKeyStores(request: DescribeRequest): { stores: readonly CustomKeyStore[]; nextMarker?: string } {
+    if (request.CustomKeyStoreId !== undefined) return { stores: [this.#get(request.CustomKeyStoreId)] };
+    if (request.CustomKeyStoreName !== undefined) {
+      const store = this.#byName.get(request.CustomKeyStoreName);
       if (!store) {
-        throw new CustomKeyStoreNotFoundException(`No custom key store named ${input.CustomKeyStoreName}.`);
+        throw new CustomKeyStoreNotFoundException(`No custom key store named ${request.CustomKeyStoreName}.`);
       }
-      return page([store]);
+      return { stores: [store] };
     }
     let start = 0;
-    if (input.Marker !== undefined) {
-      const after = decodeCursor(input.Marker);
+    if (request.Marker !== undefined) {
+      const after = decodeCursor(request.Marker);
       if (after === undefined) throw new InvalidMarkerException('The marker is not valid.');
       start = firstAfter(this.#ordered, after);
     }
-    const end = start + (input.Limit ?? 1000);
+    const end = start + (request.Limit ?? 1000);
     const stores = this.#ordered.slice(start, end);
-    return page(stores, end < this.#ordered.length ? encodeCursor(stores.at(-1)!.seq) : undefined);
+    return end < this.#ordered.length ? { stores, nextMarker: encodeCursor(stores.at(-1)!.seq) } : { stores };
   }
 
-  connectCustomKeyStore(customKeyStoreId: string): Reply {
+  connectCustomKeyStore(customKeyStoreId: string): void {
     const store = this.#get(customKeyStoreId);
     switch (store.state) {
       case 'CONNECTED':
       case 'CONNECTING':
-        return {};
+        return;
       case 'DISCONNECTING':
       case 'FAILED':
         throw invalidState(store, 'ConnectCustomKeyStore', 'a DISCONNECTED, CONNECTING or CONNECTED');
@@ -263,7 +249,7 @@ export class KmsBackend {
         break;
     }
     const clusterId = store.fields.cloudHsm?.clusterId;
-    const cluster = clusterId === undefined ? undefined : this.partition.clusters.get(clusterId);
+    const cluster = clusterId === undefined ? undefined : this.clusters.get(clusterId);
     // A missing or deleted cluster is no synchronous error: the attempt fails with CLUSTER_NOT_FOUND.
     if (cluster && !cluster.deleted) {
       if (cluster.state !== 'ACTIVE') {
@@ -282,10 +268,9 @@ export class KmsBackend {
       const errorCode = this.#connectOutcome(store);
       store.set(errorCode ? { state: 'FAILED', errorCode } : { state: 'CONNECTED' });
     });
-    return {};
   }
 
-  disconnectCustomKeyStore(customKeyStoreId: string): Reply {
+  disconnectCustomKeyStore(customKeyStoreId: string): void {
     const store = this.#get(customKeyStoreId);
     if (store.state === 'DISCONNECTING' || store.state === 'DISCONNECTED') {
       throw invalidState(store, 'DisconnectCustomKeyStore', 'a CONNECTED, CONNECTING or FAILED');
@@ -295,12 +280,11 @@ export class KmsBackend {
     this.world.schedule(DISCONNECT_SECONDS, () => {
       if (store.epoch === epoch) store.set({ state: 'DISCONNECTED' });
     });
-    return {};
   }
 
-  updateCustomKeyStore(input: UpdateInput): Reply {
-    const store = this.#get(input.CustomKeyStoreId);
-    const { CustomKeyStoreId: _id, ...changes } = input;
+  updateCustomKeyStore(request: UpdateRequest): void {
+    const store = this.#get(request.CustomKeyStoreId);
+    const { CustomKeyStoreId: _id, ...changes } = request;
     const given = Object.keys(changes) as (keyof typeof changes)[];
     const misplaced = given.filter((key) =>
       store.type === 'AWS_CLOUDHSM' ? key.startsWith('Xks') : key === 'CloudHsmClusterId' || key === 'KeyStorePassword',
@@ -322,7 +306,7 @@ export class KmsBackend {
     if (cloudHsm && (changes.CloudHsmClusterId !== undefined || changes.KeyStorePassword !== undefined)) {
       if (changes.CloudHsmClusterId !== undefined && changes.CloudHsmClusterId !== cloudHsm.clusterId) {
         const cluster = this.#cluster(changes.CloudHsmClusterId);
-        const current = this.partition.clusters.get(cloudHsm.clusterId);
+        const current = this.clusters.get(cloudHsm.clusterId);
         const related = current
           ? current.lineage === cluster.lineage
           : normaliseCertificate(cloudHsm.trustAnchorCertificate) ===
@@ -369,36 +353,35 @@ export class KmsBackend {
       next.name = changes.NewCustomKeyStoreName;
     }
     store.set(next);
-    return {};
   }
 
-  deleteCustomKeyStore(customKeyStoreId: string): Reply {
+  deleteCustomKeyStore(customKeyStoreId: string): void {
     const store = this.#get(customKeyStoreId);
     // CustomKeyStoreHasCMKsException is never raised: the fake has no KMS keys.
     if (store.state !== 'DISCONNECTED') throw invalidState(store, 'DeleteCustomKeyStore', 'a DISCONNECTED');
     this.#byId.delete(store.id);
     this.#byName.delete(store.name);
     this.#ordered.splice(firstAfter(this.#ordered, store.seq - 1), 1);
-    return {};
   }
 
-  generateRandom(input: GenerateRandomInput): Reply {
-    if (input.CustomKeyStoreId !== undefined) {
-      const store = this.#get(input.CustomKeyStoreId);
+  /** `NumberOfBytes` random bytes, from the store's cluster when a CloudHSM key store is named. */
+  generateRandom(request: GenerateRandomRequest): Buffer {
+    if (request.CustomKeyStoreId !== undefined) {
+      const store = this.#get(request.CustomKeyStoreId);
       if (store.type === 'EXTERNAL_KEY_STORE') {
         throw new UnsupportedOperationException('GenerateRandom is not supported in an external key store.');
       }
       if (store.state !== 'CONNECTED') throw invalidState(store, 'GenerateRandom', 'a CONNECTED');
       // The fake's choice: a CONNECTED store whose cluster has lost every HSM cannot generate
       // randomness (in AWS such calls fail too; the exception is the one KMS uses for "too few HSMs").
-      const cluster = this.partition.clusters.get(store.fields.cloudHsm!.clusterId);
+      const cluster = this.clusters.get(store.fields.cloudHsm!.clusterId);
       if (!cluster || cluster.activeHsms.length === 0) {
         throw new CloudHsmClusterInvalidConfigurationException(
           `The cluster of custom key store ${store.id} has no ACTIVE HSM.`,
         );
       }
     }
-    return { Plaintext: randomBytes(input.NumberOfBytes).toString('base64') };
+    return randomBytes(request.NumberOfBytes);
   }
 
   /** A lost connection (admin API): the store drops to FAILED now. */
@@ -421,7 +404,7 @@ export class KmsBackend {
     }
     const { cloudHsm, xks } = store.fields;
     if (cloudHsm) {
-      const cluster = this.partition.clusters.get(cloudHsm.clusterId);
+      const cluster = this.clusters.get(cloudHsm.clusterId);
       if (!cluster || cluster.deleted) return 'CLUSTER_NOT_FOUND';
       if (cluster.subnetDeleted) return 'SUBNET_NOT_FOUND';
       if (cluster.activeHsms.length === 0) return 'INSUFFICIENT_CLOUDHSM_HSMS';
@@ -433,7 +416,7 @@ export class KmsBackend {
       return undefined;
     }
     const settings = xks!;
-    const proxy = this.partition.xksProxies.get(settings.uriEndpoint);
+    const proxy = this.xksProxies.get(settings.uriEndpoint);
     if (settings.vpcEndpointServiceName !== undefined && proxy?.vpcEndpointServiceName !== settings.vpcEndpointServiceName) {
       return 'XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND';
     }
@@ -456,7 +439,7 @@ export class KmsBackend {
   }
 
   #cluster(clusterId: string): Cluster {
-    const cluster = this.partition.clusters.get(clusterId);
+    const cluster = this.clusters.get(clusterId);
     if (!cluster || cluster.deleted) throw new CloudHsmClusterNotFoundException(`Cluster ${clusterId} was not found.`);
     return cluster;
   }
@@ -498,7 +481,7 @@ export class KmsBackend {
         );
       }
     }
-    const proxies = this.partition.xksProxies;
+    const proxies = this.xksProxies;
     if (isVpc) {
       const service = [...proxies.values()].find((p) => p.vpcEndpointServiceName === settings.vpcEndpointServiceName);
       if (!service) {
@@ -524,21 +507,6 @@ export class KmsBackend {
   }
 }
 
-const PAGE_HEAD = Buffer.from('{"CustomKeyStores":[');
-const COMMA = Buffer.from(',');
-
-/** One DescribeCustomKeyStores page, assembled from the stores' cached JSON bytes. */
-function page(stores: readonly CustomKeyStore[], nextMarker?: string): RawJson {
-  const parts: Buffer[] = [PAGE_HEAD];
-  stores.forEach((store, i) => {
-    if (i > 0) parts.push(COMMA);
-    parts.push(store.json());
-  });
-  const tail = nextMarker === undefined ? '"Truncated":false' : `"NextMarker":${JSON.stringify(nextMarker)},"Truncated":true`;
-  parts.push(Buffer.from(`],${tail}}`));
-  return new RawJson(parts);
-}
-
 function invalidState(store: CustomKeyStore, operation: string, needed: string): AwsError {
   return new CustomKeyStoreInvalidStateException(
     `${operation} needs ${needed} custom key store; ${store.id} is ${store.state}.`,
@@ -549,141 +517,3 @@ function invalidState(store: CustomKeyStore, operation: string, needed: string):
 function normaliseCertificate(pem: string): string {
   return pem.replace(/\r\n?/g, '\n').trim();
 }
-
-const CLOUDHSM_PARAMETERS = ['CloudHsmClusterId', 'TrustAnchorCertificate', 'KeyStorePassword'] as const;
-const XKS_PARAMETERS = [
-  'XksProxyUriEndpoint',
-  'XksProxyUriPath',
-  'XksProxyVpcEndpointServiceName',
-  'XksProxyVpcEndpointServiceOwner',
-  'XksProxyAuthenticationCredential',
-  'XksProxyConnectivity',
-] as const;
-
-function requireFor<K extends keyof CreateInput>(input: CreateInput, type: StoreType, key: K): NonNullable<CreateInput[K]> {
-  const value = input[key];
-  if (value === undefined) throw new ValidationException(`${key} is required for a custom key store of type ${type}.`);
-  return value!;
-}
-
-function rejectFor(input: CreateInput, type: StoreType, keys: readonly (keyof CreateInput)[]): void {
-  const given = keys.filter((key) => input[key] !== undefined);
-  if (given.length > 0) {
-    throw new ValidationException(`${given.join(', ')} cannot be used with a custom key store of type ${type}.`);
-  }
-}
-
-function cloudHsmSettings(input: CreateInput): CloudHsmSettings {
-  rejectFor(input, 'AWS_CLOUDHSM', XKS_PARAMETERS);
-  return {
-    clusterId: requireFor(input, 'AWS_CLOUDHSM', 'CloudHsmClusterId'),
-    trustAnchorCertificate: requireFor(input, 'AWS_CLOUDHSM', 'TrustAnchorCertificate'),
-    password: requireFor(input, 'AWS_CLOUDHSM', 'KeyStorePassword'),
-  };
-}
-
-function xksSettings(input: CreateInput): XksSettings {
-  const type = 'EXTERNAL_KEY_STORE';
-  rejectFor(input, type, CLOUDHSM_PARAMETERS);
-  const connectivity = requireFor(input, type, 'XksProxyConnectivity');
-  const credential = requireFor(input, type, 'XksProxyAuthenticationCredential');
-  const settings: XksSettings = {
-    connectivity,
-    uriEndpoint: requireFor(input, type, 'XksProxyUriEndpoint'),
-    uriPath: requireFor(input, type, 'XksProxyUriPath'),
-    accessKeyId: credential.AccessKeyId,
-    secretAccessKey: credential.RawSecretAccessKey,
-  };
-  if (connectivity === 'VPC_ENDPOINT_SERVICE') {
-    settings.vpcEndpointServiceName = requireFor(input, type, 'XksProxyVpcEndpointServiceName');
-    if (input.XksProxyVpcEndpointServiceOwner !== undefined) {
-      settings.vpcEndpointServiceOwner = input.XksProxyVpcEndpointServiceOwner;
-    }
-  } else {
-    rejectFor(input, type, ['XksProxyVpcEndpointServiceName', 'XksProxyVpcEndpointServiceOwner']);
-  }
-  return settings;
-}
-
-// ---- Requests (KMS API model constraints, reference §2) ----
-
-const StoreId = z.string().min(1).max(64);
-const StoreName = z.string().min(1).max(256);
-const ClusterId = z.string().min(19).max(24).regex(/^cluster-[2-7a-zA-Z]{11,16}$/);
-const KeyStorePassword = z.string().min(7).max(32);
-const Xks = {
-  XksProxyUriEndpoint: z.string().min(10).max(128).regex(/^https:\/\/[a-zA-Z0-9.-]+$/).optional(),
-  XksProxyUriPath: z
-    .string()
-    .min(10)
-    .max(128)
-    .regex(/^(\/[a-zA-Z0-9/_-]+\/kms\/xks\/v\d{1,2})$|^(\/kms\/xks\/v\d{1,2})$/)
-    .optional(),
-  XksProxyVpcEndpointServiceName: z
-    .string()
-    .min(20)
-    .max(64)
-    .regex(/^com\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$/)
-    .optional(),
-  XksProxyVpcEndpointServiceOwner: z.string().regex(/^\d{12}$/).optional(),
-  XksProxyAuthenticationCredential: z
-    .object({
-      AccessKeyId: z.string().min(20).max(30).regex(/^[A-Z2-7]+$/),
-      RawSecretAccessKey: z.string().min(43).max(64).regex(/^[a-zA-Z0-9/+=]+$/),
-    })
-    .optional(),
-  XksProxyConnectivity: z.enum(XKS_CONNECTIVITY).optional(),
-};
-
-const CreateInput = z.object({
-  CustomKeyStoreName: StoreName,
-  CustomKeyStoreType: z.enum(STORE_TYPES).optional(),
-  CloudHsmClusterId: ClusterId.optional(),
-  TrustAnchorCertificate: z.string().min(1).max(5000).optional(),
-  KeyStorePassword: KeyStorePassword.optional(),
-  ...Xks,
-});
-type CreateInput = z.output<typeof CreateInput>;
-
-const DescribeInput = z.object({
-  CustomKeyStoreId: StoreId.optional(),
-  CustomKeyStoreName: StoreName.optional(),
-  Limit: z.number().int().min(1).max(1000).optional(),
-  Marker: z.string().min(1).max(1024).regex(/^[\u0020-\u00FF]*$/).optional(),
-});
-type DescribeInput = z.output<typeof DescribeInput>;
-
-const StoreIdInput = z.object({ CustomKeyStoreId: StoreId });
-
-const UpdateInput = z.object({
-  CustomKeyStoreId: StoreId,
-  NewCustomKeyStoreName: StoreName.optional(),
-  CloudHsmClusterId: ClusterId.optional(),
-  KeyStorePassword: KeyStorePassword.optional(),
-  ...Xks,
-});
-type UpdateInput = z.output<typeof UpdateInput>;
-
-const GenerateRandomInput = z.object({
-  NumberOfBytes: z.number().int().min(1).max(1024),
-  CustomKeyStoreId: StoreId.optional(),
-});
-type GenerateRandomInput = z.output<typeof GenerateRandomInput>;
-
-/** `TrentService.<Operation>` handlers: parse, call the model, return its reply. */
-export const kmsOperations: Record<string, (call: CallContext, input: unknown) => Reply> = {
-  CreateCustomKeyStore: ({ partition }, input) =>
-    partition.kms.createCustomKeyStore(parseInput(CreateInput, input, ValidationException)),
-  DescribeCustomKeyStores: ({ partition }, input) =>
-    partition.kms.describeCustomKeyStores(parseInput(DescribeInput, input, ValidationException)),
-  ConnectCustomKeyStore: ({ partition }, input) =>
-    partition.kms.connectCustomKeyStore(parseInput(StoreIdInput, input, ValidationException).CustomKeyStoreId),
-  DisconnectCustomKeyStore: ({ partition }, input) =>
-    partition.kms.disconnectCustomKeyStore(parseInput(StoreIdInput, input, ValidationException).CustomKeyStoreId),
-  UpdateCustomKeyStore: ({ partition }, input) =>
-    partition.kms.updateCustomKeyStore(parseInput(UpdateInput, input, ValidationException)),
-  DeleteCustomKeyStore: ({ partition }, input) =>
-    partition.kms.deleteCustomKeyStore(parseInput(StoreIdInput, input, ValidationException).CustomKeyStoreId),
-  GenerateRandom: ({ partition }, input) =>
-    partition.kms.generateRandom(parseInput(GenerateRandomInput, input, ValidationException)),
-};

@@ -3,7 +3,7 @@
  * outside AWS, so only the admin API creates and changes them; KMS consults them on
  * Create/Update (synchronous checks) and when a connect attempt ends.
  */
-import { fingerprint } from './random.js';
+import { fingerprint } from '../random.js';
 
 export class XksProxy {
   constructor(
@@ -28,7 +28,7 @@ export class XksProxy {
     return {
       uriEndpoint: this.uriEndpoint,
       uriPath: this.uriPath,
-      accessKeyId: this.accessKeyId,
+      accessKeyId: fingerprint(this.accessKeyId),
       secretAccessKey: fingerprint(this.secretAccessKey),
       reachable: this.reachable,
       vpcEndpointServiceName: this.vpcEndpointServiceName,

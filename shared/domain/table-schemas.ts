@@ -1,10 +1,11 @@
 /**
- * The status item as read back from the table, validated: a malformed item (a hand edit, a number
- * beyond precision, a time no clock will reach) must cost its own store one reset, never a sweep.
+ * Items read back from the table, validated: a malformed item (a hand edit, a number beyond
+ * precision, a time no clock will reach) must cost its own store one reset, never a sweep; malformed
+ * settings stop every action rather than guess.
  */
 import * as z from 'zod/mini';
 import './zod-messages.js';
-import { ACTION_KINDS, CONNECTION_ERROR_CODES, CONNECTION_STATES, PHASES, type StoreStatus } from './types.js';
+import { ACTION_KINDS, CONNECTION_ERROR_CODES, CONNECTION_STATES, DEFAULT_SETTINGS, PHASES, type Settings, type StoreStatus } from './types.js';
 
 /** Epoch milliseconds between 2000 and 2200: anything else is a corrupt item, not a time. */
 const epochMs = z.number().check(z.minimum(Date.UTC(2000, 0, 1)), z.maximum(Date.UTC(2200, 0, 1)));
@@ -50,4 +51,28 @@ export function parseStatusItem(raw: Record<string, unknown>): { ok: true; statu
   if (result.success) return { ok: true, status: result.data };
   const issue = result.error.issues[0];
   return { ok: false, error: `status item invalid at ${issue?.path.join('.') || '(item)'}: ${issue?.message ?? 'unreadable'}` };
+}
+
+const settingsSchema = z.object({
+  killSwitch: z._default(z.boolean(), DEFAULT_SETTINGS.killSwitch),
+  blastRadiusMaxFailedShare: z._default(z.number().check(z.gt(0), z.lte(1)), DEFAULT_SETTINGS.blastRadiusMaxFailedShare),
+  blastRadiusMinFailed: z._default(z.int().check(z.minimum(1), z.maximum(1_000_000)), DEFAULT_SETTINGS.blastRadiusMinFailed),
+  approvalForCloudHsm: z.optional(z.boolean()),
+});
+
+/**
+ * The settings item's attributes (absent ones take their defaults). A malformed item cannot be
+ * trusted to say the kill switch is off: it reads as the kill switch on, with the reason.
+ */
+export function parseSettingsItem(raw: Record<string, unknown>): { settings: Settings; error: string | null } {
+  const result = settingsSchema.safeParse(raw);
+  if (result.success) {
+    const { approvalForCloudHsm, ...rest } = result.data;
+    return { settings: { ...rest, ...(approvalForCloudHsm === true ? { approvalForCloudHsm } : {}) }, error: null };
+  }
+  const issue = result.error.issues[0];
+  return {
+    settings: { ...DEFAULT_SETTINGS, killSwitch: true },
+    error: `settings item invalid at ${issue?.path.join('.') || '(item)'}: ${issue?.message ?? 'unreadable'}; acting as if the kill switch were on`,
+  };
 }

@@ -1,14 +1,14 @@
 /**
- * CloudHSM v2: clusters with HSMs, ENIs and subnets, and the kmsuser crypto user that KMS logs in
- * as. Clusters are created through the admin API (ACTIVE and initialized); the AWS API offers
- * DescribeClusters, CreateHsm and DeleteHsm.
+ * CloudHSM v2 model: clusters with HSMs, ENIs and subnets, and the kmsuser crypto user that KMS
+ * logs in as. Clusters are created through the admin API (ACTIVE and initialized); the AWS API
+ * offers DescribeClusters, CreateHsm and DeleteHsm. `toJSON` of a cluster or HSM is its AWS shape.
  */
-import { z } from 'zod';
-import type { ConnectionErrorCode } from '../domain/types.js';
-import { CloudHsmInvalidRequestException, CloudHsmResourceNotFoundException } from './errors.js';
-import * as random from './random.js';
-import { decodeCursor, encodeCursor, epochSeconds, firstAfter, parseInput, type Reply } from './wire.js';
-import type { CallContext, WorldContext } from './world.js';
+import type { WorldContext } from '../context.js';
+import { CloudHsmInvalidRequestException, CloudHsmResourceNotFoundException } from '../errors.js';
+import type { ConnectionErrorCode } from '../kms/enums.js';
+import * as random from '../random.js';
+import { decodeCursor, encodeCursor, epochSeconds, firstAfter } from '../wire.js';
+import type { CreateHsmRequest, DeleteHsmRequest, DescribeClustersRequest } from './requests.js';
 
 /** How long an HSM takes to come up and to go away, in fake seconds. */
 export const HSM_CREATE_SECONDS = 300;
@@ -121,7 +121,7 @@ export class Cluster {
   readonly vpcId = random.ec2Id('vpc');
   readonly securityGroup = random.ec2Id('sg');
   /** Availability Zone → subnet id: one private subnet in each of three AZs of the Region. */
-  readonly subnetMapping: Record<string, string>;
+  readonly subnets: ReadonlyMap<string, string>;
   hsms: Hsm[] = [];
   state: ClusterState = 'ACTIVE';
   /** A subnet of the cluster was deleted in EC2 (connect fails with SUBNET_NOT_FOUND). */
@@ -138,7 +138,7 @@ export class Cluster {
     readonly lineage: Lineage,
     readonly kmsuser: CryptoUser,
   ) {
-    this.subnetMapping = Object.fromEntries(['a', 'b', 'c'].map((az) => [`${region}${az}`, random.ec2Id('subnet')]));
+    this.subnets = new Map(['a', 'b', 'c'].map((az) => [`${region}${az}`, random.ec2Id('subnet')]));
   }
 
   get activeHsms(): Hsm[] {
@@ -155,9 +155,9 @@ export class Cluster {
   }
 
   addHsm(availabilityZone: string, state: HsmState, ipAddress?: string): Hsm {
-    const subnetId = this.subnetMapping[availabilityZone];
+    const subnetId = this.subnets.get(availabilityZone);
     if (subnetId === undefined) throw new Error(`no subnet in ${availabilityZone}`);
-    const zoneIndex = Object.keys(this.subnetMapping).indexOf(availabilityZone);
+    const zoneIndex = [...this.subnets.keys()].indexOf(availabilityZone);
     const hsm = new Hsm(this.id, availabilityZone, subnetId, ipAddress ?? `10.0.${zoneIndex}.${this.#nextHost++}`, state);
     this.hsms.push(hsm);
     return hsm;
@@ -165,7 +165,7 @@ export class Cluster {
 
   /** Adds or removes ACTIVE HSMs (spread over the AZs) until exactly `count` are ACTIVE. */
   setActiveHsmCount(count: number): void {
-    const zones = Object.keys(this.subnetMapping);
+    const zones = [...this.subnets.keys()];
     while (this.activeHsms.length < count) {
       const used = (zone: string): number => this.activeHsms.filter((hsm) => hsm.availabilityZone === zone).length;
       const zone = zones.reduce((best, zone) => (used(zone) < used(best) ? zone : best));
@@ -189,7 +189,7 @@ export class Cluster {
       HsmType: 'hsm1.medium',
       SecurityGroup: this.securityGroup,
       State: this.state,
-      SubnetMapping: this.subnetMapping,
+      SubnetMapping: Object.fromEntries(this.subnets),
       VpcId: this.vpcId,
     };
   }
@@ -241,16 +241,12 @@ export class CloudHsmBackend {
     return cluster;
   }
 
-  describeClusters(input: DescribeClustersInput): Reply {
-    const filters = input.Filters ?? {};
-    for (const key of Object.keys(filters)) {
-      if (!['clusterIds', 'vpcIds', 'states'].includes(key)) {
-        throw new CloudHsmInvalidRequestException(`Invalid filter key: ${key}. Valid keys: clusterIds, vpcIds, states`);
-      }
-    }
+  /** One page of the clusters that match the filters, and the token of the next page while there is one. */
+  describeClusters(request: DescribeClustersRequest): { clusters: Cluster[]; nextToken?: string } {
+    const filters = request.Filters ?? {};
     let start = 0;
-    if (input.NextToken !== undefined) {
-      const after = decodeCursor(input.NextToken);
+    if (request.NextToken !== undefined) {
+      const after = decodeCursor(request.NextToken);
       if (after === undefined) throw new CloudHsmInvalidRequestException('The NextToken is invalid.');
       start = firstAfter(this.#ordered, after);
     }
@@ -258,52 +254,50 @@ export class CloudHsmBackend {
       (filters.clusterIds?.includes(cluster.id) ?? true) &&
       (filters.vpcIds?.includes(cluster.vpcId) ?? true) &&
       (filters.states?.includes(cluster.state) ?? true);
-    const limit = input.MaxResults ?? Number.POSITIVE_INFINITY;
-    const page: Cluster[] = [];
+    const limit = request.MaxResults ?? Number.POSITIVE_INFINITY;
+    const clusters: Cluster[] = [];
     let index = start;
-    for (; index < this.#ordered.length && page.length < limit; index++) {
+    for (; index < this.#ordered.length && clusters.length < limit; index++) {
       const cluster = this.#ordered[index]!;
-      if (matches(cluster)) page.push(cluster);
+      if (matches(cluster)) clusters.push(cluster);
     }
     const more = this.#ordered.slice(index).some(matches);
-    return more ? { Clusters: page, NextToken: encodeCursor(page.at(-1)!.seq) } : { Clusters: page };
+    return more ? { clusters, nextToken: encodeCursor(clusters.at(-1)!.seq) } : { clusters };
   }
 
-  createHsm(input: CreateHsmInput): Reply {
-    const cluster = this.#live(input.ClusterId);
-    if (!(input.AvailabilityZone in cluster.subnetMapping)) {
+  createHsm(request: CreateHsmRequest): Hsm {
+    const cluster = this.#live(request.ClusterId);
+    if (!cluster.subnets.has(request.AvailabilityZone)) {
       throw new CloudHsmInvalidRequestException(
-        `The cluster ${cluster.id} has no subnet in Availability Zone ${input.AvailabilityZone}. ` +
-          `Its subnets are in: ${Object.keys(cluster.subnetMapping).join(', ')}`,
+        `The cluster ${cluster.id} has no subnet in Availability Zone ${request.AvailabilityZone}. ` +
+          `Its subnets are in: ${[...cluster.subnets.keys()].join(', ')}`,
       );
     }
     if (cluster.subnetDeleted) {
       throw new CloudHsmInvalidRequestException(`A subnet of cluster ${cluster.id} no longer exists.`);
     }
     if (cluster.freeAddresses === 0) {
-      throw new CloudHsmInvalidRequestException(`The subnet in ${input.AvailabilityZone} has no free IP address.`);
+      throw new CloudHsmInvalidRequestException(`The subnet in ${request.AvailabilityZone} has no free IP address.`);
     }
-    if (input.IpAddress !== undefined && cluster.hsms.some((hsm) => hsm.eniIp === input.IpAddress)) {
-      throw new CloudHsmInvalidRequestException(`The IP address ${input.IpAddress} is already in use.`);
+    if (request.IpAddress !== undefined && cluster.hsms.some((hsm) => hsm.eniIp === request.IpAddress)) {
+      throw new CloudHsmInvalidRequestException(`The IP address ${request.IpAddress} is already in use.`);
     }
-    const hsm = cluster.addHsm(input.AvailabilityZone, 'CREATE_IN_PROGRESS', input.IpAddress);
+    const hsm = cluster.addHsm(request.AvailabilityZone, 'CREATE_IN_PROGRESS', request.IpAddress);
     this.world.schedule(HSM_CREATE_SECONDS, () => {
       if (hsm.state === 'CREATE_IN_PROGRESS') hsm.state = 'ACTIVE';
     });
-    return { Hsm: hsm };
+    return hsm;
   }
 
-  deleteHsm(input: DeleteHsmInput): Reply {
-    const given = [input.HsmId, input.EniId, input.EniIp].filter((value) => value !== undefined);
-    if (given.length !== 1) {
-      throw new CloudHsmInvalidRequestException('Specify exactly one of HsmId, EniId or EniIp.');
-    }
-    const cluster = this.#live(input.ClusterId);
+  /** Starts deleting the HSM named by exactly one of HsmId, EniId and EniIp. */
+  deleteHsm(request: DeleteHsmRequest): Hsm {
+    const cluster = this.#live(request.ClusterId);
     const hsm = cluster.hsms.find(
-      (hsm) => hsm.id === input.HsmId || hsm.eniId === input.EniId || hsm.eniIp === input.EniIp,
+      (hsm) => hsm.id === request.HsmId || hsm.eniId === request.EniId || hsm.eniIp === request.EniIp,
     );
     if (hsm === undefined) {
-      throw new CloudHsmResourceNotFoundException(`No HSM matching ${given[0]} in cluster ${cluster.id}.`);
+      const named = request.HsmId ?? request.EniId ?? request.EniIp;
+      throw new CloudHsmResourceNotFoundException(`No HSM matching ${named} in cluster ${cluster.id}.`);
     }
     if (hsm.state === 'DELETE_IN_PROGRESS') {
       throw new CloudHsmInvalidRequestException(`The HSM ${hsm.id} is already being deleted.`);
@@ -312,7 +306,7 @@ export class CloudHsmBackend {
     this.world.schedule(HSM_DELETE_SECONDS, () => {
       cluster.hsms = cluster.hsms.filter((other) => other !== hsm);
     });
-    return { HsmId: hsm.id };
+    return hsm;
   }
 
   #live(clusterId: string): Cluster {
@@ -323,42 +317,3 @@ export class CloudHsmBackend {
     return cluster;
   }
 }
-
-// ---- Requests (CloudHSM v2 API model constraints) ----
-
-const ClusterIdSchema = z.string().regex(/^cluster-[2-7a-zA-Z]{11,16}$/);
-const IpAddressSchema = z.string().regex(/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/);
-
-const DescribeClustersInput = z.object({
-  Filters: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/), z.array(z.string().regex(/^[a-zA-Z0-9_-]+$/))).optional(),
-  NextToken: z.string().max(256).optional(),
-  MaxResults: z.number().int().min(1).max(25).optional(),
-});
-type DescribeClustersInput = z.output<typeof DescribeClustersInput>;
-
-const CreateHsmInput = z.object({
-  ClusterId: ClusterIdSchema,
-  AvailabilityZone: z.string().regex(/^[a-z]{2}(-(gov))?-(east|west|north|south|central){1,2}-\d[a-z]$/),
-  IpAddress: IpAddressSchema.optional(),
-});
-type CreateHsmInput = z.output<typeof CreateHsmInput>;
-
-const DeleteHsmInput = z.object({
-  ClusterId: ClusterIdSchema,
-  HsmId: z.string().regex(/^hsm-[2-7a-zA-Z]{11,16}$/).optional(),
-  EniId: z.string().regex(/^eni-[0-9a-fA-F]{8,17}$/).optional(),
-  EniIp: IpAddressSchema.optional(),
-});
-type DeleteHsmInput = z.output<typeof DeleteHsmInput>;
-
-/** `BaldrApiService.<Operation>` handlers: parse, call the model, return its reply. */
-export const cloudHsmOperations: Record<string, (call: CallContext, input: unknown) => Reply> = {
-  DescribeClusters: (call, input) =>
-    call.partition.clusters.describeClusters(
-      parseInput(DescribeClustersInput, input, CloudHsmInvalidRequestException),
-    ),
-  CreateHsm: (call, input) =>
-    call.partition.clusters.createHsm(parseInput(CreateHsmInput, input, CloudHsmInvalidRequestException)),
-  DeleteHsm: (call, input) =>
-    call.partition.clusters.deleteHsm(parseInput(DeleteHsmInput, input, CloudHsmInvalidRequestException)),
-};

@@ -1,0 +1,12 @@
+import { describe, expect, it } from 'vitest';
+import * as domain from '../../shared/domain/types.js';
+import * as fake from '../../shared/fake/kms/enums.js';
+
+describe("the fake's own KMS enumerations", () => {
+  it.each(['CONNECTION_STATES', 'STORE_TYPES', 'CONNECTION_ERROR_CODES', 'XKS_CONNECTIVITY'] as const)(
+    '%s equals the product list, value for value and in order',
+    (name) => {
+      expect(fake[name]).toEqual(domain[name]);
+    },
+  );
+});
