@@ -254,17 +254,16 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   async deleteDesired(name: string): Promise<boolean> {
-    const found = await this.conditional('DeleteItem', () =>
-      this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: this.operator(desiredKey(name)), ConditionExpression: 'attribute_exists(pk)' })),
-    );
-    if (!found) return false;
-    // The status goes too: a run that holds its lease now finds no item to write (its conditional write fails) and stops.
-    await Promise.all(
-      [this.operator(approvalKey(name)), this.reconciler(statusKey(name))].map((key) =>
-        this.call('DeleteItem', () => this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: key }))),
-      ),
-    );
-    return true;
+    const found = await this.delete(this.operator(desiredKey(name)), { ConditionExpression: 'attribute_exists(pk)' });
+    if (found) await this.delete(this.operator(approvalKey(name)));
+    return found;
+  }
+
+  async deleteStatus(name: string, now: number): Promise<boolean> {
+    return this.delete(this.reconciler(statusKey(name)), {
+      ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
+      ExpressionAttributeValues: { ':now': now },
+    });
   }
 
   async request(name: string, request: OperatorRequest, now: number): Promise<void> {
@@ -325,6 +324,11 @@ export class DynamoStateAdapter implements StatePort {
   /** UpdateItem on one item; false when its condition does not hold. */
   private update(key: Key, input: Condition & { UpdateExpression: string }): Promise<boolean> {
     return this.conditional('UpdateItem', () => this.doc.send(new UpdateCommand({ TableName: this.tableName, Key: key, ...input })));
+  }
+
+  /** DeleteItem; false when its condition does not hold. */
+  private delete(key: Key, condition: Condition = {}): Promise<boolean> {
+    return this.conditional('DeleteItem', () => this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: key, ...condition })));
   }
 
   /** PutItem; false when its condition does not hold. */

@@ -13,8 +13,8 @@ import { count, isoTime, printable, renderTable } from './table.js';
 
 /** `cks init`: creates the table (the key schema `serverless.yml` uses) unless it exists. */
 export async function initCommand(ctx: CliContext): Promise<number> {
-  const { tableName, region, endpoint } = ctx.config;
-  const client = new DynamoDBClient({ region, ...(endpoint !== undefined && { endpoint }) });
+  const { tableName } = ctx.config;
+  const client = new DynamoDBClient(ctx.clientOptions);
   const created = await awsCall('DynamoDB.CreateTable', () => ensureTable(client, tableName));
   ctx.print(created ? `created table "${tableName}"` : `table "${tableName}" already exists; nothing to do`);
   return 0;

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, type Config } from '../config.js';
 import { awsCall } from '../adapters/aws-errors.js';
 import { ConfigError } from '../errors.js';
+import type { StaticCredentials } from '../adapters/clients.js';
 import type { buildDeps } from '../runtime/deps.js';
 import type { Clock } from '../reconcile/ports.js';
 import { DEFAULT_SECRET_PREFIX, stackNames, type StackNames } from './stack.js';
@@ -108,6 +109,20 @@ export class CliContext {
     return this.#caller;
   }
 
+  /**
+   * The options every SDK client of this run gets: the Region, the endpoint, and the access key of
+   * the CLI's environment when it holds one (else the SDK's default chain: profile, SSO, role), so
+   * that the environment `cks` was given is the one it acts with.
+   */
+  get clientOptions(): { region: string; endpoint?: string; credentials?: StaticCredentials } {
+    const { region, endpoint } = this.config;
+    const accessKeyId = nonEmpty(this.io.env.AWS_ACCESS_KEY_ID);
+    const secretAccessKey = nonEmpty(this.io.env.AWS_SECRET_ACCESS_KEY);
+    const sessionToken = nonEmpty(this.io.env.AWS_SESSION_TOKEN);
+    const credentials = accessKeyId !== undefined && secretAccessKey !== undefined ? { accessKeyId, secretAccessKey, ...(sessionToken !== undefined && { sessionToken }) } : undefined;
+    return { region, ...(endpoint !== undefined && { endpoint }), ...(credentials !== undefined && { credentials }) };
+  }
+
   /** How wide text printed for people may be. */
   get width(): number {
     return this.io.columns ?? 100;
@@ -128,12 +143,12 @@ export class CliContext {
       import('../runtime/deps.js'),
       import('../logger.js'),
     ]);
-    const clients = makeAwsClients(this.config);
+    const { credentials } = this.clientOptions;
+    const clients = makeAwsClients(this.config, credentials);
+    // A named stack is managed in the caller's own account (the stack's, where the caller operates).
     const accountId =
       this.config.accountId ??
-      (this.config.endpoint === undefined && this.stack !== undefined
-        ? (await this.caller()).account
-        : await this.#localAccountId(clients.kms.config.credentials, LOCAL_ACCOUNT_ID));
+      (this.stack !== undefined ? (await this.caller()).account : await this.#localAccountId(clients.kms.config.credentials, LOCAL_ACCOUNT_ID));
     // The core logs JSON lines; the CLI's stdout is for the operator. Logs go to stderr, and only
     // when asked for (`--verbose` at INFO, or `CKS_LOG_LEVEL` at its level); otherwise nowhere.
     const logger = makeLogger({ logLevel: this.#logsAsked ? this.config.logLevel : 'SILENT' }, {}, (line) => this.io.stderr(`${line}\n`));
@@ -143,8 +158,7 @@ export class CliContext {
   /** The STS client is loaded by the commands that ask who the caller is, not by the others. */
   async #callerIdentity(): Promise<Caller> {
     const { STSClient, GetCallerIdentityCommand } = await import('@aws-sdk/client-sts');
-    const { region, endpoint } = this.config;
-    const sts = new STSClient({ region, ...(endpoint !== undefined && { endpoint }) });
+    const sts = new STSClient(this.clientOptions);
     const identity = await awsCall('STS.GetCallerIdentity', () => sts.send(new GetCallerIdentityCommand({})));
     if (identity.Arn === undefined || identity.Account === undefined) throw new CliError('STS GetCallerIdentity named no caller: cannot tell who runs this command');
     return { arn: identity.Arn, account: identity.Account };

@@ -127,7 +127,7 @@ function fakeReader(endpoint: string, deps: Deps, filter: EventFilter): EventRea
  * per event a run emitted (a run that emitted none is a line of its action). Later calls return only
  * new ones.
  */
-function historyReader(deps: Deps, filter: EventFilter): EventReader {
+export function historyReader(deps: Deps, filter: EventFilter): EventReader {
   const seen = new Set<string>();
   return async () => {
     const names = filter.store !== undefined ? [filter.store] : (await deps.state.loadAll()).records.filter((r) => r.desired !== null).map((r) => r.name);

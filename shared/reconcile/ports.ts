@@ -161,11 +161,14 @@ export interface StatePort {
   /** Records a second principal's approval of a desired generation (`cks approve`). */
   approve(name: string, approval: Approval): Promise<void>;
   /**
-   * Removes a store from the desired state (`cks delete`, `cks apply --prune`): its desired item, its
-   * approval and its status item, so that it is neither reported nor reconciled again. Its history is
-   * kept (until its TTL). False when no desired item of that name exists.
+   * Removes a store from the desired state (`cks delete`, `cks apply --prune`): its desired item and
+   * its approval, so that it is neither reported nor reconciled again. The reconciler then closes its
+   * status ({@link deleteStatus}); its history is kept (until its TTL). False when no desired item of
+   * that name exists.
    */
   deleteDesired(name: string): Promise<boolean>;
+  /** Closes the status of a store removed from the desired state: deletes the item unless a run holds its lease (false then). */
+  deleteStatus(name: string, now: number): Promise<boolean>;
   /** retry / pause / resume a store: sets the operator field and bumps the generation. */
   request(name: string, request: OperatorRequest, now: number): Promise<void>;
   getSettings(): Promise<Settings>;

@@ -236,6 +236,12 @@ export class InMemoryState implements StatePort {
   async deleteDesired(name: string): Promise<boolean> {
     if (!this.desired.delete(name)) return false;
     this.approvals.delete(name);
+    return true;
+  }
+
+  async deleteStatus(name: string, now: number): Promise<boolean> {
+    const lease = this.leases.get(name);
+    if (!this.statuses.has(name) || (lease !== undefined && lease.until >= now)) return false;
     this.statuses.delete(name);
     this.outboxes.delete(name);
     return true;
