@@ -4,8 +4,8 @@
  * 1 failed, 2 wrong usage). Each command imports its code when it runs, so that help and usage
  * errors load neither the core nor an SDK client.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import packageJson from '../../package.json' with { type: 'json' };
 import { closest } from '../domain/did-you-mean.js';
 import { AwsCallError, ConfigError, ConflictError, errorMessage } from '../errors.js';
 import type { OperatorRequest } from '../reconcile/ports.js';
@@ -261,7 +261,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return 0;
     }
     if (values.version === true) {
-      io.stdout(`cks ${packageJson.version}\n`);
+      io.stdout(`cks ${packageVersion()}\n`);
       return 0;
     }
     if (command === undefined) throw new UsageError('no command given');
@@ -320,6 +320,11 @@ function parse(args: string[], command: Command | undefined): { values: Values; 
     }
     throw error;
   }
+}
+
+/** The version in package.json, which is two directories up from this module and from its bundle (dist/cli) alike. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 /** ` (did you mean "status"?)` for a near miss among `known`, else nothing. */

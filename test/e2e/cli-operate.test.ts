@@ -77,6 +77,7 @@ describe('cks status <store>', { timeout: 60_000 }, () => {
   it('shows an escalated store whole: phase, incident, what the hold waits for, its runbook and history', async () => {
     // Prepare
     await connectedStore('archive-hsm');
+    fake.advance(5);
     await fake.admin('POST', '/_fake/stores/archive-hsm/fail', { errorCode: 'USER_LOCKED_OUT' });
     await sweep();
 
@@ -89,6 +90,7 @@ describe('cks status <store>', { timeout: 60_000 }, () => {
     expect(table.stdout).toMatch(/^archive-hsm\n {2}id +cks-/);
     expect(table.stdout).toMatch(/^ {2}phase +ESCALATED, incident inc-[0-9a-f]+$/m);
     expect(table.stdout).toMatch(/^ {2}waiting for +a new version of the password secret/m);
+    expect(table.stdout).toMatch(/^ {2}login budget +0 of 2 failed kmsuser logins used by the reconciler's connects$/m);
     expect(table.stdout).toMatch(/^connectionState +CONNECTED +FAILED USER_LOCKED_OUT \(differs\)$/m);
     expect(table.stdout).toMatch(/^RUNBOOK \(Repair Escalated, \S+\)\n {2}As a crypto officer, change the kmsuser password/m);
     expect(table.stdout).toMatch(/^HISTORY \(newest 10\)\nTIME +ACTION +EVENTS +REASON\n\S+ +none +Repair Escalated +FAILED with USER_LOCKED_OUT/m);
@@ -119,7 +121,7 @@ describe('cks status <store>', { timeout: 60_000 }, () => {
 
     // Assess
     expect(held.stdout).toMatch(/^ {2}phase +HELD$/m);
-    expect(held.stdout).toMatch(/^ {2}held +after the manual change by someone other than the reconciler at \S+; `cks resume reports-hsm` \(or a new desired generation\) releases it$/m);
+    expect(held.stdout.replace(/\s+/g, ' ')).toMatch(/ held after the manual change by someone other than the reconciler at \S+; `cks resume reports-hsm` \(or a new desired generation\) releases it /);
     expect(held.stdout).toMatch(/^RUNBOOK \(Manual Change Detected, \S+\)\n {2}Someone other than the reconciler disconnected this store/m);
     expect(list.stdout).toMatch(/^reports-hsm .* HELD .*`cks resume reports-hsm` or a new desired generation/m);
     expect(resume.code).toBe(0);

@@ -157,7 +157,7 @@ describe('cks events --follow (bin/cks.js)', { timeout: 60_000 }, () => {
     for (const line of lines) {
       expect(line.slice(storeColumn - 2, storeColumn)).toBe('  ');
       expect(line.slice(reasonColumn - 2, reasonColumn)).toBe('  ');
-      expect(line.slice(reasonColumn)).toMatch(/^no custom key store with name/);
+      expect(line.slice(reasonColumn)).toMatch(/^mode observe \(report only\): no action: no custom key store with name/);
     }
   });
 });
