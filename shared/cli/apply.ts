@@ -13,7 +13,8 @@ import type { StatePort } from '../reconcile/ports.js';
 import { CliError, type CliContext, type Deps } from './context.js';
 import { diffStores, renderDiff, summarise } from './diff.js';
 import { parseStoresFile } from './stores-file.js';
-import { count, printable } from './table.js';
+import { count } from '../domain/words.js';
+import { printable } from './table.js';
 
 export interface ApplyOptions {
   dryRun: boolean;

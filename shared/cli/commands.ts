@@ -9,7 +9,8 @@ import { formatFieldErrors } from '../domain/desired-schema.js';
 import type { StoreOutcome } from '../reconcile/reconcile-store.js';
 import { reconcile, type ReconcileResult } from '../reconcile/sweep.js';
 import { repeatUntilInterrupted, type CliContext } from './context.js';
-import { count, isoTime, printable, renderTable } from './table.js';
+import { count } from '../domain/words.js';
+import { isoTime, printable, renderTable } from './table.js';
 
 /** `cks init`: creates the table (the key schema `serverless.yml` uses) unless it exists. */
 export async function initCommand(ctx: CliContext): Promise<number> {

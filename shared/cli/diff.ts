@@ -5,7 +5,8 @@
  */
 import { type DesiredStoreSpec, parseDesiredSpec } from '../domain/desired-schema.js';
 import { sameData } from '../domain/same-data.js';
-import { count, printable } from './table.js';
+import { count } from '../domain/words.js';
+import { printable } from './table.js';
 
 /** One field of a store: its value before (as stored) and after (as the file resolves it); undefined is absent. */
 export interface FieldChange {

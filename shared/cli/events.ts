@@ -5,7 +5,7 @@
  * event's type, reason and runbook.
  */
 import { EVENT_SOURCE } from '../adapters/eventbridge.js';
-import { closest } from '../domain/did-you-mean.js';
+import { closest } from '../domain/words.js';
 import { EVENT_DETAIL_TYPES, type EventDetailType } from '../domain/types.js';
 import { CliError, parseDuration, repeatUntilInterrupted, UsageError, type CliContext, type Deps } from './context.js';
 import { isoTime, renderTable } from './table.js';

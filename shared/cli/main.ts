@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { closest } from '../domain/did-you-mean.js';
+import { closest } from '../domain/words.js';
 import { AwsCallError, ConfigError, ConflictError, errorMessage } from '../errors.js';
 import type { OperatorRequest } from '../reconcile/ports.js';
 import { CliContext, CliError, parseDuration, UsageError, type CliIo } from './context.js';

@@ -20,7 +20,8 @@ import {
 import type { HistoryEntry, StoreRecord } from '../reconcile/ports.js';
 import { approvalWaiting } from './approval.js';
 import { CliError, type Deps } from './context.js';
-import { count, isoTime, printable, renderTable, wrap } from './table.js';
+import { count } from '../domain/words.js';
+import { isoTime, printable, renderTable, wrap } from './table.js';
 
 /** One element of `cks status --output json`; null where unknown. */
 export interface StatusRow {

@@ -9,7 +9,8 @@ import { releasedBy } from '../domain/plan/hold.js';
 import type { OperatorRequest, StoreRecord } from '../reconcile/ports.js';
 import { approvalWaiting } from './approval.js';
 import { CliError, type CliContext, type Deps } from './context.js';
-import { count, isoTime, printable } from './table.js';
+import { count } from '../domain/words.js';
+import { isoTime, printable } from './table.js';
 
 /** `cks retry|pause|resume <store>`. */
 export async function requestCommand(ctx: CliContext, request: OperatorRequest, name: string): Promise<number> {

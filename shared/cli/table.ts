@@ -36,11 +36,6 @@ export function printable(text: string): string {
   });
 }
 
-/** `1 store`, `2 stores`; `plural` when adding an `s` is wrong. */
-export function count(n: number, singular: string, plural = `${singular}s`): string {
-  return `${n} ${n === 1 ? singular : plural}`;
-}
-
 /**
  * `text` in lines of at most `width` characters, broken at spaces, each line after the first indented
  * by two; with `max`, at most that many lines, the last cut with `…`.

@@ -6,7 +6,7 @@
  */
 import * as z from 'zod/mini';
 import './zod-messages.js';
-import { closest } from './did-you-mean.js';
+import { closest } from './words.js';
 import {
   type DesiredStore,
   LOGIN_BUDGET_DEFAULT,

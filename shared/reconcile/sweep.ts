@@ -10,6 +10,7 @@ import { formatFieldErrors, parseDesiredItem, type FieldError } from '../domain/
 import { invalidDesiredEvent, sweepSummaryEvent } from '../domain/events.js';
 import { emptyStatus } from '../domain/plan.js';
 import type { ClusterView, ConnectionState, DesiredStore, ManualChange, ObservedStore, Settings, StoreStatus } from '../domain/types.js';
+import { count } from '../domain/words.js';
 import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
 import type { CloudHsmPort, ReconcileDeps, SecretsPort, StatePort, StoreRecord } from './ports.js';
@@ -134,7 +135,7 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   const unpublished = outcomes.reduce((n, o) => n + o.unpublished, 0);
   if (unpublished > 0) {
     // Every status is recorded; failing the run makes the lost events visible (function errors alarm).
-    throw new EventsNotPublishedError(`${unpublished} event(s) could not be published; see the log lines "events not published"`);
+    throw new EventsNotPublishedError(`${count(unpublished, 'event')} could not be published; see the log lines "events not published"`);
   }
   return result;
 }

@@ -1,5 +1,6 @@
 /** The escalation hold: an ESCALATED store waits for a human until something it waits for changes. */
 import type { HeldInputs, PlanInput, StoreStatus } from '../types.js';
+import { count } from '../words.js';
 import { isNew } from './compare.js';
 import { type Step, wait } from './steps.js';
 
@@ -46,7 +47,7 @@ export function hold(input: PlanInput, cur: StoreStatus, what: string): Step {
 /** What releases an escalation hold, in words (for reasons and `cks status`). */
 export function releasedBy(held: HeldInputs | null, failedLogins: number, loginBudget: number): string {
   return held?.awaitingLoginBudgetReset === true
-    ? `an operator resets the login budget with \`cks retry\` (${failedLogins} failed kmsuser login(s) caused, budget ${loginBudget})`
+    ? `an operator resets the login budget with \`cks retry\` (${count(failedLogins, 'failed kmsuser login')} caused, budget ${loginBudget})`
     : held?.awaitingNewPassword === true
       ? 'a new version of the password secret (a connect with the password KMS holds would fail another kmsuser login)'
       : held?.awaitingActiveHsmIn !== undefined

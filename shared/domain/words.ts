@@ -1,7 +1,7 @@
-/** "Did you mean …?" for a mistyped name: a field of a stores file, a command, an option, an event type. */
+/** Words for people: counts with the right plural, and "did you mean …?" for a mistyped name. */
 
 /**
- * The candidate `word` was most likely meant to be, or undefined when none is close: the same word in
+ * "Did you mean …?": the candidate `word` was most likely meant to be, or undefined when none is close: the same word in
  * another case, or one at most two edits away (an insertion, a deletion, a substitution or a swap of
  * two neighbours) and no more than a third of its length, so that short words are not matched by chance.
  */
@@ -31,4 +31,9 @@ function editDistance(a: string, b: string): number {
     }
   }
   return rows[a.length]![b.length]!;
+}
+
+/** `1 store`, `2 stores`; `plural` when adding an `s` is wrong. */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
 }
