@@ -79,7 +79,7 @@ function renderOutcomes(result: ReconcileResult): string {
   }
   if (result.regionalIncident) lines.push('regional incident: too many stores FAILED at once; reporting, not repairing');
   if (result.unmanaged.length > 0) {
-    lines.push(`not declared (left alone): ${result.unmanaged.map((s) => `${s.name} (${s.id})`).join(', ')}`);
+    lines.push(`not declared (left alone): ${result.unmanaged.map((s) => `${printable(s.name)} (${s.id})`).join(', ')}`);
   }
   return lines.join('\n');
 }
