@@ -55,11 +55,10 @@ export interface StatusRow {
   error: string | null;
 }
 
-/** A store's row, with what it was built from (for the one-store view). */
+/** A store's row, with its validated desired item (for the one-store view). */
 interface StoreView {
   row: StatusRow;
   desired: DesiredStore | null;
-  observed: ObservedStore | null;
 }
 
 /** Reads the table (one Query) and KMS (DescribeCustomKeyStores pages) and joins them by store. */
@@ -104,11 +103,14 @@ export interface StoreDetail extends StatusRow {
   history: HistoryEntry[];
 }
 
-/**
- * `cks status <store>`. A store no longer declared (deleted, pruned) but with history shows that
- * history; one with neither is an error.
- */
-export async function loadStoreDetail(deps: Deps, name: string): Promise<StoreDetail | { name: string; history: HistoryEntry[] }> {
+/** A store no longer declared (deleted, pruned) whose history is still kept. */
+export interface RemovedStore {
+  name: string;
+  history: HistoryEntry[];
+}
+
+/** `cks status <store>`; a store with neither a desired item nor history is an error. */
+export async function loadStoreDetail(deps: Deps, name: string): Promise<StoreDetail | RemovedStore> {
   const [record, history, settings] = await Promise.all([
     deps.state.load(name),
     deps.state.history(name, { limit: HISTORY_SHOWN }),
@@ -126,14 +128,14 @@ export async function loadStoreDetail(deps: Deps, name: string): Promise<StoreDe
 }
 
 /** The one-store view for people. */
-export function renderStoreDetail(detail: StoreDetail | { name: string; history: HistoryEntry[] }, width: number): string {
+export function renderStoreDetail(detail: StoreDetail | RemovedStore, width: number): string {
   if (!('phase' in detail)) {
     return [`${printable(detail.name)} is not declared (removed from the desired state, or never applied); its newest history:`, '', renderHistory(detail.history)].join('\n');
   }
   const facts: Array<[string, string | null]> = [
     ['id', detail.id],
     ['phase', [detail.paused ? `${detail.phase ?? '-'} (paused)` : detail.phase, detail.incidentId && `incident ${detail.incidentId}`].filter(Boolean).join(', ') || null],
-    ['attempt', detail.attempt === null ? null : `${detail.attempt} of ${detail.maxAttempts ?? '-'}`],
+    ['attempt', detail.attempt === null || (detail.attempt === 0 && detail.incidentId === null) ? null : `${detail.attempt} of ${detail.maxAttempts ?? '-'}`],
     ['next attempt', detail.nextAttemptAt],
     ['mode', detail.mode],
     ['waiting for', detail.waitingFor],
@@ -177,11 +179,11 @@ function renderHistory(history: readonly HistoryEntry[]): string {
 }
 
 /** Builds a store's row from its record and what KMS has. */
-function storeView(record: StoreRecord, find: (desired: DesiredStore | null, raw: unknown) => ObservedStore | null, settings: Settings, scope: Scope, now: number): StoreView {
+function storeView(record: StoreRecord, find: (id: unknown, name: string) => ObservedStore | null, settings: Settings, scope: Scope, now: number): StoreView {
   const status = record.status;
   const parsed = parseDesiredItem(record.desired);
   const desired = parsed.ok ? parsed.desired : null;
-  const store = find(desired, record.desired?.id);
+  const store = find(desired ? desired.id : record.desired?.id, record.name);
   const raw = (key: string): string | null => (typeof record.desired?.[key] === 'string' ? String(record.desired[key]) : null);
   const change = status?.phase === 'HELD' ? status.heldInputs?.manualChange : undefined;
   const fields = desired === null ? [] : approvalWaiting({ scope, desired, observed: store, settings, record, now });
@@ -216,17 +218,14 @@ function storeView(record: StoreRecord, find: (desired: DesiredStore | null, raw
     approval: desired && fields.length > 0 ? { generation: desired.generation, fields, changedBy: desired.changedBy } : null,
     error: parsed.ok ? null : formatFieldErrors(parsed.errors),
   };
-  return { row, desired, observed: store };
+  return { row, desired };
 }
 
-/** The store KMS has for a desired item: by id when it declares one, else by name. */
-function finder(observed: readonly ObservedStore[]): (desired: DesiredStore | null, rawId: unknown) => ObservedStore | null {
+/** The store KMS has for a desired item: by id when it declares one (an invalid item too, if its id is a string), else by name. */
+function finder(observed: readonly ObservedStore[]): (id: unknown, name: string) => ObservedStore | null {
   const byId = new Map(observed.map((store) => [store.id, store]));
   const byName = new Map(observed.map((store) => [store.name, store]));
-  return (desired, rawId) => {
-    const id = desired ? desired.id : rawId;
-    return (typeof id === 'string' ? byId.get(id) : desired ? byName.get(desired.name) : undefined) ?? null;
-  };
+  return (id, name) => (typeof id === 'string' ? byId.get(id) : byName.get(name)) ?? null;
 }
 
 /** What in a row waits for an operator, ahead of its reason in the table. */
