@@ -57,6 +57,8 @@ export class CliContext {
   readonly stack: StackNames | undefined;
   /** The deployment's secret name prefix (`CKS_SECRET_PREFIX`, as serverless.yml's `secretPrefix`). */
   readonly secretPrefix: string;
+  /** The access key of the environment, if it names one (else the SDK's default chain is used). */
+  readonly credentials: StaticCredentials | undefined;
   #deps: Promise<Deps> | undefined;
   #caller: Promise<Caller> | undefined;
   /** Whether the core's log lines are printed (`--verbose` or `CKS_LOG_LEVEL`). */
@@ -76,6 +78,7 @@ export class CliContext {
       ...stackConfig(this.stack, options.table ?? nonEmpty(io.env.CKS_TABLE), nonEmpty(io.env.CKS_EVENT_BUS)),
     });
     this.secretPrefix = io.env.CKS_SECRET_PREFIX ?? DEFAULT_SECRET_PREFIX;
+    this.credentials = envCredentials(io.env);
     this.#logsAsked = options.verbose === true || Boolean(io.env.CKS_LOG_LEVEL?.trim());
     this.#clock = new CliClock(fakeClockUrl(io.env, this.config.endpoint));
   }
@@ -116,11 +119,7 @@ export class CliContext {
    */
   get clientOptions(): { region: string; endpoint?: string; credentials?: StaticCredentials } {
     const { region, endpoint } = this.config;
-    const accessKeyId = nonEmpty(this.io.env.AWS_ACCESS_KEY_ID);
-    const secretAccessKey = nonEmpty(this.io.env.AWS_SECRET_ACCESS_KEY);
-    const sessionToken = nonEmpty(this.io.env.AWS_SESSION_TOKEN);
-    const credentials = accessKeyId !== undefined && secretAccessKey !== undefined ? { accessKeyId, secretAccessKey, ...(sessionToken !== undefined && { sessionToken }) } : undefined;
-    return { region, ...(endpoint !== undefined && { endpoint }), ...(credentials !== undefined && { credentials }) };
+    return { region, ...(endpoint !== undefined && { endpoint }), ...(this.credentials !== undefined && { credentials: this.credentials }) };
   }
 
   /** How wide text printed for people may be. */
@@ -143,8 +142,7 @@ export class CliContext {
       import('../runtime/deps.js'),
       import('../logger.js'),
     ]);
-    const { credentials } = this.clientOptions;
-    const clients = makeAwsClients(this.config, credentials);
+    const clients = makeAwsClients(this.config, this.credentials);
     // A named stack is managed in the caller's own account (the stack's, where the caller operates).
     const accountId =
       this.config.accountId ??
@@ -223,6 +221,16 @@ class CliClock implements Clock {
   sleep(ms: number): Promise<void> {
     return sleep(ms);
   }
+}
+
+/**
+ * The access key the CLI's environment names (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optionally
+ * `AWS_SESSION_TOKEN`), else none: the SDK's default chain (profiles, SSO, instance roles) finds one.
+ */
+function envCredentials(env: CliIo['env']): StaticCredentials | undefined {
+  const [accessKeyId, secretAccessKey, sessionToken] = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'].map((name) => env[name]?.trim());
+  if (!accessKeyId || !secretAccessKey) return undefined;
+  return { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) };
 }
 
 /** The one duration syntax of every flag: a number of seconds (`5`), or with a unit: `500ms`, `5s`, `2m`, `1h`, `7d`. */

@@ -26,7 +26,8 @@ import {
 } from './types.js';
 
 
-const actionKind = z.enum(ACTION_KINDS);
+// The annotation fails to compile if an ActionKind is missing from ACTION_KINDS.
+const actionKind: z.ZodMiniEnum<{ [K in ActionKind]: K }> = z.enum(ACTION_KINDS);
 const count = z.number().check(z.int(), z.minimum(0));
 const isoTime = z.iso.datetime();
 /** A string that is not empty. */

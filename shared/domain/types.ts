@@ -269,9 +269,8 @@ export type Action =
 
 export type ActionKind = Action['kind'];
 
+/** Every ActionKind (the type of `actionKind` in events.ts fails to compile if one is left out). */
 export const ACTION_KINDS = ['none', 'disconnect', 'update', 'connect', 'createHsm'] as const satisfies readonly ActionKind[];
-// Fails to compile if an ActionKind is added without being listed above.
-const _allActionKinds: Exclude<ActionKind, (typeof ACTION_KINDS)[number]> extends never ? true : never = true;
 
 /** What became of a decided action: made, only reported (dry run), or rejected by AWS. */
 export type ActionOutcome = 'taken' | 'dryRun' | 'failed';

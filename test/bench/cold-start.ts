@@ -63,6 +63,7 @@ function packageFunctions(work: string): LambdaFunction[] {
   });
   if (packaged.status !== 0) throw new Error(`serverless package failed:\n${packaged.stdout}${packaged.stderr}`);
   const template = JSON.parse(readFileSync(join(artifacts, 'cloudformation-template-update-stack.json'), 'utf8')) as {
+    // biome-ignore lint/suspicious/noExplicitAny: the template is untyped JSON, read field by field below
     Resources: Record<string, { Type: string; Properties: Record<string, any> }>;
   };
   return Object.entries(template.Resources)

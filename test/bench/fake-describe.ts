@@ -106,7 +106,9 @@ try {
   console.log(line('page of 1 after a Marker at store 900 of 1000', afterMarker));
   console.log(line('page of 1000, world of 1000 stores', bigPage));
   const ratio = (a: number, b: number): string => (a / b).toFixed(2);
-  console.log(`world size: page of 1 with 1000 stores runs at ${ratio(firstPage.requestsPerSecond, smallWorld.requestsPerSecond)}x the rate with 10 stores`);
+  console.log(
+    `world size: page of 1 with 1000 stores runs at ${ratio(firstPage.requestsPerSecond, smallWorld.requestsPerSecond)}x the rate with 10 stores`,
+  );
   console.log(`            (after a Marker: ${ratio(afterMarker.requestsPerSecond, smallWorld.requestsPerSecond)}x)`);
   console.log(`page size:  page of 1000 runs at ${ratio(bigPage.requestsPerSecond, firstPage.requestsPerSecond)}x the rate of a page of 1`);
   console.log(

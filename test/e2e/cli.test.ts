@@ -1,8 +1,9 @@
 /**
- * The `cks` CLI end to end: the real launcher (`node bin/cks.js`) as a child process, against the
- * local fake started in-process with a manual clock.
+ * The `cks` CLI end to end against the local fake (started in-process, manual clock): every command
+ * through `run(argv, io)`, in this process, as `bin/cks.js` calls it; and the launcher itself as a
+ * child process (`node bin/cks.js`) for what only a process shows: help and exit codes, signals.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,14 +11,16 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { CreateCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../shared/cli/main.js';
+import { fakeForFile } from '../helpers/fake.js';
 
 const CKS = fileURLToPath(new URL('../../bin/cks.js', import.meta.url));
 const TABLE = 'cks-e2e';
 const PASSWORD = 'kmsuser-pass-1';
 /** Calls that change something: none may happen during `cks plan`. */
-const MUTATING = /^(KMS\.(Connect|Disconnect|Update|Create|Delete)|CloudHSMV2\.(CreateHsm|DeleteHsm)|DynamoDB\.(PutItem|UpdateItem|DeleteItem|BatchWriteItem)|EventBridge\.PutEvents)/;
+const MUTATING =
+  /^(KMS\.(Connect|Disconnect|Update|Create|Delete)|CloudHSMV2\.(CreateHsm|DeleteHsm)|DynamoDB\.(PutItem|UpdateItem|DeleteItem|BatchWriteItem)|EventBridge\.PutEvents)/;
 
 interface Run {
   code: number | null;
@@ -25,21 +28,17 @@ interface Run {
   stderr: string;
 }
 
-let fake: TestFake;
-let dir: string;
+const fake = await fakeForFile();
+const dir = mkdtempSync(join(tmpdir(), 'cks-e2e-'));
+const cwd = process.cwd();
 
-beforeAll(async () => {
-  fake = await startTestFake();
-  dir = mkdtempSync(join(tmpdir(), 'cks-e2e-'));
-});
+// The scratch directory is the working directory of every run, in-process ones included: stores
+// files are named relative to it, as an operator names them.
+beforeAll(() => process.chdir(dir));
 
-afterAll(async () => {
-  await fake?.close();
+afterAll(() => {
+  process.chdir(cwd);
   rmSync(dir, { recursive: true, force: true });
-});
-
-beforeEach(async () => {
-  await fake.admin('POST', '/_fake/reset');
 });
 
 /** The CLI's environment: the fake and nothing inherited that could point it elsewhere. */
@@ -58,6 +57,23 @@ function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   };
 }
 
+/** Runs `cks <args>` to completion, in this process. */
+async function cks(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    env: cliEnv(env),
+  });
+  return { code, stdout, stderr };
+}
+
+/** Starts the launcher, `node bin/cks.js <args>`, as a child process in the scratch directory. */
 function start(args: string[], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [CKS, ...args], { cwd: dir, env: cliEnv(env) });
 }
@@ -73,8 +89,8 @@ function finish(child: ChildProcess): Promise<Run> {
   });
 }
 
-/** Runs `cks <args>` to completion in the scratch directory. */
-function cks(args: string[], env: Record<string, string> = {}): Promise<Run> {
+/** Runs `node bin/cks.js <args>` to completion. */
+function cksProcess(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return finish(start(args, env));
 }
 
@@ -172,7 +188,6 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     expect(stillWaiting.lastAction).not.toBe('disconnect');
     expect(await statusOf('flaky-hsm')).toMatchObject({ phase: 'DISCONNECTING', lastAction: 'disconnect' });
   });
-
 
   it('init creates the table, then says it already exists', async () => {
     // Act
@@ -337,28 +352,6 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     expect(await statusOf('payments-hsm')).toMatchObject({ connectionState: 'CONNECTING', phase: 'CONNECTING', attempt: 1 });
   });
 
-  it('sweep --watch repeats until SIGINT, then exits 0', async () => {
-    // Prepare
-    await declareStore('payments-hsm');
-    const child = start(['sweep', '--watch', '--interval', '200ms']);
-    const done = finish(child);
-    let seen = '';
-    await new Promise<void>((resolve) => {
-      child.stdout?.on('data', (chunk: Buffer) => {
-        seen += chunk.toString();
-        if ((seen.match(/^sweep at /gm) ?? []).length >= 2) resolve();
-      });
-    });
-
-    // Act
-    child.kill('SIGINT');
-    const run = await done;
-
-    // Assess
-    expect(run.code).toBe(0);
-    expect(run.stderr).toBe('');
-  });
-
   it('pause, resume and retry a declared store; an unknown store is one clear line', async () => {
     // Prepare
     await declareStore('payments-hsm');
@@ -397,7 +390,10 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^TIME\s+EVENT\s+STORE\s+REASON\n/);
     expect(table.stdout).toMatch(/Repair Started\s+payments-hsm\s+DISCONNECTED but desired CONNECTED/);
-    const lines = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; storeName: string | null });
+    const lines = json.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; storeName: string | null });
     expect(lines.map((l) => l.type)).toEqual(['Repair Started', 'Sweep Summary']);
     expect(lines[0]).toMatchObject({ storeName: 'payments-hsm', detail: { schemaVersion: 1, connectionState: 'DISCONNECTED' } });
   });
@@ -430,8 +426,7 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     await cks(['sweep']);
     await fake.admin('POST', '/_fake/stores/payments-hsm/fail', { errorCode: 'NETWORK_ERRORS' });
     expect(await statusOf('payments-hsm')).toMatchObject({ connectionState: 'FAILED' });
-    const repairs = (log: CallLog): number[] =>
-      ['KMS.DisconnectCustomKeyStore', 'KMS.ConnectCustomKeyStore'].map((op) => log.counts[op] ?? 0);
+    const repairs = (log: CallLog): number[] => ['KMS.DisconnectCustomKeyStore', 'KMS.ConnectCustomKeyStore'].map((op) => log.counts[op] ?? 0);
 
     // Act
     const on = await cks(['settings', '--kill-switch', 'on']);
@@ -542,6 +537,7 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     expect(main.stdout).toContain('CKS_ACCOUNT_ID');
     expect(command).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: cks \[global options\] sweep/) });
     expect(settings).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: cks \[global options\] settings/) });
+    // biome-ignore lint/complexity/noAdjacentSpacesInRegex: the two spaces are the help's indent, as printed
     expect(settings.stdout).toMatch(/^  --kill-switch on\|off\s/m);
   });
 
@@ -594,7 +590,59 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     await cks(['sweep']);
     expect(await statusOf('payments-hsm')).toMatchObject({ phase: 'IDLE', lastReason: expect.stringMatching(/^CONNECTED: incident .* closed/) });
     const events = await cks(['events', '--output', 'json']);
-    const types = events.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type);
+    const types = events.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { type: string }).type);
     expect(types.filter((t) => t === 'Repair Succeeded')).toHaveLength(2);
+  });
+});
+
+describe('the launcher, node bin/cks.js, as a child process', { timeout: 120_000 }, () => {
+  it('applies a stores file and shows its status, prints help, and exits 2 with usage on a wrong command', async () => {
+    // Prepare
+    const store = await createCloudHsmStore('smoke-hsm');
+    writeStores(`stores:\n${storeYaml('smoke-hsm', store)}`);
+    expect((await cks(['init'])).code).toBe(0);
+
+    // Act: independent runs side by side.
+    const [[apply, status], help, wrong] = await Promise.all([
+      cksProcess(['apply', '-f', 'stores.yaml']).then(async (applied) => [applied, await cksProcess(['status', '--output', 'json'])] as const),
+      cksProcess(['--help']),
+      cksProcess(['stauts']),
+    ]);
+
+    // Assess
+    expect(apply).toEqual({ code: 0, stdout: 'smoke-hsm: changed (generation bumped)\napplied stores.yaml: 1 changed, 0 unchanged\n', stderr: '' });
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toEqual([
+      expect.objectContaining({ name: 'smoke-hsm', id: store.storeId, desiredState: 'CONNECTED', connectionState: 'DISCONNECTED' }),
+    ]);
+    expect(help).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: cks \[global options\] <command>/), stderr: '' });
+    expect(wrong).toMatchObject({ code: 2, stdout: '' });
+    expect(wrong.stderr.split('\n')[0]).toBe('cks: unknown command "stauts"');
+    expect(wrong.stderr).toContain('Usage: cks [global options]');
+  });
+
+  it('sweep --watch repeats until SIGINT, then exits 0', async () => {
+    // Prepare
+    await declareStore('payments-hsm');
+    const child = start(['sweep', '--watch', '--interval', '200ms']);
+    const done = finish(child);
+    let seen = '';
+    await new Promise<void>((resolve) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        if ((seen.match(/^sweep at /gm) ?? []).length >= 2) resolve();
+      });
+    });
+
+    // Act
+    child.kill('SIGINT');
+    const run = await done;
+
+    // Assess
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
   });
 });

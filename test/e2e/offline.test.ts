@@ -4,7 +4,7 @@
  * driven as a person would drive it: the admin API, the AWS CLI and `cks`. Real time is kept small
  * with fake time 60× faster (a connect takes 2 s) and the fastest sweep rate, one minute.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -107,8 +107,10 @@ describe('npm run offline', () => {
       CKS_TABLE: table,
       CKS_FAKE_CLOCK: '1',
     };
-    const aws = async (...args: string[]): Promise<string> => (await exec(AWS, [...args, '--endpoint-url', endpoint, '--output', 'text'], { env })).stdout.trim();
-    const cks = async (...args: string[]): Promise<string> => (await exec(process.execPath, [join(ROOT, 'bin/cks.js'), ...args], { cwd: work, env })).stdout;
+    const aws = async (...args: string[]): Promise<string> =>
+      (await exec(AWS, [...args, '--endpoint-url', endpoint, '--output', 'text'], { env })).stdout.trim();
+    const cks = async (...args: string[]): Promise<string> =>
+      (await exec(process.execPath, [join(ROOT, 'bin/cks.js'), ...args], { cwd: work, env })).stdout;
     const kms = new KMSClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
     const connectionState = async (): Promise<string | undefined> =>
       (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreName: STORE }))).CustomKeyStores?.[0]?.ConnectionState;
@@ -121,13 +123,27 @@ describe('npm run offline', () => {
     };
 
     // The world: a cluster (admin API), the key store connected and its password secret (AWS CLI).
-    const cluster = (await (await fetch(`${endpoint}/_fake/clusters`, { method: 'POST', body: JSON.stringify({ kmsuserPassword: PASSWORD }) })).json()) as {
+    const cluster = (await (
+      await fetch(`${endpoint}/_fake/clusters`, { method: 'POST', body: JSON.stringify({ kmsuserPassword: PASSWORD }) })
+    ).json()) as {
       clusterId: string;
       trustAnchorCertificate: string;
     };
     writeFileSync(join(work, 'customerCA.crt'), cluster.trustAnchorCertificate);
-    const storeId = await aws('kms', 'create-custom-key-store', '--custom-key-store-name', STORE, '--cloud-hsm-cluster-id', cluster.clusterId,
-      '--trust-anchor-certificate', `file://${join(work, 'customerCA.crt')}`, '--key-store-password', PASSWORD, '--query', 'CustomKeyStoreId');
+    const storeId = await aws(
+      'kms',
+      'create-custom-key-store',
+      '--custom-key-store-name',
+      STORE,
+      '--cloud-hsm-cluster-id',
+      cluster.clusterId,
+      '--trust-anchor-certificate',
+      `file://${join(work, 'customerCA.crt')}`,
+      '--key-store-password',
+      PASSWORD,
+      '--query',
+      'CustomKeyStoreId',
+    );
     await aws('kms', 'connect-custom-key-store', '--custom-key-store-id', storeId);
     const secretArn = await aws('secretsmanager', 'create-secret', '--name', `cks/${STORE}`, '--secret-string', PASSWORD, '--query', 'ARN');
     writeFileSync(
@@ -138,7 +154,10 @@ describe('npm run offline', () => {
     await cks('apply', '-f', 'stores.yaml');
     await until('CONNECTED', 30_000);
     // Writing the desired item reaches onEvent as a stream record.
-    await waitFor(new RegExp(`cks offline: stream: INSERT STORE#${STORE}#DESIRED → onEvent\\n[^]*cks offline: onEvent \\(stream\\) ${STORE}: `), 30_000);
+    await waitFor(
+      new RegExp(`cks offline: stream: INSERT STORE#${STORE}#DESIRED → onEvent\\n[^]*cks offline: onEvent \\(stream\\) ${STORE}: `),
+      30_000,
+    );
 
     // Act 1: the store loses its network; nothing but the schedule drives the runner.
     const failedAt = output.length;

@@ -7,15 +7,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
-import { DynamoStateAdapter } from '../../shared/adapters/dynamodb-store.js';
-import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
+import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
+import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import { createCloudHsmStore, startTestFake, type TestFake } from '../helpers/fake.js';
 
 const exec = promisify(execFile);
@@ -67,12 +66,20 @@ describe('serverless invoke local', () => {
     const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'payments', kmsuserPassword: 'kmsuser-Passw0rd' });
     await new KMSClient(fake.config).send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     fake.advance(120);
-    const { ARN } = await new SecretsManagerClient(fake.config).send(new CreateSecretCommand({ Name: 'cks/payments', SecretString: 'kmsuser-Passw0rd' }));
+    const { ARN } = await new SecretsManagerClient(fake.config).send(
+      new CreateSecretCommand({ Name: 'cks/payments', SecretString: 'kmsuser-Passw0rd' }),
+    );
     const state = new DynamoStateAdapter(makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials).dynamo, TABLE, {
       accountId: '000000000000',
       region: 'us-east-1',
     });
-    const spec = desiredSpecSchema.parse({ name: 'payments', desiredState: 'CONNECTED', cloudHsmClusterId: clusterId, keyStorePasswordSecretArn: ARN, mode: 'enforce' });
+    const spec = desiredSpecSchema.parse({
+      name: 'payments',
+      desiredState: 'CONNECTED',
+      cloudHsmClusterId: clusterId,
+      keyStorePasswordSecretArn: ARN,
+      mode: 'enforce',
+    });
     await state.putDesired([spec as DesiredStoreSpec], fake.now());
     await fake.admin('POST', '/_fake/stores/payments/fail', { errorCode: 'NETWORK_ERRORS' });
 

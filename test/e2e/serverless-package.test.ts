@@ -3,30 +3,36 @@
  * template it generates (functions, triggers, table, dead letters, alarms, on-call routing, least
  * privilege) and that the bundled handlers load on their own, without node_modules.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { EVENT_SOURCE } from '../../shared/adapters/eventbridge.js';
+import { basename, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { TABLE_KEY_SCHEMA } from '../../shared/adapters/dynamodb-store.js';
+import { EVENT_SOURCE } from '../../shared/adapters/eventbridge.js';
 import { loadConfig } from '../../shared/config.js';
-import { matchesPattern, type EventPattern } from '../../shared/demo/event-pattern.js';
+import { type EventPattern, matchesPattern } from '../../shared/demo/event-pattern.js';
 import { makeMetrics, recordRepair } from '../../shared/metrics.js';
 import { onCallPages, onCallTransformers, type PageName } from '../../shared/on-call/pages.js';
 import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/reconcile/triggers.js';
-import { unzip } from '../helpers/zip.js';
+import {
+  PACKAGE_TIMEOUT_MS,
+  type PackagedService,
+  packagedService,
+  runServerless,
+  STAGE,
+  serverlessEnv,
+  unpackFunction,
+} from '../helpers/package.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const STAGE = 'ci';
-const PACKAGE_TIMEOUT_MS = 150_000;
-/** What the copy of the project leaves out: dependencies are linked, build output is not copied. */
-const NOT_COPIED = new Set(['node_modules', '.git', '.serverless', '.esbuild', 'coverage', 'dist']);
+/** A value of the template read without a schema: CloudFormation JSON, checked field by field below. */
+// biome-ignore lint/suspicious/noExplicitAny: the template is untyped JSON; the assertions are its schema
+type Json = any;
 
 interface Resource {
   Type: string;
-  Properties?: Record<string, any>;
+  Properties?: Record<string, Json>;
   DependsOn?: string | string[];
   Condition?: string;
   DeletionPolicy?: string;
@@ -50,57 +56,12 @@ const ref = (id: string) => ({ Ref: id });
 const getAtt = (id: string, attribute: string) => ({ 'Fn::GetAtt': [id, attribute] });
 const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 
+let service: PackagedService;
 let work: string;
 let template: Template;
 let packageOutput: string;
 /** The scrubbed environment every `serverless` run gets. */
 let env: NodeJS.ProcessEnv;
-
-/** Runs the CLI in `cwd` with a scrubbed environment; resolves with its output or rejects with it. */
-function runServerless(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    // Its own process group: a failed esbuild build leaves esbuild's service running and the CLI
-    // never exits, so the whole group is killed once the error is printed (or on timeout).
-    const child = spawn(process.execPath, [join(ROOT, 'node_modules/serverless/bin/serverless.js'), ...args], {
-      cwd,
-      env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    let settled = false;
-    const finish = (error: Error | null) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timeout);
-      if (child.exitCode === null) {
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      if (error) reject(error);
-      else resolvePromise(output);
-    };
-    const collect = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (/^Error:\s*$/m.test(output)) {
-        setTimeout(() => finish(new Error(`serverless ${args.join(' ')} failed:\n${output.slice(-6000)}`)), 1000);
-      }
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    const timeout = setTimeout(
-      () => finish(new Error(`serverless ${args.join(' ')} did not finish in ${PACKAGE_TIMEOUT_MS} ms:\n${output.slice(-6000)}`)),
-      PACKAGE_TIMEOUT_MS - 10_000,
-    );
-    child.on('error', (error) => finish(error));
-    child.on('exit', (code) => {
-      finish(code === 0 ? null : new Error(`serverless ${args.join(' ')} exited with ${code}:\n${output.slice(-6000)}`));
-    });
-  });
-}
 
 function resourcesOfType(type: string, from: Template = template): Array<[string, Resource]> {
   return Object.entries(from.Resources).filter(([, resource]) => resource.Type === type);
@@ -129,21 +90,21 @@ function roleIdOf(fnId: string): string {
 /** EventBridge rules with a target invoking the function. */
 function rulesInvoking(fnId: string): Array<[string, Resource]> {
   return resourcesOfType('AWS::Events::Rule').filter(([, rule]) =>
-    list(rule.Properties?.Targets).some((target: any) => JSON.stringify(target.Arn) === JSON.stringify(getAtt(fnId, 'Arn'))),
+    list(rule.Properties?.Targets).some((target: Json) => JSON.stringify(target.Arn) === JSON.stringify(getAtt(fnId, 'Arn'))),
   );
 }
 
 /** Every policy document in the template, with where it comes from and whether it is an identity policy. */
 function policyDocuments(): Array<{ where: string; identity: boolean; statements: Statement[] }> {
   const documents: Array<{ where: string; identity: boolean; statements: Statement[] }> = [];
-  const add = (where: string, identity: boolean, document: any) => {
+  const add = (where: string, identity: boolean, document: Json) => {
     if (document) documents.push({ where, identity, statements: list(document.Statement) });
   };
   for (const [id, res] of Object.entries(template.Resources)) {
     const p = res.Properties ?? {};
     if (res.Type === 'AWS::IAM::Role') {
       add(`${id} trust policy`, false, p.AssumeRolePolicyDocument);
-      for (const policy of list<any>(p.Policies)) add(`${id}/${policy.PolicyName}`, true, policy.PolicyDocument);
+      for (const policy of list<Json>(p.Policies)) add(`${id}/${policy.PolicyName}`, true, policy.PolicyDocument);
     } else if (res.Type === 'AWS::IAM::ManagedPolicy' || res.Type === 'AWS::IAM::Policy') {
       add(id, true, p.PolicyDocument);
     } else if (res.Type === 'AWS::KMS::Key') {
@@ -158,8 +119,8 @@ function policyDocuments(): Array<{ where: string; identity: boolean; statements
 /** The identity-policy statements that apply to a role: its inline policies and attached managed policies. */
 function statementsOfRole(roleId: string): Statement[] {
   const p = resource(roleId).Properties ?? {};
-  const inline = list<any>(p.Policies).flatMap((policy) => list<Statement>(policy.PolicyDocument.Statement));
-  const attached = list<any>(p.ManagedPolicyArns).flatMap((arn) => {
+  const inline = list<Json>(p.Policies).flatMap((policy) => list<Statement>(policy.PolicyDocument.Statement));
+  const attached = list<Json>(p.ManagedPolicyArns).flatMap((arn) => {
     expect(arn, `${roleId} attaches only policies of this stack`).toHaveProperty('Ref');
     return list<Statement>(resource(arn.Ref).Properties?.PolicyDocument.Statement);
   });
@@ -169,10 +130,7 @@ function statementsOfRole(roleId: string): Statement[] {
 /** True when an Allow statement of the role grants `action` on a resource equal to `resourceArn`. */
 function grants(roleId: string, action: string, resourceArn: unknown): boolean {
   return statementsOfRole(roleId).some(
-    (s) =>
-      s.Effect === 'Allow' &&
-      list(s.Action).includes(action) &&
-      list(s.Resource).some((r) => JSON.stringify(r) === JSON.stringify(resourceArn)),
+    (s) => s.Effect === 'Allow' && list(s.Action).includes(action) && list(s.Resource).some((r) => JSON.stringify(r) === JSON.stringify(resourceArn)),
   );
 }
 
@@ -206,33 +164,12 @@ function cloudTrailEvent(source: string, eventSource: string, eventName: string,
 }
 
 beforeAll(async () => {
-  // Prepare: a copy of the project (dependencies linked), so the working tree's build output and
-  // concurrent runs do not matter, and a HOME and environment with no AWS configuration at all.
-  work = mkdtempSync(join(tmpdir(), 'cks-sls-package-'));
-  const project = join(work, 'project');
-  cpSync(ROOT, project, { recursive: true, filter: (src) => src === ROOT || !NOT_COPIED.has(basename(src)) });
-  symlinkSync(join(ROOT, 'node_modules'), join(project, 'node_modules'), 'dir');
-  mkdirSync(join(work, 'home'));
-  env = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !/^(AWS_|SLS_|SERVERLESS_)/.test(name)),
-  );
-  Object.assign(env, {
-    HOME: join(work, 'home'),
-    SLS_TELEMETRY_DISABLED: '1',
-    SLS_NOTIFICATIONS_MODE: 'off',
-    AWS_CONFIG_FILE: join(work, 'home', 'no-aws-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(work, 'home', 'no-aws-credentials'),
-    AWS_EC2_METADATA_DISABLED: 'true',
-  });
-
-  // Act
-  packageOutput = await runServerless(project, ['package', '--stage', STAGE], env);
-  template = JSON.parse(readFileSync(join(project, '.serverless', 'cloudformation-template-update-stack.json'), 'utf8'));
+  // Prepare: this run's package, built once (offline, no AWS configuration) on a copy of the project.
+  service = await packagedService();
+  ({ work, output: packageOutput } = service);
+  env = serverlessEnv(work);
+  template = JSON.parse(readFileSync(join(work, 'project', '.serverless', 'cloudformation-template-update-stack.json'), 'utf8'));
 }, PACKAGE_TIMEOUT_MS);
-
-afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
-});
 
 describe('serverless package', () => {
   it('packages offline, without AWS credentials, one artifact per function', () => {
@@ -295,20 +232,23 @@ describe('serverless package', () => {
       return rules[0]![1];
     }
 
-    it.each(cases)('listens on the default bus for exactly the successful $service calls the trigger parser reads', ({ source, eventSource, names }) => {
-      const rule = ruleFor(source);
-      const pattern = rule.Properties?.EventPattern;
-      expect(rule.Properties?.EventBusName).toBeUndefined();
-      expect(pattern.source).toEqual([source]);
-      expect(pattern['detail-type']).toEqual(['AWS API Call via CloudTrail']);
-      expect(pattern.detail.eventSource).toEqual([eventSource]);
-      expect([...pattern.detail.eventName].sort()).toEqual([...names].sort());
-      expect(pattern.detail.errorCode).toEqual([{ exists: false }]);
-    });
+    it.each(cases)(
+      'listens on the default bus for exactly the successful $service calls the trigger parser reads',
+      ({ source, eventSource, names }) => {
+        const rule = ruleFor(source);
+        const pattern = rule.Properties?.EventPattern;
+        expect(rule.Properties?.EventBusName).toBeUndefined();
+        expect(pattern.source).toEqual([source]);
+        expect(pattern['detail-type']).toEqual(['AWS API Call via CloudTrail']);
+        expect(pattern.detail.eventSource).toEqual([eventSource]);
+        expect([...pattern.detail.eventName].sort()).toEqual([...names].sort());
+        expect(pattern.detail.errorCode).toEqual([{ exists: false }]);
+      },
+    );
 
     it.each(cases)("leaves out $service calls made by the reconciler's own roles (anything-but on the session issuer)", ({ source }) => {
       const detail = ruleFor(source).Properties?.EventPattern.detail;
-      const issuerMatchers = [detail, ...list<any>(detail.$or)].flatMap((branch) =>
+      const issuerMatchers = [detail, ...list<Json>(detail.$or)].flatMap((branch) =>
         list(branch?.userIdentity?.sessionContext?.sessionIssuer?.arn),
       ) as Array<Record<string, unknown>>;
       const anythingBut = issuerMatchers.find((m) => 'anything-but' in m)?.['anything-but'];
@@ -367,11 +307,12 @@ describe('serverless package', () => {
       DestinationConfig: { OnFailure: { Destination: getAtt(dlq, 'Arn') } },
     });
     expect(mapping.MaximumRetryAttempts).toBeGreaterThanOrEqual(0);
-    const filters = list<any>(mapping.FilterCriteria?.Filters).map((f) => JSON.parse(f.Pattern) as EventPattern);
+    const filters = list<Json>(mapping.FilterCriteria?.Filters).map((f) => JSON.parse(f.Pattern) as EventPattern);
     expect(filters.length).toBeGreaterThan(0);
     // Operators write under DESIRED#..., the reconciler under SCOPE#... and HISTORY#... (see shared/domain/table-keys.ts).
     const record = (sk: string, image: Record<string, unknown>) => {
-      const pk = sk.endsWith('#DESIRED') || sk.endsWith('#APPROVAL') || sk === 'SETTINGS' ? 'DESIRED#111122223333#us-east-1' : 'SCOPE#111122223333#us-east-1';
+      const pk =
+        sk.endsWith('#DESIRED') || sk.endsWith('#APPROVAL') || sk === 'SETTINGS' ? 'DESIRED#111122223333#us-east-1' : 'SCOPE#111122223333#us-east-1';
       const keys = { pk: { S: pk }, sk: { S: sk } };
       return { eventName: 'MODIFY', dynamodb: { Keys: keys, NewImage: { ...keys, ...image } } };
     };
@@ -455,14 +396,20 @@ describe('serverless package', () => {
       else process.env.POWERTOOLS_METRICS_DISABLED = previous;
     }
     const emf = printed.map((line) => JSON.parse(line)).find((line) => line._aws);
-    const [{ Namespace: namespace, Dimensions: [dimensions], Metrics: [{ Name: metric }] }] = emf._aws.CloudWatchMetrics;
+    const [
+      {
+        Namespace: namespace,
+        Dimensions: [dimensions],
+        Metrics: [{ Name: metric }],
+      },
+    ] = emf._aws.CloudWatchMetrics;
 
     // Act: the alarm's Metrics Insights query.
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm')
       .map(([, a]) => a.Properties!)
-      .filter((a) => list<any>(a.Metrics).some((m) => String(m.Expression).includes(metric)));
+      .filter((a) => list<Json>(a.Metrics).some((m) => String(m.Expression).includes(metric)));
     expect(alarms, `one alarm on ${metric}`).toHaveLength(1);
-    const query = list<any>(alarms[0]!.Metrics).find((m) => m.ReturnData !== false);
+    const query = list<Json>(alarms[0]!.Metrics).find((m) => m.ReturnData !== false);
     const parsed = /^SELECT\s+SUM\((\w+)\)\s+FROM\s+SCHEMA\(\s*"?([\w./-]+)"?\s*,\s*([^)]*)\)\s+WHERE\s+"?service"?\s*=\s*'([^']+)'\s*$/i.exec(
       String(query.Expression),
     );
@@ -472,7 +419,12 @@ describe('serverless package', () => {
     const [, queriedMetric, queriedNamespace, schemaDimensions, service] = parsed!;
     expect(queriedMetric).toBe(metric);
     expect(queriedNamespace).toBe(namespace);
-    expect(schemaDimensions!.split(',').map((d) => d.trim().replace(/"/g, '')).sort()).toEqual([...dimensions].sort());
+    expect(
+      schemaDimensions!
+        .split(',')
+        .map((d) => d.trim().replace(/"/g, ''))
+        .sort(),
+    ).toEqual([...dimensions].sort());
     expect(service).toBe(emf.service);
     expect(query.Period).toBeGreaterThan(0);
     expect(alarms[0]).toMatchObject({ Threshold: 5, ComparisonOperator: 'GreaterThanThreshold' });
@@ -483,7 +435,7 @@ describe('serverless package', () => {
     const [topic, topicResource] = resourcesOfType('AWS::SNS::Topic')[0]!;
     expect(topicResource.Properties?.KmsMasterKeyId).toBeDefined();
     const onCall = resourcesOfType('AWS::Events::Rule').filter(([, rule]) =>
-      list(rule.Properties?.Targets).some((t: any) => JSON.stringify(t.Arn) === JSON.stringify(ref(topic))),
+      list(rule.Properties?.Targets).some((t: Json) => JSON.stringify(t.Arn) === JSON.stringify(ref(topic))),
     );
     for (const [, rule] of onCall) expect(rule.Properties?.EventBusName).toEqual(ref(bus));
     const patterns = onCall.map(([, rule]) => rule.Properties?.EventPattern as EventPattern);
@@ -498,10 +450,12 @@ describe('serverless package', () => {
     expect(routed({ ...event('Repair Escalated', {}), source: 'someone.else' })).toBe(false);
 
     // EventBridge may publish to the topic for these rules only.
-    const topicPolicy = resourcesOfType('AWS::SNS::TopicPolicy').find(([, p]) => JSON.stringify(p.Properties?.Topics) === JSON.stringify([ref(topic)]));
+    const topicPolicy = resourcesOfType('AWS::SNS::TopicPolicy').find(
+      ([, p]) => JSON.stringify(p.Properties?.Topics) === JSON.stringify([ref(topic)]),
+    );
     expect(topicPolicy).toBeDefined();
     const fromEvents = list<Statement>(topicPolicy![1].Properties?.PolicyDocument.Statement).filter(
-      (s: any) => s.Effect === 'Allow' && list(s.Principal?.Service).includes('events.amazonaws.com'),
+      (s: Json) => s.Effect === 'Allow' && list(s.Principal?.Service).includes('events.amazonaws.com'),
     );
     expect(fromEvents).toHaveLength(1);
     expect(fromEvents[0]!.Condition?.ArnEquals?.['aws:SourceArn']).toEqual(onCall.map(([id]) => getAtt(id, 'Arn')));
@@ -569,45 +523,68 @@ describe('serverless package', () => {
 
   it('lets neither reconciler role write a desired item, an approval or the settings (IAM dynamodb:LeadingKeys)', () => {
     const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
-    const likePattern = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    const likePattern = (pattern: string) =>
+      new RegExp(
+        `^${pattern
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+      );
     for (const handler of ['functions/sweep.handler', 'functions/on-event.handler']) {
       const role = roleIdOf(functionId(handler));
       const writes = statementsOfRole(role).filter(
-        (s) => s.Effect === 'Allow' && list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'].includes(a)),
+        (s) =>
+          s.Effect === 'Allow' &&
+          list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'].includes(a)),
       );
       expect(writes.length, role).toBeGreaterThan(0);
       for (const statement of writes) {
         expect(JSON.stringify(statement.Resource), role).toBe(JSON.stringify(getAtt(table, 'Arn')));
-        const leading = list<string>((statement.Condition as any)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
+        const leading = list<string>((statement.Condition as Json)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
         expect(leading.length, `${role} ${statement.Sid}: writes are bound to leading keys`).toBeGreaterThan(0);
         // The reconciler's own partitions may be written; the operators' partition may not.
-        expect(leading.some((p) => likePattern(p).test('SCOPE#111122223333#us-east-1')), role).toBe(true);
+        expect(
+          leading.some((p) => likePattern(p).test('SCOPE#111122223333#us-east-1')),
+          role,
+        ).toBe(true);
         for (const operatorKey of ['DESIRED#111122223333#us-east-1']) {
-          expect(leading.some((p) => likePattern(p).test(operatorKey)), `${role} may write ${operatorKey}`).toBe(false);
+          expect(
+            leading.some((p) => likePattern(p).test(operatorKey)),
+            `${role} may write ${operatorKey}`,
+          ).toBe(false);
         }
       }
     }
   });
 
-  it('ships an operator policy as an output: read the table and the stores, write only the operators\' partition', () => {
+  it("ships an operator policy as an output: read the table and the stores, write only the operators' partition", () => {
     const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
-    const output = (template as any).Outputs?.OperatorPolicyArn;
+    const output = (template as Json).Outputs?.OperatorPolicyArn;
     expect(output?.Value).toEqual(ref('OperatorPolicy'));
     const statements = list<Statement>(resource('OperatorPolicy').Properties?.PolicyDocument.Statement);
-    const writes = statements.filter((s) => list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(a)));
+    const writes = statements.filter((s) =>
+      list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(a)),
+    );
     expect(writes).toHaveLength(1);
-    expect((writes[0]!.Condition as any)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toEqual(['DESIRED#*']);
+    expect((writes[0]!.Condition as Json)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toEqual(['DESIRED#*']);
     expect(JSON.stringify(writes[0]!.Resource)).toBe(JSON.stringify(getAtt(table, 'Arn')));
     // Nothing that acts on a store or publishes.
     const actions = statements.flatMap((s) => list<string>(s.Action));
-    for (const forbidden of ['kms:ConnectCustomKeyStore', 'kms:DisconnectCustomKeyStore', 'kms:UpdateCustomKeyStore', 'cloudhsm:CreateHsm', 'events:PutEvents', 'secretsmanager:GetSecretValue']) {
+    for (const forbidden of [
+      'kms:ConnectCustomKeyStore',
+      'kms:DisconnectCustomKeyStore',
+      'kms:UpdateCustomKeyStore',
+      'cloudhsm:CreateHsm',
+      'events:PutEvents',
+      'secretsmanager:GetSecretValue',
+    ]) {
       expect(actions).not.toContain(forbidden);
     }
   });
 
-  it('binds the on-call key to this account\'s alarms and this stack\'s rules, and caps onEvent\'s concurrency', () => {
+  it("binds the on-call key to this account's alarms and this stack's rules, and caps onEvent's concurrency", () => {
     const [, key] = resourcesOfType('AWS::KMS::Key').find(([id]) => id === 'OnCallTopicKey')!;
-    const services = list<any>(key.Properties?.KeyPolicy.Statement).filter((s) => s.Principal?.Service);
+    const services = list<Json>(key.Properties?.KeyPolicy.Statement).filter((s) => s.Principal?.Service);
     expect(services.length).toBeGreaterThan(0);
     for (const statement of services) {
       expect(statement.Condition?.StringEquals?.['aws:SourceAccount'], statement.Sid).toEqual(ref('AWS::AccountId'));
@@ -621,18 +598,11 @@ describe('serverless package', () => {
     try {
       for (const handler of ['functions/sweep.handler', 'functions/on-event.handler']) {
         // Prepare: the function's artifact, unpacked where no node_modules can be found.
-        const fnId = functionId(handler);
-        const artifact = join(work, 'project', '.serverless', basename(String(resource(fnId).Properties?.Code?.S3Key)));
-        const dir = join(bundles, fnId);
-        const files = unzip(readFileSync(artifact));
+        const dir = join(bundles, functionId(handler));
+        const { artifact, files, entry } = unpackFunction(service, handler, dir);
         expect([...files.keys()].filter((name) => name.startsWith('node_modules/'))).toEqual([]);
-        for (const [name, content] of files) {
-          mkdirSync(dirname(join(dir, name)), { recursive: true });
-          writeFileSync(join(dir, name), content);
-        }
         // The Node.js runtime resolves `<file>.<export>` to <file>.js, .mjs or .cjs.
-        const [file, exported] = [handler.slice(0, handler.lastIndexOf('.')), handler.slice(handler.lastIndexOf('.') + 1)];
-        const entry = ['.js', '.mjs', '.cjs'].map((ext) => `${file}${ext}`).find((name) => files.has(name));
+        const exported = handler.slice(handler.lastIndexOf('.') + 1);
         expect(entry, `${handler} in ${artifact}`).toBeDefined();
         // The pinned CloudHSM v2 client ships inside the bundle (its JSON target prefix).
         expect(files.get(entry!)!.toString()).toContain('BaldrApiService');
@@ -676,8 +646,8 @@ function holds(condition: unknown): boolean {
 }
 
 /** A rule's targets as deployed: `Fn::If [condition, target, AWS::NoValue]` resolved with the template's conditions. */
-function deployedTargets(rule: Resource, from: Template): any[] {
-  return list<any>(rule.Properties?.Targets).flatMap((target) => {
+function deployedTargets(rule: Resource, from: Template): Json[] {
+  return list<Json>(rule.Properties?.Targets).flatMap((target) => {
     const branch = target['Fn::If'];
     if (!branch) return [target];
     return holds(from.Conditions?.[branch[0]]) ? [branch[1]] : [];
@@ -689,7 +659,7 @@ function pageRules(from: Template): Array<{ id: string; rule: Resource; page: Pa
   const [topic] = resourcesOfType('AWS::SNS::Topic', from).find(([, t]) => t.Properties?.TopicName === `cks-reconciler-${STAGE}-on-call`)!;
   const byDetailType = new Map(Object.entries(onCallPages(STAGE)).map(([name, page]) => [page.detailType, name as PageName]));
   return resourcesOfType('AWS::Events::Rule', from)
-    .filter(([, rule]) => list(rule.Properties?.Targets).some((t: any) => JSON.stringify(t.Arn) === JSON.stringify(ref(topic))))
+    .filter(([, rule]) => list(rule.Properties?.Targets).some((t: Json) => JSON.stringify(t.Arn) === JSON.stringify(ref(topic))))
     .map(([id, rule]) => {
       const detailType = String(rule.Properties?.EventPattern['detail-type'][0]);
       const page = byDetailType.get(detailType);
@@ -720,7 +690,8 @@ describe('on-call pages', () => {
 
   it('pages store events only when live (dryRun false), and a fleet’s Scope Unreachable always', () => {
     const patterns = pageRules(template).map(({ rule }) => rule.Properties?.EventPattern as EventPattern);
-    const routed = (detailType: string, detail: object) => patterns.some((p) => matchesPattern(p, { source: EVENT_SOURCE, 'detail-type': detailType, detail }));
+    const routed = (detailType: string, detail: object) =>
+      patterns.some((p) => matchesPattern(p, { source: EVENT_SOURCE, 'detail-type': detailType, detail }));
     for (const detailType of ['Repair Escalated', 'Manual Change Detected', 'Approval Required']) {
       expect(routed(detailType, { storeName: 'payments-hsm', dryRun: false }), detailType).toBe(true);
       expect(routed(detailType, { storeName: 'payments-hsm', dryRun: true }), `${detailType} in plan mode`).toBe(false);
@@ -741,10 +712,10 @@ describe('on-call pages', () => {
   it('alarms on escalations per hour above a threshold, never on a single incident', () => {
     const escalations = resourcesOfType('AWS::CloudWatch::Alarm')
       .map(([, a]) => a.Properties!)
-      .filter((a) => list<any>(a.Metrics).some((m) => String(m.Expression).includes('RepairEscalated')));
+      .filter((a) => list<Json>(a.Metrics).some((m) => String(m.Expression).includes('RepairEscalated')));
     expect(escalations).toHaveLength(1);
     expect(escalations[0]).toMatchObject({ Threshold: 5, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 1 });
-    expect(list<any>(escalations[0]!.Metrics)[0].Period).toBe(3600);
+    expect(list<Json>(escalations[0]!.Metrics)[0].Period).toBe(3600);
   });
 });
 
@@ -776,7 +747,9 @@ describe('on-call pages with chat and PagerDuty', () => {
     ['onCallChatTopicArn=on-call-chat', 'onCallChatTopicArn must be the ARN of an SNS topic'],
   ])('refuses --param=%s and writes no template', async (param, error) => {
     const output = join(work, `refused-${param.split('=')[0]}`);
-    await expect(runServerless(join(work, 'project'), ['package', '--stage', STAGE, '--package', output, `--param=${param}`], env)).rejects.toThrow(error);
+    await expect(runServerless(join(work, 'project'), ['package', '--stage', STAGE, '--package', output, `--param=${param}`], env)).rejects.toThrow(
+      error,
+    );
     expect(existsSync(join(output, 'cloudformation-template-update-stack.json'))).toBe(false);
   });
 
@@ -857,7 +830,7 @@ describe('on-call pages with chat and PagerDuty', () => {
     const role = resource(roleId, withBoth).Properties!;
 
     // Assumed by EventBridge for this account only; one statement, one action, one resource.
-    expect(list<any>(role.AssumeRolePolicyDocument.Statement)).toEqual([
+    expect(list<Json>(role.AssumeRolePolicyDocument.Statement)).toEqual([
       {
         Effect: 'Allow',
         Principal: { Service: 'events.amazonaws.com' },
@@ -866,7 +839,7 @@ describe('on-call pages with chat and PagerDuty', () => {
       },
     ]);
     expect(role.ManagedPolicyArns).toBeUndefined();
-    const statements = list<any>(role.Policies).flatMap((policy) => list<Statement>(policy.PolicyDocument.Statement));
+    const statements = list<Json>(role.Policies).flatMap((policy) => list<Statement>(policy.PolicyDocument.Statement));
     expect(statements).toEqual([
       { Sid: 'InvokePagerDutyDestination', Effect: 'Allow', Action: ['events:InvokeApiDestination'], Resource: getAtt(destination, 'ArnForPolicy') },
     ]);

@@ -8,8 +8,12 @@
  * fake.advance(120);                                // fake seconds: transitions apply
  * await fake.close();
  * ```
+ *
+ * A test file that shares one fake among its tests starts it at its top level instead:
+ * `const fake = await fakeForFile();` resets it before each test and closes it after the last.
  */
 import { CreateCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
+import { afterAll, beforeEach } from 'vitest';
 import { type FakeOptions, type FakeServer, startFake } from '../../shared/fake/server.js';
 
 /** Ready-made SDK v3 client configuration: pass it to any client constructor. */
@@ -31,6 +35,7 @@ export interface TestFake extends FakeServer {
    * Calls the admin API (`/_fake/...`); `body` is sent as JSON. Never throws on an HTTP error
    * status: check `status`. `T` defaults to `any` because admin replies are loosely shaped JSON.
    */
+  // biome-ignore lint/suspicious/noExplicitAny: admin replies are loosely shaped JSON that tests read field by field
   admin<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** The fake's log lines so far (one per call, plus unexpected errors). */
   logs: string[];
@@ -65,6 +70,16 @@ export async function startTestFake(options: Omit<FakeOptions, 'logger'> = {}): 
   };
 }
 
+/** The fake of one test file: started now, reset (`POST /_fake/reset`) before each of its tests, closed after the last. */
+export async function fakeForFile(options: Omit<FakeOptions, 'logger'> = {}): Promise<TestFake> {
+  const fake = await startTestFake(options);
+  beforeEach(async () => {
+    await fake.admin('POST', '/_fake/reset');
+  });
+  afterAll(() => fake.close());
+  return fake;
+}
+
 /** Account and Region of a seeded resource (default `000000000000` / `us-east-1`). */
 export interface SeedScope {
   accountId?: string;
@@ -75,11 +90,11 @@ export interface SeedScope {
 const seedClients = new WeakMap<TestFake, Map<string, KMSClient>>();
 
 function kmsFor(fake: TestFake, scope: SeedScope): KMSClient {
-  let clients = seedClients.get(fake);
-  if (!clients) seedClients.set(fake, (clients = new Map()));
+  const clients = seedClients.get(fake) ?? new Map<string, KMSClient>();
+  seedClients.set(fake, clients);
   const key = `${scope.accountId ?? ''}/${scope.region ?? ''}`;
-  let client = clients.get(key);
-  if (!client) clients.set(key, (client = new KMSClient(fake.configFor(scope))));
+  const client = clients.get(key) ?? new KMSClient(fake.configFor(scope));
+  clients.set(key, client);
   return client;
 }
 

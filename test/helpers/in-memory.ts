@@ -2,11 +2,13 @@
  * In-memory twins of the core's ports, for unit tests of the reconcile core. They record every
  * call; state transitions are set by the test (they do not simulate KMS — the fake does that).
  */
-import { makeLogger } from '../../shared/logger.js';
+
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
-import { type Approval, DEFAULT_SETTINGS, type ClusterView, type ObservedStore, type Settings, type StoreStatus } from '../../shared/domain/types.js';
+import { sameData } from '../../shared/domain/same-data.js';
+import { type Approval, type ClusterView, DEFAULT_SETTINGS, type ObservedStore, type Settings, type StoreStatus } from '../../shared/domain/types.js';
 import { AwsCallError, ConflictError } from '../../shared/errors.js';
+import { makeLogger } from '../../shared/logger.js';
 import type {
   Clock,
   CloudHsmPort,
@@ -204,7 +206,8 @@ export class InMemoryState implements StatePort {
     this.writes += 1;
     this.statuses.set(status.name, structuredClone(status));
     this.outboxes.set(status.name, structuredClone([...options.outbox]));
-    if (options.holdLeaseUntil !== undefined) this.leases.set(status.name, { owner, until: options.holdLeaseUntil, storeId: this.leases.get(status.name)?.storeId ?? null });
+    if (options.holdLeaseUntil !== undefined)
+      this.leases.set(status.name, { owner, until: options.holdLeaseUntil, storeId: this.leases.get(status.name)?.storeId ?? null });
     else this.releaseLease(status.name, owner);
   }
 
@@ -220,17 +223,23 @@ export class InMemoryState implements StatePort {
   }
 
   async putDesired(specs: readonly DesiredStoreSpec[], _now: number, changedBy: string | null = null): Promise<string[]> {
+    const written: string[] = [];
     for (const spec of specs) {
       const previous = this.desired.get(spec.name);
+      if (previous) {
+        const { generation: _g, paused: _p, retryRequestedAt: _r, changedBy: _c, ...current } = previous;
+        if (sameData(current, spec)) continue;
+      }
       this.desired.set(spec.name, {
         ...spec,
         generation: Number(previous?.generation ?? 0) + 1,
         paused: previous?.paused ?? false,
-        retryRequestedAt: previous?.retryRequestedAt ?? null,
+        ...(typeof previous?.retryRequestedAt === 'number' && { retryRequestedAt: previous.retryRequestedAt }),
         changedBy,
       });
+      written.push(spec.name);
     }
-    return specs.map((s) => s.name);
+    return written;
   }
 
   async deleteDesired(name: string): Promise<boolean> {
@@ -249,7 +258,7 @@ export class InMemoryState implements StatePort {
 
   async request(name: string, request: OperatorRequest, now: number): Promise<void> {
     const item = this.desired.get(name);
-    if (!item) throw new ConflictError(`no desired store named "${name}"`);
+    if (!item) throw new ConflictError(`no desired store named "${name}" in ${this.scope.accountId}/${this.scope.region}`);
     this.desired.set(name, {
       ...item,
       generation: Number(item.generation) + 1,

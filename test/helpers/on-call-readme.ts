@@ -3,8 +3,8 @@
  * example of its event, as EventBridge would deliver it. `npm run docs:pages` writes them between the
  * markers; test/unit/on-call-pages.test.ts fails when the README holds anything else.
  */
-import { onCallTransformers, type InputTransformer } from '../../shared/on-call/pages.js';
-import { ON_CALL_EVENTS, WRITTEN_BY_HAND, type BusEvent } from '../unit/on-call-fixtures.js';
+import { type InputTransformer, onCallTransformers } from '../../shared/on-call/pages.js';
+import { type BusEvent, ON_CALL_EVENTS, WRITTEN_BY_HAND } from '../unit/on-call-fixtures.js';
 import { renderInputTransformer } from './input-transformer.js';
 
 export const README_START = '<!-- on-call pages: written by `npm run docs:pages`, do not edit by hand -->';
@@ -21,7 +21,7 @@ export function deliver(transformer: InputTransformer, event: BusEvent): string 
 }
 
 function block(language: string, text: string): string {
-  return ['```' + language, text, '```'].join('\n');
+  return [`\`\`\`${language}`, text, '```'].join('\n');
 }
 
 function collapsed(summary: string, content: string): string {
@@ -42,16 +42,22 @@ export function onCallPagesMarkdown(): string {
     README_START,
     `Rendered for stage \`${README_STAGE}\` from the example events in \`test/unit/on-call-fixtures.ts\`, by the renderer the tests check the pages with` +
       ` (the ${WRITTEN_BY_HAND.map((type) => `\`${type}\``).join(', ')} examples are written to the shapes agreed for those events).` +
-      ' The on-call topic\'s message for `Repair Escalated`, as an email shows it:',
+      " The on-call topic's message for `Repair Escalated`, as an email shows it:",
     '',
     block('text', deliver(pages.escalated.topic, ON_CALL_EVENTS.repairEscalated)),
     '',
-    ...topic.flatMap(([page, event]) => [collapsed(`${event['detail-type']}${event['detail-type'] === 'Sweep Summary' ? ' (regional incident)' : ''}`, block('text', deliver(page.topic, event))), '']),
+    ...topic.flatMap(([page, event]) => [
+      collapsed(
+        `${event['detail-type']}${event['detail-type'] === 'Sweep Summary' ? ' (regional incident)' : ''}`,
+        block('text', deliver(page.topic, event)),
+      ),
+      '',
+    ]),
     'With `onCallChatTopicArn`, that topic gets the same page as an AWS Chatbot custom notification (formatted here; EventBridge sends it on one line):',
     '',
     collapsed('Repair Escalated, for Chatbot', json(pages.escalated.chat, ON_CALL_EVENTS.repairEscalated)),
     '',
-    'With PagerDuty, an Events API v2 trigger (the connection adds `routing_key`), and the resolve that the store\'s `Repair Succeeded` sends, with the same `dedup_key`:',
+    "With PagerDuty, an Events API v2 trigger (the connection adds `routing_key`), and the resolve that the store's `Repair Succeeded` sends, with the same `dedup_key`:",
     '',
     collapsed('Repair Escalated, for PagerDuty', json(pages.escalated.pagerDuty, ON_CALL_EVENTS.repairEscalated)),
     '',

@@ -2,23 +2,29 @@
  * The reconciler against the fake, over real HTTP with the real SDK clients: a manual-clock fake,
  * the table created with `ensureTable`, and the core's dependencies whose clock is the fake's.
  */
-import { DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
-import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { makeAwsClients, type AwsClients } from '../../shared/adapters/clients.js';
-import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
+
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConnectCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type AwsClients, makeAwsClients } from '../../shared/adapters/clients.js';
+import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import { loadConfig } from '../../shared/config.js';
+import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import { makeLogger } from '../../shared/logger.js';
-import { buildDeps, LOCAL_ACCOUNT_ID } from '../../shared/runtime/deps.js';
-import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
-import { reconcile, type ReconcileRequest, type ReconcileResult } from '../../shared/reconcile/sweep.js';
-import { startTestFake, type TestFake } from './fake.js';
+import { type ReconcileRequest, type ReconcileResult, reconcile } from '../../shared/reconcile/sweep.js';
+import { buildDeps, LOCAL_ACCOUNT_ID } from '../../shared/runtime/deps.js';
+import { createCloudHsmStore, startTestFake, type TestFake } from './fake.js';
 
 export const TABLE = 'cks-it-stores';
 /** The reconciler's role in the fake's CloudTrail events. */
 export const RECONCILER_ROLE = 'SweepRole';
+/** The Lambda context handlers are invoked with. */
+export const LAMBDA_CONTEXT = {
+  awsRequestId: 'req-1',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:cks-reconciler-dev-sweep',
+};
 
 export interface FakeEvent {
   DetailType: string;
@@ -40,7 +46,10 @@ export interface ReconcilerEnv {
   putSecretVersion(arn: string, value: string): Promise<void>;
   state(name: string): Promise<{ connectionState: string; connectionErrorCode: string | null }>;
   events(): Promise<FakeEvent[]>;
-  calls(): Promise<{ counts: Record<string, number>; calls: Array<{ operation: string; service: string; time: string | number; error?: string; target?: string }> }>;
+  calls(): Promise<{
+    counts: Record<string, number>;
+    calls: Array<{ operation: string; service: string; time: string | number; error?: string; target?: string }>;
+  }>;
   /** Every JSON log line the reconciler wrote. */
   logLines: string[];
   close(): Promise<void>;
@@ -109,4 +118,18 @@ export async function sweepUntil(
     env.fake.advance(stepSeconds);
   }
   throw new Error(`not done after ${maxRuns} sweeps`);
+}
+
+/**
+ * A CloudHSM store that was CONNECTED, declared CONNECTED in enforce mode with its password secret,
+ * and has just failed with NETWORK_ERRORS (no sweep has seen it yet). Returns its id.
+ */
+export async function failedCloudHsmStore(env: ReconcilerEnv, name: string): Promise<string> {
+  const { storeId, clusterId } = await createCloudHsmStore(env.fake, { name, kmsuserPassword: 'kmsuser-Passw0rd' });
+  await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+  env.fake.advance(120);
+  const secretArn = await env.createSecret(`${name}-pw`, 'kmsuser-Passw0rd');
+  await env.apply({ name, desiredState: 'CONNECTED', cloudHsmClusterId: clusterId, keyStorePasswordSecretArn: secretArn, mode: 'enforce' });
+  await env.fake.admin('POST', `/_fake/stores/${name}/fail`, { errorCode: 'NETWORK_ERRORS' });
+  return storeId;
 }

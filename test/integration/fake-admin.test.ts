@@ -9,18 +9,11 @@ import {
 } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import net from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createCloudHsmStore, createXksStore, startTestFake, type TestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
+import { describe, expect, it } from 'vitest';
+import { createCloudHsmStore, createXksStore, fakeForFile, startTestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
 
-let fake: TestFake;
-let kms: KMSClient;
-
-beforeAll(async () => {
-  fake = await startTestFake();
-  kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
-});
-afterAll(() => fake.close());
-beforeEach(() => fake.admin('POST', '/_fake/reset'));
+const fake = await fakeForFile();
+const kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
 
 const describeAll = () => kms.send(new DescribeCustomKeyStoresCommand({}));
 

@@ -3,20 +3,18 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { fakeForFile } from '../helpers/fake.js';
 
 // The real AWS CLI v2 (Debian's 2.9.19). The `aws` on PATH may be a v1: always call /usr/bin/aws.
 const AWS = '/usr/bin/aws';
 
-let fake: TestFake;
+const fake = await fakeForFile();
 let dir: string;
 
 beforeAll(async () => {
-  fake = await startTestFake();
   dir = await mkdtemp(join(tmpdir(), 'fake-aws-cli-'));
 });
 afterAll(async () => {
-  await fake.close();
   await rm(dir, { recursive: true, force: true });
 });
 

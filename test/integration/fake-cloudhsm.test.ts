@@ -7,18 +7,11 @@ import {
   DescribeClustersCommand,
   type Hsm,
 } from '@aws-sdk/client-cloudhsm-v2';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { describe, expect, it } from 'vitest';
+import { fakeForFile } from '../helpers/fake.js';
 
-let fake: TestFake;
-let cloudHsm: CloudHSMV2Client;
-
-beforeAll(async () => {
-  fake = await startTestFake();
-  cloudHsm = new CloudHSMV2Client({ ...fake.config, maxAttempts: 1 });
-});
-afterAll(() => fake.close());
-beforeEach(() => fake.admin('POST', '/_fake/reset'));
+const fake = await fakeForFile();
+const cloudHsm = new CloudHSMV2Client({ ...fake.config, maxAttempts: 1 });
 
 async function newCluster(body: Record<string, unknown> = {}): Promise<string> {
   const { status, body: reply } = await fake.admin('POST', '/_fake/clusters', { kmsuserPassword: 'kmsuser-Passw0rd', ...body });

@@ -6,18 +6,11 @@ import {
   PutItemCommand,
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { describe, expect, it } from 'vitest';
+import { fakeForFile } from '../helpers/fake.js';
 
-let fake: TestFake;
-let dynamo: DynamoDBClient;
-
-beforeAll(async () => {
-  fake = await startTestFake();
-  dynamo = new DynamoDBClient({ ...fake.config, maxAttempts: 1 });
-});
-afterAll(() => fake.close());
-beforeEach(() => fake.admin('POST', '/_fake/reset'));
+const fake = await fakeForFile();
+const dynamo = new DynamoDBClient({ ...fake.config, maxAttempts: 1 });
 
 async function createTable(client: DynamoDBClient): Promise<void> {
   await client.send(

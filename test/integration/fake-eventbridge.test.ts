@@ -1,16 +1,9 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { describe, expect, it } from 'vitest';
+import { fakeForFile } from '../helpers/fake.js';
 
-let fake: TestFake;
-let events: EventBridgeClient;
-
-beforeAll(async () => {
-  fake = await startTestFake();
-  events = new EventBridgeClient({ ...fake.config, maxAttempts: 1 });
-});
-afterAll(() => fake.close());
-beforeEach(() => fake.admin('POST', '/_fake/reset'));
+const fake = await fakeForFile();
+const events = new EventBridgeClient({ ...fake.config, maxAttempts: 1 });
 
 const entry = (n: number) => ({
   Source: 'cks-reconciler',

@@ -8,22 +8,15 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { CreateCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
 import net from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ADVANCE_SECONDS, MAX_FAKE_TIME } from '../../shared/fake/clock.js';
 import { MAX_DYNAMODB_EMULATORS } from '../../shared/fake/dynamodb.js';
 import { startFake } from '../../shared/fake/server.js';
 import { CALL_LOG_BYTES, CLOUDTRAIL_LOG_BYTES, EVENT_LOG_BYTES, MAX_PARTITIONS } from '../../shared/fake/world.js';
-import { createXksStore, startTestFake, type TestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
+import { createXksStore, fakeForFile, startTestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
 
-let fake: TestFake;
-let kms: KMSClient;
-
-beforeAll(async () => {
-  fake = await startTestFake();
-  kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
-});
-afterAll(() => fake.close());
-beforeEach(() => fake.admin('POST', '/_fake/reset'));
+const fake = await fakeForFile();
+const kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
 
 /** A raw AWS call; fails after 5 s instead of waiting for an answer that never comes. */
 function rawCall(target: string, body = '{}', headers: Record<string, string> = {}, url = fake.url): Promise<Response> {

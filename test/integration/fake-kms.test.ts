@@ -10,24 +10,11 @@ import {
   KMSClient,
   UpdateCustomKeyStoreCommand,
 } from '@aws-sdk/client-kms';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  createCloudHsmStore,
-  createXksStore,
-  startTestFake,
-  type TestFake,
-  XKS_CREDENTIAL,
-} from '../helpers/fake.js';
+import { describe, expect, it } from 'vitest';
+import { createCloudHsmStore, createXksStore, fakeForFile, XKS_CREDENTIAL } from '../helpers/fake.js';
 
-let fake: TestFake;
-let kms: KMSClient;
-
-beforeAll(async () => {
-  fake = await startTestFake();
-  kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
-});
-afterAll(() => fake.close());
-beforeEach(() => fake.admin('POST', '/_fake/reset'));
+const fake = await fakeForFile();
+const kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
 
 async function describeStore(id: string): Promise<CustomKeyStoresListEntry> {
   const { CustomKeyStores } = await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: id }));

@@ -5,18 +5,11 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { describe, expect, it } from 'vitest';
+import { fakeForFile } from '../helpers/fake.js';
 
-let fake: TestFake;
-let secrets: SecretsManagerClient;
-
-beforeAll(async () => {
-  fake = await startTestFake();
-  secrets = new SecretsManagerClient({ ...fake.config, maxAttempts: 1 });
-});
-afterAll(() => fake.close());
-beforeEach(() => fake.admin('POST', '/_fake/reset'));
+const fake = await fakeForFile();
+const secrets = new SecretsManagerClient({ ...fake.config, maxAttempts: 1 });
 
 const TOKEN_A = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
 const TOKEN_B = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';

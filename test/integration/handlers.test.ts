@@ -1,23 +1,13 @@
 /**
- * The two Lambda handlers against the fake: first in-process through `makeHandler`, then as the
- * esbuild bundles that ship, loaded by a plain `node` process configured only by environment.
+ * The two Lambda handlers against the fake, in-process through `makeHandler` (the bundles that ship
+ * are run in test/e2e/bundled-handlers.test.ts).
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { ConnectCustomKeyStoreCommand, DisconnectCustomKeyStoreCommand } from '@aws-sdk/client-kms';
-import { build } from 'esbuild';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DisconnectCustomKeyStoreCommand } from '@aws-sdk/client-kms';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
 import { UnknownEventError } from '../../shared/reconcile/triggers.js';
-import { createCloudHsmStore } from '../helpers/fake.js';
-import { startReconcilerEnv, TABLE, type ReconcilerEnv } from '../helpers/reconciler.js';
-
-const exec = promisify(execFile);
-const CONTEXT = { awsRequestId: 'req-1', invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:cks-reconciler-dev-sweep' };
+import { LAMBDA_CONTEXT as CONTEXT, failedCloudHsmStore, type ReconcilerEnv, startReconcilerEnv } from '../helpers/reconciler.js';
 
 let env: ReconcilerEnv;
 
@@ -29,15 +19,7 @@ afterEach(async () => {
   await env.close();
 });
 
-async function failedStore(name: string): Promise<string> {
-  const { storeId, clusterId } = await createCloudHsmStore(env.fake, { name, kmsuserPassword: 'kmsuser-Passw0rd' });
-  await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-  env.fake.advance(120);
-  const secretArn = await env.createSecret(`${name}-pw`, 'kmsuser-Passw0rd');
-  await env.apply({ name, desiredState: 'CONNECTED', cloudHsmClusterId: clusterId, keyStorePasswordSecretArn: secretArn, mode: 'enforce' });
-  await env.fake.admin('POST', `/_fake/stores/${name}/fail`, { errorCode: 'NETWORK_ERRORS' });
-  return storeId;
-}
+const failedStore = (name: string) => failedCloudHsmStore(env, name);
 
 describe('handlers in-process', () => {
   it('the sweep handler reconciles every managed store and returns what it did', async () => {
@@ -82,7 +64,11 @@ describe('handlers in-process', () => {
     const event = {
       'detail-type': 'AWS API Call via CloudTrail',
       source: 'aws.kms',
-      detail: { eventName: 'ConnectCustomKeyStore', errorCode: 'CustomKeyStoreInvalidStateException', requestParameters: { customKeyStoreId: 'cks-1234567890abcdef0' } },
+      detail: {
+        eventName: 'ConnectCustomKeyStore',
+        errorCode: 'CustomKeyStoreInvalidStateException',
+        requestParameters: { customKeyStoreId: 'cks-1234567890abcdef0' },
+      },
     };
 
     await expect(onEvent(event, CONTEXT)).resolves.toEqual({ skipped: 'the event names no store to reconcile' });
@@ -94,80 +80,8 @@ describe('handlers in-process', () => {
     });
 
     await expect(onEvent({ hello: 'world' }, CONTEXT)).rejects.toThrow(UnknownEventError);
-    await expect(onEvent({ hello: 'world' }, CONTEXT)).rejects.toThrow(/expected a CloudTrail API-call event .* or a DynamoDB stream batch .*got keys hello/);
-  });
-});
-
-describe('handlers as built bundles', () => {
-  let outdir: string;
-
-  beforeAll(async () => {
-    outdir = await mkdtemp(join(tmpdir(), 'cks-bundle-'));
-    await build({
-      entryPoints: ['functions/sweep.ts', 'functions/on-event.ts'],
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      outdir,
-      outExtension: { '.js': '.mjs' },
-      banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
-      logLevel: 'silent',
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await rm(outdir, { recursive: true, force: true });
-  });
-
-  /** Invokes a bundled handler in a fresh `node` process configured the way Lambda configures it: by environment. */
-  async function invoke(bundle: string, event: unknown): Promise<Record<string, unknown>> {
-    const script = join(outdir, `invoke-${Date.now()}.mjs`);
-    await writeFile(
-      script,
-      `const { handler } = await import(${JSON.stringify(join(outdir, bundle))});
-       const result = await handler(${JSON.stringify(event)}, ${JSON.stringify(CONTEXT)});
-       process.stdout.write('RESULT ' + JSON.stringify(result) + '\\n');`,
+    await expect(onEvent({ hello: 'world' }, CONTEXT)).rejects.toThrow(
+      /expected a CloudTrail API-call event .* or a DynamoDB stream batch .*got keys hello/,
     );
-    const { stdout } = await exec(process.execPath, [script], {
-      env: {
-        PATH: process.env.PATH,
-        AWS_ENDPOINT_URL: env.fake.url,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'reconciler',
-        AWS_SECRET_ACCESS_KEY: 'fake',
-        CKS_TABLE: TABLE,
-        CKS_EVENT_BUS: 'cks-it',
-        POWERTOOLS_METRICS_DISABLED: 'true',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-    });
-    const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
-    if (!line) throw new Error(`no result from ${bundle}:\n${stdout}`);
-    return JSON.parse(line.slice('RESULT '.length));
-  }
-
-  it('the bundled sweep heals a NETWORK_ERRORS store over successive scheduled invocations', async () => {
-    await failedStore('payments');
-    const actions: unknown[] = [];
-
-    for (let i = 0; i < 6 && (await env.state('payments')).connectionState !== 'CONNECTED'; i++) {
-      const result = await invoke('sweep.mjs', { source: 'aws.events', 'detail-type': 'Scheduled Event' });
-      actions.push((result.stores as Array<{ action: string }>)[0]?.action);
-      env.fake.advance(120);
-    }
-
-    expect(await env.state('payments')).toEqual({ connectionState: 'CONNECTED', connectionErrorCode: null });
-    expect(actions).toEqual(expect.arrayContaining(['disconnect', 'connect']));
-  }, 60_000);
-
-  it('the bundled event handler reconciles the store of a stream record', async () => {
-    await failedStore('ledger');
-
-    const result = await invoke('on-event.mjs', {
-      Records: [{ eventName: 'INSERT', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#ledger#DESIRED' } } } }],
-    });
-
-    expect(result).toMatchObject({ trigger: 'stream', stores: [{ name: 'ledger', action: 'disconnect' }] });
-  }, 60_000);
+  });
 });

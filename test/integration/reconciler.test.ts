@@ -7,10 +7,10 @@ import { ConnectCustomKeyStoreCommand, DescribeCustomKeyStoresCommand } from '@a
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventSchemas } from '../../shared/domain/events.js';
-import { reconcile } from '../../shared/reconcile/sweep.js';
 import type { EventDetailType } from '../../shared/domain/types.js';
+import { reconcile } from '../../shared/reconcile/sweep.js';
 import { createCloudHsmStore, createXksStore, XKS_CREDENTIAL } from '../helpers/fake.js';
-import { startReconcilerEnv, sweepUntil, TABLE, type ReconcilerEnv } from '../helpers/reconciler.js';
+import { type ReconcilerEnv, startReconcilerEnv, sweepUntil, TABLE } from '../helpers/reconciler.js';
 
 const PASSWORD_V1 = 'kmsuser-Initial-Pw1';
 const PASSWORD_V2 = 'kmsuser-Rotated-Pw2';
@@ -290,13 +290,21 @@ describe('reconciler at scale', () => {
   it('sweeps 1000 healthy stores with O(pages) calls and no per-store call', async () => {
     await env.close();
     env = await startReconcilerEnv({ storeQuota: 1000 });
-    const secretArn = await env.createSecret('shared-xks', JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }));
+    const secretArn = await env.createSecret(
+      'shared-xks',
+      JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }),
+    );
     const specs = [];
     for (let i = 0; i < 1000; i++) {
       const name = `xks-${String(i).padStart(4, '0')}`;
       const { uriEndpoint, uriPath } = await createXksStore(env.fake, { name });
       await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: await idOf(name) }));
-      specs.push({ name, type: 'EXTERNAL_KEY_STORE', desiredState: 'CONNECTED', xksProxy: { uriEndpoint, uriPath, connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: secretArn } });
+      specs.push({
+        name,
+        type: 'EXTERNAL_KEY_STORE',
+        desiredState: 'CONNECTED',
+        xksProxy: { uriEndpoint, uriPath, connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: secretArn },
+      });
     }
     env.fake.advance(60);
     await env.apply(...specs);
@@ -306,9 +314,7 @@ describe('reconciler at scale', () => {
     const result = await env.run();
 
     const { counts: after } = await env.calls();
-    const delta = Object.fromEntries(
-      Object.entries(after).flatMap(([op, n]) => (n - (before[op] ?? 0) > 0 ? [[op, n - (before[op] ?? 0)]] : [])),
-    );
+    const delta = Object.fromEntries(Object.entries(after).flatMap(([op, n]) => (n - (before[op] ?? 0) > 0 ? [[op, n - (before[op] ?? 0)]] : [])));
     expect(result.outcomes.filter((o) => o.skipped === 'unchanged')).toHaveLength(1000);
     expect(delta['KMS.DescribeCustomKeyStores']).toBe(1);
     expect(delta['DynamoDB.Query'] ?? 0).toBeLessThanOrEqual(3);

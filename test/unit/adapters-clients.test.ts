@@ -1,8 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CloudHsmSdkAdapter } from '../../shared/adapters/cloudhsm.js';
 import { makeAdapters, makeAwsClients } from '../../shared/adapters/clients.js';
+import { CloudHsmSdkAdapter } from '../../shared/adapters/cloudhsm.js';
 import { EventBridgeAdapter } from '../../shared/adapters/eventbridge.js';
 import { KmsSdkAdapter } from '../../shared/adapters/kms.js';
 import { SecretsManagerAdapter } from '../../shared/adapters/secrets.js';
@@ -80,11 +80,7 @@ describe('makeAwsClients', () => {
 describe('makeAdapters', () => {
   it('builds one SDK adapter per port', () => {
     // Act
-    const adapters = makeAdapters(
-      { eventBusName: 'ops', mutationRatePerSecond: 2 },
-      makeAwsClients({ region: 'us-east-1' }),
-      clock,
-    );
+    const adapters = makeAdapters({ eventBusName: 'ops', mutationRatePerSecond: 2 }, makeAwsClients({ region: 'us-east-1' }), clock);
 
     // Assess
     expect(adapters.kms).toBeInstanceOf(KmsSdkAdapter);

@@ -1,15 +1,15 @@
 import {
   CloudHSMV2Client,
   CloudHsmInternalFailureException,
-  CreateHsmCommand as SdkCreateHsmCommand,
-  DescribeClustersCommand as SdkDescribeClustersCommand,
   type Cluster,
   type CreateHsmCommandInput,
   type CreateHsmCommandOutput,
   type DescribeClustersCommandInput,
   type DescribeClustersCommandOutput,
+  CreateHsmCommand as SdkCreateHsmCommand,
+  DescribeClustersCommand as SdkDescribeClustersCommand,
 } from '@aws-sdk/client-cloudhsm-v2';
-import { mockClient, type AwsCommand } from 'aws-sdk-client-mock';
+import { type AwsCommand, mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CloudHsmSdkAdapter } from '../../shared/adapters/cloudhsm.js';
 import { TokenBucket } from '../../shared/adapters/token-bucket.js';
@@ -21,10 +21,7 @@ import type { Clock } from '../../shared/reconcile/ports.js';
  * method aws-sdk-client-mock 4's types require. The runtime is the same, so the classes are re-typed once.
  */
 type MockableCommand<Input extends object, Output extends object> = new (input: Input) => AwsCommand<Input, Output & { $metadata: object }>;
-const DescribeClustersCommand = SdkDescribeClustersCommand as unknown as MockableCommand<
-  DescribeClustersCommandInput,
-  DescribeClustersCommandOutput
->;
+const DescribeClustersCommand = SdkDescribeClustersCommand as unknown as MockableCommand<DescribeClustersCommandInput, DescribeClustersCommandOutput>;
 const CreateHsmCommand = SdkCreateHsmCommand as unknown as MockableCommand<CreateHsmCommandInput, CreateHsmCommandOutput>;
 const hsmMock = mockClient(CloudHSMV2Client as unknown as Parameters<typeof mockClient>[0]);
 
@@ -143,9 +140,7 @@ describe('CloudHsmSdkAdapter', () => {
 
     it('translates a service failure into a retryable AwsCallError', async () => {
       // Prepare
-      hsmMock
-        .on(DescribeClustersCommand)
-        .rejects(new CloudHsmInternalFailureException({ Message: 'boom', message: 'boom', $metadata: {} }));
+      hsmMock.on(DescribeClustersCommand).rejects(new CloudHsmInternalFailureException({ Message: 'boom', message: 'boom', $metadata: {} }));
 
       // Act
       const error: unknown = await adapter.describeClusters([clusterId(1)]).catch((e: unknown) => e);

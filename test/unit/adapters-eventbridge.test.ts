@@ -34,11 +34,7 @@ describe('EventBridgeAdapter', () => {
     // Assess
     expect(eventsMock).toHaveReceivedCommandTimes(PutEventsCommand, 3);
     expect([0, 1, 2].map((call) => entriesOf(call).length)).toEqual([10, 10, 3]);
-    expect(entriesOf(2).map((entry) => JSON.parse(entry.Detail ?? '{}').storeName)).toEqual([
-      'store-20',
-      'store-21',
-      'store-22',
-    ]);
+    expect(entriesOf(2).map((entry) => JSON.parse(entry.Detail ?? '{}').storeName)).toEqual(['store-20', 'store-21', 'store-22']);
   });
 
   it('sends the source, detail-type, bus and the detail as JSON', async () => {

@@ -1,11 +1,11 @@
 import {
   ConnectCustomKeyStoreCommand,
   CustomKeyStoreNotFoundException,
+  type CustomKeyStoresListEntry,
   DescribeCustomKeyStoresCommand,
   DisconnectCustomKeyStoreCommand,
   KMSClient,
   UpdateCustomKeyStoreCommand,
-  type CustomKeyStoresListEntry,
 } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -186,9 +186,7 @@ describe('KmsSdkAdapter', () => {
 
     it('returns null when KMS has no store of that name', async () => {
       // Prepare
-      kmsMock
-        .on(DescribeCustomKeyStoresCommand)
-        .rejects(new CustomKeyStoreNotFoundException({ message: 'not found', $metadata: {} }));
+      kmsMock.on(DescribeCustomKeyStoresCommand).rejects(new CustomKeyStoreNotFoundException({ message: 'not found', $metadata: {} }));
 
       // Act
       const store = await adapter.describeStore({ name: 'nope' });

@@ -31,7 +31,10 @@ function importsOf(file: string): Import[] {
     file,
     specifier: specifier!,
     target: specifier!.startsWith('.')
-      ? relative(ROOT, resolve(ROOT, dirname(file), specifier!)).split('\\').join('/').replace(/\.js$/, '.ts')
+      ? relative(ROOT, resolve(ROOT, dirname(file), specifier!))
+          .split('\\')
+          .join('/')
+          .replace(/\.js$/, '.ts')
       : null,
   }));
 }
@@ -65,9 +68,7 @@ describe('import boundaries', () => {
   it('the domain imports no SDK and no project module outside the domain', () => {
     const domain = importsFrom('shared/domain');
     expect(domain.length).toBeGreaterThan(0);
-    const outside = domain.filter(
-      (i) => i.specifier.startsWith('@aws-sdk/') || (i.target !== null && !i.target.startsWith('shared/domain/')),
-    );
+    const outside = domain.filter((i) => i.specifier.startsWith('@aws-sdk/') || (i.target !== null && !i.target.startsWith('shared/domain/')));
     expect(lines(outside)).toEqual([]);
   });
 
@@ -85,9 +86,7 @@ describe('import boundaries', () => {
 
   it('only the fake itself, the demo and the offline runner import the local fake', () => {
     const mayUseFake = ['shared/fake/', 'shared/demo/', 'shared/offline/'];
-    const users = imports.filter(
-      (i) => i.target?.startsWith('shared/fake/') && !mayUseFake.some((dir) => i.file.startsWith(dir)),
-    );
+    const users = imports.filter((i) => i.target?.startsWith('shared/fake/') && !mayUseFake.some((dir) => i.file.startsWith(dir)));
     expect(lines(users)).toEqual([]);
   });
 });

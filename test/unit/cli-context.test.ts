@@ -99,11 +99,15 @@ describe('the CLI clock', () => {
     const deps = context({ CKS_FAKE_CLOCK: '1' }, { endpointUrl: url }).deps();
 
     // Assess
-    await expect(deps).rejects.toThrow(new RegExp(`^cannot read the local fake's clock at ${url}/_fake/clock \\(CKS_FAKE_CLOCK=1\\): .*ECONNREFUSED`));
+    await expect(deps).rejects.toThrow(
+      new RegExp(`^cannot read the local fake's clock at ${url}/_fake/clock \\(CKS_FAKE_CLOCK=1\\): .*ECONNREFUSED`),
+    );
   });
 
   it('rejects a CKS_FAKE_CLOCK other than 1 or 0, naming it', () => {
-    expect(() => context({ CKS_FAKE_CLOCK: 'yes' })).toThrow(new ConfigError(`CKS_FAKE_CLOCK must be 1 (keep the local fake's time) or 0, got "yes"`));
+    expect(() => context({ CKS_FAKE_CLOCK: 'yes' })).toThrow(
+      new ConfigError(`CKS_FAKE_CLOCK must be 1 (keep the local fake's time) or 0, got "yes"`),
+    );
   });
 
   it('rejects CKS_FAKE_CLOCK=1 without an endpoint', () => {

@@ -60,11 +60,14 @@ describe('loadConfig', () => {
 
   it('lets overrides win over the environment and stand in for required variables', () => {
     // Act
-    const config = loadConfig({ AWS_ENDPOINT_URL: 'http://127.0.0.1:1' }, {
-      tableName: 'from-flag',
-      region: 'ap-south-1',
-      endpoint: 'http://127.0.0.1:2',
-    });
+    const config = loadConfig(
+      { AWS_ENDPOINT_URL: 'http://127.0.0.1:1' },
+      {
+        tableName: 'from-flag',
+        region: 'ap-south-1',
+        endpoint: 'http://127.0.0.1:2',
+      },
+    );
 
     // Assess
     expect(config).toMatchObject({ tableName: 'from-flag', region: 'ap-south-1', endpoint: 'http://127.0.0.1:2' });

@@ -3,11 +3,11 @@ import { expect } from 'vitest';
 import { decisionEvents, eventSchemas, type ReconcilerEvent } from '../../shared/domain/events.js';
 import { plan } from '../../shared/domain/plan.js';
 import {
-  DEFAULT_SETTINGS,
-  describeLastAction,
   type ClusterView,
+  DEFAULT_SETTINGS,
   type Decision,
   type DesiredStore,
+  describeLastAction,
   type ObservedStore,
   type PlanInput,
   type StoreStatus,
@@ -151,7 +151,6 @@ export function xksInput(over: Partial<PlanInput> = {}): PlanInput {
     ...over,
   };
 }
-
 
 /** Asserts that every event passes its own schema. */
 export function expectValidEvents(events: readonly ReconcilerEvent[]): void {

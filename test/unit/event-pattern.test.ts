@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { matchesPattern, type EventPattern } from '../../shared/demo/event-pattern.js';
+import { type EventPattern, matchesPattern } from '../../shared/demo/event-pattern.js';
 import { parseRoutes } from '../../shared/demo/routes.js';
 
 const ROLE = 'arn:aws:iam::000000000000:role/ReconcilerRole';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { eventSchemas, invalidDesiredEvent, storeEvent, sweepSummaryEvent, type SweepSummaryInput } from '../../shared/domain/events.js';
+import { eventSchemas, invalidDesiredEvent, type SweepSummaryInput, storeEvent, sweepSummaryEvent } from '../../shared/domain/events.js';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import { EVENT_DETAIL_TYPES, type EventDraft } from '../../shared/domain/types.js';
-import { SCOPE, STORE_ID, cloudHsmDesired, cloudHsmObserved, expectValidEvents } from './domain-fixtures.js';
+import { cloudHsmDesired, cloudHsmObserved, expectValidEvents, SCOPE, STORE_ID } from './domain-fixtures.js';
 
 const ctx = {
   scope: SCOPE,
@@ -19,7 +19,14 @@ const drafts: EventDraft[] = [
   { detailType: 'Repair Started', reason: 'disconnecting', action: 'disconnect', attempt: 0, maxAttempts: 3 },
   { detailType: 'Repair Step', reason: 'connecting', action: 'connect', attempt: 1, maxAttempts: 3 },
   { detailType: 'Repair Succeeded', reason: 'CONNECTED', attempt: 1, maxAttempts: 3, incidentId: 'inc-closed' },
-  { detailType: 'Repair Failed', reason: 'attempt 1 failed', action: 'connect', attempt: 1, maxAttempts: 3, nextAttemptAt: '2025-03-01T03:04:00.000Z' },
+  {
+    detailType: 'Repair Failed',
+    reason: 'attempt 1 failed',
+    action: 'connect',
+    attempt: 1,
+    maxAttempts: 3,
+    nextAttemptAt: '2025-03-01T03:04:00.000Z',
+  },
   { detailType: 'Repair Escalated', reason: 'needs a human', runbook: 'Do the thing.', attempt: 3, maxAttempts: 3 },
   { detailType: 'Store Missing', reason: 'not in KMS', runbook: SITUATION_RUNBOOKS.storeMissing },
 ];

@@ -28,7 +28,10 @@ function specifiers(file: string): string[] {
 
 /** The repository path a relative specifier names (`./x.js` → `shared/fake/x.ts`). */
 function resolved(file: string, specifier: string): string {
-  return relative(ROOT, resolve(ROOT, dirname(file), specifier)).split('\\').join('/').replace(/\.js$/, '.ts');
+  return relative(ROOT, resolve(ROOT, dirname(file), specifier))
+    .split('\\')
+    .join('/')
+    .replace(/\.js$/, '.ts');
 }
 
 /** An npm package's name: `zod`, `zod/mini` → `zod`; `@scope/name/x` → `@scope/name`. */
@@ -49,7 +52,12 @@ function forbidden(file: string, specifier: string): boolean {
 /** Each fake module → the fake modules it imports. */
 function importGraph(): Map<string, string[]> {
   return new Map(
-    files.map((file) => [file, specifiers(file).filter((s) => s.startsWith('.')).map((s) => resolved(file, s))]),
+    files.map((file) => [
+      file,
+      specifiers(file)
+        .filter((s) => s.startsWith('.'))
+        .map((s) => resolved(file, s)),
+    ]),
   );
 }
 
@@ -88,7 +96,11 @@ describe("the fake's imports", () => {
   });
 
   it('imports only Node built-ins, npm dependencies and other fake modules', () => {
-    const outside = files.flatMap((file) => specifiers(file).filter((s) => forbidden(file, s)).map((s) => `${file} → ${s}`));
+    const outside = files.flatMap((file) =>
+      specifiers(file)
+        .filter((s) => forbidden(file, s))
+        .map((s) => `${file} → ${s}`),
+    );
     expect(outside).toEqual([]);
   });
 

@@ -8,7 +8,12 @@ import { changes, type Item } from '../../shared/offline/stream.js';
 // Operators' items live under DESIRED#..., the reconciler's under SCOPE#... (shared/domain/table-keys.ts).
 const OPERATOR_PK = { S: 'DESIRED#000000000000#us-east-1' };
 const PK = { S: 'SCOPE#000000000000#us-east-1' };
-const desired = (generation: number): Item => ({ pk: OPERATOR_PK, sk: { S: 'STORE#orders#DESIRED' }, desiredState: { S: 'CONNECTED' }, generation: { N: String(generation) } });
+const desired = (generation: number): Item => ({
+  pk: OPERATOR_PK,
+  sk: { S: 'STORE#orders#DESIRED' },
+  desiredState: { S: 'CONNECTED' },
+  generation: { N: String(generation) },
+});
 const status = (phase: string): Item => ({ pk: PK, sk: { S: 'STORE#orders#STATUS' }, phase: { S: phase } });
 const table = (...items: Item[]): Map<string, Item> => new Map(items.map((item) => [`${item.pk!.S}|${item.sk!.S}`, item]));
 
@@ -29,9 +34,17 @@ describe('changes (the emulated table stream)', () => {
         eventVersion: '1.1',
         eventSource: 'aws:dynamodb',
         awsRegion: 'eu-west-1',
-        dynamodb: { Keys: { pk: OPERATOR_PK, sk: { S: 'STORE#orders#DESIRED' } }, NewImage: desired(2), OldImage: desired(1), StreamViewType: 'NEW_AND_OLD_IMAGES' },
+        dynamodb: {
+          Keys: { pk: OPERATOR_PK, sk: { S: 'STORE#orders#DESIRED' } },
+          NewImage: desired(2),
+          OldImage: desired(1),
+          StreamViewType: 'NEW_AND_OLD_IMAGES',
+        },
       },
-      expect.objectContaining({ eventName: 'REMOVE', dynamodb: { Keys: { pk: PK, sk: { S: 'STORE#orders#STATUS' } }, OldImage: status('IDLE'), StreamViewType: 'NEW_AND_OLD_IMAGES' } }),
+      expect.objectContaining({
+        eventName: 'REMOVE',
+        dynamodb: { Keys: { pk: PK, sk: { S: 'STORE#orders#STATUS' } }, OldImage: status('IDLE'), StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      }),
     ]);
     expect(changes(after, table(desired(2), status('IDLE')), 'eu-west-1')).toEqual([
       expect.objectContaining({ eventName: 'INSERT', dynamodb: expect.objectContaining({ NewImage: status('IDLE') }) }),
@@ -88,7 +101,9 @@ describe('parseService (serverless print --format json)', () => {
       table: 'cks-reconciler-e2e-stores',
       onEventName: 'cks-reconciler-e2e-on-event',
       routes: {
-        eventPatterns: [{ source: ['aws.kms'], detail: { userIdentity: { arn: [{ 'anything-but': ['arn:aws:iam::000000000000:role/SweepRole'] }] } } }],
+        eventPatterns: [
+          { source: ['aws.kms'], detail: { userIdentity: { arn: [{ 'anything-but': ['arn:aws:iam::000000000000:role/SweepRole'] }] } } },
+        ],
         streamFilters: [],
         roles: { sweep: 'SweepRole', onEvent: 'OnEventRole' },
       },

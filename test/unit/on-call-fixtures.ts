@@ -7,7 +7,7 @@
  * to the shapes agreed for them, until the code that publishes them exists: see WRITTEN_BY_HAND.
  */
 import { EVENT_SOURCE } from '../../shared/adapters/eventbridge.js';
-import { decisionEvents, sweepSummaryEvent, type ReconcilerEvent } from '../../shared/domain/events.js';
+import { decisionEvents, type ReconcilerEvent, sweepSummaryEvent } from '../../shared/domain/events.js';
 import { plan } from '../../shared/domain/plan.js';
 import type { PlanInput } from '../../shared/domain/types.js';
 import { cloudHsmInput, cloudHsmObserved, MINUTE, NOW, SCOPE } from './domain-fixtures.js';
@@ -93,7 +93,8 @@ export const ON_CALL_EVENTS = {
       connectionErrorCode: null,
       mode: 'enforce',
       dryRun: false,
-      reason: 'DisconnectCustomKeyStore by someone other than the reconciler: held, the reconciler does not act on the store until `cks resume payments-hsm`',
+      reason:
+        'DisconnectCustomKeyStore by someone other than the reconciler: held, the reconciler does not act on the store until `cks resume payments-hsm`',
       runbook:
         'Someone changed this store outside the reconciler. If the change was meant, make the stores file say the same and `cks apply`; then run `cks resume <store>` and the reconciler brings the store to its desired state.',
       changedBy: ALICE,
@@ -119,7 +120,7 @@ export const ON_CALL_EVENTS = {
       dryRun: false,
       reason: 'generation 7 changes xksProxy.uriEndpoint, an identity field: waiting for another principal to approve it',
       runbook:
-        'A change to where the store\'s keys live waits for a second person. Check the change with `cks status <store>`; if it is right, someone other than the person who made it runs `cks approve <store>`, otherwise revert the stores file and `cks apply`.',
+        "A change to where the store's keys live waits for a second person. Check the change with `cks status <store>`; if it is right, someone other than the person who made it runs `cks approve <store>`, otherwise revert the stores file and `cks apply`.",
       generation: 7,
       changedBy: ALICE,
       drift: ['xksProxy.uriEndpoint'],
@@ -135,7 +136,8 @@ export const ON_CALL_EVENTS = {
       schemaVersion: 1,
       accountId: '444455556666',
       region: 'eu-west-1',
-      reason: 'sts:AssumeRole of arn:aws:iam::444455556666:role/cks-reconciler-member failed with AccessDenied: no store of 444455556666/eu-west-1 was observed',
+      reason:
+        'sts:AssumeRole of arn:aws:iam::444455556666:role/cks-reconciler-member failed with AccessDenied: no store of 444455556666/eu-west-1 was observed',
       errorCode: 'AccessDenied',
       incidentId: 'inc-5c0e7a1d9b3f2468',
       eventId: 'evt-444455556666-eu-west-1-inc-5c0e7a1d9b3f2468',

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { onCallPages, onCallTransformers, onCallValues, type PageName } from '../../shared/on-call/pages.js';
 import { renderInputTransformer } from '../helpers/input-transformer.js';
 import { deliver, onCallPagesMarkdown, readmeSection } from '../helpers/on-call-readme.js';
-import { ON_CALL_EVENTS, type BusEvent } from './on-call-fixtures.js';
+import { type BusEvent, ON_CALL_EVENTS } from './on-call-fixtures.js';
 
 const STAGE = 'prod';
 const values = onCallTransformers(STAGE);
@@ -139,7 +139,11 @@ describe('on-call pages', () => {
       expect(lines[0]).toBe(subject);
       expect(lines).toContain(`What happened: ${String(c.event.detail.reason)}`);
       expect(lines.find((line) => String(line).startsWith('Runbook: '))).toContain(c.runbook);
-      for (const command of c.commands) expect(lines.some((line) => String(line).endsWith(`: ${command}`)), command).toBe(true);
+      for (const command of c.commands)
+        expect(
+          lines.some((line) => String(line).endsWith(`: ${command}`)),
+          command,
+        ).toBe(true);
     });
 
     it('chat: an AWS Chatbot custom notification with the same subject, runbook and commands', () => {
@@ -189,7 +193,9 @@ describe('on-call pages', () => {
     const event = { ...ON_CALL_EVENTS.repairEscalated, detail: { ...ON_CALL_EVENTS.repairEscalated.detail, reason: awkward } };
 
     // Act
-    const topic = deliver(values.escalated.topic, event).split('\n').map((line) => JSON.parse(line) as string);
+    const topic = deliver(values.escalated.topic, event)
+      .split('\n')
+      .map((line) => JSON.parse(line) as string);
     const chat = JSON.parse(deliver(values.escalated.chat, event));
     const pagerDuty = JSON.parse(deliver(values.escalated.pagerDuty, event));
 
@@ -247,7 +253,9 @@ describe('the on-call parameters', () => {
   it('refuse an integration key passed instead of its secret, without repeating it', () => {
     const key = '0123456789abcdef0123456789abcdef';
     const attempt = () => onCallValues({ ...none, pagerDutyRoutingKeySecret: key });
-    expect(attempt).toThrow('pagerDutyRoutingKeySecret looks like a PagerDuty integration key: put the key in a Secrets Manager secret and pass the secret\'s name or ARN');
+    expect(attempt).toThrow(
+      "pagerDutyRoutingKeySecret looks like a PagerDuty integration key: put the key in a Secrets Manager secret and pass the secret's name or ARN",
+    );
     expect(attempt).not.toThrow(key);
   });
 

@@ -8,12 +8,12 @@ import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import type { PlanInput } from '../../shared/domain/types.js';
 import {
   CREDENTIAL_ARN,
-  MINUTE,
-  NOW,
   cloudHsmDesired,
   cloudHsmInput,
   cloudHsmObserved,
   decide,
+  MINUTE,
+  NOW,
   simulate,
   types,
   xksDesired,
@@ -36,7 +36,11 @@ describe('plan: a human disconnect is honoured (onManualDisconnect)', () => {
     ]);
     expect(held?.action.kind).toBe('none');
     expect(types(held!)).toEqual(['Manual Change Detected']);
-    expect(held?.events[0]).toMatchObject({ changedBy: OPERATOR, changedAt: new Date(NOW + MINUTE).toISOString(), runbook: SITUATION_RUNBOOKS.manualDisconnect });
+    expect(held?.events[0]).toMatchObject({
+      changedBy: OPERATOR,
+      changedAt: new Date(NOW + MINUTE).toISOString(),
+      runbook: SITUATION_RUNBOOKS.manualDisconnect,
+    });
     expect(held?.reason).toContain('cks resume payments-hsm');
     expect(held?.nextStatus.phase).toBe('HELD');
     expect(held?.nextStatus.heldInputs?.manualChange).toEqual(manualChange);
@@ -76,7 +80,10 @@ describe('plan: a human disconnect is honoured (onManualDisconnect)', () => {
 
   it('does not hold a store first seen DISCONNECTED, nor one whose desired item changed meanwhile', () => {
     expect(decide(cloudHsmInput({ observed: disconnected })).action.kind).toBe('connect');
-    const [, changed] = simulate(cloudHsmInput(), [{}, { now: NOW + 2 * MINUTE, observed: disconnected, desired: cloudHsmDesired({ generation: 2 }) }]);
+    const [, changed] = simulate(cloudHsmInput(), [
+      {},
+      { now: NOW + 2 * MINUTE, observed: disconnected, desired: cloudHsmDesired({ generation: 2 }) },
+    ]);
     expect(changed?.action.kind).toBe('connect');
   });
 
@@ -164,7 +171,12 @@ describe('plan: a second principal for a new proxy', () => {
   const moved = xksDesired({
     generation: 2,
     changedBy: OPERATOR,
-    xksProxy: { uriEndpoint: 'https://xks2.example.com', uriPath: '/kms/xks/v1', connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: CREDENTIAL_ARN },
+    xksProxy: {
+      uriEndpoint: 'https://xks2.example.com',
+      uriPath: '/kms/xks/v1',
+      connectivity: 'PUBLIC_ENDPOINT',
+      credentialSecretArn: CREDENTIAL_ARN,
+    },
   });
   const xksDisconnected = xksObserved({ connectionState: 'DISCONNECTED' });
 
@@ -178,8 +190,16 @@ describe('plan: a second principal for a new proxy', () => {
 
   it.each([
     { case: 'approved by the writer', approval: { generation: 2, approvedBy: OPERATOR, approvedAt: NOW }, applies: false },
-    { case: 'approved for an older generation', approval: { generation: 1, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW }, applies: false },
-    { case: 'approved by another principal', approval: { generation: 2, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW }, applies: true },
+    {
+      case: 'approved for an older generation',
+      approval: { generation: 1, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW },
+      applies: false,
+    },
+    {
+      case: 'approved by another principal',
+      approval: { generation: 2, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW },
+      applies: true,
+    },
   ])('$case: applies the change = $applies', ({ approval, applies }) => {
     const decision = decide(xksInput({ desired: moved, observed: xksDisconnected, approval }));
     expect(decision.action.kind).toBe(applies ? 'update' : 'none');
@@ -198,7 +218,10 @@ describe('plan: a second principal for a new proxy', () => {
       observed: disconnected,
       desired: cloudHsmDesired({ cloudHsmClusterId: other, generation: 2 }),
       clusters: new Map([
-        ['cluster-abcdefghijk', { clusterId: 'cluster-abcdefghijk', state: 'ACTIVE', activeHsms: 2, creatingHsms: 0, availabilityZones: [], hsmAvailabilityZones: [] }],
+        [
+          'cluster-abcdefghijk',
+          { clusterId: 'cluster-abcdefghijk', state: 'ACTIVE', activeHsms: 2, creatingHsms: 0, availabilityZones: [], hsmAvailabilityZones: [] },
+        ],
         [other, { clusterId: other, state: 'ACTIVE', activeHsms: 2, creatingHsms: 0, availabilityZones: [], hsmAvailabilityZones: [] }],
       ]),
     });

@@ -1,33 +1,33 @@
 import { describe, expect, it } from 'vitest';
-import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoffMs, plan, planActionFailure } from '../../shared/domain/plan.js';
 import { decisionEvents } from '../../shared/domain/events.js';
-import { PLAYBOOKS, SITUATION_RUNBOOKS, playbookFor } from '../../shared/domain/playbooks.js';
+import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoffMs, plan, planActionFailure } from '../../shared/domain/plan.js';
+import { PLAYBOOKS, playbookFor, SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import {
   CONNECTION_ERROR_CODES,
   type ConnectionErrorCode,
   type ConnectionState,
   type Decision,
+  describeLastAction,
   type PlanInput,
   type StoreStatus,
-  describeLastAction,
 } from '../../shared/domain/types.js';
 import {
   CLUSTER,
-  MINUTE,
-  NOW,
-  OTHER_CLUSTER,
-  PASSWORD_ARN,
   CREDENTIAL_ARN,
-  SECOND,
-  STORE_ID,
   cloudHsmDesired,
   cloudHsmInput,
   cloudHsmObserved,
   cluster,
   clusters,
   decide,
-  readable,
   expectValidEvents,
+  MINUTE,
+  NOW,
+  OTHER_CLUSTER,
+  PASSWORD_ARN,
+  readable,
+  SECOND,
+  STORE_ID,
   simulate,
   types,
   xksDesired,
@@ -42,11 +42,6 @@ function failedInput(code: ConnectionErrorCode, type: 'AWS_CLOUDHSM' | 'EXTERNAL
   return type === 'AWS_CLOUDHSM'
     ? cloudHsmInput({ observed: cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: code }), ...over })
     : xksInput({ observed: xksObserved({ connectionState: 'FAILED', connectionErrorCode: code }), ...over });
-}
-
-function observedAs(input: PlanInput, connectionState: ConnectionState, connectionErrorCode: ConnectionErrorCode | null = null): PlanInput['observed'] {
-  if (input.observed === null) throw new Error('no observed store');
-  return { ...input.observed, connectionState, connectionErrorCode };
 }
 
 describe('plan: each ConnectionErrorCode on a FAILED store, first seen, nothing fixed yet', () => {
@@ -299,7 +294,10 @@ describe('plan: codes fixable from a secret version, the desired state or Create
 
   it('escalates INSUFFICIENT_CLOUDHSM_HSMS when the cluster has no ACTIVE HSM and allowCreateHsm is false, and holds', () => {
     const empty = clusters(cluster({ activeHsms: 0, hsmAvailabilityZones: [] }));
-    const [escalated, held] = simulate(failedInput('INSUFFICIENT_CLOUDHSM_HSMS', 'AWS_CLOUDHSM', { clusters: empty }), [{}, { now: NOW + 5 * MINUTE }]);
+    const [escalated, held] = simulate(failedInput('INSUFFICIENT_CLOUDHSM_HSMS', 'AWS_CLOUDHSM', { clusters: empty }), [
+      {},
+      { now: NOW + 5 * MINUTE },
+    ]);
     expect(types(escalated!)).toEqual(['Repair Escalated']);
     expect(escalated?.nextStatus.heldInputs?.awaitingActiveHsmIn).toBe(CLUSTER);
     expect(held?.action.kind).toBe('none');
@@ -551,7 +549,9 @@ describe('plan: every connection state against every phase of our status (desire
 
   it.each(table)('$state in phase $phase: $action, events $events, phase $next', ({ state, phase, action, events, next }) => {
     // A DISCONNECTED store is reconnected here (onManualDisconnect: reconnect); the hold has its own tests.
-    const decision = decide(cloudHsmInput({ observed: observed[state], status: statusIn(phase), desired: cloudHsmDesired({ onManualDisconnect: 'reconnect' }) }));
+    const decision = decide(
+      cloudHsmInput({ observed: observed[state], status: statusIn(phase), desired: cloudHsmDesired({ onManualDisconnect: 'reconnect' }) }),
+    );
     expect(decision.action.kind).toBe(action);
     expect(types(decision)).toEqual(events);
     expect(decision.nextStatus.phase).toBe(next);
@@ -564,7 +564,11 @@ describe('plan: pre-flight before connecting a CloudHSM store', () => {
   it.each([
     { name: 'the cluster does not exist', world: clusters(), runbook: SITUATION_RUNBOOKS.clusterNotFound },
     { name: 'the cluster is not ACTIVE', world: clusters(cluster({ state: 'DEGRADED' })), runbook: SITUATION_RUNBOOKS.clusterNotActive },
-    { name: 'the cluster has no ACTIVE HSM', world: clusters(cluster({ activeHsms: 0, hsmAvailabilityZones: [] })), runbook: SITUATION_RUNBOOKS.noActiveHsm },
+    {
+      name: 'the cluster has no ACTIVE HSM',
+      world: clusters(cluster({ activeHsms: 0, hsmAvailabilityZones: [] })),
+      runbook: SITUATION_RUNBOOKS.noActiveHsm,
+    },
   ])('escalates instead of connecting when $name', ({ world, runbook }) => {
     const decision = decide(cloudHsmInput({ observed: disconnected, clusters: world }));
     expect(decision.action.kind).toBe('none');
@@ -574,7 +578,10 @@ describe('plan: pre-flight before connecting a CloudHSM store', () => {
 
   it('waits while an HSM is being created instead of connecting', () => {
     const decision = decide(
-      cloudHsmInput({ observed: disconnected, clusters: clusters(cluster({ activeHsms: 0, creatingHsms: 1, hsmAvailabilityZones: ['us-east-1a'] })) }),
+      cloudHsmInput({
+        observed: disconnected,
+        clusters: clusters(cluster({ activeHsms: 0, creatingHsms: 1, hsmAvailabilityZones: ['us-east-1a'] })),
+      }),
     );
     expect(decision.action.kind).toBe('none');
     expect(decision.events).toEqual([]);
@@ -605,7 +612,10 @@ describe('plan: stuck transitions', () => {
     { type: 'AWS_CLOUDHSM' as const, deadline: 25 },
     { type: 'EXTERNAL_KEY_STORE' as const, deadline: 8 },
   ])('escalates a $type store the reconciler connected that is still CONNECTING after $deadline minutes', ({ type, deadline }) => {
-    const base = type === 'AWS_CLOUDHSM' ? cloudHsmInput({ observed: cloudHsmObserved({ connectionState: 'DISCONNECTED' }) }) : xksInput({ observed: xksObserved({ connectionState: 'DISCONNECTED' }) });
+    const base =
+      type === 'AWS_CLOUDHSM'
+        ? cloudHsmInput({ observed: cloudHsmObserved({ connectionState: 'DISCONNECTED' }) })
+        : xksInput({ observed: xksObserved({ connectionState: 'DISCONNECTED' }) });
     const connecting = { ...base.observed!, connectionState: 'CONNECTING' as const };
     const [connect, within, past, after] = simulate(base, [
       {},
@@ -713,7 +723,10 @@ describe('plan: CONNECTED stores', () => {
   it.each([
     { field: 'xksProxy.uriEndpoint', proxy: { uriEndpoint: 'https://xks2.example.com' } },
     { field: 'xksProxy.uriPath', proxy: { uriPath: '/v2/kms/xks/v1' } },
-    { field: 'xksProxy.connectivity', proxy: { connectivity: 'VPC_ENDPOINT_SERVICE' as const, vpcEndpointServiceName: 'com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0' } },
+    {
+      field: 'xksProxy.connectivity',
+      proxy: { connectivity: 'VPC_ENDPOINT_SERVICE' as const, vpcEndpointServiceName: 'com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0' },
+    },
   ])('reports $field drift on a CONNECTED XKS store without acting', ({ field, proxy }) => {
     const desired = xksDesired();
     const decision = decide(xksInput({ desired: { ...desired, xksProxy: { ...desired.xksProxy!, ...proxy } } }));
@@ -733,10 +746,10 @@ describe('plan: CONNECTED stores', () => {
     { name: 'another type', over: { desired: xksDesired({ name: 'payments-hsm' }) }, drift: ['type'] },
     { name: 'another id', over: { desired: cloudHsmDesired({ id: 'cks-aaaaaaaaaaaaaaaaa' }) }, drift: ['id'] },
   ])('does not act on a store of $name than declared, and reports it once', ({ over, drift }) => {
-    const [first, second] = simulate(cloudHsmInput({ ...over, observed: cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }) }), [
-      {},
-      { now: NOW + MINUTE },
-    ]);
+    const [first, second] = simulate(
+      cloudHsmInput({ ...over, observed: cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }) }),
+      [{}, { now: NOW + MINUTE }],
+    );
     expect(first?.action.kind).toBe('none');
     expect(first?.events[0]).toMatchObject({ detailType: 'Store Drift Detected', drift, runbook: SITUATION_RUNBOOKS.identityMismatch });
     expect(second?.events).toEqual([]);
@@ -826,7 +839,9 @@ describe('plan: desired DISCONNECTED', () => {
   });
 
   it('does nothing for a DISCONNECTED store that should be DISCONNECTED', () => {
-    const decision = decide(cloudHsmInput({ desired: cloudHsmDesired({ desiredState: 'DISCONNECTED' }), observed: cloudHsmObserved({ connectionState: 'DISCONNECTED' }) }));
+    const decision = decide(
+      cloudHsmInput({ desired: cloudHsmDesired({ desiredState: 'DISCONNECTED' }), observed: cloudHsmObserved({ connectionState: 'DISCONNECTED' }) }),
+    );
     expect(decision.action.kind).toBe('none');
     expect(decision.events).toEqual([]);
     expect(decision.nextStatus.phase).toBe('IDLE');
@@ -879,7 +894,9 @@ describe('plan: modes, kill switch, regional incident, pause', () => {
   });
 
   it('kill switch: no action on any store, reason says so, drift is still reported', () => {
-    const decision = decide(cloudHsmInput({ observed: failed, settings: { killSwitch: true, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 } }));
+    const decision = decide(
+      cloudHsmInput({ observed: failed, settings: { killSwitch: true, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 } }),
+    );
     expect(decision.action.kind).toBe('none');
     expect(decision.dryRun).toBe(true);
     expect(decision.intended).toBe('disconnect');
@@ -912,7 +929,10 @@ describe('plan: modes, kill switch, regional incident, pause', () => {
   });
 
   it('pause ends an open incident, so a later escalation after resume is a new incident', () => {
-    const [started, paused] = simulate(cloudHsmInput({ observed: failed }), [{}, { now: NOW + MINUTE, desired: cloudHsmDesired({ paused: true, generation: 2 }) }]);
+    const [started, paused] = simulate(cloudHsmInput({ observed: failed }), [
+      {},
+      { now: NOW + MINUTE, desired: cloudHsmDesired({ paused: true, generation: 2 }) },
+    ]);
     expect(started?.nextStatus.incidentId).not.toBeNull();
     expect(paused?.nextStatus).toMatchObject({ phase: 'PAUSED', incidentId: null, attempt: 0 });
     expect(paused?.reason).toContain(`incident ${started?.nextStatus.incidentId} ends`);
@@ -934,7 +954,13 @@ describe('plan: status bookkeeping', () => {
       phaseSince: NOW,
     });
     expect(first?.nextStatus.lastReason).toBe(first?.reason);
-    expect(readable(second?.nextStatus)).toMatchObject({ lastAction: 'none', lastActionAt: NOW, phaseSince: NOW, observedState: 'DISCONNECTING', observedErrorCode: null });
+    expect(readable(second?.nextStatus)).toMatchObject({
+      lastAction: 'none',
+      lastActionAt: NOW,
+      phaseSince: NOW,
+      observedState: 'DISCONNECTING',
+      observedErrorCode: null,
+    });
   });
 
   it('never writes undefined values into the status (the table rejects them)', () => {
@@ -943,7 +969,8 @@ describe('plan: status bookkeeping', () => {
       decide(failedInput('USER_LOGGED_IN', 'AWS_CLOUDHSM')),
       decide(cloudHsmInput()),
     ];
-    for (const decision of decisions) expect(JSON.stringify(decision.nextStatus)).toBe(JSON.stringify(decision.nextStatus, (_k, v: unknown) => v ?? null));
+    for (const decision of decisions)
+      expect(JSON.stringify(decision.nextStatus)).toBe(JSON.stringify(decision.nextStatus, (_k, v: unknown) => v ?? null));
   });
 });
 
@@ -1021,7 +1048,13 @@ describe('planActionFailure', () => {
     const input = failedInput('NETWORK_ERRORS', 'AWS_CLOUDHSM');
     const failure = planActionFailure(input, plan(input), 'CustomKeyStoreInvalidStateException', NOW);
     expect(failure.events).toEqual([]);
-    expect(readable(failure.nextStatus)).toMatchObject({ phase: 'IDLE', attempt: 0, incidentId: null, nextAttemptAt: null, lastAction: 'disconnect failed' });
+    expect(readable(failure.nextStatus)).toMatchObject({
+      phase: 'IDLE',
+      attempt: 0,
+      incidentId: null,
+      nextAttemptAt: null,
+      lastAction: 'disconnect failed',
+    });
     expect(failure.reason).toContain('CustomKeyStoreInvalidStateException');
   });
 

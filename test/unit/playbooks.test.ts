@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PLAYBOOKS, SITUATION_RUNBOOKS, playbookFor, type PlaybookClass } from '../../shared/domain/playbooks.js';
+import { PLAYBOOKS, type PlaybookClass, playbookFor, SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import { CONNECTION_ERROR_CODES, type ConnectionErrorCode, type StoreType } from '../../shared/domain/types.js';
 
 // Reference §4, row by row.
@@ -29,10 +29,13 @@ describe('PLAYBOOKS', () => {
     expect(Object.keys(PLAYBOOKS).sort()).toEqual([...CONNECTION_ERROR_CODES].sort());
   });
 
-  it.each(CONNECTION_ERROR_CODES.map((code) => ({ code })))('classifies $code as reference §4 says, for the store types KMS reports it for', ({ code }) => {
-    expect(PLAYBOOKS[code].class).toBe(expected[code].class);
-    expect([...PLAYBOOKS[code].appliesTo]).toEqual(expected[code].appliesTo);
-  });
+  it.each(CONNECTION_ERROR_CODES.map((code) => ({ code })))(
+    'classifies $code as reference §4 says, for the store types KMS reports it for',
+    ({ code }) => {
+      expect(PLAYBOOKS[code].class).toBe(expected[code].class);
+      expect([...PLAYBOOKS[code].appliesTo]).toEqual(expected[code].appliesTo);
+    },
+  );
 
   it.each(CONNECTION_ERROR_CODES.map((code) => ({ code })))('gives $code a one-line description and a runbook in plain words', ({ code }) => {
     const { description, runbook } = PLAYBOOKS[code];

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { EventsNotPublishedError, reconcile } from '../../shared/reconcile/sweep.js';
 import type { ObservedStore } from '../../shared/domain/types.js';
-import { inMemoryWorld, type InMemoryWorld } from '../helpers/in-memory.js';
+import { EventsNotPublishedError, reconcile } from '../../shared/reconcile/sweep.js';
+import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
 
 const CLUSTER = 'cluster-abcdefghijk';
 const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser-AbCdEf';
@@ -129,7 +129,13 @@ describe('reconcile (core with in-memory ports)', () => {
     expect(world.secrets.reads).toEqual([`${SECRET}@v2`]);
     expect(world.kms.calls.find((c) => c.op === 'update')?.update?.keyStorePassword).toBe(PASSWORD_V2);
     expect(world.state.statuses.get('payments')?.appliedPasswordVersion).toBe('v2');
-    const everything = JSON.stringify([world.logLines, world.events.published, [...world.state.statuses.values()], world.state.historyEntries, result]);
+    const everything = JSON.stringify([
+      world.logLines,
+      world.events.published,
+      [...world.state.statuses.values()],
+      world.state.historyEntries,
+      result,
+    ]);
     expect(everything).not.toContain(PASSWORD_V2);
   });
 
@@ -167,7 +173,12 @@ describe('reconcile (core with in-memory ports)', () => {
 
   it('pages instead of repairing when more than the blast-radius share of stores fails at once', async () => {
     for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
-      world.kms.put(cloudHsmStore(name, `cks-${i}234567890abcdef0`, { connectionState: i < 3 ? 'FAILED' : 'CONNECTED', connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null }));
+      world.kms.put(
+        cloudHsmStore(name, `cks-${i}234567890abcdef0`, {
+          connectionState: i < 3 ? 'FAILED' : 'CONNECTED',
+          connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null,
+        }),
+      );
       declare(world, name);
     }
 
@@ -185,7 +196,12 @@ describe('reconcile (core with in-memory ports)', () => {
 
   it('records the end of a regional incident and pages again only when a new one begins', async () => {
     for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
-      world.kms.put(cloudHsmStore(name, `cks-${i}234567890abcdef0`, { connectionState: i < 3 ? 'FAILED' : 'CONNECTED', connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null }));
+      world.kms.put(
+        cloudHsmStore(name, `cks-${i}234567890abcdef0`, {
+          connectionState: i < 3 ? 'FAILED' : 'CONNECTED',
+          connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null,
+        }),
+      );
       declare(world, name);
     }
     await reconcile(world.deps(), { trigger: 'schedule' });
@@ -200,7 +216,13 @@ describe('reconcile (core with in-memory ports)', () => {
 
   it('reconciles only the stores an event names, by name, store id or cluster id', async () => {
     world.kms.put(cloudHsmStore('a', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
-    world.kms.put(cloudHsmStore('b', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS', cloudHsmClusterId: 'cluster-bbbbbbbbbbb' }));
+    world.kms.put(
+      cloudHsmStore('b', 'cks-2234567890abcdef0', {
+        connectionState: 'FAILED',
+        connectionErrorCode: 'NETWORK_ERRORS',
+        cloudHsmClusterId: 'cluster-bbbbbbbbbbb',
+      }),
+    );
     declare(world, 'a');
     declare(world, 'b', { cloudHsmClusterId: 'cluster-bbbbbbbbbbb' });
 
@@ -229,7 +251,14 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('creates one HSM for two stores sharing a cluster that lost its HSMs, re-reading the cluster under each lease', async () => {
-    world.cloudHsm.clusters.set(CLUSTER, { clusterId: CLUSTER, state: 'ACTIVE', activeHsms: 0, creatingHsms: 0, availabilityZones: ['us-east-1a', 'us-east-1b'], hsmAvailabilityZones: [] });
+    world.cloudHsm.clusters.set(CLUSTER, {
+      clusterId: CLUSTER,
+      state: 'ACTIVE',
+      activeHsms: 0,
+      creatingHsms: 0,
+      availabilityZones: ['us-east-1a', 'us-east-1b'],
+      hsmAvailabilityZones: [],
+    });
     world.kms.put(cloudHsmStore('a', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'INSUFFICIENT_CLOUDHSM_HSMS' }));
     world.kms.put(cloudHsmStore('b', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'INSUFFICIENT_CLOUDHSM_HSMS' }));
     declare(world, 'a', { allowCreateHsm: true });
@@ -286,7 +315,10 @@ describe('reconcile (core with in-memory ports)', () => {
 
     const result = await reconcile(world.deps(), { trigger: 'schedule' });
 
-    expect(result.outcomes.map((o) => [o.name, o.taken])).toEqual([['a', 'disconnect'], ['b', null]]);
+    expect(result.outcomes.map((o) => [o.name, o.taken])).toEqual([
+      ['a', 'disconnect'],
+      ['b', null],
+    ]);
     expect(result.outcomes[1]?.decision?.reason).toContain(`could not read the version of secret ${other}`);
     expect(world.events.types()).not.toContain('Repair Escalated');
     expect(world.logLines.some((l) => l.includes('cannot read the secret version'))).toBe(true);
@@ -385,7 +417,10 @@ describe('exactly-once effects (status, incident id and events recorded together
     world.clock.advance(120);
     await reconcile(world.deps(), { trigger: 'schedule' });
     expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0', 'connect cks-1234567890abcdef0']);
-    expect(world.events.published.filter((e) => e.detailType.startsWith('Repair ')).map((e) => e.detailType)).toEqual(['Repair Started', 'Repair Step']);
+    expect(world.events.published.filter((e) => e.detailType.startsWith('Repair ')).map((e) => e.detailType)).toEqual([
+      'Repair Started',
+      'Repair Step',
+    ]);
   });
 });
 
@@ -415,7 +450,7 @@ describe('one store never stops the others', () => {
     world.state.settings = { ...world.state.settings, blastRadiusMinFailed: 10 };
   });
 
-  it('goes on with later stores and the summary when one store\'s lease write is throttled', async () => {
+  it("goes on with later stores and the summary when one store's lease write is throttled", async () => {
     world.state.throttledLeases.add('a');
     const result = await reconcile(world.deps(), { trigger: 'schedule' });
     expect(result.outcomes.map((o) => [o.name, o.taken, o.error === null])).toEqual([
@@ -427,7 +462,7 @@ describe('one store never stops the others', () => {
     expect(world.events.types()).toContain('Sweep Summary');
   });
 
-  it('goes on when one store\'s status is corrupt (a time no clock will reach makes its plan throw)', async () => {
+  it("goes on when one store's status is corrupt (a time no clock will reach makes its plan throw)", async () => {
     await reconcile(world.deps(), { trigger: 'schedule' });
     const status = world.state.statuses.get('a')!;
     world.state.statuses.set('a', { ...status, phaseSince: 1e20 });
@@ -457,7 +492,12 @@ describe('XKS credentials are sensitive', () => {
       name: 'partner-xks',
       type: 'EXTERNAL_KEY_STORE',
       desiredState: 'CONNECTED',
-      xksProxy: { uriEndpoint: 'https://xks.example.com', uriPath: '/kms/xks/v1', connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: credentialArn },
+      xksProxy: {
+        uriEndpoint: 'https://xks.example.com',
+        uriPath: '/kms/xks/v1',
+        connectivity: 'PUBLIC_ENDPOINT',
+        credentialSecretArn: credentialArn,
+      },
       mode: 'enforce',
       onManualDisconnect: 'reconnect',
       generation: 1,
@@ -473,7 +513,13 @@ describe('XKS credentials are sensitive', () => {
     expect(world.kms.calls.filter((c) => c.op === 'update')).toEqual([]);
     expect(result.outcomes[0]?.error).toBe('SecretsManager.GetSecretValue failed: InvalidXksCredentialSecret');
     expect(world.events.types()).toContain('Repair Failed');
-    const everything = JSON.stringify([world.logLines, world.events.published, [...world.state.statuses.values()], world.state.historyEntries, result]);
+    const everything = JSON.stringify([
+      world.logLines,
+      world.events.published,
+      [...world.state.statuses.values()],
+      world.state.historyEntries,
+      result,
+    ]);
     expect(everything).not.toContain('not-a-key-id');
   });
 });

@@ -33,7 +33,9 @@ describe('parseTrigger', () => {
   });
 
   it('names nothing for a failed call or another operation', () => {
-    expect(parseTrigger(cloudTrail({ eventName: 'ConnectCustomKeyStore', errorCode: 'AccessDenied', requestParameters: { customKeyStoreId: 'cks-1' } }))).toBeNull();
+    expect(
+      parseTrigger(cloudTrail({ eventName: 'ConnectCustomKeyStore', errorCode: 'AccessDenied', requestParameters: { customKeyStoreId: 'cks-1' } })),
+    ).toBeNull();
     expect(parseTrigger(cloudTrail({ eventName: 'Encrypt', requestParameters: 'not an object' }))).toBeNull();
   });
 

@@ -15,7 +15,6 @@ import type {
   PlanInput,
   StoreStatus,
   StoreType,
-  UpdateChanges,
 } from '../types.js';
 import { changedFields, identityDrift, isNew, secretChanges, settingsChanges, targetClusterId } from './compare.js';
 import { awaitingApproval } from './approval.js';

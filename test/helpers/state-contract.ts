@@ -1,0 +1,241 @@
+/**
+ * What every `StatePort` does, whatever keeps the state: one lease per store at a time, status writes
+ * only by the lease holder, generations that move only when a spec changes or an operator asks, and
+ * the settings beside the stores. Run against `InMemoryState` (the unit tests' twin) and
+ * `DynamoStateAdapter` (the table), so the twin cannot drift from the real thing.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
+import { emptyStatus } from '../../shared/domain/plan.js';
+import { ConflictError } from '../../shared/errors.js';
+import type { StatePort } from '../../shared/reconcile/ports.js';
+
+/** The time the contract's writes happen at. */
+export const NOW = Date.parse('2026-11-25T12:00:00Z');
+
+/** A valid CloudHSM spec for the store `payments`, with `overrides`. */
+export const paymentsSpec = (overrides: Record<string, unknown> = {}): DesiredStoreSpec =>
+  desiredSpecSchema.parse({
+    name: 'payments',
+    desiredState: 'CONNECTED',
+    cloudHsmClusterId: 'cluster-abcdefghijk',
+    mode: 'enforce',
+    ...overrides,
+  }) as DesiredStoreSpec;
+
+const spec = paymentsSpec;
+
+/** Registers the contract's tests for the state `fresh()` returns: an empty one for each test. */
+export function describeStatePort(name: string, fresh: () => Promise<StatePort>): void {
+  describe(`${name}: the StatePort contract`, () => {
+    let state: StatePort;
+
+    beforeEach(async () => {
+      state = await fresh();
+    });
+
+    describe('leases', () => {
+      it('gives a store lease to one owner at a time, and to another once it expires', async () => {
+        expect(await state.acquireLease('payments', 'run-a', NOW, 60_000)).toMatchObject({ name: 'payments', status: null });
+        expect(await state.acquireLease('payments', 'run-b', NOW + 1_000, 60_000)).toBeNull();
+        expect(await state.acquireLease('payments', 'run-b', NOW + 61_000, 60_000)).not.toBeNull();
+      });
+
+      it('holds a lease up to its last millisecond and frees it the millisecond after', async () => {
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+
+        expect(await state.acquireLease('payments', 'run-b', NOW + 60_000, 60_000)).toBeNull();
+        expect(await state.acquireLease('payments', 'run-b', NOW + 60_001, 60_000)).not.toBeNull();
+      });
+
+      it('lets the holder take its own lease again, and leases each store on its own', async () => {
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+
+        expect(await state.acquireLease('payments', 'run-a', NOW + 1_000, 60_000)).not.toBeNull();
+        expect(await state.acquireLease('ledger', 'run-b', NOW + 1_000, 60_000)).not.toBeNull();
+        expect(await state.acquireLease('payments', 'run-b', NOW + 2_000, 60_000)).toBeNull();
+      });
+
+      it('releases a lease for its holder only', async () => {
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+
+        await state.releaseLease('payments', 'run-b');
+        expect(await state.acquireLease('payments', 'run-c', NOW + 1_000, 60_000)).toBeNull();
+        await state.releaseLease('payments', 'run-a');
+        expect(await state.acquireLease('payments', 'run-c', NOW + 2_000, 60_000)).not.toBeNull();
+      });
+
+      it('holds a lease per KMS store id as well as per name, and frees both with the status write or a release', async () => {
+        expect(await state.acquireLease('a', 'run-1', NOW, 60_000, 'cks-1')).not.toBeNull();
+        expect(await state.acquireLease('b', 'run-2', NOW + 1_000, 60_000, 'cks-1')).toBeNull();
+        // The failed attempt took nothing: b's own name lease was given back.
+        expect(await state.acquireLease('b', 'run-3', NOW + 1_000, 60_000)).not.toBeNull();
+        await state.releaseLease('b', 'run-3');
+        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1');
+        expect(await state.acquireLease('b', 'run-2', NOW + 2_000, 60_000, 'cks-1')).not.toBeNull();
+        await state.releaseLease('b', 'run-2');
+        expect(await state.acquireLease('a', 'run-4', NOW + 3_000, 60_000, 'cks-1')).not.toBeNull();
+      });
+
+      it('hands the next holder the record as the previous holder left it', async () => {
+        await state.putDesired([spec()], NOW);
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+        const status = { ...emptyStatus('payments', NOW), phase: 'DISCONNECTING' as const, attempt: 1 };
+        await state.saveStatus(status, 'run-a');
+
+        const record = await state.acquireLease('payments', 'run-b', NOW + 1_000, 60_000);
+
+        expect(record).toEqual({
+          name: 'payments',
+          desired: { ...spec(), generation: 1, paused: false, changedBy: null },
+          status,
+          statusError: null,
+          approval: null,
+          outbox: [],
+        });
+      });
+
+      it('keeps the lease past the status write when asked to hold it, until the time given', async () => {
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [], holdLeaseUntil: NOW + 120_000 });
+
+        expect(await state.acquireLease('payments', 'run-b', NOW + 61_000, 60_000)).toBeNull();
+        expect(await state.acquireLease('payments', 'run-b', NOW + 120_001, 60_000)).not.toBeNull();
+      });
+    });
+
+    describe('conditional status writes', () => {
+      it('writes a status only for the lease holder, and releases the lease with it', async () => {
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-b')).rejects.toThrow(ConflictError);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a');
+
+        expect((await state.load('payments')).status).toEqual(emptyStatus('payments', NOW));
+        expect(await state.acquireLease('payments', 'run-b', NOW + 1, 60_000)).not.toBeNull();
+      });
+
+      it('refuses the status of a run whose lease expired and was taken, and keeps the new holder’s', async () => {
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+        await state.acquireLease('payments', 'run-b', NOW + 61_000, 60_000);
+        const late = { ...emptyStatus('payments', NOW), lastReason: 'written late by run-a' };
+        const current = { ...emptyStatus('payments', NOW + 61_000), lastReason: 'written by run-b' };
+
+        await expect(state.saveStatus(late, 'run-a')).rejects.toThrow(ConflictError);
+        await state.saveStatus(current, 'run-b');
+
+        expect((await state.load('payments')).status).toEqual(current);
+      });
+
+      it('refuses a status from a run that never held the lease', async () => {
+        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-a')).rejects.toThrow(ConflictError);
+
+        expect((await state.load('payments')).status).toBeNull();
+      });
+    });
+
+    describe('generations', () => {
+      it('bumps the generation only when a spec changes, and keeps a pause across applies', async () => {
+        expect(await state.putDesired([spec()], NOW)).toEqual(['payments']);
+        expect(await state.putDesired([spec()], NOW)).toEqual([]);
+        await state.request('payments', 'pause', NOW);
+        expect(await state.putDesired([spec({ maxAttempts: 5 })], NOW)).toEqual(['payments']);
+
+        expect((await state.load('payments')).desired).toMatchObject({ generation: 3, paused: true, maxAttempts: 5 });
+      });
+
+      it('writes only the changed stores of an apply and names them', async () => {
+        await state.putDesired([spec(), spec({ name: 'ledger' })], NOW);
+
+        const written = await state.putDesired([spec(), spec({ name: 'ledger', desiredState: 'DISCONNECTED' })], NOW);
+
+        expect(written).toEqual(['ledger']);
+        expect((await state.load('payments')).desired).toMatchObject({ generation: 1 });
+        expect((await state.load('ledger')).desired).toMatchObject({ generation: 2, desiredState: 'DISCONNECTED' });
+      });
+
+      it('bumps the generation on every retry, pause and resume; pause and resume set paused', async () => {
+        await state.putDesired([spec()], NOW);
+
+        await state.request('payments', 'pause', NOW);
+        const paused = (await state.load('payments')).desired;
+        await state.request('payments', 'resume', NOW);
+        const resumed = (await state.load('payments')).desired;
+        await state.request('payments', 'retry', NOW);
+
+        expect(paused).toMatchObject({ generation: 2, paused: true });
+        expect(resumed).toMatchObject({ generation: 3, paused: false });
+        expect((await state.load('payments')).desired).toMatchObject({ generation: 4, paused: false });
+      });
+
+      it('records who changed a spec, and keeps an operator retry across applies', async () => {
+        await state.putDesired([spec()], NOW, 'arn:aws:iam::111122223333:user/alice');
+        await state.request('payments', 'retry', NOW + 1_000);
+
+        await state.putDesired([spec({ maxAttempts: 5 })], NOW + 2_000, 'arn:aws:iam::111122223333:user/bob');
+
+        expect((await state.load('payments')).desired).toMatchObject({
+          generation: 3,
+          retryRequestedAt: NOW + 1_000,
+          changedBy: 'arn:aws:iam::111122223333:user/bob',
+        });
+      });
+
+      it('reads back an approval with its store', async () => {
+        await state.putDesired([spec()], NOW);
+        const approval = { generation: 1, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW + 1_000 };
+
+        await state.approve('payments', approval);
+
+        expect((await state.load('payments')).approval).toEqual(approval);
+      });
+
+      it('refuses an operator request for a store that is not declared', async () => {
+        await expect(state.request('ghost', 'retry', NOW)).rejects.toThrow(/no desired store named "ghost"/);
+      });
+    });
+
+    describe('settings and the scope', () => {
+      it('starts with the default settings, no regional incident and no store', async () => {
+        const all = await state.loadAll();
+
+        expect(all).toEqual({
+          records: [],
+          settings: { killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 },
+          settingsError: null,
+          regionalIncidentSince: null,
+          regionalIncidentAnnounced: false,
+        });
+        expect(await state.getSettings()).toEqual(all.settings);
+      });
+
+      it('reads every store, the settings and the regional-incident mark in one partition', async () => {
+        await state.putDesired([spec(), spec({ name: 'ledger' })], NOW);
+        await state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
+        await state.setRegionalIncident(NOW);
+
+        const all = await state.loadAll();
+
+        expect(all.records.map((r) => r.name).sort()).toEqual(['ledger', 'payments']);
+        expect(all.settings).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
+        expect(all.regionalIncidentSince).toBe(NOW);
+      });
+
+      it('marks a regional incident announced, then clears the mark and keeps the settings', async () => {
+        await state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
+        await state.setRegionalIncident(NOW, true);
+        const announced = await state.loadAll();
+
+        await state.setRegionalIncident(null);
+
+        expect(announced).toMatchObject({ regionalIncidentSince: NOW, regionalIncidentAnnounced: true });
+        expect(await state.loadAll()).toMatchObject({
+          regionalIncidentSince: null,
+          regionalIncidentAnnounced: false,
+          settings: { killSwitch: true },
+        });
+        expect(await state.getSettings()).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
+      });
+    });
+  });
+}
