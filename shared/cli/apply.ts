@@ -8,12 +8,12 @@ import { readFile } from 'node:fs/promises';
 import { MAX_ITEM_BYTES } from '../adapters/dynamodb-store.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ObservedStore } from '../domain/types.js';
+import { count } from '../domain/words.js';
 import { errorMessage } from '../errors.js';
 import type { StatePort } from '../reconcile/ports.js';
-import { CliError, type CliContext, type Deps } from './context.js';
+import { type CliContext, CliError, type Deps } from './context.js';
 import { diffStores, renderDiff, summarise } from './diff.js';
 import { parseStoresFile } from './stores-file.js';
-import { count } from '../domain/words.js';
 import { printable } from './table.js';
 
 export interface ApplyOptions {
@@ -40,7 +40,9 @@ export async function applyCommand(ctx: CliContext, file: string, options: Apply
   const changedBy = options.dryRun ? null : (await ctx.caller()).arn;
   const tooLarge = toWrite.flatMap((spec) => {
     const bytes = deps.state.desiredItemBytes(spec, changedBy);
-    return bytes > MAX_ITEM_BYTES ? [`${file}: store "${printable(spec.name)}": its item would be ${bytes} bytes, over DynamoDB's ${MAX_ITEM_BYTES}`] : [];
+    return bytes > MAX_ITEM_BYTES
+      ? [`${file}: store "${printable(spec.name)}": its item would be ${bytes} bytes, over DynamoDB's ${MAX_ITEM_BYTES}`]
+      : [];
   });
   if (tooLarge.length > 0) return reject(ctx, file, tooLarge);
 

@@ -6,10 +6,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { awsCall } from '../adapters/aws-errors.js';
 import { ensureTable } from '../adapters/dynamodb-store.js';
 import { formatFieldErrors } from '../domain/desired-schema.js';
-import type { StoreOutcome } from '../reconcile/reconcile-store.js';
-import { reconcile, type ReconcileResult } from '../reconcile/sweep.js';
-import { repeatUntilInterrupted, type CliContext } from './context.js';
 import { count } from '../domain/words.js';
+import type { StoreOutcome } from '../reconcile/reconcile-store.js';
+import { type ReconcileResult, reconcile } from '../reconcile/sweep.js';
+import { type CliContext, repeatUntilInterrupted } from './context.js';
 import { isoTime, printable, renderTable } from './table.js';
 
 /** `cks init`: creates the table (the key schema `serverless.yml` uses) unless it exists. */
@@ -34,10 +34,16 @@ export async function planCommand(ctx: CliContext, detailedExitCode: boolean): P
   const pending = result.outcomes.filter((o) => o.decision !== null && o.decision.intended !== 'none');
   const failed = result.outcomes.filter((o) => o.error !== null || o.skipped === 'invalid');
   if (failed.length > 0) {
-    ctx.io.stderr(`cks: ${count(failed.length, 'store')} could not be planned (an invalid desired item, or an error): ${failed.map((o) => printable(o.name)).join(', ')}\n`);
+    ctx.io.stderr(
+      `cks: ${count(failed.length, 'store')} could not be planned (an invalid desired item, or an error): ${failed.map((o) => printable(o.name)).join(', ')}\n`,
+    );
     return 1;
   }
-  ctx.print(pending.length === 0 ? 'no changes: every store is as desired' : `${count(pending.length, 'change')} pending: ${pending.map((o) => printable(o.name)).join(', ')}`);
+  ctx.print(
+    pending.length === 0
+      ? 'no changes: every store is as desired'
+      : `${count(pending.length, 'change')} pending: ${pending.map((o) => printable(o.name)).join(', ')}`,
+  );
   return pending.length === 0 ? 0 : 2;
 }
 
@@ -70,9 +76,7 @@ function renderOutcomes(result: ReconcileResult): string {
           o.name,
           action(o, result.dryRun),
           o.decision?.nextStatus.phase ?? (o.skipped === 'invalid' ? 'INVALID' : o.status?.phase),
-          [o.decision?.reason ?? formatFieldErrors(o.errors), o.error && `error: ${o.error}`]
-            .filter(Boolean)
-            .join('; '),
+          [o.decision?.reason ?? formatFieldErrors(o.errors), o.error && `error: ${o.error}`].filter(Boolean).join('; '),
         ]),
       ),
     );

@@ -4,13 +4,13 @@
  */
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig, type Config } from '../config.js';
 import { awsCall } from '../adapters/aws-errors.js';
-import { ConfigError } from '../errors.js';
 import type { StaticCredentials } from '../adapters/clients.js';
-import type { buildDeps } from '../runtime/deps.js';
+import { type Config, loadConfig } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { Clock } from '../reconcile/ports.js';
-import { DEFAULT_SECRET_PREFIX, stackNames, type StackNames } from './stack.js';
+import type { buildDeps } from '../runtime/deps.js';
+import { DEFAULT_SECRET_PREFIX, type StackNames, stackNames } from './stack.js';
 
 /** Where the CLI reads its environment and writes its output; `bin/cks.js` wires it to the process. */
 export interface CliIo {
@@ -158,7 +158,8 @@ export class CliContext {
     const { STSClient, GetCallerIdentityCommand } = await import('@aws-sdk/client-sts');
     const sts = new STSClient(this.clientOptions);
     const identity = await awsCall('STS.GetCallerIdentity', () => sts.send(new GetCallerIdentityCommand({})));
-    if (identity.Arn === undefined || identity.Account === undefined) throw new CliError('STS GetCallerIdentity named no caller: cannot tell who runs this command');
+    if (identity.Arn === undefined || identity.Account === undefined)
+      throw new CliError('STS GetCallerIdentity named no caller: cannot tell who runs this command');
     return { arn: identity.Arn, account: identity.Account };
   }
 
@@ -228,7 +229,9 @@ class CliClock implements Clock {
  * `AWS_SESSION_TOKEN`), else none: the SDK's default chain (profiles, SSO, instance roles) finds one.
  */
 function envCredentials(env: CliIo['env']): StaticCredentials | undefined {
-  const [accessKeyId, secretAccessKey, sessionToken] = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'].map((name) => env[name]?.trim());
+  const [accessKeyId, secretAccessKey, sessionToken] = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'].map((name) =>
+    env[name]?.trim(),
+  );
   if (!accessKeyId || !secretAccessKey) return undefined;
   return { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) };
 }

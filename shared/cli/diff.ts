@@ -59,9 +59,15 @@ export function renderDiff(changes: readonly StoreChange[], options: { file: str
     const name = printable(change.name);
     switch (change.kind) {
       case 'added':
-        return [`+ ${name} (new)`, ...change.fields.filter((field) => field.path !== 'name').map((field) => `    ${field.path}: ${value(field.after)}${defaultNote(field)}`)];
+        return [
+          `+ ${name} (new)`,
+          ...change.fields.filter((field) => field.path !== 'name').map((field) => `    ${field.path}: ${value(field.after)}${defaultNote(field)}`),
+        ];
       case 'changed':
-        return [`~ ${name}`, ...change.fields.map((field) => `    ${field.path}: ${value(field.before)} → ${value(field.after)}${defaultNote(field)}`)];
+        return [
+          `~ ${name}`,
+          ...change.fields.map((field) => `    ${field.path}: ${value(field.before)} → ${value(field.after)}${defaultNote(field)}`),
+        ];
       case 'removed':
         return [
           options.prune

@@ -5,9 +5,9 @@
  * event's type, reason and runbook.
  */
 import { EVENT_SOURCE } from '../adapters/eventbridge.js';
-import { closest } from '../domain/words.js';
 import { EVENT_DETAIL_TYPES, type EventDetailType } from '../domain/types.js';
-import { CliError, parseDuration, repeatUntilInterrupted, UsageError, type CliContext, type Deps } from './context.js';
+import { closest } from '../domain/words.js';
+import { type CliContext, CliError, type Deps, parseDuration, repeatUntilInterrupted, UsageError } from './context.js';
 import { isoTime, renderTable } from './table.js';
 
 /** History entries read per store against real AWS. */
@@ -58,7 +58,10 @@ export function parseSince(text: string, now: number): number {
  * columns every later line keeps. JSON is one object per line; it includes Sweep Summary events
  * unless a filter leaves them out, while the table shows them only when `--type` asks for them.
  */
-export async function eventsCommand(ctx: CliContext, options: { follow: boolean; json: boolean; filter: Omit<EventFilter, 'since'>; since?: string }): Promise<number> {
+export async function eventsCommand(
+  ctx: CliContext,
+  options: { follow: boolean; json: boolean; filter: Omit<EventFilter, 'since'>; since?: string },
+): Promise<number> {
   const deps = await ctx.deps();
   const filter: EventFilter = { ...options.filter, ...(options.since !== undefined && { since: parseSince(options.since, deps.clock.now()) }) };
   const read = ctx.config.endpoint === undefined ? historyReader(deps, filter) : fakeReader(ctx.config.endpoint, deps, filter);
@@ -82,7 +85,8 @@ export async function eventsCommand(ctx: CliContext, options: { follow: boolean;
   };
   if (options.follow) await repeatUntilInterrupted(FOLLOW_INTERVAL_MS, pass);
   else await pass();
-  if (printed === 0 && !options.json) ctx.print(filter.store !== undefined || filter.type !== undefined || filter.since !== undefined ? 'no events match' : 'no events yet');
+  if (printed === 0 && !options.json)
+    ctx.print(filter.store !== undefined || filter.type !== undefined || filter.since !== undefined ? 'no events match' : 'no events yet');
   return 0;
 }
 
@@ -106,7 +110,13 @@ function fakeReader(endpoint: string, deps: Deps, filter: EventFilter): EventRea
       throw new CliError(`cannot read events from ${url.origin}: ${error.cause instanceof Error ? error.cause.message : error.message}`);
     });
     if (!response.ok) throw new CliError(`GET ${url.pathname} answered HTTP ${response.status}: is ${url.origin} the cks local fake?`);
-    const entries = (await response.json()) as Array<{ seq: number; time: string; Source: string; DetailType: string; Detail: Record<string, unknown> }>;
+    const entries = (await response.json()) as Array<{
+      seq: number;
+      time: string;
+      Source: string;
+      DetailType: string;
+      Detail: Record<string, unknown>;
+    }>;
     const last = entries.at(-1);
     if (last) since = last.seq + 1;
     return entries
@@ -130,10 +140,14 @@ function fakeReader(endpoint: string, deps: Deps, filter: EventFilter): EventRea
 export function historyReader(deps: Deps, filter: EventFilter): EventReader {
   const seen = new Set<string>();
   return async () => {
-    const names = filter.store !== undefined ? [filter.store] : (await deps.state.loadAll()).records.filter((r) => r.desired !== null).map((r) => r.name);
+    const names =
+      filter.store !== undefined ? [filter.store] : (await deps.state.loadAll()).records.filter((r) => r.desired !== null).map((r) => r.name);
     const perStore = await Promise.all(
       names.map(async (name) =>
-        (await deps.state.history(name, { limit: HISTORY_LIMIT, ...(filter.since !== undefined && { since: filter.since }) })).map((entry) => ({ name, entry })),
+        (await deps.state.history(name, { limit: HISTORY_LIMIT, ...(filter.since !== undefined && { since: filter.since }) })).map((entry) => ({
+          name,
+          entry,
+        })),
       ),
     );
     return perStore
@@ -150,7 +164,13 @@ export function historyReader(deps: Deps, filter: EventFilter): EventReader {
         const error = entry.error ? `; error: ${entry.error}` : '';
         const events = entry.events ?? [];
         if (events.length === 0) return [{ time, type: entry.action, storeName: name, reason: `${entry.reason}${error}`, detail: { ...entry } }];
-        return events.map((event) => ({ time, type: event.type, storeName: name, reason: `${event.reason}${error}`, detail: { ...entry, ...event } }));
+        return events.map((event) => ({
+          time,
+          type: event.type,
+          storeName: name,
+          reason: `${event.reason}${error}`,
+          detail: { ...entry, ...event },
+        }));
       })
       .filter((line) => matches(line, filter));
   };

@@ -5,11 +5,11 @@
  * errors load neither the core nor an SDK client.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { closest } from '../domain/words.js';
 import { AwsCallError, ConfigError, ConflictError, errorMessage } from '../errors.js';
 import type { OperatorRequest } from '../reconcile/ports.js';
-import { CliContext, CliError, parseDuration, UsageError, type CliIo } from './context.js';
+import { CliContext, CliError, type CliIo, parseDuration, UsageError } from './context.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | undefined>;
@@ -164,8 +164,16 @@ const COMMANDS: Record<string, Command> = {
       'USER_LOCKED_OUT or USER_NOT_FOUND is released only by a new password secret version: re-sending the\n' +
       'password KMS holds can only lock kmsuser out. Exits 1, writing nothing, when there is nothing to retry.',
   ),
-  pause: request('pause', 'stop acting on a store (it is still observed)', 'The reconciler keeps observing and reporting the store. Exits 1 when it is already paused.'),
-  resume: request('resume', 'act on a paused or HELD store again', 'Undoes `cks pause`, and releases a store held after a manual change. Exits 1 when there is neither.'),
+  pause: request(
+    'pause',
+    'stop acting on a store (it is still observed)',
+    'The reconciler keeps observing and reporting the store. Exits 1 when it is already paused.',
+  ),
+  resume: request(
+    'resume',
+    'act on a paused or HELD store again',
+    'Undoes `cks pause`, and releases a store held after a manual change. Exits 1 when there is neither.',
+  ),
   approve: {
     synopsis: 'approve <store>',
     summary: 'approve a change that waits for a second principal (XKS proxy, CloudHSM)',
@@ -186,7 +194,7 @@ const COMMANDS: Record<string, Command> = {
       'Kill switch on: every store is observed and reported, none is acted on. Blast-radius limit: when more\n' +
       'than the share of the managed stores, and at least the minimum, are FAILED at once, it is a regional\n' +
       'incident: reported, not repaired. Approval for CloudHSM on: a cluster change or a rename waits for a\n' +
-      'second principal\'s `cks approve`, as an XKS proxy change always does.',
+      "second principal's `cks approve`, as an XKS proxy change always does.",
     options: {
       'approval-for-cloudhsm': { type: 'string' },
       'kill-switch': { type: 'string' },
@@ -223,7 +231,7 @@ const COMMANDS: Record<string, Command> = {
       ...OUTPUT_OPTION,
     },
     optionHelp: {
-      store: '--store <name>        only this store\'s events (a removed store\'s history too)',
+      store: "--store <name>        only this store's events (a removed store's history too)",
       type: '--type <detail-type>  only this type, e.g. "Repair Escalated" or "Sweep Summary"',
       since: '--since <when>        only events from then: a duration back (30m, 2h, 7d) or an ISO time',
       follow: '--follow              keep printing new events until Ctrl-C, in the same columns',
@@ -254,7 +262,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     const name = found?.name;
     command = name === undefined ? undefined : COMMANDS[name];
     if (name !== undefined && command === undefined) throw new UsageError(`unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}`);
-    const { values, positionals } = parse(argv.filter((_, i) => i !== found?.index), command);
+    const { values, positionals } = parse(
+      argv.filter((_, i) => i !== found?.index),
+      command,
+    );
     verbose = values.verbose === true;
     if (values.help === true) {
       io.stdout(`${command ? commandHelp(command) : mainHelp()}\n`);

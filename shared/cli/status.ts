@@ -17,10 +17,10 @@ import {
   type Scope,
   type Settings,
 } from '../domain/types.js';
+import { count } from '../domain/words.js';
 import type { HistoryEntry, StoreRecord } from '../reconcile/ports.js';
 import { approvalWaiting } from './approval.js';
 import { CliError, type Deps } from './context.js';
-import { count } from '../domain/words.js';
 import { isoTime, printable, renderTable, wrap } from './table.js';
 
 /** One element of `cks status --output json`; null where unknown. */
@@ -117,7 +117,10 @@ export async function loadStoreDetail(deps: Deps, name: string): Promise<StoreDe
     deps.state.getSettings(),
   ]);
   if (record.desired === null) {
-    if (history.length === 0) throw new CliError(`no desired store named "${printable(name)}" in ${deps.state.scope.accountId}/${deps.state.scope.region}, and no history of one`);
+    if (history.length === 0)
+      throw new CliError(
+        `no desired store named "${printable(name)}" in ${deps.state.scope.accountId}/${deps.state.scope.region}, and no history of one`,
+      );
     return { name, history };
   }
   const parsed = parseDesiredItem(record.desired);
@@ -130,17 +133,38 @@ export async function loadStoreDetail(deps: Deps, name: string): Promise<StoreDe
 /** The one-store view for people. */
 export function renderStoreDetail(detail: StoreDetail | RemovedStore, width: number): string {
   if (!('phase' in detail)) {
-    return [`${printable(detail.name)} is not declared (removed from the desired state, or never applied); its newest history:`, '', renderHistory(detail.history)].join('\n');
+    return [
+      `${printable(detail.name)} is not declared (removed from the desired state, or never applied); its newest history:`,
+      '',
+      renderHistory(detail.history),
+    ].join('\n');
   }
   const facts: Array<[string, string | null]> = [
     ['id', detail.id],
-    ['phase', [detail.paused ? `${detail.phase ?? '-'} (paused)` : detail.phase, detail.incidentId && `incident ${detail.incidentId}`].filter(Boolean).join(', ') || null],
-    ['attempt', detail.attempt === null || (detail.attempt === 0 && detail.incidentId === null) ? null : `${detail.attempt} of ${detail.maxAttempts ?? '-'}`],
+    [
+      'phase',
+      [detail.paused ? `${detail.phase ?? '-'} (paused)` : detail.phase, detail.incidentId && `incident ${detail.incidentId}`]
+        .filter(Boolean)
+        .join(', ') || null,
+    ],
+    [
+      'attempt',
+      detail.attempt === null || (detail.attempt === 0 && detail.incidentId === null) ? null : `${detail.attempt} of ${detail.maxAttempts ?? '-'}`,
+    ],
     ['next attempt', detail.nextAttemptAt],
     ['mode', detail.mode],
     ['waiting for', detail.waitingFor],
-    ['held', detail.held && `after the manual change by ${detail.held.by ?? 'someone other than the reconciler'}${detail.held.eventName ? ` (${detail.held.eventName})` : ''} at ${detail.held.at ?? '-'}; ${detail.held.release}`],
-    ['login budget', detail.failedLogins === null ? null : `${detail.failedLogins} of ${count(detail.loginBudget ?? 0, 'failed kmsuser login')} used by the reconciler's connects${detail.failedLogins > 0 ? ' (`cks retry` resets it)' : ''}`],
+    [
+      'held',
+      detail.held &&
+        `after the manual change by ${detail.held.by ?? 'someone other than the reconciler'}${detail.held.eventName ? ` (${detail.held.eventName})` : ''} at ${detail.held.at ?? '-'}; ${detail.held.release}`,
+    ],
+    [
+      'login budget',
+      detail.failedLogins === null
+        ? null
+        : `${detail.failedLogins} of ${count(detail.loginBudget ?? 0, 'failed kmsuser login')} used by the reconciler's connects${detail.failedLogins > 0 ? ' (`cks retry` resets it)' : ''}`,
+    ],
     ['approval', detail.approval && approvalText(detail.name, detail.approval)],
     ['last action', detail.lastAction],
     ['reason', detail.error ?? detail.lastReason],
@@ -149,7 +173,9 @@ export function renderStoreDetail(detail: StoreDetail | RemovedStore, width: num
   const label = Math.max(...known.map(([key]) => key.length));
   const lines = [
     printable(detail.name),
-    ...known.flatMap(([key, value]) => wrap(printable(value), width - label - 4).map((line, i) => `  ${(i === 0 ? key : '').padEnd(label)}  ${line.trim()}`)),
+    ...known.flatMap(([key, value]) =>
+      wrap(printable(value), width - label - 4).map((line, i) => `  ${(i === 0 ? key : '').padEnd(label)}  ${line.trim()}`),
+    ),
     '',
     renderTable(
       ['FIELD', 'DESIRED', 'KMS'],
@@ -157,7 +183,11 @@ export function renderStoreDetail(detail: StoreDetail | RemovedStore, width: num
     ),
   ];
   if (detail.runbook !== null) {
-    lines.push('', `RUNBOOK (${detail.runbook.type}${detail.runbook.at ? `, ${detail.runbook.at}` : ''})`, ...wrap(printable(detail.runbook.text), width - 2).map((l) => `  ${l.trim()}`));
+    lines.push(
+      '',
+      `RUNBOOK (${detail.runbook.type}${detail.runbook.at ? `, ${detail.runbook.at}` : ''})`,
+      ...wrap(printable(detail.runbook.text), width - 2).map((l) => `  ${l.trim()}`),
+    );
   } else if (detail.phase === 'ESCALATED' || detail.phase === 'HELD') {
     lines.push('', 'RUNBOOK: not in the history kept; README "Runbook" lists the fix for each error code');
   }
@@ -179,7 +209,13 @@ function renderHistory(history: readonly HistoryEntry[]): string {
 }
 
 /** Builds a store's row from its record and what KMS has. */
-function storeView(record: StoreRecord, find: (id: unknown, name: string) => ObservedStore | null, settings: Settings, scope: Scope, now: number): StoreView {
+function storeView(
+  record: StoreRecord,
+  find: (id: unknown, name: string) => ObservedStore | null,
+  settings: Settings,
+  scope: Scope,
+  now: number,
+): StoreView {
   const status = record.status;
   const parsed = parseDesiredItem(record.desired);
   const desired = parsed.ok ? parsed.desired : null;

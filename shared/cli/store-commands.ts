@@ -3,13 +3,14 @@
  * reads the store first, says what it did to it, and exits 1 (writing nothing) when there was
  * nothing to do.
  */
-import type { DesiredStore } from '../domain/types.js';
+
 import { parseDesiredItem } from '../domain/desired-schema.js';
 import { releasedBy } from '../domain/plan/hold.js';
+import type { DesiredStore } from '../domain/types.js';
+import { count } from '../domain/words.js';
 import type { OperatorRequest, StoreRecord } from '../reconcile/ports.js';
 import { approvalWaiting } from './approval.js';
-import { CliError, type CliContext, type Deps } from './context.js';
-import { count } from '../domain/words.js';
+import { type CliContext, CliError, type Deps } from './context.js';
 import { isoTime, printable } from './table.js';
 
 /** `cks retry|pause|resume <store>`. */
@@ -41,9 +42,12 @@ const REQUEST_EFFECTS: Record<OperatorRequest, (record: StoreRecord, desired: De
     if (status === null) return [];
     const effects: string[] = [];
     if (status.phase === 'ESCALATED' && status.heldInputs?.awaitingNewPassword !== true) {
-      effects.push(`releases the escalation of incident ${status.incidentId ?? '-'}: the next sweep starts a new incident with ${count(desired.maxAttempts, 'attempt')}`);
+      effects.push(
+        `releases the escalation of incident ${status.incidentId ?? '-'}: the next sweep starts a new incident with ${count(desired.maxAttempts, 'attempt')}`,
+      );
     }
-    if (status.phase === 'HELD') effects.push(`releases the hold on ${manualChange(record)}: the next sweep reconciles it to ${desired.desiredState}`);
+    if (status.phase === 'HELD')
+      effects.push(`releases the hold on ${manualChange(record)}: the next sweep reconciles it to ${desired.desiredState}`);
     if (status.failedLogins > 0) {
       effects.push(
         `resets the login budget: the reconciler's connects caused ${count(status.failedLogins, 'failed kmsuser login')} (budget ${desired.loginBudget}), ` +
@@ -57,7 +61,8 @@ const REQUEST_EFFECTS: Record<OperatorRequest, (record: StoreRecord, desired: De
   resume: (record, desired) => {
     const effects: string[] = [];
     if (desired.paused) effects.push('ends the pause: the next sweep acts on it again');
-    if (record.status?.phase === 'HELD') effects.push(`releases the hold on ${manualChange(record)}: the next sweep reconciles it to ${desired.desiredState}`);
+    if (record.status?.phase === 'HELD')
+      effects.push(`releases the hold on ${manualChange(record)}: the next sweep reconciles it to ${desired.desiredState}`);
     return effects;
   },
 };
@@ -102,14 +107,21 @@ export async function approveCommand(ctx: CliContext, name: string): Promise<num
   const fields = approvalWaiting({ scope: deps.state.scope, desired, observed, settings, record, now: deps.clock.now() });
   const approval = record.approval;
   if (fields.length === 0) {
-    const already = approval !== null && approval.generation === desired.generation ? `; generation ${desired.generation} was approved by ${approval.approvedBy} at ${isoTime(approval.approvedAt)}` : '';
-    throw new CliError(`${store}: nothing waits for approval (generation ${desired.generation} changes no XKS proxy setting${settings.approvalForCloudHsm === true ? ', cluster or name' : ''} that KMS does not already have${already})`);
+    const already =
+      approval !== null && approval.generation === desired.generation
+        ? `; generation ${desired.generation} was approved by ${approval.approvedBy} at ${isoTime(approval.approvedAt)}`
+        : '';
+    throw new CliError(
+      `${store}: nothing waits for approval (generation ${desired.generation} changes no XKS proxy setting${settings.approvalForCloudHsm === true ? ', cluster or name' : ''} that KMS does not already have${already})`,
+    );
   }
   if (desired.changedBy !== null && caller.arn === desired.changedBy) {
     throw new CliError(`${store}: refused: you (${caller.arn}) wrote generation ${desired.generation}; a different principal must approve it`);
   }
   await deps.state.approve(name, { generation: desired.generation, approvedBy: caller.arn, approvedAt: deps.clock.now() });
-  ctx.print(`${store}: approved generation ${desired.generation} (${fields.join(', ')}), written by ${desired.changedBy ?? 'an unknown principal'}, as ${caller.arn}`);
+  ctx.print(
+    `${store}: approved generation ${desired.generation} (${fields.join(', ')}), written by ${desired.changedBy ?? 'an unknown principal'}, as ${caller.arn}`,
+  );
   ctx.print('  the reconciler applies it at its next repair of the store (a healthy CONNECTED store is never disconnected for it)');
   return 0;
 }
@@ -119,7 +131,8 @@ async function declared(deps: Deps, name: string): Promise<{ record: StoreRecord
   const record = await deps.state.load(name);
   if (record.desired === null) throw notDeclared(deps, name);
   const parsed = parseDesiredItem(record.desired);
-  if (!parsed.ok) throw new CliError(`${printable(name)}: its desired item is invalid (see \`cks status ${printable(name)}\`): fix it and \`cks apply\``);
+  if (!parsed.ok)
+    throw new CliError(`${printable(name)}: its desired item is invalid (see \`cks status ${printable(name)}\`): fix it and \`cks apply\``);
   return { record, desired: parsed.desired };
 }
 

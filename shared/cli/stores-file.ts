@@ -2,9 +2,9 @@
  * The stores file of `cks apply` (DESIGN.md §5): parsed with positions kept, so that every error
  * names its line, the store (by name, or by position when it has none) and the field. Pure: no I/O.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
-import { parseDesiredSpec } from '../domain/desired-schema.js';
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
+import { parseDesiredSpec } from '../domain/desired-schema.js';
 import type { ObservedStore, Scope } from '../domain/types.js';
 import { printable } from './table.js';
 
@@ -37,8 +37,7 @@ export interface DeploymentRules {
 export function parseStoresFile(text: string, fileName: string, rules?: DeploymentRules): StoresFileResult {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  const lineOf = (node: { range?: [number, number, number] | null } | null | undefined): number =>
-    lineCounter.linePos(node?.range?.[0] ?? 0).line;
+  const lineOf = (node: { range?: [number, number, number] | null } | null | undefined): number => lineCounter.linePos(node?.range?.[0] ?? 0).line;
   const fail = (errors: Located[]): StoresFileResult => ({
     ok: false,
     errors: errors.sort((a, b) => a.line - b.line).map((e) => `${fileName}:${e.line}: ${e.text}`),
@@ -121,7 +120,9 @@ function kmsStoreOf(spec: DesiredStoreSpec, kmsStores: DeploymentRules['kmsStore
   if (spec.id !== undefined) return { key: spec.id, what: spec.id };
   const found = kmsStores?.find((store) => store.name === spec.name);
   // Not in KMS: the name is all there is to compare (and a name declared twice is reported as such).
-  return found !== undefined ? { key: found.id, what: `${found.id}, named "${printable(spec.name)}" in KMS` } : { key: `name:${spec.name}`, what: spec.name };
+  return found !== undefined
+    ? { key: found.id, what: `${found.id}, named "${printable(spec.name)}" in KMS` }
+    : { key: `name:${spec.name}`, what: spec.name };
 }
 
 const SECRET_ARN_PARTS = /^arn:[^:]+:secretsmanager:([^:]+):(\d{12}):secret:(.+)$/;
@@ -137,11 +138,18 @@ function secretErrors(spec: DesiredStoreSpec, rules: DeploymentRules): Array<{ p
     if (arn === undefined) return [];
     const [, arnRegion, arnAccount, name = ''] = SECRET_ARN_PARTS.exec(arn) ?? [];
     if (arnAccount !== accountId || arnRegion !== region) {
-      return [{ path, message: `must be a secret of this deployment's account and Region (${accountId}, ${region}), not of ${arnAccount} in ${arnRegion}` }];
+      return [
+        { path, message: `must be a secret of this deployment's account and Region (${accountId}, ${region}), not of ${arnAccount} in ${arnRegion}` },
+      ];
     }
     return name.startsWith(rules.secretPrefix)
       ? []
-      : [{ path, message: `must name a secret under the deployment's secret prefix "${rules.secretPrefix}" (CKS_SECRET_PREFIX; the reconciler may read no other secret)` }];
+      : [
+          {
+            path,
+            message: `must name a secret under the deployment's secret prefix "${rules.secretPrefix}" (CKS_SECRET_PREFIX; the reconciler may read no other secret)`,
+          },
+        ];
   });
 }
 

@@ -14,9 +14,7 @@ export type Cell = string | number | null | undefined;
 export function renderTable(headers: readonly string[], rows: ReadonlyArray<readonly Cell[]>, widths?: readonly number[]): string {
   const text = [headers, ...rows.map((row) => row.map(cell))];
   const width = (column: number): number => widths?.[column] ?? Math.max(...text.map((row) => (row[column] ?? '').length));
-  return text
-    .map((row) => row.map((value, column) => (column === row.length - 1 ? value : fit(value, width(column)))).join('  '))
-    .join('\n');
+  return text.map((row) => row.map((value, column) => (column === row.length - 1 ? value : padTo(value, width(column)))).join('  ')).join('\n');
 }
 
 /** An epoch-millisecond time as ISO 8601 to the second (`2024-05-01T12:00:00Z`), or null. */
@@ -30,6 +28,7 @@ export function isoTime(ms: number | null | undefined): string | null {
  * terminal that prints it.
  */
 export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => {
     const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
     return named[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
@@ -52,7 +51,10 @@ export function wrap(text: string, width: number, max = Number.POSITIVE_INFINITY
   }
   lines.push(line);
   if (lines.length <= max) return lines;
-  const rest = lines.slice(max - 1).map((l) => l.trim()).join(' ');
+  const rest = lines
+    .slice(max - 1)
+    .map((l) => l.trim())
+    .join(' ');
   return [...lines.slice(0, max - 1), truncate(`  ${rest}`, width)];
 }
 
@@ -65,6 +67,6 @@ function cell(value: Cell): string {
   return value === null || value === undefined || value === '' ? '-' : printable(String(value));
 }
 
-function fit(value: string, width: number): string {
+function padTo(value: string, width: number): string {
   return truncate(value, width).padEnd(width);
 }

@@ -3,10 +3,11 @@
  * the stores, the reconciler's latest events and the latest activity. Elsewhere (a pipe, a test):
  * plain lines, one per store state change, action, trigger and event, without ANSI codes.
  */
+
+import { isoTime, printable, renderTable, truncate, wrap } from '../cli/table.js';
 import { parseDesiredItem } from '../domain/desired-schema.js';
 import { describeLastAction, type ObservedStore } from '../domain/types.js';
 import type { StoreRecord } from '../reconcile/ports.js';
-import { isoTime, printable, renderTable, truncate, wrap } from '../cli/table.js';
 import type { RecordedEvent } from './admin.js';
 
 /** One store as the view shows it. */

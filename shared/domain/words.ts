@@ -20,17 +20,21 @@ export function closest(word: string, candidates: readonly string[]): string | u
 
 /** Edits from `a` to `b`, a swap of two neighbouring characters counting as one. */
 function editDistance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  // One row per prefix of `a`: the edits from that prefix to each prefix of `b`.
+  let twoBack: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i += 1) {
+    const row = [i];
     for (let j = 1; j <= b.length; j += 1) {
-      const row = rows[i]!;
-      const above = rows[i - 1]!;
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row[j] = Math.min(above[j]! + 1, row[j - 1]! + 1, above[j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+      let best = Math.min((previous[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, (twoBack[j - 2] ?? 0) + 1);
+      row.push(best);
     }
+    twoBack = previous;
+    previous = row;
   }
-  return rows[a.length]![b.length]!;
+  return previous[b.length] ?? 0;
 }
 
 /** `1 store`, `2 stores`; `plural` when adding an `s` is wrong. */

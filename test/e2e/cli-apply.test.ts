@@ -8,30 +8,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cksAgainst, type Cks } from '../helpers/cks.js';
-import { createCloudHsmStore, startTestFake, type TestFake } from '../helpers/fake.js';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Cks, cksAgainst } from '../helpers/cks.js';
+import { createCloudHsmStore, fakeForFile } from '../helpers/fake.js';
 
 const TABLE = 'cks-e2e-apply';
 const PASSWORD = 'kmsuser-Passw0rd';
 
-let fake: TestFake;
-let dir: string;
-let cks: Cks;
+const fake = await fakeForFile();
+const dir = mkdtempSync(join(tmpdir(), 'cks-apply-'));
+const cks: Cks = cksAgainst(fake, { CKS_TABLE: TABLE });
 
-beforeAll(async () => {
-  fake = await startTestFake();
-  dir = mkdtempSync(join(tmpdir(), 'cks-apply-'));
-  cks = cksAgainst(fake, { CKS_TABLE: TABLE });
-});
-
-afterAll(async () => {
-  await fake?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeEach(async () => {
-  await fake.admin('POST', '/_fake/reset');
   expect((await cks(['init'])).code).toBe(0);
 });
 
@@ -82,7 +72,9 @@ describe('cks apply', { timeout: 60_000 }, () => {
 
     // Act
     const added = await cks(['apply', '-f', first]);
-    const second = storesFile(`stores:\n${entry('payments-hsm', store, '    mode: enforce\n    maxAttempts: 5\n')}  - name: spare\n    desiredState: DISCONNECTED\n`);
+    const second = storesFile(
+      `stores:\n${entry('payments-hsm', store, '    mode: enforce\n    maxAttempts: 5\n')}  - name: spare\n    desiredState: DISCONNECTED\n`,
+    );
     const changed = await cks(['apply', '-f', second]);
 
     // Assess
@@ -92,7 +84,12 @@ describe('cks apply', { timeout: 60_000 }, () => {
     expect(added.stdout).toContain('+ spare (new)\n');
     expect(added.stdout).toContain('    mode: observe (default)\n');
     expect(added.stdout).toMatch(/applied .*stores\.yaml: 2 added, 0 changed, 0 unchanged\n$/);
-    expect(changed.stdout.split('\n')).toEqual(['~ payments-hsm', '    maxAttempts: 3 → 5', `applied ${second}: 0 added, 1 changed, 1 unchanged`, '']);
+    expect(changed.stdout.split('\n')).toEqual([
+      '~ payments-hsm',
+      '    maxAttempts: 3 → 5',
+      `applied ${second}: 0 added, 1 changed, 1 unchanged`,
+      '',
+    ]);
     const item = await desiredItem('payments-hsm');
     expect(item?.generation).toEqual({ N: '2' });
     expect(item?.changedBy?.S).toMatch(/^arn:aws:(iam|sts)::000000000000:/);
@@ -168,7 +165,9 @@ describe('cks apply', { timeout: 60_000 }, () => {
   it('rejects two entries that name one KMS store, one by its name and one by its id, naming both lines', async () => {
     // Prepare
     const store = await cloudHsmStore('payments-hsm');
-    const file = storesFile(`stores:\n${entry('payments-hsm', store)}  - name: payments-renamed\n    id: ${store.storeId}\n    desiredState: DISCONNECTED\n`);
+    const file = storesFile(
+      `stores:\n${entry('payments-hsm', store)}  - name: payments-renamed\n    id: ${store.storeId}\n    desiredState: DISCONNECTED\n`,
+    );
 
     // Act
     const run = await cks(['apply', '-f', file]);
@@ -208,7 +207,9 @@ describe('cks apply', { timeout: 60_000 }, () => {
   it('rejects a 500 KB ARN at validation, before anything is written (it used to fail at write time, after earlier stores)', async () => {
     // Prepare: a valid store first, then one whose secret ARN is half a megabyte.
     const huge = `arn:aws:secretsmanager:us-east-1:000000000000:secret:cks/${'x'.repeat(500 * 1024)}`;
-    const file = storesFile(`stores:\n  - name: first\n    desiredState: DISCONNECTED\n  - name: second\n    desiredState: DISCONNECTED\n    keyStorePasswordSecretArn: ${huge}\n`);
+    const file = storesFile(
+      `stores:\n  - name: first\n    desiredState: DISCONNECTED\n  - name: second\n    desiredState: DISCONNECTED\n    keyStorePasswordSecretArn: ${huge}\n`,
+    );
 
     // Act
     const run = await cks(['apply', '-f', file]);
@@ -238,10 +239,16 @@ describe('cks apply', { timeout: 60_000 }, () => {
     await fake.admin('POST', '/_fake/faults', { operation: 'PutItem', error: 'AccessDeniedException', count: 1 });
 
     // Act
-    const run = await cks(['apply', '-f', storesFile('stores:\n  - name: a\n    desiredState: DISCONNECTED\n  - name: b\n    desiredState: DISCONNECTED\n')]);
+    const run = await cks([
+      'apply',
+      '-f',
+      storesFile('stores:\n  - name: a\n    desiredState: DISCONNECTED\n  - name: b\n    desiredState: DISCONNECTED\n'),
+    ]);
 
     // Assess
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^cks: \S+ was applied only in part: store "a" failed: DynamoDB\.PutItem failed: AccessDeniedException: .*\. Done \(0 stores\): none\. Not done \(2 stores\): "a" not written, "b" not written\. Apply the file again to finish\.\n$/);
+    expect(run.stderr).toMatch(
+      /^cks: \S+ was applied only in part: store "a" failed: DynamoDB\.PutItem failed: AccessDeniedException: .*\. Done \(0 stores\): none\. Not done \(2 stores\): "a" not written, "b" not written\. Apply the file again to finish\.\n$/,
+    );
   });
 });

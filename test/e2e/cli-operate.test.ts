@@ -8,34 +8,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DisconnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { historyReader } from '../../shared/cli/events.js';
 import { loadConfig } from '../../shared/config.js';
 import { buildDeps } from '../../shared/runtime/deps.js';
-import { cksAgainst, type Cks } from '../helpers/cks.js';
-import { createCloudHsmStore, createXksStore, startTestFake, XKS_CREDENTIAL, type TestFake } from '../helpers/fake.js';
+import { type Cks, cksAgainst } from '../helpers/cks.js';
+import { createCloudHsmStore, createXksStore, fakeForFile, XKS_CREDENTIAL } from '../helpers/fake.js';
 
 const TABLE = 'cks-e2e-operate';
 const PASSWORD = 'kmsuser-Passw0rd';
 
-let fake: TestFake;
-let dir: string;
-let cks: Cks;
+const fake = await fakeForFile();
+const dir = mkdtempSync(join(tmpdir(), 'cks-operate-'));
+const cks: Cks = cksAgainst(fake, { CKS_TABLE: TABLE });
 
-beforeAll(async () => {
-  fake = await startTestFake();
-  dir = mkdtempSync(join(tmpdir(), 'cks-operate-'));
-  cks = cksAgainst(fake, { CKS_TABLE: TABLE });
-});
-
-afterAll(async () => {
-  await fake?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeEach(async () => {
-  await fake.admin('POST', '/_fake/reset');
   expect((await cks(['init'])).code).toBe(0);
 });
 
@@ -54,7 +44,9 @@ async function secret(name: string, value: string): Promise<string> {
 async function connectedStore(name: string): Promise<void> {
   const { clusterId } = await createCloudHsmStore(fake, { name, kmsuserPassword: PASSWORD });
   const secretArn = await secret(`cks/${name}`, PASSWORD);
-  await apply(`stores:\n  - name: ${name}\n    desiredState: CONNECTED\n    cloudHsmClusterId: ${clusterId}\n    keyStorePasswordSecretArn: ${secretArn}\n    mode: enforce\n`);
+  await apply(
+    `stores:\n  - name: ${name}\n    desiredState: CONNECTED\n    cloudHsmClusterId: ${clusterId}\n    keyStorePasswordSecretArn: ${secretArn}\n    mode: enforce\n`,
+  );
   await sweep();
   fake.advance(130);
   await sweep();
@@ -121,11 +113,15 @@ describe('cks status <store>', { timeout: 60_000 }, () => {
 
     // Assess
     expect(held.stdout).toMatch(/^ {2}phase +HELD$/m);
-    expect(held.stdout.replace(/\s+/g, ' ')).toMatch(/ held after the manual change by someone other than the reconciler at \S+; `cks resume reports-hsm` \(or a new desired generation\) releases it /);
+    expect(held.stdout.replace(/\s+/g, ' ')).toMatch(
+      / held after the manual change by someone other than the reconciler at \S+; `cks resume reports-hsm` \(or a new desired generation\) releases it /,
+    );
     expect(held.stdout).toMatch(/^RUNBOOK \(Manual Change Detected, \S+\)\n {2}Someone other than the reconciler disconnected this store/m);
     expect(list.stdout).toMatch(/^reports-hsm .* HELD .*`cks resume reports-hsm` or a new desired generation/m);
     expect(resume.code).toBe(0);
-    expect(resume.stdout).toMatch(/^reports-hsm: resumed \(new desired generation\)\n {2}releases the hold on the manual change by someone other than the reconciler at \S+: the next sweep reconciles it to CONNECTED\n$/);
+    expect(resume.stdout).toMatch(
+      /^reports-hsm: resumed \(new desired generation\)\n {2}releases the hold on the manual change by someone other than the reconciler at \S+: the next sweep reconciles it to CONNECTED\n$/,
+    );
     expect(reconnect).toMatch(/reports-hsm +connect +CONNECTING/);
   });
 
@@ -172,9 +168,14 @@ describe('cks retry, pause and resume', { timeout: 60_000 }, () => {
     expect(retry).toEqual({
       code: 1,
       stdout: '',
-      stderr: 'cks: orders-hsm: nothing to retry: it is IDLE (not ESCALATED or HELD) and no failed kmsuser login is counted against it; nothing was written\n',
+      stderr:
+        'cks: orders-hsm: nothing to retry: it is IDLE (not ESCALATED or HELD) and no failed kmsuser login is counted against it; nothing was written\n',
     });
-    expect(resume).toEqual({ code: 1, stdout: '', stderr: 'cks: orders-hsm: nothing to resume: it is neither paused nor HELD (phase IDLE); nothing was written\n' });
+    expect(resume).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'cks: orders-hsm: nothing to resume: it is neither paused nor HELD (phase IDLE); nothing was written\n',
+    });
     expect(pause.code).toBe(0);
     expect(pause.stdout).toBe(
       'orders-hsm: paused: the reconciler keeps observing and reporting it but does not act (`cks resume` to undo)\n  the next sweep records it PAUSED; any open incident ends\n',
@@ -207,9 +208,18 @@ describe('cks events', { timeout: 60_000 }, () => {
       expect.stringMatching(/^TIME +EVENT +STORE +REASON$/),
       expect.stringMatching(/^\S+ +Repair Escalated +archive-hsm +FAILED with USER_LOCKED_OUT/),
     ]);
-    const types = summaries.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type);
+    const types = summaries.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { type: string }).type);
     expect(new Set(types)).toEqual(new Set(['Sweep Summary']));
-    expect(recent.stdout.trim().split('\n').slice(1).every((line) => /orders-hsm/.test(line))).toBe(true);
+    expect(
+      recent.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .every((line) => /orders-hsm/.test(line)),
+    ).toBe(true);
     expect(recent.stdout).toMatch(/Repair Started +orders-hsm/);
     expect(typo.code).toBe(2);
     expect(typo.stderr.split('\n')[0]).toBe('cks: --type "Repair Escalted" is not an event type: did you mean "Repair Escalated"?');
@@ -265,7 +275,10 @@ describe('cks approve', { timeout: 60_000 }, () => {
   it('records a second principal approving an XKS proxy change; refuses its writer and a store with nothing waiting', async () => {
     // Prepare: an XKS store, then a change of its proxy path written by operator-a.
     const { uriEndpoint } = await createXksStore(fake, { name: 'partner-xks' });
-    const credential = await secret('cks/partner-xks', JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }));
+    const credential = await secret(
+      'cks/partner-xks',
+      JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }),
+    );
     const xks = (path: string): string =>
       `stores:\n  - name: partner-xks\n    type: EXTERNAL_KEY_STORE\n    desiredState: CONNECTED\n    xksProxy:\n      uriEndpoint: ${uriEndpoint}\n      uriPath: ${path}\n      connectivity: PUBLIC_ENDPOINT\n      credentialSecretArn: ${credential}\n`;
     await apply(xks('/kms/xks/v1'));
@@ -279,10 +292,15 @@ describe('cks approve', { timeout: 60_000 }, () => {
     const after = await statusOf('partner-xks');
 
     // Assess
-    expect(nothing).toMatchObject({ code: 1, stderr: expect.stringMatching(/^cks: partner-xks: nothing waits for approval \(generation 1 changes no XKS proxy setting/) });
+    expect(nothing).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^cks: partner-xks: nothing waits for approval \(generation 1 changes no XKS proxy setting/),
+    });
     expect(waiting.approval).toEqual({ generation: 2, fields: ['xksProxy.uriPath'], changedBy: expect.stringContaining('operator-a') });
     expect(byWriter.code).toBe(1);
-    expect(byWriter.stderr).toMatch(/^cks: partner-xks: refused: you \(\S*operator-a\S*\) wrote generation 2; a different principal must approve it\n$/);
+    expect(byWriter.stderr).toMatch(
+      /^cks: partner-xks: refused: you \(\S*operator-a\S*\) wrote generation 2; a different principal must approve it\n$/,
+    );
     expect(bySecond.code, bySecond.stderr).toBe(0);
     expect(bySecond.stdout).toMatch(/^partner-xks: approved generation 2 \(xksProxy\.uriPath\), written by \S*operator-a\S*, as \S*operator-b\S*\n/);
     expect(after.approval).toBeNull();

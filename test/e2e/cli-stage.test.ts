@@ -9,31 +9,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cksAgainst, type Cks } from '../helpers/cks.js';
-import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Cks, cksAgainst } from '../helpers/cks.js';
+import { fakeForFile } from '../helpers/fake.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-let fake: TestFake;
-let dir: string;
-let cks: Cks;
+const fake = await fakeForFile();
+const dir = mkdtempSync(join(tmpdir(), 'cks-stage-'));
+const cks: Cks = cksAgainst(fake, { CKS_TABLE: 'cks-e2e-stage' });
 
-beforeAll(async () => {
-  fake = await startTestFake();
-  dir = mkdtempSync(join(tmpdir(), 'cks-stage-'));
-  cks = cksAgainst(fake, { CKS_TABLE: 'cks-e2e-stage' });
-});
-
-afterAll(async () => {
-  await fake?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-beforeEach(async () => {
-  await fake.admin('POST', '/_fake/reset');
-});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function storesFile(text: string): string {
   const path = join(dir, 'stores.yaml');
@@ -55,12 +42,15 @@ describe('cks --stage', { timeout: 60_000 }, () => {
     expect(init).toEqual({ code: 0, stdout: 'created table "cks-reconciler-e2e-stores"\n', stderr: '' });
     expect(apply.code, apply.stderr).toBe(0);
     expect(sweep.code, sweep.stderr).toBe(0);
-    const { body: events } = await fake.admin<Array<{ EventBusName: string; accountId: string; DetailType: string }>>('GET', '/_fake/events?accountId=111122223333');
+    const { body: events } = await fake.admin<Array<{ EventBusName: string; accountId: string; DetailType: string }>>(
+      'GET',
+      '/_fake/events?accountId=111122223333',
+    );
     expect(events.map((e) => e.DetailType)).toEqual(['Store Missing', 'Sweep Summary']);
     expect(new Set(events.map((e) => e.EventBusName))).toEqual(new Set(['cks-reconciler-e2e']));
   });
 
-  it('refuses a table or bus that is not the stage\'s, and a stage serverless would not accept', async () => {
+  it("refuses a table or bus that is not the stage's, and a stage serverless would not accept", async () => {
     // Act
     const table = await cks(['--stage', 'prod', 'status'], { CKS_TABLE: 'cks-local-stores' });
     const bus = await cks(['--stage', 'prod', 'status'], { CKS_TABLE: '', CKS_EVENT_BUS: 'default' });
@@ -100,7 +90,10 @@ describe('cks conventions', { timeout: 60_000 }, () => {
     { args: ['stauts'], message: 'cks: unknown command "stauts" (did you mean "status"?)' },
     { args: ['apply', '-f', 'x.yaml', '--dry-rn'], message: 'cks: unknown option "--dry-rn" (did you mean --dry-run?)' },
     { args: ['status', '-o', 'jsno'], message: 'cks: --output must be table or json, got "jsno" (did you mean "json"?)' },
-    { args: ['sweep', '--watch', '--interval', 'soon'], message: 'cks: --interval must be a duration such as 5 (seconds), 500ms, 5s, 2m, 1h or 7d, got "soon"' },
+    {
+      args: ['sweep', '--watch', '--interval', 'soon'],
+      message: 'cks: --interval must be a duration such as 5 (seconds), 500ms, 5s, 2m, 1h or 7d, got "soon"',
+    },
     { args: ['events', '--since', '2 days'], message: 'cks: --since must be a duration such as 5 (seconds), 500ms, 5s, 2m, 1h or 7d, got "2 days"' },
   ])('$args: exits 2 saying what was meant', async ({ args, message }) => {
     // Act
@@ -130,9 +123,23 @@ describe('cks events --follow (bin/cks.js)', { timeout: 60_000 }, () => {
     // Prepare
     const env = { CKS_TABLE: 'cks-e2e-stage' };
     await cks(['init'], env);
-    await cks(['apply', '-f', storesFile('stores:\n  - name: a\n    desiredState: DISCONNECTED\n  - name: a-much-longer-store-name\n    desiredState: DISCONNECTED\n')], env);
+    await cks(
+      [
+        'apply',
+        '-f',
+        storesFile('stores:\n  - name: a\n    desiredState: DISCONNECTED\n  - name: a-much-longer-store-name\n    desiredState: DISCONNECTED\n'),
+      ],
+      env,
+    );
     const child = spawn(process.execPath, [join(ROOT, 'bin/cks.js'), 'events', '--follow'], {
-      env: { PATH: process.env.PATH, AWS_ENDPOINT_URL: fake.url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', CKS_TABLE: 'cks-e2e-stage' },
+      env: {
+        PATH: process.env.PATH,
+        AWS_ENDPOINT_URL: fake.url,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        CKS_TABLE: 'cks-e2e-stage',
+      },
     });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));

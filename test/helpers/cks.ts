@@ -24,8 +24,12 @@ export function cksAgainst(fake: TestFake, base: Record<string, string>): Cks {
     let stdout = '';
     let stderr = '';
     const code = await run(args, {
-      stdout: (text) => void (stdout += text),
-      stderr: (text) => void (stderr += text),
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: (text) => {
+        stderr += text;
+      },
       env: {
         AWS_ENDPOINT_URL: fake.url,
         AWS_REGION: 'us-east-1',

@@ -10,8 +10,8 @@ import { diffStores, renderDiff, summarise } from '../../shared/cli/diff.js';
 import { DEFAULT_SECRET_PREFIX, stackNames } from '../../shared/cli/stack.js';
 import { parseStoresFile } from '../../shared/cli/stores-file.js';
 import { printable, renderTable } from '../../shared/cli/table.js';
-import { closest, count } from '../../shared/domain/words.js';
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
+import { closest, count } from '../../shared/domain/words.js';
 import { AwsCallError } from '../../shared/errors.js';
 import { InMemoryState } from '../helpers/in-memory.js';
 
@@ -51,7 +51,9 @@ describe('tables and words', () => {
   });
 
   it('reads one duration syntax: seconds by default, or ms, s, m, h, d', () => {
-    expect(['5', '5s', '500ms', '2m', '1.5h', '7d'].map((text) => parseDuration(text, '--x'))).toEqual([5_000, 5_000, 500, 120_000, 5_400_000, 604_800_000]);
+    expect(['5', '5s', '500ms', '2m', '1.5h', '7d'].map((text) => parseDuration(text, '--x'))).toEqual([
+      5_000, 5_000, 500, 120_000, 5_400_000, 604_800_000,
+    ]);
     expect(() => parseDuration('0', '--interval')).toThrow('--interval must be a duration such as 5 (seconds), 500ms, 5s, 2m, 1h or 7d, got "0"');
   });
 
@@ -74,7 +76,11 @@ describe('the apply diff', () => {
     ]);
 
     // Act
-    const changes = diffStores(current, [spec({ maxAttempts: 5 }), spec({ name: 'same' }), spec({ name: 'new', desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-2a23b4cdefg' })]);
+    const changes = diffStores(current, [
+      spec({ maxAttempts: 5 }),
+      spec({ name: 'same' }),
+      spec({ name: 'new', desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-2a23b4cdefg' }),
+    ]);
 
     // Assess
     expect(changes.map((c) => `${c.kind} ${c.name}`)).toEqual(['changed payments-hsm', 'unchanged same', 'added new', 'removed old']);
@@ -93,21 +99,34 @@ describe('the apply diff', () => {
       '    cloudHsmClusterId: cluster-2a23b4cdefg',
       '  old is not in stores.yaml: kept (`--prune` removes it, or `cks delete old`)',
     ]);
-    expect(renderDiff(changes, { file: 'stores.yaml', prune: true }).at(-1)).toBe('- old (not in stores.yaml: removed from the desired state; its history is kept)');
+    expect(renderDiff(changes, { file: 'stores.yaml', prune: true }).at(-1)).toBe(
+      '- old (not in stores.yaml: removed from the desired state; its history is kept)',
+    );
     expect(summarise(changes, false)).toBe('1 added, 1 changed, 1 unchanged; 1 store not in the file kept');
     expect(summarise(changes, true)).toBe('1 added, 1 changed, 1 removed, 1 unchanged');
   });
 
   it('names nested fields with dots, and a field the file no longer sets as (none)', () => {
     // Prepare
-    const xks = { uriEndpoint: 'https://xks.example.com', uriPath: '/kms/xks/v1', connectivity: 'PUBLIC_ENDPOINT' as const, credentialSecretArn: ARN };
-    const current = new Map([['x', { ...spec({ name: 'x', type: 'EXTERNAL_KEY_STORE', id: 'cks-1234567890abcdef0', xksProxy: xks }) } as Record<string, unknown>]]);
+    const xks = {
+      uriEndpoint: 'https://xks.example.com',
+      uriPath: '/kms/xks/v1',
+      connectivity: 'PUBLIC_ENDPOINT' as const,
+      credentialSecretArn: ARN,
+    };
+    const current = new Map([
+      ['x', { ...spec({ name: 'x', type: 'EXTERNAL_KEY_STORE', id: 'cks-1234567890abcdef0', xksProxy: xks }) } as Record<string, unknown>],
+    ]);
 
     // Act
     const [change] = diffStores(current, [spec({ name: 'x', type: 'EXTERNAL_KEY_STORE', xksProxy: { ...xks, uriPath: '/t/kms/xks/v1' } })]);
 
     // Assess
-    expect(renderDiff([change!], { file: 'f', prune: false })).toEqual(['~ x', '    xksProxy.uriPath: /kms/xks/v1 → /t/kms/xks/v1', '    id: cks-1234567890abcdef0 → (none)']);
+    expect(renderDiff([change!], { file: 'f', prune: false })).toEqual([
+      '~ x',
+      '    xksProxy.uriPath: /kms/xks/v1 → /t/kms/xks/v1',
+      '    id: cks-1234567890abcdef0 → (none)',
+    ]);
   });
 });
 
@@ -173,7 +192,7 @@ describe('the stores file, checked against the deployment', () => {
     expect(elsewhere).toEqual({
       ok: false,
       errors: [
-        "stores.yaml:4: store \"a\" field keyStorePasswordSecretArn: must be a secret of this deployment's account and Region (111122223333, eu-west-1), not of 111122223333 in us-east-1",
+        'stores.yaml:4: store "a" field keyStorePasswordSecretArn: must be a secret of this deployment\'s account and Region (111122223333, eu-west-1), not of 111122223333 in us-east-1',
       ],
     });
     expect(unchecked.ok).toBe(true);
@@ -181,9 +200,10 @@ describe('the stores file, checked against the deployment', () => {
 });
 
 describe('the deployed stack', () => {
-  it("derives the table and the bus as serverless.yml names them, and its secret prefix default", () => {
+  it('derives the table and the bus as serverless.yml names them, and its secret prefix default', () => {
     // Prepare
     const yml = readFileSync(new URL('../../serverless.yml', import.meta.url), 'utf8');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: serverless variables, not template literals
     const stage = (template: string): string => template.replace('${self:service}', 'cks-reconciler').replace('${sls:stage}', 'prod');
 
     // Act

@@ -36,12 +36,26 @@ const STORES: StoreRow[] = [
 /** The screen a terminal of `columns` × `rows` shows, without its ANSI codes. */
 function screen(columns: number, rows: number, stores: StoreRow[] = STORES): string[] {
   let written = '';
-  const out = { isTTY: true, columns, rows, write: (text: string) => ((written += text), true) } as unknown as NodeJS.WriteStream;
+  const out = {
+    isTTY: true,
+    columns,
+    rows,
+    write: (text: string) => {
+      written += text;
+      return true;
+    },
+  } as unknown as NodeJS.WriteStream;
   const view = new DemoView(out, HEADER);
   view.stores(stores);
   written = '';
   view.render({ fakeTime: Date.parse('2026-11-25T12:00:03Z'), timeScale: 60, intervalSeconds: 2, sweeps: 12, onEventRuns: 3, routed: 2, leftOut: 5 });
-  return written.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').split('\n').slice(0, rows - 1);
+  return (
+    written
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the screen's ANSI codes are taken out
+      .replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '')
+      .split('\n')
+      .slice(0, rows - 1)
+  );
 }
 
 describe('the demo screen', () => {

@@ -30,11 +30,21 @@ describe('sample events', () => {
   });
 
   it('a CloudTrail DeleteHsm names the cluster', () => {
-    expect(parseTrigger(sample('cloudtrail-delete-hsm.json'))).toEqual({ trigger: 'cloudtrail', names: [], ids: [], clusterIds: ['cluster-2a23b4cdefg'] });
+    expect(parseTrigger(sample('cloudtrail-delete-hsm.json'))).toEqual({
+      trigger: 'cloudtrail',
+      names: [],
+      ids: [],
+      clusterIds: ['cluster-2a23b4cdefg'],
+    });
   });
 
   it('a stream record of a desired item names the store', () => {
-    expect(parseTrigger(sample('dynamodb-stream-desired-change.json'))).toEqual({ trigger: 'stream', names: ['payments-hsm'], ids: [], clusterIds: [] });
+    expect(parseTrigger(sample('dynamodb-stream-desired-change.json'))).toEqual({
+      trigger: 'stream',
+      names: ['payments-hsm'],
+      ids: [],
+      clusterIds: [],
+    });
   });
 
   it('the scheduled event is an EventBridge Scheduled Event', () => {

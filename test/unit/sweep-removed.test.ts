@@ -5,7 +5,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { reconcile } from '../../shared/reconcile/sweep.js';
-import { inMemoryWorld, type InMemoryWorld } from '../helpers/in-memory.js';
+import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
 import { cloudHsmDesired } from './domain-fixtures.js';
 
 describe('a store removed from the desired state', () => {
@@ -31,7 +31,11 @@ describe('a store removed from the desired state', () => {
     expect(result.outcomes).toEqual([]);
     expect(again.outcomes).toEqual([]);
     const last = world.state.historyEntries.filter((entry) => entry.name === 'old-hsm').at(-1);
-    expect(last).toMatchObject({ action: 'none', reason: expect.stringMatching(/^removed from the desired state: its status \(phase IDLE\) is closed/), events: [] });
+    expect(last).toMatchObject({
+      action: 'none',
+      reason: expect.stringMatching(/^removed from the desired state: its status \(phase IDLE\) is closed/),
+      events: [],
+    });
     expect(world.state.historyEntries.filter((entry) => entry.reason.startsWith('removed from'))).toHaveLength(1);
   });
 
