@@ -613,14 +613,14 @@ describe('the launcher, node bin/cks.js, as a child process', { timeout: 120_000
     ]);
 
     // Assess
-    expect(apply).toEqual({ code: 0, stdout: 'smoke-hsm: changed (generation bumped)\napplied stores.yaml: 1 changed, 0 unchanged\n', stderr: '' });
+    expect(apply).toMatchObject({ code: 0, stdout: expect.stringMatching(/^\+ smoke-hsm \(new\)\n(    .*\n)+applied stores\.yaml: 1 added, 0 changed, 0 unchanged\n$/), stderr: '' });
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout)).toEqual([
       expect.objectContaining({ name: 'smoke-hsm', id: store.storeId, desiredState: 'CONNECTED', connectionState: 'DISCONNECTED' }),
     ]);
     expect(help).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: cks \[global options\] <command>/), stderr: '' });
     expect(wrong).toMatchObject({ code: 2, stdout: '' });
-    expect(wrong.stderr.split('\n')[0]).toBe('cks: unknown command "stauts"');
+    expect(wrong.stderr.split('\n')[0]).toBe('cks: unknown command "stauts" (did you mean "status"?)');
     expect(wrong.stderr).toContain('Usage: cks [global options]');
   });
 
