@@ -46,8 +46,7 @@ const REQUEST_EFFECTS: Record<OperatorRequest, (record: StoreRecord, desired: De
         `releases the escalation of incident ${status.incidentId ?? '-'}: the next sweep starts a new incident with ${count(desired.maxAttempts, 'attempt')}`,
       );
     }
-    if (status.phase === 'HELD')
-      effects.push(`releases the hold on ${manualChange(record)}: the next sweep reconciles it to ${desired.desiredState}`);
+    if (status.phase === 'HELD') effects.push(releasesHold(record, desired));
     if (status.failedLogins > 0) {
       effects.push(
         `resets the login budget: the reconciler's connects caused ${count(status.failedLogins, 'failed kmsuser login')} (budget ${desired.loginBudget}), ` +
@@ -61,8 +60,7 @@ const REQUEST_EFFECTS: Record<OperatorRequest, (record: StoreRecord, desired: De
   resume: (record, desired) => {
     const effects: string[] = [];
     if (desired.paused) effects.push('ends the pause: the next sweep acts on it again');
-    if (record.status?.phase === 'HELD')
-      effects.push(`releases the hold on ${manualChange(record)}: the next sweep reconciles it to ${desired.desiredState}`);
+    if (record.status?.phase === 'HELD') effects.push(releasesHold(record, desired));
     return effects;
   },
 };
@@ -140,10 +138,13 @@ function notDeclared(deps: Deps, name: string): CliError {
   return new CliError(`no desired store named "${printable(name)}" in ${deps.state.scope.accountId}/${deps.state.scope.region}`);
 }
 
-/** `the manual disconnect by <who> (<call>) at <time>`, as far as it is known. */
-function manualChange(record: StoreRecord): string {
+/** What a new generation does to a HELD store: `releases the hold on the manual change by <who> (<call>) at <time>...`. */
+function releasesHold(record: StoreRecord, desired: DesiredStore): string {
   const change = record.status?.heldInputs?.manualChange;
-  if (change === undefined) return 'a manual change';
-  const call = change.eventName !== null ? ` (${change.eventName})` : '';
-  return `the manual change by ${change.by ?? 'someone other than the reconciler'}${call} at ${isoTime(change.at)}`;
+  const call = change?.eventName ? ` (${change.eventName})` : '';
+  const what =
+    change === undefined
+      ? 'a manual change'
+      : `the manual change by ${change.by ?? 'someone other than the reconciler'}${call} at ${isoTime(change.at)}`;
+  return `releases the hold on ${what}: the next sweep reconciles it to ${desired.desiredState}`;
 }
