@@ -37,7 +37,8 @@ export async function applyCommand(ctx: CliContext, file: string, options: Apply
   const current = new Map(records.flatMap((record) => (record.desired === null ? [] : [[record.name, record.desired] as const])));
   const changes = diffStores(current, checked.specs);
   const toWrite = checked.specs.filter((spec) => changes.some((c) => c.name === spec.name && (c.kind === 'added' || c.kind === 'changed')));
-  const changedBy = options.dryRun ? null : (await ctx.caller()).arn;
+  // Who writes is asked of STS only when something is written.
+  const changedBy = options.dryRun || toWrite.length === 0 ? null : (await ctx.caller()).arn;
   const tooLarge = toWrite.flatMap((spec) => {
     const bytes = deps.state.desiredItemBytes(spec, changedBy);
     return bytes > MAX_ITEM_BYTES
