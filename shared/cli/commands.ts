@@ -23,15 +23,16 @@ export async function initCommand(ctx: CliContext): Promise<number> {
 
 /**
  * `cks plan [--detailed-exitcode]`: a dry-run pass; prints what each store would get and why. Changes
- * nothing. With `detailedExitCode`, the exit code says it for pipelines: 0 nothing to do, 2 changes
- * pending (some store would be acted on, or only reported because its mode or the kill switch holds
- * the action back), 1 an error (a store could not be planned).
+ * nothing. With `detailedExitCode`, the exit code says it for pipelines: 0 nothing pending, 2 changes
+ * pending, 1 an error (a store could not be planned, or its desired item is invalid). A store has a
+ * change pending when it is not at its desired connection state (FAILED, MISSING, still connecting,
+ * escalated and waiting for a human...) or the reconciler would act on it (also when its mode or the
+ * kill switch holds the action back).
  */
 export async function planCommand(ctx: CliContext, detailedExitCode: boolean): Promise<number> {
   const result = await reconcile(await ctx.deps(), { trigger: 'cli', dryRun: true });
   ctx.print(renderOutcomes(result));
   if (!detailedExitCode) return 0;
-  const pending = result.outcomes.filter((o) => o.decision !== null && o.decision.intended !== 'none');
   const failed = result.outcomes.filter((o) => o.error !== null || o.skipped === 'invalid');
   if (failed.length > 0) {
     ctx.io.stderr(
@@ -39,12 +40,27 @@ export async function planCommand(ctx: CliContext, detailedExitCode: boolean): P
     );
     return 1;
   }
+  const pending = result.outcomes.flatMap((o) => {
+    const why = pendingChange(o);
+    return why === null ? [] : [`${printable(o.name)} (${why})`];
+  });
   ctx.print(
     pending.length === 0
-      ? 'no changes: every store is as desired'
-      : `${count(pending.length, 'change')} pending: ${pending.map((o) => printable(o.name)).join(', ')}`,
+      ? 'no changes pending: every store is at its desired state and nothing is to be done'
+      : `${count(pending.length, 'store')} with changes pending: ${pending.join(', ')}`,
   );
   return pending.length === 0 ? 0 : 2;
+}
+
+/** What is pending for a store: the action it would get, else how it differs from its desired state; null when nothing. */
+function pendingChange(outcome: StoreOutcome): string | null {
+  const { decision, desired, observed } = outcome;
+  if (decision === null || desired === null) return null;
+  if (decision.intended !== 'none') return decision.dryRun ? `${decision.intended}, held back` : decision.intended;
+  const state = observed?.connectionState ?? 'MISSING';
+  return state === desired.desiredState
+    ? null
+    : `${state}, desired ${desired.desiredState}${decision.nextStatus.phase === 'IDLE' ? '' : `, ${decision.nextStatus.phase}`}`;
 }
 
 /** `cks sweep [--watch --interval 5s]`: the scheduled Lambda's pass, once or until Ctrl-C. */

@@ -251,22 +251,28 @@ describe('cks events', { timeout: 60_000 }, () => {
 });
 
 describe('cks plan --detailed-exitcode', { timeout: 60_000 }, () => {
-  it('exits 0 when every store is healthy and 2 with a FAILED enforce store', async () => {
+  it('exits 0 when every store is healthy, and 2 with a FAILED enforce store, repairable or escalated', async () => {
     // Prepare
     await connectedStore('orders-hsm');
+    await connectedStore('archive-hsm');
 
     // Act
     const healthy = await cks(['plan', '--detailed-exitcode']);
     await fake.admin('POST', '/_fake/stores/orders-hsm/fail', { errorCode: 'NETWORK_ERRORS' });
     const failed = await cks(['plan', '--detailed-exitcode']);
+    await fake.admin('POST', '/_fake/stores/archive-hsm/fail', { errorCode: 'USER_LOCKED_OUT' });
+    await sweep();
+    const escalated = await cks(['plan', '--detailed-exitcode']);
     const plain = await cks(['plan']);
 
     // Assess
     expect(healthy.code).toBe(0);
-    expect(healthy.stdout).toMatch(/\nno changes: every store is as desired\n$/);
+    expect(healthy.stdout).toMatch(/\nno changes pending: every store is at its desired state and nothing is to be done\n$/);
     expect(failed.code).toBe(2);
     expect(failed.stdout).toMatch(/orders-hsm +disconnect +DISCONNECTING/);
-    expect(failed.stdout).toMatch(/\n1 change pending: orders-hsm\n$/);
+    expect(failed.stdout).toMatch(/\n1 store with changes pending: orders-hsm \(disconnect\)\n$/);
+    expect(escalated.code).toBe(2);
+    expect(escalated.stdout).toMatch(/ with changes pending: .*archive-hsm \(FAILED, desired CONNECTED, ESCALATED\)/);
     expect(plain.code).toBe(0);
   });
 });
