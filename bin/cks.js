@@ -11,6 +11,7 @@ if (problem === undefined) {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     env: process.env,
+    ...(process.stdout.isTTY && { columns: process.stdout.columns }),
   });
 } else {
   process.stderr.write(`cks: ${problem}\n`);

@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -197,16 +198,21 @@ export class DynamoStateAdapter implements StatePort {
     });
   }
 
-  /** The newest history entries of one store, newest first. */
-  async history(name: string, limit: number): Promise<HistoryEntry[]> {
+  /**
+   * The newest history entries of one store, newest first: at most `limit`, and with `since` (epoch ms)
+   * only those from then on (the sort key starts with the entry's time, so that is a key condition).
+   * A store removed from the desired state keeps its history until the TTL.
+   */
+  async history(name: string, options: { limit: number; since?: number }): Promise<HistoryEntry[]> {
+    const since = options.since === undefined ? {} : { ':since': new Date(options.since).toISOString() };
     const page = await this.call('Query', () =>
       this.doc.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': historyPartitionKey(this.scope, name) },
+          KeyConditionExpression: options.since === undefined ? 'pk = :pk' : 'pk = :pk AND sk >= :since',
+          ExpressionAttributeValues: { ':pk': historyPartitionKey(this.scope, name), ...since },
           ScanIndexForward: false,
-          Limit: limit,
+          Limit: options.limit,
         }),
       ),
     );
@@ -223,22 +229,49 @@ export class DynamoStateAdapter implements StatePort {
       const current = existing ? stripOperatorFields(stripTableAttributes(existing)) : null;
       if (current && sameData(current, spec)) continue;
       const generation = existing ? Number(existing.generation ?? 0) : 0;
-      await this.conditionalPut(
-        {
-          ...this.operator(desiredKey(spec.name)),
-          ...spec,
-          generation: generation + 1,
-          paused: existing?.paused === true,
-          // An operator's retry stays the one it was: a new generation does not reset the login budget.
-          ...(typeof existing?.retryRequestedAt === 'number' ? { retryRequestedAt: existing.retryRequestedAt } : {}),
-          changedBy,
-          updatedAt: new Date(now).toISOString(),
-        },
-        existing ? generation : null,
-      );
+      await this.conditionalPut(this.desiredItem(spec, { generation: generation + 1, existing, changedBy, now }), existing ? generation : null);
       written.push(spec.name);
     }
     return written;
+  }
+
+  /**
+   * The bytes DynamoDB counts for the desired item `spec` would be written as (with the longest
+   * bookkeeping it can get), to check against {@link MAX_ITEM_BYTES} before anything is written.
+   */
+  desiredItemBytes(spec: DesiredStoreSpec, changedBy: string | null): number {
+    const largest = { paused: true, retryRequestedAt: Number.MAX_SAFE_INTEGER };
+    return itemBytes(this.desiredItem(spec, { generation: Number.MAX_SAFE_INTEGER, existing: largest, changedBy, now: 0 }));
+  }
+
+  private desiredItem(
+    spec: DesiredStoreSpec,
+    options: { generation: number; existing: Record<string, unknown> | undefined; changedBy: string | null; now: number },
+  ): Record<string, unknown> {
+    const { existing } = options;
+    return {
+      ...this.operator(desiredKey(spec.name)),
+      ...spec,
+      generation: options.generation,
+      paused: existing?.paused === true,
+      // An operator's retry stays the one it was: a new generation does not reset the login budget.
+      ...(typeof existing?.retryRequestedAt === 'number' ? { retryRequestedAt: existing.retryRequestedAt } : {}),
+      changedBy: options.changedBy,
+      updatedAt: new Date(options.now).toISOString(),
+    };
+  }
+
+  async deleteDesired(name: string): Promise<boolean> {
+    const found = await this.delete(this.operator(desiredKey(name)), { ConditionExpression: 'attribute_exists(pk)' });
+    if (found) await this.delete(this.operator(approvalKey(name)));
+    return found;
+  }
+
+  async deleteStatus(name: string, now: number): Promise<boolean> {
+    return this.delete(this.reconciler(statusKey(name)), {
+      ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
+      ExpressionAttributeValues: { ':now': now },
+    });
   }
 
   async request(name: string, request: OperatorRequest, now: number): Promise<void> {
@@ -337,6 +370,11 @@ export class DynamoStateAdapter implements StatePort {
     return this.conditional('UpdateItem', () => this.doc.send(new UpdateCommand({ TableName: this.tableName, Key: key, ...input })));
   }
 
+  /** DeleteItem; false when its condition does not hold. */
+  private delete(key: Key, condition: Condition = {}): Promise<boolean> {
+    return this.conditional('DeleteItem', () => this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: key, ...condition })));
+  }
+
   /** PutItem; false when its condition does not hold. */
   private put(item: Record<string, unknown>, condition: Condition = {}): Promise<boolean> {
     return this.conditional('PutItem', () => this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ...condition })));
@@ -403,6 +441,26 @@ export class DynamoStateAdapter implements StatePort {
       throw error;
     }
   }
+}
+
+/** DynamoDB's limit on the size of one item. */
+export const MAX_ITEM_BYTES = 400 * 1024;
+
+/**
+ * The size DynamoDB counts for an item: each attribute's name plus its value (a string's UTF-8
+ * bytes, a number's significant digits halved plus one, one for a boolean or null, three plus the
+ * contents for a map or list, with each element one more byte).
+ */
+export function itemBytes(item: Record<string, unknown>): number {
+  return Object.entries(item).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + valueBytes(value), 0);
+}
+
+function valueBytes(value: unknown): number {
+  if (typeof value === 'string') return Buffer.byteLength(value);
+  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace(/[.e+-]/g, '').replace(/^0+/, '').length / 2) + 1;
+  if (Array.isArray(value)) return 3 + value.reduce((sum: number, element) => sum + 1 + valueBytes(element), 0);
+  if (typeof value === 'object' && value !== null) return 3 + itemBytes(value as Record<string, unknown>) + Object.keys(value).length;
+  return 1;
 }
 
 /** Creates the table where it does not exist (`cks init`); returns false when it was already there. */

@@ -4,21 +4,24 @@
  */
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig, type Config } from '../config.js';
 import { awsCall } from '../adapters/aws-errors.js';
-import { ConfigError } from '../errors.js';
 import type { StaticCredentials } from '../adapters/clients.js';
+import { type Config, loadConfig } from '../config.js';
+import { ConfigError } from '../errors.js';
+import type { Scope } from '../domain/types.js';
+import { parseScope, ScopeSyntaxError } from '../fleet/scope.js';
+import type { Clock } from '../reconcile/ports.js';
 import type { buildDeps } from '../runtime/deps.js';
 import type { FleetRuntime } from '../runtime/fleet.js';
-import { parseScope, ScopeSyntaxError } from '../fleet/scope.js';
-import type { Scope } from '../domain/types.js';
-import type { Clock } from '../reconcile/ports.js';
+import { DEFAULT_SECRET_PREFIX, type StackNames, stackNames } from './stack.js';
 
 /** Where the CLI reads its environment and writes its output; `bin/cks.js` wires it to the process. */
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
   env: Readonly<Record<string, string | undefined>>;
+  /** The terminal's width, when stdout is one: long text is wrapped to it (100 otherwise). */
+  columns?: number;
 }
 
 /** The flags every command takes. */
@@ -27,9 +30,17 @@ export interface GlobalOptions {
   region?: string;
   table?: string;
   accountId?: string;
+  /** A deployed stack's stage: its table, event bus and (by STS) account. */
+  stage?: string;
+  verbose?: boolean;
   /** `--scope <account>/<region>`: the account and Region the store commands act in (default: the deployment's own). */
   scope?: string;
-  verbose?: boolean;
+}
+
+/** Who runs the command, from STS GetCallerIdentity. */
+export interface Caller {
+  arn: string;
+  account: string;
 }
 
 /** The command line is wrong: usage help goes to stderr and the exit code is 2. */
@@ -47,11 +58,16 @@ export type Deps = ReturnType<typeof buildDeps>;
 /** One CLI run's configuration and dependencies. */
 export class CliContext {
   readonly config: Config;
+  /** The deployed stack named by `--stage` / `CKS_STAGE`, if any. */
+  readonly stack: StackNames | undefined;
+  /** The deployment's secret name prefix (`CKS_SECRET_PREFIX`, as serverless.yml's `secretPrefix`). */
+  readonly secretPrefix: string;
   /** The scope `--scope` names; undefined: the deployment's own. */
   readonly scope: Scope | undefined;
-  #fleet: Promise<FleetRuntime> | undefined;
   /** The access key of the environment, if it names one (else the SDK's default chain is used). */
   readonly credentials: StaticCredentials | undefined;
+  #fleet: Promise<FleetRuntime> | undefined;
+  #caller: Promise<Caller> | undefined;
   /** Whether the core's log lines are printed (`--verbose` or `CKS_LOG_LEVEL`). */
   readonly #logsAsked: boolean;
   readonly #clock: CliClock;
@@ -60,12 +76,15 @@ export class CliContext {
     readonly io: CliIo,
     options: GlobalOptions,
   ) {
+    const stage = options.stage ?? nonEmpty(io.env.CKS_STAGE);
+    this.stack = stage === undefined ? undefined : stackNames(stage);
     this.config = loadConfig(io.env, {
       ...(options.endpointUrl !== undefined && { endpoint: options.endpointUrl }),
       ...(options.region !== undefined && { region: options.region }),
-      ...(options.table !== undefined && { tableName: options.table }),
       ...(options.accountId !== undefined && { accountId: options.accountId }),
+      ...stackConfig(this.stack, options.table ?? nonEmpty(io.env.CKS_TABLE), nonEmpty(io.env.CKS_EVENT_BUS)),
     });
+    this.secretPrefix = io.env.CKS_SECRET_PREFIX ?? DEFAULT_SECRET_PREFIX;
     try {
       this.scope = options.scope === undefined ? undefined : parseScope(options.scope);
     } catch (error) {
@@ -80,8 +99,19 @@ export class CliContext {
    * The core's dependencies, built on first use (the account may need the SDK's credentials). With
    * `CKS_FAKE_CLOCK=1` each call re-reads the local fake's clock, so a pass after
    * `POST /_fake/clock/advance` sees that time.
+   *
+   * `publishes`: the command may publish the reconciler's events (a sweep). Against AWS they must go
+   * to the deployed stack's bus, where its on-call rules listen: an escalation published anywhere else
+   * is never heard, and never sent again (an incident pages once). So without an endpoint such a
+   * command needs the stack (`--stage`), which names the bus.
    */
-  async deps(): Promise<Deps> {
+  async deps(options: { publishes?: boolean } = {}): Promise<Deps> {
+    if (options.publishes === true && this.config.endpoint === undefined && this.stack === undefined) {
+      throw new CliError(
+        `this command publishes the reconciler's events, and against AWS they must reach the deployed stack's bus, where its on-call rules listen: ` +
+          `name the stack with --stage <stage> (or CKS_STAGE), not only CKS_EVENT_BUS (now "${this.config.eventBusName}")`,
+      );
+    }
     const fleet = await this.fleet();
     return fleet.deps(this.scope ?? fleet.home);
   }
@@ -92,6 +122,27 @@ export class CliContext {
     const fleet = await this.#fleet;
     await this.#clock.sync();
     return fleet;
+  }
+
+  /** Who runs this command (STS GetCallerIdentity, asked once): the principal recorded as `changedBy` and `approvedBy`. */
+  caller(): Promise<Caller> {
+    this.#caller ??= this.#callerIdentity();
+    return this.#caller;
+  }
+
+  /**
+   * The options every SDK client of this run gets: the Region, the endpoint, and the access key of
+   * the CLI's environment when it holds one (else the SDK's default chain: profile, SSO, role), so
+   * that the environment `cks` was given is the one it acts with.
+   */
+  get clientOptions(): { region: string; endpoint?: string; credentials?: StaticCredentials } {
+    const { region, endpoint } = this.config;
+    return { region, ...(endpoint !== undefined && { endpoint }), ...(this.credentials !== undefined && { credentials: this.credentials }) };
+  }
+
+  /** How wide text printed for people may be. */
+  get width(): number {
+    return this.io.columns ?? 100;
   }
 
   /** Prints one line on stdout. */
@@ -112,16 +163,30 @@ export class CliContext {
       import('../logger.js'),
     ]);
     const clients = makeAwsClients(this.config, this.credentials);
-    const accountId = this.config.accountId ?? (await this.#localAccountId(clients.kms.config.credentials, LOCAL_ACCOUNT_ID));
+    // A named stack is managed in the caller's own account (the stack's, where the caller operates).
+    const accountId =
+      this.config.accountId ??
+      (this.stack !== undefined ? (await this.caller()).account : await this.#localAccountId(clients.kms.config.credentials, LOCAL_ACCOUNT_ID));
     // The core logs JSON lines; the CLI's stdout is for the operator. Logs go to stderr, and only
     // when asked for (`--verbose` at INFO, or `CKS_LOG_LEVEL` at its level); otherwise nowhere.
     const logger = makeLogger({ logLevel: this.#logsAsked ? this.config.logLevel : 'SILENT' }, {}, (line) => this.io.stderr(`${line}\n`));
     return new FleetRuntime(this.config, loadFleetConfig(this.io.env), { accountId, owner: `cli-${hostname()}-${process.pid}`, logger, clients, clock: this.#clock });
   }
 
+  /** The STS client is loaded by the commands that ask who the caller is, not by the others. */
+  async #callerIdentity(): Promise<Caller> {
+    const { STSClient, GetCallerIdentityCommand } = await import('@aws-sdk/client-sts');
+    const sts = new STSClient(this.clientOptions);
+    const identity = await awsCall('STS.GetCallerIdentity', () => sts.send(new GetCallerIdentityCommand({})));
+    if (identity.Arn === undefined || identity.Account === undefined)
+      throw new CliError('STS GetCallerIdentity named no caller: cannot tell who runs this command');
+    return { arn: identity.Arn, account: identity.Account };
+  }
+
   /**
    * Without `--account-id` / `CKS_ACCOUNT_ID`, against a local endpoint, the fake's rule: the access
-   * key id when it is 12 digits, else `fallback` (000000000000). Real AWS needs it said: the CLI has no STS.
+   * key id when it is 12 digits, else `fallback` (000000000000). Real AWS needs it said, or the stack
+   * named (`--stage`), whose account is the caller's.
    */
   async #localAccountId(credentials: () => Promise<{ accessKeyId: string }>, fallback: string): Promise<string> {
     if (this.config.endpoint === undefined) {
@@ -184,18 +249,37 @@ class CliClock implements Clock {
  * `AWS_SESSION_TOKEN`), else none: the SDK's default chain (profiles, SSO, instance roles) finds one.
  */
 function envCredentials(env: CliIo['env']): StaticCredentials | undefined {
-  const [accessKeyId, secretAccessKey, sessionToken] = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'].map((name) => env[name]?.trim());
+  const [accessKeyId, secretAccessKey, sessionToken] = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'].map((name) =>
+    env[name]?.trim(),
+  );
   if (!accessKeyId || !secretAccessKey) return undefined;
   return { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) };
 }
 
-/** `5s`, `1m`, `500ms`, `1h` → milliseconds. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
-  const ms = match ? Number(match[1]) * unit[match[2] as keyof typeof unit] : 0;
-  if (!(ms > 0)) throw new UsageError(`--interval must be a duration such as 500ms, 5s or 1m, got "${text}"`);
+/** The one duration syntax of every flag: a number of seconds (`5`), or with a unit: `500ms`, `5s`, `2m`, `1h`, `7d`. */
+export function parseDuration(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+  const ms = match ? Number(match[1]) * unit[(match[2] ?? 's') as keyof typeof unit] : 0;
+  if (!(ms > 0)) throw new UsageError(`${flag} must be a duration such as 5 (seconds), 500ms, 5s, 2m, 1h or 7d, got "${text}"`);
   return ms;
+}
+
+/** The table and bus of a named stack; one also named by `--table`, `CKS_TABLE` or `CKS_EVENT_BUS` must be the same. */
+function stackConfig(stack: StackNames | undefined, table: string | undefined, eventBus: string | undefined): Partial<Config> {
+  if (stack === undefined) return table === undefined ? {} : { tableName: table };
+  if (table !== undefined && table !== stack.table) {
+    throw new ConfigError(`stage "${stack.stage}" has the table ${stack.table}, but --table or CKS_TABLE says ${table}: give one of them`);
+  }
+  if (eventBus !== undefined && eventBus !== stack.eventBus) {
+    throw new ConfigError(`stage "${stack.stage}" has the event bus ${stack.eventBus}, but CKS_EVENT_BUS says ${eventBus}: give one of them`);
+  }
+  return { tableName: stack.table, eventBusName: stack.eventBus };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed === '' ? undefined : trimmed;
 }
 
 /**

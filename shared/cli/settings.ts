@@ -3,7 +3,7 @@
  * blast-radius limit. With no flag it prints them; with flags it changes only the settings given.
  */
 import type { Settings } from '../domain/types.js';
-import { UsageError, type CliContext } from './context.js';
+import { type CliContext, UsageError } from './context.js';
 
 /** The settings a `cks settings` command line changes; absent ones are left as they are. */
 export type SettingsChanges = Partial<Settings>;
@@ -85,7 +85,7 @@ export async function settingsCommand(ctx: CliContext, changes: SettingsChanges,
   if (changed.includes('approvalForCloudHsm')) {
     ctx.print(
       next.approvalForCloudHsm === true
-        ? 'approval for CloudHSM ON: a cluster change or a rename waits for a second principal\'s `cks approve`, like an XKS proxy change'
+        ? "approval for CloudHSM ON: a cluster change or a rename waits for a second principal's `cks approve`, like an XKS proxy change"
         : 'approval for CloudHSM OFF: only XKS proxy changes wait for a second principal',
     );
   }

@@ -3,10 +3,11 @@
  * the stores, the reconciler's latest events and the latest activity. Elsewhere (a pipe, a test):
  * plain lines, one per store state change, action, trigger and event, without ANSI codes.
  */
+
+import { isoTime, printable, renderTable, truncate, wrap } from '../cli/table.js';
 import { parseDesiredItem } from '../domain/desired-schema.js';
 import { describeLastAction, type ObservedStore } from '../domain/types.js';
 import type { StoreRecord } from '../reconcile/ports.js';
-import { isoTime, renderTable } from '../cli/table.js';
 import type { RecordedEvent } from './admin.js';
 
 /** One store as the view shows it. */
@@ -122,27 +123,41 @@ export class DemoView {
     }
   }
 
-  /** Redraws the screen (terminal only). */
+  /**
+   * Redraws the screen (terminal only), fitted to it: at 80×24 the header (with the whole line to
+   * copy into another terminal) and the stores table fit, with the reasons cut short; a wider
+   * terminal shows more columns and more of each reason, a taller one more events and activity.
+   */
   render(stats: ViewStats): void {
     if (!this.#tty) return;
     const width = this.out.columns || 120;
     const height = this.out.rows || 40;
     const top = [
-      ...this.#headerLines(),
-      `fake time ${isoTime(stats.fakeTime)} (${stats.timeScale}× real) · up ${((Date.now() - this.#startedAt) / 1000).toFixed(0)}s · ` +
-        `sweep every ${stats.intervalSeconds}s: ${stats.sweeps} runs · on-event: ${stats.onEventRuns} runs · ` +
-        `CloudTrail: ${stats.routed} routed, ${stats.leftOut} left out by the rules · Ctrl-C stops`,
+      ...fitted(
+        [
+          'cks-reconciler demo',
+          `fake time ${isoTime(stats.fakeTime)?.slice(11)} (${stats.timeScale}× real)`,
+          `up ${((Date.now() - this.#startedAt) / 1000).toFixed(0)}s`,
+          'Ctrl-C stops',
+        ],
+        width,
+      ),
+      ...fitted(
+        [
+          `sweep every ${stats.intervalSeconds}s: ${stats.sweeps} runs`,
+          `on-event: ${stats.onEventRuns} runs`,
+          `CloudTrail: ${stats.routed} routed, ${stats.leftOut} left out`,
+        ],
+        width,
+      ),
+      ...this.#headerLines(width),
       '',
-      'STORES',
-      ...renderTable(
-        ['NAME', 'TYPE', 'DESIRED', 'OBSERVED', 'PHASE', 'ATTEMPT', 'LAST ACTION', 'REASON'],
-        this.#stores.map((r) => [r.name, r.type, r.desired, r.observed, r.phase, r.attempt, r.lastAction, r.reason]),
-      ).split('\n'),
+      ...storesTable(this.#stores, width).split('\n'),
       '',
       ...this.#needsHuman(width),
     ];
-    const room = Math.max(6, height - top.length - 4);
-    const events = this.#events.slice(-Math.ceil(room / 2));
+    const room = Math.max(0, height - 1 - top.length - 4);
+    const events = room === 0 ? [] : this.#events.slice(-Math.ceil(room / 2));
     const eventLines =
       events.length === 0
         ? ['(none yet)']
@@ -150,8 +165,8 @@ export class DemoView {
             ['TIME', 'EVENT', 'STORE', 'WHAT'],
             events.map((e) => [e.time.slice(11, 19), e.DetailType, String(e.Detail.storeName ?? '-'), eventText(e)]),
           ).split('\n');
-    const lines = [...top, 'LATEST EVENTS', ...eventLines, '', 'ACTIVITY', ...this.#activity.slice(-Math.floor(room / 2))];
-    const screen = lines.slice(0, height - 1).map((line) => `${truncate(line, width)}${ESC}K`);
+    const lines = [...top, 'LATEST EVENTS', ...eventLines, '', 'ACTIVITY', ...(room < 2 ? [] : this.#activity.slice(-Math.floor(room / 2)))];
+    const screen = lines.slice(0, height - 1).map((line) => `${truncate(printable(line), width)}${ESC}K`);
     this.out.write(`${ESC}H${screen.join('\n')}\n${ESC}J`);
   }
 
@@ -161,23 +176,35 @@ export class DemoView {
     this.#print(summary);
   }
 
-  /** Each escalated store with the runbook of its escalation, wrapped to the screen. */
+  /** Each escalated store with the runbook of its escalation, wrapped to the screen (fewer lines on a small one). */
   #needsHuman(width: number): string[] {
     const lines = this.#stores.flatMap((row) => {
       const runbook = this.#escalations.get(row.name)?.Detail.runbook;
       if (row.phase !== 'ESCALATED' || typeof runbook !== 'string') return [];
-      return wrap(`${row.name} (${row.observed}): ${runbook}`, width, 4);
+      return wrap(`${row.name} (${row.observed}): ${runbook}`, width, width < 100 ? 2 : 4);
     });
     return lines.length === 0 ? [] : ['NEEDS A HUMAN', ...lines, ''];
   }
 
-  #headerLines(): string[] {
+  /**
+   * Where the local AWS is and the line to paste into another terminal for `npx cks`, kept whole:
+   * at `width` it is broken into shell lines joined by `\`.
+   */
+  #headerLines(width = Number.POSITIVE_INFINITY): string[] {
     const { endpoint, table, region, accountId, logFile, storesFile } = this.header;
+    const exports = [
+      'export',
+      `AWS_ENDPOINT_URL=${endpoint}`,
+      `AWS_REGION=${region}`,
+      `CKS_TABLE=${table}`,
+      'AWS_ACCESS_KEY_ID=test',
+      'AWS_SECRET_ACCESS_KEY=test',
+      'CKS_FAKE_CLOCK=1',
+    ];
     return [
-      `cks-reconciler demo · local AWS at ${endpoint} · table ${table} · ${region} · account ${accountId} · pid ${process.pid}`,
-      '  from another terminal, then e.g. `npx cks status`:',
-      `    export AWS_ENDPOINT_URL=${endpoint} AWS_REGION=${region} CKS_TABLE=${table} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test CKS_FAKE_CLOCK=1`,
-      `  stores file applied: ${storesFile} · reconciler logs: ${logFile}`,
+      ...fitted([`local AWS at ${endpoint}`, `account ${accountId}`, `pid ${process.pid}`, 'for `npx cks status` in another terminal:'], width),
+      ...shellLines(exports, width),
+      ...fitted([`stores file applied: ${storesFile}`, `reconciler logs: ${logFile}`], width),
     ];
   }
 
@@ -191,7 +218,7 @@ export class DemoView {
   }
 
   #print(line: string): void {
-    this.out.write(`${line}\n`);
+    this.out.write(`${printable(line)}\n`);
   }
 }
 
@@ -202,23 +229,53 @@ function eventText(event: RecordedEvent): string {
   return runbook === undefined ? reason : `${reason} · runbook: ${runbook}`;
 }
 
-/** `text` in lines of at most `width` characters, broken at spaces; at most `max` lines. */
-function wrap(text: string, width: number, max: number): string[] {
+/** `parts` joined by ` · `, in as few lines of at most `width` as they fit in (a part longer than that is cut later). */
+function fitted(parts: readonly string[], width: number): string[] {
   const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/)) {
-    if (line !== '' && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = '  ';
-    }
-    line += line.trim() === '' ? word : ` ${word}`;
+  for (const part of parts) {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + 3 + part.length <= width) lines[lines.length - 1] = `${last} · ${part}`;
+    else lines.push(part);
   }
-  lines.push(line);
-  if (lines.length <= max) return lines;
-  const rest = lines.slice(max - 1).map((l) => l.trim()).join(' ');
-  return [...lines.slice(0, max - 1), truncate(`  ${rest}`, width)];
+  return lines;
 }
 
-function truncate(line: string, width: number): string {
-  return line.length <= width ? line : `${line.slice(0, Math.max(0, width - 1))}…`;
+/** A shell command in lines of at most `width`, each but the last ending in ` \\`, so that it pastes whole. */
+function shellLines(words: readonly string[], width: number): string[] {
+  const lines: string[] = [];
+  for (const [index, word] of words.entries()) {
+    const last = lines.at(-1);
+    const continued = index < words.length - 1 ? 2 : 0;
+    if (last !== undefined && last.length + 1 + word.length + continued <= width) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(last === undefined ? word : `  ${word}`);
+  }
+  return lines.map((line, i) => (i < lines.length - 1 ? `${line} \\` : line));
+}
+
+/**
+ * The stores as a table that fits `width`: name, observed state, phase and attempt always, then type,
+ * desired state and last action as room allows, and the reason in what is left (at least 20 columns).
+ */
+function storesTable(rows: readonly StoreRow[], width: number): string {
+  const columns: Array<{ header: string; value: (row: StoreRow) => string }> = [
+    { header: 'NAME', value: (r) => r.name },
+    { header: 'TYPE', value: (r) => r.type },
+    { header: 'DESIRED', value: (r) => r.desired },
+    { header: 'OBSERVED', value: (r) => r.observed },
+    { header: 'PHASE', value: (r) => r.phase },
+    { header: 'ATTEMPT', value: (r) => r.attempt },
+    { header: 'LAST ACTION', value: (r) => r.lastAction },
+  ];
+  const widthOf = (list: typeof columns): number =>
+    list.reduce((sum, column) => sum + 2 + Math.max(column.header.length, ...rows.map((row) => printable(column.value(row)).length)), 0);
+  let shown = columns;
+  // The first optional column to go is the least telling: type, then desired state, then last action.
+  for (const header of ['TYPE', 'DESIRED', 'LAST ACTION']) {
+    if (widthOf(shown) + 20 <= width) break;
+    shown = shown.filter((column) => column.header !== header);
+  }
+  return renderTable(
+    [...shown.map((column) => column.header), 'REASON'],
+    rows.map((row) => [...shown.map((column) => column.value(row)), row.reason]),
+  );
 }

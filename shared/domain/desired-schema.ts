@@ -6,6 +6,7 @@
  */
 import * as z from 'zod/mini';
 import './zod-messages.js';
+import { closest } from './words.js';
 import {
   type DesiredStore,
   LOGIN_BUDGET_DEFAULT,
@@ -53,9 +54,17 @@ const URI_ENDPOINT = /^https:\/\/[a-zA-Z0-9.-]+$/;
 const URI_PATH = /^(\/[a-zA-Z0-9/_-]+\/kms\/xks\/v\d{1,2})$|^(\/kms\/xks\/v\d{1,2})$/;
 const VPC_ENDPOINT_SERVICE = /^com\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$/;
 
+/** C0 and C1 control characters and DEL: a name holding one could rewrite the terminal that prints it. */
+const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f-\u009f]*$/;
+/** The longest ARN IAM accepts: every field has a bound, so no item nears DynamoDB's 400 KB. */
+const MAX_ARN = 2048;
+
 const secretArn = z
   .string(must('a string'))
-  .check(z.regex(SECRET_ARN, 'must be a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>'));
+  .check(
+    z.maxLength(MAX_ARN, `must be at most ${MAX_ARN} characters`),
+    z.regex(SECRET_ARN, 'must be a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>'),
+  );
 
 const xksProxyShape = {
   uriEndpoint: z
@@ -89,7 +98,7 @@ const xksProxySchema = z.strictObject(xksProxyShape).check(
 );
 
 const specShape = {
-  name: z.string(must('a string')).check(...length(1, 256)),
+  name: z.string(must('a string')).check(...length(1, 256), z.regex(NO_CONTROL_CHARACTERS, 'must not contain control characters')),
   /** Where the store lives (default: the deployment's own account and Region): the table partition its item goes to. */
   accountId: z.optional(z.string(must('a 12-digit AWS account id in quotes')).check(z.regex(/^\d{12}$/, 'must be a 12-digit AWS account id'))),
   region: z.optional(z.string(must('a string')).check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'must be an AWS Region name such as eu-west-1'))),
@@ -158,7 +167,7 @@ export const desiredItemSchema = z
     generation: z.number(must('an integer')).check(z.int('must be an integer'), z.minimum(0, 'must be 0 or more')),
     paused: z._default(z.boolean(must('true or false')), false),
     retryRequestedAt: z._default(z.nullable(z.number(must('a number'))), null),
-    changedBy: z._default(z.nullable(z.string(must('a string'))), null),
+    changedBy: z._default(z.nullable(z.string(must('a string')).check(z.maxLength(MAX_ARN, `must be at most ${MAX_ARN} characters`))), null),
   })
   .check(crossFieldRules);
 
@@ -185,7 +194,7 @@ export function parseDesiredItem(raw: unknown): { ok: true; desired: DesiredStor
     : { ok: false, errors: fieldErrors(result.error, Object.keys(desiredItemSchema.shape)) };
 }
 
-/** zod issues as field errors: one per unknown key (with a hint for a near-miss spelling), sorted by path. */
+/** zod issues as field errors: one per unknown key (with a hint for a near miss), sorted by path. */
 function fieldErrors(error: z.core.$ZodError, topLevelKeys: readonly string[]): FieldError[] {
   const errors: FieldError[] = [];
   for (const issue of error.issues) {
@@ -193,7 +202,7 @@ function fieldErrors(error: z.core.$ZodError, topLevelKeys: readonly string[]): 
     if (issue.code === 'unrecognized_keys') {
       const known = path[0] === 'xksProxy' ? Object.keys(xksProxyShape) : topLevelKeys;
       for (const key of issue.keys) {
-        const suggestion = known.find((k) => k.toLowerCase() === key.toLowerCase());
+        const suggestion = closest(key, known);
         errors.push({
           path: [...path, key].join('.'),
           message: suggestion ? `unknown field (did you mean ${suggestion}?)` : 'unknown field',

@@ -233,7 +233,7 @@ export const SITUATION_RUNBOOKS: Record<Situation, string> = {
     'The store has been DISCONNECTING far longer than KMS takes (minutes). Check the AWS Health Dashboard for KMS in this Region and open an AWS Support case with the store id; ' +
     'the reconciler continues by itself once the store is DISCONNECTED.',
   storeMissing:
-    'No custom key store with this name (or id) exists in KMS. The reconciler never creates or deletes stores. If it was deleted on purpose, remove it from the stores file and `cks apply`; ' +
+    'No custom key store with this name (or id) exists in KMS. The reconciler never creates or deletes stores. If it was deleted on purpose, remove it from the desired state: `cks delete <store>`, or remove it from the stores file and `cks apply --prune`; ' +
     'if it was renamed outside the reconciler, set its id in the desired state; otherwise create it (CreateCustomKeyStore) and the reconciler takes over.',
   identityMismatch:
     'The store KMS returned does not match the desired item (a different type, or a different id than the one declared). The type is fixed when a store is created, ' +

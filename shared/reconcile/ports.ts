@@ -7,6 +7,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type {
   Approval,
   ClusterView,
+  EventDetailType,
   ObservedStore,
   Scope,
   Settings,
@@ -99,6 +100,16 @@ export interface SaveStatusOptions {
   holdLeaseUntil?: number;
 }
 
+/** An event a run emitted for a store, as its history keeps it: enough to read an incident back without EventBridge. */
+export interface HistoryEvent {
+  type: EventDetailType;
+  reason: string;
+  /** The documented fix (Repair Escalated, Store Missing, Manual Change Detected, Approval Required). */
+  runbook?: string;
+  /** Fields that differ, or that wait for approval. */
+  drift?: string[];
+}
+
 /** A line of a store's history (HISTORY items, kept with a TTL). */
 export interface HistoryEntry {
   at: number;
@@ -110,6 +121,10 @@ export interface HistoryEntry {
   connectionState: string | null;
   connectionErrorCode: string | null;
   error?: string;
+  /** The incident the run belonged to, if any. */
+  incidentId?: string | null;
+  /** The events the run emitted for the store, in order (absent in entries written before they were kept). */
+  events?: HistoryEvent[];
 }
 
 /** Operator intent written beside the desired spec by `cks retry|pause|resume` (each bumps the generation). */
@@ -148,6 +163,15 @@ export interface StatePort {
   putDesired(specs: readonly DesiredStoreSpec[], now: number, changedBy?: string | null): Promise<string[]>;
   /** Records a second principal's approval of a desired generation (`cks approve`). */
   approve(name: string, approval: Approval): Promise<void>;
+  /**
+   * Removes a store from the desired state (`cks delete`, `cks apply --prune`): its desired item and
+   * its approval, so that it is neither reported nor reconciled again. The reconciler then closes its
+   * status ({@link deleteStatus}); its history is kept (until its TTL). False when no desired item of
+   * that name exists.
+   */
+  deleteDesired(name: string): Promise<boolean>;
+  /** Closes the status of a store removed from the desired state: deletes the item unless a run holds its lease (false then). */
+  deleteStatus(name: string, now: number): Promise<boolean>;
   /** retry / pause / resume a store: sets the operator field and bumps the generation. */
   request(name: string, request: OperatorRequest, now: number): Promise<void>;
   getSettings(): Promise<Settings>;

@@ -348,6 +348,13 @@ async function recordHistory(deps: ReconcileDeps, run: StoreRun, input: PlanInpu
     connectionState: input.observed?.connectionState ?? null,
     connectionErrorCode: input.observed?.connectionErrorCode ?? null,
     ...(outcome.error ? { error: outcome.error } : {}),
+    incidentId: decision.nextStatus.incidentId ?? input.status?.incidentId ?? null,
+    events: decision.events.map((event) => ({
+      type: event.detailType,
+      reason: event.reason,
+      ...(event.runbook !== undefined ? { runbook: event.runbook } : {}),
+      ...(event.drift !== undefined ? { drift: event.drift } : {}),
+    })),
   });
 }
 

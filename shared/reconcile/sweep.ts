@@ -10,6 +10,7 @@ import { formatFieldErrors, parseDesiredItem, type FieldError } from '../domain/
 import { invalidDesiredEvent, sweepSummaryEvent } from '../domain/events.js';
 import { emptyStatus } from '../domain/plan.js';
 import type { ClusterView, ConnectionState, DesiredStore, ManualChange, ObservedStore, Settings, StoreStatus, UnreachableMark } from '../domain/types.js';
+import { count } from '../domain/words.js';
 import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
 import type { CloudHsmPort, ReconcileDeps, SecretsPort, StatePort, StoreRecord } from './ports.js';
@@ -120,6 +121,10 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   if (!request.only) {
     for (const bad of invalid) outcomes.push(await reportInvalid(deps, dryRun, log, bad, now));
   }
+  if (!dryRun) {
+    const removed = records.filter((r) => r.desired === null && r.status !== null && (!request.only || request.only.names?.includes(r.name) === true));
+    for (const record of removed) await closeRemoved(deps, log, record, { reconcileId, trigger: request.trigger, now });
+  }
 
   const result: ReconcileResult = { reconcileId, trigger: request.trigger, dryRun, regionalIncident, outcomes, unmanaged, unreachable: unreachable ?? null };
   // One summary per full sweep (not per event run). It pages once when a regional incident begins.
@@ -132,9 +137,38 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   const unpublished = outcomes.reduce((n, o) => n + o.unpublished, 0);
   if (unpublished > 0) {
     // Every status is recorded; failing the run makes the lost events visible (function errors alarm).
-    throw new EventsNotPublishedError(`${unpublished} event(s) could not be published; see the log lines "events not published"`);
+    throw new EventsNotPublishedError(`${count(unpublished, 'event')} could not be published; see the log lines "events not published"`);
   }
   return result;
+}
+
+/**
+ * A store removed from the desired state (`cks delete`, `cks apply --prune`): its status is closed
+ * (deleted, once no run holds it, after the events it still owes went out) with a last history line,
+ * so that it is reported and reconciled no more while its history stays readable.
+ */
+async function closeRemoved(deps: ReconcileDeps, log: Logger, record: StoreRecord, run: { reconcileId: string; trigger: Trigger; now: number }): Promise<void> {
+  const status = record.status;
+  if (status === null) return;
+  try {
+    if (record.outbox.length > 0) await deps.events.publish(record.outbox);
+    if (!(await deps.state.deleteStatus(record.name, run.now))) return;
+    const ended = status.incidentId !== null ? `; incident ${status.incidentId} ends with it` : '';
+    await deps.state.appendHistory(record.name, {
+      at: run.now,
+      reconcileId: run.reconcileId,
+      trigger: run.trigger,
+      action: 'none',
+      dryRun: false,
+      reason: `removed from the desired state: its status (phase ${status.phase}) is closed and it is no longer reconciled${ended}`,
+      connectionState: status.observedState,
+      connectionErrorCode: status.observedErrorCode,
+      incidentId: status.incidentId,
+      events: [],
+    });
+  } catch (error) {
+    log.warn('could not close the status of a store removed from the desired state; the next sweep tries again', { storeName: record.name, error: scrubbedError(error) });
+  }
 }
 
 /** Too many managed stores FAILED at once: a Region-wide cause, to report rather than repair store by store. */

@@ -261,6 +261,20 @@ export class InMemoryState implements StatePort {
     return written;
   }
 
+  async deleteDesired(name: string): Promise<boolean> {
+    if (!this.desired.delete(name)) return false;
+    this.approvals.delete(name);
+    return true;
+  }
+
+  async deleteStatus(name: string, now: number): Promise<boolean> {
+    const lease = this.leases.get(name);
+    if (!this.statuses.has(name) || (lease !== undefined && lease.until >= now)) return false;
+    this.statuses.delete(name);
+    this.outboxes.delete(name);
+    return true;
+  }
+
   async request(name: string, request: OperatorRequest, now: number): Promise<void> {
     const item = this.desired.get(name);
     if (!item) throw new ConflictError(`no desired store named "${name}" in ${this.scope.accountId}/${this.scope.region}`);

@@ -195,6 +195,30 @@ export function describeStatePort(name: string, fresh: () => Promise<StatePort>)
       });
     });
 
+    describe('removing a store', () => {
+      it('deletes its desired item and approval, and says whether there was one', async () => {
+        await state.putDesired([spec(), spec({ name: 'ledger' })], NOW);
+        await state.approve('payments', { generation: 1, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW });
+
+        expect(await state.deleteDesired('payments')).toBe(true);
+        expect(await state.deleteDesired('payments')).toBe(false);
+        expect(await state.load('payments')).toMatchObject({ desired: null, approval: null });
+        expect((await state.load('ledger')).desired).not.toBeNull();
+      });
+
+      it('closes a status no run holds, and leaves one a run holds until its lease expires', async () => {
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [], holdLeaseUntil: NOW + 60_000 });
+
+        const held = await state.deleteStatus('payments', NOW + 1_000);
+        const expired = await state.deleteStatus('payments', NOW + 60_001);
+
+        expect([held, expired]).toEqual([false, true]);
+        expect((await state.load('payments')).status).toBeNull();
+        expect(await state.deleteStatus('payments', NOW + 60_002)).toBe(false);
+      });
+    });
+
     describe('settings and the scope', () => {
       it('starts with the default settings, no regional incident and no store', async () => {
         const all = await state.loadAll();

@@ -4,10 +4,10 @@
  * what only the table has.
  */
 import { DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
-import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-store.js';
+import { DynamoStateAdapter, ensureTable, itemBytes } from '../../shared/adapters/dynamodb-store.js';
 import { parseDesiredItem } from '../../shared/domain/desired-schema.js';
 import { emptyStatus } from '../../shared/domain/plan.js';
 import { fakeForFile } from '../helpers/fake.js';
@@ -40,6 +40,43 @@ describe('DynamoStateAdapter', () => {
     const client = new DynamoDBClient(fake.config);
     expect(await ensureTable(client, 'once')).toBe(true);
     expect(await ensureTable(client, 'once')).toBe(false);
+  });
+
+  it("reads a store's history newest first, at most a limit, and from a time on; the events it kept come back whole", async () => {
+    const entry = (at: number, action: string) => ({
+      at,
+      reconcileId: `run-${at}`,
+      trigger: 'schedule',
+      action,
+      dryRun: false,
+      reason: `${action} at ${at}`,
+      connectionState: 'FAILED',
+      connectionErrorCode: 'USER_LOCKED_OUT',
+      incidentId: 'inc-1',
+      events: [{ type: 'Repair Escalated' as const, reason: 'locked out', runbook: 'change the kmsuser password' }],
+    });
+    for (const [i, action] of ['disconnect', 'connect', 'none'].entries()) await state.appendHistory('payments', entry(NOW + i * 60_000, action));
+
+    const newest = await state.history('payments', { limit: 2 });
+    const since = await state.history('payments', { limit: 10, since: NOW + 60_000 });
+
+    expect(newest.map((e) => e.action)).toEqual(['none', 'connect']);
+    expect(newest[0]).toEqual(entry(NOW + 120_000, 'none'));
+    expect(since.map((e) => e.action)).toEqual(['none', 'connect']);
+  });
+
+  it('counts the bytes of an item as DynamoDB does, and never less for a desired item than it writes', async () => {
+    const writer = 'arn:aws:iam::000000000000:user/alice';
+    await state.putDesired([spec()], NOW, writer);
+    const { Item } = await makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials).dynamo.send(
+      new GetCommand({ TableName: `stores-${table}`, Key: { pk: 'DESIRED#000000000000#us-east-1', sk: 'STORE#payments#DESIRED' } }),
+    );
+
+    expect([itemBytes({ a: 'xy' }), itemBytes({ n: 12345 }), itemBytes({ b: true, z: null }), itemBytes({ m: { k: 'v' }, l: ['a', 'b'] })]).toEqual([
+      3, 5, 4, 15,
+    ]);
+    expect(state.desiredItemBytes(spec(), writer)).toBeGreaterThanOrEqual(itemBytes(Item ?? {}));
+    expect(state.desiredItemBytes(spec(), writer)).toBeLessThan(itemBytes(Item ?? {}) + 64);
   });
 
   it('takes a desired item written by other means, with no generation, as generation 0', async () => {

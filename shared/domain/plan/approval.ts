@@ -1,6 +1,7 @@
 /** Two people for a change of whom a store trusts: the writer of a generation cannot also approve it. */
 import { SITUATION_RUNBOOKS } from '../playbooks.js';
 import type { PlanInput, StoreStatus, UpdateChanges } from '../types.js';
+import { renamed, settingsChanges } from './compare.js';
 import { type Step, wait, withReport } from './steps.js';
 
 /** Fields of `changes` that change whom the store trusts, and so wait for a second principal's approval. */
@@ -35,4 +36,15 @@ export function awaitingApproval(input: PlanInput, cur: StoreStatus, what: strin
     generation: desired.generation,
     changedBy: desired.changedBy,
   });
+}
+
+/**
+ * The fields of the desired generation that change whom the store trusts and have no approval yet by a
+ * principal other than their writer (empty: nothing waits). For `cks approve` and `cks status`, which
+ * may approve a change before a repair reaches it.
+ */
+export function fieldsAwaitingApproval(input: PlanInput): string[] {
+  const { observed, desired } = input;
+  if (observed === null || observed.type !== desired.type || approved(input)) return [];
+  return identityChanges(input, { ...settingsChanges(input, observed), ...(renamed(input, observed) ? { newName: desired.name } : {}) });
 }

@@ -1,5 +1,6 @@
 /** The escalation hold: an ESCALATED store waits for a human until something it waits for changes. */
-import type { PlanInput, StoreStatus } from '../types.js';
+import type { HeldInputs, PlanInput, StoreStatus } from '../types.js';
+import { count } from '../words.js';
 import { isNew } from './compare.js';
 import { type Step, wait } from './steps.js';
 
@@ -28,14 +29,7 @@ export function holdReleased(input: PlanInput, cur: StoreStatus): boolean {
 /** An escalated store waits for a human. Secret versions unknown when the hold began are filled in, so only later ones release it. */
 export function hold(input: PlanInput, cur: StoreStatus, what: string): Step {
   const held = cur.heldInputs;
-  const until =
-    held?.awaitingLoginBudgetReset === true
-      ? `an operator resets the login budget with \`cks retry\` (${cur.failedLogins} failed kmsuser login(s) caused, budget ${input.desired.loginBudget})`
-      : held?.awaitingNewPassword === true
-      ? 'a new version of the password secret (a connect with the password KMS holds would fail another kmsuser login)'
-      : held?.awaitingActiveHsmIn !== undefined
-        ? `cluster ${held.awaitingActiveHsmIn} has an ACTIVE HSM, the desired item changes or \`cks retry\``
-        : 'the desired item changes, a secret gets a new version or `cks retry`';
+  const until = releasedBy(held, cur.failedLogins, input.desired.loginBudget);
   const status: StoreStatus =
     held === null
       ? cur
@@ -48,4 +42,15 @@ export function hold(input: PlanInput, cur: StoreStatus, what: string): Step {
           },
         };
   return wait(status, `${what}; escalated in incident ${cur.incidentId}, holding until ${until}`);
+}
+
+/** What releases an escalation hold, in words (for reasons and `cks status`). */
+export function releasedBy(held: HeldInputs | null, failedLogins: number, loginBudget: number): string {
+  return held?.awaitingLoginBudgetReset === true
+    ? `an operator resets the login budget with \`cks retry\` (${count(failedLogins, 'failed kmsuser login')} caused, budget ${loginBudget})`
+    : held?.awaitingNewPassword === true
+      ? 'a new version of the password secret (a connect with the password KMS holds would fail another kmsuser login)'
+      : held?.awaitingActiveHsmIn !== undefined
+        ? `cluster ${held.awaitingActiveHsmIn} has an ACTIVE HSM, the desired item changes or \`cks retry\``
+        : 'the desired item changes, a secret gets a new version or `cks retry`';
 }

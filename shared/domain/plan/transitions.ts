@@ -4,6 +4,7 @@
  * phase (ESCALATED never reaches a row of a transition: the escalation-hold guard answers first).
  */
 import { playbookFor, SITUATION_RUNBOOKS, type Situation } from '../playbooks.js';
+import { count } from '../words.js';
 import type {
   ClusterView,
   ConnectionErrorCode,
@@ -102,7 +103,7 @@ function connected(ctx: Ctx): Step {
   const clusterId = observed.cloudHsmClusterId;
   const cluster = clusterId !== undefined ? input.clusters.get(clusterId) : undefined;
   if (observed.type === 'EXTERNAL_KEY_STORE' || (cluster !== undefined && cluster.activeHsms > 0)) {
-    if (cur.incidentId !== null) return succeed(input, cur, `CONNECTED: incident ${cur.incidentId} closed after ${cur.attempt} connect attempt(s)`);
+    if (cur.incidentId !== null) return succeed(input, cur, `CONNECTED: incident ${cur.incidentId} closed after ${count(cur.attempt, 'connect attempt')}`);
     if (cur.escalatedIncidentId !== null) return succeed(input, cur, `CONNECTED: the store escalated in incident ${cur.escalatedIncidentId} is healthy again`);
     const drift = changedFields(settingsChanges(input, observed));
     return wait(closed(cur), drift.length > 0 ? 'CONNECTED' : 'CONNECTED as desired');
@@ -262,7 +263,7 @@ function gate(input: PlanInput, cur: StoreStatus, what: string, code: Connection
 function loginBudgetSpent(input: PlanInput, cur: StoreStatus, what: string, before: EventDraft[]): Step | null {
   if (input.desired.type !== 'AWS_CLOUDHSM' || cur.failedLogins < input.desired.loginBudget) return null;
   const reason =
-    `${what}: the reconciler's connects caused ${cur.failedLogins} failed kmsuser login(s) since the last successful connect, its login budget of ${input.desired.loginBudget}; ` +
+    `${what}: the reconciler's connects caused ${count(cur.failedLogins, 'failed kmsuser login')} since the last successful connect, its login budget of ${input.desired.loginBudget}; ` +
     'it sends no password and makes no connect until an operator resets the budget with `cks retry`, because CloudHSM locks kmsuser out after 5 failed logins';
   return escalate(input, cur, reason, SITUATION_RUNBOOKS.loginBudgetSpent, { before, awaiting: { loginBudgetReset: true } });
 }

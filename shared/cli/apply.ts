@@ -1,0 +1,132 @@
+/**
+ * `cks apply -f <file> [--dry-run] [--prune]`: validates the whole file, shows what changes store by
+ * store, then writes (each changed store gets a new generation recording who wrote it) and, with
+ * `--prune`, removes the stores the file no longer names. Nothing is written unless everything
+ * validates; a write that still fails says which stores were written and which were not.
+ */
+import { readFile } from 'node:fs/promises';
+import { MAX_ITEM_BYTES } from '../adapters/dynamodb-store.js';
+import type { DesiredStoreSpec } from '../domain/desired-schema.js';
+import type { ObservedStore } from '../domain/types.js';
+import { count } from '../domain/words.js';
+import { errorMessage } from '../errors.js';
+import type { StatePort } from '../reconcile/ports.js';
+import { type CliContext, CliError, type Deps } from './context.js';
+import { diffStores, renderDiff, summarise } from './diff.js';
+import { parseStoresFile } from './stores-file.js';
+import { sameScope, scopeLabel } from '../fleet/scope.js';
+import { groupByScope } from '../fleet/targets.js';
+import { printable } from './table.js';
+
+export interface ApplyOptions {
+  dryRun: boolean;
+  prune: boolean;
+}
+
+export async function applyCommand(ctx: CliContext, file: string, options: ApplyOptions): Promise<number> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new CliError(`cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+  });
+  // The file alone first: a syntax or field error needs no AWS call.
+  const parsed = parseStoresFile(text, file);
+  if (!parsed.ok) return reject(ctx, file, parsed.errors);
+
+  const fleet = await ctx.fleet();
+  const home = ctx.scope ?? fleet.home;
+  const homeDeps = fleet.deps(home);
+  const kmsStores = await readKmsStores(ctx, homeDeps);
+  const checked = parseStoresFile(text, file, { scope: home, secretPrefix: ctx.secretPrefix, kmsStores });
+  if (!checked.ok) return reject(ctx, file, checked.errors);
+
+  // Each store goes to the partition of the account and Region it names (default: the deployment's own).
+  const groups = groupByScope(checked.specs, home);
+  if (!groups.some((g) => sameScope(g.scope, home))) groups.unshift({ scope: home, specs: [] });
+  const plans = await Promise.all(
+    groups.map(async ({ scope, specs }) => {
+      const deps = fleet.deps(scope);
+      const { records } = await deps.state.loadAll();
+      const current = new Map(records.flatMap((record) => (record.desired === null ? [] : [[record.name, record.desired] as const])));
+      const changes = diffStores(current, specs);
+      const toWrite = specs.filter((spec) => changes.some((c) => c.name === spec.name && (c.kind === 'added' || c.kind === 'changed')));
+      return { scope, deps, changes, toWrite };
+    }),
+  );
+  const writes = plans.flatMap((p) => p.toWrite);
+  // Who writes is asked of STS only when something is written.
+  const changedBy = options.dryRun || writes.length === 0 ? null : (await ctx.caller()).arn;
+  const tooLarge = writes.flatMap((spec) => {
+    const bytes = homeDeps.state.desiredItemBytes(spec, changedBy);
+    return bytes > MAX_ITEM_BYTES
+      ? [`${file}: store "${printable(spec.name)}": its item would be ${bytes} bytes, over DynamoDB's ${MAX_ITEM_BYTES}`]
+      : [];
+  });
+  if (tooLarge.length > 0) return reject(ctx, file, tooLarge);
+
+  const changes = plans.flatMap((p) => p.changes);
+  for (const { scope, changes: scoped } of plans) {
+    if (!sameScope(scope, home) && scoped.length > 0) ctx.print(`in ${scopeLabel(scope)}:`);
+    for (const line of renderDiff(scoped, { file, prune: options.prune })) ctx.print(line);
+  }
+  if (options.dryRun) {
+    ctx.print(`dry run of ${file}: ${summarise(changes, options.prune)}; nothing was written`);
+    return 0;
+  }
+  for (const { scope, deps, changes: scoped, toWrite } of plans) {
+    const removed = options.prune ? scoped.filter((c) => c.kind === 'removed').map((c) => c.name) : [];
+    await write(deps.state, file, { specs: toWrite, removed, now: deps.clock.now(), changedBy });
+    // The deployment's own scope is always swept: only the others need a registry entry.
+    if (!sameScope(scope, fleet.home) && toWrite.length > 0) await deps.state.registerScope();
+  }
+  ctx.print(`applied ${file}: ${summarise(changes, options.prune)}`);
+  return 0;
+}
+
+/**
+ * Writes the stores one by one, then removes `removed`. Every check that can fail has passed, but a
+ * write can still fail (throttling past the SDK's retries, a lost condition): the error then says
+ * which stores were written and which were not, and applying the same file again finishes the job.
+ */
+export async function write(
+  state: Pick<StatePort, 'putDesired' | 'deleteDesired'>,
+  file: string,
+  plan: { specs: readonly DesiredStoreSpec[]; removed: readonly string[]; now: number; changedBy: string | null },
+): Promise<void> {
+  const steps = [
+    ...plan.specs.map((spec) => ({ name: spec.name, done: 'written', run: () => state.putDesired([spec], plan.now, plan.changedBy) })),
+    ...plan.removed.map((name) => ({ name, done: 'removed', run: () => state.deleteDesired(name) })),
+  ];
+  for (const [index, step] of steps.entries()) {
+    try {
+      await step.run();
+    } catch (error) {
+      const list = (part: typeof steps, what: (s: (typeof steps)[number]) => string): string =>
+        part.length === 0 ? 'none' : part.map((s) => `"${printable(s.name)}"${what(s)}`).join(', ');
+      const done = steps.slice(0, index);
+      const left = steps.slice(index);
+      throw new CliError(
+        `${file} was applied only in part: store "${printable(step.name)}" failed: ${errorMessage(error)}. ` +
+          `Done (${count(done.length, 'store')}): ${list(done, (s) => ` ${s.done}`)}. ` +
+          `Not done (${count(left.length, 'store')}): ${list(left, (s) => ` not ${s.done}`)}. Apply the file again to finish.`,
+      );
+    }
+  }
+}
+
+/**
+ * The stores KMS has, so that entries naming one store by its id and another by its name are found
+ * out. When KMS cannot be read (no permission), entries are compared by declared ids and names only.
+ */
+async function readKmsStores(ctx: CliContext, deps: Deps): Promise<ObservedStore[] | null> {
+  try {
+    return await deps.kms.listStores();
+  } catch (error) {
+    ctx.io.stderr(`cks: note: KMS stores not read (${errorMessage(error)}); entries are compared by their declared ids and names only\n`);
+    return null;
+  }
+}
+
+function reject(ctx: CliContext, file: string, errors: readonly string[]): number {
+  for (const error of errors) ctx.io.stderr(`${error}\n`);
+  ctx.io.stderr(`cks: ${file} rejected (${count(errors.length, 'error')}); nothing was written\n`);
+  return 1;
+}
