@@ -694,13 +694,17 @@ describe('the fleet', () => {
     const [topic] = resourcesOfType('AWS::SNS::Topic')[0]!;
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties!);
     const workerErrors = alarms.filter(
-      (a) => a.MetricName === 'Errors' && JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: 'FunctionName', Value: ref(functionId('functions/worker.handler')) }]),
+      (a) =>
+        a.MetricName === 'Errors' &&
+        JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: 'FunctionName', Value: ref(functionId('functions/worker.handler')) }]),
     );
     expect(workerErrors).toHaveLength(1);
     const age = alarms.find((a) => a.MetricName === 'ApproximateAgeOfOldestMessage');
     expect(age?.Dimensions).toEqual([{ Name: 'QueueName', Value: getAtt('ScopeQueue', 'QueueName') }]);
     const unreachable = alarms.find((a) => JSON.stringify(a.Metrics ?? []).includes('ScopesUnreachable'));
-    expect(unreachable?.Metrics[0].Expression).toBe("SELECT SUM(ScopesUnreachable) FROM SCHEMA(CksReconciler, ErrorCode, service) WHERE service = 'cks-reconciler'");
+    expect(unreachable?.Metrics[0].Expression).toBe(
+      "SELECT SUM(ScopesUnreachable) FROM SCHEMA(CksReconciler, ErrorCode, service) WHERE service = 'cks-reconciler'",
+    );
     for (const alarm of [...workerErrors, age, unreachable]) expect(alarm?.AlarmActions).toContainEqual(ref(topic));
     // What the reconciler emits matches the alarm's schema: metric, namespace and dimensions.
     const previous = process.env.POWERTOOLS_METRICS_DISABLED;
@@ -718,7 +722,10 @@ describe('the fleet', () => {
       else process.env.POWERTOOLS_METRICS_DISABLED = previous;
     }
     const emf = printed.map((line) => JSON.parse(line)).find((line) => line._aws);
-    expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'CksReconciler', Dimensions: [expect.arrayContaining(['ErrorCode', 'service'])] });
+    expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: 'CksReconciler',
+      Dimensions: [expect.arrayContaining(['ErrorCode', 'service'])],
+    });
     expect(emf).toMatchObject({ ScopesUnreachable: 1, ErrorCode: 'AccessDenied', service: 'cks-reconciler' });
   });
 
