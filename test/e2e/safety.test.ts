@@ -1,0 +1,244 @@
+/**
+ * Safe by design, as an operator meets it: scripted only with `cks` (in-process, through
+ * `run(argv, io)`), the AWS CLI v2 (`/usr/bin/aws --endpoint-url`) and the fake's admin API.
+ * A human's disconnect is honoured; a run of wrong passwords cannot lock kmsuser out; a new XKS proxy
+ * waits for a second person; two entries for one store are refused and neither acts.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { run } from '../../shared/cli/main.js';
+import { fakeForFile, XKS_CREDENTIAL } from '../helpers/fake.js';
+
+const TABLE = 'cks-safety';
+const fake = await fakeForFile();
+const dir = mkdtempSync(join(tmpdir(), 'cks-safety-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Two people: the access key id names the principal (the fake's STS gives one principal per key). */
+const WRITER = 'AKIAWRITER2345EXAMPLE';
+const APPROVER = 'AKIAAPPROVER234EXAMPLE';
+
+function env(accessKeyId = WRITER): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: dir,
+    AWS_ENDPOINT_URL: fake.url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_PAGER: '',
+    CKS_TABLE: TABLE,
+    CKS_FAKE_CLOCK: '1',
+  };
+}
+
+async function cks(args: string[], accessKeyId = WRITER): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: env(accessKeyId) });
+  return { code, stdout, stderr };
+}
+
+/** The AWS CLI v2 against the fake (which answers from this process: never a synchronous spawn); its JSON output parsed. */
+async function aws(...args: string[]): Promise<Record<string, unknown>> {
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn('/usr/bin/aws', [...args, '--endpoint-url', fake.url, '--output', 'json'], { env: env() });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      err += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (exit) => resolve({ code: exit, stdout: out, stderr: err }));
+  });
+  if (code !== 0) throw new Error(`aws ${args.join(' ')} exited ${code}: ${stderr}`);
+  return stdout.trim() === '' ? {} : (JSON.parse(stdout) as Record<string, unknown>);
+}
+
+async function admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await fake.admin<T>(method, path, body);
+  if (response.status !== 200) throw new Error(`${method} ${path}: ${JSON.stringify(response.body)}`);
+  return response.body;
+}
+
+function applyFile(name: string, yaml: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** `cks sweep` `times` times, the fake's clock moved `seconds` between them. */
+async function sweeps(times: number, seconds: number): Promise<void> {
+  for (let i = 0; i < times; i++) {
+    const sweep = await cks(['sweep']);
+    expect(sweep.code, sweep.stderr).toBe(0);
+    fake.advance(seconds);
+  }
+}
+
+async function store(name: string): Promise<Record<string, unknown>> {
+  const described = await aws('kms', 'describe-custom-key-stores', '--custom-key-store-name', name);
+  return (described.CustomKeyStores as Array<Record<string, unknown>>)[0]!;
+}
+
+/** The reconciler's events of one type about one store, as EventBridge received them. */
+async function events(type: string, storeName: string): Promise<Array<Record<string, unknown>>> {
+  const received = await admin<Array<{ DetailType: string; Detail: Record<string, unknown> }>>('GET', '/_fake/events');
+  return received.filter((e) => e.DetailType === type && e.Detail.storeName === storeName).map((e) => e.Detail);
+}
+
+/** Operations the fake answered, in order (e.g. `UpdateCustomKeyStore`). */
+async function operations(): Promise<string[]> {
+  return (await admin<{ calls: Array<{ operation: string; error?: string }> }>('GET', '/_fake/calls')).calls.filter((c) => c.error === undefined).map((c) => c.operation);
+}
+
+/** An ACTIVE cluster (admin API) and a CONNECTED CloudHSM key store on it (AWS CLI), with its password secret. */
+async function connectedCloudHsmStore(name: string, password: string): Promise<{ clusterId: string; secretArn: string }> {
+  const cluster = await admin<{ clusterId: string; trustAnchorCertificate: string }>('POST', '/_fake/clusters', { kmsuserPassword: password, activeHsms: 2 });
+  const anchor = join(dir, `${name}.crt`);
+  writeFileSync(anchor, cluster.trustAnchorCertificate);
+  const created = await aws(
+    'kms', 'create-custom-key-store', '--custom-key-store-name', name, '--cloud-hsm-cluster-id', cluster.clusterId,
+    '--trust-anchor-certificate', `file://${anchor}`, '--key-store-password', password,
+  );
+  await aws('kms', 'connect-custom-key-store', '--custom-key-store-id', String(created.CustomKeyStoreId));
+  fake.advance(130);
+  const secret = await aws('secretsmanager', 'create-secret', '--name', `cks/${name}-kmsuser`, '--secret-string', password);
+  return { clusterId: cluster.clusterId, secretArn: String(secret.ARN) };
+}
+
+function cloudHsmEntry(name: string, clusterId: string, secretArn: string): string {
+  return `  - name: ${name}\n    desiredState: CONNECTED\n    cloudHsmClusterId: ${clusterId}\n    keyStorePasswordSecretArn: ${secretArn}\n    mode: enforce\n`;
+}
+
+describe('humans stay in charge (against the fake, with cks, the AWS CLI and the admin API)', () => {
+  it('holds a store an operator disconnected with the AWS CLI, says so once, and reconnects it after cks resume', async () => {
+    const { clusterId, secretArn } = await connectedCloudHsmStore('reports-hsm', 'kmsuser-Passw0rd');
+    expect((await cks(['init'])).code).toBe(0);
+    expect((await cks(['apply', '-f', applyFile('a.yaml', `stores:\n${cloudHsmEntry('reports-hsm', clusterId, secretArn)}`)])).code).toBe(0);
+    await sweeps(1, 60);
+
+    await aws('kms', 'disconnect-custom-key-store', '--custom-key-store-id', String((await store('reports-hsm')).CustomKeyStoreId));
+    fake.advance(10);
+    await sweeps(4, 120);
+
+    expect((await store('reports-hsm')).ConnectionState).toBe('DISCONNECTED');
+    const manual = await events('Manual Change Detected', 'reports-hsm');
+    expect(manual).toHaveLength(1);
+    expect(String(manual[0]!.reason)).toContain('cks resume reports-hsm');
+    const status = await cks(['status', 'reports-hsm']);
+    expect(status.stdout).toMatch(/HELD/);
+
+    expect((await cks(['resume', 'reports-hsm'])).code).toBe(0);
+    await sweeps(4, 130);
+    expect((await store('reports-hsm')).ConnectionState).toBe('CONNECTED');
+    expect(await events('Manual Change Detected', 'reports-hsm')).toHaveLength(1);
+  });
+
+  it('leaves kmsuser with at most 3 failed logins and not locked out through ten rounds of wrong passwords, new versions and new secret ARNs', async () => {
+    const { clusterId, secretArn } = await connectedCloudHsmStore('billing-hsm', 'kmsuser-Passw0rd');
+    expect((await cks(['init'])).code).toBe(0);
+    expect((await cks(['apply', '-f', applyFile('b.yaml', `stores:\n${cloudHsmEntry('billing-hsm', clusterId, secretArn)}`)])).code).toBe(0);
+    await sweeps(1, 60);
+    // A human changes the kmsuser password in the cluster; KMS's next login fails.
+    await admin('PATCH', `/_fake/clusters/${clusterId}`, { kmsuserPassword: 'the-Right-Passw0rd' });
+    await admin('POST', '/_fake/stores/billing-hsm/fail', { errorCode: 'INVALID_CREDENTIALS' });
+
+    for (let round = 1; round <= 10; round++) {
+      if (round % 2 === 0) {
+        // A new secret ARN with a wrong password, applied (a new generation).
+        const next = await aws('secretsmanager', 'create-secret', '--name', `cks/billing-kmsuser-${round}`, '--secret-string', `wrong-Passw0rd-${round}`);
+        const applied = await cks(['apply', '-f', applyFile(`b${round}.yaml`, `stores:\n${cloudHsmEntry('billing-hsm', clusterId, String(next.ARN))}`)]);
+        expect(applied.code, applied.stderr).toBe(0);
+      } else {
+        // A new version of the current secret, also wrong.
+        await aws('secretsmanager', 'put-secret-value', '--secret-id', secretArn, '--secret-string', `wrong-Passw0rd-${round}`);
+      }
+      await sweeps(6, 130);
+    }
+
+    const state = await admin<{ clusters: Array<{ clusterId: string; kmsuser?: { failedLogins: number; lockedOut: boolean } }> }>('GET', '/_fake/state');
+    const kmsuser = JSON.stringify(state).match(new RegExp(`"failedLogins":(\\d+)`))?.[1];
+    expect(Number(kmsuser)).toBeLessThanOrEqual(3);
+    expect(JSON.stringify(state)).not.toMatch(/"lockedOut":true/);
+    const escalations = await events('Repair Escalated', 'billing-hsm');
+    expect(escalations.some((e) => String(e.runbook).includes('cks retry'))).toBe(true);
+  });
+
+  it('applies a new XKS uriEndpoint only after a second principal runs cks approve; the writer cannot approve', async () => {
+    // A connected external key store whose proxy the operators move to a new endpoint.
+    const proxy = { uriPath: '/kms/xks/v1', accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey };
+    await admin('POST', '/_fake/xks-proxies', { uriEndpoint: 'https://old-proxy.example.com', ...proxy });
+    await admin('POST', '/_fake/xks-proxies', { uriEndpoint: 'https://new-proxy.example.com', ...proxy });
+    const created = await aws(
+      'kms', 'create-custom-key-store', '--custom-key-store-name', 'partner-xks', '--custom-key-store-type', 'EXTERNAL_KEY_STORE',
+      '--xks-proxy-uri-endpoint', 'https://old-proxy.example.com', '--xks-proxy-uri-path', '/kms/xks/v1', '--xks-proxy-connectivity', 'PUBLIC_ENDPOINT',
+      '--xks-proxy-authentication-credential', `AccessKeyId=${XKS_CREDENTIAL.AccessKeyId},RawSecretAccessKey=${XKS_CREDENTIAL.RawSecretAccessKey}`,
+    );
+    await aws('kms', 'connect-custom-key-store', '--custom-key-store-id', String(created.CustomKeyStoreId));
+    fake.advance(70);
+    const credential = await aws('secretsmanager', 'create-secret', '--name', 'cks/partner-xks', '--secret-string', JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }));
+    const entry = (endpoint: string) =>
+      `stores:\n  - name: partner-xks\n    type: EXTERNAL_KEY_STORE\n    desiredState: CONNECTED\n    xksProxy:\n      uriEndpoint: ${endpoint}\n      uriPath: /kms/xks/v1\n      connectivity: PUBLIC_ENDPOINT\n      credentialSecretArn: ${String(credential.ARN)}\n    mode: enforce\n`;
+    expect((await cks(['init'])).code).toBe(0);
+    expect((await cks(['apply', '-f', applyFile('x1.yaml', entry('https://old-proxy.example.com'))])).code).toBe(0);
+    await sweeps(1, 60);
+
+    // The writer moves the proxy; the store then fails to reach the old one, so a repair would apply it.
+    expect((await cks(['apply', '-f', applyFile('x2.yaml', entry('https://new-proxy.example.com'))], WRITER)).code).toBe(0);
+    await admin('POST', '/_fake/stores/partner-xks/fail', { errorCode: 'XKS_PROXY_NOT_REACHABLE' });
+    await sweeps(3, 120);
+    const updates = async () => (await operations()).filter((operation) => operation.endsWith('UpdateCustomKeyStore'));
+    expect(await updates()).toEqual([]);
+    expect(await events('Approval Required', 'partner-xks')).toHaveLength(1);
+
+    const refused = await cks(['approve', 'partner-xks'], WRITER);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/wrote|writer|another principal/i);
+    const approved = await cks(['approve', 'partner-xks'], APPROVER);
+    expect(approved.code, approved.stderr).toBe(0);
+
+    await sweeps(6, 120);
+    expect((await updates()).length).toBeGreaterThan(0);
+    const after = await store('partner-xks');
+    expect((after.XksProxyConfiguration as Record<string, unknown>).UriEndpoint).toBe('https://new-proxy.example.com');
+    expect(after.ConnectionState).toBe('CONNECTED');
+  });
+
+  it('rejects two entries for one store at apply, naming both; written straight into the table, neither acts', async () => {
+    const { clusterId, secretArn } = await connectedCloudHsmStore('orders-hsm', 'kmsuser-Passw0rd');
+    const id = String((await store('orders-hsm')).CustomKeyStoreId);
+    expect((await cks(['init'])).code).toBe(0);
+    const twice = `stores:\n${cloudHsmEntry('orders-hsm', clusterId, secretArn)}${cloudHsmEntry('orders-by-id', clusterId, secretArn).replace('  - name: orders-by-id\n', `  - name: orders-by-id\n    id: ${id}\n`)}`;
+    const rejected = await cks(['apply', '-f', applyFile('d.yaml', twice)]);
+    expect(rejected.code).not.toBe(0);
+    expect(rejected.stderr).toContain('orders-hsm');
+    expect(rejected.stderr).toContain('orders-by-id');
+
+    // Written around the CLI, as IaC might: both items land; the store has FAILED meanwhile.
+    for (const [name, extra] of [['orders-hsm', {}], ['orders-by-id', { id: { S: id } }]] as const) {
+      await aws(
+        'dynamodb', 'put-item', '--table-name', TABLE, '--item',
+        JSON.stringify({
+          pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: `STORE#${name}#DESIRED` }, name: { S: name }, desiredState: { S: 'CONNECTED' },
+          cloudHsmClusterId: { S: clusterId }, keyStorePasswordSecretArn: { S: secretArn }, mode: { S: 'enforce' }, generation: { N: '1' }, ...extra,
+        }),
+      );
+    }
+    await admin('POST', '/_fake/stores/orders-hsm/fail', { errorCode: 'NETWORK_ERRORS' });
+    await sweeps(3, 120);
+
+    const mutating = (await operations()).filter((operation) => /(Connect|Disconnect|Update)CustomKeyStore$/.test(operation));
+    // Only the AWS CLI's own connect when the store was made.
+    expect(mutating).toHaveLength(1);
+    expect(mutating[0]).toMatch(/ConnectCustomKeyStore$/);
+    expect((await events('Desired State Invalid', 'orders-hsm')).length).toBe(1);
+    expect((await events('Desired State Invalid', 'orders-by-id')).length).toBe(1);
+  });
+});
