@@ -1,10 +1,32 @@
-/** Scheduled sweep: reconcile every managed store. */
-import { lambdaDeps, toHandlerResult, type DepsFactory, type HandlerResult, type LambdaContext } from '../shared/runtime/lambda.js';
-import { reconcile } from '../shared/reconcile/sweep.js';
+/**
+ * The scheduled sweep, the fleet's coordinator: lists the scopes (the table's registry and its own),
+ * sends each other account-Region to the worker through SQS, then reconciles its own scope.
+ */
+import { coordinate } from '../shared/fleet/fan-out.js';
+import { scopeLabel } from '../shared/fleet/scope.js';
+import {
+  fleetInvocation,
+  type InvocationFactory,
+  type LambdaContext,
+  lambdaFleet,
+  type ScopeResult,
+  toScopeResult,
+} from '../shared/runtime/lambda.js';
 
-export function makeHandler(deps: DepsFactory) {
-  return async (_event: unknown, context: LambdaContext): Promise<HandlerResult> =>
-    toHandlerResult(await reconcile(deps(context), { trigger: 'schedule' }));
+/** The own scope's result, with the scopes handed to the worker and those swept here (no queue). */
+export type SweepResult = ScopeResult & { trigger: 'schedule'; queued: string[]; swept: ScopeResult[] };
+
+export function makeHandler(factory: InvocationFactory) {
+  return async (_event: unknown, context: LambdaContext): Promise<SweepResult> => {
+    const { runtime, queue, concurrency } = fleetInvocation(factory, context);
+    const run = await coordinate(runtime, { trigger: 'schedule', queue, concurrency });
+    return {
+      ...toScopeResult(run.home),
+      trigger: 'schedule',
+      queued: run.queued.map(scopeLabel),
+      swept: run.swept.map(toScopeResult),
+    };
+  };
 }
 
-export const handler = makeHandler(lambdaDeps);
+export const handler = makeHandler(lambdaFleet);

@@ -69,6 +69,36 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
   return config;
 }
 
+/** How one deployment reaches the other accounts and Regions of its fleet. */
+export interface FleetConfig {
+  /** `CKS_MEMBER_ROLE_NAME` (default `cks-reconciler-member`): the role assumed in every other account. */
+  memberRoleName: string;
+  /**
+   * `CKS_SCOPE_QUEUE` (optional): the name of the SQS queue the coordinator sends one message per
+   * other account-Region to. Absent (local runs), the coordinator reconciles them itself.
+   */
+  scopeQueueName?: string;
+  /** `CKS_FLEET_CONCURRENCY` (default 8): scopes reconciled at once when one process runs several. */
+  concurrency: number;
+}
+
+/** Reads the fleet's configuration from `env` (default `process.env`), with `overrides` taking precedence. */
+export function loadFleetConfig(env: Env = process.env, overrides: Partial<FleetConfig> = {}): FleetConfig {
+  const memberRoleName = overrides.memberRoleName ?? optional(env, 'CKS_MEMBER_ROLE_NAME') ?? 'cks-reconciler-member';
+  if (!/^[\w+=,.@-]{1,64}$/.test(memberRoleName)) {
+    throw new ConfigError(`CKS_MEMBER_ROLE_NAME must be an IAM role name (1-64 of letters, digits and +=,.@_-), got "${memberRoleName}"`);
+  }
+  const scopeQueueName = overrides.scopeQueueName ?? optional(env, 'CKS_SCOPE_QUEUE');
+  if (scopeQueueName !== undefined && !/^[\w-]{1,80}$/.test(scopeQueueName)) {
+    throw new ConfigError(`CKS_SCOPE_QUEUE must be the name of an SQS queue (1-80 of letters, digits, - and _), got "${scopeQueueName}"`);
+  }
+  return {
+    memberRoleName,
+    concurrency: overrides.concurrency ?? positiveInteger(env, 'CKS_FLEET_CONCURRENCY', 8),
+    ...(scopeQueueName !== undefined && { scopeQueueName }),
+  };
+}
+
 function optional(env: Env, name: string): string | undefined {
   const value = env[name]?.trim();
   return value === undefined || value === '' ? undefined : value;

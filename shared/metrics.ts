@@ -37,3 +37,11 @@ export function recordStoreStates(metrics: Metrics, countsByState: Readonly<Reco
 export function recordRepair(metrics: Metrics, outcome: RepairOutcome, errorCode: string): void {
   metrics.singleMetric().addDimension('ErrorCode', errorCode).addMetric(`Repair${outcome}`, MetricUnit.Count, 1);
 }
+
+/**
+ * Counts one pass that could not reach an account-Region (`ScopesUnreachable`, dimension `ErrorCode`),
+ * emitted at once as its own EMF line. The alarm on it fires while any scope stays unreachable.
+ */
+export function recordScopeUnreachable(metrics: Metrics, errorCode: string): void {
+  metrics.singleMetric().addDimension('ErrorCode', errorCode).addMetric('ScopesUnreachable', MetricUnit.Count, 1);
+}

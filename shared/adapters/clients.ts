@@ -6,6 +6,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../config.js';
 import type { Clock, CloudHsmPort, EventsPort, KmsPort, SecretsPort } from '../reconcile/ports.js';
@@ -13,6 +14,7 @@ import { CloudHsmSdkAdapter } from './cloudhsm.js';
 import { EventBridgeAdapter } from './eventbridge.js';
 import { KmsSdkAdapter } from './kms.js';
 import { SecretsManagerAdapter } from './secrets.js';
+import type { AwsCredentialIdentityProvider } from './sts.js';
 import { TokenBucket } from './token-bucket.js';
 
 /**
@@ -29,7 +31,12 @@ export interface AwsClients {
   eventBridge: EventBridgeClient;
   /** Document client that drops `undefined` attributes when writing. */
   dynamo: DynamoDBDocumentClient;
+  /** For AssumeRole into the fleet's member accounts. */
+  sts: STSClient;
 }
+
+/** The clients whose calls act in one account and Region: a fleet builds them per scope. */
+export type ScopeClients = Pick<AwsClients, 'kms' | 'cloudHsm' | 'secrets'>;
 
 /** The adapters the reconcile core takes (the table adapter is built beside them, from `clients.dynamo`). */
 export interface AwsAdapters {
@@ -55,22 +62,37 @@ export interface StaticCredentials {
  * client explicitly: `@aws-sdk/client-cloudhsm-v2` 3.332 ignores `AWS_ENDPOINT_URL`.
  */
 export function makeAwsClients(config: Pick<Config, 'region' | 'endpoint'>, credentials?: StaticCredentials): AwsClients {
-  const options = {
+  const options = clientOptions(config, credentials);
+  return {
+    ...makeScopeClients(config, credentials),
+    eventBridge: new EventBridgeClient(options),
+    sts: new STSClient(options),
+    dynamo: DynamoDBDocumentClient.from(new DynamoDBClient(options), {
+      marshallOptions: { removeUndefinedValues: true },
+      unmarshallOptions: { wrapNumbers: readNumber },
+    }),
+  };
+}
+
+/**
+ * KMS, CloudHSM and Secrets Manager clients for one Region, with the given credentials (an assumed
+ * role's provider for a member account) or else the default chain.
+ */
+export function makeScopeClients(
+  config: Pick<Config, 'region' | 'endpoint'>,
+  credentials?: StaticCredentials | AwsCredentialIdentityProvider,
+): ScopeClients {
+  const options = clientOptions(config, credentials);
+  return { kms: new KMSClient(options), cloudHsm: new CloudHSMV2Client(options), secrets: new SecretsManagerClient(options) };
+}
+
+function clientOptions(config: Pick<Config, 'region' | 'endpoint'>, credentials?: StaticCredentials | AwsCredentialIdentityProvider) {
+  return {
     region: config.region,
     maxAttempts: MAX_ATTEMPTS,
     retryMode: 'adaptive',
     ...(config.endpoint !== undefined && { endpoint: config.endpoint }),
     ...(credentials !== undefined && { credentials }),
-  };
-  return {
-    kms: new KMSClient(options),
-    cloudHsm: new CloudHSMV2Client(options),
-    secrets: new SecretsManagerClient(options),
-    eventBridge: new EventBridgeClient(options),
-    dynamo: DynamoDBDocumentClient.from(new DynamoDBClient(options), {
-      marshallOptions: { removeUndefinedValues: true },
-      unmarshallOptions: { wrapNumbers: readNumber },
-    }),
   };
 }
 

@@ -20,7 +20,7 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus } from '../domain/types.js';
+import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../domain/types.js';
 import { sameData } from '../domain/same-data.js';
 import { parseSettingsItem, parseStatusItem } from '../domain/table-schemas.js';
 import {
@@ -32,9 +32,12 @@ import {
   parseStoreKey,
   partitionKey,
   REGIONAL_SK,
+  REGISTRY_PK,
+  registryKey,
   SETTINGS_SK,
   statusKey,
   storeIdLeaseKey,
+  UNREACHABLE_SK,
 } from '../domain/table-keys.js';
 import { AwsCallError, ConflictError } from '../errors.js';
 import { awsCall } from './aws-errors.js';
@@ -82,6 +85,7 @@ export class DynamoStateAdapter implements StatePort {
     let settings = DEFAULT_SETTINGS;
     let regionalIncidentSince: number | null = null;
     let regionalIncidentAnnounced = false;
+    let unreachable: UnreachableMark | null = null;
     let settingsError: string | null = null;
     const [operatorItems, reconcilerItems] = await Promise.all([this.queryAll(this.operatorPk), this.queryAll(this.reconcilerPk)]);
     for (const item of [...operatorItems, ...reconcilerItems]) {
@@ -95,6 +99,10 @@ export class DynamoStateAdapter implements StatePort {
         regionalIncidentAnnounced = item.announced === true;
         continue;
       }
+      if (item.pk === this.reconcilerPk && sk === UNREACHABLE_SK) {
+        unreachable = toUnreachable(item);
+        continue;
+      }
       const parsed = parseStoreKey(sk);
       if (!parsed) continue;
       const record = byName.get(parsed.name) ?? { name: parsed.name, desired: null, status: null, statusError: null, approval: null, outbox: [] };
@@ -103,7 +111,7 @@ export class DynamoStateAdapter implements StatePort {
       if (parsed.kind === 'status' && item.pk === this.reconcilerPk) Object.assign(record, toStatus(item), { outbox: toOutbox(item) });
       byName.set(parsed.name, record);
     }
-    return { records: [...byName.values()], settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced };
+    return { records: [...byName.values()], settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced, ...(unreachable && { unreachable }) };
   }
 
   async load(name: string): Promise<StoreRecord> {
@@ -307,6 +315,42 @@ export class DynamoStateAdapter implements StatePort {
     );
   }
 
+  async openUnreachable(mark: UnreachableMark): Promise<UnreachableMark> {
+    const opened = await this.update(this.reconciler(UNREACHABLE_SK), {
+      UpdateExpression: 'SET incidentId = :i, since = :s, errorCode = :c, operation = :o, announced = :a',
+      ConditionExpression: 'attribute_not_exists(incidentId)',
+      ExpressionAttributeValues: { ':i': mark.incidentId, ':s': mark.since, ':c': mark.errorCode, ':o': mark.operation, ':a': mark.announced },
+    });
+    if (opened) return mark;
+    const open = toUnreachable((await this.get(this.reconciler(UNREACHABLE_SK))) ?? {});
+    // Cleared between the two calls: the scope was reached meanwhile; this failure opens the next incident.
+    return open ?? this.openUnreachable(mark);
+  }
+
+  async announceUnreachable(incidentId: string): Promise<void> {
+    await this.update(this.reconciler(UNREACHABLE_SK), {
+      UpdateExpression: 'SET announced = :true',
+      ConditionExpression: 'incidentId = :i',
+      ExpressionAttributeValues: { ':true': true, ':i': incidentId },
+    });
+  }
+
+  async clearUnreachable(): Promise<void> {
+    // An UpdateItem, not a DeleteItem: the reconciler's roles may only put and update its items.
+    await this.update(this.reconciler(UNREACHABLE_SK), { UpdateExpression: 'REMOVE incidentId, since, errorCode, operation, announced' });
+  }
+
+  async registerScope(): Promise<boolean> {
+    return this.put({ pk: REGISTRY_PK, sk: registryKey(this.scope), ...this.scope }, { ConditionExpression: 'attribute_not_exists(pk)' });
+  }
+
+  async listScopes(): Promise<Scope[]> {
+    const items = await this.queryAll(REGISTRY_PK);
+    return items
+      .flatMap((item) => (typeof item.accountId === 'string' && typeof item.region === 'string' ? [{ accountId: item.accountId, region: item.region }] : []))
+      .sort((a, b) => `${a.accountId}/${a.region}`.localeCompare(`${b.accountId}/${b.region}`));
+  }
+
   private async conditionalPut(item: Record<string, unknown>, expectedGeneration: number | null): Promise<void> {
     const written = await this.put(
       item,
@@ -453,6 +497,14 @@ function toStatus(item: Record<string, unknown>): { status: StoreStatus | null; 
 /** The events a status item still owes (validated by the core before they are published again). */
 function toOutbox(item: Record<string, unknown>): ReconcilerEvent[] {
   return Array.isArray(item.outbox) ? (item.outbox as ReconcilerEvent[]) : [];
+}
+
+/** The open unreachable incident a mark item holds; null once it was cleared (or for a malformed item). */
+function toUnreachable(item: Record<string, unknown>): UnreachableMark | null {
+  const { incidentId, since, errorCode, operation, announced } = item;
+  return typeof incidentId === 'string' && typeof since === 'number' && typeof errorCode === 'string' && typeof operation === 'string'
+    ? { incidentId, since, errorCode, operation, announced: announced === true }
+    : null;
 }
 
 function toApproval(item: Record<string, unknown>): Approval | null {

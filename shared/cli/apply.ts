@@ -14,6 +14,8 @@ import type { StatePort } from '../reconcile/ports.js';
 import { type CliContext, CliError, type Deps } from './context.js';
 import { diffStores, renderDiff, summarise } from './diff.js';
 import { parseStoresFile } from './stores-file.js';
+import { sameScope, scopeLabel } from '../fleet/scope.js';
+import { groupByScope } from '../fleet/targets.js';
 import { printable } from './table.js';
 
 export interface ApplyOptions {
@@ -29,31 +31,52 @@ export async function applyCommand(ctx: CliContext, file: string, options: Apply
   const parsed = parseStoresFile(text, file);
   if (!parsed.ok) return reject(ctx, file, parsed.errors);
 
-  const deps = await ctx.deps();
-  const [kmsStores, { records }] = await Promise.all([readKmsStores(ctx, deps), deps.state.loadAll()]);
-  const checked = parseStoresFile(text, file, { scope: deps.state.scope, secretPrefix: ctx.secretPrefix, kmsStores });
+  const fleet = await ctx.fleet();
+  const home = ctx.scope ?? fleet.home;
+  const homeDeps = fleet.deps(home);
+  const kmsStores = await readKmsStores(ctx, homeDeps);
+  const checked = parseStoresFile(text, file, { scope: home, secretPrefix: ctx.secretPrefix, kmsStores });
   if (!checked.ok) return reject(ctx, file, checked.errors);
 
-  const current = new Map(records.flatMap((record) => (record.desired === null ? [] : [[record.name, record.desired] as const])));
-  const changes = diffStores(current, checked.specs);
-  const toWrite = checked.specs.filter((spec) => changes.some((c) => c.name === spec.name && (c.kind === 'added' || c.kind === 'changed')));
+  // Each store goes to the partition of the account and Region it names (default: the deployment's own).
+  const groups = groupByScope(checked.specs, home);
+  if (!groups.some((g) => sameScope(g.scope, home))) groups.unshift({ scope: home, specs: [] });
+  const plans = await Promise.all(
+    groups.map(async ({ scope, specs }) => {
+      const deps = fleet.deps(scope);
+      const { records } = await deps.state.loadAll();
+      const current = new Map(records.flatMap((record) => (record.desired === null ? [] : [[record.name, record.desired] as const])));
+      const changes = diffStores(current, specs);
+      const toWrite = specs.filter((spec) => changes.some((c) => c.name === spec.name && (c.kind === 'added' || c.kind === 'changed')));
+      return { scope, deps, changes, toWrite };
+    }),
+  );
+  const writes = plans.flatMap((p) => p.toWrite);
   // Who writes is asked of STS only when something is written.
-  const changedBy = options.dryRun || toWrite.length === 0 ? null : (await ctx.caller()).arn;
-  const tooLarge = toWrite.flatMap((spec) => {
-    const bytes = deps.state.desiredItemBytes(spec, changedBy);
+  const changedBy = options.dryRun || writes.length === 0 ? null : (await ctx.caller()).arn;
+  const tooLarge = writes.flatMap((spec) => {
+    const bytes = homeDeps.state.desiredItemBytes(spec, changedBy);
     return bytes > MAX_ITEM_BYTES
       ? [`${file}: store "${printable(spec.name)}": its item would be ${bytes} bytes, over DynamoDB's ${MAX_ITEM_BYTES}`]
       : [];
   });
   if (tooLarge.length > 0) return reject(ctx, file, tooLarge);
 
-  for (const line of renderDiff(changes, { file, prune: options.prune })) ctx.print(line);
+  const changes = plans.flatMap((p) => p.changes);
+  for (const { scope, changes: scoped } of plans) {
+    if (!sameScope(scope, home) && scoped.length > 0) ctx.print(`in ${scopeLabel(scope)}:`);
+    for (const line of renderDiff(scoped, { file, prune: options.prune })) ctx.print(line);
+  }
   if (options.dryRun) {
     ctx.print(`dry run of ${file}: ${summarise(changes, options.prune)}; nothing was written`);
     return 0;
   }
-  const removed = options.prune ? changes.filter((c) => c.kind === 'removed').map((c) => c.name) : [];
-  await write(deps.state, file, { specs: toWrite, removed, now: deps.clock.now(), changedBy });
+  for (const { scope, deps, changes: scoped, toWrite } of plans) {
+    const removed = options.prune ? scoped.filter((c) => c.kind === 'removed').map((c) => c.name) : [];
+    await write(deps.state, file, { specs: toWrite, removed, now: deps.clock.now(), changedBy });
+    // The deployment's own scope is always swept: only the others need a registry entry.
+    if (!sameScope(scope, fleet.home) && toWrite.length > 0) await deps.state.registerScope();
+  }
   ctx.print(`applied ${file}: ${summarise(changes, options.prune)}`);
   return 0;
 }

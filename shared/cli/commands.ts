@@ -9,7 +9,10 @@ import { formatFieldErrors } from '../domain/desired-schema.js';
 import { count } from '../domain/words.js';
 import type { StoreOutcome } from '../reconcile/reconcile-store.js';
 import { type ReconcileResult, reconcile } from '../reconcile/sweep.js';
+import type { FleetOutcome } from '../fleet/fan-out.js';
+import { scopeLabel } from '../fleet/scope.js';
 import { type CliContext, repeatUntilInterrupted } from './context.js';
+import { sweepAll } from './fleet.js';
 import { isoTime, printable, renderTable } from './table.js';
 
 /** `cks init`: creates the table (the key schema `serverless.yml` uses) unless it exists. */
@@ -64,11 +67,12 @@ function pendingChange(outcome: StoreOutcome): string | null {
 }
 
 /** `cks sweep [--watch --interval 5s]`: the scheduled Lambda's pass, once or until Ctrl-C. */
-export async function sweepCommand(ctx: CliContext, watchIntervalMs: number | null): Promise<number> {
+export async function sweepCommand(ctx: CliContext, watchIntervalMs: number | null, all = false): Promise<number> {
   const sweep = async (): Promise<void> => {
     const deps = await ctx.deps({ publishes: true });
     if (watchIntervalMs !== null) ctx.print(`sweep at ${isoTime(deps.clock.now())}`);
-    ctx.print(renderOutcomes(await reconcile(deps, { trigger: 'cli' })));
+    if (!all) ctx.print(renderOutcomes(await reconcile(deps, { trigger: 'cli' })));
+    else ctx.print((await sweepAll(ctx)).map(renderScopeOutcome).join('\n\n'));
   };
   if (watchIntervalMs === null) await sweep();
   else {
@@ -112,4 +116,21 @@ function action(outcome: StoreOutcome, dryRun: boolean): string {
   // Report-only: the store's mode, the kill switch or a regional incident hold the action back.
   if (decision.dryRun) return `${decision.intended} (report only)`;
   return dryRun ? decision.intended : 'none';
+}
+
+/** One scope of `cks sweep --all`: its stores, or why it could not be reconciled. */
+function renderScopeOutcome(outcome: FleetOutcome): string {
+  const label = scopeLabel(outcome.scope);
+  switch (outcome.status) {
+    case 'reconciled':
+      return `${label}:\n${renderOutcomes(outcome.result)}`;
+    case 'unreachable':
+      return `${label}: UNREACHABLE: ${outcome.operation} failed with ${outcome.errorCode} (incident ${outcome.incidentId}${outcome.announced ? ', reported now' : ''})`;
+    case 'failed':
+      return `${label}: FAILED: ${outcome.error}`;
+    default: {
+      const _exhaustive: never = outcome;
+      throw new Error(`unknown scope outcome ${String(_exhaustive)}`);
+    }
+  }
 }

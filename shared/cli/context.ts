@@ -8,8 +8,11 @@ import { awsCall } from '../adapters/aws-errors.js';
 import type { StaticCredentials } from '../adapters/clients.js';
 import { type Config, loadConfig } from '../config.js';
 import { ConfigError } from '../errors.js';
+import type { Scope } from '../domain/types.js';
+import { parseScope, ScopeSyntaxError } from '../fleet/scope.js';
 import type { Clock } from '../reconcile/ports.js';
 import type { buildDeps } from '../runtime/deps.js';
+import type { FleetRuntime } from '../runtime/fleet.js';
 import { DEFAULT_SECRET_PREFIX, type StackNames, stackNames } from './stack.js';
 
 /** Where the CLI reads its environment and writes its output; `bin/cks.js` wires it to the process. */
@@ -30,6 +33,8 @@ export interface GlobalOptions {
   /** A deployed stack's stage: its table, event bus and (by STS) account. */
   stage?: string;
   verbose?: boolean;
+  /** `--scope <account>/<region>`: the account and Region the store commands act in (default: the deployment's own). */
+  scope?: string;
 }
 
 /** Who runs the command, from STS GetCallerIdentity. */
@@ -57,9 +62,11 @@ export class CliContext {
   readonly stack: StackNames | undefined;
   /** The deployment's secret name prefix (`CKS_SECRET_PREFIX`, as serverless.yml's `secretPrefix`). */
   readonly secretPrefix: string;
+  /** The scope `--scope` names; undefined: the deployment's own. */
+  readonly scope: Scope | undefined;
   /** The access key of the environment, if it names one (else the SDK's default chain is used). */
   readonly credentials: StaticCredentials | undefined;
-  #deps: Promise<Deps> | undefined;
+  #fleet: Promise<FleetRuntime> | undefined;
   #caller: Promise<Caller> | undefined;
   /** Whether the core's log lines are printed (`--verbose` or `CKS_LOG_LEVEL`). */
   readonly #logsAsked: boolean;
@@ -78,6 +85,11 @@ export class CliContext {
       ...stackConfig(this.stack, options.table ?? nonEmpty(io.env.CKS_TABLE), nonEmpty(io.env.CKS_EVENT_BUS)),
     });
     this.secretPrefix = io.env.CKS_SECRET_PREFIX ?? DEFAULT_SECRET_PREFIX;
+    try {
+      this.scope = options.scope === undefined ? undefined : parseScope(options.scope);
+    } catch (error) {
+      throw error instanceof ScopeSyntaxError ? new UsageError(error.message) : error;
+    }
     this.credentials = envCredentials(io.env);
     this.#logsAsked = options.verbose === true || Boolean(io.env.CKS_LOG_LEVEL?.trim());
     this.#clock = new CliClock(fakeClockUrl(io.env, this.config.endpoint));
@@ -100,10 +112,16 @@ export class CliContext {
           `name the stack with --stage <stage> (or CKS_STAGE), not only CKS_EVENT_BUS (now "${this.config.eventBusName}")`,
       );
     }
-    this.#deps ??= this.#buildDeps();
-    const deps = await this.#deps;
+    const fleet = await this.fleet();
+    return fleet.deps(this.scope ?? fleet.home);
+  }
+
+  /** Every scope's dependencies (`--all`): the deployment's own account and Region, and the member role's elsewhere. */
+  async fleet(): Promise<FleetRuntime> {
+    this.#fleet ??= this.#buildFleet();
+    const fleet = await this.#fleet;
     await this.#clock.sync();
-    return deps;
+    return fleet;
   }
 
   /** Who runs this command (STS GetCallerIdentity, asked once): the principal recorded as `changedBy` and `approvedBy`. */
@@ -136,10 +154,12 @@ export class CliContext {
    * The SDK clients, the core and the logger are loaded here, by the first command that needs them:
    * `cks --help` and usage errors load none of them.
    */
-  async #buildDeps(): Promise<Deps> {
-    const [{ makeAwsClients }, { buildDeps, LOCAL_ACCOUNT_ID }, { makeLogger }] = await Promise.all([
+  async #buildFleet(): Promise<FleetRuntime> {
+    const [{ makeAwsClients }, { LOCAL_ACCOUNT_ID }, { FleetRuntime }, { loadFleetConfig }, { makeLogger }] = await Promise.all([
       import('../adapters/clients.js'),
       import('../runtime/deps.js'),
+      import('../runtime/fleet.js'),
+      import('../config.js'),
       import('../logger.js'),
     ]);
     const clients = makeAwsClients(this.config, this.credentials);
@@ -150,7 +170,7 @@ export class CliContext {
     // The core logs JSON lines; the CLI's stdout is for the operator. Logs go to stderr, and only
     // when asked for (`--verbose` at INFO, or `CKS_LOG_LEVEL` at its level); otherwise nowhere.
     const logger = makeLogger({ logLevel: this.#logsAsked ? this.config.logLevel : 'SILENT' }, {}, (line) => this.io.stderr(`${line}\n`));
-    return buildDeps(this.config, { accountId, owner: `cli-${hostname()}-${process.pid}`, logger, clients, clock: this.#clock });
+    return new FleetRuntime(this.config, loadFleetConfig(this.io.env), { accountId, owner: `cli-${hostname()}-${process.pid}`, logger, clients, clock: this.#clock });
   }
 
   /** The STS client is loaded by the commands that ask who the caller is, not by the others. */

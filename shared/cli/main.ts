@@ -33,6 +33,7 @@ const GLOBAL_OPTIONS: Options = {
   region: { type: 'string' },
   table: { type: 'string' },
   'account-id': { type: 'string' },
+  scope: { type: 'string' },
   stage: { type: 'string' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -46,6 +47,8 @@ const GLOBAL_HELP = `Global options:
   --region <region>     the Region whose key stores are managed                    (env AWS_REGION)
   --table <name>        the desired-state table                                    (env CKS_TABLE)
   --account-id <id>     the 12-digit account whose key stores are managed          (env CKS_ACCOUNT_ID)
+  --scope <acct>/<region>  act in another account and Region of the fleet (its member role,
+                        CKS_MEMBER_ROLE_NAME, default cks-reconciler-member, is assumed there)
   --verbose             print the reconciler's JSON log lines on stderr            (or env CKS_LOG_LEVEL)
   -h, --help            show help
   --version             print the version
@@ -110,17 +113,28 @@ const COMMANDS: Record<string, Command> = {
     run: async (ctx, _values, store) => (await import('./store-commands.js')).deleteCommand(ctx, String(store)),
   },
   status: {
-    synopsis: 'status [<store>] [-o table|json]',
+    synopsis: 'status [<store>] [--all] [-o table|json]',
     summary: 'desired vs observed, phase, attempts, what waits for an operator, and why',
     details:
       "Observed state is read live from KMS; phase and attempts are the reconciler's record. With a store:\n" +
       'every field desired and in KMS, the incident, the next attempt, what a hold waits for, the runbook\n' +
-      'when it is escalated or held, and its newest history entries.',
-    options: OUTPUT_OPTION,
-    optionHelp: { output: '-o, --output <format>  table (default) or json (an array; one object with a store)' },
+      'when it is escalated or held, and its newest history entries. With --all: every account and Region\n' +
+      'of the fleet, grouped, with totals (an unreachable one says why).',
+    options: { ...OUTPUT_OPTION, all: { type: 'boolean' } },
+    optionHelp: {
+      all: '--all                  every scope of the fleet (json: an array of {accountId, region, reachable, error, stores})',
+      output: '-o, --output <format>  table (default) or json (an array; one object with a store)',
+    },
     argument: { name: 'store', optional: true },
     run: async (ctx, values, store) => {
       const json = outputIsJson(values);
+      if (values.all === true) {
+        if (ctx.scope !== undefined || store !== undefined) throw new UsageError('--all goes with neither a store nor --scope');
+        const { loadFleetStatus, renderFleetStatus } = await import('./fleet.js');
+        const scopes = await loadFleetStatus(ctx);
+        ctx.print(json ? JSON.stringify(scopes, null, 2) : renderFleetStatus(scopes));
+        return 0;
+      }
       const status = await import('./status.js');
       const deps = await ctx.deps();
       if (store === undefined) {
@@ -141,20 +155,24 @@ const COMMANDS: Record<string, Command> = {
     run: async (ctx, values) => (await import('./commands.js')).planCommand(ctx, values['detailed-exitcode'] === true),
   },
   sweep: {
-    synopsis: 'sweep [--watch] [--interval 5s]',
+    synopsis: 'sweep [--all] [--watch] [--interval 5s]',
     summary: 'one reconcile pass (the code the scheduled Lambda runs)',
     details:
       'Prints the action taken for each store and why. --watch repeats until Ctrl-C. Against AWS it needs\n' +
-      "--stage: its events must reach the stack's bus, where the on-call rules listen.",
-    options: { watch: { type: 'boolean' }, interval: { type: 'string' } },
+      "--stage: its events must reach the stack's bus, where the on-call rules listen. With --all: every\n" +
+      'account and Region of the fleet, each as the worker reconciles it, CKS_FLEET_CONCURRENCY (default 8)\n' +
+      'at a time; an unreachable one is reported (Scope Unreachable) and the others go on.',
+    options: { watch: { type: 'boolean' }, interval: { type: 'string' }, all: { type: 'boolean' } },
     optionHelp: {
+      all: '--all                 every scope of the fleet',
       watch: '--watch               repeat the pass until Ctrl-C',
       interval: '--interval <time>     time between passes with --watch: 5 (seconds), 500ms, 5s, 1m (default 5s)',
     },
     run: async (ctx, values) => {
       if (values.interval !== undefined && values.watch !== true) throw new UsageError('--interval needs --watch');
+      if (values.all === true && ctx.scope !== undefined) throw new UsageError('--all and --scope exclude each other');
       const intervalMs = values.watch === true ? parseDuration(String(values.interval ?? '5s'), '--interval') : null;
-      return (await import('./commands.js')).sweepCommand(ctx, intervalMs);
+      return (await import('./commands.js')).sweepCommand(ctx, intervalMs, values.all === true);
     },
   },
   retry: request(
@@ -288,6 +306,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       region: stringValue(values, 'region'),
       table: stringValue(values, 'table'),
       accountId: stringValue(values, 'account-id'),
+      scope: stringValue(values, 'scope'),
       stage: stringValue(values, 'stage'),
       verbose,
     });

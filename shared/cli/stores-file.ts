@@ -104,8 +104,10 @@ export function parseStoresFile(text: string, fileName: string, rules?: Deployme
       for (const error of parsed.errors) errors.push(fieldError(error.path, error.message));
     }
     if (name !== null) {
-      const first = firstLineByName.get(name);
-      if (first === undefined) firstLineByName.set(name, lineOf(node));
+      // Store names are unique per account and Region, as in KMS.
+      const key = isRecord(raw) ? `${String(raw.accountId ?? '')}/${String(raw.region ?? '')}/${name}` : name;
+      const first = firstLineByName.get(key);
+      if (first === undefined) firstLineByName.set(key, lineOf(node));
       else errors.push({ line: lineOf(node), text: `${label}: duplicate name (first declared on line ${first})` });
     }
   });
@@ -133,7 +135,9 @@ function secretErrors(spec: DesiredStoreSpec, rules: DeploymentRules): Array<{ p
     ['keyStorePasswordSecretArn', spec.keyStorePasswordSecretArn],
     ['xksProxy.credentialSecretArn', spec.xksProxy?.credentialSecretArn],
   ];
-  const { accountId, region } = rules.scope;
+  // A store's secrets live in its own account and Region (the member role reads them there).
+  const accountId = spec.accountId ?? rules.scope.accountId;
+  const region = spec.region ?? rules.scope.region;
   return secrets.flatMap(([path, arn]) => {
     if (arn === undefined) return [];
     const [, arnRegion, arnAccount, name = ''] = SECRET_ARN_PARTS.exec(arn) ?? [];

@@ -19,6 +19,9 @@ export interface CloudTrailEvent {
   time: string;
   source: string;
   'detail-type': string;
+  /** The account and Region of the call. */
+  account: string;
+  region: string;
   detail: {
     eventName: string;
     errorCode?: string;
@@ -30,8 +33,8 @@ export interface CloudTrailEvent {
 export class FakeAdmin {
   constructor(private readonly url: string) {}
 
-  /** An ACTIVE, initialized cluster with `activeHsms` HSMs and kmsuser's password. */
-  createCluster(input: { clusterId: string; kmsuserPassword: string; activeHsms?: number }): Promise<{
+  /** An ACTIVE, initialized cluster with `activeHsms` HSMs and kmsuser's password (in the fake's default scope, or `accountId`/`region`). */
+  createCluster(input: { clusterId: string; kmsuserPassword: string; activeHsms?: number; accountId?: string; region?: string }): Promise<{
     clusterId: string;
     trustAnchorCertificate: string;
   }> {
@@ -47,9 +50,14 @@ export class FakeAdmin {
     await this.call('POST', '/_fake/xks-proxies', input);
   }
 
-  /** The store drops to FAILED with this code now (a lost connection). */
-  async failStore(nameOrId: string, errorCode: ConnectionErrorCode): Promise<void> {
-    await this.call('POST', `/_fake/stores/${encodeURIComponent(nameOrId)}/fail`, { errorCode });
+  /** The store drops to FAILED with this code now (a lost connection); `scope` for a store of another account and Region. */
+  async failStore(nameOrId: string, errorCode: ConnectionErrorCode, scope: { accountId?: string; region?: string } = {}): Promise<void> {
+    await this.call('POST', `/_fake/stores/${encodeURIComponent(nameOrId)}/fail`, { errorCode, ...scope });
+  }
+
+  /** A role STS AssumeRole gives credentials for, trusted by `trustedAccounts` (a fleet's member role). */
+  async createRole(input: { accountId: string; roleName: string; trustedAccounts: string[] }): Promise<void> {
+    await this.call('POST', '/_fake/roles', input);
   }
 
   /** The reconciler's events received since sequence number `since`, oldest first. */

@@ -2,7 +2,9 @@
  * The demo itself: the local AWS in-process with time running 60× faster, a world of custom key
  * stores built from `stores.yaml` and applied as desired state, a scenario that breaks stores one
  * failure at a time, and the two Lambda functions reconciling them — the sweep every interval, the
- * on-event function for each CloudTrail event its rules match and each desired-state change.
+ * on-event function for each CloudTrail event its rules match and each desired-state change. A small
+ * fleet: besides its own account and Region, stores in the own account's second Region and in a
+ * member account's two Regions, reached through the member role as the worker reaches them.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -18,14 +20,17 @@ import { errorMessage } from '../errors.js';
 import { startFake, type FakeServer } from '../fake/server.js';
 import { makeLogger } from '../logger.js';
 import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
-import type { HandlerResult } from '../runtime/lambda.js';
+import type { ScopeResult } from '../runtime/lambda.js';
 import type { Clock, KmsPort } from '../reconcile/ports.js';
+import type { Scope } from '../domain/types.js';
+import { sameScope, scopeLabel } from '../fleet/scope.js';
+import { groupByScope } from '../fleet/targets.js';
 import { FakeAdmin, type CloudTrailEvent } from './admin.js';
 import { demoCredentials } from './clients.js';
 import { makeLambdas, type DemoLambdas, type OnEventResult } from './lambdas.js';
 import { loadRoutes } from './routes.js';
 import { DemoView, storeRows, type StoreRow, type ViewStats } from './view.js';
-import { buildWorld, parseDemoStores, scenario, type WorldTools } from './world.js';
+import { buildWorld, parseDemoStores, scenario, type ScopeTools, type WorldTools } from './world.js';
 
 /** Fake seconds per real second: a CloudHSM connect (120 fake s) takes 2 real seconds. */
 export const TIME_SCALE = 60;
@@ -42,6 +47,8 @@ const REGION = 'us-east-1';
 const TABLE = 'cks-demo';
 /** The role a human operator calls as: CloudTrail names it, and the on-event rules let it through. */
 const OPERATOR_ROLE = 'demo-operator';
+/** The role the reconciler assumes in the fleet's other account-Regions (CKS_MEMBER_ROLE_NAME's default). */
+const MEMBER_ROLE = 'cks-reconciler-member';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface DemoOptions {
@@ -68,6 +75,9 @@ export class Demo {
   #trail: CloudTrailEvent[] = [];
   #eventCursor = 0;
   readonly #generations = new Map<string, number>();
+  /** The fleet's other account-Regions, with the operator's clients and the table there. */
+  #fleet: Array<{ scope: Scope; tools: ScopeTools; state: DynamoStateAdapter }> = [];
+  #fleetRows: StoreRow[] = [];
 
   private constructor(
     private readonly fake: FakeServer,
@@ -88,6 +98,11 @@ export class Demo {
       kmsPort: this.#kms,
       state: this.#state,
       now: () => this.#clock.now(),
+      elsewhere: (scope) => {
+        // The account's own operator: the fake takes a 12-digit access key id as the account.
+        const clients = makeAwsClients({ ...config, region: scope.region }, { ...demoCredentials(OPERATOR_ROLE), accessKeyId: scope.accountId });
+        return { kms: clients.kms, secrets: clients.secrets, kmsPort: makeAdapters(config, clients, this.#clock).kms };
+      },
     };
     this.#stats = { fakeTime: fake.now(), timeScale: TIME_SCALE, intervalSeconds, sweeps: 0, onEventRuns: 0, routed: 0, leftOut: 0 };
   }
@@ -125,8 +140,23 @@ export class Demo {
     const text = await buildWorld(await readFile(join(ROOT, 'shared/demo/stores.yaml'), 'utf8'), this.#tools);
     const specs = parseDemoStores(text, 'stores.yaml');
     await writeFile(this.files.stores, text);
-    const declared = await this.#state.putDesired(specs, this.#clock.now());
-    this.view.activity('apply', `stores.yaml applied as \`cks apply -f\` applies it: ${declared.length} stores declared`);
+    const declared: string[] = [];
+    for (const group of groupByScope(specs, this.#state.scope)) {
+      if (sameScope(group.scope, this.#state.scope)) {
+        declared.push(...(await this.#state.putDesired(group.specs, this.#clock.now())));
+        continue;
+      }
+      const state = new DynamoStateAdapter(makeAwsClients(this.config, demoCredentials(OPERATOR_ROLE)).dynamo, TABLE, group.scope);
+      declared.push(...(await state.putDesired(group.specs, this.#clock.now())));
+      await state.registerScope();
+      // The StackSets template's member role, trusted by the central account.
+      await this.#tools.admin.createRole({ accountId: group.scope.accountId, roleName: MEMBER_ROLE, trustedAccounts: [LOCAL_ACCOUNT_ID] });
+      this.#fleet.push({ scope: group.scope, tools: this.#tools.elsewhere(group.scope), state });
+    }
+    this.view.activity(
+      'apply',
+      `stores.yaml applied as \`cks apply -f\` applies it: ${declared.length} stores declared in ${this.#fleet.length + 1} account-Regions`,
+    );
     const lambdas = makeLambdas(this.config, await loadRoutes(join(ROOT, 'serverless.yml')), {
       clock: this.#clock,
       logger: makeLogger(this.config, {}, (line) => this.log.write(`${line}\n`)),
@@ -160,9 +190,15 @@ export class Demo {
       const byState = new Map<string, number>();
       for (const row of this.#rows) byState.set(row.observed, (byState.get(row.observed) ?? 0) + 1);
       const states = byState.size === 0 ? 'none built yet' : [...byState].map(([state, n]) => `${n} ${state}`).join(', ');
+      const fleetStates = new Map<string, number>();
+      for (const row of this.#fleetRows) fleetStates.set(row.observed, (fleetStates.get(row.observed) ?? 0) + 1);
+      const fleet =
+        this.#fleet.length === 0
+          ? ''
+          : ` and ${this.#fleetRows.length} in ${this.#fleet.length} other account-Regions (${[...fleetStates].map(([state, n]) => `${n} ${state}`).join(', ')})`;
       const { sweeps, onEventRuns } = this.#stats;
       this.view.close(
-        `cks demo stopped (${why}): ${this.#rows.length} stores (${states}); ${this.#counts.succeeded} repairs succeeded, ` +
+        `cks demo stopped (${why}): ${this.#rows.length} stores (${states})${fleet}; ${this.#counts.succeeded} repairs succeeded, ` +
           `${this.#counts.escalated} escalated; ${sweeps} sweeps, ${onEventRuns} on-event runs; logs in ${this.files.log}`,
       );
       await new Promise((resolve) => this.log.end(resolve));
@@ -184,7 +220,9 @@ export class Demo {
     const due = this.fake.now() - CLOUDTRAIL_DELAY_MS;
     this.#trail = read.filter((event) => Date.parse(event.time) > due);
     for (const event of read.filter((event) => Date.parse(event.time) <= due)) {
-      if (!lambdas.ruleMatches(event)) {
+      // A member account forwards its events, less the member role's own (the StackSets template's rule).
+      const forwarded = event.account === LOCAL_ACCOUNT_ID && event.region === REGION ? true : !isMemberRole(event);
+      if (!forwarded || !lambdas.ruleMatches(event)) {
         this.#stats.leftOut += 1;
         continue;
       }
@@ -209,7 +247,15 @@ export class Demo {
       await this.#onEvent(lambdas, batch);
     }
     this.#rows = storeRows(records, observed);
-    this.view.stores(this.#rows);
+    this.#fleetRows = (
+      await Promise.all(
+        this.#fleet.map(async ({ scope, tools, state }) => {
+          const [{ records: there }, seen] = await Promise.all([state.loadAll(), tools.kmsPort.listStores()]);
+          return storeRows(there, seen).map((row) => ({ ...row, name: `${row.name} @${scopeLabel(scope)}` }));
+        }),
+      )
+    ).flat();
+    this.view.stores([...this.#rows, ...this.#fleetRows]);
 
     const events = await admin.events(this.#eventCursor);
     this.#eventCursor = (events.at(-1)?.seq ?? this.#eventCursor - 1) + 1;
@@ -225,18 +271,27 @@ export class Demo {
     this.#report('on-event', await lambdas.onEvent(event));
   }
 
-  /** An activity line per store the function acted on (or failed on). */
-  #report(trigger: string, result: HandlerResult | OnEventResult): void {
-    if (!('stores' in result)) return;
+  /** An activity line per store the function acted on (or failed on), and per other scope it swept. */
+  #report(trigger: string, outcome: (Partial<ScopeResult> & { swept?: ScopeResult[] }) | OnEventResult, where = ''): void {
+    if ('skipped' in outcome) return;
+    const result: Partial<ScopeResult> & { swept?: ScopeResult[] } = outcome;
+    for (const scope of result.swept ?? []) this.#report(trigger, scope, ` @${scope.scope}`);
+    if (result.errorCode !== undefined) this.view.activity(trigger, `${result.scope}: unreachable, ${result.operation} failed with ${result.errorCode}`);
+    if (result.stores === undefined) return;
     for (const store of result.stores) {
       if ((store.action === 'none' || store.action.startsWith('skipped')) && !store.error) continue;
-      this.view.activity(trigger, `${store.name}: ${store.action} · ${store.reason}${store.error ? ` · error: ${store.error}` : ''}`);
+      this.view.activity(trigger, `${store.name}${where}: ${store.action} · ${store.reason}${store.error ? ` · error: ${store.error}` : ''}`);
     }
   }
 
   readonly #reportError = (error: unknown): void => {
     this.view.activity('error', errorMessage(error));
   };
+}
+
+/** A call the member role made: a member account's forwarding rule leaves it out, as the central rules leave out the reconciler's own. */
+function isMemberRole(event: CloudTrailEvent): boolean {
+  return event.detail.userIdentity?.sessionContext?.sessionIssuer?.userName === MEMBER_ROLE;
 }
 
 /** The fake on `port`; with none asked for, 4566 when it is free, else any free one. */

@@ -1,15 +1,17 @@
 /**
  * The two Lambda functions, run in-process as the deployed stack would run them: the real handlers
  * (`functions/sweep.ts`, `functions/on-event.ts`), each with its own dependencies and IAM role, fed
- * by the routes of `serverless.yml`.
+ * by the routes of `serverless.yml`. The sweep has no queue here: it sweeps the fleet's other
+ * account-Regions itself, through the worker's per-scope pass, as `cks sweep --all` does.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { makeHandler as makeOnEventHandler } from '../../functions/on-event.js';
-import { makeHandler as makeSweepHandler } from '../../functions/sweep.js';
-import type { Config } from '../config.js';
-import { buildDeps, LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
-import type { DepsFactory, HandlerResult, LambdaContext } from '../runtime/lambda.js';
+import { makeHandler as makeSweepHandler, type SweepResult } from '../../functions/sweep.js';
+import { type Config, loadFleetConfig } from '../config.js';
+import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
+import { FleetRuntime } from '../runtime/fleet.js';
+import type { HandlerResult, LambdaContext } from '../runtime/lambda.js';
 import type { Clock } from '../reconcile/ports.js';
 import { makeAwsClients } from '../adapters/clients.js';
 import { desiredKey, operatorPartitionKey } from '../domain/table-keys.js';
@@ -29,8 +31,8 @@ export interface DesiredChange {
 
 /** The deployed functions and their triggers, in-process. */
 export interface DemoLambdas {
-  /** One scheduled invocation of the sweep function. */
-  sweep(): Promise<HandlerResult>;
+  /** One scheduled invocation of the sweep function (the fleet's coordinator). */
+  sweep(): Promise<SweepResult>;
   /** One invocation of the on-event function. */
   onEvent(event: unknown): Promise<OnEventResult>;
   /** Whether one of the on-event function's EventBridge rules matches a CloudTrail event. */
@@ -45,22 +47,22 @@ export interface DemoLambdas {
 /** Builds both functions against the fake at `config.endpoint`, each calling as its role from `routes`. */
 export function makeLambdas(config: Config, routes: Routes, options: { clock: Clock; logger: Logger }): DemoLambdas {
   const { region } = config;
-  const depsFactory = (role: string): DepsFactory => {
-    const deps = buildDeps(config, {
+  const fleetOf = (role: string): FleetRuntime =>
+    new FleetRuntime(config, loadFleetConfig({}), {
       accountId: LOCAL_ACCOUNT_ID,
       owner: role,
       clock: options.clock,
       clients: makeAwsClients(config, demoCredentials(role)),
       logger: options.logger,
     });
-    return (context) => ({ ...deps, owner: context.awsRequestId });
-  };
   const context = (fn: string): LambdaContext => ({
     awsRequestId: randomUUID(),
     invokedFunctionArn: `arn:aws:lambda:${region}:${LOCAL_ACCOUNT_ID}:function:cks-reconciler-demo-${fn}`,
   });
-  const sweep = makeSweepHandler(depsFactory(routes.roles.sweep));
-  const onEvent = makeOnEventHandler(depsFactory(routes.roles.onEvent));
+  const sweepFleet = fleetOf(routes.roles.sweep);
+  const onEventFleet = fleetOf(routes.roles.onEvent);
+  const sweep = makeSweepHandler((context) => ({ runtime: sweepFleet.withOwner(context.awsRequestId), queue: null, concurrency: 4 }));
+  const onEvent = makeOnEventHandler((context, scope) => onEventFleet.withOwner(context.awsRequestId).deps(scope ?? onEventFleet.home));
   const pk = operatorPartitionKey({ accountId: LOCAL_ACCOUNT_ID, region });
 
   return {

@@ -14,6 +14,7 @@ import { CreateSecretCommand, PutSecretValueCommand, type SecretsManagerClient }
 import { parse } from 'yaml';
 import { parseStoresFile } from '../cli/stores-file.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
+import type { Scope } from '../domain/types.js';
 import type { KmsPort, StatePort } from '../reconcile/ports.js';
 import type { FakeAdmin } from './admin.js';
 
@@ -27,7 +28,12 @@ export interface WorldTools {
   /** The desired-state table, as an operator's `cks` writes it (`cks resume`). */
   state: StatePort;
   now: () => number;
+  /** The same operator's clients in another account and Region of the fleet (its own operator there). */
+  elsewhere(scope: Scope): ScopeTools;
 }
+
+/** An operator's clients in one account and Region. */
+export type ScopeTools = Pick<WorldTools, 'kms' | 'secrets' | 'kmsPort'>;
 
 /** `${secret:<name>}` in the stores file: the ARN of the secret created under that name. */
 const SECRET_PLACEHOLDER = /\$\{secret:([^}]+)\}/g;
@@ -35,8 +41,8 @@ const SECRET_PLACEHOLDER = /\$\{secret:([^}]+)\}/g;
 /** A store as written in the stores file, before validation. */
 type RawStore = Record<string, unknown>;
 
-/** Creates the secret a placeholder names, holding `value`. */
-type CreateSecret = (placeholder: unknown, value: string) => Promise<void>;
+/** Creates the secret a placeholder names, holding `value`, in the store's own account and Region. */
+type CreateSecret = (where: ScopeTools, placeholder: unknown, value: string) => Promise<void>;
 
 /**
  * Creates every store of the stores file `text` (clusters, proxies, secrets, stores), connects them
@@ -45,28 +51,36 @@ type CreateSecret = (placeholder: unknown, value: string) => Promise<void>;
 export async function buildWorld(text: string, tools: WorldTools): Promise<string> {
   const { stores } = parse(text) as { stores: RawStore[] };
   const arns = new Map<string, string>();
-  const createSecret: CreateSecret = async (placeholder, value) => {
+  const createSecret: CreateSecret = async (where, placeholder, value) => {
     const name = [...String(placeholder).matchAll(SECRET_PLACEHOLDER)][0]?.[1];
     if (name === undefined) throw new Error(`the demo's stores file must name secrets as \${secret:<name>}, got ${String(placeholder)}`);
-    const created = await tools.secrets.send(new CreateSecretCommand({ Name: name, SecretString: value }));
+    const created = await where.secrets.send(new CreateSecretCommand({ Name: name, SecretString: value }));
     arns.set(name, created.ARN ?? '');
   };
-  const ids: string[] = [];
+  const home = tools.state.scope;
+  const built = new Map<ScopeTools, string[]>();
   for (const store of stores) {
-    const create = store.type === 'EXTERNAL_KEY_STORE' ? createXksStore : createCloudHsmStore;
-    ids.push(await create(store, tools, createSecret));
+    const scope = { accountId: String(store.accountId ?? home.accountId), region: String(store.region ?? home.region) };
+    const where = scope.accountId === home.accountId && scope.region === home.region ? tools : tools.elsewhere(scope);
+    const id =
+      store.type === 'EXTERNAL_KEY_STORE'
+        ? await createXksStore(store, where, tools, createSecret)
+        : await createCloudHsmStore(store, scope, where, tools, createSecret);
+    built.set(where, [...(built.get(where) ?? []), id]);
   }
-  for (const id of ids) await tools.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
-  await waitUntilConnected(tools.kmsPort, stores.length);
+  for (const [where, ids] of built) {
+    for (const id of ids) await where.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
+    await waitUntilConnected(where.kmsPort, ids.length);
+  }
   return text.replace(SECRET_PLACEHOLDER, (placeholder, name: string) => arns.get(name) ?? placeholder);
 }
 
-/** The cluster (ACTIVE, two HSMs, kmsuser with a fresh password), the password secret, the store. Returns its id. */
-async function createCloudHsmStore(store: RawStore, tools: WorldTools, createSecret: CreateSecret): Promise<string> {
+/** The cluster (ACTIVE, two HSMs, kmsuser with a fresh password), the password secret, the store, in its scope. Returns its id. */
+async function createCloudHsmStore(store: RawStore, scope: Scope, where: ScopeTools, tools: WorldTools, createSecret: CreateSecret): Promise<string> {
   const password = newPassword();
-  const cluster = await tools.admin.createCluster({ clusterId: String(store.cloudHsmClusterId), kmsuserPassword: password });
-  await createSecret(store.keyStorePasswordSecretArn, password);
-  const created = await tools.kms.send(
+  const cluster = await tools.admin.createCluster({ clusterId: String(store.cloudHsmClusterId), kmsuserPassword: password, ...scope });
+  await createSecret(where, store.keyStorePasswordSecretArn, password);
+  const created = await where.kms.send(
     new CreateCustomKeyStoreCommand({
       CustomKeyStoreName: String(store.name),
       CloudHsmClusterId: cluster.clusterId,
@@ -78,12 +92,12 @@ async function createCloudHsmStore(store: RawStore, tools: WorldTools, createSec
 }
 
 /** The XKS proxy (with a fresh credential), the credential secret, the store. Returns its id. */
-async function createXksStore(store: RawStore, tools: WorldTools, createSecret: CreateSecret): Promise<string> {
+async function createXksStore(store: RawStore, where: ScopeTools, tools: WorldTools, createSecret: CreateSecret): Promise<string> {
   const { uriEndpoint = '', uriPath = '', credentialSecretArn } = store.xksProxy as Record<string, string | undefined>;
   const credential = { accessKeyId: xksAccessKeyId(), secretAccessKey: randomBytes(33).toString('base64') };
   await tools.admin.createXksProxy({ uriEndpoint, uriPath, ...credential });
-  await createSecret(credentialSecretArn, JSON.stringify(credential));
-  const created = await tools.kms.send(
+  await createSecret(where, credentialSecretArn, JSON.stringify(credential));
+  const created = await where.kms.send(
     new CreateCustomKeyStoreCommand({
       CustomKeyStoreName: String(store.name),
       CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
@@ -114,8 +128,9 @@ export interface ScenarioStep {
 }
 
 /**
- * The failures, spaced so that at most three of the seven stores are FAILED at once (more would be a
- * regional incident, which the reconciler reports instead of repairing).
+ * The failures, spaced so that at most three of the seven stores of the deployment's own account and
+ * Region are FAILED at once (more would be a regional incident, which the reconciler reports instead
+ * of repairing), and one in a member account's second Region.
  */
 export function scenario(specs: readonly DesiredStoreSpec[], tools: WorldTools): ScenarioStep[] {
   const spec = (name: string): DesiredStoreSpec => {
@@ -168,6 +183,12 @@ export function scenario(specs: readonly DesiredStoreSpec[], tools: WorldTools):
         await tools.admin.patchCluster(clusterOf('archive-hsm'), { kmsuserLockedOut: true });
         await tools.admin.failStore('archive-hsm', 'USER_LOCKED_OUT');
       },
+    },
+    {
+      at: 13,
+      store: 'member-west-hsm',
+      says: 'in member account 444455556666, eu-west-1, the network to its cluster drops: FAILED with NETWORK_ERRORS',
+      run: () => tools.admin.failStore('member-west-hsm', 'NETWORK_ERRORS', { accountId: '444455556666', region: 'eu-west-1' }),
     },
     {
       at: 15,

@@ -99,6 +99,9 @@ const xksProxySchema = z.strictObject(xksProxyShape).check(
 
 const specShape = {
   name: z.string(must('a string')).check(...length(1, 256), z.regex(NO_CONTROL_CHARACTERS, 'must not contain control characters')),
+  /** Where the store lives (default: the deployment's own account and Region): the table partition its item goes to. */
+  accountId: z.optional(z.string(must('a 12-digit AWS account id in quotes')).check(z.regex(/^\d{12}$/, 'must be a 12-digit AWS account id'))),
+  region: z.optional(z.string(must('a string')).check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'must be an AWS Region name such as eu-west-1'))),
   id: z.optional(
     z
       .string(must('a string'))

@@ -150,6 +150,28 @@ export const sweepSummarySchema = z.object({
   runbook: z.optional(text),
 });
 
+/**
+ * An account and Region the reconciler could not reach (its member role could not be assumed, or its
+ * first reads failed): none of its stores is observed or repaired until it is reached again. Once per
+ * incident; the incident ends at the first run that reaches the scope.
+ */
+export const scopeUnreachableSchema = z.object({
+  schemaVersion: z.literal(1),
+  eventId,
+  accountId: text,
+  region: text,
+  incidentId: text,
+  /** The AWS error code of the call that failed (e.g. `AccessDenied`, `ThrottlingException`, `UnrecognizedClientException`). */
+  errorCode: text,
+  /** That call, as `Service.Operation` (e.g. `STS.AssumeRole`, `KMS.DescribeCustomKeyStores`). */
+  operation: text,
+  /** When the scope was first found unreachable in this incident. */
+  since: isoTime,
+  /** Always false: a dry run (`cks plan`) reports nothing. */
+  dryRun: z.boolean(),
+  reason: text,
+});
+
 /** The schema of each detail-type. */
 export const eventSchemas = {
   'Store Drift Detected': storeDriftDetectedSchema,
@@ -163,6 +185,7 @@ export const eventSchemas = {
   'Sweep Summary': sweepSummarySchema,
   'Manual Change Detected': manualChangeDetectedSchema,
   'Approval Required': approvalRequiredSchema,
+  'Scope Unreachable': scopeUnreachableSchema,
 } as const satisfies Record<EventDetailType, z.ZodMiniType>;
 
 /** The detail of one detail-type. */
@@ -336,6 +359,36 @@ export function sweepSummaryEvent(input: SweepSummaryInput): ReconcilerEvent {
       dryRun: input.killSwitch || input.regionalIncident,
       reason,
       ...(input.regionalIncident ? { runbook: SITUATION_RUNBOOKS.regionalIncident } : {}),
+    },
+  };
+}
+
+/** What a failed attempt to reach a scope left, for {@link scopeUnreachableEvent}. */
+export interface ScopeUnreachableInput {
+  scope: Scope;
+  incidentId: string;
+  errorCode: string;
+  operation: string;
+  /** Epoch ms the incident began. */
+  since: number;
+}
+
+/** The `Scope Unreachable` event of an incident: the same `eventId` however often it is sent. */
+export function scopeUnreachableEvent(input: ScopeUnreachableInput): ReconcilerEvent {
+  const { scope, incidentId, errorCode, operation } = input;
+  return {
+    detailType: 'Scope Unreachable',
+    detail: {
+      schemaVersion: 1,
+      eventId: eventIdOf(['unreachable', scope.accountId, scope.region, incidentId]),
+      accountId: scope.accountId,
+      region: scope.region,
+      incidentId,
+      errorCode,
+      operation,
+      since: new Date(input.since).toISOString(),
+      dryRun: false,
+      reason: `${operation} failed with ${errorCode}: no store of ${scope.accountId}/${scope.region} is observed or repaired until the reconciler reaches it again`,
     },
   };
 }

@@ -6,6 +6,11 @@
  *   pk = DESIRED#<accountId>#<region>   sk = STORE#<name>#DESIRED | STORE#<name>#APPROVAL | SETTINGS   (operators)
  *   pk = SCOPE#<accountId>#<region>     sk = STORE#<name>#STATUS | REGIONAL                            (the reconciler)
  *   pk = HISTORY#<accountId>#<region>#<name>    sk = <iso time>#<reconcileId>                          (the reconciler)
+ *   pk = REGISTRY                       sk = SCOPE#<accountId>#<region>                                  (operators: `cks apply`)
+ *
+ * The reconciler partition also holds a scope's UNREACHABLE mark while it cannot be reached. The
+ * registry lists every other account and Region that stores were applied to (the deployment's own is
+ * always swept): the fleet's coordinator reads it with one Query.
  *
  * A sweep reads each of the first two partitions with one (paged) Query. Shared by the table adapter,
  * which reads and writes these keys, and the stream trigger, which reads which store a changed item
@@ -26,10 +31,26 @@ export const RECONCILER_PARTITION_PREFIXES = ['SCOPE#', 'HISTORY#'] as const;
 export const SETTINGS_SK = 'SETTINGS';
 /** The sort key of the regional-incident mark (reconciler partition). */
 export const REGIONAL_SK = 'REGIONAL';
+/** The sort key of the unreachable-scope mark (reconciler partition). */
+export const UNREACHABLE_SK = 'UNREACHABLE';
+
+/** The partition of the scope registry (operators' data: the reconciler reads it, never writes it). */
+export const REGISTRY_PK = 'REGISTRY';
+
+/** The registry's sort key of a scope. */
+export function registryKey(scope: Scope): string {
+  return `SCOPE#${scope.accountId}#${scope.region}`;
+}
 
 /** The partition of one account and Region's desired items, approvals and settings. */
 export function operatorPartitionKey(scope: Scope): string {
   return `${OPERATOR_PARTITION_PREFIX}${scope.accountId}#${scope.region}`;
+}
+
+/** The account and Region of an operators' partition key (`DESIRED#<accountId>#<region>`), or null for any other key. */
+export function scopeOfOperatorPartition(pk: string): Scope | null {
+  const [prefix, accountId, region, ...rest] = pk.split('#');
+  return `${prefix}#` === OPERATOR_PARTITION_PREFIX && accountId && region && rest.length === 0 ? { accountId, region } : null;
 }
 
 /** The partition of one account and Region's status items (which hold the leases) and regional-incident mark. */

@@ -56,6 +56,18 @@ export interface Scope {
   region: string;
 }
 
+/** An open incident of a scope the reconciler could not reach (`Scope Unreachable`). */
+export interface UnreachableMark {
+  incidentId: string;
+  /** Epoch ms the scope was first found unreachable in this incident. */
+  since: number;
+  /** The AWS error code and the call (`Service.Operation`) that first failed. */
+  errorCode: string;
+  operation: string;
+  /** Whether its `Scope Unreachable` event went out (it is sent again until it does). */
+  announced: boolean;
+}
+
 /**
  * XKS proxy settings as KMS reports them. The access key id KMS also returns is sensitive (the API
  * marks it so) and the reconciler needs none of it: it is dropped at the adapter, never held.
@@ -127,6 +139,9 @@ export interface DesiredXksProxy {
 /** A validated desired item (DESIGN.md §2). */
 export interface DesiredStore {
   name: string;
+  /** The account and Region the store lives in, as a stores file names them (absent: the deployment's own). */
+  accountId?: string;
+  region?: string;
   id?: string;
   type: StoreType;
   desiredState: 'CONNECTED' | 'DISCONNECTED';
@@ -311,12 +326,13 @@ export const EVENT_DETAIL_TYPES = [
   'Sweep Summary',
   'Manual Change Detected',
   'Approval Required',
+  'Scope Unreachable',
 ] as const;
 export type EventDetailType = (typeof EVENT_DETAIL_TYPES)[number];
 
 /** An event the plan asks to emit about one store; `shared/domain/events.ts` turns it into a full detail. */
 export interface EventDraft {
-  detailType: Exclude<EventDetailType, 'Sweep Summary' | 'Desired State Invalid'>;
+  detailType: Exclude<EventDetailType, 'Sweep Summary' | 'Desired State Invalid' | 'Scope Unreachable'>;
   reason: string;
   /** Documented fix in plain words (Repair Escalated only). */
   runbook?: string;

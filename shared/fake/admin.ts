@@ -12,6 +12,7 @@ import { AwsError } from './errors.js';
 import { CONNECTION_ERROR_CODES } from './kms/enums.js';
 import { XksProxy } from './kms/xks-proxy.js';
 import * as random from './random.js';
+import { roleArn } from './sts/model.js';
 import type { Fault, Partition, World } from './world.js';
 
 export interface AdminReply {
@@ -85,6 +86,13 @@ const NewFault = z
   })
   .refine((fault) => fault.error !== undefined || fault.latencyMs > 0, 'a fault needs an error or a latencyMs');
 
+/** A role STS AssumeRole may return credentials for; `trustedAccounts: []` makes every AssumeRole of it AccessDenied. */
+const NewRole = z.strictObject({
+  accountId: ScopeFields.accountId.unwrap(),
+  roleName: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name'),
+  trustedAccounts: z.array(z.string().regex(/^\d{12}$/, 'must be 12 digits')).optional(),
+});
+
 /** Fake time is one for every account and Region; the scope fields are accepted like on every call. */
 const Advance = z.strictObject({
   ...ScopeFields,
@@ -118,6 +126,7 @@ export async function handleAdmin(
         storeQuota: world.storeQuota,
         pendingTransitions: world.pendingTransitions,
         faults: world.faults,
+        roles: world.sts.roles().map((role) => ({ roleArn: roleArn(role), trustedAccounts: role.trustedAccounts })),
         partitions: [...world.partitions.values()].filter((p) => !p.isEmpty && filter(p.scope)).map((p) => p.toState()),
       });
     }
@@ -166,6 +175,10 @@ export async function handleAdmin(
       const fault: Fault = parse(NewFault, body);
       world.faults.push(fault);
       return ok({ faults: world.faults });
+    }
+    case 'POST /_fake/roles': {
+      const role = world.sts.putRole(parse(NewRole, body));
+      return ok({ roleArn: roleArn(role), trustedAccounts: role.trustedAccounts });
     }
     case 'DELETE /_fake/faults':
       world.faults = [];

@@ -11,7 +11,7 @@ import { handleAdmin } from './admin.js';
 import { type ClockMode, FakeClock } from './clock.js';
 import { cloudHsmOperations } from './cloudhsm/operations.js';
 import { cloudTrailEvent } from './cloudtrail.js';
-import { ACCOUNT_PATTERN, type Caller, DEFAULT_SCOPE, REGION_PATTERN, type Scope } from './context.js';
+import { type Caller, DEFAULT_SCOPE, REGION_PATTERN, type Scope } from './context.js';
 import { DynamoForwarder, type ForwardedResponse } from './dynamodb.js';
 import {
   AwsError,
@@ -32,6 +32,8 @@ import { DEFAULT_STORE_QUOTA } from './kms/model.js';
 import { kmsOperations } from './kms/operations.js';
 import * as random from './random.js';
 import { secretsOperations } from './secrets/operations.js';
+import type { Principal } from './sts/model.js';
+import { answerStsQuery, checkCredentials } from './sts/operations.js';
 import { RawJson, type Reply } from './wire.js';
 import { type CallContext, type Operation, World } from './world.js';
 
@@ -45,6 +47,8 @@ export interface FakeOptions {
   timeScale?: number;
   /** Custom key stores allowed per account and Region (default 10, as in AWS). */
   storeQuota?: number;
+  /** Account-Region partitions the world holds at most (default 256). */
+  maxPartitions?: number;
   /** Receives one line per call and every unexpected error; silent when absent. Never sees a secret. */
   logger?: (line: string) => void;
 }
@@ -90,7 +94,7 @@ const MAX_BODY_BYTES = 16 * 1024 * 1024;
 /** Starts the fake and resolves once it listens. */
 export async function startFake(options: FakeOptions = {}): Promise<FakeServer> {
   const clock = new FakeClock(options.clock ?? 'real', options.timeScale ?? 1);
-  const world = new World(clock, options.storeQuota ?? DEFAULT_STORE_QUOTA);
+  const world = new World(clock, options.storeQuota ?? DEFAULT_STORE_QUOTA, options.maxPartitions);
   const dynamo = new DynamoForwarder();
   const log = options.logger ?? ((): void => undefined);
   const stamp = (): string => new Date(world.now()).toISOString();
@@ -101,6 +105,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     const url = URL.parse(req.url ?? '/', 'http://127.0.0.1');
     if (url === null) return sendError(res, new ValidationException(`The request target ${req.url} is not a valid URL.`));
     if (url.pathname.startsWith('/_fake/')) return admin(req, res, url, body);
+    if (isQueryProtocol(req)) return query(req, res, body);
     return aws(req, res, body);
   }
 
@@ -127,7 +132,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     const target = req.headers['x-amz-target'];
     const [prefix = '', operation = ''] = typeof target === 'string' ? target.split(/\.(.*)/s) : [];
     const service = SERVICES.get(prefix);
-    const { scope, caller } = identify(req.headers);
+    const { scope, caller, principal } = identify(req.headers, world);
     let request: unknown;
     let reply: Reply | undefined;
     let forwarded: ForwardedResponse | undefined;
@@ -150,6 +155,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
       if (fault && fault.latencyMs > 0) await sleep(fault.latencyMs);
       world.sync();
       if (fault?.error) throw new AwsError(fault.error, `Injected fault: ${fault.error}.`, injectedStatus(fault.error));
+      checkCredentials(principal, world.now(), 'json');
       if (service.operations) reply = service.operations.get(operation)!(call, request);
       else {
         forwarded = await dynamo.forward(scope, req.headers, body);
@@ -202,6 +208,17 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     }
   }
 
+  /** STS, in the query protocol: recorded and logged like every other call, answered in XML. */
+  async function query(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+    const { scope, principal } = identify(req.headers, world);
+    const reply = await answerStsQuery(world, scope, principal, body);
+    const { operation, status, error, target } = reply;
+    const record = { time: stamp(), ...scope, service: 'STS', operation, ...(target !== undefined && { target }), ...(error !== undefined && { error }) };
+    world.recordCall(record, reply.counted);
+    log(`${stamp()} ${scope.accountId}/${scope.region} STS.${operation} -> ${status}${error === undefined ? '' : ` ${error}`}`);
+    send(res, status, reply.body, 'text/xml');
+  }
+
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       if (req.socket.destroyed) return; // the client went away: nobody to answer
@@ -236,21 +253,26 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
 
 /**
  * Account and Region from the SigV4 credential scope (`Credential=<key>/<date>/<region>/...`): the
- * account is the access key id when that is 12 digits. Signatures are not verified.
+ * account is the access key id when that is 12 digits, or the role's account for a key from STS
+ * AssumeRole. Signatures are not verified.
  *
  * The caller's role name is taken from `x-amz-security-token` when it looks like a role name — a
  * fake simplification (a real token is opaque) that lets tests act as different roles.
  */
-function identify(headers: http.IncomingHttpHeaders): { scope: Scope; caller: Caller } {
+function identify(headers: http.IncomingHttpHeaders, world: World): { scope: Scope; caller: Caller; principal: Principal } {
   const match = /Credential=([^/,\s]+)\/\d{8}\/([^/,\s]+)\//.exec(headers.authorization ?? '');
   const accessKeyId = match?.[1] ?? 'anonymous';
-  const scope: Scope = {
-    accountId: ACCOUNT_PATTERN.test(accessKeyId) ? accessKeyId : DEFAULT_SCOPE.accountId,
-    region: match?.[2] ?? DEFAULT_SCOPE.region,
-  };
   const token = headers['x-amz-security-token'];
-  const roleName = typeof token === 'string' && /^[\w+=,.@-]{1,64}$/.test(token) ? token : 'fake-caller';
-  return { scope, caller: { accessKeyId, roleName } };
+  const namedRole = typeof token === 'string' && /^[\w+=,.@-]{1,64}$/.test(token) ? token : null;
+  // Credentials from STS AssumeRole act in the role's account, as the role.
+  const principal = world.sts.principal(accessKeyId, namedRole, DEFAULT_SCOPE.accountId);
+  const scope: Scope = { accountId: principal.accountId, region: match?.[2] ?? DEFAULT_SCOPE.region };
+  return { scope, caller: { accessKeyId, roleName: principal.roleName ?? 'fake-caller' }, principal };
+}
+
+/** STS's query protocol: a form-encoded POST with no `X-Amz-Target`. */
+function isQueryProtocol(req: http.IncomingMessage): boolean {
+  return req.headers['x-amz-target'] === undefined && (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
 }
 
 /** The store, cluster or secret a call is about (for `/_fake/calls`); DynamoDB calls have none. */

@@ -15,9 +15,10 @@ import { KmsBackend } from './kms/model.js';
 import type { XksProxy } from './kms/xks-proxy.js';
 import { BoundedLog } from './log.js';
 import { SecretsBackend } from './secrets/model.js';
+import { StsBackend } from './sts/model.js';
 import type { Reply } from './wire.js';
 
-/** The most account-Region partitions one world holds (`POST /_fake/reset` empties them). */
+/** The most account-Region partitions one world holds by default (`POST /_fake/reset` empties them). */
 export const MAX_PARTITIONS = 256;
 
 const MiB = 1024 * 1024;
@@ -119,6 +120,8 @@ export class World implements WorldContext {
   readonly events = new BoundedLog<RecordedEvent>(EVENT_LOG_BYTES);
   readonly cloudtrail = new BoundedLog<{ scope: Scope; event: object }>(CLOUDTRAIL_LOG_BYTES);
   faults: Fault[] = [];
+  /** Roles and assumed-role sessions: account-wide, not per Region. */
+  readonly sts = new StsBackend();
   #time: number;
   #seq = 0;
   /** Pending transitions, sorted by due time, then scheduling order (inserted after equal dues). */
@@ -127,6 +130,8 @@ export class World implements WorldContext {
   constructor(
     readonly clock: FakeClock,
     readonly storeQuota: number,
+    /** A fleet benchmark raises it; everything else keeps the default. */
+    readonly maxPartitions = MAX_PARTITIONS,
   ) {
     this.#time = clock.now();
   }
@@ -161,14 +166,14 @@ export class World implements WorldContext {
     return this.#timeline.length;
   }
 
-  /** The partition of an account and Region, created empty on first use (at most {@link MAX_PARTITIONS}). */
+  /** The partition of an account and Region, created empty on first use (at most `maxPartitions`). */
   partition(scope: Scope): Partition {
     const key = scopeKey(scope);
     let partition = this.partitions.get(key);
     if (!partition) {
-      if (this.partitions.size >= MAX_PARTITIONS) {
+      if (this.partitions.size >= this.maxPartitions) {
         throw new LimitExceededException(
-          `The fake holds at most ${MAX_PARTITIONS} account-Region partitions; ${key} would be one more. ` +
+          `The fake holds at most ${this.maxPartitions} account-Region partitions; ${key} would be one more. ` +
             'Reset the fake (POST /_fake/reset) to start again.',
         );
       }
@@ -211,5 +216,6 @@ export class World implements WorldContext {
     this.events.clear();
     this.cloudtrail.clear();
     this.faults = [];
+    this.sts.reset();
   }
 }

@@ -12,6 +12,7 @@ import type {
   Scope,
   Settings,
   StoreStatus,
+  UnreachableMark,
   XksConnectivity,
 } from '../domain/types.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
@@ -87,6 +88,8 @@ export interface ScopeRecords {
   /** When the current regional incident began (null: none), and whether its page went out. */
   regionalIncidentSince: number | null;
   regionalIncidentAnnounced: boolean;
+  /** The scope's open unreachable incident, when there is one (the fleet clears it once the scope is reached). */
+  unreachable?: UnreachableMark;
 }
 
 /** How a status is written: with the events still to publish, and whether the lease is kept. */
@@ -175,6 +178,19 @@ export interface StatePort {
   putSettings(settings: Settings): Promise<void>;
   /** Records that a regional incident began (epoch ms) or ended (null), and whether its page went out. */
   setRegionalIncident(since: number | null, announced?: boolean): Promise<void>;
+  /**
+   * Opens an unreachable incident with `mark` unless one is open; returns the open one (its first
+   * mark wins, so concurrent runs agree on the incident).
+   */
+  openUnreachable(mark: UnreachableMark): Promise<UnreachableMark>;
+  /** Records that the open incident's `Scope Unreachable` event went out. */
+  announceUnreachable(incidentId: string): Promise<void>;
+  /** Ends the unreachable incident: the scope was reached. */
+  clearUnreachable(): Promise<void>;
+  /** Adds this account and Region to the table's scope registry (operators, `cks apply`); false when it was there. */
+  registerScope(): Promise<boolean>;
+  /** Every account and Region of the registry, sorted (one paged Query; table-wide, whatever this adapter's scope). */
+  listScopes(): Promise<Scope[]>;
 }
 
 /** Everything the core talks to: one plain object, built once per cold start. */

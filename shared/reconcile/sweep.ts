@@ -9,7 +9,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { formatFieldErrors, parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
 import { invalidDesiredEvent, sweepSummaryEvent } from '../domain/events.js';
 import { emptyStatus } from '../domain/plan.js';
-import type { ClusterView, ConnectionState, DesiredStore, ManualChange, ObservedStore, Settings, StoreStatus } from '../domain/types.js';
+import type { ClusterView, ConnectionState, DesiredStore, ManualChange, ObservedStore, Settings, StoreStatus, UnreachableMark } from '../domain/types.js';
 import { count } from '../domain/words.js';
 import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
@@ -35,6 +35,8 @@ export interface ReconcileResult {
   outcomes: StoreOutcome[];
   /** Stores in KMS that no desired item names. */
   unmanaged: ObservedStore[];
+  /** The scope's unreachable incident as this pass found it open (it was reached now: the fleet ends it). */
+  unreachable: UnreachableMark | null;
 }
 
 /** A run that did its work but could not tell anyone: its events did not reach EventBridge. */
@@ -55,7 +57,7 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });
   const now = deps.clock.now();
 
-  const [{ records, settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced }, observedAll] = await Promise.all([
+  const [{ records, settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced, unreachable }, observedAll] = await Promise.all([
     deps.state.loadAll(),
     deps.kms.listStores(),
   ]);
@@ -124,7 +126,7 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
     for (const record of removed) await closeRemoved(deps, log, record, { reconcileId, trigger: request.trigger, now });
   }
 
-  const result: ReconcileResult = { reconcileId, trigger: request.trigger, dryRun, regionalIncident, outcomes, unmanaged };
+  const result: ReconcileResult = { reconcileId, trigger: request.trigger, dryRun, regionalIncident, outcomes, unmanaged, unreachable: unreachable ?? null };
   // One summary per full sweep (not per event run). It pages once when a regional incident begins.
   if (!dryRun && !request.only) {
     const regional = await trackRegionalIncident(deps.state, regionalIncident, regionalIncidentSince, regionalIncidentAnnounced, now);

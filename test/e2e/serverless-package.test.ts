@@ -11,9 +11,9 @@ import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { TABLE_KEY_SCHEMA } from '../../shared/adapters/dynamodb-store.js';
 import { EVENT_SOURCE } from '../../shared/adapters/eventbridge.js';
-import { loadConfig } from '../../shared/config.js';
+import { loadConfig, loadFleetConfig } from '../../shared/config.js';
 import { type EventPattern, matchesPattern } from '../../shared/demo/event-pattern.js';
-import { makeMetrics, recordRepair } from '../../shared/metrics.js';
+import { makeMetrics, recordRepair, recordScopeUnreachable } from '../../shared/metrics.js';
 import { onCallPages, onCallTransformers, type PageName } from '../../shared/on-call/pages.js';
 import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/reconcile/triggers.js';
 import {
@@ -278,7 +278,8 @@ describe('serverless package', () => {
     });
 
     it('sends events EventBridge cannot deliver to the dead-letter queue, which lets only these rules in', () => {
-      const queues = resourcesOfType('AWS::SQS::Queue');
+      // The dead-letter queues (the fleet's scope queue is a work queue, see 'the fleet').
+      const queues = resourcesOfType('AWS::SQS::Queue').filter(([id]) => id !== 'ScopeQueue');
       expect(queues).toHaveLength(1);
       const dlq = queues[0]![0];
       const policy = resourcesOfType('AWS::SQS::QueuePolicy').find(([, p]) => JSON.stringify(p.Properties?.Queues) === JSON.stringify([ref(dlq)]));
@@ -296,7 +297,10 @@ describe('serverless package', () => {
     const onEvent = functionId('functions/on-event.handler');
     const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
     const [dlq] = resourcesOfType('AWS::SQS::Queue')[0]!;
-    const mappings = resourcesOfType('AWS::Lambda::EventSourceMapping');
+    // The table stream's mappings (the worker's SQS mapping is checked under 'the fleet').
+    const mappings = resourcesOfType('AWS::Lambda::EventSourceMapping').filter(
+      ([, m]) => JSON.stringify(m.Properties?.EventSourceArn) !== JSON.stringify(getAtt('ScopeQueue', 'Arn')),
+    );
     expect(mappings).toHaveLength(1);
     const mapping = mappings[0]![1].Properties!;
     expect(mapping).toMatchObject({
@@ -634,6 +638,100 @@ describe('serverless package', () => {
     } finally {
       rmSync(bundles, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the fleet', () => {
+  it('sends every other account-Region to a scope queue whose failed messages go to the dead-letter queue', () => {
+    const sweep = functionId('functions/sweep.handler');
+    const queue = resource('ScopeQueue');
+    const [dlq] = resourcesOfType('AWS::SQS::Queue')[0]!;
+    expect(queue.Properties).toMatchObject({
+      QueueName: `cks-reconciler-${STAGE}-scopes`,
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: { deadLetterTargetArn: getAtt(dlq, 'Arn'), maxReceiveCount: 3 },
+    });
+    const variables = resource(sweep).Properties?.Environment?.Variables as Record<string, string>;
+    expect(variables.CKS_SCOPE_QUEUE).toBe(queue.Properties?.QueueName);
+    expect(loadFleetConfig(variables)).toMatchObject({ scopeQueueName: queue.Properties?.QueueName, memberRoleName: 'cks-reconciler-member' });
+    expect(grants(roleIdOf(sweep), 'sqs:SendMessage', getAtt('ScopeQueue', 'Arn'))).toBe(true);
+    expect(grants(roleIdOf(sweep), 'sqs:GetQueueUrl', getAtt('ScopeQueue', 'Arn'))).toBe(true);
+  });
+
+  it('runs the worker on the scope queue with partial batch failures and a capped concurrency', () => {
+    const worker = functionId('functions/worker.handler');
+    const mappings = resourcesOfType('AWS::Lambda::EventSourceMapping').filter(
+      ([, m]) => JSON.stringify(m.Properties?.FunctionName) === JSON.stringify(getAtt(worker, 'Arn')),
+    );
+    expect(mappings).toHaveLength(1);
+    expect(mappings[0]![1].Properties).toMatchObject({
+      EventSourceArn: getAtt('ScopeQueue', 'Arn'),
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 16 },
+    });
+    // A message stays invisible while the worker may still be on it.
+    expect(resource('ScopeQueue').Properties?.VisibilityTimeout).toBeGreaterThanOrEqual(resource(worker).Properties?.Timeout);
+    expect(resource(worker).Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
+    expect(resource(worker).Properties?.Environment?.Variables).toMatchObject({ CKS_MEMBER_ROLE_NAME: 'cks-reconciler-member' });
+  });
+
+  it('lets the worker consume the queue and assume the member role by name, and call KMS, CloudHSM and secrets only through it', () => {
+    const role = roleIdOf(functionId('functions/worker.handler'));
+    for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes']) {
+      expect(grants(role, action, getAtt('ScopeQueue', 'Arn')), action).toBe(true);
+    }
+    const memberRole = { 'Fn::Sub': 'arn:${AWS::Partition}:iam::*:role/cks-reconciler-member' };
+    expect(grants(role, 'sts:AssumeRole', memberRole)).toBe(true);
+    expect(grants(roleIdOf(functionId('functions/on-event.handler')), 'sts:AssumeRole', memberRole)).toBe(true);
+    expect(grants(roleIdOf(functionId('functions/sweep.handler')), 'sts:AssumeRole', memberRole)).toBe(false);
+    const actions = statementsOfRole(role).flatMap((s) => list<string>(s.Action));
+    expect(actions.filter((a) => /^(kms|cloudhsm|secretsmanager):/.test(a))).toEqual([]);
+    expect(actions.filter((a) => a === 'sts:AssumeRole')).toHaveLength(1);
+    expect((template as any).Outputs?.WorkerRoleArn?.Value).toEqual(getAtt(role, 'Arn'));
+  });
+
+  it('alarms on worker errors, scopes waiting for the worker and unreachable scopes, to the on-call topic', () => {
+    const [topic] = resourcesOfType('AWS::SNS::Topic')[0]!;
+    const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties!);
+    const workerErrors = alarms.filter(
+      (a) =>
+        a.MetricName === 'Errors' &&
+        JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: 'FunctionName', Value: ref(functionId('functions/worker.handler')) }]),
+    );
+    expect(workerErrors).toHaveLength(1);
+    const age = alarms.find((a) => a.MetricName === 'ApproximateAgeOfOldestMessage');
+    expect(age?.Dimensions).toEqual([{ Name: 'QueueName', Value: getAtt('ScopeQueue', 'QueueName') }]);
+    const unreachable = alarms.find((a) => JSON.stringify(a.Metrics ?? []).includes('ScopesUnreachable'));
+    expect(unreachable?.Metrics[0].Expression).toBe(
+      "SELECT SUM(ScopesUnreachable) FROM SCHEMA(CksReconciler, ErrorCode, service) WHERE service = 'cks-reconciler'",
+    );
+    for (const alarm of [...workerErrors, age, unreachable]) expect(alarm?.AlarmActions).toContainEqual(ref(topic));
+    // What the reconciler emits matches the alarm's schema: metric, namespace and dimensions.
+    const previous = process.env.POWERTOOLS_METRICS_DISABLED;
+    process.env.POWERTOOLS_METRICS_DISABLED = 'false';
+    const printed: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      printed.push(String(chunk));
+      return true;
+    });
+    try {
+      recordScopeUnreachable(makeMetrics(), 'AccessDenied');
+    } finally {
+      write.mockRestore();
+      if (previous === undefined) delete process.env.POWERTOOLS_METRICS_DISABLED;
+      else process.env.POWERTOOLS_METRICS_DISABLED = previous;
+    }
+    const emf = printed.map((line) => JSON.parse(line)).find((line) => line._aws);
+    expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: 'CksReconciler',
+      Dimensions: [expect.arrayContaining(['ErrorCode', 'service'])],
+    });
+    expect(emf).toMatchObject({ ScopesUnreachable: 1, ErrorCode: 'AccessDenied', service: 'cks-reconciler' });
+  });
+
+  it('accepts member accounts’ events on the default bus only with an organization id', () => {
+    expect(holds(template.Conditions?.HasOrganization)).toBe(false);
+    expect(resource('OrganizationEventsPolicy').Condition).toBe('HasOrganization');
   });
 });
 

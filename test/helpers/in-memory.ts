@@ -6,7 +6,16 @@
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
 import { sameData } from '../../shared/domain/same-data.js';
-import { type Approval, type ClusterView, DEFAULT_SETTINGS, type ObservedStore, type Settings, type StoreStatus } from '../../shared/domain/types.js';
+import {
+  type Approval,
+  type ClusterView,
+  DEFAULT_SETTINGS,
+  type ObservedStore,
+  type Scope,
+  type Settings,
+  type StoreStatus,
+  type UnreachableMark,
+} from '../../shared/domain/types.js';
 import { AwsCallError, ConflictError } from '../../shared/errors.js';
 import { makeLogger } from '../../shared/logger.js';
 import type {
@@ -149,6 +158,10 @@ export class InMemoryState implements StatePort {
   settings: Settings = DEFAULT_SETTINGS;
   regionalIncidentSince: number | null = null;
   regionalIncidentAnnounced = false;
+  /** The scope's open unreachable incident. */
+  unreachable: UnreachableMark | null = null;
+  /** The scope registry: shared by the states of one table (pass the same set to each). */
+  readonly registry: Set<string>;
   writes = 0;
   /** Runs when a lease is taken, before the record is read: what another writer does meanwhile. */
   onLease: ((name: string) => void) | null = null;
@@ -158,7 +171,12 @@ export class InMemoryState implements StatePort {
   readonly failingSaves = new Set<number>();
   private saves = 0;
 
-  constructor(readonly scope = { accountId: '111122223333', region: 'us-east-1' }) {}
+  constructor(
+    readonly scope = { accountId: '111122223333', region: 'us-east-1' },
+    registry = new Set<string>(),
+  ) {
+    this.registry = registry;
+  }
 
   async loadAll(): Promise<ScopeRecords> {
     const names = new Set([...this.desired.keys(), ...this.statuses.keys()]);
@@ -169,6 +187,7 @@ export class InMemoryState implements StatePort {
       settingsError: null,
       regionalIncidentSince: this.regionalIncidentSince,
       regionalIncidentAnnounced: this.regionalIncidentAnnounced,
+      ...(this.unreachable && { unreachable: { ...this.unreachable } }),
     };
   }
 
@@ -281,6 +300,33 @@ export class InMemoryState implements StatePort {
   async setRegionalIncident(since: number | null, announced = false): Promise<void> {
     this.regionalIncidentSince = since;
     this.regionalIncidentAnnounced = since !== null && announced;
+  }
+
+  async openUnreachable(mark: UnreachableMark): Promise<UnreachableMark> {
+    this.unreachable ??= { ...mark };
+    return { ...this.unreachable };
+  }
+
+  async announceUnreachable(incidentId: string): Promise<void> {
+    if (this.unreachable?.incidentId === incidentId) this.unreachable.announced = true;
+  }
+
+  async clearUnreachable(): Promise<void> {
+    this.unreachable = null;
+  }
+
+  async registerScope(): Promise<boolean> {
+    const key = `${this.scope.accountId}/${this.scope.region}`;
+    if (this.registry.has(key)) return false;
+    this.registry.add(key);
+    return true;
+  }
+
+  async listScopes(): Promise<Scope[]> {
+    return [...this.registry].sort().map((key) => {
+      const [accountId = '', region = ''] = key.split('/');
+      return { accountId, region };
+    });
   }
 }
 

@@ -261,5 +261,28 @@ export function describeStatePort(name: string, fresh: () => Promise<StatePort>)
         expect(await state.getSettings()).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
       });
     });
+
+    describe('the fleet: scope registry and unreachable mark', () => {
+      const mark = (incidentId: string) => ({ incidentId, since: NOW, errorCode: 'AccessDenied', operation: 'STS.AssumeRole', announced: false });
+
+      it('registers its scope once and lists it', async () => {
+        expect(await state.listScopes()).toEqual([]);
+        expect(await state.registerScope()).toBe(true);
+        expect(await state.registerScope()).toBe(false);
+        expect(await state.listScopes()).toEqual([state.scope]);
+      });
+
+      it('keeps the first unreachable incident opened, records its announcement, and ends it', async () => {
+        expect(await state.openUnreachable(mark('scope-1'))).toEqual(mark('scope-1'));
+        expect(await state.openUnreachable(mark('scope-2'))).toEqual(mark('scope-1'));
+        await state.announceUnreachable('scope-2');
+        expect((await state.loadAll()).unreachable).toEqual(mark('scope-1'));
+        await state.announceUnreachable('scope-1');
+        expect((await state.loadAll()).unreachable).toEqual({ ...mark('scope-1'), announced: true });
+        await state.clearUnreachable();
+        expect((await state.loadAll()).unreachable).toBeUndefined();
+        expect(await state.openUnreachable(mark('scope-3'))).toEqual(mark('scope-3'));
+      });
+    });
   });
 }

@@ -3,11 +3,12 @@
  * envelope around the detail). The detail-types the reconciler publishes today are captured from the
  * real code: `plan` and `decisionEvents` for a store whose kmsuser is locked out (escalated at once)
  * and then heals in the same incident, `sweepSummaryEvent` for the sweep that finds a regional
- * incident. `Manual Change Detected`, `Approval Required` and `Scope Unreachable` are written by hand
- * to the shapes agreed for them, until the code that publishes them exists: see WRITTEN_BY_HAND.
+ * incident, `scopeUnreachableEvent` for a member account whose role refuses the reconciler.
+ * `Manual Change Detected` and `Approval Required` are written by hand to the shapes agreed for them,
+ * until the code that publishes them exists: see WRITTEN_BY_HAND.
  */
 import { EVENT_SOURCE } from '../../shared/adapters/eventbridge.js';
-import { decisionEvents, type ReconcilerEvent, sweepSummaryEvent } from '../../shared/domain/events.js';
+import { decisionEvents, type ReconcilerEvent, scopeUnreachableEvent, sweepSummaryEvent } from '../../shared/domain/events.js';
 import { plan } from '../../shared/domain/plan.js';
 import type { PlanInput } from '../../shared/domain/types.js';
 import { cloudHsmInput, cloudHsmObserved, MINUTE, NOW, SCOPE } from './domain-fixtures.js';
@@ -50,8 +51,8 @@ const lockedOut = cloudHsmInput({ observed: cloudHsmObserved({ connectionState: 
 /** The same store ten minutes later, CONNECTED again (a crypto officer unlocked kmsuser) in the escalated incident. */
 const healed = cloudHsmInput({ status: plan(lockedOut).nextStatus, now: NOW + 10 * MINUTE });
 
-/** The three detail-types written by hand. */
-export const WRITTEN_BY_HAND = ['Manual Change Detected', 'Approval Required', 'Scope Unreachable'] as const;
+/** The detail-types written by hand. */
+export const WRITTEN_BY_HAND = ['Manual Change Detected', 'Approval Required'] as const;
 
 const ALICE = 'arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/alice';
 
@@ -128,20 +129,16 @@ export const ON_CALL_EVENTS = {
     },
     NOW,
   ),
-  // Written by hand (WRITTEN_BY_HAND): no store fields; accountId, region, reason, errorCode, incidentId.
   scopeUnreachable: onBus(
     '9f8a2b5d-6c7e-4d0f-9a1b-2c3d4e5f6a7b',
     'Scope Unreachable',
-    {
-      schemaVersion: 1,
-      accountId: '444455556666',
-      region: 'eu-west-1',
-      reason:
-        'sts:AssumeRole of arn:aws:iam::444455556666:role/cks-reconciler-member failed with AccessDenied: no store of 444455556666/eu-west-1 was observed',
+    scopeUnreachableEvent({
+      scope: { accountId: '444455556666', region: 'eu-west-1' },
+      incidentId: 'scope-5c0e7a1d-9b3f-4246-8a1b-2c3d4e5f6a7b',
       errorCode: 'AccessDenied',
-      incidentId: 'inc-5c0e7a1d9b3f2468',
-      eventId: 'evt-444455556666-eu-west-1-inc-5c0e7a1d9b3f2468',
-    },
+      operation: 'STS.AssumeRole',
+      since: NOW,
+    }).detail,
     NOW,
   ),
 } satisfies Record<string, BusEvent>;

@@ -1,0 +1,36 @@
+/**
+ * The fleet's worker: reconciles the account-Region each SQS message names. An unreachable scope is
+ * reported and its message done; a message whose pass fails (the table or the bus) goes back to the
+ * queue alone (partial batch failure), and to the dead-letter queue after its last receive.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { parseScopeMessage } from '../shared/fleet/scope.js';
+import { sweepScope } from '../shared/fleet/sweep-scope.js';
+import { type FleetFactory, type LambdaContext, lambdaFleet } from '../shared/runtime/lambda.js';
+
+/** The parts of an SQS event the worker reads. */
+interface SqsRecord {
+  messageId: string;
+  body: string;
+}
+interface SqsEvent {
+  Records: SqsRecord[];
+}
+/** The messages to receive again (partial batch failure). */
+interface SqsBatchResponse {
+  batchItemFailures: Array<{ itemIdentifier: string }>;
+}
+
+export function makeHandler(factory: FleetFactory) {
+  const processor = new BatchProcessor(EventType.SQS);
+  return async (event: SqsEvent, context: LambdaContext): Promise<SqsBatchResponse> => {
+    const { runtime } = factory(context);
+    const record = async (message: SqsRecord): Promise<string> => {
+      const outcome = await sweepScope(runtime, parseScopeMessage(message.body), { trigger: 'schedule' });
+      return outcome.status;
+    };
+    return processPartialResponse(event, record, processor);
+  };
+}
+
+export const handler = makeHandler(lambdaFleet);

@@ -1,0 +1,65 @@
+/**
+ * The fleet's commands: `cks status --all` (every scope, grouped by account and Region, with totals)
+ * and `cks sweep --all` (every scope, through the same per-scope pass as the coordinator and the
+ * worker, `CKS_FLEET_CONCURRENCY` scopes at a time).
+ */
+import { loadFleetConfig } from '../config.js';
+import type { Scope } from '../domain/types.js';
+import { errorMessage } from '../errors.js';
+import { type FleetOutcome, listFleet, mapConcurrently, sweepFleet } from '../fleet/fan-out.js';
+import { scopeLabel } from '../fleet/scope.js';
+import { isUnreachable } from '../fleet/sweep-scope.js';
+import type { CliContext } from './context.js';
+import { loadStatus, renderStatus, type StatusRow } from './status.js';
+
+/** One scope of `cks status --all --output json`. */
+export interface ScopeStatus {
+  accountId: string;
+  region: string;
+  /** `unreachable`: its stores could not be read (see `error`). */
+  reachable: boolean;
+  error: string | null;
+  stores: StatusRow[];
+}
+
+/** Reads every scope's status, `concurrency` scopes at a time; a scope that cannot be reached is listed as such. */
+export async function loadFleetStatus(ctx: CliContext): Promise<ScopeStatus[]> {
+  const fleet = await ctx.fleet();
+  return mapConcurrently(await listFleet(fleet), loadFleetConfig(ctx.io.env).concurrency, async (scope: Scope): Promise<ScopeStatus> => {
+    try {
+      await fleet.reach(scope);
+      return { ...scope, reachable: true, error: null, stores: await loadStatus(fleet.deps(scope)) };
+    } catch (error) {
+      if (!isUnreachable(error)) throw error;
+      return { ...scope, reachable: false, error: errorMessage(error), stores: [] };
+    }
+  });
+}
+
+/** Per scope a heading with its counts and its stores' table, then the fleet's totals. */
+export function renderFleetStatus(scopes: readonly ScopeStatus[]): string {
+  const blocks = scopes.map((scope) => {
+    const heading = `${scopeLabel(scope)}: ${scope.reachable ? countsOf(scope.stores) : `UNREACHABLE (${scope.error})`}`;
+    return scope.reachable && scope.stores.length > 0 ? `${heading}\n${renderStatus(scope.stores)}` : heading;
+  });
+  const all = scopes.flatMap((scope) => scope.stores);
+  const accounts = new Set(scopes.map((scope) => scope.accountId)).size;
+  const unreachable = scopes.filter((scope) => !scope.reachable).length;
+  const totals =
+    `total: ${scopes.length} scopes in ${accounts} accounts` + `${unreachable > 0 ? ` (${unreachable} unreachable)` : ''}; ${countsOf(all)}`;
+  return [...blocks, totals].join('\n\n');
+}
+
+/** `3 stores (2 CONNECTED, 1 FAILED)`. */
+function countsOf(rows: readonly StatusRow[]): string {
+  const byState = new Map<string, number>();
+  for (const row of rows) byState.set(row.connectionState, (byState.get(row.connectionState) ?? 0) + 1);
+  const states = [...byState.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([state, n]) => `${n} ${state}`);
+  return `${rows.length} ${rows.length === 1 ? 'store' : 'stores'}${states.length > 0 ? ` (${states.join(', ')})` : ''}`;
+}
+
+/** `cks sweep --all`: one pass over every scope; returns the outcomes (rendered by the caller). */
+export async function sweepAll(ctx: CliContext): Promise<FleetOutcome[]> {
+  const fleet = await ctx.fleet();
+  return sweepFleet(fleet, await listFleet(fleet), { trigger: 'cli', concurrency: loadFleetConfig(ctx.io.env).concurrency });
+}

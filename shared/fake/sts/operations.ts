@@ -1,0 +1,139 @@
+/**
+ * `POST /` in the query protocol: STS `GetCallerIdentity` and `AssumeRole`, answered in XML as STS
+ * answers them. Injected faults apply as to every other call.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { REGION_PATTERN, type Scope } from '../context.js';
+import { AwsError, injectedStatus } from '../errors.js';
+import * as random from '../random.js';
+import type { World } from '../world.js';
+import { type Principal, principalArn, principalUserId, roleArn } from './model.js';
+import { parseAssumeRole, parseQuery, parseRoleArn, STS_VERSION, ValidationError } from './requests.js';
+
+/** What the server sends back and records of one STS call. */
+export interface QueryReply {
+  operation: string;
+  status: number;
+  /** The XML body. */
+  body: string;
+  /** The error code when the call failed. */
+  error?: string;
+  /** The role ARN an AssumeRole is about (for `/_fake/calls`). */
+  target?: string;
+  /** The call named a known action: it counts in `/_fake/calls` counts. */
+  counted: boolean;
+}
+
+const XMLNS = `https://sts.amazonaws.com/doc/${STS_VERSION}/`;
+
+type Action = (world: World, principal: Principal, params: URLSearchParams) => string;
+
+const ACTIONS: ReadonlyMap<string, Action> = new Map<string, Action>([
+  [
+    'GetCallerIdentity',
+    (_world, principal) => leaf('Arn', principalArn(principal)) + leaf('UserId', principalUserId(principal)) + leaf('Account', principal.accountId),
+  ],
+  [
+    'AssumeRole',
+    (world, principal, params) => {
+      const input = parseAssumeRole(params);
+      const role = world.sts.role(roleArn(parseRoleArn(input.RoleArn)));
+      if (!role || !world.sts.trusts(role, principal.accountId)) {
+        throw new AwsError(
+          'AccessDenied',
+          `User: ${principalArn(principal)} is not authorized to perform: sts:AssumeRole on resource: ${input.RoleArn}`,
+          403,
+        );
+      }
+      // Every role here has the default MaxSessionDuration of one hour.
+      if (input.DurationSeconds > 3600) {
+        throw new ValidationError('The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
+      }
+      const session = world.sts.startSession(role, input.RoleSessionName, input.DurationSeconds, world.now());
+      const credentials =
+        leaf('AccessKeyId', session.accessKeyId) +
+        leaf('SecretAccessKey', session.secretAccessKey) +
+        leaf('SessionToken', session.sessionToken) +
+        leaf('Expiration', new Date(session.expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+      const user =
+        leaf('AssumedRoleId', `${role.roleId}:${session.sessionName}`) +
+        leaf('Arn', `arn:aws:sts::${role.accountId}:assumed-role/${role.roleName}/${session.sessionName}`);
+      return element('Credentials', credentials) + element('AssumedRoleUser', user);
+    },
+  ],
+]);
+
+/** Answers one query-protocol request; never throws for a bad request (it becomes an XML error). */
+export async function answerStsQuery(world: World, scope: Scope, principal: Principal, body: Buffer): Promise<QueryReply> {
+  let operation = '';
+  let target: string | undefined;
+  let counted = false;
+  try {
+    if (!REGION_PATTERN.test(scope.region)) {
+      throw new AwsError('InvalidSignatureException', `Credential should be scoped to a valid Region, not '${scope.region}'.`, 403);
+    }
+    const query = parseQuery(body);
+    operation = query.action;
+    target = query.params.get('RoleArn') ?? undefined;
+    const action = ACTIONS.get(operation);
+    if (!action) throw new AwsError('InvalidAction', `Could not find operation ${operation} for version ${STS_VERSION}`, 400);
+    counted = true;
+    const fault = world.takeFault(operation, scope);
+    if (fault && fault.latencyMs > 0) await sleep(fault.latencyMs);
+    world.sync();
+    if (fault?.error) throw new AwsError(fault.error, `Injected fault: ${fault.error}.`, injectedStatus(fault.error));
+    checkCredentials(principal, world.now(), 'query');
+    const result = action(world, principal, query.params);
+    const requestId = random.uuid();
+    return {
+      operation,
+      counted,
+      status: 200,
+      body:
+        `<${operation}Response xmlns="${XMLNS}">` +
+        element(`${operation}Result`, result) +
+        element('ResponseMetadata', leaf('RequestId', requestId)) +
+        `</${operation}Response>`,
+      ...(target !== undefined && { target }),
+    };
+  } catch (error) {
+    if (!(error instanceof AwsError)) throw error;
+    const type = error.status >= 500 ? 'Receiver' : 'Sender';
+    return {
+      operation,
+      counted,
+      status: error.status,
+      body:
+        `<ErrorResponse xmlns="${XMLNS}">` +
+        element('Error', leaf('Type', type) + leaf('Code', error.type) + leaf('Message', error.message)) +
+        leaf('RequestId', random.uuid()) +
+        '</ErrorResponse>',
+      error: error.type,
+      ...(target !== undefined && { target }),
+    };
+  }
+}
+
+/**
+ * Refuses credentials that no longer work: an expired session, or an `ASIA…` key id the fake never
+ * handed out (e.g. from before a reset). The codes differ by protocol, as in AWS.
+ */
+export function checkCredentials(principal: Principal, now: number, protocol: 'json' | 'query'): void {
+  if (principal.session && principal.session.expiresAt <= now) {
+    throw new AwsError(protocol === 'json' ? 'ExpiredTokenException' : 'ExpiredToken', 'The security token included in the request is expired', 400);
+  }
+  if (!principal.session && principal.accessKeyId.startsWith('ASIA')) {
+    const message = 'The security token included in the request is invalid.';
+    throw new AwsError(protocol === 'json' ? 'UnrecognizedClientException' : 'InvalidClientTokenId', message, 403);
+  }
+}
+
+/** An element holding other elements. */
+function element(name: string, content: string): string {
+  return `<${name}>${content}</${name}>`;
+}
+
+/** An element holding text. */
+function leaf(name: string, value: string): string {
+  return element(name, value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
+}

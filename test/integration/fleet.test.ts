@@ -1,0 +1,178 @@
+import { DisconnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
+import { eventSchemas } from '../../shared/domain/events.js';
+import type { Scope } from '../../shared/domain/types.js';
+import { coordinate, type FleetOutcome, sweepFleet } from '../../shared/fleet/fan-out.js';
+import { scopeLabel } from '../../shared/fleet/scope.js';
+import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { connectedStore, createMemberRole, createTable, fleetRuntime, HOME, storeState } from '../helpers/fleet.js';
+
+const TABLE = 'cks-fleet-stores';
+const HOME_WEST: Scope = { accountId: HOME.accountId, region: 'eu-west-1' };
+const MEMBER_EAST: Scope = { accountId: '444455556666', region: 'us-east-1' };
+const MEMBER_WEST: Scope = { accountId: '444455556666', region: 'eu-west-1' };
+const LOCKED: Scope = { accountId: '777788889999', region: 'us-east-1' };
+
+let fake: TestFake;
+
+beforeAll(async () => {
+  fake = await startTestFake();
+});
+afterAll(async () => {
+  await fake.close();
+});
+beforeEach(async () => {
+  await fake.admin('POST', '/_fake/reset');
+  await createTable(fake, TABLE);
+});
+
+function byScope(outcomes: readonly FleetOutcome[]): Record<string, string> {
+  return Object.fromEntries(outcomes.map((o) => [scopeLabel(o.scope), o.status]));
+}
+
+async function events(type: string) {
+  const { body } = await fake.admin<Array<{ DetailType: string; Detail: Record<string, unknown> }>>('GET', '/_fake/events');
+  return body.filter((e) => e.DetailType === type).map((e) => e.Detail);
+}
+
+describe('a fleet of two accounts and two Regions against the fake', () => {
+  it('heals a FAILED store in a member account’s second Region through the assumed member role', async () => {
+    const fleet = fleetRuntime(fake, TABLE);
+    await createMemberRole(fake, HOME.accountId);
+    await createMemberRole(fake, MEMBER_EAST.accountId);
+    for (const [scope, name] of [
+      [HOME, 'home-hsm'],
+      [HOME_WEST, 'home-west-hsm'],
+      [MEMBER_EAST, 'member-hsm'],
+      [MEMBER_WEST, 'member-west-hsm'],
+    ] as const) {
+      await connectedStore(fake, fleet, scope, name);
+    }
+    await fake.admin('POST', '/_fake/stores/member-west-hsm/fail', { ...MEMBER_WEST, errorCode: 'NETWORK_ERRORS' });
+
+    const scopes = await fleet.deps(HOME).state.listScopes();
+    expect(scopes.map(scopeLabel)).toEqual(['000000000000/eu-west-1', '000000000000/us-east-1', '444455556666/eu-west-1', '444455556666/us-east-1']);
+    for (let run = 0; run < 6 && (await storeState(fake, MEMBER_WEST, 'member-west-hsm')) !== 'CONNECTED'; run++) {
+      const outcomes = await sweepFleet(fleet, scopes, { trigger: 'cli', concurrency: 4 });
+      expect(new Set(outcomes.map((o) => o.status))).toEqual(new Set(['reconciled']));
+      fake.advance(150);
+    }
+
+    expect(await storeState(fake, MEMBER_WEST, 'member-west-hsm')).toBe('CONNECTED');
+    const { body } = await fake.admin('GET', '/_fake/calls?accountId=444455556666&region=eu-west-1');
+    const memberWest = body.calls as Array<{ operation: string }>;
+    expect(memberWest.map((c) => c.operation)).toEqual(expect.arrayContaining(['DisconnectCustomKeyStore', 'ConnectCustomKeyStore']));
+    // One AssumeRole per account (the own account's other Region too), for both its Regions and every sweep.
+    const { calls } = (await fake.admin('GET', '/_fake/calls?accountId=000000000000')).body as {
+      calls: Array<{ operation: string; target?: string }>;
+    };
+    expect(calls.filter((c) => c.operation === 'AssumeRole').map((c) => c.target)).toEqual(
+      expect.arrayContaining(['arn:aws:iam::000000000000:role/cks-reconciler-member', 'arn:aws:iam::444455556666:role/cks-reconciler-member']),
+    );
+    expect(calls.filter((c) => c.operation === 'AssumeRole')).toHaveLength(2);
+    const trail = (await fake.admin('GET', '/_fake/cloudtrail?accountId=444455556666&region=eu-west-1')).body.events as Array<{
+      detail: { eventName: string; userIdentity: { sessionContext: { sessionIssuer: { userName: string } } } };
+    }>;
+    expect(
+      new Set(
+        trail.filter((e) => e.detail.eventName !== 'CreateCustomKeyStore').map((e) => e.detail.userIdentity.sessionContext.sessionIssuer.userName),
+      ),
+    ).toEqual(new Set(['fake-caller', 'cks-reconciler-member']));
+  });
+
+  it('reports an unreachable scope once per incident while the others are reconciled, and closes the incident when it is reached again', async () => {
+    const fleet = fleetRuntime(fake, TABLE);
+    await createMemberRole(fake, MEMBER_EAST.accountId);
+    await createMemberRole(fake, LOCKED.accountId, []);
+    await connectedStore(fake, fleet, HOME, 'home-hsm');
+    await connectedStore(fake, fleet, MEMBER_EAST, 'member-hsm');
+    await fake.admin('POST', '/_fake/stores/member-hsm/fail', { ...MEMBER_EAST, errorCode: 'NETWORK_ERRORS' });
+    await connectedStore(fake, fleet, LOCKED, 'locked-hsm');
+
+    const first = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    const second = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+
+    expect(first.home.status).toBe('reconciled');
+    expect(byScope(first.swept)).toEqual({ '444455556666/us-east-1': 'reconciled', '777788889999/us-east-1': 'unreachable' });
+    expect(first.swept.find((o) => o.scope.accountId === LOCKED.accountId)).toMatchObject({
+      errorCode: 'AccessDenied',
+      operation: 'STS.AssumeRole',
+      announced: true,
+    });
+    expect(second.swept.find((o) => o.scope.accountId === LOCKED.accountId)).toMatchObject({ status: 'unreachable', announced: false });
+    expect((await storeState(fake, MEMBER_EAST, 'member-hsm')).startsWith('DISCONNECT')).toBe(true);
+    const unreachable = await events('Scope Unreachable');
+    expect(unreachable).toHaveLength(1);
+    expect(eventSchemas['Scope Unreachable'].parse(unreachable[0])).toMatchObject({
+      accountId: '777788889999',
+      region: 'us-east-1',
+      errorCode: 'AccessDenied',
+      operation: 'STS.AssumeRole',
+      dryRun: false,
+    });
+
+    await createMemberRole(fake, LOCKED.accountId);
+    const third = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    expect(byScope(third.swept)['777788889999/us-east-1']).toBe('reconciled');
+    expect((await fleet.deps(LOCKED).state.loadAll()).unreachable).toBeUndefined();
+
+    await fake.admin('POST', '/_fake/faults', { operation: 'DescribeCustomKeyStores', error: 'AccessDeniedException', ...LOCKED });
+    const fourth = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    expect(fourth.swept.find((o) => o.scope.accountId === LOCKED.accountId)).toMatchObject({
+      status: 'unreachable',
+      errorCode: 'AccessDeniedException',
+      operation: 'KMS.DescribeCustomKeyStores',
+      announced: true,
+    });
+    const incidents = (await events('Scope Unreachable')).map((e) => e.incidentId);
+    expect(new Set(incidents).size).toBe(2);
+  });
+
+  it('reconciles the store a member account’s forwarded CloudTrail event names, in that account and Region', async () => {
+    const fleet = fleetRuntime(fake, TABLE);
+    await createMemberRole(fake, MEMBER_WEST.accountId);
+    await connectedStore(fake, fleet, HOME, 'payments');
+    const { storeId } = await connectedStore(fake, fleet, MEMBER_WEST, 'payments');
+    // An operator of the member account disconnects its store by hand; the event reaches the central bus.
+    await new KMSClient(fake.configFor(MEMBER_WEST)).send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    const trail = (await fake.admin('GET', '/_fake/cloudtrail?accountId=444455556666&region=eu-west-1')).body.events as Array<{
+      detail: { eventName: string };
+    }>;
+    const event = trail.filter((e) => e.detail.eventName === 'DisconnectCustomKeyStore').at(-1);
+    const onEvent = makeOnEvent((context, scope) => fleet.withOwner(context.awsRequestId).deps(scope ?? fleet.home));
+
+    const result = await onEvent(event, { awsRequestId: 'req-1' });
+
+    expect(result).toMatchObject({ trigger: 'cloudtrail', stores: [{ name: 'payments' }] });
+    const { body } = await fake.admin('GET', '/_fake/calls?accountId=000000000000&region=us-east-1');
+    expect((body.calls as Array<{ operation: string }>).filter((c) => c.operation === 'DescribeCustomKeyStores')).toEqual([]);
+    const member = (await fake.admin('GET', '/_fake/calls?accountId=444455556666&region=eu-west-1')).body.counts as Record<string, number>;
+    expect(member['KMS.DescribeCustomKeyStores']).toBeGreaterThan(0);
+  });
+
+  it('keeps one unreachable incident per scope when two runs open it at once, and lists registered scopes sorted', async () => {
+    const fleet = fleetRuntime(fake, TABLE);
+    const state = fleet.deps(LOCKED).state;
+    const mark = (incidentId: string) => ({
+      incidentId,
+      since: fake.now(),
+      errorCode: 'AccessDenied',
+      operation: 'STS.AssumeRole',
+      announced: false,
+    });
+
+    const [a, b] = await Promise.all([state.openUnreachable(mark('scope-a')), state.openUnreachable(mark('scope-b'))]);
+
+    expect(a.incidentId).toBe(b.incidentId);
+    expect((await state.loadAll()).unreachable).toMatchObject({ incidentId: a.incidentId, announced: false });
+    await state.announceUnreachable(a.incidentId);
+    expect((await state.loadAll()).unreachable?.announced).toBe(true);
+    await state.clearUnreachable();
+    expect((await state.loadAll()).unreachable).toBeUndefined();
+    expect(await fleet.deps(MEMBER_WEST).state.registerScope()).toBe(true);
+    expect(await fleet.deps(MEMBER_WEST).state.registerScope()).toBe(false);
+    await fleet.deps(HOME_WEST).state.registerScope();
+    expect((await state.listScopes()).map(scopeLabel)).toEqual(['000000000000/eu-west-1', '444455556666/eu-west-1']);
+  });
+});

@@ -1,0 +1,343 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
+import { makeHandler as makeSweep } from '../../functions/sweep.js';
+import { makeHandler as makeWorker } from '../../functions/worker.js';
+import { eventSchemas } from '../../shared/domain/events.js';
+import type { Scope } from '../../shared/domain/types.js';
+import { AwsCallError } from '../../shared/errors.js';
+import { coordinate, mapConcurrently, type ScopeQueuePort, sweepFleet } from '../../shared/fleet/fan-out.js';
+import { fleetScopes, parseScope, parseScopeMessage, scopeLabel, scopeMessageBody } from '../../shared/fleet/scope.js';
+import { type ScopeRuntime, sweepScope } from '../../shared/fleet/sweep-scope.js';
+import { groupByScope } from '../../shared/fleet/targets.js';
+import { makeLogger } from '../../shared/logger.js';
+import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
+import { fleetInvocation } from '../../shared/runtime/lambda.js';
+import { InMemoryCloudHsm, InMemoryEvents, InMemoryKms, InMemorySecrets, InMemoryState, ManualClock } from '../helpers/in-memory.js';
+
+const HOME: Scope = { accountId: '111122223333', region: 'us-east-1' };
+const MEMBER: Scope = { accountId: '444455556666', region: 'eu-west-1' };
+const DENIED: Scope = { accountId: '777788889999', region: 'us-east-1' };
+
+/** A fleet of in-memory scopes sharing one table registry and one bus; `denied` accounts cannot be reached. */
+class InMemoryFleet implements ScopeRuntime {
+  readonly home = HOME;
+  readonly registry = new Set<string>();
+  readonly events = new InMemoryEvents();
+  readonly clock = new ManualClock();
+  readonly denied = new Set<string>();
+  readonly reached: string[] = [];
+  readonly #deps = new Map<string, ReconcileDeps & { state: InMemoryState; kms: InMemoryKms }>();
+  readonly logLines: string[] = [];
+  readonly #logger = makeLogger({ logLevel: 'DEBUG' }, {}, (line) => this.logLines.push(line));
+
+  deps(scope: Scope): ReconcileDeps & { state: InMemoryState; kms: InMemoryKms } {
+    const key = scopeLabel(scope);
+    let deps = this.#deps.get(key);
+    if (!deps) {
+      deps = {
+        kms: new InMemoryKms(),
+        cloudHsm: new InMemoryCloudHsm(),
+        secrets: new InMemorySecrets(),
+        events: this.events,
+        state: new InMemoryState(scope, this.registry),
+        clock: this.clock,
+        logger: this.#logger,
+        metrics: null,
+        owner: 'unit',
+        leaseTtlMs: 60_000,
+      };
+      this.#deps.set(key, deps);
+    }
+    return deps;
+  }
+
+  async reach(scope: Scope): Promise<void> {
+    this.reached.push(scopeLabel(scope));
+    if (this.denied.has(scope.accountId)) {
+      throw new AwsCallError(
+        'STS.AssumeRole',
+        'AccessDenied',
+        false,
+        `not authorized to perform: sts:AssumeRole on arn:aws:iam::${scope.accountId}:role/cks-reconciler-member`,
+      );
+    }
+  }
+
+  async register(...scopes: Scope[]): Promise<void> {
+    for (const scope of scopes) await this.deps(scope).state.registerScope();
+  }
+}
+
+let fleet: InMemoryFleet;
+
+beforeEach(() => {
+  fleet = new InMemoryFleet();
+});
+
+describe('sweepScope', () => {
+  it('reconciles a reachable scope with its own dependencies', async () => {
+    const outcome = await sweepScope(fleet, MEMBER, { trigger: 'schedule' });
+
+    expect(outcome).toMatchObject({ scope: MEMBER, status: 'reconciled', result: { trigger: 'schedule', outcomes: [] } });
+    expect(fleet.deps(MEMBER).kms.calls).toEqual([{ op: 'listStores' }]);
+    expect(fleet.deps(HOME).kms.calls).toEqual([]);
+  });
+
+  it('reports an unreachable scope once per incident, with a valid Scope Unreachable event, and ends the incident when reached', async () => {
+    fleet.denied.add(DENIED.accountId);
+
+    const first = await sweepScope(fleet, DENIED, { trigger: 'schedule' });
+    fleet.clock.advance(60);
+    const second = await sweepScope(fleet, DENIED, { trigger: 'schedule' });
+
+    expect(first).toMatchObject({ status: 'unreachable', errorCode: 'AccessDenied', operation: 'STS.AssumeRole', announced: true });
+    expect(second).toMatchObject({ status: 'unreachable', announced: false });
+    expect(second.status === 'unreachable' && first.status === 'unreachable' && second.incidentId === first.incidentId).toBe(true);
+    expect(fleet.events.types()).toEqual(['Scope Unreachable']);
+    const detail = eventSchemas['Scope Unreachable'].parse(fleet.events.published[0]!.detail);
+    expect(detail).toMatchObject({
+      accountId: DENIED.accountId,
+      region: DENIED.region,
+      errorCode: 'AccessDenied',
+      since: new Date(Date.parse('2026-11-25T12:00:00Z')).toISOString(),
+    });
+
+    fleet.denied.clear();
+    const reached = await sweepScope(fleet, DENIED, { trigger: 'schedule' });
+    expect(reached.status).toBe('reconciled');
+    expect(fleet.deps(DENIED).state.unreachable).toBeNull();
+    expect(fleet.logLines.some((line) => line.includes('scope reached again'))).toBe(true);
+  });
+
+  it('announces an incident again when its event could not be published the first time, with the same eventId', async () => {
+    fleet.denied.add(DENIED.accountId);
+    fleet.events.down = true;
+    await expect(sweepScope(fleet, DENIED, { trigger: 'schedule' })).rejects.toMatchObject({ operation: 'EventBridge.PutEvents' });
+    expect(fleet.deps(DENIED).state.unreachable).toMatchObject({ announced: false });
+
+    fleet.events.down = false;
+    const retried = await sweepScope(fleet, DENIED, { trigger: 'schedule' });
+
+    expect(retried).toMatchObject({ status: 'unreachable', announced: true });
+    expect(fleet.events.types()).toEqual(['Scope Unreachable']);
+  });
+
+  it('treats a failed KMS read as unreachable, but a failed table read as the deployment’s own failure', async () => {
+    fleet.deps(MEMBER).kms.listStores = async () => {
+      throw new AwsCallError(
+        'KMS.DescribeCustomKeyStores',
+        'UnrecognizedClientException',
+        false,
+        'The security token included in the request is invalid.',
+      );
+    };
+    expect(await sweepScope(fleet, MEMBER, { trigger: 'schedule' })).toMatchObject({
+      status: 'unreachable',
+      errorCode: 'UnrecognizedClientException',
+    });
+
+    fleet.deps(HOME).state.loadAll = async () => {
+      throw new AwsCallError('DynamoDB.Query', 'ProvisionedThroughputExceededException', true, 'throttled');
+    };
+    await expect(sweepScope(fleet, HOME, { trigger: 'schedule' })).rejects.toMatchObject({ operation: 'DynamoDB.Query' });
+  });
+
+  it('writes and sends nothing for an unreachable scope in a dry run', async () => {
+    fleet.denied.add(DENIED.accountId);
+    expect(await sweepScope(fleet, DENIED, { trigger: 'cli', dryRun: true })).toMatchObject({ status: 'unreachable', announced: false });
+    expect(fleet.events.published).toEqual([]);
+    expect(fleet.deps(DENIED).state.unreachable).toBeNull();
+  });
+});
+
+describe('fan-out', () => {
+  it('runs at most `limit` items at once and keeps their order', async () => {
+    let running = 0;
+    let most = 0;
+    const results = await mapConcurrently([5, 1, 4, 2, 3, 0], 2, async (n) => {
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, n));
+      running -= 1;
+      return n * 10;
+    });
+    expect(results).toEqual([50, 10, 40, 20, 30, 0]);
+    expect(most).toBe(2);
+  });
+
+  it('sweeps every scope, reporting a scope whose pass throws as failed while the others go on', async () => {
+    fleet.deps(MEMBER).state.loadAll = async () => {
+      throw new Error('table gone');
+    };
+    fleet.denied.add(DENIED.accountId);
+
+    const outcomes = await sweepFleet(fleet, [HOME, MEMBER, DENIED], { trigger: 'cli', concurrency: 2 });
+
+    expect(outcomes.map((o) => [scopeLabel(o.scope), o.status])).toEqual([
+      ['111122223333/us-east-1', 'reconciled'],
+      ['444455556666/eu-west-1', 'failed'],
+      ['777788889999/us-east-1', 'unreachable'],
+    ]);
+    expect(outcomes[1]).toMatchObject({ error: 'table gone' });
+  });
+
+  it('coordinates: sends every registered scope but its own to the queue first, then reconciles its own', async () => {
+    await fleet.register(MEMBER, DENIED);
+    const order: string[] = [];
+    const queue: ScopeQueuePort = {
+      send: async (scopes) => void order.push(`sent ${scopes.map(scopeLabel).join(',')}`),
+    };
+    fleet.deps(HOME).kms.listStores = async () => {
+      order.push('home swept');
+      return [];
+    };
+
+    const run = await coordinate(fleet, { trigger: 'schedule', queue, concurrency: 4 });
+
+    expect(order).toEqual(['sent 444455556666/eu-west-1,777788889999/us-east-1', 'home swept']);
+    expect(run).toMatchObject({ home: { status: 'reconciled' }, queued: [MEMBER, DENIED], swept: [] });
+    expect(fleet.reached).toEqual(['111122223333/us-east-1']);
+  });
+
+  it('coordinates without a queue by sweeping the other scopes itself', async () => {
+    await fleet.register(MEMBER);
+    const run = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    expect(run.queued).toEqual([]);
+    expect(run.swept.map((o) => [scopeLabel(o.scope), o.status])).toEqual([['444455556666/eu-west-1', 'reconciled']]);
+  });
+});
+
+describe('the Lambda handlers', () => {
+  const context = { awsRequestId: 'req-1', invokedFunctionArn: 'arn:aws:lambda:us-east-1:111122223333:function:cks-reconciler-dev-worker' };
+
+  it('the worker reconciles the scope of each message, and reports only the failed messages for another receive', async () => {
+    fleet.denied.add(DENIED.accountId);
+    fleet.deps(MEMBER).state.loadAll = async () => {
+      throw new AwsCallError('DynamoDB.Query', 'InternalServerError', true, 'table unavailable');
+    };
+    const worker = makeWorker(() => ({ runtime: fleet, queue: null, concurrency: 1 }));
+    const message = (id: string, body: string) => ({
+      messageId: id,
+      body,
+      receiptHandle: id,
+      attributes: {},
+      messageAttributes: {},
+      eventSource: 'aws:sqs',
+    });
+
+    const response = await worker(
+      {
+        Records: [
+          message('m-home', scopeMessageBody(HOME)),
+          message('m-member', scopeMessageBody(MEMBER)),
+          message('m-denied', scopeMessageBody(DENIED)),
+          message('m-bad', '{"accountId":"1"}'),
+        ],
+      },
+      context,
+    );
+
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['m-bad', 'm-member']);
+    expect(fleet.events.types()).toEqual(expect.arrayContaining(['Scope Unreachable']));
+  });
+
+  it('the sweep returns its own scope’s stores and the scopes it queued', async () => {
+    await fleet.register(MEMBER);
+    const sent: Scope[] = [];
+    const sweep = makeSweep(() => ({ runtime: fleet, queue: { send: async (scopes) => void sent.push(...scopes) }, concurrency: 4 }));
+
+    const result = await sweep({ source: 'aws.events' }, context);
+
+    expect(result).toMatchObject({
+      trigger: 'schedule',
+      scope: '111122223333/us-east-1',
+      status: 'reconciled',
+      stores: [],
+      queued: ['444455556666/eu-west-1'],
+      swept: [],
+    });
+    expect(sent).toEqual([MEMBER]);
+  });
+});
+
+describe('onEvent in a fleet', () => {
+  const context = { awsRequestId: 'req-2' };
+  const record = (scope: Scope, name: string) => ({
+    eventName: 'MODIFY',
+    dynamodb: { Keys: { pk: { S: `DESIRED#${scope.accountId}#${scope.region}` }, sk: { S: `STORE#${name}#DESIRED` } } },
+  });
+
+  it('reconciles a stream batch of several scopes in each scope, and returns every store', async () => {
+    for (const [scope, name] of [
+      [HOME, 'payments'],
+      [MEMBER, 'ledger'],
+    ] as const) {
+      fleet.deps(scope).state.desired.set(name, { name, desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-abcdefghijk', generation: 1 });
+    }
+    const asked: string[] = [];
+    const onEvent = makeOnEvent((_context, scope) => {
+      asked.push(scopeLabel(scope ?? HOME));
+      return fleet.deps(scope ?? HOME);
+    });
+
+    const result = await onEvent({ Records: [record(HOME, 'payments'), record(MEMBER, 'ledger')] }, context);
+
+    expect(asked).toEqual(['111122223333/us-east-1', '444455556666/eu-west-1']);
+    expect(result).toMatchObject({ trigger: 'stream', stores: [{ name: 'payments' }, { name: 'ledger' }] });
+    expect(fleet.deps(MEMBER).kms.calls).toEqual([{ op: 'listStores' }]);
+  });
+
+  it('makes a fleet of one scope from plain dependencies, refusing any other scope by name', () => {
+    const { runtime, queue } = fleetInvocation(() => fleet.deps(HOME), context);
+    expect(runtime.home).toEqual(HOME);
+    expect(queue).toBeNull();
+    expect(() => runtime.deps(MEMBER)).toThrow('these dependencies are for 111122223333/us-east-1 only, not 444455556666/eu-west-1');
+  });
+});
+
+describe('scopes and targets', () => {
+  it('reads --scope <account>/<region> and refuses anything else, saying what it expects', () => {
+    expect(parseScope('444455556666/eu-west-1')).toEqual(MEMBER);
+    for (const bad of ['444455556666', '4444/eu-west-1', '444455556666/EU', '444455556666/eu-west-1/x']) {
+      expect(() => parseScope(bad)).toThrow(`--scope must be <12-digit account>/<region>, e.g. 111122223333/eu-west-1, got "${bad}"`);
+    }
+  });
+
+  it('round-trips a scope through a queue message and refuses a malformed one', () => {
+    expect(parseScopeMessage(scopeMessageBody(MEMBER))).toEqual(MEMBER);
+    expect(() => parseScopeMessage('not json')).toThrow('scope message is not JSON');
+    expect(() => parseScopeMessage('{"accountId":"444455556666","region":"eu-west-1","extra":1}')).toThrow('scope message must be');
+  });
+
+  it('lists the fleet as the registry and the deployment’s own scope, once each, sorted', () => {
+    expect(fleetScopes([MEMBER, HOME, MEMBER], HOME).map(scopeLabel)).toEqual(['111122223333/us-east-1', '444455556666/eu-west-1']);
+  });
+
+  it('groups stores by the scope they name, the deployment’s own filling in what they leave out, without the target fields', () => {
+    const spec = {
+      desiredState: 'CONNECTED',
+      mode: 'observe',
+      maxAttempts: 3,
+      type: 'AWS_CLOUDHSM',
+      allowCreateHsm: false,
+      onManualDisconnect: 'hold',
+      loginBudget: 2,
+    } as const;
+    const groups = groupByScope(
+      [
+        { ...spec, name: 'a' },
+        { ...spec, name: 'b', accountId: MEMBER.accountId, region: MEMBER.region },
+        { ...spec, name: 'c', region: 'eu-west-1' },
+        { ...spec, name: 'd', accountId: MEMBER.accountId, region: MEMBER.region },
+      ],
+      HOME,
+    );
+    expect(groups.map((g) => [scopeLabel(g.scope), g.specs.map((s) => s.name)])).toEqual([
+      ['111122223333/us-east-1', ['a']],
+      ['444455556666/eu-west-1', ['b', 'd']],
+      ['111122223333/eu-west-1', ['c']],
+    ]);
+    expect(groups[1]!.specs[0]).not.toHaveProperty('accountId');
+    expect(groups[1]!.specs[0]).not.toHaveProperty('region');
+  });
+});
