@@ -10,12 +10,12 @@ import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ObservedStore } from '../domain/types.js';
 import { count } from '../domain/words.js';
 import { errorMessage } from '../errors.js';
+import { sameScope, scopeLabel } from '../fleet/scope.js';
+import { groupByScope } from '../fleet/targets.js';
 import type { StatePort } from '../reconcile/ports.js';
 import { type CliContext, CliError, type Deps } from './context.js';
 import { diffStores, renderDiff, summarise } from './diff.js';
 import { parseStoresFile } from './stores-file.js';
-import { sameScope, scopeLabel } from '../fleet/scope.js';
-import { groupByScope } from '../fleet/targets.js';
 import { printable } from './table.js';
 
 export interface ApplyOptions {
@@ -71,40 +71,54 @@ export async function applyCommand(ctx: CliContext, file: string, options: Apply
     ctx.print(`dry run of ${file}: ${summarise(changes, options.prune)}; nothing was written`);
     return 0;
   }
-  for (const { scope, deps, changes: scoped, toWrite } of plans) {
-    const removed = options.prune ? scoped.filter((c) => c.kind === 'removed').map((c) => c.name) : [];
-    await write(deps.state, file, { specs: toWrite, removed, now: deps.clock.now(), changedBy });
-    // The deployment's own scope is always swept: only the others need a registry entry.
+  // The deployment's own scope is always swept: the others get a registry entry, before any store is written there.
+  for (const { scope, deps, toWrite } of plans) {
     if (!sameScope(scope, fleet.home) && toWrite.length > 0) await deps.state.registerScope();
   }
+  const batches = plans.map(({ scope, deps, changes: scoped, toWrite }) => ({
+    state: deps.state,
+    where: sameScope(scope, home) ? '' : ` (${scopeLabel(scope)})`,
+    specs: toWrite,
+    removed: options.prune ? scoped.filter((c) => c.kind === 'removed').map((c) => c.name) : [],
+  }));
+  await write(file, batches, { now: homeDeps.clock.now(), changedBy });
   ctx.print(`applied ${file}: ${summarise(changes, options.prune)}`);
   return 0;
 }
 
+/** The stores to write to one state (one account and Region), and those to remove from it; `where` names that scope in messages. */
+export interface WriteBatch {
+  state: Pick<StatePort, 'putDesired' | 'deleteDesired'>;
+  where: string;
+  specs: readonly DesiredStoreSpec[];
+  removed: readonly string[];
+}
+
 /**
- * Writes the stores one by one, then removes `removed`. Every check that can fail has passed, but a
- * write can still fail (throttling past the SDK's retries, a lost condition): the error then says
- * which stores were written and which were not, and applying the same file again finishes the job.
+ * Writes the stores one by one, then removes the removed ones, batch after batch. Every check that
+ * can fail has passed, but a write can still fail (throttling past the SDK's retries, a lost
+ * condition): the error then says which stores were written and which were not, in every scope, and
+ * applying the same file again finishes the job.
  */
-export async function write(
-  state: Pick<StatePort, 'putDesired' | 'deleteDesired'>,
-  file: string,
-  plan: { specs: readonly DesiredStoreSpec[]; removed: readonly string[]; now: number; changedBy: string | null },
-): Promise<void> {
-  const steps = [
-    ...plan.specs.map((spec) => ({ name: spec.name, done: 'written', run: () => state.putDesired([spec], plan.now, plan.changedBy) })),
-    ...plan.removed.map((name) => ({ name, done: 'removed', run: () => state.deleteDesired(name) })),
-  ];
+export async function write(file: string, batches: readonly WriteBatch[], at: { now: number; changedBy: string | null }): Promise<void> {
+  const steps = batches.flatMap(({ state, where, specs, removed }) => [
+    ...specs.map((spec) => ({
+      name: `"${printable(spec.name)}"${where}`,
+      done: 'written',
+      run: () => state.putDesired([spec], at.now, at.changedBy),
+    })),
+    ...removed.map((name) => ({ name: `"${printable(name)}"${where}`, done: 'removed', run: () => state.deleteDesired(name) })),
+  ]);
   for (const [index, step] of steps.entries()) {
     try {
       await step.run();
     } catch (error) {
       const list = (part: typeof steps, what: (s: (typeof steps)[number]) => string): string =>
-        part.length === 0 ? 'none' : part.map((s) => `"${printable(s.name)}"${what(s)}`).join(', ');
+        part.length === 0 ? 'none' : part.map((s) => `${s.name}${what(s)}`).join(', ');
       const done = steps.slice(0, index);
       const left = steps.slice(index);
       throw new CliError(
-        `${file} was applied only in part: store "${printable(step.name)}" failed: ${errorMessage(error)}. ` +
+        `${file} was applied only in part: store ${step.name} failed: ${errorMessage(error)}. ` +
           `Done (${count(done.length, 'store')}): ${list(done, (s) => ` ${s.done}`)}. ` +
           `Not done (${count(left.length, 'store')}): ${list(left, (s) => ` not ${s.done}`)}. Apply the file again to finish.`,
       );

@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { awsCall } from '../adapters/aws-errors.js';
 import type { StaticCredentials } from '../adapters/clients.js';
 import { type Config, loadConfig } from '../config.js';
-import { ConfigError } from '../errors.js';
 import type { Scope } from '../domain/types.js';
+import { ConfigError } from '../errors.js';
 import { parseScope, ScopeSyntaxError } from '../fleet/scope.js';
 import type { Clock } from '../reconcile/ports.js';
 import type { buildDeps } from '../runtime/deps.js';
@@ -170,7 +170,13 @@ export class CliContext {
     // The core logs JSON lines; the CLI's stdout is for the operator. Logs go to stderr, and only
     // when asked for (`--verbose` at INFO, or `CKS_LOG_LEVEL` at its level); otherwise nowhere.
     const logger = makeLogger({ logLevel: this.#logsAsked ? this.config.logLevel : 'SILENT' }, {}, (line) => this.io.stderr(`${line}\n`));
-    return new FleetRuntime(this.config, loadFleetConfig(this.io.env), { accountId, owner: `cli-${hostname()}-${process.pid}`, logger, clients, clock: this.#clock });
+    return new FleetRuntime(this.config, loadFleetConfig(this.io.env), {
+      accountId,
+      owner: `cli-${hostname()}-${process.pid}`,
+      logger,
+      clients,
+      clock: this.#clock,
+    });
   }
 
   /** The STS client is loaded by the commands that ask who the caller is, not by the others. */

@@ -90,7 +90,7 @@ export function parseStoresFile(text: string, fileName: string, rules?: Deployme
       specs.push(parsed.spec);
       if (rules !== undefined) {
         errors.push(...secretErrors(parsed.spec, rules).map((e) => fieldError(e.path, e.message)));
-        const store = kmsStoreOf(parsed.spec, rules.kmsStores);
+        const store = kmsStoreOf(parsed.spec, rules);
         const first = firstByStore.get(store.key);
         if (first === undefined) firstByStore.set(store.key, { label, line: lineOf(node) });
         else if (first.label !== label) {
@@ -118,13 +118,16 @@ export function parseStoresFile(text: string, fileName: string, rules?: Deployme
  * The KMS store an entry names: by its declared id, else the store KMS has under its name. Two entries
  * with one key would have two desired states fight over one store.
  */
-function kmsStoreOf(spec: DesiredStoreSpec, kmsStores: DeploymentRules['kmsStores']): { key: string; what: string } {
-  if (spec.id !== undefined) return { key: spec.id, what: spec.id };
-  const found = kmsStores?.find((store) => store.name === spec.name);
+function kmsStoreOf(spec: DesiredStoreSpec, rules: DeploymentRules): { key: string; what: string } {
+  // Ids and names are unique per account and Region; the stores KMS listed are the deployment's own scope's.
+  const { accountId, region } = rules.scope;
+  const scope = `${spec.accountId ?? accountId}/${spec.region ?? region}`;
+  if (spec.id !== undefined) return { key: `${scope}/${spec.id}`, what: spec.id };
+  const found = scope === `${accountId}/${region}` ? rules.kmsStores?.find((store) => store.name === spec.name) : undefined;
   // Not in KMS: the name is all there is to compare (and a name declared twice is reported as such).
   return found !== undefined
-    ? { key: found.id, what: `${found.id}, named "${printable(spec.name)}" in KMS` }
-    : { key: `name:${spec.name}`, what: spec.name };
+    ? { key: `${scope}/${found.id}`, what: `${found.id}, named "${printable(spec.name)}" in KMS` }
+    : { key: `${scope}/name:${spec.name}`, what: spec.name };
 }
 
 const SECRET_ARN_PARTS = /^arn:[^:]+:secretsmanager:([^:]+):(\d{12}):secret:(.+)$/;

@@ -82,11 +82,14 @@ describe('cks over a fleet of two accounts and two Regions', () => {
     expect(applied.stderr).toBe('');
     expect(applied.stdout.split('\n')).toEqual(
       expect.arrayContaining([
-        'home-hsm: changed (generation bumped)',
-        'member-hsm (444455556666/us-east-1): changed (generation bumped)',
-        'member-west-hsm (444455556666/eu-west-1): changed (generation bumped)',
-        'locked-hsm (777788889999/eu-west-1): changed (generation bumped)',
-        'applied stores.yaml: 4 changed, 0 unchanged',
+        '+ home-hsm (new)',
+        'in 444455556666/us-east-1:',
+        '+ member-hsm (new)',
+        'in 444455556666/eu-west-1:',
+        '+ member-west-hsm (new)',
+        'in 777788889999/eu-west-1:',
+        '+ locked-hsm (new)',
+        'applied stores.yaml: 4 added, 0 changed, 0 unchanged',
       ]),
     );
 

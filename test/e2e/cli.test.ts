@@ -255,7 +255,7 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
 
     // Assess
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/^\+ a \(new\)\n(    .*\n)+\+ b \(new\)\n(    .*\n)+applied stores\.yaml: 2 added, 0 changed, 0 unchanged\n$/);
+    expect(first.stdout).toMatch(/^\+ a \(new\)\n( {4}.*\n)+\+ b \(new\)\n( {4}.*\n)+applied stores\.yaml: 2 added, 0 changed, 0 unchanged\n$/);
     expect(second.code).toBe(0);
     expect(second.stdout).toBe('~ b\n    maxAttempts: 3 → 5\napplied stores.yaml: 0 added, 1 changed, 1 unchanged\n');
     expect(await tableItemCount()).toBe(2);
@@ -613,7 +613,11 @@ describe('the launcher, node bin/cks.js, as a child process', { timeout: 120_000
     ]);
 
     // Assess
-    expect(apply).toMatchObject({ code: 0, stdout: expect.stringMatching(/^\+ smoke-hsm \(new\)\n(    .*\n)+applied stores\.yaml: 1 added, 0 changed, 0 unchanged\n$/), stderr: '' });
+    expect(apply).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^\+ smoke-hsm \(new\)\n( {4}.*\n)+applied stores\.yaml: 1 added, 0 changed, 0 unchanged\n$/),
+      stderr: '',
+    });
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout)).toEqual([
       expect.objectContaining({ name: 'smoke-hsm', id: store.storeId, desiredState: 'CONNECTED', connectionState: 'DISCONNECTED' }),

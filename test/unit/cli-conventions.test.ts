@@ -144,19 +144,23 @@ describe('write (cks apply)', () => {
     await putDesired([spec({ name: 'gone' })], 0);
 
     // Act
-    const written = write(state, 'stores.yaml', {
-      specs: ['a', 'b', 'c', 'd'].map((name) => spec({ name })),
-      removed: ['gone'],
-      now: 1,
-      changedBy: 'arn:aws:iam::111122223333:user/a',
-    });
+    const other = new InMemoryState({ accountId: '444455556666', region: 'eu-west-1' });
+    const written = write(
+      'stores.yaml',
+      [
+        { state: other, where: ' (444455556666/eu-west-1)', specs: [spec({ name: 'a' })], removed: [] },
+        { state, where: '', specs: ['a', 'b', 'c', 'd'].map((name) => spec({ name })), removed: ['gone'] },
+      ],
+      { now: 1, changedBy: 'arn:aws:iam::111122223333:user/a' },
+    );
 
     // Assess
     await expect(written).rejects.toThrow(
       'stores.yaml was applied only in part: store "c" failed: DynamoDB.PutItem failed: ThrottlingException: Rate exceeded. ' +
-        'Done (2 stores): "a" written, "b" written. Not done (3 stores): "c" not written, "d" not written, "gone" not removed. Apply the file again to finish.',
+        'Done (3 stores): "a" (444455556666/eu-west-1) written, "a" written, "b" written. Not done (3 stores): "c" not written, "d" not written, "gone" not removed. Apply the file again to finish.',
     );
     expect([...state.desired.keys()].sort()).toEqual(['a', 'b', 'gone']);
+    expect([...other.desired.keys()]).toEqual(['a']);
   });
 });
 
@@ -176,6 +180,23 @@ describe('the stores file, checked against the deployment', () => {
       ok: false,
       errors: ['stores.yaml:5: store "b" and store "a" (stores.yaml:2) are one KMS store (cks-1234567890abcdef0): one store, one entry'],
     });
+  });
+
+  it('takes one name or id in two accounts or Regions for two stores', () => {
+    // Act
+    const result = parseStoresFile(
+      'stores:\n  - name: a\n    id: cks-1234567890abcdef0\n    desiredState: DISCONNECTED\n' +
+        '  - name: a\n    id: cks-1234567890abcdef0\n    accountId: "444455556666"\n    desiredState: DISCONNECTED\n' +
+        '  - name: a\n    region: eu-west-1\n    desiredState: DISCONNECTED\n',
+      'stores.yaml',
+      {
+        ...rules,
+        kmsStores: [{ id: 'cks-1234567890abcdef0', name: 'a', type: 'AWS_CLOUDHSM', connectionState: 'CONNECTED', connectionErrorCode: null }],
+      },
+    );
+
+    // Assess
+    expect(result.ok).toBe(true);
   });
 
   it('accepts secrets of the account and Region under the prefix, and checks nothing of them without rules', () => {
