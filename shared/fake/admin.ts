@@ -83,6 +83,9 @@ const NewFault = z
   })
   .refine((fault) => fault.error !== undefined || fault.latencyMs > 0, 'a fault needs an error or a latencyMs');
 
+/** With a seed, the fake's identifiers, passwords and fault draws repeat from run to run (see random.ts). */
+const Reset = z.strictObject({ seed: z.number().int().min(0).max(2 ** 32 - 1).optional() });
+
 /** Fake time is one for every account and Region; the scope fields are accepted like on every call. */
 const Advance = z.strictObject({ ...ScopeFields, seconds: z.number().min(0) });
 
@@ -101,6 +104,7 @@ export async function handleAdmin(
 
   switch (route) {
     case 'POST /_fake/reset':
+      random.seedRandom(parse(Reset, body).seed ?? null);
       world.reset();
       await dynamo.close();
       return ok({});

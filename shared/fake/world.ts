@@ -11,6 +11,7 @@ import { CloudHsmBackend } from './cloudhsm.js';
 import type { RecordedEvent } from './eventbridge.js';
 import { KmsBackend } from './kms.js';
 import { BoundedLog } from './log.js';
+import * as random from './random.js';
 import { SecretsBackend } from './secrets.js';
 import type { XksProxy } from './xks.js';
 
@@ -203,7 +204,7 @@ export class World implements WorldContext {
         (f.operation === '*' || f.operation === operation) &&
         (f.accountId === undefined || f.accountId === scope.accountId) &&
         (f.region === undefined || f.region === scope.region) &&
-        Math.random() < f.probability,
+        random.unit() < f.probability,
     );
     if (fault?.count !== undefined && --fault.count === 0) this.faults = this.faults.filter((f) => f !== fault);
     return fault;
