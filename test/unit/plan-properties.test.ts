@@ -326,6 +326,24 @@ describe('plan: properties over generated inputs', () => {
     },
   );
 
+  // Found by the simulator: a connect whose end no run saw (someone disconnected the store first) was not counted, and the
+  // reconciler connected again with the same password past its login budget.
+  property(
+    'counts a CloudHSM connect whose end no run saw as a possible failed kmsuser login',
+    enforced
+      .filter((i) => i.desired.type === 'AWS_CLOUDHSM' && i.status !== null)
+      .map((i): PlanInput => ({
+        ...i,
+        desired: { ...i.desired, retryRequestedAt: null },
+        observed: { id: STORE_ID, name: 'payments', type: 'AWS_CLOUDHSM', connectionState: 'DISCONNECTED', connectionErrorCode: null, cloudHsmClusterId: CLUSTER },
+        status: { ...i.status!, phase: 'CONNECTING', lastAction: { kind: 'connect', outcome: 'taken' }, lastActionAt: NOW - 10 * MINUTE },
+      })),
+    (i, decision) => {
+      expect(decision.nextStatus.failedLogins).toBe(i.status!.failedLogins + 1);
+      if (i.status!.failedLogins + 1 >= i.desired.loginBudget) expect(decision.action.kind).not.toBe('connect');
+    },
+  );
+
   // Found by the simulator: the new credential replaced the settings in the update, which then failed at the proxy's old path.
   property(
     'keeps XKS settings and a new credential together in one update',
