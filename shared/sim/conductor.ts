@@ -20,7 +20,10 @@ export interface Call {
   args: readonly unknown[];
 }
 
-/** What became of a call: an answer, an error, or no answer ever (the run crashed there). */
+/**
+ * What became of a call: an answer, an error, an answer lost although the call took effect, or no
+ * answer ever (the run crashed there; `madeIt`: the call took effect first).
+ */
 export type CallResult =
   | { kind: 'ok'; value: unknown }
   | { kind: 'error'; error: unknown }
@@ -165,10 +168,11 @@ export class Conductor {
     }
     if (fault === 'crashAfter') {
       run.crashedAt = call;
-      this.observer.after(call, { kind: 'crashed', madeIt: true });
+      this.observer.after(call, { kind: 'crashed', madeIt: result.kind === 'ok' });
       return;
     }
-    if (fault === 'lostAnswer') {
+    // A call that failed gave its answer (the error); one that took effect has it lost.
+    if (fault === 'lostAnswer' && result.kind === 'ok') {
       const lost = new AwsCallError(`${call.port}.${call.method}`, 'TimeoutError', true, 'no answer in time (the request itself went through)');
       result = { kind: 'lost', error: lost };
     }

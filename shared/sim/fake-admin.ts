@@ -96,7 +96,7 @@ export class FakeAdmin {
     await this.call('DELETE', '/_fake/faults');
   }
 
-  /** Events received after sequence number `since`. */
+  /** Events received with a sequence number of `since` or later, oldest first. */
   events(since: number): Promise<FakeEvent[]> {
     return this.call('GET', `/_fake/events?since=${since}`);
   }

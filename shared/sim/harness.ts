@@ -31,7 +31,6 @@ const OPERATOR_ROLE = 'OperatorRole';
 export interface Harness {
   fake: FakeServer;
   admin: FakeAdmin;
-  config: Config;
   /** The fake's clock, as the reconciler sees it: a sleep (the mutation token bucket's) lets fake time pass. */
   clock: Clock;
   /** The operator's clients: a human's KMS calls and secrets. */
@@ -50,8 +49,8 @@ export interface Harness {
 export async function startHarness(): Promise<Harness> {
   const fake = await startFake({ port: 0, clock: 'manual' });
   const config = loadConfig({}, { tableName: 'cks-sim', region: 'us-east-1', endpoint: fake.url, eventBusName: 'cks-sim', logLevel: 'INFO' });
-  const reconciler = clients(config, RECONCILER_ROLE);
-  const operator = clients(config, OPERATOR_ROLE);
+  const reconciler = reconcilerClients(config);
+  const operator = clientOptions(config, OPERATOR_ROLE);
   const clock: Clock = {
     now: () => fake.now(),
     sleep: async (ms) => fake.advance(ms / 1000),
@@ -63,9 +62,8 @@ export async function startHarness(): Promise<Harness> {
   const harness: Harness = {
     fake,
     admin,
-    config,
     clock,
-    operator: { kms: operator.kms, secrets: operator.secrets },
+    operator: { kms: new KMSClient(operator), secrets: new SecretsManagerClient(operator) },
     table: new SimTable(scope),
     logSink: () => undefined,
     deps: (owner) => ({ ...buildDeps(config, { accountId: LOCAL_ACCOUNT_ID, owner, clock, clients: reconciler, logger }), state: harness.table }),
@@ -81,14 +79,23 @@ export async function startHarness(): Promise<Harness> {
   return harness;
 }
 
-/** SDK clients like the product's, with the SDK's retries made instantly: the real delays and retry quota would make a seed depend on the wall clock and on the seeds before it. */
-function clients(config: Config, role: string): AwsClients {
-  const options = {
+/**
+ * SDK client options like the product's, with the SDK's retries made instant: their real delays,
+ * adaptive rate limit and retry quota would make a seed depend on the wall clock and on the seeds
+ * before it. The session token names the caller's role in the fake's CloudTrail.
+ */
+function clientOptions(config: Config, role: string) {
+  return {
     region: config.region,
     endpoint: config.endpoint,
     credentials: { accessKeyId: 'simulator', secretAccessKey: 'simulator', sessionToken: role },
     retryStrategy: instantRetries(),
   };
+}
+
+/** The reconciler's clients (its DynamoDB client goes unused: the table is the simulator's). */
+function reconcilerClients(config: Config): AwsClients {
+  const options = clientOptions(config, RECONCILER_ROLE);
   return {
     kms: new KMSClient(options),
     cloudHsm: new CloudHSMV2Client(options),

@@ -66,7 +66,7 @@ export class Monitor implements CallObserver, Witness {
   /** Mutating calls made and events published so far: a step that adds none was quiet. */
   activity = 0;
   step = 'setup';
-  /** Kmsuser lock-outs seen that people allowed for by resetting a login budget over earlier failures. */
+  /** Kmsuser lock-outs by failed logins (not set by hand). Within one budget they are violations of `loginBudget` first; across operator resets they are counted here. */
   lockouts = 0;
 
   #world: SimWorld | null = null;
@@ -152,9 +152,13 @@ export class Monitor implements CallObserver, Witness {
 
   changedByHand(store: string, generation: number): void {
     const saved = this.#saved.get(store);
-    // The reconciler cannot tell a human's disconnect from its own while one of its own is (or may be) under way, nor
-    // from an operator's intent when it has not yet recorded a decision for the desired generation (the newer intent wins).
-    const own = saved !== undefined && (saved.phase === 'DISCONNECTING' || saved.phase === 'UPDATING' || (saved.lastAction?.kind === 'disconnect' && saved.lastAction.outcome === 'failed'));
+    // The reconciler cannot tell a human's disconnect from its own while one of its calls is (or may be) under way: a
+    // disconnect or update, a connect (crashed before the call, or not; DISCONNECTED after it is either), a call whose
+    // answer failed; nor from an operator's intent when it has not yet recorded a decision for the desired generation.
+    const own =
+      saved !== undefined &&
+      (['DISCONNECTING', 'UPDATING', 'CONNECTING'].includes(saved.phase) ||
+        (saved.lastAction?.outcome === 'failed' && ['disconnect', 'connect'].includes(saved.lastAction.kind)));
     const telling = saved !== undefined && !own && saved.observedGeneration === generation;
     this.#byHand.set(store, { releases: this.#releases.get(store) ?? 0, telling });
   }
@@ -218,7 +222,7 @@ export class Monitor implements CallObserver, Witness {
     if (!CARRIES_SECRET.has(key)) this.#scan(JSON.stringify(call.args), `the arguments of ${key}`);
     if (result.kind === 'error' || result.kind === 'lost') this.#scan(errorMessage(result.error), `an error of ${key}`);
     if (result.kind === 'lost') this.tally(`answers lost after the call went through (${MUTATING.has(key) ? 'mutating call' : 'read or table write'})`);
-    if (result.kind === 'crashed') this.tally(`crashes ${result.madeIt ? 'after' : 'before'} a call`);
+    if (result.kind === 'crashed') this.tally(`runs crashed at a call that ${result.madeIt ? 'took effect' : 'did not take effect'}`);
     const tookEffect = result.kind === 'ok' || result.kind === 'lost' || (result.kind === 'crashed' && result.madeIt);
     if (MUTATING.has(key)) {
       this.activity += 1;
@@ -248,6 +252,12 @@ export class Monitor implements CallObserver, Witness {
 
   get fake(): FakeWorld {
     return this.#fake;
+  }
+
+  /** The earliest next attempt (epoch ms) a store is backing off for, or null when none is. */
+  nextAttemptAt(): number | null {
+    const due = [...this.#saved.values()].flatMap((s) => (s.nextAttemptAt === null ? [] : [s.nextAttemptAt]));
+    return due.length === 0 ? null : Math.min(...due);
   }
 
   /** The phase of the store's last status written. */
@@ -294,8 +304,8 @@ export class Monitor implements CallObserver, Witness {
   // ----------------------------------------------------------------------------------------------
   // At the end
 
-  /** Where each store stands, or why it stands nowhere acceptable; `healed`: only the desired state will do. */
-  unsettled(healed: boolean): string[] {
+  /** The stores that stand nowhere acceptable, and where they stand; `healed`: only the desired state will do. */
+  unsettled(healed: boolean): Array<{ store: SimStore; where: string }> {
     const world = this.#world!;
     const failed = this.#fake.stores.filter((s) => s.ConnectionState === 'FAILED').length;
     const { blastRadiusMinFailed, blastRadiusMaxFailedShare, killSwitch } = world.settings;
@@ -304,21 +314,21 @@ export class Monitor implements CallObserver, Witness {
     return world.stores.flatMap((store) => {
       const live = this.#fake.stores.find((s) => s.CustomKeyStoreId === store.id);
       const status = this.#saved.get(store.name);
-      const where = `${store.name} is ${live ? `${live.ConnectionState}${live.ConnectionErrorCode ? ` ${live.ConnectionErrorCode}` : ''}` : 'MISSING'}, phase ${status?.phase ?? 'none'}`;
+      const where = `${store.name} is ${live ? `${live.ConnectionState}${live.ConnectionErrorCode ? ` ${live.ConnectionErrorCode}` : ''}` : 'MISSING'}, phase ${status?.phase ?? 'none'}, desired ${store.spec.desiredState}`;
       if (this.#inDesiredState(store, live) && (!healed || status?.phase === 'IDLE' || status === undefined)) return [];
-      if (healed) return [`${where}, desired ${store.spec.desiredState}`];
+      if (healed) return [{ store, where }];
       if (store.spec.mode !== 'enforce' || store.paused || killSwitch || regional) return [];
       if (status?.phase === 'ESCALATED' && this.#wasPublished('Repair Escalated', store.name, (d) => d.incidentId === status.incidentId)) return [];
       if (status?.phase === 'HELD' && this.#wasPublished('Manual Change Detected', store.name, () => true)) return [];
       if (this.#wasPublished('Approval Required', store.name, (d) => d.generation === status?.observedGeneration)) return [];
-      return [`${where}, desired ${store.spec.desiredState}: neither there nor handed to a human`];
+      return [{ store, where: `${where}: neither there nor handed to a human` }];
     });
   }
 
   settledCheck(healed: boolean): void {
     const invariant: Invariant = healed ? 'heals' : 'converges';
     const unsettled = this.unsettled(healed);
-    this.#check(invariant, unsettled.length === 0, () => unsettled.join('; '));
+    this.#check(invariant, unsettled.length === 0, () => unsettled.map((u) => u.where).join('; '));
   }
 
   /** Every Repair Escalated recorded with a status went out; no secret in the fake's call log. */

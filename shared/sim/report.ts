@@ -8,6 +8,8 @@ import { runSeed, type SeedResult, type Tamper } from './simulate.js';
 
 export interface Figures {
   seeds: number;
+  /** Worker threads the seeds ran on (1: this thread). */
+  jobs: number;
   seconds: number;
   checks: Map<Invariant, number>;
   violations: Map<Invariant, number>;
@@ -22,14 +24,15 @@ export interface SimulateOptions {
   jobs?: number;
   /** Breaks the reconciler on purpose (tests); runs in this thread. */
   tamper?: Tamper;
-  /** Keep every seed's trace, not only a violating seed's. */
+  /** Worker threads send back every seed's trace, not only a violating seed's. */
   keepTraces?: boolean;
   /** Each seed's result as it comes (with several jobs, not in seed order). */
   onSeed?: (result: SeedResult) => void;
 }
 
 export async function simulateSeeds(seeds: readonly number[], options: SimulateOptions = {}): Promise<Figures> {
-  const figures: Figures = { seeds: 0, seconds: 0, checks: new Map(), violations: new Map(), coverage: new Map(), lockouts: 0, failed: [] };
+  const jobs = options.tamper === undefined ? Math.max(1, Math.min(options.jobs ?? 1, seeds.length)) : 1;
+  const figures: Figures = { seeds: 0, jobs, seconds: 0, checks: new Map(), violations: new Map(), coverage: new Map(), lockouts: 0, failed: [] };
   const started = performance.now();
   const collect = (result: SeedResult): void => {
     figures.seeds += 1;
@@ -40,8 +43,7 @@ export async function simulateSeeds(seeds: readonly number[], options: SimulateO
     if (result.violations.length > 0) figures.failed.push(result);
     options.onSeed?.(result);
   };
-  const jobs = Math.min(options.jobs ?? 1, seeds.length);
-  if (jobs > 1 && options.tamper === undefined) await inWorkers(seeds, jobs, options.keepTraces === true, collect);
+  if (jobs > 1) await inWorkers(seeds, jobs, options.keepTraces === true, collect);
   else await inThisThread(seeds, options.tamper, collect);
   figures.failed.sort((a, b) => a.seed - b.seed);
   figures.seconds = (performance.now() - started) / 1000;
@@ -80,14 +82,14 @@ async function inWorkers(seeds: readonly number[], jobs: number, keepTraces: boo
 export function formatFigures(figures: Figures): string {
   const rate = figures.seeds / Math.max(figures.seconds, 1e-9);
   const lines = [
-    `simulate: ${figures.seeds} seed(s) in ${figures.seconds.toFixed(1)} s, ${rate.toFixed(1)} seeds/s`,
+    `simulate: ${figures.seeds} seed(s) in ${figures.seconds.toFixed(1)} s on ${figures.jobs} thread(s), ${rate.toFixed(1)} seeds/s`,
     'invariants (checks, violations):',
     ...(Object.keys(INVARIANTS) as Invariant[]).map(
       (name) => `  ${String(figures.checks.get(name) ?? 0).padStart(8)} ${String(figures.violations.get(name) ?? 0).padStart(4)}  ${name}: ${INVARIANTS[name]}`,
     ),
     'exercised:',
     ...[...figures.coverage.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([feature, count]) => `  ${String(count).padStart(8)}  ${feature}`),
-    `kmsuser lock-outs after an operator reset a login budget over earlier failures: ${figures.lockouts}`,
+    `kmsuser lock-outs by failed logins (not set by hand): ${figures.lockouts}`,
   ];
   return lines.join('\n');
 }

@@ -67,7 +67,7 @@ export function describeResult(call: Call, result: CallResult): string {
     case 'lost':
       return 'went through, but the answer was lost (TimeoutError)';
     case 'crashed':
-      return result.madeIt ? 'went through; the run CRASHED before the answer' : 'the run CRASHED before making it';
+      return result.madeIt ? 'went through; the run CRASHED before the answer' : 'the run CRASHED; the call did not take effect';
   }
 }
 

@@ -46,7 +46,7 @@ describe('npm run simulate', () => {
     // Assess
     expect(stdout, stdout).not.toContain('violated');
     expect(code, stdout).toBe(0);
-    expect(stdout).toMatch(new RegExp(`simulate: ${CI_SEEDS} seed\\(s\\) in [\\d.]+ s, [\\d.]+ seeds/s`));
+    expect(stdout).toMatch(new RegExp(`simulate: ${CI_SEEDS} seed\\(s\\) in [\\d.]+ s on 2 thread\\(s\\), [\\d.]+ seeds/s`));
     for (const name of Object.keys(INVARIANTS)) {
       const [, checks, violations] = new RegExp(`^\\s+(\\d+)\\s+(\\d+)  ${name}: `, 'm').exec(stdout) ?? [];
       expect(Number(checks), `checks of ${name}`).toBeGreaterThan(0);
