@@ -20,7 +20,7 @@ export function seedRandom(seed: number | null): void {
 
 /** A number in [0, 1), e.g. whether a fault with a probability hits. */
 export function unit(): number {
-  return seeded ? seeded() : randomInt(2 ** 48) / 2 ** 48;
+  return seeded ? seeded() : randomInt(2 ** 47) / 2 ** 47;
 }
 
 function index(length: number): number {
