@@ -1,15 +1,24 @@
 /**
  * The deterministic simulator: CI's seeds violate no invariant, a deliberately broken invariant is
- * caught with its seed and trace, a seed replays exactly, and the command's flags are checked.
+ * caught with its seed and trace, a seed replays exactly, the fake's randomness follows the seed,
+ * the command's flags are checked, and the simulator's in-memory table answers as the real one.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { makeAwsClients } from '../../shared/adapters/clients.js';
+import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-store.js';
+import { desiredSpecSchema, type DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
+import { decisionEvents } from '../../shared/domain/events.js';
+import { emptyStatus, plan } from '../../shared/domain/plan.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
-import { CONNECTION_ERROR_CODES } from '../../shared/domain/types.js';
+import { CONNECTION_ERROR_CODES, type PlanInput } from '../../shared/domain/types.js';
 import { INVARIANTS } from '../../shared/sim/monitor.js';
+import type { StatePort } from '../../shared/reconcile/ports.js';
 import { formatFailure, simulateSeeds } from '../../shared/sim/report.js';
 import type { SeedResult, Tamper } from '../../shared/sim/simulate.js';
+import { SimTable } from '../../shared/sim/table.js';
 import { startTestFake } from '../helpers/fake.js';
 
 /** Seeds CI runs on every build. */
@@ -127,4 +136,73 @@ describe('npm run simulate', () => {
     expect(stdout).toBe('');
     expect(stderr.split('\n')[0]).toBe('simulate: --seeds must be a whole number from 1 to 4294967295, got "0"');
   }, 60_000);
+});
+
+describe("the simulator's table", () => {
+  it('answers every call as DynamoStateAdapter does against DynamoDB: items, generations, leases, conditional writes, outbox', async () => {
+    // Prepare
+    const fake = await startTestFake();
+    const scope = { accountId: '000000000000', region: 'us-east-1' };
+    await ensureTable(new DynamoDBClient(fake.config), 'twin');
+    const dynamo = new DynamoStateAdapter(makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials).dynamo, 'twin', scope);
+    const sim = new SimTable(scope);
+    const now = Date.parse('2026-11-25T12:00:00Z');
+    const spec = (extra: Record<string, unknown> = {}): DesiredStoreSpec =>
+      desiredSpecSchema.parse({ name: 'payments', desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-abcdefghijk', mode: 'enforce', ...extra }) as DesiredStoreSpec;
+    /** The same call on both: the same answer, or the same kind of error. */
+    const both = async (call: (state: StatePort) => Promise<unknown>): Promise<void> => {
+      const settle = (promise: Promise<unknown>) => promise.then((value) => ({ value }), (error: Error) => ({ error: error.name }));
+      expect(await settle(call(sim))).toEqual(await settle(call(dynamo)));
+    };
+    const input = { ...emptyStatus('payments', now), phase: 'CONNECTING' as const, incidentId: 'inc-0000000000000001', attempt: 1 };
+    const desired = { ...spec(), generation: 1, paused: false, retryRequestedAt: null, changedBy: null };
+    const missing: PlanInput = {
+      scope,
+      desired,
+      observed: null,
+      clusters: new Map(),
+      passwordVersion: null,
+      xksCredentialVersion: null,
+      status: null,
+      settings: { killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 },
+      regionalIncident: false,
+      unreadable: [],
+      approval: null,
+      manualChange: null,
+      now,
+    };
+    // An outbox as the core writes it: the events of a decision (here, Store Missing).
+    const outbox = decisionEvents(plan(missing), missing);
+    try {
+      // Act and assess, call by call
+      await both((state) => state.putDesired([spec()], now, 'alice'));
+      await both((state) => state.putDesired([spec()], now, 'bob'));
+      await both((state) => state.putDesired([spec({ maxAttempts: 5 })], now, 'bob'));
+      await both((state) => state.request('payments', 'pause', now));
+      await both((state) => state.request('payments', 'retry', now + 1));
+      await both((state) => state.request('nobody', 'resume', now));
+      await both((state) => state.approve('payments', { generation: 4, approvedBy: 'carol', approvedAt: now }));
+      await both((state) => state.acquireLease('payments', 'run-a', now, 60_000));
+      await both((state) => state.acquireLease('payments', 'run-a', now + 500, 60_000));
+      await both((state) => state.acquireLease('payments', 'run-b', now + 1_000, 60_000));
+      await both((state) => state.acquireLease('payments', 'run-b', now + 60_500, 60_000));
+      await both((state) => state.saveStatus(input, 'run-b'));
+      await both((state) => state.saveStatus(input, 'run-a', { outbox, holdLeaseUntil: now + 60_000 }));
+      await both((state) => state.acquireLease('payments', 'run-b', now + 2_000, 60_000));
+      await both((state) => state.load('payments'));
+      await both((state) => state.saveStatus({ ...input, phase: 'IDLE' }, 'run-a'));
+      await both((state) => state.releaseLease('payments', 'run-a'));
+      await both((state) => state.acquireLease('payments', 'run-b', now + 3_000, 60_000));
+      await both((state) => state.releaseLease('payments', 'run-a'));
+      await both((state) => state.acquireLease('payments', 'run-a', now + 61_000 + 3_000, 60_000));
+      await both((state) => state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.4, blastRadiusMinFailed: 2 }));
+      await both((state) => state.getSettings());
+      await both((state) => state.setRegionalIncident(now, true));
+      await both((state) => state.loadAll());
+      await both((state) => state.setRegionalIncident(null));
+      await both((state) => state.loadAll());
+    } finally {
+      await fake.close();
+    }
+  });
 });
