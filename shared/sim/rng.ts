@@ -8,11 +8,6 @@ export class Rng {
     this.#next = mulberry32(seed);
   }
 
-  /** A number in [0, 1). */
-  unit(): number {
-    return this.#next();
-  }
-
   /** An integer in [0, n). */
   int(n: number): number {
     return Math.floor(this.#next() * n);

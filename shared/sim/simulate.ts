@@ -1,7 +1,7 @@
 /**
  * Deterministic simulation: the real reconcile core and the fake in this process, on the fake's
- * manual clock, driven through a schedule drawn from a seed. A seed builds a small world, runs a
- * dozen steps of chaos (people, outages, API faults, crashes, lost answers, two runs at once), then
+ * manual clock, driven through a schedule drawn from a seed. A seed builds a small world, runs five
+ * to nine steps of chaos (people, outages, API faults, crashes, lost answers, two runs at once), then
  * lets it settle and finally lets a human mend it; the monitor checks the invariants throughout.
  * The same seed replays the same calls in the same order, so a violation's trace is reproducible.
  */

@@ -96,7 +96,7 @@ function describeStore(store: ObservedStore): string {
   return `${store.name} ${store.connectionState}${store.connectionErrorCode ? ` ${store.connectionErrorCode}` : ''}`;
 }
 
-export function describeEvent(event: ReconcilerEvent): string {
+function describeEvent(event: ReconcilerEvent): string {
   const detail = event.detail as { storeName?: string | null; incidentId?: string | null; eventId: string; dryRun?: boolean };
   const about = detail.storeName ? ` ${detail.storeName}` : '';
   const incident = detail.incidentId ? ` ${detail.incidentId}` : '';

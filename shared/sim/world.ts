@@ -15,7 +15,7 @@ import type { Harness } from './harness.js';
 import type { Rng } from './rng.js';
 
 /** Who wrote the desired items, and the second principal who approves identity changes. */
-export const OPERATOR = 'sim-operator';
+const OPERATOR = 'sim-operator';
 const APPROVER = 'sim-approver';
 const XKS_PATHS = ['/kms/xks/v1', '/alt/kms/xks/v1'] as const;
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
