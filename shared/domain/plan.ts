@@ -16,7 +16,7 @@ import type { Ctx } from './plan/context.js';
 import { GUARDS, isStep, missing, paused } from './plan/guards.js';
 import { incidentIdFor } from './plan/hash.js';
 import { reportOnly, restraintOf } from './plan/restraint.js';
-import { firstSight, observedStatus, withOperatorReset } from './plan/status.js';
+import { firstSight, observedStatus, withOperatorReset, withUnseenConnect } from './plan/status.js';
 import { escalate, repairFailed, type Step, wait } from './plan/steps.js';
 import { backoffMs, iso } from './plan/timing.js';
 import { atConnected, transition } from './plan/transitions.js';
@@ -47,7 +47,7 @@ export function plan(input: PlanInput): Decision {
   if (input.desired.paused) return finish(input, stored, paused(stored), { kind: 'none', outcome: 'taken' }, input.now);
   // Leaving a pause starts afresh: the pause closed any incident.
   const resumed: StoreStatus = stored.phase === 'PAUSED' ? { ...stored, phase: 'IDLE' } : stored;
-  const current = withOperatorReset(input, resumed);
+  const current = withUnseenConnect(input, withOperatorReset(input, resumed));
   const proposal = enforce(input, current);
   const restraint = restraintOf(input);
   if (restraint === null) return finish(input, stored, proposal, { kind: proposal.action.kind, outcome: 'taken' }, input.now);

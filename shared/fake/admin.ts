@@ -92,6 +92,8 @@ const NewRole = z.strictObject({
   roleName: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name'),
   trustedAccounts: z.array(z.string().regex(/^\d{12}$/, 'must be 12 digits')).optional(),
 });
+/** With a seed, the fake's identifiers, passwords and fault draws repeat from run to run (see random.ts). */
+const Reset = z.strictObject({ seed: z.number().int().min(0).max(2 ** 32 - 1).optional() });
 
 /** Fake time is one for every account and Region; the scope fields are accepted like on every call. */
 const Advance = z.strictObject({
@@ -114,6 +116,7 @@ export async function handleAdmin(
 
   switch (route) {
     case 'POST /_fake/reset':
+      random.seedRandom(parse(Reset, body).seed ?? null);
       world.reset();
       await dynamo.close();
       return ok({});

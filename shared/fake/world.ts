@@ -14,6 +14,7 @@ import type { RecordedEvent } from './eventbridge/model.js';
 import { KmsBackend } from './kms/model.js';
 import type { XksProxy } from './kms/xks-proxy.js';
 import { BoundedLog } from './log.js';
+import * as random from './random.js';
 import { SecretsBackend } from './secrets/model.js';
 import { StsBackend } from './sts/model.js';
 import type { Reply } from './wire.js';
@@ -201,7 +202,7 @@ export class World implements WorldContext {
         (f.operation === '*' || f.operation === operation) &&
         (f.accountId === undefined || f.accountId === scope.accountId) &&
         (f.region === undefined || f.region === scope.region) &&
-        Math.random() < f.probability,
+        random.unit() < f.probability,
     );
     if (fault?.count !== undefined && --fault.count === 0) this.faults = this.faults.filter((f) => f !== fault);
     return fault;

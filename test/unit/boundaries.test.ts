@@ -1,6 +1,6 @@
 /**
  * The import boundaries of the code: the domain depends on nothing outside itself, the reconcile
- * core on no adapter, SDK or fake, and only the demo and the offline runner use the local fake.
+ * core on no adapter, SDK or fake, and only the demo, the offline runner and the simulator use the local fake.
  * A plain scan of each file's import specifiers, with relative ones resolved to repository paths.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -84,9 +84,11 @@ describe('import boundaries', () => {
     expect(lines(outside)).toEqual([]);
   });
 
-  it('only the fake itself, the demo and the offline runner import the local fake', () => {
-    const mayUseFake = ['shared/fake/', 'shared/demo/', 'shared/offline/'];
-    const users = imports.filter((i) => i.target?.startsWith('shared/fake/') && !mayUseFake.some((dir) => i.file.startsWith(dir)));
+  it('only the fake itself, the demo, the offline runner and the simulator import the local fake', () => {
+    const mayUseFake = ['shared/fake/', 'shared/demo/', 'shared/offline/', 'shared/sim/'];
+    const users = imports.filter(
+      (i) => i.target?.startsWith('shared/fake/') && !mayUseFake.some((dir) => i.file.startsWith(dir)),
+    );
     expect(lines(users)).toEqual([]);
   });
 });

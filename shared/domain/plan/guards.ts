@@ -1,7 +1,9 @@
 /**
- * The guards, asked in this order before the transition table: paused, missing, unreadable input,
- * identity, stale view, escalation hold, manual change, rename. The first with something to say decides the run's step; a guard may also
- * hand the next ones a changed context (a released hold starts afresh).
+ * The guards, asked in this order before the transition table: paused, missing, identity, stale view,
+ * escalation hold, manual change, unreadable input, rename. The first with something to say decides the run's step; a guard may also
+ * hand the next ones a changed context (a released hold starts afresh). An unreadable input comes
+ * after the manual change: the guards before it need none of the inputs that can be unreadable (secret
+ * versions), and a run that waits on one must still notice, and hold, a store a human disconnected.
  */
 import { SITUATION_RUNBOOKS } from '../playbooks.js';
 import type { ManualChange, PlanInput, StoreStatus } from '../types.js';
@@ -138,9 +140,11 @@ function unexpectedChange({ input, observed, cur, released }: Ctx): 'disconnect'
   if (released || cur.observedState === null || cur.observedGeneration !== input.desired.generation) return null;
   const state = observed.connectionState;
   const was = cur.observedState;
-  const ours = cur.phase === 'DISCONNECTING' || cur.phase === 'UPDATING';
+  // A disconnect of ours that failed may still have gone through (its answer lost in a timeout): not a human's.
+  const ours = cur.phase === 'DISCONNECTING' || cur.phase === 'UPDATING' || (cur.lastAction?.kind === 'disconnect' && cur.lastAction.outcome === 'failed');
   if (input.desired.desiredState === 'CONNECTED' && state === 'DISCONNECTED') {
-    const wasUp = was === 'CONNECTED' || was === 'CONNECTING' || was === 'FAILED';
+    // DISCONNECTING too: a run may have seen the human's disconnect under way.
+    const wasUp = was === 'CONNECTED' || was === 'CONNECTING' || was === 'FAILED' || was === 'DISCONNECTING';
     return wasUp && !ours && input.desired.onManualDisconnect === 'hold' ? 'disconnect' : null;
   }
   if (input.desired.desiredState === 'DISCONNECTED' && (state === 'CONNECTED' || state === 'CONNECTING')) {
@@ -174,7 +178,7 @@ const rename: Guard = (ctx) => {
 };
 
 /** In order, after `paused` and `missing` (which decide before a store is there to look at). */
-export const GUARDS: readonly Guard[] = [unreadable, identity, staleView, escalationHold, manualChange, rename];
+export const GUARDS: readonly Guard[] = [identity, staleView, escalationHold, manualChange, unreadable, rename];
 
 export function isStep(value: Step | Ctx): value is Step {
   return 'action' in value;

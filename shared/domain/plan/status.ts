@@ -1,5 +1,6 @@
 /** The status item as the machine moves it: blank, first sight, closed, and what an escalation waits for. */
 import type { HeldInputs, PlanInput, StoreStatus } from '../types.js';
+import { calledRecently } from './timing.js';
 
 /** A status with nothing observed, applied or decided yet. */
 export function emptyStatus(name: string, now: number): StoreStatus {
@@ -71,6 +72,21 @@ export function withOperatorReset(input: PlanInput, status: StoreStatus): StoreS
   const retry = input.desired.retryRequestedAt;
   const fresh = retry !== null && (status.loginBudgetResetAt === null || retry > status.loginBudgetResetAt);
   return fresh ? { ...status, failedLogins: 0, loginBudgetResetAt: retry } : status;
+}
+
+/**
+ * Our CloudHSM connect ended without a run seeing how: the store is DISCONNECTED while the status
+ * still says CONNECTING (someone disconnected it first). That connect may have been a failed kmsuser
+ * login, and counts as one, so that the login budget holds however it ended. The attempt is over:
+ * phase IDLE.
+ */
+export function withUnseenConnect(input: PlanInput, status: StoreStatus): StoreStatus {
+  const unseen =
+    input.observed?.type === 'AWS_CLOUDHSM' &&
+    input.observed.connectionState === 'DISCONNECTED' &&
+    status.phase === 'CONNECTING' &&
+    !calledRecently(input, status, 'connect');
+  return unseen ? { ...status, phase: 'IDLE', failedLogins: status.failedLogins + 1 } : status;
 }
 
 export function heldInputsOf(input: PlanInput, awaiting: Awaiting): HeldInputs {

@@ -15,6 +15,7 @@ import type {
   PlanInput,
   StoreStatus,
   StoreType,
+  UpdateChanges,
 } from '../types.js';
 import { changedFields, identityDrift, isNew, secretChanges, settingsChanges, targetClusterId } from './compare.js';
 import { awaitingApproval } from './approval.js';
@@ -130,9 +131,18 @@ function watchDisconnect({ input, cur }: Ctx): Step {
   return wait(cur, `DISCONNECTING since ${iso(cur.phaseSince)} ${toward}: waiting for DISCONNECTED`);
 }
 
-/** A transition the reconciler did not start: it waits for the result. */
+/**
+ * A transition the reconciler did not start: it waits for the result. One that its own call, recorded
+ * as failed, started after all (the call went through but its answer was lost) is taken as its own.
+ */
 function foreignTransition({ observed, cur }: Ctx): Step {
-  const result = observed.connectionState === 'CONNECTING' ? 'the result' : 'DISCONNECTED';
+  const connecting = observed.connectionState === 'CONNECTING';
+  const result = connecting ? 'the result' : 'DISCONNECTED';
+  const call = connecting ? 'connect' : 'disconnect';
+  if (cur.lastAction?.kind === call && cur.lastAction.outcome === 'failed') {
+    const phase = connecting ? 'CONNECTING' : 'DISCONNECTING';
+    return wait({ ...cur, phase }, `${phase}: the ${call} call that failed went through after all (its answer was lost); waiting for ${result}`);
+  }
   return wait(cur, `${observed.connectionState} (not started by the reconciler): waiting for ${result}`);
 }
 
@@ -196,7 +206,11 @@ function updateOrConnect(ctx: Ctx): Step {
   const blocked = gate(input, cur, what, null) ?? (observed.type === 'AWS_CLOUDHSM' ? preflight(input, cur, what) : null);
   if (blocked !== null) return blocked;
 
-  const changes = { ...settingsChanges(input, observed), ...secretChanges(input, cur) };
+  const settings = settingsChanges(input, observed);
+  const secrets = secretChanges(input, cur);
+  // XKS settings and a new credential both live under `xks`: one update carries both.
+  const xks = settings.xks || secrets.xks ? { xks: { ...settings.xks, ...secrets.xks } } : {};
+  const changes: UpdateChanges = { ...settings, ...secrets, ...xks };
   const fields = changedFields(changes);
   if (fields.length > 0) {
     if (cur.phase === 'UPDATING' && calledRecently(input, cur, 'update')) {

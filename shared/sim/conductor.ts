@@ -1,0 +1,203 @@
+/**
+ * The conductor: every port call of every run goes through it, one at a time, in an order drawn from
+ * the seed. Runs that happen "at once" interleave at their port calls, so the interleaving is part of
+ * the schedule and a seed replays it exactly. It is also where a run crashes (its k-th call never
+ * returns) and where an answer is lost (the call took effect, the run sees a timeout).
+ */
+import { AwsCallError } from '../errors.js';
+import type { ReconcileDeps } from '../reconcile/ports.js';
+import type { Rng } from './rng.js';
+
+export type PortName = 'kms' | 'cloudHsm' | 'secrets' | 'events' | 'state';
+
+/** One port call of one run. */
+export interface Call {
+  run: number;
+  /** The run's call number, from 1. */
+  seq: number;
+  port: PortName;
+  method: string;
+  args: readonly unknown[];
+}
+
+/**
+ * What became of a call: an answer, an error, an answer lost although the call took effect, or no
+ * answer ever (the run crashed there; `madeIt`: the call took effect first).
+ */
+export type CallResult =
+  | { kind: 'ok'; value: unknown }
+  | { kind: 'error'; error: unknown }
+  | { kind: 'lost'; error: AwsCallError }
+  | { kind: 'crashed'; madeIt: boolean };
+
+/** Sees every call before it is made and its result after. */
+export interface CallObserver {
+  before(call: Call): Promise<void>;
+  after(call: Call, result: CallResult): void;
+}
+
+/**
+ * How a run is cut short at the first call `at` picks: it crashes before the call is made or after it
+ * reached AWS (the answer never comes back), or the call takes effect and its answer is lost (a timeout).
+ */
+export interface RunFault {
+  kind: 'crashBefore' | 'crashAfter' | 'lostAnswer';
+  at: (call: Call) => boolean;
+}
+
+/** How a run ended. A crashed run never ends: its lease stays until it expires. */
+export type RunEnd<T> = { kind: 'done'; value: T } | { kind: 'failed'; error: unknown } | { kind: 'crashed'; at: Call };
+
+export interface RunSpec<T> {
+  id: number;
+  fault: RunFault | null;
+  body: () => Promise<T>;
+}
+
+const PORT_METHODS: { [P in PortName]: readonly (keyof ReconcileDeps[P] & string)[] } = {
+  kms: ['listStores', 'describeStore', 'connect', 'disconnect', 'update'],
+  cloudHsm: ['describeClusters', 'createHsm'],
+  secrets: ['currentVersion', 'getValue'],
+  events: ['publish'],
+  state: [
+    'loadAll',
+    'load',
+    'acquireLease',
+    'saveStatus',
+    'releaseLease',
+    'appendHistory',
+    'putDesired',
+    'approve',
+    'request',
+    'getSettings',
+    'putSettings',
+    'setRegionalIncident',
+  ],
+};
+
+interface Pending {
+  call: Omit<Call, 'seq'>;
+  invoke: () => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+interface RunState {
+  id: number;
+  /** Cleared once it struck: a run is cut short once. */
+  fault: RunFault | null;
+  calls: number;
+  crashedAt: Call | null;
+  end: RunEnd<unknown> | null;
+}
+
+export class Conductor {
+  #queue: Pending[] = [];
+  /** The run whose code runs now (between two of its calls): log lines it writes are its own. */
+  #current: number | null = null;
+
+  constructor(
+    private readonly rng: Rng,
+    private readonly observer: CallObserver,
+  ) {}
+
+  get currentRun(): number | null {
+    return this.#current;
+  }
+
+  /** `deps` whose every port call goes through the conductor as run `run`. */
+  instrument(deps: ReconcileDeps, run: number): ReconcileDeps {
+    return {
+      ...deps,
+      kms: this.#port(deps.kms, 'kms', run),
+      cloudHsm: this.#port(deps.cloudHsm, 'cloudHsm', run),
+      secrets: this.#port(deps.secrets, 'secrets', run),
+      events: this.#port(deps.events, 'events', run),
+      state: { ...this.#port(deps.state, 'state', run), scope: deps.state.scope },
+    };
+  }
+
+  /**
+   * Runs `specs` at once: whenever every live run waits on a port call, one of those calls is drawn
+   * and made. Returns each run's end once every run has ended or crashed.
+   */
+  async together<T>(specs: ReadonlyArray<RunSpec<T>>): Promise<Array<RunEnd<T>>> {
+    const states = specs.map((spec) => {
+      const state: RunState = { id: spec.id, fault: spec.fault, calls: 0, crashedAt: null, end: null };
+      this.#current = spec.id;
+      spec.body().then(
+        (value) => (state.end = { kind: 'done', value }),
+        (error: unknown) => (state.end = { kind: 'failed', error }),
+      );
+      return state;
+    });
+    for (;;) {
+      await settle();
+      const live = states.filter((s) => s.end === null && s.crashedAt === null);
+      if (live.length === 0) break;
+      const ready = this.#queue.filter((p) => live.some((s) => s.id === p.call.run));
+      if (ready.length === 0) {
+        throw new Error(`simulator: run(s) ${live.map((s) => s.id).join(', ')} wait on something that is not a port call`);
+      }
+      const next = ready[this.rng.int(ready.length)]!;
+      this.#queue = this.#queue.filter((p) => p !== next);
+      await this.#make(next, states.find((s) => s.id === next.call.run)!);
+    }
+    // A crashed run's other calls stay unanswered forever, as in a process that died.
+    this.#queue = this.#queue.filter((p) => !states.some((s) => s.id === p.call.run));
+    this.#current = null;
+    return states.map((s) => (s.crashedAt !== null ? { kind: 'crashed', at: s.crashedAt } : (s.end as RunEnd<T>)));
+  }
+
+  async #make(pending: Pending, run: RunState): Promise<void> {
+    run.calls += 1;
+    const call: Call = { ...pending.call, seq: run.calls };
+    const fault = run.fault !== null && run.fault.at(call) ? run.fault.kind : null;
+    if (fault !== null) run.fault = null;
+    await this.observer.before(call);
+    if (fault === 'crashBefore') {
+      run.crashedAt = call;
+      this.observer.after(call, { kind: 'crashed', madeIt: false });
+      return;
+    }
+    let result: CallResult;
+    try {
+      result = { kind: 'ok', value: await pending.invoke() };
+    } catch (error) {
+      result = { kind: 'error', error };
+    }
+    if (fault === 'crashAfter') {
+      run.crashedAt = call;
+      this.observer.after(call, { kind: 'crashed', madeIt: result.kind === 'ok' });
+      return;
+    }
+    // A call that failed gave its answer (the error); one that took effect has it lost.
+    if (fault === 'lostAnswer' && result.kind === 'ok') {
+      const lost = new AwsCallError(`${call.port}.${call.method}`, 'TimeoutError', true, 'no answer in time (the request itself went through)');
+      result = { kind: 'lost', error: lost };
+    }
+    this.observer.after(call, result);
+    this.#current = run.id;
+    if (result.kind === 'ok') pending.resolve(result.value);
+    else pending.reject(result.error);
+  }
+
+  #port<P extends object>(real: P, port: PortName, run: number): P {
+    const methods = PORT_METHODS[port] as readonly string[];
+    const target = real as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    return Object.fromEntries(
+      methods.map((method) => [
+        method,
+        (...args: unknown[]) =>
+          new Promise((resolve, reject) => {
+            this.#queue.push({ call: { run, port, method, args }, invoke: () => target[method]!.apply(real, args), resolve, reject });
+          }),
+      ]),
+    ) as P;
+  }
+}
+
+/** Lets every run that can go on reach its next port call (or its end): all pending microtasks run first. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,194 @@
+/**
+ * Deterministic simulation: the real reconcile core and the fake in this process, on the fake's
+ * manual clock, driven through a schedule drawn from a seed. A seed builds a small world, runs five
+ * to nine steps of chaos (people, outages, API faults, crashes, lost answers, two runs at once), then
+ * lets it settle and finally lets a human mend it; the monitor checks the invariants throughout.
+ * The same seed replays the same calls in the same order, so a violation's trace is reproducible.
+ */
+import type { ReconcileDeps } from '../reconcile/ports.js';
+import { reconcile, type ReconcileRequest, type ReconcileResult } from '../reconcile/sweep.js';
+import { errorMessage } from '../errors.js';
+import { type Call, Conductor, type RunEnd, type RunFault, type RunSpec } from './conductor.js';
+import type { FaultSpec } from './fake-admin.js';
+import type { TableOperation } from './table.js';
+import type { Harness } from './harness.js';
+import { type Invariant, Monitor, MUTATING, type Violation } from './monitor.js';
+import { Rng } from './rng.js';
+import { SimWorld } from './world.js';
+
+export interface SeedResult {
+  seed: number;
+  violations: Violation[];
+  /** Every step, call, decision and check of the seed, in order. */
+  trace: string[];
+  checks: ReadonlyMap<Invariant, number>;
+  coverage: ReadonlyMap<string, number>;
+  /** Kmsuser lock-outs by failed logins (the simulator locks kmsuser out by hand too; those are not counted). */
+  lockouts: number;
+}
+
+/** Changes the reconciler's dependencies for every run: how a test breaks an invariant on purpose. */
+export type Tamper = (deps: ReconcileDeps) => ReconcileDeps;
+
+const CHAOS_STEPS = { min: 5, max: 9 };
+/** Sweeps to settle after the chaos, and to heal after the human mended the world. */
+const SETTLE_SWEEPS = 14;
+const HEAL_SWEEPS = 12;
+/** Fake seconds between two sweeps once the chaos has stopped (the schedule's rate is 1-5 minutes). */
+const CALM_STEP_SECONDS = 300;
+
+/** Operations the reconciler calls in the fake, by service, with the exceptions a fault on each may raise. */
+const FAULTS: ReadonlyArray<readonly [readonly string[], readonly string[]]> = [
+  [['DescribeCustomKeyStores', 'ConnectCustomKeyStore', 'DisconnectCustomKeyStore', 'UpdateCustomKeyStore'], ['ThrottlingException', 'KMSInternalException']],
+  [['DescribeClusters', 'CreateHsm'], ['ThrottlingException', 'CloudHsmInternalFailureException']],
+  [['DescribeSecret', 'GetSecretValue'], ['ThrottlingException', 'InternalServiceError']],
+  [['PutEvents'], ['ThrottlingException', 'InternalException']],
+];
+/** The table's operations, and how DynamoDB fails them. */
+const TABLE_OPERATIONS: readonly TableOperation[] = ['Query', 'GetItem', 'PutItem', 'UpdateItem'];
+const TABLE_ERRORS = ['ProvisionedThroughputExceededException', 'ThrottlingException', 'InternalServerError'];
+
+/** Runs one seed from an empty fake to its last check. A failure of the simulator itself names the seed. */
+export async function runSeed(h: Harness, seed: number, tamper: Tamper = (deps) => deps): Promise<SeedResult> {
+  try {
+    return await play(h, seed, tamper);
+  } catch (error) {
+    throw new Error(`simulator failed on seed ${seed} (replay it with: npm run simulate -- --seed ${seed}): ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+async function play(h: Harness, seed: number, tamper: Tamper): Promise<SeedResult> {
+  await h.reset(seed);
+  const rng = new Rng(seed);
+  const monitor = new Monitor(h.admin, h.clock.now());
+  const world = new SimWorld(h, rng.fork(), seed, monitor);
+  const schedule = rng.fork();
+  const conductor = new Conductor(rng.fork(), monitor);
+  let runs = 0;
+
+  /** Runs `requests` at once (one may be cut short), then checks what they published. */
+  const step = async (requests: ReconcileRequest[], fault: RunFault | null = null): Promise<void> => {
+    const faulted = fault === null ? -1 : schedule.int(requests.length);
+    const specs: Array<RunSpec<ReconcileResult>> = requests.map((request, index) => {
+      const id = ++runs;
+      const deps = h.deps(`sim-run-${id}`);
+      const only = request.only?.names ? ` for ${request.only.names.join(', ')}` : '';
+      monitor.note(`run ${id}: ${request.trigger}${only}${index === faulted ? ` (${fault!.kind} planned)` : ''}`);
+      return { id, fault: index === faulted ? fault : null, body: () => reconcile(conductor.instrument(tamper(deps), id), request) };
+    });
+    monitor.tally(`reconcile runs (${monitor.step.replace(/ \d+$/, '')})`, specs.length);
+    const ends = await conductor.together(specs);
+    ends.forEach((end, index) => monitor.note(`run ${specs[index]!.id} ${describeEnd(end)}`));
+    await monitor.afterStep(ends.flatMap((end) => (end.kind === 'failed' ? [end.error] : [])));
+  };
+
+  h.logSink = (line) => monitor.log(line, conductor.currentRun);
+  await world.build();
+  monitor.attach(world);
+  h.fake.advance(120);
+  monitor.step = 'step 0';
+  await step([{ trigger: 'schedule' }]);
+
+  const steps = schedule.between(CHAOS_STEPS.min, CHAOS_STEPS.max);
+  for (let i = 1; i <= steps && monitor.violations.length === 0; i++) {
+    monitor.step = `step ${i}`;
+    await monitor.refresh();
+    const touched = await world.disturb(monitor.fake);
+    const faults = await injectFaults(h, schedule, monitor);
+    const requests = runsOfStep(schedule, world, touched, monitor);
+    await step(requests, runFault(schedule, monitor));
+    if (faults) {
+      await h.admin.clearFaults();
+      h.table.clearFaults();
+    }
+    h.fake.advance(schedule.weighted([[5, 2], [30, 2], [65, 3], [130, 3], [300, 2], [900, 1]] as const));
+  }
+
+  // The chaos stops: the store must get where it was declared, or be handed to a human, on its own.
+  for (let i = 1; i <= SETTLE_SWEEPS && monitor.violations.length === 0; i++) {
+    monitor.step = `settle ${i}`;
+    const before = monitor.activity;
+    await step([{ trigger: 'schedule' }]);
+    await monitor.refresh();
+    if (monitor.activity === before && monitor.unsettled(false).length === 0) break;
+    // A store backing off is not touched before its next attempt: go there at once (backoff is at most an hour).
+    const due = monitor.nextAttemptAt();
+    h.fake.advance(Math.max(CALM_STEP_SECONDS, due === null ? 0 : Math.ceil((due - h.clock.now()) / 1000) + 1));
+  }
+  if (monitor.violations.length === 0) monitor.settledCheck(false);
+
+  // A human mends what is still broken and releases it: now every store must reach its desired state.
+  for (let i = 1; i <= HEAL_SWEEPS && monitor.violations.length === 0; i++) {
+    const broken = monitor.unsettled(true).map((u) => u.store);
+    if (broken.length === 0) break;
+    monitor.step = `heal ${i}`;
+    // Whatever is escalated or held again (say, a connect failing as injected long before) gets the same care again, as on-call would give it.
+    const care = i === 1 ? broken : broken.filter((s) => ['ESCALATED', 'HELD'].includes(monitor.phaseOf(s.name) ?? ''));
+    if (care.length > 0) await world.heal(monitor.fake, care);
+    await step([{ trigger: 'schedule' }]);
+    await monitor.refresh();
+    h.fake.advance(CALM_STEP_SECONDS);
+  }
+  if (monitor.violations.length === 0) monitor.settledCheck(true);
+  await monitor.finalChecks();
+  return { seed, violations: monitor.violations, trace: monitor.trace, checks: monitor.checks, coverage: monitor.coverage, lockouts: monitor.lockouts };
+}
+
+/**
+ * API faults for this step's runs: throttling and 5xx on an operation the reconciler calls, for a few
+ * calls. In the fake a fault hits each attempt (the SDK's retries absorb up to three); in the table
+ * it hits calls whose retries are already spent.
+ */
+async function injectFaults(h: Harness, rng: Rng, monitor: Monitor): Promise<boolean> {
+  if (!rng.chance(0.3)) return false;
+  for (let i = rng.between(1, 2); i > 0; i--) {
+    if (rng.chance(0.25)) {
+      const operation = rng.pick(TABLE_OPERATIONS);
+      const error = rng.pick(TABLE_ERRORS);
+      const count = rng.between(1, 2);
+      h.table.failNext(operation, error, count);
+      monitor.tally(`API fault on DynamoDB ${operation}`);
+      monitor.note(`fault: DynamoDB ${operation} fails with ${error} ${count} time(s) after the SDK's retries`);
+      continue;
+    }
+    const [operations, errors] = rng.pick(FAULTS);
+    const fault: FaultSpec = { operation: rng.pick(operations), error: rng.pick(errors), count: rng.between(1, 6), ...(rng.chance(0.2) ? { probability: 0.5 } : {}) };
+    await h.admin.addFault(fault);
+    monitor.tally(`API fault on ${fault.operation}`);
+    monitor.note(`fault: ${fault.operation} fails with ${fault.error} ${fault.count} attempt(s)${fault.probability ? ' (each attempt with probability 0.5)' : ''}`);
+  }
+  return true;
+}
+
+/** One sweep, two at once, or a sweep and an event-triggered run for a store people just touched. */
+function runsOfStep(rng: Rng, world: SimWorld, touched: readonly string[], monitor: Monitor): ReconcileRequest[] {
+  const shape = rng.weighted([['sweep', 6], ['two sweeps', 1.5], ['sweep and event', 1.5]] as const);
+  if (shape !== 'sweep') monitor.tally('steps with two runs at once');
+  if (shape === 'sweep') return [{ trigger: 'schedule' }];
+  if (shape === 'two sweeps') return [{ trigger: 'schedule' }, { trigger: 'schedule' }];
+  const name = touched.length > 0 ? rng.pick(touched) : rng.pick(world.stores).name;
+  return [{ trigger: 'schedule' }, { trigger: 'cloudtrail', only: { names: [name] } }];
+}
+
+/** Whether one of the step's runs is cut short, and where: its k-th call, or its first mutating call (where a lost answer hurts most). */
+function runFault(rng: Rng, monitor: Monitor): RunFault | null {
+  const kind = rng.weighted([[null, 74], ['crashBefore', 8], ['crashAfter', 8], ['lostAnswer', 10]] as const);
+  if (kind === null) return null;
+  monitor.tally(`run fault planned: ${kind}`);
+  if (rng.chance(0.5)) {
+    const k = rng.between(1, 24);
+    return { kind, at: (call) => call.seq === k };
+  }
+  return { kind, at: (call: Call) => MUTATING.has(`${call.port}.${call.method}`) };
+}
+
+function describeEnd(end: RunEnd<ReconcileResult>): string {
+  switch (end.kind) {
+    case 'done':
+      return `done: ${end.value.outcomes.map((o) => `${o.name} ${o.taken ?? o.skipped ?? 'no call'}${o.error ? ` (error: ${o.error})` : ''}`).join(', ')}`;
+    case 'failed':
+      return `failed: ${errorMessage(end.error)}`;
+    case 'crashed':
+      return `CRASHED at its call #${end.at.seq} (${end.at.port}.${end.at.method}); its lease stays until it expires`;
+  }
+}

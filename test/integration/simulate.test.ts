@@ -1,0 +1,208 @@
+/**
+ * The deterministic simulator: CI's seeds violate no invariant, a deliberately broken invariant is
+ * caught with its seed and trace, a seed replays exactly, the fake's randomness follows the seed,
+ * the command's flags are checked, and the simulator's in-memory table answers as the real one.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { makeAwsClients } from '../../shared/adapters/clients.js';
+import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-store.js';
+import { desiredSpecSchema, type DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
+import { decisionEvents } from '../../shared/domain/events.js';
+import { emptyStatus, plan } from '../../shared/domain/plan.js';
+import type { ReconcilerEvent } from '../../shared/domain/events.js';
+import { CONNECTION_ERROR_CODES, type PlanInput } from '../../shared/domain/types.js';
+import { INVARIANTS } from '../../shared/sim/monitor.js';
+import type { StatePort } from '../../shared/reconcile/ports.js';
+import { formatFailure, simulateSeeds } from '../../shared/sim/report.js';
+import type { SeedResult, Tamper } from '../../shared/sim/simulate.js';
+import { SimTable } from '../../shared/sim/table.js';
+import { startTestFake } from '../helpers/fake.js';
+
+/** Seeds CI runs on every build. */
+const CI_SEEDS = 200;
+
+async function simulate(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn('node_modules/.bin/tsx', ['shared/sim/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+/** A reconciler that publishes every Repair Escalated twice, the second time as a different event. */
+const secondEscalation: Tamper = (deps) => ({
+  ...deps,
+  events: {
+    publish: (events) =>
+      deps.events.publish(
+        events.flatMap((event): ReconcilerEvent[] =>
+          event.detailType === 'Repair Escalated' ? [event, { ...event, detail: { ...event.detail, eventId: `${event.detail.eventId}-again` } }] : [event],
+        ),
+      ),
+  },
+});
+
+describe('npm run simulate', () => {
+  it(`runs CI's ${CI_SEEDS} seeds with no invariant violated, and prints seeds per second, every invariant's checks and what was exercised`, async () => {
+    // Act
+    const { code, stdout } = await simulate('--seeds', String(CI_SEEDS), '--jobs', '2');
+
+    // Assess
+    expect(stdout, stdout).not.toContain('violated');
+    expect(code, stdout).toBe(0);
+    expect(stdout).toMatch(new RegExp(`simulate: ${CI_SEEDS} seed\\(s\\) in [\\d.]+ s on 2 thread\\(s\\), [\\d.]+ seeds/s`));
+    for (const name of Object.keys(INVARIANTS)) {
+      const [, checks, violations] = new RegExp(`^\\s+(\\d+)\\s+(\\d+)  ${name}: `, 'm').exec(stdout) ?? [];
+      expect(Number(checks), `checks of ${name}`).toBeGreaterThan(0);
+      expect(violations, `violations of ${name}`).toBe('0');
+    }
+    for (const code of CONNECTION_ERROR_CODES) expect(stdout).toMatch(new RegExp(`^\\s+\\d+  ConnectionErrorCode ${code}$`, 'm'));
+    for (const feature of ['run fault planned: crashBefore', 'run fault planned: crashAfter', 'run fault planned: lostAnswer', 'steps with two runs at once', 'API fault on ConnectCustomKeyStore', 'human: disconnect by hand', 'operator: apply a change']) {
+      expect(stdout).toMatch(new RegExp(`^\\s+[1-9]\\d*  ${feature}$`, 'm'));
+    }
+  }, 300_000);
+
+  it('catches a second Repair Escalated for one incident, naming the seed and printing the trace that led to it', async () => {
+    // Act
+    const broken = await simulateSeeds([1, 2, 3, 4, 5, 6, 7, 8], { tamper: secondEscalation });
+
+    // Assess
+    expect(broken.failed.length).toBeGreaterThan(0);
+    const [first] = broken.failed as [SeedResult];
+    expect(first.violations.map((v) => v.invariant)).toEqual(['oneEscalation']);
+    expect(first.violations[0]?.message).toMatch(/^2 different Repair Escalated events \(evt#\d+, evt#\d+-again\) for incident \S+ inc#\d+$/);
+    const report = formatFailure(first);
+    expect(report).toContain(`seed ${first.seed} violated oneEscalation`);
+    expect(report).toContain(`replay it with: npm run simulate -- --seed ${first.seed}`);
+    expect(report).toMatch(/published Repair Escalated \S+ inc#\d+ evt#\d+-again/);
+    expect(report).toMatch(/VIOLATION oneEscalation/);
+
+    // The same seed with the reconciler as it is: no violation.
+    const intact = await simulateSeeds([first.seed]);
+    expect(intact.failed).toEqual([]);
+  }, 120_000);
+
+  it('replays a seed exactly: the same trace, whatever ran before it', async () => {
+    // Act
+    const traces: string[][] = [];
+    await simulateSeeds([11, 12, 11], { keepTraces: true, onSeed: (result) => traces.push(result.trace) });
+
+    // Assess
+    expect(traces[0]!.length).toBeGreaterThan(50);
+    expect(traces[2]).toEqual(traces[0]);
+    expect(traces[1]).not.toEqual(traces[0]);
+  }, 120_000);
+
+  it('prints a seed\'s trace with --seed alone and exits 0', async () => {
+    const { code, stdout } = await simulate('--seed', '3', '--jobs', '1');
+    expect(code, stdout).toBe(0);
+    expect(stdout).toContain('[step 0] run 1: schedule');
+    expect(stdout).toContain('simulate: 1 seed(s) in');
+  }, 120_000);
+
+  it("draws the fake's identifiers from the seed given to POST /_fake/reset, and refuses a seed that is no 32-bit number", async () => {
+    // Prepare
+    const fake = await startTestFake();
+    const clusterIds = async (seed: number): Promise<string[]> => {
+      await fake.admin('POST', '/_fake/reset', { seed });
+      const created = await Promise.all([1, 2].map(() => fake.admin<{ clusterId: string }>('POST', '/_fake/clusters', { kmsuserPassword: 'kmsuser-Passw0rd' })));
+      return created.map((c) => c.body.clusterId);
+    };
+    try {
+      // Act
+      const first = await clusterIds(7);
+      const other = await clusterIds(8);
+      const again = await clusterIds(7);
+      const refused = await fake.admin('POST', '/_fake/reset', { seed: -1 });
+
+      // Assess
+      expect(again).toEqual(first);
+      expect(other).not.toEqual(first);
+      expect(refused).toEqual({ status: 400, body: { __type: 'ValidationException', message: 'seed: Too small: expected number to be >=0' } });
+      expect((await fake.admin('GET', '/_fake/state')).body.partitions).toHaveLength(1);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('rejects a bad flag with exit code 2, naming it, and runs nothing', async () => {
+    const { code, stdout, stderr } = await simulate('--seeds', '0');
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.split('\n')[0]).toBe('simulate: --seeds must be a whole number from 1 to 4294967295, got "0"');
+  }, 60_000);
+});
+
+describe("the simulator's table", () => {
+  it('answers every call as DynamoStateAdapter does against DynamoDB: items, generations, leases, conditional writes, outbox', async () => {
+    // Prepare
+    const fake = await startTestFake();
+    const scope = { accountId: '000000000000', region: 'us-east-1' };
+    await ensureTable(new DynamoDBClient(fake.config), 'twin');
+    const dynamo = new DynamoStateAdapter(makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials).dynamo, 'twin', scope);
+    const sim = new SimTable(scope);
+    const now = Date.parse('2026-11-25T12:00:00Z');
+    const spec = (extra: Record<string, unknown> = {}): DesiredStoreSpec =>
+      desiredSpecSchema.parse({ name: 'payments', desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-abcdefghijk', mode: 'enforce', ...extra }) as DesiredStoreSpec;
+    /** The same call on both: the same answer, or the same kind of error. */
+    const both = async (call: (state: StatePort) => Promise<unknown>): Promise<void> => {
+      const settle = (promise: Promise<unknown>) => promise.then((value) => ({ value }), (error: Error) => ({ error: error.name }));
+      expect(await settle(call(sim))).toEqual(await settle(call(dynamo)));
+    };
+    const input = { ...emptyStatus('payments', now), phase: 'CONNECTING' as const, incidentId: 'inc-0000000000000001', attempt: 1 };
+    const desired = { ...spec(), generation: 1, paused: false, retryRequestedAt: null, changedBy: null };
+    const missing: PlanInput = {
+      scope,
+      desired,
+      observed: null,
+      clusters: new Map(),
+      passwordVersion: null,
+      xksCredentialVersion: null,
+      status: null,
+      settings: { killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 },
+      regionalIncident: false,
+      unreadable: [],
+      approval: null,
+      manualChange: null,
+      now,
+    };
+    // An outbox as the core writes it: the events of a decision (here, Store Missing).
+    const outbox = decisionEvents(plan(missing), missing);
+    try {
+      // Act and assess, call by call
+      await both((state) => state.putDesired([spec()], now, 'alice'));
+      await both((state) => state.putDesired([spec()], now, 'bob'));
+      await both((state) => state.putDesired([spec({ maxAttempts: 5 })], now, 'bob'));
+      await both((state) => state.request('payments', 'pause', now));
+      await both((state) => state.request('payments', 'retry', now + 1));
+      await both((state) => state.request('nobody', 'resume', now));
+      await both((state) => state.approve('payments', { generation: 4, approvedBy: 'carol', approvedAt: now }));
+      await both((state) => state.acquireLease('payments', 'run-a', now, 60_000));
+      await both((state) => state.acquireLease('payments', 'run-a', now + 500, 60_000));
+      await both((state) => state.acquireLease('payments', 'run-b', now + 1_000, 60_000));
+      await both((state) => state.acquireLease('payments', 'run-b', now + 60_500, 60_000));
+      await both((state) => state.saveStatus(input, 'run-b'));
+      await both((state) => state.saveStatus(input, 'run-a', { outbox, holdLeaseUntil: now + 60_000 }));
+      await both((state) => state.acquireLease('payments', 'run-b', now + 2_000, 60_000));
+      await both((state) => state.load('payments'));
+      await both((state) => state.saveStatus({ ...input, phase: 'IDLE' }, 'run-a'));
+      await both((state) => state.releaseLease('payments', 'run-a'));
+      await both((state) => state.acquireLease('payments', 'run-b', now + 3_000, 60_000));
+      await both((state) => state.releaseLease('payments', 'run-a'));
+      await both((state) => state.acquireLease('payments', 'run-a', now + 61_000 + 3_000, 60_000));
+      await both((state) => state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.4, blastRadiusMinFailed: 2 }));
+      await both((state) => state.getSettings());
+      await both((state) => state.setRegionalIncident(now, true));
+      await both((state) => state.loadAll());
+      await both((state) => state.setRegionalIncident(null));
+      await both((state) => state.loadAll());
+    } finally {
+      await fake.close();
+    }
+  });
+});
