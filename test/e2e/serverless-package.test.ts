@@ -4,7 +4,7 @@
  * privilege) and that the bundled handlers load on their own, without node_modules.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -817,6 +817,16 @@ describe('on-call pages', () => {
   });
 });
 
+/**
+ * A copy of the packaged project for a variant `serverless package` (other parameters): serverless
+ * rewrites the project's `.serverless` and `.esbuild` as it builds, which other tests read meanwhile.
+ */
+function variantProject(name: string): string {
+  const copy = join(work, name);
+  cpSync(join(work, 'project'), copy, { recursive: true, filter: (src) => !['.serverless', '.esbuild'].includes(basename(src)) });
+  return copy;
+}
+
 describe('on-call pages with chat and PagerDuty', () => {
   const CHAT_TOPIC = 'arn:aws:sns:us-east-1:111122223333:on-call-chat';
   const SECRET = 'on-call/pagerduty-routing-key';
@@ -826,7 +836,7 @@ describe('on-call pages with chat and PagerDuty', () => {
   beforeAll(async () => {
     const output = join(work, 'with-chat-and-pagerduty');
     await runServerless(
-      join(work, 'project'),
+      variantProject('with-chat-and-pagerduty-project'),
       ['package', '--stage', STAGE, '--package', output, `--param=onCallChatTopicArn=${CHAT_TOPIC}`, `--param=pagerDutyRoutingKeySecret=${SECRET}`],
       env,
     );
@@ -845,7 +855,8 @@ describe('on-call pages with chat and PagerDuty', () => {
     ['onCallChatTopicArn=on-call-chat', 'onCallChatTopicArn must be the ARN of an SNS topic'],
   ])('refuses --param=%s and writes no template', async (param, error) => {
     const output = join(work, `refused-${param.split('=')[0]}`);
-    await expect(runServerless(join(work, 'project'), ['package', '--stage', STAGE, '--package', output, `--param=${param}`], env)).rejects.toThrow(
+    const project = variantProject(`refused-${param.split('=')[0]}-project`);
+    await expect(runServerless(project, ['package', '--stage', STAGE, '--package', output, `--param=${param}`], env)).rejects.toThrow(
       error,
     );
     expect(existsSync(join(output, 'cloudformation-template-update-stack.json'))).toBe(false);
