@@ -116,11 +116,7 @@ export function readNumber(value: string): number | UnsafeNumber {
  * CreateHsm) draws from one token bucket at `config.mutationRatePerSecond`, burst 1: calls are spaced,
  * never bunched, whichever store or service they are for.
  */
-export function makeAdapters(
-  config: Pick<Config, 'eventBusName' | 'mutationRatePerSecond'>,
-  clients: AwsClients,
-  clock: Clock,
-): AwsAdapters {
+export function makeAdapters(config: Pick<Config, 'eventBusName' | 'mutationRatePerSecond'>, clients: AwsClients, clock: Clock): AwsAdapters {
   const mutations = new TokenBucket({ ratePerSecond: config.mutationRatePerSecond, burst: 1, clock });
   return {
     kms: new KmsSdkAdapter(clients.kms, mutations),

@@ -1,12 +1,7 @@
 /**
  * CloudHSM v2 clusters over `@aws-sdk/client-cloudhsm-v2`.
  */
-import {
-  CreateHsmCommand,
-  DescribeClustersCommand,
-  type CloudHSMV2Client,
-  type Cluster,
-} from '@aws-sdk/client-cloudhsm-v2';
+import { type CloudHSMV2Client, type Cluster, CreateHsmCommand, DescribeClustersCommand } from '@aws-sdk/client-cloudhsm-v2';
 import { type ClusterView, clusterStateOf } from '../domain/types.js';
 import { AwsCallError } from '../errors.js';
 import type { CloudHsmPort } from '../reconcile/ports.js';
@@ -32,9 +27,7 @@ export class CloudHsmSdkAdapter implements CloudHsmPort {
       let nextToken: string | undefined;
       do {
         const page = await awsCall('CloudHSMV2.DescribeClusters', () =>
-          this.client.send(
-            new DescribeClustersCommand({ Filters: { clusterIds: batch }, MaxResults: BATCH_SIZE, NextToken: nextToken }),
-          ),
+          this.client.send(new DescribeClustersCommand({ Filters: { clusterIds: batch }, MaxResults: BATCH_SIZE, NextToken: nextToken })),
         );
         for (const cluster of page.Clusters ?? []) {
           // A DELETED cluster is gone for every purpose of ours: report it as not found.
@@ -70,8 +63,6 @@ function toClusterView(clusterId: string, cluster: Cluster): ClusterView {
     activeHsms: hsms.filter((hsm) => hsm.State === 'ACTIVE').length,
     creatingHsms: hsms.filter((hsm) => hsm.State === 'CREATE_IN_PROGRESS').length,
     availabilityZones: Object.keys(cluster.SubnetMapping ?? {}).sort(),
-    hsmAvailabilityZones: [
-      ...new Set(live.map((hsm) => hsm.AvailabilityZone).filter((az): az is string => az !== undefined)),
-    ].sort(),
+    hsmAvailabilityZones: [...new Set(live.map((hsm) => hsm.AvailabilityZone).filter((az): az is string => az !== undefined))].sort(),
   };
 }

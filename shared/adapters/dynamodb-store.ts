@@ -6,23 +6,13 @@
  * Only single-item conditional writes: the lease, the status and the desired generation are each
  * guarded by a condition on their own item.
  */
-import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  ResourceNotFoundException,
-} from '@aws-sdk/client-dynamodb';
+
 import type { CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
-import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../domain/types.js';
+import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DesiredStoreSpec } from '../domain/desired-schema.js';
+import type { ReconcilerEvent } from '../domain/events.js';
 import { sameData } from '../domain/same-data.js';
-import { parseSettingsItem, parseStatusItem } from '../domain/table-schemas.js';
 import {
   approvalKey,
   desiredKey,
@@ -39,11 +29,11 @@ import {
   storeIdLeaseKey,
   UNREACHABLE_SK,
 } from '../domain/table-keys.js';
+import { parseSettingsItem, parseStatusItem } from '../domain/table-schemas.js';
+import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../domain/types.js';
 import { AwsCallError, ConflictError } from '../errors.js';
-import { awsCall } from './aws-errors.js';
-import type { DesiredStoreSpec } from '../domain/desired-schema.js';
-import type { ReconcilerEvent } from '../domain/events.js';
 import type { HistoryEntry, OperatorRequest, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../reconcile/ports.js';
+import { awsCall } from './aws-errors.js';
 
 /** The optional condition of a write. */
 type Condition = { ConditionExpression?: string; ExpressionAttributeValues?: Record<string, unknown> };
@@ -111,7 +101,14 @@ export class DynamoStateAdapter implements StatePort {
       if (parsed.kind === 'status' && item.pk === this.reconcilerPk) Object.assign(record, toStatus(item), { outbox: toOutbox(item) });
       byName.set(parsed.name, record);
     }
-    return { records: [...byName.values()], settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced, ...(unreachable && { unreachable }) };
+    return {
+      records: [...byName.values()],
+      settings,
+      settingsError,
+      regionalIncidentSince,
+      regionalIncidentAnnounced,
+      ...(unreachable && { unreachable }),
+    };
   }
 
   async load(name: string): Promise<StoreRecord> {
@@ -135,12 +132,18 @@ export class DynamoStateAdapter implements StatePort {
       ExpressionAttributeValues: { ':owner': owner, ':until': now + ttlMs, ':now': now },
     };
     const taken = await this.update(this.reconciler(statusKey(name)), {
-      UpdateExpression: storeId === null ? 'SET leaseOwner = :owner, leaseUntil = :until REMOVE leaseStoreId' : 'SET leaseOwner = :owner, leaseUntil = :until, leaseStoreId = :id',
+      UpdateExpression:
+        storeId === null
+          ? 'SET leaseOwner = :owner, leaseUntil = :until REMOVE leaseStoreId'
+          : 'SET leaseOwner = :owner, leaseUntil = :until, leaseStoreId = :id',
       ...lease,
       ExpressionAttributeValues: { ...lease.ExpressionAttributeValues, ...(storeId === null ? {} : { ':id': storeId }) },
     });
     if (!taken) return null;
-    if (storeId !== null && !(await this.update(this.reconciler(storeIdLeaseKey(storeId)), { UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until', ...lease }))) {
+    if (
+      storeId !== null &&
+      !(await this.update(this.reconciler(storeIdLeaseKey(storeId)), { UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until', ...lease }))
+    ) {
       await this.releaseLease(name, owner);
       return null;
     }
@@ -275,8 +278,7 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   async request(name: string, request: OperatorRequest, now: number): Promise<void> {
-    const [set, value] =
-      request === 'retry' ? ['retryRequestedAt = :v', now] : request === 'pause' ? ['paused = :v', true] : ['paused = :v', false];
+    const [set, value] = request === 'retry' ? ['retryRequestedAt = :v', now] : request === 'pause' ? ['paused = :v', true] : ['paused = :v', false];
     const found = await this.update(this.operator(desiredKey(name)), {
       UpdateExpression: `SET ${set}, generation = if_not_exists(generation, :zero) + :one, updatedAt = :iso`,
       ConditionExpression: 'attribute_exists(pk)',
@@ -347,7 +349,9 @@ export class DynamoStateAdapter implements StatePort {
   async listScopes(): Promise<Scope[]> {
     const items = await this.queryAll(REGISTRY_PK);
     return items
-      .flatMap((item) => (typeof item.accountId === 'string' && typeof item.region === 'string' ? [{ accountId: item.accountId, region: item.region }] : []))
+      .flatMap((item) =>
+        typeof item.accountId === 'string' && typeof item.region === 'string' ? [{ accountId: item.accountId, region: item.region }] : [],
+      )
       .sort((a, b) => `${a.accountId}/${a.region}`.localeCompare(`${b.accountId}/${b.region}`));
   }
 
@@ -457,7 +461,14 @@ export function itemBytes(item: Record<string, unknown>): number {
 
 function valueBytes(value: unknown): number {
   if (typeof value === 'string') return Buffer.byteLength(value);
-  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace(/[.e+-]/g, '').replace(/^0+/, '').length / 2) + 1;
+  if (typeof value === 'number')
+    return (
+      Math.ceil(
+        String(Math.abs(value))
+          .replace(/[.e+-]/g, '')
+          .replace(/^0+/, '').length / 2,
+      ) + 1
+    );
   if (Array.isArray(value)) return 3 + value.reduce((sum: number, element) => sum + 1 + valueBytes(element), 0);
   if (typeof value === 'object' && value !== null) return 3 + itemBytes(value as Record<string, unknown>) + Object.keys(value).length;
   return 1;
@@ -509,8 +520,7 @@ function toUnreachable(item: Record<string, unknown>): UnreachableMark | null {
 
 function toApproval(item: Record<string, unknown>): Approval | null {
   const { generation, approvedBy, approvedAt } = item;
-  return typeof generation === 'number' && typeof approvedBy === 'string' && typeof approvedAt === 'number' ? { generation, approvedBy, approvedAt } : null;
+  return typeof generation === 'number' && typeof approvedBy === 'string' && typeof approvedAt === 'number'
+    ? { generation, approvedBy, approvedAt }
+    : null;
 }
-
-
-

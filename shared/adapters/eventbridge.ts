@@ -1,7 +1,7 @@
 /**
  * The reconciler's events (DESIGN.md §6) onto EventBridge over `@aws-sdk/client-eventbridge`.
  */
-import { PutEventsCommand, type EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { ReconcilerEvent } from '../domain/events.js';
 import { AwsCallError } from '../errors.js';
 import type { EventsPort } from '../reconcile/ports.js';
@@ -34,9 +34,7 @@ export class EventBridgeAdapter implements EventsPort {
         Detail: JSON.stringify(event.detail),
         EventBusName: this.eventBusName,
       }));
-      const result = await awsCall('EventBridge.PutEvents', () =>
-        this.client.send(new PutEventsCommand({ Entries: entries })),
-      );
+      const result = await awsCall('EventBridge.PutEvents', () => this.client.send(new PutEventsCommand({ Entries: entries })));
       failed += result.FailedEntryCount ?? 0;
       for (const entry of result.Entries ?? []) {
         if (entry.ErrorCode !== undefined) failedCodes.add(entry.ErrorCode);
@@ -44,12 +42,7 @@ export class EventBridgeAdapter implements EventsPort {
     }
     if (failed > 0) {
       const codes = failedCodes.size > 0 ? [...failedCodes].join(', ') : 'no error code given';
-      throw new AwsCallError(
-        'EventBridge.PutEvents',
-        'FailedEntries',
-        true,
-        `${failed} of ${events.length} events were not accepted: ${codes}`,
-      );
+      throw new AwsCallError('EventBridge.PutEvents', 'FailedEntries', true, `${failed} of ${events.length} events were not accepted: ${codes}`);
     }
   }
 }

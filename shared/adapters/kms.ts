@@ -3,12 +3,12 @@
  */
 import {
   ConnectCustomKeyStoreCommand,
-  DescribeCustomKeyStoresCommand,
-  DisconnectCustomKeyStoreCommand,
-  UpdateCustomKeyStoreCommand,
   type CustomKeyStoresListEntry,
+  DescribeCustomKeyStoresCommand,
   type DescribeCustomKeyStoresRequest,
+  DisconnectCustomKeyStoreCommand,
   type KMSClient,
+  UpdateCustomKeyStoreCommand,
   type UpdateCustomKeyStoreRequest,
 } from '@aws-sdk/client-kms';
 import {
@@ -49,8 +49,7 @@ export class KmsSdkAdapter implements KmsPort {
   async describeStore(ref: { id?: string; name?: string }): Promise<ObservedStore | null> {
     // Without either, DescribeCustomKeyStores would list every store and we would return the first.
     if (ref.id === undefined && ref.name === undefined) throw new TypeError('describeStore needs an id or a name');
-    const request: DescribeCustomKeyStoresRequest =
-      ref.id !== undefined ? { CustomKeyStoreId: ref.id } : { CustomKeyStoreName: ref.name };
+    const request: DescribeCustomKeyStoresRequest = ref.id !== undefined ? { CustomKeyStoreId: ref.id } : { CustomKeyStoreName: ref.name };
     try {
       const entry = (await this.describe(request)).CustomKeyStores?.[0];
       return entry === undefined ? null : toObservedStore(entry);
@@ -62,16 +61,12 @@ export class KmsSdkAdapter implements KmsPort {
 
   async connect(storeId: string): Promise<void> {
     await this.mutations.take();
-    await awsCall('KMS.ConnectCustomKeyStore', () =>
-      this.client.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId })),
-    );
+    await awsCall('KMS.ConnectCustomKeyStore', () => this.client.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId })));
   }
 
   async disconnect(storeId: string): Promise<void> {
     await this.mutations.take();
-    await awsCall('KMS.DisconnectCustomKeyStore', () =>
-      this.client.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId })),
-    );
+    await awsCall('KMS.DisconnectCustomKeyStore', () => this.client.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId })));
   }
 
   async update(storeId: string, update: ResolvedUpdate): Promise<void> {
@@ -80,17 +75,11 @@ export class KmsSdkAdapter implements KmsPort {
       (value): value is string => value !== undefined,
     );
     await this.mutations.take();
-    await awsCall(
-      'KMS.UpdateCustomKeyStore',
-      () => this.client.send(new UpdateCustomKeyStoreCommand(toUpdateRequest(storeId, update))),
-      secrets,
-    );
+    await awsCall('KMS.UpdateCustomKeyStore', () => this.client.send(new UpdateCustomKeyStoreCommand(toUpdateRequest(storeId, update))), secrets);
   }
 
   private describe(request: DescribeCustomKeyStoresRequest) {
-    return awsCall('KMS.DescribeCustomKeyStores', () =>
-      this.client.send(new DescribeCustomKeyStoresCommand(request)),
-    );
+    return awsCall('KMS.DescribeCustomKeyStores', () => this.client.send(new DescribeCustomKeyStoresCommand(request)));
   }
 }
 
@@ -107,9 +96,7 @@ function toUpdateRequest(storeId: string, update: ResolvedUpdate): UpdateCustomK
     XksProxyConnectivity: update.xks?.connectivity,
     XksProxyVpcEndpointServiceName: update.xks?.vpcEndpointServiceName,
     XksProxyAuthenticationCredential:
-      credential === undefined
-        ? undefined
-        : { AccessKeyId: credential.accessKeyId, RawSecretAccessKey: credential.secretAccessKey },
+      credential === undefined ? undefined : { AccessKeyId: credential.accessKeyId, RawSecretAccessKey: credential.secretAccessKey },
   };
 }
 

@@ -2,11 +2,7 @@
  * Secrets Manager over `@aws-sdk/client-secrets-manager`. Values are read only by `getValue`, just
  * before an UpdateCustomKeyStore; no error or message built here ever carries one.
  */
-import {
-  DescribeSecretCommand,
-  GetSecretValueCommand,
-  type SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AwsCallError } from '../errors.js';
 import type { SecretsPort } from '../reconcile/ports.js';
 import { awsCall } from './aws-errors.js';
@@ -18,9 +14,7 @@ export class SecretsManagerAdapter implements SecretsPort {
   async currentVersion(secretArn: string): Promise<string | null> {
     try {
       // DescribeSecret, not GetSecretValue: knowing which version is current must not read the value.
-      const secret = await awsCall('SecretsManager.DescribeSecret', () =>
-        this.client.send(new DescribeSecretCommand({ SecretId: secretArn })),
-      );
+      const secret = await awsCall('SecretsManager.DescribeSecret', () => this.client.send(new DescribeSecretCommand({ SecretId: secretArn })));
       const current = Object.entries(secret.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes('AWSCURRENT'));
       return current?.[0] ?? null;
     } catch (error) {

@@ -15,22 +15,22 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { makeAdapters, makeAwsClients } from '../adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../adapters/dynamodb-store.js';
-import { loadConfig, type Config } from '../config.js';
-import { errorMessage } from '../errors.js';
-import { startFake, type FakeServer } from '../fake/server.js';
-import { makeLogger } from '../logger.js';
-import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
-import type { ScopeResult } from '../runtime/lambda.js';
-import type { Clock, KmsPort } from '../reconcile/ports.js';
+import { type Config, loadConfig } from '../config.js';
 import type { Scope } from '../domain/types.js';
+import { errorMessage } from '../errors.js';
+import { type FakeServer, startFake } from '../fake/server.js';
 import { sameScope, scopeLabel } from '../fleet/scope.js';
 import { groupByScope } from '../fleet/targets.js';
-import { FakeAdmin, type CloudTrailEvent } from './admin.js';
+import { makeLogger } from '../logger.js';
+import type { Clock, KmsPort } from '../reconcile/ports.js';
+import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
+import type { ScopeResult } from '../runtime/lambda.js';
+import { type CloudTrailEvent, FakeAdmin } from './admin.js';
 import { demoCredentials } from './clients.js';
-import { makeLambdas, type DemoLambdas, type OnEventResult } from './lambdas.js';
+import { type DemoLambdas, makeLambdas, type OnEventResult } from './lambdas.js';
 import { loadRoutes } from './routes.js';
-import { DemoView, storeRows, type StoreRow, type ViewStats } from './view.js';
-import { buildWorld, parseDemoStores, scenario, type ScopeTools, type WorldTools } from './world.js';
+import { DemoView, type StoreRow, storeRows, type ViewStats } from './view.js';
+import { buildWorld, parseDemoStores, type ScopeTools, scenario, type WorldTools } from './world.js';
 
 /** Fake seconds per real second: a CloudHSM connect (120 fake s) takes 2 real seconds. */
 export const TIME_SCALE = 60;
@@ -276,7 +276,8 @@ export class Demo {
     if ('skipped' in outcome) return;
     const result: Partial<ScopeResult> & { swept?: ScopeResult[] } = outcome;
     for (const scope of result.swept ?? []) this.#report(trigger, scope, ` @${scope.scope}`);
-    if (result.errorCode !== undefined) this.view.activity(trigger, `${result.scope}: unreachable, ${result.operation} failed with ${result.errorCode}`);
+    if (result.errorCode !== undefined)
+      this.view.activity(trigger, `${result.scope}: unreachable, ${result.operation} failed with ${result.errorCode}`);
     if (result.stores === undefined) return;
     for (const store of result.stores) {
       if ((store.action === 'none' || store.action.startsWith('skipped')) && !store.error) continue;

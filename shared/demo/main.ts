@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../errors.js';
-import { Demo, DEFAULT_PORT, type DemoOptions } from './demo.js';
+import { DEFAULT_PORT, Demo, type DemoOptions } from './demo.js';
 
 const USAGE =
   `usage: npm start -- [--port <port; default ${DEFAULT_PORT} if free, else any>] ` +

@@ -4,7 +4,7 @@
  * filter patterns, and the IAM role each function runs as (whose ARN the rules leave out).
  */
 import { readFile } from 'node:fs/promises';
-import { parse, type CollectionTag, type ScalarTag } from 'yaml';
+import { type CollectionTag, parse, type ScalarTag } from 'yaml';
 import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
 import type { EventPattern } from './event-pattern.js';
 

@@ -4,12 +4,7 @@
  * and then broken, one failure at a time, by the scenario.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import {
-  ConnectCustomKeyStoreCommand,
-  CreateCustomKeyStoreCommand,
-  DisconnectCustomKeyStoreCommand,
-  type KMSClient,
-} from '@aws-sdk/client-kms';
+import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, DisconnectCustomKeyStoreCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parse } from 'yaml';
 import { parseStoresFile } from '../cli/stores-file.js';

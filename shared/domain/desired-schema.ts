@@ -6,7 +6,6 @@
  */
 import * as z from 'zod/mini';
 import './zod-messages.js';
-import { closest } from './words.js';
 import {
   type DesiredStore,
   LOGIN_BUDGET_DEFAULT,
@@ -16,6 +15,7 @@ import {
   STORE_TYPES,
   XKS_CONNECTIVITY,
 } from './types.js';
+import { closest } from './words.js';
 
 /** One validation problem: `path` is dotted from the item root (e.g. `xksProxy.uriPath`; `''` is the item itself). */
 export interface FieldError {
@@ -55,6 +55,7 @@ const URI_PATH = /^(\/[a-zA-Z0-9/_-]+\/kms\/xks\/v\d{1,2})$|^(\/kms\/xks\/v\d{1,
 const VPC_ENDPOINT_SERVICE = /^com\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$/;
 
 /** C0 and C1 control characters and DEL: a name holding one could rewrite the terminal that prints it. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the rule this expresses is "no control character"
 const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 /** The longest ARN IAM accepts: every field has a bound, so no item nears DynamoDB's 400 KB. */
 const MAX_ARN = 2048;
@@ -69,10 +70,7 @@ const secretArn = z
 const xksProxyShape = {
   uriEndpoint: z
     .string(must('a string'))
-    .check(
-      ...length(10, 128),
-      z.regex(URI_ENDPOINT, 'must match ^https://[a-zA-Z0-9.-]+$ (https, a host name, no path or port)'),
-    ),
+    .check(...length(10, 128), z.regex(URI_ENDPOINT, 'must match ^https://[a-zA-Z0-9.-]+$ (https, a host name, no path or port)')),
   uriPath: z
     .string(must('a string'))
     .check(...length(10, 128), z.regex(URI_PATH, 'must be /kms/xks/v<1-2 digits> or /<prefix>/kms/xks/v<1-2 digits>')),
@@ -128,12 +126,23 @@ const specShape = {
   loginBudget: z._default(
     z
       .number(must('an integer'))
-      .check(z.int('must be an integer'), z.minimum(1, `must be 1-${LOGIN_BUDGET_MAX}`), z.maximum(LOGIN_BUDGET_MAX, `must be 1-${LOGIN_BUDGET_MAX}`)),
+      .check(
+        z.int('must be an integer'),
+        z.minimum(1, `must be 1-${LOGIN_BUDGET_MAX}`),
+        z.maximum(LOGIN_BUDGET_MAX, `must be 1-${LOGIN_BUDGET_MAX}`),
+      ),
     LOGIN_BUDGET_DEFAULT,
   ),
 };
 
-type SpecLike = { type?: unknown; desiredState?: unknown; cloudHsmClusterId?: unknown; keyStorePasswordSecretArn?: unknown; xksProxy?: unknown; allowCreateHsm?: unknown };
+type SpecLike = {
+  type?: unknown;
+  desiredState?: unknown;
+  cloudHsmClusterId?: unknown;
+  keyStorePasswordSecretArn?: unknown;
+  xksProxy?: unknown;
+  allowCreateHsm?: unknown;
+};
 
 /** Rules across fields: what each store type requires and forbids. An invalid type is reported on its own field. */
 function typeRules(spec: SpecLike, ctx: z.core.$RefinementCtx): void {
@@ -185,13 +194,9 @@ export function parseDesiredSpec(raw: unknown): { ok: true; spec: DesiredStoreSp
 
 /** Validates a DESIRED table item, ignoring table attributes. An invalid item is reported and skipped by the caller. */
 export function parseDesiredItem(raw: unknown): { ok: true; desired: DesiredStore } | { ok: false; errors: FieldError[] } {
-  const item = isRecord(raw)
-    ? Object.fromEntries(Object.entries(raw).filter(([key]) => !TABLE_ATTRIBUTES.has(key) && !key.startsWith('_')))
-    : raw;
+  const item = isRecord(raw) ? Object.fromEntries(Object.entries(raw).filter(([key]) => !TABLE_ATTRIBUTES.has(key) && !key.startsWith('_'))) : raw;
   const result = desiredItemSchema.safeParse(item);
-  return result.success
-    ? { ok: true, desired: result.data }
-    : { ok: false, errors: fieldErrors(result.error, Object.keys(desiredItemSchema.shape)) };
+  return result.success ? { ok: true, desired: result.data } : { ok: false, errors: fieldErrors(result.error, Object.keys(desiredItemSchema.shape)) };
 }
 
 /** zod issues as field errors: one per unknown key (with a hint for a near miss), sorted by path. */

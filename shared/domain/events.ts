@@ -6,25 +6,24 @@
  */
 import * as z from 'zod/mini';
 import './zod-messages.js';
-import { formatFieldErrors, type FieldError } from './desired-schema.js';
+import { type FieldError, formatFieldErrors } from './desired-schema.js';
 import { fingerprint } from './plan/hash.js';
 import { SITUATION_RUNBOOKS } from './playbooks.js';
 import {
   ACTION_KINDS,
+  type ActionKind,
   CONNECTION_ERROR_CODES,
   CONNECTION_STATES,
-  MODES,
-  type ActionKind,
   type ConnectionState,
   type Decision,
   type DesiredStore,
   type EventDetailType,
   type EventDraft,
+  MODES,
   type ObservedStore,
   type PlanInput,
   type Scope,
 } from './types.js';
-
 
 // The annotation fails to compile if an ActionKind is missing from ACTION_KINDS.
 const actionKind: z.ZodMiniEnum<{ [K in ActionKind]: K }> = z.enum(ACTION_KINDS);
@@ -256,7 +255,12 @@ export function storeEvent(draft: EventDraft, ctx: StoreEventContext): Reconcile
     case 'Manual Change Detected':
       return {
         detailType: draft.detailType,
-        detail: { ...base, runbook: draft.runbook ?? SITUATION_RUNBOOKS.manualDisconnect, changedBy: draft.changedBy ?? null, changedAt: draft.changedAt ?? '' },
+        detail: {
+          ...base,
+          runbook: draft.runbook ?? SITUATION_RUNBOOKS.manualDisconnect,
+          changedBy: draft.changedBy ?? null,
+          changedAt: draft.changedAt ?? '',
+        },
       };
     case 'Approval Required':
       return {

@@ -10,8 +10,7 @@
  * switch, regional incident), turned into a report-only decision (plan/restraint.ts). Every decision
  * is completed by the one `finish`.
  */
-import { SITUATION_RUNBOOKS, type Situation } from './playbooks.js';
-import type { Decision, EventDraft, LastAction, PlanInput, StoreStatus } from './types.js';
+
 import type { Ctx } from './plan/context.js';
 import { GUARDS, isStep, missing, paused } from './plan/guards.js';
 import { incidentIdFor } from './plan/hash.js';
@@ -20,6 +19,8 @@ import { firstSight, observedStatus, withOperatorReset, withUnseenConnect } from
 import { escalate, repairFailed, type Step, wait } from './plan/steps.js';
 import { backoffMs, iso } from './plan/timing.js';
 import { atConnected, transition } from './plan/transitions.js';
+import { SITUATION_RUNBOOKS, type Situation } from './playbooks.js';
+import type { Decision, EventDraft, LastAction, PlanInput, StoreStatus } from './types.js';
 
 export { emptyStatus } from './plan/status.js';
 export {
@@ -83,7 +84,12 @@ export function planActionFailure(input: PlanInput, decision: Decision, errorCod
   // The failure is recorded in place of the decision: it names the failed call and keeps the decision's report key.
   const record = (step: Step): Decision => finish(input, stored, { ...step, reportKey: step.status.lastReportKey }, { kind, outcome: 'failed' }, now);
   if (STALE_VIEW_ERRORS.has(errorCode)) {
-    return record(wait(stored, `${kind} was rejected with ${errorCode}: the store changed since it was observed; nothing counted, the next run observes it again`));
+    return record(
+      wait(
+        stored,
+        `${kind} was rejected with ${errorCode}: the store changed since it was observed; nothing counted, the next run observes it again`,
+      ),
+    );
   }
   const planned = decision.nextStatus;
   const maxAttempts = input.desired.maxAttempts;
@@ -101,7 +107,9 @@ export function planActionFailure(input: PlanInput, decision: Decision, errorCod
     appliedXksCredentialVersion: stored.appliedXksCredentialVersion,
   };
   const started: EventDraft[] =
-    stored.incidentId === incidentId ? [] : [{ detailType: 'Repair Started', reason: decision.reason, action: kind, attempt, maxAttempts, incidentId }];
+    stored.incidentId === incidentId
+      ? []
+      : [{ detailType: 'Repair Started', reason: decision.reason, action: kind, attempt, maxAttempts, incidentId }];
   const failure = `${kind} call failed with ${errorCode} (attempt ${attempt} of ${maxAttempts})`;
   if (attempt >= maxAttempts) {
     const runbook = SITUATION_RUNBOOKS[ACTION_ERROR_SITUATIONS.get(errorCode) ?? 'actionFailing'];
@@ -137,4 +145,3 @@ function finish(input: PlanInput, stored: StoreStatus, step: Step, lastAction: L
     events: step.events,
   };
 }
-

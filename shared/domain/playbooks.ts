@@ -153,22 +153,21 @@ export const PLAYBOOKS: Record<ConnectionErrorCode, Playbook> = {
     class: 'fixableFromDesiredOrRetryable',
     description: 'KMS cannot communicate with the XKS proxy.',
     runbook:
-      'Check that uriEndpoint and uriPath in the desired state are the proxy\'s (the reconciler applies a corrected desired state by itself), that the proxy is running and reachable on its network, ' +
+      "Check that uriEndpoint and uriPath in the desired state are the proxy's (the reconciler applies a corrected desired state by itself), that the proxy is running and reachable on its network, " +
       'and that at least one external key manager instance behind it is available. Then run `cks retry <store>`.',
   },
   XKS_PROXY_INVALID_RESPONSE: {
     appliesTo: XKS,
     class: 'retryable',
     description: 'KMS cannot interpret the responses of the XKS proxy.',
-    runbook:
-      'Check the XKS proxy logs and version; if the error repeats, contact the proxy vendor. Once fixed, run `cks retry <store>`.',
+    runbook: 'Check the XKS proxy logs and version; if the error repeats, contact the proxy vendor. Once fixed, run `cks retry <store>`.',
   },
   XKS_PROXY_INVALID_CONFIGURATION: {
     appliesTo: XKS,
     class: 'fixableFromDesiredOrRetryable',
     description: 'A configuration error prevents the store from connecting to its proxy, usually the URI path.',
     runbook:
-      'Check that uriPath in the desired state is the proxy\'s path (for example /kms/xks/v1, or /<prefix>/kms/xks/v1); correct the desired state and `cks apply` (the reconciler applies it), ' +
+      "Check that uriPath in the desired state is the proxy's path (for example /kms/xks/v1, or /<prefix>/kms/xks/v1); correct the desired state and `cks apply` (the reconciler applies it), " +
       'or fix the proxy and run `cks retry <store>`.',
   },
   XKS_PROXY_TIMED_OUT: {
@@ -253,20 +252,20 @@ export const SITUATION_RUNBOOKS: Record<Situation, string> = {
     'The reconciler tried the documented automatic fix the allowed number of times (maxAttempts) and the store still does not connect. Follow the fix for the last error below, ' +
     'then run `cks retry <store>` to give the reconciler a fresh set of attempts.',
   actionFailing:
-    'A KMS or CloudHSM call the reconciler needs keeps failing (see the exception in the reason). Check the reconciler role\'s permissions, the service quotas and the AWS Health Dashboard; ' +
+    "A KMS or CloudHSM call the reconciler needs keeps failing (see the exception in the reason). Check the reconciler role's permissions, the service quotas and the AWS Health Dashboard; " +
     'an error naming the desired settings (for example CloudHsmClusterNotRelatedException or an Xks* exception) means the desired item must be corrected and re-applied. Then run `cks retry <store>`.',
   regionalIncident:
     'Many custom key stores failed at once, which points to a regional problem (KMS, CloudHSM or the network), not to the stores. The reconciler is not repairing any store until the share of FAILED stores drops. ' +
     'Check the AWS Health Dashboard for KMS and CloudHSM in this Region and open an AWS Support case; to repair anyway, raise blastRadiusMaxFailedShare in the settings item.',
   manualDisconnect:
-    'Someone other than the reconciler disconnected this store, which is desired CONNECTED. The reconciler honours a human\'s disconnect and leaves the store DISCONNECTED: ' +
+    "Someone other than the reconciler disconnected this store, which is desired CONNECTED. The reconciler honours a human's disconnect and leaves the store DISCONNECTED: " +
     'when the work that needed it is done, run `cks resume <store>` (or apply a new generation of the desired item) and the reconciler reconnects it. ' +
     'To have such stores reconnected at once instead, set onManualDisconnect: reconnect on the store.',
   manualConnect:
     'Someone other than the reconciler connected this store, which is desired DISCONNECTED. The reconciler does not disconnect a store a human connected: ' +
     'if it should stay connected, set desiredState: CONNECTED and `cks apply`; to have the reconciler disconnect it again, run `cks resume <store>`.',
   loginBudgetSpent:
-    'The reconciler\'s own connects have already caused the allowed number of failed kmsuser logins (loginBudget) since the last successful connect, so it sends no password and makes no connect: ' +
+    "The reconciler's own connects have already caused the allowed number of failed kmsuser logins (loginBudget) since the last successful connect, so it sends no password and makes no connect: " +
     'CloudHSM locks kmsuser out after 5 failed logins, and a locked-out kmsuser stops every store on the cluster. Check the kmsuser password in the cluster (cloudhsm-cli), ' +
     'put that exact password in the password secret as a new version, then run `cks retry <store>`, which resets the budget and lets the reconciler try again.',
   approvalRequired:

@@ -4,8 +4,8 @@
  * for an unknown cluster, store, proxy or route.
  */
 import { z } from 'zod';
-import { CLUSTER_STATES, type Cluster, newLineage } from './cloudhsm/model.js';
 import { MAX_ADVANCE_SECONDS } from './clock.js';
+import { CLUSTER_STATES, type Cluster, newLineage } from './cloudhsm/model.js';
 import { ACCOUNT_PATTERN, DEFAULT_SCOPE, REGION_PATTERN, type Scope, scopeKey } from './context.js';
 import type { DynamoForwarder } from './dynamodb.js';
 import { AwsError } from './errors.js';
@@ -31,7 +31,10 @@ const ScopeQuery = z.object(ScopeFields);
 
 const NewCluster = z.strictObject({
   ...ScopeFields,
-  clusterId: z.string().regex(/^cluster-[2-7a-z]{11,16}$/, 'must look like cluster-[2-7a-z]{11,16}').optional(),
+  clusterId: z
+    .string()
+    .regex(/^cluster-[2-7a-z]{11,16}$/, 'must look like cluster-[2-7a-z]{11,16}')
+    .optional(),
   activeHsms: z.number().int().min(0).max(30).default(2),
   kmsuserPassword: z.string().min(1).optional(),
   relatedTo: z.string().optional(),
@@ -79,7 +82,10 @@ const NewFault = z
   .strictObject({
     ...ScopeFields,
     operation: z.string().min(1),
-    error: z.string().regex(/^[A-Za-z.#]+$/, 'must be an exception name').optional(),
+    error: z
+      .string()
+      .regex(/^[A-Za-z.#]+$/, 'must be an exception name')
+      .optional(),
     count: z.number().int().min(1).optional(),
     probability: z.number().min(0).max(1).default(1),
     latencyMs: z.number().int().min(0).max(60_000).default(0),
@@ -93,7 +99,14 @@ const NewRole = z.strictObject({
   trustedAccounts: z.array(z.string().regex(/^\d{12}$/, 'must be 12 digits')).optional(),
 });
 /** With a seed, the fake's identifiers, passwords and fault draws repeat from run to run (see random.ts). */
-const Reset = z.strictObject({ seed: z.number().int().min(0).max(2 ** 32 - 1).optional() });
+const Reset = z.strictObject({
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional(),
+});
 
 /** Fake time is one for every account and Region; the scope fields are accepted like on every call. */
 const Advance = z.strictObject({
@@ -102,13 +115,7 @@ const Advance = z.strictObject({
 });
 
 /** Handles one admin request; `world.sync()` has run. */
-export async function handleAdmin(
-  world: World,
-  dynamo: DynamoForwarder,
-  method: string,
-  url: URL,
-  body: unknown,
-): Promise<AdminReply> {
+export async function handleAdmin(world: World, dynamo: DynamoForwarder, method: string, url: URL, body: unknown): Promise<AdminReply> {
   const path = url.pathname.replace(/\/+$/, '');
   const query = url.searchParams;
   const route = `${method} ${path.replace(/^\/_fake\/(clusters|stores)\/[^/]+/, '/_fake/$1/{id}')}`;
@@ -221,9 +228,7 @@ export async function handleAdmin(
     }
     case 'GET /_fake/cloudtrail': {
       const filter = scopeFilter(query);
-      const events = world.cloudtrail
-        .since(cursor(query))
-        .flatMap(({ entry }) => (filter(entry.scope) ? [entry.event] : []));
+      const events = world.cloudtrail.since(cursor(query)).flatMap(({ entry }) => (filter(entry.scope) ? [entry.event] : []));
       return ok({ events, next: world.cloudtrail.next });
     }
     default:
@@ -238,9 +243,7 @@ function ok(body: unknown): AdminReply {
 function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const result = schema.safeParse(body ?? {});
   if (result.success) return result.data;
-  throw invalid(
-    result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; '),
-  );
+  throw invalid(result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; '));
 }
 
 function scopeOf(fields: { accountId?: string | undefined; region?: string | undefined }): Scope {
@@ -253,8 +256,7 @@ function scopeFilter(query: URLSearchParams): (scope: Scope) => boolean {
     accountId: query.get('accountId') ?? undefined,
     region: query.get('region') ?? undefined,
   });
-  return (scope) =>
-    (accountId === undefined || scope.accountId === accountId) && (region === undefined || scope.region === region);
+  return (scope) => (accountId === undefined || scope.accountId === accountId) && (region === undefined || scope.region === region);
 }
 
 function decodePathSegment(segment: string): string {

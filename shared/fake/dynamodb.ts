@@ -36,24 +36,21 @@ export class DynamoForwarder {
       if (typeof value === 'string') forwarded[name] = value;
     }
     return new Promise((resolve, reject) => {
-      const request = http.request(
-        { host: '127.0.0.1', port, method: 'POST', path: '/', headers: forwarded, agent: this.#agent },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', reject);
-          response.on('end', () => {
-            const status = response.statusCode ?? 500;
-            const responseBody = Buffer.concat(chunks);
-            const out: Record<string, string> = {};
-            for (const name of RESPONSE_HEADERS) {
-              const value = response.headers[name];
-              if (typeof value === 'string') out[name] = value;
-            }
-            resolve({ status, headers: out, body: responseBody, errorType: status >= 400 ? errorType(responseBody) : undefined });
-          });
-        },
-      );
+      const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: forwarded, agent: this.#agent }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () => {
+          const status = response.statusCode ?? 500;
+          const responseBody = Buffer.concat(chunks);
+          const out: Record<string, string> = {};
+          for (const name of RESPONSE_HEADERS) {
+            const value = response.headers[name];
+            if (typeof value === 'string') out[name] = value;
+          }
+          resolve({ status, headers: out, body: responseBody, errorType: status >= 400 ? errorType(responseBody) : undefined });
+        });
+      });
       request.on('error', reject);
       request.end(body);
     });

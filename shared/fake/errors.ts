@@ -52,14 +52,10 @@ export const IncorrectTrustAnchorException = exception('IncorrectTrustAnchorExce
 export const XksProxyUriInUseException = exception('XksProxyUriInUseException');
 export const XksProxyUriEndpointInUseException = exception('XksProxyUriEndpointInUseException');
 export const XksProxyUriUnreachableException = exception('XksProxyUriUnreachableException');
-export const XksProxyIncorrectAuthenticationCredentialException = exception(
-  'XksProxyIncorrectAuthenticationCredentialException',
-);
+export const XksProxyIncorrectAuthenticationCredentialException = exception('XksProxyIncorrectAuthenticationCredentialException');
 export const XksProxyVpcEndpointServiceInUseException = exception('XksProxyVpcEndpointServiceInUseException');
 export const XksProxyVpcEndpointServiceNotFoundException = exception('XksProxyVpcEndpointServiceNotFoundException');
-export const XksProxyVpcEndpointServiceInvalidConfigurationException = exception(
-  'XksProxyVpcEndpointServiceInvalidConfigurationException',
-);
+export const XksProxyVpcEndpointServiceInvalidConfigurationException = exception('XksProxyVpcEndpointServiceInvalidConfigurationException');
 
 // CloudHSM v2 (serialised with `Message`)
 export const CloudHsmInvalidRequestException = exception('CloudHsmInvalidRequestException');

@@ -8,8 +8,7 @@
 import { parseArgs } from 'node:util';
 import { type FakeOptions, startFake } from './server.js';
 
-const USAGE =
-  'usage: npm run fake -- [--port <port>] [--clock real|manual] [--time-scale <N>] [--store-quota <N>]';
+const USAGE = 'usage: npm run fake -- [--port <port>] [--clock real|manual] [--time-scale <N>] [--store-quota <N>]';
 
 function parseFlags(argv: string[]): FakeOptions {
   if (argv.includes('--help') || argv.includes('-h')) {

@@ -38,7 +38,9 @@ function pick(alphabet: string, length: number): string {
 }
 
 function hex(length: number): string {
-  return bytes(Math.ceil(length / 2)).toString('hex').slice(0, length);
+  return bytes(Math.ceil(length / 2))
+    .toString('hex')
+    .slice(0, length);
 }
 
 /** `cks-` + 17 hex characters, like `cks-1234567890abcdef0`. */

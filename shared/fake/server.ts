@@ -79,10 +79,7 @@ interface Service {
 /** By `X-Amz-Target` prefix. */
 const SERVICES: ReadonlyMap<string, Service> = new Map<string, Service>([
   ['TrentService', { name: 'KMS', messageKey: 'message', Internal: KMSInternalException, operations: kmsOperations }],
-  [
-    'BaldrApiService',
-    { name: 'CloudHSMV2', messageKey: 'Message', Internal: CloudHsmInternalFailureException, operations: cloudHsmOperations },
-  ],
+  ['BaldrApiService', { name: 'CloudHSMV2', messageKey: 'Message', Internal: CloudHsmInternalFailureException, operations: cloudHsmOperations }],
   ['secretsmanager', { name: 'SecretsManager', messageKey: 'message', Internal: InternalServiceError, operations: secretsOperations }],
   ['AWSEvents', { name: 'EventBridge', messageKey: 'message', Internal: InternalException, operations: eventBridgeOperations }],
   ['DynamoDB_20120810', { name: 'DynamoDB', messageKey: 'message', Internal: InternalServerError }],
@@ -213,7 +210,14 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     const { scope, principal } = identify(req.headers, world);
     const reply = await answerStsQuery(world, scope, principal, body);
     const { operation, status, error, target } = reply;
-    const record = { time: stamp(), ...scope, service: 'STS', operation, ...(target !== undefined && { target }), ...(error !== undefined && { error }) };
+    const record = {
+      time: stamp(),
+      ...scope,
+      service: 'STS',
+      operation,
+      ...(target !== undefined && { target }),
+      ...(error !== undefined && { error }),
+    };
     world.recordCall(record, reply.counted);
     log(`${stamp()} ${scope.accountId}/${scope.region} STS.${operation} -> ${status}${error === undefined ? '' : ` ${error}`}`);
     send(res, status, reply.body, 'text/xml');
@@ -308,13 +312,7 @@ function sendError(res: http.ServerResponse, error: AwsError, messageKey: 'messa
   send(res, error.status, errorBody(error.type, messageKey, error.message), JSON_1_1, error.type);
 }
 
-function send(
-  res: http.ServerResponse,
-  status: number,
-  body: string | readonly Buffer[],
-  contentType = JSON_1_1,
-  errorType?: string,
-): void {
+function send(res: http.ServerResponse, status: number, body: string | readonly Buffer[], contentType = JSON_1_1, errorType?: string): void {
   const parts = typeof body === 'string' ? [Buffer.from(body)] : body;
   res.writeHead(status, {
     'content-type': contentType,

@@ -31,11 +31,7 @@ export const SENSITIVE_MEMBERS: ReadonlySet<string> = new Set([
  * `SerializationException` (as the AWS front end reports it); constraint violations are reported
  * together, in the AWS wording, by the service's validation exception.
  */
-export function parseInput<S extends z.ZodType>(
-  schema: S,
-  input: unknown,
-  Invalid: new (message: string) => AwsError,
-): z.output<S> {
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, Invalid: new (message: string) => AwsError): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {

@@ -6,8 +6,9 @@
  * running every due transition in due order with the world's time set to its due time — so no
  * timers run, and an outcome decided "when CONNECTING ends" sees the world as it was then.
  */
-import { CloudHsmBackend } from './cloudhsm/model.js';
+
 import type { FakeClock } from './clock.js';
+import { CloudHsmBackend } from './cloudhsm/model.js';
 import { type Caller, type Scope, scopeKey, type WorldContext } from './context.js';
 import { LimitExceededException } from './errors.js';
 import type { RecordedEvent } from './eventbridge/model.js';
@@ -85,12 +86,7 @@ export class Partition {
   }
 
   get isEmpty(): boolean {
-    return (
-      this.clusters.all().length === 0 &&
-      this.kms.all().length === 0 &&
-      this.xksProxies.size === 0 &&
-      this.secrets.all().length === 0
-    );
+    return this.clusters.all().length === 0 && this.kms.all().length === 0 && this.xksProxies.size === 0 && this.secrets.all().length === 0;
   }
 
   /** The admin view (`GET /_fake/state`): secrets appear only as fingerprints. */
@@ -189,8 +185,8 @@ export class World implements WorldContext {
     this.calls.push(record);
     if (!counted) return;
     const key = scopeKey(record);
-    let counts = this.counts.get(key);
-    if (!counts) this.counts.set(key, (counts = new Map()));
+    const counts = this.counts.get(key) ?? new Map<string, number>();
+    this.counts.set(key, counts);
     const name = `${record.service}.${record.operation}`;
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }

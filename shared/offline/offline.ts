@@ -8,7 +8,7 @@
  *   rule patterns matches, each held until it is `CLOUDTRAIL_DELAY_MS` old in fake time;
  * - the desired-state table's stream records (see `stream.ts`) that its filter patterns let through.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,11 +20,11 @@ import { ensureTable } from '../adapters/dynamodb-store.js';
 import type { CloudTrailEvent } from '../demo/admin.js';
 import { demoCredentials } from '../demo/clients.js';
 import { matchesPattern } from '../demo/event-pattern.js';
-import { startFake, type FakeOptions, type FakeServer } from '../fake/server.js';
+import { type FakeOptions, type FakeServer, startFake } from '../fake/server.js';
 import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
 import type { HandlerResult } from '../runtime/lambda.js';
 import { loadService, SERVERLESS_BIN, type Service } from './service.js';
-import { TableStream, type StreamRecord } from './stream.js';
+import { type StreamRecord, TableStream } from './stream.js';
 
 /**
  * CloudTrail delivers an event minutes after the call, by which time a disconnect has finished. The
@@ -178,7 +178,13 @@ export class Offline {
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`serverless offline ${await this.#childExit} before it answered`);
-      if (await fetch(url).then(() => true, () => false)) return;
+      if (
+        await fetch(url).then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
       await sleep(250);
     }
     throw new Error(`serverless offline did not answer at ${url} within ${START_TIMEOUT_MS / 1000} s`);

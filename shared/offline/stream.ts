@@ -8,7 +8,7 @@
  * records carry no sequence numbers.
  */
 import { randomUUID } from 'node:crypto';
-import { paginateScan, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, type DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { TABLE_KEY_SCHEMA } from '../adapters/dynamodb-store.js';
 
 export type Item = Record<string, AttributeValue>;

@@ -294,7 +294,9 @@ const INTEGRATION_KEY = /^[0-9a-f]{32}$/;
  */
 function routingKeyReference(secretId: string): string {
   if (INTEGRATION_KEY.test(secretId)) {
-    throw new Error('pagerDutyRoutingKeySecret looks like a PagerDuty integration key: put the key in a Secrets Manager secret and pass the secret\'s name or ARN');
+    throw new Error(
+      "pagerDutyRoutingKeySecret looks like a PagerDuty integration key: put the key in a Secrets Manager secret and pass the secret's name or ARN",
+    );
   }
   if (!SECRET_ID.test(secretId)) {
     throw new Error('pagerDutyRoutingKeySecret must be the name or the ARN of a Secrets Manager secret (letters, digits and /_+=.@- only)');

@@ -4,6 +4,8 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { DesiredStoreSpec } from '../domain/desired-schema.js';
+import type { ReconcilerEvent } from '../domain/events.js';
 import type {
   Approval,
   ClusterView,
@@ -15,8 +17,6 @@ import type {
   UnreachableMark,
   XksConnectivity,
 } from '../domain/types.js';
-import type { DesiredStoreSpec } from '../domain/desired-schema.js';
-import type { ReconcilerEvent } from '../domain/events.js';
 
 /** UpdateCustomKeyStore parameters with secret values filled in, read just before the call. Never logged. */
 export interface ResolvedUpdate {

@@ -4,11 +4,19 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
+import { type FieldError, parseDesiredItem } from '../domain/desired-schema.js';
 import { decisionEvents, type ReconcilerEvent } from '../domain/events.js';
 import { plan, planActionFailure } from '../domain/plan.js';
 import { sameData } from '../domain/same-data.js';
-import { type Action, type Decision, type DesiredStore, describeLastAction, type ObservedStore, type PlanInput, type StoreStatus } from '../domain/types.js';
+import {
+  type Action,
+  type Decision,
+  type DesiredStore,
+  describeLastAction,
+  type ObservedStore,
+  type PlanInput,
+  type StoreStatus,
+} from '../domain/types.js';
 import { AwsCallError, scrubbedError } from '../errors.js';
 import { recordRepair } from '../metrics.js';
 import type { ReconcileDeps, ResolvedUpdate, SecretsPort, StoreRecord } from './ports.js';
@@ -59,7 +67,12 @@ const MUTATING: ReadonlySet<Action['kind']> = new Set(['disconnect', 'update', '
  * publishes first: each event goes out late at worst, with the incident id it was recorded with. A
  * crash between a publish and the clearing write sends the same event again with the same `eventId`.
  */
-export async function reconcileStore(deps: ReconcileDeps, run: StoreRun, input: PlanInput, outbox: readonly ReconcilerEvent[]): Promise<StoreOutcome> {
+export async function reconcileStore(
+  deps: ReconcileDeps,
+  run: StoreRun,
+  input: PlanInput,
+  outbox: readonly ReconcilerEvent[],
+): Promise<StoreOutcome> {
   const blank: StoreOutcome = {
     name: input.desired.name,
     storeId: input.observed?.id ?? null,
@@ -272,7 +285,8 @@ async function resolveUpdate(secrets: SecretsPort, action: Extract<Action, { kin
   if (xks) {
     const { credential, ...settings } = xks;
     resolved.xks = { ...settings };
-    if (credential) resolved.xks.credential = parseXksCredential(await secrets.getValue(credential.secretArn, credential.versionId), credential.secretArn);
+    if (credential)
+      resolved.xks.credential = parseXksCredential(await secrets.getValue(credential.secretArn, credential.versionId), credential.secretArn);
   }
   return resolved;
 }
@@ -295,7 +309,10 @@ function parseXksCredential(value: string, secretArn: string): { accessKeyId: st
   }
   const { accessKeyId, secretAccessKey } = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
   const valid =
-    typeof accessKeyId === 'string' && XKS_ACCESS_KEY_ID.test(accessKeyId) && typeof secretAccessKey === 'string' && XKS_SECRET_ACCESS_KEY.test(secretAccessKey);
+    typeof accessKeyId === 'string' &&
+    XKS_ACCESS_KEY_ID.test(accessKeyId) &&
+    typeof secretAccessKey === 'string' &&
+    XKS_SECRET_ACCESS_KEY.test(secretAccessKey);
   if (!valid) {
     throw new AwsCallError(
       'SecretsManager.GetSecretValue',
@@ -379,12 +396,7 @@ function recordEventMetrics(metrics: Metrics | null, decision: Decision, observe
 
 /** Nothing to do, nothing to say, nothing to record: a healthy store costs no write. */
 function isUnchanged(decision: Decision, status: StoreStatus | null): boolean {
-  return (
-    decision.action.kind === 'none' &&
-    decision.events.length === 0 &&
-    status !== null &&
-    sameData(decision.nextStatus, status)
-  );
+  return decision.action.kind === 'none' && decision.events.length === 0 && status !== null && sameData(decision.nextStatus, status);
 }
 
 /** A secret version as read: its version (null: the secret does not exist), or a read that failed. */

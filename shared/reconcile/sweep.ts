@@ -6,10 +6,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { formatFieldErrors, parseDesiredItem, type FieldError } from '../domain/desired-schema.js';
+import { type FieldError, formatFieldErrors, parseDesiredItem } from '../domain/desired-schema.js';
 import { invalidDesiredEvent, sweepSummaryEvent } from '../domain/events.js';
 import { emptyStatus } from '../domain/plan.js';
-import type { ClusterView, ConnectionState, DesiredStore, ManualChange, ObservedStore, Settings, StoreStatus, UnreachableMark } from '../domain/types.js';
+import type {
+  ClusterView,
+  ConnectionState,
+  DesiredStore,
+  ManualChange,
+  ObservedStore,
+  Settings,
+  StoreStatus,
+  UnreachableMark,
+} from '../domain/types.js';
 import { count } from '../domain/words.js';
 import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
@@ -63,7 +72,10 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   ]);
   if (settingsError !== null) log.error('settings item unreadable; no store is acted on until it is fixed (cks settings)', { error: settingsError });
   for (const record of records.filter((r) => r.statusError !== null)) {
-    log.error('status item unreadable; the store starts afresh and its next status write replaces the item', { storeName: record.name, error: record.statusError });
+    log.error('status item unreadable; the store starts afresh and its next status write replaces the item', {
+      storeName: record.name,
+      error: record.statusError,
+    });
   }
   const world = indexObserved(observedAll);
 
@@ -85,10 +97,7 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   const unmanaged = observedAll.filter((o) => !managedIds.has(o.id));
 
   const targets = managed.filter((m) => isTarget(request, m.desired, m.observed));
-  const [clusters, versions] = await Promise.all([
-    observeClusters(deps.cloudHsm, targets),
-    observeSecretVersions(deps.secrets, targets, log),
-  ]);
+  const [clusters, versions] = await Promise.all([observeClusters(deps.cloudHsm, targets), observeSecretVersions(deps.secrets, targets, log)]);
 
   const regionalIncident = isRegionalIncident(managed, settings, log);
 
@@ -101,36 +110,58 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
     const password = secretVersion(versions, target.desired.keyStorePasswordSecretArn);
     const credential = secretVersion(versions, target.desired.xksProxy?.credentialSecretArn);
     outcomes.push(
-      await reconcileStore(deps, run, {
-        scope: deps.state.scope,
-        desired: target.desired,
-        observed: target.observed,
-        clusters,
-        passwordVersion: password.version,
-        xksCredentialVersion: credential.version,
-        status: target.record.status,
-        settings,
-        regionalIncident,
-        unreadable: [...password.unreadable, ...credential.unreadable],
-        approval: target.record.approval,
-        manualChange: reportedChange(request.changes, target, now),
-        now,
-      }, target.record.outbox),
+      await reconcileStore(
+        deps,
+        run,
+        {
+          scope: deps.state.scope,
+          desired: target.desired,
+          observed: target.observed,
+          clusters,
+          passwordVersion: password.version,
+          xksCredentialVersion: credential.version,
+          status: target.record.status,
+          settings,
+          regionalIncident,
+          unreadable: [...password.unreadable, ...credential.unreadable],
+          approval: target.record.approval,
+          manualChange: reportedChange(request.changes, target, now),
+          now,
+        },
+        target.record.outbox,
+      ),
     );
   }
   if (!request.only) {
     for (const bad of invalid) outcomes.push(await reportInvalid(deps, dryRun, log, bad, now));
   }
   if (!dryRun) {
-    const removed = records.filter((r) => r.desired === null && r.status !== null && (!request.only || request.only.names?.includes(r.name) === true));
+    const removed = records.filter(
+      (r) => r.desired === null && r.status !== null && (!request.only || request.only.names?.includes(r.name) === true),
+    );
     for (const record of removed) await closeRemoved(deps, log, record, { reconcileId, trigger: request.trigger, now });
   }
 
-  const result: ReconcileResult = { reconcileId, trigger: request.trigger, dryRun, regionalIncident, outcomes, unmanaged, unreachable: unreachable ?? null };
+  const result: ReconcileResult = {
+    reconcileId,
+    trigger: request.trigger,
+    dryRun,
+    regionalIncident,
+    outcomes,
+    unmanaged,
+    unreachable: unreachable ?? null,
+  };
   // One summary per full sweep (not per event run). It pages once when a regional incident begins.
   if (!dryRun && !request.only) {
     const regional = await trackRegionalIncident(deps.state, regionalIncident, regionalIncidentSince, regionalIncidentAnnounced, now);
-    const announced = await summarise(deps, log, result, managed.map((m) => m.observed), settings, regional);
+    const announced = await summarise(
+      deps,
+      log,
+      result,
+      managed.map((m) => m.observed),
+      settings,
+      regional,
+    );
     // The page of a regional incident counts as sent only once its summary went out: a failed publish pages at the next sweep.
     if (announced && regional.started) await deps.state.setRegionalIncident(regional.since, true);
   }
@@ -147,7 +178,12 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
  * (deleted, once no run holds it, after the events it still owes went out) with a last history line,
  * so that it is reported and reconciled no more while its history stays readable.
  */
-async function closeRemoved(deps: ReconcileDeps, log: Logger, record: StoreRecord, run: { reconcileId: string; trigger: Trigger; now: number }): Promise<void> {
+async function closeRemoved(
+  deps: ReconcileDeps,
+  log: Logger,
+  record: StoreRecord,
+  run: { reconcileId: string; trigger: Trigger; now: number },
+): Promise<void> {
   const status = record.status;
   if (status === null) return;
   try {
@@ -167,15 +203,17 @@ async function closeRemoved(deps: ReconcileDeps, log: Logger, record: StoreRecor
       events: [],
     });
   } catch (error) {
-    log.warn('could not close the status of a store removed from the desired state; the next sweep tries again', { storeName: record.name, error: scrubbedError(error) });
+    log.warn('could not close the status of a store removed from the desired state; the next sweep tries again', {
+      storeName: record.name,
+      error: scrubbedError(error),
+    });
   }
 }
 
 /** Too many managed stores FAILED at once: a Region-wide cause, to report rather than repair store by store. */
 function isRegionalIncident(managed: readonly Managed[], settings: Settings, log: Logger): boolean {
   const failed = managed.filter((m) => m.observed?.connectionState === 'FAILED').length;
-  const regional =
-    failed >= settings.blastRadiusMinFailed && failed / Math.max(managed.length, 1) > settings.blastRadiusMaxFailedShare;
+  const regional = failed >= settings.blastRadiusMinFailed && failed / Math.max(managed.length, 1) > settings.blastRadiusMaxFailedShare;
   if (regional) {
     log.error('regional incident: too many stores FAILED at once; reporting instead of repairing', {
       failed,
@@ -219,7 +257,10 @@ async function reportInvalid(
       lastReason: `desired item invalid: ${formatFieldErrors(bad.errors)}`,
       lastReportKey: reportKey,
     };
-    const fresh = lease.status?.lastReportKey === reportKey ? [] : [invalidDesiredEvent({ scope: deps.state.scope, storeName: bad.record.name, generation, errors: bad.errors })];
+    const fresh =
+      lease.status?.lastReportKey === reportKey
+        ? []
+        : [invalidDesiredEvent({ scope: deps.state.scope, storeName: bad.record.name, generation, errors: bad.errors })];
     const owed = [...lease.outbox, ...fresh];
     if (fresh.length > 0) await deps.state.saveStatus(status, deps.owner, { outbox: owed, holdLeaseUntil: now + deps.leaseTtlMs });
     const published = await publishOwed(deps, log, status, owed);
@@ -274,9 +315,8 @@ async function summarise(
     unmanaged: result.unmanaged.length,
     invalid: result.outcomes.filter((o) => o.skipped === 'invalid').length,
     actions: result.outcomes.filter((o) => o.taken !== null).length,
-    escalations: result.outcomes.filter(
-      (o) => o.decision?.dryRun === false && o.decision.events.some((e) => e.detailType === 'Repair Escalated'),
-    ).length,
+    escalations: result.outcomes.filter((o) => o.decision?.dryRun === false && o.decision.events.some((e) => e.detailType === 'Repair Escalated'))
+      .length,
     regionalIncident: result.regionalIncident,
     regionalIncidentSince: regional.since,
     regionalIncidentStarted: regional.started,

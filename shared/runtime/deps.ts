@@ -2,10 +2,11 @@
  * The composition root: builds the core's dependencies (SDK clients, adapters, logger, metrics)
  * from configuration, once per Lambda cold start, CLI run or demo.
  */
+
+import { type AwsClients, makeAdapters, makeAwsClients } from '../adapters/clients.js';
+import { DynamoStateAdapter } from '../adapters/dynamodb-store.js';
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { makeAdapters, makeAwsClients, type AwsClients } from '../adapters/clients.js';
-import { DynamoStateAdapter } from '../adapters/dynamodb-store.js';
 import { makeLogger } from '../logger.js';
 import { makeMetrics } from '../metrics.js';
 import type { Clock, ReconcileDeps } from '../reconcile/ports.js';

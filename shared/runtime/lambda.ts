@@ -2,17 +2,17 @@
  * What both Lambda handlers share: dependencies built once per cold start, and the shape of a result.
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { loadConfig, loadFleetConfig } from '../config.js';
 import { SqsScopeQueue } from '../adapters/sqs.js';
+import { loadConfig, loadFleetConfig } from '../config.js';
 import { formatFieldErrors } from '../domain/desired-schema.js';
 import type { Scope } from '../domain/types.js';
 import type { FleetOutcome, ScopeQueuePort } from '../fleet/fan-out.js';
 import { sameScope, scopeLabel } from '../fleet/scope.js';
 import type { ScopeRuntime } from '../fleet/sweep-scope.js';
-import { accountFromFunctionArn } from './deps.js';
-import { FleetRuntime } from './fleet.js';
 import type { ReconcileDeps } from '../reconcile/ports.js';
 import type { ReconcileResult } from '../reconcile/sweep.js';
+import { accountFromFunctionArn } from './deps.js';
+import { FleetRuntime } from './fleet.js';
 
 /** The part of the Lambda context the handlers read. */
 export interface LambdaContext {
@@ -61,7 +61,10 @@ function warm(context: LambdaContext): NonNullable<typeof coldStart> {
     const queue =
       scopeQueueName === undefined
         ? null
-        : new SqsScopeQueue(new SQSClient({ region: config.region, ...(config.endpoint !== undefined && { endpoint: config.endpoint }) }), scopeQueueName);
+        : new SqsScopeQueue(
+            new SQSClient({ region: config.region, ...(config.endpoint !== undefined && { endpoint: config.endpoint }) }),
+            scopeQueueName,
+          );
     coldStart = { fleet, queue, concurrency: fleetConfig.concurrency };
   }
   return coldStart;

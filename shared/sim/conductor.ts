@@ -152,7 +152,7 @@ export class Conductor {
   async #make(pending: Pending, run: RunState): Promise<void> {
     run.calls += 1;
     const call: Call = { ...pending.call, seq: run.calls };
-    const fault = run.fault !== null && run.fault.at(call) ? run.fault.kind : null;
+    const fault = run.fault?.at(call) ? run.fault.kind : null;
     if (fault !== null) run.fault = null;
     await this.observer.before(call);
     if (fault === 'crashBefore') {

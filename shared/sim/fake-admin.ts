@@ -113,17 +113,21 @@ export class FakeAdmin {
   private call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const payload = body === undefined ? '' : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const request = http.request(`${this.url}${path}`, { method, agent: this.#agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', reject);
-        response.on('end', () => {
-          const reply = JSON.parse(Buffer.concat(chunks).toString('utf8')) as T & { message?: string };
-          const status = response.statusCode ?? 500;
-          if (status >= 300) reject(new Error(`fake admin ${method} ${path}: ${status} ${reply.message ?? ''}`));
-          else resolve(reply);
-        });
-      });
+      const request = http.request(
+        `${this.url}${path}`,
+        { method, agent: this.#agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', reject);
+          response.on('end', () => {
+            const reply = JSON.parse(Buffer.concat(chunks).toString('utf8')) as T & { message?: string };
+            const status = response.statusCode ?? 500;
+            if (status >= 300) reject(new Error(`fake admin ${method} ${path}: ${status} ${reply.message ?? ''}`));
+            else resolve(reply);
+          });
+        },
+      );
       request.on('error', reject);
       request.end(payload);
     });

@@ -17,7 +17,8 @@ const USAGE =
 function positiveInteger(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > 2 ** 32 - 1) throw new Error(`${flag} must be a whole number from 1 to 4294967295, got "${value}"`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > 2 ** 32 - 1)
+    throw new Error(`${flag} must be a whole number from 1 to 4294967295, got "${value}"`);
   return n;
 }
 

@@ -6,7 +6,7 @@
  * seed's trace shows how it came about.
  */
 import { eventSchemas, type ReconcilerEvent } from '../domain/events.js';
-import { LOGIN_BUDGET_MAX, type EventDetailType, type StoreStatus } from '../domain/types.js';
+import { type EventDetailType, LOGIN_BUDGET_MAX, type StoreStatus } from '../domain/types.js';
 import { AwsCallError, errorMessage } from '../errors.js';
 import type { ResolvedUpdate, SaveStatusOptions } from '../reconcile/ports.js';
 import type { Call, CallObserver, CallResult } from './conductor.js';
@@ -124,8 +124,8 @@ export class Monitor implements CallObserver, Witness {
     return text
       .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, (iso) => `T+${Math.round((Date.parse(iso) - this.start) / 1000)}s`)
       .replace(/\b(inc|evt)-[0-9a-f]{16}\b/g, (id, kind: string) => {
-        let label = this.#ids.get(id);
-        if (label === undefined) this.#ids.set(id, (label = `${kind}#${[...this.#ids.values()].filter((l) => l.startsWith(kind)).length + 1}`));
+        const label = this.#ids.get(id) ?? `${kind}#${[...this.#ids.values()].filter((l) => l.startsWith(kind)).length + 1}`;
+        this.#ids.set(id, label);
         return label;
       });
   }
@@ -178,10 +178,21 @@ export class Monitor implements CallObserver, Witness {
   /** The reconciler's log lines: each is an output to scan, and an INFO line is a decision for the trace. */
   log(line: string, run: number | null): void {
     this.#scan(line, 'a log line');
-    const entry = JSON.parse(line) as { level: string; message: string; storeName?: string; action?: string; events?: Array<string | { detailType: string }>; error?: string };
+    const entry = JSON.parse(line) as {
+      level: string;
+      message: string;
+      storeName?: string;
+      action?: string;
+      events?: Array<string | { detailType: string }>;
+      error?: string;
+    };
     const about = entry.storeName ? `${entry.storeName}: ` : '';
     const events = (entry.events ?? []).map((e) => (typeof e === 'string' ? e : e.detailType));
-    const extra = [entry.action && entry.action !== 'none' ? `action ${entry.action}` : '', events.length > 0 ? `events ${events.join(', ')}` : '', entry.error ?? '']
+    const extra = [
+      entry.action && entry.action !== 'none' ? `action ${entry.action}` : '',
+      events.length > 0 ? `events ${events.join(', ')}` : '',
+      entry.error ?? '',
+    ]
       .filter((part) => part !== '')
       .join('; ');
     this.#push(`  run ${run ?? '?'} ${entry.level.toLowerCase()}: ${about}${entry.message}${extra ? ` (${extra})` : ''}`);
@@ -197,8 +208,11 @@ export class Monitor implements CallObserver, Witness {
     const stores = this.#storesOf(call);
     for (const store of stores) {
       const live = this.#fake.stores.find((s) => s.CustomKeyStoreId === store.id);
-      this.#check('restraint', store.spec.mode === 'enforce' && !store.paused && !this.#world!.settings.killSwitch, () =>
-        `${key} on ${store.name} while ${store.paused ? 'paused' : this.#world!.settings.killSwitch ? 'the kill switch is on' : `in mode ${store.spec.mode}`}`,
+      this.#check(
+        'restraint',
+        store.spec.mode === 'enforce' && !store.paused && !this.#world!.settings.killSwitch,
+        () =>
+          `${key} on ${store.name} while ${store.paused ? 'paused' : this.#world!.settings.killSwitch ? 'the kill switch is on' : `in mode ${store.spec.mode}`}`,
       );
       const saved = this.#saved.get(store.name);
       this.#check(
@@ -221,16 +235,22 @@ export class Monitor implements CallObserver, Witness {
     this.#push(`  run ${call.run} #${call.seq} ${describeCall(call, this.names)} → ${describeResult(call, result)}`);
     if (!CARRIES_SECRET.has(key)) this.#scan(JSON.stringify(call.args), `the arguments of ${key}`);
     if (result.kind === 'error' || result.kind === 'lost') this.#scan(errorMessage(result.error), `an error of ${key}`);
-    if (result.kind === 'lost') this.tally(`answers lost after the call went through (${MUTATING.has(key) ? 'mutating call' : 'read or table write'})`);
+    if (result.kind === 'lost')
+      this.tally(`answers lost after the call went through (${MUTATING.has(key) ? 'mutating call' : 'read or table write'})`);
     if (result.kind === 'crashed') this.tally(`runs crashed at a call that ${result.madeIt ? 'took effect' : 'did not take effect'}`);
     const tookEffect = result.kind === 'ok' || result.kind === 'lost' || (result.kind === 'crashed' && result.madeIt);
     if (MUTATING.has(key)) {
       this.activity += 1;
       const code = result.kind === 'error' && result.error instanceof AwsCallError ? result.error.code : null;
-      this.#check('noStateRejection', code === null || !STATE_REJECTIONS.has(code), () => `${describeCall(call, this.names)} was rejected with ${code}`);
+      this.#check(
+        'noStateRejection',
+        code === null || !STATE_REJECTIONS.has(code),
+        () => `${describeCall(call, this.names)} was rejected with ${code}`,
+      );
     }
     if (key === 'kms.update' && tookEffect) this.#recordSent(call, result.kind === 'ok' ? 'confirmed' : 'unconfirmed');
-    if (key === 'state.saveStatus' && tookEffect) this.#recordStatus(call.args[0] as StoreStatus, (call.args[2] as SaveStatusOptions | undefined)?.outbox ?? []);
+    if (key === 'state.saveStatus' && tookEffect)
+      this.#recordStatus(call.args[0] as StoreStatus, (call.args[2] as SaveStatusOptions | undefined)?.outbox ?? []);
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -292,7 +312,11 @@ export class Monitor implements CallObserver, Witness {
         const ids = this.#escalations.get(incident) ?? new Set<string>();
         ids.add(String(detail.eventId));
         this.#escalations.set(incident, ids);
-        this.#check('oneEscalation', ids.size === 1, () => `${ids.size} different Repair Escalated events (${[...ids].join(', ')}) for incident ${incident}`);
+        this.#check(
+          'oneEscalation',
+          ids.size === 1,
+          () => `${ids.size} different Repair Escalated events (${[...ids].join(', ')}) for incident ${incident}`,
+        );
       }
       if (type === 'Manual Change Detected') {
         const made = this.#byHand.delete(detail.storeName);
@@ -335,7 +359,11 @@ export class Monitor implements CallObserver, Witness {
   async finalChecks(): Promise<void> {
     const published = new Set(this.#published.map((e) => String((e.Detail as { eventId?: unknown }).eventId)));
     for (const [eventId, incident] of this.#recorded) {
-      this.#check('noLostEscalation', published.has(eventId), () => `Repair Escalated ${eventId} of ${incident} was recorded in a status outbox but never published`);
+      this.#check(
+        'noLostEscalation',
+        published.has(eventId),
+        () => `Repair Escalated ${eventId} of ${incident} was recorded in a status outbox but never published`,
+      );
     }
     this.#scan(await this.admin.callLog(), "the fake's call log");
   }
@@ -374,21 +402,41 @@ export class Monitor implements CallObserver, Witness {
     const state = live.ConnectionState;
     switch (call.method) {
       case 'disconnect': {
-        this.#check('noDuplicateCall', state !== 'DISCONNECTING' && state !== 'DISCONNECTED', () => `DisconnectCustomKeyStore ${store.name}, which is already ${state}`);
-        this.#check('healthyLeftAlone', !(store.spec.desiredState === 'CONNECTED' && this.#healthy(store, live)), () => `DisconnectCustomKeyStore ${store.name}, CONNECTED and healthy, desired CONNECTED`);
+        this.#check(
+          'noDuplicateCall',
+          state !== 'DISCONNECTING' && state !== 'DISCONNECTED',
+          () => `DisconnectCustomKeyStore ${store.name}, which is already ${state}`,
+        );
+        this.#check(
+          'healthyLeftAlone',
+          !(store.spec.desiredState === 'CONNECTED' && this.#healthy(store, live)),
+          () => `DisconnectCustomKeyStore ${store.name}, CONNECTED and healthy, desired CONNECTED`,
+        );
         return;
       }
       case 'connect': {
-        this.#check('noDuplicateCall', state !== 'CONNECTING' && state !== 'CONNECTED', () => `ConnectCustomKeyStore ${store.name}, which is already ${state}`);
+        this.#check(
+          'noDuplicateCall',
+          state !== 'CONNECTING' && state !== 'CONNECTED',
+          () => `ConnectCustomKeyStore ${store.name}, which is already ${state}`,
+        );
         const byHand = this.#byHand.get(store.name);
-        const held = byHand !== undefined && byHand.telling && byHand.releases === (this.#releases.get(store.name) ?? 0) && store.spec.onManualDisconnect === 'hold';
-        this.#check('manualHold', !held, () => `ConnectCustomKeyStore ${store.name}, which a human disconnected (onManualDisconnect: hold) and nobody released since`);
+        const held = byHand?.telling && byHand.releases === (this.#releases.get(store.name) ?? 0) && store.spec.onManualDisconnect === 'hold';
+        this.#check(
+          'manualHold',
+          !held,
+          () => `ConnectCustomKeyStore ${store.name}, which a human disconnected (onManualDisconnect: hold) and nobody released since`,
+        );
         this.#checkBudget(store, live, 'ConnectCustomKeyStore');
         return;
       }
       case 'update': {
         const update = call.args[1] as ResolvedUpdate;
-        this.#check('noDuplicateCall', changesSomething(update, live), () => `UpdateCustomKeyStore ${store.name} changes nothing it does not already have`);
+        this.#check(
+          'noDuplicateCall',
+          changesSomething(update, live),
+          () => `UpdateCustomKeyStore ${store.name} changes nothing it does not already have`,
+        );
         this.#checkSecret(store, update);
         if (update.keyStorePassword !== undefined) this.#checkBudget(store, live, 'UpdateCustomKeyStore with a password');
         return;
@@ -401,7 +449,7 @@ export class Monitor implements CallObserver, Witness {
   #healthy(store: SimStore, live: FakeStore): boolean {
     if (live.ConnectionState !== 'CONNECTED') return false;
     if (store.type === 'EXTERNAL_KEY_STORE') return true;
-    return (this.#cluster(live.CloudHsmClusterId)?.Hsms.some((h) => h.State === 'ACTIVE')) === true;
+    return this.#cluster(live.CloudHsmClusterId)?.Hsms.some((h) => h.State === 'ACTIVE') === true;
   }
 
   /** CloudHSM: kmsuser's failed logins since the budget was last reset stay below the store's budget when it logs in again. */
@@ -411,7 +459,11 @@ export class Monitor implements CallObserver, Witness {
     if (!cluster) return;
     const failures = cluster.kmsuser.failedLogins - (this.#loginBase.get(cluster.ClusterId) ?? 0);
     const budget = Math.min(store.spec.loginBudget, LOGIN_BUDGET_MAX);
-    this.#check('loginBudget', failures < budget, () => `${what} ${store.name} after ${failures} failed kmsuser login(s) in ${cluster.ClusterId}, login budget ${budget}`);
+    this.#check(
+      'loginBudget',
+      failures < budget,
+      () => `${what} ${store.name} after ${failures} failed kmsuser login(s) in ${cluster.ClusterId}, login budget ${budget}`,
+    );
   }
 
   /** The secret sent is a version of the store's secret that it was never sent before (nor held when declared). */
@@ -419,10 +471,10 @@ export class Monitor implements CallObserver, Witness {
     const version = sentVersion(store, update);
     if (version === undefined) return;
     const sent = this.#sent.get(store.name)?.get(version ?? '');
-    this.#check(
-      'newSecretOnly',
-      version !== null && sent !== 'confirmed',
-      () => (version === null ? `${store.name} was sent a secret that is no version of its secret` : `${store.name} was sent secret version ${version} again; it already had it`),
+    this.#check('newSecretOnly', version !== null && sent !== 'confirmed', () =>
+      version === null
+        ? `${store.name} was sent a secret that is no version of its secret`
+        : `${store.name} was sent secret version ${version} again; it already had it`,
     );
   }
 
@@ -442,7 +494,8 @@ export class Monitor implements CallObserver, Witness {
       this.#escalatedAt.set(status.name, this.#releases.get(status.name) ?? 0);
     }
     for (const event of outbox) {
-      if (event.detailType === 'Repair Escalated' && !event.detail.dryRun) this.#recorded.set(event.detail.eventId, `${event.detail.storeName} ${event.detail.incidentId}`);
+      if (event.detailType === 'Repair Escalated' && !event.detail.dryRun)
+        this.#recorded.set(event.detail.eventId, `${event.detail.storeName} ${event.detail.incidentId}`);
     }
   }
 

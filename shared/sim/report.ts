@@ -85,7 +85,8 @@ export function formatFigures(figures: Figures): string {
     `simulate: ${figures.seeds} seed(s) in ${figures.seconds.toFixed(1)} s on ${figures.jobs} thread(s), ${rate.toFixed(1)} seeds/s`,
     'invariants (checks, violations):',
     ...(Object.keys(INVARIANTS) as Invariant[]).map(
-      (name) => `  ${String(figures.checks.get(name) ?? 0).padStart(8)} ${String(figures.violations.get(name) ?? 0).padStart(4)}  ${name}: ${INVARIANTS[name]}`,
+      (name) =>
+        `  ${String(figures.checks.get(name) ?? 0).padStart(8)} ${String(figures.violations.get(name) ?? 0).padStart(4)}  ${name}: ${INVARIANTS[name]}`,
     ),
     'exercised:',
     ...[...figures.coverage.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([feature, count]) => `  ${String(count).padStart(8)}  ${feature}`),

@@ -5,15 +5,16 @@
  * lets it settle and finally lets a human mend it; the monitor checks the invariants throughout.
  * The same seed replays the same calls in the same order, so a violation's trace is reproducible.
  */
-import type { ReconcileDeps } from '../reconcile/ports.js';
-import { reconcile, type ReconcileRequest, type ReconcileResult } from '../reconcile/sweep.js';
+
 import { errorMessage } from '../errors.js';
+import type { ReconcileDeps } from '../reconcile/ports.js';
+import { type ReconcileRequest, type ReconcileResult, reconcile } from '../reconcile/sweep.js';
 import { type Call, Conductor, type RunEnd, type RunFault, type RunSpec } from './conductor.js';
 import type { FaultSpec } from './fake-admin.js';
-import type { TableOperation } from './table.js';
 import type { Harness } from './harness.js';
 import { type Invariant, Monitor, MUTATING, type Violation } from './monitor.js';
 import { Rng } from './rng.js';
+import type { TableOperation } from './table.js';
 import { SimWorld } from './world.js';
 
 export interface SeedResult {
@@ -39,9 +40,18 @@ const CALM_STEP_SECONDS = 300;
 
 /** Operations the reconciler calls in the fake, by service, with the exceptions a fault on each may raise. */
 const FAULTS: ReadonlyArray<readonly [readonly string[], readonly string[]]> = [
-  [['DescribeCustomKeyStores', 'ConnectCustomKeyStore', 'DisconnectCustomKeyStore', 'UpdateCustomKeyStore'], ['ThrottlingException', 'KMSInternalException']],
-  [['DescribeClusters', 'CreateHsm'], ['ThrottlingException', 'CloudHsmInternalFailureException']],
-  [['DescribeSecret', 'GetSecretValue'], ['ThrottlingException', 'InternalServiceError']],
+  [
+    ['DescribeCustomKeyStores', 'ConnectCustomKeyStore', 'DisconnectCustomKeyStore', 'UpdateCustomKeyStore'],
+    ['ThrottlingException', 'KMSInternalException'],
+  ],
+  [
+    ['DescribeClusters', 'CreateHsm'],
+    ['ThrottlingException', 'CloudHsmInternalFailureException'],
+  ],
+  [
+    ['DescribeSecret', 'GetSecretValue'],
+    ['ThrottlingException', 'InternalServiceError'],
+  ],
   [['PutEvents'], ['ThrottlingException', 'InternalException']],
 ];
 /** The table's operations, and how DynamoDB fails them. */
@@ -53,7 +63,9 @@ export async function runSeed(h: Harness, seed: number, tamper: Tamper = (deps) 
   try {
     return await play(h, seed, tamper);
   } catch (error) {
-    throw new Error(`simulator failed on seed ${seed} (replay it with: npm run simulate -- --seed ${seed}): ${errorMessage(error)}`, { cause: error });
+    throw new Error(`simulator failed on seed ${seed} (replay it with: npm run simulate -- --seed ${seed}): ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -78,7 +90,7 @@ async function play(h: Harness, seed: number, tamper: Tamper): Promise<SeedResul
     });
     monitor.tally(`reconcile runs (${monitor.step.replace(/ \d+$/, '')})`, specs.length);
     const ends = await conductor.together(specs);
-    ends.forEach((end, index) => monitor.note(`run ${specs[index]!.id} ${describeEnd(end)}`));
+    for (const [index, end] of ends.entries()) monitor.note(`run ${specs[index]!.id} ${describeEnd(end)}`);
     await monitor.afterStep(ends.flatMap((end) => (end.kind === 'failed' ? [end.error] : [])));
   };
 
@@ -101,7 +113,16 @@ async function play(h: Harness, seed: number, tamper: Tamper): Promise<SeedResul
       await h.admin.clearFaults();
       h.table.clearFaults();
     }
-    h.fake.advance(schedule.weighted([[5, 2], [30, 2], [65, 3], [130, 3], [300, 2], [900, 1]] as const));
+    h.fake.advance(
+      schedule.weighted([
+        [5, 2],
+        [30, 2],
+        [65, 3],
+        [130, 3],
+        [300, 2],
+        [900, 1],
+      ] as const),
+    );
   }
 
   // The chaos stops: the store must get where it was declared, or be handed to a human, on its own.
@@ -131,7 +152,14 @@ async function play(h: Harness, seed: number, tamper: Tamper): Promise<SeedResul
   }
   if (monitor.violations.length === 0) monitor.settledCheck(true);
   await monitor.finalChecks();
-  return { seed, violations: monitor.violations, trace: monitor.trace, checks: monitor.checks, coverage: monitor.coverage, lockouts: monitor.lockouts };
+  return {
+    seed,
+    violations: monitor.violations,
+    trace: monitor.trace,
+    checks: monitor.checks,
+    coverage: monitor.coverage,
+    lockouts: monitor.lockouts,
+  };
 }
 
 /**
@@ -152,17 +180,28 @@ async function injectFaults(h: Harness, rng: Rng, monitor: Monitor): Promise<boo
       continue;
     }
     const [operations, errors] = rng.pick(FAULTS);
-    const fault: FaultSpec = { operation: rng.pick(operations), error: rng.pick(errors), count: rng.between(1, 6), ...(rng.chance(0.2) ? { probability: 0.5 } : {}) };
+    const fault: FaultSpec = {
+      operation: rng.pick(operations),
+      error: rng.pick(errors),
+      count: rng.between(1, 6),
+      ...(rng.chance(0.2) ? { probability: 0.5 } : {}),
+    };
     await h.admin.addFault(fault);
     monitor.tally(`API fault on ${fault.operation}`);
-    monitor.note(`fault: ${fault.operation} fails with ${fault.error} ${fault.count} attempt(s)${fault.probability ? ' (each attempt with probability 0.5)' : ''}`);
+    monitor.note(
+      `fault: ${fault.operation} fails with ${fault.error} ${fault.count} attempt(s)${fault.probability ? ' (each attempt with probability 0.5)' : ''}`,
+    );
   }
   return true;
 }
 
 /** One sweep, two at once, or a sweep and an event-triggered run for a store people just touched. */
 function runsOfStep(rng: Rng, world: SimWorld, touched: readonly string[], monitor: Monitor): ReconcileRequest[] {
-  const shape = rng.weighted([['sweep', 6], ['two sweeps', 1.5], ['sweep and event', 1.5]] as const);
+  const shape = rng.weighted([
+    ['sweep', 6],
+    ['two sweeps', 1.5],
+    ['sweep and event', 1.5],
+  ] as const);
   if (shape !== 'sweep') monitor.tally('steps with two runs at once');
   if (shape === 'sweep') return [{ trigger: 'schedule' }];
   if (shape === 'two sweeps') return [{ trigger: 'schedule' }, { trigger: 'schedule' }];
@@ -172,7 +211,12 @@ function runsOfStep(rng: Rng, world: SimWorld, touched: readonly string[], monit
 
 /** Whether one of the step's runs is cut short, and where: its k-th call, or its first mutating call (where a lost answer hurts most). */
 function runFault(rng: Rng, monitor: Monitor): RunFault | null {
-  const kind = rng.weighted([[null, 74], ['crashBefore', 8], ['crashAfter', 8], ['lostAnswer', 10]] as const);
+  const kind = rng.weighted([
+    [null, 74],
+    ['crashBefore', 8],
+    ['crashAfter', 8],
+    ['lostAnswer', 10],
+  ] as const);
   if (kind === null) return null;
   monitor.tally(`run fault planned: ${kind}`);
   if (rng.chance(0.5)) {

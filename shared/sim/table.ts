@@ -88,7 +88,8 @@ export class SimTable implements StatePort {
 
   async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions = { outbox: [] }): Promise<void> {
     this.#fault('saveStatus');
-    if (this.#status.get(status.name)?.lease?.owner !== owner) throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
+    if (this.#status.get(status.name)?.lease?.owner !== owner)
+      throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
     const lease = options.holdLeaseUntil !== undefined ? { owner, until: options.holdLeaseUntil } : null;
     this.#status.set(status.name, { status: copy(status) as unknown as Record<string, unknown>, outbox: copy([...options.outbox]), lease });
   }

@@ -85,7 +85,9 @@ function describeValue(call: Call, value: unknown): string {
       return '(value not shown)';
     case 'state.acquireLease': {
       const record = value as StoreRecord | null;
-      return record === null ? 'held by another run' : `taken; status phase ${record.status?.phase ?? 'none'}, outbox [${record.outbox.map((e) => e.detailType).join(', ')}]`;
+      return record === null
+        ? 'held by another run'
+        : `taken; status phase ${record.status?.phase ?? 'none'}, outbox [${record.outbox.map((e) => e.detailType).join(', ')}]`;
     }
     default:
       return 'ok';

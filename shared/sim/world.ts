@@ -9,7 +9,7 @@ import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, DisconnectCu
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import { PLAYBOOKS } from '../domain/playbooks.js';
-import { CONNECTION_ERROR_CODES, DEFAULT_SETTINGS, type ConnectionErrorCode, type Settings, type StoreType } from '../domain/types.js';
+import { CONNECTION_ERROR_CODES, type ConnectionErrorCode, DEFAULT_SETTINGS, type Settings, type StoreType } from '../domain/types.js';
 import type { FakeStore, FakeWorld } from './fake-admin.js';
 import type { Harness } from './harness.js';
 import type { Rng } from './rng.js';
@@ -106,7 +106,11 @@ export class SimWorld {
   /** Zero to two things people or outages do before a step's runs; returns the stores they touched. */
   async disturb(world: FakeWorld): Promise<string[]> {
     const touched = new Set<string>();
-    const count = this.rng.weighted([[0, 2], [1, 5], [2, 3]] as const);
+    const count = this.rng.weighted([
+      [0, 2],
+      [1, 5],
+      [2, 3],
+    ] as const);
     for (let i = 0; i < count; i++) {
       const candidates = this.stores.filter((s) => !touched.has(s.name));
       if (candidates.length === 0) break;
@@ -180,7 +184,9 @@ export class SimWorld {
       await this.#request(store, 'retry');
       await this.#approve(store);
     }
-    this.witness.note(`heal: ${stores.map((s) => s.name).join(', ')}: clusters, proxies and kmsuser mended, a fresh secret version where not CONNECTED, retried and approved`);
+    this.witness.note(
+      `heal: ${stores.map((s) => s.name).join(', ')}: clusters, proxies and kmsuser mended, a fresh secret version where not CONNECTED, retried and approved`,
+    );
   }
 
   /** A secret value, told to the witness: it must appear in no output. */
@@ -201,7 +207,12 @@ export class SimWorld {
     }
     const secret = await this.#secret(`${name}-kmsuser`, password);
     const created = await this.h.operator.kms.send(
-      new CreateCustomKeyStoreCommand({ CustomKeyStoreName: name, CloudHsmClusterId: clusterId, TrustAnchorCertificate: trustAnchorCertificate, KeyStorePassword: password }),
+      new CreateCustomKeyStoreCommand({
+        CustomKeyStoreName: name,
+        CloudHsmClusterId: clusterId,
+        TrustAnchorCertificate: trustAnchorCertificate,
+        KeyStorePassword: password,
+      }),
     );
     return {
       name,
@@ -255,8 +266,17 @@ export class SimWorld {
       name,
       type,
       desiredState: this.rng.chance(0.9) ? 'CONNECTED' : 'DISCONNECTED',
-      mode: this.rng.weighted([['enforce', 17], ['plan', 2], ['observe', 1]] as const),
-      maxAttempts: this.rng.weighted([[1, 1], [2, 3], [3, 4], [4, 2]] as const),
+      mode: this.rng.weighted([
+        ['enforce', 17],
+        ['plan', 2],
+        ['observe', 1],
+      ] as const),
+      maxAttempts: this.rng.weighted([
+        [1, 1],
+        [2, 3],
+        [3, 4],
+        [4, 2],
+      ] as const),
       allowCreateHsm: false,
       onManualDisconnect: this.rng.chance(0.7) ? 'hold' : 'reconnect',
       loginBudget: this.rng.between(1, 3),
@@ -418,14 +438,30 @@ export class SimWorld {
     const spec = store.spec;
     const changes: Array<[() => DesiredStoreSpec | null, number]> = [
       [() => ({ ...spec, desiredState: spec.desiredState === 'CONNECTED' ? 'DISCONNECTED' : 'CONNECTED' }), 3],
-      [() => ({ ...spec, mode: this.rng.weighted([['enforce', 3], ['plan', 1], ['observe', 1]] as const) }), 1],
+      [
+        () => ({
+          ...spec,
+          mode: this.rng.weighted([
+            ['enforce', 3],
+            ['plan', 1],
+            ['observe', 1],
+          ] as const),
+        }),
+        1,
+      ],
       [() => ({ ...spec, maxAttempts: this.rng.between(1, 4) }), 1],
       [() => ({ ...spec, loginBudget: this.rng.between(1, 3) }), 1],
       [() => ({ ...spec, onManualDisconnect: spec.onManualDisconnect === 'hold' ? 'reconnect' : 'hold' }), 1],
       [() => (store.type === 'AWS_CLOUDHSM' ? { ...spec, allowCreateHsm: !spec.allowCreateHsm } : null), 1],
       [() => (store.clusters.length > 1 ? { ...spec, cloudHsmClusterId: store.clusters.find((c) => c !== spec.cloudHsmClusterId)! } : null), 2],
       [() => this.#movedProxyPath(store), 1],
-      [() => (spec.xksProxy ? { ...spec, xksProxy: { ...spec.xksProxy, uriEndpoint: store.endpoints.find((e) => e !== spec.xksProxy!.uriEndpoint)! } } : null), 1],
+      [
+        () =>
+          spec.xksProxy
+            ? { ...spec, xksProxy: { ...spec.xksProxy, uriEndpoint: store.endpoints.find((e) => e !== spec.xksProxy!.uriEndpoint)! } }
+            : null,
+        1,
+      ],
     ];
     const next = this.rng.weighted(changes)();
     if (next === null) return null;
@@ -495,7 +531,11 @@ function describeSpec(spec: DesiredStoreSpec): string {
 
 /** The fields an edit changed, `field: before → after`. */
 function describeChange(before: DesiredStoreSpec, after: DesiredStoreSpec): string {
-  const fields = (spec: DesiredStoreSpec): Record<string, unknown> => ({ ...spec, ...(spec.xksProxy ? { uriEndpoint: spec.xksProxy.uriEndpoint, uriPath: spec.xksProxy.uriPath } : {}), xksProxy: undefined });
+  const fields = (spec: DesiredStoreSpec): Record<string, unknown> => ({
+    ...spec,
+    ...(spec.xksProxy ? { uriEndpoint: spec.xksProxy.uriEndpoint, uriPath: spec.xksProxy.uriPath } : {}),
+    xksProxy: undefined,
+  });
   const a = fields(before);
   const b = fields(after);
   return Object.keys(b)

@@ -34,7 +34,6 @@ function writeBundle(ageSeconds: number): void {
   mkdirSync(join(project, 'dist/cli'), { recursive: true });
   mkdirSync(join(project, 'shared'));
   writeFileSync(join(project, 'shared/a.ts'), 'export {};\n');
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: JavaScript source for the file, template literal included
   writeFileSync(join(project, 'dist/cli/cks.js'), 'export async function run(argv, io) { io.stdout(`run ${argv.join(" ")}\\n`); return 3; }\n');
   writeFileSync(join(project, 'dist/cli/inputs.json'), '["shared/a.ts"]\n');
   const builtAt = new Date(Date.now() - ageSeconds * 1000);

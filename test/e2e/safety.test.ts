@@ -38,7 +38,15 @@ function env(accessKeyId = WRITER): Record<string, string> {
 async function cks(args: string[], accessKeyId = WRITER): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await run(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: env(accessKeyId) });
+  const code = await run(args, {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    env: env(accessKeyId),
+  });
   return { code, stdout, stderr };
 }
 
@@ -95,17 +103,30 @@ async function events(type: string, storeName: string): Promise<Array<Record<str
 
 /** Operations the fake answered, in order (e.g. `UpdateCustomKeyStore`). */
 async function operations(): Promise<string[]> {
-  return (await admin<{ calls: Array<{ operation: string; error?: string }> }>('GET', '/_fake/calls')).calls.filter((c) => c.error === undefined).map((c) => c.operation);
+  return (await admin<{ calls: Array<{ operation: string; error?: string }> }>('GET', '/_fake/calls')).calls
+    .filter((c) => c.error === undefined)
+    .map((c) => c.operation);
 }
 
 /** An ACTIVE cluster (admin API) and a CONNECTED CloudHSM key store on it (AWS CLI), with its password secret. */
 async function connectedCloudHsmStore(name: string, password: string): Promise<{ clusterId: string; secretArn: string }> {
-  const cluster = await admin<{ clusterId: string; trustAnchorCertificate: string }>('POST', '/_fake/clusters', { kmsuserPassword: password, activeHsms: 2 });
+  const cluster = await admin<{ clusterId: string; trustAnchorCertificate: string }>('POST', '/_fake/clusters', {
+    kmsuserPassword: password,
+    activeHsms: 2,
+  });
   const anchor = join(dir, `${name}.crt`);
   writeFileSync(anchor, cluster.trustAnchorCertificate);
   const created = await aws(
-    'kms', 'create-custom-key-store', '--custom-key-store-name', name, '--cloud-hsm-cluster-id', cluster.clusterId,
-    '--trust-anchor-certificate', `file://${anchor}`, '--key-store-password', password,
+    'kms',
+    'create-custom-key-store',
+    '--custom-key-store-name',
+    name,
+    '--cloud-hsm-cluster-id',
+    cluster.clusterId,
+    '--trust-anchor-certificate',
+    `file://${anchor}`,
+    '--key-store-password',
+    password,
   );
   await aws('kms', 'connect-custom-key-store', '--custom-key-store-id', String(created.CustomKeyStoreId));
   fake.advance(130);
@@ -153,8 +174,19 @@ describe('humans stay in charge (against the fake, with cks, the AWS CLI and the
     for (let round = 1; round <= 10; round++) {
       if (round % 2 === 0) {
         // A new secret ARN with a wrong password, applied (a new generation).
-        const next = await aws('secretsmanager', 'create-secret', '--name', `cks/billing-kmsuser-${round}`, '--secret-string', `wrong-Passw0rd-${round}`);
-        const applied = await cks(['apply', '-f', applyFile(`b${round}.yaml`, `stores:\n${cloudHsmEntry('billing-hsm', clusterId, String(next.ARN))}`)]);
+        const next = await aws(
+          'secretsmanager',
+          'create-secret',
+          '--name',
+          `cks/billing-kmsuser-${round}`,
+          '--secret-string',
+          `wrong-Passw0rd-${round}`,
+        );
+        const applied = await cks([
+          'apply',
+          '-f',
+          applyFile(`b${round}.yaml`, `stores:\n${cloudHsmEntry('billing-hsm', clusterId, String(next.ARN))}`),
+        ]);
         expect(applied.code, applied.stderr).toBe(0);
       } else {
         // A new version of the current secret, also wrong.
@@ -163,8 +195,11 @@ describe('humans stay in charge (against the fake, with cks, the AWS CLI and the
       await sweeps(6, 130);
     }
 
-    const state = await admin<{ clusters: Array<{ clusterId: string; kmsuser?: { failedLogins: number; lockedOut: boolean } }> }>('GET', '/_fake/state');
-    const kmsuser = JSON.stringify(state).match(new RegExp(`"failedLogins":(\\d+)`))?.[1];
+    const state = await admin<{ clusters: Array<{ clusterId: string; kmsuser?: { failedLogins: number; lockedOut: boolean } }> }>(
+      'GET',
+      '/_fake/state',
+    );
+    const kmsuser = JSON.stringify(state).match(/"failedLogins":(\d+)/)?.[1];
     expect(Number(kmsuser)).toBeLessThanOrEqual(3);
     expect(JSON.stringify(state)).not.toMatch(/"lockedOut":true/);
     const escalations = await events('Repair Escalated', 'billing-hsm');
@@ -177,13 +212,31 @@ describe('humans stay in charge (against the fake, with cks, the AWS CLI and the
     await admin('POST', '/_fake/xks-proxies', { uriEndpoint: 'https://old-proxy.example.com', ...proxy });
     await admin('POST', '/_fake/xks-proxies', { uriEndpoint: 'https://new-proxy.example.com', ...proxy });
     const created = await aws(
-      'kms', 'create-custom-key-store', '--custom-key-store-name', 'partner-xks', '--custom-key-store-type', 'EXTERNAL_KEY_STORE',
-      '--xks-proxy-uri-endpoint', 'https://old-proxy.example.com', '--xks-proxy-uri-path', '/kms/xks/v1', '--xks-proxy-connectivity', 'PUBLIC_ENDPOINT',
-      '--xks-proxy-authentication-credential', `AccessKeyId=${XKS_CREDENTIAL.AccessKeyId},RawSecretAccessKey=${XKS_CREDENTIAL.RawSecretAccessKey}`,
+      'kms',
+      'create-custom-key-store',
+      '--custom-key-store-name',
+      'partner-xks',
+      '--custom-key-store-type',
+      'EXTERNAL_KEY_STORE',
+      '--xks-proxy-uri-endpoint',
+      'https://old-proxy.example.com',
+      '--xks-proxy-uri-path',
+      '/kms/xks/v1',
+      '--xks-proxy-connectivity',
+      'PUBLIC_ENDPOINT',
+      '--xks-proxy-authentication-credential',
+      `AccessKeyId=${XKS_CREDENTIAL.AccessKeyId},RawSecretAccessKey=${XKS_CREDENTIAL.RawSecretAccessKey}`,
     );
     await aws('kms', 'connect-custom-key-store', '--custom-key-store-id', String(created.CustomKeyStoreId));
     fake.advance(70);
-    const credential = await aws('secretsmanager', 'create-secret', '--name', 'cks/partner-xks', '--secret-string', JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }));
+    const credential = await aws(
+      'secretsmanager',
+      'create-secret',
+      '--name',
+      'cks/partner-xks',
+      '--secret-string',
+      JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }),
+    );
     const entry = (endpoint: string) =>
       `stores:\n  - name: partner-xks\n    type: EXTERNAL_KEY_STORE\n    desiredState: CONNECTED\n    xksProxy:\n      uriEndpoint: ${endpoint}\n      uriPath: /kms/xks/v1\n      connectivity: PUBLIC_ENDPOINT\n      credentialSecretArn: ${String(credential.ARN)}\n    mode: enforce\n`;
     expect((await cks(['init'])).code).toBe(0);
@@ -222,12 +275,26 @@ describe('humans stay in charge (against the fake, with cks, the AWS CLI and the
     expect(rejected.stderr).toContain('orders-by-id');
 
     // Written around the CLI, as IaC might: both items land; the store has FAILED meanwhile.
-    for (const [name, extra] of [['orders-hsm', {}], ['orders-by-id', { id: { S: id } }]] as const) {
+    for (const [name, extra] of [
+      ['orders-hsm', {}],
+      ['orders-by-id', { id: { S: id } }],
+    ] as const) {
       await aws(
-        'dynamodb', 'put-item', '--table-name', TABLE, '--item',
+        'dynamodb',
+        'put-item',
+        '--table-name',
+        TABLE,
+        '--item',
         JSON.stringify({
-          pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: `STORE#${name}#DESIRED` }, name: { S: name }, desiredState: { S: 'CONNECTED' },
-          cloudHsmClusterId: { S: clusterId }, keyStorePasswordSecretArn: { S: secretArn }, mode: { S: 'enforce' }, generation: { N: '1' }, ...extra,
+          pk: { S: 'DESIRED#000000000000#us-east-1' },
+          sk: { S: `STORE#${name}#DESIRED` },
+          name: { S: name },
+          desiredState: { S: 'CONNECTED' },
+          cloudHsmClusterId: { S: clusterId },
+          keyStorePasswordSecretArn: { S: secretArn },
+          mode: { S: 'enforce' },
+          generation: { N: '1' },
+          ...extra,
         }),
       );
     }

@@ -687,7 +687,7 @@ describe('the fleet', () => {
     const actions = statementsOfRole(role).flatMap((s) => list<string>(s.Action));
     expect(actions.filter((a) => /^(kms|cloudhsm|secretsmanager):/.test(a))).toEqual([]);
     expect(actions.filter((a) => a === 'sts:AssumeRole')).toHaveLength(1);
-    expect((template as any).Outputs?.WorkerRoleArn?.Value).toEqual(getAtt(role, 'Arn'));
+    expect((template as { Outputs?: Record<string, { Value?: unknown }> }).Outputs?.WorkerRoleArn?.Value).toEqual(getAtt(role, 'Arn'));
   });
 
   it('alarms on worker errors, scopes waiting for the worker and unreachable scopes, to the on-call topic', () => {
@@ -856,9 +856,7 @@ describe('on-call pages with chat and PagerDuty', () => {
   ])('refuses --param=%s and writes no template', async (param, error) => {
     const output = join(work, `refused-${param.split('=')[0]}`);
     const project = variantProject(`refused-${param.split('=')[0]}-project`);
-    await expect(runServerless(project, ['package', '--stage', STAGE, '--package', output, `--param=${param}`], env)).rejects.toThrow(
-      error,
-    );
+    await expect(runServerless(project, ['package', '--stage', STAGE, '--package', output, `--param=${param}`], env)).rejects.toThrow(error);
     expect(existsSync(join(output, 'cloudformation-template-update-stack.json'))).toBe(false);
   });
 

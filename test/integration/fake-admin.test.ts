@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { CloudHSMV2Client, CreateHsmCommand, DescribeClustersCommand } from '@aws-sdk/client-cloudhsm-v2';
 import {
   ConnectCustomKeyStoreCommand,
@@ -8,7 +9,6 @@ import {
   UpdateCustomKeyStoreCommand,
 } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createCloudHsmStore, createXksStore, fakeForFile, startTestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
 
@@ -170,7 +170,14 @@ describe('call log', () => {
       'CloudHSMV2.DescribeClusters': 1,
     });
     expect(body.calls).toEqual([
-      { time: expect.any(String), accountId: '000000000000', region: 'us-east-1', service: 'KMS', operation: 'CreateCustomKeyStore', target: 'logged' },
+      {
+        time: expect.any(String),
+        accountId: '000000000000',
+        region: 'us-east-1',
+        service: 'KMS',
+        operation: 'CreateCustomKeyStore',
+        target: 'logged',
+      },
       expect.objectContaining({ operation: 'ConnectCustomKeyStore', target: storeId }),
       expect.objectContaining({ operation: 'ConnectCustomKeyStore', target: 'cks-00000000000000000', error: 'CustomKeyStoreNotFoundException' }),
       expect.objectContaining({ service: 'CloudHSMV2', operation: 'DescribeClusters' }),
@@ -252,16 +259,21 @@ describe('secrets stay secret', () => {
     fake.advance(5);
     await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { kmsuserPassword: secretsSeen[1] });
     await kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, KeyStorePassword: secretsSeen[1] }));
-    await expect(
-      kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, KeyStorePassword: secretsSeen[3] })),
-    ).rejects.toMatchObject({ name: 'ValidationException' });
+    await expect(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, KeyStorePassword: secretsSeen[3] }))).rejects.toMatchObject({
+      name: 'ValidationException',
+    });
     await createXksStore(fake, { name: 'x' });
     const secrets = new SecretsManagerClient(fake.config);
     await secrets.send(new CreateSecretCommand({ Name: 'kmsuser', SecretString: secretsSeen[2] }));
     await secrets.send(new GetSecretValueCommand({ SecretId: 'kmsuser' }));
     await expect(
       kms.send(
-        new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'b', CloudHsmClusterId: 'cluster-234567abcde', TrustAnchorCertificate: 'x', KeyStorePassword: secretsSeen[0] }),
+        new CreateCustomKeyStoreCommand({
+          CustomKeyStoreName: 'b',
+          CloudHsmClusterId: 'cluster-234567abcde',
+          TrustAnchorCertificate: 'x',
+          KeyStorePassword: secretsSeen[0],
+        }),
       ),
     ).rejects.toMatchObject({ name: 'CloudHsmClusterNotFoundException' });
 
@@ -337,9 +349,7 @@ describe('bad input', () => {
   it('keeps serving after a client disconnects in the middle of a request body', async () => {
     const socket = net.connect(fake.port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
-    socket.write(
-      'POST / HTTP/1.1\r\nHost: fake\r\nX-Amz-Target: TrentService.DescribeCustomKeyStores\r\nContent-Length: 100\r\n\r\n{"Li',
-    );
+    socket.write('POST / HTTP/1.1\r\nHost: fake\r\nX-Amz-Target: TrentService.DescribeCustomKeyStores\r\nContent-Length: 100\r\n\r\n{"Li');
     await new Promise((resolve) => setTimeout(resolve, 20));
     socket.destroy();
     await expect(describeAll()).resolves.toMatchObject({ Truncated: false });

@@ -42,6 +42,7 @@ function aws(...args: string[]): Promise<CliResult> {
   });
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the AWS CLI's JSON output, of whatever shape each command prints
 async function json(...args: string[]): Promise<any> {
   const result = await aws(...args);
   expect(result, result.stderr).toMatchObject({ code: 0 });
@@ -59,11 +60,16 @@ async function clusterWithAnchorFile(): Promise<{ clusterId: string; anchorFile:
 async function createStore(name: string): Promise<string> {
   const { clusterId, anchorFile } = await clusterWithAnchorFile();
   const created = await json(
-    'kms', 'create-custom-key-store',
-    '--custom-key-store-name', name,
-    '--cloud-hsm-cluster-id', clusterId,
-    '--trust-anchor-certificate', `file://${anchorFile}`,
-    '--key-store-password', 'kmsuser-Passw0rd',
+    'kms',
+    'create-custom-key-store',
+    '--custom-key-store-name',
+    name,
+    '--cloud-hsm-cluster-id',
+    clusterId,
+    '--trust-anchor-certificate',
+    `file://${anchorFile}`,
+    '--key-store-password',
+    'kmsuser-Passw0rd',
   );
   expect(created.CustomKeyStoreId).toMatch(/^cks-[0-9a-f]{17}$/);
   return created.CustomKeyStoreId;
@@ -84,8 +90,12 @@ describe('AWS CLI v2 against the fake', () => {
     fake.advance(5);
     await json('kms', 'update-custom-key-store', '--custom-key-store-id', id, '--new-custom-key-store-name', 'cli-renamed');
     const renamed = await json(
-      'kms', 'describe-custom-key-stores', '--custom-key-store-id', id,
-      '--query', 'CustomKeyStores[0].[CustomKeyStoreName, ConnectionState]',
+      'kms',
+      'describe-custom-key-stores',
+      '--custom-key-store-id',
+      id,
+      '--query',
+      'CustomKeyStores[0].[CustomKeyStoreName, ConnectionState]',
     );
     expect(renamed).toEqual(['cli-renamed', 'DISCONNECTED']);
   });
@@ -97,8 +107,14 @@ describe('AWS CLI v2 against the fake', () => {
     expect(first.CustomKeyStores).toHaveLength(2);
     expect(first.NextToken).toEqual(expect.any(String));
     const rest = await json(
-      'kms', 'describe-custom-key-stores', '--page-size', '1', '--starting-token', first.NextToken,
-      '--query', 'CustomKeyStores[].CustomKeyStoreName',
+      'kms',
+      'describe-custom-key-stores',
+      '--page-size',
+      '1',
+      '--starting-token',
+      first.NextToken,
+      '--query',
+      'CustomKeyStores[].CustomKeyStoreName',
     );
     const names = [...first.CustomKeyStores.map((s: { CustomKeyStoreName: string }) => s.CustomKeyStoreName), ...rest];
     expect(names.sort()).toEqual(['p0', 'p1', 'p2']);

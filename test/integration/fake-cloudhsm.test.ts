@@ -143,17 +143,16 @@ describe('CreateHsm', () => {
 
   it('uses the requested IP address', async () => {
     const clusterId = await newCluster({ activeHsms: 0 });
-    const { Hsm } = await cloudHsm.send(
-      new CreateHsmCommand({ ClusterId: clusterId, AvailabilityZone: 'us-east-1a', IpAddress: '10.0.0.200' }),
-    );
+    const { Hsm } = await cloudHsm.send(new CreateHsmCommand({ ClusterId: clusterId, AvailabilityZone: 'us-east-1a', IpAddress: '10.0.0.200' }));
     expect(Hsm!.EniIp).toBe('10.0.0.200');
   });
 
   it('rejects an Availability Zone outside the cluster subnet mapping with CloudHsmInvalidRequestException', async () => {
     const clusterId = await newCluster();
-    await expect(
-      cloudHsm.send(new CreateHsmCommand({ ClusterId: clusterId, AvailabilityZone: 'us-east-1f' })),
-    ).rejects.toMatchObject({ name: 'CloudHsmInvalidRequestException', message: expect.stringContaining('us-east-1f') });
+    await expect(cloudHsm.send(new CreateHsmCommand({ ClusterId: clusterId, AvailabilityZone: 'us-east-1f' }))).rejects.toMatchObject({
+      name: 'CloudHsmInvalidRequestException',
+      message: expect.stringContaining('us-east-1f'),
+    });
   });
 
   it('rejects a malformed Availability Zone or cluster id with CloudHsmInvalidRequestException', async () => {
@@ -168,9 +167,10 @@ describe('CreateHsm', () => {
   });
 
   it('rejects an unknown or deleted cluster with CloudHsmResourceNotFoundException', async () => {
-    await expect(
-      cloudHsm.send(new CreateHsmCommand({ ClusterId: 'cluster-234567abcde', AvailabilityZone: 'us-east-1a' })),
-    ).rejects.toMatchObject({ name: 'CloudHsmResourceNotFoundException', message: expect.stringContaining('cluster-234567abcde') });
+    await expect(cloudHsm.send(new CreateHsmCommand({ ClusterId: 'cluster-234567abcde', AvailabilityZone: 'us-east-1a' }))).rejects.toMatchObject({
+      name: 'CloudHsmResourceNotFoundException',
+      message: expect.stringContaining('cluster-234567abcde'),
+    });
     const clusterId = await newCluster();
     await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { deleted: true });
     await expect(cloudHsm.send(new CreateHsmCommand({ ClusterId: clusterId, AvailabilityZone: 'us-east-1a' }))).rejects.toMatchObject({

@@ -1,11 +1,4 @@
-import {
-  CreateTableCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  ListTablesCommand,
-  PutItemCommand,
-  QueryCommand,
-} from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { fakeForFile } from '../helpers/fake.js';
 
@@ -47,9 +40,9 @@ describe('DynamoDB (forwarded to the embedded emulator)', () => {
   });
 
   it('passes DynamoDB errors through, and records their type', async () => {
-    await expect(
-      dynamo.send(new GetItemCommand({ TableName: 'no-such-table', Key: { pk: { S: 'x' } } })),
-    ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    await expect(dynamo.send(new GetItemCommand({ TableName: 'no-such-table', Key: { pk: { S: 'x' } } }))).rejects.toMatchObject({
+      name: 'ResourceNotFoundException',
+    });
     const { body } = await fake.admin('GET', '/_fake/calls');
     expect(body.calls.at(-1)).toMatchObject({ service: 'DynamoDB', operation: 'GetItem', error: 'ResourceNotFoundException' });
   });

@@ -20,7 +20,14 @@ describe('EventBridge PutEvents', () => {
     expect(first.Entries).toEqual([{ EventId: expect.any(String) }, { EventId: expect.any(String) }]);
     const { body } = await fake.admin('GET', '/_fake/events');
     expect(body).toEqual([
-      expect.objectContaining({ seq: 0, Source: 'cks-reconciler', DetailType: 'Repair Started', Detail: { storeName: 'store-1', attempt: 1 }, EventBusName: 'cks-events', eventId: first.Entries![0]!.EventId }),
+      expect.objectContaining({
+        seq: 0,
+        Source: 'cks-reconciler',
+        DetailType: 'Repair Started',
+        Detail: { storeName: 'store-1', attempt: 1 },
+        EventBusName: 'cks-events',
+        eventId: first.Entries![0]!.EventId,
+      }),
       expect.objectContaining({ seq: 1, Detail: { storeName: 'store-2', attempt: 2 } }),
       expect.objectContaining({ seq: 2, Detail: { storeName: 'store-3', attempt: 3 }, EventBusName: 'default' }),
     ]);

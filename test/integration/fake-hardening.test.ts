@@ -4,10 +4,11 @@
  * DynamoDB emulators and account-Region partitions are bounded, PutEvents keeps EventBridge's
  * limits, and the logs hold a bounded number of bytes. Real SDK clients or raw HTTP over a real port.
  */
+
+import net from 'node:net';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { CreateCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
-import net from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ADVANCE_SECONDS, MAX_FAKE_TIME } from '../../shared/fake/clock.js';
 import { MAX_DYNAMODB_EMULATORS } from '../../shared/fake/dynamodb.js';
@@ -274,7 +275,12 @@ describe('logs are bounded by bytes', () => {
   it('keeps the newest CloudTrail events within the CloudTrail log budget', async () => {
     const count = Math.ceil(CLOUDTRAIL_LOG_BYTES / (2 * HUGE.length)) + 2;
     for (let i = 0; i < count; i++) {
-      const input = { CustomKeyStoreName: `${i}-${HUGE}`, CloudHsmClusterId: 'cluster-234567abcde', TrustAnchorCertificate: 'x', KeyStorePassword: 'kmsuser-Passw0rd' };
+      const input = {
+        CustomKeyStoreName: `${i}-${HUGE}`,
+        CloudHsmClusterId: 'cluster-234567abcde',
+        TrustAnchorCertificate: 'x',
+        KeyStorePassword: 'kmsuser-Passw0rd',
+      };
       await expect(kms.send(new CreateCustomKeyStoreCommand(input))).rejects.toMatchObject({ name: 'ValidationException' });
     }
     const { body } = await fake.admin('GET', '/_fake/cloudtrail');
@@ -288,7 +294,9 @@ describe('the XKS access key id is a secret too', () => {
   it('shows it in none of the admin state, the call log or the CloudTrail records', async () => {
     const { storeId } = await createXksStore(fake, { name: 'secret-key-id-xks' });
     await new KMSClient(fake.config).send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }));
-    const outputs = await Promise.all(['/_fake/state', '/_fake/calls', '/_fake/cloudtrail'].map(async (path) => JSON.stringify((await fake.admin('GET', path)).body)));
+    const outputs = await Promise.all(
+      ['/_fake/state', '/_fake/calls', '/_fake/cloudtrail'].map(async (path) => JSON.stringify((await fake.admin('GET', path)).body)),
+    );
     for (const output of outputs) expect(output).not.toContain(XKS_CREDENTIAL.AccessKeyId);
     expect(outputs[0]).toContain('secret-key-id-xks');
   });

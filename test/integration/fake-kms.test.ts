@@ -113,9 +113,7 @@ describe('CreateCustomKeyStore', () => {
   it('creates an external key store with VPC endpoint service connectivity', async () => {
     await newProxy({ vpcEndpointServiceName: VPC_SERVICE });
     const { CustomKeyStoreId } = await kms.send(
-      new CreateCustomKeyStoreCommand(
-        xksInput({ XksProxyConnectivity: 'VPC_ENDPOINT_SERVICE', XksProxyVpcEndpointServiceName: VPC_SERVICE }),
-      ),
+      new CreateCustomKeyStoreCommand(xksInput({ XksProxyConnectivity: 'VPC_ENDPOINT_SERVICE', XksProxyVpcEndpointServiceName: VPC_SERVICE })),
     );
     expect((await describeStore(CustomKeyStoreId!)).XksProxyConfiguration).toMatchObject({
       Connectivity: 'VPC_ENDPOINT_SERVICE',
@@ -126,25 +124,43 @@ describe('CreateCustomKeyStore', () => {
   it('compares the trust anchor as a certificate, ignoring line endings and surrounding whitespace', async () => {
     const cluster = await newCluster();
     const pem = `\n  ${cluster.trustAnchorCertificate.replace(/\n/g, '\r\n')}\n\n`;
-    await expect(
-      kms.send(new CreateCustomKeyStoreCommand({ ...cloudHsmInput(cluster), TrustAnchorCertificate: pem })),
-    ).resolves.toMatchObject({ CustomKeyStoreId: expect.stringMatching(/^cks-/) });
+    await expect(kms.send(new CreateCustomKeyStoreCommand({ ...cloudHsmInput(cluster), TrustAnchorCertificate: pem }))).resolves.toMatchObject({
+      CustomKeyStoreId: expect.stringMatching(/^cks-/),
+    });
   });
 
   it.each([
-    ['a missing CustomKeyStoreName', { CustomKeyStoreName: undefined }, "at 'customKeyStoreName' failed to satisfy constraint: Member must not be null"],
-    ['a name longer than 256', { CustomKeyStoreName: 'n'.repeat(257) }, "at 'customKeyStoreName' failed to satisfy constraint: Member must have length less than or equal to 256"],
-    ['a malformed cluster id', { CloudHsmClusterId: 'cluster-0000000000000' }, "at 'cloudHsmClusterId' failed to satisfy constraint: Member must satisfy regular expression pattern"],
-    ['a password shorter than 7', { KeyStorePassword: 'short' }, "Value '***' at 'keyStorePassword' failed to satisfy constraint: Member must have length greater than or equal to 7"],
+    [
+      'a missing CustomKeyStoreName',
+      { CustomKeyStoreName: undefined },
+      "at 'customKeyStoreName' failed to satisfy constraint: Member must not be null",
+    ],
+    [
+      'a name longer than 256',
+      { CustomKeyStoreName: 'n'.repeat(257) },
+      "at 'customKeyStoreName' failed to satisfy constraint: Member must have length less than or equal to 256",
+    ],
+    [
+      'a malformed cluster id',
+      { CloudHsmClusterId: 'cluster-0000000000000' },
+      "at 'cloudHsmClusterId' failed to satisfy constraint: Member must satisfy regular expression pattern",
+    ],
+    [
+      'a password shorter than 7',
+      { KeyStorePassword: 'short' },
+      "Value '***' at 'keyStorePassword' failed to satisfy constraint: Member must have length greater than or equal to 7",
+    ],
     ['a trust anchor longer than 5000', { TrustAnchorCertificate: 'x'.repeat(5001) }, "at 'trustAnchorCertificate'"],
     ['an unknown store type', { CustomKeyStoreType: 'OTHER' as never }, 'Member must satisfy enum value set: [AWS_CLOUDHSM, EXTERNAL_KEY_STORE]'],
     ['a missing KeyStorePassword', { KeyStorePassword: undefined }, 'KeyStorePassword is required for a custom key store of type AWS_CLOUDHSM'],
-    ['an XKS parameter on a CloudHSM store', { XksProxyUriPath: '/kms/xks/v1' }, 'XksProxyUriPath cannot be used with a custom key store of type AWS_CLOUDHSM'],
+    [
+      'an XKS parameter on a CloudHSM store',
+      { XksProxyUriPath: '/kms/xks/v1' },
+      'XksProxyUriPath cannot be used with a custom key store of type AWS_CLOUDHSM',
+    ],
   ])('rejects %s with ValidationException naming the parameter', async (_case, override, message) => {
     const cluster = await newCluster();
-    const error = await kms
-      .send(new CreateCustomKeyStoreCommand({ ...cloudHsmInput(cluster), ...override }))
-      .catch((e: unknown) => e);
+    const error = await kms.send(new CreateCustomKeyStoreCommand({ ...cloudHsmInput(cluster), ...override })).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'ValidationException', message: expect.stringContaining(message) });
     expect((error as Error).message).not.toContain('short');
   });
@@ -152,11 +168,23 @@ describe('CreateCustomKeyStore', () => {
   it.each<[string, Partial<CreateCustomKeyStoreCommandInput>, string]>([
     ['a URI path without /kms/xks/v<n>', { XksProxyUriPath: '/example/xks' }, "at 'xksProxyUriPath'"],
     ['an http endpoint', { XksProxyUriEndpoint: 'http://proxy.example.com' }, "at 'xksProxyUriEndpoint'"],
-    ['an access key id with lower case', { XksProxyAuthenticationCredential: { ...XKS_CREDENTIAL, AccessKeyId: 'abcdefghijklmnopqrstuvwxyz' } }, "at 'xksProxyAuthenticationCredential.accessKeyId'"],
-    ['a secret access key shorter than 43', { XksProxyAuthenticationCredential: { ...XKS_CREDENTIAL, RawSecretAccessKey: 'tooShort' } }, "Value '***' at 'xksProxyAuthenticationCredential.rawSecretAccessKey'"],
+    [
+      'an access key id with lower case',
+      { XksProxyAuthenticationCredential: { ...XKS_CREDENTIAL, AccessKeyId: 'abcdefghijklmnopqrstuvwxyz' } },
+      "at 'xksProxyAuthenticationCredential.accessKeyId'",
+    ],
+    [
+      'a secret access key shorter than 43',
+      { XksProxyAuthenticationCredential: { ...XKS_CREDENTIAL, RawSecretAccessKey: 'tooShort' } },
+      "Value '***' at 'xksProxyAuthenticationCredential.rawSecretAccessKey'",
+    ],
     ['an unknown connectivity', { XksProxyConnectivity: 'SOMETIMES' as never }, 'enum value set: [PUBLIC_ENDPOINT, VPC_ENDPOINT_SERVICE]'],
     ['VPC connectivity without a service name', { XksProxyConnectivity: 'VPC_ENDPOINT_SERVICE' }, 'XksProxyVpcEndpointServiceName is required'],
-    ['a cluster id on an external key store', { CloudHsmClusterId: 'cluster-234567abcde' }, 'CloudHsmClusterId cannot be used with a custom key store of type EXTERNAL_KEY_STORE'],
+    [
+      'a cluster id on an external key store',
+      { CloudHsmClusterId: 'cluster-234567abcde' },
+      'CloudHsmClusterId cannot be used with a custom key store of type EXTERNAL_KEY_STORE',
+    ],
   ])('rejects an external key store with %s with ValidationException', async (_case, override, message) => {
     await newProxy();
     const error = await kms.send(new CreateCustomKeyStoreCommand(xksInput(override))).catch((e: unknown) => e);
@@ -254,11 +282,7 @@ describe('CreateCustomKeyStore', () => {
     const vpc = { XksProxyConnectivity: 'VPC_ENDPOINT_SERVICE', XksProxyVpcEndpointServiceName: VPC_SERVICE } as const;
     await kms.send(new CreateCustomKeyStoreCommand(xksInput({ ...vpc, CustomKeyStoreName: 'a' })));
     await expect(
-      kms.send(
-        new CreateCustomKeyStoreCommand(
-          xksInput({ ...vpc, CustomKeyStoreName: 'b', XksProxyUriEndpoint: 'https://other.example.com' }),
-        ),
-      ),
+      kms.send(new CreateCustomKeyStoreCommand(xksInput({ ...vpc, CustomKeyStoreName: 'b', XksProxyUriEndpoint: 'https://other.example.com' }))),
     ).rejects.toMatchObject({ name: 'XksProxyVpcEndpointServiceInUseException' });
   });
 
@@ -266,9 +290,7 @@ describe('CreateCustomKeyStore', () => {
     await newProxy();
     await expect(
       kms.send(
-        new CreateCustomKeyStoreCommand(
-          xksInput({ XksProxyConnectivity: 'VPC_ENDPOINT_SERVICE', XksProxyVpcEndpointServiceName: VPC_SERVICE }),
-        ),
+        new CreateCustomKeyStoreCommand(xksInput({ XksProxyConnectivity: 'VPC_ENDPOINT_SERVICE', XksProxyVpcEndpointServiceName: VPC_SERVICE })),
       ),
     ).rejects.toMatchObject({ name: 'XksProxyVpcEndpointServiceNotFoundException', message: expect.stringContaining(VPC_SERVICE) });
   });
@@ -277,9 +299,7 @@ describe('CreateCustomKeyStore', () => {
     await newProxy({ uriEndpoint: 'https://private.example.com', vpcEndpointServiceName: VPC_SERVICE });
     await expect(
       kms.send(
-        new CreateCustomKeyStoreCommand(
-          xksInput({ XksProxyConnectivity: 'VPC_ENDPOINT_SERVICE', XksProxyVpcEndpointServiceName: VPC_SERVICE }),
-        ),
+        new CreateCustomKeyStoreCommand(xksInput({ XksProxyConnectivity: 'VPC_ENDPOINT_SERVICE', XksProxyVpcEndpointServiceName: VPC_SERVICE })),
       ),
     ).rejects.toMatchObject({ name: 'XksProxyVpcEndpointServiceInvalidConfigurationException' });
   });
@@ -368,9 +388,10 @@ describe('DescribeCustomKeyStores', () => {
 
   it('rejects both an id and a name with ValidationException', async () => {
     const [id] = await createStores(1);
-    await expect(
-      kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: id, CustomKeyStoreName: 'store-0' })),
-    ).rejects.toMatchObject({ name: 'ValidationException', message: expect.stringContaining('not both') });
+    await expect(kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: id, CustomKeyStoreName: 'store-0' }))).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: expect.stringContaining('not both'),
+    });
   });
 
   it('rejects a marker it did not issue with InvalidMarkerException', async () => {
@@ -548,9 +569,9 @@ describe('UpdateCustomKeyStore', () => {
   it('rejects a new name already in use with CustomKeyStoreNameInUseException', async () => {
     const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
     await createCloudHsmStore(fake, { name: 'b' });
-    await expect(
-      kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, NewCustomKeyStoreName: 'b' })),
-    ).rejects.toMatchObject({ name: 'CustomKeyStoreNameInUseException' });
+    await expect(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, NewCustomKeyStoreName: 'b' }))).rejects.toMatchObject({
+      name: 'CustomKeyStoreNameInUseException',
+    });
   });
 
   it('rejects changing the cluster of a CONNECTED store with CustomKeyStoreInvalidStateException', async () => {
@@ -582,12 +603,20 @@ describe('UpdateCustomKeyStore', () => {
 
   it.each([
     ['an unknown cluster', async () => 'cluster-234567abcde', 'CloudHsmClusterNotFoundException'],
-    ['a related cluster that is not ACTIVE', async (clusterId: string) => {
-      const restored = await newCluster({ relatedTo: clusterId });
-      await fake.admin('PATCH', `/_fake/clusters/${restored.clusterId}`, { state: 'INITIALIZED' });
-      return restored.clusterId;
-    }, 'CloudHsmClusterNotActiveException'],
-    ['a related cluster with one ACTIVE HSM', async (clusterId: string) => (await newCluster({ relatedTo: clusterId, activeHsms: 1 })).clusterId, 'CloudHsmClusterInvalidConfigurationException'],
+    [
+      'a related cluster that is not ACTIVE',
+      async (clusterId: string) => {
+        const restored = await newCluster({ relatedTo: clusterId });
+        await fake.admin('PATCH', `/_fake/clusters/${restored.clusterId}`, { state: 'INITIALIZED' });
+        return restored.clusterId;
+      },
+      'CloudHsmClusterNotActiveException',
+    ],
+    [
+      'a related cluster with one ACTIVE HSM',
+      async (clusterId: string) => (await newCluster({ relatedTo: clusterId, activeHsms: 1 })).clusterId,
+      'CloudHsmClusterInvalidConfigurationException',
+    ],
   ])('rejects %s with %s', async (_case, target, name) => {
     const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a' });
     const CloudHsmClusterId = await target(clusterId);
@@ -596,9 +625,10 @@ describe('UpdateCustomKeyStore', () => {
 
   it('rejects XKS parameters on a CloudHSM store with ValidationException', async () => {
     const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
-    await expect(
-      kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, XksProxyUriPath: '/kms/xks/v2' })),
-    ).rejects.toMatchObject({ name: 'ValidationException', message: expect.stringContaining('XksProxyUriPath') });
+    await expect(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, XksProxyUriPath: '/kms/xks/v2' }))).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: expect.stringContaining('XksProxyUriPath'),
+    });
   });
 
   it('changes the XKS credential and URI path of a CONNECTED external key store, but not its endpoint', async () => {
@@ -804,8 +834,8 @@ describe('GenerateRandom', () => {
   });
 
   it('rejects an unknown store with CustomKeyStoreNotFoundException', async () => {
-    await expect(
-      kms.send(new GenerateRandomCommand({ NumberOfBytes: 8, CustomKeyStoreId: 'cks-00000000000000000' })),
-    ).rejects.toMatchObject({ name: 'CustomKeyStoreNotFoundException' });
+    await expect(kms.send(new GenerateRandomCommand({ NumberOfBytes: 8, CustomKeyStoreId: 'cks-00000000000000000' }))).rejects.toMatchObject({
+      name: 'CustomKeyStoreNotFoundException',
+    });
   });
 });

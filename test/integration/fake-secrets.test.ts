@@ -69,9 +69,10 @@ describe('Secrets Manager', () => {
     const again = await secrets.send(new PutSecretValueCommand({ SecretId: 's', SecretString: 'b', ClientRequestToken: TOKEN_B }));
     const retry = await secrets.send(new PutSecretValueCommand({ SecretId: 's', SecretString: 'b', ClientRequestToken: TOKEN_B }));
     expect(retry.VersionId).toBe(again.VersionId);
-    await expect(
-      secrets.send(new PutSecretValueCommand({ SecretId: 's', SecretString: 'c', ClientRequestToken: TOKEN_B })),
-    ).rejects.toMatchObject({ name: 'ResourceExistsException', message: expect.stringContaining(TOKEN_B) });
+    await expect(secrets.send(new PutSecretValueCommand({ SecretId: 's', SecretString: 'c', ClientRequestToken: TOKEN_B }))).rejects.toMatchObject({
+      name: 'ResourceExistsException',
+      message: expect.stringContaining(TOKEN_B),
+    });
   });
 
   it('round-trips a binary secret', async () => {
@@ -106,7 +107,11 @@ describe('Secrets Manager', () => {
 
   it.each([
     ['a name longer than 512', { Name: 'n'.repeat(513), SecretString: 'x' }, "at 'name'"],
-    ['a name with a space', { Name: 'my secret', SecretString: 'x' }, "at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern"],
+    [
+      'a name with a space',
+      { Name: 'my secret', SecretString: 'x' },
+      "at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern",
+    ],
     ['a short ClientRequestToken', { Name: 's', ClientRequestToken: 'short' }, "at 'clientRequestToken'"],
     ['both SecretString and SecretBinary', { Name: 's', SecretString: 'x', SecretBinary: new Uint8Array([1]) }, 'not both'],
   ])('rejects %s with InvalidParameterException', async (_case, input, message) => {

@@ -9,13 +9,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-store.js';
-import { desiredSpecSchema, type DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
+import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
+import type { ReconcilerEvent } from '../../shared/domain/events.js';
 import { decisionEvents } from '../../shared/domain/events.js';
 import { emptyStatus, plan } from '../../shared/domain/plan.js';
-import type { ReconcilerEvent } from '../../shared/domain/events.js';
 import { CONNECTION_ERROR_CODES, type PlanInput } from '../../shared/domain/types.js';
-import { INVARIANTS } from '../../shared/sim/monitor.js';
 import type { StatePort } from '../../shared/reconcile/ports.js';
+import { INVARIANTS } from '../../shared/sim/monitor.js';
 import { formatFailure, simulateSeeds } from '../../shared/sim/report.js';
 import type { SeedResult, Tamper } from '../../shared/sim/simulate.js';
 import { SimTable } from '../../shared/sim/table.js';
@@ -41,7 +41,9 @@ const secondEscalation: Tamper = (deps) => ({
     publish: (events) =>
       deps.events.publish(
         events.flatMap((event): ReconcilerEvent[] =>
-          event.detailType === 'Repair Escalated' ? [event, { ...event, detail: { ...event.detail, eventId: `${event.detail.eventId}-again` } }] : [event],
+          event.detailType === 'Repair Escalated'
+            ? [event, { ...event, detail: { ...event.detail, eventId: `${event.detail.eventId}-again` } }]
+            : [event],
         ),
       ),
   },
@@ -62,7 +64,15 @@ describe('npm run simulate', () => {
       expect(violations, `violations of ${name}`).toBe('0');
     }
     for (const code of CONNECTION_ERROR_CODES) expect(stdout).toMatch(new RegExp(`^\\s+\\d+  ConnectionErrorCode ${code}$`, 'm'));
-    for (const feature of ['run fault planned: crashBefore', 'run fault planned: crashAfter', 'run fault planned: lostAnswer', 'steps with two runs at once', 'API fault on ConnectCustomKeyStore', 'human: disconnect by hand', 'operator: apply a change']) {
+    for (const feature of [
+      'run fault planned: crashBefore',
+      'run fault planned: crashAfter',
+      'run fault planned: lostAnswer',
+      'steps with two runs at once',
+      'API fault on ConnectCustomKeyStore',
+      'human: disconnect by hand',
+      'operator: apply a change',
+    ]) {
       expect(stdout).toMatch(new RegExp(`^\\s+[1-9]\\d*  ${feature}$`, 'm'));
     }
   }, 300_000);
@@ -98,7 +108,7 @@ describe('npm run simulate', () => {
     expect(traces[1]).not.toEqual(traces[0]);
   }, 120_000);
 
-  it('prints a seed\'s trace with --seed alone and exits 0', async () => {
+  it("prints a seed's trace with --seed alone and exits 0", async () => {
     const { code, stdout } = await simulate('--seed', '3', '--jobs', '1');
     expect(code, stdout).toBe(0);
     expect(stdout).toContain('[step 0] run 1: schedule');
@@ -110,7 +120,9 @@ describe('npm run simulate', () => {
     const fake = await startTestFake();
     const clusterIds = async (seed: number): Promise<string[]> => {
       await fake.admin('POST', '/_fake/reset', { seed });
-      const created = await Promise.all([1, 2].map(() => fake.admin<{ clusterId: string }>('POST', '/_fake/clusters', { kmsuserPassword: 'kmsuser-Passw0rd' })));
+      const created = await Promise.all(
+        [1, 2].map(() => fake.admin<{ clusterId: string }>('POST', '/_fake/clusters', { kmsuserPassword: 'kmsuser-Passw0rd' })),
+      );
       return created.map((c) => c.body.clusterId);
     };
     try {
@@ -148,10 +160,20 @@ describe("the simulator's table", () => {
     const sim = new SimTable(scope);
     const now = Date.parse('2026-11-25T12:00:00Z');
     const spec = (extra: Record<string, unknown> = {}): DesiredStoreSpec =>
-      desiredSpecSchema.parse({ name: 'payments', desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-abcdefghijk', mode: 'enforce', ...extra }) as DesiredStoreSpec;
+      desiredSpecSchema.parse({
+        name: 'payments',
+        desiredState: 'CONNECTED',
+        cloudHsmClusterId: 'cluster-abcdefghijk',
+        mode: 'enforce',
+        ...extra,
+      }) as DesiredStoreSpec;
     /** The same call on both: the same answer, or the same kind of error. */
     const both = async (call: (state: StatePort) => Promise<unknown>): Promise<void> => {
-      const settle = (promise: Promise<unknown>) => promise.then((value) => ({ value }), (error: Error) => ({ error: error.name }));
+      const settle = (promise: Promise<unknown>) =>
+        promise.then(
+          (value) => ({ value }),
+          (error: Error) => ({ error: error.name }),
+        );
       expect(await settle(call(sim))).toEqual(await settle(call(dynamo)));
     };
     const input = { ...emptyStatus('payments', now), phase: 'CONNECTING' as const, incidentId: 'inc-0000000000000001', attempt: 1 };

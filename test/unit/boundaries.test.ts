@@ -86,9 +86,7 @@ describe('import boundaries', () => {
 
   it('only the fake itself, the demo, the offline runner and the simulator import the local fake', () => {
     const mayUseFake = ['shared/fake/', 'shared/demo/', 'shared/offline/', 'shared/sim/'];
-    const users = imports.filter(
-      (i) => i.target?.startsWith('shared/fake/') && !mayUseFake.some((dir) => i.file.startsWith(dir)),
-    );
+    const users = imports.filter((i) => i.target?.startsWith('shared/fake/') && !mayUseFake.some((dir) => i.file.startsWith(dir)));
     expect(lines(users)).toEqual([]);
   });
 });

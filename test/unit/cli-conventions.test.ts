@@ -224,7 +224,6 @@ describe('the deployed stack', () => {
   it('derives the table and the bus as serverless.yml names them, and its secret prefix default', () => {
     // Prepare
     const yml = readFileSync(new URL('../../serverless.yml', import.meta.url), 'utf8');
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: serverless variables, not template literals
     const stage = (template: string): string => template.replace('${self:service}', 'cks-reconciler').replace('${sls:stage}', 'prod');
 
     // Act

@@ -26,6 +26,7 @@ const CFN_TAGS: Tags = ['Ref', 'Sub', 'GetAtt', 'Equals', 'And', 'Not', 'If', 'J
   }));
 }) as Tags;
 
+// biome-ignore lint/suspicious/noExplicitAny: a CloudFormation template, walked as the tests need
 const load = (file: string): any => parse(readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8'), { customTags: CFN_TAGS });
 const member = load('cloudformation/member-role.yml');
 const central = load('serverless.yml');

@@ -9,18 +9,18 @@ import { decisionEvents, eventSchemas } from '../../shared/domain/events.js';
 import { plan, planActionFailure } from '../../shared/domain/plan.js';
 import {
   ACTION_KINDS,
+  type ClusterView,
   CONNECTION_ERROR_CODES,
   CONNECTION_STATES,
-  PHASES,
-  type ClusterView,
   type Decision,
   type DesiredStore,
   type ObservedStore,
+  PHASES,
   type PlanInput,
   type StoreStatus,
   type StoreType,
 } from '../../shared/domain/types.js';
-import { CLUSTER, CREDENTIAL_ARN, MINUTE, NOW, OTHER_CLUSTER, PASSWORD_ARN, SCOPE, STORE_ID, cluster } from './domain-fixtures.js';
+import { CLUSTER, CREDENTIAL_ARN, cluster, MINUTE, NOW, OTHER_CLUSTER, PASSWORD_ARN, SCOPE, STORE_ID } from './domain-fixtures.js';
 
 const RUNS = { numRuns: 400 };
 const ENDPOINTS = ['https://xks.example.com', 'https://xks-b.example.com'];
@@ -46,7 +46,12 @@ function desiredOf(type: StoreType): fc.Arbitrary<DesiredStore> {
     changedBy: fc.option(fc.constantFrom(...PRINCIPALS), { nil: null }),
   };
   if (type === 'AWS_CLOUDHSM') {
-    return fc.record({ ...common, type: fc.constant(type), cloudHsmClusterId: fc.constantFrom(CLUSTER, OTHER_CLUSTER), keyStorePasswordSecretArn: fc.constant(PASSWORD_ARN) });
+    return fc.record({
+      ...common,
+      type: fc.constant(type),
+      cloudHsmClusterId: fc.constantFrom(CLUSTER, OTHER_CLUSTER),
+      keyStorePasswordSecretArn: fc.constant(PASSWORD_ARN),
+    });
   }
   return fc.record({
     ...common,
@@ -62,11 +67,31 @@ function desiredOf(type: StoreType): fc.Arbitrary<DesiredStore> {
 }
 
 function observedOf(type: StoreType): fc.Arbitrary<ObservedStore | null> {
-  const state = fc.constantFrom<ObservedStore['connectionState']>('CONNECTED', 'CONNECTED', 'FAILED', 'FAILED', 'FAILED', 'DISCONNECTED', 'DISCONNECTED', 'DISCONNECTED', 'CONNECTING', 'DISCONNECTING');
-  const store = fc.record({ state, code: fc.constantFrom(...CONNECTION_ERROR_CODES), otherType: fc.boolean(), cluster: fc.constantFrom(CLUSTER, OTHER_CLUSTER), endpoint: fc.constantFrom(...ENDPOINTS), path: fc.constantFrom(...PATHS) }).map(
-    (o): ObservedStore => {
+  const state = fc.constantFrom<ObservedStore['connectionState']>(
+    'CONNECTED',
+    'CONNECTED',
+    'FAILED',
+    'FAILED',
+    'FAILED',
+    'DISCONNECTED',
+    'DISCONNECTED',
+    'DISCONNECTED',
+    'CONNECTING',
+    'DISCONNECTING',
+  );
+  const store = fc
+    .record({
+      state,
+      code: fc.constantFrom(...CONNECTION_ERROR_CODES),
+      otherType: fc.boolean(),
+      cluster: fc.constantFrom(CLUSTER, OTHER_CLUSTER),
+      endpoint: fc.constantFrom(...ENDPOINTS),
+      path: fc.constantFrom(...PATHS),
+    })
+    .map((o): ObservedStore => {
       // Now and then KMS returns a store of the other type under the name: an identity mismatch.
-      const observedType: StoreType = o.otherType && o.state === 'CONNECTED' ? (type === 'AWS_CLOUDHSM' ? 'EXTERNAL_KEY_STORE' : 'AWS_CLOUDHSM') : type;
+      const observedType: StoreType =
+        o.otherType && o.state === 'CONNECTED' ? (type === 'AWS_CLOUDHSM' ? 'EXTERNAL_KEY_STORE' : 'AWS_CLOUDHSM') : type;
       return {
         id: STORE_ID,
         name: 'payments',
@@ -75,10 +100,9 @@ function observedOf(type: StoreType): fc.Arbitrary<ObservedStore | null> {
         connectionErrorCode: o.state === 'FAILED' ? o.code : null,
         ...(observedType === 'AWS_CLOUDHSM'
           ? { cloudHsmClusterId: o.cluster }
-          : { xksProxy: { uriEndpoint: o.endpoint, uriPath: o.path, connectivity: 'PUBLIC_ENDPOINT'} }),
+          : { xksProxy: { uriEndpoint: o.endpoint, uriPath: o.path, connectivity: 'PUBLIC_ENDPOINT' } }),
       };
-    },
-  );
+    });
   return fc.option(store, { nil: null, freq: 12 });
 }
 
@@ -106,7 +130,10 @@ const status: fc.Arbitrary<StoreStatus | null> = fc.option(
     nextAttemptAt: fc.option(time, { nil: null }),
     observedState: fc.option(fc.constantFrom(...CONNECTION_STATES, 'MISSING' as const), { nil: null }),
     observedErrorCode: fc.constant(null),
-    lastAction: fc.option(fc.record({ kind: fc.constantFrom(...ACTION_KINDS), outcome: fc.constantFrom('taken' as const, 'dryRun' as const, 'failed' as const) }), { nil: null }),
+    lastAction: fc.option(
+      fc.record({ kind: fc.constantFrom(...ACTION_KINDS), outcome: fc.constantFrom('taken' as const, 'dryRun' as const, 'failed' as const) }),
+      { nil: null },
+    ),
     lastReason: fc.constant(null),
     lastActionAt: fc.option(time, { nil: null }),
     appliedPasswordVersion: version,
@@ -175,7 +202,9 @@ const input: fc.Arbitrary<PlanInput> = fc.constantFrom<StoreType>('AWS_CLOUDHSM'
       }),
       regionalIncident: fc.boolean(),
       unreadable: fc.constantFrom([], [], [], ['the version of secret x']),
-      approval: fc.option(fc.record({ generation: fc.integer({ min: 1, max: 4 }), approvedBy: fc.constantFrom(...PRINCIPALS), approvedAt: time }), { nil: null }),
+      approval: fc.option(fc.record({ generation: fc.integer({ min: 1, max: 4 }), approvedBy: fc.constantFrom(...PRINCIPALS), approvedAt: time }), {
+        nil: null,
+      }),
       manualChange: fc.option(fc.record({ by: fc.constant('alice'), at: time, eventName: fc.constant('DisconnectCustomKeyStore') }), { nil: null }),
       now: fc.constant(NOW),
     })
@@ -183,7 +212,15 @@ const input: fc.Arbitrary<PlanInput> = fc.constantFrom<StoreType>('AWS_CLOUDHSM'
 );
 
 /** Where generated inputs are rare, a mix with the restraints off. */
-const enforced = input.map((i): PlanInput => ({ ...i, desired: { ...i.desired, mode: 'enforce', paused: false }, settings: { ...i.settings, killSwitch: false }, regionalIncident: false, unreadable: [] }));
+const enforced = input.map(
+  (i): PlanInput => ({
+    ...i,
+    desired: { ...i.desired, mode: 'enforce', paused: false },
+    settings: { ...i.settings, killSwitch: false },
+    regionalIncident: false,
+    unreadable: [],
+  }),
+);
 
 const MUTATING = new Set(['disconnect', 'update', 'connect', 'createHsm']);
 
@@ -211,14 +248,21 @@ describe('plan: properties over generated inputs', () => {
     for (const event of decisionEvents(decision, i)) expect(eventSchemas[event.detailType].safeParse(event.detail).success).toBe(true);
   });
 
-  property('makes no mutating call in observe or plan mode, paused, under the kill switch, in a regional incident, or with an unreadable input', input, (i, decision) => {
-    const restrained = i.desired.mode !== 'enforce' || i.desired.paused || i.settings.killSwitch || i.regionalIncident || i.unreadable.length > 0;
-    if (restrained) expect(decision.action.kind).toBe('none');
-  });
+  property(
+    'makes no mutating call in observe or plan mode, paused, under the kill switch, in a regional incident, or with an unreadable input',
+    input,
+    (i, decision) => {
+      const restrained = i.desired.mode !== 'enforce' || i.desired.paused || i.settings.killSwitch || i.regionalIncident || i.unreadable.length > 0;
+      if (restrained) expect(decision.action.kind).toBe('none');
+    },
+  );
 
   property('never disconnects a healthy CONNECTED store desired CONNECTED', input, (i, decision) => {
     const o = i.observed;
-    const healthy = o !== null && o.connectionState === 'CONNECTED' && (o.type === 'EXTERNAL_KEY_STORE' || (i.clusters.get(o.cloudHsmClusterId ?? '')?.activeHsms ?? 0) > 0);
+    const healthy =
+      o !== null &&
+      o.connectionState === 'CONNECTED' &&
+      (o.type === 'EXTERNAL_KEY_STORE' || (i.clusters.get(o.cloudHsmClusterId ?? '')?.activeHsms ?? 0) > 0);
     if (healthy && i.desired.desiredState === 'CONNECTED') expect(decision.action.kind).not.toBe('disconnect');
   });
 
@@ -265,7 +309,8 @@ describe('plan: properties over generated inputs', () => {
     const escalations = decision.events.filter((e) => e.detailType === 'Repair Escalated');
     expect(escalations.length).toBeLessThanOrEqual(1);
     if (i.status?.phase === 'ESCALATED' && !decision.dryRun) {
-      for (const e of decisionEvents(decision, i).filter((e) => e.detailType === 'Repair Escalated')) expect(e.detail.incidentId).not.toBe(i.status.incidentId);
+      for (const e of decisionEvents(decision, i).filter((e) => e.detailType === 'Repair Escalated'))
+        expect(e.detail.incidentId).not.toBe(i.status.incidentId);
     }
   });
 
@@ -275,7 +320,8 @@ describe('plan: properties over generated inputs', () => {
     expect(failed.action.kind).toBe('none');
     for (const event of decisionEvents(failed, i)) expect(eventSchemas[event.detailType].safeParse(event.detail).success).toBe(true);
     if (i.status?.phase === 'ESCALATED') {
-      for (const e of decisionEvents(failed, i).filter((e) => e.detailType === 'Repair Escalated')) expect(e.detail.incidentId).not.toBe(i.status.incidentId);
+      for (const e of decisionEvents(failed, i).filter((e) => e.detailType === 'Repair Escalated'))
+        expect(e.detail.incidentId).not.toBe(i.status.incidentId);
     }
   });
 
@@ -284,10 +330,12 @@ describe('plan: properties over generated inputs', () => {
     if (held) expect(decision.action.kind).toBe('none');
   });
 
-  property('changes whom a store trusts only with a second principal\'s approval of this generation', enforced, (i, decision) => {
+  property("changes whom a store trusts only with a second principal's approval of this generation", enforced, (i, decision) => {
     if (decision.action.kind !== 'update') return;
     const { xks } = decision.action.changes;
-    const identity = xks !== undefined && (xks.uriEndpoint !== undefined || xks.uriPath !== undefined || xks.connectivity !== undefined || xks.vpcEndpointServiceName !== undefined);
+    const identity =
+      xks !== undefined &&
+      (xks.uriEndpoint !== undefined || xks.uriPath !== undefined || xks.connectivity !== undefined || xks.vpcEndpointServiceName !== undefined);
     if (!identity) return;
     expect(i.approval?.generation).toBe(i.desired.generation);
     expect(i.approval?.approvedBy).not.toBe(i.desired.changedBy);
@@ -296,12 +344,14 @@ describe('plan: properties over generated inputs', () => {
   // Found by the simulator: a disconnect whose answer was lost (it went through) was reported as a human's, and the store held.
   property(
     "never takes its own disconnect, recorded as failed, for a human's",
-    enforced.map((i): PlanInput => ({
-      ...i,
-      desired: { ...i.desired, desiredState: 'CONNECTED' },
-      observed: i.observed && { ...i.observed, type: i.desired.type, connectionState: 'DISCONNECTED', connectionErrorCode: null },
-      status: i.status && { ...i.status, phase: 'IDLE', observedState: 'FAILED', lastAction: { kind: 'disconnect', outcome: 'failed' } },
-    })),
+    enforced.map(
+      (i): PlanInput => ({
+        ...i,
+        desired: { ...i.desired, desiredState: 'CONNECTED' },
+        observed: i.observed && { ...i.observed, type: i.desired.type, connectionState: 'DISCONNECTED', connectionErrorCode: null },
+        status: i.status && { ...i.status, phase: 'IDLE', observedState: 'FAILED', lastAction: { kind: 'disconnect', outcome: 'failed' } },
+      }),
+    ),
     (_i, decision) => {
       expect(decision.events.map((e) => e.detailType)).not.toContain('Manual Change Detected');
     },
@@ -311,15 +361,21 @@ describe('plan: properties over generated inputs', () => {
   // run that first saw it DISCONNECTED could not read a secret version (it recorded the new state and the evidence was lost).
   property(
     'holds a store a human disconnected, even one a run saw DISCONNECTING or with an input it cannot read',
-    fc
-      .tuple(enforced, fc.constantFrom<ObservedStore['connectionState']>('CONNECTED', 'FAILED', 'CONNECTING', 'DISCONNECTING'), fc.boolean())
-      .map(([i, was, unreadable]): PlanInput => ({
+    fc.tuple(enforced, fc.constantFrom<ObservedStore['connectionState']>('CONNECTED', 'FAILED', 'CONNECTING', 'DISCONNECTING'), fc.boolean()).map(
+      ([i, was, unreadable]): PlanInput => ({
         ...i,
         desired: { ...i.desired, desiredState: 'CONNECTED', onManualDisconnect: 'hold' },
         observed: i.observed && { ...i.observed, type: i.desired.type, connectionState: 'DISCONNECTED', connectionErrorCode: null },
-        status: i.status && { ...i.status, phase: 'IDLE', observedState: was, observedGeneration: i.desired.generation, lastAction: { kind: 'none', outcome: 'taken' } },
+        status: i.status && {
+          ...i.status,
+          phase: 'IDLE',
+          observedState: was,
+          observedGeneration: i.desired.generation,
+          lastAction: { kind: 'none', outcome: 'taken' },
+        },
         unreadable: unreadable ? ['the version of secret x'] : [],
-      })),
+      }),
+    ),
     (i, decision) => {
       if (i.observed === null || i.status === null) return;
       expect(decision.action.kind).toBe('none');
@@ -333,12 +389,21 @@ describe('plan: properties over generated inputs', () => {
     'counts a CloudHSM connect whose end no run saw as a possible failed kmsuser login',
     enforced
       .filter((i) => i.desired.type === 'AWS_CLOUDHSM' && i.status !== null)
-      .map((i): PlanInput => ({
-        ...i,
-        desired: { ...i.desired, retryRequestedAt: null },
-        observed: { id: STORE_ID, name: 'payments', type: 'AWS_CLOUDHSM', connectionState: 'DISCONNECTED', connectionErrorCode: null, cloudHsmClusterId: CLUSTER },
-        status: { ...i.status!, phase: 'CONNECTING', lastAction: { kind: 'connect', outcome: 'taken' }, lastActionAt: NOW - 10 * MINUTE },
-      })),
+      .map(
+        (i): PlanInput => ({
+          ...i,
+          desired: { ...i.desired, retryRequestedAt: null },
+          observed: {
+            id: STORE_ID,
+            name: 'payments',
+            type: 'AWS_CLOUDHSM',
+            connectionState: 'DISCONNECTED',
+            connectionErrorCode: null,
+            cloudHsmClusterId: CLUSTER,
+          },
+          status: { ...i.status!, phase: 'CONNECTING', lastAction: { kind: 'connect', outcome: 'taken' }, lastActionAt: NOW - 10 * MINUTE },
+        }),
+      ),
     (i, decision) => {
       expect(decision.nextStatus.failedLogins).toBe(i.status!.failedLogins + 1);
       if (i.status!.failedLogins + 1 >= i.desired.loginBudget) expect(decision.action.kind).not.toBe('connect');
@@ -361,10 +426,20 @@ describe('plan: properties over generated inputs', () => {
             type: 'EXTERNAL_KEY_STORE',
             connectionState: 'DISCONNECTED',
             connectionErrorCode: null,
-            xksProxy: { uriEndpoint: want.uriEndpoint, uriPath: PATHS.find((p) => p !== want.uriPath)!, connectivity: 'PUBLIC_ENDPOINT'},
+            xksProxy: { uriEndpoint: want.uriEndpoint, uriPath: PATHS.find((p) => p !== want.uriPath)!, connectivity: 'PUBLIC_ENDPOINT' },
           },
           xksCredentialVersion: 'v2',
-          status: i.status && { ...i.status, phase: 'IDLE', observedState: 'DISCONNECTED', attempt: 0, nextAttemptAt: null, failedLogins: 0, appliedXksCredentialVersion: 'v1', lastAction: null, heldInputs: null },
+          status: i.status && {
+            ...i.status,
+            phase: 'IDLE',
+            observedState: 'DISCONNECTED',
+            attempt: 0,
+            nextAttemptAt: null,
+            failedLogins: 0,
+            appliedXksCredentialVersion: 'v1',
+            lastAction: null,
+            heldInputs: null,
+          },
           approval: { generation: i.desired.generation, approvedBy: i.desired.changedBy === 'alice' ? 'bob' : 'alice', approvedAt: NOW },
         };
       }),

@@ -7,10 +7,13 @@ import { type Step, wait, withReport } from './steps.js';
 /** Fields of `changes` that change whom the store trusts, and so wait for a second principal's approval. */
 function identityChanges(input: PlanInput, changes: UpdateChanges): string[] {
   const xks = changes.xks ?? {};
-  const proxy = (['uriEndpoint', 'uriPath', 'connectivity', 'vpcEndpointServiceName'] as const).filter((field) => xks[field] !== undefined).map((field) => `xksProxy.${field}`);
-  const cloudHsm = input.settings.approvalForCloudHsm === true
-    ? [...(changes.cloudHsmClusterId !== undefined ? ['cloudHsmClusterId'] : []), ...(changes.newName !== undefined ? ['name'] : [])]
-    : [];
+  const proxy = (['uriEndpoint', 'uriPath', 'connectivity', 'vpcEndpointServiceName'] as const)
+    .filter((field) => xks[field] !== undefined)
+    .map((field) => `xksProxy.${field}`);
+  const cloudHsm =
+    input.settings.approvalForCloudHsm === true
+      ? [...(changes.cloudHsmClusterId !== undefined ? ['cloudHsmClusterId'] : []), ...(changes.newName !== undefined ? ['name'] : [])]
+      : [];
   return [...proxy, ...cloudHsm];
 }
 

@@ -7,15 +7,14 @@
  */
 import { SITUATION_RUNBOOKS } from '../playbooks.js';
 import type { ManualChange, PlanInput, StoreStatus } from '../types.js';
-import { connectedWithoutHsm, describe, identityDrift, renamed } from './compare.js';
 import { awaitingApproval } from './approval.js';
+import { connectedWithoutHsm, describe, identityDrift, renamed } from './compare.js';
 import { type Ctx, situation } from './context.js';
 import { fingerprint } from './hash.js';
 import { hold, holdReleased } from './hold.js';
 import { closed, heldInputsOf } from './status.js';
 import { type Step, wait, withReport } from './steps.js';
 import { backingOff, calledRecently, iso } from './timing.js';
-
 
 export type Guard = (ctx: Ctx) => Step | Ctx;
 
@@ -40,7 +39,10 @@ export function missing(input: PlanInput, cur: StoreStatus): Step {
 const unreadable: Guard = (ctx) => {
   const { input, cur } = ctx;
   if (input.unreadable.length === 0) return ctx;
-  return wait(cur, `${situation(ctx)}: could not read ${input.unreadable.join(', ')} in this run; waiting for the next run rather than deciding without it`);
+  return wait(
+    cur,
+    `${situation(ctx)}: could not read ${input.unreadable.join(', ')} in this run; waiting for the next run rather than deciding without it`,
+  );
 };
 
 /** Type or id differ: the desired item names another store, which is reported and never acted on. */
@@ -141,7 +143,8 @@ function unexpectedChange({ input, observed, cur, released }: Ctx): 'disconnect'
   const state = observed.connectionState;
   const was = cur.observedState;
   // A disconnect of ours that failed may still have gone through (its answer lost in a timeout): not a human's.
-  const ours = cur.phase === 'DISCONNECTING' || cur.phase === 'UPDATING' || (cur.lastAction?.kind === 'disconnect' && cur.lastAction.outcome === 'failed');
+  const ours =
+    cur.phase === 'DISCONNECTING' || cur.phase === 'UPDATING' || (cur.lastAction?.kind === 'disconnect' && cur.lastAction.outcome === 'failed');
   if (input.desired.desiredState === 'CONNECTED' && state === 'DISCONNECTED') {
     // DISCONNECTING too: a run may have seen the human's disconnect under way.
     const wasUp = was === 'CONNECTED' || was === 'CONNECTING' || was === 'FAILED' || was === 'DISCONNECTING';

@@ -34,12 +34,7 @@ export function backoffMs(attempt: number, key: string): number {
 
 /** The reconciler itself made a `kind` call within the settle window. */
 export function calledRecently(input: PlanInput, cur: StoreStatus, kind: LastAction['kind']): boolean {
-  return (
-    cur.lastAction?.kind === kind &&
-    cur.lastAction.outcome === 'taken' &&
-    cur.lastActionAt !== null &&
-    input.now - cur.lastActionAt < SETTLE_MS
-  );
+  return cur.lastAction?.kind === kind && cur.lastAction.outcome === 'taken' && cur.lastActionAt !== null && input.now - cur.lastActionAt < SETTLE_MS;
 }
 
 export function backingOff(input: PlanInput, cur: StoreStatus): boolean {

@@ -4,7 +4,6 @@
  * phase (ESCALATED never reaches a row of a transition: the escalation-hold guard answers first).
  */
 import { playbookFor, SITUATION_RUNBOOKS, type Situation } from '../playbooks.js';
-import { count } from '../words.js';
 import type {
   ClusterView,
   ConnectionErrorCode,
@@ -17,22 +16,14 @@ import type {
   StoreType,
   UpdateChanges,
 } from '../types.js';
-import { changedFields, identityDrift, isNew, secretChanges, settingsChanges, targetClusterId } from './compare.js';
+import { count } from '../words.js';
 import { awaitingApproval } from './approval.js';
+import { changedFields, identityDrift, isNew, secretChanges, settingsChanges, targetClusterId } from './compare.js';
 import { type Ctx, situation } from './context.js';
 import { fingerprint } from './hash.js';
 import { type Awaiting, closed } from './status.js';
 import { escalate, repairFailed, repairStep, type Step, succeed, wait, withReport } from './steps.js';
-import {
-  backingOff,
-  backoffMs,
-  CONNECTING_DEADLINE_MS,
-  calledRecently,
-  DISCONNECTING_DEADLINE_MS,
-  iso,
-  minutes,
-  stuck,
-} from './timing.js';
+import { backingOff, backoffMs, CONNECTING_DEADLINE_MS, calledRecently, DISCONNECTING_DEADLINE_MS, iso, minutes, stuck } from './timing.js';
 
 type Handler = (ctx: Ctx) => Step;
 
@@ -54,7 +45,12 @@ const TRANSITIONS: readonly Transition[] = [
   { desired: 'CONNECTED', states: ['DISCONNECTING'], phase: '*', handle: foreignTransition },
   { desired: 'DISCONNECTED', states: ['CONNECTED', 'CONNECTING', 'FAILED'], phase: '*', handle: disconnectAsDeclared },
   { desired: 'DISCONNECTED', states: ['DISCONNECTING'], phase: 'DISCONNECTING', handle: watchDisconnect },
-  { desired: 'DISCONNECTED', states: ['DISCONNECTING'], phase: '*', handle: (ctx) => wait(ctx.cur, 'DISCONNECTING toward the desired DISCONNECTED: waiting') },
+  {
+    desired: 'DISCONNECTED',
+    states: ['DISCONNECTING'],
+    phase: '*',
+    handle: (ctx) => wait(ctx.cur, 'DISCONNECTING toward the desired DISCONNECTED: waiting'),
+  },
   { desired: 'DISCONNECTED', states: ['DISCONNECTED'], phase: '*', handle: disconnectedAsDesired },
 ];
 
@@ -104,8 +100,10 @@ function connected(ctx: Ctx): Step {
   const clusterId = observed.cloudHsmClusterId;
   const cluster = clusterId !== undefined ? input.clusters.get(clusterId) : undefined;
   if (observed.type === 'EXTERNAL_KEY_STORE' || (cluster !== undefined && cluster.activeHsms > 0)) {
-    if (cur.incidentId !== null) return succeed(input, cur, `CONNECTED: incident ${cur.incidentId} closed after ${count(cur.attempt, 'connect attempt')}`);
-    if (cur.escalatedIncidentId !== null) return succeed(input, cur, `CONNECTED: the store escalated in incident ${cur.escalatedIncidentId} is healthy again`);
+    if (cur.incidentId !== null)
+      return succeed(input, cur, `CONNECTED: incident ${cur.incidentId} closed after ${count(cur.attempt, 'connect attempt')}`);
+    if (cur.escalatedIncidentId !== null)
+      return succeed(input, cur, `CONNECTED: the store escalated in incident ${cur.escalatedIncidentId} is healthy again`);
     const drift = changedFields(settingsChanges(input, observed));
     return wait(closed(cur), drift.length > 0 ? 'CONNECTED' : 'CONNECTED as desired');
   }
@@ -118,14 +116,27 @@ function connected(ctx: Ctx): Step {
 function watchConnect({ input, observed, cur }: Ctx): Step {
   const deadline = CONNECTING_DEADLINE_MS[observed.type];
   if (stuck(input, cur, deadline)) {
-    return escalate(input, cur, `CONNECTING since ${iso(cur.phaseSince)}, past the ${minutes(deadline)} deadline for ${observed.type}: stuck`, SITUATION_RUNBOOKS.stuckConnecting);
+    return escalate(
+      input,
+      cur,
+      `CONNECTING since ${iso(cur.phaseSince)}, past the ${minutes(deadline)} deadline for ${observed.type}: stuck`,
+      SITUATION_RUNBOOKS.stuckConnecting,
+    );
   }
-  return wait(cur, `CONNECTING since ${iso(cur.phaseSince)} (repair attempt ${cur.attempt} of ${input.desired.maxAttempts}): waiting for CONNECTED or FAILED`);
+  return wait(
+    cur,
+    `CONNECTING since ${iso(cur.phaseSince)} (repair attempt ${cur.attempt} of ${input.desired.maxAttempts}): waiting for CONNECTED or FAILED`,
+  );
 }
 
 function watchDisconnect({ input, cur }: Ctx): Step {
   if (stuck(input, cur, DISCONNECTING_DEADLINE_MS)) {
-    return escalate(input, cur, `DISCONNECTING since ${iso(cur.phaseSince)}, past the ${minutes(DISCONNECTING_DEADLINE_MS)} deadline: stuck`, SITUATION_RUNBOOKS.stuckDisconnecting);
+    return escalate(
+      input,
+      cur,
+      `DISCONNECTING since ${iso(cur.phaseSince)}, past the ${minutes(DISCONNECTING_DEADLINE_MS)} deadline: stuck`,
+      SITUATION_RUNBOOKS.stuckDisconnecting,
+    );
   }
   const toward = input.desired.desiredState === 'CONNECTED' ? '(repair)' : 'toward the desired DISCONNECTED';
   return wait(cur, `DISCONNECTING since ${iso(cur.phaseSince)} ${toward}: waiting for DISCONNECTED`);
@@ -165,13 +176,22 @@ function connectFailed(ctx: Ctx): Step {
     });
   }
   if (cur.attempt >= maxAttempts) {
-    return escalate(input, cur, `${what}: failed ${cur.attempt} of ${maxAttempts} attempts, none left`, exhaustedRunbook(observed.connectionErrorCode, observed.type), {
-      before: [repairFailed(input, cur, 'connect', failure, null)],
-    });
+    return escalate(
+      input,
+      cur,
+      `${what}: failed ${cur.attempt} of ${maxAttempts} attempts, none left`,
+      exhaustedRunbook(observed.connectionErrorCode, observed.type),
+      {
+        before: [repairFailed(input, cur, 'connect', failure, null)],
+      },
+    );
   }
   const nextAttemptAt = input.now + backoffMs(cur.attempt, input.desired.name);
   return {
-    ...wait({ ...cur, nextAttemptAt }, `${what}: connect attempt ${cur.attempt} of ${maxAttempts} failed (${verdict.why}); next attempt after ${iso(nextAttemptAt)}`),
+    ...wait(
+      { ...cur, nextAttemptAt },
+      `${what}: connect attempt ${cur.attempt} of ${maxAttempts} failed (${verdict.why}); next attempt after ${iso(nextAttemptAt)}`,
+    ),
     events: [repairFailed(input, cur, 'connect', failure, nextAttemptAt)],
   };
 }
@@ -214,21 +234,38 @@ function updateOrConnect(ctx: Ctx): Step {
   const fields = changedFields(changes);
   if (fields.length > 0) {
     if (cur.phase === 'UPDATING' && calledRecently(input, cur, 'update')) {
-      return wait(cur, `${what}: updated at ${iso(cur.lastActionAt ?? input.now)} but KMS still shows old ${fields.join(', ')}: waiting for it to show the change`);
+      return wait(
+        cur,
+        `${what}: updated at ${iso(cur.lastActionAt ?? input.now)} but KMS still shows old ${fields.join(', ')}: waiting for it to show the change`,
+      );
     }
     const unapproved = awaitingApproval(input, cur, what, changes);
     if (unapproved !== null) return unapproved;
     // The core writes nextStatus only after the call succeeded, so recording the applied versions here is exact.
-    return repairStep(input, cur, { kind: 'update', storeId: observed.id, changes }, 'UPDATING', `${what}: updating ${fields.join(', ')} before connecting`, {
-      ...(changes.password !== undefined ? { appliedPasswordVersion: changes.password.versionId } : {}),
-      ...(changes.xks?.credential !== undefined ? { appliedXksCredentialVersion: changes.xks.credential.versionId } : {}),
-    });
+    return repairStep(
+      input,
+      cur,
+      { kind: 'update', storeId: observed.id, changes },
+      'UPDATING',
+      `${what}: updating ${fields.join(', ')} before connecting`,
+      {
+        ...(changes.password !== undefined ? { appliedPasswordVersion: changes.password.versionId } : {}),
+        ...(changes.xks?.credential !== undefined ? { appliedXksCredentialVersion: changes.xks.credential.versionId } : {}),
+      },
+    );
   }
   const attempt = cur.attempt + 1;
-  return repairStep(input, cur, { kind: 'connect', storeId: observed.id }, 'CONNECTING', `${what}: connecting (repair attempt ${attempt} of ${input.desired.maxAttempts})`, {
-    attempt,
-    nextAttemptAt: null,
-  });
+  return repairStep(
+    input,
+    cur,
+    { kind: 'connect', storeId: observed.id },
+    'CONNECTING',
+    `${what}: connecting (repair attempt ${attempt} of ${input.desired.maxAttempts})`,
+    {
+      attempt,
+      nextAttemptAt: null,
+    },
+  );
 }
 
 function disconnectAsDeclared(ctx: Ctx): Step {
@@ -261,7 +298,10 @@ function gate(input: PlanInput, cur: StoreStatus, what: string, code: Connection
   const spent = loginBudgetSpent(input, cur, what, []);
   if (spent !== null) return spent;
   if (backingOff(input, cur)) {
-    return wait(cur, `${what}: backing off after attempt ${cur.attempt} of ${maxAttempts}, next attempt after ${iso(cur.nextAttemptAt ?? input.now)}`);
+    return wait(
+      cur,
+      `${what}: backing off after attempt ${cur.attempt} of ${maxAttempts}, next attempt after ${iso(cur.nextAttemptAt ?? input.now)}`,
+    );
   }
   if (cur.attempt >= maxAttempts) {
     return escalate(input, cur, `${what}: failed ${cur.attempt} of ${maxAttempts} attempts, none left`, exhaustedRunbook(code, input.desired.type));
@@ -292,12 +332,23 @@ function preflight(input: PlanInput, cur: StoreStatus, what: string): Step | nul
   const clusterId = targetClusterId(input);
   const cluster = clusterId !== undefined ? input.clusters.get(clusterId) : undefined;
   if (cluster === undefined) {
-    return escalate(input, cur, `${what}: pre-flight: cluster ${clusterId ?? '(none declared)'} does not exist, so a connect would fail`, SITUATION_RUNBOOKS.clusterNotFound);
+    return escalate(
+      input,
+      cur,
+      `${what}: pre-flight: cluster ${clusterId ?? '(none declared)'} does not exist, so a connect would fail`,
+      SITUATION_RUNBOOKS.clusterNotFound,
+    );
   }
   if (cluster.state !== 'ACTIVE') {
-    return escalate(input, cur, `${what}: pre-flight: cluster ${cluster.clusterId} is ${cluster.state}, not ACTIVE, so a connect would fail`, SITUATION_RUNBOOKS.clusterNotActive);
+    return escalate(
+      input,
+      cur,
+      `${what}: pre-flight: cluster ${cluster.clusterId} is ${cluster.state}, not ACTIVE, so a connect would fail`,
+      SITUATION_RUNBOOKS.clusterNotActive,
+    );
   }
-  if (cluster.activeHsms === 0) return provideHsm(input, cur, cluster, `${what}: pre-flight: cluster ${cluster.clusterId} has no ACTIVE HSM`, 'noActiveHsm');
+  if (cluster.activeHsms === 0)
+    return provideHsm(input, cur, cluster, `${what}: pre-flight: cluster ${cluster.clusterId} has no ACTIVE HSM`, 'noActiveHsm');
   return null;
 }
 
@@ -317,7 +368,13 @@ function provideHsm(input: PlanInput, cur: StoreStatus, cluster: ClusterView, wh
   }
   return (
     gate(input, cur, what, null) ??
-    repairStep(input, cur, { kind: 'createHsm', clusterId: cluster.clusterId, availabilityZone: zone }, 'UPDATING', `${what}: creating an HSM in ${zone} (allowCreateHsm)`)
+    repairStep(
+      input,
+      cur,
+      { kind: 'createHsm', clusterId: cluster.clusterId, availabilityZone: zone },
+      'UPDATING',
+      `${what}: creating an HSM in ${zone} (allowCreateHsm)`,
+    )
   );
 }
 
@@ -340,7 +397,12 @@ function classify({ input, observed, cur, released }: Ctx): Verdict {
   if (code === null) return { escalate: false, why: 'FAILED without an error code, treated as retryable' };
   const playbook = playbookFor(code, observed.type);
   const repair = (why: string): Verdict => ({ escalate: false, why });
-  const human = (why: string, awaiting: Awaiting = {}): Verdict => ({ escalate: true, why: `${playbook.description} ${why}`, runbook: playbook.runbook, awaiting });
+  const human = (why: string, awaiting: Awaiting = {}): Verdict => ({
+    escalate: true,
+    why: `${playbook.description} ${why}`,
+    runbook: playbook.runbook,
+    awaiting,
+  });
   const retryOnce = 'the escalation hold was released, so the reconciler tries once more';
   if (!playbook.appliesTo.includes(observed.type)) return human(`KMS does not document ${code} for ${observed.type} stores; a human must look`);
   switch (playbook.class) {
@@ -359,7 +421,9 @@ function classify({ input, observed, cur, released }: Ctx): Verdict {
     }
     case 'fixableByNewSecret': {
       const cloudHsm = observed.type === 'AWS_CLOUDHSM';
-      const fresh = cloudHsm ? isNew(input.passwordVersion, cur.appliedPasswordVersion) : isNew(input.xksCredentialVersion, cur.appliedXksCredentialVersion);
+      const fresh = cloudHsm
+        ? isNew(input.passwordVersion, cur.appliedPasswordVersion)
+        : isNew(input.xksCredentialVersion, cur.appliedXksCredentialVersion);
       const secret = cloudHsm ? 'password secret' : 'XKS credential secret';
       if (fresh) return repair(`the ${secret} has a new version to apply`);
       if (!cloudHsm && released) return repair(retryOnce);

@@ -292,9 +292,7 @@ export class CloudHsmBackend {
   /** Starts deleting the HSM named by exactly one of HsmId, EniId and EniIp. */
   deleteHsm(request: DeleteHsmRequest): Hsm {
     const cluster = this.#live(request.ClusterId);
-    const hsm = cluster.hsms.find(
-      (hsm) => hsm.id === request.HsmId || hsm.eniId === request.EniId || hsm.eniIp === request.EniIp,
-    );
+    const hsm = cluster.hsms.find((hsm) => hsm.id === request.HsmId || hsm.eniId === request.EniId || hsm.eniIp === request.EniIp);
     if (hsm === undefined) {
       const named = request.HsmId ?? request.EniId ?? request.EniIp;
       throw new CloudHsmResourceNotFoundException(`No HSM matching ${named} in cluster ${cluster.id}.`);

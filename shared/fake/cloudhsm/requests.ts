@@ -24,8 +24,14 @@ export type CreateHsmRequest = z.output<typeof CreateHsmInput>;
 
 const DeleteHsmInput = z.object({
   ClusterId,
-  HsmId: z.string().regex(/^hsm-[2-7a-zA-Z]{11,16}$/).optional(),
-  EniId: z.string().regex(/^eni-[0-9a-fA-F]{8,17}$/).optional(),
+  HsmId: z
+    .string()
+    .regex(/^hsm-[2-7a-zA-Z]{11,16}$/)
+    .optional(),
+  EniId: z
+    .string()
+    .regex(/^eni-[0-9a-fA-F]{8,17}$/)
+    .optional(),
   EniIp: IpAddress.optional(),
 });
 export type DeleteHsmRequest = z.output<typeof DeleteHsmInput>;

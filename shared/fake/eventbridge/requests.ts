@@ -43,9 +43,7 @@ export function parsePutEvents(input: unknown): (EventEntry | EntryError)[] {
   const { Entries } = parseInput(PutEventsInput, input, ValidationException);
   const size = Entries.reduce((total, entry) => total + entrySize(entry), 0);
   if (size > MAX_ENTRIES_BYTES) {
-    throw new ValidationException(
-      `Total size of the entries in the request is over the limit: ${size} bytes, at most ${MAX_ENTRIES_BYTES}.`,
-    );
+    throw new ValidationException(`Total size of the entries in the request is over the limit: ${size} bytes, at most ${MAX_ENTRIES_BYTES}.`);
   }
   return Entries.map(checkEntry);
 }

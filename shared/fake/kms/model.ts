@@ -32,14 +32,7 @@ import {
 import * as random from '../random.js';
 import { decodeCursor, encodeCursor, epochSeconds, firstAfter } from '../wire.js';
 import type { ConnectionErrorCode, ConnectionState, StoreType } from './enums.js';
-import type {
-  CloudHsmSettings,
-  DescribeRequest,
-  GenerateRandomRequest,
-  NewCustomKeyStore,
-  UpdateRequest,
-  XksSettings,
-} from './requests.js';
+import type { CloudHsmSettings, DescribeRequest, GenerateRandomRequest, NewCustomKeyStore, UpdateRequest, XksSettings } from './requests.js';
 import type { XksProxy } from './xks-proxy.js';
 
 /** How long the asynchronous transitions take, in fake seconds. */
@@ -179,9 +172,7 @@ export class KmsBackend {
   createCustomKeyStore({ name, type, cloudHsm, xks }: NewCustomKeyStore): CustomKeyStore {
     this.#checkNameFree(name);
     if (this.#ordered.length >= this.world.storeQuota) {
-      throw new LimitExceededException(
-        `You have reached the quota of ${this.world.storeQuota} custom key stores in this account and Region.`,
-      );
+      throw new LimitExceededException(`You have reached the quota of ${this.world.storeQuota} custom key stores in this account and Region.`);
     }
     if (cloudHsm) {
       const cluster = this.#cluster(cloudHsm.clusterId);
@@ -191,15 +182,12 @@ export class KmsBackend {
       });
       if (user) {
         throw new CloudHsmClusterInUseException(
-          `The cluster ${cluster.id} or a cluster that shares its backup history is already associated with ` +
-            `custom key store ${user.id}.`,
+          `The cluster ${cluster.id} or a cluster that shares its backup history is already associated with ` + `custom key store ${user.id}.`,
         );
       }
       this.#checkClusterUsable(cluster);
       if (normaliseCertificate(cloudHsm.trustAnchorCertificate) !== normaliseCertificate(cluster.lineage.trustAnchorCertificate)) {
-        throw new IncorrectTrustAnchorException(
-          `The trust anchor certificate is not the trust anchor certificate of cluster ${cluster.id}.`,
-        );
+        throw new IncorrectTrustAnchorException(`The trust anchor certificate is not the trust anchor certificate of cluster ${cluster.id}.`);
       }
     }
     if (xks) this.#checkXks(xks);
@@ -256,9 +244,7 @@ export class KmsBackend {
         throw new CloudHsmClusterNotActiveException(`The cluster ${cluster.id} is ${cluster.state}, not ACTIVE.`);
       }
       if (cluster.activeHsms.length === 0) {
-        throw new CloudHsmClusterInvalidConfigurationException(
-          `The cluster ${cluster.id} has no ACTIVE HSM; connecting needs at least one.`,
-        );
+        throw new CloudHsmClusterInvalidConfigurationException(`The cluster ${cluster.id} has no ACTIVE HSM; connecting needs at least one.`);
       }
     }
     store.set({ state: 'CONNECTING' });
@@ -309,12 +295,9 @@ export class KmsBackend {
         const current = this.clusters.get(cloudHsm.clusterId);
         const related = current
           ? current.lineage === cluster.lineage
-          : normaliseCertificate(cloudHsm.trustAnchorCertificate) ===
-            normaliseCertificate(cluster.lineage.trustAnchorCertificate);
+          : normaliseCertificate(cloudHsm.trustAnchorCertificate) === normaliseCertificate(cluster.lineage.trustAnchorCertificate);
         if (!related) {
-          throw new CloudHsmClusterNotRelatedException(
-            `The cluster ${cluster.id} does not share a backup history with ${cloudHsm.clusterId}.`,
-          );
+          throw new CloudHsmClusterNotRelatedException(`The cluster ${cluster.id} does not share a backup history with ${cloudHsm.clusterId}.`);
         }
         this.#checkClusterUsable(cluster);
       }
@@ -376,9 +359,7 @@ export class KmsBackend {
       // randomness (in AWS such calls fail too; the exception is the one KMS uses for "too few HSMs").
       const cluster = this.clusters.get(store.fields.cloudHsm!.clusterId);
       if (!cluster || cluster.activeHsms.length === 0) {
-        throw new CloudHsmClusterInvalidConfigurationException(
-          `The cluster of custom key store ${store.id} has no ACTIVE HSM.`,
-        );
+        throw new CloudHsmClusterInvalidConfigurationException(`The cluster of custom key store ${store.id} has no ACTIVE HSM.`);
       }
     }
     return randomBytes(request.NumberOfBytes);
@@ -420,7 +401,7 @@ export class KmsBackend {
     if (settings.vpcEndpointServiceName !== undefined && proxy?.vpcEndpointServiceName !== settings.vpcEndpointServiceName) {
       return 'XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND';
     }
-    if (!proxy || !proxy.reachable) return 'XKS_PROXY_NOT_REACHABLE';
+    if (!proxy?.reachable) return 'XKS_PROXY_NOT_REACHABLE';
     if (proxy.uriPath !== settings.uriPath) return 'XKS_PROXY_INVALID_CONFIGURATION';
     if (!proxy.acceptsCredential(settings.accessKeyId, settings.secretAccessKey)) return 'INVALID_CREDENTIALS';
     return undefined;
@@ -466,28 +447,20 @@ export class KmsBackend {
       const other = store.fields.xks;
       if (store === self || !other) continue;
       if (other.uriEndpoint === settings.uriEndpoint && other.uriPath === settings.uriPath) {
-        throw new XksProxyUriInUseException(
-          `${settings.uriEndpoint}${settings.uriPath} is already used by custom key store ${store.id}.`,
-        );
+        throw new XksProxyUriInUseException(`${settings.uriEndpoint}${settings.uriPath} is already used by custom key store ${store.id}.`);
       }
       if (other.uriEndpoint === settings.uriEndpoint && (isVpc || other.connectivity === 'VPC_ENDPOINT_SERVICE')) {
-        throw new XksProxyUriEndpointInUseException(
-          `${settings.uriEndpoint} is already used by custom key store ${store.id}.`,
-        );
+        throw new XksProxyUriEndpointInUseException(`${settings.uriEndpoint} is already used by custom key store ${store.id}.`);
       }
       if (isVpc && other.vpcEndpointServiceName === settings.vpcEndpointServiceName) {
-        throw new XksProxyVpcEndpointServiceInUseException(
-          `${settings.vpcEndpointServiceName} is already used by custom key store ${store.id}.`,
-        );
+        throw new XksProxyVpcEndpointServiceInUseException(`${settings.vpcEndpointServiceName} is already used by custom key store ${store.id}.`);
       }
     }
     const proxies = this.xksProxies;
     if (isVpc) {
       const service = [...proxies.values()].find((p) => p.vpcEndpointServiceName === settings.vpcEndpointServiceName);
       if (!service) {
-        throw new XksProxyVpcEndpointServiceNotFoundException(
-          `The VPC endpoint service ${settings.vpcEndpointServiceName} was not found.`,
-        );
+        throw new XksProxyVpcEndpointServiceNotFoundException(`The VPC endpoint service ${settings.vpcEndpointServiceName} was not found.`);
       }
       if (service.uriEndpoint !== settings.uriEndpoint) {
         throw new XksProxyVpcEndpointServiceInvalidConfigurationException(
@@ -496,7 +469,7 @@ export class KmsBackend {
       }
     }
     const proxy = proxies.get(settings.uriEndpoint);
-    if (!proxy || !proxy.reachable || proxy.uriPath !== settings.uriPath) {
+    if (!proxy?.reachable || proxy.uriPath !== settings.uriPath) {
       throw new XksProxyUriUnreachableException(`KMS cannot reach an XKS proxy at ${settings.uriEndpoint}${settings.uriPath}.`);
     }
     if (!proxy.acceptsCredential(settings.accessKeyId, settings.secretAccessKey)) {
@@ -508,9 +481,7 @@ export class KmsBackend {
 }
 
 function invalidState(store: CustomKeyStore, operation: string, needed: string): AwsError {
-  return new CustomKeyStoreInvalidStateException(
-    `${operation} needs ${needed} custom key store; ${store.id} is ${store.state}.`,
-  );
+  return new CustomKeyStoreInvalidStateException(`${operation} needs ${needed} custom key store; ${store.id} is ${store.state}.`);
 }
 
 /** Certificates are compared as certificates: surrounding whitespace and line endings do not count. */

@@ -25,10 +25,7 @@ export const kmsOperations: ReadonlyMap<string, Operation> = new Map<string, Ope
   ['DisconnectCustomKeyStore', noOutput(({ partition }, input) => partition.kms.disconnectCustomKeyStore(parseStoreId(input)))],
   ['UpdateCustomKeyStore', noOutput(({ partition }, input) => partition.kms.updateCustomKeyStore(parseUpdate(input)))],
   ['DeleteCustomKeyStore', noOutput(({ partition }, input) => partition.kms.deleteCustomKeyStore(parseStoreId(input)))],
-  [
-    'GenerateRandom',
-    ({ partition }, input) => ({ Plaintext: partition.kms.generateRandom(parseGenerateRandom(input)).toString('base64') }),
-  ],
+  ['GenerateRandom', ({ partition }, input) => ({ Plaintext: partition.kms.generateRandom(parseGenerateRandom(input)).toString('base64') })],
 ]);
 
 const PAGE_HEAD = Buffer.from('{"CustomKeyStores":[');

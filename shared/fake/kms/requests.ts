@@ -36,10 +36,19 @@ export interface NewCustomKeyStore {
 
 const StoreId = z.string().min(1).max(64);
 const StoreName = z.string().min(1).max(256);
-const ClusterId = z.string().min(19).max(24).regex(/^cluster-[2-7a-zA-Z]{11,16}$/);
+const ClusterId = z
+  .string()
+  .min(19)
+  .max(24)
+  .regex(/^cluster-[2-7a-zA-Z]{11,16}$/);
 const KeyStorePassword = z.string().min(7).max(32);
 const Xks = {
-  XksProxyUriEndpoint: z.string().min(10).max(128).regex(/^https:\/\/[a-zA-Z0-9.-]+$/).optional(),
+  XksProxyUriEndpoint: z
+    .string()
+    .min(10)
+    .max(128)
+    .regex(/^https:\/\/[a-zA-Z0-9.-]+$/)
+    .optional(),
   XksProxyUriPath: z
     .string()
     .min(10)
@@ -52,11 +61,22 @@ const Xks = {
     .max(64)
     .regex(/^com\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$/)
     .optional(),
-  XksProxyVpcEndpointServiceOwner: z.string().regex(/^\d{12}$/).optional(),
+  XksProxyVpcEndpointServiceOwner: z
+    .string()
+    .regex(/^\d{12}$/)
+    .optional(),
   XksProxyAuthenticationCredential: z
     .object({
-      AccessKeyId: z.string().min(20).max(30).regex(/^[A-Z2-7]+$/),
-      RawSecretAccessKey: z.string().min(43).max(64).regex(/^[a-zA-Z0-9/+=]+$/),
+      AccessKeyId: z
+        .string()
+        .min(20)
+        .max(30)
+        .regex(/^[A-Z2-7]+$/),
+      RawSecretAccessKey: z
+        .string()
+        .min(43)
+        .max(64)
+        .regex(/^[a-zA-Z0-9/+=]+$/),
     })
     .optional(),
   XksProxyConnectivity: z.enum(XKS_CONNECTIVITY).optional(),
@@ -76,7 +96,12 @@ const DescribeInput = z.object({
   CustomKeyStoreId: StoreId.optional(),
   CustomKeyStoreName: StoreName.optional(),
   Limit: z.number().int().min(1).max(1000).optional(),
-  Marker: z.string().min(1).max(1024).regex(/^[\u0020-\u00FF]*$/).optional(),
+  Marker: z
+    .string()
+    .min(1)
+    .max(1024)
+    .regex(/^[\u0020-\u00FF]*$/)
+    .optional(),
 });
 export type DescribeRequest = z.output<typeof DescribeInput>;
 
@@ -101,9 +126,7 @@ export function parseCreate(input: unknown): NewCustomKeyStore {
   const request = parseInput(CreateInput, input, ValidationException);
   const type = request.CustomKeyStoreType ?? 'AWS_CLOUDHSM';
   const name = request.CustomKeyStoreName;
-  return type === 'AWS_CLOUDHSM'
-    ? { name, type, cloudHsm: cloudHsmSettings(request) }
-    : { name, type, xks: xksSettings(request) };
+  return type === 'AWS_CLOUDHSM' ? { name, type, cloudHsm: cloudHsmSettings(request) } : { name, type, xks: xksSettings(request) };
 }
 
 export function parseDescribe(input: unknown): DescribeRequest {

@@ -74,9 +74,7 @@ export class Secret {
 
   /** Only versions with a staging label are listed; the others are deprecated (as in AWS). */
   versionIdsToStages(): Record<string, string[]> {
-    return Object.fromEntries(
-      [...this.versions.values()].filter((v) => v.stages.size > 0).map((v) => [v.id, [...v.stages]]),
-    );
+    return Object.fromEntries([...this.versions.values()].filter((v) => v.stages.size > 0).map((v) => [v.id, [...v.stages]]));
   }
 
   #holder(stage: string): SecretVersion | undefined {
@@ -171,9 +169,7 @@ export class SecretsBackend {
 
 function sameOrConflict(version: SecretVersion, value: SecretValue): SecretVersion {
   if (!version.sameValue(value)) {
-    throw new ResourceExistsException(
-      `A version with VersionId ${version.id} already exists with a different value.`,
-    );
+    throw new ResourceExistsException(`A version with VersionId ${version.id} already exists with a different value.`);
   }
   return version;
 }

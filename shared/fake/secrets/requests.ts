@@ -17,7 +17,11 @@ const Value = {
 };
 
 const CreateSecretInput = z.object({
-  Name: z.string().min(1).max(512).regex(/^[a-zA-Z0-9/_+=.@-]+$/),
+  Name: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^[a-zA-Z0-9/_+=.@-]+$/),
   ClientRequestToken: Token.optional(),
   Description: z.string().max(2048).optional(),
   KmsKeyId: z.string().max(2048).optional(),
