@@ -55,7 +55,7 @@ try {
 /** Runs `serverless package` into `work` and unpacks every function's artifact there. */
 function packageFunctions(work: string): LambdaFunction[] {
   const artifacts = join(work, 'artifacts');
-  const packaged = spawnSync(process.execPath, [join(ROOT, 'node_modules/osls/bin/serverless.js'), 'package', '--package', artifacts], {
+  const packaged = spawnSync(process.execPath, [join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'package', '--package', artifacts], {
     cwd: ROOT,
     env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
     encoding: 'utf8',
