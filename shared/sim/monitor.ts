@@ -59,8 +59,9 @@ type Sent = 'confirmed' | 'unconfirmed';
 
 export class Monitor implements CallObserver, Witness {
   readonly checks = new Map<Invariant, number>();
+  /** As checked: times and ids as the product wrote them (see `report`). */
   readonly violations: Violation[] = [];
-  readonly trace: string[] = [];
+  readonly #trace: string[] = [];
   /** What the seed exercised: error codes failed, crashes, lost answers, faults, operator actions... */
   readonly coverage = new Map<string, number>();
   /** Mutating calls made and events published so far: a step that adds none was quiet. */
@@ -92,8 +93,6 @@ export class Monitor implements CallObserver, Witness {
   readonly #lockedByHand = new Set<string>();
   readonly #locked = new Set<string>();
 
-  readonly #ids = new Map<string, string>();
-
   /** `start`: fake time when the seed began; the trace counts time from there. */
   constructor(
     private readonly admin: FakeAdmin,
@@ -112,22 +111,31 @@ export class Monitor implements CallObserver, Witness {
     };
   }
 
-  /**
-   * A trace line as it reads on every replay of the seed: fake time counted from the seed's start,
-   * incident and event ids (hashes that include the time) numbered in order of appearance.
-   */
   #push(line: string): void {
-    this.trace.push(`[${this.step}] ${this.#relative(line)}`);
+    this.#trace.push(`[${this.step}] ${line}`);
   }
 
-  #relative(text: string): string {
-    return text
-      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, (iso) => `T+${Math.round((Date.parse(iso) - this.start) / 1000)}s`)
-      .replace(/\b(inc|evt)-[0-9a-f]{16}\b/g, (id, kind: string) => {
-        const label = this.#ids.get(id) ?? `${kind}#${[...this.#ids.values()].filter((l) => l.startsWith(kind)).length + 1}`;
-        this.#ids.set(id, label);
-        return label;
-      });
+  /**
+   * The trace and the violations as they read on every replay of the seed: fake time counted from
+   * the seed's start, incident and event ids (hashes that include the time) numbered in order of
+   * appearance. Made only when asked for: most seeds' traces are never read.
+   */
+  report(): { trace: string[]; violations: Violation[] } {
+    const ids = new Map<string, string>();
+    const counts = { inc: 0, evt: 0 };
+    const relative = (text: string): string =>
+      text
+        .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, (iso) => `T+${Math.round((Date.parse(iso) - this.start) / 1000)}s`)
+        .replace(/\b(inc|evt)-[0-9a-f]{16}\b/g, (id, kind: 'inc' | 'evt') => {
+          const known = ids.get(id);
+          if (known !== undefined) return known;
+          counts[kind] += 1;
+          const label = `${kind}#${counts[kind]}`;
+          ids.set(id, label);
+          return label;
+        });
+    const trace = this.#trace.map(relative);
+    return { trace, violations: this.violations.map((v) => ({ ...v, message: relative(v.message) })) };
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -373,14 +381,15 @@ export class Monitor implements CallObserver, Witness {
   #check(invariant: Invariant, holds: boolean, message: () => string): void {
     this.checks.set(invariant, (this.checks.get(invariant) ?? 0) + 1);
     if (holds) return;
-    const violation = { invariant, step: this.step, message: this.#relative(message()) };
+    const violation = { invariant, step: this.step, message: message() };
     this.violations.push(violation);
     this.#push(`VIOLATION ${invariant}: ${violation.message}`);
   }
 
   /** A secret is never printed, only where it was found. */
   #scan(text: string, where: string): void {
-    const leaked = [...this.#secrets].some((secret) => text.includes(secret));
+    let leaked = false;
+    for (const secret of this.#secrets) leaked ||= text.includes(secret);
     this.#check('noSecretLeak', !leaked, () => `a secret value appeared in ${where}`);
   }
 

@@ -24,7 +24,7 @@ export interface SimulateOptions {
   jobs?: number;
   /** Breaks the reconciler on purpose (tests); runs in this thread. */
   tamper?: Tamper;
-  /** Worker threads send back every seed's trace, not only a violating seed's. */
+  /** Every seed's trace, not only a violating seed's. */
   keepTraces?: boolean;
   /** Each seed's result as it comes (with several jobs, not in seed order). */
   onSeed?: (result: SeedResult) => void;
@@ -44,16 +44,20 @@ export async function simulateSeeds(seeds: readonly number[], options: SimulateO
     options.onSeed?.(result);
   };
   if (jobs > 1) await inWorkers(seeds, jobs, options.keepTraces === true, collect);
-  else await inThisThread(seeds, options.tamper, collect);
+  else await inThisThread(seeds, { tamper: options.tamper, keepTrace: options.keepTraces === true }, collect);
   figures.failed.sort((a, b) => a.seed - b.seed);
   figures.seconds = (performance.now() - started) / 1000;
   return figures;
 }
 
-async function inThisThread(seeds: readonly number[], tamper: Tamper | undefined, collect: (result: SeedResult) => void): Promise<void> {
+async function inThisThread(
+  seeds: readonly number[],
+  options: { tamper?: Tamper; keepTrace: boolean },
+  collect: (result: SeedResult) => void,
+): Promise<void> {
   const harness = await startHarness();
   try {
-    for (const seed of seeds) collect(await runSeed(harness, seed, tamper));
+    for (const seed of seeds) collect(await runSeed(harness, seed, options));
   } finally {
     await harness.close();
   }

@@ -1,7 +1,7 @@
 /**
  * Deterministic simulation: the real reconcile core and the fake in this process, on the fake's
- * manual clock, driven through a schedule drawn from a seed. A seed builds a small world, runs five
- * to nine steps of chaos (people, outages, API faults, crashes, lost answers, two runs at once), then
+ * manual clock, driven through a schedule drawn from a seed. A seed builds a small world, runs four
+ * to eight steps of chaos (people, outages, API faults, crashes, lost answers, two runs at once), then
  * lets it settle and finally lets a human mend it; the monitor checks the invariants throughout.
  * The same seed replays the same calls in the same order, so a violation's trace is reproducible.
  */
@@ -20,7 +20,7 @@ import { SimWorld } from './world.js';
 export interface SeedResult {
   seed: number;
   violations: Violation[];
-  /** Every step, call, decision and check of the seed, in order. */
+  /** Every step, call, decision and check of the seed, in order (empty unless asked for or violating). */
   trace: string[];
   checks: ReadonlyMap<Invariant, number>;
   coverage: ReadonlyMap<string, number>;
@@ -31,7 +31,7 @@ export interface SeedResult {
 /** Changes the reconciler's dependencies for every run: how a test breaks an invariant on purpose. */
 export type Tamper = (deps: ReconcileDeps) => ReconcileDeps;
 
-const CHAOS_STEPS = { min: 5, max: 9 };
+const CHAOS_STEPS = { min: 4, max: 8 };
 /** Sweeps to settle after the chaos, and to heal after the human mended the world. */
 const SETTLE_SWEEPS = 14;
 const HEAL_SWEEPS = 12;
@@ -58,10 +58,13 @@ const FAULTS: ReadonlyArray<readonly [readonly string[], readonly string[]]> = [
 const TABLE_OPERATIONS: readonly TableOperation[] = ['Query', 'GetItem', 'PutItem', 'UpdateItem'];
 const TABLE_ERRORS = ['ProvisionedThroughputExceededException', 'ThrottlingException', 'InternalServerError'];
 
-/** Runs one seed from an empty fake to its last check. A failure of the simulator itself names the seed. */
-export async function runSeed(h: Harness, seed: number, tamper: Tamper = (deps) => deps): Promise<SeedResult> {
+/**
+ * Runs one seed from an empty fake to its last check. Its trace comes back when it violated an
+ * invariant or `keepTrace` asks for it (empty otherwise). A failure of the simulator itself names the seed.
+ */
+export async function runSeed(h: Harness, seed: number, options: { tamper?: Tamper; keepTrace?: boolean } = {}): Promise<SeedResult> {
   try {
-    return await play(h, seed, tamper);
+    return await play(h, seed, options.tamper ?? ((deps) => deps), options.keepTrace === true);
   } catch (error) {
     throw new Error(`simulator failed on seed ${seed} (replay it with: npm run simulate -- --seed ${seed}): ${errorMessage(error)}`, {
       cause: error,
@@ -69,7 +72,7 @@ export async function runSeed(h: Harness, seed: number, tamper: Tamper = (deps) 
   }
 }
 
-async function play(h: Harness, seed: number, tamper: Tamper): Promise<SeedResult> {
+async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean): Promise<SeedResult> {
   await h.reset(seed);
   const rng = new Rng(seed);
   const monitor = new Monitor(h.admin, h.clock.now());
@@ -152,14 +155,8 @@ async function play(h: Harness, seed: number, tamper: Tamper): Promise<SeedResul
   }
   if (monitor.violations.length === 0) monitor.settledCheck(true);
   await monitor.finalChecks();
-  return {
-    seed,
-    violations: monitor.violations,
-    trace: monitor.trace,
-    checks: monitor.checks,
-    coverage: monitor.coverage,
-    lockouts: monitor.lockouts,
-  };
+  const { trace, violations } = keepTrace || monitor.violations.length > 0 ? monitor.report() : { trace: [], violations: [] };
+  return { seed, violations, trace, checks: monitor.checks, coverage: monitor.coverage, lockouts: monitor.lockouts };
 }
 
 /**

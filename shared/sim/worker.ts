@@ -1,8 +1,7 @@
 /**
  * A worker thread of `npm run simulate --jobs N`: its own fake and harness, running the seeds the main
  * thread hands it one at a time (a seed's result does not depend on which worker runs it).
- * Messages in: a seed, or null to stop. Out: each seed's result (its trace only when asked for or
- * when it violated an invariant).
+ * Messages in: a seed, or null to stop. Out: each seed's result.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { startHarness } from './harness.js';
@@ -17,6 +16,6 @@ port.on('message', (seed: number | null) => {
     return;
   }
   // A seed that throws (a simulator bug) is an unhandled rejection: the worker dies and the main thread reports it.
-  void runSeed(harness, seed).then((result) => port.postMessage(keepTraces || result.violations.length > 0 ? result : { ...result, trace: [] }));
+  void runSeed(harness, seed, { keepTrace: keepTraces }).then((result) => port.postMessage(result));
 });
 port.postMessage('ready');
