@@ -1,5 +1,5 @@
 /**
- * The reconciler's events (DESIGN.md §6) onto EventBridge over `@aws-sdk/client-eventbridge`.
+ * The reconciler's events onto EventBridge over `@aws-sdk/client-eventbridge`.
  */
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { ReconcilerEvent } from '../domain/events.js';

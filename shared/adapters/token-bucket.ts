@@ -1,5 +1,5 @@
 /**
- * Spaces mutating AWS calls (DESIGN.md §3: the custom key store APIs allow about 5 requests per second
+ * Spaces mutating AWS calls (the custom key store APIs allow about 5 requests per second
  * per account and Region). Pure logic over a `Clock`, so it is deterministic under a fake clock.
  */
 import type { Clock } from '../reconcile/ports.js';

@@ -1,5 +1,5 @@
 /**
- * The stores file of `cks apply` (DESIGN.md §5): parsed with positions kept, so that every error
+ * The stores file of `cks apply`: parsed with positions kept, so that every error
  * names its line, the store (by name, or by position when it has none) and the field. Pure: no I/O.
  */
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';

@@ -1,5 +1,5 @@
 /**
- * The few calls the demo makes to the fake's admin API (`/_fake/`, DESIGN.md §4): build and break
+ * The few calls the demo makes to the fake's admin API (`/_fake/`): build and break
  * the world as a human would, and read what the reconciler published and what CloudTrail saw.
  */
 import type { ConnectionErrorCode } from '../domain/types.js';

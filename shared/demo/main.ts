@@ -1,6 +1,6 @@
 /**
  * `npm start [-- --port <port>] [--interval <seconds>] [--duration <seconds>]` — the main job,
- * offline (DESIGN.md §7): the local AWS, a world of custom key stores that break one failure at a
+ * offline: the local AWS, a world of custom key stores that break one failure at a
  * time, and both Lambda functions reconciling them, shown live (see `demo.ts`). Runs until Ctrl-C
  * (SIGINT), SIGTERM or `--duration` seconds, then stops everything it started and exits 0.
  * Everything runs in this one process. Bad flags: exit 2; a demo that cannot start: exit 1.

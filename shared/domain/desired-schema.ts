@@ -1,5 +1,5 @@
 /**
- * The desired state of a store as operators declare it (DESIGN.md §2, stores file §5), validated with
+ * The desired state of a store as operators declare it (a table item, or a stores-file entry), validated with
  * zod. Strict: an unknown field is an error, so a typo such as `desiredstate` never silently falls
  * back to a default. Error messages name the field and the rule, never the value: these fields hold
  * only ARNs and ids, but a misplaced password must not end up in a log line or event either.

@@ -1,5 +1,5 @@
 /**
- * The on-call contract (DESIGN.md §6): zod schemas of every event detail, the `ReconcilerEvent` the
+ * The on-call contract: zod schemas of every event detail, the `ReconcilerEvent` the
  * EventBridge adapter publishes (Source `cks-reconciler`, DetailType = `detailType`, Detail = `detail`),
  * and pure builders. Subscribers may validate with {@link eventSchemas}; the schemas accept extra
  * fields so that adding one stays compatible within `schemaVersion` 1.

@@ -1,5 +1,5 @@
 /**
- * What each connection failure means and how it is fixed (reference §4, the CustomKeyStoresListEntry
+ * What each connection failure means and how it is fixed (the KMS guide's connection-failure fixes, the CustomKeyStoresListEntry
  * and describe-custom-key-stores texts), in plain words an on-call engineer can follow at 3 a.m.
  * `plan()` reads the class to decide whether to repair or escalate; the runbook goes into the
  * `Repair Escalated` event.

@@ -9,7 +9,7 @@ export type ConnectionState = (typeof CONNECTION_STATES)[number];
 export const STORE_TYPES = ['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const;
 export type StoreType = (typeof STORE_TYPES)[number];
 
-/** All 18 values of `ConnectionErrorCode` (reference §2). */
+/** All 18 values of `ConnectionErrorCode` as the KMS API defines them. */
 export const CONNECTION_ERROR_CODES = [
   'INTERNAL_ERROR',
   'NETWORK_ERRORS',
@@ -136,7 +136,7 @@ export interface DesiredXksProxy {
   credentialSecretArn: string;
 }
 
-/** A validated desired item (DESIGN.md §2). */
+/** A validated desired item. */
 export interface DesiredStore {
   name: string;
   /** The account and Region the store lives in, as a stores file names them (absent: the deployment's own). */
@@ -181,7 +181,7 @@ export interface ManualChange {
 }
 
 /**
- * Inputs that, when they change, release an escalated store (DESIGN.md §3: "hold until the desired
+ * Inputs that, when they change, release an escalated store ("hold until the desired
  * item's generation changes or an operator runs `cks retry`"; a new secret version is a change too).
  */
 export interface HeldInputs {

@@ -48,7 +48,7 @@ const summary: SweepSummaryInput = {
 };
 
 describe('event schemas', () => {
-  it('has a schema for every detail-type of DESIGN §6', () => {
+  it('has a schema for every detail-type of the on-call contract', () => {
     expect(Object.keys(eventSchemas).sort()).toEqual([...EVENT_DETAIL_TYPES].sort());
   });
 

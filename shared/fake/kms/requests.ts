@@ -1,5 +1,5 @@
 /**
- * KMS custom key store requests: validation against the API model's constraints (reference §2),
+ * KMS custom key store requests: validation against the KMS API model's constraints,
  * then the checks across members that need no state (which members go with which store type).
  */
 import { z } from 'zod';
