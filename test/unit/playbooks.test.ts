@@ -30,7 +30,7 @@ describe('PLAYBOOKS', () => {
   });
 
   it.each(CONNECTION_ERROR_CODES.map((code) => ({ code })))(
-    'classifies $code as the KMS guide's fixes say, for the store types KMS reports it for',
+    'classifies $code as the KMS guide says, for the store types KMS reports it for',
     ({ code }) => {
       expect(PLAYBOOKS[code].class).toBe(expected[code].class);
       expect([...PLAYBOOKS[code].appliesTo]).toEqual(expected[code].appliesTo);
