@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseStoresFile } from '../../shared/cli/stores-file.js';
 
-// The example of the design's stores file, with one change: its cluster id `cluster-1a23b4cdefg` contains a `1`,
+// The example stores file of the design, with one change: its cluster id `cluster-1a23b4cdefg` contains a `1`,
 // which the CloudHSM id pattern cluster-[2-7a-zA-Z]{11,16} does not allow.
 const DESIGN_EXAMPLE = `stores:
   - name: payments-hsm
@@ -24,7 +24,7 @@ const HSM = `    cloudHsmClusterId: cluster-2a23b4cdefg
     keyStorePasswordSecretArn: arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser`;
 
 describe('parseStoresFile', () => {
-  it('reads the design's example into specs with defaults filled in', () => {
+  it('reads the design example into specs with defaults filled in', () => {
     // Act
     const result = parseStoresFile(DESIGN_EXAMPLE, 'stores.yaml');
 
