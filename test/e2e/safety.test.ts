@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { run } from '../../shared/cli/main.js';
+import { type CksRun, cksAgainst } from '../helpers/cks.js';
 import { fakeForFile, XKS_CREDENTIAL } from '../helpers/fake.js';
 
 const TABLE = 'cks-safety';
@@ -35,19 +35,11 @@ function env(accessKeyId = WRITER): Record<string, string> {
   };
 }
 
-async function cks(args: string[], accessKeyId = WRITER): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    env: env(accessKeyId),
-  });
-  return { code, stdout, stderr };
+const cksAs = cksAgainst(fake, { CKS_TABLE: TABLE, HOME: dir, PATH: process.env.PATH ?? '' });
+
+/** `cks` as the principal of `accessKeyId` (the writer unless said). */
+function cks(args: string[], accessKeyId = WRITER): Promise<CksRun> {
+  return cksAs(args, { AWS_ACCESS_KEY_ID: accessKeyId });
 }
 
 /** The AWS CLI v2 against the fake (which answers from this process: never a synchronous spawn); its JSON output parsed. */

@@ -35,21 +35,27 @@ function declare(world: InMemoryWorld, name: string, extra: Record<string, unkno
   });
 }
 
+/** An in-memory world with one healthy cluster and a password secret with one version. */
+function healthyWorld(): InMemoryWorld {
+  const world = inMemoryWorld();
+  world.cloudHsm.clusters.set(CLUSTER, {
+    clusterId: CLUSTER,
+    state: 'ACTIVE',
+    activeHsms: 2,
+    creatingHsms: 0,
+    availabilityZones: ['us-east-1a', 'us-east-1b'],
+    hsmAvailabilityZones: ['us-east-1a', 'us-east-1b'],
+  });
+  world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
+  return world;
+}
+
 describe('reconcile (core with in-memory ports)', () => {
   let world: InMemoryWorld;
 
   beforeEach(() => {
     // Prepare: one healthy cluster and a password secret with one version.
-    world = inMemoryWorld();
-    world.cloudHsm.clusters.set(CLUSTER, {
-      clusterId: CLUSTER,
-      state: 'ACTIVE',
-      activeHsms: 2,
-      creatingHsms: 0,
-      availabilityZones: ['us-east-1a', 'us-east-1b'],
-      hsmAvailabilityZones: ['us-east-1a', 'us-east-1b'],
-    });
-    world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
+    world = healthyWorld();
   });
 
   it('records a baseline for a store it sees for the first time, then leaves a healthy store alone with no write', async () => {
@@ -329,16 +335,7 @@ describe('exactly-once effects (status, incident id and events recorded together
   let world: InMemoryWorld;
 
   beforeEach(() => {
-    world = inMemoryWorld();
-    world.cloudHsm.clusters.set(CLUSTER, {
-      clusterId: CLUSTER,
-      state: 'ACTIVE',
-      activeHsms: 2,
-      creatingHsms: 0,
-      availabilityZones: ['us-east-1a', 'us-east-1b'],
-      hsmAvailabilityZones: ['us-east-1a', 'us-east-1b'],
-    });
-    world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
+    world = healthyWorld();
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'USER_LOCKED_OUT' }));
     declare(world, 'payments');
   });
@@ -428,16 +425,7 @@ describe('one store never stops the others', () => {
   let world: InMemoryWorld;
 
   beforeEach(() => {
-    world = inMemoryWorld();
-    world.cloudHsm.clusters.set(CLUSTER, {
-      clusterId: CLUSTER,
-      state: 'ACTIVE',
-      activeHsms: 2,
-      creatingHsms: 0,
-      availabilityZones: ['us-east-1a', 'us-east-1b'],
-      hsmAvailabilityZones: ['us-east-1a', 'us-east-1b'],
-    });
-    world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
+    world = healthyWorld();
     for (const [name, id] of [
       ['a', 'cks-1234567890abcdef0'],
       ['b', 'cks-2234567890abcdef0'],
@@ -526,16 +514,7 @@ describe('XKS credentials are sensitive', () => {
 
 describe('one store, one entry', () => {
   it('reports two desired entries naming one KMS store (one by name, one by id) and acts on neither', async () => {
-    const world = inMemoryWorld();
-    world.cloudHsm.clusters.set(CLUSTER, {
-      clusterId: CLUSTER,
-      state: 'ACTIVE',
-      activeHsms: 2,
-      creatingHsms: 0,
-      availabilityZones: ['us-east-1a', 'us-east-1b'],
-      hsmAvailabilityZones: ['us-east-1a', 'us-east-1b'],
-    });
-    world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
+    const world = healthyWorld();
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
     declare(world, 'payments');
     declare(world, 'payments-renamed', { id: 'cks-1234567890abcdef0' });
