@@ -1,4 +1,26 @@
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * Files that spend their time waiting on real time (serverless-offline's one-minute schedule, the
+ * demo's run, the simulator's seeds, many sweeps against the fake) start first, so that the rest of
+ * the suite runs beside them instead of after them. Others keep vitest's own order.
+ */
+const LONG_WAITS = ['offline.test.ts', 'simulate.test.ts', 'safety.test.ts', 'reconciler.test.ts', 'demo.test.ts'];
+
+class LongWaitsFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (file: TestSpecification): number => {
+      const index = LONG_WAITS.findIndex((name) => file.moduleId.endsWith(`/${name}`));
+      return index === -1 ? LONG_WAITS.length : index;
+    };
+    const sorted = await super.sort(files);
+    return sorted
+      .map((file, order) => ({ file, order }))
+      .sort((a, b) => rank(a.file) - rank(b.file) || a.order - b.order)
+      .map(({ file }) => file);
+  }
+}
 
 /** What every project shares. */
 const common = {
@@ -17,6 +39,7 @@ export default defineConfig({
     // Most test time is spent waiting on child processes, sockets and timers, not computing: more
     // files at once than cores keeps both cores of a small machine busy.
     maxWorkers: 5,
+    sequence: { sequencer: LongWaitsFirst },
     projects: [
       { test: { ...common, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { test: { ...slow, name: 'integration', include: ['test/integration/**/*.test.ts'] } },
