@@ -12,7 +12,7 @@ import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dyn
 import { CreateCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../shared/cli/main.js';
+import { cksAgainst } from '../helpers/cks.js';
 import { fakeForFile } from '../helpers/fake.js';
 
 const CKS = fileURLToPath(new URL('../../bin/cks.js', import.meta.url));
@@ -57,20 +57,10 @@ function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   };
 }
 
-/** Runs `cks <args>` to completion, in this process. */
-async function cks(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    env: cliEnv(env),
-  });
-  return { code, stdout, stderr };
+/** Runs `cks <args>` to completion, in this process, with the same environment as the launcher gets. */
+const cksInProcess = cksAgainst(fake, { HOME: dir, PATH: process.env.PATH ?? '', AWS_ACCESS_KEY_ID: 'test', CKS_TABLE: TABLE });
+function cks(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return cksInProcess(args, env);
 }
 
 /** Starts the launcher, `node bin/cks.js <args>`, as a child process in the scratch directory. */
