@@ -4,7 +4,7 @@
  * stream. Reconciles only the stores the event names, in the account and Region the event is about.
  */
 import { splitByScope } from '../shared/fleet/event-scope.js';
-import { reconcile } from '../shared/reconcile/sweep.js';
+import { reconcileScope } from '../shared/reconcile/reconcile-scope.js';
 import { parseTrigger } from '../shared/reconcile/triggers.js';
 import { type DepsFactory, type HandlerResult, type LambdaContext, lambdaDeps, toHandlerResult } from '../shared/runtime/lambda.js';
 
@@ -18,7 +18,7 @@ export function makeHandler(deps: DepsFactory) {
       if (!target) continue;
       const { trigger, changes, ...only } = target;
       const request = { trigger, only, ...(changes ? { changes } : {}) };
-      results.push(toHandlerResult(await reconcile(deps(context, part.scope ?? undefined), request)));
+      results.push(toHandlerResult(await reconcileScope(deps(context, part.scope ?? undefined), request)));
     }
     const [first, ...more] = results;
     if (!first) return { skipped: 'the event names no store to reconcile' };

@@ -2,7 +2,7 @@
  * The scheduled sweep, the fleet's coordinator: lists the scopes (the table's registry and its own),
  * sends each other account-Region to the worker through SQS, then reconciles its own scope.
  */
-import { coordinate } from '../shared/fleet/fan-out.js';
+import { reconcileFleet } from '../shared/fleet/reconcile-fleet.js';
 import { scopeLabel } from '../shared/fleet/scope.js';
 import {
   fleetInvocation,
@@ -19,7 +19,7 @@ export type SweepResult = ScopeResult & { trigger: 'schedule'; queued: string[];
 export function makeHandler(factory: InvocationFactory) {
   return async (_event: unknown, context: LambdaContext): Promise<SweepResult> => {
     const { runtime, queue, concurrency } = fleetInvocation(factory, context);
-    const run = await coordinate(runtime, { trigger: 'schedule', queue, concurrency });
+    const run = await reconcileFleet(runtime, { trigger: 'schedule', queue, concurrency });
     return {
       ...toScopeResult(run.home),
       trigger: 'schedule',

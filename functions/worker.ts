@@ -4,8 +4,8 @@
  * queue alone (partial batch failure), and to the dead-letter queue after its last receive.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { reachAndReconcile } from '../shared/fleet/reach-scope.js';
 import { parseScopeMessage } from '../shared/fleet/scope.js';
-import { sweepScope } from '../shared/fleet/sweep-scope.js';
 import { type FleetFactory, type LambdaContext, lambdaFleet } from '../shared/runtime/lambda.js';
 
 /** The parts of an SQS event the worker reads. */
@@ -26,7 +26,7 @@ export function makeHandler(factory: FleetFactory) {
   return async (event: SqsEvent, context: LambdaContext): Promise<SqsBatchResponse> => {
     const { runtime } = factory(context);
     const record = async (message: SqsRecord): Promise<string> => {
-      const outcome = await sweepScope(runtime, parseScopeMessage(message.body), { trigger: 'schedule' });
+      const outcome = await reachAndReconcile(runtime, parseScopeMessage(message.body), { trigger: 'schedule' });
       return outcome.status;
     };
     return processPartialResponse(event, record, processor);

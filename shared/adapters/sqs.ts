@@ -5,7 +5,7 @@
 import { GetQueueUrlCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Scope } from '../domain/types.js';
 import { AwsCallError } from '../errors.js';
-import type { ScopeQueuePort } from '../fleet/fan-out.js';
+import type { ScopeQueuePort } from '../fleet/reconcile-fleet.js';
 import { scopeMessageBody } from '../fleet/scope.js';
 import { awsCall } from './aws-errors.js';
 

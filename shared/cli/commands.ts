@@ -7,10 +7,10 @@ import { awsCall } from '../adapters/aws-errors.js';
 import { ensureTable } from '../adapters/dynamodb-store.js';
 import { formatFieldErrors } from '../domain/desired-schema.js';
 import { count } from '../domain/words.js';
-import type { FleetOutcome } from '../fleet/fan-out.js';
+import type { FleetOutcome } from '../fleet/reconcile-fleet.js';
 import { scopeLabel } from '../fleet/scope.js';
+import { type ReconcileResult, reconcileScope } from '../reconcile/reconcile-scope.js';
 import type { StoreOutcome } from '../reconcile/reconcile-store.js';
-import { type ReconcileResult, reconcile } from '../reconcile/sweep.js';
 import { type CliContext, repeatUntilInterrupted } from './context.js';
 import { sweepAll } from './fleet.js';
 import { isoTime, printable, renderTable } from './table.js';
@@ -33,7 +33,7 @@ export async function initCommand(ctx: CliContext): Promise<number> {
  * kill switch holds the action back).
  */
 export async function planCommand(ctx: CliContext, detailedExitCode: boolean): Promise<number> {
-  const result = await reconcile(await ctx.deps(), { trigger: 'cli', dryRun: true });
+  const result = await reconcileScope(await ctx.deps(), { trigger: 'cli', dryRun: true });
   ctx.print(renderOutcomes(result));
   if (!detailedExitCode) return 0;
   const failed = result.outcomes.filter((o) => o.error !== null || o.skipped === 'invalid');
@@ -71,7 +71,7 @@ export async function sweepCommand(ctx: CliContext, watchIntervalMs: number | nu
   const sweep = async (): Promise<void> => {
     const deps = await ctx.deps({ publishes: true });
     if (watchIntervalMs !== null) ctx.print(`sweep at ${isoTime(deps.clock.now())}`);
-    if (!all) ctx.print(renderOutcomes(await reconcile(deps, { trigger: 'cli' })));
+    if (!all) ctx.print(renderOutcomes(await reconcileScope(deps, { trigger: 'cli' })));
     else ctx.print((await sweepAll(ctx)).map(renderScopeOutcome).join('\n\n'));
   };
   if (watchIntervalMs === null) await sweep();

@@ -6,9 +6,9 @@
 import { loadFleetConfig } from '../config.js';
 import type { Scope } from '../domain/types.js';
 import { errorMessage } from '../errors.js';
-import { type FleetOutcome, listFleet, mapConcurrently, sweepFleet } from '../fleet/fan-out.js';
+import { isUnreachable } from '../fleet/reach-scope.js';
+import { type FleetOutcome, listFleet, mapConcurrently, reconcileScopes } from '../fleet/reconcile-fleet.js';
 import { scopeLabel } from '../fleet/scope.js';
-import { isUnreachable } from '../fleet/sweep-scope.js';
 import type { CliContext } from './context.js';
 import { loadStatus, renderStatus, type StatusRow } from './status.js';
 
@@ -61,5 +61,5 @@ function countsOf(rows: readonly StatusRow[]): string {
 /** `cks sweep --all`: one pass over every scope; returns the outcomes (rendered by the caller). */
 export async function sweepAll(ctx: CliContext): Promise<FleetOutcome[]> {
   const fleet = await ctx.fleet();
-  return sweepFleet(fleet, await listFleet(fleet), { trigger: 'cli', concurrency: loadFleetConfig(ctx.io.env).concurrency });
+  return reconcileScopes(fleet, await listFleet(fleet), { trigger: 'cli', concurrency: loadFleetConfig(ctx.io.env).concurrency });
 }

@@ -6,11 +6,11 @@ import { SqsScopeQueue } from '../adapters/sqs.js';
 import { loadConfig, loadFleetConfig } from '../config.js';
 import { formatFieldErrors } from '../domain/desired-schema.js';
 import type { Scope } from '../domain/types.js';
-import type { FleetOutcome, ScopeQueuePort } from '../fleet/fan-out.js';
+import type { ScopeRuntime } from '../fleet/reach-scope.js';
+import type { FleetOutcome, ScopeQueuePort } from '../fleet/reconcile-fleet.js';
 import { sameScope, scopeLabel } from '../fleet/scope.js';
-import type { ScopeRuntime } from '../fleet/sweep-scope.js';
 import type { ReconcileDeps } from '../reconcile/ports.js';
-import type { ReconcileResult } from '../reconcile/sweep.js';
+import type { ReconcileResult } from '../reconcile/reconcile-scope.js';
 import { accountFromFunctionArn } from './deps.js';
 import { FleetRuntime } from './fleet.js';
 

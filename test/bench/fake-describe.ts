@@ -7,7 +7,7 @@
  * cost plus the transfer, not an SDK's deserialisation.
  */
 import http from 'node:http';
-import { startFake } from '../../shared/fake/server.js';
+import { startFake } from '../../shared/dev/fake/server.js';
 
 const MAX_REQUESTS = 20_000;
 const MAX_MILLISECONDS = 2_000;

@@ -3,7 +3,7 @@
  * fake. Seeds N account-Regions (two Regions per member account, each account with its member role)
  * with K CONNECTED CloudHSM stores each, declared and registered as `cks apply` does; runs one sweep
  * to warm up (first status items, one AssumeRole per account); then sweeps N/4, N/2 and N scopes,
- * W at a time, through the worker's per-scope pass (`sweepFleet`), three times each. Prints, per
+ * W at a time, through the worker's per-scope pass (`reconcileScopes`), three times each. Prints, per
  * size, the median wall time, the time per round of W scopes (flat when wall time grows linearly
  * with N / W), and the AWS calls per scope by operation, from the fake's call counts.
  */
@@ -13,10 +13,10 @@ import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, KMSClient } 
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import { loadConfig, loadFleetConfig } from '../../shared/config.js';
+import { startFake } from '../../shared/dev/fake/server.js';
 import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import type { Scope } from '../../shared/domain/types.js';
-import { startFake } from '../../shared/fake/server.js';
-import { mapConcurrently, sweepFleet } from '../../shared/fleet/fan-out.js';
+import { mapConcurrently, reconcileScopes } from '../../shared/fleet/reconcile-fleet.js';
 import { makeLogger } from '../../shared/logger.js';
 import { FleetRuntime } from '../../shared/runtime/fleet.js';
 import { median } from './median.js';
@@ -101,7 +101,7 @@ try {
 async function measure(fleet: FleetRuntime, scopes: readonly Scope[]): Promise<{ seconds: number; perScope: Record<string, number> }> {
   const before = await counts();
   const start = performance.now();
-  const outcomes = await sweepFleet(fleet, scopes, { trigger: 'schedule', concurrency: WORKERS });
+  const outcomes = await reconcileScopes(fleet, scopes, { trigger: 'schedule', concurrency: WORKERS });
   const seconds = (performance.now() - start) / 1000;
   const bad = outcomes.filter((o) => o.status !== 'reconciled');
   if (bad.length > 0) throw new Error(`${bad.length} scopes were not reconciled, e.g. ${JSON.stringify(bad[0])}`);

@@ -3,7 +3,7 @@
  * and refuses in one line to run one that is missing or older than a file it was built from.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,5 +71,14 @@ describe('bin/cks.js', () => {
 
     // Assess
     expect(run).toEqual({ code: 1, stdout: '', stderr: 'cks: the CLI was built before shared/a.ts changed: run `npm run build`\n' });
+  });
+});
+
+describe('the built CLI', () => {
+  it('is built from the CLI and the deployed core only: nothing of shared/dev/ (the fake, demo, offline runner, simulator)', () => {
+    // dist/cli is rebuilt by this project's global setup when stale; inputs.json lists its project sources.
+    const inputs = JSON.parse(readFileSync(fileURLToPath(new URL('../../dist/cli/inputs.json', import.meta.url)), 'utf8')) as string[];
+    expect(inputs).toContain('shared/cli/main.ts');
+    expect(inputs.filter((file) => file.startsWith('shared/dev/'))).toEqual([]);
   });
 });

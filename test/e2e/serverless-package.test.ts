@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { TABLE_KEY_SCHEMA } from '../../shared/adapters/dynamodb-store.js';
 import { EVENT_SOURCE } from '../../shared/adapters/eventbridge.js';
 import { loadConfig, loadFleetConfig } from '../../shared/config.js';
-import { type EventPattern, matchesPattern } from '../../shared/demo/event-pattern.js';
+import { type EventPattern, matchesPattern } from '../../shared/dev/demo/event-pattern.js';
 import { makeMetrics, recordRepair, recordScopeUnreachable } from '../../shared/metrics.js';
 import { onCallPages, onCallTransformers, type PageName } from '../../shared/on-call/pages.js';
 import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/reconcile/triggers.js';
@@ -600,7 +600,7 @@ describe('serverless package', () => {
   it('ships self-contained bundles that load without node_modules and export the handler', () => {
     const bundles = mkdtempSync(join(tmpdir(), 'cks-sls-bundles-'));
     try {
-      for (const handler of ['functions/sweep.handler', 'functions/on-event.handler']) {
+      for (const handler of ['functions/sweep.handler', 'functions/worker.handler', 'functions/on-event.handler']) {
         // Prepare: the function's artifact, unpacked where no node_modules can be found.
         const dir = join(bundles, functionId(handler));
         const { artifact, files, entry } = unpackFunction(service, handler, dir);
@@ -610,6 +610,10 @@ describe('serverless package', () => {
         expect(entry, `${handler} in ${artifact}`).toBeDefined();
         // The pinned CloudHSM v2 client ships inside the bundle (its JSON target prefix).
         expect(files.get(entry!)!.toString()).toContain('BaldrApiService');
+        // Nothing of the developer tooling (shared/dev/: the fake, demo, offline runner, simulator) is bundled.
+        const sources = (JSON.parse(files.get(`${entry!}.map`)!.toString()) as { sources: string[] }).sources;
+        expect(sources.some((source) => source.includes('shared/reconcile/'))).toBe(true);
+        expect(sources.filter((source) => source.includes('shared/dev/') || /node_modules\/(dynalite|tsx)\//.test(source))).toEqual([]);
 
         // Act: import it in a fresh Node.js process, and invoke on-event with a record it ignores.
         const probe =

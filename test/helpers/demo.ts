@@ -18,7 +18,7 @@ const running: RunningDemo[] = [];
 
 export function startDemo(args: string[]): RunningDemo {
   // Its own process group, so that a failed test can still remove the whole tree.
-  const child = spawn('npx', ['tsx', 'shared/demo/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn('npx', ['tsx', 'shared/dev/demo/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -14,7 +14,7 @@
  */
 import { CreateCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeEach } from 'vitest';
-import { type FakeOptions, type FakeServer, startFake } from '../../shared/fake/server.js';
+import { type FakeOptions, type FakeServer, startFake } from '../../shared/dev/fake/server.js';
 
 /** Ready-made SDK v3 client configuration: pass it to any client constructor. */
 export interface FakeClientConfig {

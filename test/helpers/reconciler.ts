@@ -13,7 +13,7 @@ import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import { makeLogger } from '../../shared/logger.js';
 import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
-import { type ReconcileRequest, type ReconcileResult, reconcile } from '../../shared/reconcile/sweep.js';
+import { type ReconcileRequest, type ReconcileResult, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { buildDeps, LOCAL_ACCOUNT_ID } from '../../shared/runtime/deps.js';
 import { createCloudHsmStore, startTestFake, type TestFake } from './fake.js';
 
@@ -75,7 +75,7 @@ export async function startReconcilerEnv(options: { storeQuota?: number } = {}):
     clients,
     deps,
     logLines,
-    run: (request = {}, owner) => reconcile(owner ? deps(owner) : base, { trigger: 'schedule', ...request }),
+    run: (request = {}, owner) => reconcileScope(owner ? deps(owner) : base, { trigger: 'schedule', ...request }),
     async apply(...specs) {
       const parsed = specs.map((s) => desiredSpecSchema.parse(s) as DesiredStoreSpec);
       await base.state.putDesired(parsed, fake.now());

@@ -10,10 +10,10 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { CreateCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MAX_ADVANCE_SECONDS, MAX_FAKE_TIME } from '../../shared/fake/clock.js';
-import { MAX_DYNAMODB_EMULATORS } from '../../shared/fake/dynamodb.js';
-import { startFake } from '../../shared/fake/server.js';
-import { CALL_LOG_BYTES, CLOUDTRAIL_LOG_BYTES, EVENT_LOG_BYTES, MAX_PARTITIONS } from '../../shared/fake/world.js';
+import { MAX_ADVANCE_SECONDS, MAX_FAKE_TIME } from '../../shared/dev/fake/clock.js';
+import { MAX_DYNAMODB_EMULATORS } from '../../shared/dev/fake/dynamodb.js';
+import { startFake } from '../../shared/dev/fake/server.js';
+import { CALL_LOG_BYTES, CLOUDTRAIL_LOG_BYTES, EVENT_LOG_BYTES, MAX_PARTITIONS } from '../../shared/dev/fake/world.js';
 import { createXksStore, fakeForFile, startTestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
 
 const fake = await fakeForFile();

@@ -7,7 +7,7 @@ const TSX = 'node_modules/.bin/tsx';
 const children: ChildProcess[] = [];
 
 function startMain(...args: string[]): ChildProcess {
-  const child = spawn(TSX, ['shared/fake/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(TSX, ['shared/dev/fake/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   return child;
 }
@@ -29,7 +29,7 @@ function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecAr
   });
 }
 
-describe('npm run fake (shared/fake/main.ts)', () => {
+describe('npm run fake (shared/dev/fake/main.ts)', () => {
   it('prints the port it bound with --port 0, serves calls, and exits 0 on SIGTERM', async () => {
     const child = startMain('--port', '0', '--clock', 'manual');
     const match = await waitForLine(child, /listening on (http:\/\/127\.0\.0\.1:(\d+))/);

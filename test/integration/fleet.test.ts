@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
 import { eventSchemas } from '../../shared/domain/events.js';
 import type { Scope } from '../../shared/domain/types.js';
-import { coordinate, type FleetOutcome, sweepFleet } from '../../shared/fleet/fan-out.js';
+import { type FleetOutcome, reconcileFleet, reconcileScopes } from '../../shared/fleet/reconcile-fleet.js';
 import { scopeLabel } from '../../shared/fleet/scope.js';
 import { startTestFake, type TestFake } from '../helpers/fake.js';
 import { connectedStore, createMemberRole, createTable, fleetRuntime, HOME, storeState } from '../helpers/fleet.js';
@@ -54,7 +54,7 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     const scopes = await fleet.deps(HOME).state.listScopes();
     expect(scopes.map(scopeLabel)).toEqual(['000000000000/eu-west-1', '000000000000/us-east-1', '444455556666/eu-west-1', '444455556666/us-east-1']);
     for (let run = 0; run < 6 && (await storeState(fake, MEMBER_WEST, 'member-west-hsm')) !== 'CONNECTED'; run++) {
-      const outcomes = await sweepFleet(fleet, scopes, { trigger: 'cli', concurrency: 4 });
+      const outcomes = await reconcileScopes(fleet, scopes, { trigger: 'cli', concurrency: 4 });
       expect(new Set(outcomes.map((o) => o.status))).toEqual(new Set(['reconciled']));
       fake.advance(150);
     }
@@ -90,8 +90,8 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     await fake.admin('POST', '/_fake/stores/member-hsm/fail', { ...MEMBER_EAST, errorCode: 'NETWORK_ERRORS' });
     await connectedStore(fake, fleet, LOCKED, 'locked-hsm');
 
-    const first = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
-    const second = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    const first = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    const second = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
 
     expect(first.home.status).toBe('reconciled');
     expect(byScope(first.swept)).toEqual({ '444455556666/us-east-1': 'reconciled', '777788889999/us-east-1': 'unreachable' });
@@ -113,12 +113,12 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     });
 
     await createMemberRole(fake, LOCKED.accountId);
-    const third = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    const third = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
     expect(byScope(third.swept)['777788889999/us-east-1']).toBe('reconciled');
     expect((await fleet.deps(LOCKED).state.loadAll()).unreachable).toBeUndefined();
 
     await fake.admin('POST', '/_fake/faults', { operation: 'DescribeCustomKeyStores', error: 'AccessDeniedException', ...LOCKED });
-    const fourth = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    const fourth = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
     expect(fourth.swept.find((o) => o.scope.accountId === LOCKED.accountId)).toMatchObject({
       status: 'unreachable',
       errorCode: 'AccessDeniedException',

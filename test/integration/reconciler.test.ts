@@ -8,7 +8,7 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventSchemas } from '../../shared/domain/events.js';
 import type { EventDetailType } from '../../shared/domain/types.js';
-import { reconcile } from '../../shared/reconcile/sweep.js';
+import { reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { createCloudHsmStore, createXksStore, XKS_CREDENTIAL } from '../helpers/fake.js';
 import { type ReconcilerEnv, startReconcilerEnv, sweepUntil, TABLE } from '../helpers/reconciler.js';
 
@@ -249,7 +249,7 @@ describe('reconciler against the fake', () => {
         return new Promise<void>(() => undefined);
       },
     };
-    void reconcile(dying, { trigger: 'schedule' });
+    void reconcileScope(dying, { trigger: 'schedule' });
     await reachedKms;
     env.fake.advance(30);
 

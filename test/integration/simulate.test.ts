@@ -9,23 +9,23 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-store.js';
+import { INVARIANTS } from '../../shared/dev/sim/monitor.js';
+import { formatFailure, simulateSeeds } from '../../shared/dev/sim/report.js';
+import type { SeedResult, Tamper } from '../../shared/dev/sim/simulate.js';
+import { SimTable } from '../../shared/dev/sim/table.js';
 import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
 import { decisionEvents } from '../../shared/domain/events.js';
 import { emptyStatus, plan } from '../../shared/domain/plan.js';
 import { CONNECTION_ERROR_CODES, type PlanInput } from '../../shared/domain/types.js';
 import type { StatePort } from '../../shared/reconcile/ports.js';
-import { INVARIANTS } from '../../shared/sim/monitor.js';
-import { formatFailure, simulateSeeds } from '../../shared/sim/report.js';
-import type { SeedResult, Tamper } from '../../shared/sim/simulate.js';
-import { SimTable } from '../../shared/sim/table.js';
 import { startTestFake } from '../helpers/fake.js';
 
 /** Seeds CI runs on every build. */
 const CI_SEEDS = 200;
 
 async function simulate(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('node_modules/.bin/tsx', ['shared/sim/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('node_modules/.bin/tsx', ['shared/dev/sim/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

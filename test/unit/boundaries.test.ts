@@ -1,7 +1,10 @@
 /**
- * The import boundaries of the code: the domain depends on nothing outside itself, the reconcile
- * core on no adapter, SDK or fake, and only the demo, the offline runner and the simulator use the local fake.
- * A plain scan of each file's import specifiers, with relative ones resolved to repository paths.
+ * The import boundaries of the code. What ships (the Lambda handlers and the deployed core under
+ * `shared/`) and what the operator runs (`shared/cli/`, `bin/`) import nothing of the developer
+ * tooling (`shared/dev/`: the fake, the demo, the offline runner, the simulator) and no package that
+ * is only a devDependency; the domain depends on nothing outside itself, the reconcile core on no
+ * adapter or SDK. A plain scan of each file's import specifiers, with relative ones resolved to
+ * repository paths.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix, relative, resolve } from 'node:path';
@@ -40,6 +43,33 @@ function importsOf(file: string): Import[] {
 }
 
 const files = [...sourceFiles('shared'), ...sourceFiles('functions')];
+const DEV = 'shared/dev/';
+const CLI = 'shared/cli/';
+const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
+/** Packages installed for developers only. */
+const DEV_PACKAGES = Object.keys(packageJson.devDependencies).filter((name) => !(name in packageJson.dependencies));
+
+/** The package a bare specifier names (`@scope/name/sub` → `@scope/name`); null for node: built-ins. */
+function packageOf(specifier: string): string | null {
+  if (specifier.startsWith('node:')) return null;
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
+/** What ships or the operator runs: everything outside shared/dev/. */
+function isShipped(file: string): boolean {
+  return !file.startsWith(DEV);
+}
+
+/** Imports of shipped or CLI code that reach developer tooling: a module under shared/dev/ or a devDependency. */
+function devToolingImports(list: readonly Import[]): Import[] {
+  return list.filter(
+    (i) => isShipped(i.file) && (i.target !== null ? i.target.startsWith(DEV) : DEV_PACKAGES.includes(packageOf(i.specifier) ?? '')),
+  );
+}
 const imports = files.flatMap(importsOf);
 
 function importsFrom(dir: string): Import[] {
@@ -53,10 +83,10 @@ function lines(list: Import[]): string[] {
 
 describe('import boundaries', () => {
   it('the scan reads every source file and resolves relative imports to repository paths', () => {
-    expect(files).toContain('shared/reconcile/sweep.ts');
+    expect(files).toContain('shared/reconcile/reconcile-scope.ts');
     expect(files).toContain('functions/on-event.ts');
-    expect(importsOf('shared/reconcile/sweep.ts')).toContainEqual({
-      file: 'shared/reconcile/sweep.ts',
+    expect(importsOf('shared/reconcile/reconcile-scope.ts')).toContainEqual({
+      file: 'shared/reconcile/reconcile-scope.ts',
       specifier: './reconcile-store.js',
       target: 'shared/reconcile/reconcile-store.ts',
     });
@@ -84,9 +114,31 @@ describe('import boundaries', () => {
     expect(lines(outside)).toEqual([]);
   });
 
-  it('only the fake itself, the demo, the offline runner and the simulator import the local fake', () => {
-    const mayUseFake = ['shared/fake/', 'shared/demo/', 'shared/offline/', 'shared/sim/'];
-    const users = imports.filter((i) => i.target?.startsWith('shared/fake/') && !mayUseFake.some((dir) => i.file.startsWith(dir)));
-    expect(lines(users)).toEqual([]);
+  it('nothing deployed or in the CLI imports developer tooling or a devDependency', () => {
+    expect(files.some((f) => f.startsWith(DEV))).toBe(true);
+    expect(lines(devToolingImports(imports))).toEqual([]);
+  });
+
+  it.each([
+    ['a handler importing the fake', { file: 'functions/sweep.ts', specifier: '../shared/dev/fake/server.js', target: 'shared/dev/fake/server.ts' }],
+    ['the CLI importing the demo', { file: 'shared/cli/main.ts', specifier: '../dev/demo/world.js', target: 'shared/dev/demo/world.ts' }],
+    ['the core importing a devDependency', { file: 'shared/reconcile/reconcile-scope.ts', specifier: 'fast-check', target: null }],
+    ['an adapter importing the DynamoDB emulator', { file: 'shared/adapters/dynamodb-store.ts', specifier: 'dynalite', target: null }],
+  ])('the rule catches %s', (_name, planted) => {
+    expect(lines(devToolingImports([...imports, planted]))).toEqual([`${planted.file} → ${planted.specifier}`]);
+  });
+
+  it('developer tooling may import what ships', () => {
+    const planted = { file: 'shared/dev/demo/lambdas.ts', specifier: '../../../functions/sweep.js', target: 'functions/sweep.ts' };
+    expect(devToolingImports([planted])).toEqual([]);
+  });
+
+  it('deployed code imports nothing of the CLI', () => {
+    const outside = imports.filter((i) => isShipped(i.file) && !i.file.startsWith(CLI) && i.target?.startsWith(CLI));
+    expect(lines(outside)).toEqual([]);
+  });
+
+  it('the emulator, the TypeScript runner and the test tools are devDependencies', () => {
+    for (const name of ['dynalite', 'tsx', 'vitest', 'esbuild', 'serverless']) expect(DEV_PACKAGES).toContain(name);
   });
 });

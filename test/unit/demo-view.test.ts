@@ -3,7 +3,7 @@
  * terminal) and its stores table fit; a wider terminal shows more columns.
  */
 import { describe, expect, it } from 'vitest';
-import { DemoView, type StoreRow } from '../../shared/demo/view.js';
+import { DemoView, type StoreRow } from '../../shared/dev/demo/view.js';
 
 const HEADER = {
   endpoint: 'http://127.0.0.1:45678',

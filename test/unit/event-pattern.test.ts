@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type EventPattern, matchesPattern } from '../../shared/demo/event-pattern.js';
-import { parseRoutes } from '../../shared/demo/routes.js';
+import { type EventPattern, matchesPattern } from '../../shared/dev/demo/event-pattern.js';
+import { parseRoutes } from '../../shared/dev/demo/routes.js';
 
 const ROLE = 'arn:aws:iam::000000000000:role/ReconcilerRole';
 

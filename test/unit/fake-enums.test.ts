@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import * as fake from '../../shared/dev/fake/kms/enums.js';
 import * as domain from '../../shared/domain/types.js';
-import * as fake from '../../shared/fake/kms/enums.js';
 
 describe("the fake's own KMS enumerations", () => {
   it.each(['CONNECTION_STATES', 'STORE_TYPES', 'CONNECTION_ERROR_CODES', 'XKS_CONNECTIVITY'] as const)(

@@ -11,7 +11,7 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const FAKE = 'shared/fake';
+const FAKE = 'shared/dev/fake';
 const DEPENDENCIES = Object.keys(
   (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies,
 );
@@ -26,7 +26,7 @@ function specifiers(file: string): string[] {
   return ts.preProcessFile(readFileSync(join(ROOT, file), 'utf8'), true, true).importedFiles.map((f) => f.fileName);
 }
 
-/** The repository path a relative specifier names (`./x.js` → `shared/fake/x.ts`). */
+/** The repository path a relative specifier names (`./x.js` → `shared/dev/fake/x.ts`). */
 function resolved(file: string, specifier: string): string {
   return relative(ROOT, resolve(ROOT, dirname(file), specifier))
     .split('\\')
@@ -87,12 +87,12 @@ function findCycle(graph: ReadonlyMap<string, readonly string[]>): string[] | un
 
 describe("the fake's imports", () => {
   it('reads every fake module, type-only imports included', () => {
-    expect(files).toEqual(expect.arrayContaining(['shared/fake/server.ts', 'shared/fake/kms/model.ts']));
+    expect(files).toEqual(expect.arrayContaining(['shared/dev/fake/server.ts', 'shared/dev/fake/kms/model.ts']));
     const graph = importGraph();
-    expect(graph.get('shared/fake/kms/model.ts')).toEqual(
-      expect.arrayContaining(['shared/fake/cloudhsm/model.ts', 'shared/fake/kms/requests.ts', 'shared/fake/kms/xks-proxy.ts']),
+    expect(graph.get('shared/dev/fake/kms/model.ts')).toEqual(
+      expect.arrayContaining(['shared/dev/fake/cloudhsm/model.ts', 'shared/dev/fake/kms/requests.ts', 'shared/dev/fake/kms/xks-proxy.ts']),
     );
-    expect(specifiers('shared/fake/kms/requests.ts')).toContain('zod');
+    expect(specifiers('shared/dev/fake/kms/requests.ts')).toContain('zod');
   });
 
   it('imports only Node built-ins, npm dependencies and other fake modules', () => {
@@ -105,12 +105,12 @@ describe("the fake's imports", () => {
   });
 
   it('tells a product module, an unknown package and a bare built-in from allowed imports', () => {
-    expect(forbidden('shared/fake/kms/model.ts', '../../domain/types.js')).toBe(true);
-    expect(forbidden('shared/fake/kms/model.ts', '../cloudhsm/model.js')).toBe(false);
-    expect(forbidden('shared/fake/server.ts', 'node:http')).toBe(false);
-    expect(forbidden('shared/fake/server.ts', 'http')).toBe(true);
-    expect(forbidden('shared/fake/server.ts', 'zod')).toBe(false);
-    expect(forbidden('shared/fake/server.ts', 'vitest')).toBe(true);
+    expect(forbidden('shared/dev/fake/kms/model.ts', '../../../domain/types.js')).toBe(true);
+    expect(forbidden('shared/dev/fake/kms/model.ts', '../cloudhsm/model.js')).toBe(false);
+    expect(forbidden('shared/dev/fake/server.ts', 'node:http')).toBe(false);
+    expect(forbidden('shared/dev/fake/server.ts', 'http')).toBe(true);
+    expect(forbidden('shared/dev/fake/server.ts', 'zod')).toBe(false);
+    expect(forbidden('shared/dev/fake/server.ts', 'vitest')).toBe(true);
   });
 
   it('has no import cycle', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BoundedLog } from '../../shared/fake/log.js';
+import { BoundedLog } from '../../shared/dev/fake/log.js';
 
 /** A string whose JSON text is exactly `bytes` long (its two quotes included). */
 const entryOf = (bytes: number, mark: string): string => mark.padEnd(bytes - 2, '.');

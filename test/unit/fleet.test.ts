@@ -5,9 +5,9 @@ import { makeHandler as makeWorker } from '../../functions/worker.js';
 import { eventSchemas } from '../../shared/domain/events.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { AwsCallError } from '../../shared/errors.js';
-import { coordinate, mapConcurrently, type ScopeQueuePort, sweepFleet } from '../../shared/fleet/fan-out.js';
+import { reachAndReconcile, type ScopeRuntime } from '../../shared/fleet/reach-scope.js';
+import { mapConcurrently, reconcileFleet, reconcileScopes, type ScopeQueuePort } from '../../shared/fleet/reconcile-fleet.js';
 import { fleetScopes, parseScope, parseScopeMessage, scopeLabel, scopeMessageBody } from '../../shared/fleet/scope.js';
-import { type ScopeRuntime, sweepScope } from '../../shared/fleet/sweep-scope.js';
 import { groupByScope } from '../../shared/fleet/targets.js';
 import { makeLogger } from '../../shared/logger.js';
 import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
@@ -74,9 +74,9 @@ beforeEach(() => {
   fleet = new InMemoryFleet();
 });
 
-describe('sweepScope', () => {
+describe('reachAndReconcile', () => {
   it('reconciles a reachable scope with its own dependencies', async () => {
-    const outcome = await sweepScope(fleet, MEMBER, { trigger: 'schedule' });
+    const outcome = await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' });
 
     expect(outcome).toMatchObject({ scope: MEMBER, status: 'reconciled', result: { trigger: 'schedule', outcomes: [] } });
     expect(fleet.deps(MEMBER).kms.calls).toEqual([{ op: 'listStores' }]);
@@ -86,9 +86,9 @@ describe('sweepScope', () => {
   it('reports an unreachable scope once per incident, with a valid Scope Unreachable event, and ends the incident when reached', async () => {
     fleet.denied.add(DENIED.accountId);
 
-    const first = await sweepScope(fleet, DENIED, { trigger: 'schedule' });
+    const first = await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
     fleet.clock.advance(60);
-    const second = await sweepScope(fleet, DENIED, { trigger: 'schedule' });
+    const second = await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
 
     expect(first).toMatchObject({ status: 'unreachable', errorCode: 'AccessDenied', operation: 'STS.AssumeRole', announced: true });
     expect(second).toMatchObject({ status: 'unreachable', announced: false });
@@ -103,7 +103,7 @@ describe('sweepScope', () => {
     });
 
     fleet.denied.clear();
-    const reached = await sweepScope(fleet, DENIED, { trigger: 'schedule' });
+    const reached = await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
     expect(reached.status).toBe('reconciled');
     expect(fleet.deps(DENIED).state.unreachable).toBeNull();
     expect(fleet.logLines.some((line) => line.includes('scope reached again'))).toBe(true);
@@ -112,11 +112,11 @@ describe('sweepScope', () => {
   it('announces an incident again when its event could not be published the first time, with the same eventId', async () => {
     fleet.denied.add(DENIED.accountId);
     fleet.events.down = true;
-    await expect(sweepScope(fleet, DENIED, { trigger: 'schedule' })).rejects.toMatchObject({ operation: 'EventBridge.PutEvents' });
+    await expect(reachAndReconcile(fleet, DENIED, { trigger: 'schedule' })).rejects.toMatchObject({ operation: 'EventBridge.PutEvents' });
     expect(fleet.deps(DENIED).state.unreachable).toMatchObject({ announced: false });
 
     fleet.events.down = false;
-    const retried = await sweepScope(fleet, DENIED, { trigger: 'schedule' });
+    const retried = await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
 
     expect(retried).toMatchObject({ status: 'unreachable', announced: true });
     expect(fleet.events.types()).toEqual(['Scope Unreachable']);
@@ -131,7 +131,7 @@ describe('sweepScope', () => {
         'The security token included in the request is invalid.',
       );
     };
-    expect(await sweepScope(fleet, MEMBER, { trigger: 'schedule' })).toMatchObject({
+    expect(await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' })).toMatchObject({
       status: 'unreachable',
       errorCode: 'UnrecognizedClientException',
     });
@@ -139,12 +139,12 @@ describe('sweepScope', () => {
     fleet.deps(HOME).state.loadAll = async () => {
       throw new AwsCallError('DynamoDB.Query', 'ProvisionedThroughputExceededException', true, 'throttled');
     };
-    await expect(sweepScope(fleet, HOME, { trigger: 'schedule' })).rejects.toMatchObject({ operation: 'DynamoDB.Query' });
+    await expect(reachAndReconcile(fleet, HOME, { trigger: 'schedule' })).rejects.toMatchObject({ operation: 'DynamoDB.Query' });
   });
 
   it('writes and sends nothing for an unreachable scope in a dry run', async () => {
     fleet.denied.add(DENIED.accountId);
-    expect(await sweepScope(fleet, DENIED, { trigger: 'cli', dryRun: true })).toMatchObject({ status: 'unreachable', announced: false });
+    expect(await reachAndReconcile(fleet, DENIED, { trigger: 'cli', dryRun: true })).toMatchObject({ status: 'unreachable', announced: false });
     expect(fleet.events.published).toEqual([]);
     expect(fleet.deps(DENIED).state.unreachable).toBeNull();
   });
@@ -171,7 +171,7 @@ describe('fan-out', () => {
     };
     fleet.denied.add(DENIED.accountId);
 
-    const outcomes = await sweepFleet(fleet, [HOME, MEMBER, DENIED], { trigger: 'cli', concurrency: 2 });
+    const outcomes = await reconcileScopes(fleet, [HOME, MEMBER, DENIED], { trigger: 'cli', concurrency: 2 });
 
     expect(outcomes.map((o) => [scopeLabel(o.scope), o.status])).toEqual([
       ['111122223333/us-east-1', 'reconciled'],
@@ -192,7 +192,7 @@ describe('fan-out', () => {
       return [];
     };
 
-    const run = await coordinate(fleet, { trigger: 'schedule', queue, concurrency: 4 });
+    const run = await reconcileFleet(fleet, { trigger: 'schedule', queue, concurrency: 4 });
 
     expect(order).toEqual(['sent 444455556666/eu-west-1,777788889999/us-east-1', 'home swept']);
     expect(run).toMatchObject({ home: { status: 'reconciled' }, queued: [MEMBER, DENIED], swept: [] });
@@ -201,7 +201,7 @@ describe('fan-out', () => {
 
   it('coordinates without a queue by sweeping the other scopes itself', async () => {
     await fleet.register(MEMBER);
-    const run = await coordinate(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    const run = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
     expect(run.queued).toEqual([]);
     expect(run.swept.map((o) => [scopeLabel(o.scope), o.status])).toEqual([['444455556666/eu-west-1', 'reconciled']]);
   });

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Pair, parse, Scalar, type Tags, YAMLMap } from 'yaml';
-import { type EventPattern, matchesPattern } from '../../shared/demo/event-pattern.js';
+import { type EventPattern, matchesPattern } from '../../shared/dev/demo/event-pattern.js';
 import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/reconcile/triggers.js';
 
 /** CloudFormation's short forms, read as their long forms (`!Ref X` → `{ Ref: X }`). */

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { matchesPattern } from '../../shared/demo/event-pattern.js';
-import { parseRoutes } from '../../shared/demo/routes.js';
-import { parseService } from '../../shared/offline/service.js';
-import { changes, type Item } from '../../shared/offline/stream.js';
+import { matchesPattern } from '../../shared/dev/demo/event-pattern.js';
+import { parseRoutes } from '../../shared/dev/demo/routes.js';
+import { parseService } from '../../shared/dev/offline/service.js';
+import { changes, type Item } from '../../shared/dev/offline/stream.js';
 
 // Operators' items live under DESIRED#..., the reconciler's under SCOPE#... (shared/domain/table-keys.ts).
 const OPERATOR_PK = { S: 'DESIRED#000000000000#us-east-1' };

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ObservedStore } from '../../shared/domain/types.js';
-import { EventsNotPublishedError, reconcile } from '../../shared/reconcile/sweep.js';
+import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
 
 const CLUSTER = 'cluster-abcdefghijk';
@@ -62,9 +62,9 @@ describe('reconcile (core with in-memory ports)', () => {
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0'));
     declare(world, 'payments');
 
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
     const writesAfterFirst = world.state.writes;
-    const second = await reconcile(world.deps(), { trigger: 'schedule' });
+    const second = await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(writesAfterFirst).toBe(1);
     expect(world.state.statuses.get('payments')?.appliedPasswordVersion).toBe('v1');
@@ -77,7 +77,7 @@ describe('reconcile (core with in-memory ports)', () => {
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
     declare(world, 'payments');
 
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(result.outcomes[0]?.taken).toBe('disconnect');
     expect(world.kms.calls.map((c) => c.op)).toEqual(['listStores', 'describeStore', 'disconnect']);
@@ -91,8 +91,8 @@ describe('reconcile (core with in-memory ports)', () => {
     declare(world, 'payments');
 
     await Promise.all([
-      reconcile(world.deps('run-a'), { trigger: 'schedule' }),
-      reconcile(world.deps('run-b'), { trigger: 'cloudtrail', only: { names: ['payments'] } }),
+      reconcileScope(world.deps('run-a'), { trigger: 'schedule' }),
+      reconcileScope(world.deps('run-b'), { trigger: 'cloudtrail', only: { names: ['payments'] } }),
     ]);
 
     expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0']);
@@ -103,7 +103,7 @@ describe('reconcile (core with in-memory ports)', () => {
     declare(world, 'payments');
     world.state.leases.set('payments', { owner: 'someone-else', until: world.clock.now() + 30_000 });
 
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(result.outcomes[0]?.skipped).toBe('leased');
     expect(world.kms.mutating()).toEqual([]);
@@ -113,7 +113,7 @@ describe('reconcile (core with in-memory ports)', () => {
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
     declare(world, 'payments');
 
-    const result = await reconcile(world.deps(), { trigger: 'cli', dryRun: true });
+    const result = await reconcileScope(world.deps(), { trigger: 'cli', dryRun: true });
 
     expect(result.outcomes[0]?.decision?.action.kind).toBe('disconnect');
     expect(world.kms.mutating()).toEqual([]);
@@ -125,11 +125,11 @@ describe('reconcile (core with in-memory ports)', () => {
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0'));
     // Found DISCONNECTED later: reconnected rather than held as a manual disconnect.
     declare(world, 'payments', { onManualDisconnect: 'reconnect' });
-    await reconcile(world.deps(), { trigger: 'schedule' }); // baseline v1
+    await reconcileScope(world.deps(), { trigger: 'schedule' }); // baseline v1
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
     world.secrets.put(SECRET, 'v2', PASSWORD_V2);
 
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(result.outcomes[0]?.taken).toBe('update');
     expect(world.secrets.reads).toEqual([`${SECRET}@v2`]);
@@ -152,7 +152,7 @@ describe('reconcile (core with in-memory ports)', () => {
     declare(world, 'ledger');
     world.kms.failNext = { op: 'connect', code: 'CloudHsmClusterInvalidConfigurationException' };
 
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     const payments = result.outcomes.find((o) => o.name === 'payments');
     expect(payments?.taken).toBeNull();
@@ -166,8 +166,8 @@ describe('reconcile (core with in-memory ports)', () => {
     declare(world, 'ledger');
     declare(world, 'broken', { cloudHsmClusterId: 'not-a-cluster' });
 
-    const first = await reconcile(world.deps(), { trigger: 'schedule' });
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    const first = await reconcileScope(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     const invalid = world.events.published.filter((e) => e.detailType === 'Desired State Invalid');
     expect(invalid).toHaveLength(1);
@@ -188,8 +188,8 @@ describe('reconcile (core with in-memory ports)', () => {
       declare(world, name);
     }
 
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(result.regionalIncident).toBe(true);
     expect(world.kms.mutating()).toEqual([]);
@@ -210,10 +210,10 @@ describe('reconcile (core with in-memory ports)', () => {
       );
       declare(world, name);
     }
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
     for (const [i, name] of ['a', 'b', 'c'].entries()) world.kms.put(cloudHsmStore(name, `cks-${i}234567890abcdef0`)); // healed by a human
 
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(world.state.regionalIncidentSince).toBeNull();
     const last = world.events.published.filter((e) => e.detailType === 'Sweep Summary').at(-1);
@@ -232,8 +232,8 @@ describe('reconcile (core with in-memory ports)', () => {
     declare(world, 'a');
     declare(world, 'b', { cloudHsmClusterId: 'cluster-bbbbbbbbbbb' });
 
-    const byId = await reconcile(world.deps(), { trigger: 'cloudtrail', only: { ids: ['cks-1234567890abcdef0'] } });
-    const byCluster = await reconcile(world.deps(), { trigger: 'cloudtrail', only: { clusterIds: ['cluster-bbbbbbbbbbb'] } });
+    const byId = await reconcileScope(world.deps(), { trigger: 'cloudtrail', only: { ids: ['cks-1234567890abcdef0'] } });
+    const byCluster = await reconcileScope(world.deps(), { trigger: 'cloudtrail', only: { clusterIds: ['cluster-bbbbbbbbbbb'] } });
 
     expect(byId.outcomes.map((o) => o.name)).toEqual(['a']);
     expect(byCluster.outcomes.map((o) => o.name)).toEqual(['b']);
@@ -242,14 +242,14 @@ describe('reconcile (core with in-memory ports)', () => {
   it('resumes a repair whose run died between disconnect and recording it, once the lease expires', async () => {
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
     declare(world, 'payments');
-    await reconcile(world.deps(), { trigger: 'schedule' }); // baseline + disconnect recorded
+    await reconcileScope(world.deps(), { trigger: 'schedule' }); // baseline + disconnect recorded
     // A second run disconnects nothing more; simulate a run that died holding the lease after the store went DISCONNECTED.
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
     world.state.leases.set('payments', { owner: 'dead-run', until: world.clock.now() + 60_000 });
 
-    const blocked = await reconcile(world.deps(), { trigger: 'schedule' });
+    const blocked = await reconcileScope(world.deps(), { trigger: 'schedule' });
     world.clock.advance(61);
-    const resumed = await reconcile(world.deps(), { trigger: 'schedule' });
+    const resumed = await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(blocked.outcomes[0]?.skipped).toBe('leased');
     expect(resumed.outcomes[0]?.taken).toBe('connect');
@@ -270,7 +270,7 @@ describe('reconcile (core with in-memory ports)', () => {
     declare(world, 'a', { allowCreateHsm: true });
     declare(world, 'b', { allowCreateHsm: true });
 
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(world.cloudHsm.calls.filter((c) => c.startsWith('createHsm'))).toEqual([`createHsm ${CLUSTER} us-east-1a`]);
   });
@@ -280,7 +280,7 @@ describe('reconcile (core with in-memory ports)', () => {
     declare(world, 'payments');
     world.state.onLease = (name) => world.state.desired.set(name, { ...world.state.desired.get(name), desiredState: 'CONECTED' });
 
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(result.outcomes[0]?.skipped).toBe('changed');
     expect(world.kms.mutating()).toEqual([]);
@@ -292,7 +292,7 @@ describe('reconcile (core with in-memory ports)', () => {
     declare(world, 'payments');
     world.state.onLease = () => (world.state.settings = { ...world.state.settings, killSwitch: true });
 
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(world.kms.mutating()).toEqual([]);
     expect(result.outcomes[0]?.decision).toMatchObject({ dryRun: true, intended: 'disconnect' });
@@ -303,7 +303,7 @@ describe('reconcile (core with in-memory ports)', () => {
     declare(world, 'payments');
     world.events.down = true;
 
-    await expect(reconcile(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
 
     expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0']);
     expect(world.state.statuses.get('payments')?.phase).toBe('DISCONNECTING');
@@ -319,7 +319,7 @@ describe('reconcile (core with in-memory ports)', () => {
     declare(world, 'a');
     declare(world, 'b', { keyStorePasswordSecretArn: other });
 
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(result.outcomes.map((o) => [o.name, o.taken])).toEqual([
       ['a', 'disconnect'],
@@ -345,12 +345,12 @@ describe('exactly-once effects (status, incident id and events recorded together
   it('pages once with one incident id when the status write after a successful PutEvents fails (it used to page again under a new id)', async () => {
     // The escalation's write-ahead (save 1) succeeds, PutEvents succeeds, the write that clears the outbox (save 2) fails.
     world.state.failingSaves.add(2);
-    const first = await reconcile(world.deps(), { trigger: 'schedule' });
+    const first = await reconcileScope(world.deps(), { trigger: 'schedule' });
     expect(first.outcomes[0]?.error).toMatch(/ThrottlingException/);
     world.clock.advance(120);
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
     world.clock.advance(120);
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     const ids = new Set(escalations().map((e) => e.detail.eventId));
     const incidents = new Set(escalations().map((e) => e.detail.incidentId));
@@ -362,16 +362,16 @@ describe('exactly-once effects (status, incident id and events recorded together
 
   it('does not lose a page when PutEvents fails: the status keeps it and the next run publishes it, once', async () => {
     world.events.down = true;
-    await expect(reconcile(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
     expect(escalations()).toEqual([]);
     expect(world.state.statuses.get('payments')?.phase).toBe('ESCALATED');
     expect(world.state.outboxes.get('payments')?.map((e) => e.detailType)).toEqual(['Repair Escalated']);
 
     world.events.down = false;
     world.clock.advance(120);
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
     world.clock.advance(120);
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(escalations()).toHaveLength(1);
     expect(world.state.outboxes.get('payments')).toEqual([]);
@@ -380,12 +380,12 @@ describe('exactly-once effects (status, incident id and events recorded together
   it('does not lose a Repair Step either: the events of a mutating decision go out with the next run', async () => {
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
     world.events.down = true;
-    await expect(reconcile(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
     expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0']);
     world.events.down = false;
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
     world.clock.advance(120);
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
     const repair = world.events.published.filter((e) => e.detailType.startsWith('Repair '));
     expect(repair.map((e) => e.detailType)).toEqual(['Repair Started', 'Repair Step']);
     expect(new Set(repair.map((e) => e.detail.eventId)).size).toBe(2);
@@ -405,14 +405,14 @@ describe('exactly-once effects (status, incident id and events recorded together
         return new Promise<void>(() => undefined);
       },
     };
-    void reconcile(dying, { trigger: 'schedule' });
+    void reconcileScope(dying, { trigger: 'schedule' });
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(world.state.statuses.get('payments')).toMatchObject({ phase: 'DISCONNECTING' });
     expect(world.state.outboxes.get('payments')?.map((e) => e.detailType)).toEqual(['Repair Started']);
 
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
     world.clock.advance(120);
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
     expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0', 'connect cks-1234567890abcdef0']);
     expect(world.events.published.filter((e) => e.detailType.startsWith('Repair ')).map((e) => e.detailType)).toEqual([
       'Repair Started',
@@ -440,7 +440,7 @@ describe('one store never stops the others', () => {
 
   it("goes on with later stores and the summary when one store's lease write is throttled", async () => {
     world.state.throttledLeases.add('a');
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
     expect(result.outcomes.map((o) => [o.name, o.taken, o.error === null])).toEqual([
       ['a', null, false],
       ['b', 'disconnect', true],
@@ -451,11 +451,11 @@ describe('one store never stops the others', () => {
   });
 
   it("goes on when one store's status is corrupt (a time no clock will reach makes its plan throw)", async () => {
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
     const status = world.state.statuses.get('a')!;
     world.state.statuses.set('a', { ...status, phaseSince: 1e20 });
     world.clock.advance(120);
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
     expect(result.outcomes.find((o) => o.name === 'a')?.error).toMatch(/Invalid time value/);
     expect(result.outcomes.filter((o) => o.name !== 'a').every((o) => o.error === null)).toBe(true);
     expect(world.events.types().filter((t) => t === 'Sweep Summary')).toHaveLength(2);
@@ -491,12 +491,12 @@ describe('XKS credentials are sensitive', () => {
       generation: 1,
       paused: false,
     });
-    await reconcile(world.deps(), { trigger: 'schedule' }); // baseline c1, then a new version of the wrong shape
+    await reconcileScope(world.deps(), { trigger: 'schedule' }); // baseline c1, then a new version of the wrong shape
     world.secrets.put(credentialArn, 'c2', badValue);
     world.kms.put({ ...world.kms.stores.get('cks-0fedcba0987654321')!, connectionState: 'DISCONNECTED' });
     world.clock.advance(600);
 
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(world.kms.calls.filter((c) => c.op === 'update')).toEqual([]);
     expect(result.outcomes[0]?.error).toBe('SecretsManager.GetSecretValue failed: InvalidXksCredentialSecret');
@@ -519,8 +519,8 @@ describe('one store, one entry', () => {
     declare(world, 'payments');
     declare(world, 'payments-renamed', { id: 'cks-1234567890abcdef0' });
 
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     expect(world.kms.mutating()).toEqual([]);
     expect(result.outcomes.map((o) => [o.name, o.skipped])).toEqual([

@@ -2,7 +2,7 @@
  * The few calls the demo makes to the fake's admin API (`/_fake/`): build and break
  * the world as a human would, and read what the reconciler published and what CloudTrail saw.
  */
-import type { ConnectionErrorCode } from '../domain/types.js';
+import type { ConnectionErrorCode } from '../../domain/types.js';
 
 /** A PutEvents entry the fake received (`GET /_fake/events`). */
 export interface RecordedEvent {

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type CollectionTag, parse, type ScalarTag } from 'yaml';
-import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
+import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import type { EventPattern } from './event-pattern.js';
 
 /** The routing of the two functions, as `serverless.yml` declares it. */

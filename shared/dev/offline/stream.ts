@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type AttributeValue, type DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
-import { TABLE_KEY_SCHEMA } from '../adapters/dynamodb-store.js';
+import { TABLE_KEY_SCHEMA } from '../../adapters/dynamodb-store.js';
 
 export type Item = Record<string, AttributeValue>;
 

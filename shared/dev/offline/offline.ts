@@ -16,13 +16,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { ensureTable } from '../adapters/dynamodb-store.js';
+import { ensureTable } from '../../adapters/dynamodb-store.js';
+import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
+import type { HandlerResult } from '../../runtime/lambda.js';
 import type { CloudTrailEvent } from '../demo/admin.js';
 import { demoCredentials } from '../demo/clients.js';
 import { matchesPattern } from '../demo/event-pattern.js';
 import { type FakeOptions, type FakeServer, startFake } from '../fake/server.js';
-import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
-import type { HandlerResult } from '../runtime/lambda.js';
 import { loadService, SERVERLESS_BIN, type Service } from './service.js';
 import { type StreamRecord, TableStream } from './stream.js';
 

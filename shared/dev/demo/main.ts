@@ -6,7 +6,7 @@
  * Everything runs in this one process. Bad flags: exit 2; a demo that cannot start: exit 1.
  */
 import { parseArgs } from 'node:util';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../../errors.js';
 import { DEFAULT_PORT, Demo, type DemoOptions } from './demo.js';
 
 const USAGE =

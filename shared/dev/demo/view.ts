@@ -4,10 +4,10 @@
  * plain lines, one per store state change, action, trigger and event, without ANSI codes.
  */
 
-import { isoTime, printable, renderTable, truncate, wrap } from '../cli/table.js';
-import { parseDesiredItem } from '../domain/desired-schema.js';
-import { describeLastAction, type ObservedStore } from '../domain/types.js';
-import type { StoreRecord } from '../reconcile/ports.js';
+import { isoTime, printable, renderTable, truncate, wrap } from '../../cli/table.js';
+import { parseDesiredItem } from '../../domain/desired-schema.js';
+import { describeLastAction, type ObservedStore } from '../../domain/types.js';
+import type { StoreRecord } from '../../reconcile/ports.js';
 import type { RecordedEvent } from './admin.js';
 
 /** One store as the view shows it. */

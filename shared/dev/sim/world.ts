@@ -7,9 +7,9 @@
  */
 import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, DisconnectCustomKeyStoreCommand } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import type { DesiredStoreSpec } from '../domain/desired-schema.js';
-import { PLAYBOOKS } from '../domain/playbooks.js';
-import { CONNECTION_ERROR_CODES, type ConnectionErrorCode, DEFAULT_SETTINGS, type Settings, type StoreType } from '../domain/types.js';
+import type { DesiredStoreSpec } from '../../domain/desired-schema.js';
+import { PLAYBOOKS } from '../../domain/playbooks.js';
+import { CONNECTION_ERROR_CODES, type ConnectionErrorCode, DEFAULT_SETTINGS, type Settings, type StoreType } from '../../domain/types.js';
 import type { FakeStore, FakeWorld } from './fake-admin.js';
 import type { Harness } from './harness.js';
 import type { Rng } from './rng.js';

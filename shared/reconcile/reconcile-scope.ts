@@ -60,7 +60,7 @@ interface Managed {
 }
 
 /** One reconcile pass. Never throws for one store's failure; throws only when the world cannot be read. */
-export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest): Promise<ReconcileResult> {
+export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequest): Promise<ReconcileResult> {
   const reconcileId = randomUUID();
   const dryRun = request.dryRun === true;
   const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });

@@ -3,10 +3,10 @@
  * came back. Names, states, phases and event types only: never a secret value (an update shows the
  * fields it changes, a secret read only its version).
  */
-import type { ReconcilerEvent } from '../domain/events.js';
-import type { ClusterView, ObservedStore, StoreStatus } from '../domain/types.js';
-import { errorMessage } from '../errors.js';
-import type { ResolvedUpdate, SaveStatusOptions, StoreRecord } from '../reconcile/ports.js';
+import type { ReconcilerEvent } from '../../domain/events.js';
+import type { ClusterView, ObservedStore, StoreStatus } from '../../domain/types.js';
+import { errorMessage } from '../../errors.js';
+import type { ResolvedUpdate, SaveStatusOptions, StoreRecord } from '../../reconcile/ports.js';
 import type { Call, CallResult } from './conductor.js';
 
 /** Store ids and secret ARNs as the trace names them. */

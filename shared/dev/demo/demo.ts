@@ -13,18 +13,18 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { makeAdapters, makeAwsClients } from '../adapters/clients.js';
-import { DynamoStateAdapter, ensureTable } from '../adapters/dynamodb-store.js';
-import { type Config, loadConfig } from '../config.js';
-import type { Scope } from '../domain/types.js';
-import { errorMessage } from '../errors.js';
+import { makeAdapters, makeAwsClients } from '../../adapters/clients.js';
+import { DynamoStateAdapter, ensureTable } from '../../adapters/dynamodb-store.js';
+import { type Config, loadConfig } from '../../config.js';
+import type { Scope } from '../../domain/types.js';
+import { errorMessage } from '../../errors.js';
+import { sameScope, scopeLabel } from '../../fleet/scope.js';
+import { groupByScope } from '../../fleet/targets.js';
+import { makeLogger } from '../../logger.js';
+import type { Clock, KmsPort } from '../../reconcile/ports.js';
+import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
+import type { ScopeResult } from '../../runtime/lambda.js';
 import { type FakeServer, startFake } from '../fake/server.js';
-import { sameScope, scopeLabel } from '../fleet/scope.js';
-import { groupByScope } from '../fleet/targets.js';
-import { makeLogger } from '../logger.js';
-import type { Clock, KmsPort } from '../reconcile/ports.js';
-import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
-import type { ScopeResult } from '../runtime/lambda.js';
 import { type CloudTrailEvent, FakeAdmin } from './admin.js';
 import { demoCredentials } from './clients.js';
 import { type DemoLambdas, makeLambdas, type OnEventResult } from './lambdas.js';
@@ -49,7 +49,7 @@ const TABLE = 'cks-demo';
 const OPERATOR_ROLE = 'demo-operator';
 /** The role the reconciler assumes in the fleet's other account-Regions (CKS_MEMBER_ROLE_NAME's default). */
 const MEMBER_ROLE = 'cks-reconciler-member';
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export interface DemoOptions {
   /** The local AWS's port; null: 4566 when free, else any free one. */
@@ -135,9 +135,9 @@ export class Demo {
 
   /** Builds the world, applies the desired state, and reconciles until `stop`. */
   async run(): Promise<void> {
-    this.view.activity('demo', `local AWS listening on ${this.fake.url}; building the world from shared/demo/stores.yaml`);
+    this.view.activity('demo', `local AWS listening on ${this.fake.url}; building the world from shared/dev/demo/stores.yaml`);
     await ensureTable(new DynamoDBClient({ region: REGION, endpoint: this.fake.url, credentials: demoCredentials(OPERATOR_ROLE) }), TABLE);
-    const text = await buildWorld(await readFile(join(ROOT, 'shared/demo/stores.yaml'), 'utf8'), this.#tools);
+    const text = await buildWorld(await readFile(join(ROOT, 'shared/dev/demo/stores.yaml'), 'utf8'), this.#tools);
     const specs = parseDemoStores(text, 'stores.yaml');
     await writeFile(this.files.stores, text);
     const declared: string[] = [];

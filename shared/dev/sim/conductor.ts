@@ -4,8 +4,8 @@
  * the schedule and a seed replays it exactly. It is also where a run crashes (its k-th call never
  * returns) and where an answer is lost (the call took effect, the run sees a timeout).
  */
-import { AwsCallError } from '../errors.js';
-import type { ReconcileDeps } from '../reconcile/ports.js';
+import { AwsCallError } from '../../errors.js';
+import type { ReconcileDeps } from '../../reconcile/ports.js';
 import type { Rng } from './rng.js';
 
 export type PortName = 'kms' | 'cloudHsm' | 'secrets' | 'events' | 'state';

@@ -5,10 +5,10 @@
  * witness); never from the reconciler's own view. A violation carries the step and a message; the
  * seed's trace shows how it came about.
  */
-import { eventSchemas, type ReconcilerEvent } from '../domain/events.js';
-import { type EventDetailType, LOGIN_BUDGET_MAX, type StoreStatus } from '../domain/types.js';
-import { AwsCallError, errorMessage } from '../errors.js';
-import type { ResolvedUpdate, SaveStatusOptions } from '../reconcile/ports.js';
+import { eventSchemas, type ReconcilerEvent } from '../../domain/events.js';
+import { type EventDetailType, LOGIN_BUDGET_MAX, type StoreStatus } from '../../domain/types.js';
+import { AwsCallError, errorMessage } from '../../errors.js';
+import type { ResolvedUpdate, SaveStatusOptions } from '../../reconcile/ports.js';
 import type { Call, CallObserver, CallResult } from './conductor.js';
 import type { FakeAdmin, FakeCluster, FakeEvent, FakeStore, FakeWorld } from './fake-admin.js';
 import { describeCall, describeResult, type Names } from './trace.js';

@@ -14,12 +14,12 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AwsClients } from '../adapters/clients.js';
-import { type Config, loadConfig } from '../config.js';
+import type { AwsClients } from '../../adapters/clients.js';
+import { type Config, loadConfig } from '../../config.js';
+import { type LogSink, makeLogger } from '../../logger.js';
+import type { Clock, ReconcileDeps } from '../../reconcile/ports.js';
+import { buildDeps, LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import { type FakeServer, startFake } from '../fake/server.js';
-import { type LogSink, makeLogger } from '../logger.js';
-import type { Clock, ReconcileDeps } from '../reconcile/ports.js';
-import { buildDeps, LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
 import { FakeAdmin } from './fake-admin.js';
 import { SimTable } from './table.js';
 

@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../../errors.js';
 import { formatFailure, formatFigures, simulateSeeds } from './report.js';
 
 const USAGE =

@@ -4,7 +4,7 @@
  * on-event rules tell the reconciler's own calls (its roles' logical ids in `serverless.yml`) from
  * everybody else's.
  */
-import type { StaticCredentials } from '../adapters/clients.js';
+import type { StaticCredentials } from '../../adapters/clients.js';
 
 export function demoCredentials(roleName: string): StaticCredentials {
   return { accessKeyId: 'demo', secretAccessKey: 'demo', sessionToken: roleName };

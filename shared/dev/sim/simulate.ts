@@ -6,9 +6,9 @@
  * The same seed replays the same calls in the same order, so a violation's trace is reproducible.
  */
 
-import { errorMessage } from '../errors.js';
-import type { ReconcileDeps } from '../reconcile/ports.js';
-import { type ReconcileRequest, type ReconcileResult, reconcile } from '../reconcile/sweep.js';
+import { errorMessage } from '../../errors.js';
+import type { ReconcileDeps } from '../../reconcile/ports.js';
+import { type ReconcileRequest, type ReconcileResult, reconcileScope } from '../../reconcile/reconcile-scope.js';
 import { type Call, Conductor, type RunEnd, type RunFault, type RunSpec } from './conductor.js';
 import type { FaultSpec } from './fake-admin.js';
 import type { Harness } from './harness.js';
@@ -89,7 +89,7 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
       const deps = h.deps(`sim-run-${id}`);
       const only = request.only?.names ? ` for ${request.only.names.join(', ')}` : '';
       monitor.note(`run ${id}: ${request.trigger}${only}${index === faulted ? ` (${fault!.kind} planned)` : ''}`);
-      return { id, fault: index === faulted ? fault : null, body: () => reconcile(conductor.instrument(tamper(deps), id), request) };
+      return { id, fault: index === faulted ? fault : null, body: () => reconcileScope(conductor.instrument(tamper(deps), id), request) };
     });
     monitor.tally(`reconcile runs (${monitor.step.replace(/ \d+$/, '')})`, specs.length);
     const ends = await conductor.together(specs);

@@ -8,13 +8,13 @@
  * Like DynamoDB it can be made to fail: `failNext` makes the next calls of an operation fail as the
  * adapter reports a throttled or failing table once the SDK's retries are spent.
  */
-import type { DesiredStoreSpec } from '../domain/desired-schema.js';
-import type { ReconcilerEvent } from '../domain/events.js';
-import { sameData } from '../domain/same-data.js';
-import { parseStatusItem } from '../domain/table-schemas.js';
-import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../domain/types.js';
-import { AwsCallError, ConflictError } from '../errors.js';
-import type { HistoryEntry, OperatorRequest, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../reconcile/ports.js';
+import type { DesiredStoreSpec } from '../../domain/desired-schema.js';
+import type { ReconcilerEvent } from '../../domain/events.js';
+import { sameData } from '../../domain/same-data.js';
+import { parseStatusItem } from '../../domain/table-schemas.js';
+import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../../domain/types.js';
+import { AwsCallError, ConflictError } from '../../errors.js';
+import type { HistoryEntry, OperatorRequest, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../../reconcile/ports.js';
 
 /** The DynamoDB operation behind each table call, for its error messages and injected faults. */
 const OPERATIONS = {

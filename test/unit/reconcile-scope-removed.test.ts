@@ -4,7 +4,7 @@
  * history line; it is neither reported nor reconciled again.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { reconcile } from '../../shared/reconcile/sweep.js';
+import { reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
 import { cloudHsmDesired } from './domain-fixtures.js';
 
@@ -16,15 +16,15 @@ describe('a store removed from the desired state', () => {
     world = inMemoryWorld();
     const { generation: _g, paused: _p, retryRequestedAt: _r, changedBy: _c, ...spec } = cloudHsmDesired({ name: 'old-hsm', mode: 'observe' });
     await world.state.putDesired([spec], world.clock.now());
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
     expect(world.state.statuses.has('old-hsm')).toBe(true);
     expect(await world.state.deleteDesired('old-hsm')).toBe(true);
   });
 
   it('has its status closed by the next sweep, with a last history line, and is not reconciled', async () => {
     // Act
-    const result = await reconcile(world.deps(), { trigger: 'schedule' });
-    const again = await reconcile(world.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+    const again = await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     // Assess
     expect(world.state.statuses.has('old-hsm')).toBe(false);
@@ -44,11 +44,11 @@ describe('a store removed from the desired state', () => {
     await world.state.acquireLease('old-hsm', 'another-run', world.clock.now(), 60_000);
 
     // Act
-    await reconcile(world.deps(), { trigger: 'cli', dryRun: true });
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'cli', dryRun: true });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
     const leased = world.state.statuses.has('old-hsm');
     world.clock.advance(61);
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     // Assess
     expect(leased).toBe(true);
@@ -62,7 +62,7 @@ describe('a store removed from the desired state', () => {
     const before = world.events.published.length;
 
     // Act
-    await reconcile(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     // Assess
     expect(world.events.published.slice(before).map((e) => e.detailType)).toEqual([owed.detailType, 'Sweep Summary']);
@@ -71,7 +71,7 @@ describe('a store removed from the desired state', () => {
 
   it('a stream run naming it closes it too', async () => {
     // Act
-    await reconcile(world.deps(), { trigger: 'stream', only: { names: ['old-hsm'] } });
+    await reconcileScope(world.deps(), { trigger: 'stream', only: { names: ['old-hsm'] } });
 
     // Assess
     expect(world.state.statuses.has('old-hsm')).toBe(false);

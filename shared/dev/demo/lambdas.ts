@@ -6,15 +6,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { makeHandler as makeOnEventHandler } from '../../functions/on-event.js';
-import { makeHandler as makeSweepHandler, type SweepResult } from '../../functions/sweep.js';
-import { makeAwsClients } from '../adapters/clients.js';
-import { type Config, loadFleetConfig } from '../config.js';
-import { desiredKey, operatorPartitionKey } from '../domain/table-keys.js';
-import type { Clock } from '../reconcile/ports.js';
-import { LOCAL_ACCOUNT_ID } from '../runtime/deps.js';
-import { FleetRuntime } from '../runtime/fleet.js';
-import type { HandlerResult, LambdaContext } from '../runtime/lambda.js';
+import { makeHandler as makeOnEventHandler } from '../../../functions/on-event.js';
+import { makeHandler as makeSweepHandler, type SweepResult } from '../../../functions/sweep.js';
+import { makeAwsClients } from '../../adapters/clients.js';
+import { type Config, loadFleetConfig } from '../../config.js';
+import { desiredKey, operatorPartitionKey } from '../../domain/table-keys.js';
+import type { Clock } from '../../reconcile/ports.js';
+import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
+import { FleetRuntime } from '../../runtime/fleet.js';
+import type { HandlerResult, LambdaContext } from '../../runtime/lambda.js';
 import { demoCredentials } from './clients.js';
 import { matchesPattern } from './event-pattern.js';
 import type { Routes } from './routes.js';
@@ -59,9 +59,9 @@ export function makeLambdas(config: Config, routes: Routes, options: { clock: Cl
     awsRequestId: randomUUID(),
     invokedFunctionArn: `arn:aws:lambda:${region}:${LOCAL_ACCOUNT_ID}:function:cks-reconciler-demo-${fn}`,
   });
-  const sweepFleet = fleetOf(routes.roles.sweep);
+  const sweepRoleFleet = fleetOf(routes.roles.sweep);
   const onEventFleet = fleetOf(routes.roles.onEvent);
-  const sweep = makeSweepHandler((context) => ({ runtime: sweepFleet.withOwner(context.awsRequestId), queue: null, concurrency: 4 }));
+  const sweep = makeSweepHandler((context) => ({ runtime: sweepRoleFleet.withOwner(context.awsRequestId), queue: null, concurrency: 4 }));
   const onEvent = makeOnEventHandler((context, scope) => onEventFleet.withOwner(context.awsRequestId).deps(scope ?? onEventFleet.home));
   const pk = operatorPartitionKey({ accountId: LOCAL_ACCOUNT_ID, region });
 

@@ -7,8 +7,8 @@
 import type { Scope } from '../domain/types.js';
 import { errorMessage } from '../errors.js';
 import type { Trigger } from '../reconcile/reconcile-store.js';
+import { reachAndReconcile, type ScopeOutcome, type ScopeRuntime } from './reach-scope.js';
 import { fleetScopes, sameScope, scopeLabel } from './scope.js';
-import { type ScopeOutcome, type ScopeRuntime, sweepScope } from './sweep-scope.js';
 
 /** Where the coordinator sends the scopes for the worker (an SQS queue). */
 export interface ScopeQueuePort {
@@ -39,17 +39,17 @@ export async function listFleet(runtime: ScopeRuntime): Promise<Scope[]> {
 }
 
 /**
- * Reconciles `scopes` here, `concurrency` at a time, each through {@link sweepScope}: what the worker
+ * Reconciles `scopes` here, `concurrency` at a time, each through {@link reachAndReconcile}: what the worker
  * does with one message. A scope whose pass throws is reported as `failed` and the others go on.
  */
-export async function sweepFleet(
+export async function reconcileScopes(
   runtime: ScopeRuntime,
   scopes: readonly Scope[],
   request: { trigger: Trigger; dryRun?: boolean; concurrency: number },
 ): Promise<FleetOutcome[]> {
   return mapConcurrently(scopes, request.concurrency, async (scope): Promise<FleetOutcome> => {
     try {
-      return await sweepScope(runtime, scope, request);
+      return await reachAndReconcile(runtime, scope, request);
     } catch (error) {
       runtime.deps(scope).logger.error('fleet sweep: scope failed', { scope: scopeLabel(scope), error: errorMessage(error) });
       return { scope, status: 'failed', error: errorMessage(error) };
@@ -58,7 +58,7 @@ export async function sweepFleet(
 }
 
 /** What one coordinator run did: its own scope's pass, and the other scopes sent to the worker or swept here. */
-export interface CoordinatorRun {
+export interface FleetRun {
   home: ScopeOutcome;
   /** Scopes handed to the worker through the queue. */
   queued: Scope[];
@@ -71,18 +71,18 @@ export interface CoordinatorRun {
  * then reconciles its own scope. Without a queue it sweeps the other scopes itself, `concurrency` at
  * a time, beside its own. Its own scope's failure is thrown, as the single-scope sweep's always was.
  */
-export async function coordinate(
+export async function reconcileFleet(
   runtime: ScopeRuntime,
   options: { trigger: Trigger; queue: ScopeQueuePort | null; concurrency: number },
-): Promise<CoordinatorRun> {
+): Promise<FleetRun> {
   const others = (await listFleet(runtime)).filter((scope) => !sameScope(scope, runtime.home));
   if (options.queue) {
     await options.queue.send(others);
-    return { home: await sweepScope(runtime, runtime.home, options), queued: others, swept: [] };
+    return { home: await reachAndReconcile(runtime, runtime.home, options), queued: others, swept: [] };
   }
   const [home, swept] = await Promise.all([
-    sweepScope(runtime, runtime.home, options),
-    sweepFleet(runtime, others, { trigger: options.trigger, concurrency: Math.max(options.concurrency - 1, 1) }),
+    reachAndReconcile(runtime, runtime.home, options),
+    reconcileScopes(runtime, others, { trigger: options.trigger, concurrency: Math.max(options.concurrency - 1, 1) }),
   ]);
   return { home, queued: [], swept };
 }

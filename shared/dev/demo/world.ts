@@ -7,10 +7,10 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, DisconnectCustomKeyStoreCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parse } from 'yaml';
-import { parseStoresFile } from '../cli/stores-file.js';
-import type { DesiredStoreSpec } from '../domain/desired-schema.js';
-import type { Scope } from '../domain/types.js';
-import type { KmsPort, StatePort } from '../reconcile/ports.js';
+import { parseStoresFile } from '../../cli/stores-file.js';
+import type { DesiredStoreSpec } from '../../domain/desired-schema.js';
+import type { Scope } from '../../domain/types.js';
+import type { KmsPort, StatePort } from '../../reconcile/ports.js';
 import type { FakeAdmin } from './admin.js';
 
 /** What the world is built with: the fake's admin API and a human operator's SDK clients. */

@@ -3,7 +3,7 @@
  * it as people and outages do, and read back the ground truth (state, events, calls).
  */
 import http from 'node:http';
-import type { ConnectionErrorCode, ConnectionState } from '../domain/types.js';
+import type { ConnectionErrorCode, ConnectionState } from '../../domain/types.js';
 
 /** A store in `GET /_fake/state`: the list entry, plus what KMS holds that AWS does not show. */
 export interface FakeStore {
