@@ -1,15 +1,12 @@
 /**
  * The on-call pages, rendered as EventBridge would render each input transformer for a captured
  * example of its event (the paths resolved with a JSONPath library): they read as intended, fit
- * EventBridge's limits, carry no secret, and the README shows exactly what they render to.
+ * EventBridge's limits and carry no secret (test/unit/docs.test.ts checks that the docs show exactly what they render to).
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { onCallPages, onCallTransformers, onCallValues, type PageName } from '../../shared/on-call/pages.js';
+import { deliver } from '../docs/on-call-pages.js';
 import { renderInputTransformer } from '../helpers/input-transformer.js';
-import { deliver, onCallPagesMarkdown, readmeSection } from '../helpers/on-call-readme.js';
 import { type BusEvent, ON_CALL_EVENTS } from './on-call-fixtures.js';
 
 const STAGE = 'prod';
@@ -271,12 +268,5 @@ describe('the on-call parameters', () => {
     expect(() => onCallValues({ ...none, chatTopicArn: 'on-call-chat' })).toThrow(
       'onCallChatTopicArn must be the ARN of an SNS topic (arn:aws:sns:<region>:<account>:<name>), got "on-call-chat"',
     );
-  });
-});
-
-describe('README', () => {
-  it('shows the pages exactly as they render (run `npm run docs:pages` after changing a page or an example)', () => {
-    const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../README.md'), 'utf8');
-    expect(readmeSection(readme)).toBe(onCallPagesMarkdown());
   });
 });
