@@ -189,7 +189,7 @@ export function renderStoreDetail(detail: StoreDetail | RemovedStore, width: num
       ...wrap(printable(detail.runbook.text), width - 2).map((l) => `  ${l.trim()}`),
     );
   } else if (detail.phase === 'ESCALATED' || detail.phase === 'HELD') {
-    lines.push('', 'RUNBOOK: not in the history kept; README "Runbook" lists the fix for each error code');
+    lines.push('', 'RUNBOOK: not in the history kept; docs/operations/runbook.md lists the fix for each error code');
   }
   lines.push('', `HISTORY (newest ${HISTORY_SHOWN})`, renderHistory(detail.history));
   return lines.join('\n');
