@@ -23,6 +23,7 @@ import {
   runServerless,
   STAGE,
   serverlessEnv,
+  templateFile,
   unpackFunction,
 } from '../helpers/package.js';
 
@@ -168,7 +169,7 @@ beforeAll(async () => {
   service = await packagedService();
   ({ work, output: packageOutput } = service);
   env = serverlessEnv(work);
-  template = JSON.parse(readFileSync(join(work, 'project', '.serverless', 'cloudformation-template-update-stack.json'), 'utf8'));
+  template = JSON.parse(readFileSync(templateFile(service), 'utf8'));
 }, PACKAGE_TIMEOUT_MS);
 
 describe('serverless package', () => {
