@@ -1,6 +1,6 @@
 /**
  * What on-call receives: one page per event that needs a human, written once and rendered for each
- * channel as an EventBridge input transformer (the rule targets in `serverless.yml` read them
+ * channel as an EventBridge input transformer (the rule targets in `cloudformation/stack/on-call.yml` read them
  * through `serverless.cjs`). EventBridge fills each `<name>` placeholder with the value at the
  * JSON path the page maps it to; every placeholder sits inside a JSON string, where EventBridge
  * inserts the value's text.
@@ -21,7 +21,7 @@ export interface InputTransformer {
   InputTemplate: string;
 }
 
-/** The pages, by the name `serverless.yml` refers to them with. */
+/** The pages, by the name the on-call rules (`cloudformation/stack/on-call.yml`) refer to them with. */
 export type PageName = 'escalated' | 'manualChange' | 'approvalRequired' | 'scopeUnreachable' | 'regionalIncident';
 
 /** PagerDuty's severities, most urgent first. */

@@ -23,6 +23,7 @@ import {
   runServerless,
   STAGE,
   serverlessEnv,
+  templateFile,
   unpackFunction,
 } from '../helpers/package.js';
 
@@ -168,7 +169,7 @@ beforeAll(async () => {
   service = await packagedService();
   ({ work, output: packageOutput } = service);
   env = serverlessEnv(work);
-  template = JSON.parse(readFileSync(join(work, 'project', '.serverless', 'cloudformation-template-update-stack.json'), 'utf8'));
+  template = JSON.parse(readFileSync(templateFile(service), 'utf8'));
 }, PACKAGE_TIMEOUT_MS);
 
 describe('serverless package', () => {
@@ -956,5 +957,30 @@ describe('on-call pages with chat and PagerDuty', () => {
     ]);
     // No other target runs as this role.
     expect(targets.filter((t) => JSON.stringify(t.RoleArn) === JSON.stringify(toPagerDuty[0].RoleArn))).toHaveLength(toPagerDuty.length);
+  });
+});
+
+describe('the Region', () => {
+  /** `provider.region` as serverless resolves it for `args`, with AWS_REGION set to `awsRegion` (or unset). */
+  async function resolvedRegion(args: string[], awsRegion?: string): Promise<string> {
+    const output = await runServerless(join(work, 'project'), ['print', '--stage', STAGE, '--path', 'provider.region', ...args], {
+      ...env,
+      ...(awsRegion && { AWS_REGION: awsRegion }),
+    });
+    return output.trim().split('\n').at(-1)!.trim();
+  }
+
+  it('is --region, else AWS_REGION, else us-east-1', async () => {
+    expect(await resolvedRegion(['--region', 'ap-southeast-2'], 'eu-west-1')).toBe('ap-southeast-2');
+    expect(await resolvedRegion([], 'eu-west-1')).toBe('eu-west-1');
+    expect(await resolvedRegion([])).toBe('us-east-1');
+  });
+
+  it('is printed by serverless deploy before anything is sent (here refused: no credentials)', async () => {
+    const deploy = runServerless(join(work, 'project'), ['deploy', '--stage', STAGE, '--package', join(work, 'project', '.serverless')], {
+      ...env,
+      AWS_REGION: 'eu-west-1',
+    });
+    await expect(deploy).rejects.toThrow(/Deploying cks-reconciler to stage ci \(eu-west-1\)[\s\S]*AWS provider credentials not found/);
   });
 });

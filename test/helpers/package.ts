@@ -32,6 +32,11 @@ export async function packagedService(): Promise<PackagedService> {
   return { work, output: result.output };
 }
 
+/** The CloudFormation template of this run's package (the one `serverless deploy` would update the stack with). */
+export function templateFile(service: PackagedService): string {
+  return join(service.work, 'project', '.serverless', 'cloudformation-template-update-stack.json');
+}
+
 /** A function's artifact, unpacked. */
 export interface UnpackedFunction {
   /** The zip serverless wrote. */
@@ -44,7 +49,7 @@ export interface UnpackedFunction {
 /** Unpacks the artifact of the function whose handler is `handler` (e.g. `functions/sweep.handler`) into `into`. */
 export function unpackFunction(service: PackagedService, handler: string, into: string): UnpackedFunction {
   const serverlessDir = join(service.work, 'project', '.serverless');
-  const template = JSON.parse(readFileSync(join(serverlessDir, 'cloudformation-template-update-stack.json'), 'utf8')) as {
+  const template = JSON.parse(readFileSync(templateFile(service), 'utf8')) as {
     Resources: Record<string, { Type: string; Properties?: { Handler?: string; Code?: { S3Key?: string } } }>;
   };
   const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties?.Handler === handler);
