@@ -3,6 +3,7 @@
  * `<!-- /generated:<name> -->`, written by `npm run docs` from the code they describe.
  * test/unit/docs.test.ts regenerates them in memory and fails when a page holds anything else.
  */
+import { readFileSync } from 'node:fs';
 import { onCallPagesMarkdown } from './on-call-pages.js';
 import { runbookTable } from './runbook.js';
 
@@ -16,7 +17,14 @@ export interface GeneratedRegion {
 export const GENERATED_REGIONS: readonly GeneratedRegion[] = [
   { file: 'docs/operations/runbook.md', name: 'runbook', render: runbookTable },
   { file: 'docs/operations/on-call-pages.md', name: 'on-call-pages', render: onCallPagesMarkdown },
+  { file: 'docs/operations/organization.md', name: 'stackset-commands', render: stackSetCommands },
 ];
+
+/** The StackSet commands as the tests run them (test/integration/stackset-commands.test.ts), verbatim. */
+function stackSetCommands(): string {
+  const script = readFileSync(new URL('../../cloudformation/stackset-commands.sh', import.meta.url), 'utf8');
+  return `\`\`\`bash\n${script.trimEnd()}\n\`\`\``;
+}
 
 function markers(name: string): [start: string, end: string] {
   return [`<!-- generated:${name} -->`, `<!-- /generated:${name} -->`];
