@@ -234,18 +234,20 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   events: {
-    synopsis: 'events [--store S] [--type T] [--since D] [--follow] [-o table|json]',
+    synopsis: 'events [--store S] [--type T] [--since D] [--follow] [--fake-log] [-o table|json]',
     summary: "the reconciler's own events",
     details:
-      'With an endpoint (the local fake): the events the fake received on EventBridge with Source\n' +
-      '"cks-reconciler" (GET <endpoint>/_fake/events). Against real AWS, EventBridge keeps no log to read:\n' +
-      "they are read from each store's history in the table, which keeps each event's type, reason and\n" +
-      'runbook. The table leaves Sweep Summary events out unless --type asks for them.',
+      "Read from each store's history in the table (EventBridge keeps no log to read), which keeps each\n" +
+      "event's type, reason and runbook, at the time the run recorded it (the time `cks status` shows).\n" +
+      'The history keeps no Sweep Summary events. --fake-log reads instead the events the local fake\n' +
+      "received on EventBridge (GET <endpoint>/_fake/events), Sweep Summary included, at the fake's time\n" +
+      'of receipt; the table leaves Sweep Summary events out unless --type asks for them.',
     options: {
       store: { type: 'string' },
       type: { type: 'string' },
       since: { type: 'string' },
       follow: { type: 'boolean' },
+      'fake-log': { type: 'boolean' },
       ...OUTPUT_OPTION,
     },
     optionHelp: {
@@ -253,6 +255,7 @@ const COMMANDS: Record<string, Command> = {
       type: '--type <detail-type>  only this type, e.g. "Repair Escalated" or "Sweep Summary"',
       since: '--since <when>        only events from then: a duration back (30m, 2h, 7d) or an ISO time',
       follow: '--follow              keep printing new events until Ctrl-C, in the same columns',
+      'fake-log': "--fake-log            the local fake's EventBridge log instead of the history (the fake only)",
       output: '-o, --output <format>  table (default) or json (one event per line)',
     },
     run: async (ctx, values) => {
@@ -264,6 +267,7 @@ const COMMANDS: Record<string, Command> = {
       return events.eventsCommand(ctx, {
         follow: values.follow === true,
         json,
+        fakeLog: values['fake-log'] === true,
         filter: { ...(store !== undefined && { store }), ...(type !== undefined && { type: events.parseEventType(type) }) },
         ...(since !== undefined && { since }),
       });
