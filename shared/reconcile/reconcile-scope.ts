@@ -24,7 +24,15 @@ import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
 import type { CloudHsmPort, ReconcileDeps, SecretsPort, StatePort, StoreRecord } from './ports.js';
 import { publishOwed, readVersion, reconcileStore, type StoreOutcome, type Trigger, type VersionRead } from './reconcile-store.js';
-import type { ReportedChange } from './triggers.js';
+
+/** A connect or disconnect CloudTrail reported: the store it names, who made it and when (epoch ms). */
+export interface ReportedChange {
+  storeId: string | null;
+  storeName: string | null;
+  by: string | null;
+  at: number | null;
+  eventName: string;
+}
 
 export interface ReconcileRequest {
   trigger: Trigger;
