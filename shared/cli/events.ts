@@ -36,7 +36,7 @@ export interface EventFilter {
 /** Reads the lines not printed yet; each call continues where the last one stopped. */
 type EventReader = () => Promise<EventLine[]>;
 
-/** The one event type left out unless asked for: one per pass, it would bury the rest; the history does not keep it. */
+/** The one event type left out unless asked for: one per full pass, it would bury the rest; the history does not keep it. */
 const SUMMARY: EventDetailType = 'Sweep Summary';
 
 /** `--type`: one of the detail-types, any case; a near miss gets a suggestion. */

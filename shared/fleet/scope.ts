@@ -36,7 +36,7 @@ export function scopeMessageBody(scope: Scope): string {
   return JSON.stringify({ accountId: scope.accountId, region: scope.region });
 }
 
-/** The scopes a fleet sweep covers: every registered one and the deployment's own, once each, sorted. */
+/** The scopes a fleet pass covers: every registered one and the deployment's own, once each, sorted. */
 export function fleetScopes(registered: readonly Scope[], home: Scope): Scope[] {
   const byLabel = new Map([home, ...registered].map((scope) => [scopeLabel(scope), { accountId: scope.accountId, region: scope.region }]));
   return [...byLabel.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, scope]) => scope);

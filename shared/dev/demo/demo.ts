@@ -49,7 +49,7 @@ const REGION = 'us-east-1';
 const TABLE = 'cks-demo';
 /** The role a human operator calls as: CloudTrail names it, and the on-event rules let it through. */
 const OPERATOR_ROLE = 'demo-operator';
-/** The role the reconciler assumes in the fleet's other account-Regions (CKS_MEMBER_ROLE_NAME's default). */
+/** The role the reconciler assumes in the fleet's other scopes (CKS_MEMBER_ROLE_NAME's default). */
 const MEMBER_ROLE = 'cks-reconciler-member';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -77,7 +77,7 @@ export class Demo {
   #trail: CloudTrailEvent[] = [];
   #eventCursor = 0;
   readonly #generations = new Map<string, number>();
-  /** The fleet's other account-Regions, with the operator's clients and the table there. */
+  /** The fleet's other scopes, with the operator's clients and the table there. */
   #fleet: Array<{ scope: Scope; tools: ScopeTools; state: DynamoStateAdapter }> = [];
   #fleetRows: StoreRow[] = [];
 

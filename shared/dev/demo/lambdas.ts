@@ -1,8 +1,8 @@
 /**
  * The two Lambda functions, run in-process as the deployed stack would run them: the real handlers
  * (`functions/sweep.ts`, `functions/on-event.ts`), each with its own dependencies and IAM role, fed
- * by the routes of `serverless.yml`. The sweep has no queue here: it sweeps the fleet's other
- * account-Regions itself, through the worker's per-scope pass, as `cks sweep --all` does.
+ * by the routes of `serverless.yml`. The sweep has no queue here: it reconciles the fleet's other
+ * scopes itself, through the worker's per-scope pass, as `cks sweep --all` does.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
