@@ -56,8 +56,9 @@ const GLOBAL_HELP = `Global options:
 Environment: CKS_EVENT_BUS names the bus the reconciler's events go to (default "default"; with a
 stage, the stack's). Against AWS, \`cks sweep\` publishes only with --stage, to the stack's bus, where
 its on-call rules listen. CKS_SECRET_PREFIX: the deployment's secretPrefix (default "cks/"); \`cks apply\`
-accepts only secrets under it. CKS_FAKE_CLOCK=1 (the local fake only): keep the fake's time, which
-POST /_fake/clock/advance moves.
+accepts only secrets under it. CKS_FAKE_CLOCK=1 (the local fake only): keep the fake's time, read
+from <endpoint>/_fake/clock, which POST /_fake/clock/advance moves. Without it (and without
+\`cks events --fake-log\`), cks asks an endpoint nothing but AWS calls.
 Account: --account-id or CKS_ACCOUNT_ID. When an endpoint is set (the local fake), it defaults to the
 fake's rule: the access key id when that is 12 digits, else 000000000000. Against real AWS it must be
 set, or come with --stage (the caller's account). Durations: 5 (seconds), 500ms, 5s, 2m, 1h, 7d.`;
