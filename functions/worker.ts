@@ -1,12 +1,12 @@
 /**
- * The fleet's worker: reconciles the account-Region each SQS message names. An unreachable scope is
+ * The fleet's worker: reconciles the scope each SQS message names. An unreachable scope is
  * reported and its message done; a message whose pass fails (the table or the bus) goes back to the
  * queue alone (partial batch failure), and to the dead-letter queue after its last receive.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { reachAndReconcile } from '../shared/fleet/reach-scope.js';
-import { parseScopeMessage } from '../shared/fleet/scope.js';
-import { type FleetFactory, type LambdaContext, lambdaFleet } from '../shared/runtime/lambda.js';
+import { type InvocationFactory, type LambdaContext, lambdaInvocation } from '../shared/runtime/lambda.js';
+import { parseScopeMessage } from '../shared/runtime/triggers.js';
 
 /** The parts of an SQS event the worker reads. */
 interface SqsRecord {
@@ -21,7 +21,7 @@ interface SqsBatchResponse {
   batchItemFailures: Array<{ itemIdentifier: string }>;
 }
 
-export function makeHandler(factory: FleetFactory) {
+export function makeHandler(factory: InvocationFactory) {
   const processor = new BatchProcessor(EventType.SQS);
   return async (event: SqsEvent, context: LambdaContext): Promise<SqsBatchResponse> => {
     const { runtime } = factory(context);
@@ -33,4 +33,4 @@ export function makeHandler(factory: FleetFactory) {
   };
 }
 
-export const handler = makeHandler(lambdaFleet);
+export const handler = makeHandler(lambdaInvocation);

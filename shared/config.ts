@@ -75,7 +75,7 @@ export interface FleetConfig {
   memberRoleName: string;
   /**
    * `CKS_SCOPE_QUEUE` (optional): the name of the SQS queue the coordinator sends one message per
-   * other account-Region to. Absent (local runs), the coordinator reconciles them itself.
+   * other scope to. Absent (local runs), the coordinator reconciles them itself.
    */
   scopeQueueName?: string;
   /** `CKS_FLEET_CONCURRENCY` (default 8): scopes reconciled at once when one process runs several. */

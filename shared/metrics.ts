@@ -20,7 +20,7 @@ export function makeMetrics(): Metrics {
  * Adds one gauge per connection state to the stored metrics, e.g. `StoresConnected`, `StoresFailed`,
  * `StoresMissing` (from `CONNECTED`, `FAILED`, `MISSING`). One metric name per state rather than one
  * metric with a `ConnectionState` dimension: an EMF line carries one set of dimension values, so the
- * dimension would cost a line per state; this way the whole sweep is one line. Pass zeros too, so
+ * dimension would cost a line per state; this way the whole pass is one line. Pass zeros too, so
  * alarms see 0 rather than missing data.
  */
 export function recordStoreStates(metrics: Metrics, countsByState: Readonly<Record<string, number>>): void {
@@ -39,7 +39,7 @@ export function recordRepair(metrics: Metrics, outcome: RepairOutcome, errorCode
 }
 
 /**
- * Counts one pass that could not reach an account-Region (`ScopesUnreachable`, dimension `ErrorCode`),
+ * Counts one pass that could not reach a scope (`ScopesUnreachable`, dimension `ErrorCode`),
  * emitted at once as its own EMF line. The alarm on it fires while any scope stays unreachable.
  */
 export function recordScopeUnreachable(metrics: Metrics, errorCode: string): void {

@@ -100,7 +100,7 @@ export class CliContext {
    * `CKS_FAKE_CLOCK=1` each call re-reads the local fake's clock, so a pass after
    * `POST /_fake/clock/advance` sees that time.
    *
-   * `publishes`: the command may publish the reconciler's events (a sweep). Against AWS they must go
+   * `publishes`: the command may publish the reconciler's events (`cks sweep`). Against AWS they must go
    * to the deployed stack's bus, where its on-call rules listen: an escalation published anywhere else
    * is never heard, and never sent again (an incident pages once). So without an endpoint such a
    * command needs the stack (`--stage`), which names the bus.

@@ -1,8 +1,9 @@
 /**
- * `cks events`: the reconciler's own events, filtered by store, type and time. Against the local fake
- * they are the EventBridge entries it received (`GET /_fake/events`); real EventBridge keeps no log to
- * read back, so against AWS they are read from each store's history in the table, which keeps every
- * event's type, reason and runbook.
+ * `cks events`: the reconciler's own events, filtered by store, type and time, read from each store's
+ * history in the table (EventBridge keeps no log to read back), which keeps every event's type, reason
+ * and runbook, at the time the run recorded it. Whatever the endpoint, that is all `cks` asks of it:
+ * only `--fake-log` reads the local fake's EventBridge log (`GET /_fake/events`), the one place Sweep
+ * Summary events can be read back.
  */
 import { EVENT_SOURCE } from '../adapters/eventbridge.js';
 import { EVENT_DETAIL_TYPES, type EventDetailType } from '../domain/types.js';
@@ -20,7 +21,7 @@ export interface EventLine {
   type: string;
   storeName: string | null;
   reason: string;
-  /** The whole event detail (fake) or history entry. */
+  /** The history entry with the event, or with `--fake-log` the whole event detail. */
   detail: Record<string, unknown>;
 }
 
@@ -35,7 +36,7 @@ export interface EventFilter {
 /** Reads the lines not printed yet; each call continues where the last one stopped. */
 type EventReader = () => Promise<EventLine[]>;
 
-/** The one event type left out unless asked for: one per sweep, it would bury the rest. */
+/** The one event type left out unless asked for: one per full pass, it would bury the rest; the history does not keep it. */
 const SUMMARY: EventDetailType = 'Sweep Summary';
 
 /** `--type`: one of the detail-types, any case; a near miss gets a suggestion. */
@@ -55,16 +56,26 @@ export function parseSince(text: string, now: number): number {
 
 /**
  * Prints the events, then with `follow` keeps printing new ones until Ctrl-C, under one header whose
- * columns every later line keeps. JSON is one object per line; it includes Sweep Summary events
- * unless a filter leaves them out, while the table shows them only when `--type` asks for them.
+ * columns every later line keeps. JSON is one object per line. Sweep Summary events come only from
+ * the fake's log (`fakeLog`): JSON includes them unless a filter leaves them out, the table shows them
+ * only when `--type` asks for them.
  */
 export async function eventsCommand(
   ctx: CliContext,
-  options: { follow: boolean; json: boolean; filter: Omit<EventFilter, 'since'>; since?: string },
+  options: { follow: boolean; json: boolean; fakeLog: boolean; filter: Omit<EventFilter, 'since'>; since?: string },
 ): Promise<number> {
+  const endpoint = ctx.config.endpoint;
+  if (options.fakeLog && endpoint === undefined) {
+    throw new UsageError("--fake-log reads the local fake's event log: it needs the fake's endpoint (--endpoint-url or AWS_ENDPOINT_URL)");
+  }
+  if (!options.fakeLog && options.filter.type === SUMMARY) {
+    throw new CliError(
+      `${SUMMARY} events are not kept in the table's history: read them where the bus delivers them (against the local fake: --fake-log)`,
+    );
+  }
   const deps = await ctx.deps();
   const filter: EventFilter = { ...options.filter, ...(options.since !== undefined && { since: parseSince(options.since, deps.clock.now()) }) };
-  const read = ctx.config.endpoint === undefined ? historyReader(deps, filter) : fakeReader(ctx.config.endpoint, deps, filter);
+  const read = options.fakeLog && endpoint !== undefined ? fakeReader(endpoint, deps, filter) : historyReader(deps, filter);
   const shown = (line: EventLine): boolean => options.json || filter.type !== undefined || line.type !== SUMMARY;
   const widths = options.follow ? await followWidths(deps, filter) : undefined;
   let printed = 0;
@@ -100,7 +111,11 @@ async function followWidths(deps: Deps, filter: EventFilter): Promise<number[]> 
   return [time, Math.max(...EVENT_DETAIL_TYPES.map((type) => type.length)), Math.max('STORE'.length, ...names.map((name) => name.length))];
 }
 
-/** Events the fake's EventBridge received from the reconciler in this account and Region, oldest first. */
+/**
+ * `--fake-log`: the events the local fake's EventBridge received from the reconciler in this account
+ * and Region, oldest first, at the fake's time of receipt (its clock, which the reconciler keeps too
+ * when it runs against the fake with its clock).
+ */
 function fakeReader(endpoint: string, deps: Deps, filter: EventFilter): EventReader {
   let since = 0;
   return async () => {

@@ -56,8 +56,9 @@ const GLOBAL_HELP = `Global options:
 Environment: CKS_EVENT_BUS names the bus the reconciler's events go to (default "default"; with a
 stage, the stack's). Against AWS, \`cks sweep\` publishes only with --stage, to the stack's bus, where
 its on-call rules listen. CKS_SECRET_PREFIX: the deployment's secretPrefix (default "cks/"); \`cks apply\`
-accepts only secrets under it. CKS_FAKE_CLOCK=1 (the local fake only): keep the fake's time, which
-POST /_fake/clock/advance moves.
+accepts only secrets under it. CKS_FAKE_CLOCK=1 (the local fake only): keep the fake's time, read
+from <endpoint>/_fake/clock, which POST /_fake/clock/advance moves. Without it (and without
+\`cks events --fake-log\`), cks asks an endpoint nothing but AWS calls.
 Account: --account-id or CKS_ACCOUNT_ID. When an endpoint is set (the local fake), it defaults to the
 fake's rule: the access key id when that is 12 digits, else 000000000000. Against real AWS it must be
 set, or come with --stage (the caller's account). Durations: 5 (seconds), 500ms, 5s, 2m, 1h, 7d.`;
@@ -234,18 +235,20 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   events: {
-    synopsis: 'events [--store S] [--type T] [--since D] [--follow] [-o table|json]',
+    synopsis: 'events [--store S] [--type T] [--since D] [--follow] [--fake-log] [-o table|json]',
     summary: "the reconciler's own events",
     details:
-      'With an endpoint (the local fake): the events the fake received on EventBridge with Source\n' +
-      '"cks-reconciler" (GET <endpoint>/_fake/events). Against real AWS, EventBridge keeps no log to read:\n' +
-      "they are read from each store's history in the table, which keeps each event's type, reason and\n" +
-      'runbook. The table leaves Sweep Summary events out unless --type asks for them.',
+      "Read from each store's history in the table (EventBridge keeps no log to read), which keeps each\n" +
+      "event's type, reason and runbook, at the time the run recorded it (the time `cks status` shows).\n" +
+      'The history keeps no Sweep Summary events. --fake-log reads instead the events the local fake\n' +
+      "received on EventBridge (GET <endpoint>/_fake/events), Sweep Summary included, at the fake's time\n" +
+      'of receipt; the table leaves Sweep Summary events out unless --type asks for them.',
     options: {
       store: { type: 'string' },
       type: { type: 'string' },
       since: { type: 'string' },
       follow: { type: 'boolean' },
+      'fake-log': { type: 'boolean' },
       ...OUTPUT_OPTION,
     },
     optionHelp: {
@@ -253,6 +256,7 @@ const COMMANDS: Record<string, Command> = {
       type: '--type <detail-type>  only this type, e.g. "Repair Escalated" or "Sweep Summary"',
       since: '--since <when>        only events from then: a duration back (30m, 2h, 7d) or an ISO time',
       follow: '--follow              keep printing new events until Ctrl-C, in the same columns',
+      'fake-log': "--fake-log            the local fake's EventBridge log instead of the history (the fake only)",
       output: '-o, --output <format>  table (default) or json (one event per line)',
     },
     run: async (ctx, values) => {
@@ -264,6 +268,7 @@ const COMMANDS: Record<string, Command> = {
       return events.eventsCommand(ctx, {
         follow: values.follow === true,
         json,
+        fakeLog: values['fake-log'] === true,
         filter: { ...(store !== undefined && { store }), ...(type !== undefined && { type: events.parseEventType(type) }) },
         ...(since !== undefined && { since }),
       });

@@ -112,7 +112,7 @@ export const desiredStateInvalidSchema = z.extend(storeEventBaseSchema, {
   errors: z.array(z.object({ path: z.string(), message: text })).check(z.minLength(1)),
 });
 
-/** One per sweep: the fleet at a glance. A regional incident is paged through this event (with its runbook). */
+/** One per full pass of a scope: its stores at a glance. A regional incident is paged through this event (with its runbook). */
 export const sweepSummarySchema = z.object({
   schemaVersion: z.literal(1),
   eventId,
@@ -132,15 +132,15 @@ export const sweepSummarySchema = z.object({
   managed: count,
   unmanaged: count,
   invalid: count,
-  /** Mutating calls made in this sweep. */
+  /** Mutating calls made in this pass. */
   actions: count,
-  /** Stores escalated to a human in this sweep. */
+  /** Stores escalated to a human in this pass. */
   escalations: count,
   /** True when no store was acted on (kill switch, or regional incident). */
   dryRun: z.boolean(),
   /** When the current regional incident began; null when there is none. */
   regionalIncidentSince: z.nullable(isoTime),
-  /** True on the one sweep that found a regional incident beginning: the page. */
+  /** True on the one pass that found a regional incident beginning: the page. */
   regionalIncidentStarted: z.boolean(),
   killSwitch: z.boolean(),
   regionalIncident: z.boolean(),
@@ -335,7 +335,7 @@ export interface SweepSummaryInput {
   actions: number;
   escalations: number;
   regionalIncident: boolean;
-  /** Epoch ms the current regional incident began (null: none), and whether this sweep began it. */
+  /** Epoch ms the current regional incident began (null: none), and whether this pass began it. */
   regionalIncidentSince: number | null;
   regionalIncidentStarted: boolean;
   killSwitch: boolean;

@@ -10,9 +10,9 @@
  *
  * The reconciler partition also holds a scope's UNREACHABLE mark while it cannot be reached. The
  * registry lists every other account and Region that stores were applied to (the deployment's own is
- * always swept): the fleet's coordinator reads it with one Query.
+ * always reconciled): the fleet's coordinator reads it with one Query.
  *
- * A sweep reads each of the first two partitions with one (paged) Query. Shared by the table adapter,
+ * A pass reads each of the first two partitions with one (paged) Query. Shared by the table adapter,
  * which reads and writes these keys, and the stream trigger, which reads which store a changed item
  * belongs to.
  */

@@ -1,6 +1,6 @@
 /**
  * Items read back from the table, validated: a malformed item (a hand edit, a number beyond
- * precision, a time no clock will reach) must cost its own store one reset, never a sweep; malformed
+ * precision, a time no clock will reach) must cost its own store one reset, never a pass; malformed
  * settings stop every action rather than guess.
  */
 import * as z from 'zod/mini';

@@ -369,7 +369,7 @@ export interface PlanInput {
   /** null: the store has never been seen by the reconciler. */
   status: StoreStatus | null;
   settings: Settings;
-  /** Set by the sweep when too many stores fail at once: report, do not repair. */
+  /** Set by a full pass when too many stores fail at once: report, do not repair. */
   regionalIncident: boolean;
   /** Inputs of this store that could not be read in this run (e.g. `password secret version`): the run waits, never judges. */
   unreadable: readonly string[];

@@ -1,5 +1,5 @@
 /**
- * One account-Region's pass of a fleet sweep: reach it (the member role, for another account), run
+ * One scope's part of the fleet pass: reach it (the member role, for another account), run
  * the reconcile core there, and when it cannot be reached, report it (`Scope Unreachable`, once per
  * incident) instead of failing: an unreachable scope never holds up another.
  */

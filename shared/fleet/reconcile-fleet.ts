@@ -1,6 +1,6 @@
 /**
  * Fan-out over the fleet's scopes. The coordinator (the scheduled `sweep` function) lists the scopes
- * and hands each other account-Region to the worker through SQS, one message each, then reconciles its
+ * and hands each other scope to the worker through SQS, one message each, then reconciles its
  * own scope itself; without a queue (local runs, `cks sweep --all`) the same per-scope pass runs here,
  * a bounded number of scopes at a time.
  */
@@ -51,7 +51,7 @@ export async function reconcileScopes(
     try {
       return await reachAndReconcile(runtime, scope, request);
     } catch (error) {
-      runtime.deps(scope).logger.error('fleet sweep: scope failed', { scope: scopeLabel(scope), error: errorMessage(error) });
+      runtime.deps(scope).logger.error('fleet pass: scope failed', { scope: scopeLabel(scope), error: errorMessage(error) });
       return { scope, status: 'failed', error: errorMessage(error) };
     }
   });
@@ -68,8 +68,8 @@ export interface FleetRun {
 
 /**
  * The coordinator: sends every other scope to the queue first (so that nothing here delays them),
- * then reconciles its own scope. Without a queue it sweeps the other scopes itself, `concurrency` at
- * a time, beside its own. Its own scope's failure is thrown, as the single-scope sweep's always was.
+ * then reconciles its own scope. Without a queue it reconciles the other scopes itself, `concurrency`
+ * at a time, beside its own. Its own scope's failure is thrown, as a single scope's pass always was.
  */
 export async function reconcileFleet(
   runtime: ScopeRuntime,

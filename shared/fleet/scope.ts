@@ -4,8 +4,10 @@
  */
 import type { Scope } from '../domain/types.js';
 
-const ACCOUNT = /^\d{12}$/;
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+/** A 12-digit account id. */
+export const ACCOUNT_PATTERN = /^\d{12}$/;
+/** A Region name, e.g. eu-west-1. */
+export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 
 /** `<account>/<region>`. */
 export function scopeLabel(scope: Scope): string {
@@ -19,7 +21,7 @@ export function sameScope(a: Scope, b: Scope): boolean {
 /** Reads `--scope <account>/<region>`; a malformed one is an error that says what was expected. */
 export function parseScope(text: string): Scope {
   const [accountId = '', region = '', ...rest] = text.trim().split('/');
-  if (rest.length > 0 || !ACCOUNT.test(accountId) || !REGION.test(region)) {
+  if (rest.length > 0 || !ACCOUNT_PATTERN.test(accountId) || !REGION_PATTERN.test(region)) {
     throw new ScopeSyntaxError(`--scope must be <12-digit account>/<region>, e.g. 111122223333/eu-west-1, got "${text}"`);
   }
   return { accountId, region };
@@ -34,28 +36,7 @@ export function scopeMessageBody(scope: Scope): string {
   return JSON.stringify({ accountId: scope.accountId, region: scope.region });
 }
 
-/** Reads a message body the coordinator sent; anything else is an error naming what it got. */
-export function parseScopeMessage(body: string): Scope {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    throw new ScopeSyntaxError('scope message is not JSON: expected {"accountId": "<12 digits>", "region": "<region>"}');
-  }
-  const { accountId, region, ...rest } = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
-  if (
-    typeof accountId !== 'string' ||
-    !ACCOUNT.test(accountId) ||
-    typeof region !== 'string' ||
-    !REGION.test(region) ||
-    Object.keys(rest).length > 0
-  ) {
-    throw new ScopeSyntaxError(`scope message must be {"accountId": "<12 digits>", "region": "<region>"}, got ${body.slice(0, 200)}`);
-  }
-  return { accountId, region };
-}
-
-/** The scopes a fleet sweep covers: every registered one and the deployment's own, once each, sorted. */
+/** The scopes a fleet pass covers: every registered one and the deployment's own, once each, sorted. */
 export function fleetScopes(registered: readonly Scope[], home: Scope): Scope[] {
   const byLabel = new Map([home, ...registered].map((scope) => [scopeLabel(scope), { accountId: scope.accountId, region: scope.region }]));
   return [...byLabel.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, scope]) => scope);

@@ -79,7 +79,7 @@ export interface StoreRecord {
   outbox: ReconcilerEvent[];
 }
 
-/** Everything a sweep reads of one account and Region's table items. */
+/** Everything a pass reads of one scope's table items. */
 export interface ScopeRecords {
   records: StoreRecord[];
   settings: Settings;

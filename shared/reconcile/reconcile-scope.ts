@@ -1,5 +1,5 @@
 /**
- * A reconcile pass, for every store (a sweep) or the stores an event names: observe all, pick the
+ * A reconcile pass over one scope, for every store (a full pass) or the stores an event names: observe all, pick the
  * targets, judge whether a regional incident is under way, reconcile each target, report invalid
  * desired items, and summarise. Level-triggered: every run re-reads live state; a trigger only
  * narrows which stores are looked at.
@@ -24,7 +24,15 @@ import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
 import type { CloudHsmPort, ReconcileDeps, SecretsPort, StatePort, StoreRecord } from './ports.js';
 import { publishOwed, readVersion, reconcileStore, type StoreOutcome, type Trigger, type VersionRead } from './reconcile-store.js';
-import type { ReportedChange } from './triggers.js';
+
+/** A connect or disconnect CloudTrail reported: the store it names, who made it and when (epoch ms). */
+export interface ReportedChange {
+  storeId: string | null;
+  storeName: string | null;
+  by: string | null;
+  at: number | null;
+  eventName: string;
+}
 
 export interface ReconcileRequest {
   trigger: Trigger;
@@ -151,7 +159,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
     unmanaged,
     unreachable: unreachable ?? null,
   };
-  // One summary per full sweep (not per event run). It pages once when a regional incident begins.
+  // One summary per full pass (not per event run). It pages once when a regional incident begins.
   if (!dryRun && !request.only) {
     const regional = await trackRegionalIncident(deps.state, regionalIncident, regionalIncidentSince, regionalIncidentAnnounced, now);
     const announced = await summarise(
@@ -162,7 +170,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
       settings,
       regional,
     );
-    // The page of a regional incident counts as sent only once its summary went out: a failed publish pages at the next sweep.
+    // The page of a regional incident counts as sent only once its summary went out: a failed publish pages at the next full pass.
     if (announced && regional.started) await deps.state.setRegionalIncident(regional.since, true);
   }
   const unpublished = outcomes.reduce((n, o) => n + o.unpublished, 0);
@@ -203,7 +211,7 @@ async function closeRemoved(
       events: [],
     });
   } catch (error) {
-    log.warn('could not close the status of a store removed from the desired state; the next sweep tries again', {
+    log.warn('could not close the status of a store removed from the desired state; the next pass tries again', {
       storeName: record.name,
       error: scrubbedError(error),
     });

@@ -1,6 +1,6 @@
 /**
  * One store's run: lease → re-observe → plan → act → record → emit. Each run advances the store by
- * at most one step and records where it is; a failure ends this store's run, never the sweep's.
+ * at most one step and records where it is; a failure ends this store's run, never the pass.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -56,7 +56,7 @@ export interface StoreRun {
 const MUTATING: ReadonlySet<Action['kind']> = new Set(['disconnect', 'update', 'connect', 'createHsm']);
 
 /**
- * Reconciles one store from what the sweep observed, with `outbox` the events its status still owes.
+ * Reconciles one store from what the pass observed, with `outbox` the events its status still owes.
  * Never throws: everything the store does runs inside this boundary, and a failure is the outcome's
  * `error`; the other stores go on.
  *
@@ -108,8 +108,8 @@ async function reconcileLeased(
     return { ...planned, skipped: 'unchanged' };
   }
 
-  // The lease and everything decided under it use the time now, not the sweep's start: a store
-  // reached late in a long sweep must not take a lease that has already run out.
+  // The lease and everything decided under it use the time now, not the pass's start: a store
+  // reached late in a long pass must not take a lease that has already run out.
   const leasedAt = deps.clock.now();
   const lease = await deps.state.acquireLease(input.desired.name, deps.owner, leasedAt, deps.leaseTtlMs, input.observed?.id ?? null);
   if (!lease) {
@@ -122,7 +122,7 @@ async function reconcileLeased(
   try {
     const decided = await decideUnderLease(deps, run.log, { ...input, now: leasedAt }, lease);
     if (!decided) {
-      run.log.info('desired item changed since the sweep read it; left to the next run');
+      run.log.info('desired item changed since the pass read it; left to the next run');
       return { ...planned, skipped: 'changed' };
     }
     const fresh = decided.input;
@@ -178,7 +178,7 @@ async function reconcileLeased(
  * Decides again on what is true now that the store is ours: the desired item and status another run
  * may just have written, and, before any mutating call, the store, its cluster, the secret versions
  * and the settings (kill switch) as they are now, so that no call acts on stale data. Null when the
- * operator removed or broke the desired item since the sweep read it (the lease is released).
+ * operator removed or broke the desired item since the pass read it (the lease is released).
  */
 async function decideUnderLease(
   deps: ReconcileDeps,

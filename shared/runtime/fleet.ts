@@ -1,10 +1,10 @@
 /**
- * The composition root of a fleet: the core's dependencies per account and Region, built on first
+ * The composition root of a fleet: the core's dependencies per scope, built on first
  * use and kept for the life of the process (a Lambda container, a CLI run). The table and the event
  * bus are the deployment's own; KMS, CloudHSM and Secrets Manager are called in the scope's Region,
  * with the deployment's credentials in its own scope and the member role's in any other (its own
  * account's other Regions too: the functions' roles are bound to their Region). Each scope has its
- * own token bucket, so one account-Region's mutations never wait for another's.
+ * own token bucket, so one scope's mutations never wait for another's.
  */
 
 import { type AwsClients, makeAwsClients, makeScopeClients, type StaticCredentials } from '../adapters/clients.js';

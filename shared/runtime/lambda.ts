@@ -21,25 +21,17 @@ export interface LambdaContext {
   invokedFunctionArn?: string;
 }
 
-/**
- * Returns the dependencies for an invocation in a scope (absent: the deployment's own account and
- * Region); the lease owner is the invocation's request id.
- */
-export type DepsFactory = (context: LambdaContext, scope?: Scope) => ReconcileDeps;
-
-/** What the coordinator and the worker run with in one invocation. */
-export interface FleetInvocation {
+/** What every handler runs with in one invocation: the scopes' dependencies, and for the coordinator its queue. */
+export interface Invocation {
   runtime: ScopeRuntime;
-  /** The worker's queue; null: the coordinator sweeps the other scopes itself. */
+  /** The worker's queue; null: the coordinator reconciles the other scopes itself. */
   queue: ScopeQueuePort | null;
-  /** Scopes swept at once when one invocation sweeps several. */
+  /** Scopes reconciled at once when one invocation reconciles several. */
   concurrency: number;
 }
 
-export type FleetFactory = (context: LambdaContext) => FleetInvocation;
-
-/** A {@link DepsFactory} or a {@link FleetFactory}: what the coordinator takes. */
-export type InvocationFactory = (context: LambdaContext) => ReconcileDeps | FleetInvocation;
+/** What each handler takes: an invocation's dependencies, the lease owner being its request id. */
+export type InvocationFactory = (context: LambdaContext) => Invocation;
 
 let coldStart: { fleet: FleetRuntime; queue: ScopeQueuePort | null; concurrency: number } | undefined;
 
@@ -70,29 +62,22 @@ function warm(context: LambdaContext): NonNullable<typeof coldStart> {
   return coldStart;
 }
 
-export const lambdaDeps: DepsFactory = (context, scope) => {
-  const { fleet } = warm(context);
-  return fleet.withOwner(context.awsRequestId).deps(scope ?? fleet.home);
-};
-
-export const lambdaFleet: FleetFactory = (context) => {
+export const lambdaInvocation: InvocationFactory = (context) => {
   const { fleet, queue, concurrency } = warm(context);
   return { runtime: fleet.withOwner(context.awsRequestId), queue, concurrency };
 };
 
 /**
- * A fleet invocation from either factory. Dependencies of one scope (tests, a single-account setup)
- * make a fleet of that scope alone, with no queue: any other scope is refused, naming it.
+ * An invocation of one scope's dependencies (tests, the demo, a single-account setup): no queue, and
+ * any other scope is refused, naming it.
  */
-export function fleetInvocation(factory: InvocationFactory, context: LambdaContext): FleetInvocation {
-  const made = factory(context);
-  if ('runtime' in made) return made;
-  const home = made.state.scope;
-  const deps = (scope: Scope): ReconcileDeps => {
+export function singleScope(deps: ReconcileDeps): Invocation {
+  const home = deps.state.scope;
+  const depsIn = (scope: Scope): ReconcileDeps => {
     if (!sameScope(scope, home)) throw new Error(`these dependencies are for ${scopeLabel(home)} only, not ${scopeLabel(scope)}`);
-    return made;
+    return deps;
   };
-  return { runtime: { home, deps, reach: async () => undefined }, queue: null, concurrency: 1 };
+  return { runtime: { home, deps: depsIn, reach: async () => undefined }, queue: null, concurrency: 1 };
 }
 
 /** What a handler returns: enough to read in `serverless invoke` output, no secrets. */
@@ -118,27 +103,23 @@ export function toHandlerResult(result: ReconcileResult): HandlerResult {
   };
 }
 
-/** One scope's pass as a handler reports it: what was done there (reconciled), or why not. */
-export interface ScopeResult extends Partial<HandlerResult> {
-  scope: string;
-  status: FleetOutcome['status'];
-  /** Unreachable: the failed call's error code and operation, and the incident. */
-  errorCode?: string;
-  operation?: string;
-  incidentId?: string;
-  /** Failed: why (the deployment's table or bus). */
-  error?: string;
-}
+/** One scope's pass as a handler reports it, by status: what was done there, or why nothing was. */
+export type ScopeResult =
+  | ({ scope: string; status: 'reconciled' } & HandlerResult)
+  /** The failed call's error code and operation, and the incident. */
+  | { scope: string; status: 'unreachable'; errorCode: string; operation: string; incidentId: string }
+  /** Why the pass failed (the deployment's table or bus). */
+  | { scope: string; status: 'failed'; error: string };
 
 export function toScopeResult(outcome: FleetOutcome): ScopeResult {
-  const head = { scope: scopeLabel(outcome.scope), status: outcome.status };
+  const scope = scopeLabel(outcome.scope);
   switch (outcome.status) {
     case 'reconciled':
-      return { ...head, ...toHandlerResult(outcome.result) };
+      return { scope, status: 'reconciled', ...toHandlerResult(outcome.result) };
     case 'unreachable':
-      return { ...head, errorCode: outcome.errorCode, operation: outcome.operation, incidentId: outcome.incidentId };
+      return { scope, status: 'unreachable', errorCode: outcome.errorCode, operation: outcome.operation, incidentId: outcome.incidentId };
     case 'failed':
-      return { ...head, error: outcome.error };
+      return { scope, status: 'failed', error: outcome.error };
     default: {
       const _exhaustive: never = outcome;
       throw new Error(`unknown scope outcome ${String(_exhaustive)}`);

@@ -4,6 +4,8 @@
  * retry / pause / resume that say what they did, holds, the login budget and approvals.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DisconnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
@@ -197,7 +199,7 @@ describe('cks events', { timeout: 60_000 }, () => {
     // Act
     const all = await cks(['events']);
     const escalated = await cks(['events', '--store', 'archive-hsm', '--type', 'Repair Escalated']);
-    const summaries = await cks(['events', '--type', 'sweep summary', '-o', 'json']);
+    const summaries = await cks(['events', '--fake-log', '--type', 'sweep summary', '-o', 'json']);
     const recent = await cks(['events', '--since', '1m', '--store', 'orders-hsm']);
     const typo = await cks(['events', '--type', 'Repair Escalted']);
 
@@ -225,7 +227,7 @@ describe('cks events', { timeout: 60_000 }, () => {
     expect(typo.stderr.split('\n')[0]).toBe('cks: --type "Repair Escalted" is not an event type: did you mean "Repair Escalated"?');
   });
 
-  it("against AWS, reads each store's history, which keeps every event's type, reason and runbook", async () => {
+  it("reads each store's history, which keeps every event's type, reason and runbook", async () => {
     // Prepare
     await connectedStore('archive-hsm');
     await fake.admin('POST', '/_fake/stores/archive-hsm/fail', { errorCode: 'USER_LOCKED_OUT' });
@@ -248,7 +250,68 @@ describe('cks events', { timeout: 60_000 }, () => {
     ]);
     expect(all.map((line) => line.type)).toEqual(expect.arrayContaining(['Repair Started', 'Repair Succeeded', 'Repair Escalated']));
   });
+
+  it('reads the history whatever the endpoint: asks it nothing under /_fake/, and prints the times `cks status` shows', async () => {
+    // Prepare: a table with history, served by the fake's DynamoDB through an endpoint that records every path asked.
+    await connectedStore('archive-hsm');
+    await fake.admin('POST', '/_fake/stores/archive-hsm/fail', { errorCode: 'USER_LOCKED_OUT' });
+    await sweep();
+    const endpoint = await recordingProxy(fake.url);
+
+    // Act: no fake clock asked for, so cks has no reason to ask the endpoint anything but AWS calls.
+    const events = await cks(['events', '--endpoint-url', endpoint.url, '--store', 'archive-hsm', '-o', 'json'], { CKS_FAKE_CLOCK: '' });
+    const status = await statusOf('archive-hsm');
+    await endpoint.close();
+
+    // Assess
+    expect(events.code, events.stderr).toBe(0);
+    expect(endpoint.paths.length).toBeGreaterThan(0);
+    expect(endpoint.paths.filter((path) => path.startsWith('/_fake/'))).toEqual([]);
+    const lines = events.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { time: string; type: string });
+    const escalated = lines.find((line) => line.type === 'Repair Escalated');
+    const recorded = (status.history as Array<{ at: number; events?: Array<{ type: string }> }>).find((entry) =>
+      entry.events?.some((event) => event.type === 'Repair Escalated'),
+    );
+    expect(escalated?.time).toBe(new Date(recorded?.at ?? 0).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+  });
+
+  it('names where Sweep Summary events are read, since the history keeps none', async () => {
+    // Act
+    const summaries = await cks(['events', '--type', 'Sweep Summary']);
+    const noEndpoint = await cks(['events', '--fake-log'], { AWS_ENDPOINT_URL: '', CKS_FAKE_CLOCK: '' });
+
+    // Assess
+    expect(summaries).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        "cks: Sweep Summary events are not kept in the table's history: read them where the bus delivers them (against the local fake: --fake-log)\n",
+    });
+    expect(noEndpoint.code).toBe(2);
+    expect(noEndpoint.stderr.split('\n')[0]).toBe(
+      "cks: --fake-log reads the local fake's event log: it needs the fake's endpoint (--endpoint-url or AWS_ENDPOINT_URL)",
+    );
+  });
 });
+
+/** An HTTP endpoint that forwards every request to `target` and records the path of each. */
+async function recordingProxy(target: string): Promise<{ url: string; paths: string[]; close: () => Promise<void> }> {
+  const paths: string[] = [];
+  const server = createServer((request, response) => {
+    paths.push(request.url ?? '');
+    const forward = httpRequest(new URL(request.url ?? '/', target), { method: request.method, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    request.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, paths, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
 
 describe('cks plan --detailed-exitcode', { timeout: 60_000 }, () => {
   it('exits 0 when every store is healthy, and 2 with a FAILED enforce store, repairable or escalated', async () => {

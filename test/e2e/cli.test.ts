@@ -367,14 +367,14 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     });
   });
 
-  it("events prints the reconciler's events the fake received", async () => {
+  it("events --fake-log prints the reconciler's events the fake received", async () => {
     // Prepare
     await declareStore('payments-hsm');
     await cks(['sweep']);
 
     // Act
-    const table = await cks(['events']);
-    const json = await cks(['events', '--output', 'json']);
+    const table = await cks(['events', '--fake-log']);
+    const json = await cks(['events', '--fake-log', '--output', 'json']);
 
     // Assess
     expect(table.code).toBe(0);

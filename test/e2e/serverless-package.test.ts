@@ -15,7 +15,7 @@ import { loadConfig, loadFleetConfig } from '../../shared/config.js';
 import { type EventPattern, matchesPattern } from '../../shared/dev/demo/event-pattern.js';
 import { makeMetrics, recordRepair, recordScopeUnreachable } from '../../shared/metrics.js';
 import { onCallPages, onCallTransformers, type PageName } from '../../shared/on-call/pages.js';
-import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/reconcile/triggers.js';
+import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/runtime/triggers.js';
 import {
   PACKAGE_TIMEOUT_MS,
   type PackagedService,

@@ -6,7 +6,8 @@ import { DisconnectCustomKeyStoreCommand } from '@aws-sdk/client-kms';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
-import { UnknownEventError } from '../../shared/reconcile/triggers.js';
+import { singleScope } from '../../shared/runtime/lambda.js';
+import { UnknownEventError } from '../../shared/runtime/triggers.js';
 import { LAMBDA_CONTEXT as CONTEXT, failedCloudHsmStore, type ReconcilerEnv, startReconcilerEnv } from '../helpers/reconciler.js';
 
 let env: ReconcilerEnv;
@@ -24,12 +25,12 @@ const failedStore = (name: string) => failedCloudHsmStore(env, name);
 describe('handlers in-process', () => {
   it('the sweep handler reconciles every managed store and returns what it did', async () => {
     await failedStore('payments');
-    const sweep = makeSweep((context) => env.deps(context.awsRequestId));
+    const sweep = makeSweep((context) => singleScope(env.deps(context.awsRequestId)));
 
     const result = await sweep({ 'detail-type': 'Scheduled Event', source: 'aws.events' }, CONTEXT);
 
-    expect(result.trigger).toBe('schedule');
-    expect(result.stores).toEqual([expect.objectContaining({ name: 'payments', action: 'disconnect' })]);
+    expect(result).toMatchObject({ trigger: 'schedule', status: 'reconciled' });
+    expect(result.status === 'reconciled' && result.stores).toEqual([expect.objectContaining({ name: 'payments', action: 'disconnect' })]);
   });
 
   it('the event handler reconciles the store a CloudTrail event from the fake names, and only that one', async () => {
@@ -40,7 +41,7 @@ describe('handlers in-process', () => {
     const trail = (await env.fake.admin('GET', '/_fake/cloudtrail')).body.events as Array<{ detail: { eventName: string } }>;
     const event = trail.filter((e) => e.detail.eventName === 'DisconnectCustomKeyStore').at(-1);
     env.fake.advance(10);
-    const onEvent = makeOnEvent((context) => env.deps(context.awsRequestId));
+    const onEvent = makeOnEvent((context) => singleScope(env.deps(context.awsRequestId)));
 
     const result = await onEvent(event, CONTEXT);
 
@@ -49,7 +50,7 @@ describe('handlers in-process', () => {
 
   it('the event handler reconciles the store a desired-state stream record names', async () => {
     await failedStore('payments');
-    const onEvent = makeOnEvent((context) => env.deps(context.awsRequestId));
+    const onEvent = makeOnEvent((context) => singleScope(env.deps(context.awsRequestId)));
     const record = { eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#payments#DESIRED' } } } };
 
     const result = await onEvent({ Records: [record] }, CONTEXT);
@@ -82,6 +83,18 @@ describe('handlers in-process', () => {
     await expect(onEvent({ hello: 'world' }, CONTEXT)).rejects.toThrow(UnknownEventError);
     await expect(onEvent({ hello: 'world' }, CONTEXT)).rejects.toThrow(
       /expected a CloudTrail API-call event .* or a DynamoDB stream batch .*got keys hello/,
+    );
+  });
+
+  it('the sweep handler rejects an event that is not its schedule, saying what it expected, and builds nothing', async () => {
+    const sweep = makeSweep(() => {
+      throw new Error('no dependency may be built for an unknown event');
+    });
+
+    await expect(sweep({ Records: [] }, CONTEXT)).rejects.toThrow(
+      new UnknownEventError(
+        'unrecognised event: the sweep function runs on its schedule and expects an EventBridge Scheduled Event (source "aws.events"); got keys Records',
+      ),
     );
   });
 });

@@ -6,7 +6,6 @@ import { SqsScopeQueue } from '../../shared/adapters/sqs.js';
 import { MemberCredentials, REFRESH_MARGIN_MS } from '../../shared/adapters/sts.js';
 import { loadFleetConfig } from '../../shared/config.js';
 import { ConfigError } from '../../shared/errors.js';
-import { splitByScope } from '../../shared/fleet/event-scope.js';
 import { ManualClock } from '../helpers/in-memory.js';
 
 const stsMock = mockClient(STSClient);
@@ -117,32 +116,5 @@ describe('loadFleetConfig', () => {
     );
     expect(() => loadFleetConfig({ CKS_SCOPE_QUEUE: 'https://sqs/x' })).toThrow(/^CKS_SCOPE_QUEUE must be the name of an SQS queue/);
     expect(() => loadFleetConfig({ CKS_FLEET_CONCURRENCY: '0' })).toThrow('CKS_FLEET_CONCURRENCY must be a positive number, got "0"');
-  });
-});
-
-describe('splitByScope', () => {
-  const record = (pk: string, sk: string) => ({ eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: pk }, sk: { S: sk } } } });
-
-  it('places a CloudTrail event in the account and Region of the call, else of the envelope', () => {
-    const event = {
-      'detail-type': 'AWS API Call via CloudTrail',
-      account: '111122223333',
-      region: 'us-east-1',
-      detail: { recipientAccountId: '444455556666', awsRegion: 'eu-west-1' },
-    };
-    expect(splitByScope(event)).toEqual([{ scope: { accountId: '444455556666', region: 'eu-west-1' }, event }]);
-    const bare = { 'detail-type': 'AWS API Call via CloudTrail', account: '444455556666', region: 'eu-west-1', detail: {} };
-    expect(splitByScope(bare)[0]!.scope).toEqual({ accountId: '444455556666', region: 'eu-west-1' });
-    expect(splitByScope({ 'detail-type': 'AWS API Call via CloudTrail', detail: {} })[0]!.scope).toBeNull();
-  });
-
-  it('splits a stream batch by the scope of each record’s partition, records in order', () => {
-    const a1 = record('DESIRED#111122223333#us-east-1', 'STORE#a#DESIRED');
-    const b = record('DESIRED#444455556666#eu-west-1', 'STORE#b#DESIRED');
-    const a2 = record('DESIRED#111122223333#us-east-1', 'STORE#c#DESIRED');
-    expect(splitByScope({ Records: [a1, b, a2] })).toEqual([
-      { scope: { accountId: '111122223333', region: 'us-east-1' }, event: { Records: [a1, a2] } },
-      { scope: { accountId: '444455556666', region: 'eu-west-1' }, event: { Records: [b] } },
-    ]);
   });
 });

@@ -90,7 +90,7 @@ describe('import boundaries', () => {
       specifier: './reconcile-store.js',
       target: 'shared/reconcile/reconcile-store.ts',
     });
-    expect(importsOf('shared/reconcile/triggers.ts')).toContainEqual({ file: 'shared/reconcile/triggers.ts', specifier: 'zod/mini', target: null });
+    expect(importsOf('shared/runtime/triggers.ts')).toContainEqual({ file: 'shared/runtime/triggers.ts', specifier: 'zod/mini', target: null });
     // Every relative import names a file that exists, so no boundary is passed by a path the scan misread.
     expect(lines(imports.filter((i) => i.target !== null && !files.includes(i.target)))).toEqual([]);
   });

@@ -7,11 +7,12 @@ import type { Scope } from '../../shared/domain/types.js';
 import { AwsCallError } from '../../shared/errors.js';
 import { reachAndReconcile, type ScopeRuntime } from '../../shared/fleet/reach-scope.js';
 import { mapConcurrently, reconcileFleet, reconcileScopes, type ScopeQueuePort } from '../../shared/fleet/reconcile-fleet.js';
-import { fleetScopes, parseScope, parseScopeMessage, scopeLabel, scopeMessageBody } from '../../shared/fleet/scope.js';
+import { fleetScopes, parseScope, scopeLabel, scopeMessageBody } from '../../shared/fleet/scope.js';
 import { groupByScope } from '../../shared/fleet/targets.js';
 import { makeLogger } from '../../shared/logger.js';
 import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
-import { fleetInvocation } from '../../shared/runtime/lambda.js';
+import { singleScope } from '../../shared/runtime/lambda.js';
+import { parseScopeMessage } from '../../shared/runtime/triggers.js';
 import { InMemoryCloudHsm, InMemoryEvents, InMemoryKms, InMemorySecrets, InMemoryState, ManualClock } from '../helpers/in-memory.js';
 
 const HOME: Scope = { accountId: '111122223333', region: 'us-east-1' };
@@ -275,10 +276,15 @@ describe('onEvent in a fleet', () => {
       fleet.deps(scope).state.desired.set(name, { name, desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-abcdefghijk', generation: 1 });
     }
     const asked: string[] = [];
-    const onEvent = makeOnEvent((_context, scope) => {
-      asked.push(scopeLabel(scope ?? HOME));
-      return fleet.deps(scope ?? HOME);
-    });
+    const runtime: ScopeRuntime = {
+      home: HOME,
+      deps: (scope) => {
+        asked.push(scopeLabel(scope));
+        return fleet.deps(scope);
+      },
+      reach: async () => undefined,
+    };
+    const onEvent = makeOnEvent(() => ({ runtime, queue: null, concurrency: 1 }));
 
     const result = await onEvent({ Records: [record(HOME, 'payments'), record(MEMBER, 'ledger')] }, context);
 
@@ -288,7 +294,7 @@ describe('onEvent in a fleet', () => {
   });
 
   it('makes a fleet of one scope from plain dependencies, refusing any other scope by name', () => {
-    const { runtime, queue } = fleetInvocation(() => fleet.deps(HOME), context);
+    const { runtime, queue } = singleScope(fleet.deps(HOME));
     expect(runtime.home).toEqual(HOME);
     expect(queue).toBeNull();
     expect(() => runtime.deps(MEMBER)).toThrow('these dependencies are for 111122223333/us-east-1 only, not 444455556666/eu-west-1');

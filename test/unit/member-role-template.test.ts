@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Pair, parse, Scalar, type Tags, YAMLMap } from 'yaml';
 import { type EventPattern, matchesPattern } from '../../shared/dev/demo/event-pattern.js';
-import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/reconcile/triggers.js';
+import { CLOUDHSM_EVENT_NAMES, KMS_EVENT_NAMES } from '../../shared/runtime/triggers.js';
 
 /** CloudFormation's short forms, read as their long forms (`!Ref X` → `{ Ref: X }`). */
 const CFN_TAGS: Tags = ['Ref', 'Sub', 'GetAtt', 'Equals', 'And', 'Not', 'If', 'Join', 'Select', 'Split', 'FindInMap'].flatMap((name) => {

@@ -1,15 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { parseTrigger, UnknownEventError } from '../../shared/reconcile/triggers.js';
+import { parseSchedule, parseStoreEvent, UnknownEventError } from '../../shared/runtime/triggers.js';
 
 function cloudTrail(detail: Record<string, unknown>): Record<string, unknown> {
   return { 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.kms', detail };
 }
 
-function streamRecord(sk: string): Record<string, unknown> {
-  return { eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: sk } } } };
+function streamRecord(sk: string, pk = 'DESIRED#000000000000#us-east-1'): Record<string, unknown> {
+  return { eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: pk }, sk: { S: sk } } } };
 }
 
-describe('parseTrigger', () => {
+const HOME = { accountId: '000000000000', region: 'us-east-1' };
+const MEMBER = { accountId: '444455556666', region: 'eu-west-1' };
+
+/** What a CloudTrail event of the deployment's own scope (the event says none) names. */
+function named(targets: Partial<{ names: string[]; ids: string[]; clusterIds: string[] }>) {
+  return [{ trigger: 'cloudtrail', scope: null, targets: { names: [], ids: [], clusterIds: [], ...targets }, changes: [] }];
+}
+
+describe('parseStoreEvent', () => {
   it('names the store id and name of a KMS call, from request and response, in either case', () => {
     const event = cloudTrail({
       eventName: 'UpdateCustomKeyStore',
@@ -17,52 +25,124 @@ describe('parseTrigger', () => {
       responseElements: { customKeyStoreId: 'cks-1234567890abcdef0' },
     });
 
-    expect(parseTrigger(event)).toEqual({ trigger: 'cloudtrail', names: ['ledger'], ids: ['cks-1234567890abcdef0'], clusterIds: [] });
+    expect(parseStoreEvent(event)).toEqual(named({ names: ['ledger'], ids: ['cks-1234567890abcdef0'] }));
   });
 
   it('reads a call whose response elements CloudTrail wrote as null', () => {
     const event = cloudTrail({ eventName: 'ConnectCustomKeyStore', requestParameters: { customKeyStoreId: 'cks-1' }, responseElements: null });
 
-    expect(parseTrigger(event)).toEqual({ trigger: 'cloudtrail', names: [], ids: ['cks-1'], clusterIds: [] });
+    expect(parseStoreEvent(event)).toEqual(named({ ids: ['cks-1'] }));
   });
 
   it('names the cluster of a CloudHSM call', () => {
     const event = cloudTrail({ eventName: 'DeleteHsm', requestParameters: { clusterId: 'cluster-abc', hsmId: 'hsm-1' } });
 
-    expect(parseTrigger(event)).toEqual({ trigger: 'cloudtrail', names: [], ids: [], clusterIds: ['cluster-abc'] });
+    expect(parseStoreEvent(event)).toEqual(named({ clusterIds: ['cluster-abc'] }));
   });
 
   it('names nothing for a failed call or another operation', () => {
     expect(
-      parseTrigger(cloudTrail({ eventName: 'ConnectCustomKeyStore', errorCode: 'AccessDenied', requestParameters: { customKeyStoreId: 'cks-1' } })),
-    ).toBeNull();
-    expect(parseTrigger(cloudTrail({ eventName: 'Encrypt', requestParameters: 'not an object' }))).toBeNull();
+      parseStoreEvent(
+        cloudTrail({ eventName: 'ConnectCustomKeyStore', errorCode: 'AccessDenied', requestParameters: { customKeyStoreId: 'cks-1' } }),
+      ),
+    ).toEqual([]);
+    expect(parseStoreEvent(cloudTrail({ eventName: 'Encrypt', requestParameters: 'not an object' }))).toEqual([]);
   });
 
   it('rejects a store call that names no store, and a CloudTrail event without an event name', () => {
-    expect(() => parseTrigger(cloudTrail({ eventName: 'DisconnectCustomKeyStore', requestParameters: { customKeyStoreId: '' } }))).toThrow(
+    expect(() => parseStoreEvent(cloudTrail({ eventName: 'DisconnectCustomKeyStore', requestParameters: { customKeyStoreId: '' } }))).toThrow(
       new UnknownEventError('CloudTrail DisconnectCustomKeyStore event names no custom key store or cluster'),
     );
-    expect(() => parseTrigger(cloudTrail({ eventName: 42 }))).toThrow(new UnknownEventError('CloudTrail event has no detail.eventName'));
+    expect(() => parseStoreEvent(cloudTrail({ eventName: 42 }))).toThrow(new UnknownEventError('CloudTrail event has no detail.eventName'));
   });
 
   it('names the stores whose desired items a stream batch changed, once each, and none for status items', () => {
     const batch = { Records: [streamRecord('STORE#payments#DESIRED'), streamRecord('STORE#payments#DESIRED'), streamRecord('STORE#ledger#STATUS')] };
 
-    expect(parseTrigger(batch)).toEqual({ trigger: 'stream', names: ['payments'], ids: [], clusterIds: [] });
-    expect(parseTrigger({ Records: [streamRecord('STORE#ledger#STATUS'), streamRecord('SETTINGS')] })).toBeNull();
+    expect(parseStoreEvent(batch)).toEqual([{ trigger: 'stream', scope: HOME, targets: { names: ['payments'], ids: [], clusterIds: [] } }]);
+    expect(parseStoreEvent({ Records: [streamRecord('STORE#ledger#STATUS'), streamRecord('SETTINGS')] })).toEqual([]);
   });
 
   it('rejects a stream record without a sort key, saying which record', () => {
     const batch = { Records: [streamRecord('STORE#payments#DESIRED'), { dynamodb: { Keys: { sk: { N: '1' } } } }] };
 
-    expect(() => parseTrigger(batch)).toThrow(new UnknownEventError('stream record 1 has no dynamodb.Keys.sk.S'));
+    expect(() => parseStoreEvent(batch)).toThrow(new UnknownEventError('stream record 1 has no dynamodb.Keys.sk.S'));
   });
 
   it('rejects what is not a JSON object, and an object of another shape, naming its keys', () => {
-    expect(() => parseTrigger('hello')).toThrow(new UnknownEventError('event must be a JSON object, got string'));
-    expect(() => parseTrigger(null)).toThrow(new UnknownEventError('event must be a JSON object, got object'));
-    expect(() => parseTrigger({ 'detail-type': 'AWS API Call via CloudTrail', detail: [] })).toThrow(/got keys detail-type, detail$/);
-    expect(() => parseTrigger({})).toThrow(/got keys \(none\)$/);
+    expect(() => parseStoreEvent('hello')).toThrow(new UnknownEventError('event must be a JSON object, got string'));
+    expect(() => parseStoreEvent(null)).toThrow(new UnknownEventError('event must be a JSON object, got object'));
+    expect(() => parseStoreEvent({ 'detail-type': 'AWS API Call via CloudTrail', detail: [] })).toThrow(/got keys detail-type, detail$/);
+    expect(() => parseStoreEvent({})).toThrow(/got keys \(none\)$/);
+  });
+
+  it("places a CloudTrail event in the account and Region of the call, else of the envelope, else none (the deployment's own)", () => {
+    const call = { eventName: 'ConnectCustomKeyStore', requestParameters: { customKeyStoreId: 'cks-1' } };
+    const forwarded = {
+      ...cloudTrail({ ...call, recipientAccountId: MEMBER.accountId, awsRegion: MEMBER.region }),
+      account: '111122223333',
+      region: 'us-east-1',
+    };
+    const enveloped = { ...cloudTrail(call), account: MEMBER.accountId, region: MEMBER.region };
+
+    expect(parseStoreEvent(forwarded).map((part) => part.scope)).toEqual([MEMBER]);
+    expect(parseStoreEvent(enveloped).map((part) => part.scope)).toEqual([MEMBER]);
+    expect(parseStoreEvent(cloudTrail(call)).map((part) => part.scope)).toEqual([null]);
+  });
+
+  it("splits a stream batch by the scope of each record's partition, stores in record order", () => {
+    const batch = {
+      Records: [
+        streamRecord('STORE#a#DESIRED', 'DESIRED#000000000000#us-east-1'),
+        streamRecord('STORE#b#DESIRED', 'DESIRED#444455556666#eu-west-1'),
+        streamRecord('STORE#c#DESIRED', 'DESIRED#000000000000#us-east-1'),
+      ],
+    };
+
+    expect(parseStoreEvent(batch)).toEqual([
+      { trigger: 'stream', scope: HOME, targets: { names: ['a', 'c'], ids: [], clusterIds: [] } },
+      { trigger: 'stream', scope: MEMBER, targets: { names: ['b'], ids: [], clusterIds: [] } },
+    ]);
+  });
+
+  it('records who connected or disconnected a store, and when, where CloudTrail says', () => {
+    const event = cloudTrail({
+      eventName: 'DisconnectCustomKeyStore',
+      requestParameters: { customKeyStoreId: 'cks-1' },
+      userIdentity: { arn: 'arn:aws:iam::000000000000:user/alice' },
+      eventTime: '2026-11-25T12:00:00Z',
+    });
+
+    expect(parseStoreEvent(event)).toEqual([
+      {
+        trigger: 'cloudtrail',
+        scope: null,
+        targets: { names: [], ids: ['cks-1'], clusterIds: [] },
+        changes: [
+          {
+            storeId: 'cks-1',
+            storeName: null,
+            by: 'arn:aws:iam::000000000000:user/alice',
+            at: Date.parse('2026-11-25T12:00:00Z'),
+            eventName: 'DisconnectCustomKeyStore',
+          },
+        ],
+      },
+    ]);
+  });
+});
+
+describe('parseSchedule', () => {
+  it('reads an EventBridge Scheduled Event as the fleet pass', () => {
+    expect(parseSchedule({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} })).toEqual({ trigger: 'schedule' });
+  });
+
+  it('rejects any other event, saying what the sweep function expects and what it got', () => {
+    expect(() => parseSchedule({ Records: [] })).toThrow(
+      new UnknownEventError(
+        'unrecognised event: the sweep function runs on its schedule and expects an EventBridge Scheduled Event (source "aws.events"); got keys Records',
+      ),
+    );
+    expect(() => parseSchedule('tick')).toThrow(/expects an EventBridge Scheduled Event \(source "aws.events"\); got a string$/);
   });
 });

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { OnEventResult } from '../../../functions/on-event.js';
+import type { SweepResult } from '../../../functions/sweep.js';
 import { makeAdapters, makeAwsClients } from '../../adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../../adapters/dynamodb-store.js';
 import { type Config, loadConfig } from '../../config.js';
@@ -27,7 +29,7 @@ import type { ScopeResult } from '../../runtime/lambda.js';
 import { type FakeServer, startFake } from '../fake/server.js';
 import { type CloudTrailEvent, FakeAdmin } from './admin.js';
 import { demoCredentials } from './clients.js';
-import { type DemoLambdas, makeLambdas, type OnEventResult } from './lambdas.js';
+import { type DemoLambdas, makeLambdas } from './lambdas.js';
 import { loadRoutes } from './routes.js';
 import { DemoView, type StoreRow, storeRows, type ViewStats } from './view.js';
 import { buildWorld, parseDemoStores, type ScopeTools, scenario, type WorldTools } from './world.js';
@@ -47,7 +49,7 @@ const REGION = 'us-east-1';
 const TABLE = 'cks-demo';
 /** The role a human operator calls as: CloudTrail names it, and the on-event rules let it through. */
 const OPERATOR_ROLE = 'demo-operator';
-/** The role the reconciler assumes in the fleet's other account-Regions (CKS_MEMBER_ROLE_NAME's default). */
+/** The role the reconciler assumes in the fleet's other scopes (CKS_MEMBER_ROLE_NAME's default). */
 const MEMBER_ROLE = 'cks-reconciler-member';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -75,7 +77,7 @@ export class Demo {
   #trail: CloudTrailEvent[] = [];
   #eventCursor = 0;
   readonly #generations = new Map<string, number>();
-  /** The fleet's other account-Regions, with the operator's clients and the table there. */
+  /** The fleet's other scopes, with the operator's clients and the table there. */
   #fleet: Array<{ scope: Scope; tools: ScopeTools; state: DynamoStateAdapter }> = [];
   #fleetRows: StoreRow[] = [];
 
@@ -272,14 +274,13 @@ export class Demo {
   }
 
   /** An activity line per store the function acted on (or failed on), and per other scope it swept. */
-  #report(trigger: string, outcome: (Partial<ScopeResult> & { swept?: ScopeResult[] }) | OnEventResult, where = ''): void {
+  #report(trigger: string, outcome: SweepResult | ScopeResult | OnEventResult, where = ''): void {
     if ('skipped' in outcome) return;
-    const result: Partial<ScopeResult> & { swept?: ScopeResult[] } = outcome;
-    for (const scope of result.swept ?? []) this.#report(trigger, scope, ` @${scope.scope}`);
-    if (result.errorCode !== undefined)
-      this.view.activity(trigger, `${result.scope}: unreachable, ${result.operation} failed with ${result.errorCode}`);
-    if (result.stores === undefined) return;
-    for (const store of result.stores) {
+    if ('swept' in outcome) for (const scope of outcome.swept) this.#report(trigger, scope, ` @${scope.scope}`);
+    if ('status' in outcome && outcome.status === 'unreachable')
+      this.view.activity(trigger, `${outcome.scope}: unreachable, ${outcome.operation} failed with ${outcome.errorCode}`);
+    if (!('stores' in outcome)) return;
+    for (const store of outcome.stores) {
       if ((store.action === 'none' || store.action.startsWith('skipped')) && !store.error) continue;
       this.view.activity(trigger, `${store.name}${where}: ${store.action} · ${store.reason}${store.error ? ` · error: ${store.error}` : ''}`);
     }

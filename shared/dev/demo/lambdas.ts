@@ -1,12 +1,12 @@
 /**
  * The two Lambda functions, run in-process as the deployed stack would run them: the real handlers
  * (`functions/sweep.ts`, `functions/on-event.ts`), each with its own dependencies and IAM role, fed
- * by the routes of `serverless.yml`. The sweep has no queue here: it sweeps the fleet's other
- * account-Regions itself, through the worker's per-scope pass, as `cks sweep --all` does.
+ * by the routes of `serverless.yml`. The sweep has no queue here: it reconciles the fleet's other
+ * scopes itself, through the worker's per-scope pass, as `cks sweep --all` does.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { makeHandler as makeOnEventHandler } from '../../../functions/on-event.js';
+import { makeHandler as makeOnEventHandler, type OnEventResult } from '../../../functions/on-event.js';
 import { makeHandler as makeSweepHandler, type SweepResult } from '../../../functions/sweep.js';
 import { makeAwsClients } from '../../adapters/clients.js';
 import { type Config, loadFleetConfig } from '../../config.js';
@@ -14,13 +14,10 @@ import { desiredKey, operatorPartitionKey } from '../../domain/table-keys.js';
 import type { Clock } from '../../reconcile/ports.js';
 import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import { FleetRuntime } from '../../runtime/fleet.js';
-import type { HandlerResult, LambdaContext } from '../../runtime/lambda.js';
+import type { LambdaContext } from '../../runtime/lambda.js';
 import { demoCredentials } from './clients.js';
 import { matchesPattern } from './event-pattern.js';
 import type { Routes } from './routes.js';
-
-/** What the on-event handler returns: a result, or why it did nothing. */
-export type OnEventResult = HandlerResult | { skipped: string };
 
 /** A desired item as written to the table (its attributes, without the keys). */
 export interface DesiredChange {
@@ -62,7 +59,7 @@ export function makeLambdas(config: Config, routes: Routes, options: { clock: Cl
   const sweepRoleFleet = fleetOf(routes.roles.sweep);
   const onEventFleet = fleetOf(routes.roles.onEvent);
   const sweep = makeSweepHandler((context) => ({ runtime: sweepRoleFleet.withOwner(context.awsRequestId), queue: null, concurrency: 4 }));
-  const onEvent = makeOnEventHandler((context, scope) => onEventFleet.withOwner(context.awsRequestId).deps(scope ?? onEventFleet.home));
+  const onEvent = makeOnEventHandler((context) => ({ runtime: onEventFleet.withOwner(context.awsRequestId), queue: null, concurrency: 1 }));
   const pk = operatorPartitionKey({ accountId: LOCAL_ACCOUNT_ID, region });
 
   return {

@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { OnEventResult } from '../../../functions/on-event.js';
 import { ensureTable } from '../../adapters/dynamodb-store.js';
 import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
-import type { HandlerResult } from '../../runtime/lambda.js';
 import type { CloudTrailEvent } from '../demo/admin.js';
 import { demoCredentials } from '../demo/clients.js';
 import { matchesPattern } from '../demo/event-pattern.js';
@@ -251,7 +251,7 @@ class Router {
       this.io.print(`onEvent failed: ${failure.errorMessage ?? reply.FunctionError}`);
       return;
     }
-    const result = JSON.parse(text) as HandlerResult | { skipped: string };
+    const result = JSON.parse(text) as OnEventResult;
     if ('skipped' in result) {
       this.io.print(`onEvent: ${result.skipped}`);
       return;

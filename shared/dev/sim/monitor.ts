@@ -341,7 +341,7 @@ export class Monitor implements CallObserver, Witness {
     const world = this.#world!;
     const failed = this.#fake.stores.filter((s) => s.ConnectionState === 'FAILED').length;
     const { blastRadiusMinFailed, blastRadiusMaxFailedShare, killSwitch } = world.settings;
-    // The sweep's regional-incident guard: reporting, not repairing, by design.
+    // A full pass's regional-incident guard: reporting, not repairing, by design.
     const regional = failed >= blastRadiusMinFailed && failed / world.stores.length > blastRadiusMaxFailedShare;
     return world.stores.flatMap((store) => {
       const live = this.#fake.stores.find((s) => s.CustomKeyStoreId === store.id);

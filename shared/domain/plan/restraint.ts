@@ -8,7 +8,7 @@ import { NONE, type Step, wait } from './steps.js';
 /** Why a store must not be acted on, and what is reported instead. */
 export interface Restraint {
   why: string;
-  /** plan mode reports what enforce would emit; observe and the kill switch report drift; a regional incident stays quiet (the sweep pages). */
+  /** plan mode reports what enforce would emit; observe and the kill switch report drift; a regional incident stays quiet (the Sweep Summary pages). */
   reporting: 'proposal' | 'drift' | 'none';
 }
 
