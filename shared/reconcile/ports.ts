@@ -1,6 +1,7 @@
 /**
  * The narrow interfaces the reconcile core talks through. Each has an SDK adapter under
- * `shared/adapters/` and an in-memory twin under `test/helpers/`; `shared/runtime/` wires them.
+ * `shared/adapters/` and an in-memory twin for tests (the state's, `InMemoryState` under
+ * `shared/dev/state/`, serves the simulator too); `shared/runtime/` wires them.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';

@@ -12,7 +12,7 @@ import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-
 import { INVARIANTS } from '../../shared/dev/sim/monitor.js';
 import { formatFailure, simulateSeeds } from '../../shared/dev/sim/report.js';
 import type { SeedResult, Tamper } from '../../shared/dev/sim/simulate.js';
-import { SimTable } from '../../shared/dev/sim/table.js';
+import { InMemoryState } from '../../shared/dev/state/in-memory-state.js';
 import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
 import { decisionEvents } from '../../shared/domain/events.js';
@@ -150,14 +150,14 @@ describe('npm run simulate', () => {
   }, 60_000);
 });
 
-describe("the simulator's table", () => {
+describe("the simulator's table (the in-memory state double)", () => {
   it('answers every call as DynamoStateAdapter does against DynamoDB: items, generations, leases, conditional writes, outbox', async () => {
     // Prepare
     const fake = await startTestFake();
     const scope = { accountId: '000000000000', region: 'us-east-1' };
     await ensureTable(new DynamoDBClient(fake.config), 'twin');
     const dynamo = new DynamoStateAdapter(makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials).dynamo, 'twin', scope);
-    const sim = new SimTable(scope);
+    const sim = new InMemoryState(scope);
     const now = Date.parse('2026-11-25T12:00:00Z');
     const spec = (extra: Record<string, unknown> = {}): DesiredStoreSpec =>
       desiredSpecSchema.parse({

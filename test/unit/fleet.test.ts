@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
 import { makeHandler as makeWorker } from '../../functions/worker.js';
+import { InMemoryState } from '../../shared/dev/state/in-memory-state.js';
 import { eventSchemas } from '../../shared/domain/events.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { AwsCallError } from '../../shared/errors.js';
@@ -13,7 +14,7 @@ import { makeLogger } from '../../shared/logger.js';
 import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
 import { singleScope } from '../../shared/runtime/lambda.js';
 import { parseScopeMessage } from '../../shared/runtime/triggers.js';
-import { InMemoryCloudHsm, InMemoryEvents, InMemoryKms, InMemorySecrets, InMemoryState, ManualClock } from '../helpers/in-memory.js';
+import { InMemoryCloudHsm, InMemoryEvents, InMemoryKms, InMemorySecrets, ManualClock } from '../helpers/in-memory.js';
 
 const HOME: Scope = { accountId: '111122223333', region: 'us-east-1' };
 const MEMBER: Scope = { accountId: '444455556666', region: 'eu-west-1' };

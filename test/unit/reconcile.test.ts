@@ -344,7 +344,7 @@ describe('exactly-once effects (status, incident id and events recorded together
 
   it('pages once with one incident id when the status write after a successful PutEvents fails (it used to page again under a new id)', async () => {
     // The escalation's write-ahead (save 1) succeeds, PutEvents succeeds, the write that clears the outbox (save 2) fails.
-    world.state.failingSaves.add(2);
+    world.state.faults.fail('saveStatus', 'ThrottlingException', { after: 1 });
     const first = await reconcileScope(world.deps(), { trigger: 'schedule' });
     expect(first.outcomes[0]?.error).toMatch(/ThrottlingException/);
     world.clock.advance(120);
@@ -439,7 +439,7 @@ describe('one store never stops the others', () => {
   });
 
   it("goes on with later stores and the summary when one store's lease write is throttled", async () => {
-    world.state.throttledLeases.add('a');
+    world.state.faults.fail('acquireLease', 'ThrottlingException', { store: 'a', count: Infinity });
     const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
     expect(result.outcomes.map((o) => [o.name, o.taken, o.error === null])).toEqual([
       ['a', null, false],

@@ -53,7 +53,11 @@ export interface CallRecord {
   error?: string;
 }
 
-/** A transient API fault injected through `POST /_fake/faults`. */
+/**
+ * A transient API fault injected through `POST /_fake/faults`: the AWS side, hitting each attempt of
+ * a real SDK client against the fake (DynamoDB through `DynamoStateAdapter` included). Code running
+ * on the in-memory state double breaks its table with `InMemoryState.faults` (`shared/dev/state/`) instead.
+ */
 export interface Fault {
   /** An operation name (e.g. `ConnectCustomKeyStore`) or `*` for every operation. */
   operation: string;

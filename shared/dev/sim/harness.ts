@@ -3,9 +3,9 @@
  * clients and adapters pointed at it, and an operator with their own clients. Built once and reset
  * between seeds (`POST /_fake/reset`), because starting SDK clients and the fake costs more than a seed.
  *
- * The table is the simulator's own (`SimTable`), not DynamoDB in the fake: the table takes more than
- * half of a seed's calls, each two HTTP round trips (SDK → fake → dynalite), and a seed must cost
- * about 100 ms. `DynamoStateAdapter` against the fake is covered by the integration tests.
+ * The table is the in-memory double (`InMemoryState`, held to the same contract as the DynamoDB
+ * adapter), not DynamoDB in the fake: the table takes more than half of a seed's calls, each two HTTP
+ * round trips (SDK → fake → dynalite), and a seed must cost about 100 ms.
  */
 import { CloudHSMV2Client } from '@aws-sdk/client-cloudhsm-v2';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -20,8 +20,8 @@ import { type LogSink, makeLogger } from '../../logger.js';
 import type { Clock, ReconcileDeps } from '../../reconcile/ports.js';
 import { buildDeps, LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import { type FakeServer, startFake } from '../fake/server.js';
+import { InMemoryState } from '../state/in-memory-state.js';
 import { FakeAdmin } from './fake-admin.js';
-import { SimTable } from './table.js';
 
 /** As the product's clients: four attempts for throttling, 5xx and transient errors. */
 const MAX_ATTEMPTS = 4;
@@ -37,7 +37,7 @@ export interface Harness {
   /** The operator's clients: a human's KMS calls and secrets. */
   operator: { kms: KMSClient; secrets: SecretsManagerClient };
   /** The seed's table: the reconciler's state, and where operators write (desired items, pause, retry, approve). */
-  table: SimTable;
+  table: InMemoryState;
   /** The reconciler's dependencies for one run, with its own lease owner. */
   deps(owner: string): ReconcileDeps;
   /** Where the reconciler's log lines go (the seed's monitor). */
@@ -65,12 +65,12 @@ export async function startHarness(): Promise<Harness> {
     admin,
     clock,
     operator: { kms: new KMSClient(operator), secrets: new SecretsManagerClient(operator) },
-    table: new SimTable(scope),
+    table: new InMemoryState(scope),
     logSink: () => undefined,
     deps: (owner) => ({ ...buildDeps(config, { accountId: LOCAL_ACCOUNT_ID, owner, clock, clients: reconciler, logger }), state: harness.table }),
     async reset(seed) {
       await admin.reset(seed);
-      harness.table = new SimTable(scope);
+      harness.table = new InMemoryState(scope);
     },
     async close() {
       admin.close();
