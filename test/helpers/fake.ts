@@ -59,7 +59,13 @@ export async function startTestFake(options: Omit<FakeOptions, 'logger' | 'onRes
     clock: 'manual',
     ...options,
     logger: (line) => logs.push(line),
-    onResponse: (response) => divergences.push(...checkResponse(response).filter((found) => !isEmulatorDivergence(found))),
+    onResponse: (response) => {
+      try {
+        divergences.push(...checkResponse(response).filter((found) => !isEmulatorDivergence(found)));
+      } catch (error) {
+        divergences.push(`${response.service}.${response.operation}: not checked: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    },
   });
   const configFor = ({ accountId = '000000000000', region = 'us-east-1', roleName = '' } = {}): FakeClientConfig => ({
     endpoint: server.url,

@@ -179,7 +179,12 @@ const models = new Map<string, Model>();
 function modelOf(dir: string): Model {
   let model = models.get(dir);
   if (model === undefined) {
-    const versions = readdirSync(path.join(MODELS_DIR, dir)).sort();
+    let versions: string[];
+    try {
+      versions = readdirSync(path.join(MODELS_DIR, dir)).sort();
+    } catch {
+      throw new Error(`no botocore model under ${path.join(MODELS_DIR, dir)}: install the AWS CLI (apt-get install awscli)`);
+    }
     model = JSON.parse(readFileSync(path.join(MODELS_DIR, dir, versions.at(-1)!, 'service-2.json'), 'utf8')) as Model;
     REVISIONS[dir]?.(model);
     models.set(dir, model);
