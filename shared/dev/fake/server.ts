@@ -90,10 +90,10 @@ interface Service {
   operations?: ReadonlyMap<string, Operation>;
 }
 
-/** By `X-Amz-Target` prefix. */
 const JSON_1_0 = 'application/x-amz-json-1.0';
 const JSON_1_1 = 'application/x-amz-json-1.1';
 
+/** By `X-Amz-Target` prefix. */
 const SERVICES: ReadonlyMap<string, Service> = new Map<string, Service>([
   ['TrentService', { name: 'KMS', messageKey: 'message', Internal: KMSInternalException, contentType: JSON_1_1, operations: kmsOperations }],
   [
