@@ -9,6 +9,7 @@ import {
   GenerateRandomCommand,
   KMSClient,
   UpdateCustomKeyStoreCommand,
+  type UpdateCustomKeyStoreCommandInput,
 } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
 import { createCloudHsmStore, createXksStore, fakeForFile, XKS_CREDENTIAL } from '../helpers/fake.js';
@@ -266,6 +267,14 @@ describe('CreateCustomKeyStore', () => {
       name: 'XksProxyUriInUseException',
       message: expect.stringContaining('https://proxy.example.com/kms/xks/v1'),
     });
+  });
+
+  it('accepts a VPC endpoint service name beginning eu. (the model allows com. and eu.) and describes it', async () => {
+    const euService = 'eu.amazonaws.vpce.eusc-de-east-1.vpce-svc-0123456789abcdef0';
+    await newProxy({ vpcEndpointServiceName: euService });
+    const vpc = { XksProxyConnectivity: 'VPC_ENDPOINT_SERVICE', XksProxyVpcEndpointServiceName: euService } as const;
+    const { CustomKeyStoreId } = await kms.send(new CreateCustomKeyStoreCommand(xksInput({ ...vpc, CustomKeyStoreName: 'eu' })));
+    expect((await describeStore(CustomKeyStoreId!)).XksProxyConfiguration).toMatchObject({ VpcEndpointServiceName: euService });
   });
 
   it('rejects a VPC endpoint already used by another store with XksProxyUriEndpointInUseException', async () => {
@@ -555,16 +564,78 @@ describe('connection state rules', () => {
 });
 
 describe('UpdateCustomKeyStore', () => {
-  it('renames a store in any state', async () => {
+  it('renames a DISCONNECTED store: the new name finds it, the old one no longer does', async () => {
     const { storeId } = await createCloudHsmStore(fake, { name: 'old' });
-    await connectAndSettle(storeId);
     await kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, NewCustomKeyStoreName: 'new' }));
     const { CustomKeyStores } = await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreName: 'new' }));
-    expect(CustomKeyStores![0]).toMatchObject({ CustomKeyStoreId: storeId, ConnectionState: 'CONNECTED' });
+    expect(CustomKeyStores![0]).toMatchObject({ CustomKeyStoreId: storeId, ConnectionState: 'DISCONNECTED' });
     await expect(kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreName: 'old' }))).rejects.toMatchObject({
       name: 'CustomKeyStoreNotFoundException',
     });
   });
+
+  // The KMS model: every property of a CloudHSM key store changes only while DISCONNECTED; an
+  // external key store's name, credential and URI path also while CONNECTED, the rest only DISCONNECTED.
+  const STATES = ['DISCONNECTED', 'CONNECTING', 'CONNECTED', 'DISCONNECTING', 'FAILED'] as const;
+  type Seeded = { storeId: string; clusterId?: string; uriEndpoint?: string };
+  /** One valid change of each property (the value a store has, so that only the state can refuse it). */
+  const CHANGES: Record<string, (store: Seeded) => Omit<UpdateCustomKeyStoreCommandInput, 'CustomKeyStoreId'>> = {
+    NewCustomKeyStoreName: () => ({ NewCustomKeyStoreName: 'renamed' }),
+    KeyStorePassword: () => ({ KeyStorePassword: 'kmsuser-Passw0rd' }),
+    CloudHsmClusterId: (store) => ({ CloudHsmClusterId: store.clusterId }),
+    XksProxyAuthenticationCredential: () => ({ XksProxyAuthenticationCredential: XKS_CREDENTIAL }),
+    XksProxyUriPath: () => ({ XksProxyUriPath: '/kms/xks/v1' }),
+    XksProxyUriEndpoint: (store) => ({ XksProxyUriEndpoint: store.uriEndpoint }),
+    XksProxyConnectivity: () => ({ XksProxyConnectivity: 'PUBLIC_ENDPOINT' }),
+  };
+  const PROPERTIES = {
+    AWS_CLOUDHSM: ['NewCustomKeyStoreName', 'KeyStorePassword', 'CloudHsmClusterId'],
+    EXTERNAL_KEY_STORE: [
+      'NewCustomKeyStoreName',
+      'XksProxyAuthenticationCredential',
+      'XksProxyUriPath',
+      'XksProxyUriEndpoint',
+      'XksProxyConnectivity',
+    ],
+  } as const;
+  const XKS_WHILE_CONNECTED = ['NewCustomKeyStoreName', 'XksProxyAuthenticationCredential', 'XksProxyUriPath'];
+
+  /** Brings a fresh store to `state`: CONNECTING and DISCONNECTING are caught before they settle. */
+  async function storeIn(type: keyof typeof PROPERTIES, state: (typeof STATES)[number]): Promise<Seeded> {
+    const store: Seeded = type === 'AWS_CLOUDHSM' ? await createCloudHsmStore(fake, { name: 'a' }) : await createXksStore(fake, { name: 'a' });
+    const connect = () => kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: store.storeId }));
+    if (state === 'CONNECTING') await connect();
+    if (state === 'CONNECTED' || state === 'DISCONNECTING' || state === 'FAILED') {
+      await connect();
+      fake.advance(120);
+    }
+    if (state === 'DISCONNECTING') await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: store.storeId }));
+    if (state === 'FAILED') expect((await fake.admin('POST', '/_fake/stores/a/fail', { errorCode: 'NETWORK_ERRORS' })).status).toBe(200);
+    expect(await stateOf(store.storeId)).toBe(state);
+    return store;
+  }
+
+  const table = (Object.keys(PROPERTIES) as (keyof typeof PROPERTIES)[]).flatMap((type) =>
+    STATES.flatMap((state) =>
+      PROPERTIES[type].map((property) => ({
+        type,
+        state,
+        property,
+        allowed: state === 'DISCONNECTED' || (type === 'EXTERNAL_KEY_STORE' && state === 'CONNECTED' && XKS_WHILE_CONNECTED.includes(property)),
+      })),
+    ),
+  );
+
+  it.each(table)(
+    '$type $state: UpdateCustomKeyStore of $property is allowed: $allowed (else CustomKeyStoreInvalidStateException)',
+    async ({ type, state, property, allowed }) => {
+      const store = await storeIn(type, state);
+      const update = kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: store.storeId, ...CHANGES[property]!(store) }));
+      if (allowed) await expect(update).resolves.toBeDefined();
+      else await expect(update).rejects.toMatchObject({ name: 'CustomKeyStoreInvalidStateException', message: expect.stringContaining(state) });
+      expect(await stateOf(store.storeId)).toBe(state);
+    },
+  );
 
   it('rejects a new name already in use with CustomKeyStoreNameInUseException', async () => {
     const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
@@ -809,12 +880,13 @@ describe('GenerateRandom', () => {
     });
   });
 
-  it('rejects a CONNECTED store whose cluster lost every HSM with CloudHsmClusterInvalidConfigurationException', async () => {
+  it('rejects a CONNECTED store whose cluster lost every HSM with DependencyTimeoutException (HTTP 500), one the model lists', async () => {
     const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a' });
     await connectAndSettle(storeId);
     await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { activeHsms: 0 });
     await expect(kms.send(new GenerateRandomCommand({ NumberOfBytes: 8, CustomKeyStoreId: storeId }))).rejects.toMatchObject({
-      name: 'CloudHsmClusterInvalidConfigurationException',
+      name: 'DependencyTimeoutException',
+      $metadata: { httpStatusCode: 500 },
     });
   });
 

@@ -1,24 +1,14 @@
 import { execFile } from 'node:child_process';
 import { DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createCloudHsmStore, startTestFake, type TestFake } from '../helpers/fake.js';
+import { describe, expect, it } from 'vitest';
+import { createCloudHsmStore, fakeForFile } from '../helpers/fake.js';
 
 const CENTRAL = '111122223333';
 const MEMBER = '444455556666';
 const ROLE_ARN = `arn:aws:iam::${MEMBER}:role/cks-reconciler-member`;
 
-let fake: TestFake;
-
-beforeAll(async () => {
-  fake = await startTestFake();
-});
-afterAll(async () => {
-  await fake.close();
-});
-beforeEach(async () => {
-  await fake.admin('POST', '/_fake/reset');
-});
+const fake = await fakeForFile();
 
 function sts(config = fake.configFor({ accountId: CENTRAL, region: 'eu-west-1' })): STSClient {
   return new STSClient({ ...config, maxAttempts: 1 });
@@ -109,6 +99,30 @@ describe('STS AssumeRole', () => {
       'DescribeCustomKeyStores',
       'DescribeCustomKeyStores ExpiredTokenException',
     ]);
+  });
+
+  it('answers an expired session with ExpiredToken 403 in STS and ExpiredTokenException 400 in KMS, and an unknown one likewise', async () => {
+    await fake.admin('POST', '/_fake/roles', { accountId: MEMBER, roleName: 'cks-reconciler-member' });
+    const credentials = await assumeMemberRole(900);
+    fake.advance(900);
+    const config = { endpoint: fake.url, region: 'eu-west-1', maxAttempts: 1 };
+    await expect(sts({ ...config, credentials }).send(new GetCallerIdentityCommand({}))).rejects.toMatchObject({
+      name: 'ExpiredToken',
+      $metadata: { httpStatusCode: 403 },
+    });
+    await expect(new KMSClient({ ...config, credentials }).send(new DescribeCustomKeyStoresCommand({}))).rejects.toMatchObject({
+      name: 'ExpiredTokenException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const unknown = { accessKeyId: 'ASIAUNKNOWNSESSION00', secretAccessKey: 'x', sessionToken: 'token' };
+    await expect(sts({ ...config, credentials: unknown }).send(new GetCallerIdentityCommand({}))).rejects.toMatchObject({
+      name: 'InvalidClientTokenId',
+      $metadata: { httpStatusCode: 403 },
+    });
+    await expect(new KMSClient({ ...config, credentials: unknown }).send(new DescribeCustomKeyStoresCommand({}))).rejects.toMatchObject({
+      name: 'UnrecognizedClientException',
+      $metadata: { httpStatusCode: 400 },
+    });
   });
 
   it('refuses callers of accounts the role does not trust, and everyone once its trust list is empty', async () => {

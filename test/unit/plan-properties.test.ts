@@ -272,7 +272,9 @@ describe('plan: properties over generated inputs', () => {
     if (action.kind === 'connect') expect(state).toBe('DISCONNECTED');
     if (action.kind === 'disconnect') expect(['CONNECTED', 'CONNECTING', 'FAILED']).toContain(state);
     if (action.kind === 'update' && state !== 'DISCONNECTED') {
-      // Only these may change in any state.
+      // The KMS model: only an external key store changes while CONNECTED, and only these.
+      expect(i.observed?.type).toBe('EXTERNAL_KEY_STORE');
+      expect(state).toBe('CONNECTED');
       const { newName, xks, ...rest } = action.changes;
       const { credential, uriPath, ...xksRest } = xks ?? {};
       expect({ rest, xksRest }).toEqual({ rest: {}, xksRest: {} });

@@ -735,11 +735,73 @@ describe('plan: CONNECTED stores', () => {
     expect(decision.events[0]?.drift).toContain(field);
   });
 
-  it('renames a store whose declared id now carries another name', () => {
-    const decision = decide(cloudHsmInput({ desired: cloudHsmDesired({ id: STORE_ID, name: 'payments-hsm-v2' }) }));
-    expect(decision.action).toEqual({ kind: 'update', storeId: STORE_ID, changes: { newName: 'payments-hsm-v2' } });
+  it.each([
+    { store: 'a DISCONNECTED CloudHSM key store', input: () => cloudHsmInput({ observed: cloudHsmObserved({ connectionState: 'DISCONNECTED' }) }) },
+    { store: 'a CONNECTED external key store', input: () => xksInput({ desired: xksDesired({ id: XKS_ID }) }) },
+  ])('renames $store whose declared id now carries another name (states where the KMS model allows it)', ({ input }) => {
+    const start = input();
+    const desired = { ...start.desired, id: start.observed!.id, name: 'renamed-v2' };
+    const decision = decide({ ...start, desired });
+    expect(decision.action).toEqual({ kind: 'update', storeId: start.observed!.id, changes: { newName: 'renamed-v2' } });
     expect(types(decision)).toEqual(['Store Drift Detected']);
     expect(decision.events[0]).toMatchObject({ drift: ['name'], action: 'update' });
+  });
+
+  it('never disconnects a healthy CONNECTED CloudHSM key store to rename it (KMS renames it only DISCONNECTED): reports the name once', () => {
+    const [first, second] = simulate(cloudHsmInput({ desired: cloudHsmDesired({ id: STORE_ID, name: 'payments-hsm-v2' }) }), [
+      {},
+      { now: NOW + MINUTE },
+    ]);
+    expect(first?.action.kind).toBe('none');
+    expect(first?.events).toEqual([
+      expect.objectContaining({
+        detailType: 'Store Drift Detected',
+        drift: ['name'],
+        action: 'none',
+        reason: expect.stringContaining('never disconnects a healthy store'),
+      }),
+    ]);
+    expect(second?.action.kind).toBe('none');
+    expect(second?.events).toEqual([]);
+  });
+
+  it.each(['CONNECTING', 'DISCONNECTING'] as const)('does not rename a CloudHSM key store while %s', (connectionState) => {
+    const decision = decide(
+      cloudHsmInput({ desired: cloudHsmDesired({ id: STORE_ID, name: 'payments-hsm-v2' }), observed: cloudHsmObserved({ connectionState }) }),
+    );
+    expect(decision.action.kind).not.toBe('update');
+  });
+
+  it.each([
+    { type: 'AWS_CLOUDHSM', observed: cloudHsmObserved, desired: cloudHsmDesired },
+    { type: 'EXTERNAL_KEY_STORE', observed: xksObserved, desired: xksDesired },
+  ] as const)('renames a FAILED $type store only once its repair has disconnected it, then connects it', ({ type, observed, desired }) => {
+    const id = observed().id;
+    const want = desired({ id, name: 'renamed-v2' });
+    const start = type === 'AWS_CLOUDHSM' ? cloudHsmInput({ desired: want }) : xksInput({ desired: want });
+    const decisions = simulate({ ...start, observed: observed({ connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }) }, [
+      {},
+      { now: NOW + 30 * SECOND, observed: observed({ connectionState: 'DISCONNECTING' }) },
+      { now: NOW + 2 * MINUTE, observed: observed({ connectionState: 'DISCONNECTED' }) },
+      { now: NOW + 3 * MINUTE, observed: observed({ connectionState: 'DISCONNECTED', name: 'renamed-v2' }) },
+    ]);
+    expect(decisions.map((d) => d.action)).toEqual([
+      { kind: 'disconnect', storeId: id },
+      { kind: 'none' },
+      { kind: 'update', storeId: id, changes: { newName: 'renamed-v2' } },
+      { kind: 'connect', storeId: id },
+    ]);
+  });
+
+  it('renames a CONNECTED CloudHSM key store desired DISCONNECTED after disconnecting it as declared', () => {
+    const decisions = simulate(cloudHsmInput({ desired: cloudHsmDesired({ id: STORE_ID, name: 'payments-hsm-v2', desiredState: 'DISCONNECTED' }) }), [
+      {},
+      { now: NOW + 2 * MINUTE, observed: cloudHsmObserved({ connectionState: 'DISCONNECTED' }) },
+    ]);
+    expect(decisions.map((d) => d.action)).toEqual([
+      { kind: 'disconnect', storeId: STORE_ID },
+      { kind: 'update', storeId: STORE_ID, changes: { newName: 'payments-hsm-v2' } },
+    ]);
   });
 
   it.each([

@@ -51,6 +51,18 @@ export interface FakeOptions {
   maxPartitions?: number;
   /** Receives one line per call and every unexpected error; silent when absent. Never sees a secret. */
   logger?: (line: string) => void;
+  /** Receives every answer of the AWS API (not the admin API) as sent, e.g. to check it against the service models. */
+  onResponse?: (response: FakeResponse) => void;
+}
+
+/** One answer of the AWS API, as sent on the wire. */
+export interface FakeResponse {
+  /** As in `/_fake/calls`: `KMS`, `CloudHSMV2`, `SecretsManager`, `EventBridge`, `DynamoDB`, `STS`. */
+  service: string;
+  operation: string;
+  status: number;
+  contentType: string;
+  body: Buffer;
 }
 
 /** A running fake. */
@@ -69,23 +81,36 @@ export interface FakeServer {
 interface Service {
   /** The name used in `/_fake/calls` (`KMS.ConnectCustomKeyStore`). */
   name: string;
-  /** CloudHSM's error shapes spell the message member `Message`. */
+  /** CloudHSM's and Secrets Manager's error shapes spell the message member `Message`. */
   messageKey: 'message' | 'Message';
   Internal: new (message: string) => AwsError;
+  /** The JSON protocol version: DynamoDB speaks 1.0, the others 1.1. */
+  contentType: string;
   /** Handled here, or forwarded to the DynamoDB emulator when absent. */
   operations?: ReadonlyMap<string, Operation>;
 }
 
+const JSON_1_0 = 'application/x-amz-json-1.0';
+const JSON_1_1 = 'application/x-amz-json-1.1';
+
 /** By `X-Amz-Target` prefix. */
 const SERVICES: ReadonlyMap<string, Service> = new Map<string, Service>([
-  ['TrentService', { name: 'KMS', messageKey: 'message', Internal: KMSInternalException, operations: kmsOperations }],
-  ['BaldrApiService', { name: 'CloudHSMV2', messageKey: 'Message', Internal: CloudHsmInternalFailureException, operations: cloudHsmOperations }],
-  ['secretsmanager', { name: 'SecretsManager', messageKey: 'message', Internal: InternalServiceError, operations: secretsOperations }],
-  ['AWSEvents', { name: 'EventBridge', messageKey: 'message', Internal: InternalException, operations: eventBridgeOperations }],
-  ['DynamoDB_20120810', { name: 'DynamoDB', messageKey: 'message', Internal: InternalServerError }],
+  ['TrentService', { name: 'KMS', messageKey: 'message', Internal: KMSInternalException, contentType: JSON_1_1, operations: kmsOperations }],
+  [
+    'BaldrApiService',
+    { name: 'CloudHSMV2', messageKey: 'Message', Internal: CloudHsmInternalFailureException, contentType: JSON_1_1, operations: cloudHsmOperations },
+  ],
+  [
+    'secretsmanager',
+    { name: 'SecretsManager', messageKey: 'Message', Internal: InternalServiceError, contentType: JSON_1_1, operations: secretsOperations },
+  ],
+  [
+    'AWSEvents',
+    { name: 'EventBridge', messageKey: 'message', Internal: InternalException, contentType: JSON_1_1, operations: eventBridgeOperations },
+  ],
+  ['DynamoDB_20120810', { name: 'DynamoDB', messageKey: 'message', Internal: InternalServerError, contentType: JSON_1_0 }],
 ]);
 
-const JSON_1_1 = 'application/x-amz-json-1.1';
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /** Starts the fake and resolves once it listens. */
@@ -94,6 +119,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
   const world = new World(clock, options.storeQuota ?? DEFAULT_STORE_QUOTA, options.maxPartitions);
   const dynamo = new DynamoForwarder();
   const log = options.logger ?? ((): void => undefined);
+  const observe = options.onResponse;
   const stamp = (): string => new Date(world.now()).toISOString();
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -195,14 +221,26 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
         `${targetName === undefined ? '' : ` ${targetName}`} -> ${status}${errorType === undefined ? '' : ` ${errorType}`}`,
     );
 
+    const contentType = service?.contentType ?? JSON_1_1;
+    let sent: string | readonly Buffer[];
     if (error) {
-      sendError(res, error, service?.messageKey);
+      sent = errorBody(error.type, service?.messageKey ?? 'message', error.message);
+      send(res, error.status, sent, contentType, error.type);
     } else if (forwarded) {
+      sent = [forwarded.body];
       res.writeHead(forwarded.status, { ...forwarded.headers, 'content-length': forwarded.body.length });
       res.end(forwarded.body);
     } else {
-      send(res, 200, reply instanceof RawJson ? reply.parts : JSON.stringify(reply));
+      sent = reply instanceof RawJson ? reply.parts : JSON.stringify(reply);
+      send(res, 200, sent, contentType);
     }
+    observe?.({
+      service: serviceName,
+      operation,
+      status,
+      contentType: forwarded?.headers['content-type'] ?? contentType,
+      body: typeof sent === 'string' ? Buffer.from(sent) : Buffer.concat(sent),
+    });
   }
 
   /** STS, in the query protocol: recorded and logged like every other call, answered in XML. */
@@ -221,6 +259,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     world.recordCall(record, reply.counted);
     log(`${stamp()} ${scope.accountId}/${scope.region} STS.${operation} -> ${status}${error === undefined ? '' : ` ${error}`}`);
     send(res, status, reply.body, 'text/xml');
+    observe?.({ service: 'STS', operation, status, contentType: 'text/xml', body: Buffer.from(reply.body) });
   }
 
   const server = http.createServer((req, res) => {
@@ -308,8 +347,9 @@ function errorBody(type: string, messageKey: 'message' | 'Message', message: str
   return JSON.stringify({ __type: type, [messageKey]: message });
 }
 
-function sendError(res: http.ServerResponse, error: AwsError, messageKey: 'message' | 'Message' = 'message'): void {
-  send(res, error.status, errorBody(error.type, messageKey, error.message), JSON_1_1, error.type);
+/** An error answered before the request is dispatched to a service. */
+function sendError(res: http.ServerResponse, error: AwsError): void {
+  send(res, error.status, errorBody(error.type, 'message', error.message), JSON_1_1, error.type);
 }
 
 function send(res: http.ServerResponse, status: number, body: string | readonly Buffer[], contentType = JSON_1_1, errorType?: string): void {

@@ -8,7 +8,7 @@
 import { SITUATION_RUNBOOKS } from '../playbooks.js';
 import type { ManualChange, PlanInput, StoreStatus } from '../types.js';
 import { awaitingApproval } from './approval.js';
-import { connectedWithoutHsm, describe, identityDrift, renamed } from './compare.js';
+import { connectedWithoutHsm, describe, identityDrift, renameAllowed, renamed } from './compare.js';
 import { type Ctx, situation } from './context.js';
 import { fingerprint } from './hash.js';
 import { hold, holdReleased } from './hold.js';
@@ -161,10 +161,16 @@ function describeChange(change: ManualChange): string {
   return `${change.by ?? 'someone other than the reconciler'}${call}`;
 }
 
-/** The store was renamed outside the desired state (its id is declared): UpdateCustomKeyStore NewCustomKeyStoreName, allowed in any state. */
+/**
+ * The store was renamed outside the desired state (its id is declared): UpdateCustomKeyStore
+ * NewCustomKeyStoreName, in a state where KMS allows it ({@link renameAllowed}). In any other state
+ * the transition table decides as it would (a repair disconnects first, and the rename follows once
+ * DISCONNECTED); a healthy CONNECTED CloudHSM key store is never disconnected to rename it: the
+ * name is reported as drift (see `atConnected`).
+ */
 const rename: Guard = (ctx) => {
   const { input, observed, cur } = ctx;
-  if (!renamed(input, observed)) return ctx;
+  if (!renamed(input, observed) || !renameAllowed(observed)) return ctx;
   const what = `${describe(observed)}, named ${observed.name} but desired ${input.desired.name}`;
   if (calledRecently(input, cur, 'update')) return wait(cur, `${what}: renamed at ${iso(cur.lastActionAt ?? input.now)}, waiting for KMS to show it`);
   if (backingOff(input, cur)) return wait(cur, `${what}: renaming after ${iso(cur.nextAttemptAt ?? input.now)} (backing off)`);

@@ -116,15 +116,21 @@ export async function answerStsQuery(world: World, scope: Scope, principal: Prin
 
 /**
  * Refuses credentials that no longer work: an expired session, or an `ASIA…` key id the fake never
- * handed out (e.g. from before a reset). The codes differ by protocol, as in AWS.
+ * handed out (e.g. from before a reset). Codes and statuses differ by protocol, as in AWS: the JSON
+ * services answer 400, STS (query) 403.
  */
 export function checkCredentials(principal: Principal, now: number, protocol: 'json' | 'query'): void {
+  const status = protocol === 'json' ? 400 : 403;
   if (principal.session && principal.session.expiresAt <= now) {
-    throw new AwsError(protocol === 'json' ? 'ExpiredTokenException' : 'ExpiredToken', 'The security token included in the request is expired', 400);
+    throw new AwsError(
+      protocol === 'json' ? 'ExpiredTokenException' : 'ExpiredToken',
+      'The security token included in the request is expired',
+      status,
+    );
   }
   if (!principal.session && principal.accessKeyId.startsWith('ASIA')) {
     const message = 'The security token included in the request is invalid.';
-    throw new AwsError(protocol === 'json' ? 'UnrecognizedClientException' : 'InvalidClientTokenId', message, 403);
+    throw new AwsError(protocol === 'json' ? 'UnrecognizedClientException' : 'InvalidClientTokenId', message, status);
   }
 }
 
