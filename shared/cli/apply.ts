@@ -152,20 +152,24 @@ async function checkSecrets(ctx: CliContext, deps: Deps, file: string, specs: re
       : []),
     ...(spec.xksProxy !== undefined ? [{ store: spec.name, field: 'xksProxy.credentialSecretArn', arn: spec.xksProxy.credentialSecretArn }] : []),
   ]);
-  const checked = await Promise.all(
-    named.map(async ({ store, field, arn }) => {
-      const where = `${file}: store "${printable(store)}": ${field} ${arn}`;
-      try {
-        return (await deps.secrets.currentVersion(arn)) === null
-          ? [`${where} names no secret: Secrets Manager has no such secret (or it holds no current version)`]
-          : [];
-      } catch (error) {
-        ctx.io.stderr(`cks: warning: ${where} could not be checked (${scrubbedError(error)}); applied without knowing whether the secret exists\n`);
-        return [];
-      }
-    }),
+  // One lookup per secret, however many stores name it.
+  const lookups = new Map(
+    [...new Set(named.map(({ arn }) => arn))].map((arn) => [
+      arn,
+      deps.secrets.currentVersion(arn).then(
+        (version) => ({ exists: version !== null, error: null }),
+        (error: unknown) => ({ exists: true, error: scrubbedError(error) }),
+      ),
+    ]),
   );
-  return checked.flat();
+  const errors: string[] = [];
+  for (const { store, field, arn } of named) {
+    const where = `${file}: store "${printable(store)}": ${field} ${arn}`;
+    const { exists, error } = await lookups.get(arn)!;
+    if (error !== null) ctx.io.stderr(`cks: warning: ${where} could not be checked (${error}); applied without knowing whether the secret exists\n`);
+    else if (!exists) errors.push(`${where} names no secret: Secrets Manager has no such secret (or it holds no current version)`);
+  }
+  return errors;
 }
 
 function reject(ctx: CliContext, file: string, errors: readonly string[]): number {
