@@ -50,7 +50,7 @@ export interface CloudHsmPort {
 }
 
 export interface SecretsPort {
-  /** VersionId staged AWSCURRENT, from DescribeSecret (the value is not read); null when the secret does not exist. */
+  /** VersionId staged AWSCURRENT, from DescribeSecret (the value is not read); null when the secret does not exist (ResourceNotFoundException) or holds no current version. Any other failure throws. */
   currentVersion(secretArn: string): Promise<string | null>;
   /** SecretString of that version. Callers must never log it. */
   getValue(secretArn: string, versionId: string): Promise<string>;

@@ -204,6 +204,41 @@ describe('cks apply', { timeout: 60_000 }, () => {
     expect(await sortKeys()).toEqual([]);
   });
 
+  it('refuses a store whose password secret does not exist, in one line naming the store, the field and the ARN, and writes nothing', async () => {
+    // Prepare: a well-formed ARN under the deployment's prefix that names no secret.
+    const store = await cloudHsmStore('payments-hsm');
+    const missing = store.secretArn.replace('payments-hsm-kmsuser', 'payments-hsm-kmsusr');
+    const file = storesFile(`stores:\n${entry('payments-hsm', { ...store, secretArn: missing })}`);
+
+    // Act
+    const run = await cks(['apply', '-f', file]);
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n')).toEqual([
+      `${file}: store "payments-hsm": keyStorePasswordSecretArn ${missing} names no secret: Secrets Manager has no such secret (or it holds no current version)`,
+      `cks: ${file} rejected (1 error); nothing was written`,
+      '',
+    ]);
+    expect(await sortKeys()).toEqual([]);
+  });
+
+  it('applies with a warning line when the secret cannot be looked up (AccessDenied is not "missing")', async () => {
+    // Prepare
+    const store = await cloudHsmStore('payments-hsm');
+    await fake.admin('POST', '/_fake/faults', { operation: 'DescribeSecret', error: 'AccessDeniedException', count: 1 });
+
+    // Act
+    const run = await cks(['apply', '-f', storesFile(`stores:\n${entry('payments-hsm', store)}`)]);
+
+    // Assess
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe(
+      `cks: warning: ${dir}/stores.yaml: store "payments-hsm": keyStorePasswordSecretArn ${store.secretArn} could not be checked (SecretsManager.DescribeSecret failed: AccessDeniedException); applied without knowing whether the secret exists\n`,
+    );
+    expect(await desiredItem('payments-hsm')).toBeDefined();
+  });
+
   it('rejects a 500 KB ARN at validation, before anything is written (it used to fail at write time, after earlier stores)', async () => {
     // Prepare: a valid store first, then one whose secret ARN is half a megabyte.
     const huge = `arn:aws:secretsmanager:us-east-1:000000000000:secret:cks/${'x'.repeat(500 * 1024)}`;

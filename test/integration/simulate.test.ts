@@ -189,6 +189,7 @@ describe("the simulator's table (the in-memory state double)", () => {
       settings: { killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 },
       regionalIncident: false,
       unreadable: [],
+      missingSecrets: [],
       approval: null,
       manualChange: null,
       now,

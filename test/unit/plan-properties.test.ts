@@ -17,6 +17,7 @@ import {
   type ObservedStore,
   PHASES,
   type PlanInput,
+  type SecretField,
   type StoreStatus,
   type StoreType,
 } from '../../shared/domain/types.js';
@@ -202,6 +203,7 @@ const input: fc.Arbitrary<PlanInput> = fc.constantFrom<StoreType>('AWS_CLOUDHSM'
       }),
       regionalIncident: fc.boolean(),
       unreadable: fc.constantFrom([], [], [], ['the version of secret x']),
+      missingSecrets: fc.constantFrom<SecretField[]>([], [], [], ['keyStorePasswordSecretArn']),
       approval: fc.option(fc.record({ generation: fc.integer({ min: 1, max: 4 }), approvedBy: fc.constantFrom(...PRINCIPALS), approvedAt: time }), {
         nil: null,
       }),
@@ -219,6 +221,7 @@ const enforced = input.map(
     settings: { ...i.settings, killSwitch: false },
     regionalIncident: false,
     unreadable: [],
+    missingSecrets: [],
   }),
 );
 

@@ -371,6 +371,93 @@ describe('plan: codes fixable from a secret version, the desired state or Create
   );
 });
 
+describe('plan: a secret the desired item names does not exist', () => {
+  const missingPassword = { passwordVersion: null, missingSecrets: ['keyStorePasswordSecretArn'] } as const;
+  const missingCredential = { xksCredentialVersion: null, missingSecrets: ['xksProxy.credentialSecretArn'] } as const;
+  const cloudHsm = (state: ConnectionState, code: ConnectionErrorCode | null = null): PlanInput =>
+    cloudHsmInput({ observed: cloudHsmObserved({ connectionState: state, connectionErrorCode: code }), ...missingPassword });
+  const xks = (state: ConnectionState, code: ConnectionErrorCode | null = null): PlanInput =>
+    xksInput({ observed: xksObserved({ connectionState: state, connectionErrorCode: code }), ...missingCredential });
+
+  it.each([
+    {
+      store: 'CloudHSM FAILED with INVALID_CREDENTIALS',
+      input: cloudHsm('FAILED', 'INVALID_CREDENTIALS'),
+      named: `keyStorePasswordSecretArn ${PASSWORD_ARN}`,
+    },
+    { store: 'CloudHSM FAILED with NETWORK_ERRORS', input: cloudHsm('FAILED', 'NETWORK_ERRORS'), named: `keyStorePasswordSecretArn ${PASSWORD_ARN}` },
+    { store: 'CloudHSM DISCONNECTED', input: cloudHsm('DISCONNECTED'), named: `keyStorePasswordSecretArn ${PASSWORD_ARN}` },
+    {
+      store: 'XKS FAILED with XKS_PROXY_ACCESS_DENIED',
+      input: xks('FAILED', 'XKS_PROXY_ACCESS_DENIED'),
+      named: `xksProxy.credentialSecretArn ${CREDENTIAL_ARN}`,
+    },
+    { store: 'XKS DISCONNECTED', input: xks('DISCONNECTED'), named: `xksProxy.credentialSecretArn ${CREDENTIAL_ARN}` },
+  ])('escalates a $store at once, naming the field and the ARN, with the missing-secret runbook and never "no newer version"', ({ input, named }) => {
+    const decision = decide(input);
+    expect(decision.action.kind).toBe('none');
+    expect(types(decision)).toEqual(['Repair Escalated']);
+    expect(decision.events[0]?.runbook).toBe(SITUATION_RUNBOOKS.secretMissing);
+    expect(decision.reason).toContain(`${named} names no secret in Secrets Manager`);
+    expect(decision.reason).not.toContain('no version newer');
+    expect(decision.nextStatus.phase).toBe('ESCALATED');
+    expect(decision.nextStatus.heldInputs?.awaitingSecret).toBe(true);
+  });
+
+  it.each([
+    { store: 'a CONNECTED store desired CONNECTED', input: cloudHsm('CONNECTED'), action: 'none' },
+    {
+      store: 'a store desired DISCONNECTED',
+      input: { ...cloudHsm('CONNECTED'), desired: cloudHsmDesired({ desiredState: 'DISCONNECTED' }) },
+      action: 'disconnect',
+    },
+    { store: 'a CONNECTING store', input: cloudHsm('CONNECTING'), action: 'none' },
+  ])('does not escalate $store, which needs no repair: the secret is not needed now', ({ input, action }) => {
+    const decision = decide(input);
+    expect(decision.action.kind).toBe(action);
+    expect(types(decision)).not.toContain('Repair Escalated');
+  });
+
+  it('waits, never judges, when the secret could not be read (it is unreadable, not missing)', () => {
+    const decision = decide(
+      cloudHsmInput({
+        observed: cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'INVALID_CREDENTIALS' }),
+        passwordVersion: null,
+        unreadable: [`the version of secret ${PASSWORD_ARN}`],
+      }),
+    );
+    expect(decision.action.kind).toBe('none');
+    expect(decision.events).toEqual([]);
+    expect(decision.reason).toContain('could not read');
+  });
+
+  it('pages once per incident: holds without another event while the secret stays missing, then repairs once it exists', () => {
+    const disconnected = cloudHsmObserved({ connectionState: 'DISCONNECTED' });
+    const decisions = simulate(cloudHsm('FAILED', 'INVALID_CREDENTIALS'), [
+      {},
+      { now: NOW + MINUTE },
+      { now: NOW + 2 * MINUTE },
+      // The secret is created with the kmsuser password.
+      { now: NOW + 3 * MINUTE, passwordVersion: 'v1', missingSecrets: [] },
+      { now: NOW + 5 * MINUTE, passwordVersion: 'v1', missingSecrets: [], observed: disconnected },
+    ]);
+    expect(decisions.map(types)).toEqual([['Repair Escalated'], [], [], ['Repair Started'], ['Repair Step']]);
+    expect(decisions[1]?.reason).toContain('holding until the secret the desired item names exists');
+    expect(decisions.map((d) => d.action.kind)).toEqual(['none', 'none', 'none', 'disconnect', 'update']);
+    expect(decisions[4]?.action).toMatchObject({ changes: { password: { secretArn: PASSWORD_ARN, versionId: 'v1' } } });
+  });
+
+  it('escalates again, in a new incident, when a new generation still names a missing secret', () => {
+    const [first, second, third] = simulate(cloudHsm('FAILED', 'NETWORK_ERRORS'), [
+      {},
+      { now: NOW + MINUTE, desired: cloudHsmDesired({ generation: 2 }) },
+      { now: NOW + 2 * MINUTE, desired: cloudHsmDesired({ generation: 2 }) },
+    ]);
+    expect([types(first!), types(second!), types(third!)]).toEqual([['Repair Escalated'], ['Repair Escalated'], []]);
+    expect(second?.nextStatus.incidentId).not.toBe(first?.nextStatus.incidentId);
+  });
+});
+
 describe('plan: the repair cycle', () => {
   const failed = cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' });
   const disconnected = cloudHsmObserved({ connectionState: 'DISCONNECTED' });

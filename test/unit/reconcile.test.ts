@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import type { ObservedStore } from '../../shared/domain/types.js';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
@@ -328,6 +329,56 @@ describe('reconcile (core with in-memory ports)', () => {
     expect(result.outcomes[1]?.decision?.reason).toContain(`could not read the version of secret ${other}`);
     expect(world.events.types()).not.toContain('Repair Escalated');
     expect(world.logLines.some((l) => l.includes('cannot read the secret version'))).toBe(true);
+  });
+});
+
+describe('reconcile: a password secret that does not exist', () => {
+  const MISSING = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser-typo-AbCdEf';
+  const DENIED = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:other-kmsuser-AbCdEf';
+  let world: InMemoryWorld;
+
+  beforeEach(() => {
+    world = healthyWorld();
+    world.secrets.put(DENIED, 'v1', 'other-Passw0rd');
+    world.secrets.denied.add(DENIED);
+    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'INVALID_CREDENTIALS' }));
+    world.kms.put(cloudHsmStore('orders', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'INVALID_CREDENTIALS' }));
+    declare(world, 'payments', { keyStorePasswordSecretArn: MISSING });
+    declare(world, 'orders', { keyStorePasswordSecretArn: DENIED });
+  });
+
+  const pages = () => world.events.published.filter((e) => e.detailType === 'Repair Escalated');
+
+  it('pages once, as its own finding with its runbook, while a secret it cannot read (AccessDenied) only waits', async () => {
+    for (let sweep = 0; sweep < 3; sweep++) {
+      await reconcileScope(world.deps(), { trigger: 'schedule' });
+      world.clock.advance(120);
+    }
+
+    expect(pages().map((e) => e.detail.storeName)).toEqual(['payments']);
+    const page = pages()[0]?.detail;
+    expect(page?.reason).toContain(`keyStorePasswordSecretArn ${MISSING} names no secret in Secrets Manager`);
+    expect(page?.reason).not.toContain('no version newer');
+    expect(page?.runbook).toBe(SITUATION_RUNBOOKS.secretMissing);
+    expect(world.state.statuses.get('payments')?.phase).toBe('ESCALATED');
+    expect(world.state.statuses.get('orders')?.phase).not.toBe('ESCALATED');
+    expect(world.state.statuses.get('orders')?.lastReason).toContain(`could not read the version of secret ${DENIED}`);
+    expect(world.kms.mutating()).toEqual([]);
+  });
+
+  it('repairs the store once the secret exists, in a new incident, without paging again', async () => {
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    world.clock.advance(120);
+    world.secrets.put(MISSING, 'v1', 'the-kmsuser-Passw0rd');
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(pages()).toHaveLength(1);
+    expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0']);
+    const started = world.events.published.filter((e) => e.detailType === 'Repair Started').map((e) => e.detail);
+    expect(started.map((e) => e.storeName)).toEqual(['payments']);
+    expect(world.state.statuses.get('payments')?.incidentId).not.toBe(world.state.statuses.get('payments')?.escalatedIncidentId);
+    expect(world.state.statuses.get('payments')?.escalatedIncidentId).toBe(pages()[0]?.detail.incidentId);
   });
 });
 

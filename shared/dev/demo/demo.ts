@@ -31,7 +31,7 @@ import { type CloudTrailEvent, FakeAdmin } from './admin.js';
 import { demoCredentials } from './clients.js';
 import { type DemoLambdas, makeLambdas } from './lambdas.js';
 import { loadRoutes } from './routes.js';
-import { DemoView, type StoreRow, storeRows, type ViewStats } from './view.js';
+import { DemoView, reachedRows, type StoreRow, storeRows, type ViewStats } from './view.js';
 import { buildWorld, parseDemoStores, type ScopeTools, scenario, type WorldTools } from './world.js';
 
 /** Fake seconds per real second: a CloudHSM connect (120 fake s) takes 2 real seconds. */
@@ -252,8 +252,8 @@ export class Demo {
     this.#fleetRows = (
       await Promise.all(
         this.#fleet.map(async ({ scope, tools, state }) => {
-          const [{ records: there }, seen] = await Promise.all([state.loadAll(), tools.kmsPort.listStores()]);
-          return storeRows(there, seen).map((row) => ({ ...row, name: `${row.name} @${scopeLabel(scope)}` }));
+          const [{ records: there, unreachable }, seen] = await Promise.all([state.loadAll(), tools.kmsPort.listStores()]);
+          return reachedRows(storeRows(there, seen), unreachable).map((row) => ({ ...row, name: `${row.name} @${scopeLabel(scope)}` }));
         }),
       )
     ).flat();
