@@ -9,7 +9,7 @@ import {
   UpdateCustomKeyStoreCommand,
 } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createCloudHsmStore, createXksStore, fakeForFile, startTestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
 
 const fake = await fakeForFile();
@@ -79,8 +79,13 @@ describe('fake time', () => {
   it('starts at the real current time and, with the manual clock, moves only when advanced', async () => {
     expect(Math.abs(fake.now() - Date.now())).toBeLessThan(60_000 * 60 * 24); // earlier tests advanced it
     const before = (await fake.admin('GET', '/_fake/state')).body.nowMs;
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    expect((await fake.admin('GET', '/_fake/state')).body.nowMs).toBe(before);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 3_600_000); // an hour of real time passes
+      expect((await fake.admin('GET', '/_fake/state')).body.nowMs).toBe(before);
+    } finally {
+      vi.useRealTimers();
+    }
     const { body } = await fake.admin('POST', '/_fake/clock/advance', { seconds: 90 });
     expect(body.nowMs).toBe(before + 90_000);
     expect(body.now).toBe(new Date(before + 90_000).toISOString());
@@ -95,19 +100,18 @@ describe('fake time', () => {
 
   it('runs fake time at time-scale × real time with the real clock', async () => {
     const scaled = await startTestFake({ clock: 'real', timeScale: 1200 });
+    vi.useFakeTimers({ toFake: ['Date'] }); // real time stands still until the test moves it
     try {
       expect(Math.abs(scaled.now() - Date.now())).toBeLessThan(5_000);
       const scaledKms = new KMSClient({ ...scaled.config, maxAttempts: 1 });
       const { storeId } = await createCloudHsmStore(scaled, { name: 'a' });
       await scaledKms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+      expect((await scaledKms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores![0]!.ConnectionState).toBe('CONNECTING');
       // 120 fake seconds are 100 real milliseconds at ×1200.
-      let state: string | undefined;
-      for (let i = 0; i < 50 && state !== 'CONNECTED'; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        state = (await scaledKms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores![0]!.ConnectionState;
-      }
-      expect(state).toBe('CONNECTED');
+      vi.setSystemTime(Date.now() + 100);
+      expect((await scaledKms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores![0]!.ConnectionState).toBe('CONNECTED');
     } finally {
+      vi.useRealTimers();
       await scaled.close();
     }
   });
@@ -349,38 +353,38 @@ describe('bad input', () => {
   it('keeps serving after a client disconnects in the middle of a request body', async () => {
     const socket = net.connect(fake.port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
-    socket.write('POST / HTTP/1.1\r\nHost: fake\r\nX-Amz-Target: TrentService.DescribeCustomKeyStores\r\nContent-Length: 100\r\n\r\n{"Li');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((sent) =>
+      socket.write('POST / HTTP/1.1\r\nHost: fake\r\nX-Amz-Target: TrentService.DescribeCustomKeyStores\r\nContent-Length: 100\r\n\r\n{"Li', sent),
+    );
     socket.destroy();
     await expect(describeAll()).resolves.toMatchObject({ Truncated: false });
     expect(fake.logs.filter((line) => line.includes('internal error'))).toEqual([]);
   });
 
-  it('answers an admin call on an unknown cluster, store, proxy or route with 404 JSON', async () => {
-    for (const [method, path, body] of [
-      ['PATCH', '/_fake/clusters/cluster-234567abcde', { activeHsms: 1 }],
-      ['POST', '/_fake/stores/nobody/outcome', { errorCode: 'NETWORK_ERRORS' }],
-      ['POST', '/_fake/stores/nobody/fail', { errorCode: 'NETWORK_ERRORS' }],
-      ['PATCH', '/_fake/xks-proxies', { uriEndpoint: 'https://nowhere.example.com', reachable: false }],
-      ['GET', '/_fake/nothing-here', undefined],
-    ] as const) {
-      const reply = await fake.admin(method, path, body);
-      expect(reply.status).toBe(404);
-      expect(reply.body).toEqual({ __type: 'ResourceNotFoundException', message: expect.any(String) });
-    }
+  it.each([
+    ['an unknown cluster', 'PATCH', '/_fake/clusters/cluster-234567abcde', { activeHsms: 1 }],
+    ['the outcome of an unknown store', 'POST', '/_fake/stores/nobody/outcome', { errorCode: 'NETWORK_ERRORS' }],
+    ['failing an unknown store', 'POST', '/_fake/stores/nobody/fail', { errorCode: 'NETWORK_ERRORS' }],
+    ['an unknown proxy', 'PATCH', '/_fake/xks-proxies', { uriEndpoint: 'https://nowhere.example.com', reachable: false }],
+    ['an unknown route', 'GET', '/_fake/nothing-here', undefined],
+  ] as const)('answers an admin call on %s with 404 JSON', async (_case, method, path, body) => {
+    const reply = await fake.admin(method, path, body);
+    expect(reply.status).toBe(404);
+    expect(reply.body).toEqual({ __type: 'ResourceNotFoundException', message: expect.any(String) });
   });
 
-  it('answers a bad admin body with 400 and a message naming the field', async () => {
+  it.each([
+    ['activeHsms', { activeHsms: 'two' }],
+    ['hsmCount', { hsmCount: 2 }],
+    ['accountId', { accountId: '12' }],
+  ] as const)('answers a bad cluster PATCH body with 400 and a message naming the field %s', async (field, body) => {
     const { clusterId } = (await fake.admin('POST', '/_fake/clusters', { kmsuserPassword: 'kmsuser-Passw0rd' })).body;
-    for (const [path, body, field] of [
-      [`/_fake/clusters/${clusterId}`, { activeHsms: 'two' }, 'activeHsms'],
-      [`/_fake/clusters/${clusterId}`, { hsmCount: 2 }, 'hsmCount'],
-      [`/_fake/clusters/${clusterId}`, { accountId: '12' }, 'accountId'],
-    ] as const) {
-      const reply = await fake.admin('PATCH', path, body);
-      expect(reply.status).toBe(400);
-      expect(reply.body).toMatchObject({ __type: 'ValidationException', message: expect.stringContaining(field) });
-    }
+    const reply = await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, body);
+    expect(reply.status).toBe(400);
+    expect(reply.body).toMatchObject({ __type: 'ValidationException', message: expect.stringContaining(field) });
+  });
+
+  it('answers a cluster without a kmsuserPassword, a body that is not JSON and a bad percent-encoding in a path with 400', async () => {
     const missing = await fake.admin('POST', '/_fake/clusters', {});
     expect(missing.body.message).toContain('kmsuserPassword');
     const notJson = await fetch(`${fake.url}/_fake/clusters`, { method: 'POST', body: '{oops' });

@@ -395,6 +395,8 @@ describe('exactly-once effects (status, incident id and events recorded together
     world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
     const kms = world.kms;
     const dying = world.deps('dying');
+    let disconnected!: () => void;
+    const disconnecting = new Promise<void>((resolve) => (disconnected = resolve));
     dying.kms = {
       listStores: () => kms.listStores(),
       describeStore: (ref) => kms.describeStore(ref),
@@ -402,11 +404,14 @@ describe('exactly-once effects (status, incident id and events recorded together
       update: (id, update) => kms.update(id, update),
       disconnect: async (id) => {
         await kms.disconnect(id);
+        disconnected();
         return new Promise<void>(() => undefined);
       },
     };
-    void reconcileScope(dying, { trigger: 'schedule' });
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    const run = reconcileScope(dying, { trigger: 'schedule' }).then(() => {
+      throw new Error('the run ended instead of dying in its disconnect');
+    });
+    await Promise.race([disconnecting, run]);
     expect(world.state.statuses.get('payments')).toMatchObject({ phase: 'DISCONNECTING' });
     expect(world.state.outboxes.get('payments')?.map((e) => e.detailType)).toEqual(['Repair Started']);
 
