@@ -511,16 +511,14 @@ describe('connection state rules', () => {
     expect(await stateOf(storeId)).toBe('DISCONNECTED');
   });
 
-  it('rejects Connect, Disconnect, Update and Delete of an unknown store with CustomKeyStoreNotFoundException', async () => {
-    const CustomKeyStoreId = 'cks-00000000000000000';
-    for (const command of [
-      new ConnectCustomKeyStoreCommand({ CustomKeyStoreId }),
-      new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId }),
-      new UpdateCustomKeyStoreCommand({ CustomKeyStoreId, NewCustomKeyStoreName: 'x' }),
-      new DeleteCustomKeyStoreCommand({ CustomKeyStoreId }),
-    ]) {
-      await expect(kms.send(command as never)).rejects.toMatchObject({ name: 'CustomKeyStoreNotFoundException' });
-    }
+  const UNKNOWN_STORE = 'cks-00000000000000000';
+  it.each([
+    ['Connect', () => new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: UNKNOWN_STORE })],
+    ['Disconnect', () => new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: UNKNOWN_STORE })],
+    ['Update', () => new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: UNKNOWN_STORE, NewCustomKeyStoreName: 'x' })],
+    ['Delete', () => new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: UNKNOWN_STORE })],
+  ])('rejects %s of an unknown store with CustomKeyStoreNotFoundException', async (_operation, command) => {
+    await expect(kms.send(command() as never)).rejects.toMatchObject({ name: 'CustomKeyStoreNotFoundException' });
   });
 
   it('deletes a DISCONNECTED store and rejects deleting a CONNECTED one with CustomKeyStoreInvalidStateException', async () => {
