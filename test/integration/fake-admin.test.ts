@@ -10,7 +10,8 @@ import {
 } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it, vi } from 'vitest';
-import { createCloudHsmStore, createXksStore, fakeForFile, startTestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
+import { fakeForFile, startTestFake } from '../helpers/fake.js';
+import { cloudHsmStore, XKS_CREDENTIAL, xksStore } from '../helpers/world.js';
 
 const fake = await fakeForFile();
 const kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
@@ -92,7 +93,7 @@ describe('fake time', () => {
   });
 
   it('applies transitions due when the clock is advanced through the admin API', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     await fake.admin('POST', '/_fake/clock/advance', { seconds: 120 });
     expect((await describeAll()).CustomKeyStores![0]!.ConnectionState).toBe('CONNECTED');
@@ -104,7 +105,7 @@ describe('fake time', () => {
     try {
       expect(Math.abs(scaled.now() - Date.now())).toBeLessThan(5_000);
       const scaledKms = new KMSClient({ ...scaled.config, maxAttempts: 1 });
-      const { storeId } = await createCloudHsmStore(scaled, { name: 'a' });
+      const { storeId } = await cloudHsmStore(scaled, { name: 'a' });
       await scaledKms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
       expect((await scaledKms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores![0]!.ConnectionState).toBe('CONNECTING');
       // 120 fake seconds are 100 real milliseconds at ×1200.
@@ -123,7 +124,7 @@ describe('fake time', () => {
 
 describe('account and Region partitioning', () => {
   it('keeps a store created in one account and Region invisible from another', async () => {
-    await createCloudHsmStore(fake, { name: 'eu-store', accountId: '111122223333', region: 'eu-west-1' });
+    await cloudHsmStore(fake, { name: 'eu-store', accountId: '111122223333', region: 'eu-west-1' });
     const owner = new KMSClient({ ...fake.configFor({ accountId: '111122223333', region: 'eu-west-1' }), maxAttempts: 1 });
     expect((await owner.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores).toHaveLength(1);
     for (const config of [fake.config, fake.configFor({ accountId: '111122223333' }), fake.configFor({ region: 'eu-west-1' })]) {
@@ -136,7 +137,7 @@ describe('account and Region partitioning', () => {
   });
 
   it('uses 000000000000 for an access key id that is not 12 digits, and for unsigned requests with us-east-1', async () => {
-    await createCloudHsmStore(fake, { name: 'default-store' });
+    await cloudHsmStore(fake, { name: 'default-store' });
     const named = new KMSClient({ ...fake.config, credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'x' }, maxAttempts: 1 });
     expect((await named.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores).toHaveLength(1);
     const unsigned = (await (await rawCall('TrentService.DescribeCustomKeyStores', '{}')).json()) as {
@@ -146,7 +147,7 @@ describe('account and Region partitioning', () => {
   });
 
   it('scopes admin calls by accountId and region, in bodies and GET queries', async () => {
-    const { clusterId } = await createCloudHsmStore(fake, { name: 'x', accountId: '444455556666', region: 'ap-south-1' });
+    const { clusterId } = await cloudHsmStore(fake, { name: 'x', accountId: '444455556666', region: 'ap-south-1' });
     expect((await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { subnetDeleted: true })).status).toBe(404);
     expect(
       (await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { accountId: '444455556666', region: 'ap-south-1', subnetDeleted: true })).status,
@@ -163,7 +164,7 @@ describe('account and Region partitioning', () => {
 
 describe('call log', () => {
   it('counts calls per operation and logs time, account, Region, target and error type, oldest first', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'logged' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'logged' });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     await expect(kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: 'cks-00000000000000000' }))).rejects.toThrow();
     await new CloudHSMV2Client(fake.config).send(new DescribeClustersCommand({ Filters: { clusterIds: [clusterId] } }));
@@ -193,7 +194,7 @@ describe('call log', () => {
 describe('CloudTrail events', () => {
   it('records an "AWS API Call via CloudTrail" event for each custom key store and HSM mutation, with the caller role', async () => {
     const since = (await fake.admin('GET', '/_fake/cloudtrail')).body.next;
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'trailed' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'trailed' });
     const reconciler = new KMSClient({ ...fake.configFor({ roleName: 'cks-reconciler' }), maxAttempts: 1 });
     await reconciler.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     await new CloudHSMV2Client(fake.config).send(new CreateHsmCommand({ ClusterId: clusterId, AvailabilityZone: 'us-east-1c' }));
@@ -256,7 +257,7 @@ describe('CloudTrail events', () => {
 describe('secrets stay secret', () => {
   it('shows no password, XKS secret or secret value in /_fake/state, /_fake/calls, /_fake/cloudtrail or the log', async () => {
     const secretsSeen = ['Kmsuser-Secret-1', 'Kmsuser-Secret-2', 'Stored-Secret-Value-3', 'Shrt-4'];
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a', kmsuserPassword: secretsSeen[0] });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a', password: secretsSeen[0] });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     fake.advance(120);
     await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
@@ -266,7 +267,7 @@ describe('secrets stay secret', () => {
     await expect(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, KeyStorePassword: secretsSeen[3] }))).rejects.toMatchObject({
       name: 'ValidationException',
     });
-    await createXksStore(fake, { name: 'x' });
+    await xksStore(fake, { name: 'x' });
     const secrets = new SecretsManagerClient(fake.config);
     await secrets.send(new CreateSecretCommand({ Name: 'kmsuser', SecretString: secretsSeen[2] }));
     await secrets.send(new GetSecretValueCommand({ SecretId: 'kmsuser' }));
@@ -409,7 +410,7 @@ describe('admin world building', () => {
   });
 
   it('empties the world on reset', async () => {
-    await createCloudHsmStore(fake, { name: 'gone' });
+    await cloudHsmStore(fake, { name: 'gone' });
     await fake.admin('POST', '/_fake/faults', { operation: 'CreateHsm', error: 'ThrottlingException' });
     await fake.admin('POST', '/_fake/reset');
     expect((await describeAll()).CustomKeyStores).toEqual([]);

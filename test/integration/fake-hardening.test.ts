@@ -14,7 +14,8 @@ import { MAX_ADVANCE_SECONDS, MAX_FAKE_TIME } from '../../shared/dev/fake/clock.
 import { MAX_DYNAMODB_EMULATORS } from '../../shared/dev/fake/dynamodb.js';
 import { startFake } from '../../shared/dev/fake/server.js';
 import { CALL_LOG_BYTES, CLOUDTRAIL_LOG_BYTES, EVENT_LOG_BYTES, MAX_PARTITIONS } from '../../shared/dev/fake/world.js';
-import { createXksStore, fakeForFile, startTestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
+import { fakeForFile, startTestFake } from '../helpers/fake.js';
+import { XKS_CREDENTIAL, xksStore } from '../helpers/world.js';
 
 const fake = await fakeForFile();
 const kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
@@ -295,7 +296,7 @@ describe('logs are bounded by bytes', () => {
 
 describe('the XKS access key id is a secret too', () => {
   it('shows it in none of the admin state, the call log or the CloudTrail records', async () => {
-    const { storeId } = await createXksStore(fake, { name: 'secret-key-id-xks' });
+    const { storeId } = await xksStore(fake, { name: 'secret-key-id-xks' });
     await new KMSClient(fake.config).send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }));
     const outputs = await Promise.all(
       ['/_fake/state', '/_fake/calls', '/_fake/cloudtrail'].map(async (path) => JSON.stringify((await fake.admin('GET', path)).body)),

@@ -15,25 +15,16 @@ import {
   CLUSTER,
   CREDENTIAL_ARN,
   cloudHsmDesired,
-  cloudHsmInput,
   cloudHsmObserved,
   cluster,
   clusters,
-  decide,
-  expectValidEvents,
-  MINUTE,
-  NOW,
   OTHER_CLUSTER,
   PASSWORD_ARN,
-  readable,
-  SECOND,
   STORE_ID,
-  simulate,
-  types,
   xksDesired,
-  xksInput,
   xksObserved,
-} from './domain-fixtures.js';
+} from '../helpers/world.js';
+import { cloudHsmInput, decide, expectValidEvents, MINUTE, NOW, readable, SECOND, simulate, types, xksInput } from './domain-fixtures.js';
 
 const XKS_ID = 'cks-0fedcba0987654321';
 
