@@ -168,6 +168,9 @@ async function clientsFor(fake: TestFake, scope: SeedScope): Promise<SeedClients
   return made;
 }
 
+/** What a seeding call adds when its options ask for a secret (`secret: true` or a name). */
+type WithSecret<O, Added> = O extends { secret: true | string } ? Added : unknown;
+
 /** A secret holding `value`, created by the operator of `scope`; returns its ARN. */
 export async function secret(fake: TestFake, options: SeedScope & { name: string; value: string }): Promise<string> {
   const { name, value, ...scope } = options;
@@ -202,7 +205,7 @@ export interface SeededCloudHsmStore {
 export async function cloudHsmStore<O extends CloudHsmStoreOptions>(
   fake: TestFake,
   options: O,
-): Promise<SeededCloudHsmStore & (O extends { secret: true | string } ? { secretArn: string } : unknown)> {
+): Promise<SeededCloudHsmStore & WithSecret<O, { secretArn: string }>> {
   const { name, password = KMSUSER_PASSWORD, activeHsms = 2, connected = false, secret: secretName, ...scope } = options;
   const seeded = await fake.admin('POST', '/_fake/clusters', { ...scope, kmsuserPassword: password, activeHsms: Math.max(activeHsms, 2) });
   if (seeded.status !== 200) throw new Error(`POST /_fake/clusters: ${JSON.stringify(seeded.body)}`);
@@ -224,9 +227,9 @@ export async function cloudHsmStore<O extends CloudHsmStoreOptions>(
     fake.advance(120);
   }
   const store = { name, storeId, clusterId, trustAnchorCertificate };
-  if (secretName === undefined) return store as SeededCloudHsmStore & never;
+  if (secretName === undefined) return store as SeededCloudHsmStore & WithSecret<O, { secretArn: string }>;
   const secretArn = await secret(fake, { ...scope, name: secretName === true ? `cks/${name}-kmsuser` : secretName, value: password });
-  return { ...store, secretArn } as SeededCloudHsmStore & never;
+  return { ...store, secretArn };
 }
 
 export interface XksStoreOptions extends SeedScope {
@@ -254,7 +257,7 @@ export interface SeededXksStore {
 export async function xksStore<O extends XksStoreOptions>(
   fake: TestFake,
   options: O,
-): Promise<SeededXksStore & (O extends { secret: true | string } ? { credentialSecretArn: string } : unknown)> {
+): Promise<SeededXksStore & WithSecret<O, { credentialSecretArn: string }>> {
   const {
     name,
     host = `${name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}.xks.example.com`,
@@ -290,13 +293,13 @@ export async function xksStore<O extends XksStoreOptions>(
     fake.advance(60);
   }
   const store = { name, storeId, uriEndpoint, uriPath };
-  if (secretName === undefined) return store as SeededXksStore & never;
+  if (secretName === undefined) return store as SeededXksStore & WithSecret<O, { credentialSecretArn: string }>;
   const credentialSecretArn = await secret(fake, {
     ...scope,
     name: secretName === true ? `cks/${name}` : secretName,
     value: JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }),
   });
-  return { ...store, credentialSecretArn } as SeededXksStore & never;
+  return { ...store, credentialSecretArn };
 }
 
 // ---- Stores files -----------------------------------------------------------------------------
