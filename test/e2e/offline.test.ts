@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendants, outputMatching, stillRunning } from '../helpers/child-process.js';
+import { cloudHsmEntry, storesFiles, storesYaml } from '../helpers/world.js';
 
 const exec = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -62,6 +63,8 @@ describe('npm run offline', () => {
     const ready = await waitFor(/cks offline: ready \(pid (\d+)\)/, 180_000);
     const [, endpoint, table] = (await waitFor(/export AWS_ENDPOINT_URL=(\S+) .*CKS_TABLE=(\S+)/, 5_000)) as unknown as [string, string, string];
     expect(table).toBe('cks-reconciler-dev-stores');
+    // serverless-offline may print its schedule after the ready line: wait for it, then check it.
+    await waitFor(/Scheduling \[sweep\]/, 30_000);
     expect(output).toMatch(/Scheduling \[sweep\] cron: \[\*\/1 \* \* \* \*\]/);
 
     const env = {
@@ -115,10 +118,7 @@ describe('npm run offline', () => {
     );
     await aws('kms', 'connect-custom-key-store', '--custom-key-store-id', storeId);
     const secretArn = await aws('secretsmanager', 'create-secret', '--name', `cks/${STORE}`, '--secret-string', PASSWORD, '--query', 'ARN');
-    writeFileSync(
-      join(work, 'stores.yaml'),
-      `stores:\n  - name: ${STORE}\n    desiredState: CONNECTED\n    cloudHsmClusterId: ${cluster.clusterId}\n    keyStorePasswordSecretArn: ${secretArn}\n    mode: enforce\n`,
-    );
+    storesFiles(work)(storesYaml(cloudHsmEntry({ name: STORE, clusterId: cluster.clusterId, secretArn })));
     await cks('init');
     await cks('apply', '-f', 'stores.yaml');
     await until('CONNECTED', 30_000);
