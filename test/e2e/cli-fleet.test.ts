@@ -3,16 +3,15 @@
  * member role, and one account whose role refuses the reconciler. The real launcher against the fake.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../shared/domain/types.js';
-import { createCloudHsmStore, startTestFake, type TestFake } from '../helpers/fake.js';
+import { startTestFake, type TestFake } from '../helpers/fake.js';
 import { createMemberRole, storeState } from '../helpers/fleet.js';
+import { cloudHsmEntry, cloudHsmStore, type StoreEntry, storesFiles, storesYaml } from '../helpers/world.js';
 
 const CKS = fileURLToPath(new URL('../../bin/cks.js', import.meta.url));
 const HOME: Scope = { accountId: '000000000000', region: 'us-east-1' };
@@ -55,13 +54,9 @@ function cks(...args: string[]): Promise<{ code: number | null; stdout: string; 
 }
 
 /** A CONNECTED CloudHSM store made by the account's own operator, and the stores-file entry for it. */
-async function store(scope: Scope, name: string): Promise<string> {
-  const config = fake.configFor(scope);
-  const { storeId, clusterId } = await createCloudHsmStore(fake, { name, ...scope, kmsuserPassword: 'kmsuser-Passw0rd' });
-  await new KMSClient(config).send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-  const { ARN } = await new SecretsManagerClient(config).send(new CreateSecretCommand({ Name: `cks/${name}`, SecretString: 'kmsuser-Passw0rd' }));
-  const target = scope === HOME ? '' : `    accountId: '${scope.accountId}'\n    region: ${scope.region}\n`;
-  return `  - name: ${name}\n${target}    desiredState: CONNECTED\n    cloudHsmClusterId: ${clusterId}\n    keyStorePasswordSecretArn: ${ARN}\n    mode: enforce\n`;
+async function store(scope: Scope, name: string): Promise<StoreEntry> {
+  const made = await cloudHsmStore(fake, { name, ...scope, connected: true, secret: `cks/${name}` });
+  return cloudHsmEntry(made, scope === HOME ? {} : { ...scope });
 }
 
 describe('cks over a fleet of two accounts and two Regions', () => {
@@ -75,7 +70,7 @@ describe('cks over a fleet of two accounts and two Regions', () => {
       await store(LOCKED, 'locked-hsm'),
     ];
     fake.advance(120);
-    writeFileSync(join(dir, 'stores.yaml'), `stores:\n${entries.join('')}`);
+    storesFiles(dir)(storesYaml(...entries));
 
     expect((await cks('init')).code).toBe(0);
     const applied = await cks('apply', '-f', 'stores.yaml');

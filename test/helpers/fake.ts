@@ -14,8 +14,8 @@
  *
  * Every answer of the fake's AWS API is checked against the official service models
  * (`service-models.ts`); `fakeForFile` fails each test after which a divergence was found.
+ * Stores, clusters and secrets in it are built with `./world.ts`.
  */
-import { CreateCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { type FakeOptions, type FakeServer, startFake } from '../../shared/dev/fake/server.js';
 import { checkResponse, isEmulatorDivergence } from './service-models.js';
@@ -108,84 +108,4 @@ export async function fakeForFile(options: Omit<FakeOptions, 'logger' | 'onRespo
   });
   afterAll(() => fake.close());
   return fake;
-}
-
-/** Account and Region of a seeded resource (default `000000000000` / `us-east-1`). */
-export interface SeedScope {
-  accountId?: string;
-  region?: string;
-}
-
-/** One KMS client per fake and scope for the seeding helpers (building a client costs milliseconds). */
-const seedClients = new WeakMap<TestFake, Map<string, KMSClient>>();
-
-function kmsFor(fake: TestFake, scope: SeedScope): KMSClient {
-  const clients = seedClients.get(fake) ?? new Map<string, KMSClient>();
-  seedClients.set(fake, clients);
-  const key = `${scope.accountId ?? ''}/${scope.region ?? ''}`;
-  const client = clients.get(key) ?? new KMSClient(fake.configFor(scope));
-  clients.set(key, client);
-  return client;
-}
-
-/**
- * Seeds an ACTIVE cluster (admin API, `activeHsms` ACTIVE HSMs, kmsuser password
- * `kmsuserPassword`) and a DISCONNECTED CloudHSM key store on it (KMS API, same password).
- */
-export async function createCloudHsmStore(
-  fake: TestFake,
-  options: SeedScope & { name: string; kmsuserPassword?: string; activeHsms?: number },
-): Promise<{ storeId: string; clusterId: string; trustAnchorCertificate: string }> {
-  const { name, kmsuserPassword = 'kmsuser-Passw0rd', activeHsms = 2, ...scope } = options;
-  const cluster = await fake.admin('POST', '/_fake/clusters', { ...scope, kmsuserPassword, activeHsms: Math.max(activeHsms, 2) });
-  if (cluster.status !== 200) throw new Error(`POST /_fake/clusters: ${JSON.stringify(cluster.body)}`);
-  const { clusterId, trustAnchorCertificate } = cluster.body as { clusterId: string; trustAnchorCertificate: string };
-  const { CustomKeyStoreId } = await kmsFor(fake, scope).send(
-    new CreateCustomKeyStoreCommand({
-      CustomKeyStoreName: name,
-      CloudHsmClusterId: clusterId,
-      TrustAnchorCertificate: trustAnchorCertificate,
-      KeyStorePassword: kmsuserPassword,
-    }),
-  );
-  if (activeHsms < 2) await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { ...scope, activeHsms });
-  return { storeId: CustomKeyStoreId!, clusterId, trustAnchorCertificate };
-}
-
-/** An XKS proxy credential that passes KMS's validation. */
-export const XKS_CREDENTIAL = {
-  AccessKeyId: 'AKIAXKSPROXY234567EXAMPLE',
-  RawSecretAccessKey: 'K4rNw8dBsvGn2TkqPmR5aXzC7yLhJ3eWuQ9iOfS1bVd=',
-};
-
-/**
- * Seeds a reachable XKS proxy at `https://<host>/kms/xks/v1` (admin API) and a DISCONNECTED
- * external key store with public endpoint connectivity on it (KMS API).
- */
-export async function createXksStore(
-  fake: TestFake,
-  options: SeedScope & { name: string; host?: string },
-): Promise<{ storeId: string; uriEndpoint: string; uriPath: string }> {
-  const { name, host = `${name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}.xks.example.com`, ...scope } = options;
-  const uriEndpoint = `https://${host}`;
-  const uriPath = '/kms/xks/v1';
-  const proxy = await fake.admin('POST', '/_fake/xks-proxies', {
-    ...scope,
-    uriEndpoint,
-    uriPath,
-    accessKeyId: XKS_CREDENTIAL.AccessKeyId,
-    secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey,
-  });
-  if (proxy.status !== 200) throw new Error(`POST /_fake/xks-proxies: ${JSON.stringify(proxy.body)}`);
-  const { CustomKeyStoreId } = await kmsFor(fake, scope).send(
-    new CreateCustomKeyStoreCommand({
-      CustomKeyStoreName: name,
-      CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
-      XksProxyConnectivity: 'PUBLIC_ENDPOINT',
-      XksProxyUriEndpoint: uriEndpoint,
-      XksProxyUriPath: uriPath,
-      XksProxyAuthenticationCredential: XKS_CREDENTIAL,
-    }),
-  );
-  return { storeId: CustomKeyStoreId!, uriEndpoint, uriPath };
 }

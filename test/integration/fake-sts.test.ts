@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { describe, expect, it } from 'vitest';
-import { createCloudHsmStore, fakeForFile } from '../helpers/fake.js';
+import { fakeForFile } from '../helpers/fake.js';
+import { cloudHsmStore } from '../helpers/world.js';
 
 const CENTRAL = '111122223333';
 const MEMBER = '444455556666';
@@ -76,7 +77,7 @@ describe('STS AssumeRole', () => {
 
   it('gives credentials that act in the role’s account as the role, until they expire', async () => {
     await fake.admin('POST', '/_fake/roles', { accountId: MEMBER, roleName: 'cks-reconciler-member', trustedAccounts: [CENTRAL] });
-    await createCloudHsmStore(fake, { name: 'member-hsm', accountId: MEMBER, region: 'eu-west-1' });
+    await cloudHsmStore(fake, { name: 'member-hsm', accountId: MEMBER, region: 'eu-west-1' });
     const credentials = await assumeMemberRole(900);
     expect(credentials.accessKeyId).toMatch(/^ASIA[A-Z2-7]{16}$/);
     expect(credentials.expiration.getTime()).toBe(Math.floor((fake.now() + 900_000) / 1000) * 1000);

@@ -21,7 +21,8 @@ import {
   type StoreStatus,
   type StoreType,
 } from '../../shared/domain/types.js';
-import { CLUSTER, CREDENTIAL_ARN, cluster, MINUTE, NOW, OTHER_CLUSTER, PASSWORD_ARN, SCOPE, STORE_ID } from './domain-fixtures.js';
+import { CLUSTER, CREDENTIAL_ARN, cluster, OTHER_CLUSTER, PASSWORD_ARN, SCOPE, STORE_ID } from '../helpers/world.js';
+import { MINUTE, NOW } from './domain-fixtures.js';
 
 const RUNS = { numRuns: 400 };
 const ENDPOINTS = ['https://xks.example.com', 'https://xks-b.example.com'];

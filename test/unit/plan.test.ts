@@ -15,25 +15,16 @@ import {
   CLUSTER,
   CREDENTIAL_ARN,
   cloudHsmDesired,
-  cloudHsmInput,
   cloudHsmObserved,
   cluster,
   clusters,
-  decide,
-  expectValidEvents,
-  MINUTE,
-  NOW,
   OTHER_CLUSTER,
   PASSWORD_ARN,
-  readable,
-  SECOND,
   STORE_ID,
-  simulate,
-  types,
   xksDesired,
-  xksInput,
   xksObserved,
-} from './domain-fixtures.js';
+} from '../helpers/world.js';
+import { cloudHsmInput, decide, expectValidEvents, MINUTE, NOW, readable, SECOND, simulate, types, xksInput } from './domain-fixtures.js';
 
 const XKS_ID = 'cks-0fedcba0987654321';
 
@@ -1053,15 +1044,16 @@ describe('plan: modes, kill switch, regional incident, pause', () => {
     expect(types(decision)).toEqual(['Store Drift Detected']);
   });
 
-  it('regional incident: holds every store quietly (the sweep pages), even a human-only failure', () => {
-    for (const input of [cloudHsmInput({ observed: failed }), failedInput('USER_LOCKED_OUT', 'AWS_CLOUDHSM')]) {
-      const decision = decide({ ...input, regionalIncident: true });
-      expect(decision.action.kind).toBe('none');
-      expect(decision.dryRun).toBe(true);
-      expect(decision.events).toEqual([]);
-      expect(decision.reason).toMatch(/^regional incident/);
-      expect(decision.nextStatus.phase).toBe('IDLE');
-    }
+  it.each([
+    ['a repairable failure', () => cloudHsmInput({ observed: failed })],
+    ['a human-only failure', () => failedInput('USER_LOCKED_OUT', 'AWS_CLOUDHSM')],
+  ])('regional incident: holds a store with %s quietly (the sweep pages)', (_case, input) => {
+    const decision = decide({ ...input(), regionalIncident: true });
+    expect(decision.action.kind).toBe('none');
+    expect(decision.dryRun).toBe(true);
+    expect(decision.events).toEqual([]);
+    expect(decision.reason).toMatch(/^regional incident/);
+    expect(decision.nextStatus.phase).toBe('IDLE');
   });
 
   it('pause: no action and no events while paused; resume starts afresh', () => {
