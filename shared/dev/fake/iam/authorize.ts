@@ -47,11 +47,16 @@ export function principalArnKey(principal: Principal): string {
   return principalArn(principal);
 }
 
-/** The identity policies that apply to the principal's requests. */
+/**
+ * The identity policies that apply to the principal's requests: a user's own, a session's role's, and
+ * for a caller that names a role in its session token (see `server.ts`) that role's when the account
+ * has it; everyone else may do everything.
+ */
 function identityPolicies(view: IamView, principal: Principal): PolicyDocument[] {
   if (principal.user) return principal.user.policies;
-  if (principal.session) return view.sts.role(roleArn(principal.session))?.policies ?? [ALLOW_ALL];
-  return [ALLOW_ALL];
+  const { session, roleName, accountId } = principal;
+  const role = session ? view.sts.role(roleArn(session)) : roleName === null ? undefined : view.sts.role(roleArn({ accountId, roleName }));
+  return role?.policies ?? [ALLOW_ALL];
 }
 
 /** The global condition keys of a request by this principal in this scope. */
