@@ -26,7 +26,11 @@ let operator: { arn: string; accessKeyId: string; secretAccessKey: string };
 let dir: string;
 
 beforeAll(async () => {
-  policies = stackPolicies(await stackTemplate(), { accountId: HOME, region: 'us-east-1', names: { StoresTable: TABLE, ReconcilerEventBus: 'cks-it' } });
+  policies = stackPolicies(await stackTemplate(), {
+    accountId: HOME,
+    region: 'us-east-1',
+    names: { StoresTable: TABLE, ReconcilerEventBus: 'cks-it' },
+  });
   dir = mkdtempSync(join(tmpdir(), 'cks-stack-iam-'));
 }, 180_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,7 +45,12 @@ beforeEach(async () => {
 afterEach(() => env.close());
 
 const cks = () =>
-  cksAgainst(env.fake, { CKS_TABLE: TABLE, CKS_EVENT_BUS: 'cks-it', AWS_ACCESS_KEY_ID: operator.accessKeyId, AWS_SECRET_ACCESS_KEY: operator.secretAccessKey });
+  cksAgainst(env.fake, {
+    CKS_TABLE: TABLE,
+    CKS_EVENT_BUS: 'cks-it',
+    AWS_ACCESS_KEY_ID: operator.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: operator.secretAccessKey,
+  });
 
 const admin = () => new DynamoDBClient(env.fake.config);
 const item = (pk: string, sk: string) => ({ pk: { S: pk }, sk: { S: sk } });
@@ -76,7 +85,9 @@ describe('enforcement is on', () => {
 
   it('keeps an operator from writing a status', async () => {
     const dynamo = new DynamoDBClient({ ...env.fake.config, credentials: operator });
-    await expect(dynamo.send(new PutItemCommand({ TableName: TABLE, Item: item(`SCOPE#${HOME}#us-east-1`, 'STORE#x#STATUS') }))).rejects.toMatchObject({
+    await expect(
+      dynamo.send(new PutItemCommand({ TableName: TABLE, Item: item(`SCOPE#${HOME}#us-east-1`, 'STORE#x#STATUS') })),
+    ).rejects.toMatchObject({
       name: 'AccessDeniedException',
     });
   });
@@ -92,8 +103,12 @@ describe('enforcement is on', () => {
     await env.fake.admin('POST', '/_fake/roles', { accountId: MEMBER, ...role });
     await env.fake.admin('POST', '/_fake/organizations', { accountId: HOME, organizationId: ORGANIZATION });
     const assume = (credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) =>
-      new STSClient({ ...env.fake.config, credentials }).send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${MEMBER}:role/${role.roleName}`, RoleSessionName: 'cks' }));
-    await expect(assume({ accessKeyId: 'worker', secretAccessKey: 'x', sessionToken: 'WorkerRole' })).resolves.toMatchObject({ Credentials: expect.anything() });
+      new STSClient({ ...env.fake.config, credentials }).send(
+        new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${MEMBER}:role/${role.roleName}`, RoleSessionName: 'cks' }),
+      );
+    await expect(assume({ accessKeyId: 'worker', secretAccessKey: 'x', sessionToken: 'WorkerRole' })).resolves.toMatchObject({
+      Credentials: expect.anything(),
+    });
     await expect(assume({ accessKeyId: '999988887777', secretAccessKey: 'x' })).rejects.toMatchObject({ name: 'AccessDenied' });
     await expect(assume({ accessKeyId: 'sweep', secretAccessKey: 'x', sessionToken: 'SweepRole' })).rejects.toMatchObject({ name: 'AccessDenied' });
   });

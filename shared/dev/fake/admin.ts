@@ -237,6 +237,7 @@ export async function handleAdmin(world: World, dynamo: DynamoForwarder, method:
         trustPolicy: input.trustPolicy && checkPolicy(input.trustPolicy, 'trust'),
         policies: input.policies?.map((policy) => checkPolicy(policy, 'identity')),
       });
+      world.iam.changed();
       return ok({ roleArn: roleArn(role), roleId: role.roleId, trustedAccounts: role.trustedAccounts });
     }
     case 'POST /_fake/principals': {

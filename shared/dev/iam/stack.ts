@@ -65,11 +65,15 @@ export async function stackTemplate(): Promise<StackTemplate> {
   const home = join(tmpdir(), 'cks-stack-print-home');
   mkdirSync(home, { recursive: true });
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(AWS_|SLS_|SERVERLESS_)/.test(name)));
-  const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'print', '--format', 'json'], {
-    cwd: ROOT,
-    env: { ...env, HOME: home, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', AWS_EC2_METADATA_DISABLED: 'true' },
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'print', '--format', 'json'],
+    {
+      cwd: ROOT,
+      env: { ...env, HOME: home, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', AWS_EC2_METADATA_DISABLED: 'true' },
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
   const template = (JSON.parse(stdout) as { resources: StackTemplate }).resources;
   mkdirSync(CACHE, { recursive: true });
   // Written whole, then renamed: a concurrent reader never sees half a file.
@@ -221,7 +225,10 @@ export interface MemberRoleParameters {
 }
 
 /** The member role of one account: its name, trust policy and permission policies. */
-export function memberRole(accountId: string, parameters: MemberRoleParameters): { roleName: string; trustPolicy: PolicyDocument; policies: PolicyDocument[] } {
+export function memberRole(
+  accountId: string,
+  parameters: MemberRoleParameters,
+): { roleName: string; trustPolicy: PolicyDocument; policies: PolicyDocument[] } {
   const template = parse(readFileSync(join(ROOT, 'cloudformation/member-role.yml'), 'utf8'), { customTags: CFN_TAGS }) as Json;
   const resolved = { MemberRoleName: 'cks-reconciler-member', SecretPrefix: 'cks/', ...parameters };
   const resolver = new Resolver(template, { accountId, region: parameters.CentralRegion }, { ...resolved, RoleRegion: parameters.CentralRegion });
@@ -231,4 +238,63 @@ export function memberRole(accountId: string, parameters: MemberRoleParameters):
     trustPolicy: properties.AssumeRolePolicyDocument,
     policies: (properties.Policies as Json[]).map((policy) => policy.PolicyDocument),
   };
+}
+
+/** The organization the fake's accounts of a deployment belong to (the member role's trust requires one). */
+export const FAKE_ORGANIZATION_ID = 'o-cksfakeorg01';
+
+/** The admin calls that set the stack up in the fake. */
+export interface StackAdmin {
+  createRole(input: {
+    accountId: string;
+    roleName: string;
+    trustedAccounts?: string[];
+    trustPolicy?: PolicyDocument;
+    policies?: PolicyDocument[];
+  }): Promise<void>;
+  createPrincipal(input: {
+    accountId: string;
+    userName: string;
+    policies: PolicyDocument[];
+  }): Promise<{ accessKeyId: string; secretAccessKey: string }>;
+  setOrganization(accountId: string, organizationId: string): Promise<void>;
+}
+
+/** Credentials of a principal the fake made. */
+export interface PrincipalKeys {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/**
+ * Deploys the stack's IAM into the fake: each function's role (named by its logical id, which the
+ * reconciler's clients name in their session token) with the stack's policies, an operator holding
+ * the OperatorPolicy (what `cks` runs as), and the home account in the organization. Returns the
+ * operator's keys.
+ */
+export async function deployStackIam(admin: StackAdmin, world: StackWorld): Promise<PrincipalKeys> {
+  const policies = stackPolicies(await stackTemplate(), world);
+  for (const roleName of FUNCTION_ROLES) {
+    await admin.createRole({ accountId: world.accountId, roleName, trustedAccounts: [world.accountId], policies: policies.roles[roleName] });
+  }
+  await admin.setOrganization(world.accountId, FAKE_ORGANIZATION_ID);
+  return admin.createPrincipal({ accountId: world.accountId, userName: 'cks-operator', policies: [policies.operator] });
+}
+
+/** Deploys the member role (cloudformation/member-role.yml) into a member account of the fleet, trusted by the worker and on-event roles. */
+export async function deployMemberRole(
+  admin: StackAdmin,
+  home: { accountId: string; region: string },
+  accountId: string,
+  regions: string[],
+): Promise<void> {
+  const role = memberRole(accountId, {
+    CentralAccountId: home.accountId,
+    CentralRegion: home.region,
+    ReconcilerRoleArns: (['WorkerRole', 'OnEventRole'] as const).map((name) => `arn:aws:iam::${home.accountId}:role/${name}`),
+    OrganizationId: FAKE_ORGANIZATION_ID,
+    FleetRegions: regions,
+  });
+  await admin.setOrganization(accountId, FAKE_ORGANIZATION_ID);
+  await admin.createRole({ accountId, ...role });
 }

@@ -36,7 +36,6 @@ export interface Denial {
 export interface IamView {
   iam: IamBackend;
   sts: { role(arn: string): { policies: PolicyDocument[] | null } | undefined };
-  now(): number;
 }
 
 /** The ARN IAM matches against `aws:PrincipalArn`: the role of a session, else the principal itself. */
@@ -59,9 +58,11 @@ function identityPolicies(view: IamView, principal: Principal): PolicyDocument[]
   return role?.policies ?? [ALLOW_ALL];
 }
 
-/** The global condition keys of a request by this principal in this scope. */
+/**
+ * The global condition keys of a request by this principal in this scope. Not the time keys
+ * (`aws:CurrentTime`, `aws:EpochTime`): decisions are remembered, and no policy here uses them.
+ */
 function globalContext(view: IamView, principal: Principal, scope: Scope, resourceAccount: string): Record<string, string> {
-  const now = view.now();
   const principalOrg = view.iam.organizationOf(principal.accountId);
   const resourceOrg = view.iam.organizationOf(resourceAccount);
   const sourceIdentity = principal.session?.sourceIdentity ?? null;
@@ -73,8 +74,6 @@ function globalContext(view: IamView, principal: Principal, scope: Scope, resour
     ...(principal.user && { 'aws:username': principal.user.userName }),
     'aws:RequestedRegion': scope.region,
     'aws:ResourceAccount': resourceAccount,
-    'aws:CurrentTime': new Date(now).toISOString(),
-    'aws:EpochTime': String(Math.floor(now / 1000)),
     ...(principalOrg !== undefined && { 'aws:PrincipalOrgID': principalOrg }),
     ...(resourceOrg !== undefined && { 'aws:ResourceOrgID': resourceOrg }),
     ...(sourceIdentity !== null && { 'aws:SourceIdentity': sourceIdentity }),
@@ -88,18 +87,32 @@ export async function authorize(view: IamView, principal: Principal, scope: Scop
     // Everything allowed, nothing else to consult: the engine would say Allowed.
     const trivial = policies.length === 1 && policies[0] === ALLOW_ALL && !request.resourcePolicy && request.resourceAccount === principal.accountId;
     if (trivial) continue;
-    const denial = await evaluate(view, principal, scope, policies, request);
+    const context = { ...globalContext(view, principal, scope, request.resourceAccount), ...request.context };
+    // The ARN names whose policies apply, but a user the admin API made and an unknown key may share one.
+    const key = JSON.stringify([
+      principalArn(principal),
+      principal.user?.userId ?? null,
+      request.action,
+      request.resource,
+      request.resourceAccount,
+      context,
+      request.resourcePolicy ?? null,
+    ]);
+    let denial = view.iam.decision(key);
+    if (denial === undefined) {
+      denial = (await evaluate(principal, policies, request, context)) ?? null;
+      view.iam.remember(key, denial);
+    }
     if (denial) return denial;
   }
   return undefined;
 }
 
 async function evaluate(
-  view: IamView,
   principal: Principal,
-  scope: Scope,
   policies: PolicyDocument[],
   request: AuthRequest,
+  context: Record<string, string | string[]>,
 ): Promise<Denial | undefined> {
   const arn = principalArn(principal);
   const result = await runSimulation(
@@ -108,7 +121,7 @@ async function evaluate(
         principal: arn,
         action: request.action,
         resource: { resource: request.resource, accountId: request.resourceAccount },
-        contextVariables: { ...globalContext(view, principal, scope, request.resourceAccount), ...request.context },
+        contextVariables: context,
       },
       identityPolicies: policies.map((policy, i) => ({ name: `policy-${i + 1}`, policy })),
       serviceControlPolicies: [],

@@ -51,13 +51,36 @@ export function checkPolicy(document: unknown, kind: 'identity' | 'trust' | 'res
   return document as PolicyDocument;
 }
 
+/** Decisions remembered at most (the oldest are dropped first). */
+const MAX_DECISIONS = 20_000;
+
 export class IamBackend {
+  /**
+   * Decisions already made, by everything they depend on; emptied whenever a policy, a role or an
+   * organization changes. Policy evaluation costs milliseconds, and the reconciler repeats its calls.
+   */
+  readonly #decisions = new Map<string, { action: string; resource: string; message: string } | null>();
   readonly #users = new Map<string, User>();
   readonly #organizations = new Map<string, string>();
   readonly #busPolicies = new Map<string, PolicyDocument>();
 
+  decision(key: string): { action: string; resource: string; message: string } | null | undefined {
+    return this.#decisions.get(key);
+  }
+
+  remember(key: string, decision: { action: string; resource: string; message: string } | null): void {
+    if (this.#decisions.size >= MAX_DECISIONS) this.#decisions.delete(this.#decisions.keys().next().value as string);
+    this.#decisions.set(key, decision);
+  }
+
+  /** Forgets every decision: something they depend on changed. */
+  changed(): void {
+    this.#decisions.clear();
+  }
+
   /** Creates a user with one access key, or replaces the policies of the user of that name. */
   putUser(input: { accountId: string; userName: string; policies: PolicyDocument[] }): User {
+    this.changed();
     const existing = [...this.#users.values()].find((user) => user.accountId === input.accountId && user.userName === input.userName);
     if (existing) {
       existing.policies = input.policies;
@@ -83,6 +106,7 @@ export class IamBackend {
 
   /** Puts an account in an organization (`aws:PrincipalOrgID`, `aws:ResourceOrgID`); null takes it out. */
   setOrganization(accountId: string, organizationId: string | null): void {
+    this.changed();
     if (organizationId === null) this.#organizations.delete(accountId);
     else this.#organizations.set(accountId, organizationId);
   }
@@ -97,6 +121,7 @@ export class IamBackend {
 
   /** The resource policy of an event bus (by ARN); null removes it. */
   setBusPolicy(busArn: string, policy: PolicyDocument | null): void {
+    this.changed();
     if (policy === null) this.#busPolicies.delete(busArn);
     else this.#busPolicies.set(busArn, policy);
   }
@@ -110,6 +135,7 @@ export class IamBackend {
   }
 
   reset(): void {
+    this.changed();
     this.#users.clear();
     this.#organizations.clear();
     this.#busPolicies.clear();
