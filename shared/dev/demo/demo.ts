@@ -25,7 +25,7 @@ import type { Clock, KmsPort } from '../../reconcile/ports.js';
 import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import type { ScopeResult } from '../../runtime/lambda.js';
 import { type FakeServer, startFake } from '../fake/server.js';
-import { deployMemberRole, deployStackIam } from '../iam/stack.js';
+import { deployMemberRole, deployStackIam, stackTemplate } from '../iam/stack.js';
 import { type CloudTrailEvent, FakeAdmin } from './admin.js';
 import { demoCredentials } from './clients.js';
 import { type DemoLambdas, makeLambdas, type OnEventResult } from './lambdas.js';
@@ -140,7 +140,7 @@ export class Demo {
     await ensureTable(new DynamoDBClient({ region: REGION, endpoint: this.fake.url, credentials: demoCredentials(OPERATOR_ROLE) }), TABLE);
     // Everything runs as deployed: each function as its role, `cks` as a holder of the OperatorPolicy.
     const home = { accountId: LOCAL_ACCOUNT_ID, region: REGION };
-    const operatorKeys = await deployStackIam(this.#tools.admin, {
+    const operatorKeys = await deployStackIam(this.#tools.admin, await stackTemplate(), {
       ...home,
       names: { StoresTable: TABLE, ReconcilerEventBus: this.config.eventBusName },
     });

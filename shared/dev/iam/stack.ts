@@ -272,8 +272,8 @@ export interface PrincipalKeys {
  * the OperatorPolicy (what `cks` runs as), and the home account in the organization. Returns the
  * operator's keys.
  */
-export async function deployStackIam(admin: StackAdmin, world: StackWorld): Promise<PrincipalKeys> {
-  const policies = stackPolicies(await stackTemplate(), world);
+export async function deployStackIam(admin: StackAdmin, template: StackTemplate, world: StackWorld): Promise<PrincipalKeys> {
+  const policies = stackPolicies(template, world);
   for (const roleName of FUNCTION_ROLES) {
     await admin.createRole({ accountId: world.accountId, roleName, trustedAccounts: [world.accountId], policies: policies.roles[roleName] });
   }
