@@ -163,7 +163,7 @@ describe('account and Region partitioning', () => {
 });
 
 describe('call log', () => {
-  it('counts calls per operation and logs time, account, Region, target and error type, oldest first', async () => {
+  it('counts calls per operation and logs time, account, Region, principal, target and error type, oldest first', async () => {
     const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'logged' });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     await expect(kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: 'cks-00000000000000000' }))).rejects.toThrow();
@@ -181,6 +181,7 @@ describe('call log', () => {
         region: 'us-east-1',
         service: 'KMS',
         operation: 'CreateCustomKeyStore',
+        principal: 'arn:aws:iam::000000000000:user/000000000000',
         target: 'logged',
       },
       expect.objectContaining({ operation: 'ConnectCustomKeyStore', target: storeId }),

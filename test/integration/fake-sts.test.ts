@@ -8,6 +8,7 @@ import { cloudHsmStore } from '../helpers/world.js';
 const CENTRAL = '111122223333';
 const MEMBER = '444455556666';
 const ROLE_ARN = `arn:aws:iam::${MEMBER}:role/cks-reconciler-member`;
+const CALLER_ARN = `arn:aws:iam::${CENTRAL}:user/${CENTRAL}`;
 
 const fake = await fakeForFile();
 
@@ -143,8 +144,17 @@ describe('STS AssumeRole', () => {
     const { body } = await fake.admin('GET', `/_fake/calls?accountId=${CENTRAL}`);
     expect(body.counts).toEqual({ 'STS.AssumeRole': 2 });
     expect(body.calls.map((c: object) => ({ ...c, time: undefined }))).toEqual([
-      { time: undefined, accountId: CENTRAL, region: 'eu-west-1', service: 'STS', operation: 'AssumeRole', target: ROLE_ARN, error: 'Throttling' },
-      { time: undefined, accountId: CENTRAL, region: 'eu-west-1', service: 'STS', operation: 'AssumeRole', target: ROLE_ARN },
+      {
+        time: undefined,
+        accountId: CENTRAL,
+        region: 'eu-west-1',
+        service: 'STS',
+        operation: 'AssumeRole',
+        principal: CALLER_ARN,
+        target: ROLE_ARN,
+        error: 'Throttling',
+      },
+      { time: undefined, accountId: CENTRAL, region: 'eu-west-1', service: 'STS', operation: 'AssumeRole', principal: CALLER_ARN, target: ROLE_ARN },
     ]);
   });
 

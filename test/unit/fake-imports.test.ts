@@ -16,6 +16,8 @@ const FAKE = 'shared/dev/fake';
 const DEPENDENCIES = [
   ...Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies),
   'dynalite',
+  '@cloud-copilot/iam-policy',
+  '@cloud-copilot/iam-simulate',
 ];
 
 const files = (readdirSync(join(ROOT, FAKE), { recursive: true }) as string[])

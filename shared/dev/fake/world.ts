@@ -12,6 +12,7 @@ import { CloudHsmBackend } from './cloudhsm/model.js';
 import { type Caller, type Scope, scopeKey, type WorldContext } from './context.js';
 import { LimitExceededException } from './errors.js';
 import type { RecordedEvent } from './eventbridge/model.js';
+import { IamBackend } from './iam/model.js';
 import { KmsBackend } from './kms/model.js';
 import type { XksProxy } from './kms/xks-proxy.js';
 import { BoundedLog } from './log.js';
@@ -47,10 +48,14 @@ export interface CallRecord {
   region: string;
   service: string;
   operation: string;
+  /** The caller's ARN (an IAM user, or an assumed-role session). */
+  principal: string;
   /** The store id/name, cluster id or secret the call was about, when any. */
   target?: string;
   /** The exception's `__type` when the call failed. */
   error?: string;
+  /** IAM refused the call. */
+  denied?: true;
 }
 
 /**
@@ -123,6 +128,8 @@ export class World implements WorldContext {
   faults: Fault[] = [];
   /** Roles and assumed-role sessions: account-wide, not per Region. */
   readonly sts = new StsBackend();
+  /** IAM users, organizations and event bus policies: account-wide. */
+  readonly iam = new IamBackend();
   #time: number;
   #seq = 0;
   /** Pending transitions, sorted by due time, then scheduling order (inserted after equal dues). */
@@ -218,5 +225,6 @@ export class World implements WorldContext {
     this.cloudtrail.clear();
     this.faults = [];
     this.sts.reset();
+    this.iam.reset();
   }
 }

@@ -20,6 +20,7 @@ import { type LogSink, makeLogger } from '../../logger.js';
 import type { Clock, ReconcileDeps } from '../../reconcile/ports.js';
 import { buildDeps, LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import { type FakeServer, startFake } from '../fake/server.js';
+import { stackPolicies, stackTemplate } from '../iam/stack.js';
 import { InMemoryState } from '../state/in-memory-state.js';
 import { FakeAdmin } from './fake-admin.js';
 
@@ -47,9 +48,20 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
+/**
+ * With `iam`, the reconciler calls as the sweep's role under the stack's own policies (the table is
+ * the simulator's own, so DynamoDB is not among them). Off by default: enforcement costs the
+ * simulator about a quarter of its speed, so a test samples seeds with it on instead.
+ */
+export async function startHarness(options: { iam?: boolean } = {}): Promise<Harness> {
   const fake = await startFake({ port: 0, clock: 'manual' });
   const config = loadConfig({}, { tableName: 'cks-sim', region: 'us-east-1', endpoint: fake.url, eventBusName: 'cks-sim', logLevel: 'INFO' });
+  const world = {
+    accountId: LOCAL_ACCOUNT_ID,
+    region: config.region,
+    names: { StoresTable: config.tableName, ReconcilerEventBus: config.eventBusName },
+  };
+  const sweepPolicies = options.iam ? stackPolicies(await stackTemplate(), world).roles.SweepRole : null;
   const reconciler = reconcilerClients(config);
   const operator = clientOptions(config, OPERATOR_ROLE);
   const clock: Clock = {
@@ -70,6 +82,7 @@ export async function startHarness(): Promise<Harness> {
     deps: (owner) => ({ ...buildDeps(config, { accountId: LOCAL_ACCOUNT_ID, owner, clock, clients: reconciler, logger }), state: harness.table }),
     async reset(seed) {
       await admin.reset(seed);
+      if (sweepPolicies) await admin.createRole({ accountId: LOCAL_ACCOUNT_ID, roleName: RECONCILER_ROLE, policies: sweepPolicies });
       harness.table = new InMemoryState(scope);
     },
     async close() {
