@@ -128,9 +128,16 @@ describe('the stack works under its own policies', () => {
   // of a store of another account was refused at PutItem on pk = REGISTRY.
   it('onboards a store of another account with what an operator may do', async () => {
     const applied = await cks()(['apply', '-f', storesFile(await connectedStore('home'), await connectedStore('member', MEMBER))]);
-    expect(applied).toMatchObject({ code: 0, stderr: '' });
+    // An operator holds nothing in a member account (its role trusts the reconciler's roles only), so
+    // the member store's secret cannot be looked up: one warning line, and the apply goes on.
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stderr).toMatch(
+      /^cks: warning: \S+: store "member": keyStorePasswordSecretArn \S+ could not be checked \(STS\.AssumeRole failed: AccessDenied\); applied without knowing whether the secret exists\n$/,
+    );
     const registered = await admin().send(new GetItemCommand({ TableName: TABLE, Key: item('REGISTRY', `SCOPE#${MEMBER}#us-east-1`) }));
     expect(registered.Item).toBeDefined();
-    expect(await denials()).toEqual([]);
+    expect((await denials()).map((call) => `${(call as { service: string }).service}.${(call as { operation: string }).operation}`)).toEqual([
+      'STS.AssumeRole',
+    ]);
   });
 });

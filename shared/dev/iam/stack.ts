@@ -11,7 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +52,11 @@ export interface StackPolicies {
 /** Files whose content makes the stack's resources. */
 function sourceFiles(): string[] {
   const cloudformation = join(ROOT, 'cloudformation');
-  const included = existsSync(cloudformation) ? readdirSync(cloudformation).map((file) => join(cloudformation, file)) : [];
+  const included = existsSync(cloudformation)
+    ? (readdirSync(cloudformation, { recursive: true }) as string[])
+        .map((file) => join(cloudformation, file))
+        .filter((file) => statSync(file).isFile())
+    : [];
   return [join(ROOT, 'serverless.yml'), join(ROOT, 'shared/on-call/serverless.cjs'), ...included.sort()];
 }
 
