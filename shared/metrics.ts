@@ -45,3 +45,11 @@ export function recordRepair(metrics: Metrics, outcome: RepairOutcome, errorCode
 export function recordScopeUnreachable(metrics: Metrics, errorCode: string): void {
   metrics.singleMetric().addDimension('ErrorCode', errorCode).addMetric('ScopesUnreachable', MetricUnit.Count, 1);
 }
+
+/**
+ * The scope's CONNECTED stores with at least one open health finding (`StoresAtRisk`), stored with
+ * the pass's other gauges (one EMF line per pass). Zero is emitted too.
+ */
+export function recordStoresAtRisk(metrics: Metrics, count: number): void {
+  metrics.addMetric('StoresAtRisk', MetricUnit.Count, count);
+}

@@ -5,6 +5,7 @@
 
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
+import type { XksReading } from '../../shared/domain/health.js';
 import { sameData } from '../../shared/domain/same-data.js';
 import {
   type Approval,
@@ -22,6 +23,7 @@ import type {
   Clock,
   CloudHsmPort,
   EventsPort,
+  HealthPort,
   HistoryEntry,
   KmsPort,
   OperatorRequest,
@@ -32,6 +34,7 @@ import type {
   SecretsPort,
   StatePort,
   StoreRecord,
+  XksMetricsTarget,
 } from '../../shared/reconcile/ports.js';
 
 export class InMemoryKms implements KmsPort {
@@ -129,6 +132,28 @@ export class InMemorySecrets implements SecretsPort {
     const version = this.versions.get(secretArn)?.find((v) => v.versionId === versionId);
     if (!version) throw new AwsCallError('SecretsManager.GetSecretValue', 'ResourceNotFoundException', false, 'no such version');
     return version.value;
+  }
+}
+
+export class InMemoryHealth implements HealthPort {
+  /** The readings GetMetricData would return, by store id (stores absent have no datapoint). */
+  readonly readings = new Map<string, Partial<XksReading>>();
+  /** The store ids of each call. */
+  readonly calls: string[][] = [];
+  /** While true, every read fails as a throttled GetMetricData. */
+  throttled = false;
+
+  async readXksHealth(stores: readonly XksMetricsTarget[]): Promise<Map<string, XksReading>> {
+    this.calls.push(stores.map((s) => s.storeId));
+    if (this.throttled) throw new AwsCallError('CloudWatch.GetMetricData', 'Throttling', true, 'Rate exceeded');
+    const none: XksReading = {
+      certificateDaysToExpire: null,
+      credentialAgeDays: null,
+      keyManagerNotActive: null,
+      proxyErrors: null,
+      proxyLatencyMs: null,
+    };
+    return new Map(stores.map((s) => [s.storeId, { ...none, ...this.readings.get(s.storeId) }]));
   }
 }
 
@@ -347,6 +372,7 @@ export interface InMemoryWorld {
   kms: InMemoryKms;
   cloudHsm: InMemoryCloudHsm;
   secrets: InMemorySecrets;
+  health: InMemoryHealth;
   events: InMemoryEvents;
   state: InMemoryState;
   clock: ManualClock;
@@ -360,6 +386,7 @@ export function inMemoryWorld(): InMemoryWorld {
     kms: new InMemoryKms(),
     cloudHsm: new InMemoryCloudHsm(),
     secrets: new InMemorySecrets(),
+    health: new InMemoryHealth(),
     events: new InMemoryEvents(),
     state: new InMemoryState(),
     clock: new ManualClock(),

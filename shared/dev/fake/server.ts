@@ -11,6 +11,8 @@ import { handleAdmin } from './admin.js';
 import { type ClockMode, FakeClock } from './clock.js';
 import { cloudHsmOperations } from './cloudhsm/operations.js';
 import { cloudTrailEvent } from './cloudtrail.js';
+import { answerCloudWatchQuery, cloudWatchOperations } from './cloudwatch/operations.js';
+import { CLOUDWATCH_VERSION } from './cloudwatch/requests.js';
 import { type Caller, DEFAULT_SCOPE, REGION_PATTERN, type Scope } from './context.js';
 import { DynamoForwarder, type ForwardedResponse } from './dynamodb.js';
 import {
@@ -74,6 +76,8 @@ interface Service {
   Internal: new (message: string) => AwsError;
   /** Handled here, or forwarded to the DynamoDB emulator when absent. */
   operations?: ReadonlyMap<string, Operation>;
+  /** JSON 1.0 services that also speak the query protocol send the query error code in `x-amzn-query-error`. */
+  queryCompatible?: boolean;
 }
 
 /** By `X-Amz-Target` prefix. */
@@ -82,6 +86,10 @@ const SERVICES: ReadonlyMap<string, Service> = new Map<string, Service>([
   ['BaldrApiService', { name: 'CloudHSMV2', messageKey: 'Message', Internal: CloudHsmInternalFailureException, operations: cloudHsmOperations }],
   ['secretsmanager', { name: 'SecretsManager', messageKey: 'message', Internal: InternalServiceError, operations: secretsOperations }],
   ['AWSEvents', { name: 'EventBridge', messageKey: 'message', Internal: InternalException, operations: eventBridgeOperations }],
+  [
+    'GraniteServiceVersion20100801',
+    { name: 'CloudWatch', messageKey: 'message', Internal: InternalFailure, operations: cloudWatchOperations, queryCompatible: true },
+  ],
   ['DynamoDB_20120810', { name: 'DynamoDB', messageKey: 'message', Internal: InternalServerError }],
 ]);
 
@@ -196,7 +204,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     );
 
     if (error) {
-      sendError(res, error, service?.messageKey);
+      sendError(res, error, service?.messageKey, service?.queryCompatible === true);
     } else if (forwarded) {
       res.writeHead(forwarded.status, { ...forwarded.headers, 'content-length': forwarded.body.length });
       res.end(forwarded.body);
@@ -205,21 +213,24 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     }
   }
 
-  /** STS, in the query protocol: recorded and logged like every other call, answered in XML. */
+  /** STS and CloudWatch (by the API version) in the query protocol: recorded and logged like every other call, answered in XML. */
   async function query(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
     const { scope, principal } = identify(req.headers, world);
-    const reply = await answerStsQuery(world, scope, principal, body);
+    const params = new URLSearchParams(body.toString('utf8'));
+    const service = params.get('Version') === CLOUDWATCH_VERSION ? 'CloudWatch' : 'STS';
+    const reply =
+      service === 'CloudWatch' ? await answerCloudWatchQuery(world, scope, principal, params) : await answerStsQuery(world, scope, principal, body);
     const { operation, status, error, target } = reply;
     const record = {
       time: stamp(),
       ...scope,
-      service: 'STS',
+      service,
       operation,
       ...(target !== undefined && { target }),
       ...(error !== undefined && { error }),
     };
     world.recordCall(record, reply.counted);
-    log(`${stamp()} ${scope.accountId}/${scope.region} STS.${operation} -> ${status}${error === undefined ? '' : ` ${error}`}`);
+    log(`${stamp()} ${scope.accountId}/${scope.region} ${service}.${operation} -> ${status}${error === undefined ? '' : ` ${error}`}`);
     send(res, status, reply.body, 'text/xml');
   }
 
@@ -308,17 +319,26 @@ function errorBody(type: string, messageKey: 'message' | 'Message', message: str
   return JSON.stringify({ __type: type, [messageKey]: message });
 }
 
-function sendError(res: http.ServerResponse, error: AwsError, messageKey: 'message' | 'Message' = 'message'): void {
-  send(res, error.status, errorBody(error.type, messageKey, error.message), JSON_1_1, error.type);
+function sendError(res: http.ServerResponse, error: AwsError, messageKey: 'message' | 'Message' = 'message', queryCompatible = false): void {
+  const queryError = queryCompatible ? `${error.type};${error.status >= 500 ? 'Receiver' : 'Sender'}` : undefined;
+  send(res, error.status, errorBody(error.type, messageKey, error.message), JSON_1_1, error.type, queryError);
 }
 
-function send(res: http.ServerResponse, status: number, body: string | readonly Buffer[], contentType = JSON_1_1, errorType?: string): void {
+function send(
+  res: http.ServerResponse,
+  status: number,
+  body: string | readonly Buffer[],
+  contentType = JSON_1_1,
+  errorType?: string,
+  queryError?: string,
+): void {
   const parts = typeof body === 'string' ? [Buffer.from(body)] : body;
   res.writeHead(status, {
     'content-type': contentType,
     'content-length': parts.reduce((length, part) => length + part.length, 0),
     'x-amzn-requestid': random.uuid(),
     ...(errorType !== undefined && { 'x-amzn-errortype': errorType }),
+    ...(queryError !== undefined && { 'x-amzn-query-error': queryError }),
   });
   res.cork();
   for (const part of parts) res.write(part);
