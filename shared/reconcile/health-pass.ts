@@ -21,7 +21,7 @@ import {
 } from '../domain/health.js';
 import type { ClusterView, DesiredStore, ObservedStore, Settings, StoreStatus } from '../domain/types.js';
 import { scrubbedError } from '../errors.js';
-import { recordStoresAtRisk } from '../metrics.js';
+import { recordFinding, recordScopeHealth } from '../metrics.js';
 import type { ReconcileDeps, StoreRecord, XksMetricsTarget } from './ports.js';
 import { publishOwed } from './reconcile-store.js';
 
@@ -64,7 +64,15 @@ export async function reviewHealth(
     if (result.open > 0) atRisk += 1;
     unpublished += result.unpublished;
   }
-  if (deps.metrics) recordStoresAtRisk(deps.metrics, atRisk);
+  if (deps.metrics) {
+    const state = (s: string): number => subjects.filter((x) => x.observed?.connectionState === s).length;
+    recordScopeHealth(`${deps.state.scope.accountId}/${deps.state.scope.region}`, {
+      managed: subjects.length,
+      connected: state('CONNECTED'),
+      failed: state('FAILED'),
+      atRisk,
+    });
+  }
   return unpublished;
 }
 
@@ -101,11 +109,14 @@ async function record(
       return { open: 0, unpublished: 0 };
     }
     const ctx: FindingEventContext = { scope: deps.state.scope, desired: subject.desired, observed: subject.observed };
-    const { status, events } = applyDiff(ctx, lease.status, diffFindings(lease.status.findings ?? [], verdicts), now);
+    const diff = diffFindings(lease.status.findings ?? [], verdicts);
+    const { status, events } = applyDiff(ctx, lease.status, diff, now);
     const owed = [...lease.outbox, ...events];
     await deps.state.saveStatus(status, deps.owner, { outbox: owed, holdLeaseUntil: now + deps.leaseTtlMs });
     const published = await publishOwed(deps, log, status, owed);
     for (const event of events) log.info(event.detail.reason, { storeName: name, event: event.detailType });
+    for (const change of diff.opened) if (deps.metrics) recordFinding(deps.metrics, 'Opened', change.kind);
+    for (const finding of diff.cleared) if (deps.metrics) recordFinding(deps.metrics, 'Cleared', finding.kind);
     return { open: status.findings?.length ?? 0, unpublished: published.unpublished };
   } catch (error) {
     await deps.state.releaseLease(name, deps.owner).catch(() => undefined);

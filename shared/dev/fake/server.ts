@@ -25,6 +25,7 @@ import {
   InvalidSignatureException,
   injectedStatus,
   KMSInternalException,
+  queryCodeOf,
   SerializationException,
   UnknownOperationException,
   ValidationException,
@@ -320,7 +321,7 @@ function errorBody(type: string, messageKey: 'message' | 'Message', message: str
 }
 
 function sendError(res: http.ServerResponse, error: AwsError, messageKey: 'message' | 'Message' = 'message', queryCompatible = false): void {
-  const queryError = queryCompatible ? `${error.type};${error.status >= 500 ? 'Receiver' : 'Sender'}` : undefined;
+  const queryError = queryCompatible ? `${queryCodeOf(error)};${error.status >= 500 ? 'Receiver' : 'Sender'}` : undefined;
   send(res, error.status, errorBody(error.type, messageKey, error.message), JSON_1_1, error.type, queryError);
 }
 

@@ -1,4 +1,5 @@
 /** XML for the query-protocol services (STS, CloudWatch): elements, escaped text, error bodies. */
+import { type AwsError, queryCodeOf } from './errors.js';
 import * as random from './random.js';
 
 /** An element holding other elements. */
@@ -12,11 +13,11 @@ export function leaf(name: string, value: string): string {
 }
 
 /** The `<ErrorResponse>` body of a query-protocol error. */
-export function errorResponse(xmlns: string, error: { type: string; message: string; status: number }): string {
+export function errorResponse(xmlns: string, error: AwsError): string {
   const type = error.status >= 500 ? 'Receiver' : 'Sender';
   return (
     `<ErrorResponse xmlns="${xmlns}">` +
-    element('Error', leaf('Type', type) + leaf('Code', error.type) + leaf('Message', error.message)) +
+    element('Error', leaf('Type', type) + leaf('Code', queryCodeOf(error)) + leaf('Message', error.message)) +
     leaf('RequestId', random.uuid()) +
     '</ErrorResponse>'
   );

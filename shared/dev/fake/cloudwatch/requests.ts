@@ -5,23 +5,23 @@
  * decoded into the JSON shape first, so one schema checks both, with the model's constraints.
  */
 import { z } from 'zod';
-import { AwsError } from '../errors.js';
+import { QueryCompatibleError } from '../errors.js';
 import { parseInput } from '../wire.js';
 
-/** CloudWatch's exceptions (query error codes; the JSON protocol sends the same names). */
-export class ValidationError extends AwsError {
+/** CloudWatch's exceptions: the JSON protocol's shape name and the query protocol's code. */
+export class ValidationError extends QueryCompatibleError {
   constructor(message: string) {
-    super('ValidationError', message, 400);
+    super('ValidationException', 'ValidationError', message);
   }
 }
-export class InvalidParameterValue extends AwsError {
+export class InvalidParameterValue extends QueryCompatibleError {
   constructor(message: string) {
-    super('InvalidParameterValue', message, 400);
+    super('InvalidParameterValueException', 'InvalidParameterValue', message);
   }
 }
-export class InvalidNextToken extends AwsError {
+export class InvalidNextToken extends QueryCompatibleError {
   constructor(message: string) {
-    super('InvalidNextToken', message, 400);
+    super('InvalidNextToken', 'InvalidNextToken', message);
   }
 }
 

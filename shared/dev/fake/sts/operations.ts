@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REGION_PATTERN, type Scope } from '../context.js';
-import { AwsError, injectedStatus } from '../errors.js';
+import { AwsError, injectedStatus, queryCodeOf } from '../errors.js';
 import * as random from '../random.js';
 import type { World } from '../world.js';
 import { element, errorResponse, leaf } from '../xml.js';
@@ -101,7 +101,7 @@ export async function answerStsQuery(world: World, scope: Scope, principal: Prin
 /** A query-protocol call that failed with an AWS error, as an XML error reply; anything else is rethrown. */
 export function queryErrorReply(xmlns: string, error: unknown, operation: string, counted: boolean): QueryReply {
   if (!(error instanceof AwsError)) throw error;
-  return { operation, counted, status: error.status, body: errorResponse(xmlns, error), error: error.type };
+  return { operation, counted, status: error.status, body: errorResponse(xmlns, error), error: queryCodeOf(error) };
 }
 
 /**
