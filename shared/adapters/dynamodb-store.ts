@@ -152,35 +152,47 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions = { outbox: [] }): Promise<void> {
+    const key = this.reconciler(statusKey(status.name));
     const lease = options.holdLeaseUntil !== undefined ? { leaseOwner: owner, leaseUntil: options.holdLeaseUntil } : {};
-    const saved = await this.put(
-      { ...this.reconciler(statusKey(status.name)), ...status, outbox: options.outbox, ...lease },
-      { ConditionExpression: 'leaseOwner = :owner', ExpressionAttributeValues: { ':owner': owner } },
+    const previous = await this.conditionalSend('PutItem', () =>
+      this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...key, ...status, outbox: options.outbox, ...lease },
+          ConditionExpression: 'leaseOwner = :owner',
+          ExpressionAttributeValues: { ':owner': owner },
+          ReturnValues: 'ALL_OLD',
+        }),
+      ),
     );
-    if (!saved) throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
-    if (options.holdLeaseUntil === undefined && status.storeId !== null) await this.releaseStoreIdLease(status.storeId, owner);
+    if (previous === null) throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
+    // The KMS store leased with the name, whatever store the status now names: the put replaced the item that recorded it.
+    const storeId = previous.Attributes?.leaseStoreId;
+    if (typeof storeId !== 'string') return;
+    if (options.holdLeaseUntil === undefined) await this.releaseStoreIdLease(storeId, owner);
+    else
+      await this.update(key, {
+        UpdateExpression: 'SET leaseStoreId = :id',
+        ConditionExpression: 'leaseOwner = :owner',
+        ExpressionAttributeValues: { ':id': storeId, ':owner': owner },
+      });
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
     // Not released when someone else holds it now: nothing of ours to release.
-    const released = await this.call('UpdateItem', () =>
-      this.doc
-        .send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: this.reconciler(statusKey(name)),
-            UpdateExpression: 'REMOVE leaseOwner, leaseUntil, leaseStoreId',
-            ConditionExpression: 'leaseOwner = :owner',
-            ExpressionAttributeValues: { ':owner': owner },
-            ReturnValues: 'ALL_OLD',
-          }),
-        )
-        .catch((error: unknown) => {
-          if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return { Attributes: undefined };
-          throw error;
+    const released = await this.conditionalSend('UpdateItem', () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.reconciler(statusKey(name)),
+          UpdateExpression: 'REMOVE leaseOwner, leaseUntil, leaseStoreId',
+          ConditionExpression: 'leaseOwner = :owner',
+          ExpressionAttributeValues: { ':owner': owner },
+          ReturnValues: 'ALL_OLD',
         }),
+      ),
     );
-    const storeId = released.Attributes?.leaseStoreId;
+    const storeId = released?.Attributes?.leaseStoreId;
     if (typeof storeId === 'string') await this.releaseStoreIdLease(storeId, owner);
   }
 
@@ -385,11 +397,15 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   private async conditional(operation: string, send: () => Promise<unknown>): Promise<boolean> {
+    return (await this.conditionalSend(operation, send)) !== null;
+  }
+
+  /** A conditional write's response; null when its condition does not hold. */
+  private async conditionalSend<T>(operation: string, send: () => Promise<T>): Promise<T | null> {
     try {
-      await this.call(operation, send);
-      return true;
+      return await this.call(operation, send);
     } catch (error) {
-      if (error instanceof AwsCallError && error.code === 'ConditionalCheckFailedException') return false;
+      if (error instanceof AwsCallError && error.code === 'ConditionalCheckFailedException') return null;
       throw error;
     }
   }

@@ -22,6 +22,9 @@ const SESSION_SECONDS = 3600;
 /** Credentials are replaced this long before they expire, so that no call runs with expiring ones. */
 export const REFRESH_MARGIN_MS = 5 * 60_000;
 
+/** An expiration the SDK always finds past: it then asks the provider again before each call. */
+const ASK_AGAIN = new Date(0);
+
 interface Cached {
   credentials: Promise<AwsCredentialIdentity>;
   /** Clock time from which the credentials are replaced; Infinity while AssumeRole is under way. */
@@ -45,15 +48,13 @@ export class MemberCredentials {
   }
 
   /**
-   * A provider for the SDK clients of one account. The SDK keeps what it returns until its
-   * `expiration` (by the system clock); that is set to when this cache replaces them, so the two agree.
+   * A provider for the SDK clients of one account. The SDK keeps credentials until shortly before
+   * their `expiration` as the system clock reads it, but only this deployment's clock says when they
+   * expire (a demo's clock runs faster than the system's): the SDK is handed an expiration already
+   * past, so it asks this provider before every call, and this cache answers, renewing by its clock.
    */
   provider(accountId: string): AwsCredentialIdentityProvider {
-    return async () => {
-      const credentials = await this.get(accountId);
-      const refreshAt = this.#cache.get(accountId)?.refreshAt ?? this.clock.now();
-      return { ...credentials, expiration: new Date(Date.now() + Math.max(refreshAt - this.clock.now(), 0) + REFRESH_MARGIN_MS) };
-    };
+    return async () => ({ ...(await this.get(accountId)), expiration: ASK_AGAIN });
   }
 
   /** The account's credentials: cached, or from one AssumeRole (concurrent callers share it). A failure is not cached. */

@@ -9,7 +9,7 @@ import { MAX_ITEM_BYTES } from '../adapters/dynamodb-store.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ObservedStore } from '../domain/types.js';
 import { count } from '../domain/words.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, scrubbedError } from '../errors.js';
 import { sameScope, scopeLabel } from '../fleet/scope.js';
 import { groupByScope } from '../fleet/targets.js';
 import type { StatePort } from '../reconcile/ports.js';
@@ -60,7 +60,8 @@ export async function applyCommand(ctx: CliContext, file: string, options: Apply
       ? [`${file}: store "${printable(spec.name)}": its item would be ${bytes} bytes, over DynamoDB's ${MAX_ITEM_BYTES}`]
       : [];
   });
-  if (tooLarge.length > 0) return reject(ctx, file, tooLarge);
+  const missingSecrets = (await Promise.all(plans.map(({ deps, toWrite }) => checkSecrets(ctx, deps, file, toWrite)))).flat();
+  if (tooLarge.length > 0 || missingSecrets.length > 0) return reject(ctx, file, [...tooLarge, ...missingSecrets]);
 
   const changes = plans.flatMap((p) => p.changes);
   for (const { scope, changes: scoped } of plans) {
@@ -137,6 +138,38 @@ async function readKmsStores(ctx: CliContext, deps: Deps): Promise<ObservedStore
     ctx.io.stderr(`cks: note: KMS stores not read (${errorMessage(error)}); entries are compared by their declared ids and names only\n`);
     return null;
   }
+}
+
+/**
+ * The secrets the written stores name, looked up (DescribeSecret, never the value) in their own
+ * account and Region: one error line per secret that does not exist. A secret that cannot be looked
+ * up (no permission, throttling) is not taken as missing: a warning says so and the apply goes on.
+ */
+async function checkSecrets(ctx: CliContext, deps: Deps, file: string, specs: readonly DesiredStoreSpec[]): Promise<string[]> {
+  const named = specs.flatMap((spec) => [
+    ...(spec.keyStorePasswordSecretArn !== undefined
+      ? [{ store: spec.name, field: 'keyStorePasswordSecretArn', arn: spec.keyStorePasswordSecretArn }]
+      : []),
+    ...(spec.xksProxy !== undefined ? [{ store: spec.name, field: 'xksProxy.credentialSecretArn', arn: spec.xksProxy.credentialSecretArn }] : []),
+  ]);
+  // One lookup per secret, however many stores name it.
+  const lookups = new Map(
+    [...new Set(named.map(({ arn }) => arn))].map((arn) => [
+      arn,
+      deps.secrets.currentVersion(arn).then(
+        (version) => ({ exists: version !== null, error: null }),
+        (error: unknown) => ({ exists: true, error: scrubbedError(error) }),
+      ),
+    ]),
+  );
+  const errors: string[] = [];
+  for (const { store, field, arn } of named) {
+    const where = `${file}: store "${printable(store)}": ${field} ${arn}`;
+    const { exists, error } = await lookups.get(arn)!;
+    if (error !== null) ctx.io.stderr(`cks: warning: ${where} could not be checked (${error}); applied without knowing whether the secret exists\n`);
+    else if (!exists) errors.push(`${where} names no secret: Secrets Manager has no such secret (or it holds no current version)`);
+  }
+  return errors;
 }
 
 function reject(ctx: CliContext, file: string, errors: readonly string[]): number {

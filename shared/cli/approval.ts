@@ -24,6 +24,7 @@ export function approvalWaiting(view: {
     settings: view.settings,
     regionalIncident: false,
     unreadable: [],
+    missingSecrets: [],
     approval: view.record.approval,
     manualChange: null,
     now: view.now,

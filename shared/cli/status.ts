@@ -16,6 +16,7 @@ import {
   type Phase,
   type Scope,
   type Settings,
+  type UnreachableMark,
 } from '../domain/types.js';
 import { count } from '../domain/words.js';
 import type { HistoryEntry, StoreRecord } from '../reconcile/ports.js';
@@ -63,11 +64,17 @@ interface StoreView {
 
 /** Reads the table (one Query) and KMS (DescribeCustomKeyStores pages) and joins them by store. */
 export async function loadStatus(deps: Deps): Promise<StatusRow[]> {
-  const [{ records, settings }, observed] = await Promise.all([deps.state.loadAll(), deps.kms.listStores()]);
+  return (await loadScopeStatus(deps)).rows;
+}
+
+/** {@link loadStatus}, and the unreachable incident the reconciler recorded for the scope (null: none open). */
+export async function loadScopeStatus(deps: Deps): Promise<{ rows: StatusRow[]; unreachable: UnreachableMark | null }> {
+  const [{ records, settings, unreachable }, observed] = await Promise.all([deps.state.loadAll(), deps.kms.listStores()]);
   const find = finder(observed);
-  return records
+  const rows = records
     .flatMap((record) => (record.desired === null ? [] : [storeView(record, find, settings, deps.state.scope, deps.clock.now()).row]))
     .sort((a, b) => a.name.localeCompare(b.name));
+  return { rows, unreachable: unreachable ?? null };
 }
 
 /** The rows as aligned columns; the reason (or the validation error) comes last, after what waits for an operator. */

@@ -52,7 +52,8 @@ const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:
 const URI_ENDPOINT = /^https:\/\/[a-zA-Z0-9.-]+$/;
 // Verbatim from the KMS API model (XksProxyUriPath).
 const URI_PATH = /^(\/[a-zA-Z0-9/_-]+\/kms\/xks\/v\d{1,2})$|^(\/kms\/xks\/v\d{1,2})$/;
-const VPC_ENDPOINT_SERVICE = /^com\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$/;
+// Verbatim from the KMS API model (XksProxyVpcEndpointServiceName): `com.` and, in the European Sovereign Cloud, `eu.`.
+const VPC_ENDPOINT_SERVICE = /^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$/;
 
 /** C0 and C1 control characters and DEL: a name holding one could rewrite the terminal that prints it. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the rule this expresses is "no control character"

@@ -221,7 +221,8 @@ export type Situation =
   | 'manualDisconnect'
   | 'manualConnect'
   | 'loginBudgetSpent'
-  | 'approvalRequired';
+  | 'approvalRequired'
+  | 'secretMissing';
 
 /** Runbooks for the situations above, in the same plain style as {@link PLAYBOOKS}. */
 export const SITUATION_RUNBOOKS: Record<Situation, string> = {
@@ -273,6 +274,10 @@ export const SITUATION_RUNBOOKS: Record<Situation, string> = {
     'The desired item changes who this store trusts (the XKS proxy endpoint, path, connectivity or VPC endpoint service; with approvalForCloudHsm also the cluster or the name). ' +
     'Such a change is applied only after a second person approves it: someone other than the writer reviews the change with `cks status <store>` and runs `cks approve <store>`. ' +
     'If the change is not expected, restore the previous desired item with `cks apply` and look into who wrote it.',
+  secretMissing:
+    "The desired item names a secret (keyStorePasswordSecretArn, or xksProxy.credentialSecretArn) that does not exist in Secrets Manager in the store's account and Region, or that holds no current value, " +
+    'so the reconciler cannot repair the store. Check the ARN in the stores file: if it is wrong, correct it and `cks apply`; otherwise create the secret with that name ' +
+    '(CloudHSM: the kmsuser password as its SecretString; XKS: JSON {"accessKeyId": ..., "secretAccessKey": ...}). The reconciler continues by itself once the secret exists.',
 };
 
 /** Runbooks of the health findings (`Store At Risk`): risks of a CONNECTED store, to fix before it fails. */

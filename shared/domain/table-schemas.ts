@@ -19,6 +19,7 @@ const heldInputsSchema = z.object({
   awaitingActiveHsmIn: z.optional(z.string()),
   awaitingNewPassword: z.optional(z.boolean()),
   awaitingLoginBudgetReset: z.optional(z.boolean()),
+  awaitingSecret: z.optional(z.boolean()),
   manualChange: z.optional(z.object({ by: z.nullable(z.string()), at: epochMs, eventName: z.nullable(z.string()) })),
 });
 

@@ -199,6 +199,8 @@ export interface HeldInputs {
   awaitingNewPassword?: boolean;
   /** Set when the login budget is spent: only `cks retry` (which resets the budget) releases the hold. */
   awaitingLoginBudgetReset?: boolean;
+  /** Set when the desired item names a secret that does not exist: the secret appearing (or a new generation) releases the hold. */
+  awaitingSecret?: boolean;
   /** Set while HELD: the manual change being honoured. */
   manualChange?: ManualChange;
 }
@@ -362,6 +364,9 @@ export interface EventDraft {
   resolvesEscalation?: string;
 }
 
+/** The desired item's fields that name a secret. */
+export type SecretField = 'keyStorePasswordSecretArn' | 'xksProxy.credentialSecretArn';
+
 /** Everything `plan` may look at for one store. */
 export interface PlanInput {
   scope: Scope;
@@ -380,6 +385,11 @@ export interface PlanInput {
   regionalIncident: boolean;
   /** Inputs of this store that could not be read in this run (e.g. `password secret version`): the run waits, never judges. */
   unreadable: readonly string[];
+  /**
+   * Secret fields of the desired item whose secret was read in this run and does not exist (Secrets
+   * Manager answered ResourceNotFoundException, or the secret holds no current version): a finding of its own.
+   */
+  missingSecrets: readonly SecretField[];
   /** The approval recorded for this store, if any. */
   approval: Approval | null;
   /** A manual change a trigger reported for this store (CloudTrail), or null. */

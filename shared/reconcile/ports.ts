@@ -1,6 +1,7 @@
 /**
  * The narrow interfaces the reconcile core talks through. Each has an SDK adapter under
- * `shared/adapters/` and an in-memory twin under `test/helpers/`; `shared/runtime/` wires them.
+ * `shared/adapters/` and an in-memory twin for tests (the state's, `InMemoryState` under
+ * `shared/dev/state/`, serves the simulator too); `shared/runtime/` wires them.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -50,7 +51,7 @@ export interface CloudHsmPort {
 }
 
 export interface SecretsPort {
-  /** VersionId staged AWSCURRENT, from DescribeSecret (the value is not read); null when the secret does not exist. */
+  /** VersionId staged AWSCURRENT, from DescribeSecret (the value is not read); null when the secret does not exist (ResourceNotFoundException) or holds no current version. Any other failure throws. */
   currentVersion(secretArn: string): Promise<string | null>;
   /** SecretString of that version. Callers must never log it. */
   getValue(secretArn: string, versionId: string): Promise<string>;

@@ -15,6 +15,7 @@ import type {
   DesiredStore,
   ManualChange,
   ObservedStore,
+  SecretField,
   Settings,
   StoreStatus,
   UnreachableMark,
@@ -24,7 +25,16 @@ import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
 import { reviewHealth } from './health-pass.js';
 import type { CloudHsmPort, ReconcileDeps, SecretsPort, StatePort, StoreRecord } from './ports.js';
-import { publishOwed, readVersion, reconcileStore, type StoreOutcome, type Trigger, type VersionRead } from './reconcile-store.js';
+import {
+  publishOwed,
+  readVersion,
+  reconcileStore,
+  type SecretInput,
+  type StoreOutcome,
+  secretInput,
+  type Trigger,
+  type VersionRead,
+} from './reconcile-store.js';
 
 /** A connect or disconnect CloudTrail reported: the store it names, who made it and when (epoch ms). */
 export interface ReportedChange {
@@ -116,8 +126,8 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
       persistentKeys: { storeName: target.desired.name, storeId: target.observed?.id ?? null },
     });
     const run = { reconcileId, trigger: request.trigger, dryRun, log: storeLog };
-    const password = secretVersion(versions, target.desired.keyStorePasswordSecretArn);
-    const credential = secretVersion(versions, target.desired.xksProxy?.credentialSecretArn);
+    const password = secretOf(versions, 'keyStorePasswordSecretArn', target.desired.keyStorePasswordSecretArn);
+    const credential = secretOf(versions, 'xksProxy.credentialSecretArn', target.desired.xksProxy?.credentialSecretArn);
     outcomes.push(
       await reconcileStore(
         deps,
@@ -133,6 +143,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
           settings,
           regionalIncident,
           unreadable: [...password.unreadable, ...credential.unreadable],
+          missingSecrets: [...password.missing, ...credential.missing],
           approval: target.record.approval,
           manualChange: reportedChange(request.changes, target, now),
           now,
@@ -417,14 +428,9 @@ async function observeSecretVersions(secrets: SecretsPort, targets: readonly Man
   return new Map(await Promise.all([...arns].map(async (arn) => [arn, await readVersion(secrets, arn, log)] as const)));
 }
 
-/**
- * A secret's version for plan: not read this run (a healthy store) is null ("unknown"), which plan
- * never treats as new; a read that failed is named in `unreadable`, so the store waits.
- */
-function secretVersion(versions: ReadonlyMap<string, VersionRead>, arn: string | undefined): { version: string | null; unreadable: string[] } {
-  const read = arn ? versions.get(arn) : undefined;
-  if (read === undefined) return { version: null, unreadable: [] };
-  return read.ok ? { version: read.version, unreadable: [] } : { version: null, unreadable: [`the version of secret ${arn}`] };
+/** A secret field's input for plan from this sweep's reads (see {@link secretInput}). */
+function secretOf(versions: ReadonlyMap<string, VersionRead>, field: SecretField, arn: string | undefined): SecretInput {
+  return secretInput(field, arn, arn ? versions.get(arn) : undefined);
 }
 
 /** What a trigger reported of a manual connect or disconnect of this store; its time defaults to now. */

@@ -15,6 +15,7 @@ import {
   describeLastAction,
   type ObservedStore,
   type PlanInput,
+  type SecretField,
   type StoreStatus,
 } from '../domain/types.js';
 import { AwsCallError, scrubbedError } from '../errors.js';
@@ -202,16 +203,13 @@ async function decideUnderLease(
 async function observeUnderLease(deps: ReconcileDeps, input: PlanInput, log: Logger): Promise<PlanInput> {
   const { desired } = input;
   const storeRef = input.observed ? { id: input.observed.id } : desired.id ? { id: desired.id } : { name: desired.name };
-  const secret = async (arn: string | undefined): Promise<{ version: string | null; unreadable: string[] }> => {
-    if (arn === undefined) return { version: null, unreadable: [] };
-    const read = await readVersion(deps.secrets, arn, log);
-    return read.ok ? { version: read.version, unreadable: [] } : { version: null, unreadable: [`the version of secret ${arn}`] };
-  };
+  const secret = async (field: SecretField, arn: string | undefined): Promise<SecretInput> =>
+    secretInput(field, arn, arn === undefined ? undefined : await readVersion(deps.secrets, arn, log));
   const [observed, settings, password, credential] = await Promise.all([
     deps.kms.describeStore(storeRef),
     deps.state.getSettings(),
-    secret(desired.keyStorePasswordSecretArn),
-    secret(desired.xksProxy?.credentialSecretArn),
+    secret('keyStorePasswordSecretArn', desired.keyStorePasswordSecretArn),
+    secret('xksProxy.credentialSecretArn', desired.xksProxy?.credentialSecretArn),
   ]);
   const clusterIds = [...new Set([desired.cloudHsmClusterId, observed?.cloudHsmClusterId].filter((id): id is string => id !== undefined))];
   const clusters = new Map(input.clusters);
@@ -230,6 +228,7 @@ async function observeUnderLease(deps: ReconcileDeps, input: PlanInput, log: Log
     passwordVersion: password.version,
     xksCredentialVersion: credential.version,
     unreadable: [...password.unreadable, ...credential.unreadable],
+    missingSecrets: [...password.missing, ...credential.missing],
     clusters,
   };
 }
@@ -399,7 +398,7 @@ function isUnchanged(decision: Decision, status: StoreStatus | null): boolean {
   return decision.action.kind === 'none' && decision.events.length === 0 && status !== null && sameData(decision.nextStatus, status);
 }
 
-/** A secret version as read: its version (null: the secret does not exist), or a read that failed. */
+/** A secret version as read: its version (null: the secret does not exist or holds no current version), or a read that failed. */
 export type VersionRead = { ok: true; version: string | null } | { ok: false };
 
 /**
@@ -413,4 +412,22 @@ export async function readVersion(secrets: SecretsPort, arn: string, log: Logger
     log.warn('cannot read the secret version; the store waits for the next run', { secretArn: arn, error: scrubbedError(error) });
     return { ok: false };
   }
+}
+
+/** What plan is told of one secret field: its version, and whether it could not be read or does not exist. */
+export interface SecretInput {
+  version: string | null;
+  unreadable: string[];
+  missing: SecretField[];
+}
+
+/**
+ * One secret field's input from its read: not read this run (no ARN, or a healthy store) is an
+ * unknown version (null), never missing; a failed read (throttling, access denied) is unreadable, so
+ * the store waits; only a read that found no current version makes the secret missing.
+ */
+export function secretInput(field: SecretField, arn: string | undefined, read: VersionRead | undefined): SecretInput {
+  if (read === undefined) return { version: null, unreadable: [], missing: [] };
+  if (!read.ok) return { version: null, unreadable: [`the version of secret ${arn}`], missing: [] };
+  return { version: read.version, unreadable: [], missing: read.version === null ? [field] : [] };
 }

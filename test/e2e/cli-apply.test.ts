@@ -3,17 +3,16 @@
  * the diff first, `--dry-run`, `--prune`, `cks delete`, and the checks that reject a file before
  * anything is written.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Cks, cksAgainst } from '../helpers/cks.js';
-import { createCloudHsmStore, fakeForFile } from '../helpers/fake.js';
+import { fakeForFile } from '../helpers/fake.js';
+import { cloudHsmEntry, cloudHsmStore, storesFiles, storesYaml } from '../helpers/world.js';
 
 const TABLE = 'cks-e2e-apply';
-const PASSWORD = 'kmsuser-Passw0rd';
 
 const fake = await fakeForFile();
 const dir = mkdtempSync(join(tmpdir(), 'cks-apply-'));
@@ -25,27 +24,7 @@ beforeEach(async () => {
   expect((await cks(['init'])).code).toBe(0);
 });
 
-/** Writes `text` as a stores file and returns its path. */
-function storesFile(text: string, name = 'stores.yaml'): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
-
-/** A CloudHSM store in KMS on a fresh cluster, and its password secret under the deployment's prefix. */
-async function cloudHsmStore(name: string): Promise<{ clusterId: string; secretArn: string; storeId: string }> {
-  const { clusterId, storeId } = await createCloudHsmStore(fake, { name, kmsuserPassword: PASSWORD });
-  const secret = await new SecretsManagerClient(fake.config).send(new CreateSecretCommand({ Name: `cks/${name}-kmsuser`, SecretString: PASSWORD }));
-  return { clusterId, storeId, secretArn: secret.ARN ?? '' };
-}
-
-function entry(name: string, store: { clusterId: string; secretArn: string }, extra = ''): string {
-  return `  - name: ${name}
-    desiredState: CONNECTED
-    cloudHsmClusterId: ${store.clusterId}
-    keyStorePasswordSecretArn: ${store.secretArn}
-${extra}`;
-}
+const storesFile = storesFiles(dir);
 
 async function desiredItem(name: string): Promise<Record<string, { S?: string; N?: string }> | undefined> {
   const { Item } = await new DynamoDBClient(fake.config).send(
@@ -67,14 +46,12 @@ async function writes(): Promise<number> {
 describe('cks apply', { timeout: 60_000 }, () => {
   it('shows the diff of each store before writing, and records who wrote each generation', async () => {
     // Prepare
-    const store = await cloudHsmStore('payments-hsm');
-    const first = storesFile(`stores:\n${entry('payments-hsm', store, '    mode: enforce\n')}  - name: spare\n    desiredState: DISCONNECTED\n`);
+    const store = await cloudHsmStore(fake, { name: 'payments-hsm', secret: true });
+    const first = storesFile(storesYaml(cloudHsmEntry(store), { name: 'spare', desiredState: 'DISCONNECTED' }));
 
     // Act
     const added = await cks(['apply', '-f', first]);
-    const second = storesFile(
-      `stores:\n${entry('payments-hsm', store, '    mode: enforce\n    maxAttempts: 5\n')}  - name: spare\n    desiredState: DISCONNECTED\n`,
-    );
+    const second = storesFile(storesYaml(cloudHsmEntry(store, { maxAttempts: 5 }), { name: 'spare', desiredState: 'DISCONNECTED' }));
     const changed = await cks(['apply', '-f', second]);
 
     // Assess
@@ -97,12 +74,12 @@ describe('cks apply', { timeout: 60_000 }, () => {
 
   it('--dry-run names the field a re-apply would change (an omitted mode falls back to observe) and writes nothing', async () => {
     // Prepare
-    const store = await cloudHsmStore('payments-hsm');
-    expect((await cks(['apply', '-f', storesFile(`stores:\n${entry('payments-hsm', store, '    mode: enforce\n')}`)])).code).toBe(0);
+    const store = await cloudHsmStore(fake, { name: 'payments-hsm', secret: true });
+    expect((await cks(['apply', '-f', storesFile(storesYaml(cloudHsmEntry(store)))])).code).toBe(0);
     const before = { item: await desiredItem('payments-hsm'), writes: await writes() };
 
     // Act: the same store, without its mode line.
-    const run = await cks(['apply', '-f', storesFile(`stores:\n${entry('payments-hsm', store)}`, 'no-mode.yaml'), '--dry-run']);
+    const run = await cks(['apply', '-f', storesFile(storesYaml(cloudHsmEntry(store, { mode: undefined })), 'no-mode.yaml'), '--dry-run']);
 
     // Assess
     expect(run.code, run.stderr).toBe(0);
@@ -164,9 +141,9 @@ describe('cks apply', { timeout: 60_000 }, () => {
 
   it('rejects two entries that name one KMS store, one by its name and one by its id, naming both lines', async () => {
     // Prepare
-    const store = await cloudHsmStore('payments-hsm');
+    const store = await cloudHsmStore(fake, { name: 'payments-hsm', secret: true });
     const file = storesFile(
-      `stores:\n${entry('payments-hsm', store)}  - name: payments-renamed\n    id: ${store.storeId}\n    desiredState: DISCONNECTED\n`,
+      storesYaml(cloudHsmEntry(store, { mode: undefined }), { name: 'payments-renamed', id: store.storeId, desiredState: 'DISCONNECTED' }),
     );
 
     // Act
@@ -184,10 +161,15 @@ describe('cks apply', { timeout: 60_000 }, () => {
 
   it('rejects a secret outside the deployment: another account, or a name outside its secret prefix, naming the prefix', async () => {
     // Prepare
-    const store = await cloudHsmStore('payments-hsm');
+    const store = await cloudHsmStore(fake, { name: 'payments-hsm', secret: true });
     const foreign = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:cks/payments-kmsuser-AbCdEf';
     const unprefixed = store.secretArn.replace(':secret:cks/', ':secret:team/');
-    const file = storesFile(`stores:\n${entry('a', { ...store, secretArn: foreign })}${entry('b', { ...store, secretArn: unprefixed })}`);
+    const file = storesFile(
+      storesYaml(
+        cloudHsmEntry({ ...store, name: 'a', secretArn: foreign }, { mode: undefined }),
+        cloudHsmEntry({ ...store, name: 'b', secretArn: unprefixed }, { mode: undefined }),
+      ),
+    );
 
     // Act
     const run = await cks(['apply', '-f', file], { CKS_SECRET_PREFIX: 'cks/' });
@@ -202,6 +184,41 @@ describe('cks apply', { timeout: 60_000 }, () => {
     );
     expect(run.stderr).toMatch(/rejected \(2 errors\); nothing was written\n$/);
     expect(await sortKeys()).toEqual([]);
+  });
+
+  it('refuses a store whose password secret does not exist, in one line naming the store, the field and the ARN, and writes nothing', async () => {
+    // Prepare: a well-formed ARN under the deployment's prefix that names no secret.
+    const store = await cloudHsmStore(fake, { name: 'payments-hsm', secret: true });
+    const missing = store.secretArn.replace('payments-hsm-kmsuser', 'payments-hsm-kmsusr');
+    const file = storesFile(storesYaml(cloudHsmEntry({ ...store, secretArn: missing })));
+
+    // Act
+    const run = await cks(['apply', '-f', file]);
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n')).toEqual([
+      `${file}: store "payments-hsm": keyStorePasswordSecretArn ${missing} names no secret: Secrets Manager has no such secret (or it holds no current version)`,
+      `cks: ${file} rejected (1 error); nothing was written`,
+      '',
+    ]);
+    expect(await sortKeys()).toEqual([]);
+  });
+
+  it('applies with a warning line when the secret cannot be looked up (AccessDenied is not "missing")', async () => {
+    // Prepare
+    const store = await cloudHsmStore(fake, { name: 'payments-hsm', secret: true });
+    await fake.admin('POST', '/_fake/faults', { operation: 'DescribeSecret', error: 'AccessDeniedException', count: 1 });
+
+    // Act
+    const run = await cks(['apply', '-f', storesFile(storesYaml(cloudHsmEntry(store)))]);
+
+    // Assess
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe(
+      `cks: warning: ${dir}/stores.yaml: store "payments-hsm": keyStorePasswordSecretArn ${store.secretArn} could not be checked (SecretsManager.DescribeSecret failed: AccessDeniedException); applied without knowing whether the secret exists\n`,
+    );
+    expect(await desiredItem('payments-hsm')).toBeDefined();
   });
 
   it('rejects a 500 KB ARN at validation, before anything is written (it used to fail at write time, after earlier stores)', async () => {

@@ -3,16 +3,15 @@
  * member role, and one account whose role refuses the reconciler. The real launcher against the fake.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../shared/domain/types.js';
-import { createCloudHsmStore, startTestFake, type TestFake } from '../helpers/fake.js';
+import { startTestFake, type TestFake } from '../helpers/fake.js';
 import { createMemberRole, storeState } from '../helpers/fleet.js';
+import { cloudHsmEntry, cloudHsmStore, type StoreEntry, storesFiles, storesYaml } from '../helpers/world.js';
 
 const CKS = fileURLToPath(new URL('../../bin/cks.js', import.meta.url));
 const HOME: Scope = { accountId: '000000000000', region: 'us-east-1' };
@@ -55,13 +54,9 @@ function cks(...args: string[]): Promise<{ code: number | null; stdout: string; 
 }
 
 /** A CONNECTED CloudHSM store made by the account's own operator, and the stores-file entry for it. */
-async function store(scope: Scope, name: string): Promise<string> {
-  const config = fake.configFor(scope);
-  const { storeId, clusterId } = await createCloudHsmStore(fake, { name, ...scope, kmsuserPassword: 'kmsuser-Passw0rd' });
-  await new KMSClient(config).send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-  const { ARN } = await new SecretsManagerClient(config).send(new CreateSecretCommand({ Name: `cks/${name}`, SecretString: 'kmsuser-Passw0rd' }));
-  const target = scope === HOME ? '' : `    accountId: '${scope.accountId}'\n    region: ${scope.region}\n`;
-  return `  - name: ${name}\n${target}    desiredState: CONNECTED\n    cloudHsmClusterId: ${clusterId}\n    keyStorePasswordSecretArn: ${ARN}\n    mode: enforce\n`;
+async function store(scope: Scope, name: string): Promise<StoreEntry> {
+  const made = await cloudHsmStore(fake, { name, ...scope, connected: true, secret: `cks/${name}` });
+  return cloudHsmEntry(made, scope === HOME ? {} : { ...scope });
 }
 
 describe('cks over a fleet of two accounts and two Regions', () => {
@@ -75,11 +70,14 @@ describe('cks over a fleet of two accounts and two Regions', () => {
       await store(LOCKED, 'locked-hsm'),
     ];
     fake.advance(120);
-    writeFileSync(join(dir, 'stores.yaml'), `stores:\n${entries.join('')}`);
+    storesFiles(dir)(storesYaml(...entries));
 
     expect((await cks('init')).code).toBe(0);
     const applied = await cks('apply', '-f', 'stores.yaml');
-    expect(applied.stderr).toBe('');
+    // cks may not assume the locked account's role, so it cannot look up that store's secret: it says so and applies.
+    expect(applied.stderr).toMatch(
+      /^cks: warning: stores\.yaml: store "locked-hsm": keyStorePasswordSecretArn arn:aws:secretsmanager:eu-west-1:777788889999:secret:cks\/locked-hsm-\w+ could not be checked \(STS\.AssumeRole failed: AccessDenied\); applied without knowing whether the secret exists\n$/,
+    );
     expect(applied.stdout.split('\n')).toEqual(
       expect.arrayContaining([
         '+ home-hsm (new)',
@@ -119,6 +117,32 @@ describe('cks over a fleet of two accounts and two Regions', () => {
     expect(JSON.parse(scoped.stdout)).toEqual([expect.objectContaining({ name: 'member-west-hsm', connectionState: 'CONNECTED' })]);
     const { body } = await fake.admin<Array<{ DetailType: string; Detail: { accountId: string } }>>('GET', '/_fake/events');
     expect(body.filter((e) => e.DetailType === 'Scope Unreachable').map((e) => e.Detail.accountId)).toEqual(['777788889999']);
+  }, 120_000);
+
+  it('status --all shows a scope the reconciler cannot reach as UNREACHABLE, as its page says, even when cks itself can read it', async () => {
+    // Prepare: the fleet the first test applied; the member role may not list stores in one scope, once.
+    await fake.admin('POST', '/_fake/faults', { operation: 'DescribeCustomKeyStores', error: 'AccessDeniedException', count: 1, ...MEMBER_EAST });
+
+    // Act
+    const sweep = await cks('sweep', '--all');
+    const during = await cks('status', '--all');
+    const json = await cks('status', '--all', '--output', 'json');
+    await cks('sweep', '--all');
+    const after = await cks('status', '--all');
+
+    // Assess
+    expect(sweep.stdout).toContain('444455556666/us-east-1: UNREACHABLE: KMS.DescribeCustomKeyStores failed with AccessDeniedException');
+    expect(during.stdout).toMatch(
+      /444455556666\/us-east-1: UNREACHABLE since \S+Z \(the reconciler cannot reach it: KMS\.DescribeCustomKeyStores failed with AccessDeniedException, incident \S+\); as cks reads them: 1 store \(1 CONNECTED\)/,
+    );
+    expect(during.stdout).toContain('total: 4 scopes in 3 accounts (2 unreachable)');
+    const scopes = JSON.parse(json.stdout) as Array<{ accountId: string; region: string; reachable: boolean; unreachableSince: string | null }>;
+    expect(scopes.find((scope) => scope.accountId === MEMBER_EAST.accountId && scope.region === MEMBER_EAST.region)).toMatchObject({
+      reachable: false,
+      unreachableSince: expect.stringMatching(/Z$/),
+    });
+    expect(after.stdout).toContain('444455556666/us-east-1: 1 store (1 CONNECTED)');
+    expect(after.stdout).toContain('total: 4 scopes in 3 accounts (1 unreachable)');
   }, 120_000);
 
   it('refuses a malformed --scope, and --all with --scope, as usage errors', async () => {

@@ -3,23 +3,22 @@
  * `cks`, the AWS SDK and the admin API: one store whole, events worth reading, plan for pipelines,
  * retry / pause / resume that say what they did, holds, the login budget and approvals.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DisconnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { historyReader } from '../../shared/cli/events.js';
 import { loadConfig } from '../../shared/config.js';
 import { buildDeps } from '../../shared/runtime/deps.js';
 import { type Cks, cksAgainst } from '../helpers/cks.js';
-import { createCloudHsmStore, createXksStore, fakeForFile, XKS_CREDENTIAL } from '../helpers/fake.js';
+import { fakeForFile } from '../helpers/fake.js';
+import { cloudHsmEntry, cloudHsmStore, storesFiles, storesYaml, xksEntry, xksStore } from '../helpers/world.js';
 
 const TABLE = 'cks-e2e-operate';
-const PASSWORD = 'kmsuser-Passw0rd';
 
 const fake = await fakeForFile();
 const dir = mkdtempSync(join(tmpdir(), 'cks-operate-'));
@@ -31,24 +30,16 @@ beforeEach(async () => {
   expect((await cks(['init'])).code).toBe(0);
 });
 
-async function apply(text: string, env: Record<string, string> = {}): Promise<void> {
-  const path = join(dir, 'stores.yaml');
-  writeFileSync(path, text);
-  const run = await cks(['apply', '-f', path], env);
-  expect(run.code, run.stderr).toBe(0);
-}
+const storesFile = storesFiles(dir);
 
-async function secret(name: string, value: string): Promise<string> {
-  return (await new SecretsManagerClient(fake.config).send(new CreateSecretCommand({ Name: name, SecretString: value }))).ARN ?? '';
+async function apply(text: string, env: Record<string, string> = {}): Promise<void> {
+  const run = await cks(['apply', '-f', storesFile(text)], env);
+  expect(run.code, run.stderr).toBe(0);
 }
 
 /** An enforced CloudHSM store, declared, connected and seen CONNECTED by the reconciler. */
 async function connectedStore(name: string): Promise<void> {
-  const { clusterId } = await createCloudHsmStore(fake, { name, kmsuserPassword: PASSWORD });
-  const secretArn = await secret(`cks/${name}`, PASSWORD);
-  await apply(
-    `stores:\n  - name: ${name}\n    desiredState: CONNECTED\n    cloudHsmClusterId: ${clusterId}\n    keyStorePasswordSecretArn: ${secretArn}\n    mode: enforce\n`,
-  );
+  await apply(storesYaml(cloudHsmEntry(await cloudHsmStore(fake, { name, secret: `cks/${name}` }))));
   await sweep();
   fake.advance(130);
   await sweep();
@@ -343,13 +334,8 @@ describe('cks plan --detailed-exitcode', { timeout: 60_000 }, () => {
 describe('cks approve', { timeout: 60_000 }, () => {
   it('records a second principal approving an XKS proxy change; refuses its writer and a store with nothing waiting', async () => {
     // Prepare: an XKS store, then a change of its proxy path written by operator-a.
-    const { uriEndpoint } = await createXksStore(fake, { name: 'partner-xks' });
-    const credential = await secret(
-      'cks/partner-xks',
-      JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }),
-    );
-    const xks = (path: string): string =>
-      `stores:\n  - name: partner-xks\n    type: EXTERNAL_KEY_STORE\n    desiredState: CONNECTED\n    xksProxy:\n      uriEndpoint: ${uriEndpoint}\n      uriPath: ${path}\n      connectivity: PUBLIC_ENDPOINT\n      credentialSecretArn: ${credential}\n`;
+    const store = await xksStore(fake, { name: 'partner-xks', secret: true });
+    const xks = (uriPath: string): string => storesYaml(xksEntry({ ...store, uriPath }, { mode: undefined }));
     await apply(xks('/kms/xks/v1'));
     const nothing = await cks(['approve', 'partner-xks'], { AWS_ACCESS_KEY_ID: 'operator-b' });
     await apply(xks('/tenant/kms/xks/v1'));

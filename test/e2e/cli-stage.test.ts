@@ -5,13 +5,14 @@
  * (the real launcher, as a child process).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Cks, cksAgainst } from '../helpers/cks.js';
 import { fakeForFile } from '../helpers/fake.js';
+import { storesFiles } from '../helpers/world.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -22,11 +23,7 @@ const cks: Cks = cksAgainst(fake, { CKS_TABLE: 'cks-e2e-stage' });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function storesFile(text: string): string {
-  const path = join(dir, 'stores.yaml');
-  writeFileSync(path, text);
-  return path;
-}
+const storesFile = storesFiles(dir);
 
 describe('cks --stage', { timeout: 60_000 }, () => {
   it("works on the stack's table and publishes to the stack's bus, in the caller's account", async () => {

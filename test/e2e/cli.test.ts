@@ -4,16 +4,15 @@
  * child process (`node bin/cks.js`) for what only a process shows: help and exit codes, signals.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { CreateCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cksAgainst } from '../helpers/cks.js';
 import { fakeForFile } from '../helpers/fake.js';
+import { cloudHsmEntry, cloudHsmStore, storesFiles, storesYaml } from '../helpers/world.js';
 
 const CKS = fileURLToPath(new URL('../../bin/cks.js', import.meta.url));
 const TABLE = 'cks-e2e';
@@ -84,44 +83,13 @@ function cksProcess(args: string[], env: Record<string, string> = {}): Promise<R
   return finish(start(args, env));
 }
 
-function writeStores(text: string): void {
-  writeFileSync(join(dir, 'stores.yaml'), text);
-}
-
-/** A CloudHSM store in KMS (DISCONNECTED) on a fresh cluster, and the secret holding its kmsuser password. */
-async function createCloudHsmStore(name: string): Promise<{ clusterId: string; secretArn: string; storeId: string }> {
-  const { body: cluster } = await fake.admin<{ clusterId: string; trustAnchorCertificate: string }>('POST', '/_fake/clusters', {
-    kmsuserPassword: PASSWORD,
-  });
-  const secret = await new SecretsManagerClient(fake.config).send(
-    // Under the deployment's secret prefix (cks/), as `cks apply` requires.
-    new CreateSecretCommand({ Name: `cks/${name}-kmsuser`, SecretString: PASSWORD }),
-  );
-  const store = await new KMSClient(fake.config).send(
-    new CreateCustomKeyStoreCommand({
-      CustomKeyStoreName: name,
-      CloudHsmClusterId: cluster.clusterId,
-      TrustAnchorCertificate: cluster.trustAnchorCertificate,
-      KeyStorePassword: PASSWORD,
-    }),
-  );
-  return { clusterId: cluster.clusterId, secretArn: secret.ARN ?? '', storeId: store.CustomKeyStoreId ?? '' };
-}
-
-function storeYaml(name: string, store: { clusterId: string; secretArn: string }, mode = 'enforce'): string {
-  return `  - name: ${name}
-    desiredState: CONNECTED
-    cloudHsmClusterId: ${store.clusterId}
-    keyStorePasswordSecretArn: ${store.secretArn}
-    mode: ${mode}
-`;
-}
+const writeStores = storesFiles(dir);
 
 /** Creates the table and declares one enforced CloudHSM store; returns the store. */
 async function declareStore(name: string): Promise<{ clusterId: string; secretArn: string; storeId: string }> {
-  const store = await createCloudHsmStore(name);
+  const store = await cloudHsmStore(fake, { name, password: PASSWORD, secret: true });
   expect((await cks(['init'])).code).toBe(0);
-  writeStores(`stores:\n${storeYaml(name, store)}`);
+  writeStores(storesYaml(cloudHsmEntry(store)));
   expect((await cks(['apply', '-f', 'stores.yaml'])).code).toBe(0);
   return store;
 }
@@ -591,8 +559,8 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
 describe('the launcher, node bin/cks.js, as a child process', { timeout: 120_000 }, () => {
   it('applies a stores file and shows its status, prints help, and exits 2 with usage on a wrong command', async () => {
     // Prepare
-    const store = await createCloudHsmStore('smoke-hsm');
-    writeStores(`stores:\n${storeYaml('smoke-hsm', store)}`);
+    const store = await cloudHsmStore(fake, { name: 'smoke-hsm', password: PASSWORD, secret: true });
+    writeStores(storesYaml(cloudHsmEntry(store)));
     expect((await cks(['init'])).code).toBe(0);
 
     // Act: independent runs side by side.

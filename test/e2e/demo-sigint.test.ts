@@ -2,7 +2,8 @@
  * `npm start` stopped by Ctrl-C: the demo exits 0 within seconds and leaves no process behind.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanUpDemos, descendants, startDemo, stillRunning } from '../helpers/demo.js';
+import { descendants, stillRunning } from '../helpers/child-process.js';
+import { cleanUpDemos, startDemo } from '../helpers/demo.js';
 
 afterEach(cleanUpDemos);
 

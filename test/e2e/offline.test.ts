@@ -4,7 +4,7 @@
  * driven as a person would drive it: the admin API, the AWS CLI and `cks`. Real time is kept small
  * with fake time 60× faster (a connect takes 2 s) and the fastest sweep rate, one minute.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { descendants, outputMatching, stillRunning } from '../helpers/child-process.js';
+import { cloudHsmEntry, storesFiles, storesYaml } from '../helpers/world.js';
 
 const exec = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -38,41 +40,9 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** Resolves with the output once `pattern` matches it; rejects after `timeoutMs` or when the runner exits. */
-async function waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<RegExpExecArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const match = pattern.exec(output.slice(from));
-    if (match) return match;
-    if (Date.now() > deadline || runner?.exitCode !== null) {
-      throw new Error(`no ${pattern} within ${timeoutMs} ms; output:\n${output.slice(-8000)}`);
-    }
-    await sleep(200);
-  }
-}
-
-/** Every process below `root`, from `ps`. */
-function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const line of execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n')) {
-    const [pid, ppid] = line.trim().split(/\s+/).map(Number) as [number, number];
-    children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-  }
-  const below = (pid: number): number[] => (children.get(pid) ?? []).flatMap((child) => [child, ...below(child)]);
-  return below(root);
-}
-
-/** The processes of `pids` still running (a zombie has ended: it only waits to be reaped). */
-function stillRunning(pids: readonly number[]): number[] {
-  const running = new Set(
-    execFileSync('ps', ['-eo', 'pid=,stat='], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .map((line) => line.trim().split(/\s+/))
-      .filter(([, stat]) => !stat!.startsWith('Z'))
-      .map(([pid]) => Number(pid)),
-  );
-  return pids.filter((pid) => running.has(pid));
+/** Resolves with the match once the runner prints `pattern` (past `from`); rejects after `timeoutMs` or when the runner exits. */
+function waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<RegExpExecArray> {
+  return outputMatching(runner!, () => output, pattern, timeoutMs, from);
 }
 
 describe('npm run offline', () => {
@@ -93,6 +63,8 @@ describe('npm run offline', () => {
     const ready = await waitFor(/cks offline: ready \(pid (\d+)\)/, 180_000);
     const [, endpoint, table] = (await waitFor(/export AWS_ENDPOINT_URL=(\S+) .*CKS_TABLE=(\S+)/, 5_000)) as unknown as [string, string, string];
     expect(table).toBe('cks-reconciler-dev-stores');
+    // serverless-offline may print its schedule after the ready line: wait for it, then check it.
+    await waitFor(/Scheduling \[sweep\]/, 30_000);
     expect(output).toMatch(/Scheduling \[sweep\] cron: \[\*\/1 \* \* \* \*\]/);
 
     const env = {
@@ -146,10 +118,7 @@ describe('npm run offline', () => {
     );
     await aws('kms', 'connect-custom-key-store', '--custom-key-store-id', storeId);
     const secretArn = await aws('secretsmanager', 'create-secret', '--name', `cks/${STORE}`, '--secret-string', PASSWORD, '--query', 'ARN');
-    writeFileSync(
-      join(work, 'stores.yaml'),
-      `stores:\n  - name: ${STORE}\n    desiredState: CONNECTED\n    cloudHsmClusterId: ${cluster.clusterId}\n    keyStorePasswordSecretArn: ${secretArn}\n    mode: enforce\n`,
-    );
+    storesFiles(work)(storesYaml(cloudHsmEntry({ name: STORE, clusterId: cluster.clusterId, secretArn })));
     await cks('init');
     await cks('apply', '-f', 'stores.yaml');
     await until('CONNECTED', 30_000);

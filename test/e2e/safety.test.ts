@@ -5,12 +5,13 @@
  * waits for a second person; two entries for one store are refused and neither acts.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CksRun, cksAgainst } from '../helpers/cks.js';
-import { fakeForFile, XKS_CREDENTIAL } from '../helpers/fake.js';
+import { fakeForFile } from '../helpers/fake.js';
+import { cloudHsmEntry, cloudHsmStore, storesFiles, storesYaml, XKS_CREDENTIAL, xksEntry, xksStore } from '../helpers/world.js';
 
 const TABLE = 'cks-safety';
 const fake = await fakeForFile();
@@ -67,11 +68,7 @@ async function admin<T = Record<string, unknown>>(method: string, path: string, 
   return response.body;
 }
 
-function applyFile(name: string, yaml: string): string {
-  const file = join(dir, name);
-  writeFileSync(file, yaml);
-  return file;
-}
+const applyFile = storesFiles(dir);
 
 /** `cks sweep` `times` times, the fake's clock moved `seconds` between them. */
 async function sweeps(times: number, seconds: number): Promise<void> {
@@ -100,41 +97,11 @@ async function operations(): Promise<string[]> {
     .map((c) => c.operation);
 }
 
-/** An ACTIVE cluster (admin API) and a CONNECTED CloudHSM key store on it (AWS CLI), with its password secret. */
-async function connectedCloudHsmStore(name: string, password: string): Promise<{ clusterId: string; secretArn: string }> {
-  const cluster = await admin<{ clusterId: string; trustAnchorCertificate: string }>('POST', '/_fake/clusters', {
-    kmsuserPassword: password,
-    activeHsms: 2,
-  });
-  const anchor = join(dir, `${name}.crt`);
-  writeFileSync(anchor, cluster.trustAnchorCertificate);
-  const created = await aws(
-    'kms',
-    'create-custom-key-store',
-    '--custom-key-store-name',
-    name,
-    '--cloud-hsm-cluster-id',
-    cluster.clusterId,
-    '--trust-anchor-certificate',
-    `file://${anchor}`,
-    '--key-store-password',
-    password,
-  );
-  await aws('kms', 'connect-custom-key-store', '--custom-key-store-id', String(created.CustomKeyStoreId));
-  fake.advance(130);
-  const secret = await aws('secretsmanager', 'create-secret', '--name', `cks/${name}-kmsuser`, '--secret-string', password);
-  return { clusterId: cluster.clusterId, secretArn: String(secret.ARN) };
-}
-
-function cloudHsmEntry(name: string, clusterId: string, secretArn: string): string {
-  return `  - name: ${name}\n    desiredState: CONNECTED\n    cloudHsmClusterId: ${clusterId}\n    keyStorePasswordSecretArn: ${secretArn}\n    mode: enforce\n`;
-}
-
 describe('humans stay in charge (against the fake, with cks, the AWS CLI and the admin API)', () => {
   it('holds a store an operator disconnected with the AWS CLI, says so once, and reconnects it after cks resume', async () => {
-    const { clusterId, secretArn } = await connectedCloudHsmStore('reports-hsm', 'kmsuser-Passw0rd');
+    const reports = await cloudHsmStore(fake, { name: 'reports-hsm', connected: true, secret: true });
     expect((await cks(['init'])).code).toBe(0);
-    expect((await cks(['apply', '-f', applyFile('a.yaml', `stores:\n${cloudHsmEntry('reports-hsm', clusterId, secretArn)}`)])).code).toBe(0);
+    expect((await cks(['apply', '-f', applyFile(storesYaml(cloudHsmEntry(reports)), 'a.yaml')])).code).toBe(0);
     await sweeps(1, 60);
 
     await aws('kms', 'disconnect-custom-key-store', '--custom-key-store-id', String((await store('reports-hsm')).CustomKeyStoreId));
@@ -155,9 +122,10 @@ describe('humans stay in charge (against the fake, with cks, the AWS CLI and the
   });
 
   it('leaves kmsuser with at most 3 failed logins and not locked out through ten rounds of wrong passwords, new versions and new secret ARNs', async () => {
-    const { clusterId, secretArn } = await connectedCloudHsmStore('billing-hsm', 'kmsuser-Passw0rd');
+    const billing = await cloudHsmStore(fake, { name: 'billing-hsm', connected: true, secret: true });
+    const { clusterId, secretArn } = billing;
     expect((await cks(['init'])).code).toBe(0);
-    expect((await cks(['apply', '-f', applyFile('b.yaml', `stores:\n${cloudHsmEntry('billing-hsm', clusterId, secretArn)}`)])).code).toBe(0);
+    expect((await cks(['apply', '-f', applyFile(storesYaml(cloudHsmEntry(billing)), 'b.yaml')])).code).toBe(0);
     await sweeps(1, 60);
     // A human changes the kmsuser password in the cluster; KMS's next login fails.
     await admin('PATCH', `/_fake/clusters/${clusterId}`, { kmsuserPassword: 'the-Right-Passw0rd' });
@@ -177,7 +145,7 @@ describe('humans stay in charge (against the fake, with cks, the AWS CLI and the
         const applied = await cks([
           'apply',
           '-f',
-          applyFile(`b${round}.yaml`, `stores:\n${cloudHsmEntry('billing-hsm', clusterId, String(next.ARN))}`),
+          applyFile(storesYaml(cloudHsmEntry({ ...billing, secretArn: String(next.ARN) })), `b${round}.yaml`),
         ]);
         expect(applied.code, applied.stderr).toBe(0);
       } else {
@@ -200,43 +168,20 @@ describe('humans stay in charge (against the fake, with cks, the AWS CLI and the
 
   it('applies a new XKS uriEndpoint only after a second principal runs cks approve; the writer cannot approve', async () => {
     // A connected external key store whose proxy the operators move to a new endpoint.
-    const proxy = { uriPath: '/kms/xks/v1', accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey };
-    await admin('POST', '/_fake/xks-proxies', { uriEndpoint: 'https://old-proxy.example.com', ...proxy });
-    await admin('POST', '/_fake/xks-proxies', { uriEndpoint: 'https://new-proxy.example.com', ...proxy });
-    const created = await aws(
-      'kms',
-      'create-custom-key-store',
-      '--custom-key-store-name',
-      'partner-xks',
-      '--custom-key-store-type',
-      'EXTERNAL_KEY_STORE',
-      '--xks-proxy-uri-endpoint',
-      'https://old-proxy.example.com',
-      '--xks-proxy-uri-path',
-      '/kms/xks/v1',
-      '--xks-proxy-connectivity',
-      'PUBLIC_ENDPOINT',
-      '--xks-proxy-authentication-credential',
-      `AccessKeyId=${XKS_CREDENTIAL.AccessKeyId},RawSecretAccessKey=${XKS_CREDENTIAL.RawSecretAccessKey}`,
-    );
-    await aws('kms', 'connect-custom-key-store', '--custom-key-store-id', String(created.CustomKeyStoreId));
-    fake.advance(70);
-    const credential = await aws(
-      'secretsmanager',
-      'create-secret',
-      '--name',
-      'cks/partner-xks',
-      '--secret-string',
-      JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }),
-    );
-    const entry = (endpoint: string) =>
-      `stores:\n  - name: partner-xks\n    type: EXTERNAL_KEY_STORE\n    desiredState: CONNECTED\n    xksProxy:\n      uriEndpoint: ${endpoint}\n      uriPath: /kms/xks/v1\n      connectivity: PUBLIC_ENDPOINT\n      credentialSecretArn: ${String(credential.ARN)}\n    mode: enforce\n`;
+    const xks = await xksStore(fake, { name: 'partner-xks', host: 'old-proxy.example.com', connected: true, secret: true });
+    await admin('POST', '/_fake/xks-proxies', {
+      uriEndpoint: 'https://new-proxy.example.com',
+      uriPath: xks.uriPath,
+      accessKeyId: XKS_CREDENTIAL.AccessKeyId,
+      secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey,
+    });
+    const entry = (uriEndpoint: string) => storesYaml(xksEntry({ ...xks, uriEndpoint }));
     expect((await cks(['init'])).code).toBe(0);
-    expect((await cks(['apply', '-f', applyFile('x1.yaml', entry('https://old-proxy.example.com'))])).code).toBe(0);
+    expect((await cks(['apply', '-f', applyFile(entry('https://old-proxy.example.com'), 'x1.yaml')])).code).toBe(0);
     await sweeps(1, 60);
 
     // The writer moves the proxy; the store then fails to reach the old one, so a repair would apply it.
-    expect((await cks(['apply', '-f', applyFile('x2.yaml', entry('https://new-proxy.example.com'))], WRITER)).code).toBe(0);
+    expect((await cks(['apply', '-f', applyFile(entry('https://new-proxy.example.com'), 'x2.yaml')], WRITER)).code).toBe(0);
     await admin('POST', '/_fake/stores/partner-xks/fail', { errorCode: 'XKS_PROXY_NOT_REACHABLE' });
     await sweeps(3, 120);
     const updates = async () => (await operations()).filter((operation) => operation.endsWith('UpdateCustomKeyStore'));
@@ -257,11 +202,12 @@ describe('humans stay in charge (against the fake, with cks, the AWS CLI and the
   });
 
   it('rejects two entries for one store at apply, naming both; written straight into the table, neither acts', async () => {
-    const { clusterId, secretArn } = await connectedCloudHsmStore('orders-hsm', 'kmsuser-Passw0rd');
+    const orders = await cloudHsmStore(fake, { name: 'orders-hsm', connected: true, secret: true });
+    const { clusterId, secretArn } = orders;
     const id = String((await store('orders-hsm')).CustomKeyStoreId);
     expect((await cks(['init'])).code).toBe(0);
-    const twice = `stores:\n${cloudHsmEntry('orders-hsm', clusterId, secretArn)}${cloudHsmEntry('orders-by-id', clusterId, secretArn).replace('  - name: orders-by-id\n', `  - name: orders-by-id\n    id: ${id}\n`)}`;
-    const rejected = await cks(['apply', '-f', applyFile('d.yaml', twice)]);
+    const twice = storesYaml(cloudHsmEntry(orders), cloudHsmEntry({ ...orders, name: 'orders-by-id' }, { id }));
+    const rejected = await cks(['apply', '-f', applyFile(twice, 'd.yaml')]);
     expect(rejected.code).not.toBe(0);
     expect(rejected.stderr).toContain('orders-hsm');
     expect(rejected.stderr).toContain('orders-by-id');

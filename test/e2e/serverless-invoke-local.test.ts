@@ -15,7 +15,8 @@ import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
-import { createCloudHsmStore, startTestFake, type TestFake } from '../helpers/fake.js';
+import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { cloudHsmStore } from '../helpers/world.js';
 
 const exec = promisify(execFile);
 /** provider.environment.CKS_TABLE of serverless.yml for stage `e2e`. */
@@ -63,7 +64,7 @@ async function invokeLocal(fn: string, data: unknown): Promise<Record<string, un
 
 describe('serverless invoke local', () => {
   it('runs the sweep function against the fake and starts repairing a FAILED store', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'payments', kmsuserPassword: 'kmsuser-Passw0rd' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'payments', password: 'kmsuser-Passw0rd' });
     await new KMSClient(fake.config).send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     fake.advance(120);
     const { ARN } = await new SecretsManagerClient(fake.config).send(

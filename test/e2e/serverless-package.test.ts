@@ -563,7 +563,7 @@ describe('serverless package', () => {
     }
   });
 
-  it("ships an operator policy as an output: read the table and the stores, write only the operators' partition", () => {
+  it("ships an operator policy as an output: read the table and the stores, write only the operators' partition and register scopes", () => {
     const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
     const output = (template as Json).Outputs?.OperatorPolicyArn;
     expect(output?.Value).toEqual(ref('OperatorPolicy'));
@@ -571,9 +571,13 @@ describe('serverless package', () => {
     const writes = statements.filter((s) =>
       list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(a)),
     );
-    expect(writes).toHaveLength(1);
+    expect(writes).toHaveLength(2);
     expect((writes[0]!.Condition as Json)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toEqual(['DESIRED#*']);
     expect(JSON.stringify(writes[0]!.Resource)).toBe(JSON.stringify(getAtt(table, 'Arn')));
+    // The scope registry (cks apply in another account or Region): a put of exactly pk = REGISTRY, nothing else.
+    expect(list(writes[1]!.Action)).toEqual(['dynamodb:PutItem']);
+    expect((writes[1]!.Condition as Json)?.['ForAllValues:StringEquals']?.['dynamodb:LeadingKeys']).toEqual(['REGISTRY']);
+    expect(JSON.stringify(writes[1]!.Resource)).toBe(JSON.stringify(getAtt(table, 'Arn')));
     // Nothing that acts on a store or publishes.
     const actions = statements.flatMap((s) => list<string>(s.Action));
     for (const forbidden of [

@@ -2,15 +2,16 @@
  * `npm start` (the demo) as a child process (not a TTY, so it prints plain lines), for the tests
  * that check it by what it prints and how it stops.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { expect } from 'vitest';
+import { outputMatching } from './child-process.js';
 
 export interface RunningDemo {
   child: ChildProcess;
   output(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the output once `pattern` appears in it; rejects after `timeoutMs`. */
+  /** Resolves with the output once `pattern` appears in it; rejects when the demo ends without it or after `timeoutMs`. */
   waitFor(pattern: RegExp, timeoutMs: number): Promise<string>;
 }
 
@@ -29,52 +30,13 @@ export function startDemo(args: string[]): RunningDemo {
     child,
     output: () => output,
     exited,
-    waitFor: (pattern, timeoutMs) =>
-      new Promise((resolve, reject) => {
-        const started = Date.now();
-        const poll = setInterval(() => {
-          if (pattern.test(output)) {
-            clearInterval(poll);
-            resolve(output);
-          } else if (Date.now() - started > timeoutMs || child.exitCode !== null) {
-            clearInterval(poll);
-            reject(new Error(`no ${pattern} within ${timeoutMs} ms; output:\n${output}`));
-          }
-        }, 100);
-      }),
+    waitFor: async (pattern, timeoutMs) => {
+      await outputMatching(child, () => output, pattern, timeoutMs);
+      return output;
+    },
   };
   running.push(demo);
   return demo;
-}
-
-/** Every process below `root` (not including it), from `ps`. */
-export function descendants(root: number): number[] {
-  const parents = new Map<number, number[]>();
-  for (const line of execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n')) {
-    const [pid, ppid] = line.trim().split(/\s+/).map(Number) as [number, number];
-    parents.set(ppid, [...(parents.get(ppid) ?? []), pid]);
-  }
-  const found: number[] = [];
-  const visit = (pid: number): void => {
-    for (const child of parents.get(pid) ?? []) {
-      found.push(child);
-      visit(child);
-    }
-  };
-  visit(root);
-  return found;
-}
-
-/** The processes of `pids` that still run (a zombie has ended: it only waits to be reaped). */
-export function stillRunning(pids: readonly number[]): number[] {
-  const states = new Map(
-    execFileSync('ps', ['-eo', 'pid=,stat='], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .map((line) => line.trim().split(/\s+/) as [string, string])
-      .map(([pid, stat]) => [Number(pid), stat]),
-  );
-  return pids.filter((pid) => states.has(pid) && !states.get(pid)!.startsWith('Z'));
 }
 
 /** Asserts that `patterns` match lines of `output` in this order, and returns those lines. */

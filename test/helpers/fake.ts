@@ -11,10 +11,14 @@
  *
  * A test file that shares one fake among its tests starts it at its top level instead:
  * `const fake = await fakeForFile();` resets it before each test and closes it after the last.
+ *
+ * Every answer of the fake's AWS API is checked against the official service models
+ * (`service-models.ts`); `fakeForFile` fails each test after which a divergence was found.
+ * Stores, clusters and secrets in it are built with `./world.ts`.
  */
-import { CreateCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
-import { afterAll, beforeEach } from 'vitest';
+import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { type FakeOptions, type FakeServer, startFake } from '../../shared/dev/fake/server.js';
+import { checkResponse, isEmulatorDivergence } from './service-models.js';
 
 /** Ready-made SDK v3 client configuration: pass it to any client constructor. */
 export interface FakeClientConfig {
@@ -39,12 +43,30 @@ export interface TestFake extends FakeServer {
   admin<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** The fake's log lines so far (one per call, plus unexpected errors). */
   logs: string[];
+  /**
+   * How answers so far diverged from the service models (operation, member path and rule, one line
+   * each), but for the DynamoDB emulator's own known divergences.
+   */
+  divergences: string[];
 }
 
 /** Starts the fake on an ephemeral port with a manual clock (override with `options`). */
-export async function startTestFake(options: Omit<FakeOptions, 'logger'> = {}): Promise<TestFake> {
+export async function startTestFake(options: Omit<FakeOptions, 'logger' | 'onResponse'> = {}): Promise<TestFake> {
   const logs: string[] = [];
-  const server = await startFake({ port: 0, clock: 'manual', ...options, logger: (line) => logs.push(line) });
+  const divergences: string[] = [];
+  const server = await startFake({
+    port: 0,
+    clock: 'manual',
+    ...options,
+    logger: (line) => logs.push(line),
+    onResponse: (response) => {
+      try {
+        divergences.push(...checkResponse(response).filter((found) => !isEmulatorDivergence(found)));
+      } catch (error) {
+        divergences.push(`${response.service}.${response.operation}: not checked: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    },
+  });
   const configFor = ({ accountId = '000000000000', region = 'us-east-1', roleName = '' } = {}): FakeClientConfig => ({
     endpoint: server.url,
     region,
@@ -59,6 +81,7 @@ export async function startTestFake(options: Omit<FakeOptions, 'logger'> = {}): 
     config: configFor({}),
     configFor,
     logs,
+    divergences,
     async admin<T>(method: string, path: string, body?: unknown) {
       const response = await fetch(`${server.url}${path}`, {
         method,
@@ -70,92 +93,19 @@ export async function startTestFake(options: Omit<FakeOptions, 'logger'> = {}): 
   };
 }
 
-/** The fake of one test file: started now, reset (`POST /_fake/reset`) before each of its tests, closed after the last. */
-export async function fakeForFile(options: Omit<FakeOptions, 'logger'> = {}): Promise<TestFake> {
+/**
+ * The fake of one test file: started now, reset (`POST /_fake/reset`) before each of its tests, closed
+ * after the last; a test fails when an answer the fake gave during it diverged from the service models.
+ */
+export async function fakeForFile(options: Omit<FakeOptions, 'logger' | 'onResponse'> = {}): Promise<TestFake> {
   const fake = await startTestFake(options);
   beforeEach(async () => {
     await fake.admin('POST', '/_fake/reset');
   });
+  afterEach(() => {
+    const found = fake.divergences.splice(0);
+    expect(found, 'answers of the fake that diverge from the AWS service models').toEqual([]);
+  });
   afterAll(() => fake.close());
   return fake;
-}
-
-/** Account and Region of a seeded resource (default `000000000000` / `us-east-1`). */
-export interface SeedScope {
-  accountId?: string;
-  region?: string;
-}
-
-/** One KMS client per fake and scope for the seeding helpers (building a client costs milliseconds). */
-const seedClients = new WeakMap<TestFake, Map<string, KMSClient>>();
-
-function kmsFor(fake: TestFake, scope: SeedScope): KMSClient {
-  const clients = seedClients.get(fake) ?? new Map<string, KMSClient>();
-  seedClients.set(fake, clients);
-  const key = `${scope.accountId ?? ''}/${scope.region ?? ''}`;
-  const client = clients.get(key) ?? new KMSClient(fake.configFor(scope));
-  clients.set(key, client);
-  return client;
-}
-
-/**
- * Seeds an ACTIVE cluster (admin API, `activeHsms` ACTIVE HSMs, kmsuser password
- * `kmsuserPassword`) and a DISCONNECTED CloudHSM key store on it (KMS API, same password).
- */
-export async function createCloudHsmStore(
-  fake: TestFake,
-  options: SeedScope & { name: string; kmsuserPassword?: string; activeHsms?: number },
-): Promise<{ storeId: string; clusterId: string; trustAnchorCertificate: string }> {
-  const { name, kmsuserPassword = 'kmsuser-Passw0rd', activeHsms = 2, ...scope } = options;
-  const cluster = await fake.admin('POST', '/_fake/clusters', { ...scope, kmsuserPassword, activeHsms: Math.max(activeHsms, 2) });
-  if (cluster.status !== 200) throw new Error(`POST /_fake/clusters: ${JSON.stringify(cluster.body)}`);
-  const { clusterId, trustAnchorCertificate } = cluster.body as { clusterId: string; trustAnchorCertificate: string };
-  const { CustomKeyStoreId } = await kmsFor(fake, scope).send(
-    new CreateCustomKeyStoreCommand({
-      CustomKeyStoreName: name,
-      CloudHsmClusterId: clusterId,
-      TrustAnchorCertificate: trustAnchorCertificate,
-      KeyStorePassword: kmsuserPassword,
-    }),
-  );
-  if (activeHsms < 2) await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { ...scope, activeHsms });
-  return { storeId: CustomKeyStoreId!, clusterId, trustAnchorCertificate };
-}
-
-/** An XKS proxy credential that passes KMS's validation. */
-export const XKS_CREDENTIAL = {
-  AccessKeyId: 'AKIAXKSPROXY234567EXAMPLE',
-  RawSecretAccessKey: 'K4rNw8dBsvGn2TkqPmR5aXzC7yLhJ3eWuQ9iOfS1bVd=',
-};
-
-/**
- * Seeds a reachable XKS proxy at `https://<host>/kms/xks/v1` (admin API) and a DISCONNECTED
- * external key store with public endpoint connectivity on it (KMS API).
- */
-export async function createXksStore(
-  fake: TestFake,
-  options: SeedScope & { name: string; host?: string },
-): Promise<{ storeId: string; uriEndpoint: string; uriPath: string }> {
-  const { name, host = `${name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}.xks.example.com`, ...scope } = options;
-  const uriEndpoint = `https://${host}`;
-  const uriPath = '/kms/xks/v1';
-  const proxy = await fake.admin('POST', '/_fake/xks-proxies', {
-    ...scope,
-    uriEndpoint,
-    uriPath,
-    accessKeyId: XKS_CREDENTIAL.AccessKeyId,
-    secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey,
-  });
-  if (proxy.status !== 200) throw new Error(`POST /_fake/xks-proxies: ${JSON.stringify(proxy.body)}`);
-  const { CustomKeyStoreId } = await kmsFor(fake, scope).send(
-    new CreateCustomKeyStoreCommand({
-      CustomKeyStoreName: name,
-      CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
-      XksProxyConnectivity: 'PUBLIC_ENDPOINT',
-      XksProxyUriEndpoint: uriEndpoint,
-      XksProxyUriPath: uriPath,
-      XksProxyAuthenticationCredential: XKS_CREDENTIAL,
-    }),
-  );
-  return { storeId: CustomKeyStoreId!, uriEndpoint, uriPath };
 }

@@ -4,15 +4,15 @@
  */
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ConnectCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
 import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import { loadConfig, loadFleetConfig } from '../../shared/config.js';
 import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { makeLogger } from '../../shared/logger.js';
 import { FleetRuntime } from '../../shared/runtime/fleet.js';
-import { createCloudHsmStore, type TestFake } from './fake.js';
+import type { TestFake } from './fake.js';
+import { cloudHsmEntry, cloudHsmStore } from './world.js';
 
 export const HOME: Scope = { accountId: '000000000000', region: 'us-east-1' };
 export const MEMBER_ROLE = 'cks-reconciler-member';
@@ -44,22 +44,11 @@ export async function createMemberRole(fake: TestFake, accountId: string, truste
  * and its desired item written and its scope registered as `cks apply` does.
  */
 export async function connectedStore(fake: TestFake, fleet: FleetRuntime, scope: Scope, name: string): Promise<{ storeId: string }> {
-  const config = fake.configFor(scope);
-  const { storeId, clusterId } = await createCloudHsmStore(fake, { name, ...scope, kmsuserPassword: 'kmsuser-Passw0rd' });
-  await new KMSClient(config).send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-  fake.advance(120);
-  const { ARN } = await new SecretsManagerClient(config).send(new CreateSecretCommand({ Name: `cks/${name}`, SecretString: 'kmsuser-Passw0rd' }));
-  const spec = desiredSpecSchema.parse({
-    name,
-    desiredState: 'CONNECTED',
-    cloudHsmClusterId: clusterId,
-    keyStorePasswordSecretArn: ARN,
-    mode: 'enforce',
-  });
+  const store = await cloudHsmStore(fake, { name, ...scope, connected: true, secret: true });
   const state = fleet.deps(scope).state;
-  await state.putDesired([spec as DesiredStoreSpec], fake.now());
+  await state.putDesired([desiredSpecSchema.parse(cloudHsmEntry(store)) as DesiredStoreSpec], fake.now());
   await state.registerScope();
-  return { storeId };
+  return store;
 }
 
 /** A store's connection state and error code, as its own account sees it. */

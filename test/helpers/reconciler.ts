@@ -4,8 +4,8 @@
  */
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ConnectCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
-import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type AwsClients, makeAwsClients } from '../../shared/adapters/clients.js';
 import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import { loadConfig } from '../../shared/config.js';
@@ -15,7 +15,8 @@ import { makeLogger } from '../../shared/logger.js';
 import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
 import { type ReconcileRequest, type ReconcileResult, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { buildDeps, LOCAL_ACCOUNT_ID } from '../../shared/runtime/deps.js';
-import { createCloudHsmStore, startTestFake, type TestFake } from './fake.js';
+import { startTestFake, type TestFake } from './fake.js';
+import { cloudHsmEntry, cloudHsmStore, secret } from './world.js';
 
 export const TABLE = 'cks-it-stores';
 /** The reconciler's role in the fake's CloudTrail events. */
@@ -80,10 +81,7 @@ export async function startReconcilerEnv(options: { storeQuota?: number } = {}):
       const parsed = specs.map((s) => desiredSpecSchema.parse(s) as DesiredStoreSpec);
       await base.state.putDesired(parsed, fake.now());
     },
-    async createSecret(name, value) {
-      const out = await secrets.send(new CreateSecretCommand({ Name: name, SecretString: value }));
-      return out.ARN!;
-    },
+    createSecret: (name, value) => secret(fake, { name, value }),
     async putSecretVersion(arn, value) {
       await secrets.send(new PutSecretValueCommand({ SecretId: arn, SecretString: value }));
     },
@@ -125,11 +123,8 @@ export async function sweepUntil(
  * and has just failed with NETWORK_ERRORS (no sweep has seen it yet). Returns its id.
  */
 export async function failedCloudHsmStore(env: ReconcilerEnv, name: string): Promise<string> {
-  const { storeId, clusterId } = await createCloudHsmStore(env.fake, { name, kmsuserPassword: 'kmsuser-Passw0rd' });
-  await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-  env.fake.advance(120);
-  const secretArn = await env.createSecret(`${name}-pw`, 'kmsuser-Passw0rd');
-  await env.apply({ name, desiredState: 'CONNECTED', cloudHsmClusterId: clusterId, keyStorePasswordSecretArn: secretArn, mode: 'enforce' });
+  const store = await cloudHsmStore(env.fake, { name, connected: true, secret: true });
+  await env.apply(cloudHsmEntry(store));
   await env.fake.admin('POST', `/_fake/stores/${name}/fail`, { errorCode: 'NETWORK_ERRORS' });
-  return storeId;
+  return store.storeId;
 }

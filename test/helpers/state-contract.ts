@@ -1,12 +1,14 @@
 /**
- * What every `StatePort` does, whatever keeps the state: one lease per store at a time, status writes
- * only by the lease holder, generations that move only when a spec changes or an operator asks, and
- * the settings beside the stores. Run against `InMemoryState` (the unit tests' twin) and
- * `DynamoStateAdapter` (the table), so the twin cannot drift from the real thing.
+ * What every `StatePort` does, whatever keeps the state: one lease per store name and per KMS store
+ * id at a time, status writes only by the lease holder, generations that move only when a spec
+ * changes or an operator asks, the settings beside the stores, the scope's unreachable mark, and the
+ * table-wide scope registry. Run against `InMemoryState` (the tests' and the simulator's double) and
+ * `DynamoStateAdapter` (the table), so the double cannot drift from the real thing.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import { emptyStatus } from '../../shared/domain/plan.js';
+import type { Scope } from '../../shared/domain/types.js';
 import { ConflictError } from '../../shared/errors.js';
 import type { StatePort } from '../../shared/reconcile/ports.js';
 
@@ -25,13 +27,24 @@ export const paymentsSpec = (overrides: Record<string, unknown> = {}): DesiredSt
 
 const spec = paymentsSpec;
 
-/** Registers the contract's tests for the state `fresh()` returns: an empty one for each test. */
-export function describeStatePort(name: string, fresh: () => Promise<StatePort>): void {
+/** The scope the contract's state serves, and another account-Region of the same table. */
+export const CONTRACT_SCOPE: Scope = { accountId: '111122223333', region: 'us-east-1' };
+const OTHER_SCOPE: Scope = { accountId: '444455556666', region: 'eu-west-1' };
+
+/** One empty table for each test: the state of any scope on it. */
+export type FreshTable = () => Promise<(scope: Scope) => StatePort>;
+
+/** Registers the contract's tests for the states `freshTable()` gives: a new, empty table for each test. */
+export function describeStatePort(name: string, freshTable: FreshTable): void {
   describe(`${name}: the StatePort contract`, () => {
     let state: StatePort;
+    /** The state of another scope on the same table. */
+    let other: StatePort;
 
     beforeEach(async () => {
-      state = await fresh();
+      const table = await freshTable();
+      state = table(CONTRACT_SCOPE);
+      other = table(OTHER_SCOPE);
     });
 
     describe('leases', () => {
@@ -75,6 +88,39 @@ export function describeStatePort(name: string, fresh: () => Promise<StatePort>)
         expect(await state.acquireLease('b', 'run-2', NOW + 2_000, 60_000, 'cks-1')).not.toBeNull();
         await state.releaseLease('b', 'run-2');
         expect(await state.acquireLease('a', 'run-4', NOW + 3_000, 60_000, 'cks-1')).not.toBeNull();
+      });
+
+      it('keeps a KMS store id to one run across two store names, until that run releases or its lease expires', async () => {
+        expect(await state.acquireLease('a', 'run-1', NOW, 60_000, 'cks-1')).not.toBeNull();
+
+        const whileHeld = await state.acquireLease('b', 'run-2', NOW + 1_000, 60_000, 'cks-1');
+        await state.releaseLease('a', 'run-1');
+        const released = await state.acquireLease('b', 'run-2', NOW + 2_000, 60_000, 'cks-1');
+        const byA = await state.acquireLease('a', 'run-3', NOW + 3_000, 60_000, 'cks-1');
+        const expired = await state.acquireLease('a', 'run-3', NOW + 62_001, 60_000, 'cks-1');
+
+        expect([whileHeld, released, byA]).toEqual([null, expect.objectContaining({ name: 'b' }), null]);
+        expect(expired).toMatchObject({ name: 'a' });
+      });
+
+      it('frees the KMS store id a lease was taken with when its status is written, whatever store id the status names', async () => {
+        await state.acquireLease('a', 'run-1', NOW, 60_000, 'cks-1');
+
+        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: null }, 'run-1');
+
+        expect(await state.acquireLease('b', 'run-2', NOW + 1_000, 60_000, 'cks-1')).not.toBeNull();
+      });
+
+      it('keeps the KMS store id leased through a status write that holds the lease, and frees it with the release', async () => {
+        await state.acquireLease('a', 'run-1', NOW, 60_000, 'cks-1');
+        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1', { outbox: [], holdLeaseUntil: NOW + 60_000 });
+
+        const held = await state.acquireLease('b', 'run-2', NOW + 1_000, 60_000, 'cks-1');
+        await state.releaseLease('a', 'run-1');
+        const released = await state.acquireLease('b', 'run-2', NOW + 2_000, 60_000, 'cks-1');
+
+        expect(held).toBeNull();
+        expect(released).toMatchObject({ name: 'b' });
       });
 
       it('hands the next holder the record as the previous holder left it', async () => {
@@ -272,6 +318,17 @@ export function describeStatePort(name: string, fresh: () => Promise<StatePort>)
         expect(await state.listScopes()).toEqual([state.scope]);
       });
 
+      it('lists every scope registered on the table, sorted, from any scope, and keeps each scope’s stores apart', async () => {
+        await other.registerScope();
+        await state.registerScope();
+        await other.putDesired([spec()], NOW);
+
+        expect(await state.listScopes()).toEqual([CONTRACT_SCOPE, OTHER_SCOPE]);
+        expect(await other.listScopes()).toEqual([CONTRACT_SCOPE, OTHER_SCOPE]);
+        expect((await state.loadAll()).records).toEqual([]);
+        expect((await other.loadAll()).records.map((r) => r.name)).toEqual(['payments']);
+      });
+
       it('keeps the first unreachable incident opened, records its announcement, and ends it', async () => {
         expect(await state.openUnreachable(mark('scope-1'))).toEqual(mark('scope-1'));
         expect(await state.openUnreachable(mark('scope-2'))).toEqual(mark('scope-1'));
@@ -282,6 +339,31 @@ export function describeStatePort(name: string, fresh: () => Promise<StatePort>)
         await state.clearUnreachable();
         expect((await state.loadAll()).unreachable).toBeUndefined();
         expect(await state.openUnreachable(mark('scope-3'))).toEqual(mark('scope-3'));
+      });
+
+      it('keeps an unreachable mark to its own scope, and leaves the stores and the regional mark alone', async () => {
+        await state.putDesired([spec()], NOW);
+        await state.setRegionalIncident(NOW, true);
+
+        await state.openUnreachable(mark('scope-1'));
+
+        expect((await other.loadAll()).unreachable).toBeUndefined();
+        expect(await other.openUnreachable(mark('scope-2'))).toEqual(mark('scope-2'));
+        await other.clearUnreachable();
+        expect(await state.loadAll()).toMatchObject({
+          records: [expect.objectContaining({ name: 'payments' })],
+          regionalIncidentSince: NOW,
+          regionalIncidentAnnounced: true,
+          unreachable: mark('scope-1'),
+        });
+      });
+
+      it('ends no incident when none is open, and reads the next one opened afterwards', async () => {
+        await state.clearUnreachable();
+        await state.announceUnreachable('scope-1');
+
+        expect((await state.loadAll()).unreachable).toBeUndefined();
+        expect(await state.openUnreachable(mark('scope-1'))).toEqual(mark('scope-1'));
       });
     });
   });

@@ -10,6 +10,7 @@ import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { DynamoStateAdapter, ensureTable, itemBytes } from '../../shared/adapters/dynamodb-store.js';
 import { parseDesiredItem } from '../../shared/domain/desired-schema.js';
 import { emptyStatus } from '../../shared/domain/plan.js';
+import type { Scope } from '../../shared/domain/types.js';
 import { fakeForFile } from '../helpers/fake.js';
 import { describeStatePort, NOW, paymentsSpec } from '../helpers/state-contract.js';
 
@@ -21,15 +22,21 @@ let table = 0;
 
 const spec = paymentsSpec;
 
-/** An adapter on a new, empty table. */
-async function freshAdapter(): Promise<DynamoStateAdapter> {
+/** A new, empty table: the adapter of any scope on it. */
+async function freshTable(): Promise<(scope: Scope) => DynamoStateAdapter> {
   table += 1;
   const name = `stores-${table}`;
   await ensureTable(new DynamoDBClient(fake.config), name);
-  return new DynamoStateAdapter(makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials).dynamo, name, SCOPE);
+  const { dynamo } = makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials);
+  return (scope) => new DynamoStateAdapter(dynamo, name, scope);
 }
 
-describeStatePort('DynamoStateAdapter', freshAdapter);
+/** An adapter on a new, empty table. */
+async function freshAdapter(): Promise<DynamoStateAdapter> {
+  return (await freshTable())(SCOPE);
+}
+
+describeStatePort('DynamoStateAdapter', freshTable);
 
 describe('DynamoStateAdapter', () => {
   beforeEach(async () => {

@@ -9,8 +9,9 @@ import {
   UpdateCustomKeyStoreCommand,
 } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { describe, expect, it } from 'vitest';
-import { createCloudHsmStore, createXksStore, fakeForFile, startTestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
+import { describe, expect, it, vi } from 'vitest';
+import { fakeForFile, startTestFake } from '../helpers/fake.js';
+import { cloudHsmStore, XKS_CREDENTIAL, xksStore } from '../helpers/world.js';
 
 const fake = await fakeForFile();
 const kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
@@ -79,15 +80,20 @@ describe('fake time', () => {
   it('starts at the real current time and, with the manual clock, moves only when advanced', async () => {
     expect(Math.abs(fake.now() - Date.now())).toBeLessThan(60_000 * 60 * 24); // earlier tests advanced it
     const before = (await fake.admin('GET', '/_fake/state')).body.nowMs;
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    expect((await fake.admin('GET', '/_fake/state')).body.nowMs).toBe(before);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 3_600_000); // an hour of real time passes
+      expect((await fake.admin('GET', '/_fake/state')).body.nowMs).toBe(before);
+    } finally {
+      vi.useRealTimers();
+    }
     const { body } = await fake.admin('POST', '/_fake/clock/advance', { seconds: 90 });
     expect(body.nowMs).toBe(before + 90_000);
     expect(body.now).toBe(new Date(before + 90_000).toISOString());
   });
 
   it('applies transitions due when the clock is advanced through the admin API', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     await fake.admin('POST', '/_fake/clock/advance', { seconds: 120 });
     expect((await describeAll()).CustomKeyStores![0]!.ConnectionState).toBe('CONNECTED');
@@ -95,19 +101,18 @@ describe('fake time', () => {
 
   it('runs fake time at time-scale × real time with the real clock', async () => {
     const scaled = await startTestFake({ clock: 'real', timeScale: 1200 });
+    vi.useFakeTimers({ toFake: ['Date'] }); // real time stands still until the test moves it
     try {
       expect(Math.abs(scaled.now() - Date.now())).toBeLessThan(5_000);
       const scaledKms = new KMSClient({ ...scaled.config, maxAttempts: 1 });
-      const { storeId } = await createCloudHsmStore(scaled, { name: 'a' });
+      const { storeId } = await cloudHsmStore(scaled, { name: 'a' });
       await scaledKms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+      expect((await scaledKms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores![0]!.ConnectionState).toBe('CONNECTING');
       // 120 fake seconds are 100 real milliseconds at ×1200.
-      let state: string | undefined;
-      for (let i = 0; i < 50 && state !== 'CONNECTED'; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        state = (await scaledKms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores![0]!.ConnectionState;
-      }
-      expect(state).toBe('CONNECTED');
+      vi.setSystemTime(Date.now() + 100);
+      expect((await scaledKms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores![0]!.ConnectionState).toBe('CONNECTED');
     } finally {
+      vi.useRealTimers();
       await scaled.close();
     }
   });
@@ -119,7 +124,7 @@ describe('fake time', () => {
 
 describe('account and Region partitioning', () => {
   it('keeps a store created in one account and Region invisible from another', async () => {
-    await createCloudHsmStore(fake, { name: 'eu-store', accountId: '111122223333', region: 'eu-west-1' });
+    await cloudHsmStore(fake, { name: 'eu-store', accountId: '111122223333', region: 'eu-west-1' });
     const owner = new KMSClient({ ...fake.configFor({ accountId: '111122223333', region: 'eu-west-1' }), maxAttempts: 1 });
     expect((await owner.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores).toHaveLength(1);
     for (const config of [fake.config, fake.configFor({ accountId: '111122223333' }), fake.configFor({ region: 'eu-west-1' })]) {
@@ -132,7 +137,7 @@ describe('account and Region partitioning', () => {
   });
 
   it('uses 000000000000 for an access key id that is not 12 digits, and for unsigned requests with us-east-1', async () => {
-    await createCloudHsmStore(fake, { name: 'default-store' });
+    await cloudHsmStore(fake, { name: 'default-store' });
     const named = new KMSClient({ ...fake.config, credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'x' }, maxAttempts: 1 });
     expect((await named.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores).toHaveLength(1);
     const unsigned = (await (await rawCall('TrentService.DescribeCustomKeyStores', '{}')).json()) as {
@@ -142,7 +147,7 @@ describe('account and Region partitioning', () => {
   });
 
   it('scopes admin calls by accountId and region, in bodies and GET queries', async () => {
-    const { clusterId } = await createCloudHsmStore(fake, { name: 'x', accountId: '444455556666', region: 'ap-south-1' });
+    const { clusterId } = await cloudHsmStore(fake, { name: 'x', accountId: '444455556666', region: 'ap-south-1' });
     expect((await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { subnetDeleted: true })).status).toBe(404);
     expect(
       (await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { accountId: '444455556666', region: 'ap-south-1', subnetDeleted: true })).status,
@@ -158,8 +163,8 @@ describe('account and Region partitioning', () => {
 });
 
 describe('call log', () => {
-  it('counts calls per operation and logs time, account, Region, target and error type, oldest first', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'logged' });
+  it('counts calls per operation and logs time, account, Region, principal, target and error type, oldest first', async () => {
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'logged' });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     await expect(kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: 'cks-00000000000000000' }))).rejects.toThrow();
     await new CloudHSMV2Client(fake.config).send(new DescribeClustersCommand({ Filters: { clusterIds: [clusterId] } }));
@@ -176,6 +181,7 @@ describe('call log', () => {
         region: 'us-east-1',
         service: 'KMS',
         operation: 'CreateCustomKeyStore',
+        principal: 'arn:aws:iam::000000000000:user/000000000000',
         target: 'logged',
       },
       expect.objectContaining({ operation: 'ConnectCustomKeyStore', target: storeId }),
@@ -189,7 +195,7 @@ describe('call log', () => {
 describe('CloudTrail events', () => {
   it('records an "AWS API Call via CloudTrail" event for each custom key store and HSM mutation, with the caller role', async () => {
     const since = (await fake.admin('GET', '/_fake/cloudtrail')).body.next;
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'trailed' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'trailed' });
     const reconciler = new KMSClient({ ...fake.configFor({ roleName: 'cks-reconciler' }), maxAttempts: 1 });
     await reconciler.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     await new CloudHSMV2Client(fake.config).send(new CreateHsmCommand({ ClusterId: clusterId, AvailabilityZone: 'us-east-1c' }));
@@ -252,7 +258,7 @@ describe('CloudTrail events', () => {
 describe('secrets stay secret', () => {
   it('shows no password, XKS secret or secret value in /_fake/state, /_fake/calls, /_fake/cloudtrail or the log', async () => {
     const secretsSeen = ['Kmsuser-Secret-1', 'Kmsuser-Secret-2', 'Stored-Secret-Value-3', 'Shrt-4'];
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a', kmsuserPassword: secretsSeen[0] });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a', password: secretsSeen[0] });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     fake.advance(120);
     await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
@@ -262,7 +268,7 @@ describe('secrets stay secret', () => {
     await expect(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, KeyStorePassword: secretsSeen[3] }))).rejects.toMatchObject({
       name: 'ValidationException',
     });
-    await createXksStore(fake, { name: 'x' });
+    await xksStore(fake, { name: 'x' });
     const secrets = new SecretsManagerClient(fake.config);
     await secrets.send(new CreateSecretCommand({ Name: 'kmsuser', SecretString: secretsSeen[2] }));
     await secrets.send(new GetSecretValueCommand({ SecretId: 'kmsuser' }));
@@ -349,38 +355,38 @@ describe('bad input', () => {
   it('keeps serving after a client disconnects in the middle of a request body', async () => {
     const socket = net.connect(fake.port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
-    socket.write('POST / HTTP/1.1\r\nHost: fake\r\nX-Amz-Target: TrentService.DescribeCustomKeyStores\r\nContent-Length: 100\r\n\r\n{"Li');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((sent) =>
+      socket.write('POST / HTTP/1.1\r\nHost: fake\r\nX-Amz-Target: TrentService.DescribeCustomKeyStores\r\nContent-Length: 100\r\n\r\n{"Li', sent),
+    );
     socket.destroy();
     await expect(describeAll()).resolves.toMatchObject({ Truncated: false });
     expect(fake.logs.filter((line) => line.includes('internal error'))).toEqual([]);
   });
 
-  it('answers an admin call on an unknown cluster, store, proxy or route with 404 JSON', async () => {
-    for (const [method, path, body] of [
-      ['PATCH', '/_fake/clusters/cluster-234567abcde', { activeHsms: 1 }],
-      ['POST', '/_fake/stores/nobody/outcome', { errorCode: 'NETWORK_ERRORS' }],
-      ['POST', '/_fake/stores/nobody/fail', { errorCode: 'NETWORK_ERRORS' }],
-      ['PATCH', '/_fake/xks-proxies', { uriEndpoint: 'https://nowhere.example.com', reachable: false }],
-      ['GET', '/_fake/nothing-here', undefined],
-    ] as const) {
-      const reply = await fake.admin(method, path, body);
-      expect(reply.status).toBe(404);
-      expect(reply.body).toEqual({ __type: 'ResourceNotFoundException', message: expect.any(String) });
-    }
+  it.each([
+    ['an unknown cluster', 'PATCH', '/_fake/clusters/cluster-234567abcde', { activeHsms: 1 }],
+    ['the outcome of an unknown store', 'POST', '/_fake/stores/nobody/outcome', { errorCode: 'NETWORK_ERRORS' }],
+    ['failing an unknown store', 'POST', '/_fake/stores/nobody/fail', { errorCode: 'NETWORK_ERRORS' }],
+    ['an unknown proxy', 'PATCH', '/_fake/xks-proxies', { uriEndpoint: 'https://nowhere.example.com', reachable: false }],
+    ['an unknown route', 'GET', '/_fake/nothing-here', undefined],
+  ] as const)('answers an admin call on %s with 404 JSON', async (_case, method, path, body) => {
+    const reply = await fake.admin(method, path, body);
+    expect(reply.status).toBe(404);
+    expect(reply.body).toEqual({ __type: 'ResourceNotFoundException', message: expect.any(String) });
   });
 
-  it('answers a bad admin body with 400 and a message naming the field', async () => {
+  it.each([
+    ['activeHsms', { activeHsms: 'two' }],
+    ['hsmCount', { hsmCount: 2 }],
+    ['accountId', { accountId: '12' }],
+  ] as const)('answers a bad cluster PATCH body with 400 and a message naming the field %s', async (field, body) => {
     const { clusterId } = (await fake.admin('POST', '/_fake/clusters', { kmsuserPassword: 'kmsuser-Passw0rd' })).body;
-    for (const [path, body, field] of [
-      [`/_fake/clusters/${clusterId}`, { activeHsms: 'two' }, 'activeHsms'],
-      [`/_fake/clusters/${clusterId}`, { hsmCount: 2 }, 'hsmCount'],
-      [`/_fake/clusters/${clusterId}`, { accountId: '12' }, 'accountId'],
-    ] as const) {
-      const reply = await fake.admin('PATCH', path, body);
-      expect(reply.status).toBe(400);
-      expect(reply.body).toMatchObject({ __type: 'ValidationException', message: expect.stringContaining(field) });
-    }
+    const reply = await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, body);
+    expect(reply.status).toBe(400);
+    expect(reply.body).toMatchObject({ __type: 'ValidationException', message: expect.stringContaining(field) });
+  });
+
+  it('answers a cluster without a kmsuserPassword, a body that is not JSON and a bad percent-encoding in a path with 400', async () => {
     const missing = await fake.admin('POST', '/_fake/clusters', {});
     expect(missing.body.message).toContain('kmsuserPassword');
     const notJson = await fetch(`${fake.url}/_fake/clusters`, { method: 'POST', body: '{oops' });
@@ -405,7 +411,7 @@ describe('admin world building', () => {
   });
 
   it('empties the world on reset', async () => {
-    await createCloudHsmStore(fake, { name: 'gone' });
+    await cloudHsmStore(fake, { name: 'gone' });
     await fake.admin('POST', '/_fake/faults', { operation: 'CreateHsm', error: 'ThrottlingException' });
     await fake.admin('POST', '/_fake/reset');
     expect((await describeAll()).CustomKeyStores).toEqual([]);

@@ -4,9 +4,9 @@
  * state, and validates requests as the model does.
  */
 import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
-import { ConnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
-import { createXksStore, fakeForFile } from '../helpers/fake.js';
+import { fakeForFile } from '../helpers/fake.js';
+import { xksStore } from '../helpers/world.js';
 
 const fake = await fakeForFile();
 const cloudWatch = new CloudWatchClient({ ...fake.config, maxAttempts: 1 });
@@ -51,9 +51,7 @@ describe('CloudWatch GetMetricData in the fake', () => {
   });
 
   it("raises XksProxyErrors and reads the external key manager Unavailable while a connected store's proxy is unreachable", async () => {
-    const { storeId, uriEndpoint } = await createXksStore(fake, { name: 'cw-xks' });
-    await new KMSClient(fake.config).send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-    fake.advance(60);
+    const { storeId, uriEndpoint } = await xksStore(fake, { name: 'cw-xks', connected: true });
     const queries = [
       query('errors', 'XksProxyErrors', { CustomKeyStoreId: storeId }, 'Sum'),
       query('unavailable', 'XksExternalKeyManagerStates', { CustomKeyStoreId: storeId, XksExternalKeyManagerState: 'Unavailable' }),

@@ -47,6 +47,22 @@ describe('DynamoDB (forwarded to the embedded emulator)', () => {
     expect(body.calls.at(-1)).toMatchObject({ service: 'DynamoDB', operation: 'GetItem', error: 'ResourceNotFoundException' });
   });
 
+  it('answers the errors the fake raises itself in JSON 1.0, as DynamoDB does', async () => {
+    await fake.admin('POST', '/_fake/faults', { operation: 'ListTables', error: 'ThrottlingException', count: 1 });
+    const response = await fetch(fake.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': 'DynamoDB_20120810.ListTables',
+        authorization: 'AWS4-HMAC-SHA256 Credential=000000000000/20260101/us-east-1/dynamodb/aws4_request',
+      },
+      body: '{}',
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toBe('application/x-amz-json-1.0');
+    expect(await response.json()).toEqual({ __type: 'ThrottlingException', message: 'Injected fault: ThrottlingException.' });
+  });
+
   it('keeps tables apart per account and Region, and empties them on reset', async () => {
     await createTable(dynamo);
     const other = new DynamoDBClient({ ...fake.configFor({ accountId: '111122223333' }), maxAttempts: 1 });

@@ -9,12 +9,13 @@ import net from 'node:net';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { CreateCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_ADVANCE_SECONDS, MAX_FAKE_TIME } from '../../shared/dev/fake/clock.js';
 import { MAX_DYNAMODB_EMULATORS } from '../../shared/dev/fake/dynamodb.js';
 import { startFake } from '../../shared/dev/fake/server.js';
 import { CALL_LOG_BYTES, CLOUDTRAIL_LOG_BYTES, EVENT_LOG_BYTES, MAX_PARTITIONS } from '../../shared/dev/fake/world.js';
-import { createXksStore, fakeForFile, startTestFake, XKS_CREDENTIAL } from '../helpers/fake.js';
+import { fakeForFile, startTestFake } from '../helpers/fake.js';
+import { XKS_CREDENTIAL, xksStore } from '../helpers/world.js';
 
 const fake = await fakeForFile();
 const kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
@@ -125,13 +126,15 @@ describe('fake time stays within the Date range', () => {
 
   it('holds fake time at the end of year 9999 under a real clock scaled beyond it', async () => {
     const scaled = await startTestFake({ clock: 'real', timeScale: 1e15 });
+    vi.useFakeTimers({ toFake: ['Date'] });
     try {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      vi.setSystemTime(Date.now() + 20); // 20 real milliseconds are far beyond year 9999 at this scale
       expect(scaled.now()).toBe(MAX_FAKE_TIME);
       const response = await rawCall('TrentService.DescribeCustomKeyStores', '{}', {}, scaled.url);
       expect(response.status).toBe(200);
       expect((await scaled.admin('GET', '/_fake/state')).body.now).toBe('9999-12-31T23:59:59.999Z');
     } finally {
+      vi.useRealTimers();
       await scaled.close();
     }
   });
@@ -150,11 +153,12 @@ describe('Regions', () => {
     expect(body.calls).toEqual([expect.objectContaining({ region: 'moon', error: 'InvalidSignatureException' })]);
   });
 
-  it('accepts Region names of several parts and with two-digit numbers', async () => {
-    for (const region of ['us-gov-west-1', 'ap-southeast-12']) {
-      const client = new KMSClient({ ...fake.configFor({ region }), maxAttempts: 1 });
-      await expect(client.send(new DescribeCustomKeyStoresCommand({}))).resolves.toMatchObject({ CustomKeyStores: [] });
-    }
+  it.each([
+    ['of several parts', 'us-gov-west-1'],
+    ['with a two-digit number', 'ap-southeast-12'],
+  ])('accepts a Region name %s (%s)', async (_case, region) => {
+    const client = new KMSClient({ ...fake.configFor({ region }), maxAttempts: 1 });
+    await expect(client.send(new DescribeCustomKeyStoresCommand({}))).resolves.toMatchObject({ CustomKeyStores: [] });
   });
 
   it('rejects an admin body or query naming something that is not a Region with 400 naming the field', async () => {
@@ -292,7 +296,7 @@ describe('logs are bounded by bytes', () => {
 
 describe('the XKS access key id is a secret too', () => {
   it('shows it in none of the admin state, the call log or the CloudTrail records', async () => {
-    const { storeId } = await createXksStore(fake, { name: 'secret-key-id-xks' });
+    const { storeId } = await xksStore(fake, { name: 'secret-key-id-xks' });
     await new KMSClient(fake.config).send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }));
     const outputs = await Promise.all(
       ['/_fake/state', '/_fake/calls', '/_fake/cloudtrail'].map(async (path) => JSON.stringify((await fake.admin('GET', path)).body)),

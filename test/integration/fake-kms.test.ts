@@ -9,9 +9,11 @@ import {
   GenerateRandomCommand,
   KMSClient,
   UpdateCustomKeyStoreCommand,
+  type UpdateCustomKeyStoreCommandInput,
 } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
-import { createCloudHsmStore, createXksStore, fakeForFile, XKS_CREDENTIAL } from '../helpers/fake.js';
+import { fakeForFile } from '../helpers/fake.js';
+import { cloudHsmStore, XKS_CREDENTIAL, xksStore } from '../helpers/world.js';
 
 const fake = await fakeForFile();
 const kms = new KMSClient({ ...fake.config, maxAttempts: 1 });
@@ -268,6 +270,14 @@ describe('CreateCustomKeyStore', () => {
     });
   });
 
+  it('accepts a VPC endpoint service name beginning eu. (the model allows com. and eu.) and describes it', async () => {
+    const euService = 'eu.amazonaws.vpce.eusc-de-east-1.vpce-svc-0123456789abcdef0';
+    await newProxy({ vpcEndpointServiceName: euService });
+    const vpc = { XksProxyConnectivity: 'VPC_ENDPOINT_SERVICE', XksProxyVpcEndpointServiceName: euService } as const;
+    const { CustomKeyStoreId } = await kms.send(new CreateCustomKeyStoreCommand(xksInput({ ...vpc, CustomKeyStoreName: 'eu' })));
+    expect((await describeStore(CustomKeyStoreId!)).XksProxyConfiguration).toMatchObject({ VpcEndpointServiceName: euService });
+  });
+
   it('rejects a VPC endpoint already used by another store with XksProxyUriEndpointInUseException', async () => {
     await newProxy({ vpcEndpointServiceName: VPC_SERVICE });
     const vpc = { XksProxyConnectivity: 'VPC_ENDPOINT_SERVICE', XksProxyVpcEndpointServiceName: VPC_SERVICE } as const;
@@ -327,7 +337,7 @@ describe('CreateCustomKeyStore', () => {
 describe('DescribeCustomKeyStores', () => {
   async function createStores(count: number): Promise<string[]> {
     const ids: string[] = [];
-    for (let i = 0; i < count; i++) ids.push((await createCloudHsmStore(fake, { name: `store-${i}` })).storeId);
+    for (let i = 0; i < count; i++) ids.push((await cloudHsmStore(fake, { name: `store-${i}` })).storeId);
     return ids;
   }
 
@@ -421,7 +431,7 @@ describe('DescribeCustomKeyStores', () => {
 
 describe('connection state rules', () => {
   it('moves a store DISCONNECTED → CONNECTING → CONNECTED after 120 fake seconds', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     expect(await stateOf(storeId)).toBe('CONNECTING');
     fake.advance(119);
@@ -432,7 +442,7 @@ describe('connection state rules', () => {
   });
 
   it('treats ConnectCustomKeyStore on a CONNECTED or CONNECTING store as a no-op', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     fake.advance(60);
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
@@ -443,7 +453,7 @@ describe('connection state rules', () => {
   });
 
   it('rejects ConnectCustomKeyStore on a FAILED store with CustomKeyStoreInvalidStateException', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await fake.admin('POST', `/_fake/stores/${storeId}/outcome`, { errorCode: 'NETWORK_ERRORS' });
     expect(await connectAndSettle(storeId)).toMatchObject({ ConnectionState: 'FAILED', ConnectionErrorCode: 'NETWORK_ERRORS' });
     await expect(kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }))).rejects.toMatchObject({
@@ -453,7 +463,7 @@ describe('connection state rules', () => {
   });
 
   it('rejects ConnectCustomKeyStore on a DISCONNECTING store with CustomKeyStoreInvalidStateException', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await connectAndSettle(storeId);
     await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     expect(await stateOf(storeId)).toBe('DISCONNECTING');
@@ -466,7 +476,7 @@ describe('connection state rules', () => {
   });
 
   it('rejects DisconnectCustomKeyStore on a DISCONNECTED or DISCONNECTING store with CustomKeyStoreInvalidStateException', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await expect(kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }))).rejects.toMatchObject({
       name: 'CustomKeyStoreInvalidStateException',
       message: expect.stringContaining('DISCONNECTED'),
@@ -480,7 +490,7 @@ describe('connection state rules', () => {
   });
 
   it('disconnects a FAILED store, clearing its ConnectionErrorCode', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await fake.admin('POST', `/_fake/stores/${storeId}/outcome`, { errorCode: 'INTERNAL_ERROR' });
     await connectAndSettle(storeId);
     await disconnectAndSettle(storeId);
@@ -490,7 +500,7 @@ describe('connection state rules', () => {
   });
 
   it('cancels a pending connect when the store is disconnected while CONNECTING', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     fake.advance(300);
@@ -498,7 +508,7 @@ describe('connection state rules', () => {
   });
 
   it('rejects ConnectCustomKeyStore synchronously when the cluster is not ACTIVE or has no ACTIVE HSM, leaving the store DISCONNECTED', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a' });
     await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { state: 'DEGRADED' });
     await expect(kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }))).rejects.toMatchObject({
       name: 'CloudHsmClusterNotActiveException',
@@ -511,20 +521,18 @@ describe('connection state rules', () => {
     expect(await stateOf(storeId)).toBe('DISCONNECTED');
   });
 
-  it('rejects Connect, Disconnect, Update and Delete of an unknown store with CustomKeyStoreNotFoundException', async () => {
-    const CustomKeyStoreId = 'cks-00000000000000000';
-    for (const command of [
-      new ConnectCustomKeyStoreCommand({ CustomKeyStoreId }),
-      new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId }),
-      new UpdateCustomKeyStoreCommand({ CustomKeyStoreId, NewCustomKeyStoreName: 'x' }),
-      new DeleteCustomKeyStoreCommand({ CustomKeyStoreId }),
-    ]) {
-      await expect(kms.send(command as never)).rejects.toMatchObject({ name: 'CustomKeyStoreNotFoundException' });
-    }
+  const UNKNOWN_STORE = 'cks-00000000000000000';
+  it.each([
+    ['Connect', () => new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: UNKNOWN_STORE })],
+    ['Disconnect', () => new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: UNKNOWN_STORE })],
+    ['Update', () => new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: UNKNOWN_STORE, NewCustomKeyStoreName: 'x' })],
+    ['Delete', () => new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: UNKNOWN_STORE })],
+  ])('rejects %s of an unknown store with CustomKeyStoreNotFoundException', async (_operation, command) => {
+    await expect(kms.send(command() as never)).rejects.toMatchObject({ name: 'CustomKeyStoreNotFoundException' });
   });
 
   it('deletes a DISCONNECTED store and rejects deleting a CONNECTED one with CustomKeyStoreInvalidStateException', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await connectAndSettle(storeId);
     await expect(kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: storeId }))).rejects.toMatchObject({
       name: 'CustomKeyStoreInvalidStateException',
@@ -536,7 +544,7 @@ describe('connection state rules', () => {
   });
 
   it('drops a CONNECTED store to FAILED through the admin fail call, and only a CONNECTED or CONNECTING one', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     const refused = await fake.admin('POST', `/_fake/stores/a/fail`, { errorCode: 'NETWORK_ERRORS' });
     expect(refused).toMatchObject({ status: 400, body: { __type: 'ValidationException', message: expect.stringContaining('DISCONNECTED') } });
     await connectAndSettle(storeId);
@@ -546,7 +554,7 @@ describe('connection state rules', () => {
   });
 
   it('keeps a CONNECTED CloudHSM store CONNECTED when its HSMs vanish', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a' });
     await connectAndSettle(storeId);
     await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { activeHsms: 0 });
     fake.advance(3600);
@@ -555,27 +563,89 @@ describe('connection state rules', () => {
 });
 
 describe('UpdateCustomKeyStore', () => {
-  it('renames a store in any state', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'old' });
-    await connectAndSettle(storeId);
+  it('renames a DISCONNECTED store: the new name finds it, the old one no longer does', async () => {
+    const { storeId } = await cloudHsmStore(fake, { name: 'old' });
     await kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, NewCustomKeyStoreName: 'new' }));
     const { CustomKeyStores } = await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreName: 'new' }));
-    expect(CustomKeyStores![0]).toMatchObject({ CustomKeyStoreId: storeId, ConnectionState: 'CONNECTED' });
+    expect(CustomKeyStores![0]).toMatchObject({ CustomKeyStoreId: storeId, ConnectionState: 'DISCONNECTED' });
     await expect(kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreName: 'old' }))).rejects.toMatchObject({
       name: 'CustomKeyStoreNotFoundException',
     });
   });
 
+  // The KMS model: every property of a CloudHSM key store changes only while DISCONNECTED; an
+  // external key store's name, credential and URI path also while CONNECTED, the rest only DISCONNECTED.
+  const STATES = ['DISCONNECTED', 'CONNECTING', 'CONNECTED', 'DISCONNECTING', 'FAILED'] as const;
+  type Seeded = { storeId: string; clusterId?: string; uriEndpoint?: string };
+  /** One valid change of each property (the value a store has, so that only the state can refuse it). */
+  const CHANGES: Record<string, (store: Seeded) => Omit<UpdateCustomKeyStoreCommandInput, 'CustomKeyStoreId'>> = {
+    NewCustomKeyStoreName: () => ({ NewCustomKeyStoreName: 'renamed' }),
+    KeyStorePassword: () => ({ KeyStorePassword: 'kmsuser-Passw0rd' }),
+    CloudHsmClusterId: (store) => ({ CloudHsmClusterId: store.clusterId }),
+    XksProxyAuthenticationCredential: () => ({ XksProxyAuthenticationCredential: XKS_CREDENTIAL }),
+    XksProxyUriPath: () => ({ XksProxyUriPath: '/kms/xks/v1' }),
+    XksProxyUriEndpoint: (store) => ({ XksProxyUriEndpoint: store.uriEndpoint }),
+    XksProxyConnectivity: () => ({ XksProxyConnectivity: 'PUBLIC_ENDPOINT' }),
+  };
+  const PROPERTIES = {
+    AWS_CLOUDHSM: ['NewCustomKeyStoreName', 'KeyStorePassword', 'CloudHsmClusterId'],
+    EXTERNAL_KEY_STORE: [
+      'NewCustomKeyStoreName',
+      'XksProxyAuthenticationCredential',
+      'XksProxyUriPath',
+      'XksProxyUriEndpoint',
+      'XksProxyConnectivity',
+    ],
+  } as const;
+  const XKS_WHILE_CONNECTED = ['NewCustomKeyStoreName', 'XksProxyAuthenticationCredential', 'XksProxyUriPath'];
+
+  /** Brings a fresh store to `state`: CONNECTING and DISCONNECTING are caught before they settle. */
+  async function storeIn(type: keyof typeof PROPERTIES, state: (typeof STATES)[number]): Promise<Seeded> {
+    const store: Seeded = type === 'AWS_CLOUDHSM' ? await cloudHsmStore(fake, { name: 'a' }) : await xksStore(fake, { name: 'a' });
+    const connect = () => kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: store.storeId }));
+    if (state === 'CONNECTING') await connect();
+    if (state === 'CONNECTED' || state === 'DISCONNECTING' || state === 'FAILED') {
+      await connect();
+      fake.advance(120);
+    }
+    if (state === 'DISCONNECTING') await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: store.storeId }));
+    if (state === 'FAILED') expect((await fake.admin('POST', '/_fake/stores/a/fail', { errorCode: 'NETWORK_ERRORS' })).status).toBe(200);
+    expect(await stateOf(store.storeId)).toBe(state);
+    return store;
+  }
+
+  const table = (Object.keys(PROPERTIES) as (keyof typeof PROPERTIES)[]).flatMap((type) =>
+    STATES.flatMap((state) =>
+      PROPERTIES[type].map((property) => ({
+        type,
+        state,
+        property,
+        allowed: state === 'DISCONNECTED' || (type === 'EXTERNAL_KEY_STORE' && state === 'CONNECTED' && XKS_WHILE_CONNECTED.includes(property)),
+      })),
+    ),
+  );
+
+  it.each(table)(
+    '$type $state: UpdateCustomKeyStore of $property is allowed: $allowed (else CustomKeyStoreInvalidStateException)',
+    async ({ type, state, property, allowed }) => {
+      const store = await storeIn(type, state);
+      const update = kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: store.storeId, ...CHANGES[property]!(store) }));
+      if (allowed) await expect(update).resolves.toBeDefined();
+      else await expect(update).rejects.toMatchObject({ name: 'CustomKeyStoreInvalidStateException', message: expect.stringContaining(state) });
+      expect(await stateOf(store.storeId)).toBe(state);
+    },
+  );
+
   it('rejects a new name already in use with CustomKeyStoreNameInUseException', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
-    await createCloudHsmStore(fake, { name: 'b' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
+    await cloudHsmStore(fake, { name: 'b' });
     await expect(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, NewCustomKeyStoreName: 'b' }))).rejects.toMatchObject({
       name: 'CustomKeyStoreNameInUseException',
     });
   });
 
   it('rejects changing the cluster of a CONNECTED store with CustomKeyStoreInvalidStateException', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a' });
     const restored = await newCluster({ relatedTo: clusterId });
     await connectAndSettle(storeId);
     await expect(
@@ -584,7 +654,7 @@ describe('UpdateCustomKeyStore', () => {
   });
 
   it('moves a store to a related cluster and connects to it', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a' });
     await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { deleted: true });
     expect(await connectAndSettle(storeId)).toMatchObject({ ConnectionState: 'FAILED', ConnectionErrorCode: 'CLUSTER_NOT_FOUND' });
     await disconnectAndSettle(storeId);
@@ -594,7 +664,7 @@ describe('UpdateCustomKeyStore', () => {
   });
 
   it('rejects an unrelated cluster with CloudHsmClusterNotRelatedException', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     const unrelated = await newCluster();
     await expect(
       kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId: unrelated.clusterId })),
@@ -618,13 +688,13 @@ describe('UpdateCustomKeyStore', () => {
       'CloudHsmClusterInvalidConfigurationException',
     ],
   ])('rejects %s with %s', async (_case, target, name) => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a' });
     const CloudHsmClusterId = await target(clusterId);
     await expect(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId }))).rejects.toMatchObject({ name });
   });
 
   it('rejects XKS parameters on a CloudHSM store with ValidationException', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await expect(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, XksProxyUriPath: '/kms/xks/v2' }))).rejects.toMatchObject({
       name: 'ValidationException',
       message: expect.stringContaining('XksProxyUriPath'),
@@ -632,7 +702,7 @@ describe('UpdateCustomKeyStore', () => {
   });
 
   it('changes the XKS credential and URI path of a CONNECTED external key store, but not its endpoint', async () => {
-    const { storeId, uriEndpoint } = await createXksStore(fake, { name: 'x' });
+    const { storeId, uriEndpoint } = await xksStore(fake, { name: 'x' });
     expect(await connectAndSettle(storeId, 60)).toMatchObject({ ConnectionState: 'CONNECTED' });
     const credential = { AccessKeyId: 'NEWACCESSKEYID234567ABCDEFG', RawSecretAccessKey: 'NewSecretAccessKeyThatIsLongEnough0123456789=' };
     await fake.admin('PATCH', '/_fake/xks-proxies', {
@@ -651,7 +721,7 @@ describe('UpdateCustomKeyStore', () => {
   });
 
   it('rejects XKS settings the proxy does not accept with the Create exceptions', async () => {
-    const { storeId } = await createXksStore(fake, { name: 'x' });
+    const { storeId } = await xksStore(fake, { name: 'x' });
     await expect(
       kms.send(
         new UpdateCustomKeyStoreCommand({
@@ -677,7 +747,7 @@ describe('connect outcomes (CloudHSM)', () => {
     ['USER_LOGGED_IN', { kmsuserLoggedIn: true }],
     ['INVALID_CREDENTIALS', { kmsuserPassword: 'changed-by-a-human' }],
   ])('fails with %s when the world says so as CONNECTING ends', async (errorCode, patch) => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a' });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, patch);
     fake.advance(120);
@@ -685,7 +755,7 @@ describe('connect outcomes (CloudHSM)', () => {
   });
 
   it('decides the outcome in the documented order', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a' });
     await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { subnetDeleted: true, freeAddresses: 0, kmsuserLoggedIn: true });
     expect((await connectAndSettle(storeId)).ConnectionErrorCode).toBe('SUBNET_NOT_FOUND');
     await disconnectAndSettle(storeId);
@@ -697,7 +767,7 @@ describe('connect outcomes (CloudHSM)', () => {
   });
 
   it('uses an injected outcome once: the next attempt is decided by the world again', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await fake.admin('POST', '/_fake/stores/a/outcome', { errorCode: 'INTERNAL_ERROR' });
     expect(await connectAndSettle(storeId)).toMatchObject({ ConnectionState: 'FAILED', ConnectionErrorCode: 'INTERNAL_ERROR' });
     await disconnectAndSettle(storeId);
@@ -705,7 +775,7 @@ describe('connect outcomes (CloudHSM)', () => {
   });
 
   it('rotates the kmsuser password on connect, so that a reconnect still succeeds but the old password no longer works', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a', kmsuserPassword: 'original-pass' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a', password: 'original-pass' });
     expect(await connectAndSettle(storeId)).toMatchObject({ ConnectionState: 'CONNECTED' });
     const state = (await fake.admin('GET', '/_fake/state')).body;
     const store = state.partitions[0].stores[0];
@@ -720,7 +790,7 @@ describe('connect outcomes (CloudHSM)', () => {
   });
 
   it('locks kmsuser out after five INVALID_CREDENTIALS, then reports USER_LOCKED_OUT until a human resets the password', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a' });
     await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { kmsuserPassword: 'set-by-a-human' });
     const codes: (string | undefined)[] = [];
     for (let attempt = 0; attempt < 6; attempt++) {
@@ -738,7 +808,7 @@ describe('connect outcomes (CloudHSM)', () => {
 
 describe('connect outcomes (external key stores)', () => {
   it('connects after 60 fake seconds', async () => {
-    const { storeId } = await createXksStore(fake, { name: 'x' });
+    const { storeId } = await xksStore(fake, { name: 'x' });
     await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     fake.advance(59);
     expect(await stateOf(storeId)).toBe('CONNECTING');
@@ -751,7 +821,7 @@ describe('connect outcomes (external key stores)', () => {
     ['XKS_PROXY_INVALID_CONFIGURATION', { uriPath: '/moved/kms/xks/v1' }],
     ['INVALID_CREDENTIALS', { secretAccessKey: 'RotatedSecretAccessKeyThatIsLongEnough012345' }],
   ])('fails with %s when the proxy changed', async (errorCode, patch) => {
-    const { storeId, uriEndpoint } = await createXksStore(fake, { name: 'x' });
+    const { storeId, uriEndpoint } = await xksStore(fake, { name: 'x' });
     await fake.admin('PATCH', '/_fake/xks-proxies', { uriEndpoint, ...patch });
     expect(await connectAndSettle(storeId, 60)).toMatchObject({ ConnectionState: 'FAILED', ConnectionErrorCode: errorCode });
   });
@@ -780,13 +850,13 @@ describe('connect outcomes (external key stores)', () => {
     'NETWORK_ERRORS',
     'INTERNAL_ERROR',
   ])('fails with the injected outcome %s', async (errorCode) => {
-    const { storeId } = await createXksStore(fake, { name: 'x' });
+    const { storeId } = await xksStore(fake, { name: 'x' });
     await fake.admin('POST', `/_fake/stores/${storeId}/outcome`, { errorCode });
     expect(await connectAndSettle(storeId, 60)).toMatchObject({ ConnectionState: 'FAILED', ConnectionErrorCode: errorCode });
   });
 
   it('rejects an unknown injected error code with 400', async () => {
-    await createXksStore(fake, { name: 'x' });
+    await xksStore(fake, { name: 'x' });
     const { status, body } = await fake.admin('POST', '/_fake/stores/x/outcome', { errorCode: 'BAD_LUCK' });
     expect(status).toBe(400);
     expect(body).toMatchObject({ __type: 'ValidationException', message: expect.stringContaining('errorCode') });
@@ -795,31 +865,32 @@ describe('connect outcomes (external key stores)', () => {
 
 describe('GenerateRandom', () => {
   it('returns NumberOfBytes random bytes from a CONNECTED CloudHSM key store', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await connectAndSettle(storeId);
     const { Plaintext } = await kms.send(new GenerateRandomCommand({ NumberOfBytes: 32, CustomKeyStoreId: storeId }));
     expect(Plaintext).toHaveLength(32);
   });
 
   it('rejects a store that is not CONNECTED with CustomKeyStoreInvalidStateException', async () => {
-    const { storeId } = await createCloudHsmStore(fake, { name: 'a' });
+    const { storeId } = await cloudHsmStore(fake, { name: 'a' });
     await expect(kms.send(new GenerateRandomCommand({ NumberOfBytes: 8, CustomKeyStoreId: storeId }))).rejects.toMatchObject({
       name: 'CustomKeyStoreInvalidStateException',
       message: expect.stringContaining('DISCONNECTED'),
     });
   });
 
-  it('rejects a CONNECTED store whose cluster lost every HSM with CloudHsmClusterInvalidConfigurationException', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(fake, { name: 'a' });
+  it('rejects a CONNECTED store whose cluster lost every HSM with DependencyTimeoutException (HTTP 500), one the model lists', async () => {
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a' });
     await connectAndSettle(storeId);
     await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { activeHsms: 0 });
     await expect(kms.send(new GenerateRandomCommand({ NumberOfBytes: 8, CustomKeyStoreId: storeId }))).rejects.toMatchObject({
-      name: 'CloudHsmClusterInvalidConfigurationException',
+      name: 'DependencyTimeoutException',
+      $metadata: { httpStatusCode: 500 },
     });
   });
 
   it('rejects an external key store with UnsupportedOperationException', async () => {
-    const { storeId } = await createXksStore(fake, { name: 'x' });
+    const { storeId } = await xksStore(fake, { name: 'x' });
     await connectAndSettle(storeId, 60);
     await expect(kms.send(new GenerateRandomCommand({ NumberOfBytes: 8, CustomKeyStoreId: storeId }))).rejects.toMatchObject({
       name: 'UnsupportedOperationException',

@@ -1,24 +1,16 @@
 import { execFile } from 'node:child_process';
 import { DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createCloudHsmStore, startTestFake, type TestFake } from '../helpers/fake.js';
+import { describe, expect, it } from 'vitest';
+import { fakeForFile } from '../helpers/fake.js';
+import { cloudHsmStore } from '../helpers/world.js';
 
 const CENTRAL = '111122223333';
 const MEMBER = '444455556666';
 const ROLE_ARN = `arn:aws:iam::${MEMBER}:role/cks-reconciler-member`;
+const CALLER_ARN = `arn:aws:iam::${CENTRAL}:user/${CENTRAL}`;
 
-let fake: TestFake;
-
-beforeAll(async () => {
-  fake = await startTestFake();
-});
-afterAll(async () => {
-  await fake.close();
-});
-beforeEach(async () => {
-  await fake.admin('POST', '/_fake/reset');
-});
+const fake = await fakeForFile();
 
 function sts(config = fake.configFor({ accountId: CENTRAL, region: 'eu-west-1' })): STSClient {
   return new STSClient({ ...config, maxAttempts: 1 });
@@ -86,7 +78,7 @@ describe('STS AssumeRole', () => {
 
   it('gives credentials that act in the role’s account as the role, until they expire', async () => {
     await fake.admin('POST', '/_fake/roles', { accountId: MEMBER, roleName: 'cks-reconciler-member', trustedAccounts: [CENTRAL] });
-    await createCloudHsmStore(fake, { name: 'member-hsm', accountId: MEMBER, region: 'eu-west-1' });
+    await cloudHsmStore(fake, { name: 'member-hsm', accountId: MEMBER, region: 'eu-west-1' });
     const credentials = await assumeMemberRole(900);
     expect(credentials.accessKeyId).toMatch(/^ASIA[A-Z2-7]{16}$/);
     expect(credentials.expiration.getTime()).toBe(Math.floor((fake.now() + 900_000) / 1000) * 1000);
@@ -111,6 +103,30 @@ describe('STS AssumeRole', () => {
     ]);
   });
 
+  it('answers an expired session with ExpiredToken 403 in STS and ExpiredTokenException 400 in KMS, and an unknown one likewise', async () => {
+    await fake.admin('POST', '/_fake/roles', { accountId: MEMBER, roleName: 'cks-reconciler-member' });
+    const credentials = await assumeMemberRole(900);
+    fake.advance(900);
+    const config = { endpoint: fake.url, region: 'eu-west-1', maxAttempts: 1 };
+    await expect(sts({ ...config, credentials }).send(new GetCallerIdentityCommand({}))).rejects.toMatchObject({
+      name: 'ExpiredToken',
+      $metadata: { httpStatusCode: 403 },
+    });
+    await expect(new KMSClient({ ...config, credentials }).send(new DescribeCustomKeyStoresCommand({}))).rejects.toMatchObject({
+      name: 'ExpiredTokenException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const unknown = { accessKeyId: 'ASIAUNKNOWNSESSION00', secretAccessKey: 'x', sessionToken: 'token' };
+    await expect(sts({ ...config, credentials: unknown }).send(new GetCallerIdentityCommand({}))).rejects.toMatchObject({
+      name: 'InvalidClientTokenId',
+      $metadata: { httpStatusCode: 403 },
+    });
+    await expect(new KMSClient({ ...config, credentials: unknown }).send(new DescribeCustomKeyStoresCommand({}))).rejects.toMatchObject({
+      name: 'UnrecognizedClientException',
+      $metadata: { httpStatusCode: 400 },
+    });
+  });
+
   it('refuses callers of accounts the role does not trust, and everyone once its trust list is empty', async () => {
     await fake.admin('POST', '/_fake/roles', { accountId: MEMBER, roleName: 'cks-reconciler-member', trustedAccounts: ['999988887777'] });
     await expect(assumeMemberRole()).rejects.toMatchObject({ name: 'AccessDenied' });
@@ -128,8 +144,17 @@ describe('STS AssumeRole', () => {
     const { body } = await fake.admin('GET', `/_fake/calls?accountId=${CENTRAL}`);
     expect(body.counts).toEqual({ 'STS.AssumeRole': 2 });
     expect(body.calls.map((c: object) => ({ ...c, time: undefined }))).toEqual([
-      { time: undefined, accountId: CENTRAL, region: 'eu-west-1', service: 'STS', operation: 'AssumeRole', target: ROLE_ARN, error: 'Throttling' },
-      { time: undefined, accountId: CENTRAL, region: 'eu-west-1', service: 'STS', operation: 'AssumeRole', target: ROLE_ARN },
+      {
+        time: undefined,
+        accountId: CENTRAL,
+        region: 'eu-west-1',
+        service: 'STS',
+        operation: 'AssumeRole',
+        principal: CALLER_ARN,
+        target: ROLE_ARN,
+        error: 'Throttling',
+      },
+      { time: undefined, accountId: CENTRAL, region: 'eu-west-1', service: 'STS', operation: 'AssumeRole', principal: CALLER_ARN, target: ROLE_ARN },
     ]);
   });
 

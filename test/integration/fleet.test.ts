@@ -129,6 +129,32 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     expect(new Set(incidents).size).toBe(2);
   });
 
+  it('renews the member role’s credentials by the fake clock before they expire: past 60 fake minutes no call meets ExpiredTokenException', async () => {
+    const fleet = fleetRuntime(fake, TABLE);
+    await createMemberRole(fake, MEMBER_EAST.accountId);
+    await connectedStore(fake, fleet, MEMBER_EAST, 'member-hsm');
+    const assumed = async (): Promise<number> => {
+      const { calls } = (await fake.admin('GET', '/_fake/calls?accountId=000000000000')).body as { calls: Array<{ operation: string }> };
+      return calls.filter((c) => c.operation === 'AssumeRole').length;
+    };
+
+    // A sweep every 10 fake minutes for 90 fake minutes, while barely a second of real time passes.
+    const statuses: string[] = [];
+    const assumedBySweep: number[] = [];
+    for (let minute = 0; minute <= 90; minute += 10) {
+      statuses.push(...(await reconcileScopes(fleet, [MEMBER_EAST], { trigger: 'schedule', concurrency: 1 })).map((o) => o.status));
+      assumedBySweep.push(await assumed());
+      fake.advance(600);
+    }
+
+    expect(new Set(statuses)).toEqual(new Set(['reconciled']));
+    // The first session (60 fake minutes) is replaced at the sweep of minute 60, before it expires: 5 minutes ahead, by the fake's clock.
+    expect(assumedBySweep).toEqual([1, 1, 1, 1, 1, 1, 2, 2, 2, 2]);
+    const { calls } = (await fake.admin('GET', '/_fake/calls')).body as { calls: Array<{ error?: string }> };
+    expect(calls.filter((c) => c.error === 'ExpiredTokenException' || c.error === 'ExpiredToken')).toEqual([]);
+    expect(await events('Scope Unreachable')).toEqual([]);
+  });
+
   it('reconciles the store a member account’s forwarded CloudTrail event names, in that account and Region', async () => {
     const fleet = fleetRuntime(fake, TABLE);
     await createMemberRole(fake, MEMBER_WEST.accountId);

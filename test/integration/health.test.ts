@@ -2,13 +2,12 @@
  * Health beyond CONNECTED against the fake: findings from the external key store metrics
  * (GetMetricData) and from DescribeClusters, each paged once with its runbook and cleared once.
  */
-import { ConnectCustomKeyStoreCommand } from '@aws-sdk/client-kms';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventSchemas } from '../../shared/domain/events.js';
 import { FINDING_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import type { EventDetailType } from '../../shared/domain/types.js';
-import { createCloudHsmStore, createXksStore, XKS_CREDENTIAL } from '../helpers/fake.js';
 import { type ReconcilerEnv, startReconcilerEnv } from '../helpers/reconciler.js';
+import { cloudHsmStore, xksStore } from '../helpers/world.js';
 
 let env: ReconcilerEnv;
 
@@ -28,13 +27,7 @@ async function riskEvents() {
 
 /** A CONNECTED external key store, declared CONNECTED; first sweep taken. */
 async function connectedXksStore(name: string): Promise<{ storeId: string; uriEndpoint: string }> {
-  const { storeId, uriEndpoint, uriPath } = await createXksStore(env.fake, { name });
-  await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-  env.fake.advance(60);
-  const credentialSecretArn = await env.createSecret(
-    `${name}-credential`,
-    JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }),
-  );
+  const { storeId, uriEndpoint, uriPath, credentialSecretArn } = await xksStore(env.fake, { name, connected: true, secret: true });
   await env.apply({
     name,
     type: 'EXTERNAL_KEY_STORE',
@@ -115,10 +108,7 @@ describe('health findings of external key stores', () => {
 
 describe('health findings of CloudHSM stores', () => {
   it('pages once when the cluster of a CONNECTED store is down to one HSM', async () => {
-    const { storeId, clusterId } = await createCloudHsmStore(env.fake, { name: 'hsm-one' });
-    await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-    env.fake.advance(120);
-    const secretArn = await env.createSecret('hsm-one-kmsuser', 'kmsuser-Passw0rd');
+    const { clusterId, secretArn } = await cloudHsmStore(env.fake, { name: 'hsm-one', connected: true, secret: true });
     await env.apply({ name: 'hsm-one', desiredState: 'CONNECTED', cloudHsmClusterId: clusterId, keyStorePasswordSecretArn: secretArn });
     await env.run();
     expect(await riskEvents()).toEqual([]);

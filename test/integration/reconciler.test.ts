@@ -9,8 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventSchemas } from '../../shared/domain/events.js';
 import type { EventDetailType } from '../../shared/domain/types.js';
 import { reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
-import { createCloudHsmStore, createXksStore, XKS_CREDENTIAL } from '../helpers/fake.js';
 import { type ReconcilerEnv, startReconcilerEnv, sweepUntil, TABLE } from '../helpers/reconciler.js';
+import { cloudHsmEntry, cloudHsmStore, XKS_CREDENTIAL, xksEntry, xksStore } from '../helpers/world.js';
 
 const PASSWORD_V1 = 'kmsuser-Initial-Pw1';
 const PASSWORD_V2 = 'kmsuser-Rotated-Pw2';
@@ -36,21 +36,11 @@ afterEach(async () => {
 
 /** A CONNECTED CloudHSM store, declared in enforce mode with its password secret; first sweep taken. */
 async function healthyCloudHsmStore(name: string, extra: Record<string, unknown> = {}) {
-  const { storeId, clusterId } = await createCloudHsmStore(env.fake, { name, kmsuserPassword: PASSWORD_V1 });
-  await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-  env.fake.advance(120);
-  const secretArn = await env.createSecret(`${name}-kmsuser`, PASSWORD_V1);
-  await env.apply({
-    name,
-    desiredState: 'CONNECTED',
-    cloudHsmClusterId: clusterId,
-    keyStorePasswordSecretArn: secretArn,
-    mode: 'enforce',
-    ...extra,
-  });
+  const store = await cloudHsmStore(env.fake, { name, password: PASSWORD_V1, connected: true, secret: `${name}-kmsuser` });
+  await env.apply(cloudHsmEntry(store, extra));
   await env.run();
   expect(await env.state(name)).toEqual({ connectionState: 'CONNECTED', connectionErrorCode: null });
-  return { storeId, clusterId, secretArn };
+  return store;
 }
 
 async function fail(name: string, errorCode: string) {
@@ -159,26 +149,17 @@ describe('reconciler against the fake', () => {
   });
 
   it('heals an XKS store whose proxy credential was rotated, once the credential secret has the new version', async () => {
-    const { storeId, uriEndpoint, uriPath } = await createXksStore(env.fake, { name: 'partner-xks' });
-    await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-    env.fake.advance(60);
-    const secretArn = await env.createSecret(
-      'partner-xks-credential',
-      JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }),
-    );
-    await env.apply({
-      name: 'partner-xks',
-      type: 'EXTERNAL_KEY_STORE',
-      desiredState: 'CONNECTED',
-      xksProxy: { uriEndpoint, uriPath, connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: secretArn },
-      mode: 'enforce',
-    });
+    const store = await xksStore(env.fake, { name: 'partner-xks', connected: true, secret: 'partner-xks-credential' });
+    await env.apply(xksEntry(store));
     await env.run();
     expect(await env.state('partner-xks')).toEqual({ connectionState: 'CONNECTED', connectionErrorCode: null });
 
-    await env.fake.admin('PATCH', '/_fake/xks-proxies', { uriEndpoint, secretAccessKey: XKS_SECRET_V2 });
+    await env.fake.admin('PATCH', '/_fake/xks-proxies', { uriEndpoint: store.uriEndpoint, secretAccessKey: XKS_SECRET_V2 });
     await fail('partner-xks', 'INVALID_CREDENTIALS');
-    await env.putSecretVersion(secretArn, JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_SECRET_V2 }));
+    await env.putSecretVersion(
+      store.credentialSecretArn,
+      JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_SECRET_V2 }),
+    );
 
     await sweepUntil(env, connected('partner-xks'));
   });
@@ -298,7 +279,7 @@ describe('reconciler at scale', () => {
     const specs = [];
     for (let i = 0; i < count; i++) {
       const name = `xks-${String(i).padStart(4, '0')}`;
-      const { uriEndpoint, uriPath } = await createXksStore(env.fake, { name });
+      const { uriEndpoint, uriPath } = await xksStore(env.fake, { name });
       await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: await idOf(name) }));
       specs.push({
         name,

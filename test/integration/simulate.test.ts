@@ -6,20 +6,20 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import { INVARIANTS } from '../../shared/dev/sim/monitor.js';
 import { formatFailure, simulateSeeds } from '../../shared/dev/sim/report.js';
 import type { SeedResult, Tamper } from '../../shared/dev/sim/simulate.js';
-import { SimTable } from '../../shared/dev/sim/table.js';
+import { InMemoryState } from '../../shared/dev/state/in-memory-state.js';
 import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
 import { decisionEvents } from '../../shared/domain/events.js';
 import { emptyStatus, plan } from '../../shared/domain/plan.js';
 import { CONNECTION_ERROR_CODES, type PlanInput } from '../../shared/domain/types.js';
 import type { StatePort } from '../../shared/reconcile/ports.js';
-import { startTestFake } from '../helpers/fake.js';
+import { startTestFake, type TestFake } from '../helpers/fake.js';
 
 /** Seeds CI runs on every build. */
 const CI_SEEDS = 200;
@@ -150,81 +150,88 @@ describe('npm run simulate', () => {
   }, 60_000);
 });
 
-describe("the simulator's table", () => {
-  it('answers every call as DynamoStateAdapter does against DynamoDB: items, generations, leases, conditional writes, outbox', async () => {
+/** The same call on both tables: the same answer, or the same kind of error. */
+type Call = (state: StatePort) => Promise<unknown>;
+
+describe("the simulator's table (the in-memory state double) answers every call as DynamoStateAdapter does against DynamoDB: items, generations, leases, conditional writes, outbox", () => {
+  const scope = { accountId: '000000000000', region: 'us-east-1' };
+  const now = Date.parse('2026-11-25T12:00:00Z');
+  const spec = (extra: Record<string, unknown> = {}): DesiredStoreSpec =>
+    desiredSpecSchema.parse({
+      name: 'payments',
+      desiredState: 'CONNECTED',
+      cloudHsmClusterId: 'cluster-abcdefghijk',
+      mode: 'enforce',
+      ...extra,
+    }) as DesiredStoreSpec;
+  const input = { ...emptyStatus('payments', now), phase: 'CONNECTING' as const, incidentId: 'inc-0000000000000001', attempt: 1 };
+  const desired = { ...spec(), generation: 1, paused: false, retryRequestedAt: null, changedBy: null };
+  const missing: PlanInput = {
+    scope,
+    desired,
+    observed: null,
+    clusters: new Map(),
+    passwordVersion: null,
+    xksCredentialVersion: null,
+    status: null,
+    settings: { killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 },
+    regionalIncident: false,
+    unreadable: [],
+    missingSecrets: [],
+    approval: null,
+    manualChange: null,
+    now,
+  };
+  // An outbox as the core writes it: the events of a decision (here, Store Missing).
+  const outbox = decisionEvents(plan(missing), missing);
+
+  let fake: TestFake;
+  let dynamo: DynamoStateAdapter;
+  let sim: InMemoryState;
+  beforeAll(async () => {
     // Prepare
-    const fake = await startTestFake();
-    const scope = { accountId: '000000000000', region: 'us-east-1' };
+    fake = await startTestFake();
     await ensureTable(new DynamoDBClient(fake.config), 'twin');
-    const dynamo = new DynamoStateAdapter(makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials).dynamo, 'twin', scope);
-    const sim = new SimTable(scope);
-    const now = Date.parse('2026-11-25T12:00:00Z');
-    const spec = (extra: Record<string, unknown> = {}): DesiredStoreSpec =>
-      desiredSpecSchema.parse({
-        name: 'payments',
-        desiredState: 'CONNECTED',
-        cloudHsmClusterId: 'cluster-abcdefghijk',
-        mode: 'enforce',
-        ...extra,
-      }) as DesiredStoreSpec;
-    /** The same call on both: the same answer, or the same kind of error. */
-    const both = async (call: (state: StatePort) => Promise<unknown>): Promise<void> => {
-      const settle = (promise: Promise<unknown>) =>
-        promise.then(
-          (value) => ({ value }),
-          (error: Error) => ({ error: error.name }),
-        );
-      expect(await settle(call(sim))).toEqual(await settle(call(dynamo)));
-    };
-    const input = { ...emptyStatus('payments', now), phase: 'CONNECTING' as const, incidentId: 'inc-0000000000000001', attempt: 1 };
-    const desired = { ...spec(), generation: 1, paused: false, retryRequestedAt: null, changedBy: null };
-    const missing: PlanInput = {
-      scope,
-      desired,
-      observed: null,
-      clusters: new Map(),
-      passwordVersion: null,
-      xksCredentialVersion: null,
-      status: null,
-      settings: { killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 },
-      regionalIncident: false,
-      unreadable: [],
-      approval: null,
-      manualChange: null,
-      now,
-    };
-    // An outbox as the core writes it: the events of a decision (here, Store Missing).
-    const outbox = decisionEvents(plan(missing), missing);
-    try {
-      // Act and assess, call by call
-      await both((state) => state.putDesired([spec()], now, 'alice'));
-      await both((state) => state.putDesired([spec()], now, 'bob'));
-      await both((state) => state.putDesired([spec({ maxAttempts: 5 })], now, 'bob'));
-      await both((state) => state.request('payments', 'pause', now));
-      await both((state) => state.request('payments', 'retry', now + 1));
-      await both((state) => state.request('nobody', 'resume', now));
-      await both((state) => state.approve('payments', { generation: 4, approvedBy: 'carol', approvedAt: now }));
-      await both((state) => state.acquireLease('payments', 'run-a', now, 60_000));
-      await both((state) => state.acquireLease('payments', 'run-a', now + 500, 60_000));
-      await both((state) => state.acquireLease('payments', 'run-b', now + 1_000, 60_000));
-      await both((state) => state.acquireLease('payments', 'run-b', now + 60_500, 60_000));
-      await both((state) => state.saveStatus(input, 'run-b'));
-      await both((state) => state.saveStatus(input, 'run-a', { outbox, holdLeaseUntil: now + 60_000 }));
-      await both((state) => state.acquireLease('payments', 'run-b', now + 2_000, 60_000));
-      await both((state) => state.load('payments'));
-      await both((state) => state.saveStatus({ ...input, phase: 'IDLE' }, 'run-a'));
-      await both((state) => state.releaseLease('payments', 'run-a'));
-      await both((state) => state.acquireLease('payments', 'run-b', now + 3_000, 60_000));
-      await both((state) => state.releaseLease('payments', 'run-a'));
-      await both((state) => state.acquireLease('payments', 'run-a', now + 61_000 + 3_000, 60_000));
-      await both((state) => state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.4, blastRadiusMinFailed: 2 }));
-      await both((state) => state.getSettings());
-      await both((state) => state.setRegionalIncident(now, true));
-      await both((state) => state.loadAll());
-      await both((state) => state.setRegionalIncident(null));
-      await both((state) => state.loadAll());
-    } finally {
-      await fake.close();
-    }
+    dynamo = new DynamoStateAdapter(makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials).dynamo, 'twin', scope);
+    sim = new InMemoryState(scope);
+  });
+  afterAll(() => fake.close());
+
+  // Each call runs on the state the calls before it left, in this order.
+  it.each<[string, Call]>([
+    ['putDesired: a new store, by alice', (state) => state.putDesired([spec()], now, 'alice')],
+    ['putDesired: the same spec, by bob', (state) => state.putDesired([spec()], now, 'bob')],
+    ['putDesired: a changed spec, by bob', (state) => state.putDesired([spec({ maxAttempts: 5 })], now, 'bob')],
+    ['request: pause', (state) => state.request('payments', 'pause', now)],
+    ['request: retry', (state) => state.request('payments', 'retry', now + 1)],
+    ['request: resume of an undeclared store', (state) => state.request('nobody', 'resume', now)],
+    ['approve: generation 4', (state) => state.approve('payments', { generation: 4, approvedBy: 'carol', approvedAt: now })],
+    ['acquireLease: run-a takes the free lease', (state) => state.acquireLease('payments', 'run-a', now, 60_000)],
+    ['acquireLease: run-a again, holding it', (state) => state.acquireLease('payments', 'run-a', now + 500, 60_000)],
+    ['acquireLease: run-b while run-a holds it', (state) => state.acquireLease('payments', 'run-b', now + 1_000, 60_000)],
+    ["acquireLease: run-b after run-a's lease expired", (state) => state.acquireLease('payments', 'run-b', now + 60_500, 60_000)],
+    ['saveStatus: by run-b', (state) => state.saveStatus(input, 'run-b')],
+    ['saveStatus: by run-a, with an outbox and a held lease', (state) => state.saveStatus(input, 'run-a', { outbox, holdLeaseUntil: now + 60_000 })],
+    ['acquireLease: run-b again', (state) => state.acquireLease('payments', 'run-b', now + 2_000, 60_000)],
+    ['load', (state) => state.load('payments')],
+    ['saveStatus: IDLE, by run-a', (state) => state.saveStatus({ ...input, phase: 'IDLE' }, 'run-a')],
+    ['releaseLease: by run-a', (state) => state.releaseLease('payments', 'run-a')],
+    ['acquireLease: run-b after the release', (state) => state.acquireLease('payments', 'run-b', now + 3_000, 60_000)],
+    ['releaseLease: by run-a, not holding it', (state) => state.releaseLease('payments', 'run-a')],
+    ["acquireLease: run-a after run-b's lease expired", (state) => state.acquireLease('payments', 'run-a', now + 61_000 + 3_000, 60_000)],
+    ['putSettings', (state) => state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.4, blastRadiusMinFailed: 2 })],
+    ['getSettings', (state) => state.getSettings()],
+    ['setRegionalIncident: on', (state) => state.setRegionalIncident(now, true)],
+    ['loadAll: during the regional incident', (state) => state.loadAll()],
+    ['setRegionalIncident: off', (state) => state.setRegionalIncident(null)],
+    ['loadAll: after the regional incident', (state) => state.loadAll()],
+  ])('%s', async (_call, call) => {
+    // Act and assess
+    const settle = (promise: Promise<unknown>) =>
+      promise.then(
+        (value) => ({ value }),
+        (error: Error) => ({ error: error.name }),
+      );
+    expect(await settle(call(sim))).toEqual(await settle(call(dynamo)));
   });
 });

@@ -63,11 +63,21 @@ describe('MemberCredentials', () => {
     await expect(members.get('444455556666')).resolves.toMatchObject({ accessKeyId: 'ASIAOK' });
   });
 
-  it('hands the SDK an expiration at which this cache renews, so that both agree', async () => {
-    const provided = await members.provider('444455556666')();
-    // Renewed REFRESH_MARGIN_MS before the session ends; the SDK renews REFRESH_MARGIN_MS before the expiration it is given.
-    const expected = Date.now() + 3_600_000;
-    expect(Math.abs(provided.expiration!.getTime() - expected)).toBeLessThan(1000);
+  it('renews by its own clock, not the system clock: the SDK is told to ask again before every call, and the role is assumed again once this clock nears the expiration', async () => {
+    // Prepare
+    const provider = members.provider('444455556666');
+
+    // Act: the deployment's clock moves past the session's hour while the system clock barely moves.
+    const first = await provider();
+    clock.advance(3600 - REFRESH_MARGIN_MS / 1000 - 1);
+    const beforeRenewal = await provider();
+    clock.advance(2);
+    const renewed = await provider();
+
+    // Assess: an expiration the SDK finds past (it renews 5 minutes before one), so it never keeps credentials by its own clock.
+    expect(first.expiration!.getTime()).toBeLessThan(Date.now() - 5 * 60_000);
+    expect([first.accessKeyId, beforeRenewal.accessKeyId, renewed.accessKeyId]).toEqual(['ASIA1', 'ASIA1', 'ASIA2']);
+    expect(stsMock.commandCalls(AssumeRoleCommand)).toHaveLength(2);
   });
 });
 

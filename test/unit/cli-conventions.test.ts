@@ -10,10 +10,9 @@ import { diffStores, renderDiff, summarise } from '../../shared/cli/diff.js';
 import { DEFAULT_SECRET_PREFIX, stackNames } from '../../shared/cli/stack.js';
 import { parseStoresFile } from '../../shared/cli/stores-file.js';
 import { printable, renderTable } from '../../shared/cli/table.js';
+import { InMemoryState } from '../../shared/dev/state/in-memory-state.js';
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import { closest, count } from '../../shared/domain/words.js';
-import { AwsCallError } from '../../shared/errors.js';
-import { InMemoryState } from '../helpers/in-memory.js';
 
 const SCOPE = { accountId: '111122223333', region: 'us-east-1' };
 const ARN = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:cks/payments-kmsuser-AbCdEf';
@@ -134,14 +133,8 @@ describe('write (cks apply)', () => {
   it('says which stores were written and which were not when a write fails part-way', async () => {
     // Prepare: the third write is refused.
     const state = new InMemoryState();
-    let writes = 0;
-    const putDesired = state.putDesired.bind(state);
-    state.putDesired = async (specs, now, changedBy) => {
-      writes += 1;
-      if (writes === 3) throw new AwsCallError('DynamoDB.PutItem', 'ThrottlingException', true, 'Rate exceeded');
-      return putDesired(specs, now, changedBy);
-    };
-    await putDesired([spec({ name: 'gone' })], 0);
+    await state.putDesired([spec({ name: 'gone' })], 0);
+    state.faults.fail('putDesired', 'ThrottlingException', { after: 2, message: 'Rate exceeded' });
 
     // Act
     const other = new InMemoryState({ accountId: '444455556666', region: 'eu-west-1' });

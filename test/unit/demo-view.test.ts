@@ -3,7 +3,7 @@
  * terminal) and its stores table fit; a wider terminal shows more columns.
  */
 import { describe, expect, it } from 'vitest';
-import { DemoView, type StoreRow } from '../../shared/dev/demo/view.js';
+import { DemoView, reachedRows, type StoreRow } from '../../shared/dev/demo/view.js';
 
 const HEADER = {
   endpoint: 'http://127.0.0.1:45678',
@@ -103,5 +103,33 @@ describe('the demo screen', () => {
     expect(section).toBeGreaterThan(0);
     expect(lines[section + 1]).toBe("partner-xks: xksCertificateExpiring: the XKS proxy's TLS certificate expires in 5 days (threshold 30)");
     expect(screen(120, 40)).not.toContain('AT RISK');
+  });
+});
+
+describe('the rows of an account-Region the reconciler cannot reach', () => {
+  it('are shown UNREACHABLE with the call that failed, as the Scope Unreachable page says, whatever KMS shows the operator', () => {
+    const mark = {
+      incidentId: 'scope-1',
+      since: Date.parse('2026-12-07T05:00:00Z'),
+      errorCode: 'ExpiredTokenException',
+      operation: 'KMS.DescribeCustomKeyStores',
+      announced: true,
+    };
+
+    const rows = reachedRows(STORES.slice(5), mark);
+
+    expect(rows.map((row) => [row.name, row.observed, row.reason])).toEqual([
+      [
+        'payments-hsm',
+        'UNREACHABLE',
+        'the reconciler cannot reach this account-Region: KMS.DescribeCustomKeyStores failed with ExpiredTokenException',
+      ],
+      [
+        'partner-xks',
+        'UNREACHABLE',
+        'the reconciler cannot reach this account-Region: KMS.DescribeCustomKeyStores failed with ExpiredTokenException',
+      ],
+    ]);
+    expect(reachedRows(STORES.slice(5), undefined)).toEqual(STORES.slice(5));
   });
 });

@@ -59,10 +59,13 @@ describe('parseDesiredSpec: valid specs', () => {
     expect(parseDesiredSpec({ ...xks, xksProxy: { ...xks.xksProxy, uriPath } }).ok).toBe(true);
   });
 
-  it('accepts VPC endpoint service connectivity with its service name', () => {
-    const spec = { ...xks, xksProxy: { ...xks.xksProxy, connectivity: 'VPC_ENDPOINT_SERVICE', vpcEndpointServiceName: VPCE } };
-    expect(parseDesiredSpec(spec).ok).toBe(true);
-  });
+  it.each([VPCE, 'eu.amazonaws.vpce.eusc-de-east-1.vpce-svc-0123456789abcdef0'])(
+    'accepts VPC endpoint service connectivity with the service name %s (the model allows com. and eu.)',
+    (vpcEndpointServiceName) => {
+      const spec = { ...xks, xksProxy: { ...xks.xksProxy, connectivity: 'VPC_ENDPOINT_SERVICE', vpcEndpointServiceName } };
+      expect(parseDesiredSpec(spec).ok).toBe(true);
+    },
+  );
 
   it('exports the zod schema for composition', () => {
     expect(desiredSpecSchema.safeParse(cloudHsm).success).toBe(true);

@@ -1,117 +1,13 @@
-/** Builders for the pure-domain unit tests (plan, events): small valid defaults, overridden per test. */
+/** Plan inputs and assertions for the pure-domain unit tests (plan, events); the stores and clusters in them come from `../helpers/world.ts`. */
 import { expect } from 'vitest';
 import { decisionEvents, eventSchemas, type ReconcilerEvent } from '../../shared/domain/events.js';
 import { plan } from '../../shared/domain/plan.js';
-import {
-  type ClusterView,
-  DEFAULT_SETTINGS,
-  type Decision,
-  type DesiredStore,
-  describeLastAction,
-  type ObservedStore,
-  type PlanInput,
-  type StoreStatus,
-} from '../../shared/domain/types.js';
+import { DEFAULT_SETTINGS, type Decision, describeLastAction, type PlanInput, type StoreStatus } from '../../shared/domain/types.js';
+import { cloudHsmDesired, cloudHsmObserved, cluster, clusters, SCOPE, xksDesired, xksObserved } from '../helpers/world.js';
 
 export const NOW = Date.parse('2025-03-01T03:00:00.000Z');
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
-export const SCOPE = { accountId: '111122223333', region: 'us-east-1' };
-export const STORE_ID = 'cks-1234567890abcdef0';
-export const CLUSTER = 'cluster-abcdefghijk';
-export const OTHER_CLUSTER = 'cluster-zyxwvutsrqp';
-export const PASSWORD_ARN = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser';
-export const CREDENTIAL_ARN = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:partner-xks';
-
-export function cloudHsmDesired(over: Partial<DesiredStore> = {}): DesiredStore {
-  return {
-    name: 'payments-hsm',
-    type: 'AWS_CLOUDHSM',
-    desiredState: 'CONNECTED',
-    cloudHsmClusterId: CLUSTER,
-    keyStorePasswordSecretArn: PASSWORD_ARN,
-    mode: 'enforce',
-    maxAttempts: 3,
-    allowCreateHsm: false,
-    onManualDisconnect: 'hold',
-    loginBudget: 2,
-    paused: false,
-    generation: 1,
-    retryRequestedAt: null,
-    changedBy: null,
-    ...over,
-  };
-}
-
-export function xksDesired(over: Partial<DesiredStore> = {}): DesiredStore {
-  return {
-    name: 'partner-xks',
-    type: 'EXTERNAL_KEY_STORE',
-    desiredState: 'CONNECTED',
-    xksProxy: {
-      uriEndpoint: 'https://xks.example.com',
-      uriPath: '/kms/xks/v1',
-      connectivity: 'PUBLIC_ENDPOINT',
-      credentialSecretArn: CREDENTIAL_ARN,
-    },
-    mode: 'enforce',
-    maxAttempts: 3,
-    allowCreateHsm: false,
-    onManualDisconnect: 'hold',
-    loginBudget: 2,
-    paused: false,
-    generation: 1,
-    retryRequestedAt: null,
-    changedBy: null,
-    ...over,
-  };
-}
-
-export function cloudHsmObserved(over: Partial<ObservedStore> = {}): ObservedStore {
-  return {
-    id: STORE_ID,
-    name: 'payments-hsm',
-    type: 'AWS_CLOUDHSM',
-    connectionState: 'CONNECTED',
-    connectionErrorCode: null,
-    cloudHsmClusterId: CLUSTER,
-    ...over,
-  };
-}
-
-export function xksObserved(over: Partial<ObservedStore> = {}): ObservedStore {
-  return {
-    id: 'cks-0fedcba0987654321',
-    name: 'partner-xks',
-    type: 'EXTERNAL_KEY_STORE',
-    connectionState: 'CONNECTED',
-    connectionErrorCode: null,
-    xksProxy: {
-      uriEndpoint: 'https://xks.example.com',
-      uriPath: '/kms/xks/v1',
-      connectivity: 'PUBLIC_ENDPOINT',
-    },
-    ...over,
-  };
-}
-
-/** An ACTIVE cluster with two ACTIVE HSMs in two of three Availability Zones. */
-export function cluster(over: Partial<ClusterView> = {}): ClusterView {
-  return {
-    clusterId: CLUSTER,
-    state: 'ACTIVE',
-    activeHsms: 2,
-    creatingHsms: 0,
-    availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'],
-    hsmAvailabilityZones: ['us-east-1a', 'us-east-1b'],
-    ...over,
-  };
-}
-
-export function clusters(...views: ClusterView[]): ReadonlyMap<string, ClusterView> {
-  return new Map(views.map((v) => [v.clusterId, v]));
-}
-
 /** A CloudHSM store, first seen (no status), CONNECTED, cluster healthy, password secret at v1. */
 export function cloudHsmInput(over: Partial<PlanInput> = {}): PlanInput {
   return {
@@ -125,6 +21,7 @@ export function cloudHsmInput(over: Partial<PlanInput> = {}): PlanInput {
     settings: DEFAULT_SETTINGS,
     regionalIncident: false,
     unreadable: [],
+    missingSecrets: [],
     approval: null,
     manualChange: null,
     now: NOW,
@@ -145,6 +42,7 @@ export function xksInput(over: Partial<PlanInput> = {}): PlanInput {
     settings: DEFAULT_SETTINGS,
     regionalIncident: false,
     unreadable: [],
+    missingSecrets: [],
     approval: null,
     manualChange: null,
     now: NOW,

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { eventSchemas, invalidDesiredEvent, type SweepSummaryInput, storeEvent, sweepSummaryEvent } from '../../shared/domain/events.js';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import { EVENT_DETAIL_TYPES, type EventDraft } from '../../shared/domain/types.js';
-import { cloudHsmDesired, cloudHsmObserved, expectValidEvents, SCOPE, STORE_ID } from './domain-fixtures.js';
+import { cloudHsmDesired, cloudHsmObserved, SCOPE, STORE_ID } from '../helpers/world.js';
+import { expectValidEvents } from './domain-fixtures.js';
 
 const ctx = {
   scope: SCOPE,

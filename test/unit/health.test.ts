@@ -19,7 +19,8 @@ import {
 } from '../../shared/domain/health.js';
 import { FINDING_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import { DEFAULT_SETTINGS } from '../../shared/domain/types.js';
-import { cloudHsmDesired, cloudHsmObserved, cluster, expectValidEvents, NOW, SCOPE, xksDesired, xksObserved } from './domain-fixtures.js';
+import { cloudHsmDesired, cloudHsmObserved, cluster, SCOPE, xksDesired, xksObserved } from '../helpers/world.js';
+import { expectValidEvents, NOW } from './domain-fixtures.js';
 
 const HEALTHY_XKS: XksReading = { certificateDaysToExpire: 200, credentialAgeDays: 10, keyManagerNotActive: 0, proxyErrors: 0, proxyLatencyMs: 40 };
 const open = (verdicts: Verdicts): FindingKind[] => (Object.keys(verdicts) as FindingKind[]).filter((k) => verdicts[k]?.open === true).sort();

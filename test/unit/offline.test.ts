@@ -92,9 +92,10 @@ describe('parseService (serverless print --format json)', () => {
         ],
       },
     },
+    resources: { Resources: { SweepRole: { Type: 'AWS::IAM::Role', Properties: {} } } },
   };
 
-  it('reads the stage, Region, table, onEvent name and its rule patterns with role ARNs resolved', () => {
+  it('reads the stage, Region, table, onEvent name, its rule patterns with role ARNs resolved, and the stack resources', () => {
     expect(parseService(JSON.stringify(printed))).toEqual({
       stage: 'e2e',
       region: 'eu-west-1',
@@ -107,6 +108,7 @@ describe('parseService (serverless print --format json)', () => {
         streamFilters: [],
         roles: { sweep: 'SweepRole', onEvent: 'OnEventRole' },
       },
+      template: printed.resources,
     });
   });
 

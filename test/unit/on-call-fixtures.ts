@@ -11,7 +11,8 @@ import { EVENT_SOURCE } from '../../shared/adapters/eventbridge.js';
 import { decisionEvents, type ReconcilerEvent, scopeUnreachableEvent, sweepSummaryEvent } from '../../shared/domain/events.js';
 import { plan } from '../../shared/domain/plan.js';
 import type { PlanInput } from '../../shared/domain/types.js';
-import { cloudHsmInput, cloudHsmObserved, MINUTE, NOW, SCOPE } from './domain-fixtures.js';
+import { cloudHsmObserved, SCOPE } from '../helpers/world.js';
+import { cloudHsmInput, MINUTE, NOW } from './domain-fixtures.js';
 
 /** An event as a rule target receives it. */
 export interface BusEvent {

@@ -17,10 +17,12 @@ import {
   type ObservedStore,
   PHASES,
   type PlanInput,
+  type SecretField,
   type StoreStatus,
   type StoreType,
 } from '../../shared/domain/types.js';
-import { CLUSTER, CREDENTIAL_ARN, cluster, MINUTE, NOW, OTHER_CLUSTER, PASSWORD_ARN, SCOPE, STORE_ID } from './domain-fixtures.js';
+import { CLUSTER, CREDENTIAL_ARN, cluster, OTHER_CLUSTER, PASSWORD_ARN, SCOPE, STORE_ID } from '../helpers/world.js';
+import { MINUTE, NOW } from './domain-fixtures.js';
 
 const RUNS = { numRuns: 400 };
 const ENDPOINTS = ['https://xks.example.com', 'https://xks-b.example.com'];
@@ -202,6 +204,7 @@ const input: fc.Arbitrary<PlanInput> = fc.constantFrom<StoreType>('AWS_CLOUDHSM'
       }),
       regionalIncident: fc.boolean(),
       unreadable: fc.constantFrom([], [], [], ['the version of secret x']),
+      missingSecrets: fc.constantFrom<SecretField[]>([], [], [], ['keyStorePasswordSecretArn']),
       approval: fc.option(fc.record({ generation: fc.integer({ min: 1, max: 4 }), approvedBy: fc.constantFrom(...PRINCIPALS), approvedAt: time }), {
         nil: null,
       }),
@@ -219,6 +222,7 @@ const enforced = input.map(
     settings: { ...i.settings, killSwitch: false },
     regionalIncident: false,
     unreadable: [],
+    missingSecrets: [],
   }),
 );
 
@@ -272,7 +276,9 @@ describe('plan: properties over generated inputs', () => {
     if (action.kind === 'connect') expect(state).toBe('DISCONNECTED');
     if (action.kind === 'disconnect') expect(['CONNECTED', 'CONNECTING', 'FAILED']).toContain(state);
     if (action.kind === 'update' && state !== 'DISCONNECTED') {
-      // Only these may change in any state.
+      // The KMS model: only an external key store changes while CONNECTED, and only these.
+      expect(i.observed?.type).toBe('EXTERNAL_KEY_STORE');
+      expect(state).toBe('CONNECTED');
       const { newName, xks, ...rest } = action.changes;
       const { credential, uriPath, ...xksRest } = xks ?? {};
       expect({ rest, xksRest }).toEqual({ rest: {}, xksRest: {} });

@@ -6,20 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import type { PlanInput } from '../../shared/domain/types.js';
-import {
-  CREDENTIAL_ARN,
-  cloudHsmDesired,
-  cloudHsmInput,
-  cloudHsmObserved,
-  decide,
-  MINUTE,
-  NOW,
-  simulate,
-  types,
-  xksDesired,
-  xksInput,
-  xksObserved,
-} from './domain-fixtures.js';
+import { CREDENTIAL_ARN, cloudHsmDesired, cloudHsmObserved, xksDesired, xksObserved } from '../helpers/world.js';
+import { cloudHsmInput, decide, MINUTE, NOW, simulate, types, xksInput } from './domain-fixtures.js';
 
 const connected = cloudHsmObserved();
 const disconnected = cloudHsmObserved({ connectionState: 'DISCONNECTED' });

@@ -15,25 +15,16 @@ import {
   CLUSTER,
   CREDENTIAL_ARN,
   cloudHsmDesired,
-  cloudHsmInput,
   cloudHsmObserved,
   cluster,
   clusters,
-  decide,
-  expectValidEvents,
-  MINUTE,
-  NOW,
   OTHER_CLUSTER,
   PASSWORD_ARN,
-  readable,
-  SECOND,
   STORE_ID,
-  simulate,
-  types,
   xksDesired,
-  xksInput,
   xksObserved,
-} from './domain-fixtures.js';
+} from '../helpers/world.js';
+import { cloudHsmInput, decide, expectValidEvents, MINUTE, NOW, readable, SECOND, simulate, types, xksInput } from './domain-fixtures.js';
 
 const XKS_ID = 'cks-0fedcba0987654321';
 
@@ -369,6 +360,93 @@ describe('plan: codes fixable from a secret version, the desired state or Create
       });
     },
   );
+});
+
+describe('plan: a secret the desired item names does not exist', () => {
+  const missingPassword = { passwordVersion: null, missingSecrets: ['keyStorePasswordSecretArn'] } as const;
+  const missingCredential = { xksCredentialVersion: null, missingSecrets: ['xksProxy.credentialSecretArn'] } as const;
+  const cloudHsm = (state: ConnectionState, code: ConnectionErrorCode | null = null): PlanInput =>
+    cloudHsmInput({ observed: cloudHsmObserved({ connectionState: state, connectionErrorCode: code }), ...missingPassword });
+  const xks = (state: ConnectionState, code: ConnectionErrorCode | null = null): PlanInput =>
+    xksInput({ observed: xksObserved({ connectionState: state, connectionErrorCode: code }), ...missingCredential });
+
+  it.each([
+    {
+      store: 'CloudHSM FAILED with INVALID_CREDENTIALS',
+      input: cloudHsm('FAILED', 'INVALID_CREDENTIALS'),
+      named: `keyStorePasswordSecretArn ${PASSWORD_ARN}`,
+    },
+    { store: 'CloudHSM FAILED with NETWORK_ERRORS', input: cloudHsm('FAILED', 'NETWORK_ERRORS'), named: `keyStorePasswordSecretArn ${PASSWORD_ARN}` },
+    { store: 'CloudHSM DISCONNECTED', input: cloudHsm('DISCONNECTED'), named: `keyStorePasswordSecretArn ${PASSWORD_ARN}` },
+    {
+      store: 'XKS FAILED with XKS_PROXY_ACCESS_DENIED',
+      input: xks('FAILED', 'XKS_PROXY_ACCESS_DENIED'),
+      named: `xksProxy.credentialSecretArn ${CREDENTIAL_ARN}`,
+    },
+    { store: 'XKS DISCONNECTED', input: xks('DISCONNECTED'), named: `xksProxy.credentialSecretArn ${CREDENTIAL_ARN}` },
+  ])('escalates a $store at once, naming the field and the ARN, with the missing-secret runbook and never "no newer version"', ({ input, named }) => {
+    const decision = decide(input);
+    expect(decision.action.kind).toBe('none');
+    expect(types(decision)).toEqual(['Repair Escalated']);
+    expect(decision.events[0]?.runbook).toBe(SITUATION_RUNBOOKS.secretMissing);
+    expect(decision.reason).toContain(`${named} names no secret in Secrets Manager`);
+    expect(decision.reason).not.toContain('no version newer');
+    expect(decision.nextStatus.phase).toBe('ESCALATED');
+    expect(decision.nextStatus.heldInputs?.awaitingSecret).toBe(true);
+  });
+
+  it.each([
+    { store: 'a CONNECTED store desired CONNECTED', input: cloudHsm('CONNECTED'), action: 'none' },
+    {
+      store: 'a store desired DISCONNECTED',
+      input: { ...cloudHsm('CONNECTED'), desired: cloudHsmDesired({ desiredState: 'DISCONNECTED' }) },
+      action: 'disconnect',
+    },
+    { store: 'a CONNECTING store', input: cloudHsm('CONNECTING'), action: 'none' },
+  ])('does not escalate $store, which needs no repair: the secret is not needed now', ({ input, action }) => {
+    const decision = decide(input);
+    expect(decision.action.kind).toBe(action);
+    expect(types(decision)).not.toContain('Repair Escalated');
+  });
+
+  it('waits, never judges, when the secret could not be read (it is unreadable, not missing)', () => {
+    const decision = decide(
+      cloudHsmInput({
+        observed: cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'INVALID_CREDENTIALS' }),
+        passwordVersion: null,
+        unreadable: [`the version of secret ${PASSWORD_ARN}`],
+      }),
+    );
+    expect(decision.action.kind).toBe('none');
+    expect(decision.events).toEqual([]);
+    expect(decision.reason).toContain('could not read');
+  });
+
+  it('pages once per incident: holds without another event while the secret stays missing, then repairs once it exists', () => {
+    const disconnected = cloudHsmObserved({ connectionState: 'DISCONNECTED' });
+    const decisions = simulate(cloudHsm('FAILED', 'INVALID_CREDENTIALS'), [
+      {},
+      { now: NOW + MINUTE },
+      { now: NOW + 2 * MINUTE },
+      // The secret is created with the kmsuser password.
+      { now: NOW + 3 * MINUTE, passwordVersion: 'v1', missingSecrets: [] },
+      { now: NOW + 5 * MINUTE, passwordVersion: 'v1', missingSecrets: [], observed: disconnected },
+    ]);
+    expect(decisions.map(types)).toEqual([['Repair Escalated'], [], [], ['Repair Started'], ['Repair Step']]);
+    expect(decisions[1]?.reason).toContain('holding until the secret the desired item names exists');
+    expect(decisions.map((d) => d.action.kind)).toEqual(['none', 'none', 'none', 'disconnect', 'update']);
+    expect(decisions[4]?.action).toMatchObject({ changes: { password: { secretArn: PASSWORD_ARN, versionId: 'v1' } } });
+  });
+
+  it('escalates again, in a new incident, when a new generation still names a missing secret', () => {
+    const [first, second, third] = simulate(cloudHsm('FAILED', 'NETWORK_ERRORS'), [
+      {},
+      { now: NOW + MINUTE, desired: cloudHsmDesired({ generation: 2 }) },
+      { now: NOW + 2 * MINUTE, desired: cloudHsmDesired({ generation: 2 }) },
+    ]);
+    expect([types(first!), types(second!), types(third!)]).toEqual([['Repair Escalated'], ['Repair Escalated'], []]);
+    expect(second?.nextStatus.incidentId).not.toBe(first?.nextStatus.incidentId);
+  });
 });
 
 describe('plan: the repair cycle', () => {
@@ -735,11 +813,73 @@ describe('plan: CONNECTED stores', () => {
     expect(decision.events[0]?.drift).toContain(field);
   });
 
-  it('renames a store whose declared id now carries another name', () => {
-    const decision = decide(cloudHsmInput({ desired: cloudHsmDesired({ id: STORE_ID, name: 'payments-hsm-v2' }) }));
-    expect(decision.action).toEqual({ kind: 'update', storeId: STORE_ID, changes: { newName: 'payments-hsm-v2' } });
+  it.each([
+    { store: 'a DISCONNECTED CloudHSM key store', input: () => cloudHsmInput({ observed: cloudHsmObserved({ connectionState: 'DISCONNECTED' }) }) },
+    { store: 'a CONNECTED external key store', input: () => xksInput({ desired: xksDesired({ id: XKS_ID }) }) },
+  ])('renames $store whose declared id now carries another name (states where the KMS model allows it)', ({ input }) => {
+    const start = input();
+    const desired = { ...start.desired, id: start.observed!.id, name: 'renamed-v2' };
+    const decision = decide({ ...start, desired });
+    expect(decision.action).toEqual({ kind: 'update', storeId: start.observed!.id, changes: { newName: 'renamed-v2' } });
     expect(types(decision)).toEqual(['Store Drift Detected']);
     expect(decision.events[0]).toMatchObject({ drift: ['name'], action: 'update' });
+  });
+
+  it('never disconnects a healthy CONNECTED CloudHSM key store to rename it (KMS renames it only DISCONNECTED): reports the name once', () => {
+    const [first, second] = simulate(cloudHsmInput({ desired: cloudHsmDesired({ id: STORE_ID, name: 'payments-hsm-v2' }) }), [
+      {},
+      { now: NOW + MINUTE },
+    ]);
+    expect(first?.action.kind).toBe('none');
+    expect(first?.events).toEqual([
+      expect.objectContaining({
+        detailType: 'Store Drift Detected',
+        drift: ['name'],
+        action: 'none',
+        reason: expect.stringContaining('never disconnects a healthy store'),
+      }),
+    ]);
+    expect(second?.action.kind).toBe('none');
+    expect(second?.events).toEqual([]);
+  });
+
+  it.each(['CONNECTING', 'DISCONNECTING'] as const)('does not rename a CloudHSM key store while %s', (connectionState) => {
+    const decision = decide(
+      cloudHsmInput({ desired: cloudHsmDesired({ id: STORE_ID, name: 'payments-hsm-v2' }), observed: cloudHsmObserved({ connectionState }) }),
+    );
+    expect(decision.action.kind).not.toBe('update');
+  });
+
+  it.each([
+    { type: 'AWS_CLOUDHSM', observed: cloudHsmObserved, desired: cloudHsmDesired },
+    { type: 'EXTERNAL_KEY_STORE', observed: xksObserved, desired: xksDesired },
+  ] as const)('renames a FAILED $type store only once its repair has disconnected it, then connects it', ({ type, observed, desired }) => {
+    const id = observed().id;
+    const want = desired({ id, name: 'renamed-v2' });
+    const start = type === 'AWS_CLOUDHSM' ? cloudHsmInput({ desired: want }) : xksInput({ desired: want });
+    const decisions = simulate({ ...start, observed: observed({ connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }) }, [
+      {},
+      { now: NOW + 30 * SECOND, observed: observed({ connectionState: 'DISCONNECTING' }) },
+      { now: NOW + 2 * MINUTE, observed: observed({ connectionState: 'DISCONNECTED' }) },
+      { now: NOW + 3 * MINUTE, observed: observed({ connectionState: 'DISCONNECTED', name: 'renamed-v2' }) },
+    ]);
+    expect(decisions.map((d) => d.action)).toEqual([
+      { kind: 'disconnect', storeId: id },
+      { kind: 'none' },
+      { kind: 'update', storeId: id, changes: { newName: 'renamed-v2' } },
+      { kind: 'connect', storeId: id },
+    ]);
+  });
+
+  it('renames a CONNECTED CloudHSM key store desired DISCONNECTED after disconnecting it as declared', () => {
+    const decisions = simulate(cloudHsmInput({ desired: cloudHsmDesired({ id: STORE_ID, name: 'payments-hsm-v2', desiredState: 'DISCONNECTED' }) }), [
+      {},
+      { now: NOW + 2 * MINUTE, observed: cloudHsmObserved({ connectionState: 'DISCONNECTED' }) },
+    ]);
+    expect(decisions.map((d) => d.action)).toEqual([
+      { kind: 'disconnect', storeId: STORE_ID },
+      { kind: 'update', storeId: STORE_ID, changes: { newName: 'payments-hsm-v2' } },
+    ]);
   });
 
   it.each([
@@ -904,15 +1044,16 @@ describe('plan: modes, kill switch, regional incident, pause', () => {
     expect(types(decision)).toEqual(['Store Drift Detected']);
   });
 
-  it('regional incident: holds every store quietly (the sweep pages), even a human-only failure', () => {
-    for (const input of [cloudHsmInput({ observed: failed }), failedInput('USER_LOCKED_OUT', 'AWS_CLOUDHSM')]) {
-      const decision = decide({ ...input, regionalIncident: true });
-      expect(decision.action.kind).toBe('none');
-      expect(decision.dryRun).toBe(true);
-      expect(decision.events).toEqual([]);
-      expect(decision.reason).toMatch(/^regional incident/);
-      expect(decision.nextStatus.phase).toBe('IDLE');
-    }
+  it.each([
+    ['a repairable failure', () => cloudHsmInput({ observed: failed })],
+    ['a human-only failure', () => failedInput('USER_LOCKED_OUT', 'AWS_CLOUDHSM')],
+  ])('regional incident: holds a store with %s quietly (the sweep pages)', (_case, input) => {
+    const decision = decide({ ...input(), regionalIncident: true });
+    expect(decision.action.kind).toBe('none');
+    expect(decision.dryRun).toBe(true);
+    expect(decision.events).toEqual([]);
+    expect(decision.reason).toMatch(/^regional incident/);
+    expect(decision.nextStatus.phase).toBe('IDLE');
   });
 
   it('pause: no action and no events while paused; resume starts afresh', () => {

@@ -6,7 +6,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
-import { cloudHsmDesired } from './domain-fixtures.js';
+import { cloudHsmDesired } from '../helpers/world.js';
 
 describe('a store removed from the desired state', () => {
   let world: InMemoryWorld;

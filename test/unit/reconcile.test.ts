@@ -1,51 +1,22 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { ObservedStore } from '../../shared/domain/types.js';
+import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
+import type { DesiredStore } from '../../shared/domain/types.js';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
+import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster } from '../helpers/world.js';
 
-const CLUSTER = 'cluster-abcdefghijk';
 const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser-AbCdEf';
 const PASSWORD_V2 = 'n3w-Passw0rd-from-a-human';
 
-function cloudHsmStore(name: string, id: string, overrides: Partial<ObservedStore> = {}): ObservedStore {
-  return {
-    id,
-    name,
-    type: 'AWS_CLOUDHSM',
-    connectionState: 'CONNECTED',
-    connectionErrorCode: null,
-    cloudHsmClusterId: CLUSTER,
-    ...overrides,
-  };
-}
-
-function declare(world: InMemoryWorld, name: string, extra: Record<string, unknown> = {}): void {
-  world.state.desired.set(name, {
-    name,
-    type: 'AWS_CLOUDHSM',
-    desiredState: 'CONNECTED',
-    cloudHsmClusterId: CLUSTER,
-    keyStorePasswordSecretArn: SECRET,
-    mode: 'enforce',
-    maxAttempts: 3,
-    allowCreateHsm: false,
-    generation: 1,
-    paused: false,
-    ...extra,
-  });
+/** `name` declared CONNECTED in enforce mode on the healthy cluster, its password in {@link SECRET}. */
+function declare(world: InMemoryWorld, name: string, extra: Partial<DesiredStore> = {}): void {
+  world.state.desired.set(name, { ...cloudHsmDesired({ name, keyStorePasswordSecretArn: SECRET, ...extra }) });
 }
 
 /** An in-memory world with one healthy cluster and a password secret with one version. */
 function healthyWorld(): InMemoryWorld {
   const world = inMemoryWorld();
-  world.cloudHsm.clusters.set(CLUSTER, {
-    clusterId: CLUSTER,
-    state: 'ACTIVE',
-    activeHsms: 2,
-    creatingHsms: 0,
-    availabilityZones: ['us-east-1a', 'us-east-1b'],
-    hsmAvailabilityZones: ['us-east-1a', 'us-east-1b'],
-  });
+  world.cloudHsm.clusters.set(CLUSTER, cluster({ availabilityZones: ['us-east-1a', 'us-east-1b'] }));
   world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
   return world;
 }
@@ -59,7 +30,7 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('records a baseline for a store it sees for the first time, then leaves a healthy store alone with no write', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0'));
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0' }));
     declare(world, 'payments');
 
     await reconcileScope(world.deps(), { trigger: 'schedule' });
@@ -74,7 +45,9 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('disconnects a FAILED store with NETWORK_ERRORS after re-describing it under the lease', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     declare(world, 'payments');
 
     const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
@@ -87,7 +60,9 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('issues each mutating call once when two runs reconcile the same store at the same time', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     declare(world, 'payments');
 
     await Promise.all([
@@ -99,7 +74,9 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('skips a store whose lease another run holds', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     declare(world, 'payments');
     world.state.leases.set('payments', { owner: 'someone-else', until: world.clock.now() + 30_000 });
 
@@ -110,7 +87,9 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('makes no mutating call, writes nothing and emits nothing in a dry run', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     declare(world, 'payments');
 
     const result = await reconcileScope(world.deps(), { trigger: 'cli', dryRun: true });
@@ -122,11 +101,11 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('sends a new password version read just before UpdateCustomKeyStore, and never logs or records it', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0'));
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0' }));
     // Found DISCONNECTED later: reconnected rather than held as a manual disconnect.
     declare(world, 'payments', { onManualDisconnect: 'reconnect' });
     await reconcileScope(world.deps(), { trigger: 'schedule' }); // baseline v1
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'DISCONNECTED' }));
     world.secrets.put(SECRET, 'v2', PASSWORD_V2);
 
     const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
@@ -146,8 +125,10 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('records a failed mutating call and goes on with the other stores', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
-    world.kms.put(cloudHsmStore('ledger', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'DISCONNECTED' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'ledger', id: 'cks-2234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     declare(world, 'payments');
     declare(world, 'ledger');
     world.kms.failNext = { op: 'connect', code: 'CloudHsmClusterInvalidConfigurationException' };
@@ -162,7 +143,9 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('reports an invalid desired item once, with the field, and reconciles the other stores', async () => {
-    world.kms.put(cloudHsmStore('ledger', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'ledger', id: 'cks-2234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     declare(world, 'ledger');
     declare(world, 'broken', { cloudHsmClusterId: 'not-a-cluster' });
 
@@ -180,7 +163,9 @@ describe('reconcile (core with in-memory ports)', () => {
   it('pages instead of repairing when more than the blast-radius share of stores fails at once', async () => {
     for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
       world.kms.put(
-        cloudHsmStore(name, `cks-${i}234567890abcdef0`, {
+        cloudHsmObserved({
+          name,
+          id: `cks-${i}234567890abcdef0`,
           connectionState: i < 3 ? 'FAILED' : 'CONNECTED',
           connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null,
         }),
@@ -203,7 +188,9 @@ describe('reconcile (core with in-memory ports)', () => {
   it('records the end of a regional incident and pages again only when a new one begins', async () => {
     for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
       world.kms.put(
-        cloudHsmStore(name, `cks-${i}234567890abcdef0`, {
+        cloudHsmObserved({
+          name,
+          id: `cks-${i}234567890abcdef0`,
           connectionState: i < 3 ? 'FAILED' : 'CONNECTED',
           connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null,
         }),
@@ -211,7 +198,7 @@ describe('reconcile (core with in-memory ports)', () => {
       declare(world, name);
     }
     await reconcileScope(world.deps(), { trigger: 'schedule' });
-    for (const [i, name] of ['a', 'b', 'c'].entries()) world.kms.put(cloudHsmStore(name, `cks-${i}234567890abcdef0`)); // healed by a human
+    for (const [i, name] of ['a', 'b', 'c'].entries()) world.kms.put(cloudHsmObserved({ name, id: `cks-${i}234567890abcdef0` })); // healed by a human
 
     await reconcileScope(world.deps(), { trigger: 'schedule' });
 
@@ -221,9 +208,11 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('reconciles only the stores an event names, by name, store id or cluster id', async () => {
-    world.kms.put(cloudHsmStore('a', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(cloudHsmObserved({ name: 'a', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
     world.kms.put(
-      cloudHsmStore('b', 'cks-2234567890abcdef0', {
+      cloudHsmObserved({
+        name: 'b',
+        id: 'cks-2234567890abcdef0',
         connectionState: 'FAILED',
         connectionErrorCode: 'NETWORK_ERRORS',
         cloudHsmClusterId: 'cluster-bbbbbbbbbbb',
@@ -240,11 +229,13 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('resumes a repair whose run died between disconnect and recording it, once the lease expires', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     declare(world, 'payments');
     await reconcileScope(world.deps(), { trigger: 'schedule' }); // baseline + disconnect recorded
     // A second run disconnects nothing more; simulate a run that died holding the lease after the store went DISCONNECTED.
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'DISCONNECTED' }));
     world.state.leases.set('payments', { owner: 'dead-run', until: world.clock.now() + 60_000 });
 
     const blocked = await reconcileScope(world.deps(), { trigger: 'schedule' });
@@ -257,16 +248,13 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('creates one HSM for two stores sharing a cluster that lost its HSMs, re-reading the cluster under each lease', async () => {
-    world.cloudHsm.clusters.set(CLUSTER, {
-      clusterId: CLUSTER,
-      state: 'ACTIVE',
-      activeHsms: 0,
-      creatingHsms: 0,
-      availabilityZones: ['us-east-1a', 'us-east-1b'],
-      hsmAvailabilityZones: [],
-    });
-    world.kms.put(cloudHsmStore('a', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'INSUFFICIENT_CLOUDHSM_HSMS' }));
-    world.kms.put(cloudHsmStore('b', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'INSUFFICIENT_CLOUDHSM_HSMS' }));
+    world.cloudHsm.clusters.set(CLUSTER, cluster({ activeHsms: 0, availabilityZones: ['us-east-1a', 'us-east-1b'], hsmAvailabilityZones: [] }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'a', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'INSUFFICIENT_CLOUDHSM_HSMS' }),
+    );
+    world.kms.put(
+      cloudHsmObserved({ name: 'b', id: 'cks-2234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'INSUFFICIENT_CLOUDHSM_HSMS' }),
+    );
     declare(world, 'a', { allowCreateHsm: true });
     declare(world, 'b', { allowCreateHsm: true });
 
@@ -276,7 +264,9 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('acts on nothing when the desired item was broken between the sweep read and the lease', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     declare(world, 'payments');
     world.state.onLease = (name) => world.state.desired.set(name, { ...world.state.desired.get(name), desiredState: 'CONECTED' });
 
@@ -288,7 +278,9 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('honours a kill switch turned on while the sweep was running', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     declare(world, 'payments');
     world.state.onLease = () => (world.state.settings = { ...world.state.settings, killSwitch: true });
 
@@ -299,7 +291,9 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('records the status of a call it made even when its events cannot be published, then fails the run loudly', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     declare(world, 'payments');
     world.events.down = true;
 
@@ -314,8 +308,8 @@ describe('reconcile (core with in-memory ports)', () => {
     const other = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:other-kmsuser-AbCdEf';
     world.secrets.put(other, 'v1', 'other-Passw0rd');
     world.secrets.denied.add(other);
-    world.kms.put(cloudHsmStore('a', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
-    world.kms.put(cloudHsmStore('b', 'cks-2234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(cloudHsmObserved({ name: 'a', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(cloudHsmObserved({ name: 'b', id: 'cks-2234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
     declare(world, 'a');
     declare(world, 'b', { keyStorePasswordSecretArn: other });
 
@@ -331,12 +325,68 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 });
 
+describe('reconcile: a password secret that does not exist', () => {
+  const MISSING = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser-typo-AbCdEf';
+  const DENIED = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:other-kmsuser-AbCdEf';
+  let world: InMemoryWorld;
+
+  beforeEach(() => {
+    world = healthyWorld();
+    world.secrets.put(DENIED, 'v1', 'other-Passw0rd');
+    world.secrets.denied.add(DENIED);
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'INVALID_CREDENTIALS' }),
+    );
+    world.kms.put(
+      cloudHsmObserved({ name: 'orders', id: 'cks-2234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'INVALID_CREDENTIALS' }),
+    );
+    declare(world, 'payments', { keyStorePasswordSecretArn: MISSING });
+    declare(world, 'orders', { keyStorePasswordSecretArn: DENIED });
+  });
+
+  const pages = () => world.events.published.filter((e) => e.detailType === 'Repair Escalated');
+
+  it('pages once, as its own finding with its runbook, while a secret it cannot read (AccessDenied) only waits', async () => {
+    for (let sweep = 0; sweep < 3; sweep++) {
+      await reconcileScope(world.deps(), { trigger: 'schedule' });
+      world.clock.advance(120);
+    }
+
+    expect(pages().map((e) => e.detail.storeName)).toEqual(['payments']);
+    const page = pages()[0]?.detail;
+    expect(page?.reason).toContain(`keyStorePasswordSecretArn ${MISSING} names no secret in Secrets Manager`);
+    expect(page?.reason).not.toContain('no version newer');
+    expect(page?.runbook).toBe(SITUATION_RUNBOOKS.secretMissing);
+    expect(world.state.statuses.get('payments')?.phase).toBe('ESCALATED');
+    expect(world.state.statuses.get('orders')?.phase).not.toBe('ESCALATED');
+    expect(world.state.statuses.get('orders')?.lastReason).toContain(`could not read the version of secret ${DENIED}`);
+    expect(world.kms.mutating()).toEqual([]);
+  });
+
+  it('repairs the store once the secret exists, in a new incident, without paging again', async () => {
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    world.clock.advance(120);
+    world.secrets.put(MISSING, 'v1', 'the-kmsuser-Passw0rd');
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(pages()).toHaveLength(1);
+    expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0']);
+    const started = world.events.published.filter((e) => e.detailType === 'Repair Started').map((e) => e.detail);
+    expect(started.map((e) => e.storeName)).toEqual(['payments']);
+    expect(world.state.statuses.get('payments')?.incidentId).not.toBe(world.state.statuses.get('payments')?.escalatedIncidentId);
+    expect(world.state.statuses.get('payments')?.escalatedIncidentId).toBe(pages()[0]?.detail.incidentId);
+  });
+});
+
 describe('exactly-once effects (status, incident id and events recorded together)', () => {
   let world: InMemoryWorld;
 
   beforeEach(() => {
     world = healthyWorld();
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'USER_LOCKED_OUT' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'USER_LOCKED_OUT' }),
+    );
     declare(world, 'payments');
   });
 
@@ -344,7 +394,7 @@ describe('exactly-once effects (status, incident id and events recorded together
 
   it('pages once with one incident id when the status write after a successful PutEvents fails (it used to page again under a new id)', async () => {
     // The escalation's write-ahead (save 1) succeeds, PutEvents succeeds, the write that clears the outbox (save 2) fails.
-    world.state.failingSaves.add(2);
+    world.state.faults.fail('saveStatus', 'ThrottlingException', { after: 1 });
     const first = await reconcileScope(world.deps(), { trigger: 'schedule' });
     expect(first.outcomes[0]?.error).toMatch(/ThrottlingException/);
     world.clock.advance(120);
@@ -378,12 +428,14 @@ describe('exactly-once effects (status, incident id and events recorded together
   });
 
   it('does not lose a Repair Step either: the events of a mutating decision go out with the next run', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     world.events.down = true;
     await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
     expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0']);
     world.events.down = false;
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'DISCONNECTED' }));
     world.clock.advance(120);
     await reconcileScope(world.deps(), { trigger: 'schedule' });
     const repair = world.events.published.filter((e) => e.detailType.startsWith('Repair '));
@@ -392,9 +444,13 @@ describe('exactly-once effects (status, incident id and events recorded together
   });
 
   it('records the decision before the mutating call: a run that dies after its disconnect leaves a status a later run continues from', async () => {
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     const kms = world.kms;
     const dying = world.deps('dying');
+    let disconnected!: () => void;
+    const disconnecting = new Promise<void>((resolve) => (disconnected = resolve));
     dying.kms = {
       listStores: () => kms.listStores(),
       describeStore: (ref) => kms.describeStore(ref),
@@ -402,15 +458,18 @@ describe('exactly-once effects (status, incident id and events recorded together
       update: (id, update) => kms.update(id, update),
       disconnect: async (id) => {
         await kms.disconnect(id);
+        disconnected();
         return new Promise<void>(() => undefined);
       },
     };
-    void reconcileScope(dying, { trigger: 'schedule' });
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    const run = reconcileScope(dying, { trigger: 'schedule' }).then(() => {
+      throw new Error('the run ended instead of dying in its disconnect');
+    });
+    await Promise.race([disconnecting, run]);
     expect(world.state.statuses.get('payments')).toMatchObject({ phase: 'DISCONNECTING' });
     expect(world.state.outboxes.get('payments')?.map((e) => e.detailType)).toEqual(['Repair Started']);
 
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'DISCONNECTED' }));
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'DISCONNECTED' }));
     world.clock.advance(120);
     await reconcileScope(world.deps(), { trigger: 'schedule' });
     expect(world.kms.mutating()).toEqual(['disconnect cks-1234567890abcdef0', 'connect cks-1234567890abcdef0']);
@@ -431,7 +490,7 @@ describe('one store never stops the others', () => {
       ['b', 'cks-2234567890abcdef0'],
       ['c', 'cks-3234567890abcdef0'],
     ] as const) {
-      world.kms.put(cloudHsmStore(name, id, { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+      world.kms.put(cloudHsmObserved({ name, id: id, connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
       declare(world, name);
     }
     // Three of three FAILED would be a regional incident: raise the bar so each store is repaired on its own.
@@ -439,7 +498,7 @@ describe('one store never stops the others', () => {
   });
 
   it("goes on with later stores and the summary when one store's lease write is throttled", async () => {
-    world.state.throttledLeases.add('a');
+    world.state.faults.fail('acquireLease', 'ThrottlingException', { store: 'a', count: Infinity });
     const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
     expect(result.outcomes.map((o) => [o.name, o.taken, o.error === null])).toEqual([
       ['a', null, false],
@@ -515,7 +574,9 @@ describe('XKS credentials are sensitive', () => {
 describe('one store, one entry', () => {
   it('reports two desired entries naming one KMS store (one by name, one by id) and acts on neither', async () => {
     const world = healthyWorld();
-    world.kms.put(cloudHsmStore('payments', 'cks-1234567890abcdef0', { connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
     declare(world, 'payments');
     declare(world, 'payments-renamed', { id: 'cks-1234567890abcdef0' });
 

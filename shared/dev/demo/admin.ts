@@ -3,6 +3,8 @@
  * the world as a human would, and read what the reconciler published and what CloudTrail saw.
  */
 import type { ConnectionErrorCode } from '../../domain/types.js';
+import type { PolicyDocument } from '../fake/iam/model.js';
+import type { PrincipalKeys, StackAdmin } from '../iam/stack.js';
 
 /** A PutEvents entry the fake received (`GET /_fake/events`). */
 export interface RecordedEvent {
@@ -30,7 +32,7 @@ export interface CloudTrailEvent {
 }
 
 /** The fake's admin API at `url`. Every call throws on a non-2xx answer, with the fake's message. */
-export class FakeAdmin {
+export class FakeAdmin implements StackAdmin {
   constructor(private readonly url: string) {}
 
   /** An ACTIVE, initialized cluster with `activeHsms` HSMs and kmsuser's password (in the fake's default scope, or `accountId`/`region`). */
@@ -55,9 +57,19 @@ export class FakeAdmin {
     await this.call('POST', `/_fake/stores/${encodeURIComponent(nameOrId)}/fail`, { errorCode, ...scope });
   }
 
-  /** A role STS AssumeRole gives credentials for, trusted by `trustedAccounts` (a fleet's member role). */
-  async createRole(input: { accountId: string; roleName: string; trustedAccounts: string[] }): Promise<void> {
+  /** A role STS AssumeRole gives credentials for: who may assume it, and what its sessions may do. */
+  async createRole(input: Parameters<StackAdmin['createRole']>[0]): Promise<void> {
     await this.call('POST', '/_fake/roles', input);
+  }
+
+  /** An IAM user with these identity policies, and its access key. */
+  createPrincipal(input: { accountId: string; userName: string; policies: PolicyDocument[] }): Promise<PrincipalKeys> {
+    return this.call('POST', '/_fake/principals', input);
+  }
+
+  /** Puts an account in an organization (`aws:PrincipalOrgID`). */
+  async setOrganization(accountId: string, organizationId: string): Promise<void> {
+    await this.call('POST', '/_fake/organizations', { accountId, organizationId });
   }
 
   /** The reconciler's events received since sequence number `since`, oldest first. */

@@ -27,11 +27,12 @@ import type { Clock, KmsPort } from '../../reconcile/ports.js';
 import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import type { ScopeResult } from '../../runtime/lambda.js';
 import { type FakeServer, startFake } from '../fake/server.js';
+import { deployMemberRole, deployStackIam, stackTemplate } from '../iam/stack.js';
 import { type CloudTrailEvent, FakeAdmin } from './admin.js';
 import { demoCredentials } from './clients.js';
 import { type DemoLambdas, makeLambdas } from './lambdas.js';
 import { loadRoutes } from './routes.js';
-import { DemoView, type StoreRow, storeRows, type ViewStats } from './view.js';
+import { DemoView, reachedRows, type StoreRow, storeRows, type ViewStats } from './view.js';
 import { buildWorld, parseDemoStores, type ScopeTools, scenario, type WorldTools } from './world.js';
 
 /** Fake seconds per real second: a CloudHSM connect (120 fake s) takes 2 real seconds. */
@@ -139,20 +140,26 @@ export class Demo {
   async run(): Promise<void> {
     this.view.activity('demo', `local AWS listening on ${this.fake.url}; building the world from shared/dev/demo/stores.yaml`);
     await ensureTable(new DynamoDBClient({ region: REGION, endpoint: this.fake.url, credentials: demoCredentials(OPERATOR_ROLE) }), TABLE);
+    // Everything runs as deployed: each function as its role, `cks` as a holder of the OperatorPolicy.
+    const home = { accountId: LOCAL_ACCOUNT_ID, region: REGION };
+    const operatorKeys = await deployStackIam(this.#tools.admin, await stackTemplate(), {
+      ...home,
+      names: { StoresTable: TABLE, ReconcilerEventBus: this.config.eventBusName },
+    });
+    const cks = makeAwsClients(this.config, operatorKeys).dynamo;
     const text = await buildWorld(await readFile(join(ROOT, 'shared/dev/demo/stores.yaml'), 'utf8'), this.#tools);
     const specs = parseDemoStores(text, 'stores.yaml');
     await writeFile(this.files.stores, text);
     const declared: string[] = [];
-    for (const group of groupByScope(specs, this.#state.scope)) {
-      if (sameScope(group.scope, this.#state.scope)) {
-        declared.push(...(await this.#state.putDesired(group.specs, this.#clock.now())));
-        continue;
-      }
-      const state = new DynamoStateAdapter(makeAwsClients(this.config, demoCredentials(OPERATOR_ROLE)).dynamo, TABLE, group.scope);
+    const groups = groupByScope(specs, this.#state.scope);
+    const fleetRegions = [...new Set(groups.map((group) => group.scope.region))];
+    for (const group of groups) {
+      const state = new DynamoStateAdapter(cks, TABLE, group.scope);
       declared.push(...(await state.putDesired(group.specs, this.#clock.now())));
+      if (sameScope(group.scope, this.#state.scope)) continue;
       await state.registerScope();
-      // The StackSets template's member role, trusted by the central account.
-      await this.#tools.admin.createRole({ accountId: group.scope.accountId, roleName: MEMBER_ROLE, trustedAccounts: [LOCAL_ACCOUNT_ID] });
+      // The StackSets template's member role, trusted by the worker and on-event roles from inside the organization.
+      await deployMemberRole(this.#tools.admin, home, group.scope.accountId, fleetRegions);
       this.#fleet.push({ scope: group.scope, tools: this.#tools.elsewhere(group.scope), state });
     }
     this.view.activity(
@@ -252,8 +259,8 @@ export class Demo {
     this.#fleetRows = (
       await Promise.all(
         this.#fleet.map(async ({ scope, tools, state }) => {
-          const [{ records: there }, seen] = await Promise.all([state.loadAll(), tools.kmsPort.listStores()]);
-          return storeRows(there, seen).map((row) => ({ ...row, name: `${row.name} @${scopeLabel(scope)}` }));
+          const [{ records: there, unreachable }, seen] = await Promise.all([state.loadAll(), tools.kmsPort.listStores()]);
+          return reachedRows(storeRows(there, seen), unreachable).map((row) => ({ ...row, name: `${row.name} @${scopeLabel(scope)}` }));
         }),
       )
     ).flat();

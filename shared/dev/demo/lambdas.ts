@@ -1,8 +1,8 @@
 /**
  * The two Lambda functions, run in-process as the deployed stack would run them: the real handlers
  * (`functions/sweep.ts`, `functions/on-event.ts`), each with its own dependencies and IAM role, fed
- * by the routes of `serverless.yml`. The sweep has no queue here: it reconciles the fleet's other
- * scopes itself, through the worker's per-scope pass, as `cks sweep --all` does.
+ * by the routes of `serverless.yml`. The sweep has no queue here: the fleet's other scopes are
+ * reconciled in the same invocation, as the worker's role, as the worker reconciles them in AWS.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -11,6 +11,9 @@ import { makeHandler as makeSweepHandler, type SweepResult } from '../../../func
 import { makeAwsClients } from '../../adapters/clients.js';
 import { type Config, loadFleetConfig } from '../../config.js';
 import { desiredKey, operatorPartitionKey } from '../../domain/table-keys.js';
+import type { Scope } from '../../domain/types.js';
+import type { ScopeRuntime } from '../../fleet/reach-scope.js';
+import { sameScope } from '../../fleet/scope.js';
 import type { Clock } from '../../reconcile/ports.js';
 import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import { FleetRuntime } from '../../runtime/fleet.js';
@@ -57,8 +60,13 @@ export function makeLambdas(config: Config, routes: Routes, options: { clock: Cl
     invokedFunctionArn: `arn:aws:lambda:${region}:${LOCAL_ACCOUNT_ID}:function:cks-reconciler-demo-${fn}`,
   });
   const sweepRoleFleet = fleetOf(routes.roles.sweep);
+  const workerFleet = fleetOf(WORKER_ROLE);
   const onEventFleet = fleetOf(routes.roles.onEvent);
-  const sweep = makeSweepHandler((context) => ({ runtime: sweepRoleFleet.withOwner(context.awsRequestId), queue: null, concurrency: 4 }));
+  const sweep = makeSweepHandler((context) => ({
+    runtime: asWorkerElsewhere(sweepRoleFleet.withOwner(context.awsRequestId), workerFleet.withOwner(context.awsRequestId)),
+    queue: null,
+    concurrency: 4,
+  }));
   const onEvent = makeOnEventHandler((context) => ({ runtime: onEventFleet.withOwner(context.awsRequestId), queue: null, concurrency: 1 }));
   const pk = operatorPartitionKey({ accountId: LOCAL_ACCOUNT_ID, region });
 
@@ -80,6 +88,15 @@ export function makeLambdas(config: Config, routes: Routes, options: { clock: Cl
       return Records.length === 0 ? null : { Records };
     },
   };
+}
+
+/** The worker's role (its logical id in `serverless.yml`): it reaches every account-Region but the deployment's own. */
+const WORKER_ROLE = 'WorkerRole';
+
+/** The sweep's runtime in its own scope, the worker's in every other one. */
+function asWorkerElsewhere(sweep: ScopeRuntime, worker: ScopeRuntime): ScopeRuntime {
+  const of = (scope: Scope): ScopeRuntime => (sameScope(scope, sweep.home) ? sweep : worker);
+  return { home: sweep.home, deps: (scope) => of(scope).deps(scope), reach: (scope) => of(scope).reach(scope) };
 }
 
 /** Plain attributes as DynamoDB attribute values, the shape of stream records' keys and images. */

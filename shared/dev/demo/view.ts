@@ -6,7 +6,7 @@
 
 import { isoTime, printable, renderTable, truncate, wrap } from '../../cli/table.js';
 import { parseDesiredItem } from '../../domain/desired-schema.js';
-import { describeLastAction, type ObservedStore } from '../../domain/types.js';
+import { describeLastAction, type ObservedStore, type UnreachableMark } from '../../domain/types.js';
 import type { StoreRecord } from '../../reconcile/ports.js';
 import type { RecordedEvent } from './admin.js';
 
@@ -50,6 +50,16 @@ export function storeRows(records: readonly StoreRecord[], observed: readonly Ob
       ];
     })
     .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * The rows of an account-Region the reconciler cannot reach (its open `Scope Unreachable` incident,
+ * `mark`): shown as UNREACHABLE, as the page says, not as the operator's own read of KMS shows them.
+ */
+export function reachedRows(rows: readonly StoreRow[], mark: UnreachableMark | undefined): StoreRow[] {
+  if (mark === undefined) return [...rows];
+  const reason = `the reconciler cannot reach this account-Region: ${mark.operation} failed with ${mark.errorCode}`;
+  return rows.map((row) => ({ ...row, observed: 'UNREACHABLE', reason }));
 }
 
 /** Where the local AWS is, for the header (and for `cks` in another terminal). */

@@ -9,6 +9,7 @@ import { CLUSTER_STATES, type Cluster, newLineage } from './cloudhsm/model.js';
 import { ACCOUNT_PATTERN, DEFAULT_SCOPE, REGION_PATTERN, type Scope, scopeKey } from './context.js';
 import type { DynamoForwarder } from './dynamodb.js';
 import { AwsError } from './errors.js';
+import { checkPolicy, userArn } from './iam/model.js';
 import { CONNECTION_ERROR_CODES } from './kms/enums.js';
 import { XksProxy } from './kms/xks-proxy.js';
 import * as random from './random.js';
@@ -108,11 +109,43 @@ const NewMetric = z.strictObject({
   value: z.number().finite(),
 });
 
-/** A role STS AssumeRole may return credentials for; `trustedAccounts: []` makes every AssumeRole of it AccessDenied. */
+const IAM_NAME = /^[\w+=,.@-]{1,64}$/;
+const Policy = z.record(z.string(), z.unknown());
+
+/**
+ * A role STS AssumeRole may return credentials for. Who may assume it: `trustPolicy`, else
+ * `trustedAccounts` (absent: any account; `[]`: nobody). What its sessions may do: `policies`
+ * (absent: everything).
+ */
 const NewRole = z.strictObject({
   accountId: ScopeFields.accountId.unwrap(),
-  roleName: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name'),
+  roleName: z.string().regex(IAM_NAME, 'must be an IAM role name'),
   trustedAccounts: z.array(z.string().regex(/^\d{12}$/, 'must be 12 digits')).optional(),
+  trustPolicy: Policy.optional(),
+  policies: z.array(Policy).optional(),
+});
+
+/** An IAM user with one access key, authorized by its identity policies (none: nothing is allowed). */
+const NewPrincipal = z.strictObject({
+  accountId: ScopeFields.accountId,
+  userName: z.string().regex(IAM_NAME, 'must be an IAM user name'),
+  policies: z.array(Policy).default([]),
+});
+
+/** An account's organization (`aws:PrincipalOrgID`, `aws:ResourceOrgID`); null: none. */
+const Organization = z.strictObject({
+  accountId: ScopeFields.accountId.unwrap(),
+  organizationId: z
+    .string()
+    .regex(/^o-[a-z0-9]{10,32}$/, 'must look like o-[a-z0-9]{10,32}')
+    .nullable(),
+});
+
+/** The resource policy of an event bus of an account and Region (default bus: `default`); null removes it. */
+const BusPolicy = z.strictObject({
+  ...ScopeFields,
+  eventBusName: z.string().min(1).default('default'),
+  policy: Policy.nullable(),
 });
 /** With a seed, the fake's identifiers, passwords and fault draws repeat from run to run (see random.ts). */
 const Reset = z.strictObject({
@@ -152,7 +185,18 @@ export async function handleAdmin(world: World, dynamo: DynamoForwarder, method:
         storeQuota: world.storeQuota,
         pendingTransitions: world.pendingTransitions,
         faults: world.faults,
-        roles: world.sts.roles().map((role) => ({ roleArn: roleArn(role), trustedAccounts: role.trustedAccounts })),
+        roles: world.sts.roles().map((role) => ({
+          roleArn: roleArn(role),
+          roleId: role.roleId,
+          trustedAccounts: role.trustedAccounts,
+          trustPolicy: role.trustPolicy,
+          policies: role.policies,
+        })),
+        principals: world.iam
+          .users()
+          .map((user) => ({ arn: userArn(user), userId: user.userId, accessKeyId: user.accessKeyId, policies: user.policies })),
+        organizations: world.iam.organizations(),
+        eventBusPolicies: world.iam.busPolicies(),
         partitions: [...world.partitions.values()].filter((p) => !p.isEmpty && filter(p.scope)).map((p) => p.toState()),
       });
     }
@@ -209,8 +253,35 @@ export async function handleAdmin(world: World, dynamo: DynamoForwarder, method:
       return ok({ faults: world.faults });
     }
     case 'POST /_fake/roles': {
-      const role = world.sts.putRole(parse(NewRole, body));
-      return ok({ roleArn: roleArn(role), trustedAccounts: role.trustedAccounts });
+      const input = parse(NewRole, body);
+      const role = world.sts.putRole({
+        ...input,
+        trustPolicy: input.trustPolicy && checkPolicy(input.trustPolicy, 'trust'),
+        policies: input.policies?.map((policy) => checkPolicy(policy, 'identity')),
+      });
+      world.iam.changed();
+      return ok({ roleArn: roleArn(role), roleId: role.roleId, trustedAccounts: role.trustedAccounts });
+    }
+    case 'POST /_fake/principals': {
+      const input = parse(NewPrincipal, body);
+      const user = world.iam.putUser({
+        accountId: scopeOf(input).accountId,
+        userName: input.userName,
+        policies: input.policies.map((policy) => checkPolicy(policy, 'identity')),
+      });
+      return ok({ arn: userArn(user), userId: user.userId, accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey });
+    }
+    case 'POST /_fake/organizations': {
+      const { accountId, organizationId } = parse(Organization, body);
+      world.iam.setOrganization(accountId, organizationId);
+      return ok({ organizations: world.iam.organizations() });
+    }
+    case 'POST /_fake/event-bus-policies': {
+      const input = parse(BusPolicy, body);
+      const { accountId, region } = scopeOf(input);
+      const busArn = `arn:aws:events:${region}:${accountId}:event-bus/${input.eventBusName}`;
+      world.iam.setBusPolicy(busArn, input.policy && checkPolicy(input.policy, 'resource'));
+      return ok({ eventBusArn: busArn, policy: input.policy });
     }
     case 'DELETE /_fake/faults':
       world.faults = [];

@@ -24,9 +24,60 @@ export interface ForwardedResponse {
   errorType?: string;
 }
 
+/** A table's partition key attribute and its indexes' (for `dynamodb:LeadingKeys`). */
+interface KeySchemas {
+  table: string | undefined;
+  indexes: Map<string, string | undefined>;
+}
+
+interface KeyElement {
+  AttributeName?: string;
+  KeyType?: string;
+}
+
+const hashKeyIn = (schema: KeyElement[] | undefined): string | undefined => schema?.find((key) => key.KeyType === 'HASH')?.AttributeName;
+
 export class DynamoForwarder {
   readonly #servers = new Map<string, Promise<{ server: http.Server; port: number }>>();
   readonly #agent = new http.Agent({ keepAlive: true });
+  /** Key schemas by scope and table, read from the emulator on first use; dropped when a table changes. */
+  readonly #schemas = new Map<string, Promise<KeySchemas | undefined>>();
+
+  /**
+   * The partition key attribute of a table (or of its index), asking the emulator with the
+   * caller's signature headers; undefined when the table does not exist.
+   */
+  async hashKey(scope: Scope, headers: http.IncomingHttpHeaders, tableName: string, indexName?: string): Promise<string | undefined> {
+    const cacheKey = `${scopeKey(scope)}|${tableName}`;
+    let schemas = this.#schemas.get(cacheKey);
+    if (!schemas) {
+      schemas = this.#describe(scope, headers, tableName);
+      this.#schemas.set(cacheKey, schemas);
+    }
+    const known = await schemas;
+    if (known === undefined) this.#schemas.delete(cacheKey);
+    return indexName === undefined ? known?.table : known?.indexes.get(indexName);
+  }
+
+  /** Forgets a table's key schema (after CreateTable, UpdateTable or DeleteTable of it). */
+  forgetTable(scope: Scope, tableName: string): void {
+    this.#schemas.delete(`${scopeKey(scope)}|${tableName}`);
+  }
+
+  async #describe(scope: Scope, headers: http.IncomingHttpHeaders, tableName: string): Promise<KeySchemas | undefined> {
+    const body = Buffer.from(JSON.stringify({ TableName: tableName }));
+    const response = await this.forward(scope, { ...headers, 'x-amz-target': 'DynamoDB_20120810.DescribeTable' }, body);
+    if (response.status !== 200) return undefined;
+    const { Table } = JSON.parse(response.body.toString('utf8')) as {
+      Table: {
+        KeySchema?: KeyElement[];
+        GlobalSecondaryIndexes?: { IndexName: string; KeySchema?: KeyElement[] }[];
+        LocalSecondaryIndexes?: { IndexName: string; KeySchema?: KeyElement[] }[];
+      };
+    };
+    const indexes = [...(Table.GlobalSecondaryIndexes ?? []), ...(Table.LocalSecondaryIndexes ?? [])];
+    return { table: hashKeyIn(Table.KeySchema), indexes: new Map(indexes.map((index) => [index.IndexName, hashKeyIn(index.KeySchema)])) };
+  }
 
   async forward(scope: Scope, headers: http.IncomingHttpHeaders, body: Buffer): Promise<ForwardedResponse> {
     const { port } = await this.#emulator(scope);
@@ -60,6 +111,7 @@ export class DynamoForwarder {
   async close(): Promise<void> {
     const servers = [...this.#servers.values()];
     this.#servers.clear();
+    this.#schemas.clear();
     this.#agent.destroy();
     await Promise.all(
       servers.map(async (started) => {

@@ -57,6 +57,8 @@ export const InternalFailure = exception('InternalFailure', 500);
 // KMS
 export const ValidationException = exception('ValidationException');
 export const KMSInternalException = exception('KMSInternalException', 500);
+/** KMS timed out waiting on what it depends on (a CloudHSM key store's HSMs). */
+export const DependencyTimeoutException = exception('DependencyTimeoutException', 500);
 export const CustomKeyStoreNotFoundException = exception('CustomKeyStoreNotFoundException');
 export const CustomKeyStoreInvalidStateException = exception('CustomKeyStoreInvalidStateException');
 export const CustomKeyStoreNameInUseException = exception('CustomKeyStoreNameInUseException');

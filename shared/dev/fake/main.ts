@@ -1,5 +1,5 @@
 /**
- * `npm run fake -- --port <port> [--clock real|manual] [--time-scale N] [--store-quota N]`
+ * `npm run fake -- --port <port> [--clock real|manual] [--time-scale N] [--store-quota N] [--iam on|off]`
  *
  * Runs the local AWS until SIGINT/SIGTERM. Prints `listening on http://127.0.0.1:<port>` when ready
  * (with `--port 0`, the port actually bound). Bad flags: one error line on stderr, exit code 2.
@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { type FakeOptions, startFake } from './server.js';
 
-const USAGE = 'usage: npm run fake -- [--port <port>] [--clock real|manual] [--time-scale <N>] [--store-quota <N>]';
+const USAGE = 'usage: npm run fake -- [--port <port>] [--clock real|manual] [--time-scale <N>] [--store-quota <N>] [--iam on|off]';
 
 function parseFlags(argv: string[]): FakeOptions {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -24,6 +24,7 @@ function parseFlags(argv: string[]): FakeOptions {
       clock: { type: 'string', default: 'real' },
       'time-scale': { type: 'string', default: '1' },
       'store-quota': { type: 'string', default: '10' },
+      iam: { type: 'string', default: 'on' },
     },
   });
   const port = Number(values.port);
@@ -39,7 +40,8 @@ function parseFlags(argv: string[]): FakeOptions {
   if (!Number.isInteger(storeQuota) || storeQuota < 1) {
     throw new Error(`--store-quota must be a positive integer, not "${values['store-quota']}"`);
   }
-  return { port, clock: values.clock, timeScale, storeQuota };
+  if (values.iam !== 'on' && values.iam !== 'off') throw new Error(`--iam must be on or off, not "${values.iam}"`);
+  return { port, clock: values.clock, timeScale, storeQuota, iam: values.iam === 'on' };
 }
 
 let options: FakeOptions;
@@ -52,7 +54,8 @@ try {
 
 const fake = await startFake({ ...options, logger: (line) => process.stdout.write(`${line}\n`) });
 const clock = options.clock === 'manual' ? 'manual clock' : `real clock x${options.timeScale}`;
-process.stdout.write(`cks fake AWS listening on ${fake.url} (${clock}, ${options.storeQuota} stores per account and Region)\n`);
+const iam = options.iam ? 'IAM enforced' : 'IAM off';
+process.stdout.write(`cks fake AWS listening on ${fake.url} (${clock}, ${options.storeQuota} stores per account and Region, ${iam})\n`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -1,8 +1,8 @@
 /**
  * The local AWS: one HTTP server on one loopback port playing KMS (custom key stores), CloudHSM v2,
  * Secrets Manager, EventBridge and DynamoDB, dispatched on `X-Amz-Target`, plus the admin API under
- * `/_fake/`. Every request is answered: an unexpected failure is logged and answered with an
- * AWS-shaped 500.
+ * `/_fake/`. Every request is authorized for its principal by IAM policy evaluation (iam/) unless
+ * IAM is off, and answered: an unexpected failure is logged and answered with an AWS-shaped 500.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,11 +31,14 @@ import {
   ValidationException,
 } from './errors.js';
 import { eventBridgeOperations } from './eventbridge/operations.js';
+import { type AuthRequest, authorize, type Denial } from './iam/authorize.js';
+import { dynamoRequests } from './iam/dynamodb.js';
+import { jsonServiceRequests } from './iam/requests.js';
 import { DEFAULT_STORE_QUOTA } from './kms/model.js';
 import { kmsOperations } from './kms/operations.js';
 import * as random from './random.js';
 import { secretsOperations } from './secrets/operations.js';
-import type { Principal } from './sts/model.js';
+import { type Principal, principalArn } from './sts/model.js';
 import { answerStsQuery, checkCredentials } from './sts/operations.js';
 import { RawJson, type Reply } from './wire.js';
 import { type CallContext, type Operation, World } from './world.js';
@@ -52,8 +55,25 @@ export interface FakeOptions {
   storeQuota?: number;
   /** Account-Region partitions the world holds at most (default 256). */
   maxPartitions?: number;
+  /**
+   * Whether every request is authorized for its principal by IAM policy evaluation (default true);
+   * false (`--iam off`) allows everything.
+   */
+  iam?: boolean;
   /** Receives one line per call and every unexpected error; silent when absent. Never sees a secret. */
   logger?: (line: string) => void;
+  /** Receives every answer of the AWS API (not the admin API) as sent, e.g. to check it against the service models. */
+  onResponse?: (response: FakeResponse) => void;
+}
+
+/** One answer of the AWS API, as sent on the wire. */
+export interface FakeResponse {
+  /** As in `/_fake/calls`: `KMS`, `CloudHSMV2`, `SecretsManager`, `EventBridge`, `DynamoDB`, `STS`. */
+  service: string;
+  operation: string;
+  status: number;
+  contentType: string;
+  body: Buffer;
 }
 
 /** A running fake. */
@@ -72,29 +92,51 @@ export interface FakeServer {
 interface Service {
   /** The name used in `/_fake/calls` (`KMS.ConnectCustomKeyStore`). */
   name: string;
-  /** CloudHSM's error shapes spell the message member `Message`. */
+  /** CloudHSM's and Secrets Manager's error shapes spell the message member `Message`. */
   messageKey: 'message' | 'Message';
   Internal: new (message: string) => AwsError;
+  /** The JSON protocol version: DynamoDB speaks 1.0, the others 1.1. */
+  contentType: string;
   /** Handled here, or forwarded to the DynamoDB emulator when absent. */
   operations?: ReadonlyMap<string, Operation>;
   /** JSON 1.0 services that also speak the query protocol send the query error code in `x-amzn-query-error`. */
   queryCompatible?: boolean;
 }
 
+const JSON_1_0 = 'application/x-amz-json-1.0';
+const JSON_1_1 = 'application/x-amz-json-1.1';
+
 /** By `X-Amz-Target` prefix. */
 const SERVICES: ReadonlyMap<string, Service> = new Map<string, Service>([
-  ['TrentService', { name: 'KMS', messageKey: 'message', Internal: KMSInternalException, operations: kmsOperations }],
-  ['BaldrApiService', { name: 'CloudHSMV2', messageKey: 'Message', Internal: CloudHsmInternalFailureException, operations: cloudHsmOperations }],
-  ['secretsmanager', { name: 'SecretsManager', messageKey: 'message', Internal: InternalServiceError, operations: secretsOperations }],
-  ['AWSEvents', { name: 'EventBridge', messageKey: 'message', Internal: InternalException, operations: eventBridgeOperations }],
+  ['TrentService', { name: 'KMS', messageKey: 'message', Internal: KMSInternalException, contentType: JSON_1_1, operations: kmsOperations }],
+  [
+    'BaldrApiService',
+    { name: 'CloudHSMV2', messageKey: 'Message', Internal: CloudHsmInternalFailureException, contentType: JSON_1_1, operations: cloudHsmOperations },
+  ],
+  [
+    'secretsmanager',
+    { name: 'SecretsManager', messageKey: 'Message', Internal: InternalServiceError, contentType: JSON_1_1, operations: secretsOperations },
+  ],
+  [
+    'AWSEvents',
+    { name: 'EventBridge', messageKey: 'message', Internal: InternalException, contentType: JSON_1_1, operations: eventBridgeOperations },
+  ],
   [
     'GraniteServiceVersion20100801',
-    { name: 'CloudWatch', messageKey: 'message', Internal: InternalFailure, operations: cloudWatchOperations, queryCompatible: true },
+    {
+      name: 'CloudWatch',
+      messageKey: 'message',
+      Internal: InternalFailure,
+      contentType: JSON_1_0,
+      operations: cloudWatchOperations,
+      queryCompatible: true,
+    },
   ],
-  ['DynamoDB_20120810', { name: 'DynamoDB', messageKey: 'message', Internal: InternalServerError }],
+  ['DynamoDB_20120810', { name: 'DynamoDB', messageKey: 'message', Internal: InternalServerError, contentType: JSON_1_0 }],
 ]);
 
-const JSON_1_1 = 'application/x-amz-json-1.1';
+/** DynamoDB's exception names carry its namespace, as the emulator's do. */
+const DYNAMODB_NAMESPACE = 'com.amazonaws.dynamodb.v20120810#';
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /** Starts the fake and resolves once it listens. */
@@ -102,7 +144,9 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
   const clock = new FakeClock(options.clock ?? 'real', options.timeScale ?? 1);
   const world = new World(clock, options.storeQuota ?? DEFAULT_STORE_QUOTA, options.maxPartitions);
   const dynamo = new DynamoForwarder();
+  const iamEnabled = options.iam ?? true;
   const log = options.logger ?? ((): void => undefined);
+  const observe = options.onResponse;
   const stamp = (): string => new Date(world.now()).toISOString();
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -143,6 +187,7 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     let reply: Reply | undefined;
     let forwarded: ForwardedResponse | undefined;
     let error: AwsError | undefined;
+    let denial: Denial | undefined;
     /** The call reached an operation of a partition: it counts in `/_fake/calls` counts. */
     let counted = false;
     try {
@@ -162,10 +207,15 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
       world.sync();
       if (fault?.error) throw new AwsError(fault.error, `Injected fault: ${fault.error}.`, injectedStatus(fault.error));
       checkCredentials(principal, world.now(), 'json');
+      if (iamEnabled) {
+        denial = await authorize(world, principal, scope, await authRequests(service, operation, call, request, req.headers, body));
+        if (denial) throw new AwsError('AccessDeniedException', denial.message, 400);
+      }
       if (service.operations) reply = service.operations.get(operation)!(call, request);
       else {
         forwarded = await dynamo.forward(scope, req.headers, body);
         counted = forwarded.errorType !== 'UnknownOperationException';
+        if (['CreateTable', 'UpdateTable', 'DeleteTable'].includes(operation)) dynamo.forgetTable(scope, dynamoTable(body) ?? '');
       }
     } catch (thrown) {
       if (thrown instanceof AwsError) error = thrown;
@@ -183,8 +233,10 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
       ...scope,
       service: serviceName,
       operation,
+      principal: principalArn(principal),
       ...(targetName !== undefined && { target: targetName }),
       ...(errorType !== undefined && { error: errorType }),
+      ...(denial !== undefined && { denied: true as const }),
     };
     world.recordCall(record, counted);
     const trail = cloudTrailEvent({
@@ -204,14 +256,48 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
         `${targetName === undefined ? '' : ` ${targetName}`} -> ${status}${errorType === undefined ? '' : ` ${errorType}`}`,
     );
 
+    const contentType = service?.contentType ?? JSON_1_1;
+    let sent: string | readonly Buffer[];
     if (error) {
-      sendError(res, error, service?.messageKey, service?.queryCompatible === true);
+      const type = service?.name === 'DynamoDB' ? `${DYNAMODB_NAMESPACE}${error.type}` : error.type;
+      sent = errorBody(type, service?.messageKey ?? 'message', error.message);
+      const queryError = service?.queryCompatible === true ? `${queryCodeOf(error)};${error.status >= 500 ? 'Receiver' : 'Sender'}` : undefined;
+      send(res, error.status, sent, contentType, error.type, queryError);
     } else if (forwarded) {
+      sent = [forwarded.body];
       res.writeHead(forwarded.status, { ...forwarded.headers, 'content-length': forwarded.body.length });
       res.end(forwarded.body);
     } else {
-      send(res, 200, reply instanceof RawJson ? reply.parts : JSON.stringify(reply));
+      sent = reply instanceof RawJson ? reply.parts : JSON.stringify(reply);
+      send(res, 200, sent, contentType);
     }
+    observe?.({
+      service: serviceName,
+      operation,
+      status,
+      contentType: forwarded?.headers['content-type'] ?? contentType,
+      body: typeof sent === 'string' ? Buffer.from(sent) : Buffer.concat(sent),
+    });
+  }
+
+  /** What IAM evaluates for a call: DynamoDB's from its request body and the table's key schema. */
+  async function authRequests(
+    service: Service,
+    operation: string,
+    call: CallContext,
+    request: unknown,
+    headers: http.IncomingHttpHeaders,
+    body: Buffer,
+  ): Promise<AuthRequest[]> {
+    if (service.operations)
+      return jsonServiceRequests(service.name, operation, request as Record<string, unknown>, call.scope, call.partition, world.iam);
+    let input: Record<string, unknown> = {};
+    try {
+      input = parseJson(body, '');
+    } catch {
+      // A body that is not JSON: the emulator answers it with its own SerializationException.
+    }
+    return dynamoRequests(operation, input, call.scope, (table, index) => dynamo.hashKey(call.scope, headers, table, index));
   }
 
   /** STS and CloudWatch (by the API version) in the query protocol: recorded and logged like every other call, answered in XML. */
@@ -220,19 +306,24 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     const params = new URLSearchParams(body.toString('utf8'));
     const service = params.get('Version') === CLOUDWATCH_VERSION ? 'CloudWatch' : 'STS';
     const reply =
-      service === 'CloudWatch' ? await answerCloudWatchQuery(world, scope, principal, params) : await answerStsQuery(world, scope, principal, body);
+      service === 'CloudWatch'
+        ? await answerCloudWatchQuery(world, scope, principal, params, iamEnabled)
+        : await answerStsQuery(world, scope, principal, body, iamEnabled);
     const { operation, status, error, target } = reply;
     const record = {
       time: stamp(),
       ...scope,
       service,
       operation,
+      principal: principalArn(principal),
       ...(target !== undefined && { target }),
       ...(error !== undefined && { error }),
+      ...(reply.denied && { denied: true as const }),
     };
     world.recordCall(record, reply.counted);
     log(`${stamp()} ${scope.accountId}/${scope.region} ${service}.${operation} -> ${status}${error === undefined ? '' : ` ${error}`}`);
     send(res, status, reply.body, 'text/xml');
+    observe?.({ service, operation, status, contentType: 'text/xml', body: Buffer.from(reply.body) });
   }
 
   const server = http.createServer((req, res) => {
@@ -281,7 +372,7 @@ function identify(headers: http.IncomingHttpHeaders, world: World): { scope: Sco
   const token = headers['x-amz-security-token'];
   const namedRole = typeof token === 'string' && /^[\w+=,.@-]{1,64}$/.test(token) ? token : null;
   // Credentials from STS AssumeRole act in the role's account, as the role.
-  const principal = world.sts.principal(accessKeyId, namedRole, DEFAULT_SCOPE.accountId);
+  const principal = world.sts.principal(accessKeyId, namedRole, DEFAULT_SCOPE.accountId, world.iam.user(accessKeyId));
   const scope: Scope = { accountId: principal.accountId, region: match?.[2] ?? DEFAULT_SCOPE.region };
   return { scope, caller: { accessKeyId, roleName: principal.roleName ?? 'fake-caller' }, principal };
 }
@@ -289,6 +380,16 @@ function identify(headers: http.IncomingHttpHeaders, world: World): { scope: Sco
 /** STS's query protocol: a form-encoded POST with no `X-Amz-Target`. */
 function isQueryProtocol(req: http.IncomingMessage): boolean {
   return req.headers['x-amz-target'] === undefined && (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+}
+
+/** The TableName of a DynamoDB request body, when it has one. */
+function dynamoTable(body: Buffer): string | undefined {
+  try {
+    const { TableName } = parseJson(body, '');
+    return typeof TableName === 'string' ? TableName : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The store, cluster or secret a call is about (for `/_fake/calls`); DynamoDB calls have none. */
@@ -320,9 +421,9 @@ function errorBody(type: string, messageKey: 'message' | 'Message', message: str
   return JSON.stringify({ __type: type, [messageKey]: message });
 }
 
-function sendError(res: http.ServerResponse, error: AwsError, messageKey: 'message' | 'Message' = 'message', queryCompatible = false): void {
-  const queryError = queryCompatible ? `${queryCodeOf(error)};${error.status >= 500 ? 'Receiver' : 'Sender'}` : undefined;
-  send(res, error.status, errorBody(error.type, messageKey, error.message), JSON_1_1, error.type, queryError);
+/** An error answered before the request is dispatched to a service. */
+function sendError(res: http.ServerResponse, error: AwsError): void {
+  send(res, error.status, errorBody(error.type, 'message', error.message), JSON_1_1, error.type);
 }
 
 function send(

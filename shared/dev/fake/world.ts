@@ -13,6 +13,7 @@ import { CloudWatchBackend } from './cloudwatch/model.js';
 import { type Caller, type Scope, scopeKey, type WorldContext } from './context.js';
 import { LimitExceededException } from './errors.js';
 import type { RecordedEvent } from './eventbridge/model.js';
+import { IamBackend } from './iam/model.js';
 import { KmsBackend } from './kms/model.js';
 import type { XksProxy } from './kms/xks-proxy.js';
 import { BoundedLog } from './log.js';
@@ -48,13 +49,21 @@ export interface CallRecord {
   region: string;
   service: string;
   operation: string;
+  /** The caller's ARN (an IAM user, or an assumed-role session). */
+  principal: string;
   /** The store id/name, cluster id or secret the call was about, when any. */
   target?: string;
   /** The exception's `__type` when the call failed. */
   error?: string;
+  /** IAM refused the call. */
+  denied?: true;
 }
 
-/** A transient API fault injected through `POST /_fake/faults`. */
+/**
+ * A transient API fault injected through `POST /_fake/faults`: the AWS side, hitting each attempt of
+ * a real SDK client against the fake (DynamoDB through `DynamoStateAdapter` included). Code running
+ * on the in-memory state double breaks its table with `InMemoryState.faults` (`shared/dev/state/`) instead.
+ */
 export interface Fault {
   /** An operation name (e.g. `ConnectCustomKeyStore`) or `*` for every operation. */
   operation: string;
@@ -129,6 +138,8 @@ export class World implements WorldContext {
   faults: Fault[] = [];
   /** Roles and assumed-role sessions: account-wide, not per Region. */
   readonly sts = new StsBackend();
+  /** IAM users, organizations and event bus policies: account-wide. */
+  readonly iam = new IamBackend();
   #time: number;
   #seq = 0;
   /** Pending transitions, sorted by due time, then scheduling order (inserted after equal dues). */
@@ -224,5 +235,6 @@ export class World implements WorldContext {
     this.cloudtrail.clear();
     this.faults = [];
     this.sts.reset();
+    this.iam.reset();
   }
 }

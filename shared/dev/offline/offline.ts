@@ -20,9 +20,11 @@ import type { OnEventResult } from '../../../functions/on-event.js';
 import { ensureTable } from '../../adapters/dynamodb-store.js';
 import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import type { CloudTrailEvent } from '../demo/admin.js';
+import { FakeAdmin } from '../demo/admin.js';
 import { demoCredentials } from '../demo/clients.js';
 import { matchesPattern } from '../demo/event-pattern.js';
 import { type FakeOptions, type FakeServer, startFake } from '../fake/server.js';
+import { deployStackIam } from '../iam/stack.js';
 import { loadService, SERVERLESS_BIN, type Service } from './service.js';
 import { type StreamRecord, TableStream } from './stream.js';
 
@@ -40,6 +42,9 @@ const STOP_TIMEOUT_MS = 10_000;
 
 /** Where the local AWS comes from: started here with the fake's options, or already running. */
 export type LocalAws = { start: Omit<FakeOptions, 'logger'> } | { endpoint: string };
+
+/** Who the runner itself calls as: a principal the fake allows everything (no role of the stack). */
+const RUNNER_ROLE = 'cks-offline-runner';
 
 export interface OfflineOptions {
   aws: LocalAws;
@@ -78,8 +83,11 @@ export class Offline {
     // serverless-offline gives every function the same AWS_* variables, so both call as the sweep's
     // role: the fake names it in CloudTrail and the rules leave the reconciler's own calls out.
     const credentials = demoCredentials(routes.roles.sweep);
-    const dynamo = new DynamoDBClient({ endpoint, region, credentials });
+    // The table's creation and its stream's emulation are the stack's and DynamoDB Streams' doing, not a function's.
+    const dynamo = new DynamoDBClient({ endpoint, region, credentials: demoCredentials(RUNNER_ROLE) });
     const created = await ensureTable(dynamo, table);
+    // The functions' calls are authorized by the stack's own policies, as deployed; `cks` may run as an OperatorPolicy holder.
+    const operator = await deployStackIam(new FakeAdmin(endpoint), service.template, { accountId: LOCAL_ACCOUNT_ID, region });
     this.print(`stage ${service.stage}, Region ${region}, table ${table} (${created ? 'created' : 'exists'}); starting serverless offline`);
 
     const lambdaPort = this.options.lambdaPort ?? (await freePort());
@@ -116,6 +124,10 @@ export class Offline {
     this.print(
       `from another terminal: export AWS_ENDPOINT_URL=${endpoint} AWS_REGION=${region} AWS_ACCESS_KEY_ID=test ` +
         `AWS_SECRET_ACCESS_KEY=test CKS_TABLE=${table}`,
+    );
+    this.print(
+      `cks as a least-privilege operator (the stack's OperatorPolicy): AWS_ACCESS_KEY_ID=${operator.accessKeyId} ` +
+        `AWS_SECRET_ACCESS_KEY=${operator.secretAccessKey}`,
     );
     return { exited: this.#childExit! };
   }

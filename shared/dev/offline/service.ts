@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { parseRoutes, type Routes } from '../demo/routes.js';
+import type { StackTemplate } from '../iam/stack.js';
 
 /** The `serverless` CLI of this project (osls): run with Node, never through a shell. */
 export const SERVERLESS_BIN = createRequire(import.meta.url).resolve('serverless/bin/serverless.js');
@@ -21,6 +22,8 @@ export interface Service {
   onEventName: string;
   /** The onEvent function's EventBridge rule patterns and stream filters, and the functions' roles. */
   routes: Routes;
+  /** The stack's resources (its IAM policies among them), as serverless resolved them. */
+  template: StackTemplate;
 }
 
 /**
@@ -43,14 +46,17 @@ export function parseService(printed: string): Service {
   const config = JSON.parse(printed) as {
     provider?: { stage?: unknown; region?: unknown; environment?: Record<string, unknown> };
     functions?: { onEvent?: { name?: unknown } };
+    resources?: StackTemplate;
   };
   const stage = config.provider?.stage;
   const region = config.provider?.region;
   const table = config.provider?.environment?.CKS_TABLE;
   const onEventName = config.functions?.onEvent?.name;
+  const template = config.resources;
   if (typeof stage !== 'string' || typeof region !== 'string' || typeof table !== 'string' || typeof onEventName !== 'string') {
     throw new Error('serverless.yml must resolve provider.stage, provider.region, provider.environment.CKS_TABLE and functions.onEvent.name');
   }
+  if (!template?.Resources) throw new Error("serverless.yml must resolve resources.Resources (the stack's IAM policies)");
   // JSON is YAML: the printed config goes through the same reader as the demo's serverless.yml.
-  return { stage, region, table, onEventName, routes: parseRoutes(printed) };
+  return { stage, region, table, onEventName, routes: parseRoutes(printed), template };
 }

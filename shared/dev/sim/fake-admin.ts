@@ -4,6 +4,7 @@
  */
 import http from 'node:http';
 import type { ConnectionErrorCode, ConnectionState } from '../../domain/types.js';
+import type { PolicyDocument } from '../fake/iam/model.js';
 
 /** A store in `GET /_fake/state`: the list entry, plus what KMS holds that AWS does not show. */
 export interface FakeStore {
@@ -54,6 +55,11 @@ export class FakeAdmin {
   /** An empty world whose identifiers, passwords and fault draws come from `seed`. */
   async reset(seed: number): Promise<void> {
     await this.call('POST', '/_fake/reset', { seed });
+  }
+
+  /** A role whose sessions (and callers naming it) act with these policies. */
+  async createRole(input: { accountId: string; roleName: string; policies: PolicyDocument[] }): Promise<void> {
+    await this.call('POST', '/_fake/roles', input);
   }
 
   async world(): Promise<FakeWorld> {

@@ -3,9 +3,9 @@
  * clients and adapters pointed at it, and an operator with their own clients. Built once and reset
  * between seeds (`POST /_fake/reset`), because starting SDK clients and the fake costs more than a seed.
  *
- * The table is the simulator's own (`SimTable`), not DynamoDB in the fake: the table takes more than
- * half of a seed's calls, each two HTTP round trips (SDK → fake → dynalite), and a seed must cost
- * about 100 ms. `DynamoStateAdapter` against the fake is covered by the integration tests.
+ * The table is the in-memory double (`InMemoryState`, held to the same contract as the DynamoDB
+ * adapter), not DynamoDB in the fake: the table takes more than half of a seed's calls, each two HTTP
+ * round trips (SDK → fake → dynalite), and a seed must cost about 100 ms.
  */
 import { CloudHSMV2Client } from '@aws-sdk/client-cloudhsm-v2';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
@@ -21,8 +21,9 @@ import { type LogSink, makeLogger } from '../../logger.js';
 import type { Clock, ReconcileDeps } from '../../reconcile/ports.js';
 import { buildDeps, LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import { type FakeServer, startFake } from '../fake/server.js';
+import { stackPolicies, stackTemplate } from '../iam/stack.js';
+import { InMemoryState } from '../state/in-memory-state.js';
 import { FakeAdmin } from './fake-admin.js';
-import { SimTable } from './table.js';
 
 /** As the product's clients: four attempts for throttling, 5xx and transient errors. */
 const MAX_ATTEMPTS = 4;
@@ -38,7 +39,7 @@ export interface Harness {
   /** The operator's clients: a human's KMS calls and secrets. */
   operator: { kms: KMSClient; secrets: SecretsManagerClient };
   /** The seed's table: the reconciler's state, and where operators write (desired items, pause, retry, approve). */
-  table: SimTable;
+  table: InMemoryState;
   /** The reconciler's dependencies for one run, with its own lease owner. */
   deps(owner: string): ReconcileDeps;
   /** Where the reconciler's log lines go (the seed's monitor). */
@@ -48,9 +49,20 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
+/**
+ * With `iam`, the reconciler calls as the sweep's role under the stack's own policies (the table is
+ * the simulator's own, so DynamoDB is not among them). Off by default: enforcement costs the
+ * simulator about a quarter of its speed, so a test samples seeds with it on instead.
+ */
+export async function startHarness(options: { iam?: boolean } = {}): Promise<Harness> {
   const fake = await startFake({ port: 0, clock: 'manual' });
   const config = loadConfig({}, { tableName: 'cks-sim', region: 'us-east-1', endpoint: fake.url, eventBusName: 'cks-sim', logLevel: 'INFO' });
+  const world = {
+    accountId: LOCAL_ACCOUNT_ID,
+    region: config.region,
+    names: { StoresTable: config.tableName, ReconcilerEventBus: config.eventBusName },
+  };
+  const sweepPolicies = options.iam ? stackPolicies(await stackTemplate(), world).roles.SweepRole : null;
   const reconciler = reconcilerClients(config);
   const operator = clientOptions(config, OPERATOR_ROLE);
   const clock: Clock = {
@@ -66,12 +78,13 @@ export async function startHarness(): Promise<Harness> {
     admin,
     clock,
     operator: { kms: new KMSClient(operator), secrets: new SecretsManagerClient(operator) },
-    table: new SimTable(scope),
+    table: new InMemoryState(scope),
     logSink: () => undefined,
     deps: (owner) => ({ ...buildDeps(config, { accountId: LOCAL_ACCOUNT_ID, owner, clock, clients: reconciler, logger }), state: harness.table }),
     async reset(seed) {
       await admin.reset(seed);
-      harness.table = new SimTable(scope);
+      if (sweepPolicies) await admin.createRole({ accountId: LOCAL_ACCOUNT_ID, roleName: RECONCILER_ROLE, policies: sweepPolicies });
+      harness.table = new InMemoryState(scope);
     },
     async close() {
       admin.close();

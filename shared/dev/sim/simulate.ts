@@ -9,12 +9,12 @@
 import { errorMessage } from '../../errors.js';
 import type { ReconcileDeps } from '../../reconcile/ports.js';
 import { type ReconcileRequest, type ReconcileResult, reconcileScope } from '../../reconcile/reconcile-scope.js';
+import type { StateOperation } from '../state/in-memory-state.js';
 import { type Call, Conductor, type RunEnd, type RunFault, type RunSpec } from './conductor.js';
 import type { FaultSpec } from './fake-admin.js';
 import type { Harness } from './harness.js';
 import { type Invariant, Monitor, MUTATING, type Violation } from './monitor.js';
 import { Rng } from './rng.js';
-import type { TableOperation } from './table.js';
 import { SimWorld } from './world.js';
 
 export interface SeedResult {
@@ -54,8 +54,19 @@ const FAULTS: ReadonlyArray<readonly [readonly string[], readonly string[]]> = [
   ],
   [['PutEvents'], ['ThrottlingException', 'InternalException']],
 ];
-/** The table's operations, and how DynamoDB fails them. */
-const TABLE_OPERATIONS: readonly TableOperation[] = ['Query', 'GetItem', 'PutItem', 'UpdateItem'];
+/** The table calls the reconciler makes, any of which a fault may break. */
+const TABLE_OPERATIONS: readonly StateOperation[] = [
+  'loadAll',
+  'load',
+  'getSettings',
+  'acquireLease',
+  'saveStatus',
+  'releaseLease',
+  'appendHistory',
+  'deleteStatus',
+  'setRegionalIncident',
+];
+/** How DynamoDB fails them once the SDK's retries are spent. */
 const TABLE_ERRORS = ['ProvisionedThroughputExceededException', 'ThrottlingException', 'InternalServerError'];
 
 /**
@@ -114,7 +125,7 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
     await step(requests, runFault(schedule, monitor));
     if (faults) {
       await h.admin.clearFaults();
-      h.table.clearFaults();
+      h.table.faults.clear();
     }
     h.fake.advance(
       schedule.weighted([
@@ -171,9 +182,9 @@ async function injectFaults(h: Harness, rng: Rng, monitor: Monitor): Promise<boo
       const operation = rng.pick(TABLE_OPERATIONS);
       const error = rng.pick(TABLE_ERRORS);
       const count = rng.between(1, 2);
-      h.table.failNext(operation, error, count);
-      monitor.tally(`API fault on DynamoDB ${operation}`);
-      monitor.note(`fault: DynamoDB ${operation} fails with ${error} ${count} time(s) after the SDK's retries`);
+      h.table.faults.fail(operation, error, { count });
+      monitor.tally(`API fault on table ${operation}`);
+      monitor.note(`fault: table ${operation} fails with ${error} ${count} time(s) after the SDK's retries`);
       continue;
     }
     const [operations, errors] = rng.pick(FAULTS);

@@ -394,7 +394,10 @@ export class SimWorld {
 
   async #secret(name: string, value: string): Promise<SimSecret> {
     const version = this.#versionId(name);
-    const created = await this.h.operator.secrets.send(new CreateSecretCommand({ Name: name, SecretString: value, ClientRequestToken: version }));
+    // Under the stack's secret prefix: the reconciler's role may read no other secret.
+    const created = await this.h.operator.secrets.send(
+      new CreateSecretCommand({ Name: `cks/${name}`, SecretString: value, ClientRequestToken: version }),
+    );
     return { name, arn: created.ARN!, values: new Map([[version, value]]), current: version };
   }
 

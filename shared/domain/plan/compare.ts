@@ -14,6 +14,22 @@ export function renamed(input: PlanInput, observed: ObservedStore): boolean {
   return input.desired.id !== undefined && observed.name !== input.desired.name;
 }
 
+/**
+ * Whether KMS renames the store (UpdateCustomKeyStore NewCustomKeyStoreName) in its current state,
+ * as the KMS API model says: a CloudHSM key store only while DISCONNECTED, an external key store
+ * while CONNECTED or DISCONNECTED. In any other state the call fails.
+ */
+export function renameAllowed(observed: ObservedStore): boolean {
+  const state = observed.connectionState;
+  return state === 'DISCONNECTED' || (observed.type === 'EXTERNAL_KEY_STORE' && state === 'CONNECTED');
+}
+
+/** What must wait for the store to be DISCONNECTED: the settings that differ, and a rename KMS refuses in the current state. */
+export function deferredChanges(input: PlanInput, observed: ObservedStore): UpdateChanges {
+  const rename = renamed(input, observed) && !renameAllowed(observed) ? { newName: input.desired.name } : {};
+  return { ...rename, ...settingsChanges(input, observed) };
+}
+
 /** Settings (not secrets) UpdateCustomKeyStore must change so that the store matches the desired state. */
 export function settingsChanges(input: PlanInput, observed: ObservedStore): UpdateChanges {
   const { desired } = input;

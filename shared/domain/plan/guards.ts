@@ -1,19 +1,19 @@
 /**
  * The guards, asked in this order before the transition table: paused, missing, identity, stale view,
- * escalation hold, manual change, unreadable input, rename. The first with something to say decides the run's step; a guard may also
+ * escalation hold, manual change, unreadable input, missing secret, rename. The first with something to say decides the run's step; a guard may also
  * hand the next ones a changed context (a released hold starts afresh). An unreadable input comes
  * after the manual change: the guards before it need none of the inputs that can be unreadable (secret
  * versions), and a run that waits on one must still notice, and hold, a store a human disconnected.
  */
 import { SITUATION_RUNBOOKS } from '../playbooks.js';
-import type { ManualChange, PlanInput, StoreStatus } from '../types.js';
+import type { DesiredStore, ManualChange, PlanInput, SecretField, StoreStatus } from '../types.js';
 import { awaitingApproval } from './approval.js';
-import { connectedWithoutHsm, describe, identityDrift, renamed } from './compare.js';
+import { connectedWithoutHsm, describe, identityDrift, renameAllowed, renamed } from './compare.js';
 import { type Ctx, situation } from './context.js';
 import { fingerprint } from './hash.js';
 import { hold, holdReleased } from './hold.js';
 import { closed, heldInputsOf } from './status.js';
-import { type Step, wait, withReport } from './steps.js';
+import { escalate, type Step, wait, withReport } from './steps.js';
 import { backingOff, calledRecently, iso } from './timing.js';
 
 export type Guard = (ctx: Ctx) => Step | Ctx;
@@ -44,6 +44,25 @@ const unreadable: Guard = (ctx) => {
     `${situation(ctx)}: could not read ${input.unreadable.join(', ')} in this run; waiting for the next run rather than deciding without it`,
   );
 };
+
+/**
+ * The desired item names a secret that does not exist, and the store needs a repair: escalated once
+ * with its own runbook, holding until the secret exists or the desired item changes. A secret that
+ * could not be read is not missing (see `unreadable`).
+ */
+const missingSecret: Guard = (ctx) => {
+  const { input, observed, cur } = ctx;
+  const state = observed.connectionState;
+  const repairing = input.desired.desiredState === 'CONNECTED' && (state === 'FAILED' || state === 'DISCONNECTED');
+  if (input.missingSecrets.length === 0 || !repairing) return ctx;
+  const named = input.missingSecrets.map((field) => `${field} ${secretArnOf(input.desired, field) ?? '(none)'}`).join(' and ');
+  const reason = `${situation(ctx)}: the desired item's ${named} names no secret in Secrets Manager (it does not exist or holds no current version), so the store cannot be repaired`;
+  return escalate(input, cur, reason, SITUATION_RUNBOOKS.secretMissing, { awaiting: { secret: true } });
+};
+
+function secretArnOf(desired: DesiredStore, field: SecretField): string | undefined {
+  return field === 'keyStorePasswordSecretArn' ? desired.keyStorePasswordSecretArn : desired.xksProxy?.credentialSecretArn;
+}
 
 /** Type or id differ: the desired item names another store, which is reported and never acted on. */
 const identity: Guard = (ctx) => {
@@ -161,10 +180,16 @@ function describeChange(change: ManualChange): string {
   return `${change.by ?? 'someone other than the reconciler'}${call}`;
 }
 
-/** The store was renamed outside the desired state (its id is declared): UpdateCustomKeyStore NewCustomKeyStoreName, allowed in any state. */
+/**
+ * The store was renamed outside the desired state (its id is declared): UpdateCustomKeyStore
+ * NewCustomKeyStoreName, in a state where KMS allows it ({@link renameAllowed}). In any other state
+ * the transition table decides as it would (a repair disconnects first, and the rename follows once
+ * DISCONNECTED); a healthy CONNECTED CloudHSM key store is never disconnected to rename it: the
+ * name is reported as drift (see `atConnected`).
+ */
 const rename: Guard = (ctx) => {
   const { input, observed, cur } = ctx;
-  if (!renamed(input, observed)) return ctx;
+  if (!renamed(input, observed) || !renameAllowed(observed)) return ctx;
   const what = `${describe(observed)}, named ${observed.name} but desired ${input.desired.name}`;
   if (calledRecently(input, cur, 'update')) return wait(cur, `${what}: renamed at ${iso(cur.lastActionAt ?? input.now)}, waiting for KMS to show it`);
   if (backingOff(input, cur)) return wait(cur, `${what}: renaming after ${iso(cur.nextAttemptAt ?? input.now)} (backing off)`);
@@ -181,7 +206,7 @@ const rename: Guard = (ctx) => {
 };
 
 /** In order, after `paused` and `missing` (which decide before a store is there to look at). */
-export const GUARDS: readonly Guard[] = [identity, staleView, escalationHold, manualChange, unreadable, rename];
+export const GUARDS: readonly Guard[] = [identity, staleView, escalationHold, manualChange, unreadable, missingSecret, rename];
 
 export function isStep(value: Step | Ctx): value is Step {
   return 'action' in value;

@@ -8,7 +8,8 @@ import { type Step, wait } from './steps.js';
  * Whether an escalation hold is released: the desired generation changed (an edit, `cks retry`),
  * a secret has a new version, or the cluster the hold waits for has an ACTIVE HSM. A hold that waits
  * for a new password is released by a new password version only, one that waits for the login
- * budget by an operator's reset only (`cks retry`). A version that was unknown (null)
+ * budget by an operator's reset only (`cks retry`), one that waits for a missing secret by that secret
+ * existing (or a new generation). A version that was unknown (null)
  * when the hold began is adopted by {@link hold}, not taken as a release.
  */
 export function holdReleased(input: PlanInput, cur: StoreStatus): boolean {
@@ -16,6 +17,10 @@ export function holdReleased(input: PlanInput, cur: StoreStatus): boolean {
   if (held === null) return true;
   if (held.awaitingLoginBudgetReset === true) return cur.failedLogins < input.desired.loginBudget;
   if (held.awaitingNewPassword === true) return isNew(input.passwordVersion, cur.appliedPasswordVersion);
+  if (held.awaitingSecret === true) {
+    const version = input.desired.type === 'AWS_CLOUDHSM' ? input.passwordVersion : input.xksCredentialVersion;
+    return held.generation !== input.desired.generation || (input.missingSecrets.length === 0 && version !== null);
+  }
   const changed = (before: string | null, now: string | null): boolean => before !== null && now !== null && before !== now;
   const cluster = held.awaitingActiveHsmIn !== undefined ? input.clusters.get(held.awaitingActiveHsmIn) : undefined;
   return (
@@ -50,7 +55,9 @@ export function releasedBy(held: HeldInputs | null, failedLogins: number, loginB
     ? `an operator resets the login budget with \`cks retry\` (${count(failedLogins, 'failed kmsuser login')} caused, budget ${loginBudget})`
     : held?.awaitingNewPassword === true
       ? 'a new version of the password secret (a connect with the password KMS holds would fail another kmsuser login)'
-      : held?.awaitingActiveHsmIn !== undefined
-        ? `cluster ${held.awaitingActiveHsmIn} has an ACTIVE HSM, the desired item changes or \`cks retry\``
-        : 'the desired item changes, a secret gets a new version or `cks retry`';
+      : held?.awaitingSecret === true
+        ? 'the secret the desired item names exists (create it, or correct the ARN and `cks apply`)'
+        : held?.awaitingActiveHsmIn !== undefined
+          ? `cluster ${held.awaitingActiveHsmIn} has an ACTIVE HSM, the desired item changes or \`cks retry\``
+          : 'the desired item changes, a secret gets a new version or `cks retry`';
 }

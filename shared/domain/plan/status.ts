@@ -65,6 +65,8 @@ export interface Awaiting {
   newPassword?: boolean;
   /** Only an operator's reset of the login budget (`cks retry`) releases the hold. */
   loginBudgetReset?: boolean;
+  /** The secret the desired item names appearing releases the hold. */
+  secret?: boolean;
 }
 
 /** An operator's `cks retry` newer than the last one honoured resets the login budget. */
@@ -97,5 +99,6 @@ export function heldInputsOf(input: PlanInput, awaiting: Awaiting): HeldInputs {
     ...(awaiting.activeHsmIn !== undefined ? { awaitingActiveHsmIn: awaiting.activeHsmIn } : {}),
     ...(awaiting.newPassword === true ? { awaitingNewPassword: true } : {}),
     ...(awaiting.loginBudgetReset === true ? { awaitingLoginBudgetReset: true } : {}),
+    ...(awaiting.secret === true ? { awaitingSecret: true } : {}),
   };
 }

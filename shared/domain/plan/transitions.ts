@@ -18,7 +18,7 @@ import type {
 } from '../types.js';
 import { count } from '../words.js';
 import { awaitingApproval } from './approval.js';
-import { changedFields, identityDrift, isNew, secretChanges, settingsChanges, targetClusterId } from './compare.js';
+import { changedFields, deferredChanges, identityDrift, isNew, secretChanges, settingsChanges, targetClusterId } from './compare.js';
 import { type Ctx, situation } from './context.js';
 import { fingerprint } from './hash.js';
 import { type Awaiting, closed } from './status.js';
@@ -65,7 +65,8 @@ export function transition(ctx: Ctx): Step {
 
 /**
  * Every step for a store that is CONNECTED and desired CONNECTED: the password version seen now is
- * taken as applied, and settings drift is reported (never applied by disconnecting a healthy store).
+ * taken as applied, and settings drift, with a name KMS cannot change while CONNECTED, is reported (never
+ * applied by disconnecting a healthy store).
  */
 export function atConnected(ctx: Ctx, decide: (ctx: Ctx) => Step): Step {
   const { input, observed } = ctx;
@@ -82,7 +83,7 @@ export function atConnected(ctx: Ctx, decide: (ctx: Ctx) => Step): Step {
         }
       : ctx;
   const step = decide(baselined);
-  const changes = settingsChanges(input, observed);
+  const changes = deferredChanges(input, observed);
   const drift = changedFields(changes);
   if (drift.length === 0) return step;
   const reason = `${drift.join(', ')} ${drift.length === 1 ? 'differs' : 'differ'} from the desired state: reported only, the reconciler never disconnects a healthy store to apply drift (it is applied at the next repair, or disconnect the store to apply it now)`;
@@ -104,7 +105,7 @@ function connected(ctx: Ctx): Step {
       return succeed(input, cur, `CONNECTED: incident ${cur.incidentId} closed after ${count(cur.attempt, 'connect attempt')}`);
     if (cur.escalatedIncidentId !== null)
       return succeed(input, cur, `CONNECTED: the store escalated in incident ${cur.escalatedIncidentId} is healthy again`);
-    const drift = changedFields(settingsChanges(input, observed));
+    const drift = changedFields(deferredChanges(input, observed));
     return wait(closed(cur), drift.length > 0 ? 'CONNECTED' : 'CONNECTED as desired');
   }
   // A CONNECTED store whose cluster has no ACTIVE HSM: every use of its keys fails.

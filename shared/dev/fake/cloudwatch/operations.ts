@@ -4,9 +4,10 @@
  */
 import { REGION_PATTERN, type Scope } from '../context.js';
 import { AwsError } from '../errors.js';
+import { authorize } from '../iam/authorize.js';
 import * as random from '../random.js';
 import type { Principal } from '../sts/model.js';
-import { admitQueryCall, type QueryReply, queryErrorReply } from '../sts/operations.js';
+import { AccessDenied, admitQueryCall, type QueryReply, queryErrorReply } from '../sts/operations.js';
 import { epochSeconds } from '../wire.js';
 import type { Operation, World } from '../world.js';
 import { element, leaf } from '../xml.js';
@@ -29,7 +30,13 @@ export const cloudWatchOperations: ReadonlyMap<string, Operation> = new Map<stri
 ]);
 
 /** Answers one query-protocol CloudWatch request; never throws for a bad request (it becomes an XML error). */
-export async function answerCloudWatchQuery(world: World, scope: Scope, principal: Principal, params: URLSearchParams): Promise<QueryReply> {
+export async function answerCloudWatchQuery(
+  world: World,
+  scope: Scope,
+  principal: Principal,
+  params: URLSearchParams,
+  iam: boolean,
+): Promise<QueryReply> {
   const operation = params.get('Action') ?? '';
   let counted = false;
   try {
@@ -40,6 +47,12 @@ export async function answerCloudWatchQuery(world: World, scope: Scope, principa
       throw new AwsError('InvalidAction', `Could not find operation ${operation} for version ${CLOUDWATCH_VERSION}`, 400);
     counted = true;
     await admitQueryCall(world, scope, principal, operation);
+    if (iam) {
+      const denial = await authorize(world, principal, scope, [
+        { action: `cloudwatch:${operation}`, resource: '*', resourceAccount: scope.accountId },
+      ]);
+      if (denial) throw new AccessDenied(denial.message);
+    }
     const results = world.partition(scope).cloudWatch.getMetricData(parseGetMetricData(queryToJson(params)), world.now());
     return {
       operation,

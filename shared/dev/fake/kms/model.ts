@@ -16,6 +16,7 @@ import {
   CustomKeyStoreInvalidStateException,
   CustomKeyStoreNameInUseException,
   CustomKeyStoreNotFoundException,
+  DependencyTimeoutException,
   IncorrectTrustAnchorException,
   InvalidMarkerException,
   LimitExceededException,
@@ -34,6 +35,12 @@ import { decodeCursor, encodeCursor, epochSeconds, firstAfter } from '../wire.js
 import type { ConnectionErrorCode, ConnectionState, StoreType } from './enums.js';
 import type { CloudHsmSettings, DescribeRequest, GenerateRandomRequest, NewCustomKeyStore, UpdateRequest, XksSettings } from './requests.js';
 import type { XksProxy } from './xks-proxy.js';
+
+/**
+ * What UpdateCustomKeyStore may change while an external key store is CONNECTED (as well as
+ * DISCONNECTED); everything else, and every property of a CloudHSM key store, only while DISCONNECTED.
+ */
+const XKS_CHANGEABLE_WHILE_CONNECTED: ReadonlySet<string> = new Set(['NewCustomKeyStoreName', 'XksProxyAuthenticationCredential', 'XksProxyUriPath']);
 
 /** How long the asynchronous transitions take, in fake seconds. */
 export const DISCONNECT_SECONDS = 5;
@@ -278,10 +285,11 @@ export class KmsBackend {
     if (misplaced.length > 0) {
       throw new ValidationException(`${misplaced.join(', ')} cannot be used with a custom key store of type ${store.type}.`);
     }
-    const changeableInAnyState = ['NewCustomKeyStoreName', 'XksProxyAuthenticationCredential', 'XksProxyUriPath'];
-    const needDisconnected = given.filter((key) => !changeableInAnyState.includes(key));
-    if (store.state !== 'DISCONNECTED' && needDisconnected.length > 0) {
-      throw invalidState(store, `UpdateCustomKeyStore of ${needDisconnected.join(', ')}`, 'a DISCONNECTED');
+    if (store.state !== 'DISCONNECTED') {
+      const whileConnected = store.type === 'EXTERNAL_KEY_STORE' ? XKS_CHANGEABLE_WHILE_CONNECTED : new Set<string>();
+      const needDisconnected = given.filter((key) => !whileConnected.has(key));
+      if (needDisconnected.length > 0) throw invalidState(store, `UpdateCustomKeyStore of ${needDisconnected.join(', ')}`, 'a DISCONNECTED');
+      if (store.state !== 'CONNECTED') throw invalidState(store, `UpdateCustomKeyStore of ${given.join(', ')}`, 'a CONNECTED or DISCONNECTED');
     }
     if (changes.NewCustomKeyStoreName !== undefined && changes.NewCustomKeyStoreName !== store.name) {
       this.#checkNameFree(changes.NewCustomKeyStoreName);
@@ -355,11 +363,12 @@ export class KmsBackend {
         throw new UnsupportedOperationException('GenerateRandom is not supported in an external key store.');
       }
       if (store.state !== 'CONNECTED') throw invalidState(store, 'GenerateRandom', 'a CONNECTED');
-      // The fake's choice: a CONNECTED store whose cluster has lost every HSM cannot generate
-      // randomness (in AWS such calls fail too; the exception is the one KMS uses for "too few HSMs").
+      // A CONNECTED store whose cluster has lost every HSM cannot generate randomness: KMS waits on an
+      // HSM that never answers. Of the exceptions the KMS model lists for GenerateRandom, that is
+      // DependencyTimeoutException (the fake's choice).
       const cluster = this.clusters.get(store.fields.cloudHsm!.clusterId);
       if (!cluster || cluster.activeHsms.length === 0) {
-        throw new CloudHsmClusterInvalidConfigurationException(`The cluster of custom key store ${store.id} has no ACTIVE HSM.`);
+        throw new DependencyTimeoutException(`The cluster of custom key store ${store.id} has no ACTIVE HSM.`);
       }
     }
     return randomBytes(request.NumberOfBytes);

@@ -59,7 +59,7 @@ const Xks = {
     .string()
     .min(20)
     .max(64)
-    .regex(/^com\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$/)
+    .regex(/^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$/)
     .optional(),
   XksProxyVpcEndpointServiceOwner: z
     .string()

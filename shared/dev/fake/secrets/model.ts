@@ -160,8 +160,12 @@ export class SecretsBackend {
   }
 
   /** SecretId is a name or a full ARN (partial ARNs, which AWS also accepts, are not supported). */
+  find(secretId: string): Secret | undefined {
+    return this.#byArn.get(secretId) ?? this.#byName.get(secretId);
+  }
+
   #get(secretId: string): Secret {
-    const secret = this.#byArn.get(secretId) ?? this.#byName.get(secretId);
+    const secret = this.find(secretId);
     if (!secret) throw new ResourceNotFoundException("Secrets Manager can't find the specified secret.");
     return secret;
   }

@@ -15,7 +15,7 @@ export const secretsOperations: ReadonlyMap<string, Operation> = new Map<string,
     'PutSecretValue',
     ({ partition }, input) => {
       const { secret, version } = partition.secrets.putSecretValue(parsePutSecretValue(input));
-      return { ARN: secret.arn, Name: secret.name, VersionId: version.id, VersionStages: [...version.stages] };
+      return { ARN: secret.arn, Name: secret.name, VersionId: version.id, ...stagesOf(version) };
     },
   ],
   [
@@ -27,10 +27,15 @@ export const secretsOperations: ReadonlyMap<string, Operation> = new Map<string,
         Name: secret.name,
         VersionId: version.id,
         ...version.value,
-        VersionStages: [...version.stages],
+        ...stagesOf(version),
         CreatedDate: epochSeconds(version.createdAt),
       };
     },
   ],
   ['DescribeSecret', ({ partition }, input) => partition.secrets.describeSecret(parseSecretId(input))],
 ]);
+
+/** `VersionStages` holds at least one label: a version without any (deprecated) is answered without the member. */
+function stagesOf(version: { stages: ReadonlySet<string> }): { VersionStages?: string[] } {
+  return version.stages.size > 0 ? { VersionStages: [...version.stages] } : {};
+}

@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REGION_PATTERN, type Scope } from '../context.js';
 import { AwsError, injectedStatus, queryCodeOf } from '../errors.js';
+import { type AuthRequest, authorize } from '../iam/authorize.js';
 import * as random from '../random.js';
 import type { World } from '../world.js';
 import { element, errorResponse, leaf } from '../xml.js';
@@ -23,34 +24,67 @@ export interface QueryReply {
   target?: string;
   /** The call named a known action: it counts in `/_fake/calls` counts. */
   counted: boolean;
+  /** IAM refused the call. */
+  denied?: boolean;
 }
 
 const XMLNS = `https://sts.amazonaws.com/doc/${STS_VERSION}/`;
 
-type Action = (world: World, principal: Principal, params: URLSearchParams) => string;
+/** The refusal of a query-protocol service (STS, CloudWatch): HTTP 403, code `AccessDenied`. */
+export class AccessDenied extends AwsError {
+  constructor(message: string) {
+    super('AccessDenied', message, 403);
+  }
+}
+
+interface ActionContext {
+  world: World;
+  scope: Scope;
+  principal: Principal;
+  params: URLSearchParams;
+  /** Whether IAM policies are evaluated (`--iam off`: not). */
+  iam: boolean;
+}
+
+type Action = (context: ActionContext) => Promise<string>;
 
 const ACTIONS: ReadonlyMap<string, Action> = new Map<string, Action>([
   [
+    // Needs no permission, in AWS as here.
     'GetCallerIdentity',
-    (_world, principal) => leaf('Arn', principalArn(principal)) + leaf('UserId', principalUserId(principal)) + leaf('Account', principal.accountId),
+    async ({ principal }) => leaf('Arn', principalArn(principal)) + leaf('UserId', principalUserId(principal)) + leaf('Account', principal.accountId),
   ],
   [
     'AssumeRole',
-    (world, principal, params) => {
+    async ({ world, scope, principal, params, iam }) => {
       const input = parseAssumeRole(params);
       const role = world.sts.role(roleArn(parseRoleArn(input.RoleArn)));
-      if (!role || !world.sts.trusts(role, principal.accountId)) {
-        throw new AwsError(
-          'AccessDenied',
-          `User: ${principalArn(principal)} is not authorized to perform: sts:AssumeRole on resource: ${input.RoleArn}`,
-          403,
-        );
+      const refused = `User: ${principalArn(principal)} is not authorized to perform: sts:AssumeRole on resource: ${input.RoleArn}`;
+      if (!role) throw new AccessDenied(refused);
+      // A source identity, once set, stays with every session assumed from it.
+      const sourceIdentity = principal.session?.sourceIdentity ?? input.SourceIdentity ?? null;
+      if (iam) {
+        const trust = (action: string): AuthRequest => ({
+          action,
+          resource: roleArn(role),
+          resourceAccount: role.accountId,
+          resourcePolicy: role.trustPolicy,
+          context: {
+            'sts:RoleSessionName': input.RoleSessionName,
+            ...(input.SourceIdentity !== undefined && { 'sts:SourceIdentity': input.SourceIdentity }),
+          },
+        });
+        // Setting a source identity is its own permission, granted by the trust policy.
+        const requests = [trust('sts:AssumeRole'), ...(input.SourceIdentity === undefined ? [] : [trust('sts:SetSourceIdentity')])];
+        const denial = await authorize(world, principal, scope, requests);
+        if (denial)
+          throw new AccessDenied(`User: ${principalArn(principal)} is not authorized to perform: ${denial.action} on resource: ${input.RoleArn}`);
       }
       // Every role here has the default MaxSessionDuration of one hour.
       if (input.DurationSeconds > 3600) {
         throw new ValidationError('The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
       }
-      const session = world.sts.startSession(role, input.RoleSessionName, input.DurationSeconds, world.now());
+      const session = world.sts.startSession(role, input.RoleSessionName, sourceIdentity, input.DurationSeconds, world.now());
       const credentials =
         leaf('AccessKeyId', session.accessKeyId) +
         leaf('SecretAccessKey', session.secretAccessKey) +
@@ -59,13 +93,17 @@ const ACTIONS: ReadonlyMap<string, Action> = new Map<string, Action>([
       const user =
         leaf('AssumedRoleId', `${role.roleId}:${session.sessionName}`) +
         leaf('Arn', `arn:aws:sts::${role.accountId}:assumed-role/${role.roleName}/${session.sessionName}`);
-      return element('Credentials', credentials) + element('AssumedRoleUser', user);
+      return (
+        element('Credentials', credentials) +
+        element('AssumedRoleUser', user) +
+        (sourceIdentity === null ? '' : leaf('SourceIdentity', sourceIdentity))
+      );
     },
   ],
 ]);
 
 /** Answers one query-protocol request; never throws for a bad request (it becomes an XML error). */
-export async function answerStsQuery(world: World, scope: Scope, principal: Principal, body: Buffer): Promise<QueryReply> {
+export async function answerStsQuery(world: World, scope: Scope, principal: Principal, body: Buffer, iam: boolean): Promise<QueryReply> {
   let operation = '';
   let target: string | undefined;
   let counted = false;
@@ -80,7 +118,7 @@ export async function answerStsQuery(world: World, scope: Scope, principal: Prin
     if (!action) throw new AwsError('InvalidAction', `Could not find operation ${operation} for version ${STS_VERSION}`, 400);
     counted = true;
     await admitQueryCall(world, scope, principal, operation);
-    const result = action(world, principal, query.params);
+    const result = await action({ world, scope, principal, params: query.params, iam });
     const requestId = random.uuid();
     return {
       operation,
@@ -101,7 +139,14 @@ export async function answerStsQuery(world: World, scope: Scope, principal: Prin
 /** A query-protocol call that failed with an AWS error, as an XML error reply; anything else is rethrown. */
 export function queryErrorReply(xmlns: string, error: unknown, operation: string, counted: boolean): QueryReply {
   if (!(error instanceof AwsError)) throw error;
-  return { operation, counted, status: error.status, body: errorResponse(xmlns, error), error: queryCodeOf(error) };
+  return {
+    operation,
+    counted,
+    status: error.status,
+    body: errorResponse(xmlns, error),
+    error: queryCodeOf(error),
+    ...(error instanceof AccessDenied && { denied: true }),
+  };
 }
 
 /**
@@ -118,14 +163,20 @@ export async function admitQueryCall(world: World, scope: Scope, principal: Prin
 
 /**
  * Refuses credentials that no longer work: an expired session, or an `ASIA…` key id the fake never
- * handed out (e.g. from before a reset). The codes differ by protocol, as in AWS.
+ * handed out (e.g. from before a reset). Codes and statuses differ by protocol, as in AWS: the JSON
+ * services answer 400, STS (query) 403.
  */
 export function checkCredentials(principal: Principal, now: number, protocol: 'json' | 'query'): void {
+  const status = protocol === 'json' ? 400 : 403;
   if (principal.session && principal.session.expiresAt <= now) {
-    throw new AwsError(protocol === 'json' ? 'ExpiredTokenException' : 'ExpiredToken', 'The security token included in the request is expired', 400);
+    throw new AwsError(
+      protocol === 'json' ? 'ExpiredTokenException' : 'ExpiredToken',
+      'The security token included in the request is expired',
+      status,
+    );
   }
   if (!principal.session && principal.accessKeyId.startsWith('ASIA')) {
     const message = 'The security token included in the request is invalid.';
-    throw new AwsError(protocol === 'json' ? 'UnrecognizedClientException' : 'InvalidClientTokenId', message, 403);
+    throw new AwsError(protocol === 'json' ? 'UnrecognizedClientException' : 'InvalidClientTokenId', message, status);
   }
 }

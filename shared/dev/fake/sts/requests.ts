@@ -25,6 +25,12 @@ const AssumeRoleInput = z.object({
     .max(64)
     .regex(/^[\w+=,.@-]*$/),
   DurationSeconds: z.number().int().min(900).max(43200).default(3600),
+  SourceIdentity: z
+    .string()
+    .min(2)
+    .max(64)
+    .regex(/^[\w+=,.@-]*$/)
+    .optional(),
 });
 export type AssumeRoleInput = z.output<typeof AssumeRoleInput>;
 
@@ -54,6 +60,7 @@ export function parseAssumeRole(params: URLSearchParams): AssumeRoleInput {
       RoleArn: params.get('RoleArn') ?? undefined,
       RoleSessionName: params.get('RoleSessionName') ?? undefined,
       DurationSeconds: duration === null ? undefined : Number(duration),
+      SourceIdentity: params.get('SourceIdentity') ?? undefined,
     },
     ValidationError,
   );

@@ -1,0 +1,136 @@
+/**
+ * The stack under its own policies: the reconciler's roles and the OperatorPolicy read from the
+ * stack's resources (serverless.yml, as `serverless print` resolves it), the member role from
+ * cloudformation/member-role.yml, all enforced by the fake's IAM.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FUNCTION_ROLES, memberRole, type StackPolicies, stackPolicies, stackTemplate } from '../../shared/dev/iam/stack.js';
+import { cksAgainst } from '../helpers/cks.js';
+import { type ReconcilerEnv, startReconcilerEnv, TABLE } from '../helpers/reconciler.js';
+import { cloudHsmStore } from '../helpers/world.js';
+
+const HOME = '000000000000';
+const MEMBER = '444455556666';
+const ORGANIZATION = 'o-abcdefghij';
+
+let policies: StackPolicies;
+let env: ReconcilerEnv;
+let operator: { arn: string; accessKeyId: string; secretAccessKey: string };
+let dir: string;
+
+beforeAll(async () => {
+  policies = stackPolicies(await stackTemplate(), {
+    accountId: HOME,
+    region: 'us-east-1',
+    names: { StoresTable: TABLE, ReconcilerEventBus: 'cks-it' },
+  });
+  dir = mkdtempSync(join(tmpdir(), 'cks-stack-iam-'));
+}, 180_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+beforeEach(async () => {
+  env = await startReconcilerEnv();
+  for (const roleName of FUNCTION_ROLES) {
+    await env.fake.admin('POST', '/_fake/roles', { accountId: HOME, roleName, trustedAccounts: [HOME], policies: policies.roles[roleName] });
+  }
+  operator = (await env.fake.admin('POST', '/_fake/principals', { accountId: HOME, userName: 'operator', policies: [policies.operator] })).body;
+});
+afterEach(() => env.close());
+
+const cks = () =>
+  cksAgainst(env.fake, {
+    CKS_TABLE: TABLE,
+    CKS_EVENT_BUS: 'cks-it',
+    AWS_ACCESS_KEY_ID: operator.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: operator.secretAccessKey,
+  });
+
+const admin = () => new DynamoDBClient(env.fake.config);
+const item = (pk: string, sk: string) => ({ pk: { S: pk }, sk: { S: sk } });
+const denials = async () => (await env.calls()).calls.filter((call) => (call as { denied?: boolean }).denied);
+
+/** A CONNECTED CloudHSM store of `accountId`, and its stores-file entry (its password under the stack's secret prefix). */
+async function connectedStore(name: string, accountId = HOME): Promise<string> {
+  const scope = { accountId, region: 'us-east-1' };
+  const { clusterId, secretArn: ARN } = await cloudHsmStore(env.fake, { name, ...scope, connected: true, secret: `cks/${name}` });
+  const target = accountId === HOME ? '' : `    accountId: '${accountId}'\n    region: us-east-1\n`;
+  return `  - name: ${name}\n${target}    desiredState: CONNECTED\n    cloudHsmClusterId: ${clusterId}\n    keyStorePasswordSecretArn: ${ARN}\n    mode: enforce\n`;
+}
+
+function storesFile(...entries: string[]): string {
+  const file = join(dir, `stores-${entries.length}-${Date.now()}.yaml`);
+  writeFileSync(file, entries.length === 0 ? 'stores: []\n' : `stores:\n${entries.join('')}`);
+  return file;
+}
+
+describe('enforcement is on', () => {
+  it('keeps the reconciler’s roles from writing a desired item', async () => {
+    const write = env.clients.dynamo.send(new PutItemCommand({ TableName: TABLE, Item: item(`DESIRED#${HOME}#us-east-1`, 'STORE#x#DESIRED') }));
+    await expect(write).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      message: `User: arn:aws:sts::${HOME}:assumed-role/SweepRole/reconciler is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:${HOME}:table/${TABLE} because no identity-based policy allows the dynamodb:PutItem action`,
+    });
+  });
+
+  it('keeps an operator from writing a status', async () => {
+    const dynamo = new DynamoDBClient({ ...env.fake.config, credentials: operator });
+    await expect(
+      dynamo.send(new PutItemCommand({ TableName: TABLE, Item: item(`SCOPE#${HOME}#us-east-1`, 'STORE#x#STATUS') })),
+    ).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+    });
+  });
+
+  it('lets only the roles the member role trusts, from inside the organization, assume it', async () => {
+    const role = memberRole(MEMBER, {
+      CentralAccountId: HOME,
+      CentralRegion: 'us-east-1',
+      ReconcilerRoleArns: [`arn:aws:iam::${HOME}:role/WorkerRole`, `arn:aws:iam::${HOME}:role/OnEventRole`],
+      OrganizationId: ORGANIZATION,
+      FleetRegions: ['us-east-1'],
+    });
+    await env.fake.admin('POST', '/_fake/roles', { accountId: MEMBER, ...role });
+    await env.fake.admin('POST', '/_fake/organizations', { accountId: HOME, organizationId: ORGANIZATION });
+    const assume = (credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) =>
+      new STSClient({ ...env.fake.config, credentials }).send(
+        new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${MEMBER}:role/${role.roleName}`, RoleSessionName: 'cks' }),
+      );
+    await expect(assume({ accessKeyId: 'worker', secretAccessKey: 'x', sessionToken: 'WorkerRole' })).resolves.toMatchObject({
+      Credentials: expect.anything(),
+    });
+    await expect(assume({ accessKeyId: '999988887777', secretAccessKey: 'x' })).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(assume({ accessKeyId: 'sweep', secretAccessKey: 'x', sessionToken: 'SweepRole' })).rejects.toMatchObject({ name: 'AccessDenied' });
+  });
+});
+
+describe('the stack works under its own policies', () => {
+  // Failed under enforcement before SweepRole could delete a status in its own partition: the
+  // DeleteItem was refused, the status stayed, and every sweep logged a warning.
+  it('closes the status of a store removed from the desired state', async () => {
+    const applied = await cks()(['apply', '-f', storesFile(await connectedStore('gone'))]);
+    expect(applied).toMatchObject({ code: 0, stderr: '' });
+    await env.run();
+    const status = () => admin().send(new GetItemCommand({ TableName: TABLE, Key: item(`SCOPE#${HOME}#us-east-1`, 'STORE#gone#STATUS') }));
+    expect((await status()).Item).toBeDefined();
+
+    expect(await cks()(['delete', 'gone'])).toMatchObject({ code: 0 });
+    await env.run();
+    expect((await status()).Item).toBeUndefined();
+    expect(await denials()).toEqual([]);
+  });
+
+  // Failed under enforcement before the OperatorPolicy granted the registry write: `cks apply`
+  // of a store of another account was refused at PutItem on pk = REGISTRY.
+  it('onboards a store of another account with what an operator may do', async () => {
+    const applied = await cks()(['apply', '-f', storesFile(await connectedStore('home'), await connectedStore('member', MEMBER))]);
+    expect(applied).toMatchObject({ code: 0, stderr: '' });
+    const registered = await admin().send(new GetItemCommand({ TableName: TABLE, Key: item('REGISTRY', `SCOPE#${MEMBER}#us-east-1`) }));
+    expect(registered.Item).toBeDefined();
+    expect(await denials()).toEqual([]);
+  });
+});
