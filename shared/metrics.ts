@@ -45,3 +45,32 @@ export function recordRepair(metrics: Metrics, outcome: RepairOutcome, errorCode
 export function recordScopeUnreachable(metrics: Metrics, errorCode: string): void {
   metrics.singleMetric().addDimension('ErrorCode', errorCode).addMetric('ScopesUnreachable', MetricUnit.Count, 1);
 }
+
+/** A scope's stores at a glance, per pass: the dashboard's fleet health per scope. */
+export interface ScopeHealthCounts {
+  managed: number;
+  connected: number;
+  failed: number;
+  /** CONNECTED stores with at least one open health finding. */
+  atRisk: number;
+}
+
+/**
+ * One EMF line per full pass of a scope with dimension `Scope` (`<account>/<region>`):
+ * `ScopeStoresManaged`, `ScopeStoresConnected`, `ScopeStoresFailed`, `ScopeStoresAtRisk`. Its own
+ * line because its dimension differs from the pass's other metrics; zeros are emitted too.
+ */
+export function recordScopeHealth(scope: string, counts: ScopeHealthCounts): void {
+  const line = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+  line.addDimension('Scope', scope);
+  line.addMetric('ScopeStoresManaged', MetricUnit.Count, counts.managed);
+  line.addMetric('ScopeStoresConnected', MetricUnit.Count, counts.connected);
+  line.addMetric('ScopeStoresFailed', MetricUnit.Count, counts.failed);
+  line.addMetric('ScopeStoresAtRisk', MetricUnit.Count, counts.atRisk);
+  line.publishStoredMetrics();
+}
+
+/** Counts one health finding opened (`FindingsOpened`, a page) or cleared (`FindingsCleared`), dimension `Finding` (its kind). */
+export function recordFinding(metrics: Metrics, change: 'Opened' | 'Cleared', finding: string): void {
+  metrics.singleMetric().addDimension('Finding', finding).addMetric(`Findings${change}`, MetricUnit.Count, 1);
+}

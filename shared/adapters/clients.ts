@@ -2,6 +2,7 @@
  * SDK clients and the adapters over them, built once per cold start (or CLI run) and passed in.
  */
 import { CloudHSMV2Client } from '@aws-sdk/client-cloudhsm-v2';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -9,8 +10,9 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../config.js';
-import type { Clock, CloudHsmPort, EventsPort, KmsPort, SecretsPort } from '../reconcile/ports.js';
+import type { Clock, CloudHsmPort, EventsPort, HealthPort, KmsPort, SecretsPort } from '../reconcile/ports.js';
 import { CloudHsmSdkAdapter } from './cloudhsm.js';
+import { CloudWatchAdapter } from './cloudwatch.js';
 import { EventBridgeAdapter } from './eventbridge.js';
 import { KmsSdkAdapter } from './kms.js';
 import { SecretsManagerAdapter } from './secrets.js';
@@ -28,6 +30,8 @@ export interface AwsClients {
   kms: KMSClient;
   cloudHsm: CloudHSMV2Client;
   secrets: SecretsManagerClient;
+  /** GetMetricData, for the health findings of external key stores. */
+  cloudWatch: CloudWatchClient;
   eventBridge: EventBridgeClient;
   /** Document client that drops `undefined` attributes when writing. */
   dynamo: DynamoDBDocumentClient;
@@ -36,13 +40,14 @@ export interface AwsClients {
 }
 
 /** The clients whose calls act in one account and Region: a fleet builds them per scope. */
-export type ScopeClients = Pick<AwsClients, 'kms' | 'cloudHsm' | 'secrets'>;
+export type ScopeClients = Pick<AwsClients, 'kms' | 'cloudHsm' | 'secrets' | 'cloudWatch'>;
 
 /** The adapters the reconcile core takes (the table adapter is built beside them, from `clients.dynamo`). */
 export interface AwsAdapters {
   kms: KmsPort;
   cloudHsm: CloudHsmPort;
   secrets: SecretsPort;
+  health: HealthPort;
   events: EventsPort;
 }
 
@@ -75,7 +80,7 @@ export function makeAwsClients(config: Pick<Config, 'region' | 'endpoint'>, cred
 }
 
 /**
- * KMS, CloudHSM and Secrets Manager clients for one Region, with the given credentials (an assumed
+ * KMS, CloudHSM, Secrets Manager and CloudWatch clients for one Region, with the given credentials (an assumed
  * role's provider for a member account) or else the default chain.
  */
 export function makeScopeClients(
@@ -83,7 +88,12 @@ export function makeScopeClients(
   credentials?: StaticCredentials | AwsCredentialIdentityProvider,
 ): ScopeClients {
   const options = clientOptions(config, credentials);
-  return { kms: new KMSClient(options), cloudHsm: new CloudHSMV2Client(options), secrets: new SecretsManagerClient(options) };
+  return {
+    kms: new KMSClient(options),
+    cloudHsm: new CloudHSMV2Client(options),
+    secrets: new SecretsManagerClient(options),
+    cloudWatch: new CloudWatchClient(options),
+  };
 }
 
 function clientOptions(config: Pick<Config, 'region' | 'endpoint'>, credentials?: StaticCredentials | AwsCredentialIdentityProvider) {
@@ -122,6 +132,7 @@ export function makeAdapters(config: Pick<Config, 'eventBusName' | 'mutationRate
     kms: new KmsSdkAdapter(clients.kms, mutations),
     cloudHsm: new CloudHsmSdkAdapter(clients.cloudHsm, mutations),
     secrets: new SecretsManagerAdapter(clients.secrets),
+    health: new CloudWatchAdapter(clients.cloudWatch),
     events: new EventBridgeAdapter(clients.eventBridge, config.eventBusName),
   };
 }

@@ -8,8 +8,8 @@ import { type CliContext, UsageError } from './context.js';
 /** The settings a `cks settings` command line changes; absent ones are left as they are. */
 export type SettingsChanges = Partial<Settings>;
 
-/** The flag that sets each setting, as the operator writes it. */
-const FLAGS: Record<keyof Settings, string> = {
+/** The flag that sets each setting, as the operator writes it (the health thresholds are set in the settings item itself). */
+const FLAGS: Record<Exclude<keyof Settings, 'health'>, string> = {
   killSwitch: 'kill-switch',
   blastRadiusMaxFailedShare: 'blast-radius-share',
   blastRadiusMinFailed: 'blast-radius-min',
@@ -23,7 +23,7 @@ const FLAGS: Record<keyof Settings, string> = {
 export function parseSettingsFlags(values: Readonly<Record<string, string | boolean | undefined>>): SettingsChanges {
   const changes: SettingsChanges = {};
   const errors: string[] = [];
-  const flag = (key: keyof Settings): string | undefined => {
+  const flag = (key: keyof typeof FLAGS): string | undefined => {
     const value = values[FLAGS[key]];
     return typeof value === 'string' ? value : undefined;
   };

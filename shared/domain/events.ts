@@ -7,6 +7,7 @@
 import * as z from 'zod/mini';
 import './zod-messages.js';
 import { type FieldError, formatFieldErrors } from './desired-schema.js';
+import { FINDING_KINDS, type FindingChange, type OpenFinding } from './health.js';
 import { fingerprint } from './plan/hash.js';
 import { SITUATION_RUNBOOKS } from './playbooks.js';
 import {
@@ -171,6 +172,27 @@ export const scopeUnreachableSchema = z.object({
   reason: text,
 });
 
+/**
+ * A CONNECTED store at risk of failing (a health finding: a certificate about to expire, an old proxy
+ * credential, a degraded external key manager, proxy errors or latency, a cluster one HSM or one zone
+ * from failing). Once per finding, until its `Store Risk Cleared`.
+ */
+export const storeAtRiskSchema = z.extend(storeEventBaseSchema, {
+  /** The finding, e.g. `xksCertificateExpiring`, `clusterTooFewHsms`. */
+  finding: z.enum(FINDING_KINDS),
+  runbook: text,
+  /** When the finding was opened (this event). */
+  openedAt: isoTime,
+});
+
+/** A finding that no longer holds: it resolves the `Store At Risk` whose `eventId` is `resolves`. */
+export const storeRiskClearedSchema = z.extend(storeEventBaseSchema, {
+  finding: z.enum(FINDING_KINDS),
+  /** The `eventId` of the `Store At Risk` this clears. */
+  resolves: text,
+  openedAt: isoTime,
+});
+
 /** The schema of each detail-type. */
 export const eventSchemas = {
   'Store Drift Detected': storeDriftDetectedSchema,
@@ -185,6 +207,8 @@ export const eventSchemas = {
   'Manual Change Detected': manualChangeDetectedSchema,
   'Approval Required': approvalRequiredSchema,
   'Scope Unreachable': scopeUnreachableSchema,
+  'Store At Risk': storeAtRiskSchema,
+  'Store Risk Cleared': storeRiskClearedSchema,
 } as const satisfies Record<EventDetailType, z.ZodMiniType>;
 
 /** The detail of one detail-type. */
@@ -393,6 +417,64 @@ export function scopeUnreachableEvent(input: ScopeUnreachableInput): ReconcilerE
       since: new Date(input.since).toISOString(),
       dryRun: false,
       reason: `${operation} failed with ${errorCode}: no store of ${scope.accountId}/${scope.region} is observed or repaired until the reconciler reaches it again`,
+    },
+  };
+}
+
+/** Where a finding event happens: the store as desired and observed, in its scope. */
+export interface FindingEventContext {
+  scope: Scope;
+  desired: DesiredStore;
+  observed: ObservedStore | null;
+}
+
+/** The `eventId` of the `Store At Risk` of a finding opened at `openedAt` (ms): the same however often it is sent. */
+export function findingEventId(ctx: FindingEventContext, kind: string, openedAt: number): string {
+  return eventIdOf(['risk', ctx.scope.accountId, ctx.scope.region, ctx.desired.name, kind, openedAt]);
+}
+
+function findingBase(ctx: FindingEventContext, eventId: string, reason: string) {
+  return {
+    schemaVersion: 1 as const,
+    eventId,
+    storeName: ctx.desired.name,
+    storeId: ctx.observed?.id ?? null,
+    accountId: ctx.scope.accountId,
+    region: ctx.scope.region,
+    incidentId: null,
+    connectionState: ctx.observed?.connectionState ?? ('MISSING' as const),
+    connectionErrorCode: ctx.observed?.connectionErrorCode ?? null,
+    mode: ctx.desired.mode,
+    dryRun: false,
+    reason,
+  };
+}
+
+/** The `Store At Risk` of a finding opened now, and the open finding the status keeps. */
+export function storeAtRiskEvent(ctx: FindingEventContext, change: FindingChange, now: number): { event: ReconcilerEvent; finding: OpenFinding } {
+  const eventId = findingEventId(ctx, change.kind, now);
+  return {
+    event: {
+      detailType: 'Store At Risk',
+      detail: { ...findingBase(ctx, eventId, change.reason), finding: change.kind, runbook: change.runbook, openedAt: new Date(now).toISOString() },
+    },
+    finding: { kind: change.kind, openedAt: now, eventId, reason: change.reason },
+  };
+}
+
+/** The `Store Risk Cleared` of an open finding. */
+export function storeRiskClearedEvent(ctx: FindingEventContext, finding: OpenFinding): ReconcilerEvent {
+  return {
+    detailType: 'Store Risk Cleared',
+    detail: {
+      ...findingBase(
+        ctx,
+        eventIdOf(['risk-cleared', finding.eventId]),
+        `no longer at risk: ${finding.reason} (opened ${new Date(finding.openedAt).toISOString()})`,
+      ),
+      finding: finding.kind,
+      resolves: finding.eventId,
+      openedAt: new Date(finding.openedAt).toISOString(),
     },
   };
 }

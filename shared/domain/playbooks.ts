@@ -4,6 +4,7 @@
  * `plan()` reads the class to decide whether to repair or escalate; the runbook goes into the
  * `Repair Escalated` event.
  */
+import type { FindingKind } from './health.js';
 import type { ConnectionErrorCode, StoreType } from './types.js';
 
 /**
@@ -277,6 +278,34 @@ export const SITUATION_RUNBOOKS: Record<Situation, string> = {
     "The desired item names a secret (keyStorePasswordSecretArn, or xksProxy.credentialSecretArn) that does not exist in Secrets Manager in the store's account and Region, or that holds no current value, " +
     'so the reconciler cannot repair the store. Check the ARN in the stores file: if it is wrong, correct it and `cks apply`; otherwise create the secret with that name ' +
     '(CloudHSM: the kmsuser password as its SecretString; XKS: JSON {"accessKeyId": ..., "secretAccessKey": ...}). The reconciler continues by itself once the secret exists.',
+};
+
+/** Runbooks of the health findings (`Store At Risk`): risks of a CONNECTED store, to fix before it fails. */
+export const FINDING_RUNBOOKS: Record<FindingKind, string> = {
+  xksCertificateExpiring:
+    "The TLS certificate of the store's XKS proxy endpoint expires soon; when it does, KMS cannot reach the proxy and every cryptographic call with the store's KMS keys fails. " +
+    'Renew the certificate on the proxy (or its load balancer) before it expires: same host name as uriEndpoint (or the private DNS name of the VPC endpoint service), signed by a public certificate authority KMS trusts. ' +
+    'The finding clears once XksProxyCertificateDaysToExpire rises above the threshold (certificateExpiryDays in the settings).',
+  xksCredentialOld:
+    'The XKS proxy authentication credential of the store is older than the rotation policy (credentialMaxAgeDays in the settings). ' +
+    'Create a new credential on the proxy and put it into the credential secret (credentialSecretArn) as a new version, JSON {"accessKeyId": "...", "secretAccessKey": "..."}: ' +
+    'the reconciler updates the store with it and XksProxyCredentialAge starts again from zero, which clears the finding.',
+  xksKeyManagerNotActive:
+    'An external key manager instance behind the XKS proxy is Degraded or Unavailable (XksExternalKeyManagerStates). With none Active, every cryptographic call fails with KMSInvalidStateException. ' +
+    "Check the external key manager's health and the proxy's connection to it (see the vendor's documentation); the finding clears once every instance reads Active.",
+  xksProxyErrors:
+    "The XKS proxy answers many KMS requests with errors (XksProxyErrors over proxyErrorsPer5Min in the settings), so cryptographic calls with the store's KMS keys fail. " +
+    'Check the proxy logs for the failing operations and error codes (the KmsOperation and XksOperation dimensions of the metric), the external key manager behind it and the authorization rules; ' +
+    'the finding clears when the errors drop below the threshold.',
+  xksProxyLatency:
+    'The XKS proxy answers slowly (XksProxyLatency over proxyLatencyMs in the settings); KMS gives up after 250 ms, so slow answers turn into failed cryptographic calls and XKS_PROXY_TIMED_OUT. ' +
+    'Check the load of the proxy and of the external key manager, and the network between AWS and the proxy; the finding clears when the average latency drops below the threshold.',
+  clusterTooFewHsms:
+    'The CloudHSM cluster of this CONNECTED store has fewer than two ACTIVE HSMs: one more HSM failure and the store fails with INSUFFICIENT_CLOUDHSM_HSMS, and every use of its KMS keys fails. ' +
+    'Add an HSM in another Availability Zone of the cluster (CloudHSM CreateHsm) and wait until it is ACTIVE; the finding clears once the cluster has two ACTIVE HSMs.',
+  clusterSingleZone:
+    'Every HSM of the CloudHSM cluster of this CONNECTED store is in one Availability Zone: an outage of that zone fails the store with INSUFFICIENT_CLOUDHSM_HSMS. ' +
+    'Add an HSM in another Availability Zone of the cluster (CloudHSM CreateHsm), then remove a surplus one if cost matters; the finding clears once the HSMs span two zones.',
 };
 
 /** The playbook for a code on a store of a given type: INVALID_CREDENTIALS narrowed to that type's fix. */

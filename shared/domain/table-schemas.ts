@@ -5,6 +5,7 @@
  */
 import * as z from 'zod/mini';
 import './zod-messages.js';
+import { FINDING_KINDS } from './health.js';
 import { ACTION_KINDS, CONNECTION_ERROR_CODES, CONNECTION_STATES, DEFAULT_SETTINGS, PHASES, type Settings, type StoreStatus } from './types.js';
 
 /** Epoch milliseconds between 2000 and 2200: anything else is a corrupt item, not a time. */
@@ -44,6 +45,9 @@ const statusSchema = z.object({
   failedLogins: z._default(count, 0),
   loginBudgetResetAt: z._default(z.nullable(epochMs), null),
   escalatedIncidentId: z._default(z.nullable(z.string()), null),
+  findings: z.optional(
+    z.array(z.object({ kind: z.enum(FINDING_KINDS), openedAt: epochMs, eventId: z.string().check(z.minLength(1)), reason: z.string() })),
+  ),
 });
 
 /** A status item's attributes (table attributes already removed) as a status, or why they are not one. */
@@ -59,6 +63,14 @@ const settingsSchema = z.object({
   blastRadiusMaxFailedShare: z._default(z.number().check(z.gt(0), z.lte(1)), DEFAULT_SETTINGS.blastRadiusMaxFailedShare),
   blastRadiusMinFailed: z._default(z.int().check(z.minimum(1), z.maximum(1_000_000)), DEFAULT_SETTINGS.blastRadiusMinFailed),
   approvalForCloudHsm: z.optional(z.boolean()),
+  health: z.optional(
+    z.object({
+      certificateExpiryDays: z.optional(z.int().check(z.minimum(0), z.maximum(3650))),
+      credentialMaxAgeDays: z.optional(z.int().check(z.minimum(1), z.maximum(3650))),
+      proxyErrorsPer5Min: z.optional(z.number().check(z.minimum(0))),
+      proxyLatencyMs: z.optional(z.number().check(z.gt(0))),
+    }),
+  ),
 });
 
 /**
@@ -68,8 +80,11 @@ const settingsSchema = z.object({
 export function parseSettingsItem(raw: Record<string, unknown>): { settings: Settings; error: string | null } {
   const result = settingsSchema.safeParse(raw);
   if (result.success) {
-    const { approvalForCloudHsm, ...rest } = result.data;
-    return { settings: { ...rest, ...(approvalForCloudHsm === true ? { approvalForCloudHsm } : {}) }, error: null };
+    const { approvalForCloudHsm, health, ...rest } = result.data;
+    return {
+      settings: { ...rest, ...(approvalForCloudHsm === true ? { approvalForCloudHsm } : {}), ...(health !== undefined ? { health } : {}) },
+      error: null,
+    };
   }
   const issue = result.error.issues[0];
   return {

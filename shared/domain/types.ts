@@ -2,6 +2,7 @@
  * The reconciler's vocabulary. Pure data: no SDK types, no clock, no environment.
  * Times are epoch milliseconds (`number`) unless a name says otherwise.
  */
+import type { HealthThresholds, OpenFinding } from './health.js';
 
 export const CONNECTION_STATES = ['CONNECTED', 'CONNECTING', 'FAILED', 'DISCONNECTED', 'DISCONNECTING'] as const;
 export type ConnectionState = (typeof CONNECTION_STATES)[number];
@@ -242,6 +243,8 @@ export interface StoreStatus {
    * incident opens), so the `Repair Succeeded` that heals the store resolves that page too.
    */
   escalatedIncidentId: string | null;
+  /** Risks of a CONNECTED store open now (`Store At Risk` sent, `Store Risk Cleared` not yet); absent: none. */
+  findings?: OpenFinding[];
 }
 
 /** Global settings (the SETTINGS item): data, not redeploys. */
@@ -254,6 +257,8 @@ export interface Settings {
   blastRadiusMinFailed: number;
   /** When true, a CloudHSM cluster change or a rename also waits for a second principal's approval (XKS proxy changes always do). */
   approvalForCloudHsm?: boolean;
+  /** Thresholds of the health findings; each absent one takes its default (see `DEFAULT_HEALTH_THRESHOLDS`). */
+  health?: Partial<HealthThresholds>;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -329,12 +334,14 @@ export const EVENT_DETAIL_TYPES = [
   'Manual Change Detected',
   'Approval Required',
   'Scope Unreachable',
+  'Store At Risk',
+  'Store Risk Cleared',
 ] as const;
 export type EventDetailType = (typeof EVENT_DETAIL_TYPES)[number];
 
 /** An event the plan asks to emit about one store; `shared/domain/events.ts` turns it into a full detail. */
 export interface EventDraft {
-  detailType: Exclude<EventDetailType, 'Sweep Summary' | 'Desired State Invalid' | 'Scope Unreachable'>;
+  detailType: Exclude<EventDetailType, 'Sweep Summary' | 'Desired State Invalid' | 'Scope Unreachable' | 'Store At Risk' | 'Store Risk Cleared'>;
   reason: string;
   /** Documented fix in plain words (Repair Escalated only). */
   runbook?: string;

@@ -7,6 +7,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../domain/events.js';
+import type { XksReading } from '../domain/health.js';
 import type {
   Approval,
   ClusterView,
@@ -54,6 +55,22 @@ export interface SecretsPort {
   currentVersion(secretArn: string): Promise<string | null>;
   /** SecretString of that version. Callers must never log it. */
   getValue(secretArn: string, versionId: string): Promise<string>;
+}
+
+/** An external key store whose CloudWatch metrics a pass reads. */
+export interface XksMetricsTarget {
+  storeId: string;
+  /** The `XksProxyCertificateName` dimension (the proxy's host name). */
+  certificateName: string;
+}
+
+/** CloudWatch, for the health of external key stores (namespace `AWS/KMS`). */
+export interface HealthPort {
+  /**
+   * The latest external key store metrics of these stores, in one GetMetricData call (so at most
+   * 500 / XKS_QUERIES_PER_STORE stores). Throws when the read fails: then nothing is known.
+   */
+  readXksHealth(stores: readonly XksMetricsTarget[], now: number): Promise<Map<string, XksReading>>;
 }
 
 export interface EventsPort {
@@ -199,6 +216,8 @@ export interface ReconcileDeps {
   kms: KmsPort;
   cloudHsm: CloudHsmPort;
   secrets: SecretsPort;
+  /** CloudWatch reads for the health findings. */
+  health: HealthPort;
   events: EventsPort;
   state: StatePort;
   clock: Clock;

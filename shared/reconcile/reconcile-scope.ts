@@ -23,6 +23,7 @@ import type {
 import { count } from '../domain/words.js';
 import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
+import { reviewHealth } from './health-pass.js';
 import type { CloudHsmPort, ReconcileDeps, SecretsPort, StatePort, StoreRecord } from './ports.js';
 import {
   publishOwed,
@@ -154,6 +155,8 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
   if (!request.only) {
     for (const bad of invalid) outcomes.push(await reportInvalid(deps, dryRun, log, bad, now));
   }
+  // Health beyond CONNECTED: full passes only (one GetMetricData per scope), after every store's own run.
+  const riskUnpublished = !dryRun && !request.only ? await reviewHealth(deps, log, managed, clusters, settings, now) : 0;
   if (!dryRun) {
     const removed = records.filter(
       (r) => r.desired === null && r.status !== null && (!request.only || request.only.names?.includes(r.name) === true),
@@ -184,7 +187,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
     // The page of a regional incident counts as sent only once its summary went out: a failed publish pages at the next full pass.
     if (announced && regional.started) await deps.state.setRegionalIncident(regional.since, true);
   }
-  const unpublished = outcomes.reduce((n, o) => n + o.unpublished, 0);
+  const unpublished = outcomes.reduce((n, o) => n + o.unpublished, riskUnpublished);
   if (unpublished > 0) {
     // Every status is recorded; failing the run makes the lost events visible (function errors alarm).
     throw new EventsNotPublishedError(`${count(unpublished, 'event')} could not be published; see the log lines "events not published"`);

@@ -59,6 +59,7 @@ const RESOURCE_TYPE_ACTIONS: Record<string, string[]> = {
     's3:PutBucketPublicAccessBlock',
     's3:PutEncryptionConfiguration',
   ],
+  'AWS::CloudWatch::Dashboard': ['cloudwatch:DeleteDashboards', 'cloudwatch:GetDashboard', 'cloudwatch:PutDashboard'],
   'AWS::S3::BucketPolicy': ['s3:DeleteBucketPolicy', 's3:GetBucketPolicy', 's3:PutBucketPolicy'],
   'AWS::Logs::LogGroup': [
     'logs:CreateLogGroup',

@@ -488,6 +488,7 @@ describe('serverless package', () => {
       'kms:DisconnectCustomKeyStore',
       'kms:UpdateCustomKeyStore',
       'cloudhsm:DescribeClusters',
+      'cloudwatch:GetMetricData',
     ]);
     for (const { where, statements } of policyDocuments().filter((d) => d.identity)) {
       for (const statement of statements.filter((s) => list(s.Resource).includes('*'))) {

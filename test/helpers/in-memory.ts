@@ -6,10 +6,21 @@
 
 import { InMemoryState } from '../../shared/dev/state/in-memory-state.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
+import type { XksReading } from '../../shared/domain/health.js';
 import type { ClusterView, ObservedStore } from '../../shared/domain/types.js';
 import { AwsCallError } from '../../shared/errors.js';
 import { makeLogger } from '../../shared/logger.js';
-import type { Clock, CloudHsmPort, EventsPort, KmsPort, ReconcileDeps, ResolvedUpdate, SecretsPort } from '../../shared/reconcile/ports.js';
+import type {
+  Clock,
+  CloudHsmPort,
+  EventsPort,
+  HealthPort,
+  KmsPort,
+  ReconcileDeps,
+  ResolvedUpdate,
+  SecretsPort,
+  XksMetricsTarget,
+} from '../../shared/reconcile/ports.js';
 
 export class InMemoryKms implements KmsPort {
   readonly stores = new Map<string, ObservedStore>();
@@ -109,6 +120,28 @@ export class InMemorySecrets implements SecretsPort {
   }
 }
 
+export class InMemoryHealth implements HealthPort {
+  /** The readings GetMetricData would return, by store id (stores absent have no datapoint). */
+  readonly readings = new Map<string, Partial<XksReading>>();
+  /** The store ids of each call. */
+  readonly calls: string[][] = [];
+  /** While true, every read fails as a throttled GetMetricData. */
+  throttled = false;
+
+  async readXksHealth(stores: readonly XksMetricsTarget[]): Promise<Map<string, XksReading>> {
+    this.calls.push(stores.map((s) => s.storeId));
+    if (this.throttled) throw new AwsCallError('CloudWatch.GetMetricData', 'Throttling', true, 'Rate exceeded');
+    const none: XksReading = {
+      certificateDaysToExpire: null,
+      credentialAgeDays: null,
+      keyManagerNotActive: null,
+      proxyErrors: null,
+      proxyLatencyMs: null,
+    };
+    return new Map(stores.map((s) => [s.storeId, { ...none, ...this.readings.get(s.storeId) }]));
+  }
+}
+
 export class InMemoryEvents implements EventsPort {
   readonly published: ReconcilerEvent[] = [];
   /** While true, every publish fails as EventBridge would when unreachable. */
@@ -141,6 +174,7 @@ export interface InMemoryWorld {
   kms: InMemoryKms;
   cloudHsm: InMemoryCloudHsm;
   secrets: InMemorySecrets;
+  health: InMemoryHealth;
   events: InMemoryEvents;
   state: InMemoryState;
   clock: ManualClock;
@@ -154,6 +188,7 @@ export function inMemoryWorld(): InMemoryWorld {
     kms: new InMemoryKms(),
     cloudHsm: new InMemoryCloudHsm(),
     secrets: new InMemorySecrets(),
+    health: new InMemoryHealth(),
     events: new InMemoryEvents(),
     state: new InMemoryState(),
     clock: new ManualClock(),

@@ -30,6 +30,7 @@ const MODEL_OF: Readonly<Record<string, string>> = {
   EventBridge: 'events',
   DynamoDB: 'dynamodb',
   STS: 'sts',
+  CloudWatch: 'cloudwatch',
 };
 
 /**
@@ -65,6 +66,8 @@ const COMMON_ERRORS: Readonly<Record<'json' | 'query', Readonly<Record<string, n
     ExpiredTokenException: 400,
     RequestExpired: 400,
     ValidationException: 400,
+    // The common query error InvalidParameterValue as a query-compatible JSON service (CloudWatch) spells it.
+    InvalidParameterValueException: 400,
     SerializationException: 400,
     UnknownOperationException: 400,
     InternalFailure: 500,
@@ -80,6 +83,9 @@ const COMMON_ERRORS: Readonly<Record<'json' | 'query', Readonly<Record<string, n
     ExpiredToken: 403,
     RequestExpired: 400,
     ValidationError: 400,
+    InvalidParameterValue: 400,
+    InvalidParameterCombination: 400,
+    MissingParameter: 400,
     InvalidAction: 400,
     MalformedQueryString: 400,
     InternalFailure: 500,
@@ -177,6 +183,12 @@ const REVISIONS: Readonly<Record<string, (model: Model) => void>> = {
   },
 };
 
+/**
+ * Services whose bundled model speaks the query protocol while today's SDK calls them in JSON 1.0
+ * (`awsQueryCompatible`): a JSON answer of theirs is checked as JSON against the same shapes.
+ */
+const QUERY_COMPATIBLE_JSON: ReadonlySet<string> = new Set(['cloudwatch']);
+
 const models = new Map<string, Model>();
 
 /** The newest model of a service directory with its {@link REVISIONS}, read once. */
@@ -228,8 +240,9 @@ export function checkResponse(response: ObservedResponse): string[] {
   const note = (member: string, rule: string): void => {
     problems.push(`${where}: ${member === '' ? '(body)' : member}: ${rule}`);
   };
-  const protocol = model.metadata.protocol;
-  const contentType = protocol === 'json' ? `application/x-amz-json-${model.metadata.jsonVersion}` : 'text/xml';
+  const json10 = QUERY_COMPATIBLE_JSON.has(dir) && response.contentType.startsWith('application/x-amz-json-1.0');
+  const protocol = json10 ? 'json' : model.metadata.protocol;
+  const contentType = protocol === 'json' ? `application/x-amz-json-${model.metadata.jsonVersion ?? '1.0'}` : 'text/xml';
   if (response.contentType.split(';')[0]!.trim() !== contentType) {
     note('Content-Type', `is '${response.contentType}', the ${protocol} protocol answers '${contentType}'`);
   }
@@ -239,7 +252,8 @@ export function checkResponse(response: ObservedResponse): string[] {
     return problems;
   }
   const text = response.body.toString('utf8');
-  if (protocol === 'json') checkJson(model, operation, response.status, text, note);
+  if (protocol === 'json')
+    checkJson(json10 ? { ...model, metadata: { ...model.metadata, protocol } } : model, operation, response.status, text, note);
   else checkQuery(model, response.operation, operation, response.status, text, note);
   return problems;
 }

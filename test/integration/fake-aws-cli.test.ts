@@ -140,3 +140,42 @@ describe('AWS CLI v2 against the fake', () => {
     expect(again.stderr).toContain('FAILED');
   });
 });
+
+/** `aws cloudwatch get-metric-data` over the last 15 minutes of fake time. */
+function getMetricData(queries: unknown[]): Promise<CliResult> {
+  const now = fake.now();
+  const window = ['--start-time', new Date(now - 900_000).toISOString(), '--end-time', new Date(now + 1000).toISOString()];
+  return aws('cloudwatch', 'get-metric-data', '--metric-data-queries', JSON.stringify(queries), ...window);
+}
+
+describe('CloudWatch GetMetricData through the AWS CLI (query protocol)', () => {
+  it('reads back a metric set through the admin API, as XML the CLI parses', async () => {
+    const dimensions = { CustomKeyStoreId: 'cks-1234567890abcdef0', XksProxyCertificateName: 'proxy.example.com' };
+    await fake.admin('POST', '/_fake/metrics', { namespace: 'AWS/KMS', metricName: 'XksProxyCertificateDaysToExpire', dimensions, value: 5 });
+    const metric = {
+      Namespace: 'AWS/KMS',
+      MetricName: 'XksProxyCertificateDaysToExpire',
+      Dimensions: Object.entries(dimensions).map(([Name, Value]) => ({ Name, Value })),
+    };
+
+    const result = await getMetricData([{ Id: 'cert', MetricStat: { Metric: metric, Period: 300, Stat: 'Minimum' } }]);
+
+    expect(result, result.stderr).toMatchObject({ code: 0 });
+    const out = JSON.parse(result.stdout);
+    expect(out.MetricDataResults).toEqual([expect.objectContaining({ Id: 'cert', Values: [5], StatusCode: 'Complete' })]);
+    expect(out.MetricDataResults[0].Timestamps).toHaveLength(1);
+  });
+
+  it('refuses more than 500 queries with ValidationError', async () => {
+    const queries = Array.from({ length: 501 }, (_, i) => ({
+      Id: `q${i}`,
+      MetricStat: { Metric: { Namespace: 'AWS/KMS', MetricName: 'XksProxyErrors' }, Period: 300, Stat: 'Sum' },
+    }));
+
+    const result = await getMetricData(queries);
+
+    expect(result.code).toBe(254);
+    expect(result.stderr).toContain('An error occurred (ValidationError) when calling the GetMetricData operation');
+    expect(result.stderr).toContain('greater than 500');
+  });
+});

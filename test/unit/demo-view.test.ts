@@ -31,6 +31,7 @@ const STORES: StoreRow[] = [
   attempt: '1/3',
   lastAction: 'disconnect failed',
   reason: 'FAILED with NETWORK_ERRORS (retryable): disconnecting, the first step of repair attempt 1 of 3',
+  risks: [],
 }));
 
 /** The screen a terminal of `columns` × `rows` shows, without its ANSI codes. */
@@ -91,6 +92,17 @@ describe('the demo screen', () => {
 
     // Assess
     expect(lines.join('\n')).toContain('evil\\u001b]0;owned\\u0007');
+  });
+
+  it('lists the stores at risk with each open finding, and no such section when none is', () => {
+    const atRisk = { ...STORES[6]!, risks: ["xksCertificateExpiring: the XKS proxy's TLS certificate expires in 5 days (threshold 30)"] };
+
+    const lines = screen(120, 40, [...STORES.slice(0, 6), atRisk]);
+
+    const section = lines.indexOf('AT RISK');
+    expect(section).toBeGreaterThan(0);
+    expect(lines[section + 1]).toBe("partner-xks: xksCertificateExpiring: the XKS proxy's TLS certificate expires in 5 days (threshold 30)");
+    expect(screen(120, 40)).not.toContain('AT RISK');
   });
 });
 

@@ -14,7 +14,7 @@ import { makeLogger } from '../../shared/logger.js';
 import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
 import { singleScope } from '../../shared/runtime/lambda.js';
 import { parseScopeMessage } from '../../shared/runtime/triggers.js';
-import { InMemoryCloudHsm, InMemoryEvents, InMemoryKms, InMemorySecrets, ManualClock } from '../helpers/in-memory.js';
+import { InMemoryCloudHsm, InMemoryEvents, InMemoryHealth, InMemoryKms, InMemorySecrets, ManualClock } from '../helpers/in-memory.js';
 
 const HOME: Scope = { accountId: '111122223333', region: 'us-east-1' };
 const MEMBER: Scope = { accountId: '444455556666', region: 'eu-west-1' };
@@ -40,6 +40,7 @@ class InMemoryFleet implements ScopeRuntime {
         kms: new InMemoryKms(),
         cloudHsm: new InMemoryCloudHsm(),
         secrets: new InMemorySecrets(),
+        health: new InMemoryHealth(),
         events: this.events,
         state: new InMemoryState(scope, this.registry),
         clock: this.clock,

@@ -21,6 +21,8 @@ export interface StoreRow {
   attempt: string;
   lastAction: string;
   reason: string;
+  /** The store's open health findings (`Store At Risk` sent, not yet cleared), one line each. */
+  risks: string[];
 }
 
 /** Each declared store of the table beside what KMS reports for it, sorted by name. */
@@ -43,6 +45,7 @@ export function storeRows(records: readonly StoreRecord[], observed: readonly Ob
           attempt: status && desired ? `${status.attempt}/${desired.maxAttempts}` : '-',
           lastAction: describeLastAction(status?.lastAction ?? null) ?? '-',
           reason: status?.lastReason ?? '-',
+          risks: (status?.findings ?? []).map((finding) => `${finding.kind}: ${finding.reason}`),
         },
       ];
     })
@@ -165,6 +168,7 @@ export class DemoView {
       ...storesTable(this.#stores, width).split('\n'),
       '',
       ...this.#needsHuman(width),
+      ...this.#atRisk(width),
     ];
     const room = Math.max(0, height - 1 - top.length - 4);
     const events = room === 0 ? [] : this.#events.slice(-Math.ceil(room / 2));
@@ -194,6 +198,12 @@ export class DemoView {
       return wrap(`${row.name} (${row.observed}): ${runbook}`, width, width < 100 ? 2 : 4);
     });
     return lines.length === 0 ? [] : ['NEEDS A HUMAN', ...lines, ''];
+  }
+
+  /** Each CONNECTED store at risk (an open health finding), one line per finding, cut to the screen. */
+  #atRisk(width: number): string[] {
+    const lines = this.#stores.flatMap((row) => row.risks.map((risk) => truncate(`${row.name}: ${risk}`, width)));
+    return lines.length === 0 ? [] : ['AT RISK', ...lines, ''];
   }
 
   /**

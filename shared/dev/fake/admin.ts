@@ -93,6 +93,22 @@ const NewFault = z
   })
   .refine((fault) => fault.error !== undefined || fault.latencyMs > 0, 'a fault needs an error or a latencyMs');
 
+/** The latest value of one CloudWatch metric (the fake keeps only that: GetMetricData reads it back). */
+const NewMetric = z.strictObject({
+  ...ScopeFields,
+  namespace: z.literal('AWS/KMS'),
+  metricName: z.enum([
+    'XksProxyCertificateDaysToExpire',
+    'XksProxyCredentialAge',
+    'XksExternalKeyManagerStates',
+    'XksProxyErrors',
+    'XksProxyLatency',
+    'ExternalKeyStoreThrottle',
+  ]),
+  dimensions: z.record(z.string().min(1).max(255), z.string().min(1).max(1024)).refine((d) => Object.keys(d).length <= 30, 'at most 30 dimensions'),
+  value: z.number().finite(),
+});
+
 const IAM_NAME = /^[\w+=,.@-]{1,64}$/;
 const Policy = z.record(z.string(), z.unknown());
 
@@ -224,6 +240,12 @@ export async function handleAdmin(world: World, dynamo: DynamoForwarder, method:
       if (route.endsWith('/outcome')) store.injectedOutcome = input.errorCode;
       else partition.kms.fail(store, input.errorCode);
       return ok(store.toState());
+    }
+    case 'POST /_fake/metrics': {
+      const { namespace, metricName, dimensions, value, ...scope } = parse(NewMetric, body);
+      const partition = world.partition(scopeOf(scope));
+      partition.cloudWatch.put({ namespace, metricName, dimensions }, value, world.now());
+      return ok({ namespace, metricName, dimensions, value, at: new Date(world.now()).toISOString() });
     }
     case 'POST /_fake/faults': {
       const fault: Fault = parse(NewFault, body);

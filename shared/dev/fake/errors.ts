@@ -16,6 +16,27 @@ export class AwsError extends Error {
   }
 }
 
+/**
+ * An error of a service that speaks JSON 1.0 and the query protocol (CloudWatch): `type` is the
+ * JSON protocol's shape name (`InvalidParameterValueException`), `queryCode` the query protocol's
+ * error code (`InvalidParameterValue`), also sent in JSON as `x-amzn-query-error`.
+ */
+export class QueryCompatibleError extends AwsError {
+  constructor(
+    type: string,
+    readonly queryCode: string,
+    message: string,
+    status = 400,
+  ) {
+    super(type, message, status);
+  }
+}
+
+/** The error code a query-protocol reply carries. */
+export function queryCodeOf(error: AwsError): string {
+  return error instanceof QueryCompatibleError ? error.queryCode : error.type;
+}
+
 type AwsErrorClass = new (message: string) => AwsError;
 
 function exception(type: string, status = 400): AwsErrorClass {

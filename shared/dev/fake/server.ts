@@ -11,6 +11,8 @@ import { handleAdmin } from './admin.js';
 import { type ClockMode, FakeClock } from './clock.js';
 import { cloudHsmOperations } from './cloudhsm/operations.js';
 import { cloudTrailEvent } from './cloudtrail.js';
+import { answerCloudWatchQuery, cloudWatchOperations } from './cloudwatch/operations.js';
+import { CLOUDWATCH_VERSION } from './cloudwatch/requests.js';
 import { type Caller, DEFAULT_SCOPE, REGION_PATTERN, type Scope } from './context.js';
 import { DynamoForwarder, type ForwardedResponse } from './dynamodb.js';
 import {
@@ -23,6 +25,7 @@ import {
   InvalidSignatureException,
   injectedStatus,
   KMSInternalException,
+  queryCodeOf,
   SerializationException,
   UnknownOperationException,
   ValidationException,
@@ -96,6 +99,8 @@ interface Service {
   contentType: string;
   /** Handled here, or forwarded to the DynamoDB emulator when absent. */
   operations?: ReadonlyMap<string, Operation>;
+  /** JSON 1.0 services that also speak the query protocol send the query error code in `x-amzn-query-error`. */
+  queryCompatible?: boolean;
 }
 
 const JSON_1_0 = 'application/x-amz-json-1.0';
@@ -115,6 +120,17 @@ const SERVICES: ReadonlyMap<string, Service> = new Map<string, Service>([
   [
     'AWSEvents',
     { name: 'EventBridge', messageKey: 'message', Internal: InternalException, contentType: JSON_1_1, operations: eventBridgeOperations },
+  ],
+  [
+    'GraniteServiceVersion20100801',
+    {
+      name: 'CloudWatch',
+      messageKey: 'message',
+      Internal: InternalFailure,
+      contentType: JSON_1_0,
+      operations: cloudWatchOperations,
+      queryCompatible: true,
+    },
   ],
   ['DynamoDB_20120810', { name: 'DynamoDB', messageKey: 'message', Internal: InternalServerError, contentType: JSON_1_0 }],
 ]);
@@ -243,9 +259,10 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     const contentType = service?.contentType ?? JSON_1_1;
     let sent: string | readonly Buffer[];
     if (error) {
-      const type = service?.contentType === JSON_1_0 ? `${DYNAMODB_NAMESPACE}${error.type}` : error.type;
+      const type = service?.name === 'DynamoDB' ? `${DYNAMODB_NAMESPACE}${error.type}` : error.type;
       sent = errorBody(type, service?.messageKey ?? 'message', error.message);
-      send(res, error.status, sent, contentType, error.type);
+      const queryError = service?.queryCompatible === true ? `${queryCodeOf(error)};${error.status >= 500 ? 'Receiver' : 'Sender'}` : undefined;
+      send(res, error.status, sent, contentType, error.type, queryError);
     } else if (forwarded) {
       sent = [forwarded.body];
       res.writeHead(forwarded.status, { ...forwarded.headers, 'content-length': forwarded.body.length });
@@ -283,15 +300,20 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
     return dynamoRequests(operation, input, call.scope, (table, index) => dynamo.hashKey(call.scope, headers, table, index));
   }
 
-  /** STS, in the query protocol: recorded and logged like every other call, answered in XML. */
+  /** STS and CloudWatch (by the API version) in the query protocol: recorded and logged like every other call, answered in XML. */
   async function query(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
     const { scope, principal } = identify(req.headers, world);
-    const reply = await answerStsQuery(world, scope, principal, body, iamEnabled);
+    const params = new URLSearchParams(body.toString('utf8'));
+    const service = params.get('Version') === CLOUDWATCH_VERSION ? 'CloudWatch' : 'STS';
+    const reply =
+      service === 'CloudWatch'
+        ? await answerCloudWatchQuery(world, scope, principal, params, iamEnabled)
+        : await answerStsQuery(world, scope, principal, body, iamEnabled);
     const { operation, status, error, target } = reply;
     const record = {
       time: stamp(),
       ...scope,
-      service: 'STS',
+      service,
       operation,
       principal: principalArn(principal),
       ...(target !== undefined && { target }),
@@ -299,9 +321,9 @@ export async function startFake(options: FakeOptions = {}): Promise<FakeServer> 
       ...(reply.denied && { denied: true as const }),
     };
     world.recordCall(record, reply.counted);
-    log(`${stamp()} ${scope.accountId}/${scope.region} STS.${operation} -> ${status}${error === undefined ? '' : ` ${error}`}`);
+    log(`${stamp()} ${scope.accountId}/${scope.region} ${service}.${operation} -> ${status}${error === undefined ? '' : ` ${error}`}`);
     send(res, status, reply.body, 'text/xml');
-    observe?.({ service: 'STS', operation, status, contentType: 'text/xml', body: Buffer.from(reply.body) });
+    observe?.({ service, operation, status, contentType: 'text/xml', body: Buffer.from(reply.body) });
   }
 
   const server = http.createServer((req, res) => {
@@ -404,13 +426,21 @@ function sendError(res: http.ServerResponse, error: AwsError): void {
   send(res, error.status, errorBody(error.type, 'message', error.message), JSON_1_1, error.type);
 }
 
-function send(res: http.ServerResponse, status: number, body: string | readonly Buffer[], contentType = JSON_1_1, errorType?: string): void {
+function send(
+  res: http.ServerResponse,
+  status: number,
+  body: string | readonly Buffer[],
+  contentType = JSON_1_1,
+  errorType?: string,
+  queryError?: string,
+): void {
   const parts = typeof body === 'string' ? [Buffer.from(body)] : body;
   res.writeHead(status, {
     'content-type': contentType,
     'content-length': parts.reduce((length, part) => length + part.length, 0),
     'x-amzn-requestid': random.uuid(),
     ...(errorType !== undefined && { 'x-amzn-errortype': errorType }),
+    ...(queryError !== undefined && { 'x-amzn-query-error': queryError }),
   });
   res.cork();
   for (const part of parts) res.write(part);

@@ -9,6 +9,7 @@
 
 import type { FakeClock } from './clock.js';
 import { CloudHsmBackend } from './cloudhsm/model.js';
+import { CloudWatchBackend } from './cloudwatch/model.js';
 import { type Caller, type Scope, scopeKey, type WorldContext } from './context.js';
 import { LimitExceededException } from './errors.js';
 import type { RecordedEvent } from './eventbridge/model.js';
@@ -82,6 +83,7 @@ export class Partition {
   readonly clusters: CloudHsmBackend;
   readonly kms: KmsBackend;
   readonly secrets: SecretsBackend;
+  readonly cloudWatch: CloudWatchBackend;
   /** XKS proxies by `uriEndpoint`. */
   readonly xksProxies = new Map<string, XksProxy>();
 
@@ -92,10 +94,17 @@ export class Partition {
     this.clusters = new CloudHsmBackend(world, scope.region);
     this.kms = new KmsBackend(world, this.clusters, this.xksProxies);
     this.secrets = new SecretsBackend(world, scope);
+    this.cloudWatch = new CloudWatchBackend(this.kms, this.xksProxies);
   }
 
   get isEmpty(): boolean {
-    return this.clusters.all().length === 0 && this.kms.all().length === 0 && this.xksProxies.size === 0 && this.secrets.all().length === 0;
+    return (
+      this.clusters.all().length === 0 &&
+      this.kms.all().length === 0 &&
+      this.xksProxies.size === 0 &&
+      this.secrets.all().length === 0 &&
+      this.cloudWatch.isEmpty
+    );
   }
 
   /** The admin view (`GET /_fake/state`): secrets appear only as fingerprints. */
@@ -109,6 +118,7 @@ export class Partition {
       }),
       xksProxies: [...this.xksProxies.values()].map((proxy) => proxy.toState()),
       secrets: this.secrets.all().map((secret) => secret.toState()),
+      metrics: this.cloudWatch.toState(),
     };
   }
 }

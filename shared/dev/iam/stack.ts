@@ -11,7 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,10 +52,11 @@ export interface StackPolicies {
 /** Files whose content makes the stack's resources. */
 function sourceFiles(): string[] {
   const cloudformation = join(ROOT, 'cloudformation');
+  // Files at any depth (serverless.yml includes cloudformation/stack/*.yml), never a directory.
   const included = existsSync(cloudformation)
-    ? (readdirSync(cloudformation, { recursive: true }) as string[])
-        .map((file) => join(cloudformation, file))
-        .filter((file) => statSync(file).isFile())
+    ? readdirSync(cloudformation, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => join(entry.parentPath, entry.name))
     : [];
   return [join(ROOT, 'serverless.yml'), join(ROOT, 'shared/on-call/serverless.cjs'), ...included.sort()];
 }

@@ -8,7 +8,7 @@ import { AwsCallError } from '../../errors.js';
 import type { ReconcileDeps } from '../../reconcile/ports.js';
 import type { Rng } from './rng.js';
 
-export type PortName = 'kms' | 'cloudHsm' | 'secrets' | 'events' | 'state';
+export type PortName = 'kms' | 'cloudHsm' | 'secrets' | 'health' | 'events' | 'state';
 
 /** One port call of one run. */
 export interface Call {
@@ -58,6 +58,7 @@ const PORT_METHODS: { [P in PortName]: readonly (keyof ReconcileDeps[P] & string
   kms: ['listStores', 'describeStore', 'connect', 'disconnect', 'update'],
   cloudHsm: ['describeClusters', 'createHsm'],
   secrets: ['currentVersion', 'getValue'],
+  health: ['readXksHealth'],
   events: ['publish'],
   state: [
     'loadAll',
@@ -112,6 +113,7 @@ export class Conductor {
       kms: this.#port(deps.kms, 'kms', run),
       cloudHsm: this.#port(deps.cloudHsm, 'cloudHsm', run),
       secrets: this.#port(deps.secrets, 'secrets', run),
+      health: this.#port(deps.health, 'health', run),
       events: this.#port(deps.events, 'events', run),
       state: { ...this.#port(deps.state, 'state', run), scope: deps.state.scope },
     };

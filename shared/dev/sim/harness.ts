@@ -8,6 +8,7 @@
  * round trips (SDK → fake → dynalite), and a seed must cost about 100 ms.
  */
 import { CloudHSMV2Client } from '@aws-sdk/client-cloudhsm-v2';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -114,6 +115,7 @@ function reconcilerClients(config: Config): AwsClients {
     kms: new KMSClient(options),
     cloudHsm: new CloudHSMV2Client(options),
     secrets: new SecretsManagerClient(options),
+    cloudWatch: new CloudWatchClient(options),
     eventBridge: new EventBridgeClient(options),
     dynamo: DynamoDBDocumentClient.from(new DynamoDBClient(options), { marshallOptions: { removeUndefinedValues: true } }),
     sts: new STSClient(options),

@@ -1,6 +1,6 @@
 /**
  * What IAM evaluates for a call of the JSON services the fake models (KMS, CloudHSM, Secrets
- * Manager, EventBridge): the action, the resource ARN as AWS defines it for that action, and the
+ * Manager, EventBridge, CloudWatch): the action, the resource ARN as AWS defines it for that action, and the
  * condition keys the service sets. KMS custom key store actions and CloudHSM's DescribeClusters have
  * no resource type (`*`).
  */
@@ -15,6 +15,7 @@ const PREFIXES: Readonly<Record<string, string>> = {
   CloudHSMV2: 'cloudhsm',
   SecretsManager: 'secretsmanager',
   EventBridge: 'events',
+  CloudWatch: 'cloudwatch',
 };
 
 type Fields = Record<string, unknown>;
@@ -37,6 +38,9 @@ export function jsonServiceRequests(
   switch (prefix) {
     case 'kms':
       return [{ ...own('*'), context: { 'kms:CallerAccount': scope.accountId } }];
+    // GetMetricData has no resource type.
+    case 'cloudwatch':
+      return [own('*')];
     case 'cloudhsm': {
       const clusterId = text(input, 'ClusterId');
       return [own(clusterId === undefined ? '*' : `arn:aws:cloudhsm:${scope.region}:${scope.accountId}:cluster/${clusterId}`)];

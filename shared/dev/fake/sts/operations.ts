@@ -4,10 +4,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REGION_PATTERN, type Scope } from '../context.js';
-import { AwsError, injectedStatus } from '../errors.js';
+import { AwsError, injectedStatus, queryCodeOf } from '../errors.js';
 import { type AuthRequest, authorize } from '../iam/authorize.js';
 import * as random from '../random.js';
 import type { World } from '../world.js';
+import { element, errorResponse, leaf } from '../xml.js';
 import { type Principal, principalArn, principalUserId, roleArn } from './model.js';
 import { parseAssumeRole, parseQuery, parseRoleArn, STS_VERSION, ValidationError } from './requests.js';
 
@@ -29,8 +30,8 @@ export interface QueryReply {
 
 const XMLNS = `https://sts.amazonaws.com/doc/${STS_VERSION}/`;
 
-/** STS's refusal (query protocol): HTTP 403, code `AccessDenied`. */
-class AccessDenied extends AwsError {
+/** The refusal of a query-protocol service (STS, CloudWatch): HTTP 403, code `AccessDenied`. */
+export class AccessDenied extends AwsError {
   constructor(message: string) {
     super('AccessDenied', message, 403);
   }
@@ -116,11 +117,7 @@ export async function answerStsQuery(world: World, scope: Scope, principal: Prin
     const action = ACTIONS.get(operation);
     if (!action) throw new AwsError('InvalidAction', `Could not find operation ${operation} for version ${STS_VERSION}`, 400);
     counted = true;
-    const fault = world.takeFault(operation, scope);
-    if (fault && fault.latencyMs > 0) await sleep(fault.latencyMs);
-    world.sync();
-    if (fault?.error) throw new AwsError(fault.error, `Injected fault: ${fault.error}.`, injectedStatus(fault.error));
-    checkCredentials(principal, world.now(), 'query');
+    await admitQueryCall(world, scope, principal, operation);
     const result = await action({ world, scope, principal, params: query.params, iam });
     const requestId = random.uuid();
     return {
@@ -135,22 +132,33 @@ export async function answerStsQuery(world: World, scope: Scope, principal: Prin
       ...(target !== undefined && { target }),
     };
   } catch (error) {
-    if (!(error instanceof AwsError)) throw error;
-    const type = error.status >= 500 ? 'Receiver' : 'Sender';
-    return {
-      operation,
-      counted,
-      status: error.status,
-      body:
-        `<ErrorResponse xmlns="${XMLNS}">` +
-        element('Error', leaf('Type', type) + leaf('Code', error.type) + leaf('Message', error.message)) +
-        leaf('RequestId', random.uuid()) +
-        '</ErrorResponse>',
-      error: error.type,
-      ...(target !== undefined && { target }),
-      ...(error instanceof AccessDenied && { denied: true }),
-    };
+    return { ...queryErrorReply(XMLNS, error, operation, counted), ...(target !== undefined && { target }) };
   }
+}
+
+/** A query-protocol call that failed with an AWS error, as an XML error reply; anything else is rethrown. */
+export function queryErrorReply(xmlns: string, error: unknown, operation: string, counted: boolean): QueryReply {
+  if (!(error instanceof AwsError)) throw error;
+  return {
+    operation,
+    counted,
+    status: error.status,
+    body: errorResponse(xmlns, error),
+    error: queryCodeOf(error),
+    ...(error instanceof AccessDenied && { denied: true }),
+  };
+}
+
+/**
+ * What every query-protocol call goes through once its action is known: an injected fault (latency,
+ * error), the world brought to the current time, and the caller's credentials checked.
+ */
+export async function admitQueryCall(world: World, scope: Scope, principal: Principal, operation: string): Promise<void> {
+  const fault = world.takeFault(operation, scope);
+  if (fault && fault.latencyMs > 0) await sleep(fault.latencyMs);
+  world.sync();
+  if (fault?.error) throw new AwsError(fault.error, `Injected fault: ${fault.error}.`, injectedStatus(fault.error));
+  checkCredentials(principal, world.now(), 'query');
 }
 
 /**
@@ -171,14 +179,4 @@ export function checkCredentials(principal: Principal, now: number, protocol: 'j
     const message = 'The security token included in the request is invalid.';
     throw new AwsError(protocol === 'json' ? 'UnrecognizedClientException' : 'InvalidClientTokenId', message, status);
   }
-}
-
-/** An element holding other elements. */
-function element(name: string, content: string): string {
-  return `<${name}>${content}</${name}>`;
-}
-
-/** An element holding text. */
-function leaf(name: string, value: string): string {
-  return element(name, value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
 }
