@@ -65,7 +65,9 @@ function sourceFiles(): string[] {
  * (the global setups of several test projects, loaded as separate module instances) share it.
  */
 const PRINTING = Symbol.for('cks-stack-print');
-const printing = ((globalThis as { [PRINTING]?: Map<string, Promise<StackTemplate>> })[PRINTING] ??= new Map());
+const shared = globalThis as { [PRINTING]?: Map<string, Promise<StackTemplate>> };
+shared[PRINTING] ??= new Map();
+const printing = shared[PRINTING];
 
 /** The stack's resources, from the cache or a fresh `serverless print` (offline, no AWS credentials). */
 export async function stackTemplate(): Promise<StackTemplate> {
