@@ -53,16 +53,19 @@ export function cksAgainst(fake: TestFake, base: Record<string, string>): Cks {
  * runs it against a real account: `init` (it creates the table) as an administrator, `sweep` with
  * the reconciler's own permissions (as SweepRole), every other command as an operator holding the
  * OperatorPolicy. `as` on a call names the operator (each name its own IAM user with that policy),
- * for tests of two people. Call it after `fakeForFile`, before the file's own `beforeEach`. A test
+ * for tests of two people; `keys` gives an operator's keys, for the product's code called in-process. Call it after `fakeForFile`, before the file's own `beforeEach`. A test
  * fails when IAM refused any call during it.
  */
-export function cksAsDeployed(fake: TestFake, base: Record<string, string>): Cks & { as(operator: string): Cks } {
+export function cksAsDeployed(
+  fake: TestFake,
+  base: Record<string, string>,
+): Cks & { as(operator: string): Cks; keys(operator?: string): Promise<PrincipalKeys> } {
   const cks = cksAgainst(fake, base);
   const table = base.CKS_TABLE ?? '';
   const operators = new Map<string, PrincipalKeys>();
   beforeEach(async () => {
     operators.clear();
-    operators.set(OPERATOR, await deployStack(fake, { table, eventBus: base.CKS_EVENT_BUS ?? 'default' }));
+    await deployStack(fake, { table, eventBus: base.CKS_EVENT_BUS ?? 'default' });
   });
   afterEach(async () => {
     const { calls } = (
@@ -83,11 +86,11 @@ export function cksAsDeployed(fake: TestFake, base: Record<string, string>): Cks
     (operator: string): Cks =>
     async (args, env = {}) =>
       cks(args, { ...(await principalEnv(args, () => operatorKeys(operator))), ...env });
-  return Object.assign(as(OPERATOR), { as });
+  return Object.assign(as(OPERATOR), { as, keys: (operator = OPERATOR) => operatorKeys(operator) });
 }
 
 /** The operator `cksAsDeployed` runs as unless told. */
-const OPERATOR = 'cks-operator';
+const OPERATOR = 'operator-a';
 
 /** The credentials of whoever runs the command `args` names. */
 async function principalEnv(args: string[], operator: () => Promise<PrincipalKeys>): Promise<Record<string, string>> {
