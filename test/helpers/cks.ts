@@ -53,13 +53,18 @@ export function cksAgainst(fake: TestFake, base: Record<string, string>): Cks {
  * runs it against a real account: `init` (it creates the table) as an administrator, `sweep` with
  * the reconciler's own permissions (as SweepRole), every other command as an operator holding the
  * OperatorPolicy. `as` on a call names the operator (each name its own IAM user with that policy),
- * for tests of two people; `keys` gives an operator's keys, for the product's code called in-process. Call it after `fakeForFile`, before the file's own `beforeEach`. A test
+ * for tests of two people; `keys` gives an operator's keys, for the product's code called in-process;
+ * `credentials` the `AWS_*` variables of whoever runs `args`, for `cks` run as a child process. Call it after `fakeForFile`, before the file's own `beforeEach`. A test
  * fails when IAM refused any call during it.
  */
 export function cksAsDeployed(
   fake: TestFake,
   base: Record<string, string>,
-): Cks & { as(operator: string): Cks; keys(operator?: string): Promise<PrincipalKeys> } {
+): Cks & {
+  as(operator: string): Cks;
+  keys(operator?: string): Promise<PrincipalKeys>;
+  credentials(args: string[]): Promise<Record<string, string>>;
+} {
   const cks = cksAgainst(fake, base);
   const table = base.CKS_TABLE ?? '';
   const operators = new Map<string, PrincipalKeys>();
@@ -86,7 +91,11 @@ export function cksAsDeployed(
     (operator: string): Cks =>
     async (args, env = {}) =>
       cks(args, { ...(await principalEnv(args, () => operatorKeys(operator))), ...env });
-  return Object.assign(as(OPERATOR), { as, keys: (operator = OPERATOR) => operatorKeys(operator) });
+  return Object.assign(as(OPERATOR), {
+    as,
+    keys: (operator = OPERATOR) => operatorKeys(operator),
+    credentials: (args: string[]) => principalEnv(args, () => operatorKeys(OPERATOR)),
+  });
 }
 
 /** The operator `cksAsDeployed` runs as unless told. */
