@@ -42,15 +42,16 @@ export default defineConfig({
     sequence: { sequencer: LongWaitsFirst },
     projects: [
       { test: { ...common, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { test: { ...slow, name: 'integration', include: ['test/integration/**/*.test.ts'] } },
+      // The stack's policies are read once per run (see stack-setup.ts), for every project that runs under them.
+      { test: { ...slow, name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: ['test/helpers/stack-setup.ts'] } },
       {
         test: {
           ...slow,
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           // The `cks` bundle is rebuilt when stale; `serverless package` starts once, in the
-          // background, for every test that needs its artifacts.
-          globalSetup: ['test/helpers/build-cli.ts', 'test/helpers/package-setup.ts'],
+          // background, for every test that needs its artifacts; the stack's policies are read once.
+          globalSetup: ['test/helpers/build-cli.ts', 'test/helpers/package-setup.ts', 'test/helpers/stack-setup.ts'],
         },
       },
     ],

@@ -8,8 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { FunctionRole } from '../../shared/dev/iam/stack.js';
 import { PACKAGE_TIMEOUT_MS, packagedService, unpackFunction } from '../helpers/package.js';
 import { LAMBDA_CONTEXT as CONTEXT, failedCloudHsmStore, type ReconcilerEnv, startReconcilerEnv, TABLE } from '../helpers/reconciler.js';
+import { roleCredentials } from '../helpers/stack.js';
 
 const exec = promisify(execFile);
 
@@ -20,6 +22,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  // Each bundle runs as its function's role under the stack's policies, and none of its calls is refused.
+  expect(await env.denials(), 'calls the stack’s policies refused').toEqual([]);
   await env.close();
 });
 
@@ -45,8 +49,12 @@ describe('handlers as built bundles', () => {
     await rm(outdir, { recursive: true, force: true });
   });
 
-  /** Invokes a bundled handler in a fresh `node` process configured the way Lambda configures it: by environment. */
-  async function invoke(file: string, event: unknown): Promise<Record<string, unknown>> {
+  /**
+   * Invokes a bundled handler in a fresh `node` process configured the way Lambda configures it: by
+   * environment, its credentials a session of its function's role.
+   */
+  async function invoke(file: string, role: FunctionRole, event: unknown): Promise<Record<string, unknown>> {
+    const credentials = roleCredentials(role);
     const script = join(outdir, `invoke-${Date.now()}.mjs`);
     await writeFile(
       script,
@@ -59,8 +67,9 @@ describe('handlers as built bundles', () => {
         PATH: process.env.PATH,
         AWS_ENDPOINT_URL: env.fake.url,
         AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'reconciler',
-        AWS_SECRET_ACCESS_KEY: 'fake',
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+        AWS_SESSION_TOKEN: credentials.sessionToken,
         CKS_TABLE: TABLE,
         CKS_EVENT_BUS: 'cks-it',
         POWERTOOLS_METRICS_DISABLED: 'true',
@@ -77,7 +86,7 @@ describe('handlers as built bundles', () => {
     const actions: unknown[] = [];
 
     for (let i = 0; i < 6 && (await env.state('payments')).connectionState !== 'CONNECTED'; i++) {
-      const result = await invoke(bundle.sweep, { source: 'aws.events', 'detail-type': 'Scheduled Event' });
+      const result = await invoke(bundle.sweep, 'SweepRole', { source: 'aws.events', 'detail-type': 'Scheduled Event' });
       actions.push((result.stores as Array<{ action: string }>)[0]?.action);
       env.fake.advance(120);
     }
@@ -89,7 +98,7 @@ describe('handlers as built bundles', () => {
   it('the bundled event handler reconciles the store of a stream record', async () => {
     await failedCloudHsmStore(env, 'ledger');
 
-    const result = await invoke(bundle.onEvent, {
+    const result = await invoke(bundle.onEvent, 'OnEventRole', {
       Records: [{ eventName: 'INSERT', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#ledger#DESIRED' } } } }],
     });
 

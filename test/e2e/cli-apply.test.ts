@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Cks, cksAgainst } from '../helpers/cks.js';
+import { type Cks, cksAsDeployed } from '../helpers/cks.js';
 import { fakeForFile } from '../helpers/fake.js';
 import { cloudHsmEntry, cloudHsmStore, storesFiles, storesYaml } from '../helpers/world.js';
 
@@ -16,7 +16,8 @@ const TABLE = 'cks-e2e-apply';
 
 const fake = await fakeForFile();
 const dir = mkdtempSync(join(tmpdir(), 'cks-apply-'));
-const cks: Cks = cksAgainst(fake, { CKS_TABLE: TABLE });
+// `init` as an administrator, `sweep` as SweepRole, the rest as an operator holding the OperatorPolicy.
+const cks: Cks = cksAsDeployed(fake, { CKS_TABLE: TABLE });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

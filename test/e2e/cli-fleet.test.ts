@@ -61,7 +61,11 @@ async function store(scope: Scope, name: string): Promise<StoreEntry> {
 
 describe('cks over a fleet of two accounts and two Regions', () => {
   it('applies each store into its scope, heals a member account’s FAILED store with sweep --all, lists every scope, and reports the unreachable one', async () => {
-    await createMemberRole(fake, MEMBER_EAST.accountId);
+    // Still the fake's allow-all keys and a member role any principal of the central account may
+    // assume: under the stack's policies an operator may not assume the member role (it trusts the
+    // worker and on-event roles only) and no one role may run `cks sweep --all` (SweepRole may not
+    // assume member roles, WorkerRole may not call KMS in the central account).
+    await createMemberRole(fake, MEMBER_EAST.accountId, [HOME.accountId]);
     await createMemberRole(fake, LOCKED.accountId, []);
     const entries = [
       await store(HOME, 'home-hsm'),

@@ -14,7 +14,7 @@ import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { historyReader } from '../../shared/cli/events.js';
 import { loadConfig } from '../../shared/config.js';
 import { buildDeps } from '../../shared/runtime/deps.js';
-import { type Cks, cksAgainst } from '../helpers/cks.js';
+import { cksAsDeployed } from '../helpers/cks.js';
 import { fakeForFile } from '../helpers/fake.js';
 import { cloudHsmEntry, cloudHsmStore, storesFiles, storesYaml, xksEntry, xksStore } from '../helpers/world.js';
 
@@ -22,7 +22,8 @@ const TABLE = 'cks-e2e-operate';
 
 const fake = await fakeForFile();
 const dir = mkdtempSync(join(tmpdir(), 'cks-operate-'));
-const cks: Cks = cksAgainst(fake, { CKS_TABLE: TABLE });
+// `init` as an administrator, `sweep` as SweepRole, the rest as an operator holding the OperatorPolicy.
+const cks = cksAsDeployed(fake, { CKS_TABLE: TABLE });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -224,7 +225,7 @@ describe('cks events', { timeout: 60_000 }, () => {
     await fake.admin('POST', '/_fake/stores/archive-hsm/fail', { errorCode: 'USER_LOCKED_OUT' });
     await sweep();
     const config = loadConfig({}, { region: 'us-east-1', tableName: TABLE, endpoint: fake.url });
-    const deps = buildDeps(config, { accountId: '000000000000', owner: 'test', clients: makeAwsClients(config, fake.config.credentials) });
+    const deps = buildDeps(config, { accountId: '000000000000', owner: 'test', clients: makeAwsClients(config, await cks.keys()) });
 
     // Act
     const lines = await historyReader(deps, { store: 'archive-hsm', type: 'Repair Escalated' })();
@@ -337,13 +338,13 @@ describe('cks approve', { timeout: 60_000 }, () => {
     const store = await xksStore(fake, { name: 'partner-xks', secret: true });
     const xks = (uriPath: string): string => storesYaml(xksEntry({ ...store, uriPath }, { mode: undefined }));
     await apply(xks('/kms/xks/v1'));
-    const nothing = await cks(['approve', 'partner-xks'], { AWS_ACCESS_KEY_ID: 'operator-b' });
+    const nothing = await cks.as('operator-b')(['approve', 'partner-xks']);
     await apply(xks('/tenant/kms/xks/v1'));
 
     // Act
     const waiting = await statusOf('partner-xks');
     const byWriter = await cks(['approve', 'partner-xks']);
-    const bySecond = await cks(['approve', 'partner-xks'], { AWS_ACCESS_KEY_ID: 'operator-b' });
+    const bySecond = await cks.as('operator-b')(['approve', 'partner-xks']);
     const after = await statusOf('partner-xks');
 
     // Assess

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Cks, cksAgainst } from '../helpers/cks.js';
+import { cksAsDeployed } from '../helpers/cks.js';
 import { fakeForFile } from '../helpers/fake.js';
 import { storesFiles } from '../helpers/world.js';
 
@@ -19,7 +19,8 @@ const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 
 const fake = await fakeForFile();
 const dir = mkdtempSync(join(tmpdir(), 'cks-stage-'));
-const cks: Cks = cksAgainst(fake, { CKS_TABLE: 'cks-e2e-stage' });
+// `init` as an administrator, `sweep` as SweepRole, the rest as an operator holding the OperatorPolicy.
+const cks = cksAsDeployed(fake, { CKS_TABLE: 'cks-e2e-stage' });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -27,13 +28,14 @@ const storesFile = storesFiles(dir);
 
 describe('cks --stage', { timeout: 60_000 }, () => {
   it("works on the stack's table and publishes to the stack's bus, in the caller's account", async () => {
-    // Prepare
-    const stage = { CKS_TABLE: '', CKS_STAGE: 'e2e', AWS_ACCESS_KEY_ID: '111122223333' };
+    // Prepare: the caller's account is what this checks, so the fake's allow-all key of account
+    // 111122223333 runs every command (the stack's IAM is deployed in 000000000000).
+    const stage = { CKS_TABLE: '', CKS_STAGE: 'e2e', AWS_ACCESS_KEY_ID: '111122223333', AWS_SESSION_TOKEN: '' };
 
     // Act
     const init = await cks(['init'], stage);
     const apply = await cks(['apply', '-f', storesFile('stores:\n  - name: a\n    desiredState: DISCONNECTED\n')], stage);
-    const sweep = await cks(['--stage', 'e2e', 'sweep'], { CKS_TABLE: '', AWS_ACCESS_KEY_ID: '111122223333' });
+    const sweep = await cks(['--stage', 'e2e', 'sweep'], { CKS_TABLE: '', AWS_ACCESS_KEY_ID: '111122223333', AWS_SESSION_TOKEN: '' });
 
     // Assess
     expect(init).toEqual({ code: 0, stdout: 'created table "cks-reconciler-e2e-stores"\n', stderr: '' });
@@ -133,8 +135,7 @@ describe('cks events --follow (bin/cks.js)', { timeout: 60_000 }, () => {
         PATH: process.env.PATH,
         AWS_ENDPOINT_URL: fake.url,
         AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'test',
-        AWS_SECRET_ACCESS_KEY: 'test',
+        ...(await cks.credentials(['events'])),
         CKS_TABLE: 'cks-e2e-stage',
       },
     });

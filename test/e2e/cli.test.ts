@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cksAgainst } from '../helpers/cks.js';
+import { cksAsDeployed } from '../helpers/cks.js';
 import { fakeForFile } from '../helpers/fake.js';
 import { cloudHsmEntry, cloudHsmStore, storesFiles, storesYaml } from '../helpers/world.js';
 
@@ -47,8 +47,6 @@ function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
     HOME: dir,
     AWS_ENDPOINT_URL: fake.url,
     AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
     CKS_TABLE: TABLE,
     // Backoffs and deadlines follow the fake's manual clock (fake.advance).
     CKS_FAKE_CLOCK: '1',
@@ -57,14 +55,15 @@ function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /** Runs `cks <args>` to completion, in this process, with the same environment as the launcher gets. */
-const cksInProcess = cksAgainst(fake, { HOME: dir, PATH: process.env.PATH ?? '', AWS_ACCESS_KEY_ID: 'test', CKS_TABLE: TABLE });
+// `init` as an administrator, `sweep` as SweepRole, the rest as an operator holding the OperatorPolicy.
+const cksInProcess = cksAsDeployed(fake, { HOME: dir, PATH: process.env.PATH ?? '', CKS_TABLE: TABLE });
 function cks(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return cksInProcess(args, env);
 }
 
-/** Starts the launcher, `node bin/cks.js <args>`, as a child process in the scratch directory. */
-function start(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [CKS, ...args], { cwd: dir, env: cliEnv(env) });
+/** Starts the launcher, `node bin/cks.js <args>`, as a child process in the scratch directory, as whoever runs `args`. */
+async function start(args: string[], env: Record<string, string> = {}): Promise<ChildProcess> {
+  return spawn(process.execPath, [CKS, ...args], { cwd: dir, env: cliEnv({ ...(await cksInProcess.credentials(args)), ...env }) });
 }
 
 function finish(child: ChildProcess): Promise<Run> {
@@ -79,8 +78,8 @@ function finish(child: ChildProcess): Promise<Run> {
 }
 
 /** Runs `node bin/cks.js <args>` to completion. */
-function cksProcess(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return finish(start(args, env));
+async function cksProcess(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return finish(await start(args, env));
 }
 
 const writeStores = storesFiles(dir);
@@ -589,7 +588,7 @@ describe('the launcher, node bin/cks.js, as a child process', { timeout: 120_000
   it('sweep --watch repeats until SIGINT, then exits 0', async () => {
     // Prepare
     await declareStore('payments-hsm');
-    const child = start(['sweep', '--watch', '--interval', '200ms']);
+    const child = await start(['sweep', '--watch', '--interval', '200ms']);
     const done = finish(child);
     let seen = '';
     await new Promise<void>((resolve) => {

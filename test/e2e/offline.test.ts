@@ -81,8 +81,19 @@ describe('npm run offline', () => {
     };
     const aws = async (...args: string[]): Promise<string> =>
       (await exec(AWS, [...args, '--endpoint-url', endpoint, '--output', 'text'], { env })).stdout.trim();
+    // `cks` as the runner says: a least-privilege operator holding the stack's OperatorPolicy; `init`
+    // (it creates the table) and the world (cluster, store, secret) by an administrator.
+    const [, operatorKey, operatorSecret] = (await waitFor(
+      /OperatorPolicy\): AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+)/,
+      5_000,
+    )) as unknown as [string, string, string];
     const cks = async (...args: string[]): Promise<string> =>
-      (await exec(process.execPath, [join(ROOT, 'bin/cks.js'), ...args], { cwd: work, env })).stdout;
+      (
+        await exec(process.execPath, [join(ROOT, 'bin/cks.js'), ...args], {
+          cwd: work,
+          env: args[0] === 'init' ? env : { ...env, AWS_ACCESS_KEY_ID: operatorKey, AWS_SECRET_ACCESS_KEY: operatorSecret },
+        })
+      ).stdout;
     const kms = new KMSClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
     const connectionState = async (): Promise<string | undefined> =>
       (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreName: STORE }))).CustomKeyStores?.[0]?.ConnectionState;

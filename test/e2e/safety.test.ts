@@ -8,9 +8,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { type CksRun, cksAgainst } from '../helpers/cks.js';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { FakeAdmin } from '../../shared/dev/demo/admin.js';
+import type { PrincipalKeys } from '../../shared/dev/iam/stack.js';
+import { type CksRun, cksAsDeployed } from '../helpers/cks.js';
 import { fakeForFile } from '../helpers/fake.js';
+import { STACK_HOME } from '../helpers/stack.js';
 import { cloudHsmEntry, cloudHsmStore, storesFiles, storesYaml, XKS_CREDENTIAL, xksEntry, xksStore } from '../helpers/world.js';
 
 const TABLE = 'cks-safety';
@@ -18,35 +21,62 @@ const fake = await fakeForFile();
 const dir = mkdtempSync(join(tmpdir(), 'cks-safety-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Two people: the access key id names the principal (the fake's STS gives one principal per key). */
-const WRITER = 'AKIAWRITER2345EXAMPLE';
-const APPROVER = 'AKIAAPPROVER234EXAMPLE';
+// `init` as an administrator, `sweep` as SweepRole, the rest as an operator holding the OperatorPolicy.
+const cksAs = cksAsDeployed(fake, { CKS_TABLE: TABLE, HOME: dir, PATH: process.env.PATH ?? '' });
 
-function env(accessKeyId = WRITER): Record<string, string> {
+/** Two people, each an IAM user holding the OperatorPolicy. */
+const WRITER = 'writer';
+const APPROVER = 'approver';
+
+/** `cks` as the operator `name` (the writer unless said). */
+function cks(args: string[], name = WRITER): Promise<CksRun> {
+  return cksAs.as(name)(args);
+}
+
+/**
+ * The human at the AWS CLI: a key custodian who may look at and disconnect key stores and write the
+ * deployment's secrets, and nothing else (no table, no cluster changes).
+ */
+const CUSTODIAN_POLICY = {
+  Version: '2012-10-17',
+  Statement: [
+    { Effect: 'Allow', Action: ['kms:DescribeCustomKeyStores', 'kms:DisconnectCustomKeyStore'], Resource: '*' },
+    {
+      Effect: 'Allow',
+      Action: ['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue'],
+      Resource: `arn:aws:secretsmanager:${STACK_HOME.region}:${STACK_HOME.accountId}:secret:cks/*`,
+    },
+  ],
+};
+let custodian: PrincipalKeys;
+beforeEach(async () => {
+  custodian = await new FakeAdmin(fake.url).createPrincipal({
+    accountId: STACK_HOME.accountId,
+    userName: 'key-custodian',
+    policies: [CUSTODIAN_POLICY],
+  });
+});
+
+function env(keys: PrincipalKeys): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '',
     HOME: dir,
     AWS_ENDPOINT_URL: fake.url,
     AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: accessKeyId,
-    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_ACCESS_KEY_ID: keys.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
     AWS_PAGER: '',
-    CKS_TABLE: TABLE,
-    CKS_FAKE_CLOCK: '1',
   };
 }
 
-const cksAs = cksAgainst(fake, { CKS_TABLE: TABLE, HOME: dir, PATH: process.env.PATH ?? '' });
-
-/** `cks` as the principal of `accessKeyId` (the writer unless said). */
-function cks(args: string[], accessKeyId = WRITER): Promise<CksRun> {
-  return cksAs(args, { AWS_ACCESS_KEY_ID: accessKeyId });
+/** The AWS CLI v2 against the fake (which answers from this process: never a synchronous spawn), as the key custodian unless `as` says; its JSON output parsed. */
+async function aws(...args: string[]): Promise<Record<string, unknown>> {
+  return awsAs(custodian, ...args);
 }
 
-/** The AWS CLI v2 against the fake (which answers from this process: never a synchronous spawn); its JSON output parsed. */
-async function aws(...args: string[]): Promise<Record<string, unknown>> {
+async function awsAs(keys: PrincipalKeys, ...args: string[]): Promise<Record<string, unknown>> {
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn('/usr/bin/aws', [...args, '--endpoint-url', fake.url, '--output', 'json'], { env: env() });
+    const child = spawn('/usr/bin/aws', [...args, '--endpoint-url', fake.url, '--output', 'json'], { env: env(keys) });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk) => {
@@ -217,7 +247,9 @@ describe('humans stay in charge (against the fake, with cks, the AWS CLI and the
       ['orders-hsm', {}],
       ['orders-by-id', { id: { S: id } }],
     ] as const) {
-      await aws(
+      // By a pipeline holding the OperatorPolicy.
+      await awsAs(
+        await cksAs.keys(),
         'dynamodb',
         'put-item',
         '--table-name',

@@ -10,25 +10,44 @@ import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-store.js';
+import type { FunctionRole, PrincipalKeys } from '../../shared/dev/iam/stack.js';
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import { startTestFake, type TestFake } from '../helpers/fake.js';
+import { deployStack, roleCredentials } from '../helpers/stack.js';
 import { cloudHsmStore } from '../helpers/world.js';
 
 const exec = promisify(execFile);
 /** provider.environment.CKS_TABLE of serverless.yml for stage `e2e`. */
 const TABLE = 'cks-reconciler-e2e-stores';
 
+/** provider.environment.CKS_EVENT_BUS of serverless.yml for stage `e2e`. */
+const EVENT_BUS = 'cks-reconciler-e2e';
+
 let fake: TestFake;
 let home: string;
+let operator: PrincipalKeys;
 
 beforeAll(async () => {
   fake = await startTestFake();
   home = await mkdtemp(join(tmpdir(), 'cks-sls-home-'));
+  // The table by an administrator (as `cks init` is run); the stack's IAM as deployed.
   await ensureTable(new DynamoDBClient(fake.config), TABLE);
+  operator = await deployStack(fake, { table: TABLE, eventBus: EVENT_BUS });
+});
+
+afterEach(async () => {
+  // Each function runs as its role under the stack's policies, and none of its calls is refused.
+  const { calls } = (
+    await fake.admin<{ calls: Array<{ denied?: true; principal: string; service: string; operation: string }> }>('GET', '/_fake/calls')
+  ).body;
+  expect(
+    calls.filter((call) => call.denied).map((call) => `${call.principal} ${call.service}.${call.operation}`),
+    'calls the stack’s policies refused',
+  ).toEqual([]);
 });
 
 afterAll(async () => {
@@ -37,10 +56,12 @@ afterAll(async () => {
 });
 
 /**
- * Runs `serverless invoke local -f <fn>` with only fake credentials and the fake's endpoint. The event
- * always goes in `--data`: without it, invoke local waits to read one from a piped stdin.
+ * Runs `serverless invoke local -f <fn>` with only the fake's endpoint and credentials of a session of
+ * the function's role. The event always goes in `--data`: without it, invoke local waits to read one
+ * from a piped stdin.
  */
-async function invokeLocal(fn: string, data: unknown): Promise<Record<string, unknown>> {
+async function invokeLocal(fn: string, role: FunctionRole, data: unknown): Promise<Record<string, unknown>> {
+  const credentials = roleCredentials(role);
   const args = ['serverless', 'invoke', 'local', '-f', fn, '--stage', 'e2e', '-e', 'CKS_ACCOUNT_ID=000000000000', '--data', JSON.stringify(data)];
   const { stdout } = await exec('npx', args, {
     timeout: 120_000,
@@ -50,8 +71,9 @@ async function invokeLocal(fn: string, data: unknown): Promise<Record<string, un
       SLS_TELEMETRY_DISABLED: '1',
       AWS_ENDPOINT_URL: fake.url,
       AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      AWS_SESSION_TOKEN: credentials.sessionToken,
       POWERTOOLS_METRICS_DISABLED: 'true',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
@@ -70,7 +92,8 @@ describe('serverless invoke local', () => {
     const { ARN } = await new SecretsManagerClient(fake.config).send(
       new CreateSecretCommand({ Name: 'cks/payments', SecretString: 'kmsuser-Passw0rd' }),
     );
-    const state = new DynamoStateAdapter(makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials).dynamo, TABLE, {
+    // Declared as `cks apply` declares it, by an operator holding the OperatorPolicy.
+    const state = new DynamoStateAdapter(makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, operator).dynamo, TABLE, {
       accountId: '000000000000',
       region: 'us-east-1',
     });
@@ -84,7 +107,7 @@ describe('serverless invoke local', () => {
     await state.putDesired([spec as DesiredStoreSpec], fake.now());
     await fake.admin('POST', '/_fake/stores/payments/fail', { errorCode: 'NETWORK_ERRORS' });
 
-    const result = await invokeLocal('sweep', { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} });
+    const result = await invokeLocal('sweep', 'SweepRole', { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} });
 
     expect(result).toMatchObject({ trigger: 'schedule', stores: [{ name: 'payments', action: 'disconnect' }] });
     const { counts } = (await fake.admin('GET', '/_fake/calls')).body as { counts: Record<string, number> };
@@ -92,7 +115,7 @@ describe('serverless invoke local', () => {
   }, 180_000);
 
   it('runs the event function on a stream record of the desired-state table', async () => {
-    const result = await invokeLocal('onEvent', {
+    const result = await invokeLocal('onEvent', 'OnEventRole', {
       Records: [{ eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#payments#DESIRED' } } } }],
     });
 

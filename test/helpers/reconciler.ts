@@ -1,6 +1,9 @@
 /**
  * The reconciler against the fake, over real HTTP with the real SDK clients: a manual-clock fake,
- * the table created with `ensureTable`, and the core's dependencies whose clock is the fake's.
+ * the table created with `ensureTable` (by an administrator, as `cks init` is run), the stack's IAM
+ * deployed (see `stack.ts`), and the core's dependencies whose clock is the fake's, each function's
+ * calls made as its role under the stack's policies and desired items written as an operator holding
+ * the OperatorPolicy.
  */
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -9,6 +12,7 @@ import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { type AwsClients, makeAwsClients } from '../../shared/adapters/clients.js';
 import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
 import { loadConfig } from '../../shared/config.js';
+import type { FunctionRole, PrincipalKeys } from '../../shared/dev/iam/stack.js';
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import { makeLogger } from '../../shared/logger.js';
@@ -16,11 +20,12 @@ import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
 import { type ReconcileRequest, type ReconcileResult, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { buildDeps, LOCAL_ACCOUNT_ID } from '../../shared/runtime/deps.js';
 import { startTestFake, type TestFake } from './fake.js';
+import { deployStack, roleCredentials } from './stack.js';
 import { cloudHsmEntry, cloudHsmStore, secret } from './world.js';
 
 export const TABLE = 'cks-it-stores';
 /** The reconciler's role in the fake's CloudTrail events. */
-export const RECONCILER_ROLE = 'SweepRole';
+export const RECONCILER_ROLE: FunctionRole = 'SweepRole';
 /** The Lambda context handlers are invoked with. */
 export const LAMBDA_CONTEXT = {
   awsRequestId: 'req-1',
@@ -35,12 +40,15 @@ export interface FakeEvent {
 
 export interface ReconcilerEnv {
   fake: TestFake;
-  /** The operator's clients (not the reconciler's). */
+  /** An administrator's clients, for setting the world up and for what a human does by hand (not the reconciler's). */
   kms: KMSClient;
   secrets: SecretsManagerClient;
-  /** The reconciler's own clients and dependencies. */
+  /** Keys of an operator holding the stack's OperatorPolicy (what `cks` runs as). */
+  operator: PrincipalKeys;
+  /** The sweep's own clients (as SweepRole). */
   clients: AwsClients;
-  deps(owner?: string): ReconcileDeps;
+  /** The reconciler's dependencies, its calls made as `role` (the sweep's unless said). */
+  deps(owner?: string, role?: FunctionRole): ReconcileDeps;
   run(request?: Partial<ReconcileRequest>, owner?: string): Promise<ReconcileResult>;
   apply(...specs: Array<Record<string, unknown>>): Promise<void>;
   createSecret(name: string, value: string): Promise<string>;
@@ -49,8 +57,10 @@ export interface ReconcilerEnv {
   events(): Promise<FakeEvent[]>;
   calls(): Promise<{
     counts: Record<string, number>;
-    calls: Array<{ operation: string; service: string; time: string | number; error?: string; target?: string }>;
+    calls: Array<{ operation: string; service: string; time: string | number; error?: string; target?: string; principal: string; denied?: true }>;
   }>;
+  /** The calls IAM refused so far, each as `principal service.operation`. */
+  denials(): Promise<string[]>;
   /** Every JSON log line the reconciler wrote. */
   logLines: string[];
   close(): Promise<void>;
@@ -59,27 +69,38 @@ export interface ReconcilerEnv {
 export async function startReconcilerEnv(options: { storeQuota?: number } = {}): Promise<ReconcilerEnv> {
   const fake = await startTestFake(options.storeQuota ? { storeQuota: options.storeQuota } : {});
   const config = loadConfig({}, { tableName: TABLE, region: 'us-east-1', endpoint: fake.url, eventBusName: 'cks-it' });
-  const clients = makeAwsClients(config, { accessKeyId: 'reconciler', secretAccessKey: 'fake', sessionToken: RECONCILER_ROLE });
   await ensureTable(new DynamoDBClient(fake.config), TABLE);
+  const operator = await deployStack(fake, { table: TABLE, eventBus: config.eventBusName });
+  const clients = makeAwsClients(config, roleCredentials(RECONCILER_ROLE));
   const logLines: string[] = [];
   const logger = makeLogger({ logLevel: 'DEBUG' }, {}, (line) => logLines.push(line));
   const clock = { now: () => fake.now(), sleep: async () => undefined };
   const kms = new KMSClient(fake.config);
   const secrets = new SecretsManagerClient(fake.config);
-  const deps = (owner = 'it-run') => buildDeps(config, { accountId: LOCAL_ACCOUNT_ID, owner, clock, clients, logger });
+  const clientsOf = (role: FunctionRole) => (role === RECONCILER_ROLE ? clients : makeAwsClients(config, roleCredentials(role)));
+  const deps = (owner = 'it-run', role: FunctionRole = RECONCILER_ROLE) =>
+    buildDeps(config, { accountId: LOCAL_ACCOUNT_ID, owner, clock, clients: clientsOf(role), logger });
   const base = deps();
+  const operatorState = buildDeps(config, {
+    accountId: LOCAL_ACCOUNT_ID,
+    owner: 'operator',
+    clock,
+    clients: makeAwsClients(config, operator),
+    logger,
+  }).state;
 
   return {
     fake,
     kms,
     secrets,
+    operator,
     clients,
     deps,
     logLines,
     run: (request = {}, owner) => reconcileScope(owner ? deps(owner) : base, { trigger: 'schedule', ...request }),
     async apply(...specs) {
       const parsed = specs.map((s) => desiredSpecSchema.parse(s) as DesiredStoreSpec);
-      await base.state.putDesired(parsed, fake.now());
+      await operatorState.putDesired(parsed, fake.now());
     },
     createSecret: (name, value) => secret(fake, { name, value }),
     async putSecretVersion(arn, value) {
@@ -95,6 +116,12 @@ export async function startReconcilerEnv(options: { storeQuota?: number } = {}):
     },
     async calls() {
       return (await fake.admin('GET', '/_fake/calls')).body;
+    },
+    async denials() {
+      const { calls } = (
+        await fake.admin<{ calls: Array<{ principal: string; service: string; operation: string; denied?: true }> }>('GET', '/_fake/calls')
+      ).body;
+      return calls.filter((call) => call.denied).map((call) => `${call.principal} ${call.service}.${call.operation}`);
     },
     close: () => fake.close(),
   };

@@ -1,12 +1,13 @@
 import { DisconnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
+import type { PrincipalKeys } from '../../shared/dev/iam/stack.js';
 import { eventSchemas } from '../../shared/domain/events.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { type FleetOutcome, reconcileFleet, reconcileScopes } from '../../shared/fleet/reconcile-fleet.js';
 import { scopeLabel } from '../../shared/fleet/scope.js';
 import { startTestFake, type TestFake } from '../helpers/fake.js';
-import { connectedStore, createMemberRole, createTable, fleetRuntime, HOME, storeState } from '../helpers/fleet.js';
+import { connectedStore, createMemberRole, createTable, fleetRuntime, HOME, operatorRuntime, storeState } from '../helpers/fleet.js';
 
 const TABLE = 'cks-fleet-stores';
 const HOME_WEST: Scope = { accountId: HOME.accountId, region: 'eu-west-1' };
@@ -15,6 +16,7 @@ const MEMBER_WEST: Scope = { accountId: '444455556666', region: 'eu-west-1' };
 const LOCKED: Scope = { accountId: '777788889999', region: 'us-east-1' };
 
 let fake: TestFake;
+let operator: PrincipalKeys;
 
 beforeAll(async () => {
   fake = await startTestFake();
@@ -24,8 +26,23 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await fake.admin('POST', '/_fake/reset');
-  await createTable(fake, TABLE);
+  operator = await createTable(fake, TABLE);
 });
+
+afterEach(async () => {
+  // Every call runs under the stack's own policies; the only refusal is the locked account's, whose role trusts no one.
+  const { calls } = (await fake.admin('GET', '/_fake/calls')).body as {
+    calls: Array<{ denied?: true; target?: string; principal: string; operation: string }>;
+  };
+  const refused = calls.filter((c) => c.denied && !c.target?.startsWith(`arn:aws:iam::${LOCKED.accountId}:`));
+  expect(
+    refused.map((c) => `${c.principal} ${c.operation} ${c.target ?? ''}`),
+    'calls the stack’s policies refused',
+  ).toEqual([]);
+});
+
+/** `cks` as an operator holding the OperatorPolicy: it declares the stores and registers their scopes. */
+const asOperator = () => operatorRuntime(fake, TABLE, operator);
 
 function byScope(outcomes: readonly FleetOutcome[]): Record<string, string> {
   return Object.fromEntries(outcomes.map((o) => [scopeLabel(o.scope), o.status]));
@@ -47,7 +64,7 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
       [MEMBER_EAST, 'member-hsm'],
       [MEMBER_WEST, 'member-west-hsm'],
     ] as const) {
-      await connectedStore(fake, fleet, scope, name);
+      await connectedStore(fake, asOperator(), scope, name);
     }
     await fake.admin('POST', '/_fake/stores/member-west-hsm/fail', { ...MEMBER_WEST, errorCode: 'NETWORK_ERRORS' });
 
@@ -85,10 +102,10 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     const fleet = fleetRuntime(fake, TABLE);
     await createMemberRole(fake, MEMBER_EAST.accountId);
     await createMemberRole(fake, LOCKED.accountId, []);
-    await connectedStore(fake, fleet, HOME, 'home-hsm');
-    await connectedStore(fake, fleet, MEMBER_EAST, 'member-hsm');
+    await connectedStore(fake, asOperator(), HOME, 'home-hsm');
+    await connectedStore(fake, asOperator(), MEMBER_EAST, 'member-hsm');
     await fake.admin('POST', '/_fake/stores/member-hsm/fail', { ...MEMBER_EAST, errorCode: 'NETWORK_ERRORS' });
-    await connectedStore(fake, fleet, LOCKED, 'locked-hsm');
+    await connectedStore(fake, asOperator(), LOCKED, 'locked-hsm');
 
     const first = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
     const second = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
@@ -132,7 +149,7 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
   it('renews the member role’s credentials by the fake clock before they expire: past 60 fake minutes no call meets ExpiredTokenException', async () => {
     const fleet = fleetRuntime(fake, TABLE);
     await createMemberRole(fake, MEMBER_EAST.accountId);
-    await connectedStore(fake, fleet, MEMBER_EAST, 'member-hsm');
+    await connectedStore(fake, asOperator(), MEMBER_EAST, 'member-hsm');
     const assumed = async (): Promise<number> => {
       const { calls } = (await fake.admin('GET', '/_fake/calls?accountId=000000000000')).body as { calls: Array<{ operation: string }> };
       return calls.filter((c) => c.operation === 'AssumeRole').length;
@@ -156,10 +173,11 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
   });
 
   it('reconciles the store a member account’s forwarded CloudTrail event names, in that account and Region', async () => {
-    const fleet = fleetRuntime(fake, TABLE);
+    // The event handler's runtime, as its role.
+    const fleet = fleetRuntime(fake, TABLE, [], { home: 'OnEventRole', reach: 'OnEventRole' });
     await createMemberRole(fake, MEMBER_WEST.accountId);
-    await connectedStore(fake, fleet, HOME, 'payments');
-    const { storeId } = await connectedStore(fake, fleet, MEMBER_WEST, 'payments');
+    await connectedStore(fake, asOperator(), HOME, 'payments');
+    const { storeId } = await connectedStore(fake, asOperator(), MEMBER_WEST, 'payments');
     // An operator of the member account disconnects its store by hand; the event reaches the central bus.
     await new KMSClient(fake.configFor(MEMBER_WEST)).send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     const trail = (await fake.admin('GET', '/_fake/cloudtrail?accountId=444455556666&region=eu-west-1')).body.events as Array<{
@@ -196,9 +214,10 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     expect((await state.loadAll()).unreachable?.announced).toBe(true);
     await state.clearUnreachable();
     expect((await state.loadAll()).unreachable).toBeUndefined();
-    expect(await fleet.deps(MEMBER_WEST).state.registerScope()).toBe(true);
-    expect(await fleet.deps(MEMBER_WEST).state.registerScope()).toBe(false);
-    await fleet.deps(HOME_WEST).state.registerScope();
+    // Scopes are registered by `cks apply`, as an operator.
+    expect(await asOperator().deps(MEMBER_WEST).state.registerScope()).toBe(true);
+    expect(await asOperator().deps(MEMBER_WEST).state.registerScope()).toBe(false);
+    await asOperator().deps(HOME_WEST).state.registerScope();
     expect((await state.listScopes()).map(scopeLabel)).toEqual(['000000000000/eu-west-1', '444455556666/eu-west-1']);
   });
 });

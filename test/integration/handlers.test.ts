@@ -17,6 +17,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  // Each handler runs as its own role under the stack's policies, and none of its calls is refused.
+  expect(await env.denials(), 'calls the stack’s policies refused').toEqual([]);
   await env.close();
 });
 
@@ -41,7 +43,7 @@ describe('handlers in-process', () => {
     const trail = (await env.fake.admin('GET', '/_fake/cloudtrail')).body.events as Array<{ detail: { eventName: string } }>;
     const event = trail.filter((e) => e.detail.eventName === 'DisconnectCustomKeyStore').at(-1);
     env.fake.advance(10);
-    const onEvent = makeOnEvent((context) => singleScope(env.deps(context.awsRequestId)));
+    const onEvent = makeOnEvent((context) => singleScope(env.deps(context.awsRequestId, 'OnEventRole')));
 
     const result = await onEvent(event, CONTEXT);
 
@@ -50,7 +52,7 @@ describe('handlers in-process', () => {
 
   it('the event handler reconciles the store a desired-state stream record names', async () => {
     await failedStore('payments');
-    const onEvent = makeOnEvent((context) => singleScope(env.deps(context.awsRequestId)));
+    const onEvent = makeOnEvent((context) => singleScope(env.deps(context.awsRequestId, 'OnEventRole')));
     const record = { eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#payments#DESIRED' } } } };
 
     const result = await onEvent({ Records: [record] }, CONTEXT);

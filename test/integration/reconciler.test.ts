@@ -30,13 +30,15 @@ afterEach(async () => {
   // No run ever triggers a CustomKeyStoreInvalidStateException: it re-reads a store before acting on it.
   const { calls } = await env.calls();
   expect(calls.filter((c) => c.error === 'CustomKeyStoreInvalidStateException')).toEqual([]);
+  // Every call runs under the stack's own policies, and none of them is refused.
+  expect(await env.denials(), 'calls the stack’s policies refused').toEqual([]);
   await assertNoSecretLeaked(env);
   await env.close();
 });
 
 /** A CONNECTED CloudHSM store, declared in enforce mode with its password secret; first sweep taken. */
 async function healthyCloudHsmStore(name: string, extra: Record<string, unknown> = {}) {
-  const store = await cloudHsmStore(env.fake, { name, password: PASSWORD_V1, connected: true, secret: `${name}-kmsuser` });
+  const store = await cloudHsmStore(env.fake, { name, password: PASSWORD_V1, connected: true, secret: `cks/${name}-kmsuser` });
   await env.apply(cloudHsmEntry(store, extra));
   await env.run();
   expect(await env.state(name)).toEqual({ connectionState: 'CONNECTED', connectionErrorCode: null });
@@ -149,7 +151,7 @@ describe('reconciler against the fake', () => {
   });
 
   it('heals an XKS store whose proxy credential was rotated, once the credential secret has the new version', async () => {
-    const store = await xksStore(env.fake, { name: 'partner-xks', connected: true, secret: 'partner-xks-credential' });
+    const store = await xksStore(env.fake, { name: 'partner-xks', connected: true, secret: 'cks/partner-xks-credential' });
     await env.apply(xksEntry(store));
     await env.run();
     expect(await env.state('partner-xks')).toEqual({ connectionState: 'CONNECTED', connectionErrorCode: null });
@@ -273,7 +275,7 @@ describe('reconciler at scale', () => {
     await env.close();
     env = await startReconcilerEnv({ storeQuota: count });
     const secretArn = await env.createSecret(
-      'shared-xks',
+      'cks/shared-xks',
       JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }),
     );
     const specs = [];

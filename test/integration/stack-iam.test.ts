@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FUNCTION_ROLES, memberRole, type StackPolicies, stackPolicies, stackTemplate } from '../../shared/dev/iam/stack.js';
+import { memberRole, type PrincipalKeys } from '../../shared/dev/iam/stack.js';
 import { cksAgainst } from '../helpers/cks.js';
 import { type ReconcilerEnv, startReconcilerEnv, TABLE } from '../helpers/reconciler.js';
 import { cloudHsmStore } from '../helpers/world.js';
@@ -18,27 +18,19 @@ const HOME = '000000000000';
 const MEMBER = '444455556666';
 const ORGANIZATION = 'o-abcdefghij';
 
-let policies: StackPolicies;
 let env: ReconcilerEnv;
-let operator: { arn: string; accessKeyId: string; secretAccessKey: string };
+let operator: PrincipalKeys;
 let dir: string;
 
-beforeAll(async () => {
-  policies = stackPolicies(await stackTemplate(), {
-    accountId: HOME,
-    region: 'us-east-1',
-    names: { StoresTable: TABLE, ReconcilerEventBus: 'cks-it' },
-  });
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'cks-stack-iam-'));
-}, 180_000);
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeEach(async () => {
+  // The environment deploys the stack's roles and an operator holding the OperatorPolicy.
   env = await startReconcilerEnv();
-  for (const roleName of FUNCTION_ROLES) {
-    await env.fake.admin('POST', '/_fake/roles', { accountId: HOME, roleName, trustedAccounts: [HOME], policies: policies.roles[roleName] });
-  }
-  operator = (await env.fake.admin('POST', '/_fake/principals', { accountId: HOME, userName: 'operator', policies: [policies.operator] })).body;
+  operator = env.operator;
 });
 afterEach(() => env.close());
 

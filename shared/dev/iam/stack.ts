@@ -61,12 +61,31 @@ function sourceFiles(): string[] {
   return [join(ROOT, 'serverless.yml'), join(ROOT, 'shared/on-call/serverless.cjs'), ...included.sort()];
 }
 
+/**
+ * `serverless print` runs in flight in this process, by cache file: callers that ask while one runs
+ * (the global setups of several test projects, loaded as separate module instances) share it.
+ */
+const PRINTING = Symbol.for('cks-stack-print');
+const shared = globalThis as { [PRINTING]?: Map<string, Promise<StackTemplate>> };
+shared[PRINTING] ??= new Map();
+const printing = shared[PRINTING];
+
 /** The stack's resources, from the cache or a fresh `serverless print` (offline, no AWS credentials). */
 export async function stackTemplate(): Promise<StackTemplate> {
   const hash = createHash('sha256');
   for (const file of sourceFiles()) hash.update(file).update(readFileSync(file));
   const cached = join(CACHE, `${hash.digest('hex').slice(0, 24)}.json`);
   if (existsSync(cached)) return JSON.parse(readFileSync(cached, 'utf8')) as StackTemplate;
+  let print = printing.get(cached);
+  if (!print) {
+    print = printStack(cached).finally(() => printing.delete(cached));
+    printing.set(cached, print);
+  }
+  return print;
+}
+
+/** Runs `serverless print` and caches its resources in `cached`. */
+async function printStack(cached: string): Promise<StackTemplate> {
   const home = join(tmpdir(), 'cks-stack-print-home');
   mkdirSync(home, { recursive: true });
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(AWS_|SLS_|SERVERLESS_)/.test(name)));
