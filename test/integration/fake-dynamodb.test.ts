@@ -47,7 +47,7 @@ describe('DynamoDB (forwarded to the embedded emulator)', () => {
     expect(body.calls.at(-1)).toMatchObject({ service: 'DynamoDB', operation: 'GetItem', error: 'ResourceNotFoundException' });
   });
 
-  it('answers the errors the fake raises itself in JSON 1.0, as DynamoDB does', async () => {
+  it('answers the errors the fake raises itself in JSON 1.0 with DynamoDB's namespaced error type, as DynamoDB does', async () => {
     await fake.admin('POST', '/_fake/faults', { operation: 'ListTables', error: 'ThrottlingException', count: 1 });
     const response = await fetch(fake.url, {
       method: 'POST',
@@ -60,7 +60,10 @@ describe('DynamoDB (forwarded to the embedded emulator)', () => {
     });
     expect(response.status).toBe(400);
     expect(response.headers.get('content-type')).toBe('application/x-amz-json-1.0');
-    expect(await response.json()).toEqual({ __type: 'ThrottlingException', message: 'Injected fault: ThrottlingException.' });
+    expect(await response.json()).toEqual({
+      __type: 'com.amazonaws.dynamodb.v20120810#ThrottlingException',
+      message: 'Injected fault: ThrottlingException.',
+    });
   });
 
   it('keeps tables apart per account and Region, and empties them on reset', async () => {

@@ -145,21 +145,27 @@ describe('checkResponse against the botocore models the AWS CLI bundles', () => 
   });
 
   it.each(EMULATOR_DIVERGENCES)('knows the DynamoDB emulator divergence: $why', ({ rule }) => {
-    const created = {
-      TableDescription: {
-        TableName: 'cks-state',
-        TableId: '2bd5209d-0ed8-4425-302d-58cfb5e7',
-        TableThroughputModeSummary: {},
-        ProvisionedThroughput: { NumberOfDecreasesToday: 0, ReadCapacityUnits: 0, WriteCapacityUnits: 0 },
+    // Answers as dynalite gives them: a new table, and a batch write with nothing left unprocessed.
+    const answers = {
+      CreateTable: {
+        TableDescription: {
+          TableName: 'cks-state',
+          TableId: '2bd5209d-0ed8-4425-302d-58cfb5e7',
+          TableThroughputModeSummary: {},
+          ProvisionedThroughput: { NumberOfDecreasesToday: 0, ReadCapacityUnits: 0, WriteCapacityUnits: 0 },
+        },
       },
+      BatchWriteItem: { UnprocessedItems: {} },
     };
-    const found = checkResponse({
-      service: 'DynamoDB',
-      operation: 'CreateTable',
-      status: 200,
-      contentType: 'application/x-amz-json-1.0',
-      body: Buffer.from(JSON.stringify(created)),
-    });
+    const found = Object.entries(answers).flatMap(([operation, body]) =>
+      checkResponse({
+        service: 'DynamoDB',
+        operation,
+        status: 200,
+        contentType: 'application/x-amz-json-1.0',
+        body: Buffer.from(JSON.stringify(body)),
+      }),
+    );
     expect(found.filter((divergence) => rule.test(divergence))).toHaveLength(1);
     expect(found.filter((divergence) => !isEmulatorDivergence(divergence))).toEqual([]);
   });
