@@ -282,10 +282,10 @@ export class DynamoStateAdapter implements StatePort {
     return found;
   }
 
-  async deleteStatus(name: string, now: number): Promise<boolean> {
+  async deleteStatus(name: string, owner: string, now: number): Promise<boolean> {
     return this.delete(this.reconciler(statusKey(name)), {
-      ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
-      ExpressionAttributeValues: { ':now': now },
+      ConditionExpression: 'leaseOwner = :owner AND leaseUntil >= :now AND (attribute_not_exists(outbox) OR size(outbox) = :empty)',
+      ExpressionAttributeValues: { ':owner': owner, ':now': now, ':empty': 0 },
     });
   }
 

@@ -171,8 +171,12 @@ export interface StatePort {
    * that name exists.
    */
   deleteDesired(name: string): Promise<boolean>;
-  /** Closes the status of a store removed from the desired state: deletes the item unless a run holds its lease (false then). */
-  deleteStatus(name: string, now: number): Promise<boolean>;
+  /**
+   * Closes the status of a store removed from the desired state: deletes the item only while `owner`
+   * holds its unexpired lease (at `now`) and its outbox is empty, so that no event it owes is lost
+   * (false then, nothing deleted).
+   */
+  deleteStatus(name: string, owner: string, now: number): Promise<boolean>;
   /** retry / pause / resume a store: sets the operator field and bumps the generation. */
   request(name: string, request: OperatorRequest, now: number): Promise<void>;
   getSettings(): Promise<Settings>;

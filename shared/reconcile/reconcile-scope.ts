@@ -158,7 +158,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
     const removed = records.filter(
       (r) => r.desired === null && r.status !== null && (!request.only || request.only.names?.includes(r.name) === true),
     );
-    for (const record of removed) await closeRemoved(deps, log, record, { reconcileId, trigger: request.trigger, now });
+    for (const record of removed) await closeRemoved(deps, log, record.name, { reconcileId, trigger: request.trigger });
   }
 
   const result: ReconcileResult = {
@@ -194,39 +194,52 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
 
 /**
  * A store removed from the desired state (`cks delete`, `cks apply --prune`): its status is closed
- * (deleted, once no run holds it, after the events it still owes went out) with a last history line,
- * so that it is reported and reconciled no more while its history stays readable.
+ * with a last history line, so that it is reported and reconciled no more while its history stays
+ * readable. All under the store's lease, on the item as it is now (not the pass's snapshot): the
+ * events it still owes are published and its outbox emptied first, and the item is deleted only while
+ * the lease is ours and the outbox empty. A failure leaves the item, outbox included, to the next pass.
  */
-async function closeRemoved(
-  deps: ReconcileDeps,
-  log: Logger,
-  record: StoreRecord,
-  run: { reconcileId: string; trigger: Trigger; now: number },
-): Promise<void> {
-  const status = record.status;
-  if (status === null) return;
+async function closeRemoved(deps: ReconcileDeps, log: Logger, name: string, run: { reconcileId: string; trigger: Trigger }): Promise<void> {
   try {
-    if (record.outbox.length > 0) await deps.events.publish(record.outbox);
-    if (!(await deps.state.deleteStatus(record.name, run.now))) return;
-    const ended = status.incidentId !== null ? `; incident ${status.incidentId} ends with it` : '';
-    await deps.state.appendHistory(record.name, {
-      at: run.now,
+    const leasedAt = deps.clock.now();
+    const lease = await deps.state.acquireLease(name, deps.owner, leasedAt, deps.leaseTtlMs);
+    if (!lease) return;
+    const closed = lease.desired === null && (await closeLeased(deps, lease, leasedAt + deps.leaseTtlMs));
+    if (!closed) {
+      await deps.state.releaseLease(name, deps.owner);
+      return;
+    }
+    const status = lease.status;
+    const ended = status?.incidentId ? `; incident ${status.incidentId} ends with it` : '';
+    await deps.state.appendHistory(name, {
+      at: deps.clock.now(),
       reconcileId: run.reconcileId,
       trigger: run.trigger,
       action: 'none',
       dryRun: false,
-      reason: `removed from the desired state: its status (phase ${status.phase}) is closed and it is no longer reconciled${ended}`,
-      connectionState: status.observedState,
-      connectionErrorCode: status.observedErrorCode,
-      incidentId: status.incidentId,
+      reason: `removed from the desired state: its status (phase ${status?.phase ?? 'unreadable'}) is closed and it is no longer reconciled${ended}`,
+      connectionState: status?.observedState ?? null,
+      connectionErrorCode: status?.observedErrorCode ?? null,
+      incidentId: status?.incidentId ?? null,
       events: [],
     });
   } catch (error) {
+    await deps.state.releaseLease(name, deps.owner).catch(() => undefined);
     log.warn('could not close the status of a store removed from the desired state; the next pass tries again', {
-      storeName: record.name,
+      storeName: name,
       error: scrubbedError(error),
     });
   }
+}
+
+/** Publishes what the leased status owes, empties its outbox, and deletes it; false when the delete's condition no longer holds. */
+async function closeLeased(deps: ReconcileDeps, lease: StoreRecord, holdLeaseUntil: number): Promise<boolean> {
+  if (lease.outbox.length > 0) {
+    await deps.events.publish(lease.outbox);
+    const status = lease.status ?? emptyStatus(lease.name, deps.clock.now());
+    await deps.state.saveStatus(status, deps.owner, { outbox: [], holdLeaseUntil });
+  }
+  return deps.state.deleteStatus(lease.name, deps.owner, deps.clock.now());
 }
 
 /** Too many managed stores FAILED at once: a Region-wide cause, to report rather than repair store by store. */

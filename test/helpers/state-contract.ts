@@ -7,6 +7,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
+import { invalidDesiredEvent } from '../../shared/domain/events.js';
 import { emptyStatus } from '../../shared/domain/plan.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { ConflictError } from '../../shared/errors.js';
@@ -252,16 +253,30 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         expect((await state.load('ledger')).desired).not.toBeNull();
       });
 
-      it('closes a status no run holds, and leaves one a run holds until its lease expires', async () => {
+      it('closes a status only for the holder of its unexpired lease', async () => {
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
         await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [], holdLeaseUntil: NOW + 60_000 });
 
-        const held = await state.deleteStatus('payments', NOW + 1_000);
-        const expired = await state.deleteStatus('payments', NOW + 60_001);
+        const unleased = await state.deleteStatus('payments', 'run-b', NOW + 1_000);
+        const expired = await state.deleteStatus('payments', 'run-a', NOW + 60_001);
+        const held = await state.deleteStatus('payments', 'run-a', NOW + 60_000);
 
-        expect([held, expired]).toEqual([false, true]);
+        expect([unleased, expired, held]).toEqual([false, false, true]);
         expect((await state.load('payments')).status).toBeNull();
-        expect(await state.deleteStatus('payments', NOW + 60_002)).toBe(false);
+        expect(await state.acquireLease('payments', 'run-b', NOW + 60_000, 60_000)).toMatchObject({ status: null, outbox: [] });
+      });
+
+      it('keeps a status whose outbox still holds events, until the holder empties it', async () => {
+        const owed = invalidDesiredEvent({ scope: CONTRACT_SCOPE, storeName: 'payments', generation: 1, errors: [{ path: 'mode', message: 'bad' }] });
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [owed], holdLeaseUntil: NOW + 60_000 });
+
+        const owing = await state.deleteStatus('payments', 'run-a', NOW + 1_000);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [], holdLeaseUntil: NOW + 60_000 });
+        const emptied = await state.deleteStatus('payments', 'run-a', NOW + 2_000);
+
+        expect([owing, emptied]).toEqual([false, true]);
+        expect((await state.load('payments')).status).toBeNull();
       });
     });
 

@@ -237,13 +237,13 @@ export class InMemoryState implements StatePort {
     return true;
   }
 
-  async deleteStatus(name: string, now: number): Promise<boolean> {
+  async deleteStatus(name: string, owner: string, now: number): Promise<boolean> {
     this.faults.check('deleteStatus', name);
     const lease = this.leases.get(name);
-    if (!this.statuses.has(name) || (lease !== undefined && lease.until >= now)) return false;
+    if (lease?.owner !== owner || lease.until < now || (this.outboxes.get(name) ?? []).length > 0) return false;
     this.statuses.delete(name);
     this.outboxes.delete(name);
-    this.leases.delete(name);
+    this.#release(name, owner);
     return true;
   }
 
