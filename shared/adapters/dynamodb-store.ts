@@ -32,7 +32,7 @@ import {
 import { parseSettingsItem, parseStatusItem } from '../domain/table-schemas.js';
 import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../domain/types.js';
 import { AwsCallError, ConflictError } from '../errors.js';
-import type { HistoryEntry, OperatorRequest, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../reconcile/ports.js';
+import type { HistoryEntry, OperatorRequest, RegionalIncident, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../reconcile/ports.js';
 import { awsCall } from './aws-errors.js';
 
 /** The optional condition of a write. */
@@ -73,8 +73,7 @@ export class DynamoStateAdapter implements StatePort {
   async loadAll(): Promise<ScopeRecords> {
     const byName = new Map<string, StoreRecord>();
     let settings = DEFAULT_SETTINGS;
-    let regionalIncidentSince: number | null = null;
-    let regionalIncidentAnnounced = false;
+    let regionalIncident: RegionalIncident | null = null;
     let unreachable: UnreachableMark | null = null;
     let settingsError: string | null = null;
     const [operatorItems, reconcilerItems] = await Promise.all([this.queryAll(this.operatorPk), this.queryAll(this.reconcilerPk)]);
@@ -85,8 +84,7 @@ export class DynamoStateAdapter implements StatePort {
         continue;
       }
       if (item.pk === this.reconcilerPk && sk === REGIONAL_SK) {
-        regionalIncidentSince = typeof item.since === 'number' ? item.since : null;
-        regionalIncidentAnnounced = item.announced === true;
+        regionalIncident = toRegionalIncident(item);
         continue;
       }
       if (item.pk === this.reconcilerPk && sk === UNREACHABLE_SK) {
@@ -105,8 +103,7 @@ export class DynamoStateAdapter implements StatePort {
       records: [...byName.values()],
       settings,
       settingsError,
-      regionalIncidentSince,
-      regionalIncidentAnnounced,
+      regionalIncident,
       ...(unreachable && { unreachable }),
     };
   }
@@ -320,13 +317,32 @@ export class DynamoStateAdapter implements StatePort {
     });
   }
 
-  async setRegionalIncident(since: number | null, announced = false): Promise<void> {
-    await this.update(
-      this.reconciler(REGIONAL_SK),
-      since === null
-        ? { UpdateExpression: 'REMOVE since, announced' }
-        : { UpdateExpression: 'SET since = :since, announced = :announced', ExpressionAttributeValues: { ':since': since, ':announced': announced } },
-    );
+  async openRegionalIncident(since: number, page: ReconcilerEvent): Promise<RegionalIncident & { opened: boolean }> {
+    const opened = await this.update(this.reconciler(REGIONAL_SK), {
+      UpdateExpression: 'SET since = :since, outbox = :outbox',
+      ConditionExpression: 'attribute_not_exists(since)',
+      ExpressionAttributeValues: { ':since': since, ':outbox': [page] },
+    });
+    if (opened) return { since, outbox: [page], opened: true };
+    const open = toRegionalIncident((await this.get(this.reconciler(REGIONAL_SK))) ?? {});
+    // Ended between the two calls: this pass opens the next incident.
+    return open ? { ...open, opened: false } : this.openRegionalIncident(since, page);
+  }
+
+  async announceRegionalIncident(since: number): Promise<void> {
+    await this.update(this.reconciler(REGIONAL_SK), {
+      UpdateExpression: 'REMOVE outbox',
+      ConditionExpression: 'since = :since',
+      ExpressionAttributeValues: { ':since': since },
+    });
+  }
+
+  async endRegionalIncident(since: number): Promise<void> {
+    await this.update(this.reconciler(REGIONAL_SK), {
+      UpdateExpression: 'REMOVE since, outbox, announced',
+      ConditionExpression: 'since = :since',
+      ExpressionAttributeValues: { ':since': since },
+    });
   }
 
   async openUnreachable(mark: UnreachableMark): Promise<UnreachableMark> {
@@ -524,6 +540,11 @@ function toStatus(item: Record<string, unknown>): { status: StoreStatus | null; 
 /** The events a status item still owes (validated by the core before they are published again). */
 function toOutbox(item: Record<string, unknown>): ReconcilerEvent[] {
   return Array.isArray(item.outbox) ? (item.outbox as ReconcilerEvent[]) : [];
+}
+
+/** The open regional incident the REGIONAL item holds; null when none is open. */
+function toRegionalIncident(item: Record<string, unknown>): RegionalIncident | null {
+  return typeof item.since === 'number' ? { since: item.since, outbox: toOutbox(item) } : null;
 }
 
 /** The open unreachable incident a mark item holds; null once it was cleared (or for a malformed item). */

@@ -86,11 +86,16 @@ export interface ScopeRecords {
   settings: Settings;
   /** Why the settings item could not be read (the settings then act as the kill switch on); null when it could. */
   settingsError: string | null;
-  /** When the current regional incident began (null: none), and whether its page went out. */
-  regionalIncidentSince: number | null;
-  regionalIncidentAnnounced: boolean;
+  /** The scope's open regional incident, null when there is none. */
+  regionalIncident: RegionalIncident | null;
   /** The scope's open unreachable incident, when there is one (the fleet clears it once the scope is reached). */
   unreachable?: UnreachableMark;
+}
+
+/** A regional incident: when it began (epoch ms, which also names it) and the page it still owes (its outbox, empty once sent). */
+export interface RegionalIncident {
+  since: number;
+  outbox: ReconcilerEvent[];
 }
 
 /** How a status is written: with the events still to publish, and whether the lease is kept. */
@@ -181,8 +186,16 @@ export interface StatePort {
   request(name: string, request: OperatorRequest, now: number): Promise<void>;
   getSettings(): Promise<Settings>;
   putSettings(settings: Settings): Promise<void>;
-  /** Records that a regional incident began (epoch ms) or ended (null), and whether its page went out. */
-  setRegionalIncident(since: number | null, announced?: boolean): Promise<void>;
+  /**
+   * Opens the scope's regional incident, begun at `since`, with `page` in its outbox, by conditional
+   * write: unless one is open (then that one is returned, with `opened` false), so that concurrent
+   * passes agree on one incident and one page.
+   */
+  openRegionalIncident(since: number, page: ReconcilerEvent): Promise<RegionalIncident & { opened: boolean }>;
+  /** Empties the outbox of the regional incident begun at `since` (its page went out); nothing for another incident. */
+  announceRegionalIncident(since: number): Promise<void>;
+  /** Ends the regional incident begun at `since`; nothing for another incident. */
+  endRegionalIncident(since: number): Promise<void>;
   /**
    * Opens an unreachable incident with `mark` unless one is open; returns the open one (its first
    * mark wins, so concurrent runs agree on the incident).

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type FieldError, formatFieldErrors, parseDesiredItem } from '../domain/desired-schema.js';
-import { invalidDesiredEvent, sweepSummaryEvent } from '../domain/events.js';
+import { invalidDesiredEvent, type ReconcilerEvent, sweepSummaryEvent } from '../domain/events.js';
 import { emptyStatus } from '../domain/plan.js';
 import type {
   ClusterView,
@@ -23,7 +23,7 @@ import type {
 import { count } from '../domain/words.js';
 import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
-import type { CloudHsmPort, ReconcileDeps, SecretsPort, StatePort, StoreRecord } from './ports.js';
+import type { CloudHsmPort, ReconcileDeps, RegionalIncident, SecretsPort, StoreRecord } from './ports.js';
 import {
   publishOwed,
   readVersion,
@@ -84,7 +84,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
   const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });
   const now = deps.clock.now();
 
-  const [{ records, settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced, unreachable }, observedAll] = await Promise.all([
+  const [{ records, settings, settingsError, regionalIncident: openIncident, unreachable }, observedAll] = await Promise.all([
     deps.state.loadAll(),
     deps.kms.listStores(),
   ]);
@@ -170,21 +170,15 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
     unmanaged,
     unreachable: unreachable ?? null,
   };
-  // One summary per full pass (not per event run). It pages once when a regional incident begins.
+  // One summary per full pass (not per event run). The one that opens a regional incident is its page.
+  let regionalUnpublished = 0;
   if (!dryRun && !request.only) {
-    const regional = await trackRegionalIncident(deps.state, regionalIncident, regionalIncidentSince, regionalIncidentAnnounced, now);
-    const announced = await summarise(
-      deps,
-      log,
-      result,
-      managed.map((m) => m.observed),
-      settings,
-      regional,
-    );
-    // The page of a regional incident counts as sent only once its summary went out: a failed publish pages at the next full pass.
-    if (announced && regional.started) await deps.state.setRegionalIncident(regional.since, true);
+    const observed = managed.map((m) => m.observed);
+    const summaryOf = (since: number | null, started: boolean) => summaryEvent(deps, result, observed, settings, { since, started });
+    regionalUnpublished = await settleRegionalIncident(deps, log, regionalIncident, openIncident, now, summaryOf);
+    recordSummary(deps, log, result, observed);
   }
-  const unpublished = outcomes.reduce((n, o) => n + o.unpublished, 0);
+  const unpublished = regionalUnpublished + outcomes.reduce((n, o) => n + o.unpublished, 0);
   if (unpublished > 0) {
     // Every status is recorded; failing the run makes the lost events visible (function errors alarm).
     throw new EventsNotPublishedError(`${count(unpublished, 'event')} could not be published; see the log lines "events not published"`);
@@ -303,28 +297,75 @@ async function reportInvalid(
   }
 }
 
-/** Records when a regional incident begins and ends; `started` (the page) holds until a summary saying so went out. */
-async function trackRegionalIncident(
-  state: StatePort,
-  active: boolean,
-  since: number | null,
-  announced: boolean,
-  now: number,
-): Promise<{ since: number | null; started: boolean }> {
-  if (active === (since !== null)) return { since, started: active && !announced };
-  const next = active ? now : null;
-  await state.setRegionalIncident(next);
-  return { since: next, started: active };
-}
-
-async function summarise(
+/**
+ * The regional incident's page, exactly once per incident however many passes run or fail. The pass
+ * that finds one beginning opens it by conditional write, with its summary (the page, its `eventId`
+ * derived from the incident's start) in the incident's outbox; a pass that loses that race, or finds
+ * the incident open, publishes a plain summary. A page still owed from an earlier pass goes out first,
+ * unchanged, and the outbox is emptied after; an incident ends only once its page went out. Returns
+ * how many events could not be published (the page stays owed to the next full pass).
+ */
+async function settleRegionalIncident(
   deps: ReconcileDeps,
   log: Logger,
+  active: boolean,
+  open: RegionalIncident | null,
+  now: number,
+  summaryOf: (since: number | null, started: boolean) => ReconcilerEvent,
+): Promise<number> {
+  const opened = active && open === null ? await deps.state.openRegionalIncident(now, summaryOf(now, true)) : null;
+  const incident = opened ?? open;
+  // A page this pass did not open and did not find owed is another pass's to send.
+  const owed = opened?.opened === true ? opened.outbox : (open?.outbox ?? []);
+  if (incident !== null && owed.length > 0) {
+    try {
+      await deps.events.publish(owed);
+    } catch (error) {
+      log.error('could not publish the regional incident page; it stays owed and the next full pass publishes it', {
+        error: scrubbedError(error),
+        events: owed.map((e) => ({ detailType: e.detailType, eventId: e.detail.eventId })),
+      });
+      return owed.length;
+    }
+    await deps.state.announceRegionalIncident(incident.since);
+  }
+  if (!active && incident !== null) await deps.state.endRegionalIncident(incident.since);
+  if (opened?.opened === true) return 0;
+  try {
+    await deps.events.publish([summaryOf(active ? (incident?.since ?? null) : null, false)]);
+  } catch (error) {
+    log.error('could not publish the sweep summary', { error: scrubbedError(error) });
+  }
+  return 0;
+}
+
+/** The pass's `Sweep Summary`: its stores at a glance, and whether it is the page of a regional incident it began. */
+function summaryEvent(
+  deps: ReconcileDeps,
   result: ReconcileResult,
   observed: ReadonlyArray<ObservedStore | null>,
   settings: Settings,
   regional: { since: number | null; started: boolean },
-): Promise<boolean> {
+): ReconcilerEvent {
+  return sweepSummaryEvent({
+    scope: deps.state.scope,
+    reconcileId: result.reconcileId,
+    trigger: result.trigger,
+    byState: countByState(observed),
+    managed: observed.length,
+    unmanaged: result.unmanaged.length,
+    invalid: result.outcomes.filter((o) => o.skipped === 'invalid').length,
+    actions: result.outcomes.filter((o) => o.taken !== null).length,
+    escalations: result.outcomes.filter((o) => o.decision?.dryRun === false && o.decision.events.some((e) => e.detailType === 'Repair Escalated'))
+      .length,
+    regionalIncident: result.regionalIncident,
+    regionalIncidentSince: regional.since,
+    regionalIncidentStarted: regional.started,
+    killSwitch: settings.killSwitch,
+  });
+}
+
+function countByState(observed: ReadonlyArray<ObservedStore | null>): Record<ConnectionState | 'MISSING', number> {
   const byState: Record<ConnectionState | 'MISSING', number> = {
     CONNECTED: 0,
     CONNECTING: 0,
@@ -338,35 +379,17 @@ async function summarise(
     const state = o?.connectionState ?? 'MISSING';
     if (state in byState) byState[state] += 1;
   }
-  const summary = sweepSummaryEvent({
-    scope: deps.state.scope,
-    reconcileId: result.reconcileId,
-    trigger: result.trigger,
-    byState,
-    managed: observed.length,
-    unmanaged: result.unmanaged.length,
-    invalid: result.outcomes.filter((o) => o.skipped === 'invalid').length,
-    actions: result.outcomes.filter((o) => o.taken !== null).length,
-    escalations: result.outcomes.filter((o) => o.decision?.dryRun === false && o.decision.events.some((e) => e.detailType === 'Repair Escalated'))
-      .length,
-    regionalIncident: result.regionalIncident,
-    regionalIncidentSince: regional.since,
-    regionalIncidentStarted: regional.started,
-    killSwitch: settings.killSwitch,
-  });
-  let published = true;
-  try {
-    await deps.events.publish([summary]);
-  } catch (error) {
-    published = false;
-    log.error('could not publish the sweep summary', { error: scrubbedError(error) });
-  }
+  return byState;
+}
+
+/** The pass's metrics and its last log line. */
+function recordSummary(deps: ReconcileDeps, log: Logger, result: ReconcileResult, observed: ReadonlyArray<ObservedStore | null>): void {
+  const byState = countByState(observed);
   if (deps.metrics) {
     recordStoreStates(deps.metrics, byState);
     deps.metrics.publishStoredMetrics();
   }
   log.info('reconcile finished', { ...byState, outcomes: result.outcomes.length, regionalIncident: result.regionalIncident });
-  return published;
 }
 
 /**

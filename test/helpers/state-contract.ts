@@ -28,6 +28,20 @@ export const paymentsSpec = (overrides: Record<string, unknown> = {}): DesiredSt
 
 const spec = paymentsSpec;
 
+/** Events as an outbox holds them. */
+const page = invalidDesiredEvent({
+  scope: { accountId: '111122223333', region: 'us-east-1' },
+  storeName: 'payments',
+  generation: 1,
+  errors: [{ path: 'mode', message: 'bad' }],
+});
+const otherPage = invalidDesiredEvent({
+  scope: { accountId: '111122223333', region: 'us-east-1' },
+  storeName: 'ledger',
+  generation: 1,
+  errors: [{ path: 'mode', message: 'bad' }],
+});
+
 /** The scope the contract's state serves, and another account-Region of the same table. */
 export const CONTRACT_SCOPE: Scope = { accountId: '111122223333', region: 'us-east-1' };
 const OTHER_SCOPE: Scope = { accountId: '444455556666', region: 'eu-west-1' };
@@ -267,9 +281,8 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
       });
 
       it('keeps a status whose outbox still holds events, until the holder empties it', async () => {
-        const owed = invalidDesiredEvent({ scope: CONTRACT_SCOPE, storeName: 'payments', generation: 1, errors: [{ path: 'mode', message: 'bad' }] });
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
-        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [owed], holdLeaseUntil: NOW + 60_000 });
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [page], holdLeaseUntil: NOW + 60_000 });
 
         const owing = await state.deleteStatus('payments', 'run-a', NOW + 1_000);
         await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [], holdLeaseUntil: NOW + 60_000 });
@@ -288,8 +301,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
           records: [],
           settings: { killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 },
           settingsError: null,
-          regionalIncidentSince: null,
-          regionalIncidentAnnounced: false,
+          regionalIncident: null,
         });
         expect(await state.getSettings()).toEqual(all.settings);
       });
@@ -297,29 +309,39 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
       it('reads every store, the settings and the regional-incident mark in one partition', async () => {
         await state.putDesired([spec(), spec({ name: 'ledger' })], NOW);
         await state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
-        await state.setRegionalIncident(NOW);
+        await state.openRegionalIncident(NOW, page);
 
         const all = await state.loadAll();
 
         expect(all.records.map((r) => r.name).sort()).toEqual(['ledger', 'payments']);
         expect(all.settings).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
-        expect(all.regionalIncidentSince).toBe(NOW);
+        expect(all.regionalIncident).toEqual({ since: NOW, outbox: [page] });
       });
 
-      it('marks a regional incident announced, then clears the mark and keeps the settings', async () => {
+      it('opens one regional incident however many try, keeping the first page, and answers the others with it', async () => {
+        const first = await state.openRegionalIncident(NOW, page);
+        const second = await state.openRegionalIncident(NOW + 1_000, otherPage);
+
+        expect(first).toEqual({ since: NOW, outbox: [page], opened: true });
+        expect(second).toEqual({ since: NOW, outbox: [page], opened: false });
+        expect((await state.loadAll()).regionalIncident).toEqual({ since: NOW, outbox: [page] });
+      });
+
+      it('empties the page of the incident announced and ends it, leaving another incident and the settings alone', async () => {
         await state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
-        await state.setRegionalIncident(NOW, true);
-        const announced = await state.loadAll();
+        await state.openRegionalIncident(NOW, page);
 
-        await state.setRegionalIncident(null);
+        await state.announceRegionalIncident(NOW + 1);
+        await state.endRegionalIncident(NOW + 1);
+        const untouched = (await state.loadAll()).regionalIncident;
+        await state.announceRegionalIncident(NOW);
+        const announced = (await state.loadAll()).regionalIncident;
+        await state.endRegionalIncident(NOW);
 
-        expect(announced).toMatchObject({ regionalIncidentSince: NOW, regionalIncidentAnnounced: true });
-        expect(await state.loadAll()).toMatchObject({
-          regionalIncidentSince: null,
-          regionalIncidentAnnounced: false,
-          settings: { killSwitch: true },
-        });
-        expect(await state.getSettings()).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
+        expect(untouched).toEqual({ since: NOW, outbox: [page] });
+        expect(announced).toEqual({ since: NOW, outbox: [] });
+        expect(await state.loadAll()).toMatchObject({ regionalIncident: null, settings: { killSwitch: true } });
+        expect(await state.openRegionalIncident(NOW + 2_000, page)).toMatchObject({ since: NOW + 2_000, opened: true });
       });
     });
 
@@ -358,7 +380,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
 
       it('keeps an unreachable mark to its own scope, and leaves the stores and the regional mark alone', async () => {
         await state.putDesired([spec()], NOW);
-        await state.setRegionalIncident(NOW, true);
+        await state.openRegionalIncident(NOW, page);
 
         await state.openUnreachable(mark('scope-1'));
 
@@ -367,8 +389,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         await other.clearUnreachable();
         expect(await state.loadAll()).toMatchObject({
           records: [expect.objectContaining({ name: 'payments' })],
-          regionalIncidentSince: NOW,
-          regionalIncidentAnnounced: true,
+          regionalIncident: { since: NOW, outbox: [page] },
           unreachable: mark('scope-1'),
         });
       });

@@ -221,9 +221,12 @@ describe("the simulator's table (the in-memory state double) answers every call 
     ["acquireLease: run-a after run-b's lease expired", (state) => state.acquireLease('payments', 'run-a', now + 61_000 + 3_000, 60_000)],
     ['putSettings', (state) => state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.4, blastRadiusMinFailed: 2 })],
     ['getSettings', (state) => state.getSettings()],
-    ['setRegionalIncident: on', (state) => state.setRegionalIncident(now, true)],
+    ['openRegionalIncident', (state) => state.openRegionalIncident(now, outbox[0]!)],
+    ['openRegionalIncident: while one is open', (state) => state.openRegionalIncident(now + 1, outbox[0]!)],
+    ['announceRegionalIncident', (state) => state.announceRegionalIncident(now)],
     ['loadAll: during the regional incident', (state) => state.loadAll()],
-    ['setRegionalIncident: off', (state) => state.setRegionalIncident(null)],
+    ['endRegionalIncident: another incident', (state) => state.endRegionalIncident(now + 1)],
+    ['endRegionalIncident', (state) => state.endRegionalIncident(now)],
     ['loadAll: after the regional incident', (state) => state.loadAll()],
   ])('%s', async (_call, call) => {
     // Act and assess

@@ -21,6 +21,21 @@ function healthyWorld(): InMemoryWorld {
   return world;
 }
 
+/** Four declared stores, three of them FAILED at once: a regional incident by the default settings. */
+function failThreeOfFour(world: InMemoryWorld): void {
+  for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
+    world.kms.put(
+      cloudHsmObserved({
+        name,
+        id: `cks-${i}234567890abcdef0`,
+        connectionState: i < 3 ? 'FAILED' : 'CONNECTED',
+        connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null,
+      }),
+    );
+    declare(world, name);
+  }
+}
+
 describe('reconcile (core with in-memory ports)', () => {
   let world: InMemoryWorld;
 
@@ -161,17 +176,7 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('pages instead of repairing when more than the blast-radius share of stores fails at once', async () => {
-    for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
-      world.kms.put(
-        cloudHsmObserved({
-          name,
-          id: `cks-${i}234567890abcdef0`,
-          connectionState: i < 3 ? 'FAILED' : 'CONNECTED',
-          connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null,
-        }),
-      );
-      declare(world, name);
-    }
+    failThreeOfFour(world);
 
     const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
     await reconcileScope(world.deps(), { trigger: 'schedule' });
@@ -186,25 +191,66 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('records the end of a regional incident and pages again only when a new one begins', async () => {
-    for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
-      world.kms.put(
-        cloudHsmObserved({
-          name,
-          id: `cks-${i}234567890abcdef0`,
-          connectionState: i < 3 ? 'FAILED' : 'CONNECTED',
-          connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null,
-        }),
-      );
-      declare(world, name);
-    }
+    failThreeOfFour(world);
     await reconcileScope(world.deps(), { trigger: 'schedule' });
     for (const [i, name] of ['a', 'b', 'c'].entries()) world.kms.put(cloudHsmObserved({ name, id: `cks-${i}234567890abcdef0` })); // healed by a human
 
     await reconcileScope(world.deps(), { trigger: 'schedule' });
 
-    expect(world.state.regionalIncidentSince).toBeNull();
+    expect(world.state.regionalIncident).toBeNull();
     const last = world.events.published.filter((e) => e.detailType === 'Sweep Summary').at(-1);
     expect(last?.detail).toMatchObject({ regionalIncident: false, regionalIncidentSince: null, regionalIncidentStarted: false });
+  });
+
+  describe('the regional incident page', () => {
+    beforeEach(() => {
+      failThreeOfFour(world);
+    });
+
+    const pages = () => world.events.published.filter((e) => e.detailType === 'Sweep Summary' && e.detail.regionalIncidentStarted);
+
+    it('pages once, under one eventId, when the write that marks it sent fails (it used to page again under a new eventId)', async () => {
+      // Act
+      world.state.faults.fail('announceRegionalIncident', 'ThrottlingException');
+      await reconcileScope(world.deps(), { trigger: 'schedule' }).catch(() => undefined);
+      world.clock.advance(120);
+      await reconcileScope(world.deps(), { trigger: 'schedule' });
+      world.clock.advance(120);
+      await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+      // Assess
+      expect(new Set(pages().map((e) => e.detail.eventId)).size).toBe(1);
+      expect(world.state.regionalIncident?.outbox).toEqual([]);
+    });
+
+    it('keeps the page owed while PutEvents fails, and sends that same page once it works', async () => {
+      // Act
+      world.events.down = true;
+      await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+      const owed = world.state.regionalIncident?.outbox.map((e) => e.detail.eventId);
+      world.events.down = false;
+      world.clock.advance(120);
+      await reconcileScope(world.deps(), { trigger: 'schedule' });
+      world.clock.advance(120);
+      await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+      // Assess
+      expect(pages().map((e) => e.detail.eventId)).toEqual(owed);
+      expect(owed).toHaveLength(1);
+    });
+
+    it('opens one incident with one page when two full passes find it at once (each used to open and page it)', async () => {
+      // Act: both passes read the scope before either writes.
+      await Promise.all([
+        reconcileScope(world.deps('pass-1'), { trigger: 'schedule' }),
+        reconcileScope(world.deps('pass-2'), { trigger: 'schedule' }),
+      ]);
+
+      // Assess
+      expect(pages()).toHaveLength(1);
+      expect(world.events.published.filter((e) => e.detailType === 'Sweep Summary')).toHaveLength(2);
+      expect(world.state.regionalIncident).toEqual({ since: world.clock.now(), outbox: [] });
+    });
   });
 
   it('reconciles only the stores an event names, by name, store id or cluster id', async () => {
