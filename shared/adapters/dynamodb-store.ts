@@ -148,7 +148,7 @@ export class DynamoStateAdapter implements StatePort {
     return this.load(name);
   }
 
-  async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions = { outbox: [] }): Promise<void> {
+  async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions): Promise<void> {
     const key = this.reconciler(statusKey(status.name));
     const lease = options.holdLeaseUntil !== undefined ? { leaseOwner: owner, leaseUntil: options.holdLeaseUntil } : {};
     const previous = await this.conditionalSend('PutItem', () =>
@@ -156,13 +156,13 @@ export class DynamoStateAdapter implements StatePort {
         new PutCommand({
           TableName: this.tableName,
           Item: { ...key, ...status, outbox: options.outbox, ...lease },
-          ConditionExpression: 'leaseOwner = :owner',
-          ExpressionAttributeValues: { ':owner': owner },
+          ConditionExpression: 'leaseOwner = :owner AND leaseUntil >= :now',
+          ExpressionAttributeValues: { ':owner': owner, ':now': options.now },
           ReturnValues: 'ALL_OLD',
         }),
       ),
     );
-    if (previous === null) throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
+    if (previous === null) throw new ConflictError(`lease on store "${status.name}" ran out or was lost before its status was written`);
     // The KMS store leased with the name, whatever store the status now names: the put replaced the item that recorded it.
     const storeId = previous.Attributes?.leaseStoreId;
     if (typeof storeId !== 'string') return;

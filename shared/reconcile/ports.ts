@@ -100,9 +100,11 @@ export interface RegionalIncident {
 
 /** How a status is written: with the events still to publish, and whether the lease is kept. */
 export interface SaveStatusOptions {
+  /** The time of the write (epoch ms): the lease must not have run out by then. */
+  now: number;
   /** Events recorded with this status that are not yet published; empty once they went out. */
   outbox: readonly ReconcilerEvent[];
-  /** Keep the lease until this time (epoch ms) instead of releasing it: more writes of this run follow. */
+  /** Keep (renew) the lease until this time (epoch ms) instead of releasing it: more writes of this run follow. */
   holdLeaseUntil?: number;
 }
 
@@ -154,10 +156,10 @@ export interface StatePort {
   acquireLease(name: string, owner: string, now: number, ttlMs: number, storeId?: string | null): Promise<StoreRecord | null>;
   /**
    * Write the status item with its outbox and release the lease (or keep it, see `holdLeaseUntil`);
-   * ConflictError if `owner` no longer holds it. One conditional single-item write: a status and the
-   * events it owes are recorded together or not at all.
+   * ConflictError if `owner` no longer holds it or its lease ran out before `now`. One conditional
+   * single-item write: a status and the events it owes are recorded together or not at all.
    */
-  saveStatus(status: StoreStatus, owner: string, options?: SaveStatusOptions): Promise<void>;
+  saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions): Promise<void>;
   /** Release without writing (nothing to record). */
   releaseLease(name: string, owner: string): Promise<void>;
   appendHistory(name: string, entry: HistoryEntry): Promise<void>;

@@ -231,7 +231,7 @@ async function closeLeased(deps: ReconcileDeps, lease: StoreRecord, holdLeaseUnt
   if (lease.outbox.length > 0) {
     await deps.events.publish(lease.outbox);
     const status = lease.status ?? emptyStatus(lease.name, deps.clock.now());
-    await deps.state.saveStatus(status, deps.owner, { outbox: [], holdLeaseUntil });
+    await deps.state.saveStatus(status, deps.owner, { now: deps.clock.now(), outbox: [], holdLeaseUntil });
   }
   return deps.state.deleteStatus(lease.name, deps.owner, deps.clock.now());
 }
@@ -288,7 +288,7 @@ async function reportInvalid(
         ? []
         : [invalidDesiredEvent({ scope: deps.state.scope, storeName: bad.record.name, generation, errors: bad.errors })];
     const owed = [...lease.outbox, ...fresh];
-    if (fresh.length > 0) await deps.state.saveStatus(status, deps.owner, { outbox: owed, holdLeaseUntil: now + deps.leaseTtlMs });
+    if (fresh.length > 0) await deps.state.saveStatus(status, deps.owner, { now, outbox: owed, holdLeaseUntil: now + deps.leaseTtlMs });
     const published = await publishOwed(deps, log, status, owed);
     return { ...outcome, ...published };
   } catch (error) {

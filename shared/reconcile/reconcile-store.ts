@@ -117,7 +117,9 @@ async function reconcileLeased(
     run.log.info('another run holds this store; skipped', { reason: first.reason });
     return { ...planned, skipped: 'leased' };
   }
-  const holdLeaseUntil = leasedAt + deps.leaseTtlMs;
+  // Each write that keeps the lease renews it from the time of the write: the mutating call that
+  // follows gets a whole lease, which outlasts the call (its SDK timeouts fit in half a lease).
+  const hold = () => ({ now: deps.clock.now(), holdLeaseUntil: deps.clock.now() + deps.leaseTtlMs });
 
   let reached: StoreOutcome = planned;
   try {
@@ -135,7 +137,7 @@ async function reconcileLeased(
     let owed = [...pending, ...decisionEvents(decision, fresh)];
     const mutating = MUTATING.has(decision.action.kind);
     if (mutating || decision.events.length > 0) {
-      await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: owed, holdLeaseUntil });
+      await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: owed, ...hold() });
     }
     reached = { ...reached, decision };
 
@@ -149,7 +151,7 @@ async function reconcileLeased(
         // The call failed: its failure replaces the recorded decision and the events not yet sent.
         decision = acted.decision;
         owed = [...pending, ...decisionEvents(decision, fresh)];
-        await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: owed, holdLeaseUntil });
+        await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: owed, ...hold() });
       }
     }
     reached = { ...reached, decision, taken, error: callError };
@@ -347,7 +349,7 @@ export async function publishOwed(
       result = { unpublished: owed.length, error: message };
     }
   }
-  await deps.state.saveStatus(status, deps.owner, { outbox: result.unpublished > 0 ? owed : [] });
+  await deps.state.saveStatus(status, deps.owner, { now: deps.clock.now(), outbox: result.unpublished > 0 ? owed : [] });
   return result;
 }
 

@@ -99,7 +99,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         // The failed attempt took nothing: b's own name lease was given back.
         expect(await state.acquireLease('b', 'run-3', NOW + 1_000, 60_000)).not.toBeNull();
         await state.releaseLease('b', 'run-3');
-        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1');
+        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1', { now: NOW, outbox: [] });
         expect(await state.acquireLease('b', 'run-2', NOW + 2_000, 60_000, 'cks-1')).not.toBeNull();
         await state.releaseLease('b', 'run-2');
         expect(await state.acquireLease('a', 'run-4', NOW + 3_000, 60_000, 'cks-1')).not.toBeNull();
@@ -121,14 +121,14 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
       it('frees the KMS store id a lease was taken with when its status is written, whatever store id the status names', async () => {
         await state.acquireLease('a', 'run-1', NOW, 60_000, 'cks-1');
 
-        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: null }, 'run-1');
+        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: null }, 'run-1', { now: NOW, outbox: [] });
 
         expect(await state.acquireLease('b', 'run-2', NOW + 1_000, 60_000, 'cks-1')).not.toBeNull();
       });
 
       it('keeps the KMS store id leased through a status write that holds the lease, and frees it with the release', async () => {
         await state.acquireLease('a', 'run-1', NOW, 60_000, 'cks-1');
-        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1', { outbox: [], holdLeaseUntil: NOW + 60_000 });
+        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1', { now: NOW, outbox: [], holdLeaseUntil: NOW + 60_000 });
 
         const held = await state.acquireLease('b', 'run-2', NOW + 1_000, 60_000, 'cks-1');
         await state.releaseLease('a', 'run-1');
@@ -142,7 +142,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         await state.putDesired([spec()], NOW);
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
         const status = { ...emptyStatus('payments', NOW), phase: 'DISCONNECTING' as const, attempt: 1 };
-        await state.saveStatus(status, 'run-a');
+        await state.saveStatus(status, 'run-a', { now: NOW, outbox: [] });
 
         const record = await state.acquireLease('payments', 'run-b', NOW + 1_000, 60_000);
 
@@ -159,7 +159,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
       it('keeps the lease past the status write when asked to hold it, until the time given', async () => {
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
 
-        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [], holdLeaseUntil: NOW + 120_000 });
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [], holdLeaseUntil: NOW + 120_000 });
 
         expect(await state.acquireLease('payments', 'run-b', NOW + 61_000, 60_000)).toBeNull();
         expect(await state.acquireLease('payments', 'run-b', NOW + 120_001, 60_000)).not.toBeNull();
@@ -169,8 +169,8 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
     describe('conditional status writes', () => {
       it('writes a status only for the lease holder, and releases the lease with it', async () => {
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
-        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-b')).rejects.toThrow(ConflictError);
-        await state.saveStatus(emptyStatus('payments', NOW), 'run-a');
+        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-b', { now: NOW, outbox: [] })).rejects.toThrow(ConflictError);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [] });
 
         expect((await state.load('payments')).status).toEqual(emptyStatus('payments', NOW));
         expect(await state.acquireLease('payments', 'run-b', NOW + 1, 60_000)).not.toBeNull();
@@ -182,14 +182,24 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         const late = { ...emptyStatus('payments', NOW), lastReason: 'written late by run-a' };
         const current = { ...emptyStatus('payments', NOW + 61_000), lastReason: 'written by run-b' };
 
-        await expect(state.saveStatus(late, 'run-a')).rejects.toThrow(ConflictError);
-        await state.saveStatus(current, 'run-b');
+        await expect(state.saveStatus(late, 'run-a', { now: NOW + 61_000, outbox: [] })).rejects.toThrow(ConflictError);
+        await state.saveStatus(current, 'run-b', { now: NOW + 61_000, outbox: [] });
 
         expect((await state.load('payments')).status).toEqual(current);
       });
 
+      it('refuses the status of a run whose lease ran out, even when no other run took it (a call slower than the lease)', async () => {
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW + 30_000, outbox: [], holdLeaseUntil: NOW + 90_000 });
+
+        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW + 90_001, outbox: [] })).rejects.toThrow(ConflictError);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW + 90_000, outbox: [] });
+
+        expect(await state.acquireLease('payments', 'run-b', NOW + 90_000, 60_000)).not.toBeNull();
+      });
+
       it('refuses a status from a run that never held the lease', async () => {
-        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-a')).rejects.toThrow(ConflictError);
+        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [] })).rejects.toThrow(ConflictError);
 
         expect((await state.load('payments')).status).toBeNull();
       });
@@ -269,7 +279,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
 
       it('closes a status only for the holder of its unexpired lease', async () => {
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
-        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [], holdLeaseUntil: NOW + 60_000 });
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [], holdLeaseUntil: NOW + 60_000 });
 
         const unleased = await state.deleteStatus('payments', 'run-b', NOW + 1_000);
         const expired = await state.deleteStatus('payments', 'run-a', NOW + 60_001);
@@ -282,10 +292,10 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
 
       it('keeps a status whose outbox still holds events, until the holder empties it', async () => {
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
-        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [page], holdLeaseUntil: NOW + 60_000 });
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [page], holdLeaseUntil: NOW + 60_000 });
 
         const owing = await state.deleteStatus('payments', 'run-a', NOW + 1_000);
-        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [], holdLeaseUntil: NOW + 60_000 });
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [], holdLeaseUntil: NOW + 60_000 });
         const emptied = await state.deleteStatus('payments', 'run-a', NOW + 2_000);
 
         expect([owing, emptied]).toEqual([false, true]);

@@ -190,10 +190,12 @@ export class InMemoryState implements StatePort {
     return this.#record(name);
   }
 
-  async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions = { outbox: [] }): Promise<void> {
+  async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions): Promise<void> {
     this.faults.check('saveStatus', status.name);
     const lease = this.leases.get(status.name);
-    if (lease?.owner !== owner) throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
+    if (lease?.owner !== owner || lease.until < options.now) {
+      throw new ConflictError(`lease on store "${status.name}" ran out or was lost before its status was written`);
+    }
     this.writes += 1;
     this.statuses.set(status.name, copy(status));
     this.outboxes.set(status.name, copy([...options.outbox]));
