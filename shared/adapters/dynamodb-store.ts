@@ -365,9 +365,12 @@ export class DynamoStateAdapter implements StatePort {
     });
   }
 
-  async clearUnreachable(): Promise<void> {
-    // An UpdateItem, not a DeleteItem: the reconciler's roles may only put and update its items.
-    await this.update(this.reconciler(UNREACHABLE_SK), { UpdateExpression: 'REMOVE incidentId, since, errorCode, operation, announced' });
+  async clearUnreachable(incidentId: string): Promise<void> {
+    await this.update(this.reconciler(UNREACHABLE_SK), {
+      UpdateExpression: 'REMOVE incidentId, since, errorCode, operation, announced',
+      ConditionExpression: 'incidentId = :i',
+      ExpressionAttributeValues: { ':i': incidentId },
+    });
   }
 
   async registerScope(): Promise<boolean> {

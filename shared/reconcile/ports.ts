@@ -205,8 +205,8 @@ export interface StatePort {
   openUnreachable(mark: UnreachableMark): Promise<UnreachableMark>;
   /** Records that the open incident's `Scope Unreachable` event went out. */
   announceUnreachable(incidentId: string): Promise<void>;
-  /** Ends the unreachable incident: the scope was reached. */
-  clearUnreachable(): Promise<void>;
+  /** Ends the unreachable incident `incidentId` (the scope was reached); a newer incident another run opened stays open. */
+  clearUnreachable(incidentId: string): Promise<void>;
   /** Adds this account and Region to the table's scope registry (operators, `cks apply`); false when it was there. */
   registerScope(): Promise<boolean>;
   /** Every account and Region of the registry, sorted (one paged Query; table-wide, whatever this adapter's scope). */

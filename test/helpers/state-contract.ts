@@ -383,7 +383,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         expect((await state.loadAll()).unreachable).toEqual(mark('scope-1'));
         await state.announceUnreachable('scope-1');
         expect((await state.loadAll()).unreachable).toEqual({ ...mark('scope-1'), announced: true });
-        await state.clearUnreachable();
+        await state.clearUnreachable('scope-1');
         expect((await state.loadAll()).unreachable).toBeUndefined();
         expect(await state.openUnreachable(mark('scope-3'))).toEqual(mark('scope-3'));
       });
@@ -396,7 +396,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
 
         expect((await other.loadAll()).unreachable).toBeUndefined();
         expect(await other.openUnreachable(mark('scope-2'))).toEqual(mark('scope-2'));
-        await other.clearUnreachable();
+        await other.clearUnreachable('scope-2');
         expect(await state.loadAll()).toMatchObject({
           records: [expect.objectContaining({ name: 'payments' })],
           regionalIncident: { since: NOW, outbox: [page] },
@@ -404,8 +404,19 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         });
       });
 
+      it('ends only the incident it names: a newer one another run opened stays open', async () => {
+        await state.openUnreachable(mark('scope-2'));
+
+        await state.clearUnreachable('scope-1');
+        const kept = (await state.loadAll()).unreachable;
+        await state.clearUnreachable('scope-2');
+
+        expect(kept).toEqual(mark('scope-2'));
+        expect((await state.loadAll()).unreachable).toBeUndefined();
+      });
+
       it('ends no incident when none is open, and reads the next one opened afterwards', async () => {
-        await state.clearUnreachable();
+        await state.clearUnreachable('scope-1');
         await state.announceUnreachable('scope-1');
 
         expect((await state.loadAll()).unreachable).toBeUndefined();

@@ -111,6 +111,28 @@ describe('reachAndReconcile', () => {
     expect(fleet.logLines.some((line) => line.includes('scope reached again'))).toBe(true);
   });
 
+  it('ends only the incident it found open: a newer one another worker opened meanwhile stays open (it used to be closed unannounced)', async () => {
+    // Prepare: incident A is open; while this pass runs, another worker ends A and opens B.
+    fleet.denied.add(DENIED.accountId);
+    await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
+    fleet.denied.clear();
+    const state = fleet.deps(DENIED).state;
+    const found = state.unreachable!;
+    const newer = { ...found, incidentId: 'scope-newer', announced: false };
+    const loadAll = state.loadAll.bind(state);
+    state.loadAll = async () => {
+      const read = await loadAll();
+      state.unreachable = newer;
+      return read;
+    };
+
+    // Act
+    await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
+
+    // Assess
+    expect(state.unreachable).toEqual(newer);
+  });
+
   it('announces an incident again when its event could not be published the first time, with the same eventId', async () => {
     fleet.denied.add(DENIED.accountId);
     fleet.events.down = true;

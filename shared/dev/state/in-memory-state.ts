@@ -306,9 +306,9 @@ export class InMemoryState implements StatePort {
     if (this.unreachable?.incidentId === incidentId) this.unreachable = { ...this.unreachable, announced: true };
   }
 
-  async clearUnreachable(): Promise<void> {
+  async clearUnreachable(incidentId: string): Promise<void> {
     this.faults.check('clearUnreachable');
-    this.unreachable = null;
+    if (this.unreachable?.incidentId === incidentId) this.unreachable = null;
   }
 
   async registerScope(): Promise<boolean> {
