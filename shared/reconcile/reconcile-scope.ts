@@ -152,7 +152,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
     );
   }
   if (!request.only) {
-    for (const bad of invalid) outcomes.push(await reportInvalid(deps, dryRun, log, bad, now));
+    for (const bad of invalid) outcomes.push(await reportInvalid(deps, dryRun, log, bad));
   }
   if (!dryRun) {
     const removed = records.filter(
@@ -255,7 +255,6 @@ async function reportInvalid(
   dryRun: boolean,
   log: Logger,
   bad: { record: StoreRecord; errors: FieldError[] },
-  now: number,
 ): Promise<StoreOutcome> {
   const generation = Number(bad.record.desired?.generation ?? 0);
   const reportKey = `invalid:${generation}`;
@@ -275,10 +274,12 @@ async function reportInvalid(
   log.error('desired state invalid; store skipped', { storeName: bad.record.name, errors: bad.errors });
   if (dryRun || (bad.record.status?.lastReportKey === reportKey && bad.record.outbox.length === 0)) return outcome;
   try {
-    const lease = await deps.state.acquireLease(bad.record.name, deps.owner, now, deps.leaseTtlMs);
+    // The time the store is reached, not the pass's start: a lease taken late in a long pass must not have run out already.
+    const leasedAt = deps.clock.now();
+    const lease = await deps.state.acquireLease(bad.record.name, deps.owner, leasedAt, deps.leaseTtlMs);
     if (!lease) return outcome;
     const status: StoreStatus = {
-      ...(lease.status ?? emptyStatus(bad.record.name, now)),
+      ...(lease.status ?? emptyStatus(bad.record.name, leasedAt)),
       observedGeneration: generation,
       lastReason: `desired item invalid: ${formatFieldErrors(bad.errors)}`,
       lastReportKey: reportKey,
@@ -288,7 +289,8 @@ async function reportInvalid(
         ? []
         : [invalidDesiredEvent({ scope: deps.state.scope, storeName: bad.record.name, generation, errors: bad.errors })];
     const owed = [...lease.outbox, ...fresh];
-    if (fresh.length > 0) await deps.state.saveStatus(status, deps.owner, { now, outbox: owed, holdLeaseUntil: now + deps.leaseTtlMs });
+    if (fresh.length > 0)
+      await deps.state.saveStatus(status, deps.owner, { now: leasedAt, outbox: owed, holdLeaseUntil: leasedAt + deps.leaseTtlMs });
     const published = await publishOwed(deps, log, status, owed);
     return { ...outcome, ...published };
   } catch (error) {

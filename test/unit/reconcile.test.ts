@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import type { DesiredStore } from '../../shared/domain/types.js';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
@@ -155,6 +155,22 @@ describe('reconcile (core with in-memory ports)', () => {
     expect(payments?.error).toContain('CloudHsmClusterInvalidConfigurationException');
     expect(world.state.statuses.get('payments')?.lastReason).toContain('CloudHsmClusterInvalidConfigurationException');
     expect(result.outcomes.find((o) => o.name === 'ledger')?.taken).toBe('disconnect');
+  });
+
+  it('reports an invalid desired item reached late in a long pass once, under a lease taken when it is reached', async () => {
+    declare(world, 'broken', { cloudHsmClusterId: 'not-a-cluster' });
+    // The pass's reads take longer than a lease.
+    const listStores = world.kms.listStores.bind(world.kms);
+    vi.spyOn(world.kms, 'listStores').mockImplementationOnce(async () => {
+      world.clock.advance(61);
+      return listStores();
+    });
+
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes.find((o) => o.name === 'broken')).toMatchObject({ skipped: 'invalid', error: null });
+    expect(world.events.types().filter((type) => type === 'Desired State Invalid')).toHaveLength(1);
+    expect(world.state.leases.has('broken')).toBe(false);
   });
 
   it('reports an invalid desired item once, with the field, and reconciles the other stores', async () => {
