@@ -156,7 +156,8 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
   }
   if (!dryRun) {
     const removed = records.filter(
-      (r) => r.desired === null && r.status !== null && (!request.only || request.only.names?.includes(r.name) === true),
+      // A status item that cannot be read is closed too: it names no store anyone declares.
+      (r) => r.desired === null && (r.status !== null || r.statusError !== null) && (!request.only || request.only.names?.includes(r.name) === true),
     );
     for (const record of removed) await closeRemoved(deps, log, record.name, { reconcileId, trigger: request.trigger });
   }

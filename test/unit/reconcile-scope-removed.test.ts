@@ -69,6 +69,21 @@ describe('a store removed from the desired state', () => {
     expect(world.state.statuses.has('old-hsm')).toBe(false);
   });
 
+  it('has a status item it cannot read closed too (it used to stay for ever)', async () => {
+    // Prepare: the status item is corrupt, as the table adapter reads it.
+    const read = await world.state.loadAll();
+    vi.spyOn(world.state, 'loadAll').mockResolvedValueOnce({
+      ...read,
+      records: read.records.map((r) => (r.name === 'old-hsm' ? { ...r, status: null, statusError: 'phase: invalid value' } : r)),
+    });
+
+    // Act
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    // Assess
+    expect(world.state.statuses.has('old-hsm')).toBe(false);
+  });
+
   it('a stream run naming it closes it too', async () => {
     // Act
     await reconcileScope(world.deps(), { trigger: 'stream', only: { names: ['old-hsm'] } });
