@@ -179,8 +179,8 @@ async function reconcileLeased(
 
 /**
  * Decides again on what is true now that the store is ours: the desired item and status another run
- * may just have written, and, before any mutating call, the store, its cluster, the secret versions
- * and the settings (kill switch) as they are now, so that no call acts on stale data. Null when the
+ * may just have written, and, before any mutating call or page, the store, its cluster, the secret
+ * versions and the settings (kill switch) as they are now, so that nothing acts or pages on stale data. Null when the
  * operator removed or broke the desired item since the pass read it (the lease is released).
  */
 async function decideUnderLease(
@@ -196,7 +196,8 @@ async function decideUnderLease(
   }
   const reread: PlanInput = { ...input, desired: desired.desired, status: lease.status, approval: lease.approval };
   const decision = plan(reread);
-  if (!MUTATING.has(decision.action.kind)) return { input: reread, decision };
+  // A decision that neither acts nor pages may rest on the pass's observation; one that pages must not.
+  if (!MUTATING.has(decision.action.kind) && decision.events.length === 0) return { input: reread, decision };
   const observed = await observeUnderLease(deps, reread, log);
   return { input: observed, decision: plan(observed) };
 }

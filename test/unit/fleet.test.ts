@@ -313,7 +313,8 @@ describe('onEvent in a fleet', () => {
 
     expect(asked).toEqual(['111122223333/us-east-1', '444455556666/eu-west-1']);
     expect(result).toMatchObject({ trigger: 'stream', stores: [{ name: 'payments' }, { name: 'ledger' }] });
-    expect(fleet.deps(MEMBER).kms.calls).toEqual([{ op: 'listStores' }]);
+    // The member's store is missing: the pass lists the stores, and the run re-reads the store under its lease before paging.
+    expect(fleet.deps(MEMBER).kms.calls).toEqual([{ op: 'listStores' }, { op: 'describeStore' }]);
   });
 
   it('makes a fleet of one scope from plain dependencies, refusing any other scope by name', () => {

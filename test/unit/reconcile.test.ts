@@ -157,6 +157,20 @@ describe('reconcile (core with in-memory ports)', () => {
     expect(result.outcomes.find((o) => o.name === 'ledger')?.taken).toBe('disconnect');
   });
 
+  it('pages on the store as it is when the lease is taken, not as the pass saw it (it used to escalate a store fixed meanwhile)', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'payments', connectionState: 'FAILED', connectionErrorCode: 'USER_LOCKED_OUT' }));
+    declare(world, 'payments');
+    // The pass saw the store locked out; a human reconnected it before the store's run took its lease.
+    const seen = await world.kms.listStores();
+    world.kms.put(cloudHsmObserved({ name: 'payments' }));
+    vi.spyOn(world.kms, 'listStores').mockResolvedValueOnce(seen);
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(world.events.types()).not.toContain('Repair Escalated');
+    expect(world.state.statuses.get('payments')?.phase).not.toBe('ESCALATED');
+  });
+
   it('reports an invalid desired item reached late in a long pass once, under a lease taken when it is reached', async () => {
     declare(world, 'broken', { cloudHsmClusterId: 'not-a-cluster' });
     // The pass's reads take longer than a lease.
