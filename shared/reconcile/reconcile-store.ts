@@ -18,7 +18,7 @@ import {
   type SecretField,
   type StoreStatus,
 } from '../domain/types.js';
-import { AwsCallError, scrubbedError } from '../errors.js';
+import { AwsCallError, EventsRefusedError, scrubbedError } from '../errors.js';
 import { recordRepair } from '../metrics.js';
 import type { ReconcileDeps, ResolvedUpdate, SecretsPort, StoreRecord } from './ports.js';
 
@@ -337,21 +337,23 @@ export async function publishOwed(
   status: StoreStatus,
   owed: readonly ReconcilerEvent[],
 ): Promise<{ unpublished: number; error: string | null }> {
-  let result = { unpublished: 0, error: null as string | null };
+  let unsent: readonly ReconcilerEvent[] = [];
+  let error: string | null = null;
   if (owed.length > 0) {
     try {
       await deps.events.publish(owed);
-    } catch (error) {
-      const message = `events not published: ${scrubbedError(error)}`;
+    } catch (failure) {
+      // Events EventBridge took are not owed again: only the refused ones stay (all of them when unknown).
+      unsent = failure instanceof EventsRefusedError ? failure.unsent : owed;
+      error = `events not published: ${scrubbedError(failure)}`;
       log.error('events not published; they stay in the status outbox and the next run publishes them', {
-        error: message,
-        events: owed.map((e) => ({ detailType: e.detailType, eventId: e.detail.eventId })),
+        error,
+        events: unsent.map((e) => ({ detailType: e.detailType, eventId: e.detail.eventId })),
       });
-      result = { unpublished: owed.length, error: message };
     }
   }
-  await deps.state.saveStatus(status, deps.owner, { now: deps.clock.now(), outbox: result.unpublished > 0 ? owed : [] });
-  return result;
+  await deps.state.saveStatus(status, deps.owner, { now: deps.clock.now(), outbox: unsent });
+  return { unpublished: unsent.length, error };
 }
 
 /** A history line, when something happened. */

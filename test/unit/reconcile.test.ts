@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { invalidDesiredEvent } from '../../shared/domain/events.js';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import type { DesiredStore } from '../../shared/domain/types.js';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
@@ -483,6 +484,36 @@ describe('exactly-once effects (status, incident id and events recorded together
     expect(ids.size).toBe(1);
     expect(incidents.size).toBe(1);
     expect(world.state.statuses.get('payments')?.incidentId).toBe([...incidents][0]);
+    expect(world.state.outboxes.get('payments')).toEqual([]);
+  });
+
+  it('keeps only the events PutEvents refused, so the next run re-sends none it took (it used to re-send the whole outbox)', async () => {
+    // Prepare: the first sweep's escalation and a report of its invalid twin go out together; EventBridge refuses the report.
+    world.events.down = true;
+    await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    world.events.down = false;
+    const [escalation] = world.state.outboxes.get('payments') ?? [];
+    const report = invalidDesiredEvent({
+      scope: world.state.scope,
+      storeName: 'payments',
+      generation: 1,
+      errors: [{ path: 'mode', message: 'bad' }],
+    });
+    world.state.outboxes.set('payments', [escalation!, report]);
+    world.events.refused.add(report.detail.eventId);
+
+    // Act
+    world.clock.advance(120);
+    await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    const owed = world.state.outboxes.get('payments')?.map((e) => e.detail.eventId);
+    world.events.refused.clear();
+    world.clock.advance(120);
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    // Assess
+    expect(owed).toEqual([report.detail.eventId]);
+    expect(world.events.published.map((e) => e.detail.eventId).filter((id) => id === escalation!.detail.eventId)).toHaveLength(1);
+    expect(world.events.published.map((e) => e.detail.eventId).filter((id) => id === report.detail.eventId)).toHaveLength(1);
     expect(world.state.outboxes.get('payments')).toEqual([]);
   });
 
