@@ -1,3 +1,5 @@
+import type { ReconcilerEvent } from './domain/events.js';
+
 /**
  * Errors crossing the adapter boundary. Adapters translate SDK errors into these, keeping the
  * original as `cause`; the core decides on `retryable` and `code` only.
@@ -14,6 +16,16 @@ export class AwsCallError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`${operation} failed: ${code}: ${message}`, options);
+  }
+}
+
+/** PutEvents took some entries and refused the others: `unsent` are the refused events, in order (the others went out). */
+export class EventsRefusedError extends AwsCallError {
+  constructor(
+    readonly unsent: readonly ReconcilerEvent[],
+    message: string,
+  ) {
+    super('EventBridge.PutEvents', 'FailedEntries', true, message);
   }
 }
 

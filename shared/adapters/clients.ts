@@ -9,6 +9,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config.js';
 import type { Clock, CloudHsmPort, EventsPort, HealthPort, KmsPort, SecretsPort } from '../reconcile/ports.js';
 import { CloudHsmSdkAdapter } from './cloudhsm.js';
@@ -24,6 +25,29 @@ import { TokenBucket } from './token-bucket.js';
  * 5xx with backoff and rate-limits itself client-side; what still fails is retried by a later run.
  */
 const MAX_ATTEMPTS = 4;
+
+/** The longest the SDK waits between two attempts (its throttling backoff: 500 ms doubled per retry, at most 20 s). */
+const MAX_BACKOFF_MS = [1, 2, 3].reduce((sum, retry) => sum + Math.min(20_000, 500 * 2 ** retry), 0);
+
+/** The lease a run holds a store with unless configured otherwise (`CKS_LEASE_TTL_MS`). */
+const DEFAULT_LEASE_TTL_MS = 60_000;
+
+/**
+ * How long one attempt of a call may take (connecting, then waiting for the response), so that a
+ * call, all its attempts and backoffs included, ends well inside the lease it is made under: a call
+ * slower than the lease is abandoned by this run before another run can take the store.
+ */
+export function callTimeouts(leaseTtlMs: number): { connectionTimeout: number; requestTimeout: number; budgetMs: number } {
+  const attemptMs = Math.floor((leaseTtlMs / 2 - MAX_BACKOFF_MS) / MAX_ATTEMPTS);
+  // Short leases (tests) leave no room for the backoff: an attempt then gets an eighth of the lease.
+  const perAttempt = attemptMs > 0 ? attemptMs : Math.floor(leaseTtlMs / (2 * MAX_ATTEMPTS));
+  const connectionTimeout = Math.floor(perAttempt / 4);
+  const requestTimeout = perAttempt - connectionTimeout;
+  return { connectionTimeout, requestTimeout, budgetMs: MAX_ATTEMPTS * perAttempt + MAX_BACKOFF_MS };
+}
+
+/** Where the clients call, and the lease their calls must fit in (default 60 s). */
+export type ClientConfig = Pick<Config, 'region' | 'endpoint'> & Partial<Pick<Config, 'leaseTtlMs'>>;
 
 /** The SDK clients, one per service. */
 export interface AwsClients {
@@ -66,13 +90,12 @@ export interface StaticCredentials {
  * One client per service, all in `config.region`. When `config.endpoint` is set it is given to every
  * client explicitly: `@aws-sdk/client-cloudhsm-v2` 3.332 ignores `AWS_ENDPOINT_URL`.
  */
-export function makeAwsClients(config: Pick<Config, 'region' | 'endpoint'>, credentials?: StaticCredentials): AwsClients {
-  const options = clientOptions(config, credentials);
+export function makeAwsClients(config: ClientConfig, credentials?: StaticCredentials): AwsClients {
   return {
     ...makeScopeClients(config, credentials),
-    eventBridge: new EventBridgeClient(options),
-    sts: new STSClient(options),
-    dynamo: DynamoDBDocumentClient.from(new DynamoDBClient(options), {
+    eventBridge: new EventBridgeClient(clientOptions(config, credentials)),
+    sts: new STSClient(clientOptions(config, credentials)),
+    dynamo: DynamoDBDocumentClient.from(new DynamoDBClient(clientOptions(config, credentials)), {
       marshallOptions: { removeUndefinedValues: true },
       unmarshallOptions: { wrapNumbers: readNumber },
     }),
@@ -83,24 +106,23 @@ export function makeAwsClients(config: Pick<Config, 'region' | 'endpoint'>, cred
  * KMS, CloudHSM, Secrets Manager and CloudWatch clients for one Region, with the given credentials (an assumed
  * role's provider for a member account) or else the default chain.
  */
-export function makeScopeClients(
-  config: Pick<Config, 'region' | 'endpoint'>,
-  credentials?: StaticCredentials | AwsCredentialIdentityProvider,
-): ScopeClients {
-  const options = clientOptions(config, credentials);
+export function makeScopeClients(config: ClientConfig, credentials?: StaticCredentials | AwsCredentialIdentityProvider): ScopeClients {
   return {
-    kms: new KMSClient(options),
-    cloudHsm: new CloudHSMV2Client(options),
-    secrets: new SecretsManagerClient(options),
-    cloudWatch: new CloudWatchClient(options),
+    kms: new KMSClient(clientOptions(config, credentials)),
+    cloudHsm: new CloudHSMV2Client(clientOptions(config, credentials)),
+    secrets: new SecretsManagerClient(clientOptions(config, credentials)),
+    cloudWatch: new CloudWatchClient(clientOptions(config, credentials)),
   };
 }
 
-function clientOptions(config: Pick<Config, 'region' | 'endpoint'>, credentials?: StaticCredentials | AwsCredentialIdentityProvider) {
+/** One client's options: its own HTTP handler, with the timeouts that fit the lease. */
+function clientOptions(config: ClientConfig, credentials?: StaticCredentials | AwsCredentialIdentityProvider) {
+  const { connectionTimeout, requestTimeout } = callTimeouts(config.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS);
   return {
     region: config.region,
     maxAttempts: MAX_ATTEMPTS,
     retryMode: 'adaptive',
+    requestHandler: new NodeHttpHandler({ connectionTimeout, requestTimeout, throwOnRequestTimeout: true }),
     ...(config.endpoint !== undefined && { endpoint: config.endpoint }),
     ...(credentials !== undefined && { credentials }),
   };

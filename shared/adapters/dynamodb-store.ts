@@ -32,7 +32,7 @@ import {
 import { parseSettingsItem, parseStatusItem } from '../domain/table-schemas.js';
 import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../domain/types.js';
 import { AwsCallError, ConflictError } from '../errors.js';
-import type { HistoryEntry, OperatorRequest, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../reconcile/ports.js';
+import type { HistoryEntry, OperatorRequest, RegionalIncident, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../reconcile/ports.js';
 import { awsCall } from './aws-errors.js';
 
 /** The optional condition of a write. */
@@ -73,8 +73,7 @@ export class DynamoStateAdapter implements StatePort {
   async loadAll(): Promise<ScopeRecords> {
     const byName = new Map<string, StoreRecord>();
     let settings = DEFAULT_SETTINGS;
-    let regionalIncidentSince: number | null = null;
-    let regionalIncidentAnnounced = false;
+    let regionalIncident: RegionalIncident | null = null;
     let unreachable: UnreachableMark | null = null;
     let settingsError: string | null = null;
     const [operatorItems, reconcilerItems] = await Promise.all([this.queryAll(this.operatorPk), this.queryAll(this.reconcilerPk)]);
@@ -85,8 +84,7 @@ export class DynamoStateAdapter implements StatePort {
         continue;
       }
       if (item.pk === this.reconcilerPk && sk === REGIONAL_SK) {
-        regionalIncidentSince = typeof item.since === 'number' ? item.since : null;
-        regionalIncidentAnnounced = item.announced === true;
+        regionalIncident = toRegionalIncident(item);
         continue;
       }
       if (item.pk === this.reconcilerPk && sk === UNREACHABLE_SK) {
@@ -105,8 +103,7 @@ export class DynamoStateAdapter implements StatePort {
       records: [...byName.values()],
       settings,
       settingsError,
-      regionalIncidentSince,
-      regionalIncidentAnnounced,
+      regionalIncident,
       ...(unreachable && { unreachable }),
     };
   }
@@ -151,7 +148,7 @@ export class DynamoStateAdapter implements StatePort {
     return this.load(name);
   }
 
-  async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions = { outbox: [] }): Promise<void> {
+  async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions): Promise<void> {
     const key = this.reconciler(statusKey(status.name));
     const lease = options.holdLeaseUntil !== undefined ? { leaseOwner: owner, leaseUntil: options.holdLeaseUntil } : {};
     const previous = await this.conditionalSend('PutItem', () =>
@@ -159,13 +156,13 @@ export class DynamoStateAdapter implements StatePort {
         new PutCommand({
           TableName: this.tableName,
           Item: { ...key, ...status, outbox: options.outbox, ...lease },
-          ConditionExpression: 'leaseOwner = :owner',
-          ExpressionAttributeValues: { ':owner': owner },
+          ConditionExpression: 'leaseOwner = :owner AND leaseUntil >= :now',
+          ExpressionAttributeValues: { ':owner': owner, ':now': options.now },
           ReturnValues: 'ALL_OLD',
         }),
       ),
     );
-    if (previous === null) throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
+    if (previous === null) throw new ConflictError(`lease on store "${status.name}" ran out or was lost before its status was written`);
     // The KMS store leased with the name, whatever store the status now names: the put replaced the item that recorded it.
     const storeId = previous.Attributes?.leaseStoreId;
     if (typeof storeId !== 'string') return;
@@ -282,10 +279,10 @@ export class DynamoStateAdapter implements StatePort {
     return found;
   }
 
-  async deleteStatus(name: string, now: number): Promise<boolean> {
+  async deleteStatus(name: string, owner: string, now: number): Promise<boolean> {
     return this.delete(this.reconciler(statusKey(name)), {
-      ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
-      ExpressionAttributeValues: { ':now': now },
+      ConditionExpression: 'leaseOwner = :owner AND leaseUntil >= :now AND (attribute_not_exists(outbox) OR size(outbox) = :empty)',
+      ExpressionAttributeValues: { ':owner': owner, ':now': now, ':empty': 0 },
     });
   }
 
@@ -320,13 +317,32 @@ export class DynamoStateAdapter implements StatePort {
     });
   }
 
-  async setRegionalIncident(since: number | null, announced = false): Promise<void> {
-    await this.update(
-      this.reconciler(REGIONAL_SK),
-      since === null
-        ? { UpdateExpression: 'REMOVE since, announced' }
-        : { UpdateExpression: 'SET since = :since, announced = :announced', ExpressionAttributeValues: { ':since': since, ':announced': announced } },
-    );
+  async openRegionalIncident(since: number, page: ReconcilerEvent): Promise<RegionalIncident & { opened: boolean }> {
+    const opened = await this.update(this.reconciler(REGIONAL_SK), {
+      UpdateExpression: 'SET since = :since, outbox = :outbox',
+      ConditionExpression: 'attribute_not_exists(since)',
+      ExpressionAttributeValues: { ':since': since, ':outbox': [page] },
+    });
+    if (opened) return { since, outbox: [page], opened: true };
+    const open = toRegionalIncident((await this.get(this.reconciler(REGIONAL_SK))) ?? {});
+    // Ended between the two calls: this pass opens the next incident.
+    return open ? { ...open, opened: false } : this.openRegionalIncident(since, page);
+  }
+
+  async announceRegionalIncident(since: number): Promise<void> {
+    await this.update(this.reconciler(REGIONAL_SK), {
+      UpdateExpression: 'REMOVE outbox',
+      ConditionExpression: 'since = :since',
+      ExpressionAttributeValues: { ':since': since },
+    });
+  }
+
+  async endRegionalIncident(since: number): Promise<void> {
+    await this.update(this.reconciler(REGIONAL_SK), {
+      UpdateExpression: 'REMOVE since, outbox, announced',
+      ConditionExpression: 'since = :since',
+      ExpressionAttributeValues: { ':since': since },
+    });
   }
 
   async openUnreachable(mark: UnreachableMark): Promise<UnreachableMark> {
@@ -349,9 +365,12 @@ export class DynamoStateAdapter implements StatePort {
     });
   }
 
-  async clearUnreachable(): Promise<void> {
-    // An UpdateItem, not a DeleteItem: the reconciler's roles may only put and update its items.
-    await this.update(this.reconciler(UNREACHABLE_SK), { UpdateExpression: 'REMOVE incidentId, since, errorCode, operation, announced' });
+  async clearUnreachable(incidentId: string): Promise<void> {
+    await this.update(this.reconciler(UNREACHABLE_SK), {
+      UpdateExpression: 'REMOVE incidentId, since, errorCode, operation, announced',
+      ConditionExpression: 'incidentId = :i',
+      ExpressionAttributeValues: { ':i': incidentId },
+    });
   }
 
   async registerScope(): Promise<boolean> {
@@ -524,6 +543,11 @@ function toStatus(item: Record<string, unknown>): { status: StoreStatus | null; 
 /** The events a status item still owes (validated by the core before they are published again). */
 function toOutbox(item: Record<string, unknown>): ReconcilerEvent[] {
   return Array.isArray(item.outbox) ? (item.outbox as ReconcilerEvent[]) : [];
+}
+
+/** The open regional incident the REGIONAL item holds; null when none is open. */
+function toRegionalIncident(item: Record<string, unknown>): RegionalIncident | null {
+  return typeof item.since === 'number' ? { since: item.since, outbox: toOutbox(item) } : null;
 }
 
 /** The open unreachable incident a mark item holds; null once it was cleared (or for a malformed item). */

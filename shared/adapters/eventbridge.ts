@@ -3,7 +3,7 @@
  */
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { ReconcilerEvent } from '../domain/events.js';
-import { AwsCallError } from '../errors.js';
+import { EventsRefusedError } from '../errors.js';
 import type { EventsPort } from '../reconcile/ports.js';
 import { awsCall } from './aws-errors.js';
 
@@ -22,27 +22,35 @@ export class EventBridgeAdapter implements EventsPort {
 
   /**
    * Sends every batch, then throws (retryable) if any entry was refused, naming the entries' error
-   * codes. Entries of other batches are not re-sent: delivery is at least once, never silently lost.
+   * codes, with the refused events as `unsent` ({@link EventsRefusedError}): only those are owed
+   * still. Entries of other batches are not re-sent: delivery is at least once, never silently lost.
    */
   async publish(events: readonly ReconcilerEvent[]): Promise<void> {
+    const unsent: ReconcilerEvent[] = [];
     let failed = 0;
     const failedCodes = new Set<string>();
     for (let start = 0; start < events.length; start += BATCH_SIZE) {
-      const entries: PutEventsRequestEntry[] = events.slice(start, start + BATCH_SIZE).map((event) => ({
+      const batch = events.slice(start, start + BATCH_SIZE);
+      const entries: PutEventsRequestEntry[] = batch.map((event) => ({
         Source: EVENT_SOURCE,
         DetailType: event.detailType,
         Detail: JSON.stringify(event.detail),
         EventBusName: this.eventBusName,
       }));
       const result = await awsCall('EventBridge.PutEvents', () => this.client.send(new PutEventsCommand({ Entries: entries })));
+      if ((result.FailedEntryCount ?? 0) === 0) continue;
       failed += result.FailedEntryCount ?? 0;
-      for (const entry of result.Entries ?? []) {
+      // Entries answer the request's entries in order; without them, no entry of the batch is known to have gone out.
+      const answers = result.Entries ?? [];
+      const refused = answers.length === batch.length ? batch.filter((_, i) => answers[i]?.ErrorCode !== undefined) : batch;
+      unsent.push(...refused);
+      for (const entry of answers) {
         if (entry.ErrorCode !== undefined) failedCodes.add(entry.ErrorCode);
       }
     }
-    if (failed > 0) {
+    if (unsent.length > 0) {
       const codes = failedCodes.size > 0 ? [...failedCodes].join(', ') : 'no error code given';
-      throw new AwsCallError('EventBridge.PutEvents', 'FailedEntries', true, `${failed} of ${events.length} events were not accepted: ${codes}`);
+      throw new EventsRefusedError(unsent, `${failed} of ${events.length} events were not accepted: ${codes}`);
     }
   }
 }

@@ -378,7 +378,11 @@ export function sweepSummaryEvent(input: SweepSummaryInput): ReconcilerEvent {
     detailType: 'Sweep Summary',
     detail: {
       schemaVersion: 1,
-      eventId: eventIdOf(['summary', scope.accountId, scope.region, input.reconcileId]),
+      // The page of a regional incident is named by the incident (its start), whichever pass sends it.
+      eventId:
+        input.regionalIncidentStarted && regionalIncidentSince !== null
+          ? eventIdOf(['regional', scope.accountId, scope.region, regionalIncidentSince])
+          : eventIdOf(['summary', scope.accountId, scope.region, input.reconcileId]),
       accountId: scope.accountId,
       region: scope.region,
       ...counts,

@@ -60,7 +60,7 @@ export async function reachAndReconcile(runtime: ScopeRuntime, scope: Scope, req
     return reportUnreachable(deps, scope, error, request.dryRun === true);
   }
   if (result.unreachable && !result.dryRun) {
-    await deps.state.clearUnreachable();
+    await deps.state.clearUnreachable(result.unreachable.incidentId);
     deps.logger.info('scope reached again: unreachable incident closed', { scope: scopeLabel(scope), incidentId: result.unreachable.incidentId });
   }
   return { scope, status: 'reconciled', result };

@@ -102,7 +102,9 @@ async function record(
 ): Promise<{ open: number; unpublished: number }> {
   const name = subject.desired.name;
   try {
-    const lease = await deps.state.acquireLease(name, deps.owner, now, deps.leaseTtlMs, subject.observed?.id ?? null);
+    // Leased at the time the store is reached, not the pass's start, as every store run is.
+    const leasedAt = deps.clock.now();
+    const lease = await deps.state.acquireLease(name, deps.owner, leasedAt, deps.leaseTtlMs, subject.observed?.id ?? null);
     if (!lease) return { open: subject.record.status?.findings?.length ?? 0, unpublished: 0 };
     if (lease.status === null) {
       await deps.state.releaseLease(name, deps.owner);
@@ -112,7 +114,8 @@ async function record(
     const diff = diffFindings(lease.status.findings ?? [], verdicts);
     const { status, events } = applyDiff(ctx, lease.status, diff, now);
     const owed = [...lease.outbox, ...events];
-    await deps.state.saveStatus(status, deps.owner, { outbox: owed, holdLeaseUntil: now + deps.leaseTtlMs });
+    const savedAt = deps.clock.now();
+    await deps.state.saveStatus(status, deps.owner, { now: savedAt, outbox: owed, holdLeaseUntil: savedAt + deps.leaseTtlMs });
     const published = await publishOwed(deps, log, status, owed);
     for (const event of events) log.info(event.detail.reason, { storeName: name, event: event.detailType });
     for (const change of diff.opened) if (deps.metrics) recordFinding(deps.metrics, 'Opened', change.kind);

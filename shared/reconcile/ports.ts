@@ -103,18 +103,25 @@ export interface ScopeRecords {
   settings: Settings;
   /** Why the settings item could not be read (the settings then act as the kill switch on); null when it could. */
   settingsError: string | null;
-  /** When the current regional incident began (null: none), and whether its page went out. */
-  regionalIncidentSince: number | null;
-  regionalIncidentAnnounced: boolean;
+  /** The scope's open regional incident, null when there is none. */
+  regionalIncident: RegionalIncident | null;
   /** The scope's open unreachable incident, when there is one (the fleet clears it once the scope is reached). */
   unreachable?: UnreachableMark;
 }
 
+/** A regional incident: when it began (epoch ms, which also names it) and the page it still owes (its outbox, empty once sent). */
+export interface RegionalIncident {
+  since: number;
+  outbox: ReconcilerEvent[];
+}
+
 /** How a status is written: with the events still to publish, and whether the lease is kept. */
 export interface SaveStatusOptions {
+  /** The time of the write (epoch ms): the lease must not have run out by then. */
+  now: number;
   /** Events recorded with this status that are not yet published; empty once they went out. */
   outbox: readonly ReconcilerEvent[];
-  /** Keep the lease until this time (epoch ms) instead of releasing it: more writes of this run follow. */
+  /** Keep (renew) the lease until this time (epoch ms) instead of releasing it: more writes of this run follow. */
   holdLeaseUntil?: number;
 }
 
@@ -166,10 +173,10 @@ export interface StatePort {
   acquireLease(name: string, owner: string, now: number, ttlMs: number, storeId?: string | null): Promise<StoreRecord | null>;
   /**
    * Write the status item with its outbox and release the lease (or keep it, see `holdLeaseUntil`);
-   * ConflictError if `owner` no longer holds it. One conditional single-item write: a status and the
-   * events it owes are recorded together or not at all.
+   * ConflictError if `owner` no longer holds it or its lease ran out before `now`. One conditional
+   * single-item write: a status and the events it owes are recorded together or not at all.
    */
-  saveStatus(status: StoreStatus, owner: string, options?: SaveStatusOptions): Promise<void>;
+  saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions): Promise<void>;
   /** Release without writing (nothing to record). */
   releaseLease(name: string, owner: string): Promise<void>;
   appendHistory(name: string, entry: HistoryEntry): Promise<void>;
@@ -188,14 +195,26 @@ export interface StatePort {
    * that name exists.
    */
   deleteDesired(name: string): Promise<boolean>;
-  /** Closes the status of a store removed from the desired state: deletes the item unless a run holds its lease (false then). */
-  deleteStatus(name: string, now: number): Promise<boolean>;
+  /**
+   * Closes the status of a store removed from the desired state: deletes the item only while `owner`
+   * holds its unexpired lease (at `now`) and its outbox is empty, so that no event it owes is lost
+   * (false then, nothing deleted).
+   */
+  deleteStatus(name: string, owner: string, now: number): Promise<boolean>;
   /** retry / pause / resume a store: sets the operator field and bumps the generation. */
   request(name: string, request: OperatorRequest, now: number): Promise<void>;
   getSettings(): Promise<Settings>;
   putSettings(settings: Settings): Promise<void>;
-  /** Records that a regional incident began (epoch ms) or ended (null), and whether its page went out. */
-  setRegionalIncident(since: number | null, announced?: boolean): Promise<void>;
+  /**
+   * Opens the scope's regional incident, begun at `since`, with `page` in its outbox, by conditional
+   * write: unless one is open (then that one is returned, with `opened` false), so that concurrent
+   * passes agree on one incident and one page.
+   */
+  openRegionalIncident(since: number, page: ReconcilerEvent): Promise<RegionalIncident & { opened: boolean }>;
+  /** Empties the outbox of the regional incident begun at `since` (its page went out); nothing for another incident. */
+  announceRegionalIncident(since: number): Promise<void>;
+  /** Ends the regional incident begun at `since`; nothing for another incident. */
+  endRegionalIncident(since: number): Promise<void>;
   /**
    * Opens an unreachable incident with `mark` unless one is open; returns the open one (its first
    * mark wins, so concurrent runs agree on the incident).
@@ -203,8 +222,8 @@ export interface StatePort {
   openUnreachable(mark: UnreachableMark): Promise<UnreachableMark>;
   /** Records that the open incident's `Scope Unreachable` event went out. */
   announceUnreachable(incidentId: string): Promise<void>;
-  /** Ends the unreachable incident: the scope was reached. */
-  clearUnreachable(): Promise<void>;
+  /** Ends the unreachable incident `incidentId` (the scope was reached); a newer incident another run opened stays open. */
+  clearUnreachable(incidentId: string): Promise<void>;
   /** Adds this account and Region to the table's scope registry (operators, `cks apply`); false when it was there. */
   registerScope(): Promise<boolean>;
   /** Every account and Region of the registry, sorted (one paged Query; table-wide, whatever this adapter's scope). */

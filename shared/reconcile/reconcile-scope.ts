@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type FieldError, formatFieldErrors, parseDesiredItem } from '../domain/desired-schema.js';
-import { invalidDesiredEvent, sweepSummaryEvent } from '../domain/events.js';
+import { invalidDesiredEvent, type ReconcilerEvent, sweepSummaryEvent } from '../domain/events.js';
 import { emptyStatus } from '../domain/plan.js';
 import type {
   ClusterView,
@@ -24,7 +24,7 @@ import { count } from '../domain/words.js';
 import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
 import { reviewHealth } from './health-pass.js';
-import type { CloudHsmPort, ReconcileDeps, SecretsPort, StatePort, StoreRecord } from './ports.js';
+import type { CloudHsmPort, ReconcileDeps, RegionalIncident, SecretsPort, StoreRecord } from './ports.js';
 import {
   publishOwed,
   readVersion,
@@ -85,7 +85,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
   const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });
   const now = deps.clock.now();
 
-  const [{ records, settings, settingsError, regionalIncidentSince, regionalIncidentAnnounced, unreachable }, observedAll] = await Promise.all([
+  const [{ records, settings, settingsError, regionalIncident: openIncident, unreachable }, observedAll] = await Promise.all([
     deps.state.loadAll(),
     deps.kms.listStores(),
   ]);
@@ -153,15 +153,16 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
     );
   }
   if (!request.only) {
-    for (const bad of invalid) outcomes.push(await reportInvalid(deps, dryRun, log, bad, now));
+    for (const bad of invalid) outcomes.push(await reportInvalid(deps, dryRun, log, bad));
   }
   // Health beyond CONNECTED: full passes only (one GetMetricData per scope), after every store's own run.
   const riskUnpublished = !dryRun && !request.only ? await reviewHealth(deps, log, managed, clusters, settings, now) : 0;
   if (!dryRun) {
     const removed = records.filter(
-      (r) => r.desired === null && r.status !== null && (!request.only || request.only.names?.includes(r.name) === true),
+      // A status item that cannot be read is closed too: it names no store anyone declares.
+      (r) => r.desired === null && (r.status !== null || r.statusError !== null) && (!request.only || request.only.names?.includes(r.name) === true),
     );
-    for (const record of removed) await closeRemoved(deps, log, record, { reconcileId, trigger: request.trigger, now });
+    for (const record of removed) await closeRemoved(deps, log, record.name, { reconcileId, trigger: request.trigger });
   }
 
   const result: ReconcileResult = {
@@ -173,21 +174,15 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
     unmanaged,
     unreachable: unreachable ?? null,
   };
-  // One summary per full pass (not per event run). It pages once when a regional incident begins.
+  // One summary per full pass (not per event run). The one that opens a regional incident is its page.
+  let regionalUnpublished = 0;
   if (!dryRun && !request.only) {
-    const regional = await trackRegionalIncident(deps.state, regionalIncident, regionalIncidentSince, regionalIncidentAnnounced, now);
-    const announced = await summarise(
-      deps,
-      log,
-      result,
-      managed.map((m) => m.observed),
-      settings,
-      regional,
-    );
-    // The page of a regional incident counts as sent only once its summary went out: a failed publish pages at the next full pass.
-    if (announced && regional.started) await deps.state.setRegionalIncident(regional.since, true);
+    const observed = managed.map((m) => m.observed);
+    const summaryOf = (since: number | null, started: boolean) => summaryEvent(deps, result, observed, settings, { since, started });
+    regionalUnpublished = await settleRegionalIncident(deps, log, regionalIncident, openIncident, now, summaryOf);
+    recordSummary(deps, log, result, observed);
   }
-  const unpublished = outcomes.reduce((n, o) => n + o.unpublished, riskUnpublished);
+  const unpublished = regionalUnpublished + outcomes.reduce((n, o) => n + o.unpublished, riskUnpublished);
   if (unpublished > 0) {
     // Every status is recorded; failing the run makes the lost events visible (function errors alarm).
     throw new EventsNotPublishedError(`${count(unpublished, 'event')} could not be published; see the log lines "events not published"`);
@@ -197,39 +192,52 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
 
 /**
  * A store removed from the desired state (`cks delete`, `cks apply --prune`): its status is closed
- * (deleted, once no run holds it, after the events it still owes went out) with a last history line,
- * so that it is reported and reconciled no more while its history stays readable.
+ * with a last history line, so that it is reported and reconciled no more while its history stays
+ * readable. All under the store's lease, on the item as it is now (not the pass's snapshot): the
+ * events it still owes are published and its outbox emptied first, and the item is deleted only while
+ * the lease is ours and the outbox empty. A failure leaves the item, outbox included, to the next pass.
  */
-async function closeRemoved(
-  deps: ReconcileDeps,
-  log: Logger,
-  record: StoreRecord,
-  run: { reconcileId: string; trigger: Trigger; now: number },
-): Promise<void> {
-  const status = record.status;
-  if (status === null) return;
+async function closeRemoved(deps: ReconcileDeps, log: Logger, name: string, run: { reconcileId: string; trigger: Trigger }): Promise<void> {
   try {
-    if (record.outbox.length > 0) await deps.events.publish(record.outbox);
-    if (!(await deps.state.deleteStatus(record.name, run.now))) return;
-    const ended = status.incidentId !== null ? `; incident ${status.incidentId} ends with it` : '';
-    await deps.state.appendHistory(record.name, {
-      at: run.now,
+    const leasedAt = deps.clock.now();
+    const lease = await deps.state.acquireLease(name, deps.owner, leasedAt, deps.leaseTtlMs);
+    if (!lease) return;
+    const closed = lease.desired === null && (await closeLeased(deps, lease, leasedAt + deps.leaseTtlMs));
+    if (!closed) {
+      await deps.state.releaseLease(name, deps.owner);
+      return;
+    }
+    const status = lease.status;
+    const ended = status?.incidentId ? `; incident ${status.incidentId} ends with it` : '';
+    await deps.state.appendHistory(name, {
+      at: deps.clock.now(),
       reconcileId: run.reconcileId,
       trigger: run.trigger,
       action: 'none',
       dryRun: false,
-      reason: `removed from the desired state: its status (phase ${status.phase}) is closed and it is no longer reconciled${ended}`,
-      connectionState: status.observedState,
-      connectionErrorCode: status.observedErrorCode,
-      incidentId: status.incidentId,
+      reason: `removed from the desired state: its status (phase ${status?.phase ?? 'unreadable'}) is closed and it is no longer reconciled${ended}`,
+      connectionState: status?.observedState ?? null,
+      connectionErrorCode: status?.observedErrorCode ?? null,
+      incidentId: status?.incidentId ?? null,
       events: [],
     });
   } catch (error) {
+    await deps.state.releaseLease(name, deps.owner).catch(() => undefined);
     log.warn('could not close the status of a store removed from the desired state; the next pass tries again', {
-      storeName: record.name,
+      storeName: name,
       error: scrubbedError(error),
     });
   }
+}
+
+/** Publishes what the leased status owes, empties its outbox, and deletes it; false when the delete's condition no longer holds. */
+async function closeLeased(deps: ReconcileDeps, lease: StoreRecord, holdLeaseUntil: number): Promise<boolean> {
+  if (lease.outbox.length > 0) {
+    await deps.events.publish(lease.outbox);
+    const status = lease.status ?? emptyStatus(lease.name, deps.clock.now());
+    await deps.state.saveStatus(status, deps.owner, { now: deps.clock.now(), outbox: [], holdLeaseUntil });
+  }
+  return deps.state.deleteStatus(lease.name, deps.owner, deps.clock.now());
 }
 
 /** Too many managed stores FAILED at once: a Region-wide cause, to report rather than repair store by store. */
@@ -251,7 +259,6 @@ async function reportInvalid(
   dryRun: boolean,
   log: Logger,
   bad: { record: StoreRecord; errors: FieldError[] },
-  now: number,
 ): Promise<StoreOutcome> {
   const generation = Number(bad.record.desired?.generation ?? 0);
   const reportKey = `invalid:${generation}`;
@@ -271,10 +278,12 @@ async function reportInvalid(
   log.error('desired state invalid; store skipped', { storeName: bad.record.name, errors: bad.errors });
   if (dryRun || (bad.record.status?.lastReportKey === reportKey && bad.record.outbox.length === 0)) return outcome;
   try {
-    const lease = await deps.state.acquireLease(bad.record.name, deps.owner, now, deps.leaseTtlMs);
+    // The time the store is reached, not the pass's start: a lease taken late in a long pass must not have run out already.
+    const leasedAt = deps.clock.now();
+    const lease = await deps.state.acquireLease(bad.record.name, deps.owner, leasedAt, deps.leaseTtlMs);
     if (!lease) return outcome;
     const status: StoreStatus = {
-      ...(lease.status ?? emptyStatus(bad.record.name, now)),
+      ...(lease.status ?? emptyStatus(bad.record.name, leasedAt)),
       observedGeneration: generation,
       lastReason: `desired item invalid: ${formatFieldErrors(bad.errors)}`,
       lastReportKey: reportKey,
@@ -284,7 +293,8 @@ async function reportInvalid(
         ? []
         : [invalidDesiredEvent({ scope: deps.state.scope, storeName: bad.record.name, generation, errors: bad.errors })];
     const owed = [...lease.outbox, ...fresh];
-    if (fresh.length > 0) await deps.state.saveStatus(status, deps.owner, { outbox: owed, holdLeaseUntil: now + deps.leaseTtlMs });
+    if (fresh.length > 0)
+      await deps.state.saveStatus(status, deps.owner, { now: leasedAt, outbox: owed, holdLeaseUntil: leasedAt + deps.leaseTtlMs });
     const published = await publishOwed(deps, log, status, owed);
     return { ...outcome, ...published };
   } catch (error) {
@@ -293,28 +303,75 @@ async function reportInvalid(
   }
 }
 
-/** Records when a regional incident begins and ends; `started` (the page) holds until a summary saying so went out. */
-async function trackRegionalIncident(
-  state: StatePort,
-  active: boolean,
-  since: number | null,
-  announced: boolean,
-  now: number,
-): Promise<{ since: number | null; started: boolean }> {
-  if (active === (since !== null)) return { since, started: active && !announced };
-  const next = active ? now : null;
-  await state.setRegionalIncident(next);
-  return { since: next, started: active };
-}
-
-async function summarise(
+/**
+ * The regional incident's page, exactly once per incident however many passes run or fail. The pass
+ * that finds one beginning opens it by conditional write, with its summary (the page, its `eventId`
+ * derived from the incident's start) in the incident's outbox; a pass that loses that race, or finds
+ * the incident open, publishes a plain summary. A page still owed from an earlier pass goes out first,
+ * unchanged, and the outbox is emptied after; an incident ends only once its page went out. Returns
+ * how many events could not be published (the page stays owed to the next full pass).
+ */
+async function settleRegionalIncident(
   deps: ReconcileDeps,
   log: Logger,
+  active: boolean,
+  open: RegionalIncident | null,
+  now: number,
+  summaryOf: (since: number | null, started: boolean) => ReconcilerEvent,
+): Promise<number> {
+  const opened = active && open === null ? await deps.state.openRegionalIncident(now, summaryOf(now, true)) : null;
+  const incident = opened ?? open;
+  // A page this pass did not open and did not find owed is another pass's to send.
+  const owed = opened?.opened === true ? opened.outbox : (open?.outbox ?? []);
+  if (incident !== null && owed.length > 0) {
+    try {
+      await deps.events.publish(owed);
+    } catch (error) {
+      log.error('could not publish the regional incident page; it stays owed and the next full pass publishes it', {
+        error: scrubbedError(error),
+        events: owed.map((e) => ({ detailType: e.detailType, eventId: e.detail.eventId })),
+      });
+      return owed.length;
+    }
+    await deps.state.announceRegionalIncident(incident.since);
+  }
+  if (!active && incident !== null) await deps.state.endRegionalIncident(incident.since);
+  if (opened?.opened === true) return 0;
+  try {
+    await deps.events.publish([summaryOf(active ? (incident?.since ?? null) : null, false)]);
+  } catch (error) {
+    log.error('could not publish the sweep summary', { error: scrubbedError(error) });
+  }
+  return 0;
+}
+
+/** The pass's `Sweep Summary`: its stores at a glance, and whether it is the page of a regional incident it began. */
+function summaryEvent(
+  deps: ReconcileDeps,
   result: ReconcileResult,
   observed: ReadonlyArray<ObservedStore | null>,
   settings: Settings,
   regional: { since: number | null; started: boolean },
-): Promise<boolean> {
+): ReconcilerEvent {
+  return sweepSummaryEvent({
+    scope: deps.state.scope,
+    reconcileId: result.reconcileId,
+    trigger: result.trigger,
+    byState: countByState(observed),
+    managed: observed.length,
+    unmanaged: result.unmanaged.length,
+    invalid: result.outcomes.filter((o) => o.skipped === 'invalid').length,
+    actions: result.outcomes.filter((o) => o.taken !== null).length,
+    escalations: result.outcomes.filter((o) => o.decision?.dryRun === false && o.decision.events.some((e) => e.detailType === 'Repair Escalated'))
+      .length,
+    regionalIncident: result.regionalIncident,
+    regionalIncidentSince: regional.since,
+    regionalIncidentStarted: regional.started,
+    killSwitch: settings.killSwitch,
+  });
+}
+
+function countByState(observed: ReadonlyArray<ObservedStore | null>): Record<ConnectionState | 'MISSING', number> {
   const byState: Record<ConnectionState | 'MISSING', number> = {
     CONNECTED: 0,
     CONNECTING: 0,
@@ -328,35 +385,17 @@ async function summarise(
     const state = o?.connectionState ?? 'MISSING';
     if (state in byState) byState[state] += 1;
   }
-  const summary = sweepSummaryEvent({
-    scope: deps.state.scope,
-    reconcileId: result.reconcileId,
-    trigger: result.trigger,
-    byState,
-    managed: observed.length,
-    unmanaged: result.unmanaged.length,
-    invalid: result.outcomes.filter((o) => o.skipped === 'invalid').length,
-    actions: result.outcomes.filter((o) => o.taken !== null).length,
-    escalations: result.outcomes.filter((o) => o.decision?.dryRun === false && o.decision.events.some((e) => e.detailType === 'Repair Escalated'))
-      .length,
-    regionalIncident: result.regionalIncident,
-    regionalIncidentSince: regional.since,
-    regionalIncidentStarted: regional.started,
-    killSwitch: settings.killSwitch,
-  });
-  let published = true;
-  try {
-    await deps.events.publish([summary]);
-  } catch (error) {
-    published = false;
-    log.error('could not publish the sweep summary', { error: scrubbedError(error) });
-  }
+  return byState;
+}
+
+/** The pass's metrics and its last log line. */
+function recordSummary(deps: ReconcileDeps, log: Logger, result: ReconcileResult, observed: ReadonlyArray<ObservedStore | null>): void {
+  const byState = countByState(observed);
   if (deps.metrics) {
     recordStoreStates(deps.metrics, byState);
     deps.metrics.publishStoredMetrics();
   }
   log.info('reconcile finished', { ...byState, outcomes: result.outcomes.length, regionalIncident: result.regionalIncident });
-  return published;
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   type SecretField,
   type StoreStatus,
 } from '../domain/types.js';
-import { AwsCallError, scrubbedError } from '../errors.js';
+import { AwsCallError, EventsRefusedError, scrubbedError } from '../errors.js';
 import { recordRepair } from '../metrics.js';
 import type { ReconcileDeps, ResolvedUpdate, SecretsPort, StoreRecord } from './ports.js';
 
@@ -117,7 +117,9 @@ async function reconcileLeased(
     run.log.info('another run holds this store; skipped', { reason: first.reason });
     return { ...planned, skipped: 'leased' };
   }
-  const holdLeaseUntil = leasedAt + deps.leaseTtlMs;
+  // Each write that keeps the lease renews it from the time of the write: the mutating call that
+  // follows gets a whole lease, which outlasts the call (its SDK timeouts fit in half a lease).
+  const hold = () => ({ now: deps.clock.now(), holdLeaseUntil: deps.clock.now() + deps.leaseTtlMs });
 
   let reached: StoreOutcome = planned;
   try {
@@ -135,7 +137,7 @@ async function reconcileLeased(
     let owed = [...pending, ...decisionEvents(decision, fresh)];
     const mutating = MUTATING.has(decision.action.kind);
     if (mutating || decision.events.length > 0) {
-      await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: owed, holdLeaseUntil });
+      await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: owed, ...hold() });
     }
     reached = { ...reached, decision };
 
@@ -149,7 +151,7 @@ async function reconcileLeased(
         // The call failed: its failure replaces the recorded decision and the events not yet sent.
         decision = acted.decision;
         owed = [...pending, ...decisionEvents(decision, fresh)];
-        await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: owed, holdLeaseUntil });
+        await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: owed, ...hold() });
       }
     }
     reached = { ...reached, decision, taken, error: callError };
@@ -177,8 +179,8 @@ async function reconcileLeased(
 
 /**
  * Decides again on what is true now that the store is ours: the desired item and status another run
- * may just have written, and, before any mutating call, the store, its cluster, the secret versions
- * and the settings (kill switch) as they are now, so that no call acts on stale data. Null when the
+ * may just have written, and, before any mutating call or page, the store, its cluster, the secret
+ * versions and the settings (kill switch) as they are now, so that nothing acts or pages on stale data. Null when the
  * operator removed or broke the desired item since the pass read it (the lease is released).
  */
 async function decideUnderLease(
@@ -194,7 +196,8 @@ async function decideUnderLease(
   }
   const reread: PlanInput = { ...input, desired: desired.desired, status: lease.status, approval: lease.approval };
   const decision = plan(reread);
-  if (!MUTATING.has(decision.action.kind)) return { input: reread, decision };
+  // A decision that neither acts nor pages may rest on the pass's observation; one that pages must not.
+  if (!MUTATING.has(decision.action.kind) && decision.events.length === 0) return { input: reread, decision };
   const observed = await observeUnderLease(deps, reread, log);
   return { input: observed, decision: plan(observed) };
 }
@@ -334,21 +337,23 @@ export async function publishOwed(
   status: StoreStatus,
   owed: readonly ReconcilerEvent[],
 ): Promise<{ unpublished: number; error: string | null }> {
-  let result = { unpublished: 0, error: null as string | null };
+  let unsent: readonly ReconcilerEvent[] = [];
+  let error: string | null = null;
   if (owed.length > 0) {
     try {
       await deps.events.publish(owed);
-    } catch (error) {
-      const message = `events not published: ${scrubbedError(error)}`;
+    } catch (failure) {
+      // Events EventBridge took are not owed again: only the refused ones stay (all of them when unknown).
+      unsent = failure instanceof EventsRefusedError ? failure.unsent : owed;
+      error = `events not published: ${scrubbedError(failure)}`;
       log.error('events not published; they stay in the status outbox and the next run publishes them', {
-        error: message,
-        events: owed.map((e) => ({ detailType: e.detailType, eventId: e.detail.eventId })),
+        error,
+        events: unsent.map((e) => ({ detailType: e.detailType, eventId: e.detail.eventId })),
       });
-      result = { unpublished: owed.length, error: message };
     }
   }
-  await deps.state.saveStatus(status, deps.owner, { outbox: result.unpublished > 0 ? owed : [] });
-  return result;
+  await deps.state.saveStatus(status, deps.owner, { now: deps.clock.now(), outbox: unsent });
+  return { unpublished: unsent.length, error };
 }
 
 /** A history line, when something happened. */

@@ -83,7 +83,10 @@ export class FleetRuntime implements ScopeRuntime {
   #build(scope: Scope): ScopeDeps {
     const scopeClients = sameScope(scope, this.home)
       ? this.#clients
-      : makeScopeClients({ region: scope.region, endpoint: this.#config.endpoint }, this.#members.provider(scope.accountId));
+      : makeScopeClients(
+          { region: scope.region, endpoint: this.#config.endpoint, leaseTtlMs: this.#config.leaseTtlMs },
+          this.#members.provider(scope.accountId),
+        );
     return buildDeps(
       { ...this.#config, region: scope.region },
       { ...this.#options, accountId: scope.accountId, clients: { ...this.#clients, ...scopeClients } },

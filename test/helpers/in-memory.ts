@@ -8,7 +8,7 @@ import { InMemoryState } from '../../shared/dev/state/in-memory-state.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
 import type { XksReading } from '../../shared/domain/health.js';
 import type { ClusterView, ObservedStore } from '../../shared/domain/types.js';
-import { AwsCallError } from '../../shared/errors.js';
+import { AwsCallError, EventsRefusedError } from '../../shared/errors.js';
 import { makeLogger } from '../../shared/logger.js';
 import type {
   Clock,
@@ -147,9 +147,14 @@ export class InMemoryEvents implements EventsPort {
   /** While true, every publish fails as EventBridge would when unreachable. */
   down = false;
 
+  /** Events (by eventId) EventBridge refuses, as PutEvents refuses single entries and takes the others. */
+  readonly refused = new Set<string>();
+
   async publish(events: readonly ReconcilerEvent[]): Promise<void> {
     if (this.down) throw new AwsCallError('EventBridge.PutEvents', 'InternalException', true, 'EventBridge unavailable');
-    this.published.push(...events);
+    const unsent = events.filter((e) => this.refused.has(e.detail.eventId));
+    this.published.push(...events.filter((e) => !unsent.includes(e)));
+    if (unsent.length > 0) throw new EventsRefusedError(unsent, `${unsent.length} of ${events.length} events were not accepted: InternalFailure`);
   }
 
   types(): string[] {

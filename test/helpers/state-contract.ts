@@ -7,6 +7,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
+import { invalidDesiredEvent } from '../../shared/domain/events.js';
 import { emptyStatus } from '../../shared/domain/plan.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { ConflictError } from '../../shared/errors.js';
@@ -26,6 +27,20 @@ export const paymentsSpec = (overrides: Record<string, unknown> = {}): DesiredSt
   }) as DesiredStoreSpec;
 
 const spec = paymentsSpec;
+
+/** Events as an outbox holds them. */
+const page = invalidDesiredEvent({
+  scope: { accountId: '111122223333', region: 'us-east-1' },
+  storeName: 'payments',
+  generation: 1,
+  errors: [{ path: 'mode', message: 'bad' }],
+});
+const otherPage = invalidDesiredEvent({
+  scope: { accountId: '111122223333', region: 'us-east-1' },
+  storeName: 'ledger',
+  generation: 1,
+  errors: [{ path: 'mode', message: 'bad' }],
+});
 
 /** The scope the contract's state serves, and another account-Region of the same table. */
 export const CONTRACT_SCOPE: Scope = { accountId: '111122223333', region: 'us-east-1' };
@@ -84,7 +99,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         // The failed attempt took nothing: b's own name lease was given back.
         expect(await state.acquireLease('b', 'run-3', NOW + 1_000, 60_000)).not.toBeNull();
         await state.releaseLease('b', 'run-3');
-        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1');
+        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1', { now: NOW, outbox: [] });
         expect(await state.acquireLease('b', 'run-2', NOW + 2_000, 60_000, 'cks-1')).not.toBeNull();
         await state.releaseLease('b', 'run-2');
         expect(await state.acquireLease('a', 'run-4', NOW + 3_000, 60_000, 'cks-1')).not.toBeNull();
@@ -106,14 +121,14 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
       it('frees the KMS store id a lease was taken with when its status is written, whatever store id the status names', async () => {
         await state.acquireLease('a', 'run-1', NOW, 60_000, 'cks-1');
 
-        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: null }, 'run-1');
+        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: null }, 'run-1', { now: NOW, outbox: [] });
 
         expect(await state.acquireLease('b', 'run-2', NOW + 1_000, 60_000, 'cks-1')).not.toBeNull();
       });
 
       it('keeps the KMS store id leased through a status write that holds the lease, and frees it with the release', async () => {
         await state.acquireLease('a', 'run-1', NOW, 60_000, 'cks-1');
-        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1', { outbox: [], holdLeaseUntil: NOW + 60_000 });
+        await state.saveStatus({ ...emptyStatus('a', NOW), storeId: 'cks-1' }, 'run-1', { now: NOW, outbox: [], holdLeaseUntil: NOW + 60_000 });
 
         const held = await state.acquireLease('b', 'run-2', NOW + 1_000, 60_000, 'cks-1');
         await state.releaseLease('a', 'run-1');
@@ -127,7 +142,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         await state.putDesired([spec()], NOW);
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
         const status = { ...emptyStatus('payments', NOW), phase: 'DISCONNECTING' as const, attempt: 1 };
-        await state.saveStatus(status, 'run-a');
+        await state.saveStatus(status, 'run-a', { now: NOW, outbox: [] });
 
         const record = await state.acquireLease('payments', 'run-b', NOW + 1_000, 60_000);
 
@@ -144,7 +159,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
       it('keeps the lease past the status write when asked to hold it, until the time given', async () => {
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
 
-        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [], holdLeaseUntil: NOW + 120_000 });
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [], holdLeaseUntil: NOW + 120_000 });
 
         expect(await state.acquireLease('payments', 'run-b', NOW + 61_000, 60_000)).toBeNull();
         expect(await state.acquireLease('payments', 'run-b', NOW + 120_001, 60_000)).not.toBeNull();
@@ -154,8 +169,8 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
     describe('conditional status writes', () => {
       it('writes a status only for the lease holder, and releases the lease with it', async () => {
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
-        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-b')).rejects.toThrow(ConflictError);
-        await state.saveStatus(emptyStatus('payments', NOW), 'run-a');
+        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-b', { now: NOW, outbox: [] })).rejects.toThrow(ConflictError);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [] });
 
         expect((await state.load('payments')).status).toEqual(emptyStatus('payments', NOW));
         expect(await state.acquireLease('payments', 'run-b', NOW + 1, 60_000)).not.toBeNull();
@@ -167,14 +182,24 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         const late = { ...emptyStatus('payments', NOW), lastReason: 'written late by run-a' };
         const current = { ...emptyStatus('payments', NOW + 61_000), lastReason: 'written by run-b' };
 
-        await expect(state.saveStatus(late, 'run-a')).rejects.toThrow(ConflictError);
-        await state.saveStatus(current, 'run-b');
+        await expect(state.saveStatus(late, 'run-a', { now: NOW + 61_000, outbox: [] })).rejects.toThrow(ConflictError);
+        await state.saveStatus(current, 'run-b', { now: NOW + 61_000, outbox: [] });
 
         expect((await state.load('payments')).status).toEqual(current);
       });
 
+      it('refuses the status of a run whose lease ran out, even when no other run took it (a call slower than the lease)', async () => {
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW + 30_000, outbox: [], holdLeaseUntil: NOW + 90_000 });
+
+        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW + 90_001, outbox: [] })).rejects.toThrow(ConflictError);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW + 90_000, outbox: [] });
+
+        expect(await state.acquireLease('payments', 'run-b', NOW + 90_000, 60_000)).not.toBeNull();
+      });
+
       it('refuses a status from a run that never held the lease', async () => {
-        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-a')).rejects.toThrow(ConflictError);
+        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [] })).rejects.toThrow(ConflictError);
 
         expect((await state.load('payments')).status).toBeNull();
       });
@@ -252,16 +277,29 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         expect((await state.load('ledger')).desired).not.toBeNull();
       });
 
-      it('closes a status no run holds, and leaves one a run holds until its lease expires', async () => {
+      it('closes a status only for the holder of its unexpired lease', async () => {
         await state.acquireLease('payments', 'run-a', NOW, 60_000);
-        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { outbox: [], holdLeaseUntil: NOW + 60_000 });
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [], holdLeaseUntil: NOW + 60_000 });
 
-        const held = await state.deleteStatus('payments', NOW + 1_000);
-        const expired = await state.deleteStatus('payments', NOW + 60_001);
+        const unleased = await state.deleteStatus('payments', 'run-b', NOW + 1_000);
+        const expired = await state.deleteStatus('payments', 'run-a', NOW + 60_001);
+        const held = await state.deleteStatus('payments', 'run-a', NOW + 60_000);
 
-        expect([held, expired]).toEqual([false, true]);
+        expect([unleased, expired, held]).toEqual([false, false, true]);
         expect((await state.load('payments')).status).toBeNull();
-        expect(await state.deleteStatus('payments', NOW + 60_002)).toBe(false);
+        expect(await state.acquireLease('payments', 'run-b', NOW + 60_000, 60_000)).toMatchObject({ status: null, outbox: [] });
+      });
+
+      it('keeps a status whose outbox still holds events, until the holder empties it', async () => {
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [page], holdLeaseUntil: NOW + 60_000 });
+
+        const owing = await state.deleteStatus('payments', 'run-a', NOW + 1_000);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [], holdLeaseUntil: NOW + 60_000 });
+        const emptied = await state.deleteStatus('payments', 'run-a', NOW + 2_000);
+
+        expect([owing, emptied]).toEqual([false, true]);
+        expect((await state.load('payments')).status).toBeNull();
       });
     });
 
@@ -273,8 +311,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
           records: [],
           settings: { killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 },
           settingsError: null,
-          regionalIncidentSince: null,
-          regionalIncidentAnnounced: false,
+          regionalIncident: null,
         });
         expect(await state.getSettings()).toEqual(all.settings);
       });
@@ -282,29 +319,39 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
       it('reads every store, the settings and the regional-incident mark in one partition', async () => {
         await state.putDesired([spec(), spec({ name: 'ledger' })], NOW);
         await state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
-        await state.setRegionalIncident(NOW);
+        await state.openRegionalIncident(NOW, page);
 
         const all = await state.loadAll();
 
         expect(all.records.map((r) => r.name).sort()).toEqual(['ledger', 'payments']);
         expect(all.settings).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
-        expect(all.regionalIncidentSince).toBe(NOW);
+        expect(all.regionalIncident).toEqual({ since: NOW, outbox: [page] });
       });
 
-      it('marks a regional incident announced, then clears the mark and keeps the settings', async () => {
+      it('opens one regional incident however many try, keeping the first page, and answers the others with it', async () => {
+        const first = await state.openRegionalIncident(NOW, page);
+        const second = await state.openRegionalIncident(NOW + 1_000, otherPage);
+
+        expect(first).toEqual({ since: NOW, outbox: [page], opened: true });
+        expect(second).toEqual({ since: NOW, outbox: [page], opened: false });
+        expect((await state.loadAll()).regionalIncident).toEqual({ since: NOW, outbox: [page] });
+      });
+
+      it('empties the page of the incident announced and ends it, leaving another incident and the settings alone', async () => {
         await state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
-        await state.setRegionalIncident(NOW, true);
-        const announced = await state.loadAll();
+        await state.openRegionalIncident(NOW, page);
 
-        await state.setRegionalIncident(null);
+        await state.announceRegionalIncident(NOW + 1);
+        await state.endRegionalIncident(NOW + 1);
+        const untouched = (await state.loadAll()).regionalIncident;
+        await state.announceRegionalIncident(NOW);
+        const announced = (await state.loadAll()).regionalIncident;
+        await state.endRegionalIncident(NOW);
 
-        expect(announced).toMatchObject({ regionalIncidentSince: NOW, regionalIncidentAnnounced: true });
-        expect(await state.loadAll()).toMatchObject({
-          regionalIncidentSince: null,
-          regionalIncidentAnnounced: false,
-          settings: { killSwitch: true },
-        });
-        expect(await state.getSettings()).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
+        expect(untouched).toEqual({ since: NOW, outbox: [page] });
+        expect(announced).toEqual({ since: NOW, outbox: [] });
+        expect(await state.loadAll()).toMatchObject({ regionalIncident: null, settings: { killSwitch: true } });
+        expect(await state.openRegionalIncident(NOW + 2_000, page)).toMatchObject({ since: NOW + 2_000, opened: true });
       });
     });
 
@@ -336,30 +383,40 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         expect((await state.loadAll()).unreachable).toEqual(mark('scope-1'));
         await state.announceUnreachable('scope-1');
         expect((await state.loadAll()).unreachable).toEqual({ ...mark('scope-1'), announced: true });
-        await state.clearUnreachable();
+        await state.clearUnreachable('scope-1');
         expect((await state.loadAll()).unreachable).toBeUndefined();
         expect(await state.openUnreachable(mark('scope-3'))).toEqual(mark('scope-3'));
       });
 
       it('keeps an unreachable mark to its own scope, and leaves the stores and the regional mark alone', async () => {
         await state.putDesired([spec()], NOW);
-        await state.setRegionalIncident(NOW, true);
+        await state.openRegionalIncident(NOW, page);
 
         await state.openUnreachable(mark('scope-1'));
 
         expect((await other.loadAll()).unreachable).toBeUndefined();
         expect(await other.openUnreachable(mark('scope-2'))).toEqual(mark('scope-2'));
-        await other.clearUnreachable();
+        await other.clearUnreachable('scope-2');
         expect(await state.loadAll()).toMatchObject({
           records: [expect.objectContaining({ name: 'payments' })],
-          regionalIncidentSince: NOW,
-          regionalIncidentAnnounced: true,
+          regionalIncident: { since: NOW, outbox: [page] },
           unreachable: mark('scope-1'),
         });
       });
 
+      it('ends only the incident it names: a newer one another run opened stays open', async () => {
+        await state.openUnreachable(mark('scope-2'));
+
+        await state.clearUnreachable('scope-1');
+        const kept = (await state.loadAll()).unreachable;
+        await state.clearUnreachable('scope-2');
+
+        expect(kept).toEqual(mark('scope-2'));
+        expect((await state.loadAll()).unreachable).toBeUndefined();
+      });
+
       it('ends no incident when none is open, and reads the next one opened afterwards', async () => {
-        await state.clearUnreachable();
+        await state.clearUnreachable('scope-1');
         await state.announceUnreachable('scope-1');
 
         expect((await state.loadAll()).unreachable).toBeUndefined();

@@ -119,7 +119,7 @@ describe('DynamoStateAdapter', () => {
       }),
     );
     await state.acquireLease('ledger', 'run-a', NOW, 60_000);
-    await state.saveStatus({ ...emptyStatus('ledger', NOW), attempt: 1 }, 'run-a');
+    await state.saveStatus({ ...emptyStatus('ledger', NOW), attempt: 1 }, 'run-a', { now: NOW, outbox: [] });
     await dynamo.send(
       new UpdateItemCommand({
         TableName: `stores-${table}`,

@@ -47,7 +47,7 @@ describe('DynamoDB (forwarded to the embedded emulator)', () => {
     expect(body.calls.at(-1)).toMatchObject({ service: 'DynamoDB', operation: 'GetItem', error: 'ResourceNotFoundException' });
   });
 
-  it('answers the errors the fake raises itself in JSON 1.0 with DynamoDB's namespaced error type, as DynamoDB does', async () => {
+  it('answers the errors the fake raises itself in JSON 1.0 with the namespaced error type, as DynamoDB does', async () => {
     await fake.admin('POST', '/_fake/faults', { operation: 'ListTables', error: 'ThrottlingException', count: 1 });
     const response = await fetch(fake.url, {
       method: 'POST',

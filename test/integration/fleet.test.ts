@@ -212,7 +212,7 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     expect((await state.loadAll()).unreachable).toMatchObject({ incidentId: a.incidentId, announced: false });
     await state.announceUnreachable(a.incidentId);
     expect((await state.loadAll()).unreachable?.announced).toBe(true);
-    await state.clearUnreachable();
+    await state.clearUnreachable(a.incidentId);
     expect((await state.loadAll()).unreachable).toBeUndefined();
     // Scopes are registered by `cks apply`, as an operator.
     expect(await asOperator().deps(MEMBER_WEST).state.registerScope()).toBe(true);

@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { EventBridgeAdapter } from '../../shared/adapters/eventbridge.js';
 import type { ReconcilerEvent } from '../../shared/domain/events.js';
-import { AwsCallError } from '../../shared/errors.js';
+import { AwsCallError, EventsRefusedError } from '../../shared/errors.js';
 
 const eventsMock = mockClient(EventBridgeClient);
 
@@ -63,6 +63,22 @@ describe('EventBridgeAdapter', () => {
 
     // Assess
     expect(eventsMock).not.toHaveReceivedAnyCommand();
+  });
+
+  it('names the refused events as the ones still unsent, and only those (it used to leave the whole batch owed)', async () => {
+    // Prepare
+    eventsMock
+      .on(PutEventsCommand)
+      .resolvesOnce({ FailedEntryCount: 1, Entries: [{ EventId: 'e-1' }, { ErrorCode: 'InternalFailure' }, { EventId: 'e-3' }] })
+      .resolves({ FailedEntryCount: 0, Entries: [] });
+    const events = Array.from({ length: 3 }, (_, i) => event(i));
+
+    // Act
+    const error: unknown = await adapter.publish(events).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(EventsRefusedError);
+    expect((error as EventsRefusedError).unsent).toEqual([events[1]]);
   });
 
   it('sends every batch, then fails retryably naming the refused entries’ error codes', async () => {

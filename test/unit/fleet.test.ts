@@ -112,6 +112,28 @@ describe('reachAndReconcile', () => {
     expect(fleet.logLines.some((line) => line.includes('scope reached again'))).toBe(true);
   });
 
+  it('ends only the incident it found open: a newer one another worker opened meanwhile stays open (it used to be closed unannounced)', async () => {
+    // Prepare: incident A is open; while this pass runs, another worker ends A and opens B.
+    fleet.denied.add(DENIED.accountId);
+    await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
+    fleet.denied.clear();
+    const state = fleet.deps(DENIED).state;
+    const found = state.unreachable!;
+    const newer = { ...found, incidentId: 'scope-newer', announced: false };
+    const loadAll = state.loadAll.bind(state);
+    state.loadAll = async () => {
+      const read = await loadAll();
+      state.unreachable = newer;
+      return read;
+    };
+
+    // Act
+    await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
+
+    // Assess
+    expect(state.unreachable).toEqual(newer);
+  });
+
   it('announces an incident again when its event could not be published the first time, with the same eventId', async () => {
     fleet.denied.add(DENIED.accountId);
     fleet.events.down = true;
@@ -292,7 +314,8 @@ describe('onEvent in a fleet', () => {
 
     expect(asked).toEqual(['111122223333/us-east-1', '444455556666/eu-west-1']);
     expect(result).toMatchObject({ trigger: 'stream', stores: [{ name: 'payments' }, { name: 'ledger' }] });
-    expect(fleet.deps(MEMBER).kms.calls).toEqual([{ op: 'listStores' }]);
+    // The member's store is missing: the pass lists the stores, and the run re-reads the store under its lease before paging.
+    expect(fleet.deps(MEMBER).kms.calls).toEqual([{ op: 'listStores' }, { op: 'describeStore' }]);
   });
 
   it('makes a fleet of one scope from plain dependencies, refusing any other scope by name', () => {

@@ -3,10 +3,10 @@
  * its status (once no run holds it, after the events it still owes went out) and writes a last
  * history line; it is neither reported nor reconciled again.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
-import { reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
-import { cloudHsmDesired } from '../helpers/world.js';
+import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster } from '../helpers/world.js';
 
 describe('a store removed from the desired state', () => {
   let world: InMemoryWorld;
@@ -69,11 +69,87 @@ describe('a store removed from the desired state', () => {
     expect(world.state.statuses.has('old-hsm')).toBe(false);
   });
 
+  it('has a status item it cannot read closed too (it used to stay for ever)', async () => {
+    // Prepare: the status item is corrupt, as the table adapter reads it.
+    const read = await world.state.loadAll();
+    vi.spyOn(world.state, 'loadAll').mockResolvedValueOnce({
+      ...read,
+      records: read.records.map((r) => (r.name === 'old-hsm' ? { ...r, status: null, statusError: 'phase: invalid value' } : r)),
+    });
+
+    // Act
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    // Assess
+    expect(world.state.statuses.has('old-hsm')).toBe(false);
+  });
+
   it('a stream run naming it closes it too', async () => {
     // Act
     await reconcileScope(world.deps(), { trigger: 'stream', only: { names: ['old-hsm'] } });
 
     // Assess
     expect(world.state.statuses.has('old-hsm')).toBe(false);
+  });
+});
+
+describe('a store removed while its escalation is still unsent', () => {
+  const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser';
+  let world: InMemoryWorld;
+  const escalations = () => world.events.published.filter((e) => e.detailType === 'Repair Escalated');
+
+  beforeEach(async () => {
+    // Prepare: a locked-out store escalates while EventBridge is down, so the page waits in its outbox; then it is removed.
+    world = inMemoryWorld();
+    world.cloudHsm.clusters.set(CLUSTER, cluster({ availabilityZones: ['us-east-1a', 'us-east-1b'] }));
+    world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
+    world.kms.put(cloudHsmObserved({ name: 'payments', connectionState: 'FAILED', connectionErrorCode: 'USER_LOCKED_OUT' }));
+    world.state.desired.set('payments', { ...cloudHsmDesired({ name: 'payments', keyStorePasswordSecretArn: SECRET }) });
+    world.events.down = true;
+    await expect(reconcileScope(world.deps('run-r'), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    world.events.down = false;
+    expect(world.state.outboxes.get('payments')?.map((e) => e.detailType)).toEqual(['Repair Escalated']);
+    expect(await world.state.deleteDesired('payments')).toBe(true);
+  });
+
+  it('publishes the escalation a run recorded after the pass read the store, once, then closes it (it used to delete the item unsent)', async () => {
+    // Prepare: the pass read the store before the run wrote its outbox (the snapshot's outbox is empty).
+    const read = await world.state.loadAll();
+    vi.spyOn(world.state, 'loadAll').mockResolvedValueOnce({ ...read, records: read.records.map((r) => ({ ...r, outbox: [] })) });
+
+    // Act
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    // Assess
+    expect(escalations()).toHaveLength(1);
+    expect(world.state.statuses.has('payments')).toBe(false);
+    expect(world.state.outboxes.has('payments')).toBe(false);
+  });
+
+  it('keeps the status and its outbox while the escalation cannot be published, and closes it once it went out', async () => {
+    // Act
+    world.events.down = true;
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    const kept = { status: world.state.statuses.has('payments'), outbox: world.state.outboxes.get('payments')?.map((e) => e.detailType) };
+    world.events.down = false;
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    // Assess
+    expect(kept).toEqual({ status: true, outbox: ['Repair Escalated'] });
+    expect(escalations()).toHaveLength(1);
+    expect(world.state.statuses.has('payments')).toBe(false);
+  });
+
+  it('leaves a status another run holds the lease of, outbox and all', async () => {
+    // Prepare
+    await world.state.acquireLease('payments', 'another-run', world.clock.now(), 60_000);
+
+    // Act
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    // Assess
+    expect(escalations()).toEqual([]);
+    expect(world.state.outboxes.get('payments')?.map((e) => e.detailType)).toEqual(['Repair Escalated']);
   });
 });

@@ -1,4 +1,5 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { invalidDesiredEvent } from '../../shared/domain/events.js';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import type { DesiredStore } from '../../shared/domain/types.js';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
@@ -19,6 +20,21 @@ function healthyWorld(): InMemoryWorld {
   world.cloudHsm.clusters.set(CLUSTER, cluster({ availabilityZones: ['us-east-1a', 'us-east-1b'] }));
   world.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
   return world;
+}
+
+/** Four declared stores, three of them FAILED at once: a regional incident by the default settings. */
+function failThreeOfFour(world: InMemoryWorld): void {
+  for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
+    world.kms.put(
+      cloudHsmObserved({
+        name,
+        id: `cks-${i}234567890abcdef0`,
+        connectionState: i < 3 ? 'FAILED' : 'CONNECTED',
+        connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null,
+      }),
+    );
+    declare(world, name);
+  }
 }
 
 describe('reconcile (core with in-memory ports)', () => {
@@ -142,6 +158,36 @@ describe('reconcile (core with in-memory ports)', () => {
     expect(result.outcomes.find((o) => o.name === 'ledger')?.taken).toBe('disconnect');
   });
 
+  it('pages on the store as it is when the lease is taken, not as the pass saw it (it used to escalate a store fixed meanwhile)', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'payments', connectionState: 'FAILED', connectionErrorCode: 'USER_LOCKED_OUT' }));
+    declare(world, 'payments');
+    // The pass saw the store locked out; a human reconnected it before the store's run took its lease.
+    const seen = await world.kms.listStores();
+    world.kms.put(cloudHsmObserved({ name: 'payments' }));
+    vi.spyOn(world.kms, 'listStores').mockResolvedValueOnce(seen);
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(world.events.types()).not.toContain('Repair Escalated');
+    expect(world.state.statuses.get('payments')?.phase).not.toBe('ESCALATED');
+  });
+
+  it('reports an invalid desired item reached late in a long pass once, under a lease taken when it is reached', async () => {
+    declare(world, 'broken', { cloudHsmClusterId: 'not-a-cluster' });
+    // The pass's reads take longer than a lease.
+    const listStores = world.kms.listStores.bind(world.kms);
+    vi.spyOn(world.kms, 'listStores').mockImplementationOnce(async () => {
+      world.clock.advance(61);
+      return listStores();
+    });
+
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes.find((o) => o.name === 'broken')).toMatchObject({ skipped: 'invalid', error: null });
+    expect(world.events.types().filter((type) => type === 'Desired State Invalid')).toHaveLength(1);
+    expect(world.state.leases.has('broken')).toBe(false);
+  });
+
   it('reports an invalid desired item once, with the field, and reconciles the other stores', async () => {
     world.kms.put(
       cloudHsmObserved({ name: 'ledger', id: 'cks-2234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
@@ -161,17 +207,7 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('pages instead of repairing when more than the blast-radius share of stores fails at once', async () => {
-    for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
-      world.kms.put(
-        cloudHsmObserved({
-          name,
-          id: `cks-${i}234567890abcdef0`,
-          connectionState: i < 3 ? 'FAILED' : 'CONNECTED',
-          connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null,
-        }),
-      );
-      declare(world, name);
-    }
+    failThreeOfFour(world);
 
     const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
     await reconcileScope(world.deps(), { trigger: 'schedule' });
@@ -186,25 +222,66 @@ describe('reconcile (core with in-memory ports)', () => {
   });
 
   it('records the end of a regional incident and pages again only when a new one begins', async () => {
-    for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) {
-      world.kms.put(
-        cloudHsmObserved({
-          name,
-          id: `cks-${i}234567890abcdef0`,
-          connectionState: i < 3 ? 'FAILED' : 'CONNECTED',
-          connectionErrorCode: i < 3 ? 'NETWORK_ERRORS' : null,
-        }),
-      );
-      declare(world, name);
-    }
+    failThreeOfFour(world);
     await reconcileScope(world.deps(), { trigger: 'schedule' });
     for (const [i, name] of ['a', 'b', 'c'].entries()) world.kms.put(cloudHsmObserved({ name, id: `cks-${i}234567890abcdef0` })); // healed by a human
 
     await reconcileScope(world.deps(), { trigger: 'schedule' });
 
-    expect(world.state.regionalIncidentSince).toBeNull();
+    expect(world.state.regionalIncident).toBeNull();
     const last = world.events.published.filter((e) => e.detailType === 'Sweep Summary').at(-1);
     expect(last?.detail).toMatchObject({ regionalIncident: false, regionalIncidentSince: null, regionalIncidentStarted: false });
+  });
+
+  describe('the regional incident page', () => {
+    beforeEach(() => {
+      failThreeOfFour(world);
+    });
+
+    const pages = () => world.events.published.filter((e) => e.detailType === 'Sweep Summary' && e.detail.regionalIncidentStarted);
+
+    it('pages once, under one eventId, when the write that marks it sent fails (it used to page again under a new eventId)', async () => {
+      // Act
+      world.state.faults.fail('announceRegionalIncident', 'ThrottlingException');
+      await reconcileScope(world.deps(), { trigger: 'schedule' }).catch(() => undefined);
+      world.clock.advance(120);
+      await reconcileScope(world.deps(), { trigger: 'schedule' });
+      world.clock.advance(120);
+      await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+      // Assess
+      expect(new Set(pages().map((e) => e.detail.eventId)).size).toBe(1);
+      expect(world.state.regionalIncident?.outbox).toEqual([]);
+    });
+
+    it('keeps the page owed while PutEvents fails, and sends that same page once it works', async () => {
+      // Act
+      world.events.down = true;
+      await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+      const owed = world.state.regionalIncident?.outbox.map((e) => e.detail.eventId);
+      world.events.down = false;
+      world.clock.advance(120);
+      await reconcileScope(world.deps(), { trigger: 'schedule' });
+      world.clock.advance(120);
+      await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+      // Assess
+      expect(pages().map((e) => e.detail.eventId)).toEqual(owed);
+      expect(owed).toHaveLength(1);
+    });
+
+    it('opens one incident with one page when two full passes find it at once (each used to open and page it)', async () => {
+      // Act: both passes read the scope before either writes.
+      await Promise.all([
+        reconcileScope(world.deps('pass-1'), { trigger: 'schedule' }),
+        reconcileScope(world.deps('pass-2'), { trigger: 'schedule' }),
+      ]);
+
+      // Assess
+      expect(pages()).toHaveLength(1);
+      expect(world.events.published.filter((e) => e.detailType === 'Sweep Summary')).toHaveLength(2);
+      expect(world.state.regionalIncident).toEqual({ since: world.clock.now(), outbox: [] });
+    });
   });
 
   it('reconciles only the stores an event names, by name, store id or cluster id', async () => {
@@ -407,6 +484,36 @@ describe('exactly-once effects (status, incident id and events recorded together
     expect(ids.size).toBe(1);
     expect(incidents.size).toBe(1);
     expect(world.state.statuses.get('payments')?.incidentId).toBe([...incidents][0]);
+    expect(world.state.outboxes.get('payments')).toEqual([]);
+  });
+
+  it('keeps only the events PutEvents refused, so the next run re-sends none it took (it used to re-send the whole outbox)', async () => {
+    // Prepare: the first sweep's escalation and a report of its invalid twin go out together; EventBridge refuses the report.
+    world.events.down = true;
+    await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    world.events.down = false;
+    const [escalation] = world.state.outboxes.get('payments') ?? [];
+    const report = invalidDesiredEvent({
+      scope: world.state.scope,
+      storeName: 'payments',
+      generation: 1,
+      errors: [{ path: 'mode', message: 'bad' }],
+    });
+    world.state.outboxes.set('payments', [escalation!, report]);
+    world.events.refused.add(report.detail.eventId);
+
+    // Act
+    world.clock.advance(120);
+    await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    const owed = world.state.outboxes.get('payments')?.map((e) => e.detail.eventId);
+    world.events.refused.clear();
+    world.clock.advance(120);
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    // Assess
+    expect(owed).toEqual([report.detail.eventId]);
+    expect(world.events.published.map((e) => e.detail.eventId).filter((id) => id === escalation!.detail.eventId)).toHaveLength(1);
+    expect(world.events.published.map((e) => e.detail.eventId).filter((id) => id === report.detail.eventId)).toHaveLength(1);
     expect(world.state.outboxes.get('payments')).toEqual([]);
   });
 

@@ -72,7 +72,9 @@ const PORT_METHODS: { [P in PortName]: readonly (keyof ReconcileDeps[P] & string
     'request',
     'getSettings',
     'putSettings',
-    'setRegionalIncident',
+    'openRegionalIncident',
+    'announceRegionalIncident',
+    'endRegionalIncident',
   ],
 };
 

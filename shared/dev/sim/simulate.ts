@@ -64,7 +64,9 @@ const TABLE_OPERATIONS: readonly StateOperation[] = [
   'releaseLease',
   'appendHistory',
   'deleteStatus',
-  'setRegionalIncident',
+  'openRegionalIncident',
+  'announceRegionalIncident',
+  'endRegionalIncident',
 ];
 /** How DynamoDB fails them once the SDK's retries are spent. */
 const TABLE_ERRORS = ['ProvisionedThroughputExceededException', 'ThrottlingException', 'InternalServerError'];

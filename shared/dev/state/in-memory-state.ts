@@ -22,7 +22,15 @@ import type { ReconcilerEvent } from '../../domain/events.js';
 import { sameData } from '../../domain/same-data.js';
 import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../../domain/types.js';
 import { AwsCallError, ConflictError } from '../../errors.js';
-import type { HistoryEntry, OperatorRequest, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../../reconcile/ports.js';
+import type {
+  HistoryEntry,
+  OperatorRequest,
+  RegionalIncident,
+  SaveStatusOptions,
+  ScopeRecords,
+  StatePort,
+  StoreRecord,
+} from '../../reconcile/ports.js';
 
 /** The DynamoDB operation behind each call of the port, named in the errors of injected faults. */
 const DYNAMODB_OPERATIONS = {
@@ -39,7 +47,9 @@ const DYNAMODB_OPERATIONS = {
   request: 'UpdateItem',
   getSettings: 'GetItem',
   putSettings: 'UpdateItem',
-  setRegionalIncident: 'UpdateItem',
+  openRegionalIncident: 'UpdateItem',
+  announceRegionalIncident: 'UpdateItem',
+  endRegionalIncident: 'UpdateItem',
   openUnreachable: 'UpdateItem',
   announceUnreachable: 'UpdateItem',
   clearUnreachable: 'UpdateItem',
@@ -130,8 +140,8 @@ export class InMemoryState implements StatePort {
   readonly leases = new Map<string, Lease>();
   readonly historyEntries: Array<HistoryEntry & { name: string }> = [];
   settings: Settings = DEFAULT_SETTINGS;
-  regionalIncidentSince: number | null = null;
-  regionalIncidentAnnounced = false;
+  /** The scope's open regional incident. */
+  regionalIncident: RegionalIncident | null = null;
   /** The scope's open unreachable incident. */
   unreachable: UnreachableMark | null = null;
   /** The table's scope registry: pass one set to the states of every scope of one table. */
@@ -157,8 +167,7 @@ export class InMemoryState implements StatePort {
       records: [...names].map((name) => this.#record(name)),
       settings: copy(this.settings),
       settingsError: null,
-      regionalIncidentSince: this.regionalIncidentSince,
-      regionalIncidentAnnounced: this.regionalIncidentAnnounced,
+      regionalIncident: copy(this.regionalIncident),
       ...(this.unreachable && { unreachable: copy(this.unreachable) }),
     };
   }
@@ -181,10 +190,12 @@ export class InMemoryState implements StatePort {
     return this.#record(name);
   }
 
-  async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions = { outbox: [] }): Promise<void> {
+  async saveStatus(status: StoreStatus, owner: string, options: SaveStatusOptions): Promise<void> {
     this.faults.check('saveStatus', status.name);
     const lease = this.leases.get(status.name);
-    if (lease?.owner !== owner) throw new ConflictError(`lease on store "${status.name}" was lost before its status was written`);
+    if (lease?.owner !== owner || lease.until < options.now) {
+      throw new ConflictError(`lease on store "${status.name}" ran out or was lost before its status was written`);
+    }
     this.writes += 1;
     this.statuses.set(status.name, copy(status));
     this.outboxes.set(status.name, copy([...options.outbox]));
@@ -237,13 +248,13 @@ export class InMemoryState implements StatePort {
     return true;
   }
 
-  async deleteStatus(name: string, now: number): Promise<boolean> {
+  async deleteStatus(name: string, owner: string, now: number): Promise<boolean> {
     this.faults.check('deleteStatus', name);
     const lease = this.leases.get(name);
-    if (!this.statuses.has(name) || (lease !== undefined && lease.until >= now)) return false;
+    if (lease?.owner !== owner || lease.until < now || (this.outboxes.get(name) ?? []).length > 0) return false;
     this.statuses.delete(name);
     this.outboxes.delete(name);
-    this.leases.delete(name);
+    this.#release(name, owner);
     return true;
   }
 
@@ -267,10 +278,21 @@ export class InMemoryState implements StatePort {
     this.settings = { ...copy(rest), ...(approvalForCloudHsm === true ? { approvalForCloudHsm } : {}) };
   }
 
-  async setRegionalIncident(since: number | null, announced = false): Promise<void> {
-    this.faults.check('setRegionalIncident');
-    this.regionalIncidentSince = since;
-    this.regionalIncidentAnnounced = since !== null && announced;
+  async openRegionalIncident(since: number, page: ReconcilerEvent): Promise<RegionalIncident & { opened: boolean }> {
+    this.faults.check('openRegionalIncident');
+    const opened = this.regionalIncident === null;
+    this.regionalIncident ??= { since, outbox: copy([page]) };
+    return { ...copy(this.regionalIncident), opened };
+  }
+
+  async announceRegionalIncident(since: number): Promise<void> {
+    this.faults.check('announceRegionalIncident');
+    if (this.regionalIncident?.since === since) this.regionalIncident = { since, outbox: [] };
+  }
+
+  async endRegionalIncident(since: number): Promise<void> {
+    this.faults.check('endRegionalIncident');
+    if (this.regionalIncident?.since === since) this.regionalIncident = null;
   }
 
   async openUnreachable(mark: UnreachableMark): Promise<UnreachableMark> {
@@ -284,9 +306,9 @@ export class InMemoryState implements StatePort {
     if (this.unreachable?.incidentId === incidentId) this.unreachable = { ...this.unreachable, announced: true };
   }
 
-  async clearUnreachable(): Promise<void> {
+  async clearUnreachable(incidentId: string): Promise<void> {
     this.faults.check('clearUnreachable');
-    this.unreachable = null;
+    if (this.unreachable?.incidentId === incidentId) this.unreachable = null;
   }
 
   async registerScope(): Promise<boolean> {
