@@ -7,7 +7,7 @@
  */
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
+import { ConnectCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type AwsClients, makeAwsClients } from '../../shared/adapters/clients.js';
 import { ensureTable } from '../../shared/adapters/dynamodb-store.js';
@@ -15,13 +15,14 @@ import { loadConfig } from '../../shared/config.js';
 import type { FunctionRole, PrincipalKeys } from '../../shared/dev/iam/stack.js';
 import type { DesiredStoreSpec } from '../../shared/domain/desired-schema.js';
 import { desiredSpecSchema } from '../../shared/domain/desired-schema.js';
+import { mapConcurrently } from '../../shared/fleet/reconcile-fleet.js';
 import { makeLogger } from '../../shared/logger.js';
 import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
 import { type ReconcileRequest, type ReconcileResult, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { buildDeps, LOCAL_ACCOUNT_ID } from '../../shared/runtime/deps.js';
 import { startTestFake, type TestFake } from './fake.js';
 import { deployStack, roleCredentials } from './stack.js';
-import { cloudHsmEntry, cloudHsmStore, secret } from './world.js';
+import { cloudHsmEntry, cloudHsmStore, secret, XKS_CREDENTIAL, xksStore } from './world.js';
 
 export const TABLE = 'cks-it-stores';
 /** The reconciler's role in the fake's CloudTrail events. */
@@ -154,4 +155,40 @@ export async function failedCloudHsmStore(env: ReconcilerEnv, name: string): Pro
   await env.apply(cloudHsmEntry(store));
   await env.fake.admin('POST', `/_fake/stores/${name}/fail`, { errorCode: 'NETWORK_ERRORS' });
   return store.storeId;
+}
+
+/**
+ * `count` CONNECTED external key stores declared CONNECTED (one credential secret), and a first pass
+ * that baselines every status: a fleet whose next pass is healthy. Stores are made 25 at a time.
+ */
+export async function startHealthyXksFleet(count: number): Promise<ReconcilerEnv> {
+  const env = await startReconcilerEnv({ storeQuota: count });
+  const secretArn = await env.createSecret(
+    'cks/shared-xks',
+    JSON.stringify({ accessKeyId: XKS_CREDENTIAL.AccessKeyId, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey }),
+  );
+  const names = Array.from({ length: count }, (_, i) => `xks-${String(i).padStart(4, '0')}`);
+  const specs = await mapConcurrently(names, 25, async (name) => {
+    const { storeId, uriEndpoint, uriPath } = await xksStore(env.fake, { name });
+    await env.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    return {
+      name,
+      type: 'EXTERNAL_KEY_STORE',
+      desiredState: 'CONNECTED',
+      xksProxy: { uriEndpoint, uriPath, connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: secretArn },
+    };
+  });
+  env.fake.advance(60);
+  await env.apply(...specs);
+  await env.run();
+  return env;
+}
+
+/** The calls one pass makes, by `Service.Operation`, and how many stores it left unchanged. */
+export async function callsOfOnePass(env: ReconcilerEnv): Promise<{ delta: Record<string, number>; unchanged: number }> {
+  const { counts: before } = await env.calls();
+  const result = await env.run();
+  const { counts: after } = await env.calls();
+  const delta = Object.fromEntries(Object.entries(after).flatMap(([op, n]) => (n - (before[op] ?? 0) > 0 ? [[op, n - (before[op] ?? 0)]] : [])));
+  return { delta, unchanged: result.outcomes.filter((o) => o.skipped === 'unchanged').length };
 }
