@@ -6,15 +6,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * demo's run, the simulator's seeds, many sweeps against the fake) start first, so that the rest of
  * the suite runs beside them instead of after them. Others keep vitest's own order.
  */
-const LONG_WAITS = [
-  'reconciler-scale.test.ts',
-  'offline.test.ts',
-  'simulate.test.ts',
-  'safety.test.ts',
-  'health-scale.test.ts',
-  'reconciler.test.ts',
-  'demo.test.ts',
-];
+const LONG_WAITS = ['offline.test.ts', 'simulate.test.ts', 'safety.test.ts', 'reconciler.test.ts', 'demo.test.ts'];
 
 class LongWaitsFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {

@@ -10,7 +10,7 @@ let env: ReconcilerEnv;
 
 beforeAll(async () => {
   env = await startHealthyXksFleet(500);
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   // Every call ran under the stack's own policies, and none of them was refused.

@@ -9,7 +9,7 @@ let env: ReconcilerEnv;
 
 beforeAll(async () => {
   env = await startHealthyXksFleet(1000);
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   // Every call ran under the stack's own policies, and none of them was refused.
