@@ -4,7 +4,7 @@
  * store, the whole of it: every field desired and observed, the hold, the runbook and its history.
  */
 import { formatFieldErrors, parseDesiredItem } from '../domain/desired-schema.js';
-import { describeChanges } from '../domain/plan/approval.js';
+import { describeChanges, writtenBack } from '../domain/plan/approval.js';
 import { releasedBy } from '../domain/plan/hold.js';
 import {
   type ChangedField,
@@ -62,7 +62,14 @@ export interface StatusRow {
    * The change of the current generation waiting for two persons' signatures (`cks approve`): what it
    * changes, old → new, and who signed it so far.
    */
-  approval: { generation: number; digest: string; fields: string[]; changes: ChangedField[]; signedBy: string[] } | null;
+  approval: {
+    generation: number;
+    digest: string;
+    fields: string[];
+    changes: ChangedField[];
+    signedBy: string[];
+    replayedBelow: number | null;
+  } | null;
   /** Why the desired item is invalid. */
   error: string | null;
 }
@@ -280,6 +287,7 @@ function storeView(
             fields: pending.changes.map((c) => c.field),
             changes: pending.changes,
             signedBy: pending.signedBy,
+            replayedBelow: pending.replayedBelow,
           },
     error: parsed.ok ? null : formatFieldErrors(parsed.errors),
   };
@@ -303,9 +311,11 @@ function operatorNotes(row: StatusRow): string[] {
 
 function approvalText(name: string, approval: NonNullable<StatusRow['approval']>): string {
   const who =
-    approval.signedBy.length === 0
-      ? `signed by nobody yet; two persons each run \`cks approve ${name}\``
-      : `signed by ${approval.signedBy.join(', ')}; a second person runs \`cks approve ${name}\``;
+    approval.replayedBelow !== null
+      ? writtenBack(approval.replayedBelow)
+      : approval.signedBy.length === 0
+        ? `signed by nobody yet; two persons each run \`cks approve ${name}\``
+        : `signed by ${approval.signedBy.join(', ')}; a second person runs \`cks approve ${name}\``;
   return `approval waiting: ${describeChanges(approval.changes)} of generation ${approval.generation}, ${who}`;
 }
 

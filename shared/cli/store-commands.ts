@@ -5,7 +5,7 @@
  */
 
 import { parseDesiredItem } from '../domain/desired-schema.js';
-import { describeChanges } from '../domain/plan/approval.js';
+import { describeChanges, writtenBack } from '../domain/plan/approval.js';
 import { releasedBy } from '../domain/plan/hold.js';
 import { personOf, storeChange } from '../domain/signatures.js';
 import { storeSubject } from '../domain/table-keys.js';
@@ -121,6 +121,7 @@ export async function approveCommand(ctx: CliContext, name: string): Promise<num
       `${store}: nothing waits for approval (generation ${desired.generation} changes nothing that needs a second person, or two persons signed it)`,
     );
   }
+  if (pending.replayedBelow !== null) throw new CliError(`${store}: refused: ${writtenBack(pending.replayedBelow)}`);
   const me = personOf(caller.signer);
   if (me !== null && pending.signedBy.includes(me)) {
     throw new CliError(

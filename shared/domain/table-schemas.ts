@@ -63,6 +63,7 @@ const statusSchema = z.object({
   loginBudgetInForce: z._default(z.int().check(z.minimum(1), z.maximum(LOGIN_BUDGET_MAX)), LOGIN_BUDGET_DEFAULT),
   onManualDisconnectInForce: z._default(z.enum(MANUAL_DISCONNECT_POLICIES), 'hold'),
   announcedApproval: z._default(z.nullable(z.string()), null),
+  highestGeneration: z._default(count, 0),
 });
 
 /** A status item's attributes (table attributes already removed) as a status, or why they are not one. */

@@ -247,6 +247,11 @@ export interface StoreStatus {
   onManualDisconnectInForce: ManualDisconnectPolicy;
   /** The change (`<generation>:<digest>`) whose `Approval Required` went out last, so that it is sent once. */
   announcedApproval: string | null;
+  /**
+   * The highest desired generation a decision was made for. A generation written back below it is a
+   * replay: signatures of it count for nothing, so an old signed change cannot be brought back.
+   */
+  highestGeneration: number;
 }
 
 /** Global settings (the SETTINGS item): data, not redeploys. */

@@ -361,6 +361,7 @@ describe('cks approve', { timeout: 60_000 }, () => {
       fields: ['xksProxy.uriPath'],
       changes: [{ field: 'xksProxy.uriPath', from: '/kms/xks/v1', to: '/tenant/kms/xks/v1' }],
       signedBy: [expect.stringMatching(/^principal\/AIDA\w+$/)],
+      replayedBelow: null,
     });
     const proposer = (waiting.approval as { signedBy: string[] }).signedBy[0];
     expect(byProposer.code).toBe(1);

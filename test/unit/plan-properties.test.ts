@@ -164,6 +164,7 @@ const status: fc.Arbitrary<StoreStatus | null> = fc.option(
     loginBudgetInForce: fc.integer({ min: 1, max: 3 }),
     onManualDisconnectInForce: fc.constantFrom<StoreStatus['onManualDisconnectInForce']>('hold', 'reconnect'),
     announcedApproval: fc.constant(null),
+    highestGeneration: fc.integer({ min: 0, max: 4 }),
   }),
   { nil: null, freq: 6 },
 );
@@ -184,7 +185,13 @@ function aligned(i: PlanInput, k: { sameGeneration: boolean; signers: number; he
       ? null
       : {
           ...i.status,
-          ...(k.sameGeneration ? { observedGeneration: generation, heldInputs: i.status.heldInputs && { ...i.status.heldInputs, generation } } : {}),
+          ...(k.sameGeneration
+            ? {
+                observedGeneration: generation,
+                highestGeneration: generation,
+                heldInputs: i.status.heldInputs && { ...i.status.heldInputs, generation },
+              }
+            : {}),
           ...(k.quiet ? { nextAttemptAt: null, lastActionAt: NOW - 30 * MINUTE } : {}),
         };
   const change = storeChange(storeSubject(i.desired.name), i.desired);
@@ -353,19 +360,25 @@ describe('plan: properties over generated inputs', () => {
       (xks.uriEndpoint !== undefined || xks.uriPath !== undefined || xks.connectivity !== undefined || xks.vpcEndpointServiceName !== undefined);
     if (!identity) return;
     expect(approversOf(i.signatures, storeChange(storeSubject(i.desired.name), i.desired))).toHaveLength(2);
+    expect(i.desired.generation).toBeGreaterThanOrEqual(i.status?.highestGeneration ?? 0);
   });
 
-  property('puts a higher login budget or reconnect in force only when two distinct persons signed it', enforced, (i, decision) => {
-    const persons = approversOf(i.signatures, storeChange(storeSubject(i.desired.name), i.desired)).length;
-    const inForce = i.status ?? { loginBudgetInForce: LOGIN_BUDGET_DEFAULT, onManualDisconnectInForce: 'hold' };
-    if (persons < 2) {
-      expect(decision.nextStatus.loginBudgetInForce).toBe(Math.min(i.desired.loginBudget, inForce.loginBudgetInForce));
-      if (inForce.onManualDisconnectInForce === 'hold') expect(decision.nextStatus.onManualDisconnectInForce).toBe('hold');
-    } else {
-      expect(decision.nextStatus.loginBudgetInForce).toBe(i.desired.loginBudget);
-      expect(decision.nextStatus.onManualDisconnectInForce).toBe(i.desired.onManualDisconnect);
-    }
-  });
+  property(
+    'puts a higher login budget or reconnect in force only when two distinct persons signed it, never for a generation written back',
+    enforced,
+    (i, decision) => {
+      const replayed = i.desired.generation < (i.status?.highestGeneration ?? 0);
+      const persons = replayed ? 0 : approversOf(i.signatures, storeChange(storeSubject(i.desired.name), i.desired)).length;
+      const inForce = i.status ?? { loginBudgetInForce: LOGIN_BUDGET_DEFAULT, onManualDisconnectInForce: 'hold' };
+      if (persons < 2) {
+        expect(decision.nextStatus.loginBudgetInForce).toBe(Math.min(i.desired.loginBudget, inForce.loginBudgetInForce));
+        if (inForce.onManualDisconnectInForce === 'hold') expect(decision.nextStatus.onManualDisconnectInForce).toBe('hold');
+      } else {
+        expect(decision.nextStatus.loginBudgetInForce).toBe(i.desired.loginBudget);
+        expect(decision.nextStatus.onManualDisconnectInForce).toBe(i.desired.onManualDisconnect);
+      }
+    },
+  );
 
   // Found by the simulator: a disconnect whose answer was lost (it went through) was reported as a human's, and the store held.
   property(
@@ -465,6 +478,7 @@ describe('plan: properties over generated inputs', () => {
             appliedXksCredentialVersion: 'v1',
             lastAction: null,
             heldInputs: null,
+            highestGeneration: i.desired.generation,
           },
           signatures: SIGNERS.map((signer) => ({
             signer,

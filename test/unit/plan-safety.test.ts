@@ -284,6 +284,16 @@ describe('plan: a second principal for a new proxy', () => {
     expect(types(flagged)).toEqual(['Approval Required']);
   });
 
+  it('counts no signature of a generation written back below one already seen: an old signed change cannot be brought back', () => {
+    const seen = { ...decide(xksInput()).nextStatus, highestGeneration: 3 };
+    const decision = decide(xksInput({ desired: moved, observed: xksDisconnected, status: seen, signatures: signaturesOf(moved) }));
+    expect(decision.action.kind).toBe('none');
+    expect(decision.events.find((e) => e.detailType === 'Approval Required')?.reason).toContain(
+      'written back below 3, which the reconciler already saw',
+    );
+    expect(decision.nextStatus.highestGeneration).toBe(3);
+  });
+
   it('announces a change waiting for a second person whatever the store is doing: CONNECTED, paused, in mode observe', () => {
     const connected = xksObserved();
     const cases = [

@@ -23,6 +23,8 @@ export interface PendingApproval {
   changes: ChangedField[];
   /** The persons who signed it so far (at most one). */
   signedBy: string[];
+  /** The generation the reconciler already saw when this one is below it (written back: its signatures count for nothing); else null. */
+  replayedBelow: number | null;
 }
 
 const PROXY_FIELDS = ['uriEndpoint', 'uriPath', 'connectivity', 'vpcEndpointServiceName'] as const;
@@ -86,8 +88,9 @@ export function pendingApproval(input: PlanInput, status: StoreStatus): PendingA
   const changes = guardedChanges(input, status);
   if (changes.length === 0) return null;
   const change = storeChange(storeSubject(input.desired.name), input.desired);
-  const signedBy = approversOf(input.signatures, change);
-  return signedBy.length >= 2 ? null : { change, changes, signedBy };
+  const replayedBelow = change.generation < status.highestGeneration ? status.highestGeneration : null;
+  const signedBy = replayedBelow !== null ? [] : approversOf(input.signatures, change);
+  return signedBy.length >= 2 ? null : { change, changes, signedBy, replayedBelow };
 }
 
 /**
@@ -112,7 +115,13 @@ export function budgetResetWaits(pending: PendingApproval | null): boolean {
 
 /** Who signed, in words. */
 function signers(pending: PendingApproval): string {
+  if (pending.replayedBelow !== null) return writtenBack(pending.replayedBelow);
   return pending.signedBy.length === 0 ? 'nobody has signed it yet' : `signed so far by ${pending.signedBy.join(', ')}`;
+}
+
+/** Why no signature counts for a generation written back below `seen`. */
+export function writtenBack(seen: number): string {
+  return `its generation was written back below ${seen}, which the reconciler already saw: no signature counts until the desired item's generation is ${seen} or more again`;
 }
 
 /** `xksProxy.uriEndpoint https://a → https://b`, for reasons. */

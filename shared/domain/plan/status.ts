@@ -29,6 +29,7 @@ export function emptyStatus(name: string, now: number): StoreStatus {
     loginBudgetInForce: LOGIN_BUDGET_DEFAULT,
     onManualDisconnectInForce: 'hold',
     announcedApproval: null,
+    highestGeneration: 0,
   };
 }
 
@@ -58,6 +59,7 @@ export function observedStatus(input: PlanInput, status: StoreStatus): StoreStat
     observedState: input.observed?.connectionState ?? 'MISSING',
     observedErrorCode: input.observed?.connectionErrorCode ?? null,
     observedGeneration: input.desired.generation,
+    highestGeneration: Math.max(status.highestGeneration, input.desired.generation),
   };
 }
 
