@@ -48,17 +48,17 @@ function identityChanges(input: PlanInput): ChangedField[] {
   const { observed, desired } = input;
   if (observed === null || observed.type !== desired.type) return [];
   const changes: UpdateChanges = { ...settingsChanges(input, observed), ...(renamed(input, observed) ? { newName: desired.name } : {}) };
-  const from = (field: string): string | null => {
-    if (field === 'name') return observed.name;
-    if (field === 'cloudHsmClusterId') return observed.cloudHsmClusterId ?? null;
-    return observed.xksProxy?.[field.slice('xksProxy.'.length) as (typeof PROXY_FIELDS)[number]] ?? null;
-  };
-  const to = (field: string): string | null => {
-    if (field === 'name') return desired.name;
-    if (field === 'cloudHsmClusterId') return desired.cloudHsmClusterId ?? null;
-    return desired.xksProxy?.[field.slice('xksProxy.'.length) as (typeof PROXY_FIELDS)[number]] ?? null;
-  };
-  return identityFields(input, changes).map((field) => ({ field, from: from(field), to: to(field) }));
+  return identityFields(input, changes).map((field) => ({ field, from: trustValue(observed, field), to: trustValue(desired, field) }));
+}
+
+/** A field of whom a store trusts (`name`, `cloudHsmClusterId`, `xksProxy.<field>`), as KMS has it or as desired. */
+function trustValue(
+  store: { name: string; cloudHsmClusterId?: string; xksProxy?: Partial<Record<(typeof PROXY_FIELDS)[number], string>> },
+  field: string,
+): string | null {
+  if (field === 'name') return store.name;
+  if (field === 'cloudHsmClusterId') return store.cloudHsmClusterId ?? null;
+  return store.xksProxy?.[field.slice('xksProxy.'.length) as (typeof PROXY_FIELDS)[number]] ?? null;
 }
 
 /** Every change of the desired generation that needs a second person, signed or not. */
