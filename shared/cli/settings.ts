@@ -9,7 +9,7 @@ import { type CliContext, UsageError } from './context.js';
 export type SettingsChanges = Partial<Settings>;
 
 /** The flag that sets each setting, as the operator writes it (the health thresholds are set in the settings item itself). */
-const FLAGS: Record<Exclude<keyof Settings, 'health'>, string> = {
+const FLAGS: Record<Exclude<keyof Settings, 'health' | 'generation'>, string> = {
   killSwitch: 'kill-switch',
   blastRadiusMaxFailedShare: 'blast-radius-share',
   blastRadiusMinFailed: 'blast-radius-min',

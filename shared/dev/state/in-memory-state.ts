@@ -28,6 +28,7 @@ import type {
   RegionalIncident,
   SaveStatusOptions,
   ScopeRecords,
+  SettingsInForce,
   StatePort,
   StoreRecord,
 } from '../../reconcile/ports.js';
@@ -47,6 +48,9 @@ const DYNAMODB_OPERATIONS = {
   request: 'UpdateItem',
   getSettings: 'GetItem',
   putSettings: 'UpdateItem',
+  getSettingsInForce: 'GetItem',
+  recordSettingsInForce: 'PutItem',
+  announceSettings: 'UpdateItem',
   openRegionalIncident: 'UpdateItem',
   announceRegionalIncident: 'UpdateItem',
   endRegionalIncident: 'UpdateItem',
@@ -140,6 +144,8 @@ export class InMemoryState implements StatePort {
   readonly leases = new Map<string, Lease>();
   readonly historyEntries: Array<HistoryEntry & { name: string }> = [];
   settings: Settings = DEFAULT_SETTINGS;
+  /** The guarded settings in force, as the reconciler recorded them. */
+  settingsInForce: SettingsInForce | null = null;
   /** The scope's open regional incident. */
   regionalIncident: RegionalIncident | null = null;
   /** The scope's open unreachable incident. */
@@ -167,6 +173,7 @@ export class InMemoryState implements StatePort {
       records: [...names].map((name) => this.#record(name)),
       settings: copy(this.settings),
       settingsError: null,
+      settingsInForce: copy(this.settingsInForce),
       regionalIncident: copy(this.regionalIncident),
       ...(this.unreachable && { unreachable: copy(this.unreachable) }),
     };
@@ -273,9 +280,33 @@ export class InMemoryState implements StatePort {
 
   async putSettings(settings: Settings): Promise<void> {
     this.faults.check('putSettings');
-    const { approvalForCloudHsm, ...rest } = settings;
+    const { approvalForCloudHsm, generation: _written, ...rest } = settings;
     // As the adapter reads it back: the approval rule is present only when on.
-    this.settings = { ...copy(rest), ...(approvalForCloudHsm === true ? { approvalForCloudHsm } : {}) };
+    this.settings = {
+      ...copy(rest),
+      ...(approvalForCloudHsm === true ? { approvalForCloudHsm } : {}),
+      generation: (this.settings.generation ?? 0) + 1,
+    };
+  }
+
+  async getSettingsInForce(): Promise<SettingsInForce | null> {
+    this.faults.check('getSettingsInForce');
+    return copy(this.settingsInForce);
+  }
+
+  async recordSettingsInForce(
+    record: Omit<SettingsInForce, 'revision'>,
+    revision: number | null,
+  ): Promise<{ record: SettingsInForce | null; written: boolean }> {
+    this.faults.check('recordSettingsInForce');
+    if ((this.settingsInForce?.revision ?? null) !== revision) return { record: copy(this.settingsInForce), written: false };
+    this.settingsInForce = copy({ ...record, revision: (revision ?? 0) + 1 });
+    return { record: copy(this.settingsInForce), written: true };
+  }
+
+  async announceSettings(announced: string): Promise<void> {
+    this.faults.check('announceSettings');
+    if (this.settingsInForce?.announced === announced) this.settingsInForce = { ...this.settingsInForce, outbox: [] };
   }
 
   async openRegionalIncident(since: number, page: ReconcilerEvent): Promise<RegionalIncident & { opened: boolean }> {
