@@ -13,6 +13,7 @@ import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, Que
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../domain/events.js';
 import { sameData } from '../domain/same-data.js';
+import { BASELINE_IN_FORCE, guardedOf } from '../domain/settings.js';
 import {
   approvalKey,
   desiredKey,
@@ -29,7 +30,6 @@ import {
   storeIdLeaseKey,
   UNREACHABLE_SK,
 } from '../domain/table-keys.js';
-import { BASELINE_IN_FORCE, guardedOf } from '../domain/settings.js';
 import { parseSettingsItem, parseStatusItem } from '../domain/table-schemas.js';
 import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../domain/types.js';
 import { AwsCallError, ConflictError } from '../errors.js';

@@ -119,9 +119,7 @@ export const settingsApprovalRequiredSchema = z.object({
   /** The persons who signed the change so far (empty: nobody, the proposer is unknown). */
   proposedBy: z.array(text),
   /** Each setting the change weakens, from the value in force to the desired one. */
-  changes: z
-    .array(z.object({ field: text, from: z.union([z.boolean(), z.number()]), to: z.union([z.boolean(), z.number()]) }))
-    .check(z.minLength(1)),
+  changes: z.array(z.object({ field: text, from: z.union([z.boolean(), z.number()]), to: z.union([z.boolean(), z.number()]) })).check(z.minLength(1)),
   /** The command a second person runs to sign it. */
   command: text,
   dryRun: z.boolean(),

@@ -38,9 +38,7 @@ export async function settleSettings(
   const judged = effectiveSettings(reading.desired, recorded?.values ?? null, reading.signedBy);
   if (dryRun) return { settings: judged.settings, unpublished: 0 };
 
-  const page = judged.waiting
-    ? settingsApprovalRequiredEvent({ scope: deps.state.scope, ...judged.waiting, proposedBy: reading.signedBy })
-    : null;
+  const page = judged.waiting ? settingsApprovalRequiredEvent({ scope: deps.state.scope, ...judged.waiting, proposedBy: reading.signedBy }) : null;
   const fresh = page !== null && recorded?.announced !== page.detail.eventId ? [page] : [];
   const owedBefore = recorded?.outbox ?? [];
   let record = recorded;

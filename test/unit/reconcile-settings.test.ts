@@ -107,10 +107,7 @@ describe('the settings a pass acts on (core with in-memory ports)', () => {
   it('records one settings change and one Approval Required when two passes find it at once', async () => {
     await world.state.putSettings({ ...world.state.settings, blastRadiusMinFailed: 4 });
 
-    await Promise.all([
-      reconcileScope(world.deps('pass-1'), { trigger: 'schedule' }),
-      reconcileScope(world.deps('pass-2'), { trigger: 'schedule' }),
-    ]);
+    await Promise.all([reconcileScope(world.deps('pass-1'), { trigger: 'schedule' }), reconcileScope(world.deps('pass-2'), { trigger: 'schedule' })]);
 
     expect(approvals()).toHaveLength(1);
     expect(world.state.settingsInForce).toMatchObject({ revision: 1, values: { blastRadiusMinFailed: 3 }, outbox: [] });

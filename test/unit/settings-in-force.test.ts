@@ -8,7 +8,13 @@ const desired = (overrides: Partial<Settings>): Settings => ({ ...DEFAULT_SETTIN
 describe('effectiveSettings: tightening at once, weakening only with two persons', () => {
   const cases: Array<{ name: string; change: Partial<Settings>; signedBy: string[]; inForce: Partial<GuardedSettings>; waits: string[] }> = [
     { name: 'nothing changed', change: {}, signedBy: [], inForce: {}, waits: [] },
-    { name: 'approval for CloudHSM off, unsigned: stays on', change: { approvalForCloudHsm: false }, signedBy: [], inForce: {}, waits: ['approvalForCloudHsm'] },
+    {
+      name: 'approval for CloudHSM off, unsigned: stays on',
+      change: { approvalForCloudHsm: false },
+      signedBy: [],
+      inForce: {},
+      waits: ['approvalForCloudHsm'],
+    },
     {
       name: 'approval for CloudHSM off, signed by one person: stays on',
       change: { approvalForCloudHsm: false },
@@ -30,8 +36,20 @@ describe('effectiveSettings: tightening at once, weakening only with two persons
       inForce: { approvalForCloudHsm: false },
       waits: [],
     },
-    { name: 'a higher blast-radius share, unsigned: stays', change: { blastRadiusMaxFailedShare: 1 }, signedBy: [], inForce: {}, waits: ['blastRadiusMaxFailedShare'] },
-    { name: 'a higher blast-radius minimum, unsigned: stays', change: { blastRadiusMinFailed: 10 }, signedBy: [], inForce: {}, waits: ['blastRadiusMinFailed'] },
+    {
+      name: 'a higher blast-radius share, unsigned: stays',
+      change: { blastRadiusMaxFailedShare: 1 },
+      signedBy: [],
+      inForce: {},
+      waits: ['blastRadiusMaxFailedShare'],
+    },
+    {
+      name: 'a higher blast-radius minimum, unsigned: stays',
+      change: { blastRadiusMinFailed: 10 },
+      signedBy: [],
+      inForce: {},
+      waits: ['blastRadiusMinFailed'],
+    },
     {
       name: 'a higher share and minimum, signed by two persons: both in force',
       change: { blastRadiusMaxFailedShare: 1, blastRadiusMinFailed: 10 },
@@ -39,8 +57,20 @@ describe('effectiveSettings: tightening at once, weakening only with two persons
       inForce: { blastRadiusMaxFailedShare: 1, blastRadiusMinFailed: 10 },
       waits: [],
     },
-    { name: 'a lower share, one person: at once', change: { blastRadiusMaxFailedShare: 0.2 }, signedBy: [], inForce: { blastRadiusMaxFailedShare: 0.2 }, waits: [] },
-    { name: 'a lower minimum, one person: at once', change: { blastRadiusMinFailed: 1 }, signedBy: [], inForce: { blastRadiusMinFailed: 1 }, waits: [] },
+    {
+      name: 'a lower share, one person: at once',
+      change: { blastRadiusMaxFailedShare: 0.2 },
+      signedBy: [],
+      inForce: { blastRadiusMaxFailedShare: 0.2 },
+      waits: [],
+    },
+    {
+      name: 'a lower minimum, one person: at once',
+      change: { blastRadiusMinFailed: 1 },
+      signedBy: [],
+      inForce: { blastRadiusMinFailed: 1 },
+      waits: [],
+    },
     {
       name: 'a lower share beside a higher minimum: the share at once, the minimum waits',
       change: { blastRadiusMaxFailedShare: 0.2, blastRadiusMinFailed: 5 },
@@ -98,7 +128,14 @@ describe('effectiveSettings: tightening at once, weakening only with two persons
 
     expect(settingsDigest({ ...IN_FORCE })).toBe(digest);
     expect(digest).toMatch(/^[0-9a-f]{64}$/);
-    expect(new Set([digest, settingsDigest({ ...IN_FORCE, approvalForCloudHsm: false }), settingsDigest({ ...IN_FORCE, blastRadiusMaxFailedShare: 0.51 }), settingsDigest({ ...IN_FORCE, blastRadiusMinFailed: 4 })]).size).toBe(4);
+    expect(
+      new Set([
+        digest,
+        settingsDigest({ ...IN_FORCE, approvalForCloudHsm: false }),
+        settingsDigest({ ...IN_FORCE, blastRadiusMaxFailedShare: 0.51 }),
+        settingsDigest({ ...IN_FORCE, blastRadiusMinFailed: 4 }),
+      ]).size,
+    ).toBe(4);
   });
 
   it('names generation 0 for a settings item no `cks settings` wrote (no generation)', () => {
