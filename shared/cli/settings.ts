@@ -1,8 +1,10 @@
 /**
- * `cks settings`: the global settings (the table's SETTINGS item): the kill switch and the
- * blast-radius limit. With no flag it prints them; with flags it changes only the settings given.
+ * `cks settings`: the global settings (the table's SETTINGS item): the kill switch, the blast-radius
+ * limit and the approval rule. With no flag it prints them, and any weakening that waits for a second
+ * person; with flags it changes only the settings given.
  */
-import type { Settings } from '../domain/types.js';
+import { effectiveSettings, type WaitingSettings } from '../domain/settings.js';
+import type { Scope, Settings } from '../domain/types.js';
 import { type CliContext, UsageError } from './context.js';
 
 /** The settings a `cks settings` command line changes; absent ones are left as they are. */
@@ -56,18 +58,30 @@ export function parseSettingsFlags(values: Readonly<Record<string, string | bool
 
 /**
  * `cks settings [flags] [--output table|json]`: prints the settings; with changes, reads the current
- * settings, changes only the given ones, writes them, prints the new settings and what changed. A
- * change to what is already set writes nothing. JSON output is the settings object alone.
+ * settings, changes only the given ones, writes them (the next generation), prints the new settings
+ * and what changed. A change to what is already set writes nothing. A weakening (approval for
+ * CloudHSM off, a higher blast radius) does not come into force until a second person signs it: the
+ * table output says what waits and the command that signs it. JSON output is the settings object alone.
  */
 export async function settingsCommand(ctx: CliContext, changes: SettingsChanges, json: boolean): Promise<number> {
   const deps = await ctx.deps();
   const current = await deps.state.getSettings();
   const next: Settings = { ...current, ...changes };
-  const changed = (Object.keys(next) as Array<keyof Settings>).filter((key) => next[key] !== current[key]);
+  const changed = (Object.keys(FLAGS) as Array<keyof typeof FLAGS>).filter((key) => next[key] !== current[key]);
   if (changed.length > 0) await deps.state.putSettings(next);
+  const [written, inForce] = await Promise.all([changed.length > 0 ? deps.state.getSettings() : current, deps.state.getSettingsInForce()]);
+  const { generation: _generation, ...shown } = written;
 
-  ctx.print(json ? JSON.stringify(next, null, 2) : renderSettings(next));
-  if (json || Object.keys(changes).length === 0) return 0;
+  ctx.print(json ? JSON.stringify(shown, null, 2) : renderSettings(shown));
+  if (json) return 0;
+  const { waiting } = effectiveSettings(written, inForce?.values ?? null, []);
+  if (Object.keys(changes).length > 0) printChanges(ctx, next, changed);
+  if (waiting) ctx.print(renderWaiting(waiting, deps.state.scope));
+  return 0;
+}
+
+/** What the changed settings now do. */
+function printChanges(ctx: CliContext, next: Settings, changed: ReadonlyArray<keyof Settings>): void {
   if (changed.length === 0) ctx.print('unchanged: the settings already had these values; nothing was written');
   if (changed.includes('killSwitch')) {
     ctx.print(
@@ -89,7 +103,6 @@ export async function settingsCommand(ctx: CliContext, changes: SettingsChanges,
         : 'approval for CloudHSM OFF: only XKS proxy changes wait for a second principal',
     );
   }
-  return 0;
 }
 
 /** One `key  value` line per setting, the values aligned. */
@@ -97,6 +110,15 @@ function renderSettings(settings: Settings): string {
   const keys = Object.keys(FLAGS) as Array<keyof Settings>;
   const width = Math.max(...keys.map((key) => key.length));
   return keys.map((key) => `${key.padEnd(width)}  ${String(settings[key] ?? false)}`).join('\n');
+}
+
+/** What waits for a second person, from the value in force to the desired one, and how to sign it. */
+function renderWaiting(waiting: WaitingSettings, scope: Scope): string {
+  return [
+    `waiting for a second person (settings generation ${waiting.generation}); until then the values in force apply:`,
+    ...waiting.changes.map((c) => `  ${c.field}  ${String(c.from)} in force, ${String(c.to)} desired`),
+    `  to sign it as another person: cks approve --settings --scope ${scope.accountId}/${scope.region}`,
+  ].join('\n');
 }
 
 /** 0.5 → `50%`, 1/3 → `33.33%`. */

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
-import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster } from '../helpers/world.js';
+import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster, STORE_ID } from '../helpers/world.js';
 
 const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser-AbCdEf';
 
@@ -111,6 +111,22 @@ describe('the settings a pass acts on (core with in-memory ports)', () => {
 
     expect(approvals()).toHaveLength(1);
     expect(world.state.settingsInForce).toMatchObject({ revision: 1, values: { blastRadiusMinFailed: 3 }, outbox: [] });
+  });
+
+  it('holds a weakening written after the pass read the settings: the store judged under its lease still needs approval for a rename', async () => {
+    const renaming = inMemoryWorld();
+    renaming.cloudHsm.clusters.set(CLUSTER, cluster({ availabilityZones: ['us-east-1a', 'us-east-1b'] }));
+    renaming.kms.put(cloudHsmObserved({ name: 'old-name', id: STORE_ID, connectionState: 'DISCONNECTED', connectionErrorCode: null }));
+    renaming.state.desired.set('new-name', { ...cloudHsmDesired({ name: 'new-name', id: STORE_ID, desiredState: 'DISCONNECTED' }) });
+    await renaming.state.putSettings({ ...renaming.state.settings, approvalForCloudHsm: true });
+    renaming.state.onLease = () => {
+      renaming.state.settings = { ...renaming.state.settings, approvalForCloudHsm: false };
+    };
+
+    await reconcileScope(renaming.deps(), { trigger: 'schedule' });
+
+    expect(renaming.kms.mutating()).toEqual([]);
+    expect(renaming.events.types()).toContain('Approval Required');
   });
 
   it('records nothing and publishes nothing in a dry run (cks plan), acting on the values in force', async () => {
