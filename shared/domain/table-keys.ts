@@ -4,13 +4,14 @@
  * from ever writing a desired item, an approval or the settings:
  *
  *   pk = DESIRED#<accountId>#<region>   sk = STORE#<name>#DESIRED | STORE#<name>#APPROVAL | SETTINGS   (operators)
- *   pk = SCOPE#<accountId>#<region>     sk = STORE#<name>#STATUS | REGIONAL                            (the reconciler)
+ *   pk = SCOPE#<accountId>#<region>     sk = STORE#<name>#STATUS | REGIONAL | SETTINGS                 (the reconciler)
  *   pk = HISTORY#<accountId>#<region>#<name>    sk = <iso time>#<reconcileId>                          (the reconciler)
  *   pk = REGISTRY                       sk = SCOPE#<accountId>#<region>                                  (operators: `cks apply`)
  *
- * The reconciler partition also holds a scope's UNREACHABLE mark while it cannot be reached. The
- * registry lists every other account and Region that stores were applied to (the deployment's own is
- * always reconciled): the fleet's coordinator reads it with one Query.
+ * The reconciler partition also holds the settings in force (a weakening of the desired settings
+ * comes into force there only with two persons' signatures) and a scope's UNREACHABLE mark while it
+ * cannot be reached. The registry lists every other account and Region that stores were applied to
+ * (the deployment's own is always reconciled): the fleet's coordinator reads it with one Query.
  *
  * A pass reads each of the first two partitions with one (paged) Query. Shared by the table adapter,
  * which reads and writes these keys, and the stream trigger, which reads which store a changed item
@@ -27,7 +28,7 @@ const STATUS = '#STATUS';
 export const OPERATOR_PARTITION_PREFIX = 'DESIRED#';
 export const RECONCILER_PARTITION_PREFIXES = ['SCOPE#', 'HISTORY#'] as const;
 
-/** The sort key of the settings item (operator partition). */
+/** The sort key of the settings item: the desired settings (operator partition), the settings in force (reconciler partition). */
 export const SETTINGS_SK = 'SETTINGS';
 /** The sort key of the regional-incident mark (reconciler partition). */
 export const REGIONAL_SK = 'REGIONAL';
