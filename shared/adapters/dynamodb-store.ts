@@ -14,24 +14,32 @@ import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../domain/events.js';
 import { sameData } from '../domain/same-data.js';
 import { BASELINE_IN_FORCE, guardedOf } from '../domain/settings.js';
+import { personOf, type Signature } from '../domain/signatures.js';
 import {
-  approvalKey,
   desiredKey,
   historyPartitionKey,
   historySortKey,
   operatorPartitionKey,
+  parseSignatureSortKey,
   parseStoreKey,
   partitionKey,
   REGIONAL_SK,
   REGISTRY_PK,
   registryKey,
   SETTINGS_SK,
+  SETTINGS_SUBJECT,
+  SIGNATURES_INDEX,
+  signatureSortKey,
+  signerOfPartition,
+  signerPartitionKey,
   statusKey,
   storeIdLeaseKey,
+  storeOfSubject,
+  storeSubject,
   UNREACHABLE_SK,
 } from '../domain/table-keys.js';
 import { parseSettingsItem, parseStatusItem } from '../domain/table-schemas.js';
-import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../domain/types.js';
+import { DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../domain/types.js';
 import { AwsCallError, ConflictError } from '../errors.js';
 import type {
   HistoryEntry,
@@ -50,15 +58,27 @@ type Condition = { ConditionExpression?: string; ExpressionAttributeValues?: Rec
 /** Attributes of an item that belong to the table, not to the spec or the status. */
 const TABLE_ATTRIBUTES = ['pk', 'sk', 'updatedAt', 'leaseOwner', 'leaseUntil', 'leaseStoreId', 'outbox'];
 
-/** The key schema shared by `cks init` and `serverless.yml`. */
-export const TABLE_KEY_SCHEMA: Pick<CreateTableCommandInput, 'AttributeDefinitions' | 'KeySchema'> = {
+/** The key schema and the signatures' index, shared by `cks init` and `serverless.yml`. */
+export const TABLE_KEY_SCHEMA: Pick<CreateTableCommandInput, 'AttributeDefinitions' | 'KeySchema' | 'GlobalSecondaryIndexes'> = {
   AttributeDefinitions: [
     { AttributeName: 'pk', AttributeType: 'S' },
     { AttributeName: 'sk', AttributeType: 'S' },
+    { AttributeName: 'scopePk', AttributeType: 'S' },
+    { AttributeName: 'subject', AttributeType: 'S' },
   ],
   KeySchema: [
     { AttributeName: 'pk', KeyType: 'HASH' },
     { AttributeName: 'sk', KeyType: 'RANGE' },
+  ],
+  GlobalSecondaryIndexes: [
+    {
+      IndexName: SIGNATURES_INDEX,
+      KeySchema: [
+        { AttributeName: 'scopePk', KeyType: 'HASH' },
+        { AttributeName: 'subject', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    },
   ],
 };
 
@@ -66,7 +86,7 @@ export const TABLE_KEY_SCHEMA: Pick<CreateTableCommandInput, 'AttributeDefinitio
 type Key = { pk: string; sk: string };
 
 export class DynamoStateAdapter implements StatePort {
-  /** Where operators write (desired items, approvals, settings) and where the reconciler writes (statuses, leases). */
+  /** Where operators write (desired items, settings) and where the reconciler writes (statuses, leases). */
   private readonly operatorPk: string;
   private readonly reconcilerPk: string;
 
@@ -87,7 +107,11 @@ export class DynamoStateAdapter implements StatePort {
     let unreachable: UnreachableMark | null = null;
     let settingsError: string | null = null;
     let settingsInForce: SettingsInForce | null = null;
-    const [operatorItems, reconcilerItems] = await Promise.all([this.queryAll(this.operatorPk), this.queryAll(this.reconcilerPk)]);
+    const [operatorItems, reconcilerItems, signatures] = await Promise.all([
+      this.queryAll(this.operatorPk),
+      this.queryAll(this.reconcilerPk),
+      this.signatures(),
+    ]);
     for (const item of [...operatorItems, ...reconcilerItems]) {
       const sk = String(item.sk);
       if (item.pk === this.operatorPk && sk === SETTINGS_SK) {
@@ -108,15 +132,17 @@ export class DynamoStateAdapter implements StatePort {
       }
       const parsed = parseStoreKey(sk);
       if (!parsed) continue;
-      const record = byName.get(parsed.name) ?? { name: parsed.name, desired: null, status: null, statusError: null, approval: null, outbox: [] };
+      const record = byName.get(parsed.name) ?? { name: parsed.name, desired: null, status: null, statusError: null, signatures: [], outbox: [] };
       if (parsed.kind === 'desired' && item.pk === this.operatorPk) record.desired = stripTableAttributes(item);
-      if (parsed.kind === 'approval' && item.pk === this.operatorPk) record.approval = toApproval(item);
       if (parsed.kind === 'status' && item.pk === this.reconcilerPk) Object.assign(record, toStatus(item), { outbox: toOutbox(item) });
       byName.set(parsed.name, record);
     }
+    // A signature counts only beside what it signs: a store's with its record, the settings' with them.
+    for (const signature of signatures) byName.get(storeOfSubject(signature.subject) ?? '')?.signatures.push(signature);
     return {
       records: [...byName.values()],
       settings,
+      settingsSignatures: signatures.filter((signature) => signature.subject === SETTINGS_SUBJECT),
       settingsError,
       settingsInForce,
       regionalIncident,
@@ -125,16 +151,16 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   async load(name: string): Promise<StoreRecord> {
-    const [desired, status, approval] = await Promise.all([
+    const [desired, status, signatures] = await Promise.all([
       this.get(this.operator(desiredKey(name))),
       this.get(this.reconciler(statusKey(name))),
-      this.get(this.operator(approvalKey(name))),
+      this.signatures(storeSubject(name)),
     ]);
     return {
       name,
       desired: desired ? stripTableAttributes(desired) : null,
       ...(status ? toStatus(status) : { status: null, statusError: null }),
-      approval: approval ? toApproval(approval) : null,
+      signatures,
       outbox: status ? toOutbox(status) : [],
     };
   }
@@ -290,9 +316,7 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   async deleteDesired(name: string): Promise<boolean> {
-    const found = await this.delete(this.operator(desiredKey(name)), { ConditionExpression: 'attribute_exists(pk)' });
-    if (found) await this.delete(this.operator(approvalKey(name)));
-    return found;
+    return this.delete(this.operator(desiredKey(name)), { ConditionExpression: 'attribute_exists(pk)' });
   }
 
   async deleteStatus(name: string, owner: string, now: number): Promise<boolean> {
@@ -312,8 +336,30 @@ export class DynamoStateAdapter implements StatePort {
     if (!found) throw new ConflictError(`no desired store named "${name}" in ${this.scope.accountId}/${this.scope.region}`);
   }
 
-  async approve(name: string, approval: Approval): Promise<void> {
-    await this.put({ ...this.operator(approvalKey(name)), ...approval });
+  async sign(signature: Signature): Promise<void> {
+    const { signer, scopePk, subject, generation, digest, signedAt } = signature;
+    await this.put({
+      pk: signerPartitionKey(signer),
+      sk: signatureSortKey(scopePk, subject, generation, digest),
+      scopePk,
+      subject,
+      generation,
+      digest,
+      signedAt,
+    });
+  }
+
+  /**
+   * The scope's signatures (of one subject, when given): one paged Query of the index. The signer is
+   * the partition it was written in; what it signs is its sort key, whatever its other attributes claim.
+   */
+  private async signatures(subject?: string): Promise<Signature[]> {
+    const items = await this.query({
+      IndexName: SIGNATURES_INDEX,
+      KeyConditionExpression: subject === undefined ? 'scopePk = :pk' : 'scopePk = :pk AND subject = :subject',
+      ExpressionAttributeValues: { ':pk': this.operatorPk, ...(subject === undefined ? {} : { ':subject': subject }) },
+    });
+    return items.flatMap((item) => toSignature(item, this.operatorPk) ?? []);
   }
 
   async getSettings(): Promise<Settings> {
@@ -481,19 +527,21 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   /** Every item of one partition (paged Query). */
-  private async queryAll(pk: string): Promise<Array<Record<string, unknown>>> {
+  private queryAll(pk: string): Promise<Array<Record<string, unknown>>> {
+    return this.query({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk } });
+  }
+
+  /** Every item a Query (of the table, or of an index) finds, all pages. */
+  private async query(input: {
+    IndexName?: string;
+    KeyConditionExpression: string;
+    ExpressionAttributeValues: Record<string, unknown>;
+  }): Promise<Array<Record<string, unknown>>> {
     const items: Array<Record<string, unknown>> = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.call('Query', () =>
-        this.doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': pk },
-            ExclusiveStartKey: startKey,
-          }),
-        ),
+        this.doc.send(new QueryCommand({ TableName: this.tableName, ...input, ExclusiveStartKey: startKey })),
       );
       items.push(...(page.Items ?? []));
       startKey = page.LastEvaluatedKey;
@@ -615,9 +663,11 @@ function toUnreachable(item: Record<string, unknown>): UnreachableMark | null {
     : null;
 }
 
-function toApproval(item: Record<string, unknown>): Approval | null {
-  const { generation, approvedBy, approvedAt } = item;
-  return typeof generation === 'number' && typeof approvedBy === 'string' && typeof approvedAt === 'number'
-    ? { generation, approvedBy, approvedAt }
-    : null;
+/** The signature an index item holds, or null for an item that signs nothing a policy lets its signer sign. */
+function toSignature(item: Record<string, unknown>, scopePk: string): Signature | null {
+  const signer = signerOfPartition(String(item.pk));
+  const subject = item.subject;
+  if (signer === null || personOf(signer) === null || typeof subject !== 'string') return null;
+  const signed = parseSignatureSortKey(String(item.sk), scopePk, subject);
+  return signed === null ? null : { signer, scopePk, subject, ...signed, signedAt: typeof item.signedAt === 'number' ? item.signedAt : 0 };
 }

@@ -7,12 +7,15 @@
 import { readFile } from 'node:fs/promises';
 import { MAX_ITEM_BYTES } from '../adapters/dynamodb-store.js';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
-import type { ObservedStore } from '../domain/types.js';
+import { type SignedChange, storeChange } from '../domain/signatures.js';
+import { storeSubject } from '../domain/table-keys.js';
+import type { DesiredStore, ObservedStore } from '../domain/types.js';
 import { count } from '../domain/words.js';
 import { errorMessage, scrubbedError } from '../errors.js';
 import { sameScope, scopeLabel } from '../fleet/scope.js';
 import { groupByScope } from '../fleet/targets.js';
 import type { StatePort } from '../reconcile/ports.js';
+import { signChange } from './approval.js';
 import { type CliContext, CliError, type Deps } from './context.js';
 import { diffStores, renderDiff, summarise } from './diff.js';
 import { parseStoresFile } from './stores-file.js';
@@ -48,12 +51,13 @@ export async function applyCommand(ctx: CliContext, file: string, options: Apply
       const current = new Map(records.flatMap((record) => (record.desired === null ? [] : [[record.name, record.desired] as const])));
       const changes = diffStores(current, specs);
       const toWrite = specs.filter((spec) => changes.some((c) => c.name === spec.name && (c.kind === 'added' || c.kind === 'changed')));
-      return { scope, deps, changes, toWrite };
+      return { scope, deps, changes, toWrite, current };
     }),
   );
   const writes = plans.flatMap((p) => p.toWrite);
   // Who writes is asked of STS only when something is written.
-  const changedBy = options.dryRun || writes.length === 0 ? null : (await ctx.caller()).arn;
+  const caller = options.dryRun || writes.length === 0 ? null : await ctx.caller();
+  const changedBy = caller?.arn ?? null;
   const tooLarge = writes.flatMap((spec) => {
     const bytes = homeDeps.state.desiredItemBytes(spec, changedBy);
     return bytes > MAX_ITEM_BYTES
@@ -72,6 +76,14 @@ export async function applyCommand(ctx: CliContext, file: string, options: Apply
     ctx.print(`dry run of ${file}: ${summarise(changes, options.prune)}; nothing was written`);
     return 0;
   }
+  // The proposer signs each change first (a change that needs a second person then waits for one more):
+  // a signature IAM refuses stops the apply before anything is written.
+  const now = homeDeps.clock.now();
+  for (const { deps, toWrite, current } of plans) {
+    for (const spec of toWrite) {
+      if (caller !== null) await signChange(deps.state, caller, proposedChange(spec, current.get(spec.name)), now, `store "${printable(spec.name)}"`);
+    }
+  }
   // The deployment's own scope is always swept: the others get a registry entry, before any store is written there.
   for (const { scope, deps, toWrite } of plans) {
     if (!sameScope(scope, fleet.home) && toWrite.length > 0) await deps.state.registerScope();
@@ -82,9 +94,25 @@ export async function applyCommand(ctx: CliContext, file: string, options: Apply
     specs: toWrite,
     removed: options.prune ? scoped.filter((c) => c.kind === 'removed').map((c) => c.name) : [],
   }));
-  await write(file, batches, { now: homeDeps.clock.now(), changedBy });
+  await write(file, batches, { now, changedBy });
   ctx.print(`applied ${file}: ${summarise(changes, options.prune)}`);
   return 0;
+}
+
+/**
+ * The change writing `spec` over the stored item `existing` makes: its next generation, with the
+ * operator fields `putDesired` keeps (the last retry), as the reconciler will read it.
+ */
+function proposedChange(spec: DesiredStoreSpec, existing: Record<string, unknown> | undefined): SignedChange {
+  const retryRequestedAt = typeof existing?.retryRequestedAt === 'number' ? existing.retryRequestedAt : null;
+  const desired: DesiredStore = {
+    ...spec,
+    generation: Number(existing?.generation ?? 0) + 1,
+    paused: existing?.paused === true,
+    retryRequestedAt,
+    changedBy: null,
+  };
+  return storeChange(storeSubject(spec.name), desired);
 }
 
 /** The stores to write to one state (one account and Region), and those to remove from it; `where` names that scope in messages. */

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { awsCall } from '../adapters/aws-errors.js';
 import type { StaticCredentials } from '../adapters/clients.js';
 import { type Config, loadConfig } from '../config.js';
+import { signerOf } from '../domain/signatures.js';
 import type { Scope } from '../domain/types.js';
 import { ConfigError } from '../errors.js';
 import { parseScope, ScopeSyntaxError } from '../fleet/scope.js';
@@ -41,6 +42,11 @@ export interface GlobalOptions {
 export interface Caller {
   arn: string;
   account: string;
+  /**
+   * Whom the caller signs changes as (see `signerOf`): `source/<CKS_SOURCE_IDENTITY>` when that is set
+   * (STS cannot tell a session's source identity back), else `principal/<STS UserId>`.
+   */
+  signer: string;
 }
 
 /** The command line is wrong: usage help goes to stderr and the exit code is 2. */
@@ -124,7 +130,7 @@ export class CliContext {
     return fleet;
   }
 
-  /** Who runs this command (STS GetCallerIdentity, asked once): the principal recorded as `changedBy` and `approvedBy`. */
+  /** Who runs this command (STS GetCallerIdentity, asked once): the principal recorded as `changedBy`, and the signer of its signatures. */
   caller(): Promise<Caller> {
     this.#caller ??= this.#callerIdentity();
     return this.#caller;
@@ -184,9 +190,10 @@ export class CliContext {
     const { STSClient, GetCallerIdentityCommand } = await import('@aws-sdk/client-sts');
     const sts = new STSClient(this.clientOptions);
     const identity = await awsCall('STS.GetCallerIdentity', () => sts.send(new GetCallerIdentityCommand({})));
-    if (identity.Arn === undefined || identity.Account === undefined)
+    if (identity.Arn === undefined || identity.Account === undefined || identity.UserId === undefined)
       throw new CliError('STS GetCallerIdentity named no caller: cannot tell who runs this command');
-    return { arn: identity.Arn, account: identity.Account };
+    const sourceIdentity = nonEmpty(this.io.env.CKS_SOURCE_IDENTITY) ?? null;
+    return { arn: identity.Arn, account: identity.Account, signer: signerOf({ userId: identity.UserId, sourceIdentity }) };
   }
 
   /**

@@ -4,8 +4,10 @@
  * store, the whole of it: every field desired and observed, the hold, the runbook and its history.
  */
 import { formatFieldErrors, parseDesiredItem } from '../domain/desired-schema.js';
+import { describeChanges } from '../domain/plan/approval.js';
 import { releasedBy } from '../domain/plan/hold.js';
 import {
+  type ChangedField,
   type ConnectionErrorCode,
   type ConnectionState,
   type DesiredStore,
@@ -50,8 +52,11 @@ export interface StatusRow {
   /** CloudHSM: failed kmsuser logins the reconciler's connects caused, and how many it may cause before it stops. */
   failedLogins: number | null;
   loginBudget: number | null;
-  /** Identity changes of the current generation waiting for a second principal's `cks approve`. */
-  approval: { generation: number; fields: string[]; changedBy: string | null } | null;
+  /**
+   * The change of the current generation waiting for two persons' signatures (`cks approve`): what it
+   * changes, old → new, and who signed it so far.
+   */
+  approval: { generation: number; digest: string; fields: string[]; changes: ChangedField[]; signedBy: string[] } | null;
   /** Why the desired item is invalid. */
   error: string | null;
 }
@@ -229,7 +234,8 @@ function storeView(
   const store = find(desired ? desired.id : record.desired?.id, record.name);
   const raw = (key: string): string | null => (typeof record.desired?.[key] === 'string' ? String(record.desired[key]) : null);
   const change = status?.phase === 'HELD' ? status.heldInputs?.manualChange : undefined;
-  const fields = desired === null ? [] : approvalWaiting({ scope, desired, observed: store, settings, record, now });
+  // The password version is not read here: a reset waiting for a second person may yet be released by a new password the sweep sees.
+  const pending = desired === null ? null : approvalWaiting({ scope, desired, observed: store, settings, record, passwordVersion: null, now });
   const cloudHsm = desired?.type === 'AWS_CLOUDHSM';
   const row: StatusRow = {
     name: record.name,
@@ -258,7 +264,16 @@ function storeView(
         : null,
     failedLogins: cloudHsm ? (status?.failedLogins ?? 0) : null,
     loginBudget: cloudHsm ? (desired?.loginBudget ?? null) : null,
-    approval: desired && fields.length > 0 ? { generation: desired.generation, fields, changedBy: desired.changedBy } : null,
+    approval:
+      pending === null
+        ? null
+        : {
+            generation: pending.change.generation,
+            digest: pending.change.digest,
+            fields: pending.changes.map((c) => c.field),
+            changes: pending.changes,
+            signedBy: pending.signedBy,
+          },
     error: parsed.ok ? null : formatFieldErrors(parsed.errors),
   };
   return { row, desired };
@@ -280,7 +295,11 @@ function operatorNotes(row: StatusRow): string[] {
 }
 
 function approvalText(name: string, approval: NonNullable<StatusRow['approval']>): string {
-  return `approval waiting: ${approval.fields.join(', ')} of generation ${approval.generation}, written by ${approval.changedBy ?? 'an unknown principal'}; another principal runs \`cks approve ${name}\``;
+  const who =
+    approval.signedBy.length === 0
+      ? `signed by nobody yet; two persons each run \`cks approve ${name}\``
+      : `signed by ${approval.signedBy.join(', ')}; a second person runs \`cks approve ${name}\``;
+  return `approval waiting: ${describeChanges(approval.changes)} of generation ${approval.generation}, ${who}`;
 }
 
 /** The event whose runbook fits what the store waits for now, newest first from its history. */

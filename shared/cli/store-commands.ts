@@ -5,11 +5,14 @@
  */
 
 import { parseDesiredItem } from '../domain/desired-schema.js';
+import { describeChanges } from '../domain/plan/approval.js';
 import { releasedBy } from '../domain/plan/hold.js';
+import { personOf, storeChange } from '../domain/signatures.js';
+import { storeSubject } from '../domain/table-keys.js';
 import type { DesiredStore } from '../domain/types.js';
 import { count } from '../domain/words.js';
 import type { OperatorRequest, StoreRecord } from '../reconcile/ports.js';
-import { approvalWaiting } from './approval.js';
+import { approvalWaiting, signChange } from './approval.js';
 import { type CliContext, CliError, type Deps } from './context.js';
 import { isoTime, printable } from './table.js';
 
@@ -23,7 +26,13 @@ export async function requestCommand(ctx: CliContext, request: OperatorRequest, 
     ctx.io.stderr(`cks: ${store}: ${NOTHING_TO_DO[request](record, desired)}; nothing was written\n`);
     return 1;
   }
-  await deps.state.request(name, request, deps.clock.now());
+  const now = deps.clock.now();
+  if (request === 'retry') {
+    // The retry's generation is signed by who asks for it: a login-budget reset it makes may wait for a second person.
+    const retried = { ...desired, generation: desired.generation + 1, retryRequestedAt: now };
+    await signChange(deps.state, await ctx.caller(), storeChange(storeSubject(name), retried), now, store);
+  }
+  await deps.state.request(name, request, now);
   ctx.print(`${store}: ${DONE[request]}`);
   for (const effect of effects) ctx.print(`  ${effect}`);
   return 0;
@@ -51,7 +60,8 @@ const REQUEST_EFFECTS: Record<OperatorRequest, (record: StoreRecord, desired: De
       effects.push(
         `resets the login budget: the reconciler's connects caused ${count(status.failedLogins, 'failed kmsuser login')} (budget ${desired.loginBudget}), ` +
           'after which it stops sending the password so that kmsuser is not locked out (CloudHSM locks it at 5); ' +
-          'with the budget reset, its connects send the password again: make sure the password secret holds the right one',
+          'with the budget reset, its connects send the password again: make sure the password secret holds the right one. ' +
+          'Unless the password secret has a new version since, the reset waits for a second person to sign it (`cks approve`)',
       );
     }
     return effects;
@@ -89,38 +99,42 @@ export async function deleteCommand(ctx: CliContext, name: string): Promise<numb
 }
 
 /**
- * `cks approve <store>`: records the caller's approval of the store's current desired generation,
- * whose identity changes (an XKS proxy's endpoint, path or connectivity; with approvalForCloudHsm a
- * cluster change or a rename) wait for a principal other than the one who wrote them.
+ * `cks approve <store>`: signs, as the caller, the change of the store's current desired generation
+ * that needs a second person (whom the store trusts, a higher login budget, `reconnect`, a login-budget
+ * reset). Refused when nothing waits, and when the caller's person already signed that change.
  */
 export async function approveCommand(ctx: CliContext, name: string): Promise<number> {
   const deps = await ctx.deps();
   const { record, desired } = await declared(deps, name);
-  const [observed, settings, caller] = await Promise.all([
+  const password = desired.keyStorePasswordSecretArn;
+  const [observed, settings, caller, passwordVersion] = await Promise.all([
     deps.kms.describeStore(desired.id !== undefined ? { id: desired.id } : { name: desired.name }),
     deps.state.getSettings(),
     ctx.caller(),
+    desired.type === 'AWS_CLOUDHSM' && password !== undefined ? deps.secrets.currentVersion(password) : Promise.resolve(null),
   ]);
   const store = printable(name);
-  const fields = approvalWaiting({ scope: deps.state.scope, desired, observed, settings, record, now: deps.clock.now() });
-  const approval = record.approval;
-  if (fields.length === 0) {
-    const already =
-      approval !== null && approval.generation === desired.generation
-        ? `; generation ${desired.generation} was approved by ${approval.approvedBy} at ${isoTime(approval.approvedAt)}`
-        : '';
+  const now = deps.clock.now();
+  const pending = approvalWaiting({ scope: deps.state.scope, desired, observed, settings, record, passwordVersion, now });
+  if (pending === null) {
     throw new CliError(
-      `${store}: nothing waits for approval (generation ${desired.generation} changes no XKS proxy setting${settings.approvalForCloudHsm === true ? ', cluster or name' : ''} that KMS does not already have${already})`,
+      `${store}: nothing waits for approval (generation ${desired.generation} changes nothing that needs a second person, or two persons signed it)`,
     );
   }
-  if (desired.changedBy !== null && caller.arn === desired.changedBy) {
-    throw new CliError(`${store}: refused: you (${caller.arn}) wrote generation ${desired.generation}; a different principal must approve it`);
+  const me = personOf(caller.signer);
+  if (me !== null && pending.signedBy.includes(me)) {
+    throw new CliError(
+      `${store}: refused: you (${me}) already signed generation ${desired.generation}; a second person must sign it (two sessions of one role are one person)`,
+    );
   }
-  await deps.state.approve(name, { generation: desired.generation, approvedBy: caller.arn, approvedAt: deps.clock.now() });
+  await signChange(deps.state, caller, pending.change, now, store);
+  const signedBy = [...pending.signedBy, ...(me !== null ? [me] : [])];
+  ctx.print(`${store}: signed generation ${desired.generation} (${describeChanges(pending.changes)}) as ${caller.signer}`);
   ctx.print(
-    `${store}: approved generation ${desired.generation} (${fields.join(', ')}), written by ${desired.changedBy ?? 'an unknown principal'}, as ${caller.arn}`,
+    signedBy.length >= 2
+      ? `  approved by ${signedBy.join(' and ')}: the reconciler applies it at its next run (a healthy CONNECTED store is never disconnected for it)`
+      : '  one person has signed it: it waits for a second person to run `cks approve` too',
   );
-  ctx.print('  the reconciler applies it at its next repair of the store (a healthy CONNECTED store is never disconnected for it)');
   return 0;
 }
 

@@ -93,14 +93,24 @@ export const manualChangeDetectedSchema = z.extend(storeEventBaseSchema, {
   changedAt: isoTime,
 });
 
-/** A change of whom the store trusts waits for a second principal's `cks approve`; once per generation. */
+/**
+ * A change that needs a second person (whom the store trusts, a higher login budget, `reconnect`, a
+ * login-budget reset) waits until two persons sign it; once per change, its `eventId` stable per store,
+ * generation and digest.
+ */
 export const approvalRequiredSchema = z.extend(storeEventBaseSchema, {
   runbook: text,
-  /** The desired generation waiting for approval, and who wrote it (null when unknown). */
-  generation: z.number().check(z.int(), z.minimum(1)),
-  changedBy: z.nullable(text),
+  /** The desired generation waiting, and the SHA-256 of its guarded values: what a signature signs. */
+  generation: z.number().check(z.int(), z.minimum(0)),
+  digest: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  /** The persons who signed it so far, as IAM proved them (empty: nobody, so who proposed it is unknown). */
+  proposedBy: z.array(text),
+  /** What it changes, old → new (a secret only ever by its ARN). */
+  changes: z.array(z.object({ field: text, from: z.nullable(z.string()), to: z.nullable(z.string()) })).check(z.minLength(1)),
   /** The fields waiting, e.g. `xksProxy.uriEndpoint`. */
   drift: z.array(text).check(z.minLength(1)),
+  /** The command a second person runs to sign it. */
+  command: text,
 });
 
 /**
@@ -310,17 +320,25 @@ export function storeEvent(draft: EventDraft, ctx: StoreEventContext): Reconcile
           changedAt: draft.changedAt ?? '',
         },
       };
-    case 'Approval Required':
+    case 'Approval Required': {
+      const generation = draft.generation ?? ctx.desired.generation;
+      const digest = draft.digest ?? '';
       return {
         detailType: draft.detailType,
         detail: {
           ...base,
+          // One event per change, however many runs (or a retried publish) send it.
+          eventId: eventIdOf(['approval', ctx.scope.accountId, ctx.scope.region, ctx.desired.name, generation, digest]),
           runbook: draft.runbook ?? SITUATION_RUNBOOKS.approvalRequired,
-          generation: draft.generation ?? ctx.desired.generation,
-          changedBy: draft.changedBy ?? null,
+          generation,
+          digest,
+          proposedBy: draft.proposedBy ?? [],
+          changes: draft.changes ?? [],
           drift: draft.drift ?? [],
+          command: `cks approve ${ctx.desired.name} --scope ${ctx.scope.accountId}/${ctx.scope.region}`,
         },
       };
+    }
     default: {
       const _exhaustive: never = draft.detailType;
       throw new Error(`unknown detail-type ${String(_exhaustive)}`);

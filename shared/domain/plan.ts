@@ -11,6 +11,7 @@
  * is completed by the one `finish`.
  */
 
+import { announce, budgetResetWaits, inForce, type PendingApproval, pendingApproval } from './plan/approval.js';
 import type { Ctx } from './plan/context.js';
 import { GUARDS, isStep, missing, paused } from './plan/guards.js';
 import { incidentIdFor } from './plan/hash.js';
@@ -43,22 +44,37 @@ const ACTION_ERROR_SITUATIONS: ReadonlyMap<string, Situation> = new Map([
 ]);
 
 /** Decides the one step of this run for one store. Pure: the same input always gives the same decision. */
-export function plan(input: PlanInput): Decision {
-  const stored = input.status ?? firstSight(input);
-  if (input.desired.paused) return finish(input, stored, paused(stored), { kind: 'none', outcome: 'taken' }, input.now);
-  // Leaving a pause starts afresh: the pause closed any incident.
-  const resumed: StoreStatus = stored.phase === 'PAUSED' ? { ...stored, phase: 'IDLE' } : stored;
-  const current = withUnseenConnect(input, withOperatorReset(input, resumed));
-  const proposal = enforce(input, current);
-  const restraint = restraintOf(input);
-  if (restraint === null) return finish(input, stored, proposal, { kind: proposal.action.kind, outcome: 'taken' }, input.now);
-  return finish(input, stored, reportOnly(input, current, proposal, restraint), { kind: proposal.action.kind, outcome: 'dryRun' }, input.now);
+export function plan(raw: PlanInput): Decision {
+  const governed = governedInput(raw);
+  const { input, stored, pending } = governed;
+  const decided = (): Decision => {
+    if (input.desired.paused) return finish(input, stored, paused(stored), { kind: 'none', outcome: 'taken' }, input.now);
+    // Leaving a pause starts afresh: the pause closed any incident.
+    const resumed: StoreStatus = stored.phase === 'PAUSED' ? { ...stored, phase: 'IDLE' } : stored;
+    const current = withUnseenConnect(input, withOperatorReset(input, resumed, budgetResetWaits(pending)));
+    const proposal = enforce(input, current, pending);
+    const restraint = restraintOf(input);
+    if (restraint === null) return finish(input, stored, proposal, { kind: proposal.action.kind, outcome: 'taken' }, input.now);
+    return finish(input, stored, reportOnly(input, current, proposal, restraint), { kind: proposal.action.kind, outcome: 'dryRun' }, input.now);
+  };
+  return announce(input, stored, pending, decided());
+}
+
+/**
+ * The input as the plan reads it: the change waiting for a second person (if any), and the values in
+ * force while it waits (see `inForce`) in place of the desired ones.
+ */
+function governedInput(raw: PlanInput): { input: PlanInput; stored: StoreStatus; pending: PendingApproval | null } {
+  const first = raw.status ?? firstSight(raw);
+  const pending = pendingApproval(raw, first);
+  const { input, status } = inForce(raw, first, pending);
+  return { input, stored: status, pending };
 }
 
 /** What enforce mode does: the first guard that decides, else the transition table. */
-function enforce(input: PlanInput, cur: StoreStatus): Step {
+function enforce(input: PlanInput, cur: StoreStatus, pending: PendingApproval | null): Step {
   if (input.observed === null) return missing(input, cur);
-  return atConnected({ input, observed: input.observed, cur, released: false }, (start) => {
+  return atConnected({ input, observed: input.observed, cur, released: false, pending }, (start) => {
     let ctx: Ctx = start;
     for (const guard of GUARDS) {
       const next = guard(ctx);
@@ -77,8 +93,12 @@ function enforce(input: PlanInput, cur: StoreStatus): Step {
  * `maxAttempts`, so a call that keeps failing (a wrong desired cluster, a missing permission) ends in
  * one page rather than a silent loop.
  */
-export function planActionFailure(input: PlanInput, decision: Decision, errorCode: string, now: number): Decision {
-  const stored = input.status ?? firstSight(input);
+export function planActionFailure(raw: PlanInput, decision: Decision, errorCode: string, now: number): Decision {
+  const { input, stored, pending } = governedInput(raw);
+  return announce(input, stored, pending, actionFailure(input, stored, decision, errorCode, now));
+}
+
+function actionFailure(input: PlanInput, stored: StoreStatus, decision: Decision, errorCode: string, now: number): Decision {
   const kind = decision.action.kind;
   if (kind === 'none') throw new Error('planActionFailure: the decision made no call');
   // The failure is recorded in place of the decision: it names the failed call and keeps the decision's report key.

@@ -4,7 +4,12 @@
  * `undefined` members count as absent.
  */
 export function sameData(a: unknown, b: unknown): boolean {
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/** The JSON of plain data with object keys sorted at every level and `undefined` members dropped: one text per value. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(canonical(value));
 }
 
 function canonical(value: unknown): unknown {

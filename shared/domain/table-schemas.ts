@@ -6,7 +6,18 @@
 import * as z from 'zod/mini';
 import './zod-messages.js';
 import { FINDING_KINDS } from './health.js';
-import { ACTION_KINDS, CONNECTION_ERROR_CODES, CONNECTION_STATES, DEFAULT_SETTINGS, PHASES, type Settings, type StoreStatus } from './types.js';
+import {
+  ACTION_KINDS,
+  CONNECTION_ERROR_CODES,
+  CONNECTION_STATES,
+  DEFAULT_SETTINGS,
+  LOGIN_BUDGET_DEFAULT,
+  LOGIN_BUDGET_MAX,
+  MANUAL_DISCONNECT_POLICIES,
+  PHASES,
+  type Settings,
+  type StoreStatus,
+} from './types.js';
 
 /** Epoch milliseconds between 2000 and 2200: anything else is a corrupt item, not a time. */
 const epochMs = z.number().check(z.minimum(Date.UTC(2000, 0, 1)), z.maximum(Date.UTC(2200, 0, 1)));
@@ -48,6 +59,10 @@ const statusSchema = z.object({
   findings: z.optional(
     z.array(z.object({ kind: z.enum(FINDING_KINDS), openedAt: epochMs, eventId: z.string().check(z.minLength(1)), reason: z.string() })),
   ),
+  // Added with signatures: a status written before has the defaults in force (a higher desired value then needs two signers).
+  loginBudgetInForce: z._default(z.int().check(z.minimum(1), z.maximum(LOGIN_BUDGET_MAX)), LOGIN_BUDGET_DEFAULT),
+  onManualDisconnectInForce: z._default(z.enum(MANUAL_DISCONNECT_POLICIES), 'hold'),
+  announcedApproval: z._default(z.nullable(z.string()), null),
 });
 
 /** A status item's attributes (table attributes already removed) as a status, or why they are not one. */

@@ -3,6 +3,7 @@
  * Times are epoch milliseconds (`number`) unless a name says otherwise.
  */
 import type { HealthThresholds, OpenFinding } from './health.js';
+import type { Signature } from './signatures.js';
 
 export const CONNECTION_STATES = ['CONNECTED', 'CONNECTING', 'FAILED', 'DISCONNECTED', 'DISCONNECTING'] as const;
 export type ConnectionState = (typeof CONNECTION_STATES)[number];
@@ -162,15 +163,8 @@ export interface DesiredStore {
   generation: number;
   /** When an operator last ran `cks retry` (epoch ms): it also resets the login budget. */
   retryRequestedAt: number | null;
-  /** The principal that wrote this generation (from STS GetCallerIdentity), when known. */
+  /** The principal that wrote this generation (from STS GetCallerIdentity), when known: a record for people, never a decision's input. */
   changedBy: string | null;
-}
-
-/** A second principal's approval of one desired generation (`cks approve`). */
-export interface Approval {
-  generation: number;
-  approvedBy: string;
-  approvedAt: number;
 }
 
 /** Who changed a store by hand and when, where a CloudTrail event said so. */
@@ -245,6 +239,14 @@ export interface StoreStatus {
   escalatedIncidentId: string | null;
   /** Risks of a CONNECTED store open now (`Store At Risk` sent, `Store Risk Cleared` not yet); absent: none. */
   findings?: OpenFinding[];
+  /**
+   * The login budget and manual-disconnect policy in force: a lower budget or `hold` comes into force at
+   * once, a higher budget or `reconnect` only once two persons signed it (until then these apply).
+   */
+  loginBudgetInForce: number;
+  onManualDisconnectInForce: ManualDisconnectPolicy;
+  /** The change (`<generation>:<digest>`) whose `Approval Required` went out last, so that it is sent once. */
+  announcedApproval: string | null;
 }
 
 /** Global settings (the SETTINGS item): data, not redeploys. */
@@ -360,10 +362,20 @@ export interface EventDraft {
   /** Manual Change Detected: who changed the store and when, where known. */
   changedBy?: string | null;
   changedAt?: string;
-  /** Approval Required: the generation waiting and who wrote it. */
+  /** Approval Required: the generation waiting, the digest of its guarded values, who signed it and what it changes. */
   generation?: number;
+  digest?: string;
+  proposedBy?: string[];
+  changes?: ChangedField[];
   /** Repair Succeeded: the escalated incident (paged) that this success resolves. */
   resolvesEscalation?: string;
+}
+
+/** One field of a change that needs a second person, old → new (a secret only ever by its ARN). */
+export interface ChangedField {
+  field: string;
+  from: string | null;
+  to: string | null;
 }
 
 /** The desired item's fields that name a secret. */
@@ -392,8 +404,8 @@ export interface PlanInput {
    * Manager answered ResourceNotFoundException, or the secret holds no current version): a finding of its own.
    */
   missingSecrets: readonly SecretField[];
-  /** The approval recorded for this store, if any. */
-  approval: Approval | null;
+  /** Every signature of this store: a change that needs a second person is applied once two persons signed it. */
+  signatures: readonly Signature[];
   /** A manual change a trigger reported for this store (CloudTrail), or null. */
   manualChange: ManualChange | null;
   now: number;

@@ -9,17 +9,8 @@ import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../domain/events.js';
 import type { XksReading } from '../domain/health.js';
 import type { GuardedSettings } from '../domain/settings.js';
-import type {
-  Approval,
-  ClusterView,
-  EventDetailType,
-  ObservedStore,
-  Scope,
-  Settings,
-  StoreStatus,
-  UnreachableMark,
-  XksConnectivity,
-} from '../domain/types.js';
+import type { Signature } from '../domain/signatures.js';
+import type { ClusterView, EventDetailType, ObservedStore, Scope, Settings, StoreStatus, UnreachableMark, XksConnectivity } from '../domain/types.js';
 
 /** UpdateCustomKeyStore parameters with secret values filled in, read just before the call. Never logged. */
 export interface ResolvedUpdate {
@@ -84,7 +75,7 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
 }
 
-/** One store's rows of the table: the raw desired item (validated by the core), the status item and the approval. */
+/** One store's rows of the table: the raw desired item (validated by the core), the status item and its signatures. */
 export interface StoreRecord {
   name: string;
   /** The DESIRED item's attributes as stored (unvalidated); null when only a status exists. */
@@ -92,8 +83,8 @@ export interface StoreRecord {
   status: StoreStatus | null;
   /** Why the status item could not be read (it is then taken as absent and replaced by the next write); null when it could. */
   statusError: string | null;
-  /** The last `cks approve` of this store, if any. */
-  approval: Approval | null;
+  /** Every signature of this store (any generation): who signed which exact change. */
+  signatures: Signature[];
   /** Events recorded with the status but not yet published (the outbox): published first by the next run. */
   outbox: ReconcilerEvent[];
 }
@@ -102,6 +93,8 @@ export interface StoreRecord {
 export interface ScopeRecords {
   records: StoreRecord[];
   settings: Settings;
+  /** Every signature of the scope's settings. */
+  settingsSignatures: Signature[];
   /** Why the settings item could not be read (the settings then act as the kill switch on); null when it could. */
   settingsError: string | null;
   /** The guarded settings in force as the reconciler recorded them; null when it recorded none yet. */
@@ -176,8 +169,9 @@ export type OperatorRequest = 'retry' | 'pause' | 'resume';
 export interface StatePort {
   readonly scope: Scope;
   /**
-   * Every desired and status item of the scope, the settings, and when the current regional incident
-   * began (null: none): one Query (paged), never one call per store.
+   * Every desired and status item of the scope, the settings, when the current regional incident
+   * began (null: none), and the scope's signatures: one Query (paged) of each partition and one of the
+   * signatures' index, never one call per store.
    */
   loadAll(): Promise<ScopeRecords>;
   /** One store's items (event-triggered runs). */
@@ -203,11 +197,14 @@ export interface StatePort {
    * (`paused`, the last retry) are kept. Returns the names written.
    */
   putDesired(specs: readonly DesiredStoreSpec[], now: number, changedBy?: string | null): Promise<string[]>;
-  /** Records a second principal's approval of a desired generation (`cks approve`). */
-  approve(name: string, approval: Approval): Promise<void>;
   /**
-   * Removes a store from the desired state (`cks delete`, `cks apply --prune`): its desired item and
-   * its approval, so that it is neither reported nor reconciled again. The reconciler then closes its
+   * Writes a signature in its signer's own partition (`cks apply`, `cks approve`). IAM refuses
+   * (AccessDenied) a signer that is not the caller: a signature can fail, never be forged.
+   */
+  sign(signature: Signature): Promise<void>;
+  /**
+   * Removes a store from the desired state (`cks delete`, `cks apply --prune`): its desired item, so
+   * that it is neither reported nor reconciled again. The reconciler then closes its
    * status ({@link deleteStatus}); its history is kept (until its TTL). False when no desired item of
    * that name exists.
    */

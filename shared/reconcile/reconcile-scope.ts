@@ -149,7 +149,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
           regionalIncident,
           unreadable: [...password.unreadable, ...credential.unreadable],
           missingSecrets: [...password.missing, ...credential.missing],
-          approval: target.record.approval,
+          signatures: target.record.signatures,
           manualChange: reportedChange(request.changes, target, now),
           now,
         },

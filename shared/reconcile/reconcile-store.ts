@@ -195,7 +195,7 @@ async function decideUnderLease(
     await deps.state.releaseLease(input.desired.name, deps.owner);
     return null;
   }
-  const reread: PlanInput = { ...input, desired: desired.desired, status: lease.status, approval: lease.approval };
+  const reread: PlanInput = { ...input, desired: desired.desired, status: lease.status, signatures: lease.signatures };
   const decision = plan(reread);
   // A decision that neither acts nor pages may rest on the pass's observation; one that pages must not.
   if (!MUTATING.has(decision.action.kind) && decision.events.length === 0) return { input: reread, decision };

@@ -6,7 +6,7 @@
  * *which* stores and scope it names: every run re-reads live state.
  */
 import * as z from 'zod/mini';
-import { scopeOfOperatorPartition, storeNameOfOperatorKey } from '../domain/table-keys.js';
+import { scopeOfOperatorPartition, signedSubject, signerOfPartition, storeNameOfOperatorKey, storeOfSubject } from '../domain/table-keys.js';
 import type { Scope } from '../domain/types.js';
 import { ACCOUNT_PATTERN, REGION_PATTERN, ScopeSyntaxError, scopeLabel } from '../fleet/scope.js';
 import type { ReportedChange } from '../reconcile/reconcile-scope.js';
@@ -187,11 +187,13 @@ function parseStream(records: unknown[]): TargetedEvent[] {
     const parsed = streamRecord.safeParse(record);
     if (!parsed.success) throw new UnknownEventError(`stream record ${i} has no dynamodb.Keys.sk.S`);
     const { pk, sk } = parsed.data.dynamodb.Keys;
-    const scope = pk === undefined ? null : scopeOfOperatorPartition(pk.S);
+    // A signature (in its signer's partition) wakes the store it signs, so that an approval applies promptly.
+    const signed = pk !== undefined && signerOfPartition(pk.S) !== null ? signedSubject(sk.S) : null;
+    const scope = signed?.scope ?? (pk === undefined ? null : scopeOfOperatorPartition(pk.S));
     const label = scope === null ? '' : scopeLabel(scope);
     const part = parts.get(label) ?? { scope, names: new Set<string>() };
     parts.set(label, part);
-    const name = storeNameOfOperatorKey(sk.S);
+    const name = signed !== null ? storeOfSubject(signed.subject) : storeNameOfOperatorKey(sk.S);
     if (name !== null) part.names.add(name);
   }
   return [...parts.values()]

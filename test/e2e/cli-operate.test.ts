@@ -143,6 +143,9 @@ describe('cks status <store>', { timeout: 60_000 }, () => {
     expect(retry.stdout).toContain(
       "  resets the login budget: the reconciler's connects caused 1 failed kmsuser login (budget 2), after which it stops sending the password so that kmsuser is not locked out",
     );
+    expect(retry.stdout).toContain(
+      'Unless the password secret has a new version since, the reset waits for a second person to sign it (`cks approve`)',
+    );
   });
 });
 
@@ -333,8 +336,8 @@ describe('cks plan --detailed-exitcode', { timeout: 60_000 }, () => {
 });
 
 describe('cks approve', { timeout: 60_000 }, () => {
-  it('records a second principal approving an XKS proxy change; refuses its writer and a store with nothing waiting', async () => {
-    // Prepare: an XKS store, then a change of its proxy path written by operator-a.
+  it('signs an XKS proxy change as a second person after its proposer; refuses a person who signed and a store with nothing waiting', async () => {
+    // Prepare: an XKS store, then a change of its proxy path applied (and so signed) by operator-a.
     const store = await xksStore(fake, { name: 'partner-xks', secret: true });
     const xks = (uriPath: string): string => storesYaml(xksEntry({ ...store, uriPath }, { mode: undefined }));
     await apply(xks('/kms/xks/v1'));
@@ -343,22 +346,32 @@ describe('cks approve', { timeout: 60_000 }, () => {
 
     // Act
     const waiting = await statusOf('partner-xks');
-    const byWriter = await cks(['approve', 'partner-xks']);
+    const byProposer = await cks(['approve', 'partner-xks']);
     const bySecond = await cks.as('operator-b')(['approve', 'partner-xks']);
     const after = await statusOf('partner-xks');
 
     // Assess
     expect(nothing).toMatchObject({
       code: 1,
-      stderr: expect.stringMatching(/^cks: partner-xks: nothing waits for approval \(generation 1 changes no XKS proxy setting/),
+      stderr: expect.stringMatching(/^cks: partner-xks: nothing waits for approval \(generation 1 changes nothing that needs a second person/),
     });
-    expect(waiting.approval).toEqual({ generation: 2, fields: ['xksProxy.uriPath'], changedBy: expect.stringContaining('operator-a') });
-    expect(byWriter.code).toBe(1);
-    expect(byWriter.stderr).toMatch(
-      /^cks: partner-xks: refused: you \(\S*operator-a\S*\) wrote generation 2; a different principal must approve it\n$/,
+    expect(waiting.approval).toEqual({
+      generation: 2,
+      digest: expect.stringMatching(/^[0-9a-f]{64}$/),
+      fields: ['xksProxy.uriPath'],
+      changes: [{ field: 'xksProxy.uriPath', from: '/kms/xks/v1', to: '/tenant/kms/xks/v1' }],
+      signedBy: [expect.stringMatching(/^principal\/AIDA\w+$/)],
+    });
+    const proposer = (waiting.approval as { signedBy: string[] }).signedBy[0];
+    expect(byProposer.code).toBe(1);
+    expect(byProposer.stderr).toBe(
+      `cks: partner-xks: refused: you (${proposer}) already signed generation 2; a second person must sign it (two sessions of one role are one person)\n`,
     );
     expect(bySecond.code, bySecond.stderr).toBe(0);
-    expect(bySecond.stdout).toMatch(/^partner-xks: approved generation 2 \(xksProxy\.uriPath\), written by \S*operator-a\S*, as \S*operator-b\S*\n/);
+    expect(bySecond.stdout).toMatch(
+      /^partner-xks: signed generation 2 \(xksProxy\.uriPath \/kms\/xks\/v1 → \/tenant\/kms\/xks\/v1\) as principal\/AIDA\w+\n/,
+    );
+    expect(bySecond.stdout).toMatch(/\n {2}approved by principal\/AIDA\w+ and principal\/AIDA\w+: the reconciler applies it at its next run/);
     expect(after.approval).toBeNull();
   });
 });

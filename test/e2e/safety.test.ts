@@ -196,7 +196,7 @@ describe('humans stay in charge (against the fake, with cks, the AWS CLI and the
     expect(escalations.some((e) => String(e.runbook).includes('cks retry'))).toBe(true);
   });
 
-  it('applies a new XKS uriEndpoint only after a second principal runs cks approve; the writer cannot approve', async () => {
+  it('applies a new XKS uriEndpoint only after a second person runs cks approve; its proposer (who applied it) cannot approve it', async () => {
     // A connected external key store whose proxy the operators move to a new endpoint.
     const xks = await xksStore(fake, { name: 'partner-xks', host: 'old-proxy.example.com', connected: true, secret: true });
     await admin('POST', '/_fake/xks-proxies', {
@@ -220,7 +220,7 @@ describe('humans stay in charge (against the fake, with cks, the AWS CLI and the
 
     const refused = await cks(['approve', 'partner-xks'], WRITER);
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/wrote|writer|another principal/i);
+    expect(refused.stderr).toMatch(/already signed.*a second person must sign it/i);
     const approved = await cks(['approve', 'partner-xks'], APPROVER);
     expect(approved.code, approved.stderr).toBe(0);
 

@@ -315,15 +315,24 @@ describe('serverless package', () => {
     const filters = list<Json>(mapping.FilterCriteria?.Filters).map((f) => JSON.parse(f.Pattern) as EventPattern);
     expect(filters.length).toBeGreaterThan(0);
     // Operators write under DESIRED#..., the reconciler under SCOPE#... and HISTORY#... (see shared/domain/table-keys.ts).
-    const record = (sk: string, image: Record<string, unknown>) => {
+    const record = (sk: string, image: Record<string, unknown>, signer?: string) => {
       const pk =
-        sk.endsWith('#DESIRED') || sk.endsWith('#APPROVAL') || sk === 'SETTINGS' ? 'DESIRED#111122223333#us-east-1' : 'SCOPE#111122223333#us-east-1';
+        signer !== undefined
+          ? `SIGNER#${signer}`
+          : sk.endsWith('#DESIRED') || sk === 'SETTINGS'
+            ? 'DESIRED#111122223333#us-east-1'
+            : 'SCOPE#111122223333#us-east-1';
       const keys = { pk: { S: pk }, sk: { S: sk } };
       return { eventName: 'MODIFY', dynamodb: { Keys: keys, NewImage: { ...keys, ...image } } };
     };
     const desired = { desiredState: { S: 'CONNECTED' } };
     expect(filters.some((f) => matchesPattern(f, record('STORE#payments-hsm#DESIRED', desired)))).toBe(true);
-    expect(filters.some((f) => matchesPattern(f, record('STORE#payments-hsm#APPROVAL', { generation: { N: '2' } })))).toBe(true);
+    // A signature of a store wakes it; one of the settings does not.
+    const signed = (subject: string) => `DESIRED#111122223333#us-east-1#${subject}#2#${'a'.repeat(64)}`;
+    expect(
+      filters.some((f) => matchesPattern(f, record(signed('STORE#payments-hsm'), { subject: { S: 'STORE#payments-hsm' } }, 'source/alice'))),
+    ).toBe(true);
+    expect(filters.some((f) => matchesPattern(f, record(signed('SETTINGS'), { subject: { S: 'SETTINGS' } }, 'source/alice')))).toBe(false);
     expect(filters.some((f) => matchesPattern(f, record('STORE#payments-hsm#STATUS', { phase: { S: 'IDLE' } })))).toBe(false);
     expect(filters.some((f) => matchesPattern(f, record('SETTINGS', {})))).toBe(false);
     expect(filters.some((f) => matchesPattern(f, record('2026-01-01T00:00:00.000Z#r-1', {})))).toBe(false);
@@ -341,9 +350,10 @@ describe('serverless package', () => {
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
     });
-    // The same key schema `cks init` creates.
+    // The same key schema and signatures' index `cks init` creates.
     expect(table.Properties?.KeySchema).toEqual(TABLE_KEY_SCHEMA.KeySchema);
     expect(table.Properties?.AttributeDefinitions).toEqual(TABLE_KEY_SCHEMA.AttributeDefinitions);
+    expect(table.Properties?.GlobalSecondaryIndexes).toEqual(TABLE_KEY_SCHEMA.GlobalSecondaryIndexes);
   });
 
   it('sends async invocations that give up to an encrypted dead-letter queue both roles may write to', () => {
@@ -527,7 +537,7 @@ describe('serverless package', () => {
     }
   });
 
-  it('lets neither reconciler role write a desired item, an approval or the settings (IAM dynamodb:LeadingKeys)', () => {
+  it('lets neither reconciler role write a desired item, a signature or the settings (IAM dynamodb:LeadingKeys)', () => {
     const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
     const likePattern = (pattern: string) =>
       new RegExp(
@@ -553,7 +563,7 @@ describe('serverless package', () => {
           leading.some((p) => likePattern(p).test('SCOPE#111122223333#us-east-1')),
           role,
         ).toBe(true);
-        for (const operatorKey of ['DESIRED#111122223333#us-east-1']) {
+        for (const operatorKey of ['DESIRED#111122223333#us-east-1', 'SIGNER#principal/AIDAOPERATOR', 'SIGNER#source/alice']) {
           expect(
             leading.some((p) => likePattern(p).test(operatorKey)),
             `${role} may write ${operatorKey}`,
@@ -563,7 +573,7 @@ describe('serverless package', () => {
     }
   });
 
-  it("ships an operator policy as an output: read the table and the stores, write only the operators' partition and register scopes", () => {
+  it("ships an operator policy as an output: read the table and the stores, write only the operators' partition, one's own signatures and register scopes", () => {
     const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
     const output = (template as Json).Outputs?.OperatorPolicyArn;
     expect(output?.Value).toEqual(ref('OperatorPolicy'));
@@ -571,13 +581,20 @@ describe('serverless package', () => {
     const writes = statements.filter((s) =>
       list(s.Action).some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(a)),
     );
-    expect(writes).toHaveLength(2);
-    expect((writes[0]!.Condition as Json)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toEqual(['DESIRED#*']);
-    expect(JSON.stringify(writes[0]!.Resource)).toBe(JSON.stringify(getAtt(table, 'Arn')));
+    expect(writes.map((s) => s.Sid)).toEqual(['SignAsSourceIdentity', 'SignAsPrincipal', 'WriteDesiredState', 'RegisterScopes']);
+    for (const statement of writes) expect(JSON.stringify(statement.Resource)).toBe(JSON.stringify(getAtt(table, 'Arn')));
+    const [asSource, asPrincipal, desired, registry] = writes as [Statement, Statement, Statement, Statement];
+    // Signatures in one's own partition only, named by IAM's policy variables; a source identity, when the session has one, and nothing else.
+    const signerKeys = (statement: Statement) =>
+      JSON.stringify((statement.Condition as Json)?.['ForAllValues:StringEquals']?.['dynamodb:LeadingKeys']);
+    expect(signerKeys(asSource)).toBe(JSON.stringify([{ 'Fn::Join': ['', ['SIGNER#source/$', '{aws:SourceIdentity}']] }]));
+    expect((asSource.Condition as Json)?.Null).toEqual({ 'aws:SourceIdentity': 'false' });
+    expect(signerKeys(asPrincipal)).toBe(JSON.stringify([{ 'Fn::Join': ['', ['SIGNER#principal/$', '{aws:userid}']] }]));
+    expect((asPrincipal.Condition as Json)?.Null).toEqual({ 'aws:SourceIdentity': 'true' });
+    expect((desired.Condition as Json)?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toEqual(['DESIRED#*']);
     // The scope registry (cks apply in another account or Region): a put of exactly pk = REGISTRY, nothing else.
-    expect(list(writes[1]!.Action)).toEqual(['dynamodb:PutItem']);
-    expect((writes[1]!.Condition as Json)?.['ForAllValues:StringEquals']?.['dynamodb:LeadingKeys']).toEqual(['REGISTRY']);
-    expect(JSON.stringify(writes[1]!.Resource)).toBe(JSON.stringify(getAtt(table, 'Arn')));
+    expect(list(registry.Action)).toEqual(['dynamodb:PutItem']);
+    expect((registry.Condition as Json)?.['ForAllValues:StringEquals']?.['dynamodb:LeadingKeys']).toEqual(['REGISTRY']);
     // Nothing that acts on a store or publishes.
     const actions = statements.flatMap((s) => list<string>(s.Action));
     for (const forbidden of [

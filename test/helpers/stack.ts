@@ -36,6 +36,21 @@ export async function operatorPrincipal(fake: TestFake, names: StackNames, userN
   return new FakeAdmin(fake.url).createPrincipal({ accountId: STACK_HOME.accountId, userName, policies: [operator] });
 }
 
+/**
+ * A role holding the OperatorPolicy (as humans' roles hold it), which principals of the stack's account
+ * may assume and give a source identity; returns its ARN.
+ */
+export async function operatorRole(fake: TestFake, names: StackNames, roleName: string): Promise<string> {
+  const { operator } = stackPolicies(await stackTemplate(), world(names));
+  await new FakeAdmin(fake.url).createRole({
+    accountId: STACK_HOME.accountId,
+    roleName,
+    trustedAccounts: [STACK_HOME.accountId],
+    policies: [operator],
+  });
+  return `arn:aws:iam::${STACK_HOME.accountId}:role/${roleName}`;
+}
+
 /** Deploys the member role into `accountId`, trusted by the worker and on-event roles, for the fleet's Regions. */
 export async function deployMember(fake: TestFake, accountId: string, regions: string[]): Promise<void> {
   await deployMemberRole(new FakeAdmin(fake.url), STACK_HOME, accountId, regions);

@@ -9,6 +9,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import { invalidDesiredEvent } from '../../shared/domain/events.js';
 import { emptyStatus } from '../../shared/domain/plan.js';
+import type { Signature } from '../../shared/domain/signatures.js';
+import { operatorPartitionKey } from '../../shared/domain/table-keys.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { ConflictError } from '../../shared/errors.js';
 import type { StatePort } from '../../shared/reconcile/ports.js';
@@ -41,6 +43,12 @@ const otherPage = invalidDesiredEvent({
   generation: 1,
   errors: [{ path: 'mode', message: 'bad' }],
 });
+
+/** A digest a signature signs (the SHA-256 of some guarded values). */
+const DIGEST = 'a'.repeat(64);
+
+/** Signatures in signer order (a table returns them in its own order). */
+const sortSigners = (signatures: readonly Signature[]): Signature[] => [...signatures].sort((a, b) => a.signer.localeCompare(b.signer));
 
 /** The scope the contract's state serves, and another account-Region of the same table. */
 export const CONTRACT_SCOPE: Scope = { accountId: '111122223333', region: 'us-east-1' };
@@ -151,7 +159,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
           desired: { ...spec(), generation: 1, paused: false, changedBy: null },
           status,
           statusError: null,
-          approval: null,
+          signatures: [],
           outbox: [],
         });
       });
@@ -252,28 +260,68 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         });
       });
 
-      it('reads back an approval with its store', async () => {
-        await state.putDesired([spec()], NOW);
-        const approval = { generation: 1, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW + 1_000 };
-
-        await state.approve('payments', approval);
-
-        expect((await state.load('payments')).approval).toEqual(approval);
-      });
-
       it('refuses an operator request for a store that is not declared', async () => {
         await expect(state.request('ghost', 'retry', NOW)).rejects.toThrow(/no desired store named "ghost"/);
       });
     });
 
-    describe('removing a store', () => {
-      it('deletes its desired item and approval, and says whether there was one', async () => {
+    describe('signatures', () => {
+      const signature = (signer: string, subject: string, generation = 2, scope: Scope = CONTRACT_SCOPE): Signature => ({
+        signer,
+        scopePk: operatorPartitionKey(scope),
+        subject,
+        generation,
+        digest: DIGEST,
+        signedAt: NOW,
+      });
+
+      it("reads a store's signatures with its record and the settings' with the settings, each scope its own", async () => {
         await state.putDesired([spec(), spec({ name: 'ledger' })], NOW);
-        await state.approve('payments', { generation: 1, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW });
+        const alice = signature('principal/AIDAALICE', 'STORE#payments');
+        const bob = signature('source/bob', 'STORE#payments', 3);
+        const settings = signature('source/bob', 'SETTINGS', 4);
+        for (const s of [alice, bob, settings, signature('source/carol', 'STORE#payments', 2, OTHER_SCOPE)]) await state.sign(s);
+
+        const all = await state.loadAll();
+        const byName = (name: string) => all.records.find((r) => r.name === name)?.signatures;
+
+        expect(sortSigners((await state.load('payments')).signatures)).toEqual([alice, bob]);
+        expect(sortSigners(byName('payments') ?? [])).toEqual([alice, bob]);
+        expect(byName('ledger')).toEqual([]);
+        expect(all.settingsSignatures).toEqual([settings]);
+        expect(all.records.map((r) => r.name).sort()).toEqual(['ledger', 'payments']);
+      });
+
+      it('keeps one signature per signer and change, however often it signs, and one per change it signs', async () => {
+        await state.putDesired([spec()], NOW);
+
+        await state.sign(signature('source/alice', 'STORE#payments'));
+        await state.sign({ ...signature('source/alice', 'STORE#payments'), signedAt: NOW + 1_000 });
+        await state.sign(signature('source/alice', 'STORE#payments', 3));
+
+        const generations = (await state.load('payments')).signatures.map((s) => [s.signer, s.generation]);
+        expect(generations.sort()).toEqual([
+          ['source/alice', 2],
+          ['source/alice', 3],
+        ]);
+      });
+
+      it('reads no signature of a signer no policy lets anyone sign as', async () => {
+        await state.putDesired([spec()], NOW);
+
+        await state.sign(signature('bob', 'STORE#payments'));
+
+        expect((await state.load('payments')).signatures).toEqual([]);
+      });
+    });
+
+    describe('removing a store', () => {
+      it('deletes its desired item, and says whether there was one', async () => {
+        await state.putDesired([spec(), spec({ name: 'ledger' })], NOW);
 
         expect(await state.deleteDesired('payments')).toBe(true);
         expect(await state.deleteDesired('payments')).toBe(false);
-        expect(await state.load('payments')).toMatchObject({ desired: null, approval: null });
+        expect(await state.load('payments')).toMatchObject({ desired: null });
         expect((await state.load('ledger')).desired).not.toBeNull();
       });
 
@@ -310,6 +358,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         expect(all).toEqual({
           records: [],
           settings: { killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 },
+          settingsSignatures: [],
           settingsError: null,
           settingsInForce: null,
           regionalIncident: null,

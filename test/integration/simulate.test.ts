@@ -178,7 +178,7 @@ describe("the simulator's table (the in-memory state double) answers every call 
     regionalIncident: false,
     unreadable: [],
     missingSecrets: [],
-    approval: null,
+    signatures: [],
     manualChange: null,
     now,
   };
@@ -205,7 +205,18 @@ describe("the simulator's table (the in-memory state double) answers every call 
     ['request: pause', (state) => state.request('payments', 'pause', now)],
     ['request: retry', (state) => state.request('payments', 'retry', now + 1)],
     ['request: resume of an undeclared store', (state) => state.request('nobody', 'resume', now)],
-    ['approve: generation 4', (state) => state.approve('payments', { generation: 4, approvedBy: 'carol', approvedAt: now })],
+    [
+      'sign: generation 4, by carol',
+      (state) =>
+        state.sign({
+          signer: 'source/carol',
+          scopePk: 'DESIRED#111122223333#us-east-1',
+          subject: 'STORE#payments',
+          generation: 4,
+          digest: 'c'.repeat(64),
+          signedAt: now,
+        }),
+    ],
     ['acquireLease: run-a takes the free lease', (state) => state.acquireLease('payments', 'run-a', now, 60_000)],
     ['acquireLease: run-a again, holding it', (state) => state.acquireLease('payments', 'run-a', now + 500, 60_000)],
     ['acquireLease: run-b while run-a holds it', (state) => state.acquireLease('payments', 'run-b', now + 1_000, 60_000)],

@@ -6,12 +6,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { memberRole, type PrincipalKeys } from '../../shared/dev/iam/stack.js';
 import { cksAgainst } from '../helpers/cks.js';
 import { type ReconcilerEnv, startReconcilerEnv, TABLE } from '../helpers/reconciler.js';
+import { operatorPrincipal, operatorRole } from '../helpers/stack.js';
 import { cloudHsmStore } from '../helpers/world.js';
 
 const HOME = '000000000000';
@@ -97,6 +98,88 @@ describe('enforcement is on', () => {
     });
     await expect(assume({ accessKeyId: '999988887777', secretAccessKey: 'x' })).rejects.toMatchObject({ name: 'AccessDenied' });
     await expect(assume({ accessKeyId: 'sweep', secretAccessKey: 'x', sessionToken: 'SweepRole' })).rejects.toMatchObject({ name: 'AccessDenied' });
+  });
+});
+
+describe('signatures are bound to their signer by IAM (the OperatorPolicy)', () => {
+  type Keys = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  const SIGNED = `DESIRED#${HOME}#us-east-1#STORE#partner-xks#2#${'a'.repeat(64)}`;
+  /** A PutItem of a signature in the partition `SIGNER#<signer>`, as `credentials`; the refusal's name, or 'signed'. */
+  const sign = (credentials: Keys, signer: string) =>
+    new DynamoDBClient({ ...env.fake.config, credentials })
+      .send(
+        new PutItemCommand({
+          TableName: TABLE,
+          Item: { ...item(`SIGNER#${signer}`, SIGNED), scopePk: { S: `DESIRED#${HOME}#us-east-1` }, subject: { S: 'STORE#partner-xks' } },
+        }),
+      )
+      .then(
+        () => 'signed',
+        (error: { name?: string }) => error.name,
+      );
+  const userId = async (credentials: Keys) =>
+    (await new STSClient({ ...env.fake.config, credentials }).send(new GetCallerIdentityCommand({}))).UserId!;
+  /** A session of a role holding the OperatorPolicy, with a source identity when one is given. */
+  async function session(sessionName: string, sourceIdentity?: string): Promise<Keys> {
+    const roleArn = await operatorRole(env.fake, { table: TABLE, eventBus: 'cks-it' }, 'ops');
+    const assumed = await new STSClient(env.fake.config).send(
+      new AssumeRoleCommand({
+        RoleArn: roleArn,
+        RoleSessionName: sessionName,
+        ...(sourceIdentity !== undefined && { SourceIdentity: sourceIdentity }),
+      }),
+    );
+    const { AccessKeyId, SecretAccessKey, SessionToken } = assumed.Credentials!;
+    return { accessKeyId: AccessKeyId!, secretAccessKey: SecretAccessKey!, sessionToken: SessionToken! };
+  }
+
+  it('lets an operator sign in its own partition only, never in another principal’s or a source identity’s', async () => {
+    const colleague = await operatorPrincipal(env.fake, { table: TABLE, eventBus: 'cks-it' }, 'colleague');
+
+    const results = [
+      await sign(operator, `principal/${await userId(operator)}`),
+      await sign(operator, `principal/${await userId(colleague)}`),
+      await sign(operator, 'source/colleague'),
+    ];
+
+    expect(results).toEqual(['signed', 'AccessDeniedException', 'AccessDeniedException']);
+  });
+
+  it('lets a session with a source identity sign as that identity only: not as another, and not as its principal', async () => {
+    const alice = await session('ops-1', 'alice');
+
+    const results = [await sign(alice, 'source/alice'), await sign(alice, 'source/bob'), await sign(alice, `principal/${await userId(alice)}`)];
+
+    expect(results).toEqual(['signed', 'AccessDeniedException', 'AccessDeniedException']);
+  });
+
+  it('lets a session without a source identity sign as its aws:userid only (role id and session name), never as a source identity', async () => {
+    const plain = await session('ops-2');
+    const id = await userId(plain);
+
+    const results = [
+      await sign(plain, `principal/${id}`),
+      await sign(plain, `principal/${id.split(':')[0]}:ops-1`),
+      await sign(plain, 'source/ops-2'),
+    ];
+
+    expect(id).toMatch(/^AROA\w+:ops-2$/);
+    expect(results).toEqual(['signed', 'AccessDeniedException', 'AccessDeniedException']);
+  });
+
+  it('keeps the reconciler’s roles from signing, and lets them read the signatures’ index', async () => {
+    const write = env.clients.dynamo.send(new PutItemCommand({ TableName: TABLE, Item: item('SIGNER#principal/reconciler', SIGNED) }));
+    const read = env.clients.dynamo.send(
+      new QueryCommand({
+        TableName: TABLE,
+        IndexName: 'BySubject',
+        KeyConditionExpression: 'scopePk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: `DESIRED#${HOME}#us-east-1` } },
+      }),
+    );
+
+    await expect(write).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    await expect(read).resolves.toMatchObject({ Items: [] });
   });
 });
 

@@ -2,7 +2,16 @@
 import { expect } from 'vitest';
 import { decisionEvents, eventSchemas, type ReconcilerEvent } from '../../shared/domain/events.js';
 import { plan } from '../../shared/domain/plan.js';
-import { DEFAULT_SETTINGS, type Decision, describeLastAction, type PlanInput, type StoreStatus } from '../../shared/domain/types.js';
+import { type Signature, storeChange } from '../../shared/domain/signatures.js';
+import { operatorPartitionKey, storeSubject } from '../../shared/domain/table-keys.js';
+import {
+  DEFAULT_SETTINGS,
+  type Decision,
+  type DesiredStore,
+  describeLastAction,
+  type PlanInput,
+  type StoreStatus,
+} from '../../shared/domain/types.js';
 import { cloudHsmDesired, cloudHsmObserved, cluster, clusters, SCOPE, xksDesired, xksObserved } from '../helpers/world.js';
 
 export const NOW = Date.parse('2025-03-01T03:00:00.000Z');
@@ -22,7 +31,7 @@ export function cloudHsmInput(over: Partial<PlanInput> = {}): PlanInput {
     regionalIncident: false,
     unreadable: [],
     missingSecrets: [],
-    approval: null,
+    signatures: [],
     manualChange: null,
     now: NOW,
     ...over,
@@ -43,11 +52,20 @@ export function xksInput(over: Partial<PlanInput> = {}): PlanInput {
     regionalIncident: false,
     unreadable: [],
     missingSecrets: [],
-    approval: null,
+    signatures: [],
     manualChange: null,
     now: NOW,
     ...over,
   };
+}
+
+/** Two persons: an operator's IAM user, and a human's session with a source identity. */
+export const TWO_PERSONS = ['principal/AIDAOPERATORALICE', 'source/bob'] as const;
+
+/** Signatures of exactly this desired generation's change, by `signers` (default: two persons). */
+export function signaturesOf(desired: DesiredStore, signers: readonly string[] = TWO_PERSONS): Signature[] {
+  const change = storeChange(storeSubject(desired.name), desired);
+  return signers.map((signer) => ({ signer, scopePk: operatorPartitionKey(SCOPE), ...change, signedAt: NOW }));
 }
 
 /** Asserts that every event passes its own schema. */

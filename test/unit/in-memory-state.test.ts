@@ -6,7 +6,8 @@ import { describeStatePort, NOW, paymentsSpec } from '../helpers/state-contract.
 
 describeStatePort('InMemoryState', async () => {
   const registry = new Set<string>();
-  return (scope: Scope) => new InMemoryState(scope, registry);
+  const signatures = new Map();
+  return (scope: Scope) => new InMemoryState(scope, registry, signatures);
 });
 
 describe('InMemoryState faults', () => {

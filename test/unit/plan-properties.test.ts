@@ -7,6 +7,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decisionEvents, eventSchemas } from '../../shared/domain/events.js';
 import { plan, planActionFailure } from '../../shared/domain/plan.js';
+import { approversOf, storeChange } from '../../shared/domain/signatures.js';
+import { storeSubject } from '../../shared/domain/table-keys.js';
 import {
   ACTION_KINDS,
   type ClusterView,
@@ -14,6 +16,7 @@ import {
   CONNECTION_STATES,
   type Decision,
   type DesiredStore,
+  LOGIN_BUDGET_DEFAULT,
   type ObservedStore,
   PHASES,
   type PlanInput,
@@ -29,6 +32,9 @@ const ENDPOINTS = ['https://xks.example.com', 'https://xks-b.example.com'];
 const PATHS = ['/kms/xks/v1', '/alt/kms/xks/v1'];
 const VERSIONS = ['v1', 'v2', 'v3'];
 const PRINCIPALS = ['alice', 'bob'];
+/** Two persons' signers; {@link SAME_ROLE} is another session of the first one's role: the same person. */
+const SIGNERS = ['principal/AROAOPS:ops-1', 'source/bob'];
+const SAME_ROLE = 'principal/AROAOPS:ops-2';
 
 const time = fc.integer({ min: -90, max: 90 }).map((minutes) => NOW + minutes * MINUTE);
 const version = fc.option(fc.constantFrom(...VERSIONS), { nil: null });
@@ -155,6 +161,9 @@ const status: fc.Arbitrary<StoreStatus | null> = fc.option(
     failedLogins: fc.integer({ min: 0, max: 4 }),
     loginBudgetResetAt: fc.option(time, { nil: null }),
     escalatedIncidentId: fc.constantFrom(null, 'inc-0123456789abcdef'),
+    loginBudgetInForce: fc.integer({ min: 1, max: 3 }),
+    onManualDisconnectInForce: fc.constantFrom<StoreStatus['onManualDisconnectInForce']>('hold', 'reconnect'),
+    announcedApproval: fc.constant(null),
   }),
   { nil: null, freq: 6 },
 );
@@ -162,12 +171,13 @@ const status: fc.Arbitrary<StoreStatus | null> = fc.option(
 /** Generated independently, fields rarely line up (a generation approved, a repair not backing off): these knobs line them up often. */
 const knobs = fc.record({
   sameGeneration: fc.constantFrom(true, true, true, false),
-  approved: fc.boolean(),
+  /** How many persons signed the desired generation's exact change (a third signature is a second session of the first person's role). */
+  signers: fc.constantFrom(0, 1, 2),
   healthyClusters: fc.constantFrom(true, true, false),
   quiet: fc.constantFrom(true, true, false),
 });
 
-function aligned(i: PlanInput, k: { sameGeneration: boolean; approved: boolean; healthyClusters: boolean; quiet: boolean }): PlanInput {
+function aligned(i: PlanInput, k: { sameGeneration: boolean; signers: number; healthyClusters: boolean; quiet: boolean }): PlanInput {
   const generation = i.desired.generation;
   const status: StoreStatus | null =
     i.status === null
@@ -177,11 +187,12 @@ function aligned(i: PlanInput, k: { sameGeneration: boolean; approved: boolean; 
           ...(k.sameGeneration ? { observedGeneration: generation, heldInputs: i.status.heldInputs && { ...i.status.heldInputs, generation } } : {}),
           ...(k.quiet ? { nextAttemptAt: null, lastActionAt: NOW - 30 * MINUTE } : {}),
         };
-  const other = i.desired.changedBy === 'alice' ? 'bob' : 'alice';
+  const change = storeChange(storeSubject(i.desired.name), i.desired);
+  const signature = (signer: string) => ({ signer, scopePk: 'DESIRED#111122223333#us-east-1', ...change, signedAt: NOW });
   return {
     ...i,
     status,
-    approval: k.approved ? { generation, approvedBy: other, approvedAt: NOW } : i.approval,
+    signatures: [...SIGNERS.slice(0, k.signers), SAME_ROLE].map(signature),
     clusters: k.healthyClusters ? new Map([CLUSTER, OTHER_CLUSTER].map((id) => [id, cluster({ clusterId: id })])) : i.clusters,
   };
 }
@@ -205,9 +216,7 @@ const input: fc.Arbitrary<PlanInput> = fc.constantFrom<StoreType>('AWS_CLOUDHSM'
       regionalIncident: fc.boolean(),
       unreadable: fc.constantFrom([], [], [], ['the version of secret x']),
       missingSecrets: fc.constantFrom<SecretField[]>([], [], [], ['keyStorePasswordSecretArn']),
-      approval: fc.option(fc.record({ generation: fc.integer({ min: 1, max: 4 }), approvedBy: fc.constantFrom(...PRINCIPALS), approvedAt: time }), {
-        nil: null,
-      }),
+      signatures: fc.constant([]),
       manualChange: fc.option(fc.record({ by: fc.constant('alice'), at: time, eventName: fc.constant('DisconnectCustomKeyStore') }), { nil: null }),
       now: fc.constant(NOW),
     })
@@ -336,15 +345,26 @@ describe('plan: properties over generated inputs', () => {
     if (held) expect(decision.action.kind).toBe('none');
   });
 
-  property("changes whom a store trusts only with a second principal's approval of this generation", enforced, (i, decision) => {
+  property('changes whom a store trusts only when two distinct persons signed this exact change', enforced, (i, decision) => {
     if (decision.action.kind !== 'update') return;
     const { xks } = decision.action.changes;
     const identity =
       xks !== undefined &&
       (xks.uriEndpoint !== undefined || xks.uriPath !== undefined || xks.connectivity !== undefined || xks.vpcEndpointServiceName !== undefined);
     if (!identity) return;
-    expect(i.approval?.generation).toBe(i.desired.generation);
-    expect(i.approval?.approvedBy).not.toBe(i.desired.changedBy);
+    expect(approversOf(i.signatures, storeChange(storeSubject(i.desired.name), i.desired))).toHaveLength(2);
+  });
+
+  property('puts a higher login budget or reconnect in force only when two distinct persons signed it', enforced, (i, decision) => {
+    const persons = approversOf(i.signatures, storeChange(storeSubject(i.desired.name), i.desired)).length;
+    const inForce = i.status ?? { loginBudgetInForce: LOGIN_BUDGET_DEFAULT, onManualDisconnectInForce: 'hold' };
+    if (persons < 2) {
+      expect(decision.nextStatus.loginBudgetInForce).toBe(Math.min(i.desired.loginBudget, inForce.loginBudgetInForce));
+      if (inForce.onManualDisconnectInForce === 'hold') expect(decision.nextStatus.onManualDisconnectInForce).toBe('hold');
+    } else {
+      expect(decision.nextStatus.loginBudgetInForce).toBe(i.desired.loginBudget);
+      expect(decision.nextStatus.onManualDisconnectInForce).toBe(i.desired.onManualDisconnect);
+    }
   });
 
   // Found by the simulator: a disconnect whose answer was lost (it went through) was reported as a human's, and the store held.
@@ -446,7 +466,12 @@ describe('plan: properties over generated inputs', () => {
             lastAction: null,
             heldInputs: null,
           },
-          approval: { generation: i.desired.generation, approvedBy: i.desired.changedBy === 'alice' ? 'bob' : 'alice', approvedAt: NOW },
+          signatures: SIGNERS.map((signer) => ({
+            signer,
+            scopePk: 'DESIRED#111122223333#us-east-1',
+            ...storeChange(storeSubject(i.desired.name), i.desired),
+            signedAt: NOW,
+          })),
         };
       }),
     (i, decision) => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import type { PlanInput } from '../../shared/domain/types.js';
 import { CREDENTIAL_ARN, cloudHsmDesired, cloudHsmObserved, xksDesired, xksObserved } from '../helpers/world.js';
-import { cloudHsmInput, decide, MINUTE, NOW, simulate, types, xksInput } from './domain-fixtures.js';
+import { cloudHsmInput, decide, MINUTE, NOW, signaturesOf, simulate, types, xksInput } from './domain-fixtures.js';
 
 const connected = cloudHsmObserved();
 const disconnected = cloudHsmObserved({ connectionState: 'DISCONNECTED' });
@@ -53,10 +53,34 @@ describe('plan: a human disconnect is honoured (onManualDisconnect)', () => {
     expect(types(released!)).toEqual(['Repair Started']);
   });
 
-  it('reconnects at once with onManualDisconnect: reconnect', () => {
+  it('reconnects at once with onManualDisconnect: reconnect, once two persons signed it', () => {
     const desired = cloudHsmDesired({ onManualDisconnect: 'reconnect' });
-    const [, reconnect] = simulate(cloudHsmInput({ desired }), [{}, { now: NOW + 2 * MINUTE, observed: disconnected }]);
+    const [, reconnect] = simulate(cloudHsmInput({ desired, signatures: signaturesOf(desired) }), [
+      {},
+      { now: NOW + 2 * MINUTE, observed: disconnected },
+    ]);
     expect(reconnect?.action.kind).toBe('connect');
+  });
+
+  it('keeps hold in force while reconnect waits for a second person: the store is held, Approval Required once', () => {
+    const desired = cloudHsmDesired({ onManualDisconnect: 'reconnect' });
+    const signatures = signaturesOf(desired, ['principal/AROAOPS:ops-1', 'principal/AROAOPS:ops-2']);
+    const [first, held] = simulate(cloudHsmInput({ desired, signatures }), [{}, { now: NOW + 2 * MINUTE, observed: disconnected }]);
+    expect(types(first!)).toEqual(['Approval Required']);
+    expect(first?.events[0]).toMatchObject({
+      proposedBy: ['principal/AROAOPS'],
+      changes: [{ field: 'onManualDisconnect', from: 'hold', to: 'reconnect' }],
+    });
+    expect(held?.action.kind).toBe('none');
+    expect(types(held!)).toEqual(['Manual Change Detected']);
+    expect(held?.nextStatus).toMatchObject({ phase: 'HELD', onManualDisconnectInForce: 'hold' });
+  });
+
+  it('puts hold in force at once: tightening needs one person', () => {
+    const status = { ...decide(cloudHsmInput()).nextStatus, onManualDisconnectInForce: 'reconnect' as const };
+    const decision = decide(cloudHsmInput({ status, desired: cloudHsmDesired({ generation: 2 }) }));
+    expect(decision.nextStatus.onManualDisconnectInForce).toBe('hold');
+    expect(types(decision)).toEqual([]);
   });
 
   it('does not take its own disconnect for a human one: a repair goes on to connect', () => {
@@ -138,15 +162,51 @@ describe('plan: the login budget', () => {
     expect(failed?.events[1]?.reason).toMatch(/login budget of 2.*locks kmsuser out after 5 failed logins/);
   });
 
-  it('is reset by an operator retry (retryRequestedAt), not by a new generation', () => {
+  it('is reset by an operator retry (retryRequestedAt) two persons signed, not by a new generation', () => {
     const status = { ...decide(cloudHsmInput()).nextStatus, failedLogins: 2 };
     const spent = decide(cloudHsmInput({ observed: disconnected, status, desired: cloudHsmDesired({ generation: 5 }) }));
     expect(spent.action.kind).toBe('none');
     expect(types(spent)).toEqual(['Repair Escalated']);
-    const reset = decide(cloudHsmInput({ observed: disconnected, status, desired: cloudHsmDesired({ generation: 6, retryRequestedAt: NOW }) }));
+    const retried = cloudHsmDesired({ generation: 6, retryRequestedAt: NOW });
+    const reset = decide(cloudHsmInput({ observed: disconnected, status, desired: retried, signatures: signaturesOf(retried) }));
     expect(reset.action.kind).toBe('connect');
     expect(reset.nextStatus.failedLogins).toBe(0);
     expect(reset.nextStatus.loginBudgetResetAt).toBe(NOW);
+  });
+
+  it('is not reset by one person’s retry while the password secret has no new version: Approval Required names the reset', () => {
+    const status = { ...decide(cloudHsmInput()).nextStatus, failedLogins: 2 };
+    const retried = cloudHsmDesired({ generation: 6, retryRequestedAt: NOW });
+    const decision = decide(
+      cloudHsmInput({ observed: disconnected, status, desired: retried, signatures: signaturesOf(retried, ['principal/AIDAOPERATORALICE']) }),
+    );
+    expect(decision.action.kind).toBe('none');
+    expect(decision.nextStatus).toMatchObject({ failedLogins: 2, loginBudgetResetAt: null });
+    expect(types(decision)).toContain('Approval Required');
+    expect(decision.events.find((e) => e.detailType === 'Approval Required')?.changes).toEqual([{ field: 'failedLogins', from: '2', to: '0' }]);
+  });
+
+  it('is reset by one person’s retry when the password secret has a new version', () => {
+    const status = { ...decide(cloudHsmInput()).nextStatus, failedLogins: 2 };
+    const decision = decide(
+      cloudHsmInput({ observed: disconnected, status, passwordVersion: 'v2', desired: cloudHsmDesired({ generation: 6, retryRequestedAt: NOW }) }),
+    );
+    expect(decision.nextStatus.loginBudgetResetAt).toBe(NOW);
+    expect(types(decision)).not.toContain('Approval Required');
+  });
+
+  it('raises the login budget only once two persons signed it, and lowers it at once', () => {
+    const status = { ...decide(cloudHsmInput()).nextStatus, failedLogins: 2 };
+    const raised = cloudHsmDesired({ generation: 3, loginBudget: 3 });
+    const waiting = decide(cloudHsmInput({ observed: disconnected, status, desired: raised }));
+    const signed = decide(cloudHsmInput({ observed: disconnected, status, desired: raised, signatures: signaturesOf(raised) }));
+    const lowered = decide(cloudHsmInput({ observed: disconnected, status, desired: cloudHsmDesired({ generation: 3, loginBudget: 1 }) }));
+    expect(waiting.action.kind).toBe('none');
+    expect(types(waiting)).toEqual(['Repair Escalated', 'Approval Required']);
+    expect(waiting.nextStatus.loginBudgetInForce).toBe(2);
+    expect(signed.action.kind).toBe('connect');
+    expect(signed.nextStatus.loginBudgetInForce).toBe(3);
+    expect(lowered.nextStatus.loginBudgetInForce).toBe(1);
   });
 
   it('is reset when a connect succeeds', () => {
@@ -168,28 +228,33 @@ describe('plan: a second principal for a new proxy', () => {
   });
   const xksDisconnected = xksObserved({ connectionState: 'DISCONNECTED' });
 
-  it('does not apply an XKS uriEndpoint change without an approval: Approval Required, once per generation', () => {
+  it('does not apply an XKS uriEndpoint change nobody signed: Approval Required, once per change', () => {
     const [first, second] = simulate(xksInput({ desired: moved, observed: xksDisconnected }), [{}, { now: NOW + MINUTE }]);
     expect(first?.action.kind).toBe('none');
     expect(types(first!)).toEqual(['Approval Required']);
-    expect(first?.events[0]).toMatchObject({ drift: ['xksProxy.uriEndpoint'], generation: 2, changedBy: OPERATOR });
+    expect(first?.events[0]).toMatchObject({
+      drift: ['xksProxy.uriEndpoint'],
+      generation: 2,
+      proposedBy: [],
+      changes: [{ field: 'xksProxy.uriEndpoint', from: 'https://xks.example.com', to: 'https://xks2.example.com' }],
+    });
     expect(types(second!)).toEqual([]);
   });
 
+  const edited = { ...moved, xksProxy: { ...moved.xksProxy!, uriEndpoint: 'https://xks3.example.com' } };
   it.each([
-    { case: 'approved by the writer', approval: { generation: 2, approvedBy: OPERATOR, approvedAt: NOW }, applies: false },
+    { case: 'one person (its writer)', signatures: signaturesOf(moved, ['principal/AIDAOPERATORALICE']), applies: false },
     {
-      case: 'approved for an older generation',
-      approval: { generation: 1, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW },
+      case: 'two sessions of one role: one person',
+      signatures: signaturesOf(moved, ['principal/AROAOPS:ops-1', 'principal/AROAOPS:ops-2']),
       applies: false,
     },
-    {
-      case: 'approved by another principal',
-      approval: { generation: 2, approvedBy: 'arn:aws:iam::111122223333:user/bob', approvedAt: NOW },
-      applies: true,
-    },
-  ])('$case: applies the change = $applies', ({ approval, applies }) => {
-    const decision = decide(xksInput({ desired: moved, observed: xksDisconnected, approval }));
+    { case: 'two persons, of an older generation', signatures: signaturesOf({ ...moved, generation: 1 }), applies: false },
+    { case: 'two persons, of other values at this generation', signatures: signaturesOf(edited), applies: false },
+    { case: 'two persons, a source identity and an IAM user', signatures: signaturesOf(moved), applies: true },
+    { case: 'two persons, one role with two source identities', signatures: signaturesOf(moved, ['source/alice', 'source/bob']), applies: true },
+  ])('signed by $case: applies the change = $applies', ({ signatures, applies }) => {
+    const decision = decide(xksInput({ desired: moved, observed: xksDisconnected, signatures }));
     expect(decision.action.kind).toBe(applies ? 'update' : 'none');
   });
 
@@ -217,6 +282,16 @@ describe('plan: a second principal for a new proxy', () => {
     const flagged = decide({ ...input, settings: { ...input.settings, approvalForCloudHsm: true } });
     expect(flagged.action.kind).toBe('none');
     expect(types(flagged)).toEqual(['Approval Required']);
+  });
+
+  it('announces a change waiting for a second person whatever the store is doing: CONNECTED, paused, in mode observe', () => {
+    const connected = xksObserved();
+    const cases = [
+      xksInput({ desired: moved, observed: connected }),
+      xksInput({ desired: { ...moved, paused: true }, observed: connected }),
+      xksInput({ desired: { ...moved, mode: 'observe' }, observed: xksDisconnected }),
+    ];
+    for (const input of cases) expect(types(decide(input))).toContain('Approval Required');
   });
 });
 

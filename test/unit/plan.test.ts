@@ -24,7 +24,19 @@ import {
   xksDesired,
   xksObserved,
 } from '../helpers/world.js';
-import { cloudHsmInput, decide, expectValidEvents, MINUTE, NOW, readable, SECOND, simulate, types, xksInput } from './domain-fixtures.js';
+import {
+  cloudHsmInput,
+  decide,
+  expectValidEvents,
+  MINUTE,
+  NOW,
+  readable,
+  SECOND,
+  signaturesOf,
+  simulate,
+  types,
+  xksInput,
+} from './domain-fixtures.js';
 
 const XKS_ID = 'cks-0fedcba0987654321';
 
@@ -340,9 +352,8 @@ describe('plan: codes fixable from a secret version, the desired state or Create
           credentialSecretArn: CREDENTIAL_ARN,
         },
       });
-      // A second principal approved the proxy change (generation 1), so the reconciler may apply it.
-      const approval = { generation: 1, approvedBy: 'arn:aws:iam::111122223333:role/approver', approvedAt: NOW };
-      const [disconnect, update] = simulate(failedInput(code, 'EXTERNAL_KEY_STORE', { desired, approval }), [
+      // Two persons signed the proxy change (generation 1), so the reconciler may apply it.
+      const [disconnect, update] = simulate(failedInput(code, 'EXTERNAL_KEY_STORE', { desired, signatures: signaturesOf(desired) }), [
         {},
         { now: NOW + 2 * MINUTE, observed: xksObserved({ connectionState: 'DISCONNECTED' }) },
       ]);
@@ -587,6 +598,7 @@ describe('plan: every connection state against every phase of our status (desire
       lastAction: { kind: 'none', outcome: 'taken' },
       lastActionAt: NOW - 5 * MINUTE,
       heldInputs: phase === 'ESCALATED' ? { generation: 1, passwordVersion: 'v1', xksCredentialVersion: null } : null,
+      onManualDisconnectInForce: 'reconnect',
     };
   }
   const observed: Record<ConnectionState, PlanInput['observed']> = {
@@ -626,7 +638,7 @@ describe('plan: every connection state against every phase of our status (desire
   ];
 
   it.each(table)('$state in phase $phase: $action, events $events, phase $next', ({ state, phase, action, events, next }) => {
-    // A DISCONNECTED store is reconnected here (onManualDisconnect: reconnect); the hold has its own tests.
+    // A DISCONNECTED store is reconnected here (onManualDisconnect: reconnect, in force); the hold has its own tests.
     const decision = decide(
       cloudHsmInput({ observed: observed[state], status: statusIn(phase), desired: cloudHsmDesired({ onManualDisconnect: 'reconnect' }) }),
     );
@@ -805,9 +817,10 @@ describe('plan: CONNECTED stores', () => {
       field: 'xksProxy.connectivity',
       proxy: { connectivity: 'VPC_ENDPOINT_SERVICE' as const, vpcEndpointServiceName: 'com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0' },
     },
-  ])('reports $field drift on a CONNECTED XKS store without acting', ({ field, proxy }) => {
+  ])('reports $field drift on a CONNECTED XKS store without acting, even once two persons signed it', ({ field, proxy }) => {
     const desired = xksDesired();
-    const decision = decide(xksInput({ desired: { ...desired, xksProxy: { ...desired.xksProxy!, ...proxy } } }));
+    const moved = { ...desired, xksProxy: { ...desired.xksProxy!, ...proxy } };
+    const decision = decide(xksInput({ desired: moved, signatures: signaturesOf(moved) }));
     expect(decision.action.kind).toBe('none');
     expect(types(decision)).toEqual(['Store Drift Detected']);
     expect(decision.events[0]?.drift).toContain(field);
@@ -1204,7 +1217,7 @@ describe('planActionFailure', () => {
       observed: disconnected,
       desired: cloudHsmDesired({ onManualDisconnect: 'reconnect' }),
       passwordVersion: 'v2',
-      status: plan(cloudHsmInput()).nextStatus,
+      status: { ...plan(cloudHsmInput()).nextStatus, onManualDisconnectInForce: 'reconnect' },
       now: NOW + MINUTE,
     });
     const decision = plan(input);

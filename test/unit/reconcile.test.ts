@@ -1,17 +1,22 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { parseDesiredItem } from '../../shared/domain/desired-schema.js';
 import { invalidDesiredEvent } from '../../shared/domain/events.js';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import type { DesiredStore } from '../../shared/domain/types.js';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
 import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster } from '../helpers/world.js';
+import { signaturesOf } from './domain-fixtures.js';
 
 const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser-AbCdEf';
 const PASSWORD_V2 = 'n3w-Passw0rd-from-a-human';
 
 /** `name` declared CONNECTED in enforce mode on the healthy cluster, its password in {@link SECRET}. */
 function declare(world: InMemoryWorld, name: string, extra: Partial<DesiredStore> = {}): void {
-  world.state.desired.set(name, { ...cloudHsmDesired({ name, keyStorePasswordSecretArn: SECRET, ...extra }) });
+  const desired = cloudHsmDesired({ name, keyStorePasswordSecretArn: SECRET, ...extra });
+  world.state.desired.set(name, { ...desired });
+  // What needs a second person (onManualDisconnect: reconnect, a higher login budget) is signed by two.
+  for (const signature of signaturesOf(desired)) void world.state.sign(signature);
 }
 
 /** An in-memory world with one healthy cluster and a password secret with one version. */
@@ -663,6 +668,8 @@ describe('XKS credentials are sensitive', () => {
       generation: 1,
       paused: false,
     });
+    const parsed = parseDesiredItem(world.state.desired.get('partner-xks'));
+    if (parsed.ok) for (const signature of signaturesOf(parsed.desired)) await world.state.sign(signature);
     await reconcileScope(world.deps(), { trigger: 'schedule' }); // baseline c1, then a new version of the wrong shape
     world.secrets.put(credentialArn, 'c2', badValue);
     world.kms.put({ ...world.kms.stores.get('cks-0fedcba0987654321')!, connectionState: 'DISCONNECTED' });

@@ -63,6 +63,18 @@ describe('parseStoreEvent', () => {
     expect(parseStoreEvent({ Records: [streamRecord('STORE#ledger#STATUS'), streamRecord('SETTINGS')] })).toEqual([]);
   });
 
+  it('names the store a signature signs, in the scope it signs, so that an approval applies promptly; none for the settings', () => {
+    const digest = 'd'.repeat(64);
+    const batch = {
+      Records: [
+        streamRecord(`DESIRED#444455556666#eu-west-1#STORE#pay#ments#3#${digest}`, 'SIGNER#source/alice'),
+        streamRecord(`DESIRED#444455556666#eu-west-1#SETTINGS#2#${digest}`, 'SIGNER#principal/AIDABOB'),
+      ],
+    };
+
+    expect(parseStoreEvent(batch)).toEqual([{ trigger: 'stream', scope: MEMBER, targets: { names: ['pay#ments'], ids: [], clusterIds: [] } }]);
+  });
+
   it('rejects a stream record without a sort key, saying which record', () => {
     const batch = { Records: [streamRecord('STORE#payments#DESIRED'), { dynamodb: { Keys: { sk: { N: '1' } } } }] };
 

@@ -68,7 +68,7 @@ const PORT_METHODS: { [P in PortName]: readonly (keyof ReconcileDeps[P] & string
     'releaseLease',
     'appendHistory',
     'putDesired',
-    'approve',
+    'sign',
     'request',
     'getSettings',
     'putSettings',

@@ -4,6 +4,7 @@
  * fields it changes, a secret read only its version).
  */
 import type { ReconcilerEvent } from '../../domain/events.js';
+import type { Signature } from '../../domain/signatures.js';
 import type { ClusterView, ObservedStore, StoreStatus } from '../../domain/types.js';
 import { errorMessage } from '../../errors.js';
 import type { ResolvedUpdate, SaveStatusOptions, StoreRecord } from '../../reconcile/ports.js';
@@ -49,8 +50,11 @@ export function describeCall(call: Call, names: Names): string {
       case 'state.releaseLease':
       case 'state.appendHistory':
       case 'state.request':
-      case 'state.approve':
         return String(first);
+      case 'state.sign': {
+        const signature = first as Signature;
+        return `${signature.signer} ${signature.subject} generation ${signature.generation}`;
+      }
       default:
         return '';
     }

@@ -7,16 +7,18 @@
  */
 import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, DisconnectCustomKeyStoreCommand } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import type { DesiredStoreSpec } from '../../domain/desired-schema.js';
+import { type DesiredStoreSpec, parseDesiredItem } from '../../domain/desired-schema.js';
 import { PLAYBOOKS } from '../../domain/playbooks.js';
+import { storeChange } from '../../domain/signatures.js';
+import { operatorPartitionKey, storeSubject } from '../../domain/table-keys.js';
 import { CONNECTION_ERROR_CODES, type ConnectionErrorCode, DEFAULT_SETTINGS, type Settings, type StoreType } from '../../domain/types.js';
 import type { FakeStore, FakeWorld } from './fake-admin.js';
 import type { Harness } from './harness.js';
 import type { Rng } from './rng.js';
 
-/** Who wrote the desired items, and the second principal who approves identity changes. */
-const OPERATOR = 'sim-operator';
-const APPROVER = 'sim-approver';
+/** Who wrote the desired items, and the second person who signs what needs one; as each signs (two persons). */
+const OPERATOR = 'principal/sim-operator';
+const APPROVER = 'principal/sim-approver';
 const XKS_PATHS = ['/kms/xks/v1', '/alt/kms/xks/v1'] as const;
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const UPPER_BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -495,13 +497,16 @@ export class SimWorld {
     return `operator: cks ${request} ${store.name}`;
   }
 
-  /** A second principal approves the generation now declared. */
+  /** The operator who proposed it and a second person sign the generation now declared (`cks approve` by each). */
   async #approve(store: SimStore): Promise<string> {
-    const record = await this.h.table.load(store.name);
-    const generation = Number(record.desired?.generation ?? 0);
-    await this.h.table.approve(store.name, { generation, approvedBy: APPROVER, approvedAt: this.h.clock.now() });
+    const parsed = parseDesiredItem((await this.h.table.load(store.name)).desired);
+    if (!parsed.ok) return `operator: cks approve ${store.name}: its desired item is invalid`;
+    const change = storeChange(storeSubject(store.name), parsed.desired);
+    for (const signer of [OPERATOR, APPROVER]) {
+      await this.h.table.sign({ signer, scopePk: operatorPartitionKey(this.h.table.scope), ...change, signedAt: this.h.clock.now() });
+    }
     this.witness.released(store.name);
-    return `operator: cks approve ${store.name} (generation ${generation}, by ${APPROVER})`;
+    return `operator: cks approve ${store.name} (generation ${change.generation}, signed by ${OPERATOR} and ${APPROVER})`;
   }
 
   async #disconnectByHand(store: SimStore, live: FakeStore): Promise<string | null> {

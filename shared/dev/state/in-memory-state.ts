@@ -20,7 +20,9 @@
 import type { DesiredStoreSpec } from '../../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../domain/events.js';
 import { sameData } from '../../domain/same-data.js';
-import { type Approval, DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../../domain/types.js';
+import { personOf, type Signature } from '../../domain/signatures.js';
+import { operatorPartitionKey, SETTINGS_SUBJECT, signatureSortKey, storeSubject } from '../../domain/table-keys.js';
+import { DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../../domain/types.js';
 import { AwsCallError, ConflictError } from '../../errors.js';
 import type {
   HistoryEntry,
@@ -42,7 +44,7 @@ const DYNAMODB_OPERATIONS = {
   releaseLease: 'UpdateItem',
   appendHistory: 'PutItem',
   putDesired: 'PutItem',
-  approve: 'PutItem',
+  sign: 'PutItem',
   deleteDesired: 'DeleteItem',
   deleteStatus: 'DeleteItem',
   request: 'UpdateItem',
@@ -139,7 +141,8 @@ const idLease = (storeId: string): string => `id:${storeId}`;
 export class InMemoryState implements StatePort {
   readonly desired = new Map<string, Record<string, unknown>>();
   readonly statuses = new Map<string, StoreStatus>();
-  readonly approvals = new Map<string, Approval>();
+  /** Signatures by signer and what they sign (the table's key), of every scope: see {@link InMemoryState.registry}. */
+  readonly signatures: Map<string, Signature>;
   readonly outboxes = new Map<string, ReconcilerEvent[]>();
   readonly leases = new Map<string, Lease>();
   readonly historyEntries: Array<HistoryEntry & { name: string }> = [];
@@ -162,16 +165,19 @@ export class InMemoryState implements StatePort {
   constructor(
     readonly scope: Scope = { accountId: '111122223333', region: 'us-east-1' },
     registry = new Set<string>(),
+    signatures = new Map<string, Signature>(),
   ) {
     this.registry = registry;
+    this.signatures = signatures;
   }
 
   async loadAll(): Promise<ScopeRecords> {
     this.faults.check('loadAll');
-    const names = new Set([...this.desired.keys(), ...this.statuses.keys(), ...this.approvals.keys()]);
+    const names = new Set([...this.desired.keys(), ...this.statuses.keys()]);
     return {
       records: [...names].map((name) => this.#record(name)),
       settings: copy(this.settings),
+      settingsSignatures: this.#signaturesOf(SETTINGS_SUBJECT),
       settingsError: null,
       settingsInForce: copy(this.settingsInForce),
       regionalIncident: copy(this.regionalIncident),
@@ -243,16 +249,15 @@ export class InMemoryState implements StatePort {
     return written;
   }
 
-  async approve(name: string, approval: Approval): Promise<void> {
-    this.faults.check('approve', name);
-    this.approvals.set(name, copy(approval));
+  async sign(signature: Signature): Promise<void> {
+    this.faults.check('sign');
+    const { signer, scopePk, subject, generation, digest } = signature;
+    this.signatures.set(`${signer}|${signatureSortKey(scopePk, subject, generation, digest)}`, copy(signature));
   }
 
   async deleteDesired(name: string): Promise<boolean> {
     this.faults.check('deleteDesired', name);
-    if (!this.desired.delete(name)) return false;
-    this.approvals.delete(name);
-    return true;
+    return this.desired.delete(name);
   }
 
   async deleteStatus(name: string, owner: string, now: number): Promise<boolean> {
@@ -374,16 +379,21 @@ export class InMemoryState implements StatePort {
     if (lease.storeId != null && this.leases.get(idLease(lease.storeId))?.owner === owner) this.leases.delete(idLease(lease.storeId));
   }
 
+  /** This scope's signatures of one subject (as the adapter reads them: only those of a signer a policy lets sign). */
+  #signaturesOf(subject: string): Signature[] {
+    const scopePk = operatorPartitionKey(this.scope);
+    return [...this.signatures.values()].filter((s) => s.scopePk === scopePk && s.subject === subject && personOf(s.signer) !== null).map(copy);
+  }
+
   #record(name: string): StoreRecord {
     const desired = this.desired.get(name);
     const status = this.statuses.get(name);
-    const approval = this.approvals.get(name);
     return {
       name,
       desired: desired ? copy(desired) : null,
       status: status ? copy(status) : null,
       statusError: null,
-      approval: approval ? copy(approval) : null,
+      signatures: this.#signaturesOf(storeSubject(name)),
       outbox: copy(this.outboxes.get(name) ?? []),
     };
   }

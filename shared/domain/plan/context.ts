@@ -1,4 +1,5 @@
 import type { ObservedStore, PlanInput, StoreStatus } from '../types.js';
+import type { PendingApproval } from './approval.js';
 import { connectedWithoutHsm, describe } from './compare.js';
 
 /** What a guard or a transition sees: the input, the store as observed, and the status to act from. */
@@ -8,6 +9,8 @@ export interface Ctx {
   cur: StoreStatus;
   /** An escalation hold was released in this run: the reconciler tries once more, in a new incident. */
   released: boolean;
+  /** The change of this generation waiting for a second person's signature, if any. */
+  pending: PendingApproval | null;
 }
 
 /** The situation in a few words, for reasons: `FAILED with NETWORK_ERRORS`, `DISCONNECTED but desired CONNECTED`, ... */

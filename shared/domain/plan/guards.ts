@@ -193,7 +193,7 @@ const rename: Guard = (ctx) => {
   const what = `${describe(observed)}, named ${observed.name} but desired ${input.desired.name}`;
   if (calledRecently(input, cur, 'update')) return wait(cur, `${what}: renamed at ${iso(cur.lastActionAt ?? input.now)}, waiting for KMS to show it`);
   if (backingOff(input, cur)) return wait(cur, `${what}: renaming after ${iso(cur.nextAttemptAt ?? input.now)} (backing off)`);
-  const unapproved = awaitingApproval(input, cur, what, { newName: input.desired.name });
+  const unapproved = awaitingApproval(ctx, what, { newName: input.desired.name });
   if (unapproved !== null) return unapproved;
   const reason = `${what}: renaming the store`;
   return {

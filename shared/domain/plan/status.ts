@@ -1,5 +1,5 @@
 /** The status item as the machine moves it: blank, first sight, closed, and what an escalation waits for. */
-import type { HeldInputs, PlanInput, StoreStatus } from '../types.js';
+import { type HeldInputs, LOGIN_BUDGET_DEFAULT, type PlanInput, type StoreStatus } from '../types.js';
 import { calledRecently } from './timing.js';
 
 /** A status with nothing observed, applied or decided yet. */
@@ -25,6 +25,10 @@ export function emptyStatus(name: string, now: number): StoreStatus {
     failedLogins: 0,
     loginBudgetResetAt: null,
     escalatedIncidentId: null,
+    // A store first seen runs with the defaults in force: a lower desired budget applies at once, a higher one once signed.
+    loginBudgetInForce: LOGIN_BUDGET_DEFAULT,
+    onManualDisconnectInForce: 'hold',
+    announcedApproval: null,
   };
 }
 
@@ -69,11 +73,15 @@ export interface Awaiting {
   secret?: boolean;
 }
 
-/** An operator's `cks retry` newer than the last one honoured resets the login budget. */
-export function withOperatorReset(input: PlanInput, status: StoreStatus): StoreStatus {
+/** Whether the desired item holds a `cks retry` newer than the last one honoured. */
+export function freshRetry(input: PlanInput, status: StoreStatus): boolean {
   const retry = input.desired.retryRequestedAt;
-  const fresh = retry !== null && (status.loginBudgetResetAt === null || retry > status.loginBudgetResetAt);
-  return fresh ? { ...status, failedLogins: 0, loginBudgetResetAt: retry } : status;
+  return retry !== null && (status.loginBudgetResetAt === null || retry > status.loginBudgetResetAt);
+}
+
+/** An operator's `cks retry` newer than the last one honoured resets the login budget, unless that reset waits for a second person. */
+export function withOperatorReset(input: PlanInput, status: StoreStatus, resetWaits: boolean): StoreStatus {
+  return freshRetry(input, status) && !resetWaits ? { ...status, failedLogins: 0, loginBudgetResetAt: input.desired.retryRequestedAt } : status;
 }
 
 /**

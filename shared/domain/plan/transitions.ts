@@ -205,7 +205,7 @@ function startRepair(ctx: Ctx): Step {
   if (verdict.escalate) return escalate(input, cur, `${what}: ${verdict.why}`, verdict.runbook, { awaiting: verdict.awaiting });
   const blocked =
     gate(input, cur, `${what} (${verdict.why})`, observed.connectionErrorCode) ??
-    awaitingApproval(input, cur, what, settingsChanges(input, observed)) ??
+    awaitingApproval(ctx, what, settingsChanges(input, observed)) ??
     (observed.type === 'AWS_CLOUDHSM' ? preflight(input, cur, what) : null);
   if (blocked !== null) return blocked;
   return repairStep(
@@ -240,7 +240,7 @@ function updateOrConnect(ctx: Ctx): Step {
         `${what}: updated at ${iso(cur.lastActionAt ?? input.now)} but KMS still shows old ${fields.join(', ')}: waiting for it to show the change`,
       );
     }
-    const unapproved = awaitingApproval(input, cur, what, changes);
+    const unapproved = awaitingApproval(ctx, what, changes);
     if (unapproved !== null) return unapproved;
     // The core writes nextStatus only after the call succeeded, so recording the applied versions here is exact.
     return repairStep(
