@@ -5,7 +5,8 @@
  * blast radius) only once two distinct persons signed that exact change, and until then the value
  * in force applies. The kill switch and the health thresholds are not guarded: they apply as written.
  */
-import { createHash } from 'node:crypto';
+import { approversOf, digestOf, type Signature, type SignedChange } from './signatures.js';
+import { SETTINGS_SUBJECT } from './table-keys.js';
 import { DEFAULT_SETTINGS, type Settings } from './types.js';
 
 /** The settings whose weakening needs a second person, as the reconciler holds them in force. */
@@ -49,10 +50,12 @@ export interface SettingsChange {
 export interface WaitingSettings {
   /** The desired settings' generation (0: an item no `cks settings` ever wrote). */
   generation: number;
-  /** {@link settingsDigest} of the desired guarded values: what a signature signs. */
+  /** The digest of the desired guarded values: with the generation, what a signature signs. */
   digest: string;
   /** The fields it weakens, from the value in force to the desired one. */
   changes: SettingsChange[];
+  /** The persons who signed it so far (fewer than two). */
+  signedBy: string[];
 }
 
 /** The outcome of {@link effectiveSettings}. */
@@ -65,17 +68,23 @@ export interface EffectiveSettings {
   waiting: WaitingSettings | null;
 }
 
+/** The exact change the desired settings are: their generation and the digest of their guarded values. */
+export function settingsChange(desired: Settings): SignedChange {
+  return { subject: SETTINGS_SUBJECT, generation: desired.generation ?? 0, digest: digestOf(guardedOf(desired)) };
+}
+
 /**
  * Per guarded field: the desired value when it is no weaker than the one in force, or when two
- * distinct persons signed the desired change (`signedBy`: the persons who signed its generation and
- * digest); otherwise the value in force. `inForce` null: nothing was recorded yet (the defaults).
+ * distinct persons signed the desired change (its generation and digest, among `signatures`);
+ * otherwise the value in force. `inForce` null: nothing was recorded yet (the defaults).
  */
-export function effectiveSettings(desired: Settings, inForce: GuardedSettings | null, signedBy: readonly string[]): EffectiveSettings {
+export function effectiveSettings(desired: Settings, inForce: GuardedSettings | null, signatures: readonly Signature[]): EffectiveSettings {
   const current = inForce ?? BASELINE_IN_FORCE;
   const wanted = guardedOf(desired);
-  const signed = new Set(signedBy).size >= 2;
+  const change = settingsChange(desired);
+  const signedBy = approversOf(signatures, change);
   const weakened = GUARDED_SETTINGS.filter((field) => !noWeaker(field, current, wanted));
-  const held = signed ? [] : weakened;
+  const held = signedBy.length >= 2 ? [] : weakened;
   const pick = <F extends GuardedSetting>(field: F): GuardedSettings[F] => (held.includes(field) ? current[field] : wanted[field]);
   const next: GuardedSettings = {
     approvalForCloudHsm: pick('approvalForCloudHsm'),
@@ -96,15 +105,10 @@ export function effectiveSettings(desired: Settings, inForce: GuardedSettings | 
       held.length === 0
         ? null
         : {
-            generation: desired.generation ?? 0,
-            digest: settingsDigest(wanted),
+            generation: change.generation,
+            digest: change.digest,
             changes: held.map((field) => ({ field, from: current[field], to: wanted[field] })),
+            signedBy,
           },
   };
-}
-
-/** SHA-256 (hex) of the guarded values, in a fixed order: any edit of one changes it. */
-export function settingsDigest(values: GuardedSettings): string {
-  const canonical = JSON.stringify(Object.fromEntries(GUARDED_SETTINGS.map((field) => [field, values[field]])));
-  return createHash('sha256').update(canonical).digest('hex');
 }

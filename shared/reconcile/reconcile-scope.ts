@@ -86,13 +86,15 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
   const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });
   const now = deps.clock.now();
 
-  const [{ records, settings: desiredSettings, settingsError, settingsInForce, regionalIncident: openIncident, unreachable }, observedAll] =
-    await Promise.all([deps.state.loadAll(), deps.kms.listStores()]);
+  const [
+    { records, settings: desiredSettings, settingsSignatures, settingsError, settingsInForce, regionalIncident: openIncident, unreachable },
+    observedAll,
+  ] = await Promise.all([deps.state.loadAll(), deps.kms.listStores()]);
   if (settingsError !== null) log.error('settings item unreadable; no store is acted on until it is fixed (cks settings)', { error: settingsError });
   const { settings, unpublished: settingsUnpublished } = await settleSettings(
     deps,
     log,
-    { desired: desiredSettings, error: settingsError, inForce: settingsInForce, signedBy: [] },
+    { desired: desiredSettings, error: settingsError, inForce: settingsInForce, signatures: settingsSignatures },
     dryRun,
   );
   for (const record of records.filter((r) => r.statusError !== null)) {

@@ -9,6 +9,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type ReconcilerEvent, settingsApprovalRequiredEvent } from '../domain/events.js';
 import { sameData } from '../domain/same-data.js';
 import { BASELINE_IN_FORCE, effectiveSettings, type GuardedSettings } from '../domain/settings.js';
+import type { Signature } from '../domain/signatures.js';
 import type { Settings } from '../domain/types.js';
 import { scrubbedError } from '../errors.js';
 import type { ReconcileDeps, SettingsInForce } from './ports.js';
@@ -19,8 +20,8 @@ export interface SettingsReading {
   /** Why the desired settings could not be read; null when they could. */
   error: string | null;
   inForce: SettingsInForce | null;
-  /** The persons who signed the desired settings' generation and digest. */
-  signedBy: readonly string[];
+  /** The signatures of the scope's settings (any generation). */
+  signatures: readonly Signature[];
 }
 
 /** The settings to act on, and how many events could not be published (they stay owed to the next pass). */
@@ -35,10 +36,12 @@ export async function settleSettings(
     // Unreadable desired settings act as the kill switch on, with the guarded values in force.
     return { settings: { ...reading.desired, ...withApproval(recorded?.values ?? BASELINE_IN_FORCE), killSwitch: true }, unpublished: 0 };
   }
-  const judged = effectiveSettings(reading.desired, recorded?.values ?? null, reading.signedBy);
+  const judged = effectiveSettings(reading.desired, recorded?.values ?? null, reading.signatures);
   if (dryRun) return { settings: judged.settings, unpublished: 0 };
 
-  const page = judged.waiting ? settingsApprovalRequiredEvent({ scope: deps.state.scope, ...judged.waiting, proposedBy: reading.signedBy }) : null;
+  const page = judged.waiting
+    ? settingsApprovalRequiredEvent({ scope: deps.state.scope, ...judged.waiting, proposedBy: judged.waiting.signedBy })
+    : null;
   const fresh = page !== null && recorded?.announced !== page.detail.eventId ? [page] : [];
   const owedBefore = recorded?.outbox ?? [];
   let record = recorded;
@@ -52,7 +55,7 @@ export async function settleSettings(
     record = result.record;
     // Another pass recorded first: its values are in force, and what it owes is its to send.
     if (!result.written) {
-      settings = effectiveSettings(reading.desired, record?.values ?? null, reading.signedBy).settings;
+      settings = effectiveSettings(reading.desired, record?.values ?? null, reading.signatures).settings;
       owed = [];
     } else owed = record?.outbox ?? [];
   }

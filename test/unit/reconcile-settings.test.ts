@@ -1,4 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { settingsChange } from '../../shared/domain/settings.js';
+import { operatorPartitionKey } from '../../shared/domain/table-keys.js';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
 import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster, STORE_ID } from '../helpers/world.js';
@@ -55,6 +57,38 @@ describe('the settings a pass acts on (core with in-memory ports)', () => {
       }),
     ]);
     expect(world.state.settingsInForce).toMatchObject({ values: { blastRadiusMaxFailedShare: 0.5 }, outbox: [] });
+  });
+
+  it('brings a raised limit into force once two persons signed it: the stores are repaired, the incident ends, and the record says so', async () => {
+    await world.state.putSettings({ ...world.state.settings, blastRadiusMaxFailedShare: 1 });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    for (const signer of ['source/alice', 'source/bob']) {
+      await world.state.sign({ signer, scopePk: operatorPartitionKey(world.state.scope), ...settingsChange(world.state.settings), signedAt: 0 });
+    }
+    world.clock.advance(120);
+
+    const signed = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(signed.regionalIncident).toBe(false);
+    expect(world.kms.mutating().length).toBeGreaterThan(0);
+    expect(world.state.regionalIncident).toBeNull();
+    expect(world.state.settingsInForce).toMatchObject({ values: { blastRadiusMaxFailedShare: 1 }, revision: 2 });
+    expect(approvals()).toHaveLength(1);
+  });
+
+  it("keeps the change waiting with one person's signature, and names that person in the Approval Required", async () => {
+    await world.state.putSettings({ ...world.state.settings, blastRadiusMinFailed: 4 });
+    await world.state.sign({
+      signer: 'principal/AIDAWRITER',
+      scopePk: operatorPartitionKey(world.state.scope),
+      ...settingsChange(world.state.settings),
+      signedAt: 0,
+    });
+
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(result.regionalIncident).toBe(true);
+    expect(approvals()).toEqual([expect.objectContaining({ proposedBy: ['principal/AIDAWRITER'] })]);
   });
 
   it('announces a new change again: a further edit of the waiting settings is a new Approval Required', async () => {

@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { BASELINE_IN_FORCE, effectiveSettings, type GuardedSettings, settingsDigest } from '../../shared/domain/settings.js';
+import { BASELINE_IN_FORCE, effectiveSettings, type GuardedSettings, settingsChange } from '../../shared/domain/settings.js';
+import { digestOf, type Signature } from '../../shared/domain/signatures.js';
 import { DEFAULT_SETTINGS, type Settings } from '../../shared/domain/types.js';
 
 const IN_FORCE: GuardedSettings = { approvalForCloudHsm: true, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 };
 const desired = (overrides: Partial<Settings>): Settings => ({ ...DEFAULT_SETTINGS, approvalForCloudHsm: true, generation: 4, ...overrides });
+
+/** Signatures of exactly the change `settings` are, one per signer. */
+const signed = (settings: Settings, signers: readonly string[]): Signature[] =>
+  signers.map((signer) => ({ signer, scopePk: 'DESIRED#111122223333#us-east-1', ...settingsChange(settings), signedAt: 0 }));
 
 describe('effectiveSettings: tightening at once, weakening only with two persons', () => {
   const cases: Array<{ name: string; change: Partial<Settings>; signedBy: string[]; inForce: Partial<GuardedSettings>; waits: string[] }> = [
@@ -35,6 +40,13 @@ describe('effectiveSettings: tightening at once, weakening only with two persons
       signedBy: ['principal/AIDAWRITER', 'source/alice'],
       inForce: { approvalForCloudHsm: false },
       waits: [],
+    },
+    {
+      name: 'approval for CloudHSM off, signed in two sessions of one role: one person, stays on',
+      change: { approvalForCloudHsm: false },
+      signedBy: ['principal/AROAOPS:ops-1', 'principal/AROAOPS:ops-2'],
+      inForce: {},
+      waits: ['approvalForCloudHsm'],
     },
     {
       name: 'a higher blast-radius share, unsigned: stays',
@@ -81,7 +93,7 @@ describe('effectiveSettings: tightening at once, weakening only with two persons
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const judged = effectiveSettings(desired(c.change), IN_FORCE, c.signedBy);
+      const judged = effectiveSettings(desired(c.change), IN_FORCE, signed(desired(c.change), c.signedBy));
 
       expect(judged.inForce).toEqual({ ...IN_FORCE, ...c.inForce });
       expect(judged.waiting?.changes.map((change) => change.field) ?? []).toEqual(c.waits);
@@ -108,7 +120,8 @@ describe('effectiveSettings: tightening at once, weakening only with two persons
 
     expect(judged.waiting).toEqual({
       generation: 4,
-      digest: settingsDigest({ approvalForCloudHsm: false, blastRadiusMaxFailedShare: 0.9, blastRadiusMinFailed: 3 }),
+      digest: digestOf({ approvalForCloudHsm: false, blastRadiusMaxFailedShare: 0.9, blastRadiusMinFailed: 3 }),
+      signedBy: [],
       changes: [
         { field: 'approvalForCloudHsm', from: true, to: false },
         { field: 'blastRadiusMaxFailedShare', from: 0.5, to: 0.9 },
@@ -123,19 +136,39 @@ describe('effectiveSettings: tightening at once, weakening only with two persons
     expect(judged.waiting?.changes).toEqual([{ field: 'blastRadiusMaxFailedShare', from: 0.5, to: 0.8 }]);
   });
 
-  it('gives a new digest for any edit of a guarded value, and the same for the same values', () => {
-    const digest = settingsDigest(IN_FORCE);
+  it('names a change by its generation and the digest of its guarded values: any edit of one is a new change', () => {
+    const base = desired({ approvalForCloudHsm: false });
+    const change = settingsChange(base);
 
-    expect(settingsDigest({ ...IN_FORCE })).toBe(digest);
-    expect(digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(settingsChange({ ...base, killSwitch: true, health: { proxyLatencyMs: 100 } })).toEqual(change);
+    expect(change).toEqual({ subject: 'SETTINGS', generation: 4, digest: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(
       new Set([
-        digest,
-        settingsDigest({ ...IN_FORCE, approvalForCloudHsm: false }),
-        settingsDigest({ ...IN_FORCE, blastRadiusMaxFailedShare: 0.51 }),
-        settingsDigest({ ...IN_FORCE, blastRadiusMinFailed: 4 }),
+        change.digest,
+        settingsChange({ ...base, approvalForCloudHsm: true }).digest,
+        settingsChange({ ...base, blastRadiusMaxFailedShare: 0.51 }).digest,
+        settingsChange({ ...base, blastRadiusMinFailed: 4 }).digest,
       ]).size,
     ).toBe(4);
+  });
+
+  it('counts no signature of another generation or of other values: two persons who signed a stale change bring nothing into force', () => {
+    const weaker = desired({ blastRadiusMaxFailedShare: 1 });
+    const stale = [
+      ...signed({ ...weaker, generation: 3 }, ['source/alice', 'source/bob']),
+      ...signed({ ...weaker, blastRadiusMaxFailedShare: 0.9 }, ['source/alice', 'source/bob']),
+    ];
+
+    const judged = effectiveSettings(weaker, IN_FORCE, stale);
+
+    expect(judged.inForce).toEqual(IN_FORCE);
+    expect(judged.waiting?.signedBy).toEqual([]);
+  });
+
+  it('names who signed a waiting change so far', () => {
+    const weaker = desired({ blastRadiusMinFailed: 7 });
+
+    expect(effectiveSettings(weaker, IN_FORCE, signed(weaker, ['principal/AIDAWRITER'])).waiting?.signedBy).toEqual(['principal/AIDAWRITER']);
   });
 
   it('names generation 0 for a settings item no `cks settings` wrote (no generation)', () => {
