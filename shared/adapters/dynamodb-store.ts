@@ -48,6 +48,7 @@ import type {
   SaveStatusOptions,
   ScopeRecords,
   SettingsInForce,
+  SettingsRecords,
   StatePort,
   StoreRecord,
 } from '../reconcile/ports.js';
@@ -383,7 +384,17 @@ export class DynamoStateAdapter implements StatePort {
     });
   }
 
-  async getSettingsInForce(): Promise<SettingsInForce | null> {
+  async loadSettings(): Promise<SettingsRecords> {
+    const [desired, inForce, signatures] = await Promise.all([
+      this.get(this.operator(SETTINGS_SK)),
+      this.settingsInForce(),
+      this.signatures(SETTINGS_SUBJECT),
+    ]);
+    const { settings, error } = desired ? parseSettingsItem(stripTableAttributes(desired)) : { settings: DEFAULT_SETTINGS, error: null };
+    return { settings, settingsError: error, settingsInForce: inForce, settingsSignatures: signatures };
+  }
+
+  private async settingsInForce(): Promise<SettingsInForce | null> {
     const item = await this.get(this.reconciler(SETTINGS_SK));
     return item ? toSettingsInForce(item) : null;
   }
@@ -398,7 +409,7 @@ export class DynamoStateAdapter implements StatePort {
       // A record without a revision (none yet, or a malformed one) reads as revision 0 when it exists.
       { ConditionExpression: 'attribute_not_exists(revision) OR revision = :r', ExpressionAttributeValues: { ':r': revision ?? 0 } },
     );
-    return written ? { record: next, written } : { record: await this.getSettingsInForce(), written };
+    return written ? { record: next, written } : { record: await this.settingsInForce(), written };
   }
 
   async announceSettings(announced: string): Promise<void> {

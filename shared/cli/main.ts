@@ -194,15 +194,24 @@ const COMMANDS: Record<string, Command> = {
     'Undoes `cks pause`, and releases a store held after a manual change. Exits 1 when there is neither.',
   ),
   approve: {
-    synopsis: 'approve <store>',
-    summary: 'approve a change that waits for a second principal (XKS proxy, CloudHSM)',
+    synopsis: 'approve <store> | approve --settings',
+    summary: "sign a change that waits for a second person (a store's, or a weakening of the settings)",
     details:
-      'Records your approval (STS identity) of the current generation. Refused when you wrote that generation\n' +
-      '(a second principal must approve it) and when nothing waits for approval.',
-    options: {},
-    optionHelp: {},
-    argument: { name: 'store' },
-    run: async (ctx, _values, store) => (await import('./store-commands.js')).approveCommand(ctx, String(store)),
+      "Signs, as you (STS identity, or CKS_SOURCE_IDENTITY), the change that waits: the store's current\n" +
+      "generation, or with --settings the settings' (approval for CloudHSM off, a higher blast radius).\n" +
+      'Refused when you already signed that change (two sessions of one role are one person) and when\n' +
+      'nothing waits.',
+    options: { settings: { type: 'boolean' } },
+    optionHelp: { settings: "--settings                    sign the weakening of the settings that waits, instead of a store's change" },
+    argument: { name: 'store', optional: true },
+    run: async (ctx, values, store) => {
+      if (values.settings === true) {
+        if (store !== undefined) throw new UsageError('approve takes <store> or --settings, not both');
+        return (await import('./settings.js')).approveSettingsCommand(ctx);
+      }
+      if (store === undefined) throw new UsageError('approve needs <store> (or --settings)');
+      return (await import('./store-commands.js')).approveCommand(ctx, store);
+    },
   },
   settings: {
     synopsis: 'settings [--kill-switch on|off] [--blast-radius-share N] [--blast-radius-min N] [--approval-for-cloudhsm on|off]',

@@ -105,6 +105,9 @@ export interface ScopeRecords {
   unreachable?: UnreachableMark;
 }
 
+/** What a scope's table items say of its settings. */
+export type SettingsRecords = Pick<ScopeRecords, 'settings' | 'settingsSignatures' | 'settingsError' | 'settingsInForce'>;
+
 /**
  * The guarded settings in force (an item of the reconciler's partition, which operators cannot
  * write), with the `Approval Required` of a waiting weakening it still owes (its outbox).
@@ -220,8 +223,8 @@ export interface StatePort {
   getSettings(): Promise<Settings>;
   /** Writes the desired settings (operators), with the next generation (whatever `settings.generation` says). */
   putSettings(settings: Settings): Promise<void>;
-  /** The guarded settings in force; null when none was recorded yet. */
-  getSettingsInForce(): Promise<SettingsInForce | null>;
+  /** The desired settings, the settings in force and the settings' signatures: what `cks settings` shows (no store is read). */
+  loadSettings(): Promise<SettingsRecords>;
   /**
    * Records the settings in force by conditional write, with the next revision: only while the
    * recorded revision is still `revision` (null: none recorded), so that concurrent passes agree.

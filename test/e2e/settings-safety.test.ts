@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeCustomKeyStoresCommand } from '@aws-sdk/client-kms';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { type CksRun, cksAsDeployed } from '../helpers/cks.js';
@@ -91,7 +92,7 @@ async function fail(names: string[]): Promise<void> {
 }
 
 describe('safety settings need a second person to weaken, one to tighten (against the IAM-enforcing fake)', () => {
-  it('keeps the blast-radius limit in force when one operator raises it: three of four FAILED still page as a regional incident, and Approval Required goes out once', async () => {
+  it('keeps the blast-radius limit in force when one operator raises it: three of four FAILED still page as a regional incident, Approval Required goes out once, and a second human’s cks approve --settings brings it into force', async () => {
     await fourStores();
 
     const raised = await ok(['settings', '--blast-radius-share', '1']);
@@ -113,9 +114,30 @@ describe('safety settings need a second person to weaken, one to tighten (agains
     const shown = await ok(['settings'], APPROVER);
     expect(shown.stdout).toMatch(/^blastRadiusMaxFailedShare\s+1$/m);
     expect(shown.stdout).toContain('blastRadiusMaxFailedShare  0.5 in force, 1 desired');
+    expect(shown.stdout).toMatch(/signed by: principal\/\S+/);
+
+    // The writer cannot sign it a second time; a second human's signature brings it into force.
+    const again = await cks(['approve', '--settings'], WRITER);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/already signed generation 1; a second person must sign it/);
+    const approved = await ok(['approve', '--settings'], APPROVER);
+    expect(approved.stdout).toMatch(/approved by principal\/\S+ and principal\/\S+/);
+    await sweeps(6, 130);
+
+    expect((await mutations()).length).toBeGreaterThan(before);
+    expect(await settingsApprovals()).toHaveLength(1);
+    expect((await ok(['settings'])).stdout).not.toContain('waiting for a second person');
+    const { kms } = makeAwsClients({ region: STACK_HOME.region, endpoint: fake.url }, await cksAs.keys(WRITER));
+    const { CustomKeyStores: stores = [] } = await kms.send(new DescribeCustomKeyStoresCommand({}));
+    expect(
+      stores
+        .filter((s) => s.ConnectionState === 'CONNECTED')
+        .map((s) => s.CustomKeyStoreName)
+        .sort(),
+    ).toEqual(['s1-hsm', 's2-hsm', 's3-hsm', 's4-hsm']);
   });
 
-  it('gives a settings item an operator writes directly (PutItem, no cks) the same treatment: approval for CloudHSM stays on, a rename still waits', async () => {
+  it('gives a settings item an operator writes directly (PutItem, no cks) the same treatment: approval for CloudHSM stays on and a rename waits until two persons sign (one is not enough)', async () => {
     const [store, ...others] = await fourStores();
     await ok(['settings', '--approval-for-cloudhsm', 'on']);
     await sweeps(1, 60);
@@ -146,6 +168,16 @@ describe('safety settings need a second person to weaken, one to tighten (agains
     ]);
     const storeApprovals = (await received()).filter((e) => e.DetailType === 'Approval Required' && e.Detail.storeName === 's1-renamed');
     expect(storeApprovals.length).toBeGreaterThan(0);
+
+    // Signed by nobody: one person's signature is not enough; two persons' bring approval off into force, and the rename with it.
+    const first = await ok(['approve', '--settings'], WRITER);
+    expect(first.stdout).toContain('it waits for a second person');
+    await sweeps(2, 120);
+    expect((await mutations()).filter((operation) => operation.endsWith('UpdateCustomKeyStore'))).toEqual([]);
+    await ok(['approve', '--settings'], APPROVER);
+    await sweeps(4, 120);
+    expect((await mutations()).filter((operation) => operation.endsWith('UpdateCustomKeyStore')).length).toBeGreaterThan(0);
+    expect(await settingsApprovals()).toHaveLength(1);
   });
 
   it('tightens at once with one person: a lower blast radius pages two of four FAILED as a regional incident on the next sweep, with no Approval Required', async () => {

@@ -364,7 +364,12 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
           regionalIncident: null,
         });
         expect(await state.getSettings()).toEqual(all.settings);
-        expect(await state.getSettingsInForce()).toBeNull();
+        expect(await state.loadSettings()).toEqual({
+          settings: all.settings,
+          settingsSignatures: [],
+          settingsError: null,
+          settingsInForce: null,
+        });
       });
 
       it('reads every store, the settings and the regional-incident mark in one partition', async () => {
@@ -400,7 +405,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         expect(next).toMatchObject({ record: { revision: 2, values: { blastRadiusMinFailed: 1 } }, written: true });
         expect(stale).toEqual({ record: next.record, written: false });
         expect((await state.loadAll()).settingsInForce).toEqual(next.record);
-        expect(await state.getSettingsInForce()).toEqual(next.record);
+        expect((await state.loadSettings()).settingsInForce).toEqual(next.record);
       });
 
       it('keeps the settings in force apart from the desired settings: neither write changes the other', async () => {
@@ -419,11 +424,11 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         await state.recordSettingsInForce({ values, announced: 'evt-2', outbox: [page, otherPage] }, null);
 
         await state.announceSettings('evt-1');
-        const untouched = await state.getSettingsInForce();
+        const untouched = (await state.loadSettings()).settingsInForce;
         await state.announceSettings('evt-2');
 
         expect(untouched?.outbox).toEqual([page, otherPage]);
-        expect(await state.getSettingsInForce()).toEqual({ values, revision: 1, announced: 'evt-2', outbox: [] });
+        expect((await state.loadSettings()).settingsInForce).toEqual({ values, revision: 1, announced: 'evt-2', outbox: [] });
       });
 
       it('opens one regional incident however many try, keeping the first page, and answers the others with it', async () => {

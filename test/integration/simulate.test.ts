@@ -252,7 +252,7 @@ describe("the simulator's table (the in-memory state double) answers every call 
         ),
     ],
     ['announceSettings', (state) => state.announceSettings('evt-1')],
-    ['getSettingsInForce', (state) => state.getSettingsInForce()],
+    ['loadSettings', (state) => state.loadSettings()],
     ['openRegionalIncident', (state) => state.openRegionalIncident(now, outbox[0]!)],
     ['openRegionalIncident: while one is open', (state) => state.openRegionalIncident(now + 1, outbox[0]!)],
     ['announceRegionalIncident', (state) => state.announceRegionalIncident(now)],

@@ -31,6 +31,7 @@ import type {
   SaveStatusOptions,
   ScopeRecords,
   SettingsInForce,
+  SettingsRecords,
   StatePort,
   StoreRecord,
 } from '../../reconcile/ports.js';
@@ -50,7 +51,7 @@ const DYNAMODB_OPERATIONS = {
   request: 'UpdateItem',
   getSettings: 'GetItem',
   putSettings: 'UpdateItem',
-  getSettingsInForce: 'GetItem',
+  loadSettings: 'Query',
   recordSettingsInForce: 'PutItem',
   announceSettings: 'UpdateItem',
   openRegionalIncident: 'UpdateItem',
@@ -294,9 +295,14 @@ export class InMemoryState implements StatePort {
     };
   }
 
-  async getSettingsInForce(): Promise<SettingsInForce | null> {
-    this.faults.check('getSettingsInForce');
-    return copy(this.settingsInForce);
+  async loadSettings(): Promise<SettingsRecords> {
+    this.faults.check('loadSettings');
+    return {
+      settings: copy(this.settings),
+      settingsSignatures: this.#signaturesOf(SETTINGS_SUBJECT),
+      settingsError: null,
+      settingsInForce: copy(this.settingsInForce),
+    };
   }
 
   async recordSettingsInForce(
