@@ -56,7 +56,8 @@ const GLOBAL_HELP = `Global options:
 Environment: CKS_EVENT_BUS names the bus the reconciler's events go to (default "default"; with a
 stage, the stack's). Against AWS, \`cks sweep\` publishes only with --stage, to the stack's bus, where
 its on-call rules listen. CKS_SECRET_PREFIX: the deployment's secretPrefix (default "cks/"); \`cks apply\`
-accepts only secrets under it. CKS_FAKE_CLOCK=1 (the local fake only): keep the fake's time, read
+accepts only secrets under it. CKS_SOURCE_IDENTITY: the source identity of your session, if it has one
+(\`cks apply\`, \`retry\` and \`approve\` sign as it; IAM refuses a wrong one). CKS_FAKE_CLOCK=1 (the local fake only): keep the fake's time, read
 from <endpoint>/_fake/clock, which POST /_fake/clock/advance moves. Without it (and without
 \`cks events --fake-log\`), cks asks an endpoint nothing but AWS calls.
 Account: --account-id or CKS_ACCOUNT_ID. When an endpoint is set (the local fake), it defaults to the
@@ -195,12 +196,13 @@ const COMMANDS: Record<string, Command> = {
   ),
   approve: {
     synopsis: 'approve <store> | approve --settings',
-    summary: "sign a change that waits for a second person (a store's, or a weakening of the settings)",
+    summary: 'sign a change that waits for a second person (XKS proxy, CloudHSM, a weaker safety setting)',
     details:
-      "Signs, as you (STS identity, or CKS_SOURCE_IDENTITY), the change that waits: the store's current\n" +
-      "generation, or with --settings the settings' (approval for CloudHSM off, a higher blast radius).\n" +
-      'Refused when you already signed that change (two sessions of one role are one person) and when\n' +
-      'nothing waits.',
+      "Signs, as you, the exact change of the current generation (its values' digest) that needs a second\n" +
+      'person; it is applied once two persons signed it (`cks apply` and `cks retry` sign as proposer).\n' +
+      'With --settings, signs the weakening of the settings that waits (`cks settings` signs as proposer).\n' +
+      'Refused when your person already signed it (two sessions of one role are one person) and when\n' +
+      'nothing waits. A session with a source identity signs as it: set CKS_SOURCE_IDENTITY to it.',
     options: { settings: { type: 'boolean' } },
     optionHelp: { settings: "--settings                    sign the weakening of the settings that waits, instead of a store's change" },
     argument: { name: 'store', optional: true },

@@ -13,6 +13,7 @@ import {
   type DesiredStore,
   describeLastAction,
   type EventDetailType,
+  type ManualDisconnectPolicy,
   type Mode,
   type ObservedStore,
   type Phase,
@@ -49,9 +50,14 @@ export interface StatusRow {
   waitingFor: string | null;
   /** While HELD: the manual change the reconciler honours (who, when, which call) and how to release it. */
   held: { by: string | null; at: string | null; eventName: string | null; release: string } | null;
-  /** CloudHSM: failed kmsuser logins the reconciler's connects caused, and how many it may cause before it stops. */
+  /**
+   * CloudHSM: failed kmsuser logins the reconciler's connects caused, and how many it may cause before it
+   * stops (the budget in force: a higher desired one waits for two persons' signatures, see `approval`).
+   */
   failedLogins: number | null;
   loginBudget: number | null;
+  /** What the reconciler does when a human disconnects the store: the policy in force (`reconnect` only once two persons signed it). */
+  onManualDisconnect: ManualDisconnectPolicy | null;
   /**
    * The change of the current generation waiting for two persons' signatures (`cks approve`): what it
    * changes, old → new, and who signed it so far.
@@ -263,7 +269,8 @@ function storeView(
           }
         : null,
     failedLogins: cloudHsm ? (status?.failedLogins ?? 0) : null,
-    loginBudget: cloudHsm ? (desired?.loginBudget ?? null) : null,
+    loginBudget: cloudHsm ? (status?.loginBudgetInForce ?? desired?.loginBudget ?? null) : null,
+    onManualDisconnect: status?.onManualDisconnectInForce ?? null,
     approval:
       pending === null
         ? null

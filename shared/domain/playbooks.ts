@@ -273,8 +273,9 @@ export const SITUATION_RUNBOOKS: Record<Situation, string> = {
     'CloudHSM locks kmsuser out after 5 failed logins, and a locked-out kmsuser stops every store on the cluster. Check the kmsuser password in the cluster (cloudhsm-cli), ' +
     'put that exact password in the password secret as a new version, then run `cks retry <store>`, which resets the budget and lets the reconciler try again.',
   approvalRequired:
-    'The desired item changes who this store trusts (the XKS proxy endpoint, path, connectivity or VPC endpoint service; with approvalForCloudHsm also the cluster or the name). ' +
-    'Such a change is applied only after a second person approves it: someone other than the writer reviews the change with `cks status <store>` and runs `cks approve <store>`. ' +
+    'The desired item makes a change that needs a second person: who this store trusts (the XKS proxy endpoint, path, connectivity or VPC endpoint service; with approvalForCloudHsm also the cluster or the name), ' +
+    'a login budget above the one in force, onManualDisconnect: reconnect, or a login-budget reset with no new password. Until two persons sign it, the values in force apply. ' +
+    'Someone who has not signed it reviews the change with `cks status <store>` and runs `cks approve <store>` (two sessions of one role are one person; a session with a source identity sets CKS_SOURCE_IDENTITY). ' +
     'If the change is not expected, restore the previous desired item with `cks apply` and look into who wrote it.',
   settingsApprovalRequired:
     'The desired settings weaken a safety setting (approvalForCloudHsm turned off, or a higher blastRadiusMaxFailedShare or blastRadiusMinFailed); until a second person signs the change, the value in force still applies. ' +

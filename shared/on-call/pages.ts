@@ -135,16 +135,15 @@ export function onCallPages(stage: string): Record<PageName, Page> {
       paths: {
         ...STORE_PATHS,
         generation: '$.detail.generation',
-        changedBy: '$.detail.changedBy',
         eventId: '$.detail.eventId',
       },
       subject: `${prefix} APPROVAL REQUIRED ${store}: generation <generation>`,
+      // The reason names each change (old → new, secrets only by ARN) and who signed it so far.
       details: [
         ['What happened', '<reason>'],
-        ['Changed by', '<changedBy>; a different principal must approve generation <generation>'],
         ['Runbook', '<runbook>'],
       ],
-      commands: [lookCloser, ['Then approve (as another principal)', `cks approve <storeName> ${scope}`]],
+      commands: [lookCloser, ['Then sign it (a second person, not one who signed)', `cks approve <storeName> ${scope}`]],
       severity: 'warning',
       dedupKey: '<eventId>',
       keywords: [stage, 'generation <generation>'],

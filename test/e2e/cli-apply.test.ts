@@ -253,8 +253,8 @@ describe('cks apply', { timeout: 60_000 }, () => {
   });
 
   it('a write that fails part-way says which stores were written and which were not', async () => {
-    // Prepare: the table refuses the first write (after the SDK's retries).
-    await fake.admin('POST', '/_fake/faults', { operation: 'PutItem', error: 'AccessDeniedException', count: 1 });
+    // Prepare: the table refuses the first desired item's write, after the proposer's two signatures.
+    await fake.admin('POST', '/_fake/faults', { operation: 'PutItem', error: 'AccessDeniedException', count: 1, after: 2 });
 
     // Act
     const run = await cks([

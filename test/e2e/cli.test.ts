@@ -103,8 +103,13 @@ async function statusOf(name: string): Promise<Record<string, unknown>> {
 }
 
 async function tableItemCount(): Promise<number> {
+  return (await tableKeys()).length;
+}
+
+/** The partition keys of the table's items. */
+async function tableKeys(): Promise<string[]> {
   const scan = await new DynamoDBClient(fake.config).send(new ScanCommand({ TableName: TABLE }));
-  return scan.Count ?? 0;
+  return (scan.Items ?? []).map((item) => String(item.pk?.S));
 }
 
 interface CallLog {
@@ -215,7 +220,10 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     expect(first.stdout).toMatch(/^\+ a \(new\)\n( {4}.*\n)+\+ b \(new\)\n( {4}.*\n)+applied stores\.yaml: 2 added, 0 changed, 0 unchanged\n$/);
     expect(second.code).toBe(0);
     expect(second.stdout).toBe('~ b\n    maxAttempts: 3 → 5\napplied stores.yaml: 0 added, 1 changed, 1 unchanged\n');
-    expect(await tableItemCount()).toBe(2);
+    // Two desired items, and the proposer's signature of each change written (a, b, then b again).
+    const keys = await tableKeys();
+    expect(keys.filter((pk) => pk.startsWith('DESIRED#'))).toHaveLength(2);
+    expect(keys.filter((pk) => pk.startsWith('SIGNER#principal/'))).toHaveLength(3);
   });
 
   it('status joins the desired state with what KMS reports, as JSON and as a table', async () => {

@@ -135,7 +135,8 @@ describe('npm run offline', () => {
     await until('CONNECTED', 30_000);
     // Writing the desired item reaches onEvent as a stream record.
     await waitFor(
-      new RegExp(`cks offline: stream: INSERT STORE#${STORE}#DESIRED → onEvent\\n[^]*cks offline: onEvent \\(stream\\) ${STORE}: `),
+      // The proposer's signature is written with the desired item: one stream batch.
+      new RegExp(`cks offline: stream: (INSERT \\S+, )?INSERT STORE#${STORE}#DESIRED → onEvent\\n[^]*cks offline: onEvent \\(stream\\) ${STORE}: `),
       30_000,
     );
 

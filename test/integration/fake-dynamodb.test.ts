@@ -66,6 +66,20 @@ describe('DynamoDB (forwarded to the embedded emulator)', () => {
     });
   });
 
+  it('lets the calls before `after` through, then hits `count` calls', async () => {
+    await fake.admin('POST', '/_fake/faults', { operation: 'ListTables', error: 'ThrottlingException', count: 1, after: 2 });
+    const client = new DynamoDBClient({ ...fake.config, maxAttempts: 1 });
+    const outcomes = [];
+    for (let i = 0; i < 4; i++)
+      outcomes.push(
+        await client.send(new ListTablesCommand({})).then(
+          () => 'ok',
+          (e: { name?: string }) => e.name,
+        ),
+      );
+    expect(outcomes).toEqual(['ok', 'ok', 'ThrottlingException', 'ok']);
+  });
+
   it('keeps tables apart per account and Region, and empties them on reset', async () => {
     await createTable(dynamo);
     const other = new DynamoDBClient({ ...fake.configFor({ accountId: '111122223333' }), maxAttempts: 1 });

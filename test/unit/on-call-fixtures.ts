@@ -112,7 +112,7 @@ export const ON_CALL_EVENTS = {
     },
     NOW,
   ),
-  // Written by hand (WRITTEN_BY_HAND): the store fields, then runbook, generation, changedBy, drift, eventId.
+  // Written by hand (WRITTEN_BY_HAND): the store fields, then runbook, generation, digest, proposedBy, changes, drift, command, eventId.
   approvalRequired: onBus(
     '8e7f1a4c-5b6d-4c9e-8f0a-1b2c3d4e5f6a',
     'Approval Required',
@@ -127,12 +127,16 @@ export const ON_CALL_EVENTS = {
       connectionErrorCode: null,
       mode: 'enforce',
       dryRun: false,
-      reason: 'generation 7 changes xksProxy.uriEndpoint, an identity field: waiting for another principal to approve it',
+      reason:
+        'generation 7 changes xksProxy.uriEndpoint https://xks.example.com → https://xks-b.example.com: not applied until two persons sign it; signed so far by principal/AIDAEXAMPLEALICE; a second person reviews it with `cks status partner-xks` and runs `cks approve partner-xks`',
       runbook:
         "A change to where the store's keys live waits for a second person. Check the change with `cks status <store>`; if it is right, someone other than the person who made it runs `cks approve <store>`, otherwise revert the stores file and `cks apply`.",
       generation: 7,
-      changedBy: ALICE,
+      digest: '5e8f0c2a9b7d4e6f1a3c5b7d9e0f2a4c6b8d0e2f4a6c8b0d2e4f6a8c0b2d4e6f',
+      proposedBy: ['principal/AIDAEXAMPLEALICE'],
+      changes: [{ field: 'xksProxy.uriEndpoint', from: 'https://xks.example.com', to: 'https://xks-b.example.com' }],
       drift: ['xksProxy.uriEndpoint'],
+      command: 'cks approve partner-xks --scope 111122223333/us-east-1',
       eventId: 'evt-partner-xks-approval-7',
     },
     NOW,

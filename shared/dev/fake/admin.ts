@@ -88,6 +88,7 @@ const NewFault = z
       .regex(/^[A-Za-z.#]+$/, 'must be an exception name')
       .optional(),
     count: z.number().int().min(1).optional(),
+    after: z.number().int().min(0).optional(),
     probability: z.number().min(0).max(1).default(1),
     latencyMs: z.number().int().min(0).max(60_000).default(0),
   })

@@ -71,6 +71,8 @@ export interface Fault {
   error?: string;
   /** How many more calls it applies to; absent: until `DELETE /_fake/faults`. */
   count?: number;
+  /** How many matching calls still pass before it starts to hit; absent: none. */
+  after?: number;
   /** Chance (0-1) that a matching call is hit. */
   probability: number;
   latencyMs: number;
@@ -212,7 +214,7 @@ export class World implements WorldContext {
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
 
-  /** The fault that hits this call, if any; a fault with a count is used up by its last hit. */
+  /** The fault that hits this call, if any (one still letting `after` calls pass lets this one pass); a fault with a count is used up by its last hit. */
   takeFault(operation: string, scope: Scope): Fault | undefined {
     const fault = this.faults.find(
       (f) =>
@@ -221,6 +223,10 @@ export class World implements WorldContext {
         (f.region === undefined || f.region === scope.region) &&
         random.unit() < f.probability,
     );
+    if (fault?.after !== undefined && fault.after > 0) {
+      fault.after -= 1;
+      return undefined;
+    }
     if (fault?.count !== undefined && --fault.count === 0) this.faults = this.faults.filter((f) => f !== fault);
     return fault;
   }
