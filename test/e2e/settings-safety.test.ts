@@ -189,6 +189,9 @@ describe('safety settings need a second person to weaken, one to tighten (agains
     await sweeps(1, 120);
 
     expect(lowered.stdout).not.toContain('waiting for a second person');
+    const nothing = await cks(['approve', '--settings'], APPROVER);
+    expect(nothing.code).not.toBe(0);
+    expect(nothing.stderr).toContain('settings: nothing waits for a second person');
     expect(await regionalPages()).toHaveLength(1);
     expect((await mutations()).length).toBe(before);
     expect(await settingsApprovals()).toEqual([]);
