@@ -48,10 +48,17 @@ export async function settleSettings(
   let owed = owedBefore;
   let settings = judged.settings;
   if (fresh.length > 0 || !sameData(judged.inForce, recorded?.values ?? BASELINE_IN_FORCE)) {
-    const result = await deps.state.recordSettingsInForce(
-      { values: judged.inForce, announced: fresh[0]?.detail.eventId ?? recorded?.announced ?? null, outbox: [...owedBefore, ...fresh] },
-      recorded?.revision ?? null,
-    );
+    let result: Awaited<ReturnType<typeof deps.state.recordSettingsInForce>>;
+    try {
+      result = await deps.state.recordSettingsInForce(
+        { values: judged.inForce, announced: fresh[0]?.detail.eventId ?? recorded?.announced ?? null, outbox: [...owedBefore, ...fresh] },
+        recorded?.revision ?? null,
+      );
+    } catch (error) {
+      // The stores are still judged by these settings; what this pass would announce stays to the next one, and the run fails visibly.
+      log.error('could not record the settings in force; the next pass records them and announces what waits', { error: scrubbedError(error) });
+      return { settings, unpublished: fresh.length + owedBefore.length };
+    }
     record = result.record;
     // Another pass recorded first: its values are in force, and what it owes is its to send.
     if (!result.written) {

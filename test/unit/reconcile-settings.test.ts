@@ -163,6 +163,21 @@ describe('the settings a pass acts on (core with in-memory ports)', () => {
     expect(renaming.events.types()).toContain('Approval Required');
   });
 
+  it('still judges the stores by the settings when recording them fails, and records and announces them at the next pass', async () => {
+    await world.state.putSettings({ ...world.state.settings, blastRadiusMaxFailedShare: 1 });
+    world.state.faults.fail('recordSettingsInForce', 'ThrottlingException');
+
+    const failed = reconcileScope(world.deps(), { trigger: 'schedule' });
+    await expect(failed).rejects.toThrow(EventsNotPublishedError);
+    const pagedWhileFailing = regionalPages().length;
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(pagedWhileFailing).toBe(1);
+    expect(world.kms.mutating()).toEqual([]);
+    expect(approvals()).toHaveLength(1);
+    expect(world.state.settingsInForce).toMatchObject({ values: { blastRadiusMaxFailedShare: 0.5 }, outbox: [] });
+  });
+
   it('records nothing and publishes nothing in a dry run (cks plan), acting on the values in force', async () => {
     await world.state.putSettings({ ...world.state.settings, blastRadiusMaxFailedShare: 1 });
 
