@@ -13,6 +13,7 @@ import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, Que
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../domain/events.js';
 import { sameData } from '../domain/same-data.js';
+import { BASELINE_IN_FORCE, guardedOf } from '../domain/settings.js';
 import { personOf, type Signature } from '../domain/signatures.js';
 import {
   desiredKey,
@@ -40,7 +41,17 @@ import {
 import { parseSettingsItem, parseStatusItem } from '../domain/table-schemas.js';
 import { DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../domain/types.js';
 import { AwsCallError, ConflictError } from '../errors.js';
-import type { HistoryEntry, OperatorRequest, RegionalIncident, SaveStatusOptions, ScopeRecords, StatePort, StoreRecord } from '../reconcile/ports.js';
+import type {
+  HistoryEntry,
+  OperatorRequest,
+  RegionalIncident,
+  SaveStatusOptions,
+  ScopeRecords,
+  SettingsInForce,
+  SettingsRecords,
+  StatePort,
+  StoreRecord,
+} from '../reconcile/ports.js';
 import { awsCall } from './aws-errors.js';
 
 /** The optional condition of a write. */
@@ -96,6 +107,7 @@ export class DynamoStateAdapter implements StatePort {
     let regionalIncident: RegionalIncident | null = null;
     let unreachable: UnreachableMark | null = null;
     let settingsError: string | null = null;
+    let settingsInForce: SettingsInForce | null = null;
     const [operatorItems, reconcilerItems, signatures] = await Promise.all([
       this.queryAll(this.operatorPk),
       this.queryAll(this.reconcilerPk),
@@ -105,6 +117,10 @@ export class DynamoStateAdapter implements StatePort {
       const sk = String(item.sk);
       if (item.pk === this.operatorPk && sk === SETTINGS_SK) {
         ({ settings, error: settingsError } = parseSettingsItem(stripTableAttributes(item)));
+        continue;
+      }
+      if (item.pk === this.reconcilerPk && sk === SETTINGS_SK) {
+        settingsInForce = toSettingsInForce(item);
         continue;
       }
       if (item.pk === this.reconcilerPk && sk === REGIONAL_SK) {
@@ -129,6 +145,7 @@ export class DynamoStateAdapter implements StatePort {
       settings,
       settingsSignatures: signatures.filter((signature) => signature.subject === SETTINGS_SUBJECT),
       settingsError,
+      settingsInForce,
       regionalIncident,
       ...(unreachable && { unreachable }),
     };
@@ -353,13 +370,53 @@ export class DynamoStateAdapter implements StatePort {
 
   async putSettings(settings: Settings): Promise<void> {
     await this.update(this.operator(SETTINGS_SK), {
-      UpdateExpression: 'SET killSwitch = :k, blastRadiusMaxFailedShare = :s, blastRadiusMinFailed = :m, approvalForCloudHsm = :a',
+      UpdateExpression:
+        'SET killSwitch = :k, blastRadiusMaxFailedShare = :s, blastRadiusMinFailed = :m, approvalForCloudHsm = :a, ' +
+        'generation = if_not_exists(generation, :zero) + :one',
       ExpressionAttributeValues: {
         ':k': settings.killSwitch,
         ':s': settings.blastRadiusMaxFailedShare,
         ':m': settings.blastRadiusMinFailed,
         ':a': settings.approvalForCloudHsm === true,
+        ':zero': 0,
+        ':one': 1,
       },
+    });
+  }
+
+  async loadSettings(): Promise<SettingsRecords> {
+    const [desired, inForce, signatures] = await Promise.all([
+      this.get(this.operator(SETTINGS_SK)),
+      this.settingsInForce(),
+      this.signatures(SETTINGS_SUBJECT),
+    ]);
+    const { settings, error } = desired ? parseSettingsItem(stripTableAttributes(desired)) : { settings: DEFAULT_SETTINGS, error: null };
+    return { settings, settingsError: error, settingsInForce: inForce, settingsSignatures: signatures };
+  }
+
+  private async settingsInForce(): Promise<SettingsInForce | null> {
+    const item = await this.get(this.reconciler(SETTINGS_SK));
+    return item ? toSettingsInForce(item) : null;
+  }
+
+  async recordSettingsInForce(
+    record: Omit<SettingsInForce, 'revision'>,
+    revision: number | null,
+  ): Promise<{ record: SettingsInForce | null; written: boolean }> {
+    const next: SettingsInForce = { ...record, revision: (revision ?? 0) + 1 };
+    const written = await this.put(
+      { ...this.reconciler(SETTINGS_SK), ...next.values, revision: next.revision, announced: next.announced, outbox: next.outbox },
+      // A record without a revision (none yet, or a malformed one) reads as revision 0 when it exists.
+      { ConditionExpression: 'attribute_not_exists(revision) OR revision = :r', ExpressionAttributeValues: { ':r': revision ?? 0 } },
+    );
+    return written ? { record: next, written } : { record: await this.settingsInForce(), written };
+  }
+
+  async announceSettings(announced: string): Promise<void> {
+    await this.update(this.reconciler(SETTINGS_SK), {
+      UpdateExpression: 'REMOVE outbox',
+      ConditionExpression: 'announced = :a',
+      ExpressionAttributeValues: { ':a': announced },
     });
   }
 
@@ -596,6 +653,17 @@ function toOutbox(item: Record<string, unknown>): ReconcilerEvent[] {
 /** The open regional incident the REGIONAL item holds; null when none is open. */
 function toRegionalIncident(item: Record<string, unknown>): RegionalIncident | null {
   return typeof item.since === 'number' ? { since: item.since, outbox: toOutbox(item) } : null;
+}
+
+/** The settings in force a reconciler's SETTINGS item holds; a malformed one holds the defaults (its revision kept, so it can be replaced). */
+function toSettingsInForce(item: Record<string, unknown>): SettingsInForce {
+  const parsed = parseSettingsItem(stripTableAttributes(item));
+  return {
+    values: parsed.error === null ? guardedOf(parsed.settings) : BASELINE_IN_FORCE,
+    revision: typeof item.revision === 'number' ? item.revision : 0,
+    announced: typeof item.announced === 'string' ? item.announced : null,
+    outbox: toOutbox(item),
+  };
 }
 
 /** The open unreachable incident a mark item holds; null once it was cleared (or for a malformed item). */

@@ -195,17 +195,25 @@ const COMMANDS: Record<string, Command> = {
     'Undoes `cks pause`, and releases a store held after a manual change. Exits 1 when there is neither.',
   ),
   approve: {
-    synopsis: 'approve <store>',
+    synopsis: 'approve <store> | approve --settings',
     summary: 'sign a change that waits for a second person (XKS proxy, CloudHSM, a weaker safety setting)',
     details:
       "Signs, as you, the exact change of the current generation (its values' digest) that needs a second\n" +
       'person; it is applied once two persons signed it (`cks apply` and `cks retry` sign as proposer).\n' +
+      'With --settings, signs the weakening of the settings that waits (`cks settings` signs as proposer).\n' +
       'Refused when your person already signed it (two sessions of one role are one person) and when\n' +
       'nothing waits. A session with a source identity signs as it: set CKS_SOURCE_IDENTITY to it.',
-    options: {},
-    optionHelp: {},
-    argument: { name: 'store' },
-    run: async (ctx, _values, store) => (await import('./store-commands.js')).approveCommand(ctx, String(store)),
+    options: { settings: { type: 'boolean' } },
+    optionHelp: { settings: "--settings                    sign the weakening of the settings that waits, instead of a store's change" },
+    argument: { name: 'store', optional: true },
+    run: async (ctx, values, store) => {
+      if (values.settings === true) {
+        if (store !== undefined) throw new UsageError('approve takes <store> or --settings, not both');
+        return (await import('./settings.js')).approveSettingsCommand(ctx);
+      }
+      if (store === undefined) throw new UsageError('approve needs <store> (or --settings)');
+      return (await import('./store-commands.js')).approveCommand(ctx, store);
+    },
   },
   settings: {
     synopsis: 'settings [--kill-switch on|off] [--blast-radius-share N] [--blast-radius-min N] [--approval-for-cloudhsm on|off]',

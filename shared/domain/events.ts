@@ -114,6 +114,30 @@ export const approvalRequiredSchema = z.extend(storeEventBaseSchema, {
 });
 
 /**
+ * A weakening of the scope's settings (approvalForCloudHsm off, a higher blast radius) waits for a
+ * second person's signature; once per change (its generation and digest). A scope event: no store.
+ */
+export const settingsApprovalRequiredSchema = z.object({
+  schemaVersion: z.literal(1),
+  eventId,
+  accountId: text,
+  region: text,
+  subject: z.literal('SETTINGS'),
+  /** The desired settings' generation and the digest of their guarded values: what a signature signs. */
+  generation: count,
+  digest: text,
+  /** The persons who signed the change so far (empty: nobody, the proposer is unknown). */
+  proposedBy: z.array(text),
+  /** Each setting the change weakens, from the value in force to the desired one. */
+  changes: z.array(z.object({ field: text, from: z.union([z.boolean(), z.number()]), to: z.union([z.boolean(), z.number()]) })).check(z.minLength(1)),
+  /** The command a second person runs to sign it. */
+  command: text,
+  dryRun: z.boolean(),
+  reason: text,
+  runbook: text,
+});
+
+/**
  * An invalid desired item. `storeName` is the name from the item's table key, or null when the item
  * has no usable name; `mode` is null because an invalid item has no trustworthy mode.
  */
@@ -215,7 +239,7 @@ export const eventSchemas = {
   'Desired State Invalid': desiredStateInvalidSchema,
   'Sweep Summary': sweepSummarySchema,
   'Manual Change Detected': manualChangeDetectedSchema,
-  'Approval Required': approvalRequiredSchema,
+  'Approval Required': z.union([approvalRequiredSchema, settingsApprovalRequiredSchema]),
   'Scope Unreachable': scopeUnreachableSchema,
   'Store At Risk': storeAtRiskSchema,
   'Store Risk Cleared': storeRiskClearedSchema,
@@ -409,6 +433,41 @@ export function sweepSummaryEvent(input: SweepSummaryInput): ReconcilerEvent {
       dryRun: input.killSwitch || input.regionalIncident,
       reason,
       ...(input.regionalIncident ? { runbook: SITUATION_RUNBOOKS.regionalIncident } : {}),
+    },
+  };
+}
+
+/** What waits of a weakening of the settings, for {@link settingsApprovalRequiredEvent}. */
+export interface SettingsApprovalInput {
+  scope: Scope;
+  generation: number;
+  digest: string;
+  proposedBy: readonly string[];
+  changes: ReadonlyArray<{ field: string; from: boolean | number; to: boolean | number }>;
+}
+
+/** The `Approval Required` of a settings weakening: the same `eventId` for one change (generation and digest), however often it is sent. */
+export function settingsApprovalRequiredEvent(input: SettingsApprovalInput): ReconcilerEvent {
+  const { scope, generation, digest } = input;
+  const command = `cks approve --settings --scope ${scope.accountId}/${scope.region}`;
+  const changed = input.changes.map((c) => `${c.field} ${String(c.from)} -> ${String(c.to)}`).join(', ');
+  const by = input.proposedBy.length > 0 ? input.proposedBy.join(', ') : 'nobody has signed it';
+  return {
+    detailType: 'Approval Required',
+    detail: {
+      schemaVersion: 1,
+      eventId: eventIdOf(['settings-approval', scope.accountId, scope.region, generation, digest]),
+      accountId: scope.accountId,
+      region: scope.region,
+      subject: 'SETTINGS',
+      generation,
+      digest,
+      proposedBy: [...input.proposedBy],
+      changes: input.changes.map((c) => ({ ...c })),
+      command,
+      dryRun: false,
+      reason: `settings generation ${generation} weakens ${changed} (proposed by ${by}); the values in force apply until a second person signs it: ${command}`,
+      runbook: SITUATION_RUNBOOKS.settingsApprovalRequired,
     },
   };
 }

@@ -222,6 +222,7 @@ export type Situation =
   | 'manualConnect'
   | 'loginBudgetSpent'
   | 'approvalRequired'
+  | 'settingsApprovalRequired'
   | 'secretMissing';
 
 /** Runbooks for the situations above, in the same plain style as {@link PLAYBOOKS}. */
@@ -258,7 +259,8 @@ export const SITUATION_RUNBOOKS: Record<Situation, string> = {
     'an error naming the desired settings (for example CloudHsmClusterNotRelatedException or an Xks* exception) means the desired item must be corrected and re-applied. Then run `cks retry <store>`.',
   regionalIncident:
     'Many custom key stores failed at once, which points to a regional problem (KMS, CloudHSM or the network), not to the stores. The reconciler is not repairing any store until the share of FAILED stores drops. ' +
-    'Check the AWS Health Dashboard for KMS and CloudHSM in this Region and open an AWS Support case; to repair anyway, raise blastRadiusMaxFailedShare in the settings item.',
+    'Check the AWS Health Dashboard for KMS and CloudHSM in this Region and open an AWS Support case; to repair anyway, raise the limit (`cks settings --blast-radius-share 1`) ' +
+    'and have a second person sign that change (`cks approve --settings`): a higher limit comes into force only with two people.',
   manualDisconnect:
     "Someone other than the reconciler disconnected this store, which is desired CONNECTED. The reconciler honours a human's disconnect and leaves the store DISCONNECTED: " +
     'when the work that needed it is done, run `cks resume <store>` (or apply a new generation of the desired item) and the reconciler reconnects it. ' +
@@ -275,6 +277,10 @@ export const SITUATION_RUNBOOKS: Record<Situation, string> = {
     'a login budget above the one in force, onManualDisconnect: reconnect, or a login-budget reset with no new password. Until two persons sign it, the values in force apply. ' +
     'Someone who has not signed it reviews the change with `cks status <store>` and runs `cks approve <store>` (two sessions of one role are one person; a session with a source identity sets CKS_SOURCE_IDENTITY). ' +
     'If the change is not expected, restore the previous desired item with `cks apply` and look into who wrote it.',
+  settingsApprovalRequired:
+    'The desired settings weaken a safety setting (approvalForCloudHsm turned off, or a higher blastRadiusMaxFailedShare or blastRadiusMinFailed); until a second person signs the change, the value in force still applies. ' +
+    'Someone other than the proposer reviews the change with `cks settings` and signs it with `cks approve --settings`. ' +
+    'If the change is not expected, restore the previous value with `cks settings` and look into who wrote it.',
   secretMissing:
     "The desired item names a secret (keyStorePasswordSecretArn, or xksProxy.credentialSecretArn) that does not exist in Secrets Manager in the store's account and Region, or that holds no current value, " +
     'so the reconciler cannot repair the store. Check the ARN in the stores file: if it is wrong, correct it and `cks apply`; otherwise create the secret with that name ' +

@@ -5,7 +5,7 @@
  *
  *   pk = DESIRED#<accountId>#<region>   sk = STORE#<name>#DESIRED | SETTINGS                            (operators)
  *   pk = SIGNER#<signer>                sk = DESIRED#<accountId>#<region>#<subject>#<generation>#<digest>  (that signer only)
- *   pk = SCOPE#<accountId>#<region>     sk = STORE#<name>#STATUS | REGIONAL                            (the reconciler)
+ *   pk = SCOPE#<accountId>#<region>     sk = STORE#<name>#STATUS | REGIONAL | SETTINGS                 (the reconciler)
  *   pk = HISTORY#<accountId>#<region>#<name>    sk = <iso time>#<reconcileId>                          (the reconciler)
  *   pk = REGISTRY                       sk = SCOPE#<accountId>#<region>                                  (operators: `cks apply`)
  *
@@ -15,9 +15,10 @@
  * `scopePk` and `subject` attributes are the keys of the index {@link SIGNATURES_INDEX}, through which a
  * pass reads a scope's signatures with one (paged) Query.
  *
- * The reconciler partition also holds a scope's UNREACHABLE mark while it cannot be reached. The
- * registry lists every other account and Region that stores were applied to (the deployment's own is
- * always reconciled): the fleet's coordinator reads it with one Query.
+ * The reconciler partition also holds the settings in force (a weakening of the desired settings
+ * comes into force there only with two persons' signatures) and a scope's UNREACHABLE mark while it
+ * cannot be reached. The registry lists every other account and Region that stores were applied to
+ * (the deployment's own is always reconciled): the fleet's coordinator reads it with one Query.
  *
  * A pass reads each of the first two partitions with one (paged) Query. Shared by the table adapter,
  * which reads and writes these keys, and the stream trigger, which reads which store a changed item
@@ -38,7 +39,7 @@ export const SIGNER_PARTITION_PREFIX = 'SIGNER#';
 /** The index of signatures by the scope and subject they sign (pk `scopePk`, sk `subject`). */
 export const SIGNATURES_INDEX = 'BySubject';
 
-/** The sort key of the settings item (operator partition). */
+/** The sort key of the settings item: the desired settings (operator partition), the settings in force (reconciler partition). */
 export const SETTINGS_SK = 'SETTINGS';
 /** The sort key of the regional-incident mark (reconciler partition). */
 export const REGIONAL_SK = 'REGIONAL';

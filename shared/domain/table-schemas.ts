@@ -79,6 +79,7 @@ const settingsSchema = z.object({
   blastRadiusMaxFailedShare: z._default(z.number().check(z.gt(0), z.lte(1)), DEFAULT_SETTINGS.blastRadiusMaxFailedShare),
   blastRadiusMinFailed: z._default(z.int().check(z.minimum(1), z.maximum(1_000_000)), DEFAULT_SETTINGS.blastRadiusMinFailed),
   approvalForCloudHsm: z.optional(z.boolean()),
+  generation: z.optional(count),
   health: z.optional(
     z.object({
       certificateExpiryDays: z.optional(z.int().check(z.minimum(0), z.maximum(3650))),
@@ -96,9 +97,14 @@ const settingsSchema = z.object({
 export function parseSettingsItem(raw: Record<string, unknown>): { settings: Settings; error: string | null } {
   const result = settingsSchema.safeParse(raw);
   if (result.success) {
-    const { approvalForCloudHsm, health, ...rest } = result.data;
+    const { approvalForCloudHsm, health, generation, ...rest } = result.data;
     return {
-      settings: { ...rest, ...(approvalForCloudHsm === true ? { approvalForCloudHsm } : {}), ...(health !== undefined ? { health } : {}) },
+      settings: {
+        ...rest,
+        ...(approvalForCloudHsm === true ? { approvalForCloudHsm } : {}),
+        ...(health !== undefined ? { health } : {}),
+        ...(generation !== undefined ? { generation } : {}),
+      },
       error: null,
     };
   }

@@ -266,6 +266,8 @@ export interface Settings {
   approvalForCloudHsm?: boolean;
   /** Thresholds of the health findings; each absent one takes its default (see `DEFAULT_HEALTH_THRESHOLDS`). */
   health?: Partial<HealthThresholds>;
+  /** Bumped by every `cks settings` write: a weakening's signatures name it. Absent in an item no `cks settings` wrote. */
+  generation?: number;
 }
 
 export const DEFAULT_SETTINGS: Settings = {

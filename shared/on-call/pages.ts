@@ -22,7 +22,7 @@ export interface InputTransformer {
 }
 
 /** The pages, by the name the on-call rules (`cloudformation/stack/on-call.yml`) refer to them with. */
-export type PageName = 'escalated' | 'manualChange' | 'approvalRequired' | 'scopeUnreachable' | 'regionalIncident';
+export type PageName = 'escalated' | 'manualChange' | 'approvalRequired' | 'settingsApprovalRequired' | 'scopeUnreachable' | 'regionalIncident';
 
 /** PagerDuty's severities, most urgent first. */
 type Severity = 'critical' | 'error' | 'warning' | 'info';
@@ -34,6 +34,8 @@ type Line = readonly [label: string, text: string];
 export interface Page {
   /** The detail-type the page is made of. */
   detailType: string;
+  /** The detail's `subject` the page is made of, where one detail-type has a page per subject (its rule matches it). */
+  detailSubject?: string;
   /** Placeholder name → JSON path in the EventBridge event. */
   paths: Readonly<Record<string, string>>;
   /** The first line: stage, what, where, the code. */
@@ -147,6 +149,30 @@ export function onCallPages(stage: string): Record<PageName, Page> {
       keywords: [stage, 'generation <generation>'],
       ...storePage,
     },
+    settingsApprovalRequired: {
+      detailType: 'Approval Required',
+      detailSubject: 'SETTINGS',
+      paths: {
+        ...SCOPE_PATHS,
+        runbook: '$.detail.runbook',
+        generation: '$.detail.generation',
+        eventId: '$.detail.eventId',
+      },
+      subject: `${prefix} APPROVAL REQUIRED settings (<accountId>/<region>): generation <generation>`,
+      details: [
+        ['What happened', '<reason>'],
+        ['Runbook', '<runbook>'],
+      ],
+      commands: [
+        ['Look closer', `cks settings ${scope}`],
+        ['Then sign it (as another person)', `cks approve --settings ${scope}`],
+      ],
+      severity: 'warning',
+      dedupKey: '<eventId>',
+      thread: '<accountId>/<region>',
+      source: '<accountId>/<region>',
+      keywords: [stage, 'settings generation <generation>'],
+    },
     scopeUnreachable: {
       detailType: 'Scope Unreachable',
       paths: {
@@ -258,6 +284,7 @@ export function onCallTransformers(stage: string) {
     escalated: channels(pages.escalated),
     manualChange: channels(pages.manualChange),
     approvalRequired: channels(pages.approvalRequired),
+    settingsApprovalRequired: channels(pages.settingsApprovalRequired),
     scopeUnreachable: channels(pages.scopeUnreachable),
     regionalIncident: channels(pages.regionalIncident),
     healed: { pagerDuty: pagerDutyResolve() },

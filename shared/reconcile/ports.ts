@@ -8,6 +8,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DesiredStoreSpec } from '../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../domain/events.js';
 import type { XksReading } from '../domain/health.js';
+import type { GuardedSettings } from '../domain/settings.js';
 import type { Signature } from '../domain/signatures.js';
 import type { ClusterView, EventDetailType, ObservedStore, Scope, Settings, StoreStatus, UnreachableMark, XksConnectivity } from '../domain/types.js';
 
@@ -96,10 +97,29 @@ export interface ScopeRecords {
   settingsSignatures: Signature[];
   /** Why the settings item could not be read (the settings then act as the kill switch on); null when it could. */
   settingsError: string | null;
+  /** The guarded settings in force as the reconciler recorded them; null when it recorded none yet. */
+  settingsInForce: SettingsInForce | null;
   /** The scope's open regional incident, null when there is none. */
   regionalIncident: RegionalIncident | null;
   /** The scope's open unreachable incident, when there is one (the fleet clears it once the scope is reached). */
   unreachable?: UnreachableMark;
+}
+
+/** What a scope's table items say of its settings. */
+export type SettingsRecords = Pick<ScopeRecords, 'settings' | 'settingsSignatures' | 'settingsError' | 'settingsInForce'>;
+
+/**
+ * The guarded settings in force (an item of the reconciler's partition, which operators cannot
+ * write), with the `Approval Required` of a waiting weakening it still owes (its outbox).
+ */
+export interface SettingsInForce {
+  values: GuardedSettings;
+  /** Moved by every write: the condition that makes concurrent passes agree on one record. */
+  revision: number;
+  /** The `eventId` of the last waiting weakening announced (each is announced once); null: none yet. */
+  announced: string | null;
+  /** Events recorded but not yet published: published first by the next pass. */
+  outbox: ReconcilerEvent[];
 }
 
 /** A regional incident: when it began (epoch ms, which also names it) and the page it still owes (its outbox, empty once sent). */
@@ -201,7 +221,21 @@ export interface StatePort {
   /** retry / pause / resume a store: sets the operator field and bumps the generation. */
   request(name: string, request: OperatorRequest, now: number): Promise<void>;
   getSettings(): Promise<Settings>;
+  /** Writes the desired settings (operators), with the next generation (whatever `settings.generation` says). */
   putSettings(settings: Settings): Promise<void>;
+  /** The desired settings, the settings in force and the settings' signatures: what `cks settings` shows (no store is read). */
+  loadSettings(): Promise<SettingsRecords>;
+  /**
+   * Records the settings in force by conditional write, with the next revision: only while the
+   * recorded revision is still `revision` (null: none recorded), so that concurrent passes agree.
+   * Returns the record now there: this one (`written` true) or the one another pass wrote first.
+   */
+  recordSettingsInForce(
+    record: Omit<SettingsInForce, 'revision'>,
+    revision: number | null,
+  ): Promise<{ record: SettingsInForce | null; written: boolean }>;
+  /** Empties the outbox of the settings in force once the event `announced` names went out; nothing when a newer one is owed. */
+  announceSettings(announced: string): Promise<void>;
   /**
    * Opens the scope's regional incident, begun at `since`, with `page` in its outbox, by conditional
    * write: unless one is open (then that one is returned, with `opened` false), so that concurrent

@@ -35,6 +35,7 @@ import {
   type Trigger,
   type VersionRead,
 } from './reconcile-store.js';
+import { settleSettings } from './settings-pass.js';
 
 /** A connect or disconnect CloudTrail reported: the store it names, who made it and when (epoch ms). */
 export interface ReportedChange {
@@ -85,11 +86,17 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
   const log = deps.logger.createChild({ persistentKeys: { reconcileId, trigger: request.trigger } });
   const now = deps.clock.now();
 
-  const [{ records, settings, settingsError, regionalIncident: openIncident, unreachable }, observedAll] = await Promise.all([
-    deps.state.loadAll(),
-    deps.kms.listStores(),
-  ]);
+  const [
+    { records, settings: desiredSettings, settingsSignatures, settingsError, settingsInForce, regionalIncident: openIncident, unreachable },
+    observedAll,
+  ] = await Promise.all([deps.state.loadAll(), deps.kms.listStores()]);
   if (settingsError !== null) log.error('settings item unreadable; no store is acted on until it is fixed (cks settings)', { error: settingsError });
+  const { settings, unpublished: settingsUnpublished } = await settleSettings(
+    deps,
+    log,
+    { desired: desiredSettings, error: settingsError, inForce: settingsInForce, signatures: settingsSignatures },
+    dryRun,
+  );
   for (const record of records.filter((r) => r.statusError !== null)) {
     log.error('status item unreadable; the store starts afresh and its next status write replaces the item', {
       storeName: record.name,
@@ -182,7 +189,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
     regionalUnpublished = await settleRegionalIncident(deps, log, regionalIncident, openIncident, now, summaryOf);
     recordSummary(deps, log, result, observed);
   }
-  const unpublished = regionalUnpublished + outcomes.reduce((n, o) => n + o.unpublished, riskUnpublished);
+  const unpublished = settingsUnpublished + regionalUnpublished + outcomes.reduce((n, o) => n + o.unpublished, riskUnpublished);
   if (unpublished > 0) {
     // Every status is recorded; failing the run makes the lost events visible (function errors alarm).
     throw new EventsNotPublishedError(`${count(unpublished, 'event')} could not be published; see the log lines "events not published"`);

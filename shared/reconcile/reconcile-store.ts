@@ -8,6 +8,7 @@ import { type FieldError, parseDesiredItem } from '../domain/desired-schema.js';
 import { decisionEvents, type ReconcilerEvent } from '../domain/events.js';
 import { plan, planActionFailure } from '../domain/plan.js';
 import { sameData } from '../domain/same-data.js';
+import { effectiveSettings, guardedOf } from '../domain/settings.js';
 import {
   type Action,
   type Decision,
@@ -208,7 +209,7 @@ async function observeUnderLease(deps: ReconcileDeps, input: PlanInput, log: Log
   const storeRef = input.observed ? { id: input.observed.id } : desired.id ? { id: desired.id } : { name: desired.name };
   const secret = async (field: SecretField, arn: string | undefined): Promise<SecretInput> =>
     secretInput(field, arn, arn === undefined ? undefined : await readVersion(deps.secrets, arn, log));
-  const [observed, settings, password, credential] = await Promise.all([
+  const [observed, desiredSettings, password, credential] = await Promise.all([
     deps.kms.describeStore(storeRef),
     deps.state.getSettings(),
     secret('keyStorePasswordSecretArn', desired.keyStorePasswordSecretArn),
@@ -224,6 +225,9 @@ async function observeUnderLease(deps: ReconcileDeps, input: PlanInput, log: Log
       else clusters.delete(id);
     }
   }
+  // The settings as the operators left them, judged against what the pass found in force: a
+  // tightening (kill switch on) applies now; a weakening since the pass read stays held.
+  const { settings } = effectiveSettings(desiredSettings, guardedOf(input.settings), []);
   return {
     ...input,
     observed,

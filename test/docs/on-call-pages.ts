@@ -32,6 +32,7 @@ export function onCallPagesMarkdown(): string {
   const topic = [
     [pages.manualChange, ON_CALL_EVENTS.manualChange],
     [pages.approvalRequired, ON_CALL_EVENTS.approvalRequired],
+    [pages.settingsApprovalRequired, ON_CALL_EVENTS.settingsApprovalRequired],
     [pages.scopeUnreachable, ON_CALL_EVENTS.scopeUnreachable],
     [pages.regionalIncident, ON_CALL_EVENTS.regionalIncident],
   ] as const;

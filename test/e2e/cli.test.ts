@@ -476,6 +476,8 @@ describe('cks against the local fake', { timeout: 120_000 }, () => {
     { args: ['status', '--output', 'yaml'], message: 'cks: --output must be table or json, got "yaml"' },
     { args: ['apply'], message: 'cks: apply needs -f <stores.yaml>' },
     { args: ['retry'], message: 'cks: retry needs <store>' },
+    { args: ['approve'], message: 'cks: approve needs <store> (or --settings)' },
+    { args: ['approve', 'payments-hsm', '--settings'], message: 'cks: approve takes <store> or --settings, not both' },
     { args: [], message: 'cks: no command given' },
   ])('$args: exits 2 with usage on stderr', async ({ args, message }) => {
     // Act

@@ -782,12 +782,15 @@ function deployedTargets(rule: Resource, from: Template): Json[] {
 /** The on-call page rules (those targeting the on-call topic), each with the page its detail-type makes. */
 function pageRules(from: Template): Array<{ id: string; rule: Resource; page: PageName }> {
   const [topic] = resourcesOfType('AWS::SNS::Topic', from).find(([, t]) => t.Properties?.TopicName === `cks-reconciler-${STAGE}-on-call`)!;
-  const byDetailType = new Map(Object.entries(onCallPages(STAGE)).map(([name, page]) => [page.detailType, name as PageName]));
+  // A page is named by its detail-type and, where one detail-type has a page per subject, the subject its rule matches.
+  const key = (detailType: string, subject: string | undefined) => `${detailType}/${subject ?? ''}`;
+  const byKey = new Map(Object.entries(onCallPages(STAGE)).map(([name, page]) => [key(page.detailType, page.detailSubject), name as PageName]));
   return resourcesOfType('AWS::Events::Rule', from)
     .filter(([, rule]) => list(rule.Properties?.Targets).some((t: Json) => JSON.stringify(t.Arn) === JSON.stringify(ref(topic))))
     .map(([id, rule]) => {
-      const detailType = String(rule.Properties?.EventPattern['detail-type'][0]);
-      const page = byDetailType.get(detailType);
+      const pattern = rule.Properties?.EventPattern;
+      const detailType = String(pattern['detail-type'][0]);
+      const page = byKey.get(key(detailType, pattern.detail?.subject?.[0]));
       if (!page) throw new Error(`${id} pages ${detailType}, which has no page`);
       return { id, rule, page };
     });
@@ -822,6 +825,8 @@ describe('on-call pages', () => {
       expect(routed(detailType, { storeName: 'payments-hsm', dryRun: true }), `${detailType} in plan mode`).toBe(false);
     }
     expect(routed('Scope Unreachable', { accountId: '444455556666', region: 'eu-west-1', errorCode: 'AccessDenied' })).toBe(true);
+    const settings = { accountId: '444455556666', region: 'eu-west-1', subject: 'SETTINGS', dryRun: false };
+    expect(patterns.filter((p) => matchesPattern(p, { source: EVENT_SOURCE, 'detail-type': 'Approval Required', detail: settings }))).toHaveLength(1);
     expect(routed('Repair Succeeded', { storeName: 'payments-hsm', dryRun: false })).toBe(false);
   });
 

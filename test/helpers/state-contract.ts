@@ -360,9 +360,16 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
           settings: { killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 },
           settingsSignatures: [],
           settingsError: null,
+          settingsInForce: null,
           regionalIncident: null,
         });
         expect(await state.getSettings()).toEqual(all.settings);
+        expect(await state.loadSettings()).toEqual({
+          settings: all.settings,
+          settingsSignatures: [],
+          settingsError: null,
+          settingsInForce: null,
+        });
       });
 
       it('reads every store, the settings and the regional-incident mark in one partition', async () => {
@@ -373,8 +380,55 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         const all = await state.loadAll();
 
         expect(all.records.map((r) => r.name).sort()).toEqual(['ledger', 'payments']);
-        expect(all.settings).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
+        expect(all.settings).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2, generation: 1 });
         expect(all.regionalIncident).toEqual({ since: NOW, outbox: [page] });
+      });
+
+      it('gives the settings the next generation at every write, whatever generation the caller passes', async () => {
+        await state.putSettings({ killSwitch: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 });
+        const first = await state.getSettings();
+        await state.putSettings({ ...first, killSwitch: true, generation: 40 });
+
+        expect(first.generation).toBe(1);
+        expect(await state.getSettings()).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3, generation: 2 });
+      });
+
+      it('records the settings in force by conditional write: one record per revision, the loser answered with the winner', async () => {
+        const values = { approvalForCloudHsm: true, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 };
+        const first = await state.recordSettingsInForce({ values, announced: 'evt-1', outbox: [page] }, null);
+        const lost = await state.recordSettingsInForce({ values: { ...values, approvalForCloudHsm: false }, announced: null, outbox: [] }, null);
+        const next = await state.recordSettingsInForce({ values: { ...values, blastRadiusMinFailed: 1 }, announced: 'evt-1', outbox: [page] }, 1);
+        const stale = await state.recordSettingsInForce({ values, announced: null, outbox: [] }, 1);
+
+        expect(first).toEqual({ record: { values, revision: 1, announced: 'evt-1', outbox: [page] }, written: true });
+        expect(lost).toEqual({ record: first.record, written: false });
+        expect(next).toMatchObject({ record: { revision: 2, values: { blastRadiusMinFailed: 1 } }, written: true });
+        expect(stale).toEqual({ record: next.record, written: false });
+        expect((await state.loadAll()).settingsInForce).toEqual(next.record);
+        expect((await state.loadSettings()).settingsInForce).toEqual(next.record);
+      });
+
+      it('keeps the settings in force apart from the desired settings: neither write changes the other', async () => {
+        await state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2 });
+        const values = { approvalForCloudHsm: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 };
+        await state.recordSettingsInForce({ values, announced: null, outbox: [] }, null);
+
+        const all = await state.loadAll();
+
+        expect(all.settings).toEqual({ killSwitch: true, blastRadiusMaxFailedShare: 0.25, blastRadiusMinFailed: 2, generation: 1 });
+        expect(all.settingsInForce).toEqual({ values, revision: 1, announced: null, outbox: [] });
+      });
+
+      it('empties the outbox of the settings in force once the event it announced went out, and not for another event', async () => {
+        const values = { approvalForCloudHsm: true, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 3 };
+        await state.recordSettingsInForce({ values, announced: 'evt-2', outbox: [page, otherPage] }, null);
+
+        await state.announceSettings('evt-1');
+        const untouched = (await state.loadSettings()).settingsInForce;
+        await state.announceSettings('evt-2');
+
+        expect(untouched?.outbox).toEqual([page, otherPage]);
+        expect((await state.loadSettings()).settingsInForce).toEqual({ values, revision: 1, announced: 'evt-2', outbox: [] });
       });
 
       it('opens one regional incident however many try, keeping the first page, and answers the others with it', async () => {

@@ -235,6 +235,24 @@ describe("the simulator's table (the in-memory state double) answers every call 
     ["acquireLease: run-a after run-b's lease expired", (state) => state.acquireLease('payments', 'run-a', now + 61_000 + 3_000, 60_000)],
     ['putSettings', (state) => state.putSettings({ killSwitch: true, blastRadiusMaxFailedShare: 0.4, blastRadiusMinFailed: 2 })],
     ['getSettings', (state) => state.getSettings()],
+    [
+      'recordSettingsInForce: the first record, with an owed page',
+      (state) =>
+        state.recordSettingsInForce(
+          { values: { approvalForCloudHsm: true, blastRadiusMaxFailedShare: 0.4, blastRadiusMinFailed: 2 }, announced: 'evt-1', outbox },
+          null,
+        ),
+    ],
+    [
+      'recordSettingsInForce: a stale revision',
+      (state) =>
+        state.recordSettingsInForce(
+          { values: { approvalForCloudHsm: false, blastRadiusMaxFailedShare: 1, blastRadiusMinFailed: 2 }, announced: null, outbox: [] },
+          null,
+        ),
+    ],
+    ['announceSettings', (state) => state.announceSettings('evt-1')],
+    ['loadSettings', (state) => state.loadSettings()],
     ['openRegionalIncident', (state) => state.openRegionalIncident(now, outbox[0]!)],
     ['openRegionalIncident: while one is open', (state) => state.openRegionalIncident(now + 1, outbox[0]!)],
     ['announceRegionalIncident', (state) => state.announceRegionalIncident(now)],

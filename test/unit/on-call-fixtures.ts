@@ -3,12 +3,19 @@
  * envelope around the detail). The detail-types the reconciler publishes today are captured from the
  * real code: `plan` and `decisionEvents` for a store whose kmsuser is locked out (escalated at once)
  * and then heals in the same incident, `sweepSummaryEvent` for the sweep that finds a regional
- * incident, `scopeUnreachableEvent` for a member account whose role refuses the reconciler.
+ * incident, `scopeUnreachableEvent` for a member account whose role refuses the reconciler,
+ * `settingsApprovalRequiredEvent` for a raised blast-radius limit that waits for a second person.
  * `Manual Change Detected` and `Approval Required` are written by hand to the shapes agreed for them,
  * until the code that publishes them exists: see WRITTEN_BY_HAND.
  */
 import { EVENT_SOURCE } from '../../shared/adapters/eventbridge.js';
-import { decisionEvents, type ReconcilerEvent, scopeUnreachableEvent, sweepSummaryEvent } from '../../shared/domain/events.js';
+import {
+  decisionEvents,
+  type ReconcilerEvent,
+  scopeUnreachableEvent,
+  settingsApprovalRequiredEvent,
+  sweepSummaryEvent,
+} from '../../shared/domain/events.js';
 import { plan } from '../../shared/domain/plan.js';
 import type { PlanInput } from '../../shared/domain/types.js';
 import { cloudHsmObserved, SCOPE } from '../helpers/world.js';
@@ -132,6 +139,18 @@ export const ON_CALL_EVENTS = {
       command: 'cks approve partner-xks --scope 111122223333/us-east-1',
       eventId: 'evt-partner-xks-approval-7',
     },
+    NOW,
+  ),
+  settingsApprovalRequired: onBus(
+    'a0b1c2d3-7e8f-4a9b-8c0d-1e2f3a4b5c6d',
+    'Approval Required',
+    settingsApprovalRequiredEvent({
+      scope: SCOPE,
+      generation: 12,
+      digest: '3f1c9a7e5b2d8c4f6a0e1b3d5c7f9a2e4b6d8f0a1c3e5b7d9f2a4c6e8b0d1f3a',
+      proposedBy: ['source/alice'],
+      changes: [{ field: 'blastRadiusMaxFailedShare', from: 0.5, to: 1 }],
+    }).detail,
     NOW,
   ),
   scopeUnreachable: onBus(

@@ -30,6 +30,7 @@ interface Case {
 const escalated = ON_CALL_EVENTS.repairEscalated.detail;
 const manual = ON_CALL_EVENTS.manualChange.detail;
 const approval = ON_CALL_EVENTS.approvalRequired.detail;
+const settingsApproval = ON_CALL_EVENTS.settingsApprovalRequired.detail;
 const unreachable = ON_CALL_EVENTS.scopeUnreachable.detail;
 const regional = ON_CALL_EVENTS.regionalIncident.detail;
 const scopeFlags = (detail: Record<string, unknown>) => `--stage ${STAGE} --scope ${String(detail.accountId)}/${String(detail.region)}`;
@@ -66,6 +67,16 @@ const cases: Case[] = [
     runbook: String(approval.runbook),
   },
   {
+    page: 'settingsApprovalRequired',
+    event: ON_CALL_EVENTS.settingsApprovalRequired,
+    headline: 'APPROVAL REQUIRED',
+    about: 'settings (111122223333/us-east-1)',
+    code: 'generation 12',
+    commands: [`cks settings ${scopeFlags(settingsApproval)}`, `cks approve --settings ${scopeFlags(settingsApproval)}`],
+    dedupKey: String(settingsApproval.eventId),
+    runbook: String(settingsApproval.runbook),
+  },
+  {
     page: 'scopeUnreachable',
     event: ON_CALL_EVENTS.scopeUnreachable,
     headline: 'SCOPE UNREACHABLE',
@@ -95,7 +106,14 @@ function withCanary(event: BusEvent): BusEvent {
 describe('on-call pages', () => {
   it('names exactly the detail-types the on-call rules match', () => {
     const detailTypes = Object.values(onCallPages(STAGE)).map((page) => page.detailType);
-    expect(detailTypes.sort()).toEqual(['Approval Required', 'Manual Change Detected', 'Repair Escalated', 'Scope Unreachable', 'Sweep Summary']);
+    expect(detailTypes.sort()).toEqual([
+      'Approval Required',
+      'Approval Required',
+      'Manual Change Detected',
+      'Repair Escalated',
+      'Scope Unreachable',
+      'Sweep Summary',
+    ]);
     for (const { page, event } of cases) expect(onCallPages(STAGE)[page].detailType).toBe(event['detail-type']);
   });
 

@@ -607,6 +607,12 @@ describe('one store never stops the others', () => {
     }
     // Three of three FAILED would be a regional incident: raise the bar so each store is repaired on its own.
     world.state.settings = { ...world.state.settings, blastRadiusMinFailed: 10 };
+    world.state.settingsInForce = {
+      values: { approvalForCloudHsm: false, blastRadiusMaxFailedShare: 0.5, blastRadiusMinFailed: 10 },
+      revision: 1,
+      announced: null,
+      outbox: [],
+    };
   });
 
   it("goes on with later stores and the summary when one store's lease write is throttled", async () => {

@@ -72,6 +72,8 @@ const PORT_METHODS: { [P in PortName]: readonly (keyof ReconcileDeps[P] & string
     'request',
     'getSettings',
     'putSettings',
+    'recordSettingsInForce',
+    'announceSettings',
     'openRegionalIncident',
     'announceRegionalIncident',
     'endRegionalIncident',

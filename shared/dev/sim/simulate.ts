@@ -64,6 +64,8 @@ const TABLE_OPERATIONS: readonly StateOperation[] = [
   'releaseLease',
   'appendHistory',
   'deleteStatus',
+  'recordSettingsInForce',
+  'announceSettings',
   'openRegionalIncident',
   'announceRegionalIncident',
   'endRegionalIncident',

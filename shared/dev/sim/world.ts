@@ -9,6 +9,7 @@ import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, DisconnectCu
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { type DesiredStoreSpec, parseDesiredItem } from '../../domain/desired-schema.js';
 import { PLAYBOOKS } from '../../domain/playbooks.js';
+import { settingsChange } from '../../domain/settings.js';
 import { storeChange } from '../../domain/signatures.js';
 import { operatorPartitionKey, storeSubject } from '../../domain/table-keys.js';
 import { CONNECTION_ERROR_CODES, type ConnectionErrorCode, DEFAULT_SETTINGS, type Settings, type StoreType } from '../../domain/types.js';
@@ -156,9 +157,15 @@ export class SimWorld {
     if (this.settings.killSwitch) await this.#toggleKillSwitch();
     const failed = world.stores.filter((s) => s.ConnectionState === 'FAILED').length;
     if (failed >= this.settings.blastRadiusMinFailed && failed / this.stores.length > this.settings.blastRadiusMaxFailedShare) {
-      // The regional-incident runbook: to repair anyway, raise blastRadiusMaxFailedShare.
+      // The regional-incident runbook: to repair anyway, raise blastRadiusMaxFailedShare, and two persons sign it.
       await this.#putSettings({ ...this.settings, blastRadiusMaxFailedShare: 1 });
-      this.witness.note('heal: regional incident: blastRadiusMaxFailedShare raised to 1, as its runbook says, to repair anyway');
+      const change = settingsChange(await this.h.table.getSettings());
+      for (const signer of [OPERATOR, APPROVER]) {
+        await this.h.table.sign({ signer, scopePk: operatorPartitionKey(this.h.table.scope), ...change, signedAt: this.h.clock.now() });
+      }
+      this.witness.note(
+        `heal: regional incident: blastRadiusMaxFailedShare raised to 1, as its runbook says, to repair anyway (settings generation ${change.generation}, signed by ${OPERATOR} and ${APPROVER})`,
+      );
     }
     for (const store of stores) {
       const live = world.stores.find((s) => s.CustomKeyStoreId === store.id);

@@ -30,6 +30,8 @@ import type {
   RegionalIncident,
   SaveStatusOptions,
   ScopeRecords,
+  SettingsInForce,
+  SettingsRecords,
   StatePort,
   StoreRecord,
 } from '../../reconcile/ports.js';
@@ -49,6 +51,9 @@ const DYNAMODB_OPERATIONS = {
   request: 'UpdateItem',
   getSettings: 'GetItem',
   putSettings: 'UpdateItem',
+  loadSettings: 'Query',
+  recordSettingsInForce: 'PutItem',
+  announceSettings: 'UpdateItem',
   openRegionalIncident: 'UpdateItem',
   announceRegionalIncident: 'UpdateItem',
   endRegionalIncident: 'UpdateItem',
@@ -143,6 +148,8 @@ export class InMemoryState implements StatePort {
   readonly leases = new Map<string, Lease>();
   readonly historyEntries: Array<HistoryEntry & { name: string }> = [];
   settings: Settings = DEFAULT_SETTINGS;
+  /** The guarded settings in force, as the reconciler recorded them. */
+  settingsInForce: SettingsInForce | null = null;
   /** The scope's open regional incident. */
   regionalIncident: RegionalIncident | null = null;
   /** The scope's open unreachable incident. */
@@ -173,6 +180,7 @@ export class InMemoryState implements StatePort {
       settings: copy(this.settings),
       settingsSignatures: this.#signaturesOf(SETTINGS_SUBJECT),
       settingsError: null,
+      settingsInForce: copy(this.settingsInForce),
       regionalIncident: copy(this.regionalIncident),
       ...(this.unreachable && { unreachable: copy(this.unreachable) }),
     };
@@ -278,9 +286,38 @@ export class InMemoryState implements StatePort {
 
   async putSettings(settings: Settings): Promise<void> {
     this.faults.check('putSettings');
-    const { approvalForCloudHsm, ...rest } = settings;
+    const { approvalForCloudHsm, generation: _written, ...rest } = settings;
     // As the adapter reads it back: the approval rule is present only when on.
-    this.settings = { ...copy(rest), ...(approvalForCloudHsm === true ? { approvalForCloudHsm } : {}) };
+    this.settings = {
+      ...copy(rest),
+      ...(approvalForCloudHsm === true ? { approvalForCloudHsm } : {}),
+      generation: (this.settings.generation ?? 0) + 1,
+    };
+  }
+
+  async loadSettings(): Promise<SettingsRecords> {
+    this.faults.check('loadSettings');
+    return {
+      settings: copy(this.settings),
+      settingsSignatures: this.#signaturesOf(SETTINGS_SUBJECT),
+      settingsError: null,
+      settingsInForce: copy(this.settingsInForce),
+    };
+  }
+
+  async recordSettingsInForce(
+    record: Omit<SettingsInForce, 'revision'>,
+    revision: number | null,
+  ): Promise<{ record: SettingsInForce | null; written: boolean }> {
+    this.faults.check('recordSettingsInForce');
+    if ((this.settingsInForce?.revision ?? null) !== revision) return { record: copy(this.settingsInForce), written: false };
+    this.settingsInForce = copy({ ...record, revision: (revision ?? 0) + 1 });
+    return { record: copy(this.settingsInForce), written: true };
+  }
+
+  async announceSettings(announced: string): Promise<void> {
+    this.faults.check('announceSettings');
+    if (this.settingsInForce?.announced === announced) this.settingsInForce = { ...this.settingsInForce, outbox: [] };
   }
 
   async openRegionalIncident(since: number, page: ReconcilerEvent): Promise<RegionalIncident & { opened: boolean }> {
