@@ -133,9 +133,9 @@ describe('npm run offline', () => {
     await cks('init');
     await cks('apply', '-f', 'stores.yaml');
     await until('CONNECTED', 30_000);
-    // Writing the desired item reaches onEvent as a stream record.
+    // Writing the desired item reaches onChange as a stream record.
     await waitFor(
-      new RegExp(`cks offline: stream: INSERT STORE#${STORE}#DESIRED → onEvent\\n[^]*cks offline: onEvent \\(stream\\) ${STORE}: `),
+      new RegExp(`cks offline: stream: INSERT STORE#${STORE}#DESIRED → onChange\\n[^]*cks offline: onChange \\(stream\\) ${STORE}: `),
       30_000,
     );
 
