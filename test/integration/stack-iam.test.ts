@@ -15,7 +15,7 @@ import {
   KMSClient,
   UpdateCustomKeyStoreCommand,
 } from '@aws-sdk/client-kms';
-import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeAdmin } from '../../shared/dev/demo/admin.js';
@@ -148,6 +148,7 @@ describe('member accounts', () => {
     const clusters = await new CloudHSMV2Client({ ...env.fake.config, credentials: session }).send(new DescribeClustersCommand({}));
     expect(clusters.Clusters?.map((cluster) => cluster.ClusterId)).toEqual([clusterId]);
     await expect(secrets.send(new DescribeSecretCommand({ SecretId: secretArn }))).resolves.toMatchObject({ ARN: secretArn });
+    await expect(secrets.send(new ListSecretVersionIdsCommand({ SecretId: secretArn }))).resolves.toMatchObject({ ARN: secretArn });
 
     await expect(secrets.send(new GetSecretValueCommand({ SecretId: secretArn }))).rejects.toMatchObject({ name: 'AccessDeniedException' });
     for (const change of [
@@ -239,8 +240,8 @@ describe('the stack works under its own policies', () => {
   // of a store of another account was refused at PutItem on pk = REGISTRY.
   it('onboards a store of another account with what an operator may do', async () => {
     const applied = await cks()(['apply', '-f', storesFile(await connectedStore('home'), await connectedStore('member', MEMBER))]);
-    // An operator holds nothing in a member account (its role trusts the reconciler's roles only), so
-    // the member store's secret cannot be looked up: one warning line, and the apply goes on.
+    // This member account has no read-only role for the operator to assume, so the member store's
+    // secret cannot be looked up: one warning line, and the apply goes on.
     expect(applied.code, applied.stderr).toBe(0);
     expect(applied.stderr).toMatch(
       /^cks: warning: \S+: store "member": keyStorePasswordSecretArn \S+ could not be checked \(STS\.AssumeRole failed: AccessDenied\); applied without knowing whether the secret exists\n$/,
