@@ -107,6 +107,11 @@ describe('cks over a fleet of two accounts and two Regions', () => {
     );
 
     await fake.admin('POST', '/_fake/stores/member-west-hsm/fail', { ...MEMBER_WEST, errorCode: 'NETWORK_ERRORS' });
+    // The operator's own sweep changes nothing: it may not take a store's lease (the reconciler's
+    // partition), and holds only the read-only role in the member account.
+    const human = await cks('sweep', '--all');
+    expect(human.stdout).toMatch(/member-west-hsm\s+none\s+-\s+error: DynamoDB\.UpdateItem failed: AccessDeniedException/);
+    expect(await storeState(fake, MEMBER_WEST, 'member-west-hsm')).toBe('FAILED NETWORK_ERRORS');
     const passes: FleetOutcome[][] = [];
     for (let run = 0; run < 6 && (await storeState(fake, MEMBER_WEST, 'member-west-hsm')) !== 'CONNECTED'; run++) {
       passes.push(await reconcilerPass());
