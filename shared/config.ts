@@ -84,10 +84,7 @@ export interface FleetConfig {
 
 /** Reads the fleet's configuration from `env` (default `process.env`), with `overrides` taking precedence. */
 export function loadFleetConfig(env: Env = process.env, overrides: Partial<FleetConfig> = {}): FleetConfig {
-  const memberRoleName = overrides.memberRoleName ?? optional(env, 'CKS_MEMBER_ROLE_NAME') ?? 'cks-reconciler-member';
-  if (!/^[\w+=,.@-]{1,64}$/.test(memberRoleName)) {
-    throw new ConfigError(`CKS_MEMBER_ROLE_NAME must be an IAM role name (1-64 of letters, digits and +=,.@_-), got "${memberRoleName}"`);
-  }
+  const memberRoleName = overrides.memberRoleName ?? roleName(env, 'CKS_MEMBER_ROLE_NAME', 'cks-reconciler-member');
   const scopeQueueName = overrides.scopeQueueName ?? optional(env, 'CKS_SCOPE_QUEUE');
   if (scopeQueueName !== undefined && !/^[\w-]{1,80}$/.test(scopeQueueName)) {
     throw new ConfigError(`CKS_SCOPE_QUEUE must be the name of an SQS queue (1-80 of letters, digits, - and _), got "${scopeQueueName}"`);
@@ -97,6 +94,23 @@ export function loadFleetConfig(env: Env = process.env, overrides: Partial<Fleet
     concurrency: overrides.concurrency ?? positiveInteger(env, 'CKS_FLEET_CONCURRENCY', 8),
     ...(scopeQueueName !== undefined && { scopeQueueName }),
   };
+}
+
+/**
+ * `CKS_MEMBER_READ_ROLE_NAME` (default `cks-reconciler-member-read`): the read-only role of member
+ * accounts (cloudformation/member-role.yml) that `cks` assumes there. People never act in a member
+ * account as the member role, which reads secrets and changes stores: that is the functions'.
+ */
+export function loadMemberReadRoleName(env: Env = process.env): string {
+  return roleName(env, 'CKS_MEMBER_READ_ROLE_NAME', 'cks-reconciler-member-read');
+}
+
+function roleName(env: Env, name: string, fallback: string): string {
+  const value = optional(env, name) ?? fallback;
+  if (!/^[\w+=,.@-]{1,64}$/.test(value)) {
+    throw new ConfigError(`${name} must be an IAM role name (1-64 of letters, digits and +=,.@_-), got "${value}"`);
+  }
+  return value;
 }
 
 function optional(env: Env, name: string): string | undefined {

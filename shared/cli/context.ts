@@ -122,7 +122,10 @@ export class CliContext {
     return fleet.deps(this.scope ?? fleet.home);
   }
 
-  /** Every scope's dependencies (`--all`): the deployment's own account and Region, and the member role's elsewhere. */
+  /**
+   * Every scope's dependencies (`--all`): the deployment's own account and Region, and elsewhere the
+   * read-only member role's (`CKS_MEMBER_READ_ROLE_NAME`): what cks does there is read.
+   */
   async fleet(): Promise<FleetRuntime> {
     this.#fleet ??= this.#buildFleet();
     const fleet = await this.#fleet;
@@ -161,13 +164,14 @@ export class CliContext {
    * `cks --help` and usage errors load none of them.
    */
   async #buildFleet(): Promise<FleetRuntime> {
-    const [{ makeAwsClients }, { LOCAL_ACCOUNT_ID }, { FleetRuntime }, { loadFleetConfig }, { makeLogger }] = await Promise.all([
-      import('../adapters/clients.js'),
-      import('../runtime/deps.js'),
-      import('../runtime/fleet.js'),
-      import('../config.js'),
-      import('../logger.js'),
-    ]);
+    const [{ makeAwsClients }, { LOCAL_ACCOUNT_ID }, { FleetRuntime }, { loadFleetConfig, loadMemberReadRoleName }, { makeLogger }] =
+      await Promise.all([
+        import('../adapters/clients.js'),
+        import('../runtime/deps.js'),
+        import('../runtime/fleet.js'),
+        import('../config.js'),
+        import('../logger.js'),
+      ]);
     const clients = makeAwsClients(this.config, this.credentials);
     // A named stack is managed in the caller's own account (the stack's, where the caller operates).
     const accountId =
@@ -176,7 +180,9 @@ export class CliContext {
     // The core logs JSON lines; the CLI's stdout is for the operator. Logs go to stderr, and only
     // when asked for (`--verbose` at INFO, or `CKS_LOG_LEVEL` at its level); otherwise nowhere.
     const logger = makeLogger({ logLevel: this.#logsAsked ? this.config.logLevel : 'SILENT' }, {}, (line) => this.io.stderr(`${line}\n`));
-    return new FleetRuntime(this.config, loadFleetConfig(this.io.env), {
+    // In another account, cks reads through the read-only member role, never the reconciler's own.
+    const fleetConfig = loadFleetConfig(this.io.env, { memberRoleName: loadMemberReadRoleName(this.io.env) });
+    return new FleetRuntime(this.config, fleetConfig, {
       accountId,
       owner: `cli-${hostname()}-${process.pid}`,
       logger,

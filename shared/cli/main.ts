@@ -47,8 +47,9 @@ const GLOBAL_HELP = `Global options:
   --region <region>     the Region whose key stores are managed                    (env AWS_REGION)
   --table <name>        the desired-state table                                    (env CKS_TABLE)
   --account-id <id>     the 12-digit account whose key stores are managed          (env CKS_ACCOUNT_ID)
-  --scope <acct>/<region>  act in another account and Region of the fleet (its member role,
-                        CKS_MEMBER_ROLE_NAME, default cks-reconciler-member, is assumed there)
+  --scope <acct>/<region>  act in another account and Region of the fleet (its read-only member
+                        role, CKS_MEMBER_READ_ROLE_NAME, default cks-reconciler-member-read, is
+                        assumed there: cks reads the stores there, the reconciler repairs them)
   --verbose             print the reconciler's JSON log lines on stderr            (or env CKS_LOG_LEVEL)
   -h, --help            show help
   --version             print the version

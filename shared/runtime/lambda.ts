@@ -1,5 +1,6 @@
 /**
- * What both Lambda handlers share: dependencies built once per cold start, and the shape of a result.
+ * What the Lambda handlers share: dependencies built once per cold start, the event functions' pass
+ * over the stores an event names, and the shape of a result.
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsScopeQueue } from '../adapters/sqs.js';
@@ -10,9 +11,10 @@ import type { ScopeRuntime } from '../fleet/reach-scope.js';
 import type { FleetOutcome, ScopeQueuePort } from '../fleet/reconcile-fleet.js';
 import { sameScope, scopeLabel } from '../fleet/scope.js';
 import type { ReconcileDeps } from '../reconcile/ports.js';
-import type { ReconcileResult } from '../reconcile/reconcile-scope.js';
+import { type ReconcileResult, reconcileScope } from '../reconcile/reconcile-scope.js';
 import { accountFromFunctionArn } from './deps.js';
 import { FleetRuntime } from './fleet.js';
+import type { TargetedEvent } from './triggers.js';
 
 /** The part of the Lambda context the handlers read. */
 export interface LambdaContext {
@@ -100,6 +102,31 @@ export function toHandlerResult(result: ReconcileResult): HandlerResult {
       phase: o.decision?.nextStatus.phase ?? o.status?.phase ?? null,
       error: o.error,
     })),
+  };
+}
+
+/** What an event function (onEvent, onChange) returns: what it did, or why it did nothing. */
+export type TargetedResult = HandlerResult | { skipped: string };
+
+/**
+ * An event function: reads its event with `parse` (a malformed one is refused as a whole, naming the
+ * record at fault), then reconciles only the stores it names, in the scope it is about, one pass per scope.
+ */
+export function makeTargetedHandler(parse: (event: unknown) => TargetedEvent[], factory: InvocationFactory) {
+  return async (event: unknown, context: LambdaContext): Promise<TargetedResult> => {
+    const parts = parse(event);
+    if (parts.length === 0) return { skipped: 'the event names no store to reconcile' };
+    const { runtime } = factory(context);
+    const results: HandlerResult[] = [];
+    for (const part of parts) {
+      const request = { trigger: part.trigger, only: part.targets, ...(part.trigger === 'cloudtrail' && { changes: part.changes }) };
+      results.push(toHandlerResult(await reconcileScope(runtime.deps(part.scope ?? runtime.home), request)));
+    }
+    const [first, ...more] = results as [HandlerResult, ...HandlerResult[]];
+    // A stream batch of several scopes: one result with every store (one pass per scope).
+    return more.length === 0
+      ? first
+      : { ...first, regionalIncident: results.some((r) => r.regionalIncident), stores: results.flatMap((r) => r.stores) };
   };
 }
 

@@ -110,24 +110,35 @@ export function parseScopeMessage(body: string): Scope {
 
 /**
  * The on-event function's event: an EventBridge "AWS API Call via CloudTrail" event, in the account
- * and Region of the call (`detail.recipientAccountId`/`awsRegion`, else the envelope's), or a
- * DynamoDB stream batch, one part per scope of its records' partitions, records in their order.
- * Empty for an event that is readable but names nothing to do (a failed call, an event for another
- * operation, stream records of status items). Throws UnknownEventError for any other shape, the
- * whole event refused when one record is malformed (naming it).
+ * and Region of the call (`detail.recipientAccountId`/`awsRegion`, else the envelope's). Empty for an
+ * event that is readable but names nothing to do (a failed call, an event for another operation).
+ * Throws UnknownEventError for any other shape (a stream batch included: that is onChange's).
  */
-export function parseStoreEvent(event: unknown): TargetedEvent[] {
+export function parseCloudTrailEvent(event: unknown): TargetedEvent[] {
+  if (!jsonObject.safeParse(event).success) throw new UnknownEventError(`event must be a JSON object, got ${typeof event}`);
+  const cloudTrail = cloudTrailEvent.safeParse(event);
+  if (!cloudTrail.success) {
+    throw new UnknownEventError(
+      `unrecognised event: the on-event function expects a CloudTrail API-call event (detail-type "AWS API Call via CloudTrail"); got ${shapeOf(event)}`,
+    );
+  }
+  const read = parseCloudTrail(cloudTrail.data.detail, cloudTrail.data);
+  return read === null ? [] : [read];
+}
+
+/**
+ * The on-change function's event: a DynamoDB stream batch of the desired-state table, one part per
+ * scope of its records' partitions, records in their order. Empty when no record names a store (status
+ * items). Throws UnknownEventError for any other shape (a CloudTrail event included: that is
+ * onEvent's), the whole batch refused when one record is malformed (naming it).
+ */
+export function parseStreamBatch(event: unknown): TargetedEvent[] {
   if (!jsonObject.safeParse(event).success) throw new UnknownEventError(`event must be a JSON object, got ${typeof event}`);
   const stream = streamBatch.safeParse(event);
-  if (stream.success) return parseStream(stream.data.Records);
-  const cloudTrail = cloudTrailEvent.safeParse(event);
-  if (cloudTrail.success) {
-    const read = parseCloudTrail(cloudTrail.data.detail, cloudTrail.data);
-    return read === null ? [] : [read];
+  if (!stream.success) {
+    throw new UnknownEventError(`unrecognised event: the on-change function expects a DynamoDB stream batch (Records[]); got ${shapeOf(event)}`);
   }
-  throw new UnknownEventError(
-    `unrecognised event: expected a CloudTrail API-call event (detail-type "AWS API Call via CloudTrail") or a DynamoDB stream batch (Records[]); got ${shapeOf(event)}`,
-  );
+  return parseStream(stream.data.Records);
 }
 
 /** What an unrecognised event is, for its error: its first keys, or its type. */

@@ -30,14 +30,14 @@ afterEach(async () => {
 describe('handlers as built bundles', () => {
   let outdir: string;
   /** The file each bundle's handler is in, by function. */
-  const bundle: Record<'sweep' | 'onEvent', string> = { sweep: '', onEvent: '' };
+  const bundle: Record<'sweep' | 'onChange', string> = { sweep: '', onChange: '' };
 
   beforeAll(async () => {
     const service = await packagedService();
     outdir = await mkdtemp(join(tmpdir(), 'cks-bundle-'));
     for (const [fn, handler] of [
       ['sweep', 'functions/sweep.handler'],
-      ['onEvent', 'functions/on-event.handler'],
+      ['onChange', 'functions/on-change.handler'],
     ] as const) {
       const { entry } = unpackFunction(service, handler, join(outdir, fn));
       if (!entry) throw new Error(`no entry file for ${handler} in its artifact`);
@@ -95,10 +95,10 @@ describe('handlers as built bundles', () => {
     expect(actions).toEqual(expect.arrayContaining(['disconnect', 'connect']));
   }, 60_000);
 
-  it('the bundled event handler reconciles the store of a stream record', async () => {
+  it('the bundled change handler reconciles the store of a stream record', async () => {
     await failedCloudHsmStore(env, 'ledger');
 
-    const result = await invoke(bundle.onEvent, 'OnEventRole', {
+    const result = await invoke(bundle.onChange, 'OnChangeRole', {
       Records: [{ eventName: 'INSERT', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#ledger#DESIRED' } } } }],
     });
 

@@ -1,6 +1,8 @@
 /**
- * `cks` over a fleet: stores in two accounts and two Regions, a member account reached through its
- * member role, and one account whose role refuses the reconciler. The real launcher against the fake.
+ * `cks` over a fleet: stores in two accounts and two Regions, a member account that `cks` reads
+ * through its read-only member role and the reconciler repairs through its member role, and one
+ * account with no role for either. The real launcher against the fake, run by an operator holding
+ * only the stack's OperatorPolicy; the reconciler's passes run as the stack's roles.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,9 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PrincipalKeys } from '../../shared/dev/iam/stack.js';
 import type { Scope } from '../../shared/domain/types.js';
+import { type FleetOutcome, listFleet, reconcileScopes } from '../../shared/fleet/reconcile-fleet.js';
 import { startTestFake, type TestFake } from '../helpers/fake.js';
-import { createMemberRole, storeState } from '../helpers/fleet.js';
+import { createMemberRole, createTable, fleetRuntime, storeState } from '../helpers/fleet.js';
 import { cloudHsmEntry, cloudHsmStore, type StoreEntry, storesFiles, storesYaml } from '../helpers/world.js';
 
 const CKS = fileURLToPath(new URL('../../bin/cks.js', import.meta.url));
@@ -19,12 +23,17 @@ const MEMBER_EAST: Scope = { accountId: '444455556666', region: 'us-east-1' };
 const MEMBER_WEST: Scope = { accountId: '444455556666', region: 'eu-west-1' };
 const LOCKED: Scope = { accountId: '777788889999', region: 'eu-west-1' };
 
+const TABLE = 'cks-fleet-e2e';
+
 let fake: TestFake;
 let dir: string;
+let operator: PrincipalKeys;
 
 beforeAll(async () => {
   fake = await startTestFake();
   dir = mkdtempSync(join(tmpdir(), 'cks-fleet-'));
+  // The table and the stack's IAM, as a deployment makes them; the operator holds only the OperatorPolicy.
+  operator = await createTable(fake, TABLE);
 });
 afterAll(async () => {
   await fake?.close();
@@ -37,9 +46,10 @@ function cks(...args: string[]): Promise<{ code: number | null; stdout: string; 
     HOME: dir,
     AWS_ENDPOINT_URL: fake.url,
     AWS_REGION: HOME.region,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    CKS_TABLE: 'cks-fleet-e2e',
+    AWS_ACCESS_KEY_ID: operator.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: operator.secretAccessKey,
+    CKS_TABLE: TABLE,
+    CKS_EVENT_BUS: 'cks-fleet',
     CKS_FAKE_CLOCK: '1',
   };
   const child = spawn(process.execPath, [CKS, ...args], { cwd: dir, env });
@@ -59,14 +69,16 @@ async function store(scope: Scope, name: string): Promise<StoreEntry> {
   return cloudHsmEntry(made, scope === HOME ? {} : { ...scope });
 }
 
+/** One pass of the reconciler over every scope, as the deployed sweep and worker make it (their roles). */
+async function reconcilerPass(): Promise<FleetOutcome[]> {
+  const fleet = fleetRuntime(fake, TABLE);
+  return reconcileScopes(fleet, await listFleet(fleet), { trigger: 'schedule', concurrency: 4 });
+}
+
 describe('cks over a fleet of two accounts and two Regions', () => {
-  it('applies each store into its scope, heals a member account’s FAILED store with sweep --all, lists every scope, and reports the unreachable one', async () => {
-    // Still the fake's allow-all keys and a member role any principal of the central account may
-    // assume: under the stack's policies an operator may not assume the member role (it trusts the
-    // worker and on-event roles only) and no one role may run `cks sweep --all` (SweepRole may not
-    // assume member roles, WorkerRole may not call KMS in the central account).
-    await createMemberRole(fake, MEMBER_EAST.accountId, [HOME.accountId]);
-    await createMemberRole(fake, LOCKED.accountId, []);
+  it('applies each store into its scope, checking member secrets through the read-only role, lists every scope the reconciler heals, and reports the unreachable one', async () => {
+    // The StackSet's roles in the member account; none in the locked one.
+    await createMemberRole(fake, MEMBER_EAST.accountId);
     const entries = [
       await store(HOME, 'home-hsm'),
       await store(MEMBER_EAST, 'member-hsm'),
@@ -76,9 +88,8 @@ describe('cks over a fleet of two accounts and two Regions', () => {
     fake.advance(120);
     storesFiles(dir)(storesYaml(...entries));
 
-    expect((await cks('init')).code).toBe(0);
     const applied = await cks('apply', '-f', 'stores.yaml');
-    // cks may not assume the locked account's role, so it cannot look up that store's secret: it says so and applies.
+    // The member account's secrets are checked through its read-only role; the locked account has none to assume.
     expect(applied.stderr).toMatch(
       /^cks: warning: stores\.yaml: store "locked-hsm": keyStorePasswordSecretArn arn:aws:secretsmanager:eu-west-1:777788889999:secret:cks\/locked-hsm-\w+ could not be checked \(STS\.AssumeRole failed: AccessDenied\); applied without knowing whether the secret exists\n$/,
     );
@@ -96,18 +107,22 @@ describe('cks over a fleet of two accounts and two Regions', () => {
     );
 
     await fake.admin('POST', '/_fake/stores/member-west-hsm/fail', { ...MEMBER_WEST, errorCode: 'NETWORK_ERRORS' });
-    const sweeps: string[] = [];
+    // The operator's own sweep changes nothing: it may not take a store's lease (the reconciler's
+    // partition), and holds only the read-only role in the member account.
+    const human = await cks('sweep', '--all');
+    expect(human.stdout).toMatch(/member-west-hsm\s+none\s+-\s+error: DynamoDB\.UpdateItem failed: AccessDeniedException/);
+    expect(await storeState(fake, MEMBER_WEST, 'member-west-hsm')).toBe('FAILED NETWORK_ERRORS');
+    const passes: FleetOutcome[][] = [];
     for (let run = 0; run < 6 && (await storeState(fake, MEMBER_WEST, 'member-west-hsm')) !== 'CONNECTED'; run++) {
-      const sweep = await cks('sweep', '--all');
-      expect(sweep.code).toBe(0);
-      sweeps.push(sweep.stdout);
+      passes.push(await reconcilerPass());
       fake.advance(150);
     }
     expect(await storeState(fake, MEMBER_WEST, 'member-west-hsm')).toBe('CONNECTED');
-    expect(sweeps[0]).toContain('444455556666/eu-west-1:\nNAME');
-    expect(sweeps[0]).toMatch(/member-west-hsm\s+disconnect/);
-    expect(sweeps[0]).toContain('777788889999/eu-west-1: UNREACHABLE: STS.AssumeRole failed with AccessDenied');
-    expect(sweeps.join('\n')).toMatch(/member-west-hsm\s+connect/);
+    expect(passes[0]?.find((outcome) => outcome.scope.accountId === LOCKED.accountId)).toMatchObject({
+      status: 'unreachable',
+      operation: 'STS.AssumeRole',
+      errorCode: 'AccessDenied',
+    });
 
     const status = await cks('status', '--all');
     expect(status.code).toBe(0);
@@ -128,14 +143,18 @@ describe('cks over a fleet of two accounts and two Regions', () => {
     await fake.admin('POST', '/_fake/faults', { operation: 'DescribeCustomKeyStores', error: 'AccessDeniedException', count: 1, ...MEMBER_EAST });
 
     // Act
-    const sweep = await cks('sweep', '--all');
+    const pass = await reconcilerPass();
     const during = await cks('status', '--all');
     const json = await cks('status', '--all', '--output', 'json');
-    await cks('sweep', '--all');
+    await reconcilerPass();
     const after = await cks('status', '--all');
 
     // Assess
-    expect(sweep.stdout).toContain('444455556666/us-east-1: UNREACHABLE: KMS.DescribeCustomKeyStores failed with AccessDeniedException');
+    expect(pass.find((outcome) => outcome.scope.accountId === MEMBER_EAST.accountId && outcome.scope.region === MEMBER_EAST.region)).toMatchObject({
+      status: 'unreachable',
+      operation: 'KMS.DescribeCustomKeyStores',
+      errorCode: 'AccessDeniedException',
+    });
     expect(during.stdout).toMatch(
       /444455556666\/us-east-1: UNREACHABLE since \S+Z \(the reconciler cannot reach it: KMS\.DescribeCustomKeyStores failed with AccessDeniedException, incident \S+\); as cks reads them: 1 store \(1 CONNECTED\)/,
     );

@@ -21,8 +21,8 @@ describe('npm start (the demo)', () => {
     expectInOrder(output, [
       /world\s+orders-hsm: .*NETWORK_ERRORS/,
       /state\s+orders-hsm is FAILED NETWORK_ERRORS/,
-      /(sweep|on-event)\s+orders-hsm: disconnect/,
-      /(sweep|on-event)\s+orders-hsm: connect/,
+      /(sweep|on-event|on-change)\s+orders-hsm: disconnect/,
+      /(sweep|on-event|on-change)\s+orders-hsm: connect/,
       /state\s+orders-hsm is CONNECTED/,
     ]);
     expect(output).toMatch(/event\s+Repair Succeeded orders-hsm/);
@@ -31,22 +31,22 @@ describe('npm start (the demo)', () => {
       /world\s+billing-hsm: .*INVALID_CREDENTIALS/,
       /event\s+Repair Escalated billing-hsm/,
       /world\s+billing-hsm: .*new secret version/,
-      /(sweep|on-event)\s+billing-hsm: update · .*keyStorePassword/,
-      /(sweep|on-event)\s+billing-hsm: connect/,
+      /(sweep|on-event|on-change)\s+billing-hsm: update · .*keyStorePassword/,
+      /(sweep|on-event|on-change)\s+billing-hsm: connect/,
       /state\s+billing-hsm is CONNECTED/,
     ]);
     // HSMs lost: the reconciler adds one (allowCreateHsm), then reconnects.
     expectInOrder(output, [
       /world\s+ledger-hsm: .*INSUFFICIENT_CLOUDHSM_HSMS/,
-      /(sweep|on-event)\s+ledger-hsm: createHsm/,
-      /(sweep|on-event)\s+ledger-hsm: connect/,
+      /(sweep|on-event|on-change)\s+ledger-hsm: createHsm/,
+      /(sweep|on-event|on-change)\s+ledger-hsm: connect/,
       /state\s+ledger-hsm is CONNECTED/,
     ]);
     // USER_LOCKED_OUT needs a human: escalated once, with the documented fix.
     const [escalation] = expectInOrder(output, [/event\s+Repair Escalated archive-hsm: .*USER_LOCKED_OUT/]);
     expect(escalation).toMatch(/runbook: .*kmsuser password/);
     expect(output.match(/Repair Escalated archive-hsm/g)).toHaveLength(1);
-    // The event path: an operator's call reaches on-event; the reconciler's own calls never do.
+    // The event path: an operator's call reaches on-event, a desired change on-change; the reconciler's own calls never reach either.
     // A human's disconnect is held (Manual Change Detected, naming who) until the operator resumes it.
     expectInOrder(output, [
       /world\s+reports-hsm: .*disconnects it by hand/,
@@ -56,8 +56,8 @@ describe('npm start (the demo)', () => {
       /state\s+reports-hsm is CONNECTED/,
     ]);
     expect(output.match(/Manual Change Detected reports-hsm/g)).toHaveLength(1);
-    expect(output).toMatch(/(sweep|on-event)\s+reports-hsm: connect/);
-    expect(output).not.toMatch(/cloudtrail\s+\S+ by (SweepRole|OnEventRole)/);
+    expect(output).toMatch(/(sweep|on-event|on-change)\s+reports-hsm: connect/);
+    expect(output).not.toMatch(/cloudtrail\s+\S+ by (SweepRole|OnEventRole|OnChangeRole)/);
     expect(output).toMatch(/cks demo stopped \(after 45 s\): 7 stores/);
   }, 75_000);
 });

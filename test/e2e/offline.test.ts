@@ -133,10 +133,10 @@ describe('npm run offline', () => {
     await cks('init');
     await cks('apply', '-f', 'stores.yaml');
     await until('CONNECTED', 30_000);
-    // Writing the desired item reaches onEvent as a stream record.
+    // Writing the desired item reaches onChange as a stream record.
     await waitFor(
       // The proposer's signature is written with the desired item: one stream batch.
-      new RegExp(`cks offline: stream: (INSERT \\S+, )?INSERT STORE#${STORE}#DESIRED → onEvent\\n[^]*cks offline: onEvent \\(stream\\) ${STORE}: `),
+      new RegExp(`cks offline: stream: (INSERT \\S+, )?INSERT STORE#${STORE}#DESIRED → onChange\\n[^]*cks offline: onChange \\(stream\\) ${STORE}: `),
       30_000,
     );
 

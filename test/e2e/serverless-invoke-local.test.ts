@@ -114,8 +114,8 @@ describe('serverless invoke local', () => {
     expect(counts['KMS.DisconnectCustomKeyStore']).toBe(1);
   }, 180_000);
 
-  it('runs the event function on a stream record of the desired-state table', async () => {
-    const result = await invokeLocal('onEvent', 'OnEventRole', {
+  it('runs the change function on a stream record of the desired-state table', async () => {
+    const result = await invokeLocal('onChange', 'OnChangeRole', {
       Records: [{ eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#payments#DESIRED' } } } }],
     });
 

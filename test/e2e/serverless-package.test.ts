@@ -175,23 +175,25 @@ beforeAll(async () => {
 describe('serverless package', () => {
   it('packages offline, without AWS credentials, one artifact per function', () => {
     expect(packageOutput).toMatch(/Service packaged/);
-    for (const fnId of [functionId('functions/sweep.handler'), functionId('functions/on-event.handler')]) {
+    for (const fnId of [functionId('functions/sweep.handler'), functionId('functions/on-event.handler'), functionId('functions/on-change.handler')]) {
       const key = String(resource(fnId).Properties?.Code?.S3Key);
       expect(existsSync(join(work, 'project', '.serverless', basename(key))), key).toBe(true);
     }
   });
 
-  it('deploys both functions on Node.js 22 arm64, each with its own role', () => {
+  it('deploys the functions on Node.js 22 arm64, each with its own role', () => {
     const sweep = functionId('functions/sweep.handler');
     const onEvent = functionId('functions/on-event.handler');
-    for (const id of [sweep, onEvent]) {
+    const onChange = functionId('functions/on-change.handler');
+    for (const id of [sweep, onEvent, onChange]) {
       expect(resource(id).Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
       expect(resource(roleIdOf(id)).Type).toBe('AWS::IAM::Role');
     }
-    expect(roleIdOf(sweep)).not.toBe(roleIdOf(onEvent));
+    expect(new Set([sweep, onEvent, onChange].map(roleIdOf)).size).toBe(3);
     expect(resourcesOfType('AWS::IAM::Role').map(([id]) => id)).not.toContain('IamRoleLambdaExecution');
     expect(resource(sweep).Properties?.Timeout).toBeGreaterThanOrEqual(120);
     expect(resource(onEvent).Properties?.Timeout).toBeGreaterThanOrEqual(60);
+    expect(resource(onChange).Properties?.Timeout).toBeGreaterThanOrEqual(60);
   });
 
   it("gives both functions literal names of the stack's table and bus, which the config accepts", () => {
@@ -253,7 +255,9 @@ describe('serverless package', () => {
         list(branch?.userIdentity?.sessionContext?.sessionIssuer?.arn),
       ) as Array<Record<string, unknown>>;
       const anythingBut = issuerMatchers.find((m) => 'anything-but' in m)?.['anything-but'];
-      const roles = [functionId('functions/sweep.handler'), functionId('functions/on-event.handler')].map(roleIdOf);
+      const roles = [functionId('functions/sweep.handler'), functionId('functions/on-event.handler'), functionId('functions/on-change.handler')].map(
+        roleIdOf,
+      );
       expect(anythingBut).toEqual(expect.arrayContaining(roles.map((role) => getAtt(role, 'Arn'))));
       expect(list(anythingBut)).toHaveLength(roles.length);
     });
@@ -261,15 +265,18 @@ describe('serverless package', () => {
     it.each(cases)('matches $service calls by operators and IAM users, not failed calls nor its own', ({ source, eventSource, names }) => {
       const rule = ruleFor(source);
       const pattern = withRoleArns(rule.Properties?.EventPattern) as EventPattern;
-      const [sweepRole, onEventRole] = [functionId('functions/sweep.handler'), functionId('functions/on-event.handler')].map(
-        (id) => `arn:aws:iam::111122223333:role/${roleIdOf(id)}`,
-      );
+      const [sweepRole, onEventRole, onChangeRole] = [
+        functionId('functions/sweep.handler'),
+        functionId('functions/on-event.handler'),
+        functionId('functions/on-change.handler'),
+      ].map((id) => `arn:aws:iam::111122223333:role/${roleIdOf(id)}`);
       const operator = 'arn:aws:iam::111122223333:role/AWSReservedSSO_Admin_0123456789abcdef';
       for (const name of names) {
         expect(matchesPattern(pattern, cloudTrailEvent(source, eventSource, name, operator)), `${name} by an operator`).toBe(true);
         expect(matchesPattern(pattern, cloudTrailEvent(source, eventSource, name)), `${name} by an IAM user`).toBe(true);
         expect(matchesPattern(pattern, cloudTrailEvent(source, eventSource, name, sweepRole)), `${name} by the sweep`).toBe(false);
         expect(matchesPattern(pattern, cloudTrailEvent(source, eventSource, name, onEventRole)), `${name} by on-event`).toBe(false);
+        expect(matchesPattern(pattern, cloudTrailEvent(source, eventSource, name, onChangeRole)), `${name} by on-change`).toBe(false);
         expect(
           matchesPattern(pattern, cloudTrailEvent(source, eventSource, name, operator, { errorCode: 'AccessDenied' })),
           `${name} that failed`,
@@ -294,8 +301,8 @@ describe('serverless package', () => {
     });
   });
 
-  it('reconciles desired-state changes from the table stream, keeping only store items', () => {
-    const onEvent = functionId('functions/on-event.handler');
+  it('reconciles desired-state changes from the table stream on onChange alone, keeping only store items', () => {
+    const onChange = functionId('functions/on-change.handler');
     const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
     const [dlq] = resourcesOfType('AWS::SQS::Queue')[0]!;
     // The table stream's mappings (the worker's SQS mapping is checked under 'the fleet').
@@ -306,7 +313,7 @@ describe('serverless package', () => {
     const mapping = mappings[0]![1].Properties!;
     expect(mapping).toMatchObject({
       EventSourceArn: getAtt(table, 'StreamArn'),
-      FunctionName: getAtt(onEvent, 'Arn'),
+      FunctionName: getAtt(onChange, 'Arn'),
       StartingPosition: 'LATEST',
       BisectBatchOnFunctionError: true,
       DestinationConfig: { OnFailure: { Destination: getAtt(dlq, 'Arn') } },
@@ -509,12 +516,13 @@ describe('serverless package', () => {
     }
   });
 
-  it('scopes each role to its own log group, the stack’s resources, and only on-event to the stream', () => {
+  it('scopes each role to its own log group, the stack’s resources, and only on-change to the stream', () => {
     const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
     const [bus] = resourcesOfType('AWS::Events::EventBus')[0]!;
     for (const [handler, readsStream] of [
       ['functions/sweep.handler', false],
-      ['functions/on-event.handler', true],
+      ['functions/on-event.handler', false],
+      ['functions/on-change.handler', true],
     ] as const) {
       const fnId = functionId(handler);
       const role = roleIdOf(fnId);
@@ -546,7 +554,7 @@ describe('serverless package', () => {
           .replace(/\*/g, '.*')
           .replace(/\?/g, '.')}$`,
       );
-    for (const handler of ['functions/sweep.handler', 'functions/on-event.handler']) {
+    for (const handler of ['functions/sweep.handler', 'functions/on-event.handler', 'functions/on-change.handler']) {
       const role = roleIdOf(functionId(handler));
       const writes = statementsOfRole(role).filter(
         (s) =>
@@ -609,7 +617,7 @@ describe('serverless package', () => {
     }
   });
 
-  it("binds the on-call key to this account's alarms and this stack's rules, and caps onEvent's concurrency", () => {
+  it("binds the on-call key to this account's alarms and this stack's rules", () => {
     const [, key] = resourcesOfType('AWS::KMS::Key').find(([id]) => id === 'OnCallTopicKey')!;
     const services = list<Json>(key.Properties?.KeyPolicy.Statement).filter((s) => s.Principal?.Service);
     expect(services.length).toBeGreaterThan(0);
@@ -617,13 +625,35 @@ describe('serverless package', () => {
       expect(statement.Condition?.StringEquals?.['aws:SourceAccount'], statement.Sid).toEqual(ref('AWS::AccountId'));
       expect(JSON.stringify(statement.Condition?.ArnLike?.['aws:SourceArn']), statement.Sid).toMatch(/:(alarm|rule\/)/);
     }
-    expect(resource(functionId('functions/on-event.handler')).Properties?.ReservedConcurrentExecutions).toBeGreaterThan(0);
+  });
+
+  it('gives CloudTrail events and operators’ changes separate functions, each with its own reserved concurrency, within six for the stack', () => {
+    const [onEvent, onChange, sweep] = ['functions/on-event.handler', 'functions/on-change.handler', 'functions/sweep.handler'].map(functionId) as [
+      string,
+      string,
+      string,
+    ];
+    const reserved = (id: string) => resource(id).Properties?.ReservedConcurrentExecutions as number;
+    // A burst of CloudTrail events can take all of onEvent's, and none of onChange's: the stream is never queued behind it.
+    expect(reserved(onEvent)).toBeGreaterThan(0);
+    expect(reserved(onChange)).toBeGreaterThan(0);
+    expect(reserved(onEvent) + reserved(onChange) + reserved(sweep)).toBeLessThanOrEqual(6);
+    // The CloudTrail rules invoke onEvent only; the stream's mapping feeds onChange only.
+    expect(rulesInvoking(onChange)).toEqual([]);
+    expect(rulesInvoking(onEvent).length).toBe(2);
+    const mappingsOf = (id: string) =>
+      resourcesOfType('AWS::Lambda::EventSourceMapping').filter(
+        ([, m]) => JSON.stringify(m.Properties?.FunctionName) === JSON.stringify(getAtt(id, 'Arn')),
+      );
+    expect(mappingsOf(onEvent)).toEqual([]);
+    expect(mappingsOf(onChange).map(([, m]) => m.Properties?.EventSourceArn)).toEqual([getAtt('StoresTable', 'StreamArn')]);
+    expect(roleIdOf(onEvent)).not.toBe(roleIdOf(onChange));
   });
 
   it('ships self-contained bundles that load without node_modules and export the handler', () => {
     const bundles = mkdtempSync(join(tmpdir(), 'cks-sls-bundles-'));
     try {
-      for (const handler of ['functions/sweep.handler', 'functions/worker.handler', 'functions/on-event.handler']) {
+      for (const handler of ['functions/sweep.handler', 'functions/worker.handler', 'functions/on-event.handler', 'functions/on-change.handler']) {
         // Prepare: the function's artifact, unpacked where no node_modules can be found.
         const dir = join(bundles, functionId(handler));
         const { artifact, files, entry } = unpackFunction(service, handler, dir);
@@ -638,9 +668,9 @@ describe('serverless package', () => {
         expect(sources.some((source) => source.includes('shared/reconcile/'))).toBe(true);
         expect(sources.filter((source) => source.includes('shared/dev/') || /node_modules\/(dynalite|tsx)\//.test(source))).toEqual([]);
 
-        // Act: import it in a fresh Node.js process, and invoke on-event with a record it ignores.
+        // Act: import it in a fresh Node.js process, and invoke on-change with a record it ignores.
         const probe =
-          handler === 'functions/on-event.handler'
+          handler === 'functions/on-change.handler'
             ? { Records: [{ eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'SCOPE#111122223333#us-east-1' }, sk: { S: 'STORE#x#STATUS' } } } }] }
             : null;
         const script = `
@@ -710,6 +740,7 @@ describe('the fleet', () => {
     const memberRole = { 'Fn::Sub': 'arn:${AWS::Partition}:iam::*:role/cks-reconciler-member' };
     expect(grants(role, 'sts:AssumeRole', memberRole)).toBe(true);
     expect(grants(roleIdOf(functionId('functions/on-event.handler')), 'sts:AssumeRole', memberRole)).toBe(true);
+    expect(grants(roleIdOf(functionId('functions/on-change.handler')), 'sts:AssumeRole', memberRole)).toBe(true);
     expect(grants(roleIdOf(functionId('functions/sweep.handler')), 'sts:AssumeRole', memberRole)).toBe(false);
     const actions = statementsOfRole(role).flatMap((s) => list<string>(s.Action));
     expect(actions.filter((a) => /^(kms|cloudhsm|secretsmanager):/.test(a))).toEqual([]);

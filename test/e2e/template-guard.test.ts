@@ -92,7 +92,7 @@ describe('the Control Tower proactive controls', () => {
 
   it('would find log groups kept less than a year (CT.CLOUDWATCH.PR.2); the default keeps them 365 days', () => {
     const ids = logGroupIds(template);
-    expect(ids.map((id) => template.Resources[id].Properties.RetentionInDays)).toEqual([365, 365, 365]);
+    expect(ids.map((id) => template.Resources[id].Properties.RetentionInDays)).toEqual([365, 365, 365, 365]);
     expect(of(PACKAGED)).not.toContainEqual(expect.objectContaining({ control: 'CT.CLOUDWATCH.PR.2' }));
     expect(
       of('logs-for-30-days.json')

@@ -19,6 +19,7 @@ describe('the packaged template', () => {
   it('differs from one package to the next only in the artifacts’ S3 folder, which the comparison ignores', () => {
     const keys = Object.values(template.Resources).flatMap((resource) => (resource.Properties?.Code?.S3Key ? [resource.Properties.Code.S3Key] : []));
     expect(keys.sort()).toEqual([
+      expect.stringMatching(/^serverless\/cks-reconciler\/ci\/[^/]+\/onChange\.zip$/),
       expect.stringMatching(/^serverless\/cks-reconciler\/ci\/[^/]+\/onEvent\.zip$/),
       expect.stringMatching(/^serverless\/cks-reconciler\/ci\/[^/]+\/sweep\.zip$/),
       expect.stringMatching(/^serverless\/cks-reconciler\/ci\/[^/]+\/worker\.zip$/),

@@ -77,8 +77,9 @@ export async function createTable(fake: TestFake, table: string): Promise<Princi
 const FLEET_REGIONS = ['us-east-1', 'eu-west-1'];
 
 /**
- * The member role in `accountId` (cloudformation/member-role.yml, trusted by the worker and on-event
- * roles); with `trustedAccounts` given, a role of that name only those accounts may assume instead.
+ * The member template's roles in `accountId` (cloudformation/member-role.yml: the member role trusted
+ * by the function roles that act there, the read-only role by the home account); with
+ * `trustedAccounts` given, only a member role of that name those accounts may assume instead.
  */
 export async function createMemberRole(fake: TestFake, accountId: string, trustedAccounts?: string[]): Promise<void> {
   if (trustedAccounts === undefined) return deployMember(fake, accountId, FLEET_REGIONS);

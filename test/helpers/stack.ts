@@ -6,7 +6,7 @@
  * makes runs under these.
  */
 import { FakeAdmin } from '../../shared/dev/demo/admin.js';
-import { deployMemberRole, deployStackIam, type PrincipalKeys, stackPolicies, stackTemplate } from '../../shared/dev/iam/stack.js';
+import { deployMemberRole, deployStackIam, type FunctionRole, type PrincipalKeys, stackPolicies, stackTemplate } from '../../shared/dev/iam/stack.js';
 import type { TestFake } from './fake.js';
 
 /** The account and Region the stack is deployed in. */
@@ -51,13 +51,13 @@ export async function operatorRole(fake: TestFake, names: StackNames, roleName: 
   return `arn:aws:iam::${STACK_HOME.accountId}:role/${roleName}`;
 }
 
-/** Deploys the member role into `accountId`, trusted by the worker and on-event roles, for the fleet's Regions. */
+/** Deploys the member roles into `accountId` (the write role trusted by the function roles that act there, the read-only one by the home account), for the fleet's Regions. */
 export async function deployMember(fake: TestFake, accountId: string, regions: string[]): Promise<void> {
   await deployMemberRole(new FakeAdmin(fake.url), STACK_HOME, accountId, regions);
 }
 
 /** Credentials of a function of the stack, as its role (the fake reads the session token as the role's name). */
-export function roleCredentials(role: 'SweepRole' | 'WorkerRole' | 'OnEventRole'): {
+export function roleCredentials(role: FunctionRole): {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken: string;

@@ -2,6 +2,7 @@ import {
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
+  ListSecretVersionIdsCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
@@ -41,6 +42,23 @@ describe('Secrets Manager', () => {
     expect((await secrets.send(new GetSecretValueCommand({ SecretId: 's' }))).SecretString).toBe('three');
     expect((await secrets.send(new GetSecretValueCommand({ SecretId: 's', VersionStage: 'AWSPREVIOUS' }))).SecretString).toBe('two');
     expect((await secrets.send(new GetSecretValueCommand({ SecretId: 's', VersionId: v1 }))).SecretString).toBe('one');
+  });
+
+  it('lists the staged versions of a secret, by name or ARN, without their values', async () => {
+    const { ARN, VersionId: v1 } = await secrets.send(new CreateSecretCommand({ Name: 'listed', SecretString: 'one' }));
+    const { VersionId: v2 } = await secrets.send(new PutSecretValueCommand({ SecretId: ARN, SecretString: 'two' }));
+    await secrets.send(new PutSecretValueCommand({ SecretId: ARN, SecretString: 'three' }));
+
+    const listed = await secrets.send(new ListSecretVersionIdsCommand({ SecretId: 'listed' }));
+
+    expect(listed).toMatchObject({ ARN, Name: 'listed' });
+    const versions = listed.Versions ?? [];
+    // The first version lost both labels: deprecated, not listed.
+    expect(versions.map((v) => v.VersionId)).not.toContain(v1);
+    expect(versions.find((v) => v.VersionId === v2)).toMatchObject({ VersionStages: ['AWSPREVIOUS'], CreatedDate: expect.any(Date) });
+    expect(versions.filter((v) => v.VersionStages?.includes('AWSCURRENT'))).toHaveLength(1);
+    expect(JSON.stringify(listed)).not.toMatch(/one|two|three/);
+    expect((await secrets.send(new ListSecretVersionIdsCommand({ SecretId: ARN }))).Versions).toEqual(versions);
   });
 
   it('describes a secret by ARN with its dates and staged versions', async () => {

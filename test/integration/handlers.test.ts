@@ -1,9 +1,10 @@
 /**
- * The two Lambda handlers against the fake, in-process through `makeHandler` (the bundles that ship
+ * The Lambda handlers against the fake, in-process through `makeHandler` (the bundles that ship
  * are run in test/e2e/bundled-handlers.test.ts).
  */
 import { DisconnectCustomKeyStoreCommand } from '@aws-sdk/client-kms';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeHandler as makeOnChange } from '../../functions/on-change.js';
 import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
 import { singleScope } from '../../shared/runtime/lambda.js';
@@ -50,12 +51,12 @@ describe('handlers in-process', () => {
     expect(result).toMatchObject({ trigger: 'cloudtrail', stores: [{ name: 'payments', action: 'connect' }] });
   });
 
-  it('the event handler reconciles the store a desired-state stream record names', async () => {
+  it('the change handler reconciles the store a desired-state stream record names', async () => {
     await failedStore('payments');
-    const onEvent = makeOnEvent((context) => singleScope(env.deps(context.awsRequestId, 'OnEventRole')));
+    const onChange = makeOnChange((context) => singleScope(env.deps(context.awsRequestId, 'OnChangeRole')));
     const record = { eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#payments#DESIRED' } } } };
 
-    const result = await onEvent({ Records: [record] }, CONTEXT);
+    const result = await onChange({ Records: [record] }, CONTEXT);
 
     expect(result).toMatchObject({ trigger: 'stream', stores: [{ name: 'payments', action: 'disconnect' }] });
   });
@@ -83,8 +84,24 @@ describe('handlers in-process', () => {
     });
 
     await expect(onEvent({ hello: 'world' }, CONTEXT)).rejects.toThrow(UnknownEventError);
-    await expect(onEvent({ hello: 'world' }, CONTEXT)).rejects.toThrow(
-      /expected a CloudTrail API-call event .* or a DynamoDB stream batch .*got keys hello/,
+    await expect(onEvent({ hello: 'world' }, CONTEXT)).rejects.toThrow(/the on-event function expects a CloudTrail API-call event .*got keys hello/);
+  });
+
+  it('each event handler refuses the other one’s event, and changes nothing', async () => {
+    const build = () => {
+      throw new Error('no dependency may be built for the other function’s event');
+    };
+    const record = { eventName: 'MODIFY', dynamodb: { Keys: { pk: { S: 'DESIRED#000000000000#us-east-1' }, sk: { S: 'STORE#payments#DESIRED' } } } };
+    const call = {
+      'detail-type': 'AWS API Call via CloudTrail',
+      detail: { eventName: 'ConnectCustomKeyStore', requestParameters: { customKeyStoreId: 'cks-1' } },
+    };
+
+    await expect(makeOnEvent(build)({ Records: [record] }, CONTEXT)).rejects.toThrow(
+      /the on-event function expects a CloudTrail API-call event .*got keys Records/,
+    );
+    await expect(makeOnChange(build)(call, CONTEXT)).rejects.toThrow(
+      /the on-change function expects a DynamoDB stream batch .*got keys detail-type, detail/,
     );
   });
 

@@ -6,13 +6,30 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CloudHSMV2Client, DescribeClustersCommand } from '@aws-sdk/client-cloudhsm-v2';
 import { DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  ConnectCustomKeyStoreCommand,
+  DescribeCustomKeyStoresCommand,
+  DisconnectCustomKeyStoreCommand,
+  KMSClient,
+  UpdateCustomKeyStoreCommand,
+} from '@aws-sdk/client-kms';
+import { DescribeSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { memberRole, type PrincipalKeys } from '../../shared/dev/iam/stack.js';
+import { FakeAdmin } from '../../shared/dev/demo/admin.js';
+import {
+  deployMemberRole,
+  deployStackIam,
+  FAKE_ORGANIZATION_ID,
+  memberRoles,
+  type PrincipalKeys,
+  stackTemplate,
+} from '../../shared/dev/iam/stack.js';
 import { cksAgainst } from '../helpers/cks.js';
 import { type ReconcilerEnv, startReconcilerEnv, TABLE } from '../helpers/reconciler.js';
-import { operatorPrincipal, operatorRole } from '../helpers/stack.js';
+import { deployMember, operatorPrincipal, operatorRole } from '../helpers/stack.js';
 import { cloudHsmStore } from '../helpers/world.js';
 
 const HOME = '000000000000';
@@ -80,19 +97,17 @@ describe('enforcement is on', () => {
   });
 
   it('lets only the roles the member role trusts, from inside the organization, assume it', async () => {
-    const role = memberRole(MEMBER, {
+    const { member: role } = memberRoles(MEMBER, {
       CentralAccountId: HOME,
       CentralRegion: 'us-east-1',
       ReconcilerRoleArns: [`arn:aws:iam::${HOME}:role/WorkerRole`, `arn:aws:iam::${HOME}:role/OnEventRole`],
+      ReadOnlyPrincipals: [HOME],
       OrganizationId: ORGANIZATION,
       FleetRegions: ['us-east-1'],
     });
     await env.fake.admin('POST', '/_fake/roles', { accountId: MEMBER, ...role });
     await env.fake.admin('POST', '/_fake/organizations', { accountId: HOME, organizationId: ORGANIZATION });
-    const assume = (credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) =>
-      new STSClient({ ...env.fake.config, credentials }).send(
-        new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${MEMBER}:role/${role.roleName}`, RoleSessionName: 'cks' }),
-      );
+    const assume = (credentials: Credentials) => assumeRole(credentials, `arn:aws:iam::${MEMBER}:role/${role.roleName}`);
     await expect(assume({ accessKeyId: 'worker', secretAccessKey: 'x', sessionToken: 'WorkerRole' })).resolves.toMatchObject({
       Credentials: expect.anything(),
     });
@@ -183,6 +198,110 @@ describe('signatures are bound to their signer by IAM (the OperatorPolicy)', () 
   });
 });
 
+type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+
+function assumeRole(credentials: Credentials, roleArn: string) {
+  return new STSClient({ ...env.fake.config, credentials }).send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'cks' }));
+}
+
+/** The credentials a role's session gives, for the SDK. */
+async function sessionOf(credentials: Credentials, roleArn: string): Promise<Credentials> {
+  const { Credentials: given } = await assumeRole(credentials, roleArn);
+  return { accessKeyId: given!.AccessKeyId!, secretAccessKey: given!.SecretAccessKey!, sessionToken: given!.SessionToken! };
+}
+
+describe('member accounts', () => {
+  it('let a person through the read-only role describe stores, clusters and secrets, but never read a secret or change a store', async () => {
+    await deployMember(env.fake, MEMBER, ['us-east-1']);
+    const { storeId, secretArn, clusterId } = await cloudHsmStore(env.fake, {
+      name: 'ledger',
+      accountId: MEMBER,
+      region: 'us-east-1',
+      connected: true,
+      secret: 'cks/ledger',
+    });
+    // The operator holds only the stack's OperatorPolicy.
+    const session = await sessionOf(operator, `arn:aws:iam::${MEMBER}:role/cks-reconciler-member-read`);
+    const kms = new KMSClient({ ...env.fake.config, credentials: session });
+    const secrets = new SecretsManagerClient({ ...env.fake.config, credentials: session });
+
+    const described = await kms.send(new DescribeCustomKeyStoresCommand({}));
+    expect(described.CustomKeyStores?.map((store) => store.CustomKeyStoreId)).toEqual([storeId]);
+    const clusters = await new CloudHSMV2Client({ ...env.fake.config, credentials: session }).send(new DescribeClustersCommand({}));
+    expect(clusters.Clusters?.map((cluster) => cluster.ClusterId)).toEqual([clusterId]);
+    await expect(secrets.send(new DescribeSecretCommand({ SecretId: secretArn }))).resolves.toMatchObject({ ARN: secretArn });
+    await expect(secrets.send(new ListSecretVersionIdsCommand({ SecretId: secretArn }))).resolves.toMatchObject({ ARN: secretArn });
+
+    await expect(secrets.send(new GetSecretValueCommand({ SecretId: secretArn }))).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    for (const change of [
+      new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }),
+      new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }),
+      new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, NewCustomKeyStoreName: 'renamed' }),
+    ]) {
+      // biome-ignore lint/suspicious/noExplicitAny: three commands of one client, sent alike
+      await expect(kms.send(change as any), change.constructor.name).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    }
+    // Nor may the person assume the member role, which may.
+    await expect(assumeRole(operator, `arn:aws:iam::${MEMBER}:role/cks-reconciler-member`)).rejects.toMatchObject({ name: 'AccessDenied' });
+  });
+
+  it('bind the reconciler to the organization when the stack names one: no member role outside it, and none for a role outside it', async () => {
+    const admin = new FakeAdmin(env.fake.url);
+    const orgHome = { accountId: '121212121212', region: 'us-east-1' };
+    const inside = '232323232323';
+    const outside = '343434343434';
+    await deployStackIam(admin, await stackTemplate({ organizationId: FAKE_ORGANIZATION_ID }), orgHome);
+    await deployMemberRole(admin, orgHome, inside, ['us-east-1']);
+    // A member role as the template makes it, in an account that left the organization.
+    const { member } = memberRoles(outside, {
+      CentralAccountId: orgHome.accountId,
+      CentralRegion: 'us-east-1',
+      ReconcilerRoleArns: [`arn:aws:iam::${orgHome.accountId}:role/WorkerRole`],
+      ReadOnlyPrincipals: [orgHome.accountId],
+      OrganizationId: FAKE_ORGANIZATION_ID,
+      FleetRegions: ['us-east-1'],
+    });
+    await admin.createRole({ accountId: outside, ...member });
+    const worker = { accessKeyId: orgHome.accountId, secretAccessKey: 'x', sessionToken: 'WorkerRole' };
+
+    await expect(assumeRole(worker, `arn:aws:iam::${inside}:role/cks-reconciler-member`)).resolves.toMatchObject({ Credentials: expect.anything() });
+    // The role's trust would let the worker in (it is named, from inside the organization): its own policy does not.
+    await expect(assumeRole(worker, `arn:aws:iam::${outside}:role/cks-reconciler-member`)).rejects.toMatchObject({ name: 'AccessDenied' });
+    // Without an organization the stack binds none: the default stack's worker may assume a member role outside it.
+    const loose = '565656565656';
+    const { member: looseRole } = memberRoles(loose, {
+      CentralAccountId: HOME,
+      CentralRegion: 'us-east-1',
+      ReconcilerRoleArns: [`arn:aws:iam::${HOME}:role/WorkerRole`],
+      ReadOnlyPrincipals: [HOME],
+      OrganizationId: FAKE_ORGANIZATION_ID,
+      FleetRegions: ['us-east-1'],
+    });
+    await admin.createRole({ accountId: loose, ...looseRole });
+    await expect(
+      assumeRole({ accessKeyId: 'worker', secretAccessKey: 'x', sessionToken: 'WorkerRole' }, `arn:aws:iam::${loose}:role/cks-reconciler-member`),
+    ).resolves.toMatchObject({ Credentials: expect.anything() });
+
+    // The reconciler's own role, from an account outside the organization, is refused by the member role's trust.
+    const stray = '454545454545';
+    await deployStackIam(admin, await stackTemplate(), { accountId: stray, region: 'us-east-1' });
+    await env.fake.admin('POST', '/_fake/organizations', { accountId: stray, organizationId: null });
+    const { member: trusting } = memberRoles(inside, {
+      CentralAccountId: stray,
+      CentralRegion: 'us-east-1',
+      ReconcilerRoleArns: [`arn:aws:iam::${stray}:role/WorkerRole`],
+      ReadOnlyPrincipals: [stray],
+      OrganizationId: FAKE_ORGANIZATION_ID,
+      FleetRegions: ['us-east-1'],
+      MemberRoleName: 'cks-reconciler-member-stray',
+    });
+    await admin.createRole({ accountId: inside, ...trusting });
+    await expect(
+      assumeRole({ accessKeyId: stray, secretAccessKey: 'x', sessionToken: 'WorkerRole' }, `arn:aws:iam::${inside}:role/cks-reconciler-member-stray`),
+    ).rejects.toMatchObject({ name: 'AccessDenied' });
+  }, 120_000);
+});
+
 describe('the stack works under its own policies', () => {
   // Failed under enforcement before SweepRole could delete a status in its own partition: the
   // DeleteItem was refused, the status stayed, and every sweep logged a warning.
@@ -203,8 +322,8 @@ describe('the stack works under its own policies', () => {
   // of a store of another account was refused at PutItem on pk = REGISTRY.
   it('onboards a store of another account with what an operator may do', async () => {
     const applied = await cks()(['apply', '-f', storesFile(await connectedStore('home'), await connectedStore('member', MEMBER))]);
-    // An operator holds nothing in a member account (its role trusts the reconciler's roles only), so
-    // the member store's secret cannot be looked up: one warning line, and the apply goes on.
+    // This member account has no read-only role for the operator to assume, so the member store's
+    // secret cannot be looked up: one warning line, and the apply goes on.
     expect(applied.code, applied.stderr).toBe(0);
     expect(applied.stderr).toMatch(
       /^cks: warning: \S+: store "member": keyStorePasswordSecretArn \S+ could not be checked \(STS\.AssumeRole failed: AccessDenied\); applied without knowing whether the secret exists\n$/,

@@ -4,7 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SqsScopeQueue } from '../../shared/adapters/sqs.js';
 import { MemberCredentials, REFRESH_MARGIN_MS } from '../../shared/adapters/sts.js';
-import { loadFleetConfig } from '../../shared/config.js';
+import { loadFleetConfig, loadMemberReadRoleName } from '../../shared/config.js';
 import { ConfigError } from '../../shared/errors.js';
 import { ManualClock } from '../helpers/in-memory.js';
 
@@ -126,5 +126,18 @@ describe('loadFleetConfig', () => {
     );
     expect(() => loadFleetConfig({ CKS_SCOPE_QUEUE: 'https://sqs/x' })).toThrow(/^CKS_SCOPE_QUEUE must be the name of an SQS queue/);
     expect(() => loadFleetConfig({ CKS_FLEET_CONCURRENCY: '0' })).toThrow('CKS_FLEET_CONCURRENCY must be a positive number, got "0"');
+  });
+});
+
+describe('loadMemberReadRoleName', () => {
+  it('names the read-only member role cks assumes, cks-reconciler-member-read unless CKS_MEMBER_READ_ROLE_NAME says', () => {
+    expect(loadMemberReadRoleName({})).toBe('cks-reconciler-member-read');
+    expect(loadMemberReadRoleName({ CKS_MEMBER_READ_ROLE_NAME: 'ops-cks-read', CKS_MEMBER_ROLE_NAME: 'ops-cks' })).toBe('ops-cks-read');
+  });
+
+  it('refuses a malformed role name, naming the variable', () => {
+    expect(() => loadMemberReadRoleName({ CKS_MEMBER_READ_ROLE_NAME: 'role/x' })).toThrow(
+      new ConfigError('CKS_MEMBER_READ_ROLE_NAME must be an IAM role name (1-64 of letters, digits and +=,.@_-), got "role/x"'),
+    );
   });
 });

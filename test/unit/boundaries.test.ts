@@ -85,6 +85,7 @@ describe('import boundaries', () => {
   it('the scan reads every source file and resolves relative imports to repository paths', () => {
     expect(files).toContain('shared/reconcile/reconcile-scope.ts');
     expect(files).toContain('functions/on-event.ts');
+    expect(files).toContain('functions/on-change.ts');
     expect(importsOf('shared/reconcile/reconcile-scope.ts')).toContainEqual({
       file: 'shared/reconcile/reconcile-scope.ts',
       specifier: './reconcile-store.js',

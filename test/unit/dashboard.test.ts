@@ -28,6 +28,7 @@ function renderBody(): { widgets: Array<{ type: string; properties: { title?: st
     'self:custom.sweepFunctionName': 'cks-reconciler-prod-sweep',
     'self:custom.workerFunctionName': 'cks-reconciler-prod-worker',
     'self:custom.onEventFunctionName': 'cks-reconciler-prod-on-event',
+    'self:custom.onChangeFunctionName': 'cks-reconciler-prod-on-change',
   };
   const rendered = body.replace(/\$\{([^}]+)\}/g, (_all, name: string) => {
     const value = values[name];

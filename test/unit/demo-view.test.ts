@@ -49,7 +49,16 @@ function screen(columns: number, rows: number, stores: StoreRow[] = STORES): str
   const view = new DemoView(out, HEADER);
   view.stores(stores);
   written = '';
-  view.render({ fakeTime: Date.parse('2026-11-25T12:00:03Z'), timeScale: 60, intervalSeconds: 2, sweeps: 12, onEventRuns: 3, routed: 2, leftOut: 5 });
+  view.render({
+    fakeTime: Date.parse('2026-11-25T12:00:03Z'),
+    timeScale: 60,
+    intervalSeconds: 2,
+    sweeps: 12,
+    onEventRuns: 3,
+    onChangeRuns: 1,
+    routed: 2,
+    leftOut: 5,
+  });
   return (
     written
       // biome-ignore lint/suspicious/noControlCharactersInRegex: the screen's ANSI codes are taken out

@@ -108,9 +108,9 @@ describe('parseRoutes on serverless.yml', () => {
   const roleArn = (role: string): string => `arn:aws:iam::000000000000:role/${role}`;
   const routed = (event: unknown): boolean => routes.eventPatterns.some((pattern) => matchesPattern(pattern, event));
 
-  it("reads each function's role and the on-event function's rules and stream filters", () => {
+  it("reads each function's role, the on-event function's rules and the on-change function's stream filters", () => {
     // Assess
-    expect(routes.roles).toEqual({ sweep: 'SweepRole', onEvent: 'OnEventRole' });
+    expect(routes.roles).toEqual({ sweep: 'SweepRole', onEvent: 'OnEventRole', onChange: 'OnChangeRole' });
     expect(routes.eventPatterns.length).toBeGreaterThanOrEqual(2);
     expect(routes.streamFilters.length).toBeGreaterThanOrEqual(1);
     expect(JSON.stringify(routes.eventPatterns)).not.toContain('Fn::GetAtt');
@@ -126,6 +126,11 @@ describe('parseRoutes on serverless.yml', () => {
     {
       name: "the on-event function's own KMS call",
       event: cloudTrail({ userIdentity: { sessionContext: { sessionIssuer: { arn: roleArn('OnEventRole') } } } }),
+      expected: false,
+    },
+    {
+      name: "the on-change function's own KMS call",
+      event: cloudTrail({ userIdentity: { sessionContext: { sessionIssuer: { arn: roleArn('OnChangeRole') } } } }),
       expected: false,
     },
     { name: 'a KMS call by an IAM user (no session issuer)', event: cloudTrail({ userIdentity: { type: 'IAMUser' } }), expected: true },
@@ -165,6 +170,7 @@ describe('parseRoutes on serverless.yml', () => {
       '    handler: functions/on-event.handler',
       '    events:',
       '      - eventBridge: { pattern: { source: [!GetAtt Queue.QueueName] } }',
+      '  onChange: { handler: functions/on-change.handler }',
     ].join('\n');
 
     // Act / Assess
@@ -173,7 +179,8 @@ describe('parseRoutes on serverless.yml', () => {
 
   it('defaults to the role the Serverless Framework generates', () => {
     // Arrange
-    const text = 'functions:\n  a: { handler: functions/sweep.handler }\n  b: { handler: functions/on-event.handler }\n';
+    const text =
+      'functions:\n  a: { handler: functions/sweep.handler }\n  b: { handler: functions/on-event.handler }\n  c: { handler: functions/on-change.handler }\n';
 
     // Act
     const parsed = parseRoutes(text);
@@ -182,7 +189,7 @@ describe('parseRoutes on serverless.yml', () => {
     expect(parsed).toEqual({
       eventPatterns: [],
       streamFilters: [],
-      roles: { sweep: 'IamRoleLambdaExecution', onEvent: 'IamRoleLambdaExecution' },
+      roles: { sweep: 'IamRoleLambdaExecution', onEvent: 'IamRoleLambdaExecution', onChange: 'IamRoleLambdaExecution' },
     });
   });
 });

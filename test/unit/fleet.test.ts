@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
+import { makeHandler as makeOnChange } from '../../functions/on-change.js';
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
 import { makeHandler as makeWorker } from '../../functions/worker.js';
 import { InMemoryState } from '../../shared/dev/state/in-memory-state.js';
@@ -285,7 +285,7 @@ describe('the Lambda handlers', () => {
   });
 });
 
-describe('onEvent in a fleet', () => {
+describe('onChange in a fleet', () => {
   const context = { awsRequestId: 'req-2' };
   const record = (scope: Scope, name: string) => ({
     eventName: 'MODIFY',
@@ -308,9 +308,9 @@ describe('onEvent in a fleet', () => {
       },
       reach: async () => undefined,
     };
-    const onEvent = makeOnEvent(() => ({ runtime, queue: null, concurrency: 1 }));
+    const onChange = makeOnChange(() => ({ runtime, queue: null, concurrency: 1 }));
 
-    const result = await onEvent({ Records: [record(HOME, 'payments'), record(MEMBER, 'ledger')] }, context);
+    const result = await onChange({ Records: [record(HOME, 'payments'), record(MEMBER, 'ledger')] }, context);
 
     expect(asked).toEqual(['111122223333/us-east-1', '444455556666/eu-west-1']);
     expect(result).toMatchObject({ trigger: 'stream', stores: [{ name: 'payments' }, { name: 'ledger' }] });

@@ -41,6 +41,10 @@ interface Statement {
 }
 const memberStatements = member.Resources.MemberRole.Properties.Policies[0].PolicyDocument.Statement as Statement[];
 const actions = (statements: readonly Statement[]) => statements.flatMap((s) => list(s.Action)).sort();
+/** aws:ResourceOrgID when the central stack names an organization, no condition otherwise. */
+const ORG_BOUND = {
+  'Fn::If': ['HasOrganization', { StringEquals: { 'aws:ResourceOrgID': '${self:custom.organizationId}' } }, { Ref: 'AWS::NoValue' }],
+};
 
 describe('the member account template', () => {
   it('lets the member role do exactly what the central reconciler does in its own account and Region', () => {
@@ -72,13 +76,46 @@ describe('the member account template', () => {
         Condition: { StringEquals: { 'aws:PrincipalOrgID': { Ref: 'OrganizationId' } } },
       },
     ]);
-    // The central stack lets both roles that act in member accounts assume it, by its name only.
-    for (const roleId of ['WorkerRole', 'OnEventRole']) {
+    // The central stack lets the roles that act in member accounts assume it, by its name, in the
+    // organization's accounts when it names one.
+    for (const roleId of ['WorkerRole', 'OnEventRole', 'OnChangeRole']) {
       const statements = centralIam.Resources[roleId].Properties.Policies[0].PolicyDocument.Statement as Statement[];
-      expect(statements.find((s) => list(s.Action).includes('sts:AssumeRole'))?.Resource, roleId).toEqual({
-        'Fn::Sub': 'arn:${AWS::Partition}:iam::*:role/${self:custom.memberRoleName}',
-      });
+      const assume = statements.find((s) => list(s.Action).includes('sts:AssumeRole'));
+      expect(assume?.Resource, roleId).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:iam::*:role/${self:custom.memberRoleName}' });
+      expect(assume?.Condition, roleId).toEqual(ORG_BOUND);
     }
+  });
+
+  it('gives people a read-only role: stores, clusters and secrets described, no secret value, no change', () => {
+    const role = member.Resources.ReadOnlyRole;
+    expect(role.Condition).toBe('CreateRole');
+    expect(role.Properties.RoleName).toEqual({ Ref: 'ReadOnlyRoleName' });
+    expect(member.Parameters.ReadOnlyRoleName.Default).toBe('cks-reconciler-member-read');
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Principal: { AWS: { Ref: 'ReadOnlyPrincipals' } },
+        Action: 'sts:AssumeRole',
+        Condition: { StringEquals: { 'aws:PrincipalOrgID': { Ref: 'OrganizationId' } } },
+      },
+    ]);
+    const statements = role.Properties.Policies[0].PolicyDocument.Statement as Statement[];
+    expect(actions(statements)).toEqual([
+      'cloudhsm:DescribeClusters',
+      'kms:DescribeCustomKeyStores',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:ListSecretVersionIds',
+    ]);
+    expect(statements.find((s) => s.Sid === 'DescribeStoreSecrets')?.Resource).toEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:*:${AWS::AccountId}:secret:${SecretPrefix}*',
+    });
+    expect(member.Outputs.ReadOnlyRoleArn.Value).toEqual({ 'Fn::GetAtt': 'ReadOnlyRole.Arn' });
+    // The operators' policy may assume it, and never the member role.
+    const operator = centralIam.Resources.OperatorPolicy.Properties.PolicyDocument.Statement as Statement[];
+    const assumable = operator.filter((s) => list(s.Action).includes('sts:AssumeRole'));
+    expect(assumable.map((s) => [s.Resource, s.Condition])).toEqual([
+      [{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::*:role/${self:custom.memberReadRoleName}' }, ORG_BOUND],
+    ]);
   });
 
   it('forwards the custom key store and HSM calls the central rules listen to, by anyone but the member role, to the central bus', () => {
@@ -122,6 +159,10 @@ describe('the member account template', () => {
     expect(matchesPattern(resolved, call('DisconnectCustomKeyStore', operator))).toBe(true);
     expect(matchesPattern(resolved, call('DeleteHsm'))).toBe(true);
     expect(matchesPattern(resolved, call('ConnectCustomKeyStore', memberRole))).toBe(false);
+    // The member role is left out by its exact ARN: the read-only role's calls (its name begins with the
+    // member role's) and a role of the member role's name under a path are people's, forwarded.
+    expect(matchesPattern(resolved, call('DisconnectCustomKeyStore', `${memberRole}-read`))).toBe(true);
+    expect(matchesPattern(resolved, call('DisconnectCustomKeyStore', 'arn:aws:iam::444455556666:role/ops/cks-reconciler-member'))).toBe(true);
     expect(matchesPattern(resolved, call('ConnectCustomKeyStore', operator, 'AccessDeniedException'))).toBe(false);
     expect(matchesPattern(resolved, call('Encrypt', operator))).toBe(false);
   });

@@ -91,22 +91,29 @@ describe('parseService (serverless print --format json)', () => {
           },
         ],
       },
+      onChange: {
+        handler: 'functions/on-change.handler',
+        name: 'cks-reconciler-e2e-on-change',
+        role: 'OnChangeRole',
+        events: [{ stream: { type: 'dynamodb', filterPatterns: [{ dynamodb: { Keys: { sk: { S: [{ prefix: 'STORE#' }] } } } }] } }],
+      },
     },
     resources: { Resources: { SweepRole: { Type: 'AWS::IAM::Role', Properties: {} } } },
   };
 
-  it('reads the stage, Region, table, onEvent name, its rule patterns with role ARNs resolved, and the stack resources', () => {
+  it('reads the stage, Region, table, the onEvent and onChange names, their rule patterns (role ARNs resolved) and stream filters, and the stack resources', () => {
     expect(parseService(JSON.stringify(printed))).toEqual({
       stage: 'e2e',
       region: 'eu-west-1',
       table: 'cks-reconciler-e2e-stores',
       onEventName: 'cks-reconciler-e2e-on-event',
+      onChangeName: 'cks-reconciler-e2e-on-change',
       routes: {
         eventPatterns: [
           { source: ['aws.kms'], detail: { userIdentity: { arn: [{ 'anything-but': ['arn:aws:iam::000000000000:role/SweepRole'] }] } } },
         ],
-        streamFilters: [],
-        roles: { sweep: 'SweepRole', onEvent: 'OnEventRole' },
+        streamFilters: [{ dynamodb: { Keys: { sk: { S: [{ prefix: 'STORE#' }] } } } }],
+        roles: { sweep: 'SweepRole', onEvent: 'OnEventRole', onChange: 'OnChangeRole' },
       },
       template: printed.resources,
     });
@@ -116,7 +123,7 @@ describe('parseService (serverless print --format json)', () => {
     const noTable = { ...printed, provider: { ...printed.provider, environment: {} } };
 
     expect(() => parseService(JSON.stringify(noTable))).toThrow(
-      'serverless.yml must resolve provider.stage, provider.region, provider.environment.CKS_TABLE and functions.onEvent.name',
+      'serverless.yml must resolve provider.stage, provider.region, provider.environment.CKS_TABLE, functions.onEvent.name and functions.onChange.name',
     );
   });
 });

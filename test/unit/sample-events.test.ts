@@ -1,10 +1,10 @@
 /**
- * The sample events in events/ (for `serverless invoke local -f onEvent --path ...` and the sweep):
+ * The sample events in events/ (for `serverless invoke local -f onEvent|onChange --path ...` and the sweep):
  * each is read by the trigger parser as the event it stands for.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseSchedule, parseStoreEvent } from '../../shared/runtime/triggers.js';
+import { parseCloudTrailEvent, parseSchedule, parseStreamBatch } from '../../shared/runtime/triggers.js';
 
 function sample(name: string): unknown {
   return JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'));
@@ -15,7 +15,7 @@ const SAMPLE_SCOPE = { accountId: '000000000000', region: 'us-east-1' };
 
 describe('sample events', () => {
   it('a CloudTrail DisconnectCustomKeyStore names the store, who disconnected it and when', () => {
-    expect(parseStoreEvent(sample('cloudtrail-disconnect-custom-key-store.json'))).toEqual([
+    expect(parseCloudTrailEvent(sample('cloudtrail-disconnect-custom-key-store.json'))).toEqual([
       {
         trigger: 'cloudtrail',
         scope: SAMPLE_SCOPE,
@@ -34,13 +34,13 @@ describe('sample events', () => {
   });
 
   it('a CloudTrail DeleteHsm names the cluster', () => {
-    expect(parseStoreEvent(sample('cloudtrail-delete-hsm.json'))).toEqual([
+    expect(parseCloudTrailEvent(sample('cloudtrail-delete-hsm.json'))).toEqual([
       { trigger: 'cloudtrail', scope: SAMPLE_SCOPE, targets: { names: [], ids: [], clusterIds: ['cluster-2a23b4cdefg'] }, changes: [] },
     ]);
   });
 
   it('a stream record of a desired item names the store', () => {
-    expect(parseStoreEvent(sample('dynamodb-stream-desired-change.json'))).toEqual([
+    expect(parseStreamBatch(sample('dynamodb-stream-desired-change.json'))).toEqual([
       { trigger: 'stream', scope: SAMPLE_SCOPE, targets: { names: ['payments-hsm'], ids: [], clusterIds: [] } },
     ]);
   });

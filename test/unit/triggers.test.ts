@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSchedule, parseStoreEvent, UnknownEventError } from '../../shared/runtime/triggers.js';
+import { parseCloudTrailEvent, parseSchedule, parseStreamBatch, UnknownEventError } from '../../shared/runtime/triggers.js';
 
 function cloudTrail(detail: Record<string, unknown>): Record<string, unknown> {
   return { 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.kms', detail };
@@ -17,7 +17,7 @@ function named(targets: Partial<{ names: string[]; ids: string[]; clusterIds: st
   return [{ trigger: 'cloudtrail', scope: null, targets: { names: [], ids: [], clusterIds: [], ...targets }, changes: [] }];
 }
 
-describe('parseStoreEvent', () => {
+describe('parseCloudTrailEvent and parseStreamBatch', () => {
   it('names the store id and name of a KMS call, from request and response, in either case', () => {
     const event = cloudTrail({
       eventName: 'UpdateCustomKeyStore',
@@ -25,42 +25,42 @@ describe('parseStoreEvent', () => {
       responseElements: { customKeyStoreId: 'cks-1234567890abcdef0' },
     });
 
-    expect(parseStoreEvent(event)).toEqual(named({ names: ['ledger'], ids: ['cks-1234567890abcdef0'] }));
+    expect(parseCloudTrailEvent(event)).toEqual(named({ names: ['ledger'], ids: ['cks-1234567890abcdef0'] }));
   });
 
   it('reads a call whose response elements CloudTrail wrote as null', () => {
     const event = cloudTrail({ eventName: 'ConnectCustomKeyStore', requestParameters: { customKeyStoreId: 'cks-1' }, responseElements: null });
 
-    expect(parseStoreEvent(event)).toEqual(named({ ids: ['cks-1'] }));
+    expect(parseCloudTrailEvent(event)).toEqual(named({ ids: ['cks-1'] }));
   });
 
   it('names the cluster of a CloudHSM call', () => {
     const event = cloudTrail({ eventName: 'DeleteHsm', requestParameters: { clusterId: 'cluster-abc', hsmId: 'hsm-1' } });
 
-    expect(parseStoreEvent(event)).toEqual(named({ clusterIds: ['cluster-abc'] }));
+    expect(parseCloudTrailEvent(event)).toEqual(named({ clusterIds: ['cluster-abc'] }));
   });
 
   it('names nothing for a failed call or another operation', () => {
     expect(
-      parseStoreEvent(
+      parseCloudTrailEvent(
         cloudTrail({ eventName: 'ConnectCustomKeyStore', errorCode: 'AccessDenied', requestParameters: { customKeyStoreId: 'cks-1' } }),
       ),
     ).toEqual([]);
-    expect(parseStoreEvent(cloudTrail({ eventName: 'Encrypt', requestParameters: 'not an object' }))).toEqual([]);
+    expect(parseCloudTrailEvent(cloudTrail({ eventName: 'Encrypt', requestParameters: 'not an object' }))).toEqual([]);
   });
 
   it('rejects a store call that names no store, and a CloudTrail event without an event name', () => {
-    expect(() => parseStoreEvent(cloudTrail({ eventName: 'DisconnectCustomKeyStore', requestParameters: { customKeyStoreId: '' } }))).toThrow(
+    expect(() => parseCloudTrailEvent(cloudTrail({ eventName: 'DisconnectCustomKeyStore', requestParameters: { customKeyStoreId: '' } }))).toThrow(
       new UnknownEventError('CloudTrail DisconnectCustomKeyStore event names no custom key store or cluster'),
     );
-    expect(() => parseStoreEvent(cloudTrail({ eventName: 42 }))).toThrow(new UnknownEventError('CloudTrail event has no detail.eventName'));
+    expect(() => parseCloudTrailEvent(cloudTrail({ eventName: 42 }))).toThrow(new UnknownEventError('CloudTrail event has no detail.eventName'));
   });
 
   it('names the stores whose desired items a stream batch changed, once each, and none for status items', () => {
     const batch = { Records: [streamRecord('STORE#payments#DESIRED'), streamRecord('STORE#payments#DESIRED'), streamRecord('STORE#ledger#STATUS')] };
 
-    expect(parseStoreEvent(batch)).toEqual([{ trigger: 'stream', scope: HOME, targets: { names: ['payments'], ids: [], clusterIds: [] } }]);
-    expect(parseStoreEvent({ Records: [streamRecord('STORE#ledger#STATUS'), streamRecord('SETTINGS')] })).toEqual([]);
+    expect(parseStreamBatch(batch)).toEqual([{ trigger: 'stream', scope: HOME, targets: { names: ['payments'], ids: [], clusterIds: [] } }]);
+    expect(parseStreamBatch({ Records: [streamRecord('STORE#ledger#STATUS'), streamRecord('SETTINGS')] })).toEqual([]);
   });
 
   it('names the store a signature signs, in the scope it signs, so that an approval applies promptly; none for the settings', () => {
@@ -72,20 +72,36 @@ describe('parseStoreEvent', () => {
       ],
     };
 
-    expect(parseStoreEvent(batch)).toEqual([{ trigger: 'stream', scope: MEMBER, targets: { names: ['pay#ments'], ids: [], clusterIds: [] } }]);
+    expect(parseStreamBatch(batch)).toEqual([{ trigger: 'stream', scope: MEMBER, targets: { names: ['pay#ments'], ids: [], clusterIds: [] } }]);
   });
 
   it('rejects a stream record without a sort key, saying which record', () => {
     const batch = { Records: [streamRecord('STORE#payments#DESIRED'), { dynamodb: { Keys: { sk: { N: '1' } } } }] };
 
-    expect(() => parseStoreEvent(batch)).toThrow(new UnknownEventError('stream record 1 has no dynamodb.Keys.sk.S'));
+    expect(() => parseStreamBatch(batch)).toThrow(new UnknownEventError('stream record 1 has no dynamodb.Keys.sk.S'));
   });
 
   it('rejects what is not a JSON object, and an object of another shape, naming its keys', () => {
-    expect(() => parseStoreEvent('hello')).toThrow(new UnknownEventError('event must be a JSON object, got string'));
-    expect(() => parseStoreEvent(null)).toThrow(new UnknownEventError('event must be a JSON object, got object'));
-    expect(() => parseStoreEvent({ 'detail-type': 'AWS API Call via CloudTrail', detail: [] })).toThrow(/got keys detail-type, detail$/);
-    expect(() => parseStoreEvent({})).toThrow(/got keys \(none\)$/);
+    expect(() => parseCloudTrailEvent('hello')).toThrow(new UnknownEventError('event must be a JSON object, got string'));
+    expect(() => parseStreamBatch(null)).toThrow(new UnknownEventError('event must be a JSON object, got object'));
+    expect(() => parseCloudTrailEvent({ 'detail-type': 'AWS API Call via CloudTrail', detail: [] })).toThrow(/got keys detail-type, detail$/);
+    expect(() => parseStreamBatch({})).toThrow(/got keys \(none\)$/);
+  });
+
+  it("refuses the other function's event: a stream batch is onChange's, a CloudTrail event onEvent's", () => {
+    const batch = { Records: [streamRecord('STORE#payments#DESIRED')] };
+    const call = cloudTrail({ eventName: 'ConnectCustomKeyStore', requestParameters: { customKeyStoreId: 'cks-1' } });
+
+    expect(() => parseCloudTrailEvent(batch)).toThrow(
+      new UnknownEventError(
+        'unrecognised event: the on-event function expects a CloudTrail API-call event (detail-type "AWS API Call via CloudTrail"); got keys Records',
+      ),
+    );
+    expect(() => parseStreamBatch(call)).toThrow(
+      new UnknownEventError(
+        'unrecognised event: the on-change function expects a DynamoDB stream batch (Records[]); got keys detail-type, source, detail',
+      ),
+    );
   });
 
   it("places a CloudTrail event in the account and Region of the call, else of the envelope, else none (the deployment's own)", () => {
@@ -97,9 +113,9 @@ describe('parseStoreEvent', () => {
     };
     const enveloped = { ...cloudTrail(call), account: MEMBER.accountId, region: MEMBER.region };
 
-    expect(parseStoreEvent(forwarded).map((part) => part.scope)).toEqual([MEMBER]);
-    expect(parseStoreEvent(enveloped).map((part) => part.scope)).toEqual([MEMBER]);
-    expect(parseStoreEvent(cloudTrail(call)).map((part) => part.scope)).toEqual([null]);
+    expect(parseCloudTrailEvent(forwarded).map((part) => part.scope)).toEqual([MEMBER]);
+    expect(parseCloudTrailEvent(enveloped).map((part) => part.scope)).toEqual([MEMBER]);
+    expect(parseCloudTrailEvent(cloudTrail(call)).map((part) => part.scope)).toEqual([null]);
   });
 
   it("splits a stream batch by the scope of each record's partition, stores in record order", () => {
@@ -111,7 +127,7 @@ describe('parseStoreEvent', () => {
       ],
     };
 
-    expect(parseStoreEvent(batch)).toEqual([
+    expect(parseStreamBatch(batch)).toEqual([
       { trigger: 'stream', scope: HOME, targets: { names: ['a', 'c'], ids: [], clusterIds: [] } },
       { trigger: 'stream', scope: MEMBER, targets: { names: ['b'], ids: [], clusterIds: [] } },
     ]);
@@ -125,7 +141,7 @@ describe('parseStoreEvent', () => {
       eventTime: '2026-11-25T12:00:00Z',
     });
 
-    expect(parseStoreEvent(event)).toEqual([
+    expect(parseCloudTrailEvent(event)).toEqual([
       {
         trigger: 'cloudtrail',
         scope: null,

@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { OnEventResult } from '../../../functions/on-event.js';
 import type { SweepResult } from '../../../functions/sweep.js';
 import { makeAdapters, makeAwsClients } from '../../adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../../adapters/dynamodb-store.js';
@@ -25,7 +24,7 @@ import { groupByScope } from '../../fleet/targets.js';
 import { makeLogger } from '../../logger.js';
 import type { Clock, KmsPort } from '../../reconcile/ports.js';
 import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
-import type { ScopeResult } from '../../runtime/lambda.js';
+import type { ScopeResult, TargetedResult } from '../../runtime/lambda.js';
 import { type FakeServer, startFake } from '../fake/server.js';
 import { deployMemberRole, deployStackIam, stackTemplate } from '../iam/stack.js';
 import { type CloudTrailEvent, FakeAdmin } from './admin.js';
@@ -107,7 +106,7 @@ export class Demo {
         return { kms: clients.kms, secrets: clients.secrets, kmsPort: makeAdapters(config, clients, this.#clock).kms };
       },
     };
-    this.#stats = { fakeTime: fake.now(), timeScale: TIME_SCALE, intervalSeconds, sweeps: 0, onEventRuns: 0, routed: 0, leftOut: 0 };
+    this.#stats = { fakeTime: fake.now(), timeScale: TIME_SCALE, intervalSeconds, sweeps: 0, onEventRuns: 0, onChangeRuns: 0, routed: 0, leftOut: 0 };
   }
 
   /**
@@ -158,7 +157,8 @@ export class Demo {
       declared.push(...(await state.putDesired(group.specs, this.#clock.now())));
       if (sameScope(group.scope, this.#state.scope)) continue;
       await state.registerScope();
-      // The StackSets template's member role, trusted by the worker and on-event roles from inside the organization.
+      // The StackSets template's roles: the member role, trusted by the function roles that act there from
+      // inside the organization, and the read-only role for people.
       await deployMemberRole(this.#tools.admin, home, group.scope.accountId, fleetRegions);
       this.#fleet.push({ scope: group.scope, tools: this.#tools.elsewhere(group.scope), state });
     }
@@ -205,10 +205,10 @@ export class Demo {
         this.#fleet.length === 0
           ? ''
           : ` and ${this.#fleetRows.length} in ${this.#fleet.length} other account-Regions (${[...fleetStates].map(([state, n]) => `${n} ${state}`).join(', ')})`;
-      const { sweeps, onEventRuns } = this.#stats;
+      const { sweeps, onEventRuns, onChangeRuns } = this.#stats;
       this.view.close(
         `cks demo stopped (${why}): ${this.#rows.length} stores (${states})${fleet}; ${this.#counts.succeeded} repairs succeeded, ` +
-          `${this.#counts.escalated} escalated; ${sweeps} sweeps, ${onEventRuns} on-event runs; logs in ${this.files.log}`,
+          `${this.#counts.escalated} escalated; ${sweeps} sweeps, ${onEventRuns} on-event and ${onChangeRuns} on-change runs; logs in ${this.files.log}`,
       );
       await new Promise((resolve) => this.log.end(resolve));
     })();
@@ -252,8 +252,9 @@ export class Demo {
     });
     const batch = lambdas.streamBatch(changes);
     if (batch) {
-      this.view.activity('stream', `desired state of ${changes.map((c) => c.name).join(', ')} written → on-event`);
-      await this.#onEvent(lambdas, batch);
+      this.view.activity('stream', `desired state of ${changes.map((c) => c.name).join(', ')} written → on-change`);
+      this.#stats.onChangeRuns += 1;
+      this.#report('on-change', await lambdas.onChange(batch));
     }
     this.#rows = storeRows(records, observed);
     this.#fleetRows = (
@@ -281,7 +282,7 @@ export class Demo {
   }
 
   /** An activity line per store the function acted on (or failed on), and per other scope it swept. */
-  #report(trigger: string, outcome: SweepResult | ScopeResult | OnEventResult, where = ''): void {
+  #report(trigger: string, outcome: SweepResult | ScopeResult | TargetedResult, where = ''): void {
     if ('skipped' in outcome) return;
     if ('swept' in outcome) for (const scope of outcome.swept) this.#report(trigger, scope, ` @${scope.scope}`);
     if ('status' in outcome && outcome.status === 'unreachable')

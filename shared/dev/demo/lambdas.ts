@@ -1,12 +1,13 @@
 /**
- * The two Lambda functions, run in-process as the deployed stack would run them: the real handlers
- * (`functions/sweep.ts`, `functions/on-event.ts`), each with its own dependencies and IAM role, fed
+ * The Lambda functions, run in-process as the deployed stack would run them: the real handlers
+ * (`functions/sweep.ts`, `functions/on-event.ts`, `functions/on-change.ts`), each with its own dependencies and IAM role, fed
  * by the routes of `serverless.yml`. The sweep has no queue here: the fleet's other scopes are
  * reconciled in the same invocation, as the worker's role, as the worker reconciles them in AWS.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { makeHandler as makeOnEventHandler, type OnEventResult } from '../../../functions/on-event.js';
+import { makeHandler as makeOnChangeHandler } from '../../../functions/on-change.js';
+import { makeHandler as makeOnEventHandler } from '../../../functions/on-event.js';
 import { makeHandler as makeSweepHandler, type SweepResult } from '../../../functions/sweep.js';
 import { makeAwsClients } from '../../adapters/clients.js';
 import { type Config, loadFleetConfig } from '../../config.js';
@@ -17,7 +18,7 @@ import { sameScope } from '../../fleet/scope.js';
 import type { Clock } from '../../reconcile/ports.js';
 import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import { FleetRuntime } from '../../runtime/fleet.js';
-import type { LambdaContext } from '../../runtime/lambda.js';
+import type { LambdaContext, TargetedResult } from '../../runtime/lambda.js';
 import { demoCredentials } from './clients.js';
 import { matchesPattern } from './event-pattern.js';
 import type { Routes } from './routes.js';
@@ -33,8 +34,10 @@ export interface DesiredChange {
 export interface DemoLambdas {
   /** One scheduled invocation of the sweep function (the fleet's coordinator). */
   sweep(): Promise<SweepResult>;
-  /** One invocation of the on-event function. */
-  onEvent(event: unknown): Promise<OnEventResult>;
+  /** One invocation of the on-event function (a CloudTrail event). */
+  onEvent(event: unknown): Promise<TargetedResult>;
+  /** One invocation of the on-change function (a stream batch). */
+  onChange(event: unknown): Promise<TargetedResult>;
   /** Whether one of the on-event function's EventBridge rules matches a CloudTrail event. */
   ruleMatches(event: unknown): boolean;
   /**
@@ -44,7 +47,7 @@ export interface DemoLambdas {
   streamBatch(changes: readonly DesiredChange[]): { Records: unknown[] } | null;
 }
 
-/** Builds both functions against the fake at `config.endpoint`, each calling as its role from `routes`. */
+/** Builds the functions against the fake at `config.endpoint`, each calling as its role from `routes`. */
 export function makeLambdas(config: Config, routes: Routes, options: { clock: Clock; logger: Logger }): DemoLambdas {
   const { region } = config;
   const fleetOf = (role: string): FleetRuntime =>
@@ -62,17 +65,20 @@ export function makeLambdas(config: Config, routes: Routes, options: { clock: Cl
   const sweepRoleFleet = fleetOf(routes.roles.sweep);
   const workerFleet = fleetOf(WORKER_ROLE);
   const onEventFleet = fleetOf(routes.roles.onEvent);
+  const onChangeFleet = fleetOf(routes.roles.onChange);
   const sweep = makeSweepHandler((context) => ({
     runtime: asWorkerElsewhere(sweepRoleFleet.withOwner(context.awsRequestId), workerFleet.withOwner(context.awsRequestId)),
     queue: null,
     concurrency: 4,
   }));
   const onEvent = makeOnEventHandler((context) => ({ runtime: onEventFleet.withOwner(context.awsRequestId), queue: null, concurrency: 1 }));
+  const onChange = makeOnChangeHandler((context) => ({ runtime: onChangeFleet.withOwner(context.awsRequestId), queue: null, concurrency: 1 }));
   const pk = operatorPartitionKey({ accountId: LOCAL_ACCOUNT_ID, region });
 
   return {
     sweep: () => sweep({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, context('sweep')),
     onEvent: (event) => onEvent(event, context('on-event')),
+    onChange: (event) => onChange(event, context('on-change')),
     ruleMatches: (event) => routes.eventPatterns.some((pattern) => matchesPattern(pattern, event)),
     streamBatch(changes) {
       const Records = changes

@@ -1,25 +1,27 @@
 /**
- * How the deployed stack routes events to the on-event function, read from `serverless.yml` so that
- * the demo routes exactly as AWS would: the EventBridge rules' patterns, the DynamoDB stream's
- * filter patterns, and the IAM role each function runs as (whose ARN the rules leave out).
+ * How the deployed stack routes events to its event functions, read from `serverless.yml` so that
+ * the demo routes exactly as AWS would: the on-event function's EventBridge rules' patterns, the
+ * on-change function's DynamoDB stream filter patterns, and the IAM role each function runs as
+ * (whose ARN the rules leave out).
  */
 import { readFile } from 'node:fs/promises';
 import { type CollectionTag, parse, type ScalarTag } from 'yaml';
 import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import type { EventPattern } from './event-pattern.js';
 
-/** The routing of the two functions, as `serverless.yml` declares it. */
+/** The routing of the functions, as `serverless.yml` declares it. */
 export interface Routes {
   /** Patterns of the on-event function's EventBridge rules (CloudTrail API calls). */
   eventPatterns: EventPattern[];
-  /** Lambda event-filter patterns of the on-event function's DynamoDB stream. */
+  /** Lambda event-filter patterns of the on-change function's DynamoDB stream. */
   streamFilters: EventPattern[];
   /** The CloudFormation logical id of each function's execution role. */
-  roles: { sweep: string; onEvent: string };
+  roles: { sweep: string; onEvent: string; onChange: string };
 }
 
 const SWEEP_HANDLER = 'functions/sweep.handler';
 const ON_EVENT_HANDLER = 'functions/on-event.handler';
+const ON_CHANGE_HANDLER = 'functions/on-change.handler';
 /** The role the Serverless Framework generates for functions that name none. */
 const DEFAULT_ROLE = 'IamRoleLambdaExecution';
 
@@ -47,19 +49,25 @@ export function parseRoutes(text: string): Routes {
   const functions = Object.values(asObject(asObject(document).functions)).map(asObject);
   const sweep = functions.find((fn) => fn.handler === SWEEP_HANDLER);
   const onEvent = functions.find((fn) => fn.handler === ON_EVENT_HANDLER);
-  if (!sweep || !onEvent) throw new Error(`serverless.yml must declare functions with handlers ${SWEEP_HANDLER} and ${ON_EVENT_HANDLER}`);
-  const events = Array.isArray(onEvent.events) ? onEvent.events.map(asObject) : [];
+  const onChange = functions.find((fn) => fn.handler === ON_CHANGE_HANDLER);
+  if (!sweep || !onEvent || !onChange) {
+    throw new Error(`serverless.yml must declare functions with handlers ${SWEEP_HANDLER}, ${ON_EVENT_HANDLER} and ${ON_CHANGE_HANDLER}`);
+  }
   return {
-    eventPatterns: events.flatMap((e) => {
+    eventPatterns: eventsOf(onEvent).flatMap((e) => {
       const pattern = asObject(e.eventBridge).pattern;
       return pattern ? [resolveGetAtt(pattern) as EventPattern] : [];
     }),
-    streamFilters: events.flatMap((e) => {
+    streamFilters: eventsOf(onChange).flatMap((e) => {
       const filters = asObject(e.stream).filterPatterns;
       return Array.isArray(filters) ? (filters as EventPattern[]) : [];
     }),
-    roles: { sweep: roleOf(sweep), onEvent: roleOf(onEvent) },
+    roles: { sweep: roleOf(sweep), onEvent: roleOf(onEvent), onChange: roleOf(onChange) },
   };
+}
+
+function eventsOf(fn: Record<string, unknown>): Record<string, unknown>[] {
+  return Array.isArray(fn.events) ? fn.events.map(asObject) : [];
 }
 
 function roleOf(fn: Record<string, unknown>): string {

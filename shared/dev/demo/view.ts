@@ -79,6 +79,7 @@ export interface ViewStats {
   intervalSeconds: number;
   sweeps: number;
   onEventRuns: number;
+  onChangeRuns: number;
   routed: number;
   leftOut: number;
 }
@@ -159,6 +160,7 @@ export class DemoView {
         [
           `sweep every ${stats.intervalSeconds}s: ${stats.sweeps} runs`,
           `on-event: ${stats.onEventRuns} runs`,
+          `on-change: ${stats.onChangeRuns} runs`,
           `CloudTrail: ${stats.routed} routed, ${stats.leftOut} left out`,
         ],
         width,

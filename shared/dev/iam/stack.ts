@@ -1,6 +1,6 @@
 /**
- * The stack's own IAM policies, for running every local path as deployed: the sweep, worker and
- * on-event roles and the `OperatorPolicy` read from the stack's resources as `serverless print`
+ * The stack's own IAM policies, for running every local path as deployed: the sweep, worker,
+ * on-event and on-change roles and the `OperatorPolicy` read from the stack's resources as `serverless print`
  * resolves them from serverless.yml (and whatever files it includes), and the member role of
  * cloudformation/member-role.yml. The CloudFormation intrinsics those policies use (Ref, Fn::GetAtt,
  * Fn::Sub, Fn::Join, Fn::If on the template's conditions) are resolved here, mapping logical ids to
@@ -23,7 +23,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const CACHE = join(ROOT, 'node_modules/.cache/cks-stack');
 
 /** The execution roles of the stack's functions, by logical id. */
-export const FUNCTION_ROLES = ['SweepRole', 'WorkerRole', 'OnEventRole'] as const;
+export const FUNCTION_ROLES = ['SweepRole', 'WorkerRole', 'OnEventRole', 'OnChangeRole'] as const;
 export type FunctionRole = (typeof FUNCTION_ROLES)[number];
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation template JSON, walked by the resolver
@@ -70,28 +70,37 @@ const shared = globalThis as { [PRINTING]?: Map<string, Promise<StackTemplate>> 
 shared[PRINTING] ??= new Map();
 const printing = shared[PRINTING];
 
-/** The stack's resources, from the cache or a fresh `serverless print` (offline, no AWS credentials). */
-export async function stackTemplate(): Promise<StackTemplate> {
-  const hash = createHash('sha256');
+/**
+ * The stack's resources, from the cache or a fresh `serverless print` (offline, no AWS credentials),
+ * with the stack's parameters `params` (`--param="name=value"`; none: the defaults).
+ */
+export async function stackTemplate(params: Record<string, string> = {}): Promise<StackTemplate> {
+  const hash = createHash('sha256').update(JSON.stringify(params));
   for (const file of sourceFiles()) hash.update(file).update(readFileSync(file));
   const cached = join(CACHE, `${hash.digest('hex').slice(0, 24)}.json`);
   if (existsSync(cached)) return JSON.parse(readFileSync(cached, 'utf8')) as StackTemplate;
   let print = printing.get(cached);
   if (!print) {
-    print = printStack(cached).finally(() => printing.delete(cached));
+    print = printStack(cached, params).finally(() => printing.delete(cached));
     printing.set(cached, print);
   }
   return print;
 }
 
 /** Runs `serverless print` and caches its resources in `cached`. */
-async function printStack(cached: string): Promise<StackTemplate> {
+async function printStack(cached: string, params: Record<string, string>): Promise<StackTemplate> {
   const home = join(tmpdir(), 'cks-stack-print-home');
   mkdirSync(home, { recursive: true });
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(AWS_|SLS_|SERVERLESS_)/.test(name)));
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'print', '--format', 'json'],
+    [
+      join(ROOT, 'node_modules/serverless/bin/serverless.js'),
+      'print',
+      '--format',
+      'json',
+      ...Object.entries(params).map(([name, value]) => `--param=${name}=${value}`),
+    ],
     {
       cwd: ROOT,
       env: { ...env, HOME: home, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', AWS_EC2_METADATA_DISABLED: 'true' },
@@ -217,7 +226,12 @@ export function stackPolicies(template: StackTemplate, world: StackWorld): Stack
     return [...managed, ...inline];
   };
   return {
-    roles: { SweepRole: roleOf('SweepRole'), WorkerRole: roleOf('WorkerRole'), OnEventRole: roleOf('OnEventRole') },
+    roles: {
+      SweepRole: roleOf('SweepRole'),
+      WorkerRole: roleOf('WorkerRole'),
+      OnEventRole: roleOf('OnEventRole'),
+      OnChangeRole: roleOf('OnChangeRole'),
+    },
     operator: policyOf('OperatorPolicy'),
   };
 }
@@ -242,26 +256,35 @@ export interface MemberRoleParameters {
   CentralAccountId: string;
   CentralRegion: string;
   ReconcilerRoleArns: string[];
+  ReadOnlyPrincipals: string[];
   OrganizationId: string;
   FleetRegions: string[];
   MemberRoleName?: string;
+  ReadOnlyRoleName?: string;
   SecretPrefix?: string;
 }
 
-/** The member role of one account: its name, trust policy and permission policies. */
-export function memberRole(
-  accountId: string,
-  parameters: MemberRoleParameters,
-): { roleName: string; trustPolicy: PolicyDocument; policies: PolicyDocument[] } {
+/** A role of the member template: its name, trust policy and permission policies. */
+export interface MemberTemplateRole {
+  roleName: string;
+  trustPolicy: PolicyDocument;
+  policies: PolicyDocument[];
+}
+
+/** The roles of one member account: the reconciler's member role, and the read-only role for people. */
+export function memberRoles(accountId: string, parameters: MemberRoleParameters): { member: MemberTemplateRole; readOnly: MemberTemplateRole } {
   const template = parse(readFileSync(join(ROOT, 'cloudformation/member-role.yml'), 'utf8'), { customTags: CFN_TAGS }) as Json;
-  const resolved = { MemberRoleName: 'cks-reconciler-member', SecretPrefix: 'cks/', ...parameters };
+  const resolved = { MemberRoleName: 'cks-reconciler-member', ReadOnlyRoleName: 'cks-reconciler-member-read', SecretPrefix: 'cks/', ...parameters };
   const resolver = new Resolver(template, { accountId, region: parameters.CentralRegion }, { ...resolved, RoleRegion: parameters.CentralRegion });
-  const properties = resolver.value(template.Resources.MemberRole.Properties);
-  return {
-    roleName: properties.RoleName,
-    trustPolicy: properties.AssumeRolePolicyDocument,
-    policies: (properties.Policies as Json[]).map((policy) => policy.PolicyDocument),
+  const role = (logicalId: string): MemberTemplateRole => {
+    const properties = resolver.value(template.Resources[logicalId].Properties);
+    return {
+      roleName: properties.RoleName,
+      trustPolicy: properties.AssumeRolePolicyDocument,
+      policies: (properties.Policies as Json[]).map((policy) => policy.PolicyDocument),
+    };
   };
+  return { member: role('MemberRole'), readOnly: role('ReadOnlyRole') };
 }
 
 /** The organization the fake's accounts of a deployment belong to (the member role's trust requires one). */
@@ -305,20 +328,29 @@ export async function deployStackIam(admin: StackAdmin, template: StackTemplate,
   return admin.createPrincipal({ accountId: world.accountId, userName: 'cks-operator', policies: [policies.operator] });
 }
 
-/** Deploys the member role (cloudformation/member-role.yml) into a member account of the fleet, trusted by the worker and on-event roles. */
+/**
+ * Deploys the member template's roles (cloudformation/member-role.yml) into a member account of the
+ * fleet: the member role trusted by the function roles that act there, the read-only role by the
+ * home account (where the OperatorPolicy lets people assume it).
+ */
 export async function deployMemberRole(
   admin: StackAdmin,
   home: { accountId: string; region: string },
   accountId: string,
   regions: string[],
 ): Promise<void> {
-  const role = memberRole(accountId, {
+  const { member, readOnly } = memberRoles(accountId, {
     CentralAccountId: home.accountId,
     CentralRegion: home.region,
-    ReconcilerRoleArns: (['WorkerRole', 'OnEventRole'] as const).map((name) => `arn:aws:iam::${home.accountId}:role/${name}`),
+    ReconcilerRoleArns: MEMBER_ACTING_ROLES.map((name) => `arn:aws:iam::${home.accountId}:role/${name}`),
+    ReadOnlyPrincipals: [home.accountId],
     OrganizationId: FAKE_ORGANIZATION_ID,
     FleetRegions: regions,
   });
   await admin.setOrganization(accountId, FAKE_ORGANIZATION_ID);
-  await admin.createRole({ accountId, ...role });
+  await admin.createRole({ accountId, ...member });
+  await admin.createRole({ accountId, ...readOnly });
 }
+
+/** The function roles that act in member accounts, which the member role trusts (the sweep's does not). */
+export const MEMBER_ACTING_ROLES = ['WorkerRole', 'OnEventRole', 'OnChangeRole'] as const satisfies readonly FunctionRole[];

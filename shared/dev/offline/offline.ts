@@ -2,11 +2,12 @@
  * The deployed functions running locally on their own triggers: `serverless offline` (osls with
  * serverless-offline, the functions bundled by serverless-esbuild as for a deploy) against the local
  * AWS, plus what serverless-offline has no emulation for. It runs `sweep` on its schedule itself;
- * this module delivers to `onEvent`, through serverless-offline's Lambda Invoke API:
+ * this module delivers, through serverless-offline's Lambda Invoke API:
  *
- * - the fake's CloudTrail events (`GET /_fake/cloudtrail`) that one of the function's EventBridge
+ * - to `onEvent`, the fake's CloudTrail events (`GET /_fake/cloudtrail`) that one of its EventBridge
  *   rule patterns matches, each held until it is `CLOUDTRAIL_DELAY_MS` old in fake time;
- * - the desired-state table's stream records (see `stream.ts`) that its filter patterns let through.
+ * - to `onChange`, the desired-state table's stream records (see `stream.ts`) that its filter
+ *   patterns let through.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -16,9 +17,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import type { OnEventResult } from '../../../functions/on-event.js';
 import { ensureTable } from '../../adapters/dynamodb-store.js';
 import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
+import type { TargetedResult } from '../../runtime/lambda.js';
 import type { CloudTrailEvent } from '../demo/admin.js';
 import { FakeAdmin } from '../demo/admin.js';
 import { demoCredentials } from '../demo/clients.js';
@@ -119,7 +120,7 @@ export class Offline {
     })();
     this.print(
       `ready (pid ${process.pid}): sweep runs on its schedule; onEvent gets the CloudTrail events its ${routes.eventPatterns.length} ` +
-        `rules match and the table's stream, through the Lambda API at ${lambdaUrl}`,
+        `rules match and onChange the table's stream, through the Lambda API at ${lambdaUrl}`,
     );
     this.print(
       `from another terminal: export AWS_ENDPOINT_URL=${endpoint} AWS_REGION=${region} AWS_ACCESS_KEY_ID=test ` +
@@ -203,7 +204,7 @@ export class Offline {
   }
 }
 
-/** Delivers to `onEvent` what its triggers would: matching CloudTrail events and stream records. */
+/** Delivers what the triggers would: matching CloudTrail events to `onEvent`, stream records to `onChange`. */
 class Router {
   #cursor = 0;
   /** CloudTrail events read but not yet old enough to deliver. */
@@ -221,7 +222,7 @@ class Router {
     await this.io.stream.start();
   }
 
-  /** One poll of CloudTrail and the table; each delivery waits for onEvent's answer. */
+  /** One poll of CloudTrail and the table; each delivery waits for its function's answer. */
   async pass(): Promise<void> {
     const [now, trail] = await Promise.all([fakeTime(this.endpoint), this.#cloudTrail()]);
     this.#cursor = trail.next;
@@ -234,7 +235,7 @@ class Router {
         continue;
       }
       this.io.print(`${call} → onEvent`);
-      await this.#invoke(event);
+      await this.#invoke('onEvent', this.service.onEventName, event);
     }
 
     const { streamFilters } = this.service.routes;
@@ -242,8 +243,8 @@ class Router {
       (record) => streamFilters.length === 0 || streamFilters.some((pattern) => matchesPattern(pattern, record)),
     );
     if (records.length > 0) {
-      this.io.print(`stream: ${records.map(describeRecord).join(', ')} → onEvent`);
-      await this.#invoke({ Records: records });
+      this.io.print(`stream: ${records.map(describeRecord).join(', ')} → onChange`);
+      await this.#invoke('onChange', this.service.onChangeName, { Records: records });
     }
   }
 
@@ -252,25 +253,23 @@ class Router {
     return getJson(`${this.endpoint}/_fake/cloudtrail?since=${this.#cursor}&${scope}`);
   }
 
-  /** Invokes onEvent and prints what it did per store. */
-  async #invoke(event: unknown): Promise<void> {
-    const reply = await this.io.lambda.send(
-      new InvokeCommand({ FunctionName: this.service.onEventName, Payload: new TextEncoder().encode(JSON.stringify(event)) }),
-    );
+  /** Invokes an event function (`label`, deployed as `name`) and prints what it did per store. */
+  async #invoke(label: string, name: string, event: unknown): Promise<void> {
+    const reply = await this.io.lambda.send(new InvokeCommand({ FunctionName: name, Payload: new TextEncoder().encode(JSON.stringify(event)) }));
     const text = new TextDecoder().decode(reply.Payload);
     if (reply.FunctionError) {
       const failure = text ? (JSON.parse(text) as { errorMessage?: string }) : {};
-      this.io.print(`onEvent failed: ${failure.errorMessage ?? reply.FunctionError}`);
+      this.io.print(`${label} failed: ${failure.errorMessage ?? reply.FunctionError}`);
       return;
     }
-    const result = JSON.parse(text) as OnEventResult;
+    const result = JSON.parse(text) as TargetedResult;
     if ('skipped' in result) {
-      this.io.print(`onEvent: ${result.skipped}`);
+      this.io.print(`${label}: ${result.skipped}`);
       return;
     }
-    if (result.stores.length === 0) this.io.print(`onEvent (${result.trigger}): no managed store is named`);
+    if (result.stores.length === 0) this.io.print(`${label} (${result.trigger}): no managed store is named`);
     for (const store of result.stores) {
-      this.io.print(`onEvent (${result.trigger}) ${store.name}: ${store.action} · ${store.reason}${store.error ? ` · error: ${store.error}` : ''}`);
+      this.io.print(`${label} (${result.trigger}) ${store.name}: ${store.action} · ${store.reason}${store.error ? ` · error: ${store.error}` : ''}`);
     }
   }
 }

@@ -18,9 +18,10 @@ export interface Service {
   region: string;
   /** `provider.environment.CKS_TABLE`: the desired-state table the functions use. */
   table: string;
-  /** The deployed name of the `onEvent` function: what the Lambda Invoke API is called with. */
+  /** The deployed names of the `onEvent` and `onChange` functions: what the Lambda Invoke API is called with. */
   onEventName: string;
-  /** The onEvent function's EventBridge rule patterns and stream filters, and the functions' roles. */
+  onChangeName: string;
+  /** The onEvent function's EventBridge rule patterns, onChange's stream filters, and the functions' roles. */
   routes: Routes;
   /** The stack's resources (its IAM policies among them), as serverless resolved them. */
   template: StackTemplate;
@@ -45,18 +46,27 @@ export async function loadService(args: readonly string[], env: NodeJS.ProcessEn
 export function parseService(printed: string): Service {
   const config = JSON.parse(printed) as {
     provider?: { stage?: unknown; region?: unknown; environment?: Record<string, unknown> };
-    functions?: { onEvent?: { name?: unknown } };
+    functions?: { onEvent?: { name?: unknown }; onChange?: { name?: unknown } };
     resources?: StackTemplate;
   };
   const stage = config.provider?.stage;
   const region = config.provider?.region;
   const table = config.provider?.environment?.CKS_TABLE;
   const onEventName = config.functions?.onEvent?.name;
+  const onChangeName = config.functions?.onChange?.name;
   const template = config.resources;
-  if (typeof stage !== 'string' || typeof region !== 'string' || typeof table !== 'string' || typeof onEventName !== 'string') {
-    throw new Error('serverless.yml must resolve provider.stage, provider.region, provider.environment.CKS_TABLE and functions.onEvent.name');
+  if (
+    typeof stage !== 'string' ||
+    typeof region !== 'string' ||
+    typeof table !== 'string' ||
+    typeof onEventName !== 'string' ||
+    typeof onChangeName !== 'string'
+  ) {
+    throw new Error(
+      'serverless.yml must resolve provider.stage, provider.region, provider.environment.CKS_TABLE, functions.onEvent.name and functions.onChange.name',
+    );
   }
   if (!template?.Resources) throw new Error("serverless.yml must resolve resources.Resources (the stack's IAM policies)");
   // JSON is YAML: the printed config goes through the same reader as the demo's serverless.yml.
-  return { stage, region, table, onEventName, routes: parseRoutes(printed), template };
+  return { stage, region, table, onEventName, onChangeName, routes: parseRoutes(printed), template };
 }

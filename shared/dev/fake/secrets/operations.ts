@@ -33,6 +33,19 @@ export const secretsOperations: ReadonlyMap<string, Operation> = new Map<string,
     },
   ],
   ['DescribeSecret', ({ partition }, input) => partition.secrets.describeSecret(parseSecretId(input))],
+  [
+    'ListSecretVersionIds',
+    ({ partition }, input) => {
+      const secret = partition.secrets.describeSecret(parseSecretId(input));
+      // Versions without a staging label are deprecated, and listed only when IncludeDeprecated asks (which the fake does not take).
+      const versions = [...secret.versions.values()].filter((version) => version.stages.size > 0);
+      return {
+        ARN: secret.arn,
+        Name: secret.name,
+        Versions: versions.map((version) => ({ VersionId: version.id, ...stagesOf(version), CreatedDate: epochSeconds(version.createdAt) })),
+      };
+    },
+  ],
 ]);
 
 /** `VersionStages` holds at least one label: a version without any (deprecated) is answered without the member. */

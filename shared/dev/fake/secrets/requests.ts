@@ -88,7 +88,7 @@ export function parseGetSecretValue(input: unknown): GetSecretValueRequest {
   return parseInput(GetSecretValueInput, input, InvalidParameterException);
 }
 
-/** The `SecretId` of DescribeSecret. */
+/** The `SecretId` of DescribeSecret and ListSecretVersionIds. */
 export function parseSecretId(input: unknown): string {
   return parseInput(SecretIdInput, input, InvalidParameterException).SecretId;
 }
