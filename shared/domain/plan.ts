@@ -135,7 +135,7 @@ function finish(input: PlanInput, stored: StoreStatus, step: Step, lastAction: L
     dryRun: lastAction.outcome === 'dryRun',
     intended: lastAction.kind,
     nextStatus: {
-      ...observedStatus(input, step.status),
+      ...observedStatus(input, step.status, step.staleView === true),
       phaseSince: step.status.phase === stored.phase ? stored.phaseSince : now,
       lastAction,
       lastReason: step.reason,
