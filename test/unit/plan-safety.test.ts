@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
-import type { PlanInput } from '../../shared/domain/types.js';
+import { DEFAULT_SETTINGS, type PlanInput } from '../../shared/domain/types.js';
 import { CREDENTIAL_ARN, cloudHsmDesired, cloudHsmObserved, xksDesired, xksObserved } from '../helpers/world.js';
 import { cloudHsmInput, decide, MINUTE, NOW, SECOND, simulate, types, xksInput } from './domain-fixtures.js';
 
@@ -268,6 +268,15 @@ describe('plan: a stale view is never recorded as the baseline', () => {
     expect(stale?.action.kind).toBe('none');
     expect(stale?.reason).toContain('although the reconciler called disconnect');
     expect(stale?.nextStatus).toMatchObject({ observedState: 'FAILED', observedErrorCode: 'NETWORK_ERRORS', phase: 'DISCONNECTING' });
+  });
+
+  it('records no stale view either when the kill switch went on meanwhile (the run only reports)', () => {
+    const failed = cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' });
+    const killed = { ...DEFAULT_SETTINGS, killSwitch: true };
+    const [, stale] = simulate(cloudHsmInput({ observed: failed }), [{}, { now: NOW + 20 * SECOND, observed: connected, settings: killed }]);
+    expect(stale?.dryRun).toBe(true);
+    expect(stale?.reason).toMatch(/^kill switch on: no action: CONNECTED although the reconciler called disconnect/);
+    expect(stale?.nextStatus).toMatchObject({ observedState: 'FAILED', observedErrorCode: 'NETWORK_ERRORS' });
   });
 });
 
