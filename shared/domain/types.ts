@@ -245,6 +245,11 @@ export interface StoreStatus {
   escalatedIncidentId: string | null;
   /** Risks of a CONNECTED store open now (`Store At Risk` sent, `Store Risk Cleared` not yet); absent: none. */
   findings?: OpenFinding[];
+  /**
+   * The `lastActionAt` of the last mutating call the reconciler saw succeed (recorded after its answer);
+   * equal to `lastActionAt` when the last call is known made. Absent: none seen.
+   */
+  returnedCallAt?: number;
 }
 
 /** Global settings (the SETTINGS item): data, not redeploys. */

@@ -346,6 +346,23 @@ describe("a human's disconnect while the reconciler's own connect is CONNECTING 
   );
 
   it.each(['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const)(
+    '%s: sweeps only, none saw CONNECTING and no CloudTrail event arrives: the sweep inside the settle window waits, the first after it holds',
+    async (type) => {
+      const name = `swept-${type === 'AWS_CLOUDHSM' ? 'hsm' : 'xks'}`;
+      const storeId = await declaredDisconnected(type, name);
+      await env.run();
+      env.fake.advance(5);
+      await human().send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+      env.fake.advance(10);
+      await env.run();
+      expect((await env.deps().state.load(name)).status).toMatchObject({ phase: 'CONNECTING', observedState: 'DISCONNECTED' });
+      await sweepsAfter(4);
+
+      await expectHeldOnce(name, null);
+    },
+  );
+
+  it.each(['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const)(
     '%s: a sweep saw our connect CONNECTING; the next sweep inside the settle window holds it, and none after reconnects',
     async (type) => {
       const name = `seen-${type === 'AWS_CLOUDHSM' ? 'hsm' : 'xks'}`;

@@ -1,7 +1,7 @@
 /** Plan inputs and assertions for the pure-domain unit tests (plan, events); the stores and clusters in them come from `../helpers/world.ts`. */
 import { expect } from 'vitest';
 import { decisionEvents, eventSchemas, type ReconcilerEvent } from '../../shared/domain/events.js';
-import { plan } from '../../shared/domain/plan.js';
+import { plan, planCallReturned } from '../../shared/domain/plan.js';
 import { DEFAULT_SETTINGS, type Decision, describeLastAction, type PlanInput, type StoreStatus } from '../../shared/domain/types.js';
 import { cloudHsmDesired, cloudHsmObserved, cluster, clusters, SCOPE, xksDesired, xksObserved } from '../helpers/world.js';
 
@@ -77,7 +77,7 @@ export function types(decision: Decision): string[] {
 
 /**
  * Runs plan once per entry of `runs` (each the input changes of that run), feeding each decision's
- * status back in as the core does after a successful call.
+ * status back in as the core does after a successful call (`planCallReturned` when it made one).
  */
 export function simulate(start: PlanInput, runs: ReadonlyArray<Partial<PlanInput>>): Decision[] {
   const decisions: Decision[] = [];
@@ -86,7 +86,7 @@ export function simulate(start: PlanInput, runs: ReadonlyArray<Partial<PlanInput
     const input: PlanInput = { ...start, ...change, status };
     const decision = decide(input);
     decisions.push(decision);
-    status = decision.nextStatus;
+    status = (decision.action.kind === 'none' ? decision : planCallReturned(decision)).nextStatus;
   }
   return decisions;
 }

@@ -4,6 +4,7 @@
  * principal, and an input that could not be read means "wait".
  */
 import { describe, expect, it } from 'vitest';
+import { planCallReturned } from '../../shared/domain/plan.js';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import { DEFAULT_SETTINGS, type PlanInput } from '../../shared/domain/types.js';
 import { CREDENTIAL_ARN, cloudHsmDesired, cloudHsmObserved, xksDesired, xksObserved } from '../helpers/world.js';
@@ -97,10 +98,12 @@ describe("plan: a human's disconnect while the reconciler's own connect is CONNE
     return type === 'AWS_CLOUDHSM' ? cloudHsmInput(start) : xksInput(start);
   };
   const reported = (at: number) => ({ by: OPERATOR, at, eventName: 'DisconnectCustomKeyStore' });
-  // Each row: the runs after our connect (seconds after it; what they saw; what CloudTrail reported), what the last one decides.
+  // Each row: the runs after our connect (seconds after it; what they saw; what CloudTrail reported), what the last one decides;
+  // `died`: the run that recorded the connect died before its answer (the connect may never have been made).
   const table: Array<{
     case: string;
     runs: Array<{ after: number; saw: 'CONNECTING' | 'DISCONNECTED'; trail?: number }>;
+    died?: true;
     expected: 'stale' | 'held' | 'reconnect';
     by: string | null;
   }> = [
@@ -175,29 +178,47 @@ describe("plan: a human's disconnect while the reconciler's own connect is CONNE
       by: null,
     },
     {
-      // Our connect may never have been made (the run died between recording it and calling): no evidence, no hold.
+      // The connect answered success, so KMS made the store CONNECTING: DISCONNECTED once the window is over is someone's.
       case: 'DISCONNECTED past the settle window, no run saw CONNECTING and CloudTrail said nothing',
       runs: [
         { after: 20, saw: 'DISCONNECTED' },
         { after: 80, saw: 'DISCONNECTED' },
       ],
+      expected: 'held',
+      by: null,
+    },
+    {
+      case: 'the same, but the run that recorded the connect died before its answer: no evidence, no hold',
+      runs: [
+        { after: 20, saw: 'DISCONNECTED' },
+        { after: 80, saw: 'DISCONNECTED' },
+      ],
+      died: true,
       expected: 'reconnect',
       by: null,
+    },
+    {
+      case: 'the run that recorded the connect died, but CloudTrail reported a disconnect after it',
+      runs: [{ after: 80, saw: 'DISCONNECTED', trail: 5 }],
+      died: true,
+      expected: 'held',
+      by: OPERATOR,
     },
   ];
   const cases = (['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const).flatMap((type) => table.map((row) => ({ ...row, type })));
 
-  it.each(cases)('$type, $case: $expected', ({ type, runs, expected, by }) => {
-    const decisions = simulate(connectOf(type), [
-      {},
-      ...runs.map((run) => ({
+  it.each(cases)('$type, $case: $expected', ({ type, runs, died, expected, by }) => {
+    const connect = decide(connectOf(type));
+    expect(connect.action.kind).toBe('connect');
+    const recorded = died === true ? connect : planCallReturned(connect);
+    const later = simulate(
+      { ...connectOf(type), status: recorded.nextStatus },
+      runs.map((run) => ({
         now: NOW + run.after * SECOND,
         observed: run.saw === 'CONNECTING' ? connectingOf(type) : disconnectedOf(type),
         manualChange: run.trail !== undefined ? reported(NOW + run.trail * SECOND) : null,
       })),
-    ]);
-    const [connect, ...later] = decisions;
-    expect(connect?.action.kind).toBe('connect');
+    );
     const last = later.at(-1)!;
     const events = later.flatMap(types);
     if (expected === 'stale') {
@@ -216,7 +237,7 @@ describe("plan: a human's disconnect while the reconciler's own connect is CONNE
       const detail = later.flatMap((d) => d.events)[0];
       expect(detail).toMatchObject({ changedBy: by, runbook: SITUATION_RUNBOOKS.manualDisconnect });
       expect(detail?.reason).toContain(by ?? 'someone other than the reconciler');
-      expect(detail?.reason).toContain(`cks resume ${connect!.nextStatus.name}`);
+      expect(detail?.reason).toContain(`cks resume ${connect.nextStatus.name}`);
     } else {
       expect(last.action.kind).toBe('connect');
       expect(events).not.toContain('Manual Change Detected');

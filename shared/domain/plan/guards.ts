@@ -14,7 +14,7 @@ import { fingerprint } from './hash.js';
 import { hold, holdReleased } from './hold.js';
 import { closed, heldInputsOf } from './status.js';
 import { escalate, type Step, wait, withReport } from './steps.js';
-import { backingOff, calledRecently, connectSettling, disconnectReportedSince, iso } from './timing.js';
+import { backingOff, calledRecently, connectReturned, connectSettling, disconnectReportedSince, iso } from './timing.js';
 
 export type Guard = (ctx: Ctx) => Step | Ctx;
 
@@ -178,9 +178,12 @@ function unexpectedChange({ input, observed, cur, released }: Ctx): 'disconnect'
   if (input.desired.desiredState === 'CONNECTED' && state === 'DISCONNECTED') {
     // DISCONNECTING too: a run may have seen the human's disconnect under way.
     const wasUp = was === 'CONNECTED' || was === 'CONNECTING' || was === 'FAILED' || was === 'DISCONNECTING';
-    // Or no run saw our connect (the stored phase: a CloudHSM connect that ended unseen is IDLE by now),
-    // but CloudTrail reported a disconnect after it: KMS had made the store CONNECTING, so someone disconnected it.
-    const disconnectedWhileConnecting = input.status?.phase === 'CONNECTING' && disconnectReportedSince(input, cur);
+    // Or no run saw our connect (the stored status: a CloudHSM connect that ended unseen is IDLE by now),
+    // but KMS made the store CONNECTING when it accepted it, so someone disconnected it since: CloudTrail
+    // reported that disconnect, or the connect answered success and the settle window is over (the
+    // stale view guard waits inside it). Not a connect whose run died before its answer: it may never have been made.
+    const stored = input.status;
+    const disconnectedWhileConnecting = stored?.phase === 'CONNECTING' && (disconnectReportedSince(input, cur) || connectReturned(stored));
     return (wasUp || disconnectedWhileConnecting) && !ours && input.desired.onManualDisconnect === 'hold' ? 'disconnect' : null;
   }
   if (input.desired.desiredState === 'DISCONNECTED' && (state === 'CONNECTED' || state === 'CONNECTING')) {

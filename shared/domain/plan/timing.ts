@@ -65,6 +65,11 @@ export function disconnectReportedSince(input: PlanInput, cur: StoreStatus): boo
   return change.at >= cur.lastActionAt - (cur.lastActionAt % SECOND);
 }
 
+/** The status says our connect is under way and its call is known made: it answered success. */
+export function connectReturned(status: StoreStatus): boolean {
+  return status.phase === 'CONNECTING' && status.lastActionAt !== null && status.returnedCallAt === status.lastActionAt;
+}
+
 export function backingOff(input: PlanInput, cur: StoreStatus): boolean {
   return cur.nextAttemptAt !== null && cur.nextAttemptAt > input.now;
 }
