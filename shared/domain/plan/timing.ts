@@ -39,7 +39,7 @@ export function calledRecently(input: PlanInput, cur: StoreStatus, kind: LastAct
 
 /**
  * Our connect is settling and KMS has not shown it yet: the status says CONNECTING (our connect was
- * made, and no disconnect of ours since), its call was made within the settle window, no run since
+ * recorded, and no disconnect of ours since), it was decided within the settle window, no run since
  * has seen the store CONNECTING (or beyond), and CloudTrail reported no disconnect after it. KMS
  * moves a store to CONNECTING the moment a connect is accepted, so a DISCONNECTED view then is KMS
  * catching up; any of those signals means the connect was shown, and a DISCONNECTED is someone's disconnect.
