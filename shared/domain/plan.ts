@@ -146,6 +146,16 @@ function actionFailure(input: PlanInput, stored: StoreStatus, decision: Decision
   });
 }
 
+/**
+ * The decision to record once its mutating call has answered success (the core calls it): the status
+ * says that the call made at `lastActionAt` was made, so that a connect known to be accepted is told
+ * apart from one whose run died before making it (see the manual change guard).
+ */
+export function planCallReturned(decision: Decision): Decision {
+  const at = decision.nextStatus.lastActionAt;
+  return at === null ? decision : { ...decision, nextStatus: { ...decision.nextStatus, returnedCallAt: at } };
+}
+
 /** The fields every decision records: what was observed, the phase clock, and what became of the action. */
 function finish(input: PlanInput, stored: StoreStatus, step: Step, lastAction: LastAction, now: number): Decision {
   const acted = lastAction.kind !== 'none' && lastAction.outcome !== 'dryRun';
@@ -155,7 +165,7 @@ function finish(input: PlanInput, stored: StoreStatus, step: Step, lastAction: L
     dryRun: lastAction.outcome === 'dryRun',
     intended: lastAction.kind,
     nextStatus: {
-      ...observedStatus(input, step.status),
+      ...observedStatus(input, step.status, step.staleView === true),
       phaseSince: step.status.phase === stored.phase ? stored.phaseSince : now,
       lastAction,
       lastReason: step.reason,

@@ -56,6 +56,7 @@ const statusSchema = z.object({
   failedLogins: z._default(count, 0),
   loginBudgetResetAt: z._default(z.nullable(epochMs), null),
   escalatedIncidentId: z._default(z.nullable(z.string()), null),
+  returnedCallAt: z.optional(epochMs),
   findings: z.optional(
     z.array(z.object({ kind: z.enum(FINDING_KINDS), openedAt: epochMs, eventId: z.string().check(z.minLength(1)), reason: z.string() })),
   ),

@@ -252,6 +252,11 @@ export interface StoreStatus {
    * replay: signatures of it count for nothing, so an old signed change cannot be brought back.
    */
   highestGeneration: number;
+  /**
+   * The `lastActionAt` of the last mutating call the reconciler saw succeed (recorded after its answer);
+   * equal to `lastActionAt` when the last call is known made. Absent: none seen.
+   */
+  returnedCallAt?: number;
 }
 
 /** Global settings (the SETTINGS item): data, not redeploys. */

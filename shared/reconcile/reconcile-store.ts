@@ -6,7 +6,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { type FieldError, parseDesiredItem } from '../domain/desired-schema.js';
 import { decisionEvents, type ReconcilerEvent } from '../domain/events.js';
-import { plan, planActionFailure } from '../domain/plan.js';
+import { plan, planActionFailure, planCallReturned } from '../domain/plan.js';
 import { sameData } from '../domain/same-data.js';
 import { effectiveSettings, guardedOf } from '../domain/settings.js';
 import {
@@ -148,9 +148,9 @@ async function reconcileLeased(
       const acted = await takeAction(deps, run.log, fresh, decision);
       taken = acted.taken;
       callError = acted.error;
-      if (acted.decision !== decision) {
+      decision = acted.decision;
+      if (taken === null) {
         // The call failed: its failure replaces the recorded decision and the events not yet sent.
-        decision = acted.decision;
         owed = [...pending, ...decisionEvents(decision, fresh)];
         await deps.state.saveStatus(decision.nextStatus, deps.owner, { outbox: owed, ...hold() });
       }
@@ -241,8 +241,9 @@ async function observeUnderLease(deps: ReconcileDeps, input: PlanInput, log: Log
 }
 
 /**
- * Makes the decision's mutating call, if it has one. A failed AWS call is planned for (backoff,
- * escalation) and reported; any other error is thrown.
+ * Makes the decision's mutating call, if it has one, and returns the decision to record: one whose
+ * call answered says it was made (written with the outbox cleared); a failed AWS call is planned for
+ * (backoff, escalation) and reported; any other error is thrown.
  */
 async function takeAction(
   deps: ReconcileDeps,
@@ -253,7 +254,7 @@ async function takeAction(
   if (!MUTATING.has(decision.action.kind)) return { decision, taken: null, error: null };
   try {
     await act(deps, decision.action);
-    return { decision, taken: decision.action.kind, error: null };
+    return { decision: planCallReturned(decision), taken: decision.action.kind, error: null };
   } catch (error) {
     if (!(error instanceof AwsCallError)) throw error;
     log.warn('action failed', { action: decision.action.kind, errorCode: error.code, retryable: error.retryable });

@@ -3,12 +3,15 @@
  * a manual clock. Each scenario is one store's life: declared, broken in the fake, swept until it
  * heals or is escalated.
  */
+import { DisconnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeHandler as makeOnEvent } from '../../functions/on-event.js';
 import { eventSchemas } from '../../shared/domain/events.js';
 import type { EventDetailType } from '../../shared/domain/types.js';
 import { reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
-import { type ReconcilerEnv, startReconcilerEnv, sweepUntil, TABLE } from '../helpers/reconciler.js';
+import { singleScope } from '../../shared/runtime/lambda.js';
+import { LAMBDA_CONTEXT, type ReconcilerEnv, startReconcilerEnv, sweepUntil, TABLE } from '../helpers/reconciler.js';
 import { cloudHsmEntry, cloudHsmStore, XKS_CREDENTIAL, xksEntry, xksStore } from '../helpers/world.js';
 
 const PASSWORD_V1 = 'kmsuser-Initial-Pw1';
@@ -266,6 +269,118 @@ describe('reconciler against the fake', () => {
     expect(await reconcilerEvents('Repair Failed')).toHaveLength(2);
     expect(await reconcilerEvents('Repair Escalated')).toHaveLength(1);
   });
+});
+
+describe("a human's disconnect while the reconciler's own connect is CONNECTING (against the fake)", () => {
+  /** The human at the console: a role of their own, never the reconciler's; CloudTrail names it. */
+  const human = () => new KMSClient(env.fake.configFor({ roleName: 'oncall-alice' }));
+  const HUMAN_ARN = 'arn:aws:sts::000000000000:assumed-role/oncall-alice/fake-session';
+
+  /** A store DISCONNECTED and declared CONNECTED: the first sweep connects it (the fake keeps it CONNECTING for 60-120 s). */
+  async function declaredDisconnected(type: 'AWS_CLOUDHSM' | 'EXTERNAL_KEY_STORE', name: string): Promise<string> {
+    if (type === 'AWS_CLOUDHSM') {
+      const store = await cloudHsmStore(env.fake, { name, password: PASSWORD_V1, secret: `cks/${name}-kmsuser` });
+      await env.apply(cloudHsmEntry(store));
+      return store.storeId;
+    }
+    const store = await xksStore(env.fake, { name, secret: true });
+    await env.apply(xksEntry(store));
+    return store.storeId;
+  }
+
+  /** The event handler, as its own role, given the fake's CloudTrail event of the human's DisconnectCustomKeyStore. */
+  async function deliverCloudTrailDisconnect(): Promise<void> {
+    const trail = (await env.fake.admin('GET', '/_fake/cloudtrail')).body.events as Array<{
+      detail: { eventName: string; userIdentity: { arn: string } };
+    }>;
+    const event = trail.filter((e) => e.detail.eventName === 'DisconnectCustomKeyStore').at(-1);
+    expect(event?.detail.userIdentity.arn).toBe(HUMAN_ARN);
+    const onEvent = makeOnEvent((context) => singleScope(env.deps(context.awsRequestId, 'OnEventRole')));
+    await onEvent(event, LAMBDA_CONTEXT);
+  }
+
+  /** `count` sweeps a minute apart, past the settle window. */
+  async function sweepsAfter(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      env.fake.advance(60);
+      await env.run();
+    }
+  }
+
+  /** The store stayed DISCONNECTED, HELD, with our one connect and one `Manual Change Detected` naming `changedBy`; its status. */
+  async function expectHeldOnce(name: string, changedBy: string | null) {
+    expect((await env.state(name)).connectionState).toBe('DISCONNECTED');
+    const connects = (await mutatingCalls()).filter((c) => c.operation.endsWith('ConnectCustomKeyStore') && !c.operation.startsWith('Dis'));
+    expect(connects).toHaveLength(1);
+    const manual = await reconcilerEvents('Manual Change Detected');
+    expect(manual).toHaveLength(1);
+    expect(manual[0]?.Detail).toMatchObject({ storeName: name, changedBy });
+    expect(String(manual[0]?.Detail.reason)).toContain(`cks resume ${name}`);
+    const { status } = await env.deps().state.load(name);
+    expect(status?.phase).toBe('HELD');
+    return status;
+  }
+
+  it.each(['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const)(
+    '%s: no run saw CONNECTING; a sweep inside the settle window waits, the CloudTrail event holds it naming the human, and no sweep after reconnects',
+    async (type) => {
+      const name = `held-${type === 'AWS_CLOUDHSM' ? 'hsm' : 'xks'}`;
+      const storeId = await declaredDisconnected(type, name);
+      await env.run();
+      expect(await env.state(name)).toEqual({ connectionState: 'CONNECTING', connectionErrorCode: null });
+
+      env.fake.advance(5);
+      await human().send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+      env.fake.advance(10);
+      expect((await env.state(name)).connectionState).toBe('DISCONNECTED');
+      // Inside the settle window, with nothing else known: KMS may still be catching up with our connect.
+      await env.run();
+      expect((await env.deps().state.load(name)).status).toMatchObject({ phase: 'CONNECTING', observedState: 'DISCONNECTED' });
+      env.fake.advance(5);
+      await deliverCloudTrailDisconnect();
+      await sweepsAfter(4);
+
+      const status = await expectHeldOnce(name, HUMAN_ARN);
+      expect(status?.heldInputs?.manualChange).toMatchObject({ by: HUMAN_ARN, eventName: 'DisconnectCustomKeyStore' });
+    },
+  );
+
+  it.each(['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const)(
+    '%s: sweeps only, none saw CONNECTING and no CloudTrail event arrives: the sweep inside the settle window waits, the first after it holds',
+    async (type) => {
+      const name = `swept-${type === 'AWS_CLOUDHSM' ? 'hsm' : 'xks'}`;
+      const storeId = await declaredDisconnected(type, name);
+      await env.run();
+      env.fake.advance(5);
+      await human().send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+      env.fake.advance(10);
+      await env.run();
+      expect((await env.deps().state.load(name)).status).toMatchObject({ phase: 'CONNECTING', observedState: 'DISCONNECTED' });
+      await sweepsAfter(4);
+
+      await expectHeldOnce(name, null);
+    },
+  );
+
+  it.each(['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const)(
+    '%s: a sweep saw our connect CONNECTING; the next sweep inside the settle window holds it, and none after reconnects',
+    async (type) => {
+      const name = `seen-${type === 'AWS_CLOUDHSM' ? 'hsm' : 'xks'}`;
+      const storeId = await declaredDisconnected(type, name);
+      await env.run();
+      env.fake.advance(10);
+      await env.run();
+      expect((await env.deps().state.load(name)).status).toMatchObject({ phase: 'CONNECTING', observedState: 'CONNECTING' });
+
+      await human().send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+      env.fake.advance(10);
+      await env.run();
+      await sweepsAfter(3);
+
+      // No CloudTrail event reached the reconciler: it cannot say who.
+      await expectHeldOnce(name, null);
+    },
+  );
 });
 
 function stripManaged(desired: Record<string, unknown>): Record<string, unknown> {

@@ -71,6 +71,7 @@ describe('npm run simulate', () => {
       'steps with two runs at once',
       'API fault on ConnectCustomKeyStore',
       'human: disconnect by hand',
+      'event runs told who connected or disconnected by hand',
       'operator: apply a change',
     ]) {
       expect(stdout).toMatch(new RegExp(`^\\s+[1-9]\\d*  ${feature}$`, 'm'));

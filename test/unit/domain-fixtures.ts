@@ -1,7 +1,7 @@
 /** Plan inputs and assertions for the pure-domain unit tests (plan, events); the stores and clusters in them come from `../helpers/world.ts`. */
 import { expect } from 'vitest';
 import { decisionEvents, eventSchemas, type ReconcilerEvent } from '../../shared/domain/events.js';
-import { plan } from '../../shared/domain/plan.js';
+import { plan, planCallReturned } from '../../shared/domain/plan.js';
 import { type Signature, storeChange } from '../../shared/domain/signatures.js';
 import { operatorPartitionKey, storeSubject } from '../../shared/domain/table-keys.js';
 import {
@@ -95,7 +95,7 @@ export function types(decision: Decision): string[] {
 
 /**
  * Runs plan once per entry of `runs` (each the input changes of that run), feeding each decision's
- * status back in as the core does after a successful call.
+ * status back in as the core does after a successful call (`planCallReturned` when it made one).
  */
 export function simulate(start: PlanInput, runs: ReadonlyArray<Partial<PlanInput>>): Decision[] {
   const decisions: Decision[] = [];
@@ -104,7 +104,7 @@ export function simulate(start: PlanInput, runs: ReadonlyArray<Partial<PlanInput
     const input: PlanInput = { ...start, ...change, status };
     const decision = decide(input);
     decisions.push(decision);
-    status = decision.nextStatus;
+    status = (decision.action.kind === 'none' ? decision : planCallReturned(decision)).nextStatus;
   }
   return decisions;
 }

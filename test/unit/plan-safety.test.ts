@@ -4,10 +4,11 @@
  * principal, and an input that could not be read means "wait".
  */
 import { describe, expect, it } from 'vitest';
+import { planCallReturned } from '../../shared/domain/plan.js';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
-import type { PlanInput } from '../../shared/domain/types.js';
+import { DEFAULT_SETTINGS, type PlanInput } from '../../shared/domain/types.js';
 import { CREDENTIAL_ARN, cloudHsmDesired, cloudHsmObserved, xksDesired, xksObserved } from '../helpers/world.js';
-import { cloudHsmInput, decide, MINUTE, NOW, signaturesOf, simulate, types, xksInput } from './domain-fixtures.js';
+import { cloudHsmInput, decide, MINUTE, NOW, SECOND, signaturesOf, simulate, types, xksInput } from './domain-fixtures.js';
 
 const connected = cloudHsmObserved();
 const disconnected = cloudHsmObserved({ connectionState: 'DISCONNECTED' });
@@ -106,6 +107,221 @@ describe('plan: a human disconnect is honoured (onManualDisconnect)', () => {
     expect(held?.action.kind).toBe('none');
     expect(types(held!)).toEqual(['Manual Change Detected']);
     expect(held?.events[0]?.runbook).toBe(SITUATION_RUNBOOKS.manualConnect);
+  });
+});
+
+describe("plan: a human's disconnect while the reconciler's own connect is CONNECTING", () => {
+  type Type = 'AWS_CLOUDHSM' | 'EXTERNAL_KEY_STORE';
+  const disconnectedOf = (type: Type) =>
+    type === 'AWS_CLOUDHSM' ? cloudHsmObserved({ connectionState: 'DISCONNECTED' }) : xksObserved({ connectionState: 'DISCONNECTED' });
+  const connectingOf = (type: Type) =>
+    type === 'AWS_CLOUDHSM' ? cloudHsmObserved({ connectionState: 'CONNECTING' }) : xksObserved({ connectionState: 'CONNECTING' });
+  /** Our connect, made 0.7 s past NOW by the first run, of a store found DISCONNECTED. */
+  const connectOf = (type: Type, over: Partial<PlanInput> = {}) => {
+    const start = { observed: disconnectedOf(type), now: NOW + 700, ...over };
+    return type === 'AWS_CLOUDHSM' ? cloudHsmInput(start) : xksInput(start);
+  };
+  const reported = (at: number) => ({ by: OPERATOR, at, eventName: 'DisconnectCustomKeyStore' });
+  // Each row: the runs after our connect (seconds after it; what they saw; what CloudTrail reported), what the last one decides;
+  // `died`: the run that recorded the connect died before its answer (the connect may never have been made).
+  const table: Array<{
+    case: string;
+    runs: Array<{ after: number; saw: 'CONNECTING' | 'DISCONNECTED'; trail?: number }>;
+    died?: true;
+    expected: 'stale' | 'held' | 'reconnect';
+    by: string | null;
+  }> = [
+    {
+      case: 'DISCONNECTED inside the settle window, nothing else known: KMS catching up',
+      runs: [{ after: 20, saw: 'DISCONNECTED' }],
+      expected: 'stale',
+      by: null,
+    },
+    {
+      case: 'DISCONNECTED twice inside the settle window: both runs wait',
+      runs: [
+        { after: 10, saw: 'DISCONNECTED' },
+        { after: 40, saw: 'DISCONNECTED' },
+      ],
+      expected: 'stale',
+      by: null,
+    },
+    {
+      case: 'CloudTrail reported a disconnect made after our connect, inside the window',
+      runs: [{ after: 20, saw: 'DISCONNECTED', trail: 5 }],
+      expected: 'held',
+      by: OPERATOR,
+    },
+    {
+      // Made 0.2 s after our connect: its eventTime, in whole seconds, is 0.7 s before it.
+      case: 'CloudTrail reported it in the same second as our connect (eventTime has whole seconds)',
+      runs: [{ after: 20, saw: 'DISCONNECTED', trail: 0 }],
+      expected: 'held',
+      by: OPERATOR,
+    },
+    {
+      case: 'a stale run first, then the CloudTrail event, inside the window',
+      runs: [
+        { after: 10, saw: 'DISCONNECTED' },
+        { after: 30, saw: 'DISCONNECTED', trail: 8 },
+      ],
+      expected: 'held',
+      by: OPERATOR,
+    },
+    {
+      case: 'a stale run inside the window, then the CloudTrail event after it',
+      runs: [
+        { after: 20, saw: 'DISCONNECTED' },
+        { after: 90, saw: 'DISCONNECTED', trail: 8 },
+      ],
+      expected: 'held',
+      by: OPERATOR,
+    },
+    {
+      case: 'a run saw our connect CONNECTING, the next one DISCONNECTED, inside the window',
+      runs: [
+        { after: 10, saw: 'CONNECTING' },
+        { after: 30, saw: 'DISCONNECTED' },
+      ],
+      expected: 'held',
+      by: null,
+    },
+    {
+      case: 'a run saw CONNECTING, then DISCONNECTED with the CloudTrail event',
+      runs: [
+        { after: 10, saw: 'CONNECTING' },
+        { after: 30, saw: 'DISCONNECTED', trail: 15 },
+      ],
+      expected: 'held',
+      by: OPERATOR,
+    },
+    {
+      case: 'CloudTrail reported a disconnect made before our connect: it is not one after it',
+      runs: [{ after: 20, saw: 'DISCONNECTED', trail: -5 }],
+      expected: 'stale',
+      by: null,
+    },
+    {
+      // The connect answered success, so KMS made the store CONNECTING: DISCONNECTED once the window is over is someone's.
+      case: 'DISCONNECTED past the settle window, no run saw CONNECTING and CloudTrail said nothing',
+      runs: [
+        { after: 20, saw: 'DISCONNECTED' },
+        { after: 80, saw: 'DISCONNECTED' },
+      ],
+      expected: 'held',
+      by: null,
+    },
+    {
+      case: 'the same, but the run that recorded the connect died before its answer: no evidence, no hold',
+      runs: [
+        { after: 20, saw: 'DISCONNECTED' },
+        { after: 80, saw: 'DISCONNECTED' },
+      ],
+      died: true,
+      expected: 'reconnect',
+      by: null,
+    },
+    {
+      case: 'the run that recorded the connect died, but CloudTrail reported a disconnect after it',
+      runs: [{ after: 80, saw: 'DISCONNECTED', trail: 5 }],
+      died: true,
+      expected: 'held',
+      by: OPERATOR,
+    },
+  ];
+  const cases = (['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const).flatMap((type) => table.map((row) => ({ ...row, type })));
+
+  it.each(cases)('$type, $case: $expected', ({ type, runs, died, expected, by }) => {
+    const connect = decide(connectOf(type));
+    expect(connect.action.kind).toBe('connect');
+    const recorded = died === true ? connect : planCallReturned(connect);
+    const later = simulate(
+      { ...connectOf(type), status: recorded.nextStatus },
+      runs.map((run) => ({
+        now: NOW + run.after * SECOND,
+        observed: run.saw === 'CONNECTING' ? connectingOf(type) : disconnectedOf(type),
+        manualChange: run.trail !== undefined ? reported(NOW + run.trail * SECOND) : null,
+      })),
+    );
+    const last = later.at(-1)!;
+    const events = later.flatMap(types);
+    if (expected === 'stale') {
+      for (const run of later) {
+        expect(run.action.kind).toBe('none');
+        expect(run.reason).toContain('eventually consistent');
+        expect(run.nextStatus.phase).toBe('CONNECTING');
+        // The stale view is no baseline: the status keeps the observation of our connect's own run.
+        expect(run.nextStatus.observedState).toBe('DISCONNECTED');
+      }
+      expect(events).toEqual([]);
+    } else if (expected === 'held') {
+      expect(last.action.kind).toBe('none');
+      expect(last.nextStatus.phase).toBe('HELD');
+      expect(events).toEqual(['Manual Change Detected']);
+      const detail = later.flatMap((d) => d.events)[0];
+      expect(detail).toMatchObject({ changedBy: by, runbook: SITUATION_RUNBOOKS.manualDisconnect });
+      expect(detail?.reason).toContain(by ?? 'someone other than the reconciler');
+      expect(detail?.reason).toContain(`cks resume ${connect.nextStatus.name}`);
+    } else {
+      expect(last.action.kind).toBe('connect');
+      expect(events).not.toContain('Manual Change Detected');
+    }
+    expect(later.slice(0, -1).every((run) => run.action.kind === 'none')).toBe(true);
+  });
+
+  it.each(['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const)('%s: stays HELD on the sweeps after, with no second event and no connect', (type) => {
+    const [, held, ...after] = simulate(connectOf(type), [
+      {},
+      { now: NOW + 20 * SECOND, observed: disconnectedOf(type), manualChange: reported(NOW + 5 * SECOND) },
+      { now: NOW + 50 * SECOND, observed: disconnectedOf(type) },
+      { now: NOW + 2 * MINUTE, observed: disconnectedOf(type) },
+      { now: NOW + 10 * MINUTE, observed: disconnectedOf(type), manualChange: reported(NOW + 5 * SECOND) },
+    ]);
+    expect(held?.nextStatus.phase).toBe('HELD');
+    for (const run of after) {
+      expect(run.action.kind).toBe('none');
+      expect(run.events).toEqual([]);
+      expect(run.nextStatus.phase).toBe('HELD');
+    }
+  });
+
+  it('counts the CloudHSM connect a human cut short as a possible failed kmsuser login', () => {
+    const [, held] = simulate(connectOf('AWS_CLOUDHSM'), [
+      {},
+      { now: NOW + 20 * SECOND, observed: disconnectedOf('AWS_CLOUDHSM'), manualChange: reported(NOW + 5 * SECOND) },
+    ]);
+    expect(held?.nextStatus.phase).toBe('HELD');
+    expect(held?.nextStatus.failedLogins).toBe(1);
+  });
+
+  it('reconnects, without a Manual Change Detected, when onManualDisconnect is reconnect', () => {
+    const desired = cloudHsmDesired({ onManualDisconnect: 'reconnect' });
+    const [, again] = simulate(connectOf('AWS_CLOUDHSM', { desired }), [
+      {},
+      { now: NOW + 20 * SECOND, observed: disconnectedOf('AWS_CLOUDHSM'), manualChange: reported(NOW + 5 * SECOND) },
+    ]);
+    expect(again?.action.kind).toBe('connect');
+    expect(types(again!)).not.toContain('Manual Change Detected');
+  });
+});
+
+describe('plan: a stale view is never recorded as the baseline', () => {
+  it('keeps the observation of its own disconnect run when, right after it, KMS still shows the store as before', () => {
+    const failed = cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' });
+    const [disconnect, stale] = simulate(cloudHsmInput({ observed: failed }), [{}, { now: NOW + 20 * SECOND, observed: connected }]);
+    expect(disconnect?.action.kind).toBe('disconnect');
+    expect(stale?.action.kind).toBe('none');
+    expect(stale?.reason).toContain('although the reconciler called disconnect');
+    expect(stale?.nextStatus).toMatchObject({ observedState: 'FAILED', observedErrorCode: 'NETWORK_ERRORS', phase: 'DISCONNECTING' });
+  });
+
+  it('records no stale view either when the kill switch went on meanwhile (the run only reports)', () => {
+    const failed = cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' });
+    const killed = { ...DEFAULT_SETTINGS, killSwitch: true };
+    const [, stale] = simulate(cloudHsmInput({ observed: failed }), [{}, { now: NOW + 20 * SECOND, observed: connected, settings: killed }]);
+    expect(stale?.dryRun).toBe(true);
+    expect(stale?.reason).toMatch(/^kill switch on: no action: CONNECTED although the reconciler called disconnect/);
+    expect(stale?.nextStatus).toMatchObject({ observedState: 'FAILED', observedErrorCode: 'NETWORK_ERRORS' });
   });
 });
 

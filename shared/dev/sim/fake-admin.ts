@@ -107,6 +107,11 @@ export class FakeAdmin {
     return this.call('GET', `/_fake/events?since=${since}`);
   }
 
+  /** CloudTrail events recorded with a sequence number of `since` or later, oldest first, and the cursor past them. */
+  cloudTrail(since: number): Promise<{ events: unknown[]; next: number }> {
+    return this.call('GET', `/_fake/cloudtrail?since=${since}`);
+  }
+
   /** The fake's call log, as text (for the secret scan). */
   async callLog(): Promise<string> {
     return JSON.stringify(await this.call('GET', '/_fake/calls'));

@@ -28,7 +28,7 @@ import { FakeAdmin } from './fake-admin.js';
 /** As the product's clients: four attempts for throttling, 5xx and transient errors. */
 const MAX_ATTEMPTS = 4;
 /** The reconciler's role and the operator's, as CloudTrail in the fake names them. */
-const RECONCILER_ROLE = 'SweepRole';
+export const RECONCILER_ROLE = 'SweepRole';
 const OPERATOR_ROLE = 'OperatorRole';
 
 export interface Harness {

@@ -161,11 +161,13 @@ export class Monitor implements CallObserver, Witness {
   changedByHand(store: string, generation: number): void {
     const saved = this.#saved.get(store);
     // The reconciler cannot tell a human's disconnect from its own while one of its calls is (or may be) under way: a
-    // disconnect or update, a connect (crashed before the call, or not; DISCONNECTED after it is either), a call whose
-    // answer failed; nor from an operator's intent when it has not yet recorded a decision for the desired generation.
+    // disconnect or update, a connect whose answer it has not recorded (its run may have died before the call: DISCONNECTED
+    // after it is either), a call whose answer failed; nor from an operator's intent when it has not yet recorded a
+    // decision for the desired generation. A connect that answered success it can tell: KMS made the store CONNECTING.
+    const connectAnswered = saved?.phase === 'CONNECTING' && saved.lastActionAt !== null && saved.returnedCallAt === saved.lastActionAt;
     const own =
       saved !== undefined &&
-      (['DISCONNECTING', 'UPDATING', 'CONNECTING'].includes(saved.phase) ||
+      ((['DISCONNECTING', 'UPDATING', 'CONNECTING'].includes(saved.phase) && !connectAnswered) ||
         (saved.lastAction?.outcome === 'failed' && ['disconnect', 'connect'].includes(saved.lastAction.kind)));
     const telling = saved !== undefined && !own && saved.observedGeneration === generation;
     this.#byHand.set(store, { releases: this.#releases.get(store) ?? 0, telling });

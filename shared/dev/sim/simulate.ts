@@ -8,11 +8,12 @@
 
 import { errorMessage } from '../../errors.js';
 import type { ReconcileDeps } from '../../reconcile/ports.js';
-import { type ReconcileRequest, type ReconcileResult, reconcileScope } from '../../reconcile/reconcile-scope.js';
+import { type ReconcileRequest, type ReconcileResult, type ReportedChange, reconcileScope } from '../../reconcile/reconcile-scope.js';
+import { parseCloudTrailEvent } from '../../runtime/triggers.js';
 import type { StateOperation } from '../state/in-memory-state.js';
 import { type Call, Conductor, type RunEnd, type RunFault, type RunSpec } from './conductor.js';
 import type { FaultSpec } from './fake-admin.js';
-import type { Harness } from './harness.js';
+import { type Harness, RECONCILER_ROLE } from './harness.js';
 import { type Invariant, Monitor, MUTATING, type Violation } from './monitor.js';
 import { Rng } from './rng.js';
 import { SimWorld } from './world.js';
@@ -95,6 +96,15 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
   const schedule = rng.fork();
   const conductor = new Conductor(rng.fork(), monitor);
   let runs = 0;
+  let trailSeen = 0;
+  /** The connect and disconnect calls people made since the last look, as the event handler reads the events the event rule forwards. */
+  const reportedSince = async (): Promise<ReportedChange[]> => {
+    const { events, next } = await h.admin.cloudTrail(trailSeen);
+    trailSeen = next;
+    return events
+      .filter((event) => !madeByReconciler(event))
+      .flatMap((event) => parseCloudTrailEvent(event).flatMap((read) => (read.trigger === 'cloudtrail' ? read.changes : [])));
+  };
 
   /** Runs `requests` at once (one may be cut short), then checks what they published. */
   const step = async (requests: ReconcileRequest[], fault: RunFault | null = null): Promise<void> => {
@@ -125,7 +135,7 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
     await monitor.refresh();
     const touched = await world.disturb(monitor.fake);
     const faults = await injectFaults(h, schedule, monitor);
-    const requests = runsOfStep(schedule, world, touched, monitor);
+    const requests = runsOfStep(schedule, world, touched, await reportedSince(), monitor);
     await step(requests, runFault(schedule, monitor));
     if (faults) {
       await h.admin.clearFaults();
@@ -207,8 +217,17 @@ async function injectFaults(h: Harness, rng: Rng, monitor: Monitor): Promise<boo
   return true;
 }
 
-/** One sweep, two at once, or a sweep and an event-triggered run for a store people just touched. */
-function runsOfStep(rng: Rng, world: SimWorld, touched: readonly string[], monitor: Monitor): ReconcileRequest[] {
+/**
+ * One sweep, two at once, or a sweep and an event-triggered run for a store people just touched, which
+ * carries what CloudTrail reported of people's connects and disconnects in this step.
+ */
+function runsOfStep(
+  rng: Rng,
+  world: SimWorld,
+  touched: readonly string[],
+  reported: readonly ReportedChange[],
+  monitor: Monitor,
+): ReconcileRequest[] {
   const shape = rng.weighted([
     ['sweep', 6],
     ['two sweeps', 1.5],
@@ -218,7 +237,15 @@ function runsOfStep(rng: Rng, world: SimWorld, touched: readonly string[], monit
   if (shape === 'sweep') return [{ trigger: 'schedule' }];
   if (shape === 'two sweeps') return [{ trigger: 'schedule' }, { trigger: 'schedule' }];
   const name = touched.length > 0 ? rng.pick(touched) : rng.pick(world.stores).name;
-  return [{ trigger: 'schedule' }, { trigger: 'cloudtrail', only: { names: [name] } }];
+  if (reported.length > 0) monitor.tally('event runs told who connected or disconnected by hand');
+  return [{ trigger: 'schedule' }, { trigger: 'cloudtrail', only: { names: [name] }, changes: reported }];
+}
+
+/** The event rule forwards no call of the reconciler's own role. */
+function madeByReconciler(event: unknown): boolean {
+  const issuer = (event as { detail?: { userIdentity?: { sessionContext?: { sessionIssuer?: { arn?: string } } } } }).detail?.userIdentity
+    ?.sessionContext?.sessionIssuer?.arn;
+  return issuer?.endsWith(`:role/${RECONCILER_ROLE}`) === true;
 }
 
 /** Whether one of the step's runs is cut short, and where: its k-th call, or its first mutating call (where a lost answer hurts most). */

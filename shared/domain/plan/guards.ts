@@ -14,7 +14,7 @@ import { fingerprint } from './hash.js';
 import { hold, holdReleased } from './hold.js';
 import { closed, heldInputsOf } from './status.js';
 import { escalate, type Step, wait, withReport } from './steps.js';
-import { backingOff, calledRecently, iso } from './timing.js';
+import { backingOff, calledRecently, connectReturned, connectSettling, disconnectReportedSince, iso } from './timing.js';
 
 export type Guard = (ctx: Ctx) => Step | Ctx;
 
@@ -79,18 +79,29 @@ const identity: Guard = (ctx) => {
   });
 };
 
-/** After our own call, an observation that still shows the state from before it is stale: wait, never repeat the call. */
+/**
+ * After our own call, an observation that still shows the state from before it is stale: wait, never
+ * repeat the call, and record nothing of it (the status keeps the observation it holds). A DISCONNECTED
+ * after our connect is stale only while {@link connectSettling}: once a run has seen the connect, or
+ * CloudTrail reported a disconnect since, it is someone's disconnect (the manual change guard decides).
+ */
 const staleView: Guard = (ctx) => {
   const { input, observed, cur } = ctx;
   const state = observed.connectionState;
-  const before =
-    (calledRecently(input, cur, 'disconnect') && (state === 'CONNECTED' || state === 'CONNECTING' || state === 'FAILED')) ||
-    (calledRecently(input, cur, 'connect') && state === 'DISCONNECTED');
-  if (!before) return ctx;
-  return wait(
-    cur,
-    `${state} although the reconciler called ${cur.lastAction?.kind} at ${iso(cur.lastActionAt ?? input.now)}: KMS is eventually consistent, waiting for it to show the change rather than calling again`,
-  );
+  const call =
+    calledRecently(input, cur, 'disconnect') && (state === 'CONNECTED' || state === 'CONNECTING' || state === 'FAILED')
+      ? 'disconnect'
+      : state === 'DISCONNECTED' && connectSettling(input, cur)
+        ? 'connect'
+        : null;
+  if (call === null) return ctx;
+  return {
+    ...wait(
+      cur,
+      `${state} although the reconciler called ${call} at ${iso(cur.lastActionAt ?? input.now)}: KMS is eventually consistent, waiting for it to show the change rather than calling again`,
+    ),
+    staleView: true,
+  };
 };
 
 /**
@@ -167,7 +178,13 @@ function unexpectedChange({ input, observed, cur, released }: Ctx): 'disconnect'
   if (input.desired.desiredState === 'CONNECTED' && state === 'DISCONNECTED') {
     // DISCONNECTING too: a run may have seen the human's disconnect under way.
     const wasUp = was === 'CONNECTED' || was === 'CONNECTING' || was === 'FAILED' || was === 'DISCONNECTING';
-    return wasUp && !ours && input.desired.onManualDisconnect === 'hold' ? 'disconnect' : null;
+    // Or no run saw our connect (the stored status: a CloudHSM connect that ended unseen is IDLE by now),
+    // but KMS made the store CONNECTING when it accepted it, so someone disconnected it since: CloudTrail
+    // reported that disconnect, or the connect answered success and the settle window is over (the
+    // stale view guard waits inside it). Not a connect whose run died before its answer: it may never have been made.
+    const stored = input.status;
+    const disconnectedWhileConnecting = stored?.phase === 'CONNECTING' && (disconnectReportedSince(input, cur) || connectReturned(stored));
+    return (wasUp || disconnectedWhileConnecting) && !ours && input.desired.onManualDisconnect === 'hold' ? 'disconnect' : null;
   }
   if (input.desired.desiredState === 'DISCONNECTED' && (state === 'CONNECTED' || state === 'CONNECTING')) {
     return was === 'DISCONNECTED' && cur.lastAction?.kind !== 'connect' ? 'connect' : null;

@@ -30,12 +30,13 @@ export function restraintOf(input: PlanInput): Restraint | null {
   }
 }
 
-/** The proposal reported, not taken: phases, incidents and attempts stay where they are. */
+/** The proposal reported, not taken: phases, incidents and attempts stay where they are (and a stale view unrecorded). */
 export function reportOnly(input: PlanInput, cur: StoreStatus, proposal: Step, restraint: Restraint): Step {
   const kind = proposal.action.kind;
   const reason = `${restraint.why}: ${kind === 'none' ? 'no action' : `would ${kind}`}: ${proposal.reason}`;
   const events = reportEvents(input, proposal, restraint, reason);
-  if (events.length === 0) return wait(cur, reason);
+  const stale = proposal.staleView === true ? { staleView: true as const } : {};
+  if (events.length === 0) return { ...wait(cur, reason), ...stale };
   const key = `${restraint.reporting}:${fingerprint([
     kind,
     events.map((e) => [e.detailType, e.drift ?? null]),
@@ -43,7 +44,7 @@ export function reportOnly(input: PlanInput, cur: StoreStatus, proposal: Step, r
     input.observed?.connectionErrorCode ?? null,
     observedDrift(input, input.observed),
   ])}`;
-  return { action: NONE, reason, events: cur.lastReportKey === key ? [] : events, status: cur, reportKey: key };
+  return { action: NONE, reason, events: cur.lastReportKey === key ? [] : events, status: cur, reportKey: key, ...stale };
 }
 
 function reportEvents(input: PlanInput, proposal: Step, restraint: Restraint, reason: string): EventDraft[] {

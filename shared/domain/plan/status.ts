@@ -1,6 +1,6 @@
 /** The status item as the machine moves it: blank, first sight, closed, and what an escalation waits for. */
 import { type HeldInputs, LOGIN_BUDGET_DEFAULT, type PlanInput, type StoreStatus } from '../types.js';
-import { calledRecently } from './timing.js';
+import { connectSettling } from './timing.js';
 
 /** A status with nothing observed, applied or decided yet. */
 export function emptyStatus(name: string, now: number): StoreStatus {
@@ -50,14 +50,17 @@ export function closed(cur: StoreStatus): StoreStatus {
   return { ...cur, phase: 'IDLE', incidentId: null, attempt: 0, nextAttemptAt: null, heldInputs: null };
 }
 
-/** The status with what this run observed. */
-export function observedStatus(input: PlanInput, status: StoreStatus): StoreStatus {
+/**
+ * The status with what this run observed. A stale view (older than our own last call: see the stale
+ * view guard) is not recorded: the observation the status holds stays the baseline.
+ */
+export function observedStatus(input: PlanInput, status: StoreStatus, stale: boolean): StoreStatus {
   return {
     ...status,
     name: input.desired.name,
     storeId: input.observed?.id ?? status.storeId,
-    observedState: input.observed?.connectionState ?? 'MISSING',
-    observedErrorCode: input.observed?.connectionErrorCode ?? null,
+    observedState: stale ? status.observedState : (input.observed?.connectionState ?? 'MISSING'),
+    observedErrorCode: stale ? status.observedErrorCode : (input.observed?.connectionErrorCode ?? null),
     observedGeneration: input.desired.generation,
     highestGeneration: Math.max(status.highestGeneration, input.desired.generation),
   };
@@ -88,16 +91,16 @@ export function withOperatorReset(input: PlanInput, status: StoreStatus, resetWa
 
 /**
  * Our CloudHSM connect ended without a run seeing how: the store is DISCONNECTED while the status
- * still says CONNECTING (someone disconnected it first). That connect may have been a failed kmsuser
- * login, and counts as one, so that the login budget holds however it ended. The attempt is over:
- * phase IDLE.
+ * still says CONNECTING, and the view is not KMS catching up with the connect (someone disconnected
+ * it first). That connect may have been a failed kmsuser login, and counts as one, so that the login
+ * budget holds however it ended. The attempt is over: phase IDLE.
  */
 export function withUnseenConnect(input: PlanInput, status: StoreStatus): StoreStatus {
   const unseen =
     input.observed?.type === 'AWS_CLOUDHSM' &&
     input.observed.connectionState === 'DISCONNECTED' &&
     status.phase === 'CONNECTING' &&
-    !calledRecently(input, status, 'connect');
+    !connectSettling(input, status);
   return unseen ? { ...status, phase: 'IDLE', failedLogins: status.failedLogins + 1 } : status;
 }
 

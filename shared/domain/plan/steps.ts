@@ -14,6 +14,8 @@ export interface Step {
   status: StoreStatus;
   /** Fingerprint of the report-only event of this step (drift, missing, dry run), or null. */
   reportKey: string | null;
+  /** The observation is older than our own last call: the status keeps the one it holds (see `observedStatus`). */
+  staleView?: true;
 }
 
 export type MutatingAction = Exclude<Action, { kind: 'none' }>;

@@ -37,6 +37,39 @@ export function calledRecently(input: PlanInput, cur: StoreStatus, kind: LastAct
   return cur.lastAction?.kind === kind && cur.lastAction.outcome === 'taken' && cur.lastActionAt !== null && input.now - cur.lastActionAt < SETTLE_MS;
 }
 
+/**
+ * Our connect is settling and KMS has not shown it yet: the status says CONNECTING (our connect was
+ * recorded, and no disconnect of ours since), it was decided within the settle window, no run since
+ * has seen the store CONNECTING (or beyond), and CloudTrail reported no disconnect after it. KMS
+ * moves a store to CONNECTING the moment a connect is accepted, so a DISCONNECTED view then is KMS
+ * catching up; any of those signals means the connect was shown, and a DISCONNECTED is someone's disconnect.
+ */
+export function connectSettling(input: PlanInput, cur: StoreStatus): boolean {
+  return (
+    cur.phase === 'CONNECTING' &&
+    cur.observedState === 'DISCONNECTED' &&
+    cur.lastActionAt !== null &&
+    input.now - cur.lastActionAt < SETTLE_MS &&
+    !disconnectReportedSince(input, cur)
+  );
+}
+
+/**
+ * CloudTrail reported a DisconnectCustomKeyStore (never the reconciler's own: the event rule leaves
+ * those out) made at or after our last call. CloudTrail's eventTime has whole seconds, and our call
+ * is made after `lastActionAt` is taken, so the comparison is to the second.
+ */
+export function disconnectReportedSince(input: PlanInput, cur: StoreStatus): boolean {
+  const change = input.manualChange;
+  if (change?.eventName !== 'DisconnectCustomKeyStore' || cur.lastActionAt === null) return false;
+  return change.at >= cur.lastActionAt - (cur.lastActionAt % SECOND);
+}
+
+/** The status says our connect is under way and its call is known made: it answered success. */
+export function connectReturned(status: StoreStatus): boolean {
+  return status.phase === 'CONNECTING' && status.lastActionAt !== null && status.returnedCallAt === status.lastActionAt;
+}
+
 export function backingOff(input: PlanInput, cur: StoreStatus): boolean {
   return cur.nextAttemptAt !== null && cur.nextAttemptAt > input.now;
 }
