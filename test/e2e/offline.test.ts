@@ -136,7 +136,9 @@ describe('npm run offline', () => {
     // Writing the desired item reaches onChange as a stream record.
     await waitFor(
       // The proposer's signature is written with the desired item: one stream batch.
-      new RegExp(`cks offline: stream: (INSERT \\S+, )?INSERT STORE#${STORE}#DESIRED → onChange\\n[^]*cks offline: onChange \\(stream\\) ${STORE}: `),
+      new RegExp(
+        `cks offline: stream: (INSERT \\S+, )?INSERT STORE#${STORE}#DESIRED(, INSERT \\S+)? → onChange\\n[^]*cks offline: onChange \\(stream\\) ${STORE}: `,
+      ),
       30_000,
     );
 

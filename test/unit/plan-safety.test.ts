@@ -44,6 +44,22 @@ describe('plan: a human disconnect is honoured (onManualDisconnect)', () => {
     expect(held?.reason).toContain('someone other than the reconciler');
   });
 
+  it('names who in the held status when CloudTrail reports the disconnect after the hold, with no second page', () => {
+    const manualChange = { by: OPERATOR, at: NOW + MINUTE, eventName: 'DisconnectCustomKeyStore' };
+    const [, held, named, later] = simulate(cloudHsmInput(), [
+      {},
+      { now: NOW + 2 * MINUTE, observed: disconnected },
+      { now: NOW + 3 * MINUTE, observed: disconnected, manualChange },
+      { now: NOW + 4 * MINUTE, observed: disconnected, manualChange: { ...manualChange, by: 'arn:aws:iam::111122223333:user/mallory' } },
+    ]);
+    expect(held?.nextStatus.heldInputs?.manualChange?.by).toBeNull();
+    expect(types(named!)).toEqual([]);
+    expect(named?.nextStatus).toMatchObject({ phase: 'HELD', heldInputs: { manualChange } });
+    expect(named?.reason).toContain(`held after ${OPERATOR} (DisconnectCustomKeyStore)`);
+    // Once named, a later report does not rename it.
+    expect(later?.nextStatus.heldInputs?.manualChange).toEqual(manualChange);
+  });
+
   it('releases the hold on a new desired generation (cks resume bumps it) and reconnects', () => {
     const [, , released] = simulate(cloudHsmInput(), [
       {},
@@ -295,8 +311,9 @@ describe("plan: a human's disconnect while the reconciler's own connect is CONNE
   });
 
   it('reconnects, without a Manual Change Detected, when onManualDisconnect is reconnect', () => {
+    // `reconnect` is in force: two persons signed it.
     const desired = cloudHsmDesired({ onManualDisconnect: 'reconnect' });
-    const [, again] = simulate(connectOf('AWS_CLOUDHSM', { desired }), [
+    const [, again] = simulate(connectOf('AWS_CLOUDHSM', { desired, signatures: signaturesOf(desired) }), [
       {},
       { now: NOW + 20 * SECOND, observed: disconnectedOf('AWS_CLOUDHSM'), manualChange: reported(NOW + 5 * SECOND) },
     ]);

@@ -135,9 +135,13 @@ const manualChange: Guard = (ctx) => {
   if (cur.phase === 'HELD') {
     const held = cur.heldInputs;
     if (held !== null && held.generation === input.desired.generation) {
-      const change = held.manualChange;
+      // CloudTrail's event may come after a run already held the store (it lags the change): it names who
+      // in the status, without a second page.
+      const named = held.manualChange?.by === null && input.manualChange?.by != null ? input.manualChange : null;
+      const change = named ?? held.manualChange;
       const who = change ? `${describeChange(change)} at ${iso(change.at)}` : 'a manual change';
-      return wait(cur, `${situation(ctx)}: held after ${who}; \`cks resume ${input.desired.name}\` or a new desired generation releases it`);
+      const status = named === null ? cur : { ...cur, heldInputs: { ...held, manualChange: named } };
+      return wait(status, `${situation(ctx)}: held after ${who}; \`cks resume ${input.desired.name}\` or a new desired generation releases it`);
     }
     return { ...ctx, cur: closed(cur) };
   }
