@@ -24,6 +24,7 @@ import { count } from '../domain/words.js';
 import { scrubbedError } from '../errors.js';
 import { recordStoreStates } from '../metrics.js';
 import { reviewHealth } from './health-pass.js';
+import { publishOwedPage } from './owed-page.js';
 import type { CloudHsmPort, ReconcileDeps, RegionalIncident, SecretsPort, StoreRecord } from './ports.js';
 import {
   publishOwed,
@@ -330,17 +331,15 @@ async function settleRegionalIncident(
   const incident = opened ?? open;
   // A page this pass did not open and did not find owed is another pass's to send.
   const owed = opened?.opened === true ? opened.outbox : (open?.outbox ?? []);
-  if (incident !== null && owed.length > 0) {
-    try {
-      await deps.events.publish(owed);
-    } catch (error) {
-      log.error('could not publish the regional incident page; it stays owed and the next full pass publishes it', {
-        error: scrubbedError(error),
-        events: owed.map((e) => ({ detailType: e.detailType, eventId: e.detail.eventId })),
-      });
-      return owed.length;
-    }
-    await deps.state.announceRegionalIncident(incident.since);
+  if (incident !== null) {
+    const unpublished = await publishOwedPage(
+      deps,
+      log,
+      owed,
+      'could not publish the regional incident page; it stays owed and the next full pass publishes it',
+      () => deps.state.announceRegionalIncident(incident.since),
+    );
+    if (unpublished > 0) return unpublished;
   }
   if (!active && incident !== null) await deps.state.endRegionalIncident(incident.since);
   if (opened?.opened === true) return 0;

@@ -6,12 +6,13 @@
  * one owed by an earlier pass goes out first.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { type ReconcilerEvent, settingsApprovalRequiredEvent } from '../domain/events.js';
+import { settingsApprovalRequiredEvent } from '../domain/events.js';
 import { sameData } from '../domain/same-data.js';
 import { BASELINE_IN_FORCE, effectiveSettings, type GuardedSettings } from '../domain/settings.js';
 import type { Signature } from '../domain/signatures.js';
 import type { Settings } from '../domain/types.js';
 import { scrubbedError } from '../errors.js';
+import { publishOwedPage } from './owed-page.js';
 import type { ReconcileDeps, SettingsInForce } from './ports.js';
 
 /** What a pass read of the settings. */
@@ -67,23 +68,17 @@ export async function settleSettings(
     } else owed = record?.outbox ?? [];
   }
   if (judged.waiting) log.warn('a weakening of the settings waits for a second person; the values in force apply', { ...judged.waiting });
-  return { settings, unpublished: await publishOwed(deps, log, record, owed) };
-}
-
-/** Publishes what the settings record owes and empties its outbox; the count not published. */
-async function publishOwed(deps: ReconcileDeps, log: Logger, record: SettingsInForce | null, owed: readonly ReconcilerEvent[]): Promise<number> {
-  if (record === null || owed.length === 0) return 0;
-  try {
-    await deps.events.publish(owed);
-  } catch (error) {
-    log.error('events not published: the settings approval stays owed and the next pass publishes it', {
-      error: scrubbedError(error),
-      events: owed.map((e) => ({ detailType: e.detailType, eventId: e.detail.eventId })),
-    });
-    return owed.length;
-  }
-  if (record.announced !== null) await deps.state.announceSettings(record.announced);
-  return 0;
+  const announced = record?.announced ?? null;
+  const unpublished = await publishOwedPage(
+    deps,
+    log,
+    record === null ? [] : owed,
+    'events not published: the settings approval stays owed and the next pass publishes it',
+    async () => {
+      if (announced !== null) await deps.state.announceSettings(announced);
+    },
+  );
+  return { settings, unpublished };
 }
 
 /** Guarded values as settings fields (the approval rule present only when on). */
