@@ -20,7 +20,10 @@ node -e '
   let r = {};
   try { r = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); } catch {}
   const passed = r.numPassedTests ?? 0;
-  const failed = (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0) + (r.numTotalTests ? 0 : 1);
+  // A file that failed without a failing test (it did not load, or a hook threw) counts as one failure.
+  const files = r.testResults ?? [];
+  const brokenFiles = files.filter((f) => f.status === "failed" && !(f.assertionResults ?? []).some((a) => a.status === "failed")).length;
+  const failed = (r.numFailedTests ?? 0) + brokenFiles + (r.numTotalTests ? 0 : 1);
   console.log(`${passed} passed, ${failed} failed`);
 ' "$report"
 exit $status

@@ -43,6 +43,11 @@ export const DEFAULT_PORT = 4566;
  * fake records events at once; the demo holds each for this much fake time before routing it.
  */
 const CLOUDTRAIL_DELAY_MS = 10_000;
+/**
+ * A run's lease, in fake time. The deployed minute would be one real second here, which a busy machine's
+ * pass outlasts (its status write is then refused); fifteen fake minutes give a run fifteen real seconds.
+ */
+const LEASE_TTL_MS = 15 * 60_000;
 /** How often the view, the CloudTrail poll and the stream emulation run (real ms). */
 const WATCH_MS = 250;
 const REGION = 'us-east-1';
@@ -123,7 +128,7 @@ export class Demo {
     const base = join(tmpdir(), fake.port === DEFAULT_PORT ? 'cks-demo' : `cks-demo-${fake.port}`);
     const files = { log: `${base}.log`, stores: `${base}-stores.yaml` };
     log = createWriteStream(files.log);
-    const config = loadConfig({}, { region: REGION, tableName: TABLE, endpoint: fake.url, accountId: LOCAL_ACCOUNT_ID });
+    const config = loadConfig({}, { region: REGION, tableName: TABLE, endpoint: fake.url, accountId: LOCAL_ACCOUNT_ID, leaseTtlMs: LEASE_TTL_MS });
     const view = new DemoView(out, {
       endpoint: fake.url,
       table: TABLE,
