@@ -22,17 +22,17 @@ import {
 import { AwsCallError } from '../errors.js';
 import type { KmsPort, ResolvedUpdate } from '../reconcile/ports.js';
 import { awsCall } from './aws-errors.js';
-import type { TokenBucket } from './token-bucket.js';
+import { type MutatingCalls, oneAttempt } from './mutating-calls.js';
 
 /** The largest page DescribeCustomKeyStores serves. */
 const PAGE_LIMIT = 1000;
 
 /** {@link KmsPort} over a `KMSClient`. */
 export class KmsSdkAdapter implements KmsPort {
-  /** `mutations` spaces Connect, Disconnect and Update (shared with the other adapters' mutating calls). */
+  /** `mutations` sends Connect, Disconnect and Update (shared with the other adapters' mutating calls). */
   constructor(
     private readonly client: KMSClient,
-    private readonly mutations: TokenBucket,
+    private readonly mutations: MutatingCalls,
   ) {}
 
   async listStores(): Promise<ObservedStore[]> {
@@ -60,13 +60,15 @@ export class KmsSdkAdapter implements KmsPort {
   }
 
   async connect(storeId: string): Promise<void> {
-    await this.mutations.take();
-    await awsCall('KMS.ConnectCustomKeyStore', () => this.client.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId })));
+    await this.mutations.send('KMS.ConnectCustomKeyStore', () =>
+      this.client.send(oneAttempt(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }))),
+    );
   }
 
   async disconnect(storeId: string): Promise<void> {
-    await this.mutations.take();
-    await awsCall('KMS.DisconnectCustomKeyStore', () => this.client.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId })));
+    await this.mutations.send('KMS.DisconnectCustomKeyStore', () =>
+      this.client.send(oneAttempt(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }))),
+    );
   }
 
   async update(storeId: string, update: ResolvedUpdate): Promise<void> {
@@ -74,8 +76,11 @@ export class KmsSdkAdapter implements KmsPort {
     const secrets = [update.keyStorePassword, update.xks?.credential?.accessKeyId, update.xks?.credential?.secretAccessKey].filter(
       (value): value is string => value !== undefined,
     );
-    await this.mutations.take();
-    await awsCall('KMS.UpdateCustomKeyStore', () => this.client.send(new UpdateCustomKeyStoreCommand(toUpdateRequest(storeId, update))), secrets);
+    await this.mutations.send(
+      'KMS.UpdateCustomKeyStore',
+      () => this.client.send(oneAttempt(new UpdateCustomKeyStoreCommand(toUpdateRequest(storeId, update)))),
+      secrets,
+    );
   }
 
   private describe(request: DescribeCustomKeyStoresRequest) {

@@ -162,12 +162,15 @@ export class InMemoryEvents implements EventsPort {
   }
 }
 
+/** A clock moved by hand; a sleep returns at once, moves it on and is recorded in `slept`. */
 export class ManualClock implements Clock {
+  readonly slept: number[] = [];
   constructor(public current = Date.parse('2026-11-25T12:00:00Z')) {}
   now(): number {
     return this.current;
   }
   async sleep(ms: number): Promise<void> {
+    this.slept.push(ms);
     this.current += ms;
   }
   advance(seconds: number): void {

@@ -10,25 +10,12 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { KmsSdkAdapter } from '../../shared/adapters/kms.js';
+import { MutatingCalls } from '../../shared/adapters/mutating-calls.js';
 import { TokenBucket } from '../../shared/adapters/token-bucket.js';
 import { AwsCallError } from '../../shared/errors.js';
-import type { Clock } from '../../shared/reconcile/ports.js';
+import { ManualClock } from '../helpers/in-memory.js';
 
 const kmsMock = mockClient(KMSClient);
-
-/** A clock whose sleep returns at once and moves time on: the bucket never really waits. */
-function steppingClock(): Clock & { slept: number[] } {
-  let now = 0;
-  const slept: number[] = [];
-  return {
-    slept,
-    now: () => now,
-    sleep: async (ms) => {
-      slept.push(ms);
-      now += ms;
-    },
-  };
-}
 
 function entry(n: number, overrides: Partial<CustomKeyStoresListEntry> = {}): CustomKeyStoresListEntry {
   return {
@@ -43,13 +30,16 @@ function entry(n: number, overrides: Partial<CustomKeyStoresListEntry> = {}): Cu
 }
 
 describe('KmsSdkAdapter', () => {
-  let clock: ReturnType<typeof steppingClock>;
+  let clock: ManualClock;
   let adapter: KmsSdkAdapter;
 
   beforeEach(() => {
     kmsMock.reset();
-    clock = steppingClock();
-    adapter = new KmsSdkAdapter(new KMSClient({ region: 'us-east-1' }), new TokenBucket({ ratePerSecond: 2, burst: 1, clock }));
+    clock = new ManualClock();
+    adapter = new KmsSdkAdapter(
+      new KMSClient({ region: 'us-east-1' }),
+      new MutatingCalls(new TokenBucket({ ratePerSecond: 2, burst: 1, clock }), clock),
+    );
   });
 
   describe('listStores', () => {
