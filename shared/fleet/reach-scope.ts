@@ -8,6 +8,7 @@ import { scopeUnreachableEvent } from '../domain/events.js';
 import type { Scope } from '../domain/types.js';
 import { AwsCallError } from '../errors.js';
 import { recordScopeUnreachable } from '../metrics.js';
+import { publishOwedPage } from '../reconcile/owed-page.js';
 import type { ReconcileDeps } from '../reconcile/ports.js';
 import { type ReconcileResult, reconcileScope } from '../reconcile/reconcile-scope.js';
 import type { Trigger } from '../reconcile/reconcile-store.js';
@@ -73,9 +74,16 @@ async function reportUnreachable(deps: ReconcileDeps, scope: Scope, error: AwsCa
   if (deps.metrics) recordScopeUnreachable(deps.metrics, errorCode);
   const fresh = { incidentId: `scope-${randomUUID()}`, since: deps.clock.now(), errorCode, operation, announced: false };
   if (dryRun) return { scope, status: 'unreachable', errorCode, operation, incidentId: fresh.incidentId, announced: false };
+  // The mark is the page's outbox: written before the page, it keeps the incident (and so the page's eventId)
+  // until the page went out, whichever pass sends it.
   const mark = await deps.state.openUnreachable(fresh);
   if (mark.announced) return { scope, status: 'unreachable', errorCode, operation, incidentId: mark.incidentId, announced: false };
-  await deps.events.publish([scopeUnreachableEvent({ scope, ...mark })]);
-  await deps.state.announceUnreachable(mark.incidentId);
-  return { scope, status: 'unreachable', errorCode, operation, incidentId: mark.incidentId, announced: true };
+  const unpublished = await publishOwedPage(
+    deps,
+    log,
+    [scopeUnreachableEvent({ scope, ...mark })],
+    'Scope Unreachable not published: the next pass sends it',
+    () => deps.state.announceUnreachable(mark.incidentId),
+  );
+  return { scope, status: 'unreachable', errorCode, operation, incidentId: mark.incidentId, announced: unpublished === 0 };
 }

@@ -134,16 +134,20 @@ describe('reachAndReconcile', () => {
     expect(state.unreachable).toEqual(newer);
   });
 
-  it('announces an incident again when its event could not be published the first time, with the same eventId', async () => {
+  it('keeps an incident owed when its event could not be published, and a later pass sends it with the same eventId', async () => {
     fleet.denied.add(DENIED.accountId);
     fleet.events.down = true;
-    await expect(reachAndReconcile(fleet, DENIED, { trigger: 'schedule' })).rejects.toMatchObject({ operation: 'EventBridge.PutEvents' });
-    expect(fleet.deps(DENIED).state.unreachable).toMatchObject({ announced: false });
+    const failed = await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
+    const owed = fleet.deps(DENIED).state.unreachable;
+    expect(owed).toMatchObject({ announced: false });
+    expect(failed).toEqual(expect.objectContaining({ status: 'unreachable', announced: false, incidentId: owed?.incidentId }));
 
     fleet.events.down = false;
     const retried = await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
+    const again = await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
 
-    expect(retried).toMatchObject({ status: 'unreachable', announced: true });
+    expect(retried).toEqual(expect.objectContaining({ status: 'unreachable', announced: true, incidentId: owed?.incidentId }));
+    expect(again).toMatchObject({ status: 'unreachable', announced: false });
     expect(fleet.events.types()).toEqual(['Scope Unreachable']);
   });
 
