@@ -255,10 +255,25 @@ export interface StatePort {
   announceUnreachable(incidentId: string): Promise<void>;
   /** Ends the unreachable incident `incidentId` (the scope was reached); a newer incident another run opened stays open. */
   clearUnreachable(incidentId: string): Promise<void>;
-  /** Adds this account and Region to the table's scope registry (operators, `cks apply`); false when it was there. */
+  /**
+   * Adds this account and Region to the table's scope registry (operators, `cks apply`) with a new
+   * registration, which opens the scope again if the reconciler had closed it; false when it was there.
+   */
   registerScope(): Promise<boolean>;
-  /** Every account and Region of the registry, sorted (one paged Query; table-wide, whatever this adapter's scope). */
+  /**
+   * Every open account and Region of the registry, sorted: the registered ones whose registration is not
+   * closed (one paged Query of the registry and one of the closed marks; table-wide, whatever this
+   * adapter's scope).
+   */
   listScopes(): Promise<Scope[]>;
+  /**
+   * Closes this scope's registration (the reconciler) while the scope holds no desired store, no status
+   * item (whose outbox could owe events), no open regional incident and no settings page owed, so that
+   * it is no longer swept; true when closed. The registration is read before the scope is, so a
+   * `cks apply` that lands meanwhile (its new registration) keeps the scope open. False when the scope
+   * is not registered or not empty.
+   */
+  closeScope(now: number): Promise<boolean>;
 }
 
 /** Everything the core talks to: one plain object, built once per cold start. */
