@@ -26,6 +26,12 @@ export interface ResolvedUpdate {
   };
 }
 
+/** What the active probe of a store calls: GenerateRandom in a CloudHSM key store, Encrypt with a key of an external key store. */
+export type ProbeTarget = { type: 'AWS_CLOUDHSM'; storeId: string } | { type: 'EXTERNAL_KEY_STORE'; keyId: string };
+
+/** A probe's answer: the store served the call, or the call and the error that says it cannot. */
+export type ProbeResult = { ok: true } | { ok: false; operation: string; errorCode: string; message: string };
+
 export interface KmsPort {
   /** Every store in the account and Region: DescribeCustomKeyStores with Limit 1000, all pages. */
   listStores(): Promise<ObservedStore[]>;
@@ -34,6 +40,11 @@ export interface KmsPort {
   connect(storeId: string): Promise<void>;
   disconnect(storeId: string): Promise<void>;
   update(storeId: string, update: ResolvedUpdate): Promise<void>;
+  /**
+   * One cryptographic call that exercises the store. A failure that says the store cannot serve it
+   * is the result; any other (throttling, access denied) throws, since it says nothing of the store.
+   */
+  probe(target: ProbeTarget): Promise<ProbeResult>;
 }
 
 export interface CloudHsmPort {

@@ -504,6 +504,7 @@ describe('serverless package', () => {
       'kms:ConnectCustomKeyStore',
       'kms:DisconnectCustomKeyStore',
       'kms:UpdateCustomKeyStore',
+      'kms:GenerateRandom',
       'cloudhsm:DescribeClusters',
       'cloudwatch:GetMetricData',
     ]);

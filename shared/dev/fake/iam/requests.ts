@@ -42,7 +42,13 @@ export function jsonServiceRequests(
       if (keyRef === undefined) return [{ ...own('*'), context: { 'kms:CallerAccount': scope.accountId } }];
       const arn = keyRef.startsWith('arn:') ? keyRef : `arn:aws:kms:${scope.region}:${scope.accountId}:key/${keyRef}`;
       const key = partition.keys.all().find((k) => k.arn === arn);
-      return [{ ...own(arn), context: { 'kms:CallerAccount': scope.accountId, ...(key && { 'kms:KeyOrigin': key.origin }) } }];
+      return [
+        {
+          ...own(arn),
+          context: { 'kms:CallerAccount': scope.accountId, ...(key && { 'kms:KeyOrigin': key.origin }) },
+          resourcePolicy: key?.policy,
+        },
+      ];
     }
     // GetMetricData has no resource type.
     case 'cloudwatch':

@@ -7,9 +7,13 @@
  * credential), or while a CloudHSM key store's cluster has no ACTIVE HSM, and KMS answers every such
  * failure with `KMSInvalidStateException` while DescribeCustomKeyStores still says CONNECTED.
  *
- * Simplifications: keys are only ever Enabled (no disable, deletion or rotation), the ciphertext is
- * an opaque token (nothing decrypts it), `KeyId` is a key id or key ARN (no aliases), and the proxy
- * knows every external key id it is asked for.
+ * Every key has the default key policy, which lets the account's IAM policies grant its use (IAM
+ * evaluates it as the key's resource policy).
+ *
+ * Simplifications: keys are only ever Enabled (no disable, deletion or rotation), CreateKey's
+ * `Policy` is not taken (every key has the default policy), the ciphertext is an opaque token
+ * (nothing decrypts it), `KeyId` is a key id or key ARN (no aliases), and the proxy knows every
+ * external key id it is asked for.
  */
 import { randomBytes } from 'node:crypto';
 import type { CloudHsmBackend } from '../cloudhsm/model.js';
@@ -24,6 +28,7 @@ import {
   ValidationException,
   XksKeyAlreadyInUseException,
 } from '../errors.js';
+import type { PolicyDocument } from '../iam/model.js';
 import * as random from '../random.js';
 import { epochSeconds } from '../wire.js';
 import type { CustomKeyStore, KmsBackend } from './model.js';
@@ -33,6 +38,9 @@ import type { XksProxy } from './xks-proxy.js';
 type Origin = 'AWS_KMS' | 'EXTERNAL' | 'AWS_CLOUDHSM' | 'EXTERNAL_KEY_STORE';
 
 export class KmsKey {
+  /** The default key policy: the account's IAM policies decide who may use the key. */
+  readonly policy: PolicyDocument;
+
   constructor(
     readonly id: string,
     readonly arn: string,
@@ -42,7 +50,14 @@ export class KmsKey {
     readonly origin: Origin,
     readonly customKeyStoreId: string | undefined,
     readonly xksKeyId: string | undefined,
-  ) {}
+  ) {
+    this.policy = {
+      Version: '2012-10-17',
+      Statement: [
+        { Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'kms:*', Resource: '*' },
+      ],
+    };
+  }
 }
 
 export class KeyBackend {
