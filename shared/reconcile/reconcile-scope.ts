@@ -205,7 +205,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
  * events it still owes are published and its outbox emptied first, and the item is deleted only while
  * the lease is ours and the outbox empty. A failure leaves the item, outbox included, to the next pass.
  */
-async function closeRemoved(deps: ReconcileDeps, log: Logger, name: string, run: { reconcileId: string; trigger: Trigger }): Promise<void> {
+export async function closeRemoved(deps: ReconcileDeps, log: Logger, name: string, run: { reconcileId: string; trigger: Trigger }): Promise<void> {
   try {
     const leasedAt = deps.clock.now();
     const lease = await deps.state.acquireLease(name, deps.owner, leasedAt, deps.leaseTtlMs);

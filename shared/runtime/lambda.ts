@@ -136,7 +136,9 @@ export type ScopeResult =
   /** The failed call's error code and operation, and the incident. */
   | { scope: string; status: 'unreachable'; errorCode: string; operation: string; incidentId: string }
   /** Why the pass failed (the deployment's table or bus). */
-  | { scope: string; status: 'failed'; error: string };
+  | { scope: string; status: 'failed'; error: string }
+  /** No store is declared there any more: the scope was closed. */
+  | { scope: string; status: 'closed' };
 
 export function toScopeResult(outcome: FleetOutcome): ScopeResult {
   const scope = scopeLabel(outcome.scope);
@@ -147,6 +149,8 @@ export function toScopeResult(outcome: FleetOutcome): ScopeResult {
       return { scope, status: 'unreachable', errorCode: outcome.errorCode, operation: outcome.operation, incidentId: outcome.incidentId };
     case 'failed':
       return { scope, status: 'failed', error: outcome.error };
+    case 'closed':
+      return { scope, status: 'closed' };
     default: {
       const _exhaustive: never = outcome;
       throw new Error(`unknown scope outcome ${String(_exhaustive)}`);

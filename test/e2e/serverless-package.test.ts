@@ -504,6 +504,7 @@ describe('serverless package', () => {
       'kms:ConnectCustomKeyStore',
       'kms:DisconnectCustomKeyStore',
       'kms:UpdateCustomKeyStore',
+      'kms:GenerateRandom',
       'cloudhsm:DescribeClusters',
       'cloudwatch:GetMetricData',
     ]);
@@ -957,6 +958,27 @@ describe('on-call pages with chat and PagerDuty', () => {
       expect(toPagerDuty[0].DeadLetterConfig, id).toEqual({ Arn: getAtt(dlq, 'Arn') });
       expect(toPagerDuty[0].RetryPolicy.MaximumEventAgeInSeconds, id).toBeGreaterThan(0);
     }
+  });
+
+  it("pages a live Store At Risk by its eventId, and resolves that alert with its Store Risk Cleared's `resolves`", () => {
+    const [destination] = only('AWS::Events::ApiDestination');
+    const rules = pageRules(withBoth);
+    const finding = (detailType: string, detail: Record<string, unknown>) => ({ source: EVENT_SOURCE, 'detail-type': detailType, detail });
+    const matching = (event: object) => rules.filter(({ rule }) => matchesPattern(rule.Properties?.EventPattern, event)).map(({ page }) => page);
+    const toPagerDuty = (page: PageName) =>
+      deployedTargets(rules.find((r) => r.page === page)!.rule, withBoth).find(
+        (t) => JSON.stringify(t.Arn) === JSON.stringify(getAtt(destination, 'Arn')),
+      );
+
+    expect(matching(finding('Store At Risk', { finding: 'xksCertificateExpiring', dryRun: false }))).toEqual(['storeAtRisk']);
+    expect(matching(finding('Store At Risk', { finding: 'xksCertificateExpiring', dryRun: true }))).toEqual([]);
+    expect(matching(finding('Store Risk Cleared', { finding: 'xksCertificateExpiring', dryRun: false }))).toEqual(['riskCleared']);
+    const trigger = toPagerDuty('storeAtRisk').InputTransformer;
+    const resolve = toPagerDuty('riskCleared').InputTransformer;
+    expect(JSON.parse(trigger.InputTemplate)).toMatchObject({ event_action: 'trigger', dedup_key: '<eventId>' });
+    expect(trigger.InputPathsMap.eventId).toBe('$.detail.eventId');
+    expect(JSON.parse(resolve.InputTemplate)).toEqual({ event_action: 'resolve', dedup_key: '<resolves>' });
+    expect(resolve.InputPathsMap).toEqual({ resolves: '$.detail.resolves' });
   });
 
   it('binds dedup_key to the incident id, and resolves the alert when the incident closes', () => {

@@ -10,8 +10,10 @@ import { CloudHSMV2Client, DescribeClustersCommand } from '@aws-sdk/client-cloud
 import { DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import {
   ConnectCustomKeyStoreCommand,
+  CreateKeyCommand,
   DescribeCustomKeyStoresCommand,
   DisconnectCustomKeyStoreCommand,
+  EncryptCommand,
   KMSClient,
   UpdateCustomKeyStoreCommand,
 } from '@aws-sdk/client-kms';
@@ -30,7 +32,7 @@ import {
 import { cksAgainst } from '../helpers/cks.js';
 import { type ReconcilerEnv, startReconcilerEnv, TABLE } from '../helpers/reconciler.js';
 import { deployMember, operatorPrincipal, operatorRole } from '../helpers/stack.js';
-import { cloudHsmStore } from '../helpers/world.js';
+import { cloudHsmStore, xksStore } from '../helpers/world.js';
 
 const HOME = '000000000000';
 const MEMBER = '444455556666';
@@ -316,6 +318,43 @@ describe('the stack works under its own policies', () => {
     await env.run();
     expect((await status()).Item).toBeUndefined();
     expect(await denials()).toEqual([]);
+  });
+
+  it('probes stores with exactly what the probe needs: GenerateRandom in a CloudHSM key store, Encrypt with keys in an external key store only', async () => {
+    // Prepare: a probed store of each type, and a key outside any external key store.
+    const { clusterId, secretArn } = await cloudHsmStore(env.fake, { name: 'hsm-probed', connected: true, secret: 'cks/hsm-probed' });
+    const { storeId, uriEndpoint, uriPath, credentialSecretArn } = await xksStore(env.fake, {
+      name: 'xks-probed',
+      connected: true,
+      secret: 'cks/xks-probed',
+    });
+    const { KeyMetadata: probeKey } = await env.kms.send(
+      new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId, XksKeyId: 'probe-key' }),
+    );
+    const { KeyMetadata: plainKey } = await env.kms.send(new CreateKeyCommand({}));
+    await env.apply(
+      { name: 'hsm-probed', desiredState: 'CONNECTED', cloudHsmClusterId: clusterId, keyStorePasswordSecretArn: secretArn, probe: true },
+      {
+        name: 'xks-probed',
+        type: 'EXTERNAL_KEY_STORE',
+        desiredState: 'CONNECTED',
+        xksProxy: { uriEndpoint, uriPath, connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn },
+        probe: true,
+        probeKeyId: probeKey!.Arn,
+      },
+    );
+
+    // Act
+    await env.run();
+
+    // Assess
+    const probes = (await env.calls()).calls.filter((c) => ['GenerateRandom', 'Encrypt'].includes((c as { operation: string }).operation));
+    expect(probes.map((c) => (c as { operation: string }).operation).sort()).toEqual(['Encrypt', 'GenerateRandom']);
+    expect(await denials()).toEqual([]);
+    await expect(env.clients.kms.send(new EncryptCommand({ KeyId: plainKey!.Arn, Plaintext: new Uint8Array([0]) }))).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      message: expect.stringContaining('kms:Encrypt'),
+    });
   });
 
   // Failed under enforcement before the OperatorPolicy granted the registry write: `cks apply`

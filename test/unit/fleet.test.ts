@@ -2,8 +2,9 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { makeHandler as makeOnChange } from '../../functions/on-change.js';
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
 import { makeHandler as makeWorker } from '../../functions/worker.js';
-import { InMemoryState } from '../../shared/dev/state/in-memory-state.js';
-import { eventSchemas } from '../../shared/domain/events.js';
+import { InMemoryState, type ScopeRegistry } from '../../shared/dev/state/in-memory-state.js';
+import { eventSchemas, invalidDesiredEvent } from '../../shared/domain/events.js';
+import { BASELINE_IN_FORCE } from '../../shared/domain/settings.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { AwsCallError } from '../../shared/errors.js';
 import { reachAndReconcile, type ScopeRuntime } from '../../shared/fleet/reach-scope.js';
@@ -12,6 +13,7 @@ import { fleetScopes, parseScope, scopeLabel, scopeMessageBody } from '../../sha
 import { groupByScope } from '../../shared/fleet/targets.js';
 import { makeLogger } from '../../shared/logger.js';
 import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
+import { EventsNotPublishedError } from '../../shared/reconcile/reconcile-scope.js';
 import { singleScope } from '../../shared/runtime/lambda.js';
 import { parseScopeMessage } from '../../shared/runtime/triggers.js';
 import { InMemoryCloudHsm, InMemoryEvents, InMemoryHealth, InMemoryKms, InMemorySecrets, ManualClock } from '../helpers/in-memory.js';
@@ -23,7 +25,7 @@ const DENIED: Scope = { accountId: '777788889999', region: 'us-east-1' };
 /** A fleet of in-memory scopes sharing one table registry and one bus; `denied` accounts cannot be reached. */
 class InMemoryFleet implements ScopeRuntime {
   readonly home = HOME;
-  readonly registry = new Set<string>();
+  readonly registry: ScopeRegistry = new Map();
   readonly events = new InMemoryEvents();
   readonly clock = new ManualClock();
   readonly denied = new Set<string>();
@@ -179,6 +181,107 @@ describe('reachAndReconcile', () => {
   });
 });
 
+describe('closing a scope whose last store was removed', () => {
+  const ledger = { name: 'ledger', desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-abcdefghijk', generation: 1 };
+  const owedPage = invalidDesiredEvent({ scope: MEMBER, storeName: 'ledger', generation: 1, errors: [{ path: 'mode', message: 'bad' }] });
+
+  /** A registered member scope that declared `ledger` and recorded its status, whose store was then removed. */
+  async function removedMember(): Promise<InMemoryState> {
+    await fleet.register(MEMBER);
+    const state = fleet.deps(MEMBER).state;
+    state.desired.set('ledger', ledger);
+    await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' });
+    expect(state.statuses.has('ledger')).toBe(true);
+    await state.deleteDesired('ledger');
+    return state;
+  }
+
+  it('closes the scope in the pass that closes the last status, sweeps it no more, and sweeps it again once a store is applied there', async () => {
+    const state = await removedMember();
+
+    const closing = await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' });
+    fleet.reached.length = 0;
+    const afterwards = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+
+    expect(closing).toEqual({ scope: MEMBER, status: 'closed' });
+    expect(state.statuses.size).toBe(0);
+    expect(afterwards.swept).toEqual([]);
+    expect(fleet.reached).toEqual(['111122223333/us-east-1']);
+    expect(fleet.logLines.some((line) => line.includes('scope closed: no store is declared there any more'))).toBe(true);
+
+    // `cks apply` there again: a new registration, then the store.
+    await state.registerScope();
+    state.desired.set('ledger', { ...ledger, generation: 2 });
+    const reopened = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    expect(reopened.swept).toEqual([expect.objectContaining({ scope: MEMBER, status: 'reconciled' })]);
+  });
+
+  it('keeps the scope open while its settings owe a page that cannot go out, and closes it once the page went out', async () => {
+    const state = await removedMember();
+    state.settingsInForce = { values: BASELINE_IN_FORCE, revision: 1, announced: owedPage.detail.eventId, outbox: [owedPage] };
+    fleet.events.down = true;
+
+    await expect(reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    expect(await state.listScopes()).toEqual([MEMBER]);
+
+    fleet.events.down = false;
+    expect(await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' })).toEqual({ scope: MEMBER, status: 'closed' });
+    expect(fleet.events.published.filter((e) => e.detail.eventId === owedPage.detail.eventId)).toHaveLength(1);
+    expect(await state.listScopes()).toEqual([]);
+  });
+
+  it('keeps the scope open while its regional incident owes its page', async () => {
+    const state = await removedMember();
+    state.regionalIncident = { since: fleet.clock.now(), outbox: [owedPage] };
+    fleet.events.refused.add(owedPage.detail.eventId);
+
+    await expect(reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    expect(state.regionalIncident).toMatchObject({ outbox: [owedPage] });
+    expect(await state.listScopes()).toEqual([MEMBER]);
+  });
+
+  it('closes an unreachable scope that declares no store without paging: its removed stores’ owed events go out and its incident ends', async () => {
+    const state = await removedMember();
+    state.outboxes.set('ledger', [owedPage]);
+    fleet.denied.add(MEMBER.accountId);
+    state.unreachable = {
+      incidentId: 'scope-old',
+      since: fleet.clock.now(),
+      errorCode: 'AccessDenied',
+      operation: 'STS.AssumeRole',
+      announced: true,
+    };
+
+    const outcome = await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' });
+
+    expect(outcome).toEqual({ scope: MEMBER, status: 'closed' });
+    expect(fleet.events.types()).not.toContain('Scope Unreachable');
+    expect(fleet.events.published.map((e) => e.detail.eventId)).toContain(owedPage.detail.eventId);
+    expect(state.statuses.size).toBe(0);
+    expect(state.unreachable).toBeNull();
+    expect(await state.listScopes()).toEqual([]);
+  });
+
+  it('pages an unreachable scope that still declares a store, and keeps it open', async () => {
+    await fleet.register(MEMBER);
+    fleet.deps(MEMBER).state.desired.set('ledger', ledger);
+    fleet.denied.add(MEMBER.accountId);
+
+    expect(await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' })).toMatchObject({ status: 'unreachable', announced: true });
+    expect(await fleet.deps(MEMBER).state.listScopes()).toEqual([MEMBER]);
+  });
+
+  it('never closes the deployment’s own scope, nor any scope in a dry run', async () => {
+    await fleet.register(HOME, MEMBER);
+
+    const home = await reachAndReconcile(fleet, HOME, { trigger: 'schedule' });
+    const dry = await reachAndReconcile(fleet, MEMBER, { trigger: 'cli', dryRun: true });
+
+    expect([home.status, dry.status]).toEqual(['reconciled', 'reconciled']);
+    expect(await fleet.deps(HOME).state.listScopes()).toEqual([HOME, MEMBER]);
+  });
+});
+
 describe('fan-out', () => {
   it('runs at most `limit` items at once and keeps their order', async () => {
     let running = 0;
@@ -230,6 +333,10 @@ describe('fan-out', () => {
 
   it('coordinates without a queue by sweeping the other scopes itself', async () => {
     await fleet.register(MEMBER);
+    // A scope that declares a store (one that declares none is closed).
+    fleet
+      .deps(MEMBER)
+      .state.desired.set('ledger', { name: 'ledger', desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-abcdefghijk', generation: 1 });
     const run = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
     expect(run.queued).toEqual([]);
     expect(run.swept.map((o) => [scopeLabel(o.scope), o.status])).toEqual([['444455556666/eu-west-1', 'reconciled']]);

@@ -568,6 +568,7 @@ describe('exactly-once effects (status, incident id and events recorded together
       describeStore: (ref) => kms.describeStore(ref),
       connect: (id) => kms.connect(id),
       update: (id, update) => kms.update(id, update),
+      probe: (target) => kms.probe(target),
       disconnect: async (id) => {
         await kms.disconnect(id);
         disconnected();

@@ -290,6 +290,8 @@ export class Demo {
   #report(trigger: string, outcome: SweepResult | ScopeResult | TargetedResult, where = ''): void {
     if ('skipped' in outcome) return;
     if ('swept' in outcome) for (const scope of outcome.swept) this.#report(trigger, scope, ` @${scope.scope}`);
+    if ('status' in outcome && outcome.status === 'closed')
+      this.view.activity(trigger, `${outcome.scope}: closed, no store is declared there any more`);
     if ('status' in outcome && outcome.status === 'unreachable')
       this.view.activity(trigger, `${outcome.scope}: unreachable, ${outcome.operation} failed with ${outcome.errorCode}`);
     if (!('stores' in outcome)) return;

@@ -14,6 +14,7 @@ import { type Caller, type Scope, scopeKey, type WorldContext } from './context.
 import { LimitExceededException } from './errors.js';
 import type { RecordedEvent } from './eventbridge/model.js';
 import { IamBackend } from './iam/model.js';
+import { KeyBackend } from './kms/keys.js';
 import { KmsBackend } from './kms/model.js';
 import type { XksProxy } from './kms/xks-proxy.js';
 import { BoundedLog } from './log.js';
@@ -84,6 +85,8 @@ export interface Fault {
 export class Partition {
   readonly clusters: CloudHsmBackend;
   readonly kms: KmsBackend;
+  /** The KMS keys in the custom key stores. */
+  readonly keys: KeyBackend;
   readonly secrets: SecretsBackend;
   readonly cloudWatch: CloudWatchBackend;
   /** XKS proxies by `uriEndpoint`. */
@@ -95,6 +98,7 @@ export class Partition {
   ) {
     this.clusters = new CloudHsmBackend(world, scope.region);
     this.kms = new KmsBackend(world, this.clusters, this.xksProxies);
+    this.keys = new KeyBackend(world, scope, this.kms, this.clusters, this.xksProxies);
     this.secrets = new SecretsBackend(world, scope);
     this.cloudWatch = new CloudWatchBackend(this.kms, this.xksProxies);
   }
@@ -103,6 +107,7 @@ export class Partition {
     return (
       this.clusters.all().length === 0 &&
       this.kms.all().length === 0 &&
+      this.keys.all().length === 0 &&
       this.xksProxies.size === 0 &&
       this.secrets.all().length === 0 &&
       this.cloudWatch.isEmpty
@@ -118,6 +123,7 @@ export class Partition {
         const clusterId = store.fields.cloudHsm?.clusterId;
         return store.toState(clusterId === undefined ? undefined : this.clusters.get(clusterId)?.kmsuser);
       }),
+      keys: this.keys.all().map(({ id, arn, origin, customKeyStoreId, xksKeyId }) => ({ id, arn, origin, customKeyStoreId, xksKeyId })),
       xksProxies: [...this.xksProxies.values()].map((proxy) => proxy.toState()),
       secrets: this.secrets.all().map((secret) => secret.toState()),
       metrics: this.cloudWatch.toState(),

@@ -36,8 +36,20 @@ export function jsonServiceRequests(
   const action = `${prefix}:${operation}`;
   const own = (resource: string): AuthRequest => ({ action, resource, resourceAccount: scope.accountId });
   switch (prefix) {
-    case 'kms':
-      return [{ ...own('*'), context: { 'kms:CallerAccount': scope.accountId } }];
+    case 'kms': {
+      // Custom key store actions, CreateKey and GenerateRandom have no resource type; a key's actions are on the key.
+      const keyRef = text(input, 'KeyId');
+      if (keyRef === undefined) return [{ ...own('*'), context: { 'kms:CallerAccount': scope.accountId } }];
+      const arn = keyRef.startsWith('arn:') ? keyRef : `arn:aws:kms:${scope.region}:${scope.accountId}:key/${keyRef}`;
+      const key = partition.keys.all().find((k) => k.arn === arn);
+      return [
+        {
+          ...own(arn),
+          context: { 'kms:CallerAccount': scope.accountId, ...(key && { 'kms:KeyOrigin': key.origin }) },
+          resourcePolicy: key?.policy,
+        },
+      ];
+    }
     // GetMetricData has no resource type.
     case 'cloudwatch':
       return [own('*')];
