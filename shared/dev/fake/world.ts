@@ -19,6 +19,7 @@ import type { XksProxy } from './kms/xks-proxy.js';
 import { BoundedLog } from './log.js';
 import * as random from './random.js';
 import { SecretsBackend } from './secrets/model.js';
+import { SqsBackend } from './sqs/model.js';
 import { StsBackend } from './sts/model.js';
 import type { Reply } from './wire.js';
 
@@ -86,6 +87,7 @@ export class Partition {
   readonly kms: KmsBackend;
   readonly secrets: SecretsBackend;
   readonly cloudWatch: CloudWatchBackend;
+  readonly sqs: SqsBackend;
   /** XKS proxies by `uriEndpoint`. */
   readonly xksProxies = new Map<string, XksProxy>();
 
@@ -97,6 +99,7 @@ export class Partition {
     this.kms = new KmsBackend(world, this.clusters, this.xksProxies);
     this.secrets = new SecretsBackend(world, scope);
     this.cloudWatch = new CloudWatchBackend(this.kms, this.xksProxies);
+    this.sqs = new SqsBackend(scope);
   }
 
   get isEmpty(): boolean {
@@ -105,7 +108,8 @@ export class Partition {
       this.kms.all().length === 0 &&
       this.xksProxies.size === 0 &&
       this.secrets.all().length === 0 &&
-      this.cloudWatch.isEmpty
+      this.cloudWatch.isEmpty &&
+      this.sqs.isEmpty
     );
   }
 
