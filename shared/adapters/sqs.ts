@@ -1,17 +1,27 @@
 /**
- * The coordinator's queue: one SQS message per scope, sent ten to a SendMessageBatch call. The
- * queue is named (a literal in the function's environment); its URL is asked for once.
+ * The worker's queue: one SQS message per scope (the coordinator's fan-out) or per follow-up (a
+ * store of a scope, delivered after its delay), sent ten to a SendMessageBatch call. The queue is
+ * named (a literal in the function's environment); its URL is asked for once.
  */
 import { GetQueueUrlCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Scope } from '../domain/types.js';
 import { AwsCallError } from '../errors.js';
+import type { FollowUpPort } from '../fleet/follow-ups.js';
 import type { ScopeQueuePort } from '../fleet/reconcile-fleet.js';
-import { scopeMessageBody } from '../fleet/scope.js';
+import { scopeLabel, scopeMessageBody } from '../fleet/scope.js';
+import type { FollowUp } from '../reconcile/reconcile-scope.js';
 import { awsCall } from './aws-errors.js';
 
 const BATCH = 10;
 
-export class SqsScopeQueue implements ScopeQueuePort {
+/** One message to send: what a refusal names, its body, and its delay. */
+interface Outgoing {
+  label: string;
+  body: string;
+  delaySeconds?: number;
+}
+
+export class SqsScopeQueue implements ScopeQueuePort, FollowUpPort {
   #url: Promise<string> | undefined;
 
   constructor(
@@ -20,8 +30,26 @@ export class SqsScopeQueue implements ScopeQueuePort {
   ) {}
 
   async send(scopes: readonly Scope[]): Promise<void> {
-    const batches: Scope[][] = [];
-    for (let i = 0; i < scopes.length; i += BATCH) batches.push(scopes.slice(i, i + BATCH));
+    await this.#sendAll(
+      scopes.map((scope) => ({ label: scopeLabel(scope), body: scopeMessageBody(scope) })),
+      'scope',
+    );
+  }
+
+  async followUp(scope: Scope, followUps: readonly FollowUp[]): Promise<void> {
+    await this.#sendAll(
+      followUps.map(({ store, afterSeconds }) => ({
+        label: `${scopeLabel(scope)} ${store}`,
+        body: scopeMessageBody(scope, store),
+        delaySeconds: afterSeconds,
+      })),
+      'follow-up',
+    );
+  }
+
+  async #sendAll(messages: readonly Outgoing[], kind: string): Promise<void> {
+    const batches: Outgoing[][] = [];
+    for (let i = 0; i < messages.length; i += BATCH) batches.push(messages.slice(i, i + BATCH));
     const failed = (await Promise.all(batches.map((batch) => this.#sendBatch(batch)))).flat();
     const [first] = failed;
     if (first) {
@@ -29,7 +57,7 @@ export class SqsScopeQueue implements ScopeQueuePort {
         'SQS.SendMessageBatch',
         first.code,
         true,
-        `${failed.length} of ${scopes.length} scope messages were not sent: ${failed.map((f) => f.label).join(', ')}`,
+        `${failed.length} of ${messages.length} ${kind} messages were not sent: ${failed.map((f) => f.label).join(', ')}`,
       );
     }
   }
@@ -50,15 +78,16 @@ export class SqsScopeQueue implements ScopeQueuePort {
   }
 
   /** Sends one batch; returns the entries SQS refused. */
-  async #sendBatch(batch: readonly Scope[]): Promise<Array<{ label: string; code: string }>> {
-    const entries = batch.map((scope, i) => ({ Id: String(i), MessageBody: scopeMessageBody(scope) }));
+  async #sendBatch(batch: readonly Outgoing[]): Promise<Array<{ label: string; code: string }>> {
+    const entries = batch.map((message, i) => ({
+      Id: String(i),
+      MessageBody: message.body,
+      ...(message.delaySeconds !== undefined && { DelaySeconds: message.delaySeconds }),
+    }));
     const queueUrl = await this.#queueUrl();
     const { Failed = [] } = await awsCall('SQS.SendMessageBatch', () =>
       this.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries })),
     );
-    return Failed.map((f) => {
-      const scope = batch[Number(f.Id)];
-      return { label: scope ? `${scope.accountId}/${scope.region}` : String(f.Id), code: f.Code ?? 'Unknown' };
-    });
+    return Failed.map((f) => ({ label: batch[Number(f.Id)]?.label ?? String(f.Id), code: f.Code ?? 'Unknown' }));
   }
 }

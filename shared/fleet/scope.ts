@@ -32,8 +32,9 @@ export class ScopeSyntaxError extends Error {
   override readonly name = 'ScopeSyntaxError';
 }
 
-export function scopeMessageBody(scope: Scope): string {
-  return JSON.stringify({ accountId: scope.accountId, region: scope.region });
+/** A worker message: the scope to reconcile, and for a follow-up the one store of it to look at. */
+export function scopeMessageBody(scope: Scope, store?: string): string {
+  return JSON.stringify({ accountId: scope.accountId, region: scope.region, ...(store !== undefined && { store }) });
 }
 
 /** The scopes a fleet pass covers: every registered one and the deployment's own, once each, sorted. */

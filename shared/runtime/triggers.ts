@@ -87,25 +87,30 @@ export function parseSchedule(event: unknown): { trigger: 'schedule' } {
   );
 }
 
-/** The body of a message the coordinator sent the worker: the one scope to reconcile; anything else is an error naming what it got. */
-export function parseScopeMessage(body: string): Scope {
+/**
+ * The body of a message the worker receives: the scope to reconcile, from the coordinator, or the
+ * scope and one store of it, a follow-up; anything else is an error naming what it got.
+ */
+export function parseScopeMessage(body: string): Scope & { store?: string } {
+  const expected = '{"accountId": "<12 digits>", "region": "<region>"} with an optional "store": "<store name>"';
   let value: unknown;
   try {
     value = JSON.parse(body);
   } catch {
-    throw new ScopeSyntaxError('scope message is not JSON: expected {"accountId": "<12 digits>", "region": "<region>"}');
+    throw new ScopeSyntaxError(`scope message is not JSON: expected ${expected}`);
   }
-  const { accountId, region, ...rest } = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  const { accountId, region, store, ...rest } = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
   if (
     typeof accountId !== 'string' ||
     !ACCOUNT_PATTERN.test(accountId) ||
     typeof region !== 'string' ||
     !REGION_PATTERN.test(region) ||
+    (store !== undefined && (typeof store !== 'string' || store.length === 0 || store.length > 256)) ||
     Object.keys(rest).length > 0
   ) {
-    throw new ScopeSyntaxError(`scope message must be {"accountId": "<12 digits>", "region": "<region>"}, got ${body.slice(0, 200)}`);
+    throw new ScopeSyntaxError(`scope message must be ${expected}, got ${body.slice(0, 200)}`);
   }
-  return { accountId, region };
+  return { accountId, region, ...(store !== undefined && { store }) };
 }
 
 /**

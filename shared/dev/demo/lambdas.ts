@@ -69,10 +69,21 @@ export function makeLambdas(config: Config, routes: Routes, options: { clock: Cl
   const sweep = makeSweepHandler((context) => ({
     runtime: asWorkerElsewhere(sweepRoleFleet.withOwner(context.awsRequestId), workerFleet.withOwner(context.awsRequestId)),
     queue: null,
+    followUps: null,
     concurrency: 4,
   }));
-  const onEvent = makeOnEventHandler((context) => ({ runtime: onEventFleet.withOwner(context.awsRequestId), queue: null, concurrency: 1 }));
-  const onChange = makeOnChangeHandler((context) => ({ runtime: onChangeFleet.withOwner(context.awsRequestId), queue: null, concurrency: 1 }));
+  const onEvent = makeOnEventHandler((context) => ({
+    runtime: onEventFleet.withOwner(context.awsRequestId),
+    queue: null,
+    followUps: null,
+    concurrency: 1,
+  }));
+  const onChange = makeOnChangeHandler((context) => ({
+    runtime: onChangeFleet.withOwner(context.awsRequestId),
+    queue: null,
+    followUps: null,
+    concurrency: 1,
+  }));
   const pk = operatorPartitionKey({ accountId: LOCAL_ACCOUNT_ID, region });
 
   return {
