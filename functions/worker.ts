@@ -1,7 +1,6 @@
 /**
- * The fleet's worker: reconciles the scope each SQS message names, or, for a follow-up, the one store
- * of it the message names (and sends the follow-ups that pass asks for). An unreachable scope is
- * reported and its message done; a message whose pass fails (the table or the bus) goes back to the
+ * The fleet's worker: reconciles the scope each SQS message names (and sends the follow-ups its pass
+ * asks for). An unreachable scope is reported and its message done; a message whose pass fails (the table or the bus) goes back to the
  * queue alone (partial batch failure), and to the dead-letter queue after its last receive.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
@@ -28,9 +27,7 @@ export function makeHandler(factory: InvocationFactory) {
   return async (event: SqsEvent, context: LambdaContext): Promise<SqsBatchResponse> => {
     const { runtime, followUps } = factory(context);
     const record = async (message: SqsRecord): Promise<string> => {
-      const { store, ...scope } = parseScopeMessage(message.body);
-      const request = store === undefined ? { trigger: 'schedule' as const } : { trigger: 'followup' as const, only: { names: [store] } };
-      const outcome = await reachAndReconcile(runtime, scope, request);
+      const outcome = await reachAndReconcile(runtime, parseScopeMessage(message.body), { trigger: 'schedule' });
       await sendFollowUps(runtime, followUps, outcome);
       return outcome.status;
     };

@@ -1,12 +1,13 @@
 /**
- * The worker's queue: one SQS message per scope (the coordinator's fan-out) or per follow-up (a
- * store of a scope, delivered after its delay), sent ten to a SendMessageBatch call. The queue is
- * named (a literal in the function's environment); its URL is asked for once.
+ * The reconciler's queues: the coordinator's (one message per scope, for the worker) and the
+ * follow-ups' (one message per store to look at again, delivered after its delay, for the on-event
+ * function). Messages go ten to a SendMessageBatch call. A queue is named (a literal in the
+ * function's environment); its URL is asked for once.
  */
 import { GetQueueUrlCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Scope } from '../domain/types.js';
 import { AwsCallError } from '../errors.js';
-import type { FollowUpPort } from '../fleet/follow-ups.js';
+import { type FollowUpPort, followUpMessageBody } from '../fleet/follow-ups.js';
 import type { ScopeQueuePort } from '../fleet/reconcile-fleet.js';
 import { scopeLabel, scopeMessageBody } from '../fleet/scope.js';
 import type { FollowUp } from '../reconcile/reconcile-scope.js';
@@ -21,7 +22,8 @@ interface Outgoing {
   delaySeconds?: number;
 }
 
-export class SqsScopeQueue implements ScopeQueuePort, FollowUpPort {
+/** Sends messages to one named queue. */
+class SqsSender {
   #url: Promise<string> | undefined;
 
   constructor(
@@ -29,25 +31,8 @@ export class SqsScopeQueue implements ScopeQueuePort, FollowUpPort {
     private readonly queueName: string,
   ) {}
 
-  async send(scopes: readonly Scope[]): Promise<void> {
-    await this.#sendAll(
-      scopes.map((scope) => ({ label: scopeLabel(scope), body: scopeMessageBody(scope) })),
-      'scope',
-    );
-  }
-
-  async followUp(scope: Scope, followUps: readonly FollowUp[]): Promise<void> {
-    await this.#sendAll(
-      followUps.map(({ store, afterSeconds }) => ({
-        label: `${scopeLabel(scope)} ${store}`,
-        body: scopeMessageBody(scope, store),
-        delaySeconds: afterSeconds,
-      })),
-      'follow-up',
-    );
-  }
-
-  async #sendAll(messages: readonly Outgoing[], kind: string): Promise<void> {
+  /** Sends every message; throws, naming those SQS refused, when any was. */
+  async sendAll(messages: readonly Outgoing[], kind: string): Promise<void> {
     const batches: Outgoing[][] = [];
     for (let i = 0; i < messages.length; i += BATCH) batches.push(messages.slice(i, i + BATCH));
     const failed = (await Promise.all(batches.map((batch) => this.#sendBatch(batch)))).flat();
@@ -89,5 +74,39 @@ export class SqsScopeQueue implements ScopeQueuePort, FollowUpPort {
       this.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries })),
     );
     return Failed.map((f) => ({ label: batch[Number(f.Id)]?.label ?? String(f.Id), code: f.Code ?? 'Unknown' }));
+  }
+}
+
+export class SqsScopeQueue implements ScopeQueuePort {
+  readonly #sender: SqsSender;
+
+  constructor(sqs: SQSClient, queueName: string) {
+    this.#sender = new SqsSender(sqs, queueName);
+  }
+
+  send(scopes: readonly Scope[]): Promise<void> {
+    return this.#sender.sendAll(
+      scopes.map((scope) => ({ label: scopeLabel(scope), body: scopeMessageBody(scope) })),
+      'scope',
+    );
+  }
+}
+
+export class SqsFollowUpQueue implements FollowUpPort {
+  readonly #sender: SqsSender;
+
+  constructor(sqs: SQSClient, queueName: string) {
+    this.#sender = new SqsSender(sqs, queueName);
+  }
+
+  followUp(scope: Scope, followUps: readonly FollowUp[]): Promise<void> {
+    return this.#sender.sendAll(
+      followUps.map(({ store, afterSeconds }) => ({
+        label: `${scopeLabel(scope)} ${store}`,
+        body: followUpMessageBody(scope, store),
+        delaySeconds: afterSeconds,
+      })),
+      'follow-up',
+    );
   }
 }

@@ -1,7 +1,7 @@
 /**
- * Follow-ups leave a pass as delayed messages on the worker's queue, each naming its scope and store;
- * the worker reconciles that store alone, under the same lease, outbox and exactly-once rules as any
- * run. A follow-up lost or sent twice changes nothing but timing: the schedule stays the safety net.
+ * Follow-ups leave a pass as delayed messages on the follow-up queue, each naming its scope and store;
+ * the on-event function reconciles that store alone, under the same lease, outbox and exactly-once
+ * rules as any run. A follow-up lost or sent twice changes nothing but timing: the schedule stays the safety net.
  */
 import type { Scope } from '../domain/types.js';
 import { scrubbedError } from '../errors.js';
@@ -10,10 +10,15 @@ import type { ScopeRuntime } from './reach-scope.js';
 import type { FleetOutcome } from './reconcile-fleet.js';
 import { scopeLabel } from './scope.js';
 
-/** Where follow-ups go (the worker's queue, with a delay per message). */
+/** Where follow-ups go (the follow-up queue, with a delay per message). */
 export interface FollowUpPort {
   /** One message per follow-up, delivered after its delay; throws when any could not be sent. */
   followUp(scope: Scope, followUps: readonly FollowUp[]): Promise<void>;
+}
+
+/** A follow-up's message: the scope and the one store of it to look at again. */
+export function followUpMessageBody(scope: Scope, store: string): string {
+  return JSON.stringify({ accountId: scope.accountId, region: scope.region, store });
 }
 
 /**

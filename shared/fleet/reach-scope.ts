@@ -9,7 +9,7 @@ import type { Scope } from '../domain/types.js';
 import { AwsCallError } from '../errors.js';
 import { recordScopeUnreachable } from '../metrics.js';
 import type { ReconcileDeps } from '../reconcile/ports.js';
-import { type ReconcileRequest, type ReconcileResult, reconcileScope } from '../reconcile/reconcile-scope.js';
+import { type ReconcileResult, reconcileScope } from '../reconcile/reconcile-scope.js';
 import type { Trigger } from '../reconcile/reconcile-store.js';
 import { scopeLabel } from './scope.js';
 
@@ -49,20 +49,12 @@ export function isUnreachable(error: unknown): error is AwsCallError {
  * past the SDK's retries, a Region not enabled); throws only for failures of the deployment itself
  * (its table, its bus), which a retry of the whole message may fix.
  */
-export async function reachAndReconcile(
-  runtime: ScopeRuntime,
-  scope: Scope,
-  request: { trigger: Trigger; dryRun?: boolean; only?: ReconcileRequest['only'] },
-): Promise<ScopeOutcome> {
+export async function reachAndReconcile(runtime: ScopeRuntime, scope: Scope, request: { trigger: Trigger; dryRun?: boolean }): Promise<ScopeOutcome> {
   const deps = runtime.deps(scope);
   let result: ReconcileResult;
   try {
     await runtime.reach(scope);
-    result = await reconcileScope(deps, {
-      trigger: request.trigger,
-      ...(request.dryRun === true && { dryRun: true }),
-      ...(request.only !== undefined && { only: request.only }),
-    });
+    result = await reconcileScope(deps, { trigger: request.trigger, ...(request.dryRun === true && { dryRun: true }) });
   } catch (error) {
     if (!isUnreachable(error)) throw error;
     return reportUnreachable(deps, scope, error, request.dryRun === true);

@@ -32,9 +32,8 @@ export class ScopeSyntaxError extends Error {
   override readonly name = 'ScopeSyntaxError';
 }
 
-/** A worker message: the scope to reconcile, and for a follow-up the one store of it to look at. */
-export function scopeMessageBody(scope: Scope, store?: string): string {
-  return JSON.stringify({ accountId: scope.accountId, region: scope.region, ...(store !== undefined && { store }) });
+export function scopeMessageBody(scope: Scope): string {
+  return JSON.stringify({ accountId: scope.accountId, region: scope.region });
 }
 
 /** The scopes a fleet pass covers: every registered one and the deployment's own, once each, sorted. */

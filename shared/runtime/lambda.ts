@@ -3,7 +3,7 @@
  * over the stores an event names, and the shape of a result.
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { SqsScopeQueue } from '../adapters/sqs.js';
+import { SqsFollowUpQueue, SqsScopeQueue } from '../adapters/sqs.js';
 import { loadConfig, loadFleetConfig } from '../config.js';
 import { formatFieldErrors } from '../domain/desired-schema.js';
 import type { Scope } from '../domain/types.js';
@@ -38,7 +38,7 @@ export interface Invocation {
 /** What each handler takes: an invocation's dependencies, the lease owner being its request id. */
 export type InvocationFactory = (context: LambdaContext) => Invocation;
 
-let coldStart: { fleet: FleetRuntime; queue: SqsScopeQueue | null; concurrency: number } | undefined;
+let coldStart: { fleet: FleetRuntime; queue: ScopeQueuePort | null; followUps: FollowUpPort | null; concurrency: number } | undefined;
 
 /**
  * Builds the fleet's runtime on the first invocation and reuses it (clients, assumed-role
@@ -54,22 +54,21 @@ function warm(context: LambdaContext): NonNullable<typeof coldStart> {
       owner: 'cold-start',
       metrics: true,
     });
-    const { scopeQueueName } = fleetConfig;
-    const queue =
-      scopeQueueName === undefined
-        ? null
-        : new SqsScopeQueue(
-            new SQSClient({ region: config.region, ...(config.endpoint !== undefined && { endpoint: config.endpoint }) }),
-            scopeQueueName,
-          );
-    coldStart = { fleet, queue, concurrency: fleetConfig.concurrency };
+    const { scopeQueueName, followUpQueueName } = fleetConfig;
+    const sqs = new SQSClient({ region: config.region, ...(config.endpoint !== undefined && { endpoint: config.endpoint }) });
+    coldStart = {
+      fleet,
+      queue: scopeQueueName === undefined ? null : new SqsScopeQueue(sqs, scopeQueueName),
+      followUps: followUpQueueName === undefined ? null : new SqsFollowUpQueue(sqs, followUpQueueName),
+      concurrency: fleetConfig.concurrency,
+    };
   }
   return coldStart;
 }
 
 export const lambdaInvocation: InvocationFactory = (context) => {
-  const { fleet, queue, concurrency } = warm(context);
-  return { runtime: fleet.withOwner(context.awsRequestId), queue, followUps: queue, concurrency };
+  const { fleet, queue, followUps, concurrency } = warm(context);
+  return { runtime: fleet.withOwner(context.awsRequestId), queue, followUps, concurrency };
 };
 
 /**

@@ -46,10 +46,11 @@ export function jsonServiceRequests(
       const clusterId = text(input, 'ClusterId');
       return [own(clusterId === undefined ? '*' : `arn:aws:cloudhsm:${scope.region}:${scope.accountId}:cluster/${clusterId}`)];
     }
-    // A queue by its URL, or by its name in the caller's account (CreateQueue, GetQueueUrl).
+    // A queue by its URL, or by its name in the caller's account (CreateQueue, GetQueueUrl). A batch
+    // action is authorized as its single action (SendMessageBatch as sqs:SendMessage), as in SQS.
     case 'sqs': {
       const [name = '', accountId = scope.accountId] = (text(input, 'QueueUrl') ?? text(input, 'QueueName') ?? '').split('/').reverse();
-      return [{ ...own(`arn:aws:sqs:${scope.region}:${accountId}:${name}`), resourceAccount: accountId }];
+      return [{ action: action.replace(/Batch$/, ''), resource: `arn:aws:sqs:${scope.region}:${accountId}:${name}`, resourceAccount: accountId }];
     }
     case 'secretsmanager': {
       const id = text(input, 'SecretId') ?? text(input, 'Name') ?? '';
