@@ -47,35 +47,22 @@ async function xks(env: ReconcilerEnv) {
 const fail = (env: ReconcilerEnv, errorCode: string) => env.fake.admin('POST', `/_fake/stores/${NAME}/fail`, { errorCode });
 
 /** The kinds the runbook says the reconciler heals by itself (with the human's part done at once where it has one). */
+/** A store that fails with `errorCode` while the world stays sound (a transient fault). */
+function transient(name: string, type: 'cloudHsm' | 'xks', errorCode: string): Kind {
+  return {
+    name,
+    seed: async (env) => {
+      await (type === 'xks' ? xks(env) : cloudHsm(env));
+      return async () => void (await fail(env, errorCode));
+    },
+  };
+}
+
 const KINDS: Kind[] = [
-  {
-    name: 'network (CloudHSM NETWORK_ERRORS)',
-    seed: async (env) => {
-      await cloudHsm(env);
-      return async () => void (await fail(env, 'NETWORK_ERRORS'));
-    },
-  },
-  {
-    name: 'KMS internal error (XKS INTERNAL_ERROR)',
-    seed: async (env) => {
-      await xks(env);
-      return async () => void (await fail(env, 'INTERNAL_ERROR'));
-    },
-  },
-  {
-    name: 'XKS proxy timed out',
-    seed: async (env) => {
-      await xks(env);
-      return async () => void (await fail(env, 'XKS_PROXY_TIMED_OUT'));
-    },
-  },
-  {
-    name: 'XKS proxy invalid response',
-    seed: async (env) => {
-      await xks(env);
-      return async () => void (await fail(env, 'XKS_PROXY_INVALID_RESPONSE'));
-    },
-  },
+  transient('network (CloudHSM NETWORK_ERRORS)', 'cloudHsm', 'NETWORK_ERRORS'),
+  transient('KMS internal error (XKS INTERNAL_ERROR)', 'xks', 'INTERNAL_ERROR'),
+  transient('XKS proxy timed out', 'xks', 'XKS_PROXY_TIMED_OUT'),
+  transient('XKS proxy invalid response', 'xks', 'XKS_PROXY_INVALID_RESPONSE'),
   {
     name: 'lost HSMs (allowCreateHsm)',
     seed: async (env) => {
