@@ -14,7 +14,7 @@ const SHORT_SECONDS = 5;
  * CONNECTING lasts minutes (up to about 20 for CloudHSM, 5 for XKS), and so does an HSM coming up:
  * looked at this often, the reconciler sees the end of the transition at most this late.
  */
-const POLL_SECONDS = 15;
+const POLL_SECONDS = 10;
 
 /** The delay after each mutating call: the transition it starts. */
 const AFTER_ACTION: Record<Exclude<Decision['action']['kind'], 'none'>, number> = {

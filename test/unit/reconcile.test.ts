@@ -76,9 +76,9 @@ describe('reconcile (core with in-memory ports)', () => {
     const followed = await reconcileScope(world.deps(), { trigger: 'followup', only: { names: ['payments'] } });
 
     // The first pass recorded the CONNECTING it saw; the next scheduled one changed nothing and starts no second chain.
-    expect(first.followUps).toEqual([{ store: 'payments', afterSeconds: 15 }]);
+    expect(first.followUps).toEqual([{ store: 'payments', afterSeconds: 10 }]);
     expect(scheduled.followUps).toEqual([]);
-    expect(followed.followUps).toEqual([{ store: 'payments', afterSeconds: 15 }]);
+    expect(followed.followUps).toEqual([{ store: 'payments', afterSeconds: 10 }]);
   });
 
   it('disconnects a FAILED store with NETWORK_ERRORS after re-describing it under the lease', async () => {
