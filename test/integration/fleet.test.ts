@@ -219,7 +219,7 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
       detail: { eventName: string };
     }>;
     const event = trail.filter((e) => e.detail.eventName === 'DisconnectCustomKeyStore').at(-1);
-    const onEvent = makeOnEvent((context) => ({ runtime: fleet.withOwner(context.awsRequestId), queue: null, concurrency: 1 }));
+    const onEvent = makeOnEvent((context) => ({ runtime: fleet.withOwner(context.awsRequestId), queue: null, followUps: null, concurrency: 1 }));
 
     const result = await onEvent(event, { awsRequestId: 'req-1' });
 

@@ -18,20 +18,24 @@ import {
   UpdateCustomKeyStoreCommand,
 } from '@aws-sdk/client-kms';
 import { DescribeSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SqsFollowUpQueue } from '../../shared/adapters/sqs.js';
 import { FakeAdmin } from '../../shared/dev/demo/admin.js';
 import {
   deployMemberRole,
   deployStackIam,
   FAKE_ORGANIZATION_ID,
+  FUNCTION_ROLES,
   memberRoles,
   type PrincipalKeys,
   stackTemplate,
 } from '../../shared/dev/iam/stack.js';
 import { cksAgainst } from '../helpers/cks.js';
+import { followUpRig } from '../helpers/follow-ups.js';
 import { type ReconcilerEnv, startReconcilerEnv, TABLE } from '../helpers/reconciler.js';
-import { deployMember, operatorPrincipal, operatorRole } from '../helpers/stack.js';
+import { deployMember, operatorPrincipal, operatorRole, roleCredentials } from '../helpers/stack.js';
 import { cloudHsmStore, xksStore } from '../helpers/world.js';
 
 const HOME = '000000000000';
@@ -305,6 +309,36 @@ describe('member accounts', () => {
 });
 
 describe('the stack works under its own policies', () => {
+  it('lets every function send a follow-up and only the on-event function receive one; an operator neither', async () => {
+    const { queueName } = await followUpRig(env);
+    const sqsAs = (credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) =>
+      new SQSClient({ ...env.fake.config, credentials, maxAttempts: 1 });
+    const url = `https://sqs.us-east-1.amazonaws.com/${HOME}/${queueName}`;
+    const send = (credentials: Parameters<typeof sqsAs>[0]) =>
+      new SqsFollowUpQueue(sqsAs(credentials), queueName).followUp({ accountId: HOME, region: 'us-east-1' }, [{ store: 'x', afterSeconds: 5 }]).then(
+        () => 'sent',
+        (error: { code?: string }) => error.code,
+      );
+    const receive = (credentials: Parameters<typeof sqsAs>[0]) =>
+      sqsAs(credentials)
+        .send(new ReceiveMessageCommand({ QueueUrl: url }))
+        .then(
+          () => 'received',
+          (error: { name?: string }) => error.name,
+        );
+
+    const sent = await Promise.all(FUNCTION_ROLES.map((role) => send(roleCredentials(role))));
+    const received = await Promise.all(FUNCTION_ROLES.map((role) => receive(roleCredentials(role))));
+
+    expect(Object.fromEntries(FUNCTION_ROLES.map((role, i) => [role, [sent[i], received[i]]]))).toEqual({
+      SweepRole: ['sent', 'AccessDeniedException'],
+      WorkerRole: ['sent', 'AccessDeniedException'],
+      OnEventRole: ['sent', 'received'],
+      OnChangeRole: ['sent', 'AccessDeniedException'],
+    });
+    expect([await send(operator), await receive(operator)]).toEqual(['AccessDeniedException', 'AccessDeniedException']);
+  });
+
   // Failed under enforcement before SweepRole could delete a status in its own partition: the
   // DeleteItem was refused, the status stayed, and every sweep logged a warning.
   it('closes the status of a store removed from the desired state', async () => {

@@ -351,7 +351,7 @@ describe('the Lambda handlers', () => {
     fleet.deps(MEMBER).state.loadAll = async () => {
       throw new AwsCallError('DynamoDB.Query', 'InternalServerError', true, 'table unavailable');
     };
-    const worker = makeWorker(() => ({ runtime: fleet, queue: null, concurrency: 1 }));
+    const worker = makeWorker(() => ({ runtime: fleet, queue: null, followUps: null, concurrency: 1 }));
     const message = (id: string, body: string) => ({
       messageId: id,
       body,
@@ -380,7 +380,12 @@ describe('the Lambda handlers', () => {
   it('the sweep returns its own scope’s stores and the scopes it queued', async () => {
     await fleet.register(MEMBER);
     const sent: Scope[] = [];
-    const sweep = makeSweep(() => ({ runtime: fleet, queue: { send: async (scopes) => void sent.push(...scopes) }, concurrency: 4 }));
+    const sweep = makeSweep(() => ({
+      runtime: fleet,
+      queue: { send: async (scopes) => void sent.push(...scopes) },
+      followUps: null,
+      concurrency: 4,
+    }));
 
     const result = await sweep({ source: 'aws.events' }, context);
 
@@ -419,7 +424,7 @@ describe('onChange in a fleet', () => {
       },
       reach: async () => undefined,
     };
-    const onChange = makeOnChange(() => ({ runtime, queue: null, concurrency: 1 }));
+    const onChange = makeOnChange(() => ({ runtime, queue: null, followUps: null, concurrency: 1 }));
 
     const result = await onChange({ Records: [record(HOME, 'payments'), record(MEMBER, 'ledger')] }, context);
 

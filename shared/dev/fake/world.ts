@@ -20,6 +20,7 @@ import type { XksProxy } from './kms/xks-proxy.js';
 import { BoundedLog } from './log.js';
 import * as random from './random.js';
 import { SecretsBackend } from './secrets/model.js';
+import { SqsBackend } from './sqs/model.js';
 import { StsBackend } from './sts/model.js';
 import type { Reply } from './wire.js';
 
@@ -89,6 +90,7 @@ export class Partition {
   readonly keys: KeyBackend;
   readonly secrets: SecretsBackend;
   readonly cloudWatch: CloudWatchBackend;
+  readonly sqs: SqsBackend;
   /** XKS proxies by `uriEndpoint`. */
   readonly xksProxies = new Map<string, XksProxy>();
 
@@ -101,6 +103,7 @@ export class Partition {
     this.keys = new KeyBackend(world, scope, this.kms, this.clusters, this.xksProxies);
     this.secrets = new SecretsBackend(world, scope);
     this.cloudWatch = new CloudWatchBackend(this.kms, this.xksProxies);
+    this.sqs = new SqsBackend(scope);
   }
 
   get isEmpty(): boolean {
@@ -110,7 +113,8 @@ export class Partition {
       this.keys.all().length === 0 &&
       this.xksProxies.size === 0 &&
       this.secrets.all().length === 0 &&
-      this.cloudWatch.isEmpty
+      this.cloudWatch.isEmpty &&
+      this.sqs.isEmpty
     );
   }
 

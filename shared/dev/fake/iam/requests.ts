@@ -1,6 +1,6 @@
 /**
  * What IAM evaluates for a call of the JSON services the fake models (KMS, CloudHSM, Secrets
- * Manager, EventBridge, CloudWatch): the action, the resource ARN as AWS defines it for that action, and the
+ * Manager, EventBridge, CloudWatch, SQS): the action, the resource ARN as AWS defines it for that action, and the
  * condition keys the service sets. KMS custom key store actions and CloudHSM's DescribeClusters have
  * no resource type (`*`).
  */
@@ -16,6 +16,7 @@ const PREFIXES: Readonly<Record<string, string>> = {
   SecretsManager: 'secretsmanager',
   EventBridge: 'events',
   CloudWatch: 'cloudwatch',
+  SQS: 'sqs',
 };
 
 type Fields = Record<string, unknown>;
@@ -56,6 +57,12 @@ export function jsonServiceRequests(
     case 'cloudhsm': {
       const clusterId = text(input, 'ClusterId');
       return [own(clusterId === undefined ? '*' : `arn:aws:cloudhsm:${scope.region}:${scope.accountId}:cluster/${clusterId}`)];
+    }
+    // A queue by its URL, or by its name in the caller's account (CreateQueue, GetQueueUrl). A batch
+    // action is authorized as its single action (SendMessageBatch as sqs:SendMessage), as in SQS.
+    case 'sqs': {
+      const [name = '', accountId = scope.accountId] = (text(input, 'QueueUrl') ?? text(input, 'QueueName') ?? '').split('/').reverse();
+      return [{ action: action.replace(/Batch$/, ''), resource: `arn:aws:sqs:${scope.region}:${accountId}:${name}`, resourceAccount: accountId }];
     }
     case 'secretsmanager': {
       const id = text(input, 'SecretId') ?? text(input, 'Name') ?? '';
