@@ -168,18 +168,37 @@ describe('reconciler against the fake', () => {
     await sweepUntil(env, connected('partner-xks'));
   });
 
-  it('rides out throttling and 5xx from KMS with the SDK retry and still repairs', async () => {
+  it('rides out throttling of a read and of a mutating call (throttled, it did nothing) and still repairs in the same run', async () => {
     await healthyCloudHsmStore('bumpy');
     await fail('bumpy', 'NETWORK_ERRORS');
     await env.fake.admin('POST', '/_fake/faults', { operation: 'DescribeCustomKeyStores', error: 'ThrottlingException', count: 2 });
-    await env.fake.admin('POST', '/_fake/faults', { operation: 'DisconnectCustomKeyStore', error: 'KMSInternalException', count: 1 });
+    await env.fake.admin('POST', '/_fake/faults', { operation: 'DisconnectCustomKeyStore', error: 'ThrottlingException', count: 1 });
 
     const result = await env.run();
 
     expect(result.outcomes[0]).toMatchObject({ name: 'bumpy', taken: 'disconnect', error: null });
     const { calls } = await env.calls();
-    expect(calls.filter((c) => c.error === 'ThrottlingException')).toHaveLength(2);
-    expect(calls.filter((c) => c.error === 'KMSInternalException')).toHaveLength(1);
+    expect(calls.filter((c) => c.error === 'ThrottlingException')).toHaveLength(3);
+    expect(calls.filter((c) => c.operation === 'DisconnectCustomKeyStore')).toHaveLength(2);
+  });
+
+  it('sends a mutating call that met a 5xx once (it may have taken effect), and the next run decides again from what it observes', async () => {
+    await healthyCloudHsmStore('bumpy5xx');
+    await fail('bumpy5xx', 'NETWORK_ERRORS');
+    await env.fake.admin('POST', '/_fake/faults', { operation: 'DisconnectCustomKeyStore', error: 'KMSInternalException', count: 1 });
+    const before = (await mutatingCalls()).length;
+
+    const first = await env.run();
+    expect(first.outcomes[0]).toMatchObject({ name: 'bumpy5xx', taken: null, error: expect.stringContaining('KMSInternalException') });
+    expect((await mutatingCalls()).slice(before).map((c) => c.operation)).toEqual(['DisconnectCustomKeyStore']);
+
+    env.fake.advance(60);
+    await sweepUntil(env, connected('bumpy5xx'));
+    expect((await mutatingCalls()).slice(before).map((c) => c.operation)).toEqual([
+      'DisconnectCustomKeyStore',
+      'DisconnectCustomKeyStore',
+      'ConnectCustomKeyStore',
+    ]);
   });
 
   it('makes no mutating call in plan mode and emits its decisions as dryRun events', async () => {
