@@ -32,7 +32,7 @@ const common = {
  * Tests that run child processes (the AWS CLI, the launcher, serverless, bundles) take many times
  * longer when the machine is busy; a timeout is a hang detector here, not a performance check.
  */
-const slow = { ...common, testTimeout: 120_000 };
+const slow = { ...common, testTimeout: 240_000 };
 
 export default defineConfig({
   test: {

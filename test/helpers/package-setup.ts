@@ -21,7 +21,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The stage packaged: names in the template end in it. */
 export const STAGE = 'ci';
 /** How long `serverless package` may take, on a busy machine too. */
-export const PACKAGE_TIMEOUT_MS = 150_000;
+export const PACKAGE_TIMEOUT_MS = 300_000;
 /** Written in the work directory once the package is done: a `PackageResult`. */
 export const RESULT_FILE = 'result.json';
 
