@@ -13,6 +13,7 @@ export default defineConfig({
       'test/unit/plan-properties.test.ts',
       'test/unit/plan-safety.test.ts',
       'test/unit/reconcile.test.ts',
+      'test/unit/reconcile-store.test.ts',
       'test/unit/reconcile-scope-removed.test.ts',
       'test/unit/reconcile-settings.test.ts',
       'test/unit/fleet.test.ts',

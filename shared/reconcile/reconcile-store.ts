@@ -307,7 +307,7 @@ const XKS_SECRET_ACCESS_KEY = /^[a-zA-Z0-9/+=]{43,64}$/;
  * KMS requires it. Anything else is rejected here, before anything is sent; the error names the secret
  * and the rule, never the content.
  */
-function parseXksCredential(value: string, secretArn: string): { accessKeyId: string; secretAccessKey: string } {
+export function parseXksCredential(value: string, secretArn: string): { accessKeyId: string; secretAccessKey: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);
