@@ -165,6 +165,48 @@ describe('one store run: metrics', () => {
   });
 });
 
+describe('one store run: under the lease', () => {
+  it('reads the store again by its id before a call, and writes its status twice: the decision before the call, the outcome after', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.kms.calls.filter((call) => call.op === 'describeStore')).toStrictEqual([{ op: 'describeStore', storeId: STORE_ID }]);
+    expect(w.state.writes).toBe(2);
+  });
+
+  it('does not read the store again for a decision that neither calls nor pages', async () => {
+    const w = world('CONNECTED');
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.state.statuses.get('payments')?.phase).toBe('IDLE');
+    expect(w.kms.calls.map((call) => call.op)).toEqual(['listStores']);
+  });
+
+  it('logs a failed call with its action, error code and whether it is retryable', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    w.kms.failNext = { op: 'disconnect', code: 'ThrottlingException' };
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    const warning = w.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.message === 'action failed');
+    expect(warning).toMatchObject({ level: 'WARN', action: 'disconnect', errorCode: 'ThrottlingException', retryable: false });
+  });
+
+  it('abandons the run on a call that fails with something other than an AWS error: no failure recorded or paged, the lease released', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    vi.spyOn(w.kms, 'disconnect').mockRejectedValueOnce(new TypeError('socket went away'));
+
+    const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]).toMatchObject({ taken: null, error: expect.stringContaining('socket went away') });
+    expect(w.state.statuses.get('payments')?.lastReason).not.toContain('failed');
+    expect(w.events.types()).not.toContain('Repair Failed');
+    expect(w.state.leases.has('payments')).toBe(false);
+  });
+});
+
 describe('one store run: the update it sends', () => {
   it('sends only the field that differs: a new cluster, with no name, password or XKS settings', async () => {
     const w = world('DISCONNECTED', null, { cloudHsmClusterId: OTHER_CLUSTER, onManualDisconnect: 'reconnect' });
