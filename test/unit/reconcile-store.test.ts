@@ -107,6 +107,12 @@ describe('one store run: its log line', () => {
       events: ['Repair Started'],
     });
     expect(first).not.toHaveProperty('republished');
+    const unsent = w.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.level === 'ERROR');
+    expect(unsent).toMatchObject({
+      message: 'events not published; they stay in the status outbox and the next run publishes them',
+      error: 'events not published: EventBridge.PutEvents failed: InternalException',
+      events: [{ detailType: 'Repair Started', eventId: expect.any(String) }],
+    });
     expect(runLine(w)).toMatchObject({ republished: 1 });
   });
 
@@ -175,13 +181,32 @@ describe('one store run: under the lease', () => {
     expect(w.state.writes).toBe(2);
   });
 
-  it('does not read the store again for a decision that neither calls nor pages', async () => {
+  it('does not read the store again, nor publish, for a decision that neither calls nor pages', async () => {
     const w = world('CONNECTED');
+    const publish = vi.spyOn(w.events, 'publish');
 
-    await reconcileScope(w.deps(), { trigger: 'schedule' });
+    const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
 
+    expect(result.outcomes[0]).toMatchObject({ storeId: STORE_ID, errors: [], error: null, skipped: null });
     expect(w.state.statuses.get('payments')?.phase).toBe('IDLE');
     expect(w.kms.calls.map((call) => call.op)).toEqual(['listStores']);
+    // The pass's own summary goes out; the store publishes no empty batch.
+    expect(publish.mock.calls.map(([events]) => events.map((event) => event.detailType))).toEqual([['Sweep Summary']]);
+  });
+
+  it('leaves a store whose desired item was removed while the run took its lease to the next run, and releases the lease', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    const acquire = w.state.acquireLease.bind(w.state);
+    vi.spyOn(w.state, 'acquireLease').mockImplementationOnce(async (...args) => {
+      w.state.desired.delete('payments');
+      return acquire(...args);
+    });
+
+    const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]).toMatchObject({ skipped: 'changed', error: null });
+    expect(w.kms.mutating()).toEqual([]);
+    expect(w.state.leases.has('payments')).toBe(false);
   });
 
   it('logs a failed call with its action, error code and whether it is retryable', async () => {
@@ -204,6 +229,11 @@ describe('one store run: under the lease', () => {
     expect(w.state.statuses.get('payments')?.lastReason).not.toContain('failed');
     expect(w.events.types()).not.toContain('Repair Failed');
     expect(w.state.leases.has('payments')).toBe(false);
+    const failed = w.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.level === 'ERROR');
+    expect(failed).toMatchObject({
+      message: 'store run failed; the next run will observe and continue',
+      error: expect.stringContaining('socket went away'),
+    });
   });
 });
 
@@ -215,6 +245,20 @@ describe('one store run: the update it sends', () => {
 
     expect(w.kms.calls.filter((call) => call.op === 'update')).toStrictEqual([
       { op: 'update', storeId: STORE_ID, update: { cloudHsmClusterId: OTHER_CLUSTER } },
+    ]);
+  });
+
+  it('sends a new password alone: no name, cluster or XKS settings', async () => {
+    const w = world('CONNECTED', null, { onManualDisconnect: 'reconnect' });
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+    w.kms.put(cloudHsmObserved({ name: 'payments', id: STORE_ID, connectionState: 'DISCONNECTED' }));
+    w.secrets.put(SECRET, 'v2', 'n3w-Passw0rd-from-a-human');
+    w.clock.advance(300);
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.kms.calls.filter((call) => call.op === 'update')).toStrictEqual([
+      { op: 'update', storeId: STORE_ID, update: { keyStorePassword: 'n3w-Passw0rd-from-a-human' } },
     ]);
   });
 });
