@@ -2,6 +2,7 @@
  * The scheduled sweep, the fleet's coordinator: lists the scopes (the table's registry and its own),
  * sends each other scope to the worker through SQS, then reconciles its own scope.
  */
+import { sendFollowUps } from '../shared/fleet/follow-ups.js';
 import { reconcileFleet } from '../shared/fleet/reconcile-fleet.js';
 import { scopeLabel } from '../shared/fleet/scope.js';
 import { type InvocationFactory, type LambdaContext, lambdaInvocation, type ScopeResult, toScopeResult } from '../shared/runtime/lambda.js';
@@ -13,8 +14,9 @@ export type SweepResult = ScopeResult & { trigger: 'schedule'; queued: string[];
 export function makeHandler(factory: InvocationFactory) {
   return async (event: unknown, context: LambdaContext): Promise<SweepResult> => {
     const { trigger } = parseSchedule(event);
-    const { runtime, queue, concurrency } = factory(context);
+    const { runtime, queue, followUps, concurrency } = factory(context);
     const run = await reconcileFleet(runtime, { trigger, queue, concurrency });
+    await Promise.all([run.home, ...run.swept].map((outcome) => sendFollowUps(runtime, followUps, outcome)));
     return {
       ...toScopeResult(run.home),
       trigger,

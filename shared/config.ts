@@ -78,6 +78,11 @@ export interface FleetConfig {
    * other scope to. Absent (local runs), the coordinator reconciles them itself.
    */
   scopeQueueName?: string;
+  /**
+   * `CKS_FOLLOW_UP_QUEUE` (optional): the name of the SQS queue a pass sends its follow-ups to (a
+   * store to look at again in seconds, as a delayed message). Absent, none are sent: the schedule comes.
+   */
+  followUpQueueName?: string;
   /** `CKS_FLEET_CONCURRENCY` (default 8): scopes reconciled at once when one process runs several. */
   concurrency: number;
 }
@@ -85,15 +90,23 @@ export interface FleetConfig {
 /** Reads the fleet's configuration from `env` (default `process.env`), with `overrides` taking precedence. */
 export function loadFleetConfig(env: Env = process.env, overrides: Partial<FleetConfig> = {}): FleetConfig {
   const memberRoleName = overrides.memberRoleName ?? roleName(env, 'CKS_MEMBER_ROLE_NAME', 'cks-reconciler-member');
-  const scopeQueueName = overrides.scopeQueueName ?? optional(env, 'CKS_SCOPE_QUEUE');
-  if (scopeQueueName !== undefined && !/^[\w-]{1,80}$/.test(scopeQueueName)) {
-    throw new ConfigError(`CKS_SCOPE_QUEUE must be the name of an SQS queue (1-80 of letters, digits, - and _), got "${scopeQueueName}"`);
-  }
+  const scopeQueueName = overrides.scopeQueueName ?? queueName(env, 'CKS_SCOPE_QUEUE');
+  const followUpQueueName = overrides.followUpQueueName ?? queueName(env, 'CKS_FOLLOW_UP_QUEUE');
   return {
     memberRoleName,
     concurrency: overrides.concurrency ?? positiveInteger(env, 'CKS_FLEET_CONCURRENCY', 8),
     ...(scopeQueueName !== undefined && { scopeQueueName }),
+    ...(followUpQueueName !== undefined && { followUpQueueName }),
   };
+}
+
+/** An optional SQS queue name; a malformed one is an error naming the variable. */
+function queueName(env: Env, name: string): string | undefined {
+  const value = optional(env, name);
+  if (value !== undefined && !/^[\w-]{1,80}$/.test(value)) {
+    throw new ConfigError(`${name} must be the name of an SQS queue (1-80 of letters, digits, - and _), got "${value}"`);
+  }
+  return value;
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * The adapters' error boundary: every SDK error leaves an adapter as an `AwsCallError` whose `code` is
  * the exception name and whose `retryable` says whether a later run may simply try again. The SDK
- * clients already retry throttling and 5xx themselves (adaptive mode); an error that still reaches us
- * is retryable on the next run, not now.
+ * clients already retry a read's throttling and 5xx themselves (adaptive mode), and a mutating call's
+ * throttling is retried by `MutatingCalls`; an error that still reaches us is retryable on the next run, not now.
  */
 import { AwsCallError } from '../errors.js';
 
@@ -46,22 +46,31 @@ interface ErrorShape {
   $metadata?: { httpStatusCode?: unknown };
 }
 
+/** True when AWS refused the call for its rate: the call did nothing, and a later attempt may succeed. */
+export function isThrottling(error: unknown): boolean {
+  const e = shape(error);
+  const name = typeof e.name === 'string' ? e.name : '';
+  return (
+    THROTTLING_CODES.has(name) ||
+    // LimitExceededException is throttling only when it is about the request rate; in KMS it is
+    // otherwise a quota (e.g. 10 custom key stores), which waiting does not fix.
+    (name === 'LimitExceededException' && /rate|throttl|too many requests/i.test(String(e.message))) ||
+    e.$metadata?.httpStatusCode === 429
+  );
+}
+
 /** True when a later attempt of the same call may succeed: throttling, 5xx, network trouble. */
 export function isRetryable(error: unknown): boolean {
   const e = shape(error);
   const name = typeof e.name === 'string' ? e.name : '';
   const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : 0;
   return (
-    THROTTLING_CODES.has(name) ||
-    // LimitExceededException is throttling only when it is about the request rate; in KMS it is
-    // otherwise a quota (e.g. 10 custom key stores), which waiting does not fix.
-    (name === 'LimitExceededException' && /rate|throttl|too many requests/i.test(String(e.message))) ||
+    isThrottling(error) ||
     SERVER_CODES.has(name) ||
     TIMEOUT_NAMES.has(name) ||
     (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) ||
     e.$fault === 'server' ||
     e.$retryable !== undefined ||
-    status === 429 ||
     status >= 500
   );
 }

@@ -16,18 +16,13 @@ import { CloudHsmSdkAdapter } from './cloudhsm.js';
 import { CloudWatchAdapter } from './cloudwatch.js';
 import { EventBridgeAdapter } from './eventbridge.js';
 import { KmsSdkAdapter } from './kms.js';
+import { backoffMs, MAX_ATTEMPTS, MutatingCalls } from './mutating-calls.js';
 import { SecretsManagerAdapter } from './secrets.js';
 import type { AwsCredentialIdentityProvider } from './sts.js';
 import { TokenBucket } from './token-bucket.js';
 
-/**
- * Attempts per call, the first included. With `retryMode: 'adaptive'` the SDK retries throttling and
- * 5xx with backoff and rate-limits itself client-side; what still fails is retried by a later run.
- */
-const MAX_ATTEMPTS = 4;
-
-/** The longest the SDK waits between two attempts (its throttling backoff: 500 ms doubled per retry, at most 20 s). */
-const MAX_BACKOFF_MS = [1, 2, 3].reduce((sum, retry) => sum + Math.min(20_000, 500 * 2 ** retry), 0);
+/** The longest the SDK waits between a read's attempts in all (its throttling backoff). */
+const MAX_BACKOFF_MS = [1, 2, 3].reduce((sum, retry) => sum + backoffMs(retry), 0);
 
 /** The lease a run holds a store with unless configured otherwise (`CKS_LEASE_TTL_MS`). */
 const DEFAULT_LEASE_TTL_MS = 60_000;
@@ -145,11 +140,12 @@ export function readNumber(value: string): number | UnsafeNumber {
 
 /**
  * The AWS adapters over `clients`. Every mutating call (KMS Connect/Disconnect/Update, CloudHSM
- * CreateHsm) draws from one token bucket at `config.mutationRatePerSecond`, burst 1: calls are spaced,
- * never bunched, whichever store or service they are for.
+ * CreateHsm) goes through one {@link MutatingCalls}: a token bucket at `config.mutationRatePerSecond`,
+ * burst 1, spaces them (never bunched, whichever store or service they are for), and only a throttled
+ * one is sent again.
  */
 export function makeAdapters(config: Pick<Config, 'eventBusName' | 'mutationRatePerSecond'>, clients: AwsClients, clock: Clock): AwsAdapters {
-  const mutations = new TokenBucket({ ratePerSecond: config.mutationRatePerSecond, burst: 1, clock });
+  const mutations = new MutatingCalls(new TokenBucket({ ratePerSecond: config.mutationRatePerSecond, burst: 1, clock }), clock);
   return {
     kms: new KmsSdkAdapter(clients.kms, mutations),
     cloudHsm: new CloudHsmSdkAdapter(clients.cloudHsm, mutations),

@@ -6,7 +6,7 @@ import { type ClusterView, clusterStateOf } from '../domain/types.js';
 import { AwsCallError } from '../errors.js';
 import type { CloudHsmPort } from '../reconcile/ports.js';
 import { awsCall } from './aws-errors.js';
-import type { TokenBucket } from './token-bucket.js';
+import { type MutatingCalls, oneAttempt } from './mutating-calls.js';
 
 /** DescribeClusters accepts at most 25 results per page; we ask for as many ids per call. */
 const BATCH_SIZE = 25;
@@ -16,7 +16,7 @@ export class CloudHsmSdkAdapter implements CloudHsmPort {
   /** `mutations` spaces CreateHsm (shared with the other adapters' mutating calls). */
   constructor(
     private readonly client: CloudHSMV2Client,
-    private readonly mutations: TokenBucket,
+    private readonly mutations: MutatingCalls,
   ) {}
 
   async describeClusters(clusterIds: readonly string[]): Promise<Map<string, ClusterView>> {
@@ -42,9 +42,8 @@ export class CloudHsmSdkAdapter implements CloudHsmPort {
   }
 
   async createHsm(clusterId: string, availabilityZone: string): Promise<{ hsmId: string }> {
-    await this.mutations.take();
-    const result = await awsCall('CloudHSMV2.CreateHsm', () =>
-      this.client.send(new CreateHsmCommand({ ClusterId: clusterId, AvailabilityZone: availabilityZone })),
+    const result = await this.mutations.send('CloudHSMV2.CreateHsm', () =>
+      this.client.send(oneAttempt(new CreateHsmCommand({ ClusterId: clusterId, AvailabilityZone: availabilityZone }))),
     );
     const hsmId = result.Hsm?.HsmId;
     if (hsmId === undefined) {

@@ -7,6 +7,7 @@
  * guarded by a condition on their own item.
  */
 
+import { randomUUID } from 'node:crypto';
 import type { CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -16,6 +17,7 @@ import { sameData } from '../domain/same-data.js';
 import { BASELINE_IN_FORCE, guardedOf } from '../domain/settings.js';
 import { personOf, type Signature } from '../domain/signatures.js';
 import {
+  CLOSED_PK,
   desiredKey,
   historyPartitionKey,
   historySortKey,
@@ -477,16 +479,43 @@ export class DynamoStateAdapter implements StatePort {
   }
 
   async registerScope(): Promise<boolean> {
-    return this.put({ pk: REGISTRY_PK, sk: registryKey(this.scope), ...this.scope }, { ConditionExpression: 'attribute_not_exists(pk)' });
+    const previous = await this.call('PutItem', () =>
+      this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: REGISTRY_PK, sk: registryKey(this.scope), ...this.scope, registration: randomUUID() },
+          ReturnValues: 'ALL_OLD',
+        }),
+      ),
+    );
+    return previous.Attributes === undefined;
   }
 
   async listScopes(): Promise<Scope[]> {
-    const items = await this.queryAll(REGISTRY_PK);
-    return items
+    const [registered, closed] = await Promise.all([this.queryAll(REGISTRY_PK), this.queryAll(CLOSED_PK)]);
+    const closedRegistration = new Map(closed.map((item) => [String(item.sk), registrationOf(item)]));
+    return registered
+      .filter((item) => closedRegistration.get(String(item.sk)) !== registrationOf(item))
       .flatMap((item) =>
         typeof item.accountId === 'string' && typeof item.region === 'string' ? [{ accountId: item.accountId, region: item.region }] : [],
       )
       .sort((a, b) => `${a.accountId}/${a.region}`.localeCompare(`${b.accountId}/${b.region}`));
+  }
+
+  async closeScope(now: number): Promise<boolean> {
+    // The registration first: one a `cks apply` writes after this read is not the one closed below.
+    const registered = await this.get({ pk: REGISTRY_PK, sk: registryKey(this.scope) });
+    if (!registered) return false;
+    const [operatorItems, reconcilerItems] = await Promise.all([this.queryAll(this.operatorPk), this.queryAll(this.reconcilerPk)]);
+    if (operatorItems.some((item) => parseStoreKey(String(item.sk))?.kind === 'desired') || reconcilerItems.some(holdsScopeOpen)) return false;
+    await this.put({
+      pk: CLOSED_PK,
+      sk: registryKey(this.scope),
+      ...this.scope,
+      registration: registrationOf(registered),
+      closedAt: new Date(now).toISOString(),
+    });
+    return true;
   }
 
   private async conditionalPut(item: Record<string, unknown>, expectedGeneration: number | null): Promise<void> {
@@ -672,6 +701,22 @@ function toUnreachable(item: Record<string, unknown>): UnreachableMark | null {
   return typeof incidentId === 'string' && typeof since === 'number' && typeof errorCode === 'string' && typeof operation === 'string'
     ? { incidentId, since, errorCode, operation, announced: announced === true }
     : null;
+}
+
+/** A registry entry's registration id (an entry written before registrations had ids has the empty one). */
+function registrationOf(item: Record<string, unknown>): string {
+  return typeof item.registration === 'string' ? item.registration : '';
+}
+
+/**
+ * True for a reconciler item that keeps its scope open: a store's status (its outbox may owe events), an
+ * open regional incident, settings in force that owe a page. A lease alone (no status) holds nothing.
+ */
+function holdsScopeOpen(item: Record<string, unknown>): boolean {
+  const sk = String(item.sk);
+  if (sk === REGIONAL_SK) return toRegionalIncident(item) !== null;
+  if (sk === SETTINGS_SK) return toOutbox(item).length > 0;
+  return parseStoreKey(sk)?.kind === 'status' && (item.phase !== undefined || toOutbox(item).length > 0);
 }
 
 /** The signature an index item holds, or null for an item that signs nothing a policy lets its signer sign. */

@@ -7,6 +7,8 @@ import {
   DescribeCustomKeyStoresCommand,
   type DescribeCustomKeyStoresRequest,
   DisconnectCustomKeyStoreCommand,
+  EncryptCommand,
+  GenerateRandomCommand,
   type KMSClient,
   UpdateCustomKeyStoreCommand,
   type UpdateCustomKeyStoreRequest,
@@ -20,19 +22,37 @@ import {
   type XksConnectivity,
 } from '../domain/types.js';
 import { AwsCallError } from '../errors.js';
-import type { KmsPort, ResolvedUpdate } from '../reconcile/ports.js';
+import type { KmsPort, ProbeResult, ProbeTarget, ResolvedUpdate } from '../reconcile/ports.js';
 import { awsCall } from './aws-errors.js';
-import type { TokenBucket } from './token-bucket.js';
+import { type MutatingCalls, oneAttempt } from './mutating-calls.js';
+
+/**
+ * The errors of a probe that say the store cannot serve cryptographic calls now: KMS's answer for a key
+ * store that cannot (every failure of an external key store's proxy or key manager, a key that is
+ * Unavailable), a dependency that timed out, a store not CONNECTED after all, a probe key gone.
+ */
+const STORE_CANNOT_SERVE: ReadonlySet<string> = new Set([
+  'KMSInvalidStateException',
+  'DependencyTimeoutException',
+  'KeyUnavailableException',
+  'CustomKeyStoreInvalidStateException',
+  'CustomKeyStoreNotFoundException',
+  'NotFoundException',
+  'DisabledException',
+]);
+
+/** The one byte an external key store's probe encrypts: a constant, never data. */
+const PROBE_PLAINTEXT = new Uint8Array([0]);
 
 /** The largest page DescribeCustomKeyStores serves. */
 const PAGE_LIMIT = 1000;
 
 /** {@link KmsPort} over a `KMSClient`. */
 export class KmsSdkAdapter implements KmsPort {
-  /** `mutations` spaces Connect, Disconnect and Update (shared with the other adapters' mutating calls). */
+  /** `mutations` sends Connect, Disconnect and Update (shared with the other adapters' mutating calls). */
   constructor(
     private readonly client: KMSClient,
-    private readonly mutations: TokenBucket,
+    private readonly mutations: MutatingCalls,
   ) {}
 
   async listStores(): Promise<ObservedStore[]> {
@@ -60,13 +80,15 @@ export class KmsSdkAdapter implements KmsPort {
   }
 
   async connect(storeId: string): Promise<void> {
-    await this.mutations.take();
-    await awsCall('KMS.ConnectCustomKeyStore', () => this.client.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId })));
+    await this.mutations.send('KMS.ConnectCustomKeyStore', () =>
+      this.client.send(oneAttempt(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }))),
+    );
   }
 
   async disconnect(storeId: string): Promise<void> {
-    await this.mutations.take();
-    await awsCall('KMS.DisconnectCustomKeyStore', () => this.client.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId })));
+    await this.mutations.send('KMS.DisconnectCustomKeyStore', () =>
+      this.client.send(oneAttempt(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }))),
+    );
   }
 
   async update(storeId: string, update: ResolvedUpdate): Promise<void> {
@@ -74,8 +96,26 @@ export class KmsSdkAdapter implements KmsPort {
     const secrets = [update.keyStorePassword, update.xks?.credential?.accessKeyId, update.xks?.credential?.secretAccessKey].filter(
       (value): value is string => value !== undefined,
     );
-    await this.mutations.take();
-    await awsCall('KMS.UpdateCustomKeyStore', () => this.client.send(new UpdateCustomKeyStoreCommand(toUpdateRequest(storeId, update))), secrets);
+    await this.mutations.send(
+      'KMS.UpdateCustomKeyStore',
+      () => this.client.send(oneAttempt(new UpdateCustomKeyStoreCommand(toUpdateRequest(storeId, update)))),
+      secrets,
+    );
+  }
+
+  async probe(target: ProbeTarget): Promise<ProbeResult> {
+    const operation = target.type === 'AWS_CLOUDHSM' ? 'KMS.GenerateRandom' : 'KMS.Encrypt';
+    try {
+      await awsCall(operation, async () => {
+        if (target.type === 'AWS_CLOUDHSM') await this.client.send(new GenerateRandomCommand({ NumberOfBytes: 1, CustomKeyStoreId: target.storeId }));
+        else await this.client.send(new EncryptCommand({ KeyId: target.keyId, Plaintext: PROBE_PLAINTEXT }));
+      });
+      return { ok: true };
+    } catch (error) {
+      if (error instanceof AwsCallError && STORE_CANNOT_SERVE.has(error.code))
+        return { ok: false, operation, errorCode: error.code, message: error.message };
+      throw error;
+    }
   }
 
   private describe(request: DescribeCustomKeyStoresRequest) {

@@ -1,17 +1,29 @@
 /**
- * The coordinator's queue: one SQS message per scope, sent ten to a SendMessageBatch call. The
- * queue is named (a literal in the function's environment); its URL is asked for once.
+ * The reconciler's queues: the coordinator's (one message per scope, for the worker) and the
+ * follow-ups' (one message per store to look at again, delivered after its delay, for the on-event
+ * function). Messages go ten to a SendMessageBatch call. A queue is named (a literal in the
+ * function's environment); its URL is asked for once.
  */
 import { GetQueueUrlCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Scope } from '../domain/types.js';
 import { AwsCallError } from '../errors.js';
+import { type FollowUpPort, followUpMessageBody } from '../fleet/follow-ups.js';
 import type { ScopeQueuePort } from '../fleet/reconcile-fleet.js';
-import { scopeMessageBody } from '../fleet/scope.js';
+import { scopeLabel, scopeMessageBody } from '../fleet/scope.js';
+import type { FollowUp } from '../reconcile/reconcile-scope.js';
 import { awsCall } from './aws-errors.js';
 
 const BATCH = 10;
 
-export class SqsScopeQueue implements ScopeQueuePort {
+/** One message to send: what a refusal names, its body, and its delay. */
+interface Outgoing {
+  label: string;
+  body: string;
+  delaySeconds?: number;
+}
+
+/** Sends messages to one named queue. */
+class SqsSender {
   #url: Promise<string> | undefined;
 
   constructor(
@@ -19,9 +31,10 @@ export class SqsScopeQueue implements ScopeQueuePort {
     private readonly queueName: string,
   ) {}
 
-  async send(scopes: readonly Scope[]): Promise<void> {
-    const batches: Scope[][] = [];
-    for (let i = 0; i < scopes.length; i += BATCH) batches.push(scopes.slice(i, i + BATCH));
+  /** Sends every message; throws, naming those SQS refused, when any was. */
+  async sendAll(messages: readonly Outgoing[], kind: string): Promise<void> {
+    const batches: Outgoing[][] = [];
+    for (let i = 0; i < messages.length; i += BATCH) batches.push(messages.slice(i, i + BATCH));
     const failed = (await Promise.all(batches.map((batch) => this.#sendBatch(batch)))).flat();
     const [first] = failed;
     if (first) {
@@ -29,7 +42,7 @@ export class SqsScopeQueue implements ScopeQueuePort {
         'SQS.SendMessageBatch',
         first.code,
         true,
-        `${failed.length} of ${scopes.length} scope messages were not sent: ${failed.map((f) => f.label).join(', ')}`,
+        `${failed.length} of ${messages.length} ${kind} messages were not sent: ${failed.map((f) => f.label).join(', ')}`,
       );
     }
   }
@@ -50,15 +63,50 @@ export class SqsScopeQueue implements ScopeQueuePort {
   }
 
   /** Sends one batch; returns the entries SQS refused. */
-  async #sendBatch(batch: readonly Scope[]): Promise<Array<{ label: string; code: string }>> {
-    const entries = batch.map((scope, i) => ({ Id: String(i), MessageBody: scopeMessageBody(scope) }));
+  async #sendBatch(batch: readonly Outgoing[]): Promise<Array<{ label: string; code: string }>> {
+    const entries = batch.map((message, i) => ({
+      Id: String(i),
+      MessageBody: message.body,
+      ...(message.delaySeconds !== undefined && { DelaySeconds: message.delaySeconds }),
+    }));
     const queueUrl = await this.#queueUrl();
     const { Failed = [] } = await awsCall('SQS.SendMessageBatch', () =>
       this.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries })),
     );
-    return Failed.map((f) => {
-      const scope = batch[Number(f.Id)];
-      return { label: scope ? `${scope.accountId}/${scope.region}` : String(f.Id), code: f.Code ?? 'Unknown' };
-    });
+    return Failed.map((f) => ({ label: batch[Number(f.Id)]?.label ?? String(f.Id), code: f.Code ?? 'Unknown' }));
+  }
+}
+
+export class SqsScopeQueue implements ScopeQueuePort {
+  readonly #sender: SqsSender;
+
+  constructor(sqs: SQSClient, queueName: string) {
+    this.#sender = new SqsSender(sqs, queueName);
+  }
+
+  send(scopes: readonly Scope[]): Promise<void> {
+    return this.#sender.sendAll(
+      scopes.map((scope) => ({ label: scopeLabel(scope), body: scopeMessageBody(scope) })),
+      'scope',
+    );
+  }
+}
+
+export class SqsFollowUpQueue implements FollowUpPort {
+  readonly #sender: SqsSender;
+
+  constructor(sqs: SQSClient, queueName: string) {
+    this.#sender = new SqsSender(sqs, queueName);
+  }
+
+  followUp(scope: Scope, followUps: readonly FollowUp[]): Promise<void> {
+    return this.#sender.sendAll(
+      followUps.map(({ store, afterSeconds }) => ({
+        label: `${scopeLabel(scope)} ${store}`,
+        body: followUpMessageBody(scope, store),
+        delaySeconds: afterSeconds,
+      })),
+      'follow-up',
+    );
   }
 }

@@ -84,10 +84,15 @@ export async function applyCommand(ctx: CliContext, file: string, options: Apply
       if (caller !== null) await signChange(deps.state, caller, proposedChange(spec, current.get(spec.name)), now, `store "${printable(spec.name)}"`);
     }
   }
-  // The deployment's own scope is always swept: the others get a registry entry, before any store is written there.
-  for (const { scope, deps, toWrite } of plans) {
-    if (!sameScope(scope, fleet.home) && toWrite.length > 0) await deps.state.registerScope();
-  }
+  // The deployment's own scope is always swept: the others get a registration, before any store is written there
+  // (an apply that stops halfway leaves no store unswept) and again after (a pass that closed the scope meanwhile
+  // did not see these stores: the registration it closed is no longer the scope's).
+  const register = async (): Promise<void> => {
+    for (const { scope, deps, toWrite } of plans) {
+      if (!sameScope(scope, fleet.home) && toWrite.length > 0) await deps.state.registerScope();
+    }
+  };
+  await register();
   const batches = plans.map(({ scope, deps, changes: scoped, toWrite }) => ({
     state: deps.state,
     where: sameScope(scope, home) ? '' : ` (${scopeLabel(scope)})`,
@@ -95,6 +100,7 @@ export async function applyCommand(ctx: CliContext, file: string, options: Apply
     removed: options.prune ? scoped.filter((c) => c.kind === 'removed').map((c) => c.name) : [],
   }));
   await write(file, batches, { now, changedBy });
+  await register();
   ctx.print(`applied ${file}: ${summarise(changes, options.prune)}`);
   return 0;
 }

@@ -126,6 +126,8 @@ function renderScopeOutcome(outcome: FleetOutcome): string {
       return `${label}:\n${renderOutcomes(outcome.result)}`;
     case 'unreachable':
       return `${label}: UNREACHABLE: ${outcome.operation} failed with ${outcome.errorCode} (incident ${outcome.incidentId}${outcome.announced ? ', reported now' : ''})`;
+    case 'closed':
+      return `${label}: closed (no store is declared there any more; a \`cks apply\` there opens it again)`;
     case 'failed':
       return `${label}: FAILED: ${outcome.error}`;
     default: {

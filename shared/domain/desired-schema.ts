@@ -47,6 +47,9 @@ function length(min: number, max: number): [z.core.$ZodCheck<string>, z.core.$Zo
 }
 
 const CLUSTER_ID = /^cluster-[2-7a-zA-Z]{11,16}$/;
+/** A KMS key id (a UUID) or key ARN. */
+const KEY_ID =
+  /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:key\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 const STORE_ID = /^cks-[a-zA-Z0-9]+$/;
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 const URI_ENDPOINT = /^https:\/\/[a-zA-Z0-9.-]+$/;
@@ -124,6 +127,10 @@ const specShape = {
   ),
   allowCreateHsm: z._default(z.boolean(must('true or false')), false),
   onManualDisconnect: z._default(z.enum(MANUAL_DISCONNECT_POLICIES, oneOf(MANUAL_DISCONNECT_POLICIES)), 'hold'),
+  /** The active probe (off when absent): one KMS call per full pass that exercises the CONNECTED store. */
+  probe: z.optional(z.boolean(must('true or false'))),
+  /** The KMS key in the store that an external key store's probe encrypts with. */
+  probeKeyId: z.optional(z.string(must('a string')).check(z.regex(KEY_ID, 'must be a KMS key id (a UUID) or a key ARN'))),
   loginBudget: z._default(
     z
       .number(must('an integer'))
@@ -143,6 +150,8 @@ type SpecLike = {
   keyStorePasswordSecretArn?: unknown;
   xksProxy?: unknown;
   allowCreateHsm?: unknown;
+  probe?: unknown;
+  probeKeyId?: unknown;
 };
 
 /** Rules across fields: what each store type requires and forbids. An invalid type is reported on its own field. */
@@ -159,7 +168,11 @@ function typeRules(spec: SpecLike, ctx: z.core.$RefinementCtx): void {
     if (spec.cloudHsmClusterId !== undefined) add('cloudHsmClusterId', 'is not allowed when type is EXTERNAL_KEY_STORE');
     if (spec.keyStorePasswordSecretArn !== undefined) add('keyStorePasswordSecretArn', 'is not allowed when type is EXTERNAL_KEY_STORE');
     if (spec.allowCreateHsm === true) add('allowCreateHsm', 'is not allowed when type is EXTERNAL_KEY_STORE');
+    if (spec.probe === true && spec.probeKeyId === undefined) add('probeKeyId', 'is required when probe is true and type is EXTERNAL_KEY_STORE');
   }
+  if (spec.type === 'AWS_CLOUDHSM' && spec.probeKeyId !== undefined) {
+    add('probeKeyId', 'is not allowed when type is AWS_CLOUDHSM (its probe is GenerateRandom in the store, with no key)');
+  } else if (spec.probeKeyId !== undefined && spec.probe !== true) add('probeKeyId', 'is allowed only when probe is true');
 }
 
 const crossFieldRules = z.superRefine<SpecLike>(typeRules, whenObject);

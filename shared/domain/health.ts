@@ -15,6 +15,7 @@ export const FINDING_KINDS = [
   'xksProxyLatency',
   'clusterTooFewHsms',
   'clusterSingleZone',
+  'keyStoreProbeFailed',
 ] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 

@@ -313,6 +313,11 @@ export const FINDING_RUNBOOKS: Record<FindingKind, string> = {
   clusterSingleZone:
     'Every HSM of the CloudHSM cluster of this CONNECTED store is in one Availability Zone: an outage of that zone fails the store with INSUFFICIENT_CLOUDHSM_HSMS. ' +
     'Add an HSM in another Availability Zone of the cluster (CloudHSM CreateHsm), then remove a surplus one if cost matters; the finding clears once the HSMs span two zones.',
+  keyStoreProbeFailed:
+    "The reconciler's probe of this CONNECTED store failed (the reason names the call and the error): KMS says CONNECTED, but the store cannot serve cryptographic calls, so its KMS keys are unusable now. " +
+    "For an external key store, check that the XKS proxy is up and reachable from KMS, that its TLS certificate is valid, that it accepts the store's proxy path and authentication credential, and that the external key manager behind it is Active; " +
+    'the probe key (probeKeyId) must exist, be enabled, live in this store and allow kms:Encrypt to the reconciler. ' +
+    'For a CloudHSM key store, check that its cluster has ACTIVE HSMs (DescribeClusters). The finding clears when a later probe succeeds.',
 };
 
 /** The playbook for a code on a store of a given type: INVALID_CREDENTIALS narrowed to that type's fix. */

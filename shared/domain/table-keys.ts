@@ -8,6 +8,7 @@
  *   pk = SCOPE#<accountId>#<region>     sk = STORE#<name>#STATUS | REGIONAL | SETTINGS                 (the reconciler)
  *   pk = HISTORY#<accountId>#<region>#<name>    sk = <iso time>#<reconcileId>                          (the reconciler)
  *   pk = REGISTRY                       sk = SCOPE#<accountId>#<region>                                  (operators: `cks apply`)
+ *   pk = CLOSED                         sk = SCOPE#<accountId>#<region>                                  (the reconciler)
  *
  * A signature lives in its signer's own partition, which IAM lets a principal write only under its
  * own identity (`SIGNER#source/${aws:SourceIdentity}` or `SIGNER#principal/${aws:userid}`): who signed
@@ -18,7 +19,10 @@
  * The reconciler partition also holds the settings in force (a weakening of the desired settings
  * comes into force there only with two persons' signatures) and a scope's UNREACHABLE mark while it
  * cannot be reached. The registry lists every other account and Region that stores were applied to
- * (the deployment's own is always reconciled): the fleet's coordinator reads it with one Query.
+ * (the deployment's own is always reconciled): the fleet's coordinator reads it with one Query. Each
+ * registration has an id, renewed by every `cks apply` there; the reconciler closes a scope none of whose
+ * stores is declared any more by marking that registration closed (CLOSED partition, one Query too),
+ * and a later registration, which a closed mark does not name, opens the scope again.
  *
  * A pass reads each of the first two partitions with one (paged) Query. Shared by the table adapter,
  * which reads and writes these keys, and the stream trigger, which reads which store a changed item
@@ -49,7 +53,10 @@ export const UNREACHABLE_SK = 'UNREACHABLE';
 /** The partition of the scope registry (operators' data: the reconciler reads it, never writes it). */
 export const REGISTRY_PK = 'REGISTRY';
 
-/** The registry's sort key of a scope. */
+/** The partition of the reconciler's marks of closed registrations (sort keys as the registry's). */
+export const CLOSED_PK = 'CLOSED';
+
+/** The registry's sort key of a scope (and of its closed mark). */
 export function registryKey(scope: Scope): string {
   return `SCOPE#${scope.accountId}#${scope.region}`;
 }

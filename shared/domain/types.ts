@@ -158,6 +158,10 @@ export interface DesiredStore {
   onManualDisconnect: ManualDisconnectPolicy;
   /** Failed kmsuser logins the reconciler's connects may cause before it stops sending passwords (1-3, default 2). */
   loginBudget: number;
+  /** The active probe: one KMS call per full pass that exercises the CONNECTED store (absent: off). */
+  probe?: boolean;
+  /** The KMS key in an external key store that its probe encrypts with (required with `probe` there). */
+  probeKeyId?: string;
   /** Set by `cks pause`: the reconciler observes and reports but does not act. */
   paused: boolean;
   generation: number;

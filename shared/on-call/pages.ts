@@ -13,6 +13,8 @@
  * - PagerDuty: an Events API v2 body (the connection adds `routing_key`); `dedup_key` names the
  *   alert (for an escalation, its incident), so a repeated event never opens a second alert, and the
  *   incident's `Repair Succeeded` resolves it (`resolvesEscalation`: the escalated incident, also one whose hold was released since).
+ *   A finding's `Store At Risk` opens an alert named by its `eventId`; its `Store Risk Cleared` resolves
+ *   that alert (`resolves`) and tells the topic and chat that the finding cleared.
  */
 
 /** An EventBridge rule target's `InputTransformer`. */
@@ -22,7 +24,15 @@ export interface InputTransformer {
 }
 
 /** The pages, by the name the on-call rules (`cloudformation/stack/on-call.yml`) refer to them with. */
-export type PageName = 'escalated' | 'manualChange' | 'approvalRequired' | 'settingsApprovalRequired' | 'scopeUnreachable' | 'regionalIncident';
+export type PageName =
+  | 'escalated'
+  | 'manualChange'
+  | 'approvalRequired'
+  | 'settingsApprovalRequired'
+  | 'scopeUnreachable'
+  | 'regionalIncident'
+  | 'storeAtRisk'
+  | 'riskCleared';
 
 /** PagerDuty's severities, most urgent first. */
 type Severity = 'critical' | 'error' | 'warning' | 'info';
@@ -193,6 +203,48 @@ export function onCallPages(stage: string): Record<PageName, Page> {
       source: '<accountId>/<region>',
       keywords: [stage, '<errorCode>'],
     },
+    storeAtRisk: {
+      detailType: 'Store At Risk',
+      paths: {
+        ...STORE_PATHS,
+        finding: '$.detail.finding',
+        openedAt: '$.detail.openedAt',
+        eventId: '$.detail.eventId',
+      },
+      subject: `${prefix} AT RISK ${store}: <finding>`,
+      details: [
+        ['What happened', '<reason>'],
+        ['Since', '<openedAt> (the store is still CONNECTED)'],
+        ['Runbook', '<runbook>'],
+      ],
+      commands: [lookCloser],
+      severity: 'warning',
+      dedupKey: '<eventId>',
+      keywords: [stage, '<finding>'],
+      ...storePage,
+    },
+    // Not a page: the topic and chat hear that the finding cleared; PagerDuty resolves its alert (see pagerDutyResolve).
+    riskCleared: {
+      detailType: 'Store Risk Cleared',
+      paths: {
+        storeName: '$.detail.storeName',
+        accountId: '$.detail.accountId',
+        region: '$.detail.region',
+        reason: '$.detail.reason',
+        finding: '$.detail.finding',
+        resolves: '$.detail.resolves',
+      },
+      subject: `${prefix} RISK CLEARED ${store}: <finding>`,
+      details: [
+        ['What happened', '<reason>'],
+        ['Clears', 'the Store At Risk page <resolves>'],
+      ],
+      commands: [lookCloser],
+      severity: 'info',
+      dedupKey: '<resolves>',
+      keywords: [stage, '<finding>'],
+      ...storePage,
+    },
     regionalIncident: {
       detailType: 'Sweep Summary',
       paths: {
@@ -260,9 +312,12 @@ function pagerDutyTrigger(page: Page, stage: string): InputTransformer {
   return transformer(page.paths, JSON.stringify(event));
 }
 
-/** Resolves the alert of a healed incident (`Repair Succeeded`): the same `dedup_key` as the escalation's trigger. */
-function pagerDutyResolve(): InputTransformer {
-  return transformer({ incidentId: '$.detail.resolvesEscalation' }, JSON.stringify({ event_action: 'resolve', dedup_key: '<incidentId>' }));
+/**
+ * Resolves the alert whose `dedup_key` is at `path`: a healed incident's (`Repair Succeeded`, the
+ * escalation's incident), a cleared finding's (`Store Risk Cleared`, its `Store At Risk`'s eventId).
+ */
+function pagerDutyResolve(placeholder: string, path: string): InputTransformer {
+  return transformer({ [placeholder]: path }, JSON.stringify({ event_action: 'resolve', dedup_key: `<${placeholder}>` }));
 }
 
 /** What `serverless.yml` passes in: the stage and the on-call parameters ('' when not given). */
@@ -287,7 +342,13 @@ export function onCallTransformers(stage: string) {
     settingsApprovalRequired: channels(pages.settingsApprovalRequired),
     scopeUnreachable: channels(pages.scopeUnreachable),
     regionalIncident: channels(pages.regionalIncident),
-    healed: { pagerDuty: pagerDutyResolve() },
+    storeAtRisk: channels(pages.storeAtRisk),
+    riskCleared: {
+      topic: topicTransformer(pages.riskCleared),
+      chat: chatTransformer(pages.riskCleared),
+      pagerDuty: pagerDutyResolve('resolves', '$.detail.resolves'),
+    },
+    healed: { pagerDuty: pagerDutyResolve('incidentId', '$.detail.resolvesEscalation') },
   };
 }
 

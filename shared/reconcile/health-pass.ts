@@ -4,7 +4,8 @@
  * store's findings (with the clusters the pass already described), and for each store whose
  * findings change records them in its status with the `Store At Risk` / `Store Risk Cleared`
  * events in the outbox, then publishes them: each finding pages once and clears once. A healthy
- * scope costs that one call and no write.
+ * scope costs that one call and no write. A store whose desired state turns the active probe on
+ * costs one KMS call more per pass: a failing probe of a CONNECTED store is a finding too.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type FindingEventContext, type ReconcilerEvent, storeAtRiskEvent, storeRiskClearedEvent } from '../domain/events.js';
@@ -16,13 +17,14 @@ import {
   judgeFindings,
   metricsTurn,
   type OpenFinding,
+  type Verdicts,
   XKS_QUERIES_PER_STORE,
   type XksReading,
 } from '../domain/health.js';
 import type { ClusterView, DesiredStore, ObservedStore, Settings, StoreStatus } from '../domain/types.js';
 import { scrubbedError } from '../errors.js';
 import { recordFinding, recordScopeHealth } from '../metrics.js';
-import type { ReconcileDeps, StoreRecord, XksMetricsTarget } from './ports.js';
+import type { ProbeTarget, ReconcileDeps, StoreRecord, XksMetricsTarget } from './ports.js';
 import { publishOwed } from './reconcile-store.js';
 
 /** One managed store as the pass saw it. */
@@ -51,12 +53,15 @@ export async function reviewHealth(
   for (const subject of subjects) {
     const { observed } = subject;
     const clusterId = observed?.cloudHsmClusterId;
-    const verdicts = judgeFindings({
-      observed,
-      cluster: clusterId === undefined ? undefined : clusters.get(clusterId),
-      xks: observed ? readings.get(observed.id) : undefined,
-      thresholds,
-    });
+    const verdicts: Verdicts = {
+      ...judgeFindings({
+        observed,
+        cluster: clusterId === undefined ? undefined : clusters.get(clusterId),
+        xks: observed ? readings.get(observed.id) : undefined,
+        thresholds,
+      }),
+      ...(await probe(deps, log, subject)),
+    };
     const open = subject.record.status?.findings ?? [];
     const diff = diffFindings(open, verdicts);
     const changed = diff.opened.length > 0 || diff.cleared.length > 0;
@@ -74,6 +79,29 @@ export async function reviewHealth(
     });
   }
   return unpublished;
+}
+
+/**
+ * The active probe's verdict of a CONNECTED store whose desired state turns it on: one call that
+ * exercises the store (GenerateRandom in a CloudHSM key store, Encrypt with the probe key of an
+ * external key store). None when the store is not probed now, or when the call failed for a reason
+ * that says nothing of the store (throttled, refused): the finding then stays as it is.
+ */
+async function probe(deps: ReconcileDeps, log: Logger, { desired, observed }: HealthSubject): Promise<Verdicts> {
+  if (desired.probe !== true || observed?.connectionState !== 'CONNECTED' || observed.type !== desired.type) return {};
+  const target: ProbeTarget =
+    observed.type === 'AWS_CLOUDHSM'
+      ? { type: 'AWS_CLOUDHSM', storeId: observed.id }
+      : { type: 'EXTERNAL_KEY_STORE', keyId: desired.probeKeyId ?? '' };
+  try {
+    const result = await deps.kms.probe(target);
+    if (result.ok) return { keyStoreProbeFailed: { open: false } };
+    const reason = `the probe ${result.operation} failed with ${result.errorCode} while KMS says CONNECTED: ${result.message}`;
+    return { keyStoreProbeFailed: { open: true, reason } };
+  } catch (error) {
+    log.warn('could not probe the store; its probe finding waits for the next pass', { storeName: desired.name, error: scrubbedError(error) });
+    return {};
+  }
 }
 
 /** The metrics of this pass's turn of CONNECTED external key stores; none when the read fails (no verdict: wait). */

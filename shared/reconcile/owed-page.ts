@@ -1,4 +1,4 @@
-/** A scope-level page kept owed in its record until it went out: the regional incident's, the settings' approval. */
+/** A scope-level page kept owed in its record until it went out: the regional incident's, the settings' approval, an unreachable scope's. */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { ReconcilerEvent } from '../domain/events.js';
 import { scrubbedError } from '../errors.js';

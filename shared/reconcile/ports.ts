@@ -26,6 +26,12 @@ export interface ResolvedUpdate {
   };
 }
 
+/** What the active probe of a store calls: GenerateRandom in a CloudHSM key store, Encrypt with a key of an external key store. */
+export type ProbeTarget = { type: 'AWS_CLOUDHSM'; storeId: string } | { type: 'EXTERNAL_KEY_STORE'; keyId: string };
+
+/** A probe's answer: the store served the call, or the call and the error that says it cannot. */
+export type ProbeResult = { ok: true } | { ok: false; operation: string; errorCode: string; message: string };
+
 export interface KmsPort {
   /** Every store in the account and Region: DescribeCustomKeyStores with Limit 1000, all pages. */
   listStores(): Promise<ObservedStore[]>;
@@ -34,6 +40,11 @@ export interface KmsPort {
   connect(storeId: string): Promise<void>;
   disconnect(storeId: string): Promise<void>;
   update(storeId: string, update: ResolvedUpdate): Promise<void>;
+  /**
+   * One cryptographic call that exercises the store. A failure that says the store cannot serve it
+   * is the result; any other (throttling, access denied) throws, since it says nothing of the store.
+   */
+  probe(target: ProbeTarget): Promise<ProbeResult>;
 }
 
 export interface CloudHsmPort {
@@ -255,10 +266,25 @@ export interface StatePort {
   announceUnreachable(incidentId: string): Promise<void>;
   /** Ends the unreachable incident `incidentId` (the scope was reached); a newer incident another run opened stays open. */
   clearUnreachable(incidentId: string): Promise<void>;
-  /** Adds this account and Region to the table's scope registry (operators, `cks apply`); false when it was there. */
+  /**
+   * Adds this account and Region to the table's scope registry (operators, `cks apply`) with a new
+   * registration, which opens the scope again if the reconciler had closed it; false when it was there.
+   */
   registerScope(): Promise<boolean>;
-  /** Every account and Region of the registry, sorted (one paged Query; table-wide, whatever this adapter's scope). */
+  /**
+   * Every open account and Region of the registry, sorted: the registered ones whose registration is not
+   * closed (one paged Query of the registry and one of the closed marks; table-wide, whatever this
+   * adapter's scope).
+   */
   listScopes(): Promise<Scope[]>;
+  /**
+   * Closes this scope's registration (the reconciler) while the scope holds no desired store, no status
+   * item (whose outbox could owe events), no open regional incident and no settings page owed, so that
+   * it is no longer swept; true when closed. The registration is read before the scope is, so a
+   * `cks apply` that lands meanwhile (its new registration) keeps the scope open. False when the scope
+   * is not registered or not empty.
+   */
+  closeScope(now: number): Promise<boolean>;
 }
 
 /** Everything the core talks to: one plain object, built once per cold start. */

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type FieldError, formatFieldErrors, parseDesiredItem } from '../domain/desired-schema.js';
 import { invalidDesiredEvent, type ReconcilerEvent, sweepSummaryEvent } from '../domain/events.js';
+import { followUpSeconds } from '../domain/follow-up.js';
 import { emptyStatus } from '../domain/plan.js';
 import type {
   ClusterView,
@@ -67,6 +68,14 @@ export interface ReconcileResult {
   unmanaged: ObservedStore[];
   /** The scope's unreachable incident as this pass found it open (it was reached now: the fleet ends it). */
   unreachable: UnreachableMark | null;
+  /** Stores to look at again soon, each after the delay its decision asks for (see {@link followUpsOf}). */
+  followUps: FollowUp[];
+}
+
+/** One store of the scope to reconcile again after `afterSeconds`. */
+export interface FollowUp {
+  store: string;
+  afterSeconds: number;
 }
 
 /** A run that did its work but could not tell anyone: its events did not reach EventBridge. */
@@ -181,6 +190,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
     outcomes,
     unmanaged,
     unreachable: unreachable ?? null,
+    followUps: followUpsOf(request.trigger, outcomes),
   };
   // One summary per full pass (not per event run). The one that opens a regional incident is its page.
   let regionalUnpublished = 0;
@@ -205,7 +215,7 @@ export async function reconcileScope(deps: ReconcileDeps, request: ReconcileRequ
  * events it still owes are published and its outbox emptied first, and the item is deleted only while
  * the lease is ours and the outbox empty. A failure leaves the item, outbox included, to the next pass.
  */
-async function closeRemoved(deps: ReconcileDeps, log: Logger, name: string, run: { reconcileId: string; trigger: Trigger }): Promise<void> {
+export async function closeRemoved(deps: ReconcileDeps, log: Logger, name: string, run: { reconcileId: string; trigger: Trigger }): Promise<void> {
   try {
     const leasedAt = deps.clock.now();
     const lease = await deps.state.acquireLease(name, deps.owner, leasedAt, deps.leaseTtlMs);
@@ -246,6 +256,21 @@ async function closeLeased(deps: ReconcileDeps, lease: StoreRecord, holdLeaseUnt
     await deps.state.saveStatus(status, deps.owner, { now: deps.clock.now(), outbox: [], holdLeaseUntil });
   }
   return deps.state.deleteStatus(lease.name, deps.owner, deps.clock.now());
+}
+
+/**
+ * The follow-ups a pass asks for: a store whose decision waits on a short transition, when this run
+ * recorded something for it (a step, a new observation) or continues a follow-up (whose store may be
+ * unchanged while it waits). A run that changed nothing starts no follow-up, so that scheduled runs
+ * during a long CONNECTING do not add chains beside the one under way: a duplicate chain costs
+ * calls, a lost one the schedule's pace, neither anything else.
+ */
+function followUpsOf(trigger: Trigger, outcomes: readonly StoreOutcome[]): FollowUp[] {
+  return outcomes.flatMap((outcome) => {
+    const continues = outcome.skipped === null || (outcome.skipped === 'unchanged' && trigger === 'followup');
+    const afterSeconds = outcome.decision && continues ? followUpSeconds(outcome.decision) : null;
+    return afterSeconds === null ? [] : [{ store: outcome.name, afterSeconds }];
+  });
 }
 
 /** Too many managed stores FAILED at once: a Region-wide cause, to report rather than repair store by store. */

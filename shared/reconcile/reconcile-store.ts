@@ -23,7 +23,8 @@ import { AwsCallError, EventsRefusedError, scrubbedError } from '../errors.js';
 import { recordRepair } from '../metrics.js';
 import type { ReconcileDeps, ResolvedUpdate, SecretsPort, StoreRecord } from './ports.js';
 
-export type Trigger = 'schedule' | 'cloudtrail' | 'stream' | 'cli' | 'demo';
+/** What started a run; `followup`: a store's own follow-up (a delayed message a run before it asked for). */
+export type Trigger = 'schedule' | 'cloudtrail' | 'stream' | 'cli' | 'demo' | 'followup';
 
 /** leased: another run holds the store; invalid: its desired item fails validation; unchanged: nothing to do or record; changed: the desired item changed during the run. */
 export type Skip = 'leased' | 'invalid' | 'unchanged' | 'changed';

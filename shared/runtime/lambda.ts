@@ -3,10 +3,11 @@
  * over the stores an event names, and the shape of a result.
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { SqsScopeQueue } from '../adapters/sqs.js';
+import { SqsFollowUpQueue, SqsScopeQueue } from '../adapters/sqs.js';
 import { loadConfig, loadFleetConfig } from '../config.js';
 import { formatFieldErrors } from '../domain/desired-schema.js';
 import type { Scope } from '../domain/types.js';
+import { type FollowUpPort, sendFollowUps } from '../fleet/follow-ups.js';
 import type { ScopeRuntime } from '../fleet/reach-scope.js';
 import type { FleetOutcome, ScopeQueuePort } from '../fleet/reconcile-fleet.js';
 import { sameScope, scopeLabel } from '../fleet/scope.js';
@@ -28,6 +29,8 @@ export interface Invocation {
   runtime: ScopeRuntime;
   /** The worker's queue; null: the coordinator reconciles the other scopes itself. */
   queue: ScopeQueuePort | null;
+  /** Where a pass's follow-ups go (the worker's queue, delayed); null: none are sent, the schedule comes. */
+  followUps: FollowUpPort | null;
   /** Scopes reconciled at once when one invocation reconciles several. */
   concurrency: number;
 }
@@ -35,7 +38,7 @@ export interface Invocation {
 /** What each handler takes: an invocation's dependencies, the lease owner being its request id. */
 export type InvocationFactory = (context: LambdaContext) => Invocation;
 
-let coldStart: { fleet: FleetRuntime; queue: ScopeQueuePort | null; concurrency: number } | undefined;
+let coldStart: { fleet: FleetRuntime; queue: ScopeQueuePort | null; followUps: FollowUpPort | null; concurrency: number } | undefined;
 
 /**
  * Builds the fleet's runtime on the first invocation and reuses it (clients, assumed-role
@@ -51,22 +54,21 @@ function warm(context: LambdaContext): NonNullable<typeof coldStart> {
       owner: 'cold-start',
       metrics: true,
     });
-    const { scopeQueueName } = fleetConfig;
-    const queue =
-      scopeQueueName === undefined
-        ? null
-        : new SqsScopeQueue(
-            new SQSClient({ region: config.region, ...(config.endpoint !== undefined && { endpoint: config.endpoint }) }),
-            scopeQueueName,
-          );
-    coldStart = { fleet, queue, concurrency: fleetConfig.concurrency };
+    const { scopeQueueName, followUpQueueName } = fleetConfig;
+    const sqs = new SQSClient({ region: config.region, ...(config.endpoint !== undefined && { endpoint: config.endpoint }) });
+    coldStart = {
+      fleet,
+      queue: scopeQueueName === undefined ? null : new SqsScopeQueue(sqs, scopeQueueName),
+      followUps: followUpQueueName === undefined ? null : new SqsFollowUpQueue(sqs, followUpQueueName),
+      concurrency: fleetConfig.concurrency,
+    };
   }
   return coldStart;
 }
 
 export const lambdaInvocation: InvocationFactory = (context) => {
-  const { fleet, queue, concurrency } = warm(context);
-  return { runtime: fleet.withOwner(context.awsRequestId), queue, concurrency };
+  const { fleet, queue, followUps, concurrency } = warm(context);
+  return { runtime: fleet.withOwner(context.awsRequestId), queue, followUps, concurrency };
 };
 
 /**
@@ -79,7 +81,7 @@ export function singleScope(deps: ReconcileDeps): Invocation {
     if (!sameScope(scope, home)) throw new Error(`these dependencies are for ${scopeLabel(home)} only, not ${scopeLabel(scope)}`);
     return deps;
   };
-  return { runtime: { home, deps: depsIn, reach: async () => undefined }, queue: null, concurrency: 1 };
+  return { runtime: { home, deps: depsIn, reach: async () => undefined }, queue: null, followUps: null, concurrency: 1 };
 }
 
 /** What a handler returns: enough to read in `serverless invoke` output, no secrets. */
@@ -116,11 +118,14 @@ export function makeTargetedHandler(parse: (event: unknown) => TargetedEvent[], 
   return async (event: unknown, context: LambdaContext): Promise<TargetedResult> => {
     const parts = parse(event);
     if (parts.length === 0) return { skipped: 'the event names no store to reconcile' };
-    const { runtime } = factory(context);
+    const { runtime, followUps } = factory(context);
     const results: HandlerResult[] = [];
     for (const part of parts) {
       const request = { trigger: part.trigger, only: part.targets, ...(part.trigger === 'cloudtrail' && { changes: part.changes }) };
-      results.push(toHandlerResult(await reconcileScope(runtime.deps(part.scope ?? runtime.home), request)));
+      const scope = part.scope ?? runtime.home;
+      const result = await reconcileScope(runtime.deps(scope), request);
+      await sendFollowUps(runtime, followUps, { scope, status: 'reconciled', result });
+      results.push(toHandlerResult(result));
     }
     const [first, ...more] = results as [HandlerResult, ...HandlerResult[]];
     // A stream batch of several scopes: one result with every store (one pass per scope).
@@ -136,7 +141,9 @@ export type ScopeResult =
   /** The failed call's error code and operation, and the incident. */
   | { scope: string; status: 'unreachable'; errorCode: string; operation: string; incidentId: string }
   /** Why the pass failed (the deployment's table or bus). */
-  | { scope: string; status: 'failed'; error: string };
+  | { scope: string; status: 'failed'; error: string }
+  /** No store is declared there any more: the scope was closed. */
+  | { scope: string; status: 'closed' };
 
 export function toScopeResult(outcome: FleetOutcome): ScopeResult {
   const scope = scopeLabel(outcome.scope);
@@ -147,6 +154,8 @@ export function toScopeResult(outcome: FleetOutcome): ScopeResult {
       return { scope, status: 'unreachable', errorCode: outcome.errorCode, operation: outcome.operation, incidentId: outcome.incidentId };
     case 'failed':
       return { scope, status: 'failed', error: outcome.error };
+    case 'closed':
+      return { scope, status: 'closed' };
     default: {
       const _exhaustive: never = outcome;
       throw new Error(`unknown scope outcome ${String(_exhaustive)}`);

@@ -2,7 +2,7 @@
  * The edge: every inbound event is read here, and only here, into what it asks of the reconciler: in
  * which scope, which stores. The schedule asks for the fleet pass; a scope message (the coordinator's,
  * to the worker) for one scope's every store; a CloudTrail event or a desired-state stream batch for
- * the stores it names, in the scope it is about. Nothing here trusts an event's contents beyond
+ * the stores it names, in the scope it is about; a follow-up for the one store it names. Nothing here trusts an event's contents beyond
  * *which* stores and scope it names: every run re-reads live state.
  */
 import * as z from 'zod/mini';
@@ -24,7 +24,7 @@ export interface StoreTargets {
  */
 export type TargetedEvent =
   | { trigger: 'cloudtrail'; scope: Scope | null; targets: StoreTargets; changes: ReportedChange[] }
-  | { trigger: 'stream'; scope: Scope | null; targets: StoreTargets };
+  | { trigger: 'stream' | 'followup'; scope: Scope | null; targets: StoreTargets };
 
 /** An event the handler cannot read. It is not retried into a repair: it changes nothing. */
 export class UnknownEventError extends Error {
@@ -124,6 +124,43 @@ export function parseCloudTrailEvent(event: unknown): TargetedEvent[] {
   }
   const read = parseCloudTrail(cloudTrail.data.detail, cloudTrail.data);
   return read === null ? [] : [read];
+}
+
+/** A batch of the follow-up queue, as Lambda's SQS event source delivers it. */
+const followUpBatch = z.object({ Records: z.array(z.object({ eventSource: z.literal('aws:sqs'), body: z.string() })) });
+
+/**
+ * The on-event function's event: a batch of follow-ups (the follow-up queue), one part per message,
+ * or else a CloudTrail event (see {@link parseCloudTrailEvent}). A malformed follow-up refuses the batch, naming it.
+ */
+export function parseOnEvent(event: unknown): TargetedEvent[] {
+  const batch = followUpBatch.safeParse(event);
+  return batch.success ? batch.data.Records.map((record) => parseFollowUpMessage(record.body)) : parseCloudTrailEvent(event);
+}
+
+/** A follow-up message: `{"accountId", "region", "store"}`, the one store to look at again in that scope. */
+export function parseFollowUpMessage(body: string): TargetedEvent {
+  const expected = '{"accountId": "<12 digits>", "region": "<region>", "store": "<store name>"}';
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new UnknownEventError(`follow-up message is not JSON: expected ${expected}`);
+  }
+  const { accountId, region, store, ...rest } = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  if (
+    typeof accountId !== 'string' ||
+    !ACCOUNT_PATTERN.test(accountId) ||
+    typeof region !== 'string' ||
+    !REGION_PATTERN.test(region) ||
+    typeof store !== 'string' ||
+    store.length === 0 ||
+    store.length > 256 ||
+    Object.keys(rest).length > 0
+  ) {
+    throw new UnknownEventError(`follow-up message must be ${expected}, got ${body.slice(0, 200)}`);
+  }
+  return { trigger: 'followup', scope: { accountId, region }, targets: { names: [store], ids: [], clusterIds: [] } };
 }
 
 /**

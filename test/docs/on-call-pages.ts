@@ -35,6 +35,8 @@ export function onCallPagesMarkdown(): string {
     [pages.settingsApprovalRequired, ON_CALL_EVENTS.settingsApprovalRequired],
     [pages.scopeUnreachable, ON_CALL_EVENTS.scopeUnreachable],
     [pages.regionalIncident, ON_CALL_EVENTS.regionalIncident],
+    [pages.storeAtRisk, ON_CALL_EVENTS.storeAtRisk],
+    [pages.riskCleared, ON_CALL_EVENTS.riskCleared],
   ] as const;
   return [
     `Rendered for stage \`${STAGE}\` from the example events in \`test/unit/on-call-fixtures.ts\`, by the renderer the tests check the pages with` +
@@ -59,5 +61,9 @@ export function onCallPagesMarkdown(): string {
     collapsed('Repair Escalated, for PagerDuty', json(pages.escalated.pagerDuty, ON_CALL_EVENTS.repairEscalated)),
     '',
     collapsed('Repair Succeeded, for PagerDuty', json(pages.healed.pagerDuty, ON_CALL_EVENTS.repairSucceeded)),
+    '',
+    "A finding's `Store At Risk` opens an alert named by its `eventId`, which its `Store Risk Cleared` resolves:",
+    '',
+    collapsed('Store Risk Cleared, for PagerDuty', json(pages.riskCleared.pagerDuty, ON_CALL_EVENTS.riskCleared)),
   ].join('\n');
 }

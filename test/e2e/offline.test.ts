@@ -46,7 +46,7 @@ function waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<RegExpEx
 }
 
 describe('npm run offline', () => {
-  it('heals a failed store by the scheduled sweep alone, routes a human disconnect to onEvent, and stops on Ctrl-C', async () => {
+  it('heals a failed store by the scheduled sweep and its follow-ups, routes a human disconnect to onEvent, and stops on Ctrl-C', async () => {
     // Prepare: the runner on free ports (the fake on port 0, the Lambda API on any free port).
     const home = join(work, 'home');
     mkdirSync(home);
@@ -142,22 +142,24 @@ describe('npm run offline', () => {
       30_000,
     );
 
-    // Act 1: the store loses its network; nothing but the schedule drives the runner.
+    // Act 1: the store loses its network; the schedule finds it, and its follow-ups carry the repair on.
     const failedAt = output.length;
     const failed = await fetch(`${endpoint}/_fake/stores/${STORE}/fail`, { method: 'POST', body: JSON.stringify({ errorCode: 'NETWORK_ERRORS' }) });
     expect(failed.status).toBe(200);
     expect(await connectionState()).toBe('FAILED');
     await until('CONNECTED', 150_000);
 
-    // Assess 1: the sweep disconnected, then connected; its own calls reached no rule, and onEvent was not invoked.
+    // Assess 1: the sweep disconnected, then its follow-up (on onEvent) connected; the reconciler's own
+    // calls (all as the sweep's role under serverless-offline) reached no rule, and onEvent got no CloudTrail event.
     const healing = output.slice(failedAt);
-    const step = (action: string) => new RegExp(`"trigger":"schedule","storeName":"${STORE}".*"action":"${action}"`);
-    expect(healing).toMatch(step('disconnect'));
-    expect(healing).toMatch(step('connect'));
-    expect(healing.search(step('disconnect'))).toBeLessThan(healing.search(step('connect')));
+    const step = (trigger: string, action: string) => new RegExp(`"trigger":"${trigger}","storeName":"${STORE}".*"action":"${action}"`);
+    expect(healing).toMatch(step('schedule', 'disconnect'));
+    expect(healing).toMatch(step('followup', 'connect'));
+    expect(healing.search(step('schedule', 'disconnect'))).toBeLessThan(healing.search(step('followup', 'connect')));
+    expect(healing).toMatch(/cks offline: follow-up → onEvent/);
     expect(healing).toMatch(/cks offline: CloudTrail DisconnectCustomKeyStore by SweepRole: no onEvent rule matches/);
     expect(healing).toMatch(/cks offline: CloudTrail ConnectCustomKeyStore by SweepRole: no onEvent rule matches/);
-    expect(healing).not.toMatch(/→ onEvent/);
+    expect(healing).not.toMatch(/CloudTrail \w+ by \S+ → onEvent/);
 
     // Act 2: a human disconnects the store with the AWS CLI.
     const disconnectedAt = output.length;

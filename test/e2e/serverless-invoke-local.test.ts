@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConnectCustomKeyStoreCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeAwsClients } from '../../shared/adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../../shared/adapters/dynamodb-store.js';
@@ -27,6 +28,9 @@ const TABLE = 'cks-reconciler-e2e-stores';
 /** provider.environment.CKS_EVENT_BUS of serverless.yml for stage `e2e`. */
 const EVENT_BUS = 'cks-reconciler-e2e';
 
+/** provider.environment.CKS_FOLLOW_UP_QUEUE of serverless.yml for stage `e2e`. */
+const FOLLOW_UP_QUEUE = 'cks-reconciler-e2e-follow-ups';
+
 let fake: TestFake;
 let home: string;
 let operator: PrincipalKeys;
@@ -36,7 +40,8 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'cks-sls-home-'));
   // The table by an administrator (as `cks init` is run); the stack's IAM as deployed.
   await ensureTable(new DynamoDBClient(fake.config), TABLE);
-  operator = await deployStack(fake, { table: TABLE, eventBus: EVENT_BUS });
+  await new SQSClient(fake.config).send(new CreateQueueCommand({ QueueName: FOLLOW_UP_QUEUE }));
+  operator = await deployStack(fake, { table: TABLE, eventBus: EVENT_BUS, followUpQueue: FOLLOW_UP_QUEUE });
 });
 
 afterEach(async () => {

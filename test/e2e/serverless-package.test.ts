@@ -56,6 +56,8 @@ interface Statement {
 const ref = (id: string) => ({ Ref: id });
 const getAtt = (id: string, attribute: string) => ({ 'Fn::GetAtt': [id, attribute] });
 const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+/** The queues functions consume (not dead-letter queues). */
+const WORK_QUEUES = ['ScopeQueue', 'FollowUpQueue'];
 
 let service: PackagedService;
 let work: string;
@@ -286,8 +288,8 @@ describe('serverless package', () => {
     });
 
     it('sends events EventBridge cannot deliver to the dead-letter queue, which lets only these rules in', () => {
-      // The dead-letter queues (the fleet's scope queue is a work queue, see 'the fleet').
-      const queues = resourcesOfType('AWS::SQS::Queue').filter(([id]) => id !== 'ScopeQueue');
+      // The dead-letter queues (the fleet's scope queue and the follow-up queue are work queues, see 'the fleet' and 'follow-ups').
+      const queues = resourcesOfType('AWS::SQS::Queue').filter(([id]) => !WORK_QUEUES.includes(id));
       expect(queues).toHaveLength(1);
       const dlq = queues[0]![0];
       const policy = resourcesOfType('AWS::SQS::QueuePolicy').find(([, p]) => JSON.stringify(p.Properties?.Queues) === JSON.stringify([ref(dlq)]));
@@ -305,9 +307,9 @@ describe('serverless package', () => {
     const onChange = functionId('functions/on-change.handler');
     const [table] = resourcesOfType('AWS::DynamoDB::Table')[0]!;
     const [dlq] = resourcesOfType('AWS::SQS::Queue')[0]!;
-    // The table stream's mappings (the worker's SQS mapping is checked under 'the fleet').
+    // The table stream's mappings (the SQS mappings are checked under 'the fleet' and 'follow-ups').
     const mappings = resourcesOfType('AWS::Lambda::EventSourceMapping').filter(
-      ([, m]) => JSON.stringify(m.Properties?.EventSourceArn) !== JSON.stringify(getAtt('ScopeQueue', 'Arn')),
+      ([, m]) => !WORK_QUEUES.some((queue) => JSON.stringify(m.Properties?.EventSourceArn) === JSON.stringify(getAtt(queue, 'Arn'))),
     );
     expect(mappings).toHaveLength(1);
     const mapping = mappings[0]![1].Properties!;
@@ -504,6 +506,7 @@ describe('serverless package', () => {
       'kms:ConnectCustomKeyStore',
       'kms:DisconnectCustomKeyStore',
       'kms:UpdateCustomKeyStore',
+      'kms:GenerateRandom',
       'cloudhsm:DescribeClusters',
       'cloudwatch:GetMetricData',
     ]);
@@ -638,14 +641,14 @@ describe('serverless package', () => {
     expect(reserved(onEvent)).toBeGreaterThan(0);
     expect(reserved(onChange)).toBeGreaterThan(0);
     expect(reserved(onEvent) + reserved(onChange) + reserved(sweep)).toBeLessThanOrEqual(6);
-    // The CloudTrail rules invoke onEvent only; the stream's mapping feeds onChange only.
+    // The CloudTrail rules invoke onEvent only; the stream's mapping feeds onChange only; onEvent's one mapping is the follow-ups'.
     expect(rulesInvoking(onChange)).toEqual([]);
     expect(rulesInvoking(onEvent).length).toBe(2);
     const mappingsOf = (id: string) =>
       resourcesOfType('AWS::Lambda::EventSourceMapping').filter(
         ([, m]) => JSON.stringify(m.Properties?.FunctionName) === JSON.stringify(getAtt(id, 'Arn')),
       );
-    expect(mappingsOf(onEvent)).toEqual([]);
+    expect(mappingsOf(onEvent).map(([, m]) => m.Properties?.EventSourceArn)).toEqual([getAtt('FollowUpQueue', 'Arn')]);
     expect(mappingsOf(onChange).map(([, m]) => m.Properties?.EventSourceArn)).toEqual([getAtt('StoresTable', 'StreamArn')]);
     expect(roleIdOf(onEvent)).not.toBe(roleIdOf(onChange));
   });
@@ -746,6 +749,32 @@ describe('the fleet', () => {
     expect(actions.filter((a) => /^(kms|cloudhsm|secretsmanager):/.test(a))).toEqual([]);
     expect(actions.filter((a) => a === 'sts:AssumeRole')).toHaveLength(1);
     expect((template as { Outputs?: Record<string, { Value?: unknown }> }).Outputs?.WorkerRoleArn?.Value).toEqual(getAtt(role, 'Arn'));
+  });
+
+  it('delivers follow-ups from their own delayed queue to onEvent, which every function may send to and only onEvent receive from', () => {
+    const queue = resource('FollowUpQueue');
+    const [dlq] = resourcesOfType('AWS::SQS::Queue')[0]!;
+    const onEvent = functionId('functions/on-event.handler');
+    expect(queue.Properties).toMatchObject({
+      QueueName: `cks-reconciler-${STAGE}-follow-ups`,
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: { deadLetterTargetArn: getAtt(dlq, 'Arn'), maxReceiveCount: 3 },
+    });
+    expect(queue.Properties?.VisibilityTimeout).toBeGreaterThanOrEqual(resource(onEvent).Properties?.Timeout);
+    const mapping = resourcesOfType('AWS::Lambda::EventSourceMapping').find(
+      ([, m]) => JSON.stringify(m.Properties?.EventSourceArn) === JSON.stringify(getAtt('FollowUpQueue', 'Arn')),
+    );
+    expect(mapping?.[1].Properties).toMatchObject({ FunctionName: getAtt(onEvent, 'Arn'), BatchSize: 1, ScalingConfig: { MaximumConcurrency: 2 } });
+    // Follow-ups never take all of onEvent's reserved concurrency: one is left to CloudTrail events.
+    expect(resource(onEvent).Properties?.ReservedConcurrentExecutions).toBeGreaterThan(2);
+    for (const handler of ['sweep', 'worker', 'on-event', 'on-change']) {
+      const fn = functionId(`functions/${handler}.handler`);
+      const variables = resource(fn).Properties?.Environment?.Variables as Record<string, string>;
+      expect(loadFleetConfig(variables).followUpQueueName, handler).toBe(queue.Properties?.QueueName);
+      expect(grants(roleIdOf(fn), 'sqs:SendMessage', getAtt('FollowUpQueue', 'Arn')), handler).toBe(true);
+      expect(grants(roleIdOf(fn), 'sqs:GetQueueUrl', getAtt('FollowUpQueue', 'Arn')), handler).toBe(true);
+      expect(grants(roleIdOf(fn), 'sqs:ReceiveMessage', getAtt('FollowUpQueue', 'Arn')), handler).toBe(handler === 'on-event');
+    }
   });
 
   it('alarms on worker errors, scopes waiting for the worker and unreachable scopes, to the on-call topic', () => {
@@ -957,6 +986,27 @@ describe('on-call pages with chat and PagerDuty', () => {
       expect(toPagerDuty[0].DeadLetterConfig, id).toEqual({ Arn: getAtt(dlq, 'Arn') });
       expect(toPagerDuty[0].RetryPolicy.MaximumEventAgeInSeconds, id).toBeGreaterThan(0);
     }
+  });
+
+  it("pages a live Store At Risk by its eventId, and resolves that alert with its Store Risk Cleared's `resolves`", () => {
+    const [destination] = only('AWS::Events::ApiDestination');
+    const rules = pageRules(withBoth);
+    const finding = (detailType: string, detail: Record<string, unknown>) => ({ source: EVENT_SOURCE, 'detail-type': detailType, detail });
+    const matching = (event: object) => rules.filter(({ rule }) => matchesPattern(rule.Properties?.EventPattern, event)).map(({ page }) => page);
+    const toPagerDuty = (page: PageName) =>
+      deployedTargets(rules.find((r) => r.page === page)!.rule, withBoth).find(
+        (t) => JSON.stringify(t.Arn) === JSON.stringify(getAtt(destination, 'Arn')),
+      );
+
+    expect(matching(finding('Store At Risk', { finding: 'xksCertificateExpiring', dryRun: false }))).toEqual(['storeAtRisk']);
+    expect(matching(finding('Store At Risk', { finding: 'xksCertificateExpiring', dryRun: true }))).toEqual([]);
+    expect(matching(finding('Store Risk Cleared', { finding: 'xksCertificateExpiring', dryRun: false }))).toEqual(['riskCleared']);
+    const trigger = toPagerDuty('storeAtRisk').InputTransformer;
+    const resolve = toPagerDuty('riskCleared').InputTransformer;
+    expect(JSON.parse(trigger.InputTemplate)).toMatchObject({ event_action: 'trigger', dedup_key: '<eventId>' });
+    expect(trigger.InputPathsMap.eventId).toBe('$.detail.eventId');
+    expect(JSON.parse(resolve.InputTemplate)).toEqual({ event_action: 'resolve', dedup_key: '<resolves>' });
+    expect(resolve.InputPathsMap).toEqual({ resolves: '$.detail.resolves' });
   });
 
   it('binds dedup_key to the incident id, and resolves the alert when the incident closes', () => {

@@ -16,6 +16,8 @@ import type {
   EventsPort,
   HealthPort,
   KmsPort,
+  ProbeResult,
+  ProbeTarget,
   ReconcileDeps,
   ResolvedUpdate,
   SecretsPort,
@@ -53,6 +55,17 @@ export class InMemoryKms implements KmsPort {
 
   async update(storeId: string, update: ResolvedUpdate): Promise<void> {
     this.mutate('update', storeId, null, update);
+  }
+
+  /** The probe's answer per store id (CloudHSM) or key id (XKS); absent: the store serves it. */
+  readonly probeFailures = new Map<string, { errorCode: string; message: string }>();
+
+  async probe(target: ProbeTarget): Promise<ProbeResult> {
+    const ref = target.type === 'AWS_CLOUDHSM' ? target.storeId : target.keyId;
+    const operation = target.type === 'AWS_CLOUDHSM' ? 'KMS.GenerateRandom' : 'KMS.Encrypt';
+    this.calls.push({ op: 'probe', storeId: ref });
+    const failure = this.probeFailures.get(ref);
+    return failure ? { ok: false, operation, ...failure } : { ok: true };
   }
 
   mutating(): string[] {
@@ -162,12 +175,15 @@ export class InMemoryEvents implements EventsPort {
   }
 }
 
+/** A clock moved by hand; a sleep returns at once, moves it on and is recorded in `slept`. */
 export class ManualClock implements Clock {
+  readonly slept: number[] = [];
   constructor(public current = Date.parse('2026-11-25T12:00:00Z')) {}
   now(): number {
     return this.current;
   }
   async sleep(ms: number): Promise<void> {
+    this.slept.push(ms);
     this.current += ms;
   }
   advance(seconds: number): void {

@@ -31,6 +31,7 @@ const MODEL_OF: Readonly<Record<string, string>> = {
   DynamoDB: 'dynamodb',
   STS: 'sts',
   CloudWatch: 'cloudwatch',
+  SQS: 'sqs',
 };
 
 /**
@@ -66,7 +67,7 @@ const COMMON_ERRORS: Readonly<Record<'json' | 'query', Readonly<Record<string, n
     ExpiredTokenException: 400,
     RequestExpired: 400,
     ValidationException: 400,
-    // The common query error InvalidParameterValue as a query-compatible JSON service (CloudWatch) spells it.
+    // The common query error InvalidParameterValue as a query-compatible JSON service (CloudWatch, SQS) spells it.
     InvalidParameterValueException: 400,
     SerializationException: 400,
     UnknownOperationException: 400,
@@ -187,7 +188,7 @@ const REVISIONS: Readonly<Record<string, (model: Model) => void>> = {
  * Services whose bundled model speaks the query protocol while today's SDK calls them in JSON 1.0
  * (`awsQueryCompatible`): a JSON answer of theirs is checked as JSON against the same shapes.
  */
-const QUERY_COMPATIBLE_JSON: ReadonlySet<string> = new Set(['cloudwatch']);
+const QUERY_COMPATIBLE_JSON: ReadonlySet<string> = new Set(['cloudwatch', 'sqs']);
 
 const models = new Map<string, Model>();
 
@@ -253,14 +254,21 @@ export function checkResponse(response: ObservedResponse): string[] {
   }
   const text = response.body.toString('utf8');
   if (protocol === 'json')
-    checkJson(json10 ? { ...model, metadata: { ...model.metadata, protocol } } : model, operation, response.status, text, note);
+    checkJson(json10 ? { ...model, metadata: { ...model.metadata, protocol } } : model, operation, response.status, text, note, json10);
   else checkQuery(model, response.operation, operation, response.status, text, note);
   return problems;
 }
 
 type Note = (member: string, rule: string) => void;
 
-function checkJson(model: Model, operation: Model['operations'][string] | undefined, status: number, text: string, note: Note): void {
+function checkJson(
+  model: Model,
+  operation: Model['operations'][string] | undefined,
+  status: number,
+  text: string,
+  note: Note,
+  queryCompatible: boolean,
+): void {
   let body: unknown;
   try {
     body = text === '' ? {} : JSON.parse(text);
@@ -279,12 +287,14 @@ function checkJson(model: Model, operation: Model['operations'][string] | undefi
     return;
   }
   const shapeName = checkErrorCode(model, operation, type.slice(type.indexOf('#') + 1), status, note);
-  if (shapeName !== undefined) checkValue(model, { shape: shapeName }, members, '', 'json', note);
+  // A query model's error shape leaves out the message, which the query protocol carries beside it.
+  const { message: _message, ...shaped } = members as Record<string, unknown>;
+  if (shapeName !== undefined) checkValue(model, { shape: shapeName }, queryCompatible ? shaped : members, '', 'json', note);
 }
 
 /**
- * Checks an error's code and HTTP status: one the model lists for the operation (whose shape is
- * returned) at the shape's status, else a common error at its status.
+ * Checks an error's code and HTTP status: one the model lists for the operation, by its shape name or
+ * its code (whose shape is returned) at the shape's status, else a common error at its status.
  */
 function checkErrorCode(
   model: Model,
@@ -293,7 +303,8 @@ function checkErrorCode(
   status: number,
   note: Note,
 ): string | undefined {
-  const shapeName = operation?.errors?.find((ref) => (model.shapes[ref.shape]?.error?.code ?? ref.shape) === code)?.shape;
+  // A query-compatible JSON service names the shape (`QueueDoesNotExist`), its query code aside (`AWS.SimpleQueueService.NonExistentQueue`).
+  const shapeName = operation?.errors?.find((ref) => ref.shape === code || model.shapes[ref.shape]?.error?.code === code)?.shape;
   if (shapeName !== undefined) {
     const shape = model.shapes[shapeName]!;
     const expected = shape.error?.httpStatusCode ?? (shape.fault ? 500 : 400);

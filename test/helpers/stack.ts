@@ -24,10 +24,19 @@ export async function deployStack(fake: TestFake, names: StackNames): Promise<Pr
 export interface StackNames {
   table: string;
   eventBus?: string;
+  /** The follow-up queue's name, when the functions run with another stage's (default: the template's). */
+  followUpQueue?: string;
 }
 
 function world(names: StackNames) {
-  return { ...STACK_HOME, names: { StoresTable: names.table, ...(names.eventBus !== undefined && { ReconcilerEventBus: names.eventBus }) } };
+  return {
+    ...STACK_HOME,
+    names: {
+      StoresTable: names.table,
+      ...(names.eventBus !== undefined && { ReconcilerEventBus: names.eventBus }),
+      ...(names.followUpQueue !== undefined && { FollowUpQueue: names.followUpQueue }),
+    },
+  };
 }
 
 /** Another operator (an IAM user named `userName`) holding the OperatorPolicy; returns its keys. */

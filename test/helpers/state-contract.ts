@@ -9,6 +9,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { type DesiredStoreSpec, desiredSpecSchema } from '../../shared/domain/desired-schema.js';
 import { invalidDesiredEvent } from '../../shared/domain/events.js';
 import { emptyStatus } from '../../shared/domain/plan.js';
+import { BASELINE_IN_FORCE } from '../../shared/domain/settings.js';
 import type { Signature } from '../../shared/domain/signatures.js';
 import { operatorPartitionKey } from '../../shared/domain/table-keys.js';
 import type { Scope } from '../../shared/domain/types.js';
@@ -460,7 +461,7 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
       });
     });
 
-    describe('the fleet: scope registry and unreachable mark', () => {
+    describe('the fleet: scope registry, closed scopes and unreachable mark', () => {
       const mark = (incidentId: string) => ({ incidentId, since: NOW, errorCode: 'AccessDenied', operation: 'STS.AssumeRole', announced: false });
 
       it('registers its scope once and lists it', async () => {
@@ -479,6 +480,51 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         expect(await other.listScopes()).toEqual([CONTRACT_SCOPE, OTHER_SCOPE]);
         expect((await state.loadAll()).records).toEqual([]);
         expect((await other.loadAll()).records.map((r) => r.name)).toEqual(['payments']);
+      });
+
+      it('closes an empty registered scope: listed no more until it is registered again', async () => {
+        await state.registerScope();
+        await other.registerScope();
+
+        expect(await state.closeScope(NOW)).toBe(true);
+        const whileClosed = await other.listScopes();
+        expect(await state.registerScope()).toBe(false);
+
+        expect(whileClosed).toEqual([OTHER_SCOPE]);
+        expect(await other.listScopes()).toEqual([CONTRACT_SCOPE, OTHER_SCOPE]);
+      });
+
+      it('closes no scope that is not registered', async () => {
+        expect(await state.closeScope(NOW)).toBe(false);
+        await state.registerScope();
+        expect(await state.listScopes()).toEqual([CONTRACT_SCOPE]);
+      });
+
+      it('keeps a scope open while it declares a store, holds a status, or owes a regional or settings page', async () => {
+        await state.registerScope();
+        const refusals: boolean[] = [];
+
+        await state.putDesired([spec()], NOW);
+        refusals.push(await state.closeScope(NOW));
+        await state.deleteDesired('payments');
+        await state.acquireLease('payments', 'run-a', NOW, 60_000);
+        await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [], holdLeaseUntil: NOW + 60_000 });
+        refusals.push(await state.closeScope(NOW));
+        await state.deleteStatus('payments', 'run-a', NOW);
+        await state.openRegionalIncident(NOW, page);
+        refusals.push(await state.closeScope(NOW));
+        await state.announceRegionalIncident(NOW);
+        refusals.push(await state.closeScope(NOW));
+        await state.endRegionalIncident(NOW);
+        await state.recordSettingsInForce({ values: BASELINE_IN_FORCE, announced: page.detail.eventId, outbox: [page] }, null);
+        refusals.push(await state.closeScope(NOW));
+        const listed = await state.listScopes();
+        await state.announceSettings(page.detail.eventId);
+
+        expect(refusals).toEqual([false, false, false, false, false]);
+        expect(listed).toEqual([CONTRACT_SCOPE]);
+        expect(await state.closeScope(NOW)).toBe(true);
+        expect(await state.listScopes()).toEqual([]);
       });
 
       it('keeps the first unreachable incident opened, records its announcement, and ends it', async () => {

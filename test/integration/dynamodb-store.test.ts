@@ -189,4 +189,33 @@ describe('DynamoStateAdapter', () => {
     expect(all.settingsError).toMatch(/^settings item invalid at killSwitch: .*acting as if the kill switch were on$/);
     expect((await state.getSettings()).killSwitch).toBe(true);
   });
+
+  it('keeps a scope open when `cks apply` registers it again while a pass closes it: the pass closes the registration it read first', async () => {
+    // Prepare: the table as the closing pass sees it, and an operator whose apply lands right after the pass read the registration.
+    const { dynamo } = makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials);
+    const tableName = `stores-${table}`;
+    const operator = new DynamoStateAdapter(dynamo, tableName, SCOPE);
+    await operator.registerScope();
+    let applied = false;
+    const racing = {
+      send: async (command: unknown) => {
+        const reply = await dynamo.send(command as GetCommand);
+        if (command instanceof GetCommand && !applied) {
+          applied = true;
+          await operator.registerScope();
+        }
+        return reply;
+      },
+    } as unknown as typeof dynamo;
+    const pass = new DynamoStateAdapter(racing, tableName, SCOPE);
+
+    // Act
+    const closed = await pass.closeScope(NOW);
+
+    // Assess: the pass closed the registration it read, which is no longer the scope's.
+    expect([applied, closed]).toEqual([true, true]);
+    expect(await operator.listScopes()).toEqual([SCOPE]);
+    expect(await pass.closeScope(NOW)).toBe(true);
+    expect(await operator.listScopes()).toEqual([]);
+  });
 });

@@ -320,14 +320,14 @@ describe('bad input', () => {
     const client = new KMSClient({ ...fake.config, maxAttempts: 1 });
     client.middlewareStack.add(
       (next) => async (args) => {
-        (args.request as { headers: Record<string, string> }).headers['x-amz-target'] = 'TrentService.CreateKey';
+        (args.request as { headers: Record<string, string> }).headers['x-amz-target'] = 'TrentService.ListAliases';
         return next(args);
       },
       { step: 'build' },
     );
     await expect(client.send(new DescribeCustomKeyStoresCommand({}))).rejects.toMatchObject({
       name: 'UnknownOperationException',
-      message: expect.stringContaining('TrentService.CreateKey'),
+      message: expect.stringContaining('TrentService.ListAliases'),
     });
   });
 

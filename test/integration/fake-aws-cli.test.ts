@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeForFile } from '../helpers/fake.js';
+import { xksStore } from '../helpers/world.js';
 
 // The real AWS CLI v2 (Debian's 2.9.19). The `aws` on PATH may be a v1: always call /usr/bin/aws.
 const AWS = '/usr/bin/aws';
@@ -98,6 +99,33 @@ describe('AWS CLI v2 against the fake', () => {
       'CustomKeyStores[0].[CustomKeyStoreName, ConnectionState]',
     );
     expect(renamed).toEqual(['cli-renamed', 'DISCONNECTED']);
+  });
+
+  it('creates a key in a connected external key store, encrypts with it, and reports KMSInvalidStateException while the proxy is down', async () => {
+    const { storeId, uriEndpoint } = await xksStore(fake, { name: 'cli-xks', connected: true });
+    const key = await json(
+      'kms',
+      'create-key',
+      '--origin',
+      'EXTERNAL_KEY_STORE',
+      '--custom-key-store-id',
+      storeId,
+      '--xks-key-id',
+      'cli-external-key',
+    );
+    expect(key.KeyMetadata).toMatchObject({ KeyState: 'Enabled', CustomKeyStoreId: storeId, XksKeyConfiguration: { Id: 'cli-external-key' } });
+    const plaintext = join(dir, 'one-byte');
+    await writeFile(plaintext, 'x');
+    const encrypted = await json('kms', 'encrypt', '--key-id', key.KeyMetadata.KeyId, '--plaintext', `fileb://${plaintext}`);
+    expect(encrypted.KeyId).toBe(key.KeyMetadata.Arn);
+
+    await fake.admin('PATCH', '/_fake/xks-proxies', { uriEndpoint, reachable: false });
+    const down = await aws('kms', 'encrypt', '--key-id', key.KeyMetadata.KeyId, '--plaintext', `fileb://${plaintext}`);
+    const state = await json('kms', 'describe-custom-key-stores', '--custom-key-store-id', storeId, '--query', 'CustomKeyStores[0].ConnectionState');
+
+    expect(down.code).toBe(254);
+    expect(down.stderr).toContain('(KMSInvalidStateException) when calling the Encrypt operation');
+    expect(state).toBe('CONNECTED');
   });
 
   it('pages with --page-size, --max-items and --starting-token', async () => {

@@ -2,10 +2,13 @@ import {
   ConnectCustomKeyStoreCommand,
   CreateCustomKeyStoreCommand,
   type CreateCustomKeyStoreCommandInput,
+  CreateKeyCommand,
   type CustomKeyStoresListEntry,
   DeleteCustomKeyStoreCommand,
   DescribeCustomKeyStoresCommand,
+  DescribeKeyCommand,
   DisconnectCustomKeyStoreCommand,
+  EncryptCommand,
   GenerateRandomCommand,
   KMSClient,
   UpdateCustomKeyStoreCommand,
@@ -908,5 +911,105 @@ describe('GenerateRandom', () => {
     await expect(kms.send(new GenerateRandomCommand({ NumberOfBytes: 8, CustomKeyStoreId: 'cks-00000000000000000' }))).rejects.toMatchObject({
       name: 'CustomKeyStoreNotFoundException',
     });
+  });
+});
+
+describe('KMS keys in custom key stores', () => {
+  /** A CONNECTED external key store, its proxy's endpoint and a KMS key backed by external key `xks-key-1`. */
+  async function xksKey(name: string): Promise<{ storeId: string; uriEndpoint: string; keyId: string }> {
+    const { storeId } = await xksStore(fake, { name, connected: true });
+    fake.advance(60);
+    const uriEndpoint = (await describeStore(storeId)).XksProxyConfiguration!.UriEndpoint!;
+    const { KeyMetadata } = await kms.send(
+      new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId, XksKeyId: 'xks-key-1', Description: 'probe' }),
+    );
+    return { storeId, uriEndpoint, keyId: KeyMetadata!.KeyId! };
+  }
+  const encrypt = (keyId: string) => kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array([1]) }));
+
+  it('creates a key in a CONNECTED external key store, describes it Enabled with its external key, and encrypts with it', async () => {
+    const { storeId, keyId } = await xksKey('x');
+
+    const { KeyMetadata } = await kms.send(new DescribeKeyCommand({ KeyId: keyId }));
+    const encrypted = await encrypt(KeyMetadata!.Arn!);
+
+    expect(KeyMetadata).toMatchObject({
+      KeyState: 'Enabled',
+      Origin: 'EXTERNAL_KEY_STORE',
+      CustomKeyStoreId: storeId,
+      KeySpec: 'SYMMETRIC_DEFAULT',
+      XksKeyConfiguration: { Id: 'xks-key-1' },
+    });
+    expect(encrypted).toMatchObject({ KeyId: KeyMetadata!.Arn, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' });
+    expect(encrypted.CiphertextBlob!.length).toBeGreaterThan(0);
+  });
+
+  it('fails the cryptographic calls of a CONNECTED external key store with KMSInvalidStateException while its proxy is down, still CONNECTED', async () => {
+    const { storeId, uriEndpoint, keyId } = await xksKey('x');
+
+    await fake.admin('PATCH', '/_fake/xks-proxies', { uriEndpoint, reachable: false });
+    const down = encrypt(keyId);
+    await expect(down).rejects.toMatchObject({ name: 'KMSInvalidStateException', message: expect.stringContaining('not reachable') });
+    expect(await stateOf(storeId)).toBe('CONNECTED');
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.KeyState).toBe('Enabled');
+
+    await fake.admin('PATCH', '/_fake/xks-proxies', {
+      uriEndpoint,
+      reachable: true,
+      secretAccessKey: 'a-rotated-secret-the-store-does-not-know-yet',
+    });
+    await expect(encrypt(keyId)).rejects.toMatchObject({ name: 'KMSInvalidStateException', message: expect.stringContaining('credential') });
+
+    await fake.admin('PATCH', '/_fake/xks-proxies', { uriEndpoint, secretAccessKey: XKS_CREDENTIAL.RawSecretAccessKey });
+    await expect(encrypt(keyId)).resolves.toMatchObject({ EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' });
+  });
+
+  it('makes the keys of a disconnected store Unavailable and refuses to encrypt with them (KMSInvalidStateException)', async () => {
+    const { storeId, keyId } = await xksKey('x');
+
+    await disconnectAndSettle(storeId);
+
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.KeyState).toBe('Unavailable');
+    await expect(encrypt(keyId)).rejects.toMatchObject({ name: 'KMSInvalidStateException', message: expect.stringContaining('DISCONNECTED') });
+    await expect(kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: storeId }))).rejects.toMatchObject({
+      name: 'CustomKeyStoreHasCMKsException',
+    });
+  });
+
+  it('refuses CreateKey in a store that is not CONNECTED, in a store of the other type, and for an external key already used', async () => {
+    const { storeId: hsmStore } = await cloudHsmStore(fake, { name: 'a' });
+    const { storeId: xks } = await xksKey('x');
+
+    await expect(kms.send(new CreateKeyCommand({ Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: hsmStore }))).rejects.toMatchObject({
+      name: 'CustomKeyStoreInvalidStateException',
+    });
+    await expect(kms.send(new CreateKeyCommand({ Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: xks }))).rejects.toMatchObject({
+      name: 'ValidationException',
+    });
+    await expect(
+      kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: xks, XksKeyId: 'xks-key-1' })),
+    ).rejects.toMatchObject({
+      name: 'XksKeyAlreadyInUseException',
+    });
+    await expect(kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: xks }))).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: expect.stringContaining('XksKeyId'),
+    });
+    await expect(kms.send(new DescribeKeyCommand({ KeyId: '1234abcd-12ab-34cd-56ef-1234567890ab' }))).rejects.toMatchObject({
+      name: 'NotFoundException',
+    });
+  });
+
+  it('encrypts with a key of a CloudHSM key store until its cluster has no ACTIVE HSM, while the store stays CONNECTED', async () => {
+    const { storeId, clusterId } = await cloudHsmStore(fake, { name: 'a' });
+    await connectAndSettle(storeId);
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({ Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: storeId }));
+    await expect(encrypt(KeyMetadata!.KeyId!)).resolves.toMatchObject({ EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' });
+    expect(KeyMetadata).toMatchObject({ Origin: 'AWS_CLOUDHSM', CloudHsmClusterId: clusterId });
+
+    await fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { activeHsms: 0 });
+
+    await expect(encrypt(KeyMetadata!.KeyId!)).rejects.toMatchObject({ name: 'KMSInvalidStateException' });
+    expect(await stateOf(storeId)).toBe('CONNECTED');
   });
 });

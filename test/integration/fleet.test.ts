@@ -146,6 +146,41 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
     expect(new Set(incidents).size).toBe(2);
   });
 
+  it('closes a member scope once its last store is removed (cks delete): no longer swept or fanned out, and swept again once a store is applied there', async () => {
+    const fleet = fleetRuntime(fake, TABLE);
+    await createMemberRole(fake, MEMBER_EAST.accountId);
+    await connectedStore(fake, asOperator(), MEMBER_EAST, 'member-hsm');
+    const memberCalls = async () =>
+      ((await fake.admin('GET', '/_fake/calls?accountId=444455556666&region=us-east-1')).body.calls as unknown[]).length;
+    expect(byScope((await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 })).swept)).toEqual({
+      '444455556666/us-east-1': 'reconciled',
+    });
+
+    // What `cks delete member-hsm --scope 444455556666/us-east-1` writes.
+    expect(await asOperator().deps(MEMBER_EAST).state.deleteDesired('member-hsm')).toBe(true);
+    const closing = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    const before = await memberCalls();
+    const sent: Scope[] = [];
+    const fannedOut = await reconcileFleet(fleet, {
+      trigger: 'schedule',
+      queue: { send: async (scopes) => void sent.push(...scopes) },
+      concurrency: 4,
+    });
+    const swept = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+
+    expect(byScope(closing.swept)).toEqual({ '444455556666/us-east-1': 'closed' });
+    expect((await fleet.deps(MEMBER_EAST).state.loadAll()).records).toEqual([]);
+    expect([fannedOut.queued, sent, swept.swept]).toEqual([[], [], []]);
+    expect(await memberCalls()).toBe(before);
+    expect(await fleet.deps(HOME).state.listScopes()).toEqual([]);
+
+    // `cks apply` of a store there again: the scope is registered anew and swept.
+    await connectedStore(fake, asOperator(), MEMBER_EAST, 'member-hsm-2');
+    const reopened = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    expect(reopened.swept).toEqual([expect.objectContaining({ scope: MEMBER_EAST, status: 'reconciled' })]);
+    expect(reopened.swept[0]?.status === 'reconciled' && reopened.swept[0].result.outcomes.map((o) => o.name)).toEqual(['member-hsm-2']);
+  });
+
   it('renews the member role’s credentials by the fake clock before they expire: past 60 fake minutes no call meets ExpiredTokenException', async () => {
     const fleet = fleetRuntime(fake, TABLE);
     await createMemberRole(fake, MEMBER_EAST.accountId);
@@ -184,7 +219,7 @@ describe('a fleet of two accounts and two Regions against the fake', () => {
       detail: { eventName: string };
     }>;
     const event = trail.filter((e) => e.detail.eventName === 'DisconnectCustomKeyStore').at(-1);
-    const onEvent = makeOnEvent((context) => ({ runtime: fleet.withOwner(context.awsRequestId), queue: null, concurrency: 1 }));
+    const onEvent = makeOnEvent((context) => ({ runtime: fleet.withOwner(context.awsRequestId), queue: null, followUps: null, concurrency: 1 }));
 
     const result = await onEvent(event, { awsRequestId: 'req-1' });
 

@@ -2,6 +2,7 @@
  * Health beyond CONNECTED against the fake: findings from the external key store metrics
  * (GetMetricData) and from DescribeClusters, each paged once with its runbook and cleared once.
  */
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventSchemas } from '../../shared/domain/events.js';
 import { FINDING_RUNBOOKS } from '../../shared/domain/playbooks.js';
@@ -25,14 +26,15 @@ async function riskEvents() {
   return events;
 }
 
-/** A CONNECTED external key store, declared CONNECTED; first sweep taken. */
-async function connectedXksStore(name: string): Promise<{ storeId: string; uriEndpoint: string }> {
+/** A CONNECTED external key store, declared CONNECTED (with `extra` desired fields); first sweep taken. */
+async function connectedXksStore(name: string, extra: (storeId: string) => Promise<Record<string, unknown>> = async () => ({})) {
   const { storeId, uriEndpoint, uriPath, credentialSecretArn } = await xksStore(env.fake, { name, connected: true, secret: true });
   await env.apply({
     name,
     type: 'EXTERNAL_KEY_STORE',
     desiredState: 'CONNECTED',
     xksProxy: { uriEndpoint, uriPath, connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn },
+    ...(await extra(storeId)),
   });
   await env.run();
   return { storeId, uriEndpoint };
@@ -103,6 +105,67 @@ describe('health findings of external key stores', () => {
 
     const findings = (await riskEvents()).map((e) => e.Detail.finding);
     expect(findings.sort()).toEqual(['xksKeyManagerNotActive', 'xksProxyErrors']);
+  });
+});
+
+describe('the active probe', () => {
+  /** The desired fields that probe an external key store with a new KMS key in it. */
+  const probedWithNewKey = async (storeId: string) => {
+    const { KeyMetadata } = await new KMSClient(env.fake.config).send(
+      new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId, XksKeyId: `probe-${storeId}` }),
+    );
+    return { probe: true, probeKeyId: KeyMetadata!.Arn };
+  };
+  const probeCalls = async () => (await env.calls()).calls.filter((c) => (c as { operation: string }).operation === 'Encrypt');
+
+  it('pages once with its runbook when a CONNECTED external key store cannot encrypt (proxy down), and clears when the probe succeeds again', async () => {
+    const { uriEndpoint } = await connectedXksStore('xks-probed', probedWithNewKey);
+    expect(await riskEvents()).toEqual([]);
+
+    await env.fake.admin('PATCH', '/_fake/xks-proxies', { uriEndpoint, reachable: false });
+    await env.run();
+    await env.run();
+    const down = (await riskEvents()).filter((e) => e.Detail.finding === 'keyStoreProbeFailed');
+    await env.fake.admin('PATCH', '/_fake/xks-proxies', { uriEndpoint, reachable: true });
+    await env.run();
+    await env.run();
+
+    const events = (await riskEvents()).filter((e) => e.Detail.finding === 'keyStoreProbeFailed');
+    expect(down.map((e) => e.DetailType)).toEqual(['Store At Risk']);
+    expect(down[0]?.Detail).toMatchObject({ connectionState: 'CONNECTED', runbook: FINDING_RUNBOOKS.keyStoreProbeFailed });
+    expect(String(down[0]?.Detail.reason)).toMatch(
+      /^the probe KMS\.Encrypt failed with KMSInvalidStateException while KMS says CONNECTED: .*not reachable/,
+    );
+    expect(events.map((e) => e.DetailType)).toEqual(['Store At Risk', 'Store Risk Cleared']);
+    expect(events[1]?.Detail.resolves).toBe(events[0]?.Detail.eventId);
+    expect(await probeCalls()).toHaveLength(5);
+  });
+
+  it('probes a CloudHSM key store with GenerateRandom, and finds it failing once its cluster has no ACTIVE HSM', async () => {
+    const { clusterId, secretArn } = await cloudHsmStore(env.fake, { name: 'hsm-probed', connected: true, secret: true });
+    await env.apply({
+      name: 'hsm-probed',
+      desiredState: 'CONNECTED',
+      cloudHsmClusterId: clusterId,
+      keyStorePasswordSecretArn: secretArn,
+      probe: true,
+    });
+    await env.run();
+    expect(await riskEvents()).toEqual([]);
+
+    await env.fake.admin('PATCH', `/_fake/clusters/${clusterId}`, { activeHsms: 0 });
+    await env.run();
+
+    const probe = (await riskEvents()).filter((e) => e.Detail.finding === 'keyStoreProbeFailed');
+    expect(probe.map((e) => e.DetailType)).toEqual(['Store At Risk']);
+    expect(String(probe[0]?.Detail.reason)).toContain('KMS.GenerateRandom failed with DependencyTimeoutException');
+  });
+
+  it('makes no KMS call for a store that does not turn the probe on', async () => {
+    await connectedXksStore('xks-unprobed');
+    await env.run();
+    const { calls } = await env.calls();
+    expect(calls.map((c) => (c as { operation: string }).operation).filter((op) => op === 'Encrypt' || op === 'GenerateRandom')).toEqual([]);
   });
 });
 

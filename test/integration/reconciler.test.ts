@@ -228,6 +228,7 @@ describe('reconciler against the fake', () => {
       describeStore: (ref) => kms.describeStore(ref),
       connect: (storeId) => kms.connect(storeId),
       update: (storeId, update) => kms.update(storeId, update),
+      probe: (target) => kms.probe(target),
       disconnect: async (storeId) => {
         await kms.disconnect(storeId);
         disconnected();

@@ -10,27 +10,33 @@ import { CloudHSMV2Client, DescribeClustersCommand } from '@aws-sdk/client-cloud
 import { DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import {
   ConnectCustomKeyStoreCommand,
+  CreateKeyCommand,
   DescribeCustomKeyStoresCommand,
   DisconnectCustomKeyStoreCommand,
+  EncryptCommand,
   KMSClient,
   UpdateCustomKeyStoreCommand,
 } from '@aws-sdk/client-kms';
 import { DescribeSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SqsFollowUpQueue } from '../../shared/adapters/sqs.js';
 import { FakeAdmin } from '../../shared/dev/demo/admin.js';
 import {
   deployMemberRole,
   deployStackIam,
   FAKE_ORGANIZATION_ID,
+  FUNCTION_ROLES,
   memberRoles,
   type PrincipalKeys,
   stackTemplate,
 } from '../../shared/dev/iam/stack.js';
 import { cksAgainst } from '../helpers/cks.js';
+import { followUpRig } from '../helpers/follow-ups.js';
 import { type ReconcilerEnv, startReconcilerEnv, TABLE } from '../helpers/reconciler.js';
-import { deployMember, operatorPrincipal, operatorRole } from '../helpers/stack.js';
-import { cloudHsmStore } from '../helpers/world.js';
+import { deployMember, operatorPrincipal, operatorRole, roleCredentials } from '../helpers/stack.js';
+import { cloudHsmStore, xksStore } from '../helpers/world.js';
 
 const HOME = '000000000000';
 const MEMBER = '444455556666';
@@ -303,6 +309,36 @@ describe('member accounts', () => {
 });
 
 describe('the stack works under its own policies', () => {
+  it('lets every function send a follow-up and only the on-event function receive one; an operator neither', async () => {
+    const { queueName } = await followUpRig(env);
+    const sqsAs = (credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) =>
+      new SQSClient({ ...env.fake.config, credentials, maxAttempts: 1 });
+    const url = `https://sqs.us-east-1.amazonaws.com/${HOME}/${queueName}`;
+    const send = (credentials: Parameters<typeof sqsAs>[0]) =>
+      new SqsFollowUpQueue(sqsAs(credentials), queueName).followUp({ accountId: HOME, region: 'us-east-1' }, [{ store: 'x', afterSeconds: 5 }]).then(
+        () => 'sent',
+        (error: { code?: string }) => error.code,
+      );
+    const receive = (credentials: Parameters<typeof sqsAs>[0]) =>
+      sqsAs(credentials)
+        .send(new ReceiveMessageCommand({ QueueUrl: url }))
+        .then(
+          () => 'received',
+          (error: { name?: string }) => error.name,
+        );
+
+    const sent = await Promise.all(FUNCTION_ROLES.map((role) => send(roleCredentials(role))));
+    const received = await Promise.all(FUNCTION_ROLES.map((role) => receive(roleCredentials(role))));
+
+    expect(Object.fromEntries(FUNCTION_ROLES.map((role, i) => [role, [sent[i], received[i]]]))).toEqual({
+      SweepRole: ['sent', 'AccessDeniedException'],
+      WorkerRole: ['sent', 'AccessDeniedException'],
+      OnEventRole: ['sent', 'received'],
+      OnChangeRole: ['sent', 'AccessDeniedException'],
+    });
+    expect([await send(operator), await receive(operator)]).toEqual(['AccessDeniedException', 'AccessDeniedException']);
+  });
+
   // Failed under enforcement before SweepRole could delete a status in its own partition: the
   // DeleteItem was refused, the status stayed, and every sweep logged a warning.
   it('closes the status of a store removed from the desired state', async () => {
@@ -316,6 +352,43 @@ describe('the stack works under its own policies', () => {
     await env.run();
     expect((await status()).Item).toBeUndefined();
     expect(await denials()).toEqual([]);
+  });
+
+  it('probes stores with exactly what the probe needs: GenerateRandom in a CloudHSM key store, Encrypt with keys in an external key store only', async () => {
+    // Prepare: a probed store of each type, and a key outside any external key store.
+    const { clusterId, secretArn } = await cloudHsmStore(env.fake, { name: 'hsm-probed', connected: true, secret: 'cks/hsm-probed' });
+    const { storeId, uriEndpoint, uriPath, credentialSecretArn } = await xksStore(env.fake, {
+      name: 'xks-probed',
+      connected: true,
+      secret: 'cks/xks-probed',
+    });
+    const { KeyMetadata: probeKey } = await env.kms.send(
+      new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId, XksKeyId: 'probe-key' }),
+    );
+    const { KeyMetadata: plainKey } = await env.kms.send(new CreateKeyCommand({}));
+    await env.apply(
+      { name: 'hsm-probed', desiredState: 'CONNECTED', cloudHsmClusterId: clusterId, keyStorePasswordSecretArn: secretArn, probe: true },
+      {
+        name: 'xks-probed',
+        type: 'EXTERNAL_KEY_STORE',
+        desiredState: 'CONNECTED',
+        xksProxy: { uriEndpoint, uriPath, connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn },
+        probe: true,
+        probeKeyId: probeKey!.Arn,
+      },
+    );
+
+    // Act
+    await env.run();
+
+    // Assess
+    const probes = (await env.calls()).calls.filter((c) => ['GenerateRandom', 'Encrypt'].includes((c as { operation: string }).operation));
+    expect(probes.map((c) => (c as { operation: string }).operation).sort()).toEqual(['Encrypt', 'GenerateRandom']);
+    expect(await denials()).toEqual([]);
+    await expect(env.clients.kms.send(new EncryptCommand({ KeyId: plainKey!.Arn, Plaintext: new Uint8Array([0]) }))).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      message: expect.stringContaining('kms:Encrypt'),
+    });
   });
 
   // Failed under enforcement before the OperatorPolicy granted the registry write: `cks apply`

@@ -12,6 +12,7 @@ import {
 import { type AwsCommand, mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CloudHsmSdkAdapter } from '../../shared/adapters/cloudhsm.js';
+import { MutatingCalls } from '../../shared/adapters/mutating-calls.js';
 import { TokenBucket } from '../../shared/adapters/token-bucket.js';
 import { AwsCallError } from '../../shared/errors.js';
 import type { Clock } from '../../shared/reconcile/ports.js';
@@ -42,7 +43,7 @@ describe('CloudHsmSdkAdapter', () => {
     hsmMock.reset();
     adapter = new CloudHsmSdkAdapter(
       new CloudHSMV2Client({ region: 'us-east-1' }),
-      new TokenBucket({ ratePerSecond: 2, burst: 1, clock: instantClock }),
+      new MutatingCalls(new TokenBucket({ ratePerSecond: 2, burst: 1, clock: instantClock }), instantClock),
     );
   });
 

@@ -2,7 +2,7 @@ import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { SqsScopeQueue } from '../../shared/adapters/sqs.js';
+import { SqsFollowUpQueue, SqsScopeQueue } from '../../shared/adapters/sqs.js';
 import { MemberCredentials, REFRESH_MARGIN_MS } from '../../shared/adapters/sts.js';
 import { loadFleetConfig, loadMemberReadRoleName } from '../../shared/config.js';
 import { ConfigError } from '../../shared/errors.js';
@@ -110,6 +110,38 @@ describe('SqsScopeQueue', () => {
   });
 });
 
+describe('SqsFollowUpQueue', () => {
+  beforeEach(() => {
+    sqsMock.reset();
+    sqsMock.on(GetQueueUrlCommand).resolves({ QueueUrl: 'https://sqs.us-east-1.amazonaws.com/111122223333/cks-reconciler-dev-follow-ups' });
+    sqsMock.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+  });
+  const scope = { accountId: '444455556666', region: 'eu-west-1' };
+
+  it('sends one message per follow-up naming its scope and store, delayed by its seconds', async () => {
+    const queue = new SqsFollowUpQueue(new SQSClient({ region: 'us-east-1' }), 'cks-reconciler-dev-follow-ups');
+    await queue.followUp(scope, [
+      { store: 'finance-hsm', afterSeconds: 5 },
+      { store: 'partner-xks', afterSeconds: 15 },
+    ]);
+
+    const [entries] = sqsMock.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input.Entries!);
+    expect(entries?.map((e) => ({ body: JSON.parse(e.MessageBody!), delay: e.DelaySeconds }))).toEqual([
+      { body: { ...scope, store: 'finance-hsm' }, delay: 5 },
+      { body: { ...scope, store: 'partner-xks' }, delay: 15 },
+    ]);
+  });
+
+  it('fails, naming the scope and store, when SQS refuses a follow-up', async () => {
+    sqsMock.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: '0', Code: 'InvalidParameterValue', SenderFault: true }] });
+    const queue = new SqsFollowUpQueue(new SQSClient({ region: 'us-east-1' }), 'cks-reconciler-dev-follow-ups');
+
+    await expect(queue.followUp(scope, [{ store: 'finance-hsm', afterSeconds: 5 }])).rejects.toThrow(
+      'SQS.SendMessageBatch failed: InvalidParameterValue: 1 of 1 follow-up messages were not sent: 444455556666/eu-west-1 finance-hsm',
+    );
+  });
+});
+
 describe('loadFleetConfig', () => {
   it('defaults to the member role cks-reconciler-member, no queue and 8 scopes at once', () => {
     expect(loadFleetConfig({})).toEqual({ memberRoleName: 'cks-reconciler-member', concurrency: 8 });
@@ -118,6 +150,13 @@ describe('loadFleetConfig', () => {
       scopeQueueName: 'cks-scopes',
       concurrency: 16,
     });
+  });
+
+  it('reads the follow-up queue from CKS_FOLLOW_UP_QUEUE, and refuses a malformed one naming the variable', () => {
+    expect(loadFleetConfig({ CKS_FOLLOW_UP_QUEUE: 'cks-follow-ups' })).toMatchObject({ followUpQueueName: 'cks-follow-ups' });
+    expect(() => loadFleetConfig({ CKS_FOLLOW_UP_QUEUE: 'https://sqs/x' })).toThrow(
+      new ConfigError('CKS_FOLLOW_UP_QUEUE must be the name of an SQS queue (1-80 of letters, digits, - and _), got "https://sqs/x"'),
+    );
   });
 
   it('refuses a malformed role name, queue name or concurrency, naming the variable', () => {

@@ -4,31 +4,21 @@ import {
   type CustomKeyStoresListEntry,
   DescribeCustomKeyStoresCommand,
   DisconnectCustomKeyStoreCommand,
+  EncryptCommand,
+  GenerateRandomCommand,
   KMSClient,
+  KMSInvalidStateException,
   UpdateCustomKeyStoreCommand,
 } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { KmsSdkAdapter } from '../../shared/adapters/kms.js';
+import { MutatingCalls } from '../../shared/adapters/mutating-calls.js';
 import { TokenBucket } from '../../shared/adapters/token-bucket.js';
 import { AwsCallError } from '../../shared/errors.js';
-import type { Clock } from '../../shared/reconcile/ports.js';
+import { ManualClock } from '../helpers/in-memory.js';
 
 const kmsMock = mockClient(KMSClient);
-
-/** A clock whose sleep returns at once and moves time on: the bucket never really waits. */
-function steppingClock(): Clock & { slept: number[] } {
-  let now = 0;
-  const slept: number[] = [];
-  return {
-    slept,
-    now: () => now,
-    sleep: async (ms) => {
-      slept.push(ms);
-      now += ms;
-    },
-  };
-}
 
 function entry(n: number, overrides: Partial<CustomKeyStoresListEntry> = {}): CustomKeyStoresListEntry {
   return {
@@ -43,13 +33,16 @@ function entry(n: number, overrides: Partial<CustomKeyStoresListEntry> = {}): Cu
 }
 
 describe('KmsSdkAdapter', () => {
-  let clock: ReturnType<typeof steppingClock>;
+  let clock: ManualClock;
   let adapter: KmsSdkAdapter;
 
   beforeEach(() => {
     kmsMock.reset();
-    clock = steppingClock();
-    adapter = new KmsSdkAdapter(new KMSClient({ region: 'us-east-1' }), new TokenBucket({ ratePerSecond: 2, burst: 1, clock }));
+    clock = new ManualClock();
+    adapter = new KmsSdkAdapter(
+      new KMSClient({ region: 'us-east-1' }),
+      new MutatingCalls(new TokenBucket({ ratePerSecond: 2, burst: 1, clock }), clock),
+    );
   });
 
   describe('listStores', () => {
@@ -291,4 +284,46 @@ describe('KmsSdkAdapter', () => {
       expect(String((callError.cause as Error).stack)).not.toContain('hunter2-secret');
     });
   });
+
+  describe('probe', () => {
+    it('generates one random byte in a CloudHSM key store, and encrypts one constant byte with the key of an external key store', async () => {
+      kmsMock.on(GenerateRandomCommand).resolves({});
+      kmsMock.on(EncryptCommand).resolves({});
+
+      const results = [
+        await adapter.probe({ type: 'AWS_CLOUDHSM', storeId: 'cks-1234567890abcdef0' }),
+        await adapter.probe({ type: 'EXTERNAL_KEY_STORE', keyId: KEY }),
+      ];
+
+      expect(results).toEqual([{ ok: true }, { ok: true }]);
+      expect(kmsMock.commandCalls(GenerateRandomCommand)[0]?.args[0].input).toEqual({ NumberOfBytes: 1, CustomKeyStoreId: 'cks-1234567890abcdef0' });
+      expect(kmsMock.commandCalls(EncryptCommand)[0]?.args[0].input).toEqual({ KeyId: KEY, Plaintext: new Uint8Array([0]) });
+    });
+
+    it('answers a failure that says the store cannot serve the call (KMSInvalidStateException) with the call and the error', async () => {
+      kmsMock.on(EncryptCommand).rejects(new KMSInvalidStateException({ message: 'the external key store proxy is not reachable', $metadata: {} }));
+
+      const result = await adapter.probe({ type: 'EXTERNAL_KEY_STORE', keyId: KEY });
+
+      expect(result).toEqual({
+        ok: false,
+        operation: 'KMS.Encrypt',
+        errorCode: 'KMSInvalidStateException',
+        message: expect.stringContaining('the external key store proxy is not reachable'),
+      });
+    });
+
+    it('throws a failure that says nothing of the store (access denied), as an AwsCallError', async () => {
+      const denied = Object.assign(new Error('not authorized to perform: kms:GenerateRandom'), { name: 'AccessDeniedException', $metadata: {} });
+      kmsMock.on(GenerateRandomCommand).rejects(denied);
+
+      await expect(adapter.probe({ type: 'AWS_CLOUDHSM', storeId: 'cks-1234567890abcdef0' })).rejects.toMatchObject({
+        constructor: AwsCallError,
+        code: 'AccessDeniedException',
+        operation: 'KMS.GenerateRandom',
+      });
+    });
+  });
 });
+
+const KEY = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';

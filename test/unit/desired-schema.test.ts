@@ -245,6 +245,42 @@ describe('parseDesiredSpec: each invalid field gives a specific error at its pat
   });
 });
 
+describe('parseDesiredSpec: the active probe', () => {
+  const KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+  it('is off unless turned on, and takes no key in a CloudHSM key store', () => {
+    const off = parseDesiredSpec(cloudHsm);
+    const on = parseDesiredSpec({ ...cloudHsm, probe: true });
+    expect(off.ok && off.spec.probe).toBe(undefined);
+    expect(on.ok && on.spec.probe).toBe(true);
+  });
+
+  it.each([KEY_ARN, '1234abcd-12ab-34cd-56ef-1234567890ab'])('probes an external key store with its key %s', (probeKeyId) => {
+    const parsed = parseDesiredSpec({ ...xks, probe: true, probeKeyId });
+    expect(parsed.ok && parsed.spec).toMatchObject({ probe: true, probeKeyId });
+  });
+
+  it.each([
+    [
+      'an external key store probed without a key',
+      { ...xks, probe: true },
+      'probeKeyId',
+      'is required when probe is true and type is EXTERNAL_KEY_STORE',
+    ],
+    ['a key with the probe off', { ...xks, probeKeyId: KEY_ARN }, 'probeKeyId', 'is allowed only when probe is true'],
+    [
+      'a key for a CloudHSM key store',
+      { ...cloudHsm, probe: true, probeKeyId: KEY_ARN },
+      'probeKeyId',
+      'is not allowed when type is AWS_CLOUDHSM (its probe is GenerateRandom in the store, with no key)',
+    ],
+    ['a key that is an alias', { ...xks, probe: true, probeKeyId: 'alias/probe' }, 'probeKeyId', 'must be a KMS key id (a UUID) or a key ARN'],
+    ['a probe that is not a boolean', { ...cloudHsm, probe: 'yes' }, 'probe', 'must be true or false'],
+  ])('refuses %s', (_case, raw, path, message) => {
+    expect(errorsOf(raw)).toEqual([{ path, message }]);
+  });
+});
+
 describe('parseDesiredItem', () => {
   const item = { ...cloudHsm, generation: 4, paused: true };
 

@@ -2,8 +2,9 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { makeHandler as makeOnChange } from '../../functions/on-change.js';
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
 import { makeHandler as makeWorker } from '../../functions/worker.js';
-import { InMemoryState } from '../../shared/dev/state/in-memory-state.js';
-import { eventSchemas } from '../../shared/domain/events.js';
+import { InMemoryState, type ScopeRegistry } from '../../shared/dev/state/in-memory-state.js';
+import { eventSchemas, invalidDesiredEvent } from '../../shared/domain/events.js';
+import { BASELINE_IN_FORCE } from '../../shared/domain/settings.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { AwsCallError } from '../../shared/errors.js';
 import { reachAndReconcile, type ScopeRuntime } from '../../shared/fleet/reach-scope.js';
@@ -12,6 +13,7 @@ import { fleetScopes, parseScope, scopeLabel, scopeMessageBody } from '../../sha
 import { groupByScope } from '../../shared/fleet/targets.js';
 import { makeLogger } from '../../shared/logger.js';
 import type { ReconcileDeps } from '../../shared/reconcile/ports.js';
+import { EventsNotPublishedError } from '../../shared/reconcile/reconcile-scope.js';
 import { singleScope } from '../../shared/runtime/lambda.js';
 import { parseScopeMessage } from '../../shared/runtime/triggers.js';
 import { InMemoryCloudHsm, InMemoryEvents, InMemoryHealth, InMemoryKms, InMemorySecrets, ManualClock } from '../helpers/in-memory.js';
@@ -23,7 +25,7 @@ const DENIED: Scope = { accountId: '777788889999', region: 'us-east-1' };
 /** A fleet of in-memory scopes sharing one table registry and one bus; `denied` accounts cannot be reached. */
 class InMemoryFleet implements ScopeRuntime {
   readonly home = HOME;
-  readonly registry = new Set<string>();
+  readonly registry: ScopeRegistry = new Map();
   readonly events = new InMemoryEvents();
   readonly clock = new ManualClock();
   readonly denied = new Set<string>();
@@ -134,16 +136,20 @@ describe('reachAndReconcile', () => {
     expect(state.unreachable).toEqual(newer);
   });
 
-  it('announces an incident again when its event could not be published the first time, with the same eventId', async () => {
+  it('keeps an incident owed when its event could not be published, and a later pass sends it with the same eventId', async () => {
     fleet.denied.add(DENIED.accountId);
     fleet.events.down = true;
-    await expect(reachAndReconcile(fleet, DENIED, { trigger: 'schedule' })).rejects.toMatchObject({ operation: 'EventBridge.PutEvents' });
-    expect(fleet.deps(DENIED).state.unreachable).toMatchObject({ announced: false });
+    const failed = await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
+    const owed = fleet.deps(DENIED).state.unreachable;
+    expect(owed).toMatchObject({ announced: false });
+    expect(failed).toEqual(expect.objectContaining({ status: 'unreachable', announced: false, incidentId: owed?.incidentId }));
 
     fleet.events.down = false;
     const retried = await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
+    const again = await reachAndReconcile(fleet, DENIED, { trigger: 'schedule' });
 
-    expect(retried).toMatchObject({ status: 'unreachable', announced: true });
+    expect(retried).toEqual(expect.objectContaining({ status: 'unreachable', announced: true, incidentId: owed?.incidentId }));
+    expect(again).toMatchObject({ status: 'unreachable', announced: false });
     expect(fleet.events.types()).toEqual(['Scope Unreachable']);
   });
 
@@ -172,6 +178,107 @@ describe('reachAndReconcile', () => {
     expect(await reachAndReconcile(fleet, DENIED, { trigger: 'cli', dryRun: true })).toMatchObject({ status: 'unreachable', announced: false });
     expect(fleet.events.published).toEqual([]);
     expect(fleet.deps(DENIED).state.unreachable).toBeNull();
+  });
+});
+
+describe('closing a scope whose last store was removed', () => {
+  const ledger = { name: 'ledger', desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-abcdefghijk', generation: 1 };
+  const owedPage = invalidDesiredEvent({ scope: MEMBER, storeName: 'ledger', generation: 1, errors: [{ path: 'mode', message: 'bad' }] });
+
+  /** A registered member scope that declared `ledger` and recorded its status, whose store was then removed. */
+  async function removedMember(): Promise<InMemoryState> {
+    await fleet.register(MEMBER);
+    const state = fleet.deps(MEMBER).state;
+    state.desired.set('ledger', ledger);
+    await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' });
+    expect(state.statuses.has('ledger')).toBe(true);
+    await state.deleteDesired('ledger');
+    return state;
+  }
+
+  it('closes the scope in the pass that closes the last status, sweeps it no more, and sweeps it again once a store is applied there', async () => {
+    const state = await removedMember();
+
+    const closing = await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' });
+    fleet.reached.length = 0;
+    const afterwards = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+
+    expect(closing).toEqual({ scope: MEMBER, status: 'closed' });
+    expect(state.statuses.size).toBe(0);
+    expect(afterwards.swept).toEqual([]);
+    expect(fleet.reached).toEqual(['111122223333/us-east-1']);
+    expect(fleet.logLines.some((line) => line.includes('scope closed: no store is declared there any more'))).toBe(true);
+
+    // `cks apply` there again: a new registration, then the store.
+    await state.registerScope();
+    state.desired.set('ledger', { ...ledger, generation: 2 });
+    const reopened = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
+    expect(reopened.swept).toEqual([expect.objectContaining({ scope: MEMBER, status: 'reconciled' })]);
+  });
+
+  it('keeps the scope open while its settings owe a page that cannot go out, and closes it once the page went out', async () => {
+    const state = await removedMember();
+    state.settingsInForce = { values: BASELINE_IN_FORCE, revision: 1, announced: owedPage.detail.eventId, outbox: [owedPage] };
+    fleet.events.down = true;
+
+    await expect(reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    expect(await state.listScopes()).toEqual([MEMBER]);
+
+    fleet.events.down = false;
+    expect(await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' })).toEqual({ scope: MEMBER, status: 'closed' });
+    expect(fleet.events.published.filter((e) => e.detail.eventId === owedPage.detail.eventId)).toHaveLength(1);
+    expect(await state.listScopes()).toEqual([]);
+  });
+
+  it('keeps the scope open while its regional incident owes its page', async () => {
+    const state = await removedMember();
+    state.regionalIncident = { since: fleet.clock.now(), outbox: [owedPage] };
+    fleet.events.refused.add(owedPage.detail.eventId);
+
+    await expect(reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    expect(state.regionalIncident).toMatchObject({ outbox: [owedPage] });
+    expect(await state.listScopes()).toEqual([MEMBER]);
+  });
+
+  it('closes an unreachable scope that declares no store without paging: its removed stores’ owed events go out and its incident ends', async () => {
+    const state = await removedMember();
+    state.outboxes.set('ledger', [owedPage]);
+    fleet.denied.add(MEMBER.accountId);
+    state.unreachable = {
+      incidentId: 'scope-old',
+      since: fleet.clock.now(),
+      errorCode: 'AccessDenied',
+      operation: 'STS.AssumeRole',
+      announced: true,
+    };
+
+    const outcome = await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' });
+
+    expect(outcome).toEqual({ scope: MEMBER, status: 'closed' });
+    expect(fleet.events.types()).not.toContain('Scope Unreachable');
+    expect(fleet.events.published.map((e) => e.detail.eventId)).toContain(owedPage.detail.eventId);
+    expect(state.statuses.size).toBe(0);
+    expect(state.unreachable).toBeNull();
+    expect(await state.listScopes()).toEqual([]);
+  });
+
+  it('pages an unreachable scope that still declares a store, and keeps it open', async () => {
+    await fleet.register(MEMBER);
+    fleet.deps(MEMBER).state.desired.set('ledger', ledger);
+    fleet.denied.add(MEMBER.accountId);
+
+    expect(await reachAndReconcile(fleet, MEMBER, { trigger: 'schedule' })).toMatchObject({ status: 'unreachable', announced: true });
+    expect(await fleet.deps(MEMBER).state.listScopes()).toEqual([MEMBER]);
+  });
+
+  it('never closes the deployment’s own scope, nor any scope in a dry run', async () => {
+    await fleet.register(HOME, MEMBER);
+
+    const home = await reachAndReconcile(fleet, HOME, { trigger: 'schedule' });
+    const dry = await reachAndReconcile(fleet, MEMBER, { trigger: 'cli', dryRun: true });
+
+    expect([home.status, dry.status]).toEqual(['reconciled', 'reconciled']);
+    expect(await fleet.deps(HOME).state.listScopes()).toEqual([HOME, MEMBER]);
   });
 });
 
@@ -226,6 +333,10 @@ describe('fan-out', () => {
 
   it('coordinates without a queue by sweeping the other scopes itself', async () => {
     await fleet.register(MEMBER);
+    // A scope that declares a store (one that declares none is closed).
+    fleet
+      .deps(MEMBER)
+      .state.desired.set('ledger', { name: 'ledger', desiredState: 'CONNECTED', cloudHsmClusterId: 'cluster-abcdefghijk', generation: 1 });
     const run = await reconcileFleet(fleet, { trigger: 'schedule', queue: null, concurrency: 4 });
     expect(run.queued).toEqual([]);
     expect(run.swept.map((o) => [scopeLabel(o.scope), o.status])).toEqual([['444455556666/eu-west-1', 'reconciled']]);
@@ -240,7 +351,7 @@ describe('the Lambda handlers', () => {
     fleet.deps(MEMBER).state.loadAll = async () => {
       throw new AwsCallError('DynamoDB.Query', 'InternalServerError', true, 'table unavailable');
     };
-    const worker = makeWorker(() => ({ runtime: fleet, queue: null, concurrency: 1 }));
+    const worker = makeWorker(() => ({ runtime: fleet, queue: null, followUps: null, concurrency: 1 }));
     const message = (id: string, body: string) => ({
       messageId: id,
       body,
@@ -269,7 +380,12 @@ describe('the Lambda handlers', () => {
   it('the sweep returns its own scope’s stores and the scopes it queued', async () => {
     await fleet.register(MEMBER);
     const sent: Scope[] = [];
-    const sweep = makeSweep(() => ({ runtime: fleet, queue: { send: async (scopes) => void sent.push(...scopes) }, concurrency: 4 }));
+    const sweep = makeSweep(() => ({
+      runtime: fleet,
+      queue: { send: async (scopes) => void sent.push(...scopes) },
+      followUps: null,
+      concurrency: 4,
+    }));
 
     const result = await sweep({ source: 'aws.events' }, context);
 
@@ -308,7 +424,7 @@ describe('onChange in a fleet', () => {
       },
       reach: async () => undefined,
     };
-    const onChange = makeOnChange(() => ({ runtime, queue: null, concurrency: 1 }));
+    const onChange = makeOnChange(() => ({ runtime, queue: null, followUps: null, concurrency: 1 }));
 
     const result = await onChange({ Records: [record(HOME, 'payments'), record(MEMBER, 'ledger')] }, context);
 

@@ -1,11 +1,11 @@
 /** The in-memory table (the tests' and the simulator's) keeps the same contract as the DynamoDB adapter, and breaks only as its faults say. */
 import { describe, expect, it } from 'vitest';
-import { InMemoryState } from '../../shared/dev/state/in-memory-state.js';
+import { InMemoryState, type ScopeRegistry } from '../../shared/dev/state/in-memory-state.js';
 import type { Scope } from '../../shared/domain/types.js';
 import { describeStatePort, NOW, paymentsSpec } from '../helpers/state-contract.js';
 
 describeStatePort('InMemoryState', async () => {
-  const registry = new Set<string>();
+  const registry: ScopeRegistry = new Map();
   const signatures = new Map();
   return (scope: Scope) => new InMemoryState(scope, registry, signatures);
 });

@@ -4,7 +4,9 @@
  * real code: `plan` and `decisionEvents` for a store whose kmsuser is locked out (escalated at once)
  * and then heals in the same incident, `sweepSummaryEvent` for the sweep that finds a regional
  * incident, `scopeUnreachableEvent` for a member account whose role refuses the reconciler,
- * `settingsApprovalRequiredEvent` for a raised blast-radius limit that waits for a second person.
+ * `settingsApprovalRequiredEvent` for a raised blast-radius limit that waits for a second person,
+ * `storeAtRiskEvent` and `storeRiskClearedEvent` for an external key store whose proxy certificate has
+ * five days left (judged by `judgeFindings`) and is renewed a day later.
  * `Manual Change Detected` and `Approval Required` are written by hand to the shapes agreed for them,
  * until the code that publishes them exists: see WRITTEN_BY_HAND.
  */
@@ -14,11 +16,14 @@ import {
   type ReconcilerEvent,
   scopeUnreachableEvent,
   settingsApprovalRequiredEvent,
+  storeAtRiskEvent,
+  storeRiskClearedEvent,
   sweepSummaryEvent,
 } from '../../shared/domain/events.js';
+import { DEFAULT_HEALTH_THRESHOLDS, diffFindings, judgeFindings } from '../../shared/domain/health.js';
 import { plan } from '../../shared/domain/plan.js';
 import type { PlanInput } from '../../shared/domain/types.js';
-import { cloudHsmObserved, SCOPE } from '../helpers/world.js';
+import { cloudHsmObserved, SCOPE, xksDesired, xksObserved } from '../helpers/world.js';
 import { cloudHsmInput, MINUTE, NOW } from './domain-fixtures.js';
 
 /** An event as a rule target receives it. */
@@ -58,6 +63,16 @@ function published(input: PlanInput, detailType: ReconcilerEvent['detailType']):
 const lockedOut = cloudHsmInput({ observed: cloudHsmObserved({ connectionState: 'FAILED', connectionErrorCode: 'USER_LOCKED_OUT' }) });
 /** The same store ten minutes later, CONNECTED again (a crypto officer unlocked kmsuser) in the escalated incident. */
 const healed = cloudHsmInput({ status: plan(lockedOut).nextStatus, now: NOW + 10 * MINUTE });
+
+/** An external key store whose proxy's TLS certificate expires in 5 days: its finding opened, and cleared a day later. */
+const expiring = (() => {
+  const ctx = { scope: SCOPE, desired: xksDesired(), observed: xksObserved() };
+  const xks = { certificateDaysToExpire: 5, credentialAgeDays: 10, keyManagerNotActive: 0, proxyErrors: 0, proxyLatencyMs: 40 };
+  const [change] = diffFindings([], judgeFindings({ observed: ctx.observed, cluster: undefined, xks, thresholds: DEFAULT_HEALTH_THRESHOLDS })).opened;
+  if (!change) throw new Error('a certificate 5 days from expiry opened no finding');
+  const opened = storeAtRiskEvent(ctx, change, NOW);
+  return { atRisk: opened.event.detail, cleared: storeRiskClearedEvent(ctx, opened.finding).detail };
+})();
 
 /** The detail-types written by hand. */
 export const WRITTEN_BY_HAND = ['Manual Change Detected', 'Approval Required'] as const;
@@ -153,6 +168,8 @@ export const ON_CALL_EVENTS = {
     }).detail,
     NOW,
   ),
+  storeAtRisk: onBus('7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d', 'Store At Risk', expiring.atRisk, NOW),
+  riskCleared: onBus('8b7c6d5e-4f3a-4b2c-9d0e-1f2a3b4c5d6e', 'Store Risk Cleared', expiring.cleared, NOW + 24 * 60 * MINUTE),
   scopeUnreachable: onBus(
     '9f8a2b5d-6c7e-4d0f-9a1b-2c3d4e5f6a7b',
     'Scope Unreachable',

@@ -33,6 +33,7 @@ const approval = ON_CALL_EVENTS.approvalRequired.detail;
 const settingsApproval = ON_CALL_EVENTS.settingsApprovalRequired.detail;
 const unreachable = ON_CALL_EVENTS.scopeUnreachable.detail;
 const regional = ON_CALL_EVENTS.regionalIncident.detail;
+const atRisk = ON_CALL_EVENTS.storeAtRisk.detail;
 const scopeFlags = (detail: Record<string, unknown>) => `--stage ${STAGE} --scope ${String(detail.accountId)}/${String(detail.region)}`;
 
 const cases: Case[] = [
@@ -96,6 +97,16 @@ const cases: Case[] = [
     dedupKey: `regional-incident/111122223333/us-east-1/${String(regional.regionalIncidentSince)}`,
     runbook: String(regional.runbook),
   },
+  {
+    page: 'storeAtRisk',
+    event: ON_CALL_EVENTS.storeAtRisk,
+    headline: 'AT RISK',
+    about: 'partner-xks (111122223333/us-east-1)',
+    code: 'xksCertificateExpiring',
+    commands: [`cks status partner-xks ${scopeFlags(atRisk)}`],
+    dedupKey: String(atRisk.eventId),
+    runbook: String(atRisk.runbook),
+  },
 ];
 
 /** The event with the canary in a field no page reads. */
@@ -112,6 +123,8 @@ describe('on-call pages', () => {
       'Manual Change Detected',
       'Repair Escalated',
       'Scope Unreachable',
+      'Store At Risk',
+      'Store Risk Cleared',
       'Sweep Summary',
     ]);
     for (const { page, event } of cases) expect(onCallPages(STAGE)[page].detailType).toBe(event['detail-type']);
@@ -250,6 +263,52 @@ describe('PagerDuty deduplication and resolve', () => {
     const key = (event: BusEvent) => JSON.parse(deliver(values.escalated.pagerDuty, event)).dedup_key;
     expect(key(repeat)).toBe(key(escalation));
     expect(key(another)).not.toBe(key(escalation));
+  });
+});
+
+describe('a finding: paged once, resolved by its clearing', () => {
+  const cleared = ON_CALL_EVENTS.riskCleared;
+
+  it('pages a certificate five days from expiry with AT RISK, the finding, the reason and its runbook', () => {
+    const lines = deliver(values.storeAtRisk.topic, ON_CALL_EVENTS.storeAtRisk)
+      .split('\n')
+      .map((line) => JSON.parse(line) as string);
+
+    expect(lines[0]).toBe('[cks-reconciler prod] AT RISK partner-xks (111122223333/us-east-1): xksCertificateExpiring');
+    expect(lines).toContain("What happened: the XKS proxy's TLS certificate expires in 5 days (threshold 30)");
+    expect(lines.find((line) => line.startsWith('Runbook: '))).toBe(`Runbook: ${String(atRisk.runbook)}`);
+    expect(String(atRisk.runbook).length).toBeGreaterThan(40);
+  });
+
+  it.each(['topic', 'chat', 'pagerDuty'] as const)('clearing, %s: fits EventBridge and resolves every placeholder, showing no secret', (channel) => {
+    const transformer = values.riskCleared[channel];
+
+    const { output, unresolved } = renderInputTransformer(transformer, withCanary(cleared));
+
+    expect(transformer.InputTemplate.length).toBeLessThanOrEqual(8192);
+    expect(unresolved).toEqual([]);
+    expect(output).not.toContain(CANARY);
+    for (const name of Object.keys(transformer.InputPathsMap)) expect(output).not.toContain(`<${name}>`);
+  });
+
+  it('tells the topic and the chat thread of the page that the finding cleared, naming the page it clears', () => {
+    const lines = deliver(values.riskCleared.topic, cleared)
+      .split('\n')
+      .map((line) => JSON.parse(line) as string);
+    const chat = JSON.parse(deliver(values.riskCleared.chat, cleared));
+    const pageChat = JSON.parse(deliver(values.storeAtRisk.chat, ON_CALL_EVENTS.storeAtRisk));
+
+    expect(lines[0]).toBe('[cks-reconciler prod] RISK CLEARED partner-xks (111122223333/us-east-1): xksCertificateExpiring');
+    expect(lines).toContain(`Clears: the Store At Risk page ${String(atRisk.eventId)}`);
+    expect(chat.metadata.threadId).toBe(pageChat.metadata.threadId);
+  });
+
+  it('resolves, when the finding clears, the PagerDuty alert its Store At Risk opened: the same dedup_key, the finding’s eventId', () => {
+    const trigger = JSON.parse(deliver(values.storeAtRisk.pagerDuty, ON_CALL_EVENTS.storeAtRisk));
+    const resolve = JSON.parse(deliver(values.riskCleared.pagerDuty, cleared));
+
+    expect(trigger).toMatchObject({ event_action: 'trigger', dedup_key: atRisk.eventId, payload: { severity: 'warning' } });
+    expect(resolve).toEqual({ event_action: 'resolve', dedup_key: trigger.dedup_key });
   });
 });
 

@@ -65,6 +65,22 @@ describe('reconcile (core with in-memory ports)', () => {
     expect(world.kms.mutating()).toEqual([]);
   });
 
+  it('asks for a follow-up of a store waiting on a transition once per change, and again on each follow-up while it waits', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'CONNECTING' }));
+    world.kms.put(cloudHsmObserved({ name: 'healthy', id: 'cks-2234567890abcdef0' }));
+    declare(world, 'payments');
+    declare(world, 'healthy');
+
+    const first = await reconcileScope(world.deps(), { trigger: 'schedule' });
+    const scheduled = await reconcileScope(world.deps(), { trigger: 'schedule' });
+    const followed = await reconcileScope(world.deps(), { trigger: 'followup', only: { names: ['payments'] } });
+
+    // The first pass recorded the CONNECTING it saw; the next scheduled one changed nothing and starts no second chain.
+    expect(first.followUps).toEqual([{ store: 'payments', afterSeconds: 10 }]);
+    expect(scheduled.followUps).toEqual([]);
+    expect(followed.followUps).toEqual([{ store: 'payments', afterSeconds: 10 }]);
+  });
+
   it('disconnects a FAILED store with NETWORK_ERRORS after re-describing it under the lease', async () => {
     world.kms.put(
       cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
@@ -568,6 +584,7 @@ describe('exactly-once effects (status, incident id and events recorded together
       describeStore: (ref) => kms.describeStore(ref),
       connect: (id) => kms.connect(id),
       update: (id, update) => kms.update(id, update),
+      probe: (target) => kms.probe(target),
       disconnect: async (id) => {
         await kms.disconnect(id);
         disconnected();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseCloudTrailEvent, parseSchedule, parseStreamBatch, UnknownEventError } from '../../shared/runtime/triggers.js';
+import { followUpMessageBody } from '../../shared/fleet/follow-ups.js';
+import { parseCloudTrailEvent, parseOnEvent, parseSchedule, parseStreamBatch, UnknownEventError } from '../../shared/runtime/triggers.js';
 
 function cloudTrail(detail: Record<string, unknown>): Record<string, unknown> {
   return { 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.kms', detail };
@@ -172,5 +173,32 @@ describe('parseSchedule', () => {
       ),
     );
     expect(() => parseSchedule('tick')).toThrow(/expects an EventBridge Scheduled Event \(source "aws.events"\); got a string$/);
+  });
+});
+
+describe('parseOnEvent', () => {
+  const followUp = (body: string) => ({ Records: [{ messageId: 'm-1', eventSource: 'aws:sqs', body }] });
+
+  it('reads a follow-up batch as one part per message: its scope and the one store it names', () => {
+    const event = followUp(followUpMessageBody(MEMBER, 'finance-hsm'));
+
+    expect(parseOnEvent(event)).toEqual([{ trigger: 'followup', scope: MEMBER, targets: { names: ['finance-hsm'], ids: [], clusterIds: [] } }]);
+  });
+
+  it('reads anything else as a CloudTrail event', () => {
+    const event = cloudTrail({ eventName: 'ConnectCustomKeyStore', requestParameters: { customKeyStoreId: 'cks-1234567890abcdef0' } });
+
+    expect(parseOnEvent(event)).toEqual(parseCloudTrailEvent(event));
+  });
+
+  it.each([
+    ['not JSON', 'nope', 'follow-up message is not JSON'],
+    ['no store', JSON.stringify(HOME), 'follow-up message must be'],
+    ['an empty store', JSON.stringify({ ...HOME, store: '' }), 'follow-up message must be'],
+    ['an extra field', JSON.stringify({ ...HOME, store: 'x', extra: 1 }), 'follow-up message must be'],
+    ['a bad account', JSON.stringify({ accountId: '1', region: 'us-east-1', store: 'x' }), 'follow-up message must be'],
+  ])('refuses a follow-up with %s, saying what it expects', (_case, body, message) => {
+    expect(() => parseOnEvent(followUp(body))).toThrow(new RegExp(`^${message}`));
+    expect(() => parseOnEvent(followUp(body))).toThrow(UnknownEventError);
   });
 });

@@ -2,7 +2,8 @@
  * The demo itself: the local AWS in-process with time running 60× faster, a world of custom key
  * stores built from `stores.yaml` and applied as desired state, a scenario that breaks stores one
  * failure at a time, and the two Lambda functions reconciling them — the sweep every interval, the
- * on-event function for each CloudTrail event its rules match and each desired-state change. A small
+ * on-event function for each CloudTrail event its rules match, each follow-up once its delay has passed
+ * on the fake's clock, and each desired-state change. A small
  * fleet: besides its own account and Region, stores in the own account's second Region and in a
  * member account's two Regions, reached through the member role as the worker reaches them.
  */
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SweepResult } from '../../../functions/sweep.js';
 import { makeAdapters, makeAwsClients } from '../../adapters/clients.js';
 import { DynamoStateAdapter, ensureTable } from '../../adapters/dynamodb-store.js';
@@ -146,10 +148,15 @@ export class Demo {
     await ensureTable(new DynamoDBClient({ region: REGION, endpoint: this.fake.url, credentials: demoCredentials(OPERATOR_ROLE) }), TABLE);
     // Everything runs as deployed: each function as its role, `cks` as a holder of the OperatorPolicy.
     const home = { accountId: LOCAL_ACCOUNT_ID, region: REGION };
-    const operatorKeys = await deployStackIam(this.#tools.admin, await stackTemplate(), {
+    const template = await stackTemplate();
+    const operatorKeys = await deployStackIam(this.#tools.admin, template, {
       ...home,
       names: { StoresTable: TABLE, ReconcilerEventBus: this.config.eventBusName },
     });
+    // The stack's follow-up queue, as CloudFormation creates it.
+    const followUpQueue = String(template.Resources.FollowUpQueue?.Properties?.QueueName);
+    const sqs = new SQSClient({ region: REGION, endpoint: this.fake.url, credentials: demoCredentials(OPERATOR_ROLE) });
+    await sqs.send(new CreateQueueCommand({ QueueName: followUpQueue }));
     const cks = makeAwsClients(this.config, operatorKeys).dynamo;
     const text = await buildWorld(await readFile(join(ROOT, 'shared/dev/demo/stores.yaml'), 'utf8'), this.#tools);
     const specs = parseDemoStores(text, 'stores.yaml');
@@ -173,6 +180,7 @@ export class Demo {
     );
     const lambdas = makeLambdas(this.config, await loadRoutes(join(ROOT, 'serverless.yml')), {
       clock: this.#clock,
+      followUpQueue,
       logger: makeLogger(this.config, {}, (line) => this.log.write(`${line}\n`)),
     });
     // CloudTrail events from here on: building the world is not what the demo is about.
@@ -225,9 +233,14 @@ export class Demo {
     this.#report('sweep', await lambdas.sweep());
   }
 
-  /** One tick: route new CloudTrail events and desired-state changes, then refresh the view. */
+  /** One tick: deliver due follow-ups, route new CloudTrail events and desired-state changes, then refresh the view. */
   async #watch(lambdas: DemoLambdas): Promise<void> {
     const { admin } = this.#tools;
+    // Follow-ups are on-event runs, as deployed.
+    for (const result of await lambdas.deliverFollowUps()) {
+      this.#stats.onEventRuns += 1;
+      this.#report('on-event', result);
+    }
     const trail = await admin.cloudTrail(this.#trailCursor);
     this.#trailCursor = trail.next;
     const read = [...this.#trail, ...trail.events];
@@ -290,6 +303,8 @@ export class Demo {
   #report(trigger: string, outcome: SweepResult | ScopeResult | TargetedResult, where = ''): void {
     if ('skipped' in outcome) return;
     if ('swept' in outcome) for (const scope of outcome.swept) this.#report(trigger, scope, ` @${scope.scope}`);
+    if ('status' in outcome && outcome.status === 'closed')
+      this.view.activity(trigger, `${outcome.scope}: closed, no store is declared there any more`);
     if ('status' in outcome && outcome.status === 'unreachable')
       this.view.activity(trigger, `${outcome.scope}: unreachable, ${outcome.operation} failed with ${outcome.errorCode}`);
     if (!('stores' in outcome)) return;

@@ -60,6 +60,11 @@ export const KMSInternalException = exception('KMSInternalException', 500);
 /** KMS timed out waiting on what it depends on (a CloudHSM key store's HSMs). */
 export const DependencyTimeoutException = exception('DependencyTimeoutException', 500);
 export const CustomKeyStoreNotFoundException = exception('CustomKeyStoreNotFoundException');
+export const NotFoundException = exception('NotFoundException');
+/** A cryptographic operation with a KMS key whose key store cannot serve it (KMS gives this one exception for every such cause of an external key store). */
+export const KMSInvalidStateException = exception('KMSInvalidStateException');
+export const XksKeyAlreadyInUseException = exception('XksKeyAlreadyInUseException');
+export const CustomKeyStoreHasCMKsException = exception('CustomKeyStoreHasCMKsException');
 export const CustomKeyStoreInvalidStateException = exception('CustomKeyStoreInvalidStateException');
 export const CustomKeyStoreNameInUseException = exception('CustomKeyStoreNameInUseException');
 export const InvalidMarkerException = exception('InvalidMarkerException');

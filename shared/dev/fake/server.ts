@@ -1,6 +1,6 @@
 /**
  * The local AWS: one HTTP server on one loopback port playing KMS (custom key stores), CloudHSM v2,
- * Secrets Manager, EventBridge and DynamoDB, dispatched on `X-Amz-Target`, plus the admin API under
+ * Secrets Manager, EventBridge, CloudWatch, SQS and DynamoDB, dispatched on `X-Amz-Target`, plus the admin API under
  * `/_fake/`. Every request is authorized for its principal by IAM policy evaluation (iam/) unless
  * IAM is off, and answered: an unexpected failure is logged and answered with an AWS-shaped 500.
  */
@@ -38,6 +38,7 @@ import { DEFAULT_STORE_QUOTA } from './kms/model.js';
 import { kmsOperations } from './kms/operations.js';
 import * as random from './random.js';
 import { secretsOperations } from './secrets/operations.js';
+import { sqsOperations } from './sqs/operations.js';
 import { type Principal, principalArn } from './sts/model.js';
 import { answerStsQuery, checkCredentials } from './sts/operations.js';
 import { RawJson, type Reply } from './wire.js';
@@ -131,6 +132,10 @@ const SERVICES: ReadonlyMap<string, Service> = new Map<string, Service>([
       operations: cloudWatchOperations,
       queryCompatible: true,
     },
+  ],
+  [
+    'AmazonSQS',
+    { name: 'SQS', messageKey: 'message', Internal: InternalFailure, contentType: JSON_1_0, operations: sqsOperations, queryCompatible: true },
   ],
   ['DynamoDB_20120810', { name: 'DynamoDB', messageKey: 'message', Internal: InternalServerError, contentType: JSON_1_0 }],
 ]);

@@ -14,11 +14,13 @@ import { type Caller, type Scope, scopeKey, type WorldContext } from './context.
 import { LimitExceededException } from './errors.js';
 import type { RecordedEvent } from './eventbridge/model.js';
 import { IamBackend } from './iam/model.js';
+import { KeyBackend } from './kms/keys.js';
 import { KmsBackend } from './kms/model.js';
 import type { XksProxy } from './kms/xks-proxy.js';
 import { BoundedLog } from './log.js';
 import * as random from './random.js';
 import { SecretsBackend } from './secrets/model.js';
+import { SqsBackend } from './sqs/model.js';
 import { StsBackend } from './sts/model.js';
 import type { Reply } from './wire.js';
 
@@ -84,8 +86,11 @@ export interface Fault {
 export class Partition {
   readonly clusters: CloudHsmBackend;
   readonly kms: KmsBackend;
+  /** The KMS keys in the custom key stores. */
+  readonly keys: KeyBackend;
   readonly secrets: SecretsBackend;
   readonly cloudWatch: CloudWatchBackend;
+  readonly sqs: SqsBackend;
   /** XKS proxies by `uriEndpoint`. */
   readonly xksProxies = new Map<string, XksProxy>();
 
@@ -95,17 +100,21 @@ export class Partition {
   ) {
     this.clusters = new CloudHsmBackend(world, scope.region);
     this.kms = new KmsBackend(world, this.clusters, this.xksProxies);
+    this.keys = new KeyBackend(world, scope, this.kms, this.clusters, this.xksProxies);
     this.secrets = new SecretsBackend(world, scope);
     this.cloudWatch = new CloudWatchBackend(this.kms, this.xksProxies);
+    this.sqs = new SqsBackend(scope);
   }
 
   get isEmpty(): boolean {
     return (
       this.clusters.all().length === 0 &&
       this.kms.all().length === 0 &&
+      this.keys.all().length === 0 &&
       this.xksProxies.size === 0 &&
       this.secrets.all().length === 0 &&
-      this.cloudWatch.isEmpty
+      this.cloudWatch.isEmpty &&
+      this.sqs.isEmpty
     );
   }
 
@@ -118,6 +127,7 @@ export class Partition {
         const clusterId = store.fields.cloudHsm?.clusterId;
         return store.toState(clusterId === undefined ? undefined : this.clusters.get(clusterId)?.kmsuser);
       }),
+      keys: this.keys.all().map(({ id, arn, origin, customKeyStoreId, xksKeyId }) => ({ id, arn, origin, customKeyStoreId, xksKeyId })),
       xksProxies: [...this.xksProxies.values()].map((proxy) => proxy.toState()),
       secrets: this.secrets.all().map((secret) => secret.toState()),
       metrics: this.cloudWatch.toState(),

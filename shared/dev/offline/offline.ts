@@ -7,7 +7,9 @@
  * - to `onEvent`, the fake's CloudTrail events (`GET /_fake/cloudtrail`) that one of its EventBridge
  *   rule patterns matches, each held until it is `CLOUDTRAIL_DELAY_MS` old in fake time;
  * - to `onChange`, the desired-state table's stream records (see `stream.ts`) that its filter
- *   patterns let through.
+ *   patterns let through;
+ * - to `onEvent`, the follow-ups the functions send to the stack's follow-up queue (created here, as
+ *   the stack creates it), each once its delay has passed in fake time, as Lambda's event source does.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -17,6 +19,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ensureTable } from '../../adapters/dynamodb-store.js';
 import { LOCAL_ACCOUNT_ID } from '../../runtime/deps.js';
 import type { TargetedResult } from '../../runtime/lambda.js';
@@ -26,6 +29,7 @@ import { demoCredentials } from '../demo/clients.js';
 import { matchesPattern } from '../demo/event-pattern.js';
 import { type FakeOptions, type FakeServer, startFake } from '../fake/server.js';
 import { deployStackIam } from '../iam/stack.js';
+import { QueuePump } from '../queue/pump.js';
 import { loadService, SERVERLESS_BIN, type Service } from './service.js';
 import { type StreamRecord, TableStream } from './stream.js';
 
@@ -87,6 +91,8 @@ export class Offline {
     // The table's creation and its stream's emulation are the stack's and DynamoDB Streams' doing, not a function's.
     const dynamo = new DynamoDBClient({ endpoint, region, credentials: demoCredentials(RUNNER_ROLE) });
     const created = await ensureTable(dynamo, table);
+    const followUpQueue = String(service.template.Resources.FollowUpQueue?.Properties?.QueueName);
+    await new SQSClient({ endpoint, region, credentials: demoCredentials(RUNNER_ROLE) }).send(new CreateQueueCommand({ QueueName: followUpQueue }));
     // The functions' calls are authorized by the stack's own policies, as deployed; `cks` may run as an OperatorPolicy holder.
     const operator = await deployStackIam(new FakeAdmin(endpoint), service.template, { accountId: LOCAL_ACCOUNT_ID, region });
     this.print(`stage ${service.stage}, Region ${region}, table ${table} (${created ? 'created' : 'exists'}); starting serverless offline`);
@@ -108,6 +114,8 @@ export class Offline {
     const router = new Router(endpoint, service, {
       lambda: new LambdaClient({ endpoint: lambdaUrl, region, credentials }),
       stream: new TableStream(dynamo, table, region),
+      // Lambda's event source mapping receives with the function's role.
+      followUps: { sqs: new SQSClient({ endpoint, region, credentials: demoCredentials(routes.roles.onEvent) }), queueName: followUpQueue },
       print: this.print,
     });
     await router.begin();
@@ -120,7 +128,7 @@ export class Offline {
     })();
     this.print(
       `ready (pid ${process.pid}): sweep runs on its schedule; onEvent gets the CloudTrail events its ${routes.eventPatterns.length} ` +
-        `rules match and onChange the table's stream, through the Lambda API at ${lambdaUrl}`,
+        `rules match and the follow-ups once due, and onChange the table's stream, through the Lambda API at ${lambdaUrl}`,
     );
     this.print(
       `from another terminal: export AWS_ENDPOINT_URL=${endpoint} AWS_REGION=${region} AWS_ACCESS_KEY_ID=test ` +
@@ -204,17 +212,28 @@ export class Offline {
   }
 }
 
-/** Delivers what the triggers would: matching CloudTrail events to `onEvent`, stream records to `onChange`. */
+/** Delivers what the triggers would: matching CloudTrail events and due follow-ups to `onEvent`, stream records to `onChange`. */
 class Router {
   #cursor = 0;
   /** CloudTrail events read but not yet old enough to deliver. */
   #held: CloudTrailEvent[] = [];
+  readonly #followUps: QueuePump;
 
   constructor(
     private readonly endpoint: string,
     private readonly service: Service,
-    private readonly io: { lambda: LambdaClient; stream: TableStream; print: (line: string) => void },
-  ) {}
+    private readonly io: {
+      lambda: LambdaClient;
+      stream: TableStream;
+      followUps: { sqs: SQSClient; queueName: string };
+      print: (line: string) => void;
+    },
+  ) {
+    this.#followUps = new QueuePump(io.followUps.sqs, io.followUps.queueName, async (event) => {
+      this.io.print('follow-up → onEvent');
+      await this.#invoke('onEvent', this.service.onEventName, event);
+    });
+  }
 
   /** Events and changes from now on: a new rule or stream sees nothing from before it existed. */
   async begin(): Promise<void> {
@@ -222,8 +241,9 @@ class Router {
     await this.io.stream.start();
   }
 
-  /** One poll of CloudTrail and the table; each delivery waits for its function's answer. */
+  /** One poll of CloudTrail, the follow-up queue and the table; each delivery waits for its function's answer. */
   async pass(): Promise<void> {
+    await this.#followUps.drain();
     const [now, trail] = await Promise.all([fakeTime(this.endpoint), this.#cloudTrail()]);
     this.#cursor = trail.next;
     const all = [...this.#held, ...trail.events];

@@ -17,6 +17,7 @@
  * double; AWS API faults of the other services (each attempt, before the SDK retries) are the fake's
  * `/_fake/faults`, which never touches this table.
  */
+import { randomUUID } from 'node:crypto';
 import type { DesiredStoreSpec } from '../../domain/desired-schema.js';
 import type { ReconcilerEvent } from '../../domain/events.js';
 import { sameData } from '../../domain/same-data.js';
@@ -24,6 +25,7 @@ import { personOf, type Signature } from '../../domain/signatures.js';
 import { operatorPartitionKey, SETTINGS_SUBJECT, signatureSortKey, storeSubject } from '../../domain/table-keys.js';
 import { DEFAULT_SETTINGS, type Scope, type Settings, type StoreStatus, type UnreachableMark } from '../../domain/types.js';
 import { AwsCallError, ConflictError } from '../../errors.js';
+import { scopeLabel } from '../../fleet/scope.js';
 import type {
   HistoryEntry,
   OperatorRequest,
@@ -62,6 +64,7 @@ const DYNAMODB_OPERATIONS = {
   clearUnreachable: 'UpdateItem',
   registerScope: 'PutItem',
   listScopes: 'Query',
+  closeScope: 'PutItem',
 } as const satisfies Record<Exclude<keyof StatePort, 'scope'>, string>;
 
 /** A call of the state port that a fault can break. */
@@ -128,6 +131,9 @@ export class StateFaults {
   }
 }
 
+/** The table-wide scope registry: per `<account>/<region>`, its registration and the registration the reconciler closed (if any). */
+export type ScopeRegistry = Map<string, { registration: string; closed: string | null }>;
+
 /** A lease: by store name, or by `id:<store id>` for the KMS store a name acts on. */
 export interface Lease {
   owner: string;
@@ -154,8 +160,8 @@ export class InMemoryState implements StatePort {
   regionalIncident: RegionalIncident | null = null;
   /** The scope's open unreachable incident. */
   unreachable: UnreachableMark | null = null;
-  /** The table's scope registry: pass one set to the states of every scope of one table. */
-  readonly registry: Set<string>;
+  /** The table's scope registry: pass one to the states of every scope of one table. */
+  readonly registry: ScopeRegistry;
   /** Status writes made. */
   writes = 0;
   /** Runs when a lease is taken, before the record is read: what another writer does meanwhile. */
@@ -165,7 +171,7 @@ export class InMemoryState implements StatePort {
 
   constructor(
     readonly scope: Scope = { accountId: '111122223333', region: 'us-east-1' },
-    registry = new Set<string>(),
+    registry: ScopeRegistry = new Map(),
     signatures = new Map<string, Signature>(),
   ) {
     this.registry = registry;
@@ -355,18 +361,31 @@ export class InMemoryState implements StatePort {
 
   async registerScope(): Promise<boolean> {
     this.faults.check('registerScope');
-    const key = `${this.scope.accountId}/${this.scope.region}`;
-    if (this.registry.has(key)) return false;
-    this.registry.add(key);
-    return true;
+    const key = scopeLabel(this.scope);
+    const there = this.registry.has(key);
+    this.registry.set(key, { registration: randomUUID(), closed: null });
+    return !there;
   }
 
   async listScopes(): Promise<Scope[]> {
     this.faults.check('listScopes');
-    return [...this.registry].sort().map((key) => {
-      const [accountId = '', region = ''] = key.split('/');
-      return { accountId, region };
-    });
+    return [...this.registry.entries()]
+      .filter(([, entry]) => entry.closed !== entry.registration)
+      .map(([key]) => key)
+      .sort()
+      .map((key) => {
+        const [accountId = '', region = ''] = key.split('/');
+        return { accountId, region };
+      });
+  }
+
+  async closeScope(_now: number): Promise<boolean> {
+    this.faults.check('closeScope');
+    const entry = this.registry.get(scopeLabel(this.scope));
+    const owesPage = (this.settingsInForce?.outbox.length ?? 0) > 0 || [...this.outboxes.values()].some((outbox) => outbox.length > 0);
+    if (!entry || this.desired.size > 0 || this.statuses.size > 0 || this.regionalIncident !== null || owesPage) return false;
+    entry.closed = entry.registration;
+    return true;
   }
 
   /** Takes the lease `key` for `lease.owner` unless another owner holds it unexpired at `now`. */

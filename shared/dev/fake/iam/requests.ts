@@ -1,6 +1,6 @@
 /**
  * What IAM evaluates for a call of the JSON services the fake models (KMS, CloudHSM, Secrets
- * Manager, EventBridge, CloudWatch): the action, the resource ARN as AWS defines it for that action, and the
+ * Manager, EventBridge, CloudWatch, SQS): the action, the resource ARN as AWS defines it for that action, and the
  * condition keys the service sets. KMS custom key store actions and CloudHSM's DescribeClusters have
  * no resource type (`*`).
  */
@@ -16,6 +16,7 @@ const PREFIXES: Readonly<Record<string, string>> = {
   SecretsManager: 'secretsmanager',
   EventBridge: 'events',
   CloudWatch: 'cloudwatch',
+  SQS: 'sqs',
 };
 
 type Fields = Record<string, unknown>;
@@ -36,14 +37,32 @@ export function jsonServiceRequests(
   const action = `${prefix}:${operation}`;
   const own = (resource: string): AuthRequest => ({ action, resource, resourceAccount: scope.accountId });
   switch (prefix) {
-    case 'kms':
-      return [{ ...own('*'), context: { 'kms:CallerAccount': scope.accountId } }];
+    case 'kms': {
+      // Custom key store actions, CreateKey and GenerateRandom have no resource type; a key's actions are on the key.
+      const keyRef = text(input, 'KeyId');
+      if (keyRef === undefined) return [{ ...own('*'), context: { 'kms:CallerAccount': scope.accountId } }];
+      const arn = keyRef.startsWith('arn:') ? keyRef : `arn:aws:kms:${scope.region}:${scope.accountId}:key/${keyRef}`;
+      const key = partition.keys.all().find((k) => k.arn === arn);
+      return [
+        {
+          ...own(arn),
+          context: { 'kms:CallerAccount': scope.accountId, ...(key && { 'kms:KeyOrigin': key.origin }) },
+          resourcePolicy: key?.policy,
+        },
+      ];
+    }
     // GetMetricData has no resource type.
     case 'cloudwatch':
       return [own('*')];
     case 'cloudhsm': {
       const clusterId = text(input, 'ClusterId');
       return [own(clusterId === undefined ? '*' : `arn:aws:cloudhsm:${scope.region}:${scope.accountId}:cluster/${clusterId}`)];
+    }
+    // A queue by its URL, or by its name in the caller's account (CreateQueue, GetQueueUrl). A batch
+    // action is authorized as its single action (SendMessageBatch as sqs:SendMessage), as in SQS.
+    case 'sqs': {
+      const [name = '', accountId = scope.accountId] = (text(input, 'QueueUrl') ?? text(input, 'QueueName') ?? '').split('/').reverse();
+      return [{ action: action.replace(/Batch$/, ''), resource: `arn:aws:sqs:${scope.region}:${accountId}:${name}`, resourceAccount: accountId }];
     }
     case 'secretsmanager': {
       const id = text(input, 'SecretId') ?? text(input, 'Name') ?? '';

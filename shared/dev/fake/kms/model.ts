@@ -1,7 +1,7 @@
 /**
  * KMS custom key stores model (AWS CloudHSM key stores and external key stores): the connection
  * state machine, the checks KMS makes against clusters and XKS proxies, and GenerateRandom in a
- * CloudHSM key store. `toJSON` of a store is its `CustomKeyStoresListEntry`.
+ * CloudHSM key store. The KMS keys in the stores are `keys.ts`. `toJSON` of a store is its `CustomKeyStoresListEntry`.
  */
 import { randomBytes } from 'node:crypto';
 import type { CloudHsmBackend, Cluster, CryptoUser } from '../cloudhsm/model.js';
@@ -13,6 +13,7 @@ import {
   CloudHsmClusterNotActiveException,
   CloudHsmClusterNotFoundException,
   CloudHsmClusterNotRelatedException,
+  CustomKeyStoreHasCMKsException,
   CustomKeyStoreInvalidStateException,
   CustomKeyStoreNameInUseException,
   CustomKeyStoreNotFoundException,
@@ -346,9 +347,10 @@ export class KmsBackend {
     store.set(next);
   }
 
-  deleteCustomKeyStore(customKeyStoreId: string): void {
+  /** Deletes a store; `hasKeys` says whether KMS keys live in it (they live in `KeyBackend`). */
+  deleteCustomKeyStore(customKeyStoreId: string, hasKeys: (storeId: string) => boolean): void {
     const store = this.#get(customKeyStoreId);
-    // CustomKeyStoreHasCMKsException is never raised: the fake has no KMS keys.
+    if (hasKeys(store.id)) throw new CustomKeyStoreHasCMKsException(`Custom key store ${store.id} contains KMS keys; schedule their deletion first.`);
     if (store.state !== 'DISCONNECTED') throw invalidState(store, 'DeleteCustomKeyStore', 'a DISCONNECTED');
     this.#byId.delete(store.id);
     this.#byName.delete(store.name);
@@ -414,6 +416,11 @@ export class KmsBackend {
     if (proxy.uriPath !== settings.uriPath) return 'XKS_PROXY_INVALID_CONFIGURATION';
     if (!proxy.acceptsCredential(settings.accessKeyId, settings.secretAccessKey)) return 'INVALID_CREDENTIALS';
     return undefined;
+  }
+
+  /** A store by id; CustomKeyStoreNotFoundException when there is none. */
+  byId(customKeyStoreId: string): CustomKeyStore {
+    return this.#get(customKeyStoreId);
   }
 
   #get(customKeyStoreId: string): CustomKeyStore {

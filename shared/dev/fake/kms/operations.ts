@@ -2,7 +2,7 @@
 import { RawJson } from '../wire.js';
 import type { Operation } from '../world.js';
 import type { CustomKeyStore } from './model.js';
-import { parseCreate, parseDescribe, parseGenerateRandom, parseStoreId, parseUpdate } from './requests.js';
+import { parseCreate, parseCreateKey, parseDescribe, parseEncrypt, parseGenerateRandom, parseKeyId, parseStoreId, parseUpdate } from './requests.js';
 
 /** An operation without output members: AWS answers `{}`. */
 function noOutput(run: (...args: Parameters<Operation>) => void): Operation {
@@ -24,8 +24,22 @@ export const kmsOperations: ReadonlyMap<string, Operation> = new Map<string, Ope
   ['ConnectCustomKeyStore', noOutput(({ partition }, input) => partition.kms.connectCustomKeyStore(parseStoreId(input)))],
   ['DisconnectCustomKeyStore', noOutput(({ partition }, input) => partition.kms.disconnectCustomKeyStore(parseStoreId(input)))],
   ['UpdateCustomKeyStore', noOutput(({ partition }, input) => partition.kms.updateCustomKeyStore(parseUpdate(input)))],
-  ['DeleteCustomKeyStore', noOutput(({ partition }, input) => partition.kms.deleteCustomKeyStore(parseStoreId(input)))],
+  [
+    'DeleteCustomKeyStore',
+    noOutput(({ partition }, input) =>
+      partition.kms.deleteCustomKeyStore(parseStoreId(input), (storeId) => partition.keys.all().some((key) => key.customKeyStoreId === storeId)),
+    ),
+  ],
   ['GenerateRandom', ({ partition }, input) => ({ Plaintext: partition.kms.generateRandom(parseGenerateRandom(input)).toString('base64') })],
+  ['CreateKey', ({ partition }, input) => ({ KeyMetadata: partition.keys.describeKey(partition.keys.createKey(parseCreateKey(input)).id) })],
+  ['DescribeKey', ({ partition }, input) => ({ KeyMetadata: partition.keys.describeKey(parseKeyId(input)) })],
+  [
+    'Encrypt',
+    ({ partition }, input) => {
+      const { key, ciphertext } = partition.keys.encrypt(parseEncrypt(input));
+      return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+    },
+  ],
 ]);
 
 const PAGE_HEAD = Buffer.from('{"CustomKeyStores":[');

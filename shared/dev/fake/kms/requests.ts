@@ -122,6 +122,53 @@ const GenerateRandomInput = z.object({
 });
 export type GenerateRandomRequest = z.output<typeof GenerateRandomInput>;
 
+const KeyRef = z.string().min(1).max(2048);
+
+const CreateKeyInput = z.object({
+  Description: z.string().max(8192).optional(),
+  KeyUsage: z.enum(['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT']).optional(),
+  KeySpec: z.string().min(1).optional(),
+  Origin: z.enum(['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE']).optional(),
+  CustomKeyStoreId: StoreId.optional(),
+  XksKeyId: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[a-zA-Z0-9-_.]+$/)
+    .optional(),
+});
+export type CreateKeyRequest = z.output<typeof CreateKeyInput>;
+
+const EncryptInput = z.object({
+  KeyId: KeyRef,
+  // A blob arrives base64-encoded: 1 to 4096 bytes.
+  Plaintext: z.string().min(1).max(5464),
+  EncryptionAlgorithm: z.literal('SYMMETRIC_DEFAULT').optional(),
+});
+export type EncryptRequest = z.output<typeof EncryptInput>;
+
+/** CreateKey: the key store members go with their origin (a ValidationException names what is missing). */
+export function parseCreateKey(input: unknown): CreateKeyRequest {
+  const request = parseInput(CreateKeyInput, input, ValidationException);
+  const origin = request.Origin ?? 'AWS_KMS';
+  const inStore = origin === 'AWS_CLOUDHSM' || origin === 'EXTERNAL_KEY_STORE';
+  if (inStore && request.CustomKeyStoreId === undefined) throw new ValidationException(`CustomKeyStoreId is required when Origin is ${origin}.`);
+  if (!inStore && request.CustomKeyStoreId !== undefined) throw new ValidationException(`CustomKeyStoreId is not valid when Origin is ${origin}.`);
+  if ((origin === 'EXTERNAL_KEY_STORE') !== (request.XksKeyId !== undefined)) {
+    throw new ValidationException('XksKeyId is required when Origin is EXTERNAL_KEY_STORE, and valid only then.');
+  }
+  return request;
+}
+
+/** DescribeKey's `KeyId`. */
+export function parseKeyId(input: unknown): string {
+  return parseInput(z.object({ KeyId: KeyRef }), input, ValidationException).KeyId;
+}
+
+export function parseEncrypt(input: unknown): EncryptRequest {
+  return parseInput(EncryptInput, input, ValidationException);
+}
+
 export function parseCreate(input: unknown): NewCustomKeyStore {
   const request = parseInput(CreateInput, input, ValidationException);
   const type = request.CustomKeyStoreType ?? 'AWS_CLOUDHSM';
