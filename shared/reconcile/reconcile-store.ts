@@ -242,7 +242,7 @@ async function observeUnderLease(deps: ReconcileDeps, input: PlanInput, log: Log
 }
 
 /**
- * Makes the decision's mutating call, if it has one, and returns the decision to record: one whose
+ * Makes the decision's mutating call and returns the decision to record: one whose
  * call answered says it was made (written with the outbox cleared); a failed AWS call is planned for
  * (backoff, escalation) and reported; any other error is thrown.
  */
@@ -252,7 +252,6 @@ async function takeAction(
   input: PlanInput,
   decision: Decision,
 ): Promise<{ decision: Decision; taken: Action['kind'] | null; error: string | null }> {
-  if (!MUTATING.has(decision.action.kind)) return { decision, taken: null, error: null };
   try {
     await act(deps, decision.action);
     return { decision: planCallReturned(decision), taken: decision.action.kind, error: null };
@@ -308,7 +307,7 @@ const XKS_SECRET_ACCESS_KEY = /^[a-zA-Z0-9/+=]{43,64}$/;
  * KMS requires it. Anything else is rejected here, before anything is sent; the error names the secret
  * and the rule, never the content.
  */
-function parseXksCredential(value: string, secretArn: string): { accessKeyId: string; secretAccessKey: string } {
+export function parseXksCredential(value: string, secretArn: string): { accessKeyId: string; secretAccessKey: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);

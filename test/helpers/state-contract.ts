@@ -207,8 +207,10 @@ export function describeStatePort(name: string, freshTable: FreshTable): void {
         expect(await state.acquireLease('payments', 'run-b', NOW + 90_000, 60_000)).not.toBeNull();
       });
 
-      it('refuses a status from a run that never held the lease', async () => {
-        await expect(state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [] })).rejects.toThrow(ConflictError);
+      it('refuses a status from a run that never held the lease, naming the store', async () => {
+        const write = state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [] });
+        await expect(write).rejects.toThrow(ConflictError);
+        await expect(write).rejects.toThrow('lease on store "payments" ran out or was lost before its status was written');
 
         expect((await state.load('payments')).status).toBeNull();
       });

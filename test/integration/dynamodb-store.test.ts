@@ -140,6 +140,43 @@ describe('DynamoStateAdapter', () => {
     expect(byName.get('ledger')).toMatchObject({ status: null, statusError: expect.stringMatching(/^status item invalid at attempt/) });
   });
 
+  it('leaves no lease owner on a status item whose write released the lease', async () => {
+    await state.acquireLease('payments', 'run-a', NOW, 60_000);
+    await state.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [] });
+
+    const { Item } = await makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials).dynamo.send(
+      new GetCommand({ TableName: `stores-${table}`, Key: { pk: 'SCOPE#000000000000#us-east-1', sk: 'STORE#payments#STATUS' } }),
+    );
+    expect(Item).not.toHaveProperty('leaseOwner');
+    expect(Item).not.toHaveProperty('leaseUntil');
+  });
+
+  // Only a refused condition reads as "not written"; any other failure of a conditional write is the call's own error.
+  const writes: ReadonlyArray<{ method: string; operation: string; write: (s: DynamoStateAdapter) => Promise<unknown> }> = [
+    { method: 'acquireLease', operation: 'DynamoDB.UpdateItem', write: (s) => s.acquireLease('payments', 'run-a', NOW, 60_000) },
+    {
+      method: 'saveStatus',
+      operation: 'DynamoDB.PutItem',
+      write: (s) => s.saveStatus(emptyStatus('payments', NOW), 'run-a', { now: NOW, outbox: [] }),
+    },
+    { method: 'releaseLease', operation: 'DynamoDB.UpdateItem', write: (s) => s.releaseLease('payments', 'run-a') },
+    { method: 'deleteStatus', operation: 'DynamoDB.DeleteItem', write: (s) => s.deleteStatus('payments', 'run-a', NOW) },
+    { method: 'registerScope', operation: 'DynamoDB.PutItem', write: (s) => s.registerScope() },
+  ];
+  for (const { method, operation, write } of writes) {
+    it(`fails ${method} on a table that does not exist as ${operation}, naming \`cks init\`, rather than as a refused condition`, async () => {
+      const { dynamo } = makeAwsClients({ region: 'us-east-1', endpoint: fake.url }, fake.config.credentials);
+      const missing = new DynamoStateAdapter(dynamo, 'no-such-table', SCOPE);
+
+      await expect(write(missing)).rejects.toMatchObject({
+        name: 'AwsCallError',
+        operation,
+        code: 'ResourceNotFoundException',
+        message: expect.stringContaining('table "no-such-table" does not exist (run `cks init`'),
+      });
+    });
+  }
+
   it('reads a malformed settings item as the kill switch on, with the reason', async () => {
     await new DynamoDBClient(fake.config).send(
       new PutItemCommand({

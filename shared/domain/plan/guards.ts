@@ -120,7 +120,9 @@ const escalationHold: Guard = (ctx) => {
     return wait(cur, `${state}; escalated in incident ${cur.incidentId}, waiting for ${result}`);
   }
   if (state === 'CONNECTED' && !connectedWithoutHsm(input, observed)) return ctx;
-  if (!holdReleased(input, cur)) return hold(input, cur, situation(ctx));
+  // A hold without its inputs (an item written before they were recorded) has nothing left to wait for.
+  const held = cur.heldInputs;
+  if (held !== null && !holdReleased(input, cur, held)) return hold(input, cur, held, situation(ctx));
   return { ...ctx, cur: closed(cur), released: true };
 };
 

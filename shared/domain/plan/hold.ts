@@ -12,9 +12,7 @@ import { type Step, wait } from './steps.js';
  * existing (or a new generation). A version that was unknown (null)
  * when the hold began is adopted by {@link hold}, not taken as a release.
  */
-export function holdReleased(input: PlanInput, cur: StoreStatus): boolean {
-  const held = cur.heldInputs;
-  if (held === null) return true;
+export function holdReleased(input: PlanInput, cur: StoreStatus, held: HeldInputs): boolean {
   if (held.awaitingLoginBudgetReset === true) return cur.failedLogins < input.desired.loginBudget;
   if (held.awaitingNewPassword === true) return isNew(input.passwordVersion, cur.appliedPasswordVersion);
   if (held.awaitingSecret === true) {
@@ -32,20 +30,16 @@ export function holdReleased(input: PlanInput, cur: StoreStatus): boolean {
 }
 
 /** An escalated store waits for a human. Secret versions unknown when the hold began are filled in, so only later ones release it. */
-export function hold(input: PlanInput, cur: StoreStatus, what: string): Step {
-  const held = cur.heldInputs;
+export function hold(input: PlanInput, cur: StoreStatus, held: HeldInputs, what: string): Step {
   const until = releasedBy(held, cur.failedLogins, input.desired.loginBudget);
-  const status: StoreStatus =
-    held === null
-      ? cur
-      : {
-          ...cur,
-          heldInputs: {
-            ...held,
-            passwordVersion: held.passwordVersion ?? input.passwordVersion,
-            xksCredentialVersion: held.xksCredentialVersion ?? input.xksCredentialVersion,
-          },
-        };
+  const status: StoreStatus = {
+    ...cur,
+    heldInputs: {
+      ...held,
+      passwordVersion: held.passwordVersion ?? input.passwordVersion,
+      xksCredentialVersion: held.xksCredentialVersion ?? input.xksCredentialVersion,
+    },
+  };
   return wait(status, `${what}; escalated in incident ${cur.incidentId}, holding until ${until}`);
 }
 

@@ -1,0 +1,313 @@
+/** One store's run over the in-memory ports: what it records in history, logs and counts, the update it sends, and the XKS credential it accepts. */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ConnectionErrorCode, ConnectionState } from '../../shared/domain/types.js';
+import { makeMetrics } from '../../shared/metrics.js';
+import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
+import { parseXksCredential } from '../../shared/reconcile/reconcile-store.js';
+import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
+import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster } from '../helpers/world.js';
+import { signaturesOf } from './domain-fixtures.js';
+
+const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser-AbCdEf';
+const STORE_ID = 'cks-1234567890abcdef0';
+const OTHER_CLUSTER = 'cluster-bcdefghijkl';
+
+/** `payments` on the healthy cluster, its password at v1, declared CONNECTED (signed by two) and found as given. */
+function world(state: ConnectionState, code: ConnectionErrorCode | null = null, extra: Parameters<typeof cloudHsmDesired>[0] = {}): InMemoryWorld {
+  const w = inMemoryWorld();
+  w.cloudHsm.clusters.set(CLUSTER, cluster({ availabilityZones: ['us-east-1a', 'us-east-1b'] }));
+  w.cloudHsm.clusters.set(OTHER_CLUSTER, cluster({ clusterId: OTHER_CLUSTER, availabilityZones: ['us-east-1a', 'us-east-1b'] }));
+  w.secrets.put(SECRET, 'v1', 'initial-Passw0rd');
+  w.kms.put(cloudHsmObserved({ name: 'payments', id: STORE_ID, connectionState: state, connectionErrorCode: code }));
+  const desired = cloudHsmDesired({ name: 'payments', keyStorePasswordSecretArn: SECRET, ...extra });
+  w.state.desired.set('payments', { ...desired });
+  for (const signature of signaturesOf(desired)) void w.state.sign(signature);
+  return w;
+}
+
+/** The INFO line the store's run ends with, parsed. */
+function runLine(w: InMemoryWorld): Record<string, unknown> {
+  const lines = w.logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  return lines.filter((line) => line.level === 'INFO' && line.storeName === 'payments').at(-1) ?? {};
+}
+
+describe('one store run: history', () => {
+  it("records a failed call: the call's failure as the action, the store as found, the error, the incident and each event", async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    w.kms.failNext = { op: 'disconnect', code: 'ThrottlingException' };
+
+    const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.state.historyEntries).toStrictEqual([
+      {
+        name: 'payments',
+        at: w.clock.now(),
+        reconcileId: result.reconcileId,
+        trigger: 'schedule',
+        action: 'disconnect failed',
+        dryRun: false,
+        reason: expect.stringMatching(/^disconnect call failed with ThrottlingException \(attempt 1 of 3\); next attempt after /),
+        connectionState: 'FAILED',
+        connectionErrorCode: 'NETWORK_ERRORS',
+        error: 'KMS.disconnect failed: ThrottlingException',
+        incidentId: w.state.statuses.get('payments')?.incidentId,
+        events: [
+          { type: 'Repair Started', reason: 'FAILED with NETWORK_ERRORS (retryable): disconnecting, the first step of repair attempt 1 of 3' },
+          { type: 'Repair Failed', reason: 'disconnect call failed with ThrottlingException (attempt 1 of 3)' },
+        ],
+      },
+    ]);
+  });
+
+  it('records the call a repair made, with no error, and the runbook of an escalation', async () => {
+    const repaired = world('FAILED', 'NETWORK_ERRORS');
+    await reconcileScope(repaired.deps(), { trigger: 'cli' });
+    const escalated = world('FAILED', 'USER_LOCKED_OUT');
+    await reconcileScope(escalated.deps(), { trigger: 'schedule' });
+
+    expect(repaired.state.historyEntries[0]).toMatchObject({ action: 'disconnect', trigger: 'cli' });
+    expect(repaired.state.historyEntries[0]).not.toHaveProperty('error');
+    const escalation = escalated.state.historyEntries[0]?.events?.find((event) => event.type === 'Repair Escalated');
+    expect(escalation).toStrictEqual({ type: 'Repair Escalated', reason: expect.any(String), runbook: expect.any(String) });
+  });
+
+  it('records nothing for a run that changed nothing: no call, no event, the same phase', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    w.kms.failNext = { op: 'disconnect', code: 'ThrottlingException' };
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+    const recorded = w.state.historyEntries.length;
+    w.clock.advance(10);
+
+    // Inside the backoff: the run waits, with nothing to say.
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.state.historyEntries).toHaveLength(recorded);
+  });
+});
+
+describe('one store run: its log line', () => {
+  it('says what was asked, what was taken, where the store is and the events, and how many owed events it sent again', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    w.events.down = true;
+    await expect(reconcileScope(w.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    const first = runLine(w);
+    w.events.down = false;
+    w.clock.advance(10);
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(first).toMatchObject({
+      message: 'FAILED with NETWORK_ERRORS (retryable): disconnecting, the first step of repair attempt 1 of 3',
+      action: 'disconnect',
+      intended: 'disconnect',
+      dryRun: false,
+      phase: 'DISCONNECTING',
+      attempt: 0,
+      connectionState: 'FAILED',
+      connectionErrorCode: 'NETWORK_ERRORS',
+      events: ['Repair Started'],
+    });
+    expect(first).not.toHaveProperty('republished');
+    const unsent = w.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.level === 'ERROR');
+    expect(unsent).toMatchObject({
+      message: 'events not published; they stay in the status outbox and the next run publishes them',
+      error: 'events not published: EventBridge.PutEvents failed: InternalException',
+      events: [{ detailType: 'Repair Started', eventId: expect.any(String) }],
+    });
+    expect(runLine(w)).toMatchObject({ republished: 1 });
+  });
+
+  it('says a store that is gone is MISSING', async () => {
+    const w = world('CONNECTED');
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+    w.kms.stores.clear();
+    w.clock.advance(300);
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(runLine(w)).toMatchObject({ connectionState: 'MISSING' });
+  });
+});
+
+describe('one store run: metrics', () => {
+  let write: { mock: { calls: unknown[][] }; mockRestore: () => void };
+  beforeEach(() => {
+    write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  });
+  afterEach(() => {
+    write.mockRestore();
+  });
+  /** The repair counts written as EMF while the runs went, by metric name and error code. */
+  const counted = () =>
+    write.mock.calls
+      .map(([chunk]) => JSON.parse(String(chunk)) as Record<string, unknown>)
+      .flatMap((emf) =>
+        ['RepairStarted', 'RepairSucceeded', 'RepairFailed', 'RepairEscalated'].filter((m) => m in emf).map((m) => `${m} ${emf.ErrorCode}`),
+      );
+
+  it('counts each repair event of a run by the error code the store showed', async () => {
+    const failing = world('FAILED', 'NETWORK_ERRORS');
+    failing.kms.failNext = { op: 'disconnect', code: 'ThrottlingException' };
+    await reconcileScope({ ...failing.deps(), metrics: makeMetrics() }, { trigger: 'schedule' });
+    const escalating = world('FAILED', 'USER_LOCKED_OUT');
+    await reconcileScope({ ...escalating.deps(), metrics: makeMetrics() }, { trigger: 'schedule' });
+
+    expect(counted()).toEqual(['RepairStarted NETWORK_ERRORS', 'RepairFailed NETWORK_ERRORS', 'RepairEscalated USER_LOCKED_OUT']);
+  });
+
+  it('counts nothing in a dry run, and a repair of a store with no error code under NONE', async () => {
+    const w = world('DISCONNECTED', null, { onManualDisconnect: 'reconnect' });
+    const deps = { ...w.deps(), metrics: makeMetrics() };
+    await reconcileScope(deps, { trigger: 'schedule', dryRun: true });
+    for (const _ of [1, 2, 3]) {
+      await reconcileScope(deps, { trigger: 'schedule' });
+      w.clock.advance(300);
+    }
+
+    console.error(
+      w.events.types(),
+      w.kms.calls.map((c) => c.op),
+    );
+    expect(counted()).toEqual(['RepairStarted NONE']);
+  });
+});
+
+describe('one store run: under the lease', () => {
+  it('reads the store again by its id before a call, and writes its status twice: the decision before the call, the outcome after', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.kms.calls.filter((call) => call.op === 'describeStore')).toStrictEqual([{ op: 'describeStore', storeId: STORE_ID }]);
+    expect(w.state.writes).toBe(2);
+  });
+
+  it('does not read the store again, nor publish, for a decision that neither calls nor pages', async () => {
+    const w = world('CONNECTED');
+    const publish = vi.spyOn(w.events, 'publish');
+
+    const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]).toMatchObject({ storeId: STORE_ID, errors: [], error: null, skipped: null });
+    expect(w.state.statuses.get('payments')?.phase).toBe('IDLE');
+    expect(w.kms.calls.map((call) => call.op)).toEqual(['listStores']);
+    // The pass's own summary goes out; the store publishes no empty batch.
+    expect(publish.mock.calls.map(([events]) => events.map((event) => event.detailType))).toEqual([['Sweep Summary']]);
+  });
+
+  it('leaves a store whose desired item was removed while the run took its lease to the next run, and releases the lease', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    const acquire = w.state.acquireLease.bind(w.state);
+    vi.spyOn(w.state, 'acquireLease').mockImplementationOnce(async (...args) => {
+      w.state.desired.delete('payments');
+      return acquire(...args);
+    });
+
+    const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]).toMatchObject({ skipped: 'changed', error: null });
+    expect(w.kms.mutating()).toEqual([]);
+    expect(w.state.leases.has('payments')).toBe(false);
+  });
+
+  it('logs a failed call with its action, error code and whether it is retryable', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    w.kms.failNext = { op: 'disconnect', code: 'ThrottlingException' };
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    const warning = w.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.message === 'action failed');
+    expect(warning).toMatchObject({ level: 'WARN', action: 'disconnect', errorCode: 'ThrottlingException', retryable: false });
+  });
+
+  it('abandons the run on a call that fails with something other than an AWS error: no failure recorded or paged, the lease released', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    vi.spyOn(w.kms, 'disconnect').mockRejectedValueOnce(new TypeError('socket went away'));
+
+    const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]).toMatchObject({ taken: null, error: expect.stringContaining('socket went away') });
+    expect(w.state.statuses.get('payments')?.lastReason).not.toContain('failed');
+    expect(w.events.types()).not.toContain('Repair Failed');
+    expect(w.state.leases.has('payments')).toBe(false);
+    const failed = w.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.level === 'ERROR');
+    expect(failed).toMatchObject({
+      message: 'store run failed; the next run will observe and continue',
+      error: expect.stringContaining('socket went away'),
+    });
+  });
+});
+
+describe('one store run: the update it sends', () => {
+  it('sends only the field that differs: a new cluster, with no name, password or XKS settings', async () => {
+    const w = world('DISCONNECTED', null, { cloudHsmClusterId: OTHER_CLUSTER, onManualDisconnect: 'reconnect' });
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.kms.calls.filter((call) => call.op === 'update')).toStrictEqual([
+      { op: 'update', storeId: STORE_ID, update: { cloudHsmClusterId: OTHER_CLUSTER } },
+    ]);
+  });
+
+  it('sends a new password alone: no name, cluster or XKS settings', async () => {
+    const w = world('CONNECTED', null, { onManualDisconnect: 'reconnect' });
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+    w.kms.put(cloudHsmObserved({ name: 'payments', id: STORE_ID, connectionState: 'DISCONNECTED' }));
+    w.secrets.put(SECRET, 'v2', 'n3w-Passw0rd-from-a-human');
+    w.clock.advance(300);
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.kms.calls.filter((call) => call.op === 'update')).toStrictEqual([
+      { op: 'update', storeId: STORE_ID, update: { keyStorePassword: 'n3w-Passw0rd-from-a-human' } },
+    ]);
+  });
+});
+
+describe('parseXksCredential', () => {
+  const ARN = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:xks-AbCdEf';
+  const KEY_ID = 'A'.repeat(20);
+  const SECRET_KEY = 'a'.repeat(43);
+  const valid: ReadonlyArray<{ name: string; accessKeyId: string; secretAccessKey: string }> = [
+    { name: 'the shortest of each', accessKeyId: KEY_ID, secretAccessKey: SECRET_KEY },
+    { name: 'the longest of each', accessKeyId: 'Z7'.repeat(15), secretAccessKey: 'Zz09/+='.repeat(9).slice(0, 64) },
+  ];
+  for (const { name, accessKeyId, secretAccessKey } of valid) {
+    it(`accepts ${name}`, () => {
+      expect(parseXksCredential(JSON.stringify({ accessKeyId, secretAccessKey }), ARN)).toStrictEqual({ accessKeyId, secretAccessKey });
+    });
+  }
+
+  const invalid: ReadonlyArray<{ name: string; value: string }> = [
+    { name: 'text that is not JSON', value: 'not json' },
+    { name: 'JSON that is not an object', value: 'null' },
+    { name: 'no access key id', value: JSON.stringify({ secretAccessKey: SECRET_KEY }) },
+    { name: 'an access key id that is not a string', value: JSON.stringify({ accessKeyId: 1234567890, secretAccessKey: SECRET_KEY }) },
+    { name: 'an access key id one character short', value: JSON.stringify({ accessKeyId: 'A'.repeat(19), secretAccessKey: SECRET_KEY }) },
+    { name: 'an access key id one character long', value: JSON.stringify({ accessKeyId: 'A'.repeat(31), secretAccessKey: SECRET_KEY }) },
+    { name: 'an access key id with a lowercase letter first', value: JSON.stringify({ accessKeyId: `a${KEY_ID}`, secretAccessKey: SECRET_KEY }) },
+    { name: 'an access key id with a digit 1 last', value: JSON.stringify({ accessKeyId: `${KEY_ID}1`, secretAccessKey: SECRET_KEY }) },
+    { name: 'no secret access key', value: JSON.stringify({ accessKeyId: KEY_ID }) },
+    { name: 'a secret access key that is not a string', value: JSON.stringify({ accessKeyId: KEY_ID, secretAccessKey: ['a'.repeat(43)] }) },
+    { name: 'a secret access key one character short', value: JSON.stringify({ accessKeyId: KEY_ID, secretAccessKey: 'a'.repeat(42) }) },
+    { name: 'a secret access key one character long', value: JSON.stringify({ accessKeyId: KEY_ID, secretAccessKey: 'a'.repeat(65) }) },
+    { name: 'a secret access key with a hyphen first', value: JSON.stringify({ accessKeyId: KEY_ID, secretAccessKey: `-${SECRET_KEY}` }) },
+    { name: 'a secret access key with a hyphen last', value: JSON.stringify({ accessKeyId: KEY_ID, secretAccessKey: `${SECRET_KEY}-` }) },
+  ];
+  for (const { name, value } of invalid) {
+    it(`refuses ${name}, naming the secret and the rule, not the value`, () => {
+      let refused: unknown;
+      try {
+        parseXksCredential(value, ARN);
+      } catch (error) {
+        refused = error;
+      }
+      expect(refused).toMatchObject({
+        name: 'AwsCallError',
+        operation: 'SecretsManager.GetSecretValue',
+        code: 'InvalidXksCredentialSecret',
+        retryable: false,
+        message: `SecretsManager.GetSecretValue failed: InvalidXksCredentialSecret: secret ${ARN} must hold JSON {"accessKeyId": 20-30 of A-Z2-7, "secretAccessKey": 43-64 of a-zA-Z0-9/+=}`,
+      });
+    });
+  }
+});
