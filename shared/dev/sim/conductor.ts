@@ -40,8 +40,8 @@ export interface CallObserver {
  * How a run is cut short at the first call `at` picks: it crashes before the call is made or after it
  * reached AWS (the answer never comes back); the call takes effect and its answer is lost (a timeout);
  * the call takes effect but answers only after more than a lease (`slow`: the run sees a timeout, its
- * lease ran out meanwhile); or the run stalls before the call (`pause`: a frozen process) for more
- * than a lease while the other runs go on, and then carries on.
+ * lease ran out meanwhile); or the run freezes after the call, before it sees the answer (`pause`: a
+ * frozen process) for more than a lease while the other runs go on, and then carries on.
  */
 export interface RunFault {
   kind: 'crashBefore' | 'crashAfter' | 'lostAnswer' | 'slow' | 'pause';
@@ -107,8 +107,8 @@ interface RunState {
   fault: RunFault | null;
   calls: number;
   crashedAt: Call | null;
-  /** Stalled past its lease: its calls wait until no other run can go on. */
-  paused: boolean;
+  /** Stalled past its lease after a call: hands the run its answer once no other run can go on. */
+  wake: (() => void) | null;
   end: RunEnd<unknown> | null;
 }
 
@@ -148,7 +148,7 @@ export class Conductor {
    */
   async together<T>(specs: ReadonlyArray<RunSpec<T>>): Promise<Array<RunEnd<T>>> {
     const states = specs.map((spec) => {
-      const state: RunState = { id: spec.id, fault: spec.fault, calls: 0, crashedAt: null, paused: false, end: null };
+      const state: RunState = { id: spec.id, fault: spec.fault, calls: 0, crashedAt: null, wake: null, end: null };
       this.#current = spec.id;
       spec.body().then(
         (value) => (state.end = { kind: 'done', value }),
@@ -161,23 +161,21 @@ export class Conductor {
       const live = states.filter((s) => s.end === null && s.crashedAt === null);
       if (live.length === 0) break;
       const waiting = this.#queue.filter((p) => live.some((s) => s.id === p.call.run));
+      // A stalled run wakes once no other run can go on.
+      const stalled = live.find((s) => s.wake !== null);
+      if (waiting.length === 0 && stalled !== undefined) {
+        const wake = stalled.wake!;
+        stalled.wake = null;
+        this.#current = stalled.id;
+        wake();
+        continue;
+      }
       if (waiting.length === 0) {
         throw new Error(`simulator: run(s) ${live.map((s) => s.id).join(', ')} wait on something that is not a port call`);
       }
-      // A stalled run goes on only once no other run can.
-      const going = waiting.filter((p) => !live.find((s) => s.id === p.call.run)!.paused);
-      const ready = going.length > 0 ? going : waiting;
-      const next = ready[this.rng.int(ready.length)]!;
-      const run = states.find((s) => s.id === next.call.run)!;
-      if (run.paused) run.paused = false;
-      else if (run.fault?.kind === 'pause' && run.fault.at({ ...next.call, seq: run.calls + 1 })) {
-        run.fault = null;
-        run.paused = true;
-        this.elapse(this.leaseTtlMs + 1_000 + this.rng.int(this.leaseTtlMs));
-        continue;
-      }
+      const next = waiting[this.rng.int(waiting.length)]!;
       this.#queue = this.#queue.filter((p) => p !== next);
-      await this.#make(next, run);
+      await this.#make(next, states.find((s) => s.id === next.call.run)!);
     }
     // A crashed run's other calls stay unanswered forever, as in a process that died.
     this.#queue = this.#queue.filter((p) => !states.some((s) => s.id === p.call.run));
@@ -188,8 +186,7 @@ export class Conductor {
   async #make(pending: Pending, run: RunState): Promise<void> {
     run.calls += 1;
     const call: Call = { ...pending.call, seq: run.calls };
-    // A pause strikes before the call is drawn (see `together`).
-    const fault = run.fault !== null && run.fault.kind !== 'pause' && run.fault.at(call) ? run.fault.kind : null;
+    const fault = run.fault?.at(call) ? run.fault.kind : null;
     if (fault !== null) run.fault = null;
     await this.observer.before(call);
     if (fault === 'crashBefore') {
@@ -218,9 +215,16 @@ export class Conductor {
     if (fault === 'lostAnswer' && result.kind === 'ok')
       result = { kind: 'lost', error: timeout(call, 'no answer in time (the request itself went through)') };
     this.observer.after(call, result);
+    const answer = (): void => (result.kind === 'ok' ? pending.resolve(result.value) : pending.reject((result as { error: unknown }).error));
+    if (fault === 'pause') {
+      // The run freezes before it sees the answer, for more than a lease: what it read goes stale and
+      // what it leased may be taken over meanwhile; it carries on once the other runs cannot.
+      this.elapse(this.leaseTtlMs + 1_000 + this.rng.int(this.leaseTtlMs));
+      run.wake = answer;
+      return;
+    }
     this.#current = run.id;
-    if (result.kind === 'ok') pending.resolve(result.value);
-    else pending.reject(result.error);
+    answer();
   }
 
   #port<P extends object>(real: P, port: PortName, run: number): P {

@@ -25,6 +25,8 @@ export const INVARIANTS = {
   newSecretOnly: 'no password or credential sent without a new version',
   loginBudget: 'no connect or password past the login budget',
   onePage: 'exactly one page per incident, for every detail-type that pages (re-sends of one eventId aside)',
+  writeAhead: 'every event recorded in an outbox (or the unreachable mark) before it is published',
+  noLostUpdate: "no status write forgets the reconciler's last mutating call (each is made on the status as it is)",
   noLostPage: 'no page recorded in an outbox lost',
   outboxCleared: 'every event published is cleared from its outbox',
   removal: 'a store removed from the desired state has its status closed, and nothing it owed is lost',
@@ -83,6 +85,8 @@ export class Monitor implements CallObserver, Witness {
   readonly #eventIds = new Set<string>();
   /** Pages published, by incident (store or scope, detail-type, incident): their eventIds. */
   readonly #pages = new Map<string, Set<string>>();
+  /** Every event ever recorded in an outbox, by eventId. */
+  readonly #written = new Set<string>();
   /** Pages recorded in an outbox (a status's, the regional incident's, the settings'): eventId → what and whose incident. */
   readonly #recorded = new Map<string, string>();
   /** The incident of a page recorded with a status, by eventId (a Manual Change Detected's hold is the status's). */
@@ -226,6 +230,10 @@ export class Monitor implements CallObserver, Witness {
 
   async before(call: Call): Promise<void> {
     const key = `${call.port}.${call.method}`;
+    if (key === 'events.publish') {
+      for (const event of call.args[0] as ReconcilerEvent[]) this.#checkWrittenAhead(event);
+      return;
+    }
     if (!MUTATING.has(key)) return;
     await this.refresh();
     const stores = this.#storesOf(call);
@@ -285,6 +293,7 @@ export class Monitor implements CallObserver, Witness {
     }
     if (key === 'kms.update' && tookEffect) this.#recordSent(call, result.kind === 'ok' ? 'confirmed' : 'unconfirmed');
     if (key === 'state.saveStatus' && tookEffect) this.#recordStatus(call.args[0] as StoreStatus);
+    if (key === 'state.deleteStatus' && result.kind === 'ok' && result.value === true) this.#saved.delete(String(call.args[0]));
     if (call.port === 'state' && tookEffect) this.#readOutboxes();
   }
 
@@ -303,11 +312,21 @@ export class Monitor implements CallObserver, Witness {
     ];
     for (const [event, status] of owed) {
       const id = event.detail.eventId;
+      this.#written.add(id);
       if (this.#recorded.has(id) || pageKind(event) === null) continue;
       this.#recorded.set(id, `${event.detailType} ${pageKey(event, status?.phase === 'HELD' ? status.heldInputs?.generation : undefined)}`);
       if (event.detailType === 'Manual Change Detected' && status?.phase === 'HELD')
         this.#recordedIncident.set(id, pageKey(event, status.heldInputs?.generation));
     }
+  }
+
+  /** An event goes out only once it is recorded (a plain Sweep Summary, which nothing owes, aside). */
+  #checkWrittenAhead(event: ReconcilerEvent): void {
+    const recorded =
+      this.#written.has(event.detail.eventId) ||
+      (event.detailType === 'Sweep Summary' && !event.detail.regionalIncidentStarted) ||
+      (event.detailType === 'Scope Unreachable' && this.table.unreachable?.incidentId === event.detail.incidentId);
+    this.#check('writeAhead', recorded, () => `${event.detailType} ${event.detail.eventId} is published before it was recorded anywhere`);
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -588,6 +607,14 @@ export class Monitor implements CallObserver, Witness {
 
   #recordStatus(status: StoreStatus): void {
     const before = this.#saved.get(status.name);
+    // A write made on a status older than the one it replaces would forget what happened since.
+    const last = before?.lastActionAt ?? null;
+    this.#check(
+      'noLostUpdate',
+      last === null || (status.lastActionAt !== null && status.lastActionAt >= last),
+      () =>
+        `${status.name}'s status written with its last call at ${iso(status.lastActionAt)}, though the status it replaced had one at ${iso(last)}`,
+    );
     this.#saved.set(status.name, status);
     if (status.phase === 'ESCALATED' && (before?.phase !== 'ESCALATED' || before.incidentId !== status.incidentId)) {
       this.#escalatedAt.set(status.name, this.#releases.get(status.name) ?? 0);
@@ -670,4 +697,8 @@ function pageKey(event: ReconcilerEvent, heldAt: number | undefined): string {
     default:
       return event.detail.eventId;
   }
+}
+
+function iso(ms: number | null): string {
+  return ms === null ? 'none' : new Date(ms).toISOString();
 }

@@ -10,7 +10,7 @@
 
 import { errorMessage } from '../../errors.js';
 import { type FleetOutcome, reconcileScopes } from '../../fleet/reconcile-fleet.js';
-import type { ReconcileDeps } from '../../reconcile/ports.js';
+import type { ReconcileDeps, SaveStatusOptions } from '../../reconcile/ports.js';
 import { type ReconcileRequest, type ReconcileResult, type ReportedChange, reconcileScope } from '../../reconcile/reconcile-scope.js';
 import { parseCloudTrailEvent } from '../../runtime/triggers.js';
 import type { StateOperation } from '../state/in-memory-state.js';
@@ -120,7 +120,7 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
    * pass for the stores it names.
    */
   const step = async (requests: ReconcileRequest[], fault: RunFault | null = null): Promise<void> => {
-    const faulted = fault === null ? -1 : schedule.int(requests.length);
+    const faulted = fault === null ? -1 : fault.kind === 'pause' ? 0 : schedule.int(requests.length);
     const specs: Array<RunSpec<Ended>> = requests.map((request, index) => {
       const id = ++runs;
       const deps = conductor.instrument(tamper(h.deps(`sim-run-${id}`)), id);
@@ -160,7 +160,10 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
       monitor.tally('steps with EventBridge down');
     }
     const requests = runsOfStep(schedule, world, touched, await reportedSince(), monitor);
-    await step(requests, runFault(schedule, monitor));
+    const fault = runFault(schedule, monitor);
+    // A run stalled past its lease: the next sweep comes meanwhile and takes over what it leased.
+    if (fault?.kind === 'pause' && requests.length === 1) requests.push({ trigger: 'schedule' });
+    await step(requests, fault);
     if (faults || i === removalStep) {
       await h.admin.clearFaults();
       h.table.faults.clear();
@@ -260,11 +263,14 @@ function runsOfStep(
   monitor: Monitor,
 ): ReconcileRequest[] {
   const shape = rng.weighted([
-    ['sweep', 5],
+    ['sweep', 4],
     ['two workers, one message redelivered', 2],
-    ['sweep and event', 2],
+    ['sweep and event', 3],
   ] as const);
-  if (shape !== 'sweep') monitor.tally(`steps with two runs at once (${shape})`);
+  if (shape !== 'sweep') {
+    monitor.tally('steps with two runs at once');
+    monitor.tally(`steps with two runs at once (${shape})`);
+  }
   if (shape === 'sweep') return [{ trigger: 'schedule' }];
   if (shape === 'two workers, one message redelivered') return [{ trigger: 'schedule' }, { trigger: 'schedule' }];
   const name = touched.length > 0 ? rng.pick(touched) : rng.pick(world.declared).name;
@@ -281,37 +287,51 @@ function madeByReconciler(event: unknown): boolean {
 
 /**
  * Whether one of the step's runs is cut short, slowed or stalled, and where: its k-th call, its first
- * mutating call (where a lost answer hurts most), its first publish, or its first status write. A
- * slow call is a call to AWS; a run stalls before any call but a mutating one (between its last
- * status write and its call, no lease can keep a frozen process from acting late).
+ * mutating call (where a lost answer hurts most), its first publish or its first status write; a slow
+ * call is a call to AWS. A run stalls after its k-th call, after it read the table (what it read goes
+ * stale while the other run acts), after it took a lease (the other run takes the store over) or
+ * after a status write; never right before a mutating call (see {@link beforeMutating}).
  */
 function runFault(rng: Rng, monitor: Monitor): RunFault | null {
   const kind = rng.weighted([
-    [null, 62],
+    [null, 48],
     ['crashBefore', 8],
     ['crashAfter', 8],
     ['lostAnswer', 10],
     ['slow', 6],
-    ['pause', 6],
+    ['pause', 20],
   ] as const);
   if (kind === null) return null;
   monitor.tally(`run fault planned: ${kind}`);
-  const where = rng.weighted([
-    ['k-th call', 4],
-    ['first mutating call', 3],
-    ['first publish', 2],
-    ['first status write', 2],
-  ] as const);
+  const where = rng.weighted(
+    kind === 'pause'
+      ? ([
+          ['k-th call', 2],
+          ['state.loadAll', 6],
+          ['state.acquireLease', 2],
+          ['state.saveStatus', 1],
+        ] as const)
+      : ([['k-th call', 4], ['mutating', 3], ['events.publish', 2], ...(kind === 'slow' ? [] : ([['state.saveStatus', 2]] as const))] as const),
+  );
   const k = rng.between(1, 24);
-  const picked = (call: Call): boolean => {
-    const key = `${call.port}.${call.method}`;
-    if (where === 'k-th call') return call.seq === k;
-    if (where === 'first mutating call') return MUTATING.has(key);
-    return key === (where === 'first publish' ? 'events.publish' : 'state.saveStatus');
+  return {
+    kind,
+    at: (call) => {
+      const key = `${call.port}.${call.method}`;
+      const picked = where === 'k-th call' ? call.seq === k : where === 'mutating' ? MUTATING.has(key) : key === where;
+      if (kind === 'slow') return picked && call.port !== 'state';
+      return picked && (kind !== 'pause' || !beforeMutating(call));
+    },
   };
-  const allowed = (call: Call): boolean =>
-    kind === 'slow' ? call.port !== 'state' : kind === 'pause' ? !MUTATING.has(`${call.port}.${call.method}`) : true;
-  return { kind, at: (call) => picked(call) && allowed(call) };
+}
+
+/**
+ * The calls a run makes between the status write that records its decision and the mutating call
+ * itself: no lease keeps a process frozen here from acting late, so the simulator does not freeze it here.
+ */
+function beforeMutating(call: Call): boolean {
+  const key = `${call.port}.${call.method}`;
+  return key === 'secrets.getValue' || (key === 'state.saveStatus' && (call.args[2] as SaveStatusOptions).holdLeaseUntil !== undefined);
 }
 
 /** What a run returns: a pass, or the worker's outcome for the scope of its message. */
