@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,17 +134,22 @@ function plant(bug: Bug): string {
   return dir;
 }
 
-/** Runs the simulator in `dir`; how many seeds violated an invariant, and which invariants. */
+/**
+ * Runs the simulator in `dir`; how many seeds violated an invariant, and which invariants. Its output
+ * goes to a file: a pipe would lose what is still buffered when it exits (every violating seed's trace).
+ */
 async function simulate(dir: string, seeds: number, jobs: number): Promise<Caught> {
+  const out = join(dir, 'simulate.out');
+  const fd = openSync(out, 'w');
   const child = spawn(join(dir, 'node_modules/.bin/tsx'), ['shared/dev/sim/main.ts', '--seeds', String(seeds), '--jobs', String(jobs)], {
     cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', fd, 'pipe'],
   });
-  let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
+  closeSync(fd);
+  const stdout = readFileSync(out, 'utf8');
   const failed = /^FAILED: (\d+) seed\(s\)/m.exec(stdout);
   if (code !== 0 && failed === null)
     throw new Error(

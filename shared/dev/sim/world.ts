@@ -570,9 +570,11 @@ export class SimWorld {
    * publishing what it still owes. A store that owes events is taken first, if any does.
    */
   async remove(drawn: SimStore): Promise<string | null> {
-    if (this.declared.length < 2) return null;
-    const owing = this.declared.filter((s) => (this.h.table.outboxes.get(s.name) ?? []).length > 0);
-    const store = owing.length > 0 ? this.rng.pick(owing) : drawn;
+    // A store with a second entry is not removed: that entry would take it over (and rename it), by design.
+    const removable = this.declared.filter((s) => s.entry !== 'shared');
+    if (this.declared.length < 2 || removable.length === 0) return null;
+    const owing = removable.filter((s) => (this.h.table.outboxes.get(s.name) ?? []).length > 0);
+    const store = owing.length > 0 ? this.rng.pick(owing) : removable.includes(drawn) ? drawn : this.rng.pick(removable);
     this.witness.removed(store.name);
     await this.h.table.deleteDesired(store.name);
     store.removed = true;
