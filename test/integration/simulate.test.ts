@@ -106,7 +106,7 @@ describe('npm run simulate', () => {
       'pages (Scope Unreachable)',
       'pages (Regional Incident)',
     ]) {
-      expect(stdout).toMatch(new RegExp(`^\\s+[1-9]\\d*  ${feature}$`, 'm'));
+      expect(stdout).toMatch(new RegExp(`^\\s+[1-9]\\d*  ${feature.replace(/[()]/g, '\\$&')}$`, 'm'));
     }
   }, 900_000);
 

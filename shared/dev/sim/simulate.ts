@@ -125,9 +125,8 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
       const id = ++runs;
       const deps = conductor.instrument(tamper(h.deps(`sim-run-${id}`)), id);
       const only = request.only?.names ? ` for ${request.only.names.join(', ')}` : '';
-      monitor.note(
-        `run ${id}: ${request.only ? request.trigger : 'worker: the scope'}${only}${index === faulted ? ` (${fault!.kind} planned)` : ''}`,
-      );
+      const worker = request.only ? '' : ' (a fleet worker, one queue message)';
+      monitor.note(`run ${id}: ${request.trigger}${worker}${only}${index === faulted ? ` (${fault!.kind} planned)` : ''}`);
       const runtime = { home: deps.state.scope, deps: () => deps, reach: async () => undefined };
       const body = (): Promise<Ended> =>
         request.only ? reconcileScope(deps, request) : reconcileScopes(runtime, [runtime.home], { trigger: request.trigger, concurrency: 1 });
