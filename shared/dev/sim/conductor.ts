@@ -38,12 +38,18 @@ export interface CallObserver {
 
 /**
  * How a run is cut short at the first call `at` picks: it crashes before the call is made or after it
- * reached AWS (the answer never comes back), or the call takes effect and its answer is lost (a timeout).
+ * reached AWS (the answer never comes back); the call takes effect and its answer is lost (a timeout);
+ * the call takes effect but answers only after more than a lease (`slow`: the run sees a timeout, its
+ * lease ran out meanwhile); or the run freezes after the call, before it sees the answer (`pause`: a
+ * frozen process) for more than a lease while the other runs go on, and then carries on.
  */
 export interface RunFault {
-  kind: 'crashBefore' | 'crashAfter' | 'lostAnswer';
+  kind: 'crashBefore' | 'crashAfter' | 'lostAnswer' | 'slow' | 'pause';
   at: (call: Call) => boolean;
 }
+
+/** How long a call takes in fake time (ms), at most: each call's while is drawn up to this. */
+const CALL_MS = 400;
 
 /** How a run ended. A crashed run never ends: its lease stays until it expires. */
 export type RunEnd<T> = { kind: 'done'; value: T } | { kind: 'failed'; error: unknown } | { kind: 'crashed'; at: Call };
@@ -69,14 +75,22 @@ const PORT_METHODS: { [P in PortName]: readonly (keyof ReconcileDeps[P] & string
     'appendHistory',
     'putDesired',
     'sign',
+    'deleteDesired',
+    'deleteStatus',
     'request',
     'getSettings',
     'putSettings',
+    'loadSettings',
     'recordSettingsInForce',
     'announceSettings',
     'openRegionalIncident',
     'announceRegionalIncident',
     'endRegionalIncident',
+    'openUnreachable',
+    'announceUnreachable',
+    'clearUnreachable',
+    'registerScope',
+    'listScopes',
   ],
 };
 
@@ -93,6 +107,8 @@ interface RunState {
   fault: RunFault | null;
   calls: number;
   crashedAt: Call | null;
+  /** Stalled past its lease after a call: hands the run its answer once no other run can go on. */
+  wake: (() => void) | null;
   end: RunEnd<unknown> | null;
 }
 
@@ -101,9 +117,12 @@ export class Conductor {
   /** The run whose code runs now (between two of its calls): log lines it writes are its own. */
   #current: number | null = null;
 
+  /** `elapse(ms)`: lets fake time pass; `leaseTtlMs`: the runs' lease, which a slow call or a pause outlasts. */
   constructor(
     private readonly rng: Rng,
     private readonly observer: CallObserver,
+    private readonly elapse: (ms: number) => void,
+    private readonly leaseTtlMs: number,
   ) {}
 
   get currentRun(): number | null {
@@ -129,7 +148,7 @@ export class Conductor {
    */
   async together<T>(specs: ReadonlyArray<RunSpec<T>>): Promise<Array<RunEnd<T>>> {
     const states = specs.map((spec) => {
-      const state: RunState = { id: spec.id, fault: spec.fault, calls: 0, crashedAt: null, end: null };
+      const state: RunState = { id: spec.id, fault: spec.fault, calls: 0, crashedAt: null, wake: null, end: null };
       this.#current = spec.id;
       spec.body().then(
         (value) => (state.end = { kind: 'done', value }),
@@ -141,11 +160,20 @@ export class Conductor {
       await settle();
       const live = states.filter((s) => s.end === null && s.crashedAt === null);
       if (live.length === 0) break;
-      const ready = this.#queue.filter((p) => live.some((s) => s.id === p.call.run));
-      if (ready.length === 0) {
+      const waiting = this.#queue.filter((p) => live.some((s) => s.id === p.call.run));
+      // A stalled run wakes once no other run can go on.
+      const stalled = live.find((s) => s.wake !== null);
+      if (waiting.length === 0 && stalled !== undefined) {
+        const wake = stalled.wake!;
+        stalled.wake = null;
+        this.#current = stalled.id;
+        wake();
+        continue;
+      }
+      if (waiting.length === 0) {
         throw new Error(`simulator: run(s) ${live.map((s) => s.id).join(', ')} wait on something that is not a port call`);
       }
-      const next = ready[this.rng.int(ready.length)]!;
+      const next = waiting[this.rng.int(waiting.length)]!;
       this.#queue = this.#queue.filter((p) => p !== next);
       await this.#make(next, states.find((s) => s.id === next.call.run)!);
     }
@@ -166,11 +194,17 @@ export class Conductor {
       this.observer.after(call, { kind: 'crashed', madeIt: false });
       return;
     }
+    this.elapse(1 + this.rng.int(CALL_MS));
     let result: CallResult;
     try {
       result = { kind: 'ok', value: await pending.invoke() };
     } catch (error) {
       result = { kind: 'error', error };
+    }
+    if (fault === 'slow') {
+      // It answers after more than a lease: the SDK gave up on it long before, whether it went through or not.
+      this.elapse(this.leaseTtlMs + 1_000 + this.rng.int(this.leaseTtlMs));
+      if (result.kind === 'ok') result = { kind: 'lost', error: timeout(call, 'no answer within the lease (the request went through)') };
     }
     if (fault === 'crashAfter') {
       run.crashedAt = call;
@@ -178,14 +212,19 @@ export class Conductor {
       return;
     }
     // A call that failed gave its answer (the error); one that took effect has it lost.
-    if (fault === 'lostAnswer' && result.kind === 'ok') {
-      const lost = new AwsCallError(`${call.port}.${call.method}`, 'TimeoutError', true, 'no answer in time (the request itself went through)');
-      result = { kind: 'lost', error: lost };
-    }
+    if (fault === 'lostAnswer' && result.kind === 'ok')
+      result = { kind: 'lost', error: timeout(call, 'no answer in time (the request itself went through)') };
     this.observer.after(call, result);
+    const answer = (): void => (result.kind === 'ok' ? pending.resolve(result.value) : pending.reject((result as { error: unknown }).error));
+    if (fault === 'pause') {
+      // The run freezes before it sees the answer, for more than a lease: what it read goes stale and
+      // what it leased may be taken over meanwhile; it carries on once the other runs cannot.
+      this.elapse(this.leaseTtlMs + 1_000 + this.rng.int(this.leaseTtlMs));
+      run.wake = answer;
+      return;
+    }
     this.#current = run.id;
-    if (result.kind === 'ok') pending.resolve(result.value);
-    else pending.reject(result.error);
+    answer();
   }
 
   #port<P extends object>(real: P, port: PortName, run: number): P {
@@ -201,6 +240,11 @@ export class Conductor {
       ]),
     ) as P;
   }
+}
+
+/** The error a run sees when a call's answer does not come back in time. */
+function timeout(call: Call, message: string): AwsCallError {
+  return new AwsCallError(`${call.port}.${call.method}`, 'TimeoutError', true, message);
 }
 
 /** Lets every run that can go on reach its next port call (or its end): all pending microtasks run first. */

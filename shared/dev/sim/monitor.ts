@@ -8,7 +8,8 @@
 import { eventSchemas, type ReconcilerEvent } from '../../domain/events.js';
 import { type EventDetailType, LOGIN_BUDGET_MAX, type StoreStatus } from '../../domain/types.js';
 import { AwsCallError, errorMessage } from '../../errors.js';
-import type { ResolvedUpdate, SaveStatusOptions } from '../../reconcile/ports.js';
+import type { ResolvedUpdate } from '../../reconcile/ports.js';
+import type { InMemoryState } from '../state/in-memory-state.js';
 import type { Call, CallObserver, CallResult } from './conductor.js';
 import type { FakeAdmin, FakeCluster, FakeEvent, FakeStore, FakeWorld } from './fake-admin.js';
 import { describeCall, describeResult, type Names } from './trace.js';
@@ -23,12 +24,17 @@ export const INVARIANTS = {
   healthyLeftAlone: 'no healthy store disconnected',
   newSecretOnly: 'no password or credential sent without a new version',
   loginBudget: 'no connect or password past the login budget',
-  oneEscalation: 'exactly one Repair Escalated per incident',
-  noLostEscalation: 'no recorded Repair Escalated lost',
+  onePage: 'exactly one page per incident, for every detail-type that pages (re-sends of one eventId aside)',
+  writeAhead: 'every event recorded in an outbox (or the unreachable mark) before it is published',
+  noLostUpdate: "no status write forgets the reconciler's last mutating call (each is made on the status as it is)",
+  noLostPage: 'no page recorded in an outbox lost',
+  outboxCleared: 'every event published is cleared from its outbox',
+  removal: 'a store removed from the desired state has its status closed, and nothing it owed is lost',
   escalationHeld: 'an escalated store is left alone until a human acts',
-  restraint: 'no mutating call in observe/plan mode, paused or under the kill switch',
+  restraint: 'no mutating call in observe/plan mode, paused, under the kill switch, with an invalid or shared desired entry, or removed',
   trueManualChange: 'no manual change reported that nobody made',
-  manualHold: 'a store disconnected by hand (onManualDisconnect: hold) is not reconnected until released',
+  manualHold: 'a HELD store (a manual change, onManualDisconnect: hold) gets no mutating call until a new desired generation releases it',
+  noLockout: 'no kmsuser locked out by failed logins',
   validEvents: 'every event validates against its schema',
   noSecretLeak: 'no secret in any output',
 } as const;
@@ -77,9 +83,18 @@ export class Monitor implements CallObserver, Witness {
   readonly #published: FakeEvent[] = [];
   /** Event ids received: a repeat (a run re-sending what a crashed run sent) is one event, as subscribers see it. */
   readonly #eventIds = new Set<string>();
-  readonly #escalations = new Map<string, Set<string>>();
-  /** Repair Escalated events recorded in a status outbox that took effect: eventId → store and incident. */
+  /** Pages published, by incident (store or scope, detail-type, incident): their eventIds. */
+  readonly #pages = new Map<string, Set<string>>();
+  /** Every event ever recorded in an outbox, by eventId. */
+  readonly #written = new Set<string>();
+  /** Pages recorded in an outbox (a status's, the regional incident's, the settings'): eventId → what and whose incident. */
   readonly #recorded = new Map<string, string>();
+  /** The incident of a page recorded with a status, by eventId (a Manual Change Detected's hold is the status's). */
+  readonly #recordedIncident = new Map<string, string>();
+  /** Events a store still owed when it was removed from the desired state: eventId → store and detail-type. */
+  readonly #owedAtRemoval = new Map<string, string>();
+  /** Per store, the desired generation its HELD status was written at: held until the generation moves. */
+  readonly #held = new Map<string, number>();
   /** The last status written per store (what the table holds). */
   readonly #saved = new Map<string, StoreStatus>();
   /** Per store, how many times people may have released it, and that count when it was last escalated. */
@@ -94,8 +109,10 @@ export class Monitor implements CallObserver, Witness {
   readonly #locked = new Set<string>();
 
   /** `start`: fake time when the seed began; the trace counts time from there. */
+  /** `table`: the seed's table, read as the ground truth of what is declared and owed. */
   constructor(
     private readonly admin: FakeAdmin,
+    private readonly table: InMemoryState,
     private readonly start: number,
   ) {}
 
@@ -213,16 +230,32 @@ export class Monitor implements CallObserver, Witness {
 
   async before(call: Call): Promise<void> {
     const key = `${call.port}.${call.method}`;
+    if (key === 'events.publish') {
+      for (const event of call.args[0] as ReconcilerEvent[]) this.#checkWrittenAhead(event);
+      return;
+    }
     if (!MUTATING.has(key)) return;
     await this.refresh();
     const stores = this.#storesOf(call);
     for (const store of stores) {
       const live = this.#fake.stores.find((s) => s.CustomKeyStoreId === store.id);
+      const restrained = store.removed
+        ? 'removed from the desired state'
+        : store.entry !== 'valid'
+          ? `its desired entry is ${store.entry}`
+          : store.paused
+            ? 'paused'
+            : this.#world!.settings.killSwitch
+              ? 'the kill switch is on'
+              : store.spec.mode !== 'enforce'
+                ? `in mode ${store.spec.mode}`
+                : null;
+      this.#check('restraint', restrained === null, () => `${key} on ${store.name} while ${restrained}`);
+      const heldAt = this.#held.get(store.name);
       this.#check(
-        'restraint',
-        store.spec.mode === 'enforce' && !store.paused && !this.#world!.settings.killSwitch,
-        () =>
-          `${key} on ${store.name} while ${store.paused ? 'paused' : this.#world!.settings.killSwitch ? 'the kill switch is on' : `in mode ${store.spec.mode}`}`,
+        'manualHold',
+        heldAt === undefined || heldAt !== this.#generation(store.name),
+        () => `${key} on ${store.name}, HELD at desired generation ${heldAt} and not released since`,
       );
       const saved = this.#saved.get(store.name);
       this.#check(
@@ -259,8 +292,41 @@ export class Monitor implements CallObserver, Witness {
       );
     }
     if (key === 'kms.update' && tookEffect) this.#recordSent(call, result.kind === 'ok' ? 'confirmed' : 'unconfirmed');
-    if (key === 'state.saveStatus' && tookEffect)
-      this.#recordStatus(call.args[0] as StoreStatus, (call.args[2] as SaveStatusOptions | undefined)?.outbox ?? []);
+    if (key === 'state.saveStatus' && tookEffect) this.#recordStatus(call.args[0] as StoreStatus);
+    if (key === 'state.deleteStatus' && result.kind === 'ok' && result.value === true) this.#saved.delete(String(call.args[0]));
+    if (call.port === 'state' && tookEffect) this.#readOutboxes();
+  }
+
+  /**
+   * Every page the table holds in an outbox (a status's, the regional incident's, the settings'),
+   * read from the table itself after each of its calls: each must be published in the end, and a
+   * Manual Change Detected belongs to the hold of the status it was first written with.
+   */
+  #readOutboxes(): void {
+    const owed: Array<[ReconcilerEvent, StoreStatus | undefined]> = [
+      ...[...this.table.outboxes].flatMap(([name, events]) =>
+        events.map((e) => [e, this.table.statuses.get(name)] as [ReconcilerEvent, StoreStatus | undefined]),
+      ),
+      ...(this.table.regionalIncident?.outbox ?? []).map((e) => [e, undefined] as [ReconcilerEvent, undefined]),
+      ...(this.table.settingsInForce?.outbox ?? []).map((e) => [e, undefined] as [ReconcilerEvent, undefined]),
+    ];
+    for (const [event, status] of owed) {
+      const id = event.detail.eventId;
+      this.#written.add(id);
+      if (this.#recorded.has(id) || pageKind(event) === null) continue;
+      this.#recorded.set(id, `${event.detailType} ${pageKey(event, status?.phase === 'HELD' ? status.heldInputs?.generation : undefined)}`);
+      if (event.detailType === 'Manual Change Detected' && status?.phase === 'HELD')
+        this.#recordedIncident.set(id, pageKey(event, status.heldInputs?.generation));
+    }
+  }
+
+  /** An event goes out only once it is recorded (a plain Sweep Summary, which nothing owes, aside). */
+  #checkWrittenAhead(event: ReconcilerEvent): void {
+    const recorded =
+      this.#written.has(event.detail.eventId) ||
+      (event.detailType === 'Sweep Summary' && !event.detail.regionalIncidentStarted) ||
+      (event.detailType === 'Scope Unreachable' && this.table.unreachable?.incidentId === event.detail.incidentId);
+    this.#check('writeAhead', recorded, () => `${event.detailType} ${event.detail.eventId} is published before it was recorded anywhere`);
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -269,6 +335,7 @@ export class Monitor implements CallObserver, Witness {
   /** Reads the fake's state (the ground truth for the next checks). */
   async refresh(): Promise<void> {
     this.#fake = await this.admin.world();
+    const lockouts = this.lockouts;
     for (const cluster of this.#fake.clusters) {
       const base = this.#loginBase.get(cluster.ClusterId) ?? 0;
       this.#loginBase.set(cluster.ClusterId, Math.min(base, cluster.kmsuser.failedLogins));
@@ -278,6 +345,7 @@ export class Monitor implements CallObserver, Witness {
       }
       if (!cluster.kmsuser.lockedOut) this.#locked.delete(cluster.ClusterId);
     }
+    this.#check('noLockout', this.lockouts === lockouts, () => `kmsuser locked out by failed logins (${this.lockouts} so far)`);
   }
 
   get fake(): FakeWorld {
@@ -295,7 +363,10 @@ export class Monitor implements CallObserver, Witness {
     return this.#saved.get(store)?.phase;
   }
 
-  /** Events published since the last step: valid, free of secrets, one escalation per incident, no invented manual change. */
+  /**
+   * Events published since the last step: valid, free of secrets, one page per incident (a page
+   * delivered again with its eventId is a re-send, counted, not a second page), no invented manual change.
+   */
   async afterStep(runErrors: readonly unknown[]): Promise<void> {
     for (const error of runErrors) this.#scan(errorMessage(error), 'the error a run ended with');
     const events = await this.admin.events(this.#eventCursor);
@@ -307,32 +378,38 @@ export class Monitor implements CallObserver, Witness {
       const type = event.DetailType as EventDetailType;
       const valid = type in eventSchemas && eventSchemas[type].safeParse(event.Detail).success;
       this.#check('validEvents', valid, () => `a published ${event.DetailType} event does not validate: ${JSON.stringify(event.Detail)}`);
-      const detail = event.Detail as { storeName?: string; incidentId?: string; eventId?: string; dryRun?: boolean };
-      if (detail.storeName === undefined) continue;
-      if (this.#eventIds.has(String(detail.eventId))) {
-        this.tally('events delivered again with the same eventId');
+      const published = { detailType: type, detail: event.Detail } as ReconcilerEvent;
+      const eventId = String(published.detail.eventId);
+      if (this.#eventIds.has(eventId)) {
+        this.tally(`events delivered again with the same eventId (${type})`);
         continue;
       }
-      this.#eventIds.add(String(detail.eventId));
+      this.#eventIds.add(eventId);
+      const kind = pageKind(published);
+      if (kind !== null) this.#page(published, kind, eventId);
+      const detail = event.Detail as { storeName?: string; incidentId?: string };
+      if (detail.storeName === undefined) continue;
       this.activity += 1;
-      if (detail.dryRun === true) continue;
-      this.#push(`  published ${event.DetailType} ${detail.storeName}${detail.incidentId ? ` ${detail.incidentId}` : ''} ${detail.eventId}`);
-      if (type === 'Repair Escalated') {
-        const incident = `${detail.storeName} ${detail.incidentId}`;
-        const ids = this.#escalations.get(incident) ?? new Set<string>();
-        ids.add(String(detail.eventId));
-        this.#escalations.set(incident, ids);
-        this.#check(
-          'oneEscalation',
-          ids.size === 1,
-          () => `${ids.size} different Repair Escalated events (${[...ids].join(', ')}) for incident ${incident}`,
-        );
-      }
+      if (kind === null && published.detail.dryRun === true) continue;
+      this.#push(`  published ${event.DetailType} ${detail.storeName}${detail.incidentId ? ` ${detail.incidentId}` : ''} ${eventId}`);
       if (type === 'Manual Change Detected') {
         const made = this.#byHand.delete(detail.storeName);
         this.#check('trueManualChange', made, () => `Manual Change Detected for ${detail.storeName}, which nobody changed by hand`);
       }
     }
+  }
+
+  /** A page: the first of its incident, or a second one (another eventId) for an incident already paged. */
+  #page(event: ReconcilerEvent, kind: string, eventId: string): void {
+    const heldAt = event.detailType === 'Manual Change Detected' ? this.#generation(event.detail.storeName) : undefined;
+    const incident = this.#recordedIncident.get(eventId) ?? pageKey(event, heldAt);
+    this.tally(`pages (${kind})`);
+    if (event.detailType !== 'Manual Change Detected' && event.detailType !== 'Repair Escalated')
+      this.#push(`  published ${kind} ${incident} ${eventId}`);
+    const ids = this.#pages.get(`${kind} ${incident}`) ?? new Set<string>();
+    ids.add(eventId);
+    this.#pages.set(`${kind} ${incident}`, ids);
+    this.#check('onePage', ids.size === 1, () => `${ids.size} different ${kind} events (${[...ids].join(', ')}) for incident ${incident}`);
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -341,17 +418,19 @@ export class Monitor implements CallObserver, Witness {
   /** The stores that stand nowhere acceptable, and where they stand; `healed`: only the desired state will do. */
   unsettled(healed: boolean): Array<{ store: SimStore; where: string }> {
     const world = this.#world!;
-    const failed = this.#fake.stores.filter((s) => s.ConnectionState === 'FAILED').length;
+    const managed = world.declared.filter((s) => s.entry === 'valid');
+    const failed = managed.filter((s) => this.#fake.stores.find((l) => l.CustomKeyStoreId === s.id)?.ConnectionState === 'FAILED').length;
     const { blastRadiusMinFailed, blastRadiusMaxFailedShare, killSwitch } = world.settings;
     // A full pass's regional-incident guard: reporting, not repairing, by design.
-    const regional = failed >= blastRadiusMinFailed && failed / world.stores.length > blastRadiusMaxFailedShare;
-    return world.stores.flatMap((store) => {
+    const regional = failed >= blastRadiusMinFailed && failed / Math.max(managed.length, 1) > blastRadiusMaxFailedShare;
+    return world.declared.flatMap((store) => {
       const live = this.#fake.stores.find((s) => s.CustomKeyStoreId === store.id);
       const status = this.#saved.get(store.name);
       const where = `${store.name} is ${live ? `${live.ConnectionState}${live.ConnectionErrorCode ? ` ${live.ConnectionErrorCode}` : ''}` : 'MISSING'}, phase ${status?.phase ?? 'none'}, desired ${store.spec.desiredState}`;
       if (this.#inDesiredState(store, live) && (!healed || status?.phase === 'IDLE' || status === undefined)) return [];
       if (healed) return [{ store, where }];
       if (store.spec.mode !== 'enforce' || store.paused || killSwitch || regional) return [];
+      if (store.entry !== 'valid' && this.#wasPublished('Desired State Invalid', store.name, () => true)) return [];
       if (status?.phase === 'ESCALATED' && this.#wasPublished('Repair Escalated', store.name, (d) => d.incidentId === status.incidentId)) return [];
       if (status?.phase === 'HELD' && this.#wasPublished('Manual Change Detected', store.name, () => true)) return [];
       if (this.#wasPublished('Approval Required', store.name, (d) => d.generation === status?.observedGeneration)) return [];
@@ -365,17 +444,45 @@ export class Monitor implements CallObserver, Witness {
     this.#check(invariant, unsettled.length === 0, () => unsettled.map((u) => u.where).join('; '));
   }
 
-  /** Every Repair Escalated recorded with a status went out; no secret in the fake's call log. */
+  /**
+   * Every page recorded in an outbox went out; nothing published is still owed; each removed store's
+   * status is closed and what it owed went out; no secret in the fake's call log.
+   */
   async finalChecks(): Promise<void> {
-    const published = new Set(this.#published.map((e) => String((e.Detail as { eventId?: unknown }).eventId)));
-    for (const [eventId, incident] of this.#recorded) {
+    for (const [eventId, page] of this.#recorded) {
+      this.#check('noLostPage', this.#eventIds.has(eventId), () => `${page} (${eventId}) was recorded in an outbox but never published`);
+    }
+    const owed = [
+      ...[...this.table.outboxes].flatMap(([name, events]) => events.map((e) => [`${name}'s status`, e] as const)),
+      ...(this.table.regionalIncident?.outbox ?? []).map((e) => ['the regional incident', e] as const),
+      ...(this.table.settingsInForce?.outbox ?? []).map((e) => ['the settings in force', e] as const),
+    ];
+    const stale = owed.filter(([, event]) => this.#eventIds.has(event.detail.eventId));
+    this.#check('outboxCleared', stale.length === 0, () =>
+      stale.map(([where, event]) => `${event.detailType} ${event.detail.eventId}, published, is still owed in the outbox of ${where}`).join('; '),
+    );
+    for (const store of this.#world!.stores.filter((s) => s.removed)) {
       this.#check(
-        'noLostEscalation',
-        published.has(eventId),
-        () => `Repair Escalated ${eventId} of ${incident} was recorded in a status outbox but never published`,
+        'removal',
+        !this.table.statuses.has(store.name),
+        () => `${store.name} was removed from the desired state, but its status is still there`,
       );
     }
+    for (const [eventId, what] of this.#owedAtRemoval) {
+      this.#check('removal', this.#eventIds.has(eventId), () => `${what} (${eventId}), owed when the store was removed, was never published`);
+    }
     this.#scan(await this.admin.callLog(), "the fake's call log");
+  }
+
+  /** An operator removes the store from the desired state: what its status owes now must still go out. */
+  removed(store: string): void {
+    for (const event of this.table.outboxes.get(store) ?? []) this.#owedAtRemoval.set(event.detail.eventId, `${store}'s ${event.detailType}`);
+    this.tally('removals with events still owed', (this.table.outboxes.get(store) ?? []).length > 0 ? 1 : 0);
+  }
+
+  /** The store's desired generation in the table (NaN once removed). */
+  #generation(store: string): number {
+    return Number(this.table.desired.get(store)?.generation);
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -498,16 +605,23 @@ export class Monitor implements CallObserver, Witness {
     this.#sent.set(store.name, sent);
   }
 
-  #recordStatus(status: StoreStatus, outbox: readonly ReconcilerEvent[]): void {
+  #recordStatus(status: StoreStatus): void {
     const before = this.#saved.get(status.name);
+    // A write made on a status older than the one it replaces would forget what happened since.
+    const last = before?.lastActionAt ?? null;
+    this.#check(
+      'noLostUpdate',
+      last === null || (status.lastActionAt !== null && status.lastActionAt >= last),
+      () =>
+        `${status.name}'s status written with its last call at ${iso(status.lastActionAt)}, though the status it replaced had one at ${iso(last)}`,
+    );
     this.#saved.set(status.name, status);
     if (status.phase === 'ESCALATED' && (before?.phase !== 'ESCALATED' || before.incidentId !== status.incidentId)) {
       this.#escalatedAt.set(status.name, this.#releases.get(status.name) ?? 0);
     }
-    for (const event of outbox) {
-      if (event.detailType === 'Repair Escalated' && !event.detail.dryRun)
-        this.#recorded.set(event.detail.eventId, `${event.detail.storeName} ${event.detail.incidentId}`);
-    }
+    // Held from here until the desired generation moves, whatever later writes say.
+    if (status.phase === 'HELD' && status.heldInputs !== null && this.#held.get(status.name) !== this.#generation(status.name))
+      this.#held.set(status.name, status.heldInputs.generation);
   }
 
   #inDesiredState(store: SimStore, live: FakeStore | undefined): boolean {
@@ -544,4 +658,47 @@ function changesSomething(update: ResolvedUpdate, live: FakeStore): boolean {
     update.xks?.connectivity !== undefined ||
     update.xks?.vpcEndpointServiceName !== undefined
   );
+}
+
+/** The page an event is, by its on-call name; null when it pages nobody (a plan-mode preview, a plain summary, a report). */
+function pageKind(event: ReconcilerEvent): string | null {
+  switch (event.detailType) {
+    case 'Repair Escalated':
+    case 'Manual Change Detected':
+    case 'Approval Required':
+    case 'Scope Unreachable':
+      return event.detail.dryRun ? null : event.detailType;
+    case 'Sweep Summary':
+      return event.detail.regionalIncidentStarted ? 'Regional Incident' : null;
+    default:
+      return null;
+  }
+}
+
+/**
+ * The incident a page is for, whatever its eventId: the store's escalation incident; the store's hold
+ * (the desired generation it was held at: only a new one releases it); the change waiting for a
+ * second person; the scope's unreachable or regional incident.
+ */
+function pageKey(event: ReconcilerEvent, heldAt: number | undefined): string {
+  switch (event.detailType) {
+    case 'Repair Escalated':
+      return `${event.detail.storeName} ${event.detail.incidentId}`;
+    case 'Manual Change Detected':
+      return `${event.detail.storeName} held at generation ${heldAt}`;
+    case 'Approval Required':
+      return 'subject' in event.detail
+        ? `settings generation ${event.detail.generation} ${event.detail.digest}`
+        : `${event.detail.storeName} generation ${event.detail.generation} ${event.detail.digest}`;
+    case 'Scope Unreachable':
+      return `${event.detail.accountId}/${event.detail.region} ${event.detail.incidentId}`;
+    case 'Sweep Summary':
+      return `${event.detail.accountId}/${event.detail.region} since ${event.detail.regionalIncidentSince}`;
+    default:
+      return event.detail.eventId;
+  }
+}
+
+function iso(ms: number | null): string {
+  return ms === null ? 'none' : new Date(ms).toISOString();
 }

@@ -1,13 +1,16 @@
 /**
  * Deterministic simulation: the real reconcile core and the fake in this process, on the fake's
  * manual clock, driven through a schedule drawn from a seed. A seed builds a small world, runs four
- * to eight steps of chaos (people, outages, API faults, crashes, lost answers, two runs at once), then
- * lets it settle and finally lets a human mend it; the monitor checks the invariants throughout.
- * The same seed replays the same calls in the same order, so a violation's trace is reproducible.
+ * to eight steps of chaos (people, outages, API faults, crashes, lost answers, slow calls, runs
+ * stalled past their lease, two runs at once: two fleet workers given one redelivered message, or a
+ * sweep and an event run), then lets it settle and finally lets a human mend it; the monitor checks
+ * the invariants throughout. The same seed replays the same calls in the same order, so a
+ * violation's trace is reproducible.
  */
 
 import { errorMessage } from '../../errors.js';
-import type { ReconcileDeps } from '../../reconcile/ports.js';
+import { type FleetOutcome, reconcileScopes } from '../../fleet/reconcile-fleet.js';
+import type { ReconcileDeps, SaveStatusOptions } from '../../reconcile/ports.js';
 import { type ReconcileRequest, type ReconcileResult, type ReportedChange, reconcileScope } from '../../reconcile/reconcile-scope.js';
 import { parseCloudTrailEvent } from '../../runtime/triggers.js';
 import type { StateOperation } from '../state/in-memory-state.js';
@@ -55,6 +58,8 @@ const FAULTS: ReadonlyArray<readonly [readonly string[], readonly string[]]> = [
   ],
   [['PutEvents'], ['ThrottlingException', 'InternalException']],
 ];
+/** Attempts a fault fails to stand for a service down for the whole step (the SDK's retries included). */
+const DOWN = 1_000;
 /** The table calls the reconciler makes, any of which a fault may break. */
 const TABLE_OPERATIONS: readonly StateOperation[] = [
   'loadAll',
@@ -64,12 +69,15 @@ const TABLE_OPERATIONS: readonly StateOperation[] = [
   'saveStatus',
   'releaseLease',
   'appendHistory',
-  'deleteStatus',
   'recordSettingsInForce',
   'announceSettings',
   'openRegionalIncident',
   'announceRegionalIncident',
   'endRegionalIncident',
+  'deleteStatus',
+  'openUnreachable',
+  'announceUnreachable',
+  'clearUnreachable',
 ];
 /** How DynamoDB fails them once the SDK's retries are spent. */
 const TABLE_ERRORS = ['ProvisionedThroughputExceededException', 'ThrottlingException', 'InternalServerError'];
@@ -91,10 +99,10 @@ export async function runSeed(h: Harness, seed: number, options: { tamper?: Tamp
 async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean): Promise<SeedResult> {
   await h.reset(seed);
   const rng = new Rng(seed);
-  const monitor = new Monitor(h.admin, h.clock.now());
+  const monitor = new Monitor(h.admin, h.table, h.clock.now());
   const world = new SimWorld(h, rng.fork(), seed, monitor);
   const schedule = rng.fork();
-  const conductor = new Conductor(rng.fork(), monitor);
+  const conductor = new Conductor(rng.fork(), monitor, (ms) => h.fake.advance(ms / 1000), h.leaseTtlMs);
   let runs = 0;
   let trailSeen = 0;
   /** The connect and disconnect calls people made since the last look, as the event handler reads the events the event rule forwards. */
@@ -106,15 +114,23 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
       .flatMap((event) => parseCloudTrailEvent(event).flatMap((read) => (read.trigger === 'cloudtrail' ? read.changes : [])));
   };
 
-  /** Runs `requests` at once (one may be cut short), then checks what they published. */
+  /**
+   * Runs `requests` at once (one may be cut short), then checks what they published. A sweep runs as
+   * the fleet's worker runs the scope a queue message names (`reconcileScopes`); an event run is one
+   * pass for the stores it names.
+   */
   const step = async (requests: ReconcileRequest[], fault: RunFault | null = null): Promise<void> => {
-    const faulted = fault === null ? -1 : schedule.int(requests.length);
-    const specs: Array<RunSpec<ReconcileResult>> = requests.map((request, index) => {
+    const faulted = fault === null ? -1 : fault.kind === 'pause' ? 0 : schedule.int(requests.length);
+    const specs: Array<RunSpec<Ended>> = requests.map((request, index) => {
       const id = ++runs;
-      const deps = h.deps(`sim-run-${id}`);
+      const deps = conductor.instrument(tamper(h.deps(`sim-run-${id}`)), id);
       const only = request.only?.names ? ` for ${request.only.names.join(', ')}` : '';
-      monitor.note(`run ${id}: ${request.trigger}${only}${index === faulted ? ` (${fault!.kind} planned)` : ''}`);
-      return { id, fault: index === faulted ? fault : null, body: () => reconcileScope(conductor.instrument(tamper(deps), id), request) };
+      const worker = request.only ? '' : ' (a fleet worker, one queue message)';
+      monitor.note(`run ${id}: ${request.trigger}${worker}${only}${index === faulted ? ` (${fault!.kind} planned)` : ''}`);
+      const runtime = { home: deps.state.scope, deps: () => deps, reach: async () => undefined };
+      const body = (): Promise<Ended> =>
+        request.only ? reconcileScope(deps, request) : reconcileScopes(runtime, [runtime.home], { trigger: request.trigger, concurrency: 1 });
+      return { id, fault: index === faulted ? fault : null, body };
     });
     monitor.tally(`reconcile runs (${monitor.step.replace(/ \d+$/, '')})`, specs.length);
     const ends = await conductor.together(specs);
@@ -130,16 +146,33 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
   await step([{ trigger: 'schedule' }]);
 
   const steps = schedule.between(CHAOS_STEPS.min, CHAOS_STEPS.max);
+  // In some seeds EventBridge is down for a step, and then an operator removes a store that still owes events.
+  const removalStep = schedule.chance(0.25) ? schedule.between(1, steps) : 0;
   for (let i = 1; i <= steps && monitor.violations.length === 0; i++) {
     monitor.step = `step ${i}`;
     await monitor.refresh();
     const touched = await world.disturb(monitor.fake);
     const faults = await injectFaults(h, schedule, monitor);
+    if (i === removalStep) {
+      await h.admin.addFault({ operation: 'PutEvents', error: 'InternalException', count: DOWN });
+      monitor.note('fault: EventBridge down for the step (PutEvents fails every attempt)');
+      monitor.tally('steps with EventBridge down');
+    }
     const requests = runsOfStep(schedule, world, touched, await reportedSince(), monitor);
-    await step(requests, runFault(schedule, monitor));
-    if (faults) {
+    const fault = runFault(schedule, monitor);
+    // A run stalled past its lease: the next sweep comes meanwhile and takes over what it leased.
+    if (fault?.kind === 'pause' && requests.length === 1) requests.push({ trigger: 'schedule' });
+    await step(requests, fault);
+    if (faults || i === removalStep) {
       await h.admin.clearFaults();
       h.table.faults.clear();
+    }
+    if (i === removalStep) {
+      const removed = await world.remove(schedule.pick(world.declared));
+      if (removed !== null) {
+        monitor.note(removed);
+        monitor.tally('operator: cks delete');
+      }
     }
     h.fake.advance(
       schedule.weighted([
@@ -229,14 +262,17 @@ function runsOfStep(
   monitor: Monitor,
 ): ReconcileRequest[] {
   const shape = rng.weighted([
-    ['sweep', 6],
-    ['two sweeps', 1.5],
-    ['sweep and event', 1.5],
+    ['sweep', 4],
+    ['two workers, one message redelivered', 2],
+    ['sweep and event', 3],
   ] as const);
-  if (shape !== 'sweep') monitor.tally('steps with two runs at once');
+  if (shape !== 'sweep') {
+    monitor.tally('steps with two runs at once');
+    monitor.tally(`steps with two runs at once (${shape})`);
+  }
   if (shape === 'sweep') return [{ trigger: 'schedule' }];
-  if (shape === 'two sweeps') return [{ trigger: 'schedule' }, { trigger: 'schedule' }];
-  const name = touched.length > 0 ? rng.pick(touched) : rng.pick(world.stores).name;
+  if (shape === 'two workers, one message redelivered') return [{ trigger: 'schedule' }, { trigger: 'schedule' }];
+  const name = touched.length > 0 ? rng.pick(touched) : rng.pick(world.declared).name;
   if (reported.length > 0) monitor.tally('event runs told who connected or disconnected by hand');
   return [{ trigger: 'schedule' }, { trigger: 'cloudtrail', only: { names: [name] }, changes: reported }];
 }
@@ -248,30 +284,75 @@ function madeByReconciler(event: unknown): boolean {
   return issuer?.endsWith(`:role/${RECONCILER_ROLE}`) === true;
 }
 
-/** Whether one of the step's runs is cut short, and where: its k-th call, or its first mutating call (where a lost answer hurts most). */
+/**
+ * Whether one of the step's runs is cut short, slowed or stalled, and where: its k-th call, its first
+ * mutating call (where a lost answer hurts most), its first publish or its first status write; a slow
+ * call is a call to AWS. A run stalls after its k-th call, after it read the table (what it read goes
+ * stale while the other run acts), after it took a lease (the other run takes the store over) or
+ * after a status write; never right before a mutating call (see {@link beforeMutating}).
+ */
 function runFault(rng: Rng, monitor: Monitor): RunFault | null {
   const kind = rng.weighted([
-    [null, 74],
+    [null, 48],
     ['crashBefore', 8],
     ['crashAfter', 8],
     ['lostAnswer', 10],
+    ['slow', 6],
+    ['pause', 20],
   ] as const);
   if (kind === null) return null;
   monitor.tally(`run fault planned: ${kind}`);
-  if (rng.chance(0.5)) {
-    const k = rng.between(1, 24);
-    return { kind, at: (call) => call.seq === k };
-  }
-  return { kind, at: (call: Call) => MUTATING.has(`${call.port}.${call.method}`) };
+  const where = rng.weighted(
+    kind === 'pause'
+      ? ([
+          ['k-th call', 2],
+          ['state.loadAll', 6],
+          ['state.acquireLease', 2],
+          ['state.saveStatus', 1],
+        ] as const)
+      : ([['k-th call', 4], ['mutating', 3], ['events.publish', 2], ...(kind === 'slow' ? [] : ([['state.saveStatus', 2]] as const))] as const),
+  );
+  const k = rng.between(1, 24);
+  return {
+    kind,
+    at: (call) => {
+      const key = `${call.port}.${call.method}`;
+      const picked = where === 'k-th call' ? call.seq === k : where === 'mutating' ? MUTATING.has(key) : key === where;
+      if (kind === 'slow') return picked && call.port !== 'state';
+      return picked && (kind !== 'pause' || !beforeMutating(call));
+    },
+  };
 }
 
-function describeEnd(end: RunEnd<ReconcileResult>): string {
+/**
+ * The calls a run makes between the status write that records its decision and the mutating call
+ * itself: no lease keeps a process frozen here from acting late, so the simulator does not freeze it here.
+ */
+function beforeMutating(call: Call): boolean {
+  const key = `${call.port}.${call.method}`;
+  return key === 'secrets.getValue' || (key === 'state.saveStatus' && (call.args[2] as SaveStatusOptions).holdLeaseUntil !== undefined);
+}
+
+/** What a run returns: a pass, or the worker's outcome for the scope of its message. */
+type Ended = ReconcileResult | FleetOutcome[];
+
+function describeEnd(end: RunEnd<Ended>): string {
   switch (end.kind) {
-    case 'done':
-      return `done: ${end.value.outcomes.map((o) => `${o.name} ${o.taken ?? o.skipped ?? 'no call'}${o.error ? ` (error: ${o.error})` : ''}`).join(', ')}`;
+    case 'done': {
+      if (!Array.isArray(end.value)) return `done: ${describeOutcomes(end.value)}`;
+      const [scope] = end.value;
+      if (scope?.status === 'reconciled') return `done: ${describeOutcomes(scope.result)}`;
+      if (scope?.status === 'unreachable') return `done: scope unreachable (${scope.operation}: ${scope.errorCode}), incident ${scope.incidentId}`;
+      if (scope?.status === 'closed') return 'done: scope closed (no store declared)';
+      return `failed: ${scope?.error}`;
+    }
     case 'failed':
       return `failed: ${errorMessage(end.error)}`;
     case 'crashed':
       return `CRASHED at its call #${end.at.seq} (${end.at.port}.${end.at.method}); its lease stays until it expires`;
   }
+}
+
+function describeOutcomes(result: ReconcileResult): string {
+  return result.outcomes.map((o) => `${o.name} ${o.taken ?? o.skipped ?? 'no call'}${o.error ? ` (error: ${o.error})` : ''}`).join(', ');
 }

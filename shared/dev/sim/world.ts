@@ -45,6 +45,10 @@ export interface SimStore {
   secret: SimSecret;
   spec: DesiredStoreSpec;
   paused: boolean;
+  /** Its desired entry: as declared, broken by a hand edit of the table, or shared with a second entry naming the same store. */
+  entry: 'valid' | 'invalid' | 'shared';
+  /** Removed from the desired state (`cks delete`): no longer reconciled. */
+  removed: boolean;
 }
 
 /** What the world tells the invariant checks about what people did. */
@@ -57,6 +61,8 @@ export interface Witness {
   budgetReset(store: string): void;
   /** Someone locked kmsuser out of a cluster on purpose. */
   lockedByHand(clusterId: string): void;
+  /** An operator removed the store from the desired state (what it owes must still go out). */
+  removed(store: string): void;
   /** A secret value that must never appear in any output. */
   secret(value: string): void;
   note(line: string): void;
@@ -68,6 +74,7 @@ export interface Witness {
 type Act = (store: SimStore, live: FakeStore) => Promise<string | null>;
 
 export class SimWorld {
+  /** Every store the seed built, removed ones included (flagged). */
   readonly stores: SimStore[] = [];
   settings: Settings = DEFAULT_SETTINGS;
   #secretSeq = 0;
@@ -89,8 +96,17 @@ export class SimWorld {
     return this.stores.find((s) => s.id === id);
   }
 
-  /** Two or three stores, each CONNECTED (mostly) and declared (mostly in enforce mode). */
+  /** The stores still in the desired state. */
+  get declared(): SimStore[] {
+    return this.stores.filter((s) => !s.removed);
+  }
+
+  /**
+   * Two or three stores, each CONNECTED (mostly) and declared (mostly in enforce mode); in some seeds
+   * two FAILED stores already make a regional incident.
+   */
   async build(): Promise<void> {
+    if (this.rng.chance(0.3)) await this.#putSettings({ ...this.settings, blastRadiusMinFailed: 2 });
     const count = this.rng.between(2, 3);
     for (let i = 1; i <= count; i++) {
       const type: StoreType = this.rng.chance(0.65) ? 'AWS_CLOUDHSM' : 'EXTERNAL_KEY_STORE';
@@ -115,7 +131,7 @@ export class SimWorld {
       [2, 3],
     ] as const);
     for (let i = 0; i < count; i++) {
-      const candidates = this.stores.filter((s) => !touched.has(s.name));
+      const candidates = this.declared.filter((s) => !touched.has(s.name));
       if (candidates.length === 0) break;
       const store = this.rng.pick(candidates);
       const live = world.stores.find((s) => s.CustomKeyStoreId === store.id);
@@ -137,6 +153,11 @@ export class SimWorld {
         [['operator: approve', (s) => this.#approve(s)], 1],
         [['human: disconnect by hand', (s, l) => this.#disconnectByHand(s, l)], 2],
         [['operator: kill switch', () => this.#toggleKillSwitch()], 0.5],
+        [['outage: regional, every store FAILED at once', () => this.#failAll()], 0.7],
+        [['operator: cks delete', (s) => this.remove(s)], 0.5],
+        [['operator: an invalid desired item', (s) => this.#breakEntry(s)], 0.7],
+        [['operator: a second desired entry for one store', (s) => this.#shareEntry(s)], 0.7],
+        [['operator: the desired entry fixed', (s) => this.#fixEntry(s)], 1.5],
       ]);
       const done = await act(store, live);
       if (done !== null) {
@@ -155,8 +176,9 @@ export class SimWorld {
    */
   async heal(world: FakeWorld, stores: readonly SimStore[]): Promise<void> {
     if (this.settings.killSwitch) await this.#toggleKillSwitch();
-    const failed = world.stores.filter((s) => s.ConnectionState === 'FAILED').length;
-    if (failed >= this.settings.blastRadiusMinFailed && failed / this.stores.length > this.settings.blastRadiusMaxFailedShare) {
+    const managed = this.declared.filter((s) => s.entry === 'valid');
+    const failed = managed.filter((s) => world.stores.find((l) => l.CustomKeyStoreId === s.id)?.ConnectionState === 'FAILED').length;
+    if (failed >= this.settings.blastRadiusMinFailed && failed / managed.length > this.settings.blastRadiusMaxFailedShare) {
       // The regional-incident runbook: to repair anyway, raise blastRadiusMaxFailedShare, and two persons sign it.
       await this.#putSettings({ ...this.settings, blastRadiusMaxFailedShare: 1 });
       const change = settingsChange(await this.h.table.getSettings());
@@ -168,6 +190,7 @@ export class SimWorld {
       );
     }
     for (const store of stores) {
+      await this.#fixEntry(store);
       const live = world.stores.find((s) => s.CustomKeyStoreId === store.id);
       const connected = live?.ConnectionState === 'CONNECTED';
       if (store.type === 'AWS_CLOUDHSM') {
@@ -231,6 +254,8 @@ export class SimWorld {
       endpoints: [],
       secret,
       paused: false,
+      entry: 'valid',
+      removed: false,
       spec: {
         ...this.#commonSpec(name, 'AWS_CLOUDHSM'),
         cloudHsmClusterId: clusterId,
@@ -263,6 +288,8 @@ export class SimWorld {
       endpoints,
       secret,
       paused: false,
+      entry: 'valid',
+      removed: false,
       spec: {
         ...this.#commonSpec(name, 'EXTERNAL_KEY_STORE'),
         xksProxy: { uriEndpoint: endpoints[0]!, uriPath: XKS_PATHS[0], connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: secret.arn },
@@ -303,6 +330,18 @@ export class SimWorld {
     this.witness.tally(`ConnectionErrorCode ${code}`);
     const cause = this.rng.chance(0.5) ? await this.#cause(store, live, code) : null;
     return `outage: ${store.name} FAILED with ${code}${cause ? ` (${cause})` : ' (transient)'}`;
+  }
+
+  /** A Region-wide outage: every declared store CONNECTED or CONNECTING drops to FAILED at once. */
+  async #failAll(): Promise<string | null> {
+    // As the fake has them now: something earlier in this step may have failed one already.
+    const world = await this.h.admin.world();
+    const up = this.declared.filter((s) =>
+      ['CONNECTED', 'CONNECTING'].includes(world.stores.find((l) => l.CustomKeyStoreId === s.id)?.ConnectionState ?? ''),
+    );
+    if (up.length < 2) return null;
+    for (const store of up) await this.h.admin.fail(store.name, store.type === 'AWS_CLOUDHSM' ? 'NETWORK_ERRORS' : 'XKS_PROXY_TIMED_OUT');
+    return `outage: ${up.map((s) => s.name).join(', ')} FAILED at once`;
   }
 
   /** Breaks the world the way `code` says it is broken, where the fake can; the words, or null. */
@@ -493,6 +532,8 @@ export class SimWorld {
     if (xks && xks.uriPath !== store.spec.xksProxy?.uriPath) await this.h.admin.patchProxy(xks.uriEndpoint, { uriPath: xks.uriPath });
     store.spec = spec;
     await this.h.table.putDesired([spec], this.h.clock.now(), OPERATOR);
+    // Applying the spec mends an item broken by hand (not a second entry, which stays until deleted).
+    if (store.entry === 'invalid') store.entry = 'valid';
     this.witness.released(store.name);
   }
 
@@ -524,6 +565,50 @@ export class SimWorld {
     return `human: DisconnectCustomKeyStore ${store.name} by hand (was ${live.ConnectionState})`;
   }
 
+  /**
+   * `cks delete`: the store leaves the desired state; the reconciler closes its status, after
+   * publishing what it still owes. A store that owes events is taken first, if any does.
+   */
+  async remove(drawn: SimStore): Promise<string | null> {
+    // A store with a second entry is not removed: that entry would take it over (and rename it), by design.
+    const removable = this.declared.filter((s) => s.entry !== 'shared');
+    if (this.declared.length < 2 || removable.length === 0) return null;
+    const owing = removable.filter((s) => (this.h.table.outboxes.get(s.name) ?? []).length > 0);
+    const store = owing.length > 0 ? this.rng.pick(owing) : removable.includes(drawn) ? drawn : this.rng.pick(removable);
+    this.witness.removed(store.name);
+    await this.h.table.deleteDesired(store.name);
+    store.removed = true;
+    return `operator: cks delete ${store.name}${owing.length > 0 ? ' (its status still owes events)' : ''}`;
+  }
+
+  /** A hand edit of the table breaks the store's desired item (the CLI would have refused it): it is skipped and reported. */
+  async #breakEntry(store: SimStore): Promise<string | null> {
+    if (store.entry !== 'valid') return null;
+    const item = this.h.table.desired.get(store.name)!;
+    this.h.table.desired.set(store.name, { ...item, mode: 'sometimes', generation: Number(item.generation) + 1 });
+    store.entry = 'invalid';
+    return `operator: ${store.name}'s desired item edited by hand in the table, mode "sometimes" (invalid)`;
+  }
+
+  /** A second desired entry, under another name, names the same KMS store by its id: neither acts until one goes. */
+  async #shareEntry(store: SimStore): Promise<string | null> {
+    if (store.entry !== 'valid') return null;
+    await this.h.table.putDesired([{ ...store.spec, name: secondEntry(store), id: store.id }], this.h.clock.now(), OPERATOR);
+    store.entry = 'shared';
+    return `operator: apply a second desired entry ${secondEntry(store)} for ${store.name}'s store ${store.id}`;
+  }
+
+  /** The operator mends a broken desired entry: the declared spec applied again, or the second entry deleted. */
+  async #fixEntry(store: SimStore): Promise<string | null> {
+    if (store.entry === 'valid') return null;
+    const was = store.entry;
+    if (was === 'invalid') await this.h.table.putDesired([store.spec], this.h.clock.now(), OPERATOR);
+    else await this.h.table.deleteDesired(secondEntry(store));
+    store.entry = 'valid';
+    this.witness.released(store.name);
+    return was === 'invalid' ? `operator: apply ${store.name} again (its desired item valid)` : `operator: cks delete ${secondEntry(store)}`;
+  }
+
   async #toggleKillSwitch(): Promise<string> {
     await this.#putSettings({ ...this.settings, killSwitch: !this.settings.killSwitch });
     return `operator: kill switch ${this.settings.killSwitch ? 'on' : 'off'}`;
@@ -534,6 +619,11 @@ export class SimWorld {
     await this.h.table.putSettings(settings);
     for (const store of this.stores) this.witness.released(store.name);
   }
+}
+
+/** The name of the second desired entry that names the store's KMS store. */
+function secondEntry(store: SimStore): string {
+  return `${store.name}-again`;
 }
 
 function otherPath(path: string): string {
