@@ -69,7 +69,7 @@ const outboxNeverCleared: Tamper = (deps) => {
 };
 
 describe('npm run simulate', () => {
-  it(`runs CI's ${CI_SEEDS} seeds with no invariant violated, and prints seeds per second, every invariant's checks and what was exercised`, async () => {
+  it(`runs CI's ${CI_SEEDS} seeds with no invariant violated, and prints seeds per second, every invariant's checks, what was exercised and the reconciler's added time`, async () => {
     // Act
     const { code, stdout } = await simulate('--seeds', String(CI_SEEDS), '--jobs', '2');
 
@@ -105,9 +105,16 @@ describe('npm run simulate', () => {
       'pages (Approval Required)',
       'pages (Scope Unreachable)',
       'pages (Regional Incident)',
+      'reconcile runs (follow-up)',
+      'follow-ups delivered',
+      'follow-ups lost',
+      'follow-ups delivered twice',
     ]) {
       expect(stdout).toMatch(new RegExp(`^\\s+[1-9]\\d*  ${feature.replace(/[()]/g, '\\$&')}$`, 'm'));
     }
+    const [, repairs, median] = /^added time \(.*\): (\d+) repairs, median (\d+), p95 \d+, max \d+$/m.exec(stdout) ?? [];
+    expect(Number(repairs), 'repairs that succeeded').toBeGreaterThan(0);
+    expect(Number.isInteger(Number(median)), `median added seconds: ${median}`).toBe(true);
   }, 900_000);
 
   it('catches a second Repair Escalated for one incident, naming the seed and printing the trace that led to it', async () => {

@@ -2,6 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { summarize } from './added-time.js';
 import { startHarness } from './harness.js';
 import { INVARIANTS, type Invariant } from './monitor.js';
 import { runSeed, type SeedResult, type Tamper } from './simulate.js';
@@ -15,6 +16,8 @@ export interface Figures {
   violations: Map<Invariant, number>;
   coverage: Map<string, number>;
   lockouts: number;
+  /** Fake seconds the reconciler added to each repair that ended in `Repair Succeeded`, over every seed. */
+  addedSeconds: number[];
   /** The seeds that violated an invariant, with their traces. */
   failed: SeedResult[];
 }
@@ -32,11 +35,22 @@ export interface SimulateOptions {
 
 export async function simulateSeeds(seeds: readonly number[], options: SimulateOptions = {}): Promise<Figures> {
   const jobs = options.tamper === undefined ? Math.max(1, Math.min(options.jobs ?? 1, seeds.length)) : 1;
-  const figures: Figures = { seeds: 0, jobs, seconds: 0, checks: new Map(), violations: new Map(), coverage: new Map(), lockouts: 0, failed: [] };
+  const figures: Figures = {
+    seeds: 0,
+    jobs,
+    seconds: 0,
+    checks: new Map(),
+    violations: new Map(),
+    coverage: new Map(),
+    lockouts: 0,
+    addedSeconds: [],
+    failed: [],
+  };
   const started = performance.now();
   const collect = (result: SeedResult): void => {
     figures.seeds += 1;
     figures.lockouts += result.lockouts;
+    figures.addedSeconds.push(...result.addedSeconds);
     add(figures.checks, result.checks);
     add(figures.coverage, result.coverage);
     for (const violation of result.violations) figures.violations.set(violation.invariant, (figures.violations.get(violation.invariant) ?? 0) + 1);
@@ -95,8 +109,16 @@ export function formatFigures(figures: Figures): string {
     'exercised:',
     ...[...figures.coverage.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([feature, count]) => `  ${String(count).padStart(8)}  ${feature}`),
     `kmsuser lock-outs by failed logins (not set by hand): ${figures.lockouts}`,
+    formatAdded(figures.addedSeconds),
   ];
   return lines.join('\n');
+}
+
+/** The reconciler's added time over every repair that succeeded (chaos steps' faults and crashes included). */
+function formatAdded(seconds: readonly number[]): string {
+  const summary = summarize(seconds);
+  const figures = summary === null ? 'none' : `${summary.count} repairs, median ${summary.median}, p95 ${summary.p95}, max ${summary.max}`;
+  return `added time (fake seconds from Repair Started to Repair Succeeded, KMS transitions excluded): ${figures}`;
 }
 
 /** A violating seed: what broke, and the trace that led there. */

@@ -4,8 +4,9 @@
  * to eight steps of chaos (people, outages, API faults, crashes, lost answers, slow calls, runs
  * stalled past their lease, two runs at once: two fleet workers given one redelivered message, or a
  * sweep and an event run), then lets it settle and finally lets a human mend it; the monitor checks
- * the invariants throughout. The same seed replays the same calls in the same order, so a
- * violation's trace is reproducible.
+ * the invariants throughout. The follow-ups the runs ask for are delivered as targeted runs when they
+ * fall due (some lost, some twice), and the reconciler's added time per repair is measured. The same
+ * seed replays the same calls in the same order, so a violation's trace is reproducible.
  */
 
 import { errorMessage } from '../../errors.js';
@@ -14,7 +15,8 @@ import type { ReconcileDeps, SaveStatusOptions } from '../../reconcile/ports.js'
 import { type ReconcileRequest, type ReconcileResult, type ReportedChange, reconcileScope } from '../../reconcile/reconcile-scope.js';
 import { parseCloudTrailEvent } from '../../runtime/triggers.js';
 import type { StateOperation } from '../state/in-memory-state.js';
-import { type Call, Conductor, type RunEnd, type RunFault, type RunSpec } from './conductor.js';
+import { AddedTime } from './added-time.js';
+import { type Call, type CallObserver, Conductor, type RunEnd, type RunFault, type RunSpec } from './conductor.js';
 import type { FaultSpec } from './fake-admin.js';
 import { type Harness, RECONCILER_ROLE } from './harness.js';
 import { type Invariant, Monitor, MUTATING, type Violation } from './monitor.js';
@@ -30,6 +32,8 @@ export interface SeedResult {
   coverage: ReadonlyMap<string, number>;
   /** Kmsuser lock-outs by failed logins (the simulator locks kmsuser out by hand too; those are not counted). */
   lockouts: number;
+  /** Fake seconds the reconciler added to each repair that ended in `Repair Succeeded` (see {@link AddedTime}). */
+  addedSeconds: number[];
 }
 
 /** Changes the reconciler's dependencies for every run: how a test breaks an invariant on purpose. */
@@ -102,7 +106,36 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
   const monitor = new Monitor(h.admin, h.table, h.clock.now());
   const world = new SimWorld(h, rng.fork(), seed, monitor);
   const schedule = rng.fork();
-  const conductor = new Conductor(rng.fork(), monitor, (ms) => h.fake.advance(ms / 1000), h.leaseTtlMs);
+  const added = new AddedTime(
+    (id) => monitor.fake.stores.find((s) => s.CustomKeyStoreId === id)?.CustomKeyStoreType,
+    (id) => monitor.fake.stores.find((s) => s.CustomKeyStoreId === id)?.CloudHsmClusterId,
+  );
+  const observer: CallObserver = {
+    before: (call) => monitor.before(call),
+    after: (call, result) => {
+      monitor.after(call, result);
+      added.observe(call, result, h.clock.now());
+    },
+  };
+  const conductor = new Conductor(rng.fork(), observer, (ms) => h.fake.advance(ms / 1000), h.leaseTtlMs);
+  const deliveries = rng.fork();
+  /** Follow-ups the runs asked for and the queue has not delivered yet, by due time (fake epoch ms), in the order they were sent. */
+  let queued: Array<{ store: string; due: number }> = [];
+  /** What a run asked for, sent when it ends (at its own fake time): SQS may lose one or deliver it twice. */
+  const send = (ended: Ended): void => {
+    const results = Array.isArray(ended) ? ended.flatMap((scope) => (scope.status === 'reconciled' ? [scope.result] : [])) : [ended];
+    for (const { store, afterSeconds } of results.flatMap((r) => r.followUps)) {
+      const fate = deliveries.weighted([
+        ['delivered', 18],
+        ['lost', 1],
+        ['delivered twice', 1],
+      ] as const);
+      monitor.tally(`follow-ups ${fate}`);
+      const due = h.clock.now() + afterSeconds * 1000;
+      if (fate !== 'lost') queued.push({ store, due });
+      if (fate === 'delivered twice') queued.push({ store, due });
+    }
+  };
   let runs = 0;
   let trailSeen = 0;
   /** The connect and disconnect calls people made since the last look, as the event handler reads the events the event rule forwards. */
@@ -128,14 +161,40 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
       const worker = request.only ? '' : ' (a fleet worker, one queue message)';
       monitor.note(`run ${id}: ${request.trigger}${worker}${only}${index === faulted ? ` (${fault!.kind} planned)` : ''}`);
       const runtime = { home: deps.state.scope, deps: () => deps, reach: async () => undefined };
-      const body = (): Promise<Ended> =>
-        request.only ? reconcileScope(deps, request) : reconcileScopes(runtime, [runtime.home], { trigger: request.trigger, concurrency: 1 });
+      const body = async (): Promise<Ended> => {
+        const ended = request.only
+          ? await reconcileScope(deps, request)
+          : await reconcileScopes(runtime, [runtime.home], { trigger: request.trigger, concurrency: 1 });
+        send(ended);
+        return ended;
+      };
       return { id, fault: index === faulted ? fault : null, body };
     });
-    monitor.tally(`reconcile runs (${monitor.step.replace(/ \d+$/, '')})`, specs.length);
+    const kind = requests[0]?.trigger === 'followup' ? 'follow-up' : monitor.step.replace(/ \d+$/, '');
+    monitor.tally(`reconcile runs (${kind})`, specs.length);
     const ends = await conductor.together(specs);
     for (const [index, end] of ends.entries()) monitor.note(`run ${specs[index]!.id} ${describeEnd(end)}`);
     await monitor.afterStep(ends.flatMap((end) => (end.kind === 'failed' ? [end.error] : [])));
+  };
+
+  /**
+   * Lets `seconds` of fake time pass, delivering on the way each follow-up whose delay has passed: a
+   * targeted run (trigger `followup`) for its one store, at its due time, as the on-event function
+   * consumes the follow-up queue; the copies of one delivered twice run at once.
+   */
+  const advance = async (seconds: number): Promise<void> => {
+    const until = h.clock.now() + seconds * 1000;
+    const step0 = monitor.step;
+    for (let due = nextDue(queued, until); due !== null && monitor.violations.length === 0; due = nextDue(queued, until)) {
+      if (due > h.clock.now()) h.fake.advance((due - h.clock.now()) / 1000);
+      const now = h.clock.now();
+      const delivered = queued.filter((f) => f.due <= now);
+      queued = queued.filter((f) => f.due > now);
+      monitor.step = `${step0}, follow-up`;
+      await step(delivered.map((f) => ({ trigger: 'followup', only: { names: [f.store] } })));
+    }
+    monitor.step = step0;
+    if (until > h.clock.now()) h.fake.advance((until - h.clock.now()) / 1000);
   };
 
   h.logSink = (line) => monitor.log(line, conductor.currentRun);
@@ -174,7 +233,7 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
         monitor.tally('operator: cks delete');
       }
     }
-    h.fake.advance(
+    await advance(
       schedule.weighted([
         [5, 2],
         [30, 2],
@@ -195,26 +254,29 @@ async function play(h: Harness, seed: number, tamper: Tamper, keepTrace: boolean
     if (monitor.activity === before && monitor.unsettled(false).length === 0) break;
     // A store backing off is not touched before its next attempt: go there at once (backoff is at most an hour).
     const due = monitor.nextAttemptAt();
-    h.fake.advance(Math.max(CALM_STEP_SECONDS, due === null ? 0 : Math.ceil((due - h.clock.now()) / 1000) + 1));
+    await advance(Math.max(CALM_STEP_SECONDS, due === null ? 0 : Math.ceil((due - h.clock.now()) / 1000) + 1));
   }
   if (monitor.violations.length === 0) monitor.settledCheck(false);
 
   // A human mends what is still broken and releases it: now every store must reach its desired state.
   for (let i = 1; i <= HEAL_SWEEPS && monitor.violations.length === 0; i++) {
+    // Follow-up runs and time passed since the last look: see the world as it is now.
+    await monitor.refresh();
     const broken = monitor.unsettled(true).map((u) => u.store);
     if (broken.length === 0) break;
     monitor.step = `heal ${i}`;
     // Whatever is escalated or held again (say, a connect failing as injected long before) gets the same care again, as on-call would give it.
     const care = i === 1 ? broken : broken.filter((s) => ['ESCALATED', 'HELD'].includes(monitor.phaseOf(s.name) ?? ''));
     if (care.length > 0) await world.heal(monitor.fake, care);
+    // Too many stores FAILED at once (say, connects armed to fail long before failing now): the regional-incident runbook.
+    await world.mendRegionalIncident(monitor.fake);
     await step([{ trigger: 'schedule' }]);
-    await monitor.refresh();
-    h.fake.advance(CALM_STEP_SECONDS);
+    await advance(CALM_STEP_SECONDS);
   }
   if (monitor.violations.length === 0) monitor.settledCheck(true);
   await monitor.finalChecks();
   const { trace, violations } = keepTrace || monitor.violations.length > 0 ? monitor.report() : { trace: [], violations: [] };
-  return { seed, violations, trace, checks: monitor.checks, coverage: monitor.coverage, lockouts: monitor.lockouts };
+  return { seed, violations, trace, checks: monitor.checks, coverage: monitor.coverage, lockouts: monitor.lockouts, addedSeconds: added.seconds };
 }
 
 /**
@@ -275,6 +337,12 @@ function runsOfStep(
   const name = touched.length > 0 ? rng.pick(touched) : rng.pick(world.declared).name;
   if (reported.length > 0) monitor.tally('event runs told who connected or disconnected by hand');
   return [{ trigger: 'schedule' }, { trigger: 'cloudtrail', only: { names: [name] }, changes: reported }];
+}
+
+/** The earliest due time of a queued follow-up, if it falls by `until`. */
+function nextDue(queued: ReadonlyArray<{ due: number }>, until: number): number | null {
+  const due = Math.min(...queued.map((f) => f.due));
+  return due <= until ? due : null;
 }
 
 /** The event rule forwards no call of the reconciler's own role. */

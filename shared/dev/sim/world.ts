@@ -170,12 +170,10 @@ export class SimWorld {
   }
 
   /**
-   * A human mends everything around `stores`: clusters and proxies healthy, a fresh password or
-   * credential put in both the cluster or proxy and a new secret version (where the store is not
-   * CONNECTED), enforce mode, no pause, no kill switch; then releases each store.
+   * Whenever too many stores are FAILED at once (as `world` shows them), a human follows the
+   * regional-incident runbook: raises blastRadiusMaxFailedShare so the reconciler repairs anyway.
    */
-  async heal(world: FakeWorld, stores: readonly SimStore[]): Promise<void> {
-    if (this.settings.killSwitch) await this.#toggleKillSwitch();
+  async mendRegionalIncident(world: FakeWorld): Promise<void> {
     const managed = this.declared.filter((s) => s.entry === 'valid');
     const failed = managed.filter((s) => world.stores.find((l) => l.CustomKeyStoreId === s.id)?.ConnectionState === 'FAILED').length;
     if (failed >= this.settings.blastRadiusMinFailed && failed / managed.length > this.settings.blastRadiusMaxFailedShare) {
@@ -189,6 +187,15 @@ export class SimWorld {
         `heal: regional incident: blastRadiusMaxFailedShare raised to 1, as its runbook says, to repair anyway (settings generation ${change.generation}, signed by ${OPERATOR} and ${APPROVER})`,
       );
     }
+  }
+
+  /**
+   * A human mends everything around `stores`: clusters and proxies healthy, a fresh password or
+   * credential put in both the cluster or proxy and a new secret version (where the store is not
+   * CONNECTED), enforce mode, no pause, no kill switch; then releases each store.
+   */
+  async heal(world: FakeWorld, stores: readonly SimStore[]): Promise<void> {
+    if (this.settings.killSwitch) await this.#toggleKillSwitch();
     for (const store of stores) {
       await this.#fixEntry(store);
       const live = world.stores.find((s) => s.CustomKeyStoreId === store.id);
