@@ -22,6 +22,12 @@ function scripted(errors: Error[]): { send: () => Promise<string>; calls: () => 
   };
 }
 
+/** Mutating calls on a hand-moved clock, spaced at `ratePerSecond` (by default so fast that only backoff waits). */
+function mutatingCalls(ratePerSecond = 1000): { clock: ManualClock; calls: MutatingCalls } {
+  const clock = new ManualClock();
+  return { clock, calls: new MutatingCalls(new TokenBucket({ ratePerSecond, burst: 1, clock }), clock) };
+}
+
 describe('MutatingCalls', () => {
   it.each([
     ['ThrottlingException', 400],
@@ -29,8 +35,7 @@ describe('MutatingCalls', () => {
     ['Anything', 429],
   ])('sends a call throttled with %s (HTTP %i) again after 1 s, 2 s, 4 s: throttled, it did nothing', async (name, status) => {
     // Prepare
-    const clock = new ManualClock();
-    const calls = new MutatingCalls(new TokenBucket({ ratePerSecond: 1000, burst: 1, clock }), clock);
+    const { clock, calls } = mutatingCalls();
     const send = scripted([sdkError(name, status), sdkError(name, status), sdkError(name, status)]);
 
     // Act
@@ -44,8 +49,7 @@ describe('MutatingCalls', () => {
 
   it('gives up after four throttled attempts, with the last error as an AwsCallError', async () => {
     // Prepare
-    const clock = new ManualClock();
-    const calls = new MutatingCalls(new TokenBucket({ ratePerSecond: 1000, burst: 1, clock }), clock);
+    const { calls } = mutatingCalls();
     const send = scripted(Array.from({ length: 5 }, () => sdkError('ThrottlingException', 400)));
 
     // Act
@@ -65,8 +69,7 @@ describe('MutatingCalls', () => {
     ['CustomKeyStoreInvalidStateException', 400],
   ])('sends a call that failed with %s once: it may have taken effect, or trying again cannot help', async (name, status) => {
     // Prepare
-    const clock = new ManualClock();
-    const calls = new MutatingCalls(new TokenBucket({ ratePerSecond: 1000, burst: 1, clock }), clock);
+    const { calls } = mutatingCalls();
     const send = scripted([sdkError(name, status)]);
 
     // Act
@@ -79,8 +82,7 @@ describe('MutatingCalls', () => {
 
   it('takes a turn of the token bucket for every attempt, so a retry is spaced like any other mutating call', async () => {
     // Prepare: two calls a second.
-    const clock = new ManualClock();
-    const calls = new MutatingCalls(new TokenBucket({ ratePerSecond: 2, burst: 1, clock }), clock);
+    const { clock, calls } = mutatingCalls(2);
     const send = scripted([sdkError('ThrottlingException', 400)]);
 
     // Act
@@ -93,8 +95,7 @@ describe('MutatingCalls', () => {
 
   it('scrubs the secrets it is given from the error it throws', async () => {
     // Prepare
-    const clock = new ManualClock();
-    const calls = new MutatingCalls(new TokenBucket({ ratePerSecond: 1000, burst: 1, clock }), clock);
+    const { calls } = mutatingCalls();
     const send = scripted([sdkError('ValidationException', 400, 'password kmsuser-Passw0rd is not valid')]);
 
     // Act

@@ -16,6 +16,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AwsClients } from '../../adapters/clients.js';
+import { MAX_ATTEMPTS } from '../../adapters/mutating-calls.js';
 import { type Config, loadConfig } from '../../config.js';
 import { type LogSink, makeLogger } from '../../logger.js';
 import type { Clock, ReconcileDeps } from '../../reconcile/ports.js';
@@ -25,8 +26,6 @@ import { stackPolicies, stackTemplate } from '../iam/stack.js';
 import { InMemoryState } from '../state/in-memory-state.js';
 import { FakeAdmin } from './fake-admin.js';
 
-/** As the product's clients: four attempts for throttling, 5xx and transient errors. */
-const MAX_ATTEMPTS = 4;
 /** The reconciler's role and the operator's, as CloudTrail in the fake names them. */
 export const RECONCILER_ROLE = 'SweepRole';
 const OPERATOR_ROLE = 'OperatorRole';
