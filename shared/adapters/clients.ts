@@ -16,7 +16,7 @@ import { CloudHsmSdkAdapter } from './cloudhsm.js';
 import { CloudWatchAdapter } from './cloudwatch.js';
 import { EventBridgeAdapter } from './eventbridge.js';
 import { KmsSdkAdapter } from './kms.js';
-import { backoffMs, MAX_ATTEMPTS, MutatingCalls } from './mutating-calls.js';
+import { backoffMs, type CallWindow, MAX_ATTEMPTS, MutatingCalls } from './mutating-calls.js';
 import { SecretsManagerAdapter } from './secrets.js';
 import type { AwsCredentialIdentityProvider } from './sts.js';
 import { TokenBucket } from './token-bucket.js';
@@ -39,6 +39,16 @@ export function callTimeouts(leaseTtlMs: number): { connectionTimeout: number; r
   const connectionTimeout = Math.floor(perAttempt / 4);
   const requestTimeout = perAttempt - connectionTimeout;
   return { connectionTimeout, requestTimeout, budgetMs: MAX_ATTEMPTS * perAttempt + MAX_BACKOFF_MS };
+}
+
+/**
+ * The window of a mutating call made under a lease of `leaseTtlMs`: half the lease, which was renewed just
+ * before it (the reads made in between, such as the secret value of an update, fit in the other half), and the
+ * longest one attempt takes.
+ */
+export function callWindow(leaseTtlMs: number): CallWindow {
+  const { connectionTimeout, requestTimeout } = callTimeouts(leaseTtlMs);
+  return { windowMs: leaseTtlMs / 2, attemptMs: connectionTimeout + requestTimeout };
 }
 
 /** Where the clients call, and the lease their calls must fit in (default 60 s). */
@@ -141,11 +151,16 @@ export function readNumber(value: string): number | UnsafeNumber {
 /**
  * The AWS adapters over `clients`. Every mutating call (KMS Connect/Disconnect/Update, CloudHSM
  * CreateHsm) goes through one {@link MutatingCalls}: a token bucket at `config.mutationRatePerSecond`,
- * burst 1, spaces them (never bunched, whichever store or service they are for), and only a throttled
- * one is sent again.
+ * burst 1, spaces them (never bunched, whichever store or service they are for), only a throttled
+ * one is sent again, and none is sent too late to end within the lease.
  */
-export function makeAdapters(config: Pick<Config, 'eventBusName' | 'mutationRatePerSecond'>, clients: AwsClients, clock: Clock): AwsAdapters {
-  const mutations = new MutatingCalls(new TokenBucket({ ratePerSecond: config.mutationRatePerSecond, burst: 1, clock }), clock);
+export function makeAdapters(
+  config: Pick<Config, 'eventBusName' | 'mutationRatePerSecond'> & Partial<Pick<Config, 'leaseTtlMs'>>,
+  clients: AwsClients,
+  clock: Clock,
+): AwsAdapters {
+  const bucket = new TokenBucket({ ratePerSecond: config.mutationRatePerSecond, burst: 1, clock });
+  const mutations = new MutatingCalls(bucket, clock, callWindow(config.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS));
   return {
     kms: new KmsSdkAdapter(clients.kms, mutations),
     cloudHsm: new CloudHsmSdkAdapter(clients.cloudHsm, mutations),

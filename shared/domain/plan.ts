@@ -36,6 +36,12 @@ export {
 /** Exceptions of a mutating call that mean our view of the store was stale: nothing is counted, the next run looks again. */
 const STALE_VIEW_ERRORS: ReadonlySet<string> = new Set(['CustomKeyStoreInvalidStateException', 'CustomKeyStoreNotFoundException']);
 
+/**
+ * The code of a mutating call that was never sent: its turn (the token bucket, a throttling backoff) came too
+ * late for it to end within the lease. Nothing happened and nothing is counted; the next run decides again.
+ */
+export const NOT_SENT = 'CallNotSent';
+
 /** Exceptions of a mutating call whose fix has its own runbook; any other repeated failure gets `actionFailing`. */
 const ACTION_ERROR_SITUATIONS: ReadonlyMap<string, Situation> = new Map([
   ['CloudHsmClusterInvalidConfigurationException', 'noActiveHsm'],
@@ -110,6 +116,9 @@ function actionFailure(input: PlanInput, stored: StoreStatus, decision: Decision
         `${kind} was rejected with ${errorCode}: the store changed since it was observed; nothing counted, the next run observes it again`,
       ),
     );
+  }
+  if (errorCode === NOT_SENT) {
+    return record(wait(stored, `${kind} was not sent: its turn came too late to end within the lease; nothing counted, the next run decides again`));
   }
   const planned = decision.nextStatus;
   const maxAttempts = input.desired.maxAttempts;

@@ -120,7 +120,8 @@ async function reconcileLeased(
     return { ...planned, skipped: 'leased' };
   }
   // Each write that keeps the lease renews it from the time of the write: the mutating call that
-  // follows gets a whole lease, which outlasts the call (its SDK timeouts fit in half a lease).
+  // follows gets a whole lease, which outlasts the call: the reads before it fit in half a lease, and
+  // the call, its waits for a turn included, is not sent unless it can end within the other half.
   const hold = () => ({ now: deps.clock.now(), holdLeaseUntil: deps.clock.now() + deps.leaseTtlMs });
 
   let reached: StoreOutcome = planned;

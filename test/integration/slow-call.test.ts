@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callTimeouts, makeAdapters, makeAwsClients } from '../../shared/adapters/clients.js';
+import { NOT_SENT } from '../../shared/domain/plan.js';
 import { AwsCallError } from '../../shared/errors.js';
 import { systemClock } from '../../shared/runtime/deps.js';
 import { startTestFake, type TestFake } from '../helpers/fake.js';
@@ -99,5 +100,33 @@ describe('a call slower than the lease', () => {
 
     // Assess
     expect(timeouts).toEqual({ connectionTimeout: 1_437, requestTimeout: 4_313, budgetMs: 30_000 });
+  });
+
+  it('does not send a mutating call whose turn comes too late to end within the lease', async () => {
+    // Prepare: one mutating call every 10 s, on a clock whose waits pass at once; half of the 2 s lease is the call's window.
+    await fake.admin('POST', '/_fake/reset', {});
+    const first = await cloudHsmStore(fake, { name: 'payments' });
+    const second = await cloudHsmStore(fake, { name: 'ledger' });
+    let skipped = 0;
+    const clock = {
+      now: () => Date.now() + skipped,
+      sleep: async (ms: number) => {
+        skipped += ms;
+      },
+    };
+    const clients = makeAwsClients({ region: 'us-east-1', endpoint: fake.url, leaseTtlMs: LEASE_MS }, fake.config.credentials);
+    const { kms } = makeAdapters({ eventBusName: 'default', mutationRatePerSecond: 0.1, leaseTtlMs: LEASE_MS }, clients, clock);
+
+    // Act
+    await kms.connect(first.storeId);
+    const error = await kms.connect(second.storeId).then(
+      () => null,
+      (failure: unknown) => failure,
+    );
+
+    // Assess: the second call's turn came 10 s later; it was never sent.
+    expect(error).toMatchObject({ operation: 'KMS.ConnectCustomKeyStore', code: NOT_SENT, retryable: true });
+    expect((await fake.admin('GET', '/_fake/calls')).body.counts['KMS.ConnectCustomKeyStore']).toBe(1);
+    expect(await kms.describeStore({ id: second.storeId })).toMatchObject({ connectionState: 'DISCONNECTED' });
   });
 });

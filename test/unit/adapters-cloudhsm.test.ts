@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-cloudhsm-v2';
 import { type AwsCommand, mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { callWindow } from '../../shared/adapters/clients.js';
 import { CloudHsmSdkAdapter } from '../../shared/adapters/cloudhsm.js';
 import { MutatingCalls } from '../../shared/adapters/mutating-calls.js';
 import { TokenBucket } from '../../shared/adapters/token-bucket.js';
@@ -43,7 +44,7 @@ describe('CloudHsmSdkAdapter', () => {
     hsmMock.reset();
     adapter = new CloudHsmSdkAdapter(
       new CloudHSMV2Client({ region: 'us-east-1' }),
-      new MutatingCalls(new TokenBucket({ ratePerSecond: 2, burst: 1, clock: instantClock }), instantClock),
+      new MutatingCalls(new TokenBucket({ ratePerSecond: 2, burst: 1, clock: instantClock }), instantClock, callWindow(60_000)),
     );
   });
 

@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { callWindow } from '../../shared/adapters/clients.js';
 import { KmsSdkAdapter } from '../../shared/adapters/kms.js';
 import { MutatingCalls } from '../../shared/adapters/mutating-calls.js';
 import { TokenBucket } from '../../shared/adapters/token-bucket.js';
@@ -41,7 +42,7 @@ describe('KmsSdkAdapter', () => {
     clock = new ManualClock();
     adapter = new KmsSdkAdapter(
       new KMSClient({ region: 'us-east-1' }),
-      new MutatingCalls(new TokenBucket({ ratePerSecond: 2, burst: 1, clock }), clock),
+      new MutatingCalls(new TokenBucket({ ratePerSecond: 2, burst: 1, clock }), clock, callWindow(60_000)),
     );
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decisionEvents } from '../../shared/domain/events.js';
-import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoffMs, plan, planActionFailure } from '../../shared/domain/plan.js';
+import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoffMs, NOT_SENT, plan, planActionFailure } from '../../shared/domain/plan.js';
 import { PLAYBOOKS, playbookFor, SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import {
   CONNECTION_ERROR_CODES,
@@ -1210,6 +1210,16 @@ describe('planActionFailure', () => {
       lastAction: 'disconnect failed',
     });
     expect(failure.reason).toContain('CustomKeyStoreInvalidStateException');
+  });
+
+  it('counts nothing when the call was not sent, its turn coming too late to end within the lease', () => {
+    const input = failedInput('NETWORK_ERRORS', 'AWS_CLOUDHSM');
+    const failure = planActionFailure(input, plan(input), NOT_SENT, NOW);
+    expect(failure.events).toEqual([]);
+    expect(readable(failure.nextStatus)).toMatchObject({ phase: 'IDLE', attempt: 0, incidentId: null, lastAction: 'disconnect failed' });
+    expect(failure.reason).toBe(
+      'disconnect was not sent: its turn came too late to end within the lease; nothing counted, the next run decides again',
+    );
   });
 
   it('counts a throttled update as an attempt of the incident and records nothing as applied', () => {
