@@ -203,14 +203,19 @@ describe('plan: a manual change', () => {
     expect(held?.nextStatus).toMatchObject({ phase: 'HELD', incidentId: null });
   });
 
-  it('holds a store desired DISCONNECTED that someone connected, naming nobody when CloudTrail did not', () => {
-    const desired = cloudHsmDesired({ desiredState: 'DISCONNECTED' });
-    const [, held] = simulate(cloudHsmInput({ desired, observed: disconnected }), [{}, { now: NOW + 2 * MINUTE, observed: connected }]);
-    expect(held?.reason).toBe(
-      'CONNECTED but desired DISCONNECTED: connected by someone other than the reconciler, not by the reconciler; held CONNECTED until `cks resume payments-hsm` or a new desired generation',
-    );
-    expect(held?.events[0]).toMatchObject({ changedBy: null, changedAt: at(NOW + 2 * MINUTE) });
-  });
+  it.each([connected, connecting])(
+    'holds a store desired DISCONNECTED that someone connected ($connectionState), naming nobody when CloudTrail did not',
+    (seen) => {
+      const desired = cloudHsmDesired({ desiredState: 'DISCONNECTED' });
+      const [, held] = simulate(cloudHsmInput({ desired, observed: disconnected }), [{}, { now: NOW + 2 * MINUTE, observed: seen }]);
+      expect(held?.action.kind).toBe('none');
+      expect(held?.nextStatus.phase).toBe('HELD');
+      expect(held?.reason).toBe(
+        `${seen.connectionState} but desired DISCONNECTED: connected by someone other than the reconciler, not by the reconciler; held CONNECTED until \`cks resume payments-hsm\` or a new desired generation`,
+      );
+      expect(held?.events[0]).toMatchObject({ changedBy: null, changedAt: at(NOW + 2 * MINUTE) });
+    },
+  );
 
   // What is not a human's change: the reconciler's own calls, a released hold, a change the desired state wants.
   it.each<{ case: string; input: PlanInput; action: string; events: string[] }>([
@@ -395,6 +400,19 @@ describe('plan: report-only decisions', () => {
     const settings = { ...DEFAULT_SETTINGS, killSwitch: true };
     const decisions = simulate(cloudHsmInput({ desired, settings }), [{}, { now: NOW + MINUTE }, { now: NOW + 2 * MINUTE, observed: connecting }]);
     expect(decisions.map(types)).toEqual([['Store Drift Detected'], [], ['Store Drift Detected']]);
+  });
+
+  it('reports again in mode plan when the same observation leads to other events (a manual change, then an escalation)', () => {
+    // The cluster loses its HSMs as a human disconnects the store: plan mode reports the change, then the escalation enforce would make.
+    const desired = cloudHsmDesired({ mode: 'plan' });
+    const noHsm = clusters(cluster({ activeHsms: 0 }));
+    const decisions = simulate(cloudHsmInput({ desired }), [
+      {},
+      { now: NOW + MINUTE, observed: disconnected, clusters: noHsm },
+      { now: NOW + 2 * MINUTE, observed: disconnected, clusters: noHsm },
+    ]);
+    expect(decisions.map(types)).toEqual([[], ['Manual Change Detected'], ['Repair Escalated']]);
+    expect(decisions.map((d) => d.intended)).toEqual(['none', 'none', 'none']);
   });
 
   it('refuses a mode it does not know', () => {
