@@ -297,6 +297,11 @@ describe('plan: the drift a store in mode observe reports', () => {
     { case: 'behind a VPC endpoint service, desired public', input: xksInput({ observed: vpcObserved }), drift: ['xksProxy.connectivity'] },
     { case: 'behind the desired VPC endpoint service', input: xksInput({ desired: vpcDesired, observed: vpcObserved }), drift: [] },
     {
+      case: 'public, still listing the desired VPC endpoint service: the name goes along with the connectivity change',
+      input: xksInput({ desired: vpcDesired, observed: xksObserved({ xksProxy: { ...vpcObserved.xksProxy!, connectivity: 'PUBLIC_ENDPOINT' } }) }),
+      drift: ['xksProxy.connectivity', 'xksProxy.vpcEndpointServiceName'],
+    },
+    {
       case: 'behind another VPC endpoint service',
       input: xksInput({
         desired: vpcDesired,
