@@ -211,6 +211,16 @@ describe('plan: whether a `cks retry` resets the login budget at once or waits f
   });
 });
 
+describe('plan: a name KMS shows differently', () => {
+  it('renames only a store whose id is declared: one found by name and renamed in KMS before its run is not renamed back', () => {
+    const renamedInKms = cloudHsmObserved({ connectionState: 'DISCONNECTED', name: 'payments-hsm-renamed' });
+    const undeclared = decide(cloudHsmInput({ observed: renamedInKms }));
+    const declared = decide(cloudHsmInput({ observed: renamedInKms, desired: cloudHsmDesired({ id: STORE_ID }) }));
+    expect(undeclared.action.kind).toBe('connect');
+    expect(declared.action).toEqual({ kind: 'update', storeId: STORE_ID, changes: { newName: 'payments-hsm' } });
+  });
+});
+
 describe('describeChanges (what `cks status` and `cks approve` print)', () => {
   it('writes each field old → new, (none) for a value absent on either side, comma-separated', () => {
     expect(
