@@ -35,7 +35,8 @@ describe('plan: what an operator reads while a change waits for a second person'
   const movedChange = 'xksProxy.uriEndpoint https://xks.example.com → https://xks2.example.com';
   const rows: ReadonlyArray<{
     case: string;
-    input: PlanInput;
+    /** Built when the test runs: plan is called inside tests only (a call while tests are collected makes every mutant it reaches static). */
+    input: () => PlanInput;
     /** The run's reason: the situation, what waits, who signed. */
     reason: string;
     /** The `Approval Required` event's reason (its `what changes` and `who signed`). */
@@ -45,7 +46,7 @@ describe('plan: what an operator reads while a change waits for a second person'
   }> = [
     {
       case: 'an XKS proxy endpoint nobody signed',
-      input: xksInput({ desired: movedProxy, observed: xksDisconnected }),
+      input: () => xksInput({ desired: movedProxy, observed: xksDisconnected }),
       reason:
         'DISCONNECTED but desired CONNECTED: xksProxy.uriEndpoint of generation 2 not applied until two persons sign it (`cks approve partner-xks`); nobody has signed it yet',
       announced: `generation 2 changes ${movedChange}: not applied until two persons sign it; nobody has signed it yet; a second person reviews it with \`cks status partner-xks\` and runs \`cks approve partner-xks\``,
@@ -54,7 +55,7 @@ describe('plan: what an operator reads while a change waits for a second person'
     },
     {
       case: 'an XKS proxy endpoint one person signed',
-      input: xksInput({ desired: movedProxy, observed: xksDisconnected, signatures: signaturesOf(movedProxy, [ALICE]) }),
+      input: () => xksInput({ desired: movedProxy, observed: xksDisconnected, signatures: signaturesOf(movedProxy, [ALICE]) }),
       reason: `DISCONNECTED but desired CONNECTED: xksProxy.uriEndpoint of generation 2 not applied until two persons sign it (\`cks approve partner-xks\`); signed so far by ${ALICE}`,
       announced: `generation 2 changes ${movedChange}: not applied until two persons sign it; signed so far by ${ALICE}; a second person reviews it with \`cks status partner-xks\` and runs \`cks approve partner-xks\``,
       changes: [{ field: 'xksProxy.uriEndpoint', from: 'https://xks.example.com', to: 'https://xks2.example.com' }],
@@ -62,12 +63,13 @@ describe('plan: what an operator reads while a change waits for a second person'
     },
     {
       case: 'an XKS proxy endpoint two persons signed at a generation written back below one already seen',
-      input: xksInput({
-        desired: movedProxy,
-        observed: xksDisconnected,
-        status: { ...decide(xksInput()).nextStatus, highestGeneration: 3 },
-        signatures: signaturesOf(movedProxy),
-      }),
+      input: () =>
+        xksInput({
+          desired: movedProxy,
+          observed: xksDisconnected,
+          status: { ...decide(xksInput()).nextStatus, highestGeneration: 3 },
+          signatures: signaturesOf(movedProxy),
+        }),
       reason:
         'DISCONNECTED but desired CONNECTED: xksProxy.uriEndpoint of generation 2 not applied until two persons sign it (`cks approve partner-xks`); ' +
         "its generation was written back below 3, which the reconciler already saw: no signature counts until the desired item's generation is 3 or more again",
@@ -79,7 +81,7 @@ describe('plan: what an operator reads while a change waits for a second person'
     },
     {
       case: 'a move to a VPC endpoint service KMS does not have yet',
-      input: xksInput({ desired: toVpc, observed: xksDisconnected }),
+      input: () => xksInput({ desired: toVpc, observed: xksDisconnected }),
       reason:
         'DISCONNECTED but desired CONNECTED: xksProxy.connectivity, xksProxy.vpcEndpointServiceName of generation 2 not applied until two persons sign it (`cks approve partner-xks`); nobody has signed it yet',
       announced: `generation 2 changes xksProxy.connectivity PUBLIC_ENDPOINT → VPC_ENDPOINT_SERVICE, xksProxy.vpcEndpointServiceName (none) → ${VPC_SERVICE}: not applied until two persons sign it; nobody has signed it yet; a second person reviews it with \`cks status partner-xks\` and runs \`cks approve partner-xks\``,
@@ -91,11 +93,12 @@ describe('plan: what an operator reads while a change waits for a second person'
     },
     {
       case: 'a CloudHSM rename with approvalForCloudHsm',
-      input: cloudHsmInput({
-        settings: APPROVAL_FOR_CLOUDHSM,
-        desired: renamedHsm,
-        observed: cloudHsmObserved({ connectionState: 'DISCONNECTED', name: 'payments-hsm-old' }),
-      }),
+      input: () =>
+        cloudHsmInput({
+          settings: APPROVAL_FOR_CLOUDHSM,
+          desired: renamedHsm,
+          observed: cloudHsmObserved({ connectionState: 'DISCONNECTED', name: 'payments-hsm-old' }),
+        }),
       reason:
         'DISCONNECTED, named payments-hsm-old but desired payments-hsm: name of generation 2 not applied until two persons sign it (`cks approve payments-hsm`); nobody has signed it yet',
       announced:
@@ -105,12 +108,13 @@ describe('plan: what an operator reads while a change waits for a second person'
     },
     {
       case: 'a CloudHSM cluster change with approvalForCloudHsm',
-      input: cloudHsmInput({
-        settings: APPROVAL_FOR_CLOUDHSM,
-        desired: reclustered,
-        observed: hsmDisconnected,
-        clusters: clusters(cluster(), cluster({ clusterId: OTHER_CLUSTER })),
-      }),
+      input: () =>
+        cloudHsmInput({
+          settings: APPROVAL_FOR_CLOUDHSM,
+          desired: reclustered,
+          observed: hsmDisconnected,
+          clusters: clusters(cluster(), cluster({ clusterId: OTHER_CLUSTER })),
+        }),
       reason:
         'DISCONNECTED but desired CONNECTED: cloudHsmClusterId of generation 2 not applied until two persons sign it (`cks approve payments-hsm`); nobody has signed it yet',
       announced: `generation 2 changes cloudHsmClusterId cluster-abcdefghijk → ${OTHER_CLUSTER}: not applied until two persons sign it; nobody has signed it yet; a second person reviews it with \`cks status payments-hsm\` and runs \`cks approve payments-hsm\``,
@@ -120,8 +124,9 @@ describe('plan: what an operator reads while a change waits for a second person'
   ];
 
   it.each(rows)('$case: waits, says why and who signed, announces the change once under its generation and digest', (row) => {
-    const decision = decide(row.input);
-    const { generation, digest } = storeChange(storeSubject(row.input.desired.name), row.input.desired);
+    const input = row.input();
+    const decision = decide(input);
+    const { generation, digest } = storeChange(storeSubject(input.desired.name), input.desired);
     expect(decision.action.kind).toBe('none');
     expect(decision.reason).toBe(row.reason);
     expect(types(decision)).toEqual(['Approval Required']);
@@ -164,48 +169,52 @@ describe('plan: what an operator reads while a change waits for a second person'
 });
 
 describe('plan: whether a `cks retry` resets the login budget at once or waits for a second person', () => {
-  const status = decide(cloudHsmInput()).nextStatus;
+  /** A CloudHSM store's status after its first run (called inside tests only). */
+  const seen = () => decide(cloudHsmInput()).nextStatus;
   const retriedWithRaise = cloudHsmDesired({ generation: 6, retryRequestedAt: NOW, loginBudget: 3 });
   it.each([
     {
       case: 'a CloudHSM store whose budget is unused: reset at once',
-      input: cloudHsmInput({ observed: hsmDisconnected, status, desired: cloudHsmDesired({ generation: 6, retryRequestedAt: NOW }) }),
+      input: () => cloudHsmInput({ observed: hsmDisconnected, status: seen(), desired: cloudHsmDesired({ generation: 6, retryRequestedAt: NOW }) }),
       failedLogins: 0,
       resetAt: NOW,
       waiting: [],
     },
     {
       case: 'an external key store (it has no kmsuser login): reset at once',
-      input: xksInput({
-        observed: xksDisconnected,
-        status: { ...decide(xksInput()).nextStatus, failedLogins: 2 },
-        desired: xksDesired({ generation: 6, retryRequestedAt: NOW }),
-      }),
+      input: () =>
+        xksInput({
+          observed: xksDisconnected,
+          status: { ...decide(xksInput()).nextStatus, failedLogins: 2 },
+          desired: xksDesired({ generation: 6, retryRequestedAt: NOW }),
+        }),
       failedLogins: 0,
       resetAt: NOW,
       waiting: [],
     },
     {
       case: 'a used budget, no new password, a raised budget waiting too, one person signed: both wait',
-      input: cloudHsmInput({
-        observed: hsmDisconnected,
-        status: { ...status, failedLogins: 1 },
-        desired: retriedWithRaise,
-        signatures: signaturesOf(retriedWithRaise, [ALICE]),
-      }),
+      input: () =>
+        cloudHsmInput({
+          observed: hsmDisconnected,
+          status: { ...seen(), failedLogins: 1 },
+          desired: retriedWithRaise,
+          signatures: signaturesOf(retriedWithRaise, [ALICE]),
+        }),
       failedLogins: 1,
       resetAt: null,
       waiting: ['loginBudget', 'failedLogins'],
     },
     {
       case: 'a used budget with a new password, a raised budget waiting: the reset does not wait for the raise',
-      input: cloudHsmInput({ observed: hsmDisconnected, status: { ...status, failedLogins: 1 }, desired: retriedWithRaise, passwordVersion: 'v2' }),
+      input: () =>
+        cloudHsmInput({ observed: hsmDisconnected, status: { ...seen(), failedLogins: 1 }, desired: retriedWithRaise, passwordVersion: 'v2' }),
       failedLogins: 0,
       resetAt: NOW,
       waiting: ['loginBudget'],
     },
   ])('$case', ({ input, failedLogins, resetAt, waiting }) => {
-    const decision = decide(input);
+    const decision = decide(input());
     expect(decision.nextStatus).toMatchObject({ failedLogins, loginBudgetResetAt: resetAt });
     expect(decision.events.find((e) => e.detailType === 'Approval Required')?.drift ?? []).toEqual(waiting);
   });
