@@ -111,8 +111,7 @@ export function observedDrift(input: PlanInput, observed: ObservedStore | null):
   ];
 }
 
-/** `FAILED with NETWORK_ERRORS`, `CONNECTED`, `MISSING`. */
-export function describe(observed: ObservedStore | null): string {
-  if (observed === null) return 'MISSING';
+/** `FAILED with NETWORK_ERRORS`, `CONNECTED`. */
+export function describe(observed: ObservedStore): string {
   return observed.connectionErrorCode !== null ? `${observed.connectionState} with ${observed.connectionErrorCode}` : observed.connectionState;
 }
