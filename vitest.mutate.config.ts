@@ -12,6 +12,7 @@ export default defineConfig({
       'test/unit/plan-hold.test.ts',
       'test/unit/plan-properties.test.ts',
       'test/unit/plan-safety.test.ts',
+      'test/unit/plan-transitions.test.ts',
       'test/unit/reconcile.test.ts',
       'test/unit/reconcile-store.test.ts',
       'test/unit/reconcile-scope-removed.test.ts',
