@@ -725,3 +725,85 @@ describe('transition: desired DISCONNECTED', () => {
   ];
   it.each(rows)('$name', expectStep);
 });
+
+describe('transition: our connect ended FAILED with INSUFFICIENT_CLOUDHSM_HSMS', () => {
+  const connecting = { phase: 'CONNECTING', incidentId: INC, attempt: 1 } as const;
+  const nextAttemptAt = NOW + backoffMs(1, 'payments-hsm');
+  const failed = (over: Partial<PlanInput>): PlanInput =>
+    seen(cloudHsmInput({ observed: cloudHsmIn('FAILED', 'INSUFFICIENT_CLOUDHSM_HSMS'), ...over }), connecting);
+  const repairFailed = (next: boolean): EventDraft => ({
+    detailType: 'Repair Failed',
+    reason: 'connect attempt 1 of 3 ended FAILED with INSUFFICIENT_CLOUDHSM_HSMS',
+    action: 'connect',
+    attempt: 1,
+    maxAttempts: 3,
+    incidentId: INC,
+    ...(next ? { nextAttemptAt: at(nextAttemptAt) } : {}),
+  });
+  const retried = (name: string, input: PlanInput, why: string): Row => {
+    const reason = `FAILED with INSUFFICIENT_CLOUDHSM_HSMS: connect attempt 1 of 3 failed (${why}); next attempt after ${at(nextAttemptAt)}`;
+    return { name, input, action: NONE, reason, events: [repairFailed(true)], status: { phase: 'IDLE', nextAttemptAt } };
+  };
+  const noHsm = `FAILED with INSUFFICIENT_CLOUDHSM_HSMS: ${playbookFor('INSUFFICIENT_CLOUDHSM_HSMS', 'AWS_CLOUDHSM').description} The cluster has no ACTIVE HSM and allowCreateHsm is false.`;
+  const escalated = (name: string, input: PlanInput, awaiting: Partial<NonNullable<StoreStatus['heldInputs']>>): Row => ({
+    name,
+    input,
+    action: NONE,
+    reason: noHsm,
+    events: [
+      repairFailed(false),
+      {
+        detailType: 'Repair Escalated',
+        reason: noHsm,
+        runbook: playbookFor('INSUFFICIENT_CLOUDHSM_HSMS', 'AWS_CLOUDHSM').runbook,
+        attempt: 1,
+        maxAttempts: 3,
+        incidentId: INC,
+      },
+    ],
+    status: { phase: 'ESCALATED', heldInputs: { generation: 1, passwordVersion: 'v1', xksCredentialVersion: null, ...awaiting } },
+  });
+  const rows: Row[] = [
+    retried('the cluster has an ACTIVE HSM now: retried', failed({}), `cluster ${CLUSTER} has an ACTIVE HSM now`),
+    retried(
+      'an HSM is being created: retried',
+      failed({ clusters: clusters(cluster({ activeHsms: 0, creatingHsms: 1 })) }),
+      `an HSM is being created in cluster ${CLUSTER}`,
+    ),
+    retried(
+      'no HSM, allowCreateHsm: retried, the reconciler adds one',
+      failed({ desired: cloudHsmDesired({ allowCreateHsm: true }), clusters: clusters(cluster({ activeHsms: 0 })) }),
+      'allowCreateHsm: the reconciler adds an HSM',
+    ),
+    escalated(
+      'no HSM, allowCreateHsm false: escalated, held until the cluster has an ACTIVE HSM',
+      failed({ clusters: clusters(cluster({ activeHsms: 0 })) }),
+      {
+        awaitingActiveHsmIn: CLUSTER,
+      },
+    ),
+    escalated('the cluster is gone: escalated', failed({ clusters: new Map() }), {}),
+  ];
+  it.each(rows)('$name', expectStep);
+
+  it('a code only a human can fix (kmsuser logged in): escalated at once with its playbook', () => {
+    const reason = `FAILED with USER_LOGGED_IN: ${playbookFor('USER_LOGGED_IN', 'AWS_CLOUDHSM').description} Only a human can fix this.`;
+    expectStep({
+      name: 'USER_LOGGED_IN',
+      input: cloudHsmInput({ observed: cloudHsmIn('FAILED', 'USER_LOGGED_IN') }),
+      action: NONE,
+      reason,
+      events: [
+        {
+          detailType: 'Repair Escalated',
+          reason,
+          runbook: playbookFor('USER_LOGGED_IN', 'AWS_CLOUDHSM').runbook,
+          attempt: 0,
+          maxAttempts: 3,
+          incidentId: NEW_INC,
+        },
+      ],
+      status: { phase: 'ESCALATED' },
+    });
+  });
+});
