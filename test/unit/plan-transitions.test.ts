@@ -163,6 +163,14 @@ describe('transition: CONNECTED', () => {
       status: { failedLogins: 1 },
     },
     {
+      name: 'the password version could not be read: waits, and keeps the version applied (not an unread one)',
+      input: seen(cloudHsmInput({ passwordVersion: null, unreadable: ['password secret'] }), { appliedPasswordVersion: 'v1' }),
+      action: NONE,
+      reason: 'CONNECTED: could not read password secret in this run; waiting for the next run rather than deciding without it',
+      events: [],
+      status: { phase: 'IDLE', appliedPasswordVersion: 'v1' },
+    },
+    {
       name: 'our connect succeeded: closes the incident, counting its attempts',
       input: seen(cloudHsmInput(), { phase: 'CONNECTING', incidentId: INC, attempt: 1 }),
       action: NONE,
