@@ -791,6 +791,11 @@ describe('transition: our connect ended FAILED with INSUFFICIENT_CLOUDHSM_HSMS',
       },
     ),
     escalated('the cluster is gone: escalated', failed({ clusters: new Map() }), {}),
+    escalated(
+      'the cluster is gone, allowCreateHsm: escalated (there is no cluster to add an HSM to)',
+      failed({ desired: cloudHsmDesired({ allowCreateHsm: true }), clusters: new Map() }),
+      {},
+    ),
   ];
   it.each(rows)('$name', expectStep);
 
