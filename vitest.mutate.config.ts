@@ -14,6 +14,7 @@ export default defineConfig({
       'test/unit/plan-safety.test.ts',
       'test/unit/plan-guards.test.ts',
       'test/unit/plan-approval.test.ts',
+      'test/unit/plan-transitions.test.ts',
       'test/unit/reconcile.test.ts',
       'test/unit/reconcile-store.test.ts',
       'test/unit/reconcile-scope-removed.test.ts',
