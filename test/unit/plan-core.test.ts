@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { CONNECTING_DEADLINE_MS, DISCONNECTING_DEADLINE_MS, plan, planActionFailure, SETTLE_MS } from '../../shared/domain/plan.js';
 import { SITUATION_RUNBOOKS, type Situation } from '../../shared/domain/playbooks.js';
-import { type ConnectionState, describeLastAction, type PlanInput, type StoreStatus } from '../../shared/domain/types.js';
+import { type ConnectionState, DEFAULT_SETTINGS, describeLastAction, type PlanInput, type StoreStatus } from '../../shared/domain/types.js';
 import { cloudHsmDesired, cloudHsmObserved, STORE_ID, xksObserved } from '../helpers/world.js';
 import { cloudHsmInput, decide, MINUTE, NOW, SECOND, signaturesOf, simulate, types, xksInput } from './domain-fixtures.js';
 
@@ -192,6 +192,19 @@ describe('plan: time limits, at their edges', () => {
 
     expect(next.action.kind).toBe('disconnect');
     expect(types(next)).toEqual(['Repair Started']);
+  });
+});
+
+describe('plan: a CloudHSM connect that ended without a run seeing how', () => {
+  it('is over and counts as a failed login even when nothing may be done (kill switch): phase IDLE', () => {
+    const killSwitch = { ...DEFAULT_SETTINGS, killSwitch: true };
+    const [, after] = simulate(cloudHsmInput({ observed: disconnected }), [
+      {},
+      { observed: disconnected, now: NOW + 5 * MINUTE, settings: killSwitch },
+    ]);
+
+    expect(after?.action.kind).toBe('none');
+    expect(after?.nextStatus).toMatchObject({ phase: 'IDLE', failedLogins: 1 });
   });
 });
 
