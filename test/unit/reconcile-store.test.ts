@@ -305,6 +305,17 @@ describe('one store run: under the lease', () => {
     expect(warning).toMatchObject({ level: 'WARN', action: 'disconnect', errorCode: 'ThrottlingException', retryable: false });
   });
 
+  it('counts nothing for a call that was not sent (its turn came too late): no failure paged, the code in the warning', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    w.kms.failNext = { op: 'disconnect', code: 'CallNotSent' };
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.events.types()).not.toContain('Repair Failed');
+    expect(w.state.statuses.get('payments')).toMatchObject({ phase: 'IDLE', attempt: 0, incidentId: null });
+    expect(logged(w)).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'action failed', errorCode: 'CallNotSent' }));
+  });
+
   it('abandons the run on a call that fails with something other than an AWS error: no failure recorded or paged, the lease released', async () => {
     const w = world('FAILED', 'NETWORK_ERRORS');
     vi.spyOn(w.kms, 'disconnect').mockRejectedValueOnce(new TypeError('socket went away'));
@@ -504,7 +515,8 @@ describe('one store run: what it reads again under the lease', () => {
     await reconcileScope(w.deps(), { trigger: 'schedule' });
 
     expect(w.kms.mutating()).toEqual([]);
-    expect(w.events.types()).toContain('Repair Escalated');
+    const escalation = w.events.published.find((event) => event.detailType === 'Repair Escalated');
+    expect(escalation?.detail.reason).toMatch(/The desired state names no other existing cluster, so a human must act\.$/);
     expect(w.state.statuses.get('payments')?.phase).toBe('ESCALATED');
   });
 
