@@ -9,6 +9,7 @@ export default defineConfig({
   test: {
     include: [
       'test/unit/plan.test.ts',
+      'test/unit/plan-core.test.ts',
       'test/unit/plan-hold.test.ts',
       'test/unit/plan-properties.test.ts',
       'test/unit/plan-safety.test.ts',

@@ -11,6 +11,7 @@ import { DynamoStateAdapter, ensureTable, itemBytes } from '../../shared/adapter
 import { parseDesiredItem } from '../../shared/domain/desired-schema.js';
 import { emptyStatus } from '../../shared/domain/plan.js';
 import type { Scope } from '../../shared/domain/types.js';
+import type { HistoryEntry } from '../../shared/reconcile/ports.js';
 import { fakeForFile } from '../helpers/fake.js';
 import { describeStatePort, NOW, paymentsSpec } from '../helpers/state-contract.js';
 
@@ -38,6 +39,22 @@ async function freshAdapter(): Promise<DynamoStateAdapter> {
 
 describeStatePort('DynamoStateAdapter', freshTable);
 
+/** A history line of a run that made `action` at `at`. */
+function historyEntry(at: number, action: string): HistoryEntry {
+  return {
+    at,
+    reconcileId: `run-${at}`,
+    trigger: 'schedule',
+    action,
+    dryRun: false,
+    reason: `${action} at ${at}`,
+    connectionState: 'FAILED',
+    connectionErrorCode: 'USER_LOCKED_OUT',
+    incidentId: 'inc-1',
+    events: [{ type: 'Repair Escalated', reason: 'locked out', runbook: 'change the kmsuser password' }],
+  };
+}
+
 describe('DynamoStateAdapter', () => {
   beforeEach(async () => {
     state = await freshAdapter();
@@ -50,25 +67,14 @@ describe('DynamoStateAdapter', () => {
   });
 
   it("reads a store's history newest first, at most a limit, and from a time on; the events it kept come back whole", async () => {
-    const entry = (at: number, action: string) => ({
-      at,
-      reconcileId: `run-${at}`,
-      trigger: 'schedule',
-      action,
-      dryRun: false,
-      reason: `${action} at ${at}`,
-      connectionState: 'FAILED',
-      connectionErrorCode: 'USER_LOCKED_OUT',
-      incidentId: 'inc-1',
-      events: [{ type: 'Repair Escalated' as const, reason: 'locked out', runbook: 'change the kmsuser password' }],
-    });
-    for (const [i, action] of ['disconnect', 'connect', 'none'].entries()) await state.appendHistory('payments', entry(NOW + i * 60_000, action));
+    for (const [i, action] of ['disconnect', 'connect', 'none'].entries())
+      await state.appendHistory('payments', historyEntry(NOW + i * 60_000, action));
 
     const newest = await state.history('payments', { limit: 2 });
     const since = await state.history('payments', { limit: 10, since: NOW + 60_000 });
 
     expect(newest.map((e) => e.action)).toEqual(['none', 'connect']);
-    expect(newest[0]).toEqual(entry(NOW + 120_000, 'none'));
+    expect(newest[0]).toEqual(historyEntry(NOW + 120_000, 'none'));
     expect(since.map((e) => e.action)).toEqual(['none', 'connect']);
   });
 
@@ -162,6 +168,7 @@ describe('DynamoStateAdapter', () => {
     { method: 'releaseLease', operation: 'DynamoDB.UpdateItem', write: (s) => s.releaseLease('payments', 'run-a') },
     { method: 'deleteStatus', operation: 'DynamoDB.DeleteItem', write: (s) => s.deleteStatus('payments', 'run-a', NOW) },
     { method: 'registerScope', operation: 'DynamoDB.PutItem', write: (s) => s.registerScope() },
+    { method: 'appendHistory', operation: 'DynamoDB.PutItem', write: (s) => s.appendHistory('payments', historyEntry(NOW, 'disconnect')) },
   ];
   for (const { method, operation, write } of writes) {
     it(`fails ${method} on a table that does not exist as ${operation}, naming \`cks init\`, rather than as a refused condition`, async () => {

@@ -5,7 +5,7 @@ import { makeMetrics } from '../../shared/metrics.js';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { parseXksCredential } from '../../shared/reconcile/reconcile-store.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
-import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster } from '../helpers/world.js';
+import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster, xksDesired, xksObserved } from '../helpers/world.js';
 import { signaturesOf } from './domain-fixtures.js';
 
 const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser-AbCdEf';
@@ -23,6 +23,38 @@ function world(state: ConnectionState, code: ConnectionErrorCode | null = null, 
   w.state.desired.set('payments', { ...desired });
   for (const signature of signaturesOf(desired)) void w.state.sign(signature);
   return w;
+}
+
+const CREDENTIAL = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:partner-xks-AbCdEf';
+const XKS_ID = 'cks-0fedcba0987654321';
+
+/** `partner` behind a public proxy, its credential at c1, declared CONNECTED with `extra` (signed by two), found `state` with the proxy as given. */
+function xksWorld(state: ConnectionState, extra: Parameters<typeof xksDesired>[0] = {}): InMemoryWorld {
+  const w = inMemoryWorld();
+  w.secrets.put(CREDENTIAL, 'c1', JSON.stringify({ accessKeyId: 'A'.repeat(20), secretAccessKey: 'a'.repeat(43) }));
+  w.kms.put(xksObserved({ name: 'partner', id: XKS_ID, connectionState: state }));
+  const desired = xksDesired({
+    name: 'partner',
+    xksProxy: { uriEndpoint: 'https://xks.example.com', uriPath: '/kms/xks/v1', connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: CREDENTIAL },
+    ...extra,
+  });
+  w.state.desired.set('partner', { ...desired });
+  for (const signature of signaturesOf(desired)) void w.state.sign(signature);
+  return w;
+}
+
+/** The log lines written so far, parsed. */
+function logged(w: InMemoryWorld): Array<Record<string, unknown>> {
+  return w.logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Runs `change` on the world once the run has taken its lease: after the pass read everything, before the run reads again. */
+function onLease(w: InMemoryWorld, change: () => void): void {
+  const acquire = w.state.acquireLease.bind(w.state);
+  vi.spyOn(w.state, 'acquireLease').mockImplementationOnce(async (...args) => {
+    change();
+    return acquire(...args);
+  });
 }
 
 /** The INFO line the store's run ends with, parsed. */
@@ -69,6 +101,42 @@ describe('one store run: history', () => {
     expect(repaired.state.historyEntries[0]).not.toHaveProperty('error');
     const escalation = escalated.state.historyEntries[0]?.events?.find((event) => event.type === 'Repair Escalated');
     expect(escalation).toStrictEqual({ type: 'Repair Escalated', reason: expect.any(String), runbook: expect.any(String) });
+  });
+
+  it('records a report-only run: no call and the same phase, but the drift it reported', async () => {
+    const w = world('CONNECTED', null, { mode: 'observe' });
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+    const recorded = w.state.historyEntries.length;
+    w.kms.put(cloudHsmObserved({ name: 'payments', id: STORE_ID, connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }));
+    w.clock.advance(300);
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.state.historyEntries).toHaveLength(recorded + 1);
+    expect(w.state.historyEntries.at(-1)).toMatchObject({
+      action: 'would disconnect',
+      dryRun: true,
+      events: [
+        {
+          type: 'Store Drift Detected',
+          reason: expect.stringMatching(/^mode observe \(report only\): would disconnect: /),
+          drift: ['connectionState'],
+        },
+      ],
+    });
+  });
+
+  it('records a run that moved the store to another phase without a call or an event: a pause', async () => {
+    const w = world('CONNECTED');
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+    const recorded = w.state.historyEntries.length;
+    w.state.desired.set('payments', { ...w.state.desired.get('payments'), paused: true, generation: 2 });
+    w.clock.advance(300);
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.state.historyEntries).toHaveLength(recorded + 1);
+    expect(w.state.historyEntries.at(-1)).toMatchObject({ action: 'none', reason: expect.stringContaining('paused by an operator'), events: [] });
   });
 
   it('records nothing for a run that changed nothing: no call, no event, the same phase', async () => {
@@ -154,6 +222,25 @@ describe('one store run: metrics', () => {
     expect(counted()).toEqual(['RepairStarted NETWORK_ERRORS', 'RepairFailed NETWORK_ERRORS', 'RepairEscalated USER_LOCKED_OUT']);
   });
 
+  it('counts the repair that succeeded, and a store missing from KMS without failing its run', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    const deps = { ...w.deps(), metrics: makeMetrics() };
+    for (const next of ['DISCONNECTED', 'CONNECTED'] as const) {
+      await reconcileScope(deps, { trigger: 'schedule' });
+      w.kms.put(cloudHsmObserved({ name: 'payments', id: STORE_ID, connectionState: next }));
+      w.clock.advance(300);
+    }
+    await reconcileScope(deps, { trigger: 'schedule' });
+    w.kms.stores.clear();
+    w.clock.advance(300);
+
+    const missing = await reconcileScope(deps, { trigger: 'schedule' });
+
+    expect(counted()).toEqual(['RepairStarted NETWORK_ERRORS', 'RepairSucceeded NONE']);
+    expect(missing.outcomes[0]).toMatchObject({ error: null });
+    expect(w.events.types()).toContain('Store Missing');
+  });
+
   it('counts nothing in a dry run, and a repair of a store with no error code under NONE', async () => {
     const w = world('DISCONNECTED', null, { onManualDisconnect: 'reconnect' });
     const deps = { ...w.deps(), metrics: makeMetrics() };
@@ -196,17 +283,16 @@ describe('one store run: under the lease', () => {
 
   it('leaves a store whose desired item was removed while the run took its lease to the next run, and releases the lease', async () => {
     const w = world('FAILED', 'NETWORK_ERRORS');
-    const acquire = w.state.acquireLease.bind(w.state);
-    vi.spyOn(w.state, 'acquireLease').mockImplementationOnce(async (...args) => {
-      w.state.desired.delete('payments');
-      return acquire(...args);
-    });
+    onLease(w, () => w.state.desired.delete('payments'));
 
     const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
 
     expect(result.outcomes[0]).toMatchObject({ skipped: 'changed', error: null });
     expect(w.kms.mutating()).toEqual([]);
     expect(w.state.leases.has('payments')).toBe(false);
+    expect(logged(w)).toContainEqual(
+      expect.objectContaining({ level: 'INFO', storeName: 'payments', message: 'desired item changed since the pass read it; left to the next run' }),
+    );
   });
 
   it('logs a failed call with its action, error code and whether it is retryable', async () => {
@@ -217,6 +303,17 @@ describe('one store run: under the lease', () => {
 
     const warning = w.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.message === 'action failed');
     expect(warning).toMatchObject({ level: 'WARN', action: 'disconnect', errorCode: 'ThrottlingException', retryable: false });
+  });
+
+  it('counts nothing for a call that was not sent (its turn came too late): no failure paged, the code in the warning', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    w.kms.failNext = { op: 'disconnect', code: 'CallNotSent' };
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.events.types()).not.toContain('Repair Failed');
+    expect(w.state.statuses.get('payments')).toMatchObject({ phase: 'IDLE', attempt: 0, incidentId: null });
+    expect(logged(w)).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'action failed', errorCode: 'CallNotSent' }));
   });
 
   it('abandons the run on a call that fails with something other than an AWS error: no failure recorded or paged, the lease released', async () => {
@@ -263,6 +360,30 @@ describe('one store run: the update it sends', () => {
   });
 });
 
+describe('one store run: the update it sends, by kind of change', () => {
+  it('sends a new name alone: no cluster, password or XKS settings', async () => {
+    const w = world('DISCONNECTED', null, { id: STORE_ID });
+    w.kms.put(cloudHsmObserved({ name: 'payments-old', id: STORE_ID, connectionState: 'DISCONNECTED' }));
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.kms.calls.filter((call) => call.op === 'update')).toStrictEqual([{ op: 'update', storeId: STORE_ID, update: { newName: 'payments' } }]);
+  });
+
+  it('sends changed XKS proxy settings alone: no credential when its secret has no new version', async () => {
+    const w = xksWorld('DISCONNECTED', {
+      onManualDisconnect: 'reconnect',
+      xksProxy: { uriEndpoint: 'https://xks.example.com', uriPath: '/kms/xks/v2', connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: CREDENTIAL },
+    });
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.kms.calls.filter((call) => call.op === 'update')).toStrictEqual([
+      { op: 'update', storeId: XKS_ID, update: { xks: { uriPath: '/kms/xks/v2' } } },
+    ]);
+  });
+});
+
 describe('parseXksCredential', () => {
   const ARN = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:xks-AbCdEf';
   const KEY_ID = 'A'.repeat(20);
@@ -282,6 +403,7 @@ describe('parseXksCredential', () => {
     { name: 'JSON that is not an object', value: 'null' },
     { name: 'no access key id', value: JSON.stringify({ secretAccessKey: SECRET_KEY }) },
     { name: 'an access key id that is not a string', value: JSON.stringify({ accessKeyId: 1234567890, secretAccessKey: SECRET_KEY }) },
+    { name: 'an access key id in a list', value: JSON.stringify({ accessKeyId: [KEY_ID], secretAccessKey: SECRET_KEY }) },
     { name: 'an access key id one character short', value: JSON.stringify({ accessKeyId: 'A'.repeat(19), secretAccessKey: SECRET_KEY }) },
     { name: 'an access key id one character long', value: JSON.stringify({ accessKeyId: 'A'.repeat(31), secretAccessKey: SECRET_KEY }) },
     { name: 'an access key id with a lowercase letter first', value: JSON.stringify({ accessKeyId: `a${KEY_ID}`, secretAccessKey: SECRET_KEY }) },
@@ -310,4 +432,123 @@ describe('parseXksCredential', () => {
       });
     });
   }
+});
+
+describe('one store run: what it skips, and says so', () => {
+  it('skips a healthy store whose status would not change, at DEBUG with the reason', async () => {
+    const w = world('CONNECTED');
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+    w.clock.advance(300);
+
+    const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]).toMatchObject({ skipped: 'unchanged' });
+    expect(logged(w)).toContainEqual(expect.objectContaining({ level: 'DEBUG', message: 'no change', reason: 'CONNECTED as desired' }));
+  });
+
+  it('skips a store another run holds, saying why and what it would have done', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    await w.state.acquireLease('payments', 'other-run', w.clock.now(), 60_000);
+
+    const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]).toMatchObject({ skipped: 'leased' });
+    expect(w.kms.mutating()).toEqual([]);
+    expect(logged(w)).toContainEqual(
+      expect.objectContaining({
+        level: 'INFO',
+        message: 'another run holds this store; skipped',
+        reason: 'FAILED with NETWORK_ERRORS (retryable): disconnecting, the first step of repair attempt 1 of 3',
+      }),
+    );
+  });
+
+  it('skips a store whose KMS store another run holds under another name (a rename under way)', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    await w.state.acquireLease('payments-old', 'other-run', w.clock.now(), 60_000, STORE_ID);
+
+    const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes[0]).toMatchObject({ skipped: 'leased' });
+    expect(w.kms.mutating()).toEqual([]);
+  });
+
+  it("says 'none' as the action of a run that pages without a call", async () => {
+    const w = world('FAILED', 'USER_LOCKED_OUT');
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(runLine(w)).toMatchObject({ action: 'none', intended: 'none', phase: 'ESCALATED', events: ['Repair Escalated'] });
+  });
+});
+
+describe('one store run: what it reads again under the lease', () => {
+  it('finds by name a store the pass did not see, rather than reporting it missing', async () => {
+    const w = world('CONNECTED');
+    const store = w.kms.stores.get(STORE_ID)!;
+    w.kms.stores.clear();
+    onLease(w, () => w.kms.put(store));
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.kms.calls.filter((call) => call.op === 'describeStore')).toStrictEqual([{ op: 'describeStore' }]);
+    expect(w.events.types()).not.toContain('Store Missing');
+    expect(w.state.statuses.get('payments')).toMatchObject({ storeId: STORE_ID, observedState: 'CONNECTED' });
+  });
+
+  it('looks up by its declared id a store the pass did not see', async () => {
+    const w = world('CONNECTED', null, { id: STORE_ID });
+    const store = w.kms.stores.get(STORE_ID)!;
+    w.kms.stores.clear();
+    onLease(w, () => w.kms.put(store));
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.kms.calls.filter((call) => call.op === 'describeStore')).toStrictEqual([{ op: 'describeStore', storeId: STORE_ID }]);
+    expect(w.events.types()).not.toContain('Store Missing');
+  });
+
+  it('takes a desired cluster deleted since the pass as gone: escalates instead of repairing toward it', async () => {
+    const w = world('FAILED', 'CLUSTER_NOT_FOUND', { cloudHsmClusterId: OTHER_CLUSTER });
+    onLease(w, () => w.cloudHsm.clusters.delete(OTHER_CLUSTER));
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.kms.mutating()).toEqual([]);
+    const escalation = w.events.published.find((event) => event.detailType === 'Repair Escalated');
+    expect(escalation?.detail.reason).toMatch(/The desired state names no other existing cluster, so a human must act\.$/);
+    expect(w.state.statuses.get('payments')?.phase).toBe('ESCALATED');
+  });
+
+  it('waits on a password secret it cannot read under the lease, naming the secret in the reason and a warning', async () => {
+    const w = world('FAILED', 'NETWORK_ERRORS');
+    onLease(w, () => w.secrets.denied.add(SECRET));
+
+    const result = await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    expect(w.kms.mutating()).toEqual([]);
+    expect(result.outcomes[0]?.decision?.reason).toBe(
+      `FAILED with NETWORK_ERRORS: could not read the version of secret ${SECRET} in this run; waiting for the next run rather than deciding without it`,
+    );
+    expect(logged(w)).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        message: 'cannot read the secret version; the store waits for the next run',
+        secretArn: SECRET,
+        error: 'SecretsManager.DescribeSecret failed: AccessDeniedException',
+      }),
+    );
+  });
+
+  it("names an XKS store's missing credential secret by its field, and asks CloudHSM nothing", async () => {
+    const w = xksWorld('FAILED');
+    w.kms.put(xksObserved({ name: 'partner', id: XKS_ID, connectionState: 'FAILED', connectionErrorCode: 'XKS_PROXY_TIMED_OUT' }));
+    w.secrets.versions.clear();
+
+    await reconcileScope(w.deps(), { trigger: 'schedule' });
+
+    const escalation = w.events.published.find((event) => event.detailType === 'Repair Escalated');
+    expect(escalation?.detail.reason).toContain(`the desired item's xksProxy.credentialSecretArn ${CREDENTIAL} names no secret`);
+    expect(w.cloudHsm.calls).toEqual([]);
+  });
 });
