@@ -4,6 +4,7 @@ import { invalidDesiredEvent } from '../../shared/domain/events.js';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
 import type { ConnectionState, DesiredStore } from '../../shared/domain/types.js';
 import { AwsCallError } from '../../shared/errors.js';
+import { makeMetrics } from '../../shared/metrics.js';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
 import { CLUSTER, CREDENTIAL_ARN, cloudHsmDesired, cloudHsmObserved, cluster, OTHER_CLUSTER, xksDesired, xksObserved } from '../helpers/world.js';
@@ -774,6 +775,21 @@ describe('the pass over a scope: what it reports', () => {
     expect(logged(world, 'reconcile finished')).toEqual([
       expect.objectContaining({ ...byState, outcomes: 5, regionalIncident: false, reconcileId: result.reconcileId, trigger: 'schedule' }),
     ]);
+  });
+
+  it('publishes the count of stores by state as metrics at the end of a full pass', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'payments' }));
+    declare(world, 'payments');
+    declare(world, 'gone');
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+
+    try {
+      await reconcileScope({ ...world.deps(), metrics: makeMetrics() }, { trigger: 'schedule' });
+      const emf = write.mock.calls.map(([chunk]) => JSON.parse(String(chunk)) as Record<string, unknown>);
+      expect(emf).toContainEqual(expect.objectContaining({ StoresConnected: 1, StoresFailed: 0, StoresMissing: 1 }));
+    } finally {
+      write.mockRestore();
+    }
   });
 
   it('counts a store in a connection state newer than its KMS API nowhere', async () => {
