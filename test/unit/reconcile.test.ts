@@ -799,7 +799,8 @@ describe('the pass over a scope: what it reports', () => {
     await reconcileScope(world.deps(), { trigger: 'schedule' });
 
     const summary = world.events.published.find((e) => e.detailType === 'Sweep Summary')?.detail;
-    expect(summary).toMatchObject({ byState: { CONNECTED: 0, CONNECTING: 0, FAILED: 0, DISCONNECTED: 0, DISCONNECTING: 0, MISSING: 0 }, managed: 1 });
+    expect(summary?.byState).toEqual({ CONNECTED: 0, CONNECTING: 0, FAILED: 0, DISCONNECTED: 0, DISCONNECTING: 0, MISSING: 0 });
+    expect(summary).toMatchObject({ managed: 1 });
   });
 
   it('logs each line of a pass with its reconcileId and trigger, and the lines of a store with its name and store id', async () => {
@@ -991,6 +992,7 @@ describe('the pass over a scope: an event run', () => {
     world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0' }));
     declare(world, 'payments', { id: 'cks-1234567890abcdef0' });
     declare(world, 'gone', declared);
+    declare(world, 'also-gone', { id: 'cks-8234567890abcdef0' });
 
     const result = await reconcileScope(world.deps(), { trigger: 'cloudtrail', only });
 
@@ -1157,6 +1159,20 @@ describe('the pass over a scope: an invalid desired item', () => {
 
     expect(result.outcomes).toEqual([expect.objectContaining({ name: 'broken', skipped: 'invalid', error: null })]);
     expect(reports()).toEqual([]);
+  });
+
+  it('is recorded, its report in the outbox, before the report is published', async () => {
+    const publish = world.events.publish.bind(world.events);
+    const outboxAtPublish: Array<string[] | undefined> = [];
+    vi.spyOn(world.events, 'publish').mockImplementation(async (events) => {
+      if (events.some((e) => e.detailType === 'Desired State Invalid'))
+        outboxAtPublish.push(world.state.outboxes.get('broken')?.map((e) => e.detailType));
+      return publish(events);
+    });
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(outboxAtPublish).toEqual([['Desired State Invalid']]);
   });
 
   it('has a failed status write as its error, and its lease released', async () => {
