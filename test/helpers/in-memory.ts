@@ -113,6 +113,8 @@ export class InMemorySecrets implements SecretsPort {
   /** arn → versions, newest last; the last is AWSCURRENT. */
   readonly versions = new Map<string, Array<{ versionId: string; value: string }>>();
   readonly reads: string[] = [];
+  /** The ARNs of each DescribeSecret (a version read), in order. */
+  readonly described: string[] = [];
   /** Secrets whose reads fail with AccessDeniedException. */
   readonly denied = new Set<string>();
 
@@ -121,6 +123,7 @@ export class InMemorySecrets implements SecretsPort {
   }
 
   async currentVersion(secretArn: string): Promise<string | null> {
+    this.described.push(secretArn);
     if (this.denied.has(secretArn)) throw new AwsCallError('SecretsManager.DescribeSecret', 'AccessDeniedException', false, 'denied');
     return this.versions.get(secretArn)?.at(-1)?.versionId ?? null;
   }

@@ -6,7 +6,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
-import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster } from '../helpers/world.js';
+import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster, PASSWORD_ARN } from '../helpers/world.js';
 
 describe('a store removed from the desired state', () => {
   let world: InMemoryWorld;
@@ -151,5 +151,113 @@ describe('a store removed while its escalation is still unsent', () => {
     // Assess
     expect(escalations()).toEqual([]);
     expect(world.state.outboxes.get('payments')?.map((e) => e.detailType)).toEqual(['Repair Escalated']);
+  });
+});
+
+describe('closing a removed store: its last history line and what goes wrong', () => {
+  let world: InMemoryWorld;
+  const warnings = () =>
+    world.logLines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.message === 'could not close the status of a store removed from the desired state; the next pass tries again');
+
+  beforeEach(async () => {
+    // Prepare: a locked-out store escalated (an incident open), then removed from the desired state.
+    world = inMemoryWorld();
+    world.cloudHsm.clusters.set(CLUSTER, cluster({ availabilityZones: ['us-east-1a', 'us-east-1b'] }));
+    world.secrets.put(PASSWORD_ARN, 'v1', 'initial-Passw0rd');
+    world.kms.put(cloudHsmObserved({ name: 'payments', connectionState: 'FAILED', connectionErrorCode: 'USER_LOCKED_OUT' }));
+    world.state.desired.set('payments', { ...cloudHsmDesired({ name: 'payments' }) });
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    expect(await world.state.deleteDesired('payments')).toBe(true);
+  });
+
+  it('records the pass, the store as last recorded and the incident that ends with it, with no status write', async () => {
+    const incidentId = world.state.statuses.get('payments')?.incidentId;
+    const writes = world.state.writes;
+
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(incidentId).toEqual(expect.any(String));
+    expect(world.state.writes).toBe(writes);
+    expect(world.state.historyEntries.at(-1)).toStrictEqual({
+      name: 'payments',
+      at: world.clock.now(),
+      reconcileId: result.reconcileId,
+      trigger: 'schedule',
+      action: 'none',
+      dryRun: false,
+      reason: `removed from the desired state: its status (phase ESCALATED) is closed and it is no longer reconciled; incident ${incidentId} ends with it`,
+      connectionState: 'FAILED',
+      connectionErrorCode: 'USER_LOCKED_OUT',
+      incidentId,
+      events: [],
+    });
+  });
+
+  it('closes a status item it cannot read under its lease, publishing what it owes first', async () => {
+    const owed = world.events.published.find((e) => e.detailType === 'Repair Escalated')!;
+    world.state.outboxes.set('payments', [owed]);
+    const acquire = world.state.acquireLease.bind(world.state);
+    vi.spyOn(world.state, 'acquireLease').mockImplementation(async (...args) => {
+      const lease = await acquire(...args);
+      return lease && { ...lease, status: null, statusError: 'phase: invalid value' };
+    });
+    const before = world.events.published.length;
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(world.events.published.slice(before).map((e) => e.detail.eventId)).toContain(owed.detail.eventId);
+    expect(world.state.statuses.has('payments')).toBe(false);
+    expect(world.state.historyEntries.at(-1)).toMatchObject({
+      reason: 'removed from the desired state: its status (phase unreadable) is closed and it is no longer reconciled',
+      connectionState: null,
+      connectionErrorCode: null,
+      incidentId: null,
+    });
+  });
+
+  it('keeps the status as it was when its delete fails after the owed events went out, and logs it', async () => {
+    const status = world.state.statuses.get('payments');
+    world.state.outboxes.set('payments', [world.events.published.find((e) => e.detailType === 'Repair Escalated')!]);
+    world.state.faults.fail('deleteStatus', 'ThrottlingException');
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(world.state.statuses.get('payments')).toEqual(status);
+    expect(world.state.outboxes.get('payments')).toEqual([]);
+    expect(world.state.leases.size).toBe(0);
+    expect(warnings()).toEqual([
+      expect.objectContaining({ level: 'WARN', storeName: 'payments', error: 'DynamoDB.DeleteItem failed: ThrottlingException' }),
+    ]);
+  });
+
+  it('leaves a store declared again while the pass took its lease, and releases the lease', async () => {
+    const spec = cloudHsmDesired({ name: 'payments' });
+    world.state.onLease = (name) => world.state.desired.set(name, { ...spec });
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(world.state.statuses.has('payments')).toBe(true);
+    expect(world.state.historyEntries.filter((entry) => entry.reason.startsWith('removed from'))).toEqual([]);
+    expect(world.state.leases.size).toBe(0);
+  });
+
+  it('leaves a store another run holds the lease of without a warning, and closes nothing in a dry run', async () => {
+    await world.state.acquireLease('payments', 'another-run', world.clock.now(), 60_000);
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    await world.state.releaseLease('payments', 'another-run');
+
+    await reconcileScope(world.deps(), { trigger: 'cli', dryRun: true });
+
+    expect(world.state.statuses.has('payments')).toBe(true);
+    expect(warnings()).toEqual([]);
+  });
+
+  it('is closed only by an event run that names it, and not by one naming stores by id alone', async () => {
+    await reconcileScope(world.deps(), { trigger: 'stream', only: { names: ['another'] } });
+    await reconcileScope(world.deps(), { trigger: 'cloudtrail', only: { ids: ['cks-9234567890abcdef0'] } });
+
+    expect(world.state.statuses.has('payments')).toBe(true);
   });
 });

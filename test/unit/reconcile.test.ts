@@ -2,10 +2,12 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseDesiredItem } from '../../shared/domain/desired-schema.js';
 import { invalidDesiredEvent } from '../../shared/domain/events.js';
 import { SITUATION_RUNBOOKS } from '../../shared/domain/playbooks.js';
-import type { DesiredStore } from '../../shared/domain/types.js';
+import type { ConnectionState, DesiredStore } from '../../shared/domain/types.js';
+import { AwsCallError } from '../../shared/errors.js';
+import { makeMetrics } from '../../shared/metrics.js';
 import { EventsNotPublishedError, reconcileScope } from '../../shared/reconcile/reconcile-scope.js';
 import { type InMemoryWorld, inMemoryWorld } from '../helpers/in-memory.js';
-import { CLUSTER, cloudHsmDesired, cloudHsmObserved, cluster } from '../helpers/world.js';
+import { CLUSTER, CREDENTIAL_ARN, cloudHsmDesired, cloudHsmObserved, cluster, OTHER_CLUSTER, xksDesired, xksObserved } from '../helpers/world.js';
 import { signaturesOf } from './domain-fixtures.js';
 
 const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:payments-kmsuser-AbCdEf';
@@ -737,5 +739,497 @@ describe('one store, one entry', () => {
     expect(await world.state.acquireLease('b', 'run-2', 1_000, 60_000, 'cks-1')).toBeNull();
     await world.state.releaseLease('a', 'run-1');
     expect(await world.state.acquireLease('b', 'run-2', 2_000, 60_000, 'cks-1')).not.toBeNull();
+  });
+});
+
+/** The log lines written with `message`, parsed. */
+function logged(world: InMemoryWorld, message: string): Array<Record<string, unknown>> {
+  return world.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.message === message);
+}
+
+describe('the pass over a scope: what it reports', () => {
+  let world: InMemoryWorld;
+
+  beforeEach(() => {
+    world = healthyWorld();
+  });
+
+  it('counts the stores by state, the actions, escalations, invalid and unmanaged stores in its Sweep Summary and last log line', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'healthy', id: 'cks-1234567890abcdef0' }));
+    world.kms.put(
+      cloudHsmObserved({ name: 'repaired', id: 'cks-2234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
+    world.kms.put(
+      cloudHsmObserved({ name: 'locked', id: 'cks-3234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'USER_LOCKED_OUT' }),
+    );
+    world.kms.put(cloudHsmObserved({ name: 'stray', id: 'cks-4234567890abcdef0' }));
+    for (const name of ['healthy', 'repaired', 'locked', 'gone']) declare(world, name);
+    declare(world, 'broken', { cloudHsmClusterId: 'not-a-cluster' });
+
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(result.unmanaged.map((o) => o.name)).toEqual(['stray']);
+    const summary = world.events.published.find((e) => e.detailType === 'Sweep Summary')?.detail;
+    const byState = { CONNECTED: 1, CONNECTING: 0, FAILED: 2, DISCONNECTED: 0, DISCONNECTING: 0, MISSING: 1 };
+    expect(summary).toMatchObject({ byState, managed: 4, unmanaged: 1, invalid: 1, actions: 1, escalations: 1, regionalIncident: false });
+    expect(logged(world, 'reconcile finished')).toEqual([
+      expect.objectContaining({ ...byState, outcomes: 5, regionalIncident: false, reconcileId: result.reconcileId, trigger: 'schedule' }),
+    ]);
+  });
+
+  it('publishes the count of stores by state as metrics at the end of a full pass', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'payments' }));
+    declare(world, 'payments');
+    declare(world, 'gone');
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+
+    try {
+      await reconcileScope({ ...world.deps(), metrics: makeMetrics() }, { trigger: 'schedule' });
+      const emf = write.mock.calls.map(([chunk]) => JSON.parse(String(chunk)) as Record<string, unknown>);
+      expect(emf).toContainEqual(expect.objectContaining({ StoresConnected: 1, StoresFailed: 0, StoresMissing: 1 }));
+    } finally {
+      write.mockRestore();
+    }
+  });
+
+  it('counts a store in a connection state newer than its KMS API nowhere', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'payments', connectionState: 'UPDATING' as ConnectionState }));
+    declare(world, 'payments');
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    const summary = world.events.published.find((e) => e.detailType === 'Sweep Summary')?.detail;
+    expect(summary?.byState).toEqual({ CONNECTED: 0, CONNECTING: 0, FAILED: 0, DISCONNECTED: 0, DISCONNECTING: 0, MISSING: 0 });
+    expect(summary).toMatchObject({ managed: 1 });
+  });
+
+  it('logs each line of a pass with its reconcileId and trigger, and the lines of a store with its name and store id', async () => {
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
+    declare(world, 'payments');
+
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    const lines = world.logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.every((line) => line.reconcileId === result.reconcileId && line.trigger === 'schedule')).toBe(true);
+    expect(lines.filter((line) => line.storeName === 'payments')).toContainEqual(
+      expect.objectContaining({ level: 'INFO', storeId: 'cks-1234567890abcdef0', action: 'disconnect' }),
+    );
+  });
+
+  it('fails a run whose events could not be published, saying how many and where to look', async () => {
+    world.kms.put(
+      cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'FAILED', connectionErrorCode: 'NETWORK_ERRORS' }),
+    );
+    declare(world, 'payments');
+    world.events.down = true;
+
+    await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toMatchObject({
+      name: 'EventsNotPublishedError',
+      message: '1 event could not be published; see the log lines "events not published"',
+    });
+  });
+
+  it('logs a Sweep Summary it could not publish, and does not fail the run for it', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'payments' }));
+    declare(world, 'payments');
+    const publish = world.events.publish.bind(world.events);
+    vi.spyOn(world.events, 'publish').mockImplementation(async (events) => {
+      if (events.some((e) => e.detailType === 'Sweep Summary')) throw new AwsCallError('EventBridge.PutEvents', 'InternalException', true, 'down');
+      return publish(events);
+    });
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(logged(world, 'could not publish the sweep summary')).toEqual([
+      expect.objectContaining({ level: 'ERROR', error: 'EventBridge.PutEvents failed: InternalException' }),
+    ]);
+  });
+
+  it('logs a settings item it cannot read, and a status item it cannot read with the store it belongs to', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'payments' }));
+    world.kms.put(cloudHsmObserved({ name: 'ledger', id: 'cks-2234567890abcdef0' }));
+    declare(world, 'payments');
+    declare(world, 'ledger');
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    const read = await world.state.loadAll();
+    vi.spyOn(world.state, 'loadAll').mockResolvedValueOnce({
+      ...read,
+      settingsError: 'killSwitch: must be a boolean',
+      records: read.records.map((r) => (r.name === 'payments' ? { ...r, status: null, statusError: 'phase: invalid value' } : r)),
+    });
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(logged(world, 'settings item unreadable; no store is acted on until it is fixed (cks settings)')).toEqual([
+      expect.objectContaining({ level: 'ERROR', error: 'killSwitch: must be a boolean' }),
+    ]);
+    expect(logged(world, 'status item unreadable; the store starts afresh and its next status write replaces the item')).toEqual([
+      expect.objectContaining({ level: 'ERROR', storeName: 'payments', error: 'phase: invalid value' }),
+    ]);
+  });
+
+  it('manages a store declared by id under the name KMS has for it', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'old-name', id: 'cks-1234567890abcdef0' }));
+    declare(world, 'payments', { id: 'cks-1234567890abcdef0' });
+
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(result.unmanaged).toEqual([]);
+    expect(result.outcomes[0]?.storeId).toBe('cks-1234567890abcdef0');
+  });
+
+  it('asks for no follow-up of a store whose lease another run holds: that run asks for its own', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'CONNECTING' }));
+    declare(world, 'payments');
+    world.state.leases.set('payments', { owner: 'someone-else', until: world.clock.now() + 30_000 });
+
+    const result = await reconcileScope(world.deps(), { trigger: 'followup', only: { names: ['payments'] } });
+
+    expect(result.outcomes[0]?.skipped).toBe('leased');
+    expect(result.followUps).toEqual([]);
+  });
+});
+
+describe('the pass over a scope: what it reads', () => {
+  let world: InMemoryWorld;
+
+  beforeEach(() => {
+    world = healthyWorld();
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0' }));
+    declare(world, 'payments');
+  });
+
+  it('reads the secret version of a store seen for the first time, not of a healthy store, and again once it is not CONNECTED or not IDLE', async () => {
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    const first = world.secrets.described.splice(0);
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    const healthy = world.secrets.described.splice(0);
+    world.state.statuses.set('payments', { ...world.state.statuses.get('payments')!, phase: 'CONNECTING' });
+    await reconcileScope(world.deps(), { trigger: 'cli', dryRun: true });
+    const connecting = world.secrets.described.splice(0);
+    world.state.statuses.set('payments', { ...world.state.statuses.get('payments')!, phase: 'IDLE' });
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'DISCONNECTED' }));
+    await reconcileScope(world.deps(), { trigger: 'cli', dryRun: true });
+    const disconnected = world.secrets.described.splice(0);
+
+    expect({ first, healthy, connecting, disconnected }).toEqual({ first: [SECRET], healthy: [], connecting: [SECRET], disconnected: [SECRET] });
+  });
+
+  it('describes the clusters a store is declared on and found on, once, and none in a scope without CloudHSM stores', async () => {
+    world.cloudHsm.clusters.set(OTHER_CLUSTER, cluster({ clusterId: OTHER_CLUSTER }));
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', cloudHsmClusterId: OTHER_CLUSTER }));
+    await reconcileScope(world.deps(), { trigger: 'cli', dryRun: true });
+    const xksOnly = healthyWorld();
+    xksOnly.kms.put(xksObserved());
+    xksOnly.state.desired.set('partner-xks', { ...xksDesired() });
+
+    await reconcileScope(xksOnly.deps(), { trigger: 'cli', dryRun: true });
+
+    expect(world.cloudHsm.calls).toEqual([`describeClusters ${CLUSTER},${OTHER_CLUSTER}`]);
+    expect(xksOnly.cloudHsm.calls).toEqual([]);
+  });
+});
+
+describe('the pass over a scope: a secret it cannot use, as cks plan shows it', () => {
+  const MISSING = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:gone-kmsuser-AbCdEf';
+
+  it.each([
+    {
+      row: 'a missing kmsuser password secret, named by its field',
+      desired: () => cloudHsmDesired({ name: 'payments', keyStorePasswordSecretArn: MISSING }),
+      observed: cloudHsmObserved({ name: 'payments', connectionState: 'FAILED', connectionErrorCode: 'INVALID_CREDENTIALS' }),
+      reason: `the desired item's keyStorePasswordSecretArn ${MISSING} names no secret in Secrets Manager`,
+    },
+    {
+      row: 'a missing XKS proxy credential secret, named by its field',
+      desired: () =>
+        xksDesired({
+          xksProxy: { uriEndpoint: 'https://xks.example.com', uriPath: '/kms/xks/v1', connectivity: 'PUBLIC_ENDPOINT', credentialSecretArn: MISSING },
+        }),
+      observed: xksObserved({ connectionState: 'FAILED', connectionErrorCode: 'INVALID_CREDENTIALS' }),
+      reason: `the desired item's xksProxy.credentialSecretArn ${MISSING} names no secret in Secrets Manager`,
+    },
+    {
+      row: 'a password secret it may not read: it waits',
+      desired: () => cloudHsmDesired({ name: 'payments', keyStorePasswordSecretArn: MISSING }),
+      observed: cloudHsmObserved({ name: 'payments', connectionState: 'FAILED', connectionErrorCode: 'INVALID_CREDENTIALS' }),
+      reason: `could not read the version of secret ${MISSING} in this run`,
+      denied: true,
+    },
+  ])('decides on $row', async ({ desired, observed, reason, denied }) => {
+    const world = healthyWorld();
+    if (denied) world.secrets.denied.add(MISSING);
+    world.kms.put(observed);
+    world.state.desired.set(desired().name, { ...desired() });
+
+    const result = await reconcileScope(world.deps(), { trigger: 'cli', dryRun: true });
+
+    expect(result.outcomes[0]?.decision?.reason).toContain(reason);
+  });
+});
+
+describe('the pass over a scope: an event run', () => {
+  let world: InMemoryWorld;
+
+  beforeEach(() => {
+    world = healthyWorld();
+  });
+
+  it.each([
+    {
+      row: 'by the id it is declared with, while KMS has no such store',
+      only: { ids: ['cks-9234567890abcdef0'] },
+      declared: { id: 'cks-9234567890abcdef0' },
+    },
+    {
+      row: 'by the cluster it is declared on, while KMS has no such store',
+      only: { clusterIds: [OTHER_CLUSTER] },
+      declared: { cloudHsmClusterId: OTHER_CLUSTER },
+    },
+  ])('reconciles a store named $row, and no other', async ({ only, declared }) => {
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0' }));
+    declare(world, 'payments', { id: 'cks-1234567890abcdef0' });
+    declare(world, 'gone', declared);
+    declare(world, 'also-gone', { id: 'cks-8234567890abcdef0' });
+
+    const result = await reconcileScope(world.deps(), { trigger: 'cloudtrail', only });
+
+    expect(result.outcomes.map((o) => o.name)).toEqual(['gone']);
+  });
+
+  it('reconciles a store by the cluster KMS has it on when its desired item names another', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', cloudHsmClusterId: OTHER_CLUSTER }));
+    declare(world, 'payments');
+
+    const result = await reconcileScope(world.deps(), { trigger: 'cloudtrail', only: { clusterIds: [OTHER_CLUSTER] } });
+
+    expect(result.outcomes.map((o) => o.name)).toEqual(['payments']);
+  });
+
+  it('reports no invalid item, reviews no health and closes no removed store; nor does a dry run review health', async () => {
+    world.secrets.put(CREDENTIAL_ARN, 'c1', JSON.stringify({ accessKeyId: 'ABCDEFGHIJKLMNOPQRST', secretAccessKey: 'a'.repeat(43) }));
+    world.kms.put(xksObserved());
+    world.state.desired.set('partner-xks', { ...xksDesired() });
+    declare(world, 'broken', { cloudHsmClusterId: 'not-a-cluster' });
+    world.kms.put(cloudHsmObserved({ name: 'old-hsm' }));
+    declare(world, 'old-hsm');
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    world.state.desired.delete('old-hsm');
+    const invalidBefore = world.events.types().filter((t) => t === 'Desired State Invalid').length;
+    const healthReads = world.health.calls.length;
+
+    const byName = await reconcileScope(world.deps(), { trigger: 'stream', only: { names: ['partner-xks'] } });
+    await reconcileScope(world.deps(), { trigger: 'cloudtrail', only: { ids: ['cks-0fedcba0987654321'] } });
+    await reconcileScope(world.deps(), { trigger: 'cli', dryRun: true });
+
+    expect(healthReads).toBe(1);
+    expect(world.health.calls).toHaveLength(1);
+    expect(byName.outcomes.map((o) => o.name)).toEqual(['partner-xks']);
+    expect(world.events.types().filter((t) => t === 'Desired State Invalid')).toHaveLength(invalidBefore);
+    expect(world.state.statuses.has('old-hsm')).toBe(true);
+  });
+
+  it('takes no lease in a pass that finds every store as it recorded it', async () => {
+    world.kms.put(cloudHsmObserved({ name: 'payments' }));
+    declare(world, 'payments');
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    const leases = vi.spyOn(world.state, 'acquireLease');
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(leases).not.toHaveBeenCalled();
+  });
+});
+
+describe('the pass over a scope: the regional incident', () => {
+  let world: InMemoryWorld;
+
+  beforeEach(() => {
+    world = healthyWorld();
+    failThreeOfFour(world);
+  });
+
+  it('logs the incident with the counts, opens it once, and names its start in the summary of each pass while it lasts', async () => {
+    const opens = vi.spyOn(world.state, 'openRegionalIncident');
+    const since = world.clock.now();
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    world.clock.advance(120);
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(opens).toHaveBeenCalledTimes(1);
+    const summaries = world.events.published.filter((e) => e.detailType === 'Sweep Summary').map((e) => e.detail);
+    expect(summaries.map((s) => s.regionalIncidentSince)).toEqual([new Date(since).toISOString(), new Date(since).toISOString()]);
+    expect(logged(world, 'regional incident: too many stores FAILED at once; reporting instead of repairing')).toEqual([
+      expect.objectContaining({ level: 'ERROR', failed: 3, managed: 4 }),
+      expect.objectContaining({ level: 'ERROR', failed: 3, managed: 4 }),
+    ]);
+  });
+
+  it('logs a page it could not publish with the page kept owed', async () => {
+    world.events.down = true;
+
+    await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+
+    expect(logged(world, 'could not publish the regional incident page; it stays owed and the next full pass publishes it')).toEqual([
+      expect.objectContaining({ level: 'ERROR', error: 'EventBridge.PutEvents failed: InternalException' }),
+    ]);
+  });
+
+  it('is no incident when exactly the blast-radius share of stores is FAILED', async () => {
+    for (const [i, name] of ['e', 'f'].entries()) {
+      world.kms.put(cloudHsmObserved({ name, id: `cks-${i + 4}234567890abcdef0` }));
+      declare(world, name);
+    }
+
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(result.regionalIncident).toBe(false);
+    expect(logged(world, 'regional incident: too many stores FAILED at once; reporting instead of repairing')).toEqual([]);
+  });
+});
+
+describe('the pass over a scope: an invalid desired item', () => {
+  let world: InMemoryWorld;
+  const reports = () => world.events.published.filter((e) => e.detailType === 'Desired State Invalid');
+
+  beforeEach(() => {
+    world = healthyWorld();
+    declare(world, 'broken', { cloudHsmClusterId: 'not-a-cluster', generation: 3 });
+  });
+
+  it('is reported with its generation, recorded with its reason, and logged with its errors', async () => {
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(reports().map((e) => e.detail.storeName)).toEqual(['broken']);
+    const errors = [{ path: 'cloudHsmClusterId', message: expect.any(String) }];
+    expect(world.state.statuses.get('broken')).toMatchObject({
+      observedGeneration: 3,
+      lastReason: expect.stringMatching(/^desired item invalid: cloudHsmClusterId: /),
+    });
+    expect(logged(world, 'desired state invalid; store skipped')).toEqual([expect.objectContaining({ level: 'ERROR', storeName: 'broken', errors })]);
+  });
+
+  it('is reported again at a new generation that is still invalid, and not at all in a dry run', async () => {
+    await reconcileScope(world.deps(), { trigger: 'cli', dryRun: true });
+    const dry = { reports: reports().length, writes: world.state.writes };
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    world.state.desired.set('broken', { ...world.state.desired.get('broken'), generation: 4 });
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(dry).toEqual({ reports: 0, writes: 0 });
+    expect(new Set(reports().map((e) => e.detail.eventId)).size).toBe(2);
+    expect(world.state.statuses.get('broken')?.observedGeneration).toBe(4);
+  });
+
+  it('takes no lease and writes nothing once reported, but sends a report still owed', async () => {
+    world.events.down = true;
+    await expect(reconcileScope(world.deps(), { trigger: 'schedule' })).rejects.toThrow(EventsNotPublishedError);
+    world.events.down = false;
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    const leases = vi.spyOn(world.state, 'acquireLease');
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(reports()).toHaveLength(1);
+    expect(leases).not.toHaveBeenCalled();
+  });
+
+  it('is not reported again by a pass that read it before another pass reported it', async () => {
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    const writes = world.state.writes;
+    const read = await world.state.loadAll();
+    vi.spyOn(world.state, 'loadAll').mockResolvedValueOnce({ ...read, records: read.records.map((r) => ({ ...r, status: null })) });
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    // One write: the status as the lease found it, which releases the lease.
+    expect(reports()).toHaveLength(1);
+    expect(world.state.writes).toBe(writes + 1);
+    expect(world.state.leases.size).toBe(0);
+  });
+
+  it('is left to the run that holds its lease, with no error', async () => {
+    world.state.leases.set('broken', { owner: 'someone-else', until: world.clock.now() + 30_000 });
+
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes).toEqual([expect.objectContaining({ name: 'broken', skipped: 'invalid', error: null })]);
+    expect(reports()).toEqual([]);
+  });
+
+  it('is recorded, its report in the outbox, before the report is published', async () => {
+    const publish = world.events.publish.bind(world.events);
+    const outboxAtPublish: Array<string[] | undefined> = [];
+    vi.spyOn(world.events, 'publish').mockImplementation(async (events) => {
+      if (events.some((e) => e.detailType === 'Desired State Invalid'))
+        outboxAtPublish.push(world.state.outboxes.get('broken')?.map((e) => e.detailType));
+      return publish(events);
+    });
+
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(outboxAtPublish).toEqual([['Desired State Invalid']]);
+  });
+
+  it('has a failed status write as its error, and its lease released', async () => {
+    world.state.faults.fail('saveStatus', 'ThrottlingException', { store: 'broken' });
+
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    expect(result.outcomes).toEqual([
+      expect.objectContaining({ name: 'broken', skipped: 'invalid', error: 'DynamoDB.PutItem failed: ThrottlingException' }),
+    ]);
+    expect(world.state.leases.size).toBe(0);
+  });
+});
+
+describe('the pass over a scope: a manual change CloudTrail reported', () => {
+  const ALICE = 'arn:aws:iam::111122223333:user/alice';
+  const AT = Date.parse('2026-11-25T11:59:30Z');
+
+  it.each([
+    { row: 'by store id', change: { storeId: 'cks-1234567890abcdef0', storeName: null, by: ALICE, at: AT }, by: ALICE, at: AT },
+    { row: 'by store name, its time unknown (now)', change: { storeId: null, storeName: 'payments', by: ALICE, at: null }, by: ALICE, at: null },
+    {
+      row: 'of another store (not this one)',
+      change: { storeId: 'cks-9234567890abcdef0', storeName: 'other', by: ALICE, at: AT },
+      by: null,
+      at: null,
+    },
+  ])('names who changed the store in Manual Change Detected: a change reported $row', async ({ change, by, at }) => {
+    const world = healthyWorld();
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0' }));
+    declare(world, 'payments');
+    await reconcileScope(world.deps(), { trigger: 'schedule' });
+    world.clock.advance(60);
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0', connectionState: 'DISCONNECTED' }));
+
+    await reconcileScope(world.deps(), { trigger: 'cloudtrail', changes: [{ ...change, eventName: 'DisconnectCustomKeyStore' }] });
+
+    const detected = world.events.published.filter((e) => e.detailType === 'Manual Change Detected').map((e) => e.detail);
+    expect(detected).toEqual([expect.objectContaining({ changedBy: by, changedAt: new Date(at ?? world.clock.now()).toISOString() })]);
+  });
+});
+
+describe('the pass over a scope: entries naming one store', () => {
+  it('names the field that resolves each entry to the store, and every other entry naming it', async () => {
+    const world = healthyWorld();
+    world.kms.put(cloudHsmObserved({ name: 'payments', id: 'cks-1234567890abcdef0' }));
+    declare(world, 'payments');
+    declare(world, 'payments-by-id', { id: 'cks-1234567890abcdef0' });
+    declare(world, 'payments-again', { id: 'cks-1234567890abcdef0' });
+
+    const result = await reconcileScope(world.deps(), { trigger: 'schedule' });
+
+    const said = 'names the same custom key store (cks-1234567890abcdef0) as desired store';
+    expect(Object.fromEntries(result.outcomes.map((o) => [o.name, o.errors]))).toEqual({
+      payments: [{ path: 'name', message: `${said} "payments-by-id", "payments-again"; neither acts until one entry is removed` }],
+      'payments-by-id': [{ path: 'id', message: `${said} "payments", "payments-again"; neither acts until one entry is removed` }],
+      'payments-again': [{ path: 'id', message: `${said} "payments", "payments-by-id"; neither acts until one entry is removed` }],
+    });
   });
 });
