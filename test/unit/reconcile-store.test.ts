@@ -250,10 +250,6 @@ describe('one store run: metrics', () => {
       w.clock.advance(300);
     }
 
-    console.error(
-      w.events.types(),
-      w.kms.calls.map((c) => c.op),
-    );
     expect(counted()).toEqual(['RepairStarted NONE']);
   });
 });
